@@ -1,0 +1,4 @@
+pub mod babyjubjub;
+pub mod eddsa;
+pub mod field;
+pub mod poseidon;
