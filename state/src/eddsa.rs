@@ -164,6 +164,40 @@ impl PublicKey {
     }
 }
 
+impl serde::Serialize for PublicKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(self.pack()))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PublicKey {
+    /// From the 64 hex digits of circomlibjs' `packPoint`, strictly decoded.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text.trim_start_matches("0x"), &mut bytes)
+            .map_err(serde::de::Error::custom)?;
+        PublicKey::unpack(&bytes).map_err(serde::de::Error::custom)
+    }
+}
+
+impl serde::Serialize for Signature {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(self.pack()))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Signature {
+    /// From the 128 hex digits of circomlibjs' `packSignature`, strictly decoded.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        let mut bytes = [0u8; 64];
+        hex::decode_to_slice(text.trim_start_matches("0x"), &mut bytes)
+            .map_err(serde::de::Error::custom)?;
+        Signature::unpack(&bytes).map_err(serde::de::Error::custom)
+    }
+}
+
 /// A signature `(R8, S)`; `R8` in the subgroup and `S < l` are checked at construction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Signature {

@@ -133,3 +133,18 @@ mod tests {
         assert_eq!(fr_to_u128(&-Fr::from(1u64)), None);
     }
 }
+
+/// Serde as a decimal string, rejecting values `>= r`: `#[serde(with = "crate::field::serde_fr")]`.
+pub mod serde_fr {
+    use super::{fr_from_decimal, fr_to_decimal, Fr};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(x: &Fr, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&fr_to_decimal(x))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Fr, D::Error> {
+        let s = String::deserialize(d)?;
+        fr_from_decimal(&s).map_err(serde::de::Error::custom)
+    }
+}

@@ -1,4 +1,39 @@
+//! # zkperp-state: the native state machine
+//!
+//! The exchange's specification in code. Pure: no I/O, no async, no constraint types. The
+//! sequencer runs it to decide what happens; the circuits (`zkperp-circuits`) enforce the same
+//! rules gadget by gadget, each in a file of the same name; the exit prover reads its leaves.
+//!
+//! ```text
+//!   L1 deposits, forced requests ─┐
+//!   signed orders (matched) ──────┼─> Transaction ─> State::apply ─> Receipt (leaf writes with
+//!   signed quotes, funding ───────┘                     │             Merkle paths: the witness)
+//!                                                       v
+//!                                     State::end_batch ─> BatchPublicData (roots, L1 records,
+//!                                                                          touched leaf hashes)
+//! ```
+//!
+//! Layers, bottom up: [`field`] (strict decoding), [`poseidon`], [`babyjubjub`], [`eddsa`],
+//! [`merkle`]; then the domain: [`units`] (every width, once), [`market`], [`leaf`] (the leaf
+//! encoding), [`order`], [`margin`], [`funding`]; then [`state`] and one module per transaction
+//! kind in [`tx`]; [`pubdata`] encodes what the L1 sees.
+
+pub mod account;
 pub mod babyjubjub;
 pub mod eddsa;
 pub mod field;
+pub mod funding;
+pub mod leaf;
+pub mod margin;
+pub mod market;
+pub mod merkle;
+pub mod order;
 pub mod poseidon;
+pub mod pubdata;
+pub mod state;
+pub mod tx;
+pub mod units;
+
+pub use field::Fr;
+pub use state::{Receipt, State, StateConfig};
+pub use tx::{Transaction, TxError};

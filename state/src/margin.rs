@@ -1,0 +1,154 @@
+//! The margin rule (StarkEx perpetual's), on an account whose funding is settled:
+//!
+//! ```text
+//! TV = collateral + sum_i size_i * mark_i * tick_value_i
+//! TR = sum_i |size_i * mark_i * tick_value_i| * fraction_i     (kept scaled by 10^6: fractions are ppm)
+//! ```
+//! After a trade or a withdrawal an account must be *well margined* with initial fractions
+//! (`TV >= TR`), or the change must strictly reduce `TR` without lowering `TV / TR`. An account is
+//! *liquidatable* while `TV < TR` with maintenance fractions.
+//!
+//! Widths (see `units`): `|TV| < 2^100`, `TR * 10^6 < 2^119`; the ratio test multiplies the two
+//! and is done in 256-bit arithmetic (`< 2^220`).
+
+use num_bigint::BigInt;
+
+use crate::leaf::Position;
+use crate::market::{MarketParams, MarketState};
+use crate::units::{notional, Collateral, Ppm, PPM_ONE};
+
+/// Which margin fraction a risk figure uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fraction {
+    Initial,
+    Maintenance,
+}
+
+impl Fraction {
+    fn of(self, params: &MarketParams) -> Ppm {
+        match self {
+            Fraction::Initial => params.initial_margin,
+            Fraction::Maintenance => params.maintenance_margin,
+        }
+    }
+}
+
+/// Total value and total risk of an account at the current mark prices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MarginSummary {
+    /// TV in collateral units.
+    pub total_value: i128,
+    /// TR * 10^6 with the chosen fractions.
+    pub total_risk_ppm: i128,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "margin rule violated: total value {tv} below total risk {tr_ppm}/1e6, and the change does not \
+     strictly reduce risk without lowering value/risk"
+)]
+pub struct MarginError {
+    pub tv: i128,
+    pub tr_ppm: i128,
+}
+
+/// `TV` alone.
+pub fn total_value(
+    collateral: Collateral,
+    positions: &[Position],
+    markets: &[MarketState],
+    params: &[MarketParams],
+) -> i128 {
+    positions.iter().zip(markets).zip(params).fold(collateral.get(), |acc, ((p, m), c)| {
+        acc + notional(p.size, m.mark_price, c.tick_value)
+    })
+}
+
+/// `TR * 10^6` alone.
+pub fn total_risk_ppm(
+    positions: &[Position],
+    markets: &[MarketState],
+    params: &[MarketParams],
+    fraction: Fraction,
+) -> i128 {
+    positions.iter().zip(markets).zip(params).fold(0i128, |acc, ((p, m), c)| {
+        let n = notional(p.size, m.mark_price, c.tick_value).abs();
+        acc + n * i128::from(fraction.of(c).get())
+    })
+}
+
+pub fn margin_summary(
+    collateral: Collateral,
+    positions: &[Position],
+    markets: &[MarketState],
+    params: &[MarketParams],
+    fraction: Fraction,
+) -> MarginSummary {
+    MarginSummary {
+        total_value: total_value(collateral, positions, markets, params),
+        total_risk_ppm: total_risk_ppm(positions, markets, params, fraction),
+    }
+}
+
+/// `TV >= TR`.
+pub fn is_well_margined(s: &MarginSummary) -> bool {
+    s.total_value * i128::from(PPM_ONE) >= s.total_risk_ppm
+}
+
+/// `TV < TR` with maintenance fractions.
+pub fn is_liquidatable(maintenance: &MarginSummary) -> bool {
+    !is_well_margined(maintenance)
+}
+
+/// `TR_after < TR_before` and `TV_after / TR_after >= TV_before / TR_before`, cross-multiplied
+/// (both risks are non-negative, and `TR_before > TR_after >= 0`).
+pub fn is_risk_reducing(before: &MarginSummary, after: &MarginSummary) -> bool {
+    if after.total_risk_ppm >= before.total_risk_ppm {
+        return false;
+    }
+    let lhs = BigInt::from(after.total_value) * BigInt::from(before.total_risk_ppm);
+    let rhs = BigInt::from(before.total_value) * BigInt::from(after.total_risk_ppm);
+    lhs >= rhs
+}
+
+/// The rule applied after trades and withdrawals (initial-margin summaries of the same account
+/// before and after the change, both after funding settlement).
+pub fn enforce_margin_rule(before: &MarginSummary, after: &MarginSummary) -> Result<(), MarginError> {
+    if is_well_margined(after) || is_risk_reducing(before, after) {
+        Ok(())
+    } else {
+        Err(MarginError { tv: after.total_value, tr_ppm: after.total_risk_ppm })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(tv: i128, tr: i128) -> MarginSummary {
+        MarginSummary { total_value: tv, total_risk_ppm: tr * i128::from(PPM_ONE) }
+    }
+
+    #[test]
+    fn well_margined_is_tv_at_least_tr() {
+        assert!(is_well_margined(&s(100, 100)));
+        assert!(!is_well_margined(&s(99, 100)));
+        assert!(is_well_margined(&s(0, 0)));
+        assert!(!is_well_margined(&s(-1, 0)));
+    }
+
+    #[test]
+    fn risk_reduction_must_not_lower_the_ratio() {
+        // 50/100 -> 30/60: risk down, ratio equal: allowed.
+        assert!(enforce_margin_rule(&s(50, 100), &s(30, 60)).is_ok());
+        // 50/100 -> 29/60: ratio lowered.
+        assert!(enforce_margin_rule(&s(50, 100), &s(29, 60)).is_err());
+        // 50/100 -> 50/100: risk not strictly reduced.
+        assert!(enforce_margin_rule(&s(50, 100), &s(50, 100)).is_err());
+        // Negative value: closing half at a loss that keeps the ratio is allowed.
+        assert!(enforce_margin_rule(&s(-10, 100), &s(-5, 50)).is_ok());
+        assert!(enforce_margin_rule(&s(-10, 100), &s(-6, 50)).is_err());
+        // Closing everything while under water is refused (-1 / 0 is below any ratio).
+        assert!(enforce_margin_rule(&s(-10, 100), &s(-1, 0)).is_err());
+    }
+}

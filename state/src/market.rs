@@ -1,0 +1,89 @@
+//! Markets: parameters fixed by configuration (public, baked into circuits and contracts) and
+//! per-batch state (mark price, cumulative funding index) that the batch publishes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::eddsa::PublicKey;
+use crate::field::Fr;
+use crate::units::{FundingIndex, PpbPerSecond, Ppm, PriceTicks, TickValue, Timestamp, PPM_ONE};
+
+/// A market's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketParams {
+    /// Display name, e.g. `BTC-USD`.
+    pub name: String,
+    /// Base-asset units in one lot, as a decimal string (API display only).
+    pub lot_size: String,
+    /// Quote units in one tick, as a decimal string (API display only).
+    pub tick_size: String,
+    /// Collateral units one lot is worth per tick: `notional = lots * ticks * tick_value`.
+    pub tick_value: TickValue,
+    /// Initial-margin fraction: trades and withdrawals must leave `TV >= sum |notional| * this`.
+    pub initial_margin: Ppm,
+    /// Maintenance-margin fraction: below it an account is liquidatable.
+    pub maintenance_margin: Ppm,
+    /// The cap on funding: `|d(index)| <= rate * mark price * tick_value * elapsed seconds`.
+    pub max_funding_rate: PpbPerSecond,
+    /// Largest liquidation penalty, as a fraction of the closed notional, paid to the fund.
+    pub liquidation_fee: Ppm,
+    /// The keys whose signed quotes set the mark price.
+    pub oracle_keys: Vec<PublicKey>,
+    /// How many quotes (from distinct keys) an oracle tick takes; odd and at least 3.
+    pub oracle_quorum: u8,
+    /// A quote older than this many seconds at the batch time is stale.
+    pub oracle_freshness_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MarketConfigError {
+    #[error("market {0}: margin fractions must satisfy 0 < maintenance <= initial <= 1")]
+    MarginFractions(String),
+    #[error("market {0}: tick value must be at least 1")]
+    TickValue(String),
+    #[error("market {0}: oracle quorum must be odd, at least 3 and at most the number of keys")]
+    OracleQuorum(String),
+    #[error("market {0}: liquidation fee must be at most 1")]
+    LiquidationFee(String),
+}
+
+impl MarketParams {
+    pub fn validate(&self) -> Result<(), MarketConfigError> {
+        let name = || self.name.clone();
+        let (im, mm) = (self.initial_margin.get(), self.maintenance_margin.get());
+        if mm == 0 || mm > im || im > u64::from(PPM_ONE) {
+            return Err(MarketConfigError::MarginFractions(name()));
+        }
+        if self.tick_value.get() == 0 {
+            return Err(MarketConfigError::TickValue(name()));
+        }
+        let q = usize::from(self.oracle_quorum);
+        if q < 3 || q % 2 == 0 || q > self.oracle_keys.len() {
+            return Err(MarketConfigError::OracleQuorum(name()));
+        }
+        if self.liquidation_fee.get() > u64::from(PPM_ONE) {
+            return Err(MarketConfigError::LiquidationFee(name()));
+        }
+        Ok(())
+    }
+}
+
+/// A market's public state, updated by oracle and funding ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MarketState {
+    /// The median of the last oracle tick; 0 until the first tick (no trade is possible then).
+    pub mark_price: PriceTicks,
+    /// Cumulative funding per lot of long position.
+    pub funding_index: FundingIndex,
+    /// Batch time of the last funding tick (or of the first oracle tick).
+    pub last_funding: Timestamp,
+}
+
+impl MarketState {
+    /// One field element: `price | (index + 2^63) << 40 | last_funding << 104`
+    /// (40 + 64 + 40 = 144 bits, canonical).
+    pub fn pack(&self) -> Fr {
+        let index_offset = (self.funding_index.get() + (1i128 << 63)) as u128;
+        let low = u128::from(self.mark_price.get()) | (index_offset << 40);
+        Fr::from(low) + Fr::from(self.last_funding.get()) * Fr::from(1u128 << 104)
+    }
+}

@@ -1,0 +1,279 @@
+//! A sparse Merkle tree of Poseidon, generic over where its nodes live.
+//!
+//! Level 0 holds the leaves, level `depth` the root; node `(level + 1, i)` is
+//! `Poseidon(node(level, 2i), node(level, 2i + 1))`. An empty leaf is `0`, and an absent node
+//! equals the root of an empty subtree of its height, so a tree of depth 32 costs only what is
+//! written. The store is a trait so the sequencer can keep nodes in RocksDB (with atomic batches)
+//! while this crate stays free of I/O; [`MemoryStore`] serves tests, the orders trees inside
+//! account leaves, and the circuits.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, OnceLock};
+
+use crate::field::Fr;
+use crate::poseidon::poseidon2;
+
+/// The deepest tree the protocol allows (account ids are `u32`; 48 leaves headroom for tests of
+/// the width logic).
+pub const MAX_DEPTH: u8 = 48;
+
+/// Where a node sits: `level` 0 is the leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeKey {
+    pub level: u8,
+    pub index: u64,
+}
+
+/// Storage of non-empty nodes.
+pub trait NodeStore {
+    type Error: std::error::Error + Send + Sync + 'static;
+    fn get(&self, key: NodeKey) -> Result<Option<Fr>, Self::Error>;
+    fn put(&mut self, key: NodeKey, value: Fr) -> Result<(), Self::Error>;
+}
+
+/// Nodes in a hash map.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    nodes: HashMap<NodeKey, Fr>,
+}
+
+impl MemoryStore {
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+}
+
+impl NodeStore for MemoryStore {
+    type Error = Infallible;
+    fn get(&self, key: NodeKey) -> Result<Option<Fr>, Infallible> {
+        Ok(self.nodes.get(&key).copied())
+    }
+    fn put(&mut self, key: NodeKey, value: Fr) -> Result<(), Infallible> {
+        self.nodes.insert(key, value);
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MerkleError<E: std::error::Error + 'static> {
+    #[error("leaf index {index} does not fit a tree of depth {depth}")]
+    IndexOutOfRange { index: u64, depth: u8 },
+    #[error("tree depth {0} is outside 1..={MAX_DEPTH}")]
+    BadDepth(u8),
+    #[error("node store: {0}")]
+    Store(#[source] E),
+}
+
+/// `empty_roots()[h]` is the root of an empty subtree of height `h`.
+pub fn empty_roots() -> &'static [Fr] {
+    static EMPTY: OnceLock<Vec<Fr>> = OnceLock::new();
+    EMPTY.get_or_init(|| {
+        let mut v = vec![Fr::from(0u64)];
+        for h in 0..usize::from(MAX_DEPTH) {
+            v.push(poseidon2(v[h], v[h]));
+        }
+        v
+    })
+}
+
+/// Siblings from the leaf level up: enough to recompute the root from one leaf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MerkleProof {
+    pub index: u64,
+    pub siblings: Vec<Fr>,
+}
+
+impl MerkleProof {
+    /// The root this proof gives for `leaf`.
+    pub fn root_for(&self, leaf: Fr) -> Fr {
+        let mut acc = leaf;
+        for (level, sibling) in self.siblings.iter().enumerate() {
+            acc = if (self.index >> level) & 1 == 0 {
+                poseidon2(acc, *sibling)
+            } else {
+                poseidon2(*sibling, acc)
+            };
+        }
+        acc
+    }
+
+    pub fn verify(&self, root: Fr, leaf: Fr) -> bool {
+        self.siblings.len() <= usize::from(MAX_DEPTH)
+            && (self.siblings.len() == 64 || self.index >> self.siblings.len() == 0)
+            && self.root_for(leaf) == root
+    }
+}
+
+/// One leaf write: what the circuit needs to check it (old leaf and path give the old root,
+/// new leaf and the same path give the new root).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MerkleUpdate {
+    pub proof: MerkleProof,
+    pub old_leaf: Fr,
+    pub new_leaf: Fr,
+    pub old_root: Fr,
+    pub new_root: Fr,
+}
+
+/// A sparse Merkle tree over a [`NodeStore`].
+#[derive(Debug, Clone)]
+pub struct SparseMerkleTree<S: NodeStore = MemoryStore> {
+    depth: u8,
+    root: Fr,
+    store: S,
+    empty: Arc<[Fr]>,
+}
+
+impl<S: NodeStore> SparseMerkleTree<S> {
+    /// Opens the tree held by `store` (empty if the store has no root).
+    pub fn open(depth: u8, store: S) -> Result<Self, MerkleError<S::Error>> {
+        if depth == 0 || depth > MAX_DEPTH {
+            return Err(MerkleError::BadDepth(depth));
+        }
+        let empty: Arc<[Fr]> = empty_roots()[..=usize::from(depth)].into();
+        let root = store
+            .get(NodeKey { level: depth, index: 0 })
+            .map_err(MerkleError::Store)?
+            .unwrap_or(empty[usize::from(depth)]);
+        Ok(SparseMerkleTree { depth, root, store, empty })
+    }
+
+    pub fn depth(&self) -> u8 {
+        self.depth
+    }
+
+    pub fn root(&self) -> Fr {
+        self.root
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
+    /// The number of leaves the tree can hold.
+    pub fn capacity(&self) -> u64 {
+        if self.depth >= 64 {
+            u64::MAX
+        } else {
+            1u64 << self.depth
+        }
+    }
+
+    fn check_index(&self, index: u64) -> Result<(), MerkleError<S::Error>> {
+        if u32::from(self.depth) < 64 && index >> self.depth != 0 {
+            return Err(MerkleError::IndexOutOfRange { index, depth: self.depth });
+        }
+        Ok(())
+    }
+
+    fn node(&self, level: u8, index: u64) -> Result<Fr, MerkleError<S::Error>> {
+        Ok(self
+            .store
+            .get(NodeKey { level, index })
+            .map_err(MerkleError::Store)?
+            .unwrap_or(self.empty[usize::from(level)]))
+    }
+
+    pub fn leaf(&self, index: u64) -> Result<Fr, MerkleError<S::Error>> {
+        self.check_index(index)?;
+        self.node(0, index)
+    }
+
+    pub fn proof(&self, index: u64) -> Result<MerkleProof, MerkleError<S::Error>> {
+        self.check_index(index)?;
+        let siblings = (0..self.depth)
+            .map(|level| self.node(level, (index >> level) ^ 1))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(MerkleProof { index, siblings })
+    }
+
+    /// Writes `leaf` at `index` and every node above it.
+    pub fn update(&mut self, index: u64, leaf: Fr) -> Result<MerkleUpdate, MerkleError<S::Error>> {
+        let proof = self.proof(index)?;
+        let old_leaf = self.node(0, index)?;
+        let old_root = self.root;
+        let mut acc = leaf;
+        self.store.put(NodeKey { level: 0, index }, acc).map_err(MerkleError::Store)?;
+        for (level, sibling) in proof.siblings.iter().enumerate() {
+            let bit = (index >> level) & 1;
+            acc = if bit == 0 { poseidon2(acc, *sibling) } else { poseidon2(*sibling, acc) };
+            let key = NodeKey { level: level as u8 + 1, index: index >> (level + 1) };
+            self.store.put(key, acc).map_err(MerkleError::Store)?;
+        }
+        self.root = acc;
+        Ok(MerkleUpdate { proof, old_leaf, new_leaf: leaf, old_root, new_root: acc })
+    }
+}
+
+impl SparseMerkleTree<MemoryStore> {
+    /// An empty in-memory tree.
+    pub fn new(depth: u8) -> Result<Self, MerkleError<Infallible>> {
+        Self::open(depth, MemoryStore::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_root_matches_hash_chain() {
+        let tree = SparseMerkleTree::new(3).expect("depth");
+        let z = Fr::from(0u64);
+        let h1 = poseidon2(z, z);
+        let h2 = poseidon2(h1, h1);
+        assert_eq!(tree.root(), poseidon2(h2, h2));
+    }
+
+    #[test]
+    fn updates_agree_with_a_dense_recomputation() {
+        let depth = 4u8;
+        let mut tree = SparseMerkleTree::new(depth).expect("depth");
+        let mut dense = vec![Fr::from(0u64); 16];
+        for (step, index) in [3u64, 0, 15, 3, 7, 8].into_iter().enumerate() {
+            let value = Fr::from(100 + step as u64);
+            let update = tree.update(index, value).expect("update");
+            dense[index as usize] = value;
+            let mut level = dense.clone();
+            while level.len() > 1 {
+                level = level.chunks(2).map(|p| poseidon2(p[0], p[1])).collect();
+            }
+            assert_eq!(tree.root(), level[0]);
+            assert_eq!(update.new_root, level[0]);
+            assert!(update.proof.verify(update.old_root, update.old_leaf));
+            assert!(update.proof.verify(update.new_root, value));
+            assert!(tree.proof(index).expect("proof").verify(tree.root(), value));
+        }
+    }
+
+    #[test]
+    fn proofs_reject_wrong_sibling_leaf_and_index() {
+        let mut tree = SparseMerkleTree::new(5).expect("depth");
+        tree.update(9, Fr::from(5u64)).expect("update");
+        tree.update(10, Fr::from(6u64)).expect("update");
+        let proof = tree.proof(9).expect("proof");
+        assert!(proof.verify(tree.root(), Fr::from(5u64)));
+        assert!(!proof.verify(tree.root(), Fr::from(6u64)));
+        let mut bad = proof.clone();
+        bad.siblings[2] += Fr::from(1u64);
+        assert!(!bad.verify(tree.root(), Fr::from(5u64)));
+        let moved = MerkleProof { index: 8, ..proof.clone() };
+        assert!(!moved.verify(tree.root(), Fr::from(5u64)));
+        let out_of_range = MerkleProof { index: 9 + 32, ..proof };
+        assert!(!out_of_range.verify(tree.root(), Fr::from(5u64)));
+        assert!(matches!(tree.update(32, Fr::from(1u64)), Err(MerkleError::IndexOutOfRange { .. })));
+    }
+}

@@ -1,0 +1,130 @@
+//! Public data: what a batch tells the L1, written once here, byte by byte.
+//!
+//! Everything is big-endian (the EVM's order), fixed width, and carries no trade, price paid,
+//! size or balance. Per transaction:
+//!
+//! ```text
+//! kind  record                     bytes
+//! 0x01  deposit consumed           1 + 8 index + 20 l1_address + 32 packed pubkey + 8 amount     = 69
+//! 0x02  withdrawal                 1 + 4 account + 20 l1_address + 8 amount                       = 33
+//! 0x03  forced withdrawal answer   1 + 8 index + 4 account + 20 requester + 8 amount + 1 served   = 42
+//! 0x04  mark price                 1 + 1 market + 8 price                                          = 10
+//! 0x05  funding index              1 + 1 market + 8 index (two's complement)                       = 10
+//! ```
+//! and per batch, the data-availability record: for each account the batch changed (in the
+//! order first changed), `4 account id + 32 new leaf hash`. With these and the public history,
+//! anyone rebuilds the tree of leaf hashes; a trader who holds their own leaf proves an exit.
+
+use serde::{Deserialize, Serialize};
+
+use crate::eddsa::PublicKey;
+use crate::field::{fr_to_be_bytes, Fr};
+use crate::units::{AccountId, Amount, FundingIndex, L1Address, MarketId, PriceTicks, Timestamp};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PubData {
+    Deposit { index: u64, l1_address: L1Address, public_key: PublicKey, amount: Amount },
+    Withdrawal { account: AccountId, l1_address: L1Address, amount: Amount },
+    ForcedWithdrawal {
+        index: u64,
+        account: AccountId,
+        requester: L1Address,
+        amount: Amount,
+        served: bool,
+    },
+    MarkPrice { market: MarketId, price: PriceTicks },
+    FundingIndex { market: MarketId, index: FundingIndex },
+}
+
+impl PubData {
+    pub const DEPOSIT: u8 = 0x01;
+    pub const WITHDRAWAL: u8 = 0x02;
+    pub const FORCED_WITHDRAWAL: u8 = 0x03;
+    pub const MARK_PRICE: u8 = 0x04;
+    pub const FUNDING_INDEX: u8 = 0x05;
+
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            PubData::Deposit { index, l1_address, public_key, amount } => {
+                out.push(Self::DEPOSIT);
+                out.extend_from_slice(&index.to_be_bytes());
+                out.extend_from_slice(&l1_address.0);
+                out.extend_from_slice(&public_key.pack());
+                out.extend_from_slice(&amount.get().to_be_bytes());
+            }
+            PubData::Withdrawal { account, l1_address, amount } => {
+                out.push(Self::WITHDRAWAL);
+                out.extend_from_slice(&(account.get() as u32).to_be_bytes());
+                out.extend_from_slice(&l1_address.0);
+                out.extend_from_slice(&amount.get().to_be_bytes());
+            }
+            PubData::ForcedWithdrawal { index, account, requester, amount, served } => {
+                out.push(Self::FORCED_WITHDRAWAL);
+                out.extend_from_slice(&index.to_be_bytes());
+                out.extend_from_slice(&(account.get() as u32).to_be_bytes());
+                out.extend_from_slice(&requester.0);
+                out.extend_from_slice(&amount.get().to_be_bytes());
+                out.push(u8::from(*served));
+            }
+            PubData::MarkPrice { market, price } => {
+                out.push(Self::MARK_PRICE);
+                out.push(market.get() as u8);
+                out.extend_from_slice(&price.get().to_be_bytes());
+            }
+            PubData::FundingIndex { market, index } => {
+                out.push(Self::FUNDING_INDEX);
+                out.push(market.get() as u8);
+                out.extend_from_slice(&(index.get() as i64).to_be_bytes());
+            }
+        }
+    }
+
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            PubData::Deposit { .. } => 69,
+            PubData::Withdrawal { .. } => 33,
+            PubData::ForcedWithdrawal { .. } => 42,
+            PubData::MarkPrice { .. } | PubData::FundingIndex { .. } => 10,
+        }
+    }
+}
+
+/// One entry of the data-availability record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountUpdate {
+    pub account: AccountId,
+    pub leaf_hash: Fr,
+}
+
+/// Everything a batch publishes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchPublicData {
+    pub old_root: Fr,
+    pub new_root: Fr,
+    pub timestamp: Timestamp,
+    pub records: Vec<PubData>,
+    pub accounts: Vec<AccountUpdate>,
+}
+
+impl BatchPublicData {
+    /// `32 old root | 32 new root | 8 timestamp | 4 record bytes | records | 4 account count |
+    /// accounts`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut records = Vec::new();
+        for r in &self.records {
+            r.encode(&mut records);
+        }
+        let mut out = Vec::with_capacity(80 + records.len() + 36 * self.accounts.len());
+        out.extend_from_slice(&fr_to_be_bytes(&self.old_root));
+        out.extend_from_slice(&fr_to_be_bytes(&self.new_root));
+        out.extend_from_slice(&self.timestamp.get().to_be_bytes());
+        out.extend_from_slice(&(records.len() as u32).to_be_bytes());
+        out.extend_from_slice(&records);
+        out.extend_from_slice(&(self.accounts.len() as u32).to_be_bytes());
+        for a in &self.accounts {
+            out.extend_from_slice(&(a.account.get() as u32).to_be_bytes());
+            out.extend_from_slice(&fr_to_be_bytes(&a.leaf_hash));
+        }
+        out
+    }
+}

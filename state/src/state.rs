@@ -1,0 +1,482 @@
+//! The exchange's state and the one way it changes: [`State::apply`] runs a transaction's rules
+//! against a staged copy of what it touches, and only when every rule passes writes the staged
+//! accounts back, in the order they were first touched (the order the circuit updates leaves).
+//!
+//! ```text
+//! state root = Poseidon(account tree root, markets hash)
+//! markets hash = Poseidon(pack(market state_0), ..)   (pack: see MarketState::pack)
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::account::Account;
+use crate::eddsa::PublicKey;
+use crate::field::Fr;
+use crate::leaf::{AccountLeaf, Position};
+use crate::market::{MarketConfigError, MarketParams, MarketState};
+use crate::merkle::{MemoryStore, MerkleError, MerkleUpdate, NodeStore, SparseMerkleTree};
+use crate::order::{slot_index, OrderSlot};
+use crate::poseidon::{poseidon, poseidon_slice};
+use crate::pubdata::{AccountUpdate, BatchPublicData, PubData};
+use crate::tx::{Transaction, TxError};
+use crate::units::{AccountId, L1Address, MarketId, OrderId, Timestamp, MAX_MARKETS};
+
+/// The owner of a system account (insurance fund, fee account).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemOwner {
+    pub public_key: PublicKey,
+    pub l1_address: L1Address,
+}
+
+/// The deployment's fixed configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateConfig {
+    /// Depth of the account tree (tests use small depths; production 32).
+    pub account_tree_depth: u8,
+    /// Depth of each account's orders tree.
+    pub order_tree_depth: u8,
+    pub markets: Vec<MarketParams>,
+    pub insurance_fund: SystemOwner,
+    pub fee_account: SystemOwner,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("account tree depth must be 2..=32, got {0}")]
+    AccountTreeDepth(u8),
+    #[error("order tree depth must be 1..=32, got {0}")]
+    OrderTreeDepth(u8),
+    #[error("between 1 and {MAX_MARKETS} markets are supported, got {0}")]
+    MarketCount(usize),
+    #[error(transparent)]
+    Market(#[from] MarketConfigError),
+}
+
+impl StateConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(2..=32).contains(&self.account_tree_depth) {
+            return Err(ConfigError::AccountTreeDepth(self.account_tree_depth));
+        }
+        if !(1..=32).contains(&self.order_tree_depth) {
+            return Err(ConfigError::OrderTreeDepth(self.order_tree_depth));
+        }
+        if self.markets.is_empty() || self.markets.len() > MAX_MARKETS {
+            return Err(ConfigError::MarketCount(self.markets.len()));
+        }
+        for m in &self.markets {
+            m.validate()?;
+        }
+        Ok(())
+    }
+
+    pub fn market(&self, id: MarketId) -> Option<&MarketParams> {
+        self.markets.get(id.index())
+    }
+}
+
+/// Why the state could not be built or a batch could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error("batch time {new} is before the previous batch time {previous}")]
+    TimeWentBackwards { previous: u64, new: u64 },
+    #[error("node store: {0}")]
+    Store(String),
+}
+
+fn store_error<E: std::error::Error>(e: MerkleError<E>) -> StateError {
+    StateError::Store(e.to_string())
+}
+
+/// One leaf write of a transaction, with what a circuit needs to check it.
+#[derive(Debug, Clone)]
+pub struct AccountWrite {
+    pub account: AccountId,
+    pub before: Option<AccountLeaf>,
+    pub after: AccountLeaf,
+    pub order_update: Option<MerkleUpdate>,
+    pub update: MerkleUpdate,
+}
+
+/// What an applied transaction did.
+#[derive(Debug, Clone, Default)]
+pub struct Receipt {
+    pub writes: Vec<AccountWrite>,
+    pub pubdata: Vec<PubData>,
+}
+
+/// The state of the exchange.
+#[derive(Debug)]
+pub struct State<S: NodeStore = MemoryStore> {
+    config: Arc<StateConfig>,
+    accounts: BTreeMap<AccountId, Account>,
+    owners: HashMap<([u8; 32], L1Address), AccountId>,
+    tree: SparseMerkleTree<S>,
+    markets: Vec<MarketState>,
+    next_account: u64,
+    deposits_consumed: u64,
+    forced_consumed: u64,
+    now: Timestamp,
+    batch_start_root: Fr,
+    batch_pubdata: Vec<PubData>,
+    batch_touched: Vec<AccountId>,
+}
+
+impl State<MemoryStore> {
+    /// The genesis state in memory: the insurance fund at id 0 and the fee account at id 1.
+    pub fn genesis(config: StateConfig) -> Result<Self, StateError> {
+        Self::genesis_in(config, MemoryStore::default())
+    }
+}
+
+impl<S: NodeStore> State<S> {
+    /// The genesis state over an empty node store.
+    pub fn genesis_in(config: StateConfig, store: S) -> Result<Self, StateError> {
+        config.validate()?;
+        let tree = SparseMerkleTree::open(config.account_tree_depth, store).map_err(store_error)?;
+        let markets = vec![MarketState::default(); config.markets.len()];
+        let mut state = State {
+            config: Arc::new(config),
+            accounts: BTreeMap::new(),
+            owners: HashMap::new(),
+            tree,
+            markets,
+            next_account: 0,
+            deposits_consumed: 0,
+            forced_consumed: 0,
+            now: Timestamp::default(),
+            batch_start_root: Fr::from(0u64),
+            batch_pubdata: Vec::new(),
+            batch_touched: Vec::new(),
+        };
+        // System accounts have a zero salt: their balances are public on purpose.
+        for owner in [state.config.insurance_fund.clone(), state.config.fee_account.clone()] {
+            let id = AccountId::new(state.next_account).expect("ids 0 and 1 fit");
+            let account = state.new_account(owner.public_key, owner.l1_address, Fr::from(0u64));
+            state.owners.insert((owner.public_key.pack(), owner.l1_address), id);
+            let hash = account.leaf.hash();
+            state.accounts.insert(id, account);
+            state.tree.update(id.index(), hash).map_err(store_error)?;
+            state.next_account += 1;
+        }
+        state.batch_start_root = state.root();
+        Ok(state)
+    }
+
+    fn new_account(&self, pk: PublicKey, l1: L1Address, salt: Fr) -> Account {
+        let positions = self
+            .markets
+            .iter()
+            .map(|m| Position { size: Default::default(), funding_index: m.funding_index })
+            .collect();
+        Account::new(pk, l1, salt, positions, self.config.order_tree_depth)
+    }
+
+    pub fn config(&self) -> &StateConfig {
+        &self.config
+    }
+
+    pub fn account(&self, id: AccountId) -> Option<&Account> {
+        self.accounts.get(&id)
+    }
+
+    pub fn accounts(&self) -> impl Iterator<Item = (&AccountId, &Account)> {
+        self.accounts.iter()
+    }
+
+    pub fn account_by_owner(&self, pk: &PublicKey, l1: &L1Address) -> Option<AccountId> {
+        self.owners.get(&(pk.pack(), *l1)).copied()
+    }
+
+    pub fn markets(&self) -> &[MarketState] {
+        &self.markets
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    pub fn deposits_consumed(&self) -> u64 {
+        self.deposits_consumed
+    }
+
+    pub fn forced_consumed(&self) -> u64 {
+        self.forced_consumed
+    }
+
+    pub fn account_tree(&self) -> &SparseMerkleTree<S> {
+        &self.tree
+    }
+
+    pub fn accounts_root(&self) -> Fr {
+        self.tree.root()
+    }
+
+    pub fn markets_hash(&self) -> Fr {
+        let packed: Vec<Fr> = self.markets.iter().map(MarketState::pack).collect();
+        poseidon_slice(&packed).expect("1..=MAX_MARKETS markets")
+    }
+
+    /// The state root the L1 tracks.
+    pub fn root(&self) -> Fr {
+        poseidon([self.accounts_root(), self.markets_hash()])
+    }
+
+    /// Starts a batch at `timestamp` (never earlier than the last one).
+    pub fn begin_batch(&mut self, timestamp: Timestamp) -> Result<(), StateError> {
+        if timestamp < self.now {
+            return Err(StateError::TimeWentBackwards {
+                previous: self.now.get(),
+                new: timestamp.get(),
+            });
+        }
+        self.now = timestamp;
+        self.batch_start_root = self.root();
+        self.batch_pubdata.clear();
+        self.batch_touched.clear();
+        Ok(())
+    }
+
+    /// Ends the batch: its public data, with each changed account's final leaf hash.
+    pub fn end_batch(&mut self) -> Result<BatchPublicData, StateError> {
+        let accounts = self
+            .batch_touched
+            .iter()
+            .map(|id| {
+                let leaf_hash = self.tree.leaf(id.index()).map_err(store_error)?;
+                Ok(AccountUpdate { account: *id, leaf_hash })
+            })
+            .collect::<Result<Vec<_>, StateError>>()?;
+        let data = BatchPublicData {
+            old_root: self.batch_start_root,
+            new_root: self.root(),
+            timestamp: self.now,
+            records: std::mem::take(&mut self.batch_pubdata),
+            accounts,
+        };
+        self.batch_touched.clear();
+        self.batch_start_root = data.new_root;
+        Ok(data)
+    }
+
+    /// Applies one transaction: all its rules pass and the state changes, or it is refused with
+    /// a typed error and the state is exactly as before.
+    pub fn apply(&mut self, tx: &Transaction) -> Result<Receipt, TxError> {
+        let effects = {
+            let mut ctx = Ctx::new(self);
+            crate::tx::execute(&mut ctx, tx)?;
+            ctx.into_effects()
+        };
+        self.commit(effects).map_err(|e| TxError::Storage(e.to_string()))
+    }
+
+    fn commit(&mut self, effects: Effects) -> Result<Receipt, StateError> {
+        let mut receipt = Receipt { writes: Vec::new(), pubdata: effects.pubdata };
+        if let Some(markets) = effects.markets {
+            self.markets = markets;
+        }
+        self.deposits_consumed = effects.deposits_consumed;
+        self.forced_consumed = effects.forced_consumed;
+        for staged in effects.accounts {
+            let id = staged.id;
+            let (before, account) = match self.accounts.get_mut(&id) {
+                Some(account) => (Some(account.leaf.clone()), account),
+                None => {
+                    let account = self.new_account(
+                        staged.leaf.public_key,
+                        staged.leaf.l1_address,
+                        staged.leaf.salt,
+                    );
+                    self.owners.insert((staged.leaf.public_key.pack(), staged.leaf.l1_address), id);
+                    self.next_account = self.next_account.max(id.index() + 1);
+                    (None, self.accounts.entry(id).or_insert(account))
+                }
+            };
+            let order_update = staged.order_write.map(|(slot, value)| account.write_order_slot(slot, value));
+            let mut leaf = staged.leaf;
+            leaf.orders_root = account.orders_root();
+            account.leaf = leaf.clone();
+            let update = self.tree.update(id.index(), leaf.hash()).map_err(store_error)?;
+            if !self.batch_touched.contains(&id) {
+                self.batch_touched.push(id);
+            }
+            receipt.writes.push(AccountWrite { account: id, before, after: leaf, order_update, update });
+        }
+        self.batch_pubdata.extend(receipt.pubdata.iter().cloned());
+        Ok(receipt)
+    }
+}
+
+/// One account as a transaction stages it.
+#[derive(Debug)]
+pub(crate) struct Staged {
+    pub id: AccountId,
+    pub leaf: AccountLeaf,
+    pub order_write: Option<(u64, OrderSlot)>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Effects {
+    accounts: Vec<Staged>,
+    markets: Option<Vec<MarketState>>,
+    deposits_consumed: u64,
+    forced_consumed: u64,
+    pubdata: Vec<PubData>,
+}
+
+/// A transaction's view of the state: reads go through to the state, writes are staged.
+#[derive(Debug)]
+pub struct Ctx<'a, S: NodeStore> {
+    state: &'a State<S>,
+    accounts: Vec<Staged>,
+    markets: Option<Vec<MarketState>>,
+    deposits_consumed: u64,
+    forced_consumed: u64,
+    next_account: u64,
+    pubdata: Vec<PubData>,
+}
+
+/// The transaction named an account that does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("account {0} does not exist")]
+pub struct NoSuchAccount(pub AccountId);
+
+impl<'a, S: NodeStore> Ctx<'a, S> {
+    fn new(state: &'a State<S>) -> Self {
+        Ctx {
+            state,
+            accounts: Vec::new(),
+            markets: None,
+            deposits_consumed: state.deposits_consumed,
+            forced_consumed: state.forced_consumed,
+            next_account: state.next_account,
+            pubdata: Vec::new(),
+        }
+    }
+
+    fn into_effects(self) -> Effects {
+        Effects {
+            accounts: self.accounts,
+            markets: self.markets,
+            deposits_consumed: self.deposits_consumed,
+            forced_consumed: self.forced_consumed,
+            pubdata: self.pubdata,
+        }
+    }
+
+    pub fn config(&self) -> &'a StateConfig {
+        &self.state.config
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.state.now
+    }
+
+    pub fn markets(&self) -> &[MarketState] {
+        self.markets.as_deref().unwrap_or(&self.state.markets)
+    }
+
+    pub fn markets_mut(&mut self) -> &mut Vec<MarketState> {
+        self.markets.get_or_insert_with(|| self.state.markets.clone())
+    }
+
+    pub fn deposits_consumed(&self) -> u64 {
+        self.deposits_consumed
+    }
+
+    pub fn consume_deposit(&mut self) {
+        self.deposits_consumed += 1;
+    }
+
+    pub fn forced_consumed(&self) -> u64 {
+        self.forced_consumed
+    }
+
+    pub fn consume_forced(&mut self) {
+        self.forced_consumed += 1;
+    }
+
+    pub fn publish(&mut self, record: PubData) {
+        self.pubdata.push(record);
+    }
+
+    /// A copy of an account's current leaf (staged or committed), without staging it.
+    pub fn peek(&self, id: AccountId) -> Option<AccountLeaf> {
+        self.accounts
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| s.leaf.clone())
+            .or_else(|| self.state.accounts.get(&id).map(|a| a.leaf.clone()))
+    }
+
+    /// Stages an account for writing (first touch fixes its place in the write order).
+    pub fn account(&mut self, id: AccountId) -> Result<&mut AccountLeaf, NoSuchAccount> {
+        let pos = match self.accounts.iter().position(|s| s.id == id) {
+            Some(pos) => pos,
+            None => {
+                let account = self.state.accounts.get(&id).ok_or(NoSuchAccount(id))?;
+                self.accounts.push(Staged { id, leaf: account.leaf.clone(), order_write: None });
+                self.accounts.len() - 1
+            }
+        };
+        Ok(&mut self.accounts[pos].leaf)
+    }
+
+    /// The account owned by `(pk, l1)`, if any (committed or created by this transaction).
+    pub fn account_by_owner(&self, pk: &PublicKey, l1: &L1Address) -> Option<AccountId> {
+        self.state.account_by_owner(pk, l1).or_else(|| {
+            self.accounts
+                .iter()
+                .find(|s| s.leaf.public_key == *pk && s.leaf.l1_address == *l1)
+                .map(|s| s.id)
+        })
+    }
+
+    /// Creates an account at the next free id; `None` when the tree is full.
+    pub fn create_account(&mut self, pk: PublicKey, l1: L1Address, salt: Fr) -> Option<AccountId> {
+        if self.next_account >= self.state.tree.capacity() {
+            return None;
+        }
+        let id = AccountId::new(self.next_account).ok()?;
+        self.next_account += 1;
+        let mut leaf = self.state.new_account(pk, l1, salt).leaf;
+        leaf.positions = self
+            .markets()
+            .iter()
+            .map(|m| Position { size: Default::default(), funding_index: m.funding_index })
+            .collect();
+        self.accounts.push(Staged { id, leaf, order_write: None });
+        Some(id)
+    }
+
+    /// The current slot of `order_id` in `id`'s orders tree.
+    pub fn order_slot(&self, id: AccountId, order_id: OrderId) -> OrderSlot {
+        let slot = slot_index(order_id, self.state.config.order_tree_depth);
+        if let Some((s, value)) = self.accounts.iter().find(|s| s.id == id).and_then(|s| s.order_write) {
+            if s == slot {
+                return value;
+            }
+        }
+        self.state.accounts.get(&id).map(|a| a.order_slot(slot)).unwrap_or_default()
+    }
+
+    /// Stages a slot write and the account's new orders root. One slot write per account per
+    /// transaction (a trade has one order per account).
+    pub fn write_order_slot(&mut self, id: AccountId, value: OrderSlot) -> Result<(), NoSuchAccount> {
+        let slot = slot_index(value.order_id, self.state.config.order_tree_depth);
+        let new_root = match self.state.accounts.get(&id) {
+            Some(a) => a.order_proof(slot).root_for(value.pack()),
+            None => return Err(NoSuchAccount(id)),
+        };
+        self.account(id)?;
+        let staged = self.accounts.iter_mut().find(|s| s.id == id).ok_or(NoSuchAccount(id))?;
+        debug_assert!(staged.order_write.is_none(), "one order slot write per account per transaction");
+        staged.order_write = Some((slot, value));
+        staged.leaf.orders_root = new_root;
+        Ok(())
+    }
+}

@@ -1,0 +1,118 @@
+//! Deleverage: when a bankrupt account (`TV < 0`) cannot be absorbed by the insurance fund, a
+//! position on the other side takes over its position at the bankruptcy price, so the loss lands
+//! on that (profitable) counterparty instead of on the exchange.
+//!
+//! Rules:
+//! 1. two different accounts, neither the insurance fund; funding is settled on both;
+//! 2. the deleveraged account is bankrupt: `TV < 0`;
+//! 3. the fund cannot absorb it: the fund, with its funding settled and the deficit taken, would
+//!    be liquidatable (`TV_fund + TV < TR_fund` with maintenance fractions);
+//! 4. the two positions in the market have opposite signs and `0 < size <= min(|a|, |b|)`: both
+//!    only shrink toward zero;
+//! 5. the deleveraged account's seller receives `quote` collateral from the buyer (`quote >= 0`),
+//!    chosen so that `TV_before <= TV_after <= 0` for the deleveraged account: the counterparty
+//!    pays no more than covers the deficit, and the bankrupt account is never made worse;
+//! 6. the deleverager is not liquidatable afterwards.
+//!
+//! Which counterparties are chosen (the most profitable first) is the sequencer's policy, not
+//! a rule the proof can check without every account: see docs/ARCHITECTURE.md.
+
+use serde::{Deserialize, Serialize};
+
+use crate::funding::settle_funding;
+use crate::margin::{is_liquidatable, margin_summary, total_value, Fraction};
+use crate::merkle::NodeStore;
+use crate::state::Ctx;
+use crate::units::{AccountId, BaseLots, Collateral, MarketId, RangeError, PPM_ONE};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deleverage {
+    /// The bankrupt account.
+    pub deleveraged: AccountId,
+    /// The counterparty that takes the position over.
+    pub deleverager: AccountId,
+    pub market: MarketId,
+    /// Lots closed on both sides, positive.
+    pub size: BaseLots,
+    /// Collateral the seller (the side that was long) receives from the buyer.
+    pub quote: Collateral,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeleverageError {
+    #[error("an account does not exist")]
+    NoSuchAccount,
+    #[error("the two sides are the same account")]
+    SameAccount,
+    #[error("the insurance fund takes part through liquidation, not deleveraging")]
+    InsuranceFund,
+    #[error("unknown market")]
+    UnknownMarket,
+    #[error("the deleveraged account is not bankrupt")]
+    NotBankrupt,
+    #[error("the insurance fund can still absorb this account")]
+    FundCanAbsorb,
+    #[error("positions are not opposite, or size is not within both")]
+    BadSize,
+    #[error("quote is negative or outside the bankruptcy bounds")]
+    UnfairQuote,
+    #[error("the deleverager would become liquidatable")]
+    DeleveragerUnderMargin,
+    #[error(transparent)]
+    Range(#[from] RangeError),
+}
+
+pub fn execute_deleverage<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Deleverage) -> Result<(), DeleverageError> {
+    if tx.deleveraged == tx.deleverager {
+        return Err(DeleverageError::SameAccount);
+    }
+    if tx.deleveraged == AccountId::INSURANCE_FUND || tx.deleverager == AccountId::INSURANCE_FUND {
+        return Err(DeleverageError::InsuranceFund);
+    }
+    ctx.config().market(tx.market).ok_or(DeleverageError::UnknownMarket)?;
+    let params = &ctx.config().markets;
+    let markets = ctx.markets().to_vec();
+    let m = tx.market.index();
+
+    // The fund is read, not written.
+    let mut fund = ctx.peek(AccountId::INSURANCE_FUND).ok_or(DeleverageError::NoSuchAccount)?;
+    settle_funding(&mut fund, &markets)?;
+    let fund_summary = margin_summary(fund.collateral, &fund.positions, &markets, params, Fraction::Maintenance);
+
+    let bankrupt = ctx.account(tx.deleveraged).map_err(|_| DeleverageError::NoSuchAccount)?;
+    settle_funding(bankrupt, &markets)?;
+    let tv_before = total_value(bankrupt.collateral, &bankrupt.positions, &markets, params);
+    if tv_before >= 0 {
+        return Err(DeleverageError::NotBankrupt);
+    }
+    if (fund_summary.total_value + tv_before) * i128::from(PPM_ONE) >= fund_summary.total_risk_ppm {
+        return Err(DeleverageError::FundCanAbsorb);
+    }
+    let a = bankrupt.positions[m].size.get();
+    if tx.size.get() <= 0 || tx.size.get() > a.abs() || tx.quote.get() < 0 {
+        return Err(DeleverageError::BadSize);
+    }
+    // The side that was long sells (receives quote); the side that was short buys (pays it).
+    let change = -a.signum() * tx.size.get();
+    let received = a.signum() * tx.quote.get();
+    bankrupt.positions[m].size = BaseLots::new(a + change)?;
+    bankrupt.collateral = bankrupt.collateral.checked_add(received)?;
+    let tv_after = total_value(bankrupt.collateral, &bankrupt.positions, &markets, params);
+    if tv_after < tv_before || tv_after > 0 {
+        return Err(DeleverageError::UnfairQuote);
+    }
+
+    let counterparty = ctx.account(tx.deleverager).map_err(|_| DeleverageError::NoSuchAccount)?;
+    settle_funding(counterparty, &markets)?;
+    let b = counterparty.positions[m].size.get();
+    if b.signum() != -a.signum() || tx.size.get() > b.abs() {
+        return Err(DeleverageError::BadSize);
+    }
+    counterparty.positions[m].size = BaseLots::new(b - change)?;
+    counterparty.collateral = counterparty.collateral.checked_add(-received)?;
+    let after = margin_summary(counterparty.collateral, &counterparty.positions, &markets, params, Fraction::Maintenance);
+    if is_liquidatable(&after) {
+        return Err(DeleverageError::DeleveragerUnderMargin);
+    }
+    Ok(())
+}

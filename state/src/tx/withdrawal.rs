@@ -1,0 +1,75 @@
+//! Withdrawal: the owner signs `(account, amount, nonce)`; the amount leaves the account for the
+//! account's own L1 address, and the account must obey the margin rule afterwards (a withdrawal
+//! does not reduce risk, so that means well margined with initial fractions).
+
+use serde::{Deserialize, Serialize};
+
+use crate::eddsa::Signature;
+use crate::field::Fr;
+use crate::funding::settle_funding;
+use crate::margin::{enforce_margin_rule, margin_summary, Fraction, MarginError};
+use crate::merkle::NodeStore;
+use crate::order::DOMAIN_WITHDRAWAL;
+use crate::poseidon::poseidon;
+use crate::pubdata::PubData;
+use crate::state::Ctx;
+use crate::units::{AccountId, Amount, Nonce, RangeError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Withdrawal {
+    pub account: AccountId,
+    pub amount: Amount,
+    /// Must equal the account's nonce: each signature is good once.
+    pub nonce: Nonce,
+    pub signature: Signature,
+}
+
+impl Withdrawal {
+    /// `Poseidon(DOMAIN_WITHDRAWAL, account | nonce << 32 | amount << 64)` (127 bits).
+    pub fn message(account: AccountId, amount: Amount, nonce: Nonce) -> Fr {
+        let word = u128::from(account.get())
+            | u128::from(nonce.get()) << 32
+            | u128::from(amount.get()) << 64;
+        poseidon([Fr::from(DOMAIN_WITHDRAWAL), Fr::from(word)])
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WithdrawalError {
+    #[error("account does not exist")]
+    NoSuchAccount,
+    #[error("amount must be positive")]
+    ZeroAmount,
+    #[error("nonce {got} is not the account's nonce {expected}")]
+    BadNonce { expected: u64, got: u64 },
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error(transparent)]
+    Margin(#[from] MarginError),
+    #[error(transparent)]
+    Range(#[from] RangeError),
+}
+
+pub fn execute_withdrawal<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Withdrawal) -> Result<(), WithdrawalError> {
+    if tx.amount.get() == 0 {
+        return Err(WithdrawalError::ZeroAmount);
+    }
+    let markets = ctx.markets().to_vec();
+    let params = &ctx.config().markets;
+    let leaf = ctx.account(tx.account).map_err(|_| WithdrawalError::NoSuchAccount)?;
+    if tx.nonce != leaf.nonce {
+        return Err(WithdrawalError::BadNonce { expected: leaf.nonce.get(), got: tx.nonce.get() });
+    }
+    leaf.public_key
+        .verify(Withdrawal::message(tx.account, tx.amount, tx.nonce), &tx.signature)
+        .map_err(|_| WithdrawalError::BadSignature)?;
+    settle_funding(leaf, &markets)?;
+    let before = margin_summary(leaf.collateral, &leaf.positions, &markets, params, Fraction::Initial);
+    leaf.collateral = leaf.collateral.checked_add(-tx.amount.as_collateral())?;
+    leaf.nonce = Nonce::new(leaf.nonce.get() + 1)?;
+    let after = margin_summary(leaf.collateral, &leaf.positions, &markets, params, Fraction::Initial);
+    enforce_margin_rule(&before, &after)?;
+    let l1_address = leaf.l1_address;
+    ctx.publish(PubData::Withdrawal { account: tx.account, l1_address, amount: tx.amount });
+    Ok(())
+}
