@@ -23,7 +23,8 @@ impl Account {
         positions: Vec<Position>,
         order_tree_depth: u8,
     ) -> Self {
-        let orders = SparseMerkleTree::new(order_tree_depth).expect("depth validated by StateConfig");
+        let orders =
+            SparseMerkleTree::new(order_tree_depth).expect("depth validated by StateConfig");
         let leaf = AccountLeaf {
             public_key,
             l1_address,
@@ -33,7 +34,11 @@ impl Account {
             orders_root: orders.root(),
             salt,
         };
-        Account { leaf, orders, slots: HashMap::new() }
+        Account {
+            leaf,
+            orders,
+            slots: HashMap::new(),
+        }
     }
 
     pub fn order_slot(&self, slot: u64) -> OrderSlot {
@@ -41,13 +46,22 @@ impl Account {
     }
 
     pub fn order_proof(&self, slot: u64) -> MerkleProof {
-        self.orders.proof(slot).expect("slot index is reduced mod 2^depth")
+        self.orders
+            .proof(slot)
+            .expect("slot index is reduced mod 2^depth")
     }
 
     /// Writes a slot; returns the orders tree's update (for the circuit witness).
-    pub(crate) fn write_order_slot(&mut self, slot: u64, value: OrderSlot) -> crate::merkle::MerkleUpdate {
+    pub(crate) fn write_order_slot(
+        &mut self,
+        slot: u64,
+        value: OrderSlot,
+    ) -> crate::merkle::MerkleUpdate {
         self.slots.insert(slot, value);
-        let update = self.orders.update(slot, value.pack()).expect("slot index is reduced mod 2^depth");
+        let update = self
+            .orders
+            .update(slot, value.pack())
+            .expect("slot index is reduced mod 2^depth");
         self.leaf.orders_root = update.new_root;
         update
     }

@@ -78,6 +78,8 @@ pub enum PointError {
     NotInSubgroup,
     #[error("sign bit set for x = 0: a non-canonical encoding")]
     NonCanonicalSign,
+    #[error("the identity is not a usable key")]
+    Identity,
 }
 
 impl From<FieldError> for PointError {
@@ -205,15 +207,27 @@ mod tests {
         // (0, -1) has order 2: on the curve, outside the subgroup.
         let order_two = Point::new_unchecked(Fq::ZERO, -Fq::ONE);
         assert!(order_two.is_on_curve());
-        assert_eq!(point_from_coordinates(Fq::ZERO, -Fq::ONE), Err(PointError::NotInSubgroup));
-        assert_eq!(unpack_point(&pack_point(&order_two)), Err(PointError::NotInSubgroup));
+        assert_eq!(
+            point_from_coordinates(Fq::ZERO, -Fq::ONE),
+            Err(PointError::NotInSubgroup)
+        );
+        assert_eq!(
+            unpack_point(&pack_point(&order_two)),
+            Err(PointError::NotInSubgroup)
+        );
         // The identity (0, 1) with the sign bit set is a second encoding of it.
         let mut identity = pack_point(&Point::zero());
         identity[31] |= 0x80;
         assert_eq!(unpack_point(&identity), Err(PointError::NonCanonicalSign));
         // y >= p.
-        assert_eq!(unpack_point(&[0xff; 32]), Err(PointError::NonCanonicalCoordinate));
+        assert_eq!(
+            unpack_point(&[0xff; 32]),
+            Err(PointError::NonCanonicalCoordinate)
+        );
         // Generator: on the curve, order 8 l.
-        assert_eq!(unpack_point(&pack_point(&GENERATOR)), Err(PointError::NotInSubgroup));
+        assert_eq!(
+            unpack_point(&pack_point(&GENERATOR)),
+            Err(PointError::NotInSubgroup)
+        );
     }
 }

@@ -37,7 +37,8 @@ pub enum SignatureError {
     Invalid,
 }
 
-fn blake512(parts: &[&[u8]]) -> [u8; 64] {
+/// BLAKE-512 (the SHA-3 finalist, not BLAKE2) of the concatenated parts: circomlibjs' key hash.
+pub fn blake512(parts: &[&[u8]]) -> [u8; 64] {
     let mut hasher = blake_hash::Blake512::new();
     for part in parts {
         hasher.update(part);
@@ -99,7 +100,10 @@ impl PrivateKey {
         let r8 = mul(&BASE8, &r);
         let hm = challenge(&r8, &a, msg);
         let s_scalar = Fs::from_le_bytes_mod_order(&s);
-        Signature { r8, s: r + hm * s_scalar }
+        Signature {
+            r8,
+            s: r + hm * s_scalar,
+        }
     }
 }
 
@@ -123,8 +127,14 @@ fn challenge(r8: &Point, a: &Point, msg: Fq) -> Fs {
 pub struct PublicKey(Point);
 
 impl PublicKey {
+    /// A key must be in the prime-order subgroup and not the identity: with the identity as key,
+    /// `(R8, S) = (S * Base8, S)` would verify for every message.
     pub fn from_coordinates(x: Fq, y: Fq) -> Result<Self, PointError> {
-        point_from_coordinates(x, y).map(PublicKey)
+        let p = point_from_coordinates(x, y)?;
+        if p.is_zero() {
+            return Err(PointError::Identity);
+        }
+        Ok(PublicKey(p))
     }
 
     pub fn from_point(p: Point) -> Result<Self, PointError> {
@@ -132,7 +142,8 @@ impl PublicKey {
     }
 
     pub fn unpack(bytes: &[u8; 32]) -> Result<Self, PointError> {
-        unpack_point(bytes).map(PublicKey)
+        let p = unpack_point(bytes)?;
+        Self::from_coordinates(p.x, p.y)
     }
 
     pub fn pack(&self) -> [u8; 32] {
@@ -257,10 +268,16 @@ mod tests {
         let msg = Fq::from(123_456u64);
         let sig = key.sign(msg);
         assert_eq!(pk.verify(msg, &sig), Ok(()));
-        assert_eq!(pk.verify(msg + Fq::from(1u64), &sig), Err(SignatureError::Invalid));
+        assert_eq!(
+            pk.verify(msg + Fq::from(1u64), &sig),
+            Err(SignatureError::Invalid)
+        );
         let other = PrivateKey::random(&mut rng).public_key();
         assert_eq!(other.verify(msg, &sig), Err(SignatureError::Invalid));
-        let bumped = Signature { r8: sig.r8, s: sig.s + Fs::from(1u64) };
+        let bumped = Signature {
+            r8: sig.r8,
+            s: sig.s + Fs::from(1u64),
+        };
         assert_eq!(pk.verify(msg, &bumped), Err(SignatureError::Invalid));
     }
 
@@ -278,7 +295,10 @@ mod tests {
             bytes
         };
         packed[32..].copy_from_slice(&s_plus_l);
-        assert_eq!(Signature::unpack(&packed), Err(SignatureError::NonCanonicalScalar));
+        assert_eq!(
+            Signature::unpack(&packed),
+            Err(SignatureError::NonCanonicalScalar)
+        );
     }
 
     #[test]

@@ -59,9 +59,13 @@ pub fn total_value(
     markets: &[MarketState],
     params: &[MarketParams],
 ) -> i128 {
-    positions.iter().zip(markets).zip(params).fold(collateral.get(), |acc, ((p, m), c)| {
-        acc + notional(p.size, m.mark_price, c.tick_value)
-    })
+    positions
+        .iter()
+        .zip(markets)
+        .zip(params)
+        .fold(collateral.get(), |acc, ((p, m), c)| {
+            acc + notional(p.size, m.mark_price, c.tick_value)
+        })
 }
 
 /// `TR * 10^6` alone.
@@ -71,10 +75,14 @@ pub fn total_risk_ppm(
     params: &[MarketParams],
     fraction: Fraction,
 ) -> i128 {
-    positions.iter().zip(markets).zip(params).fold(0i128, |acc, ((p, m), c)| {
-        let n = notional(p.size, m.mark_price, c.tick_value).abs();
-        acc + n * i128::from(fraction.of(c).get())
-    })
+    positions
+        .iter()
+        .zip(markets)
+        .zip(params)
+        .fold(0i128, |acc, ((p, m), c)| {
+            let n = notional(p.size, m.mark_price, c.tick_value).abs();
+            acc + n * i128::from(fraction.of(c).get())
+        })
 }
 
 pub fn margin_summary(
@@ -113,11 +121,17 @@ pub fn is_risk_reducing(before: &MarginSummary, after: &MarginSummary) -> bool {
 
 /// The rule applied after trades and withdrawals (initial-margin summaries of the same account
 /// before and after the change, both after funding settlement).
-pub fn enforce_margin_rule(before: &MarginSummary, after: &MarginSummary) -> Result<(), MarginError> {
+pub fn enforce_margin_rule(
+    before: &MarginSummary,
+    after: &MarginSummary,
+) -> Result<(), MarginError> {
     if is_well_margined(after) || is_risk_reducing(before, after) {
         Ok(())
     } else {
-        Err(MarginError { tv: after.total_value, tr_ppm: after.total_risk_ppm })
+        Err(MarginError {
+            tv: after.total_value,
+            tr_ppm: after.total_risk_ppm,
+        })
     }
 }
 
@@ -126,7 +140,10 @@ mod tests {
     use super::*;
 
     fn s(tv: i128, tr: i128) -> MarginSummary {
-        MarginSummary { total_value: tv, total_risk_ppm: tr * i128::from(PPM_ONE) }
+        MarginSummary {
+            total_value: tv,
+            total_risk_ppm: tr * i128::from(PPM_ONE),
+        }
     }
 
     #[test]

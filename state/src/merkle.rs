@@ -137,10 +137,18 @@ impl<S: NodeStore> SparseMerkleTree<S> {
         }
         let empty: Arc<[Fr]> = empty_roots()[..=usize::from(depth)].into();
         let root = store
-            .get(NodeKey { level: depth, index: 0 })
+            .get(NodeKey {
+                level: depth,
+                index: 0,
+            })
             .map_err(MerkleError::Store)?
             .unwrap_or(empty[usize::from(depth)]);
-        Ok(SparseMerkleTree { depth, root, store, empty })
+        Ok(SparseMerkleTree {
+            depth,
+            root,
+            store,
+            empty,
+        })
     }
 
     pub fn depth(&self) -> u8 {
@@ -174,7 +182,10 @@ impl<S: NodeStore> SparseMerkleTree<S> {
 
     fn check_index(&self, index: u64) -> Result<(), MerkleError<S::Error>> {
         if u32::from(self.depth) < 64 && index >> self.depth != 0 {
-            return Err(MerkleError::IndexOutOfRange { index, depth: self.depth });
+            return Err(MerkleError::IndexOutOfRange {
+                index,
+                depth: self.depth,
+            });
         }
         Ok(())
     }
@@ -206,15 +217,30 @@ impl<S: NodeStore> SparseMerkleTree<S> {
         let old_leaf = self.node(0, index)?;
         let old_root = self.root;
         let mut acc = leaf;
-        self.store.put(NodeKey { level: 0, index }, acc).map_err(MerkleError::Store)?;
+        self.store
+            .put(NodeKey { level: 0, index }, acc)
+            .map_err(MerkleError::Store)?;
         for (level, sibling) in proof.siblings.iter().enumerate() {
             let bit = (index >> level) & 1;
-            acc = if bit == 0 { poseidon2(acc, *sibling) } else { poseidon2(*sibling, acc) };
-            let key = NodeKey { level: level as u8 + 1, index: index >> (level + 1) };
+            acc = if bit == 0 {
+                poseidon2(acc, *sibling)
+            } else {
+                poseidon2(*sibling, acc)
+            };
+            let key = NodeKey {
+                level: level as u8 + 1,
+                index: index >> (level + 1),
+            };
             self.store.put(key, acc).map_err(MerkleError::Store)?;
         }
         self.root = acc;
-        Ok(MerkleUpdate { proof, old_leaf, new_leaf: leaf, old_root, new_root: acc })
+        Ok(MerkleUpdate {
+            proof,
+            old_leaf,
+            new_leaf: leaf,
+            old_root,
+            new_root: acc,
+        })
     }
 }
 
@@ -270,10 +296,19 @@ mod tests {
         let mut bad = proof.clone();
         bad.siblings[2] += Fr::from(1u64);
         assert!(!bad.verify(tree.root(), Fr::from(5u64)));
-        let moved = MerkleProof { index: 8, ..proof.clone() };
+        let moved = MerkleProof {
+            index: 8,
+            ..proof.clone()
+        };
         assert!(!moved.verify(tree.root(), Fr::from(5u64)));
-        let out_of_range = MerkleProof { index: 9 + 32, ..proof };
+        let out_of_range = MerkleProof {
+            index: 9 + 32,
+            ..proof
+        };
         assert!(!out_of_range.verify(tree.root(), Fr::from(5u64)));
-        assert!(matches!(tree.update(32, Fr::from(1u64)), Err(MerkleError::IndexOutOfRange { .. })));
+        assert!(matches!(
+            tree.update(32, Fr::from(1u64)),
+            Err(MerkleError::IndexOutOfRange { .. })
+        ));
     }
 }

@@ -144,6 +144,9 @@ mod tests {
     #[test]
     fn rejects_bad_input_counts() {
         assert_eq!(poseidon_slice(&[]), Err(PoseidonError::InputCount(0)));
-        assert_eq!(poseidon_slice(&[Fr::from(0u64); 13]), Err(PoseidonError::InputCount(13)));
+        assert_eq!(
+            poseidon_slice(&[Fr::from(0u64); 13]),
+            Err(PoseidonError::InputCount(13))
+        );
     }
 }

@@ -23,8 +23,17 @@ use crate::units::{AccountId, Amount, FundingIndex, L1Address, MarketId, PriceTi
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PubData {
-    Deposit { index: u64, l1_address: L1Address, public_key: PublicKey, amount: Amount },
-    Withdrawal { account: AccountId, l1_address: L1Address, amount: Amount },
+    Deposit {
+        index: u64,
+        l1_address: L1Address,
+        public_key: PublicKey,
+        amount: Amount,
+    },
+    Withdrawal {
+        account: AccountId,
+        l1_address: L1Address,
+        amount: Amount,
+    },
     ForcedWithdrawal {
         index: u64,
         account: AccountId,
@@ -32,8 +41,14 @@ pub enum PubData {
         amount: Amount,
         served: bool,
     },
-    MarkPrice { market: MarketId, price: PriceTicks },
-    FundingIndex { market: MarketId, index: FundingIndex },
+    MarkPrice {
+        market: MarketId,
+        price: PriceTicks,
+    },
+    FundingIndex {
+        market: MarketId,
+        index: FundingIndex,
+    },
 }
 
 impl PubData {
@@ -45,20 +60,35 @@ impl PubData {
 
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
-            PubData::Deposit { index, l1_address, public_key, amount } => {
+            PubData::Deposit {
+                index,
+                l1_address,
+                public_key,
+                amount,
+            } => {
                 out.push(Self::DEPOSIT);
                 out.extend_from_slice(&index.to_be_bytes());
                 out.extend_from_slice(&l1_address.0);
                 out.extend_from_slice(&public_key.pack());
                 out.extend_from_slice(&amount.get().to_be_bytes());
             }
-            PubData::Withdrawal { account, l1_address, amount } => {
+            PubData::Withdrawal {
+                account,
+                l1_address,
+                amount,
+            } => {
                 out.push(Self::WITHDRAWAL);
                 out.extend_from_slice(&(account.get() as u32).to_be_bytes());
                 out.extend_from_slice(&l1_address.0);
                 out.extend_from_slice(&amount.get().to_be_bytes());
             }
-            PubData::ForcedWithdrawal { index, account, requester, amount, served } => {
+            PubData::ForcedWithdrawal {
+                index,
+                account,
+                requester,
+                amount,
+                served,
+            } => {
                 out.push(Self::FORCED_WITHDRAWAL);
                 out.extend_from_slice(&index.to_be_bytes());
                 out.extend_from_slice(&(account.get() as u32).to_be_bytes());

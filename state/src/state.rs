@@ -154,10 +154,15 @@ impl<S: NodeStore> State<S> {
             batch_touched: Vec::new(),
         };
         // System accounts have a zero salt: their balances are public on purpose.
-        for owner in [state.config.insurance_fund.clone(), state.config.fee_account.clone()] {
+        for owner in [
+            state.config.insurance_fund.clone(),
+            state.config.fee_account.clone(),
+        ] {
             let id = AccountId::new(state.next_account).expect("ids 0 and 1 fit");
             let account = state.new_account(owner.public_key, owner.l1_address, Fr::from(0u64));
-            state.owners.insert((owner.public_key.pack(), owner.l1_address), id);
+            state
+                .owners
+                .insert((owner.public_key.pack(), owner.l1_address), id);
             let hash = account.leaf.hash();
             state.accounts.insert(id, account);
             state.tree.update(id.index(), hash).map_err(store_error)?;
@@ -171,7 +176,10 @@ impl<S: NodeStore> State<S> {
         let positions = self
             .markets
             .iter()
-            .map(|m| Position { size: Default::default(), funding_index: m.funding_index })
+            .map(|m| Position {
+                size: Default::default(),
+                funding_index: m.funding_index,
+            })
             .collect();
         Account::new(pk, l1, salt, positions, self.config.order_tree_depth)
     }
@@ -248,7 +256,10 @@ impl<S: NodeStore> State<S> {
             .iter()
             .map(|id| {
                 let leaf_hash = self.tree.leaf(id.index()).map_err(store_error)?;
-                Ok(AccountUpdate { account: *id, leaf_hash })
+                Ok(AccountUpdate {
+                    account: *id,
+                    leaf_hash,
+                })
             })
             .collect::<Result<Vec<_>, StateError>>()?;
         let data = BatchPublicData {
@@ -271,11 +282,15 @@ impl<S: NodeStore> State<S> {
             crate::tx::execute(&mut ctx, tx)?;
             ctx.into_effects()
         };
-        self.commit(effects).map_err(|e| TxError::Storage(e.to_string()))
+        self.commit(effects)
+            .map_err(|e| TxError::Storage(e.to_string()))
     }
 
     fn commit(&mut self, effects: Effects) -> Result<Receipt, StateError> {
-        let mut receipt = Receipt { writes: Vec::new(), pubdata: effects.pubdata };
+        let mut receipt = Receipt {
+            writes: Vec::new(),
+            pubdata: effects.pubdata,
+        };
         if let Some(markets) = effects.markets {
             self.markets = markets;
         }
@@ -291,20 +306,32 @@ impl<S: NodeStore> State<S> {
                         staged.leaf.l1_address,
                         staged.leaf.salt,
                     );
-                    self.owners.insert((staged.leaf.public_key.pack(), staged.leaf.l1_address), id);
+                    self.owners
+                        .insert((staged.leaf.public_key.pack(), staged.leaf.l1_address), id);
                     self.next_account = self.next_account.max(id.index() + 1);
                     (None, self.accounts.entry(id).or_insert(account))
                 }
             };
-            let order_update = staged.order_write.map(|(slot, value)| account.write_order_slot(slot, value));
+            let order_update = staged
+                .order_write
+                .map(|(slot, value)| account.write_order_slot(slot, value));
             let mut leaf = staged.leaf;
             leaf.orders_root = account.orders_root();
             account.leaf = leaf.clone();
-            let update = self.tree.update(id.index(), leaf.hash()).map_err(store_error)?;
+            let update = self
+                .tree
+                .update(id.index(), leaf.hash())
+                .map_err(store_error)?;
             if !self.batch_touched.contains(&id) {
                 self.batch_touched.push(id);
             }
-            receipt.writes.push(AccountWrite { account: id, before, after: leaf, order_update, update });
+            receipt.writes.push(AccountWrite {
+                account: id,
+                before,
+                after: leaf,
+                order_update,
+                update,
+            });
         }
         self.batch_pubdata.extend(receipt.pubdata.iter().cloned());
         Ok(receipt)
@@ -381,7 +408,8 @@ impl<'a, S: NodeStore> Ctx<'a, S> {
     }
 
     pub fn markets_mut(&mut self) -> &mut Vec<MarketState> {
-        self.markets.get_or_insert_with(|| self.state.markets.clone())
+        self.markets
+            .get_or_insert_with(|| self.state.markets.clone())
     }
 
     pub fn deposits_consumed(&self) -> u64 {
@@ -419,7 +447,11 @@ impl<'a, S: NodeStore> Ctx<'a, S> {
             Some(pos) => pos,
             None => {
                 let account = self.state.accounts.get(&id).ok_or(NoSuchAccount(id))?;
-                self.accounts.push(Staged { id, leaf: account.leaf.clone(), order_write: None });
+                self.accounts.push(Staged {
+                    id,
+                    leaf: account.leaf.clone(),
+                    order_write: None,
+                });
                 self.accounts.len() - 1
             }
         };
@@ -447,34 +479,61 @@ impl<'a, S: NodeStore> Ctx<'a, S> {
         leaf.positions = self
             .markets()
             .iter()
-            .map(|m| Position { size: Default::default(), funding_index: m.funding_index })
+            .map(|m| Position {
+                size: Default::default(),
+                funding_index: m.funding_index,
+            })
             .collect();
-        self.accounts.push(Staged { id, leaf, order_write: None });
+        self.accounts.push(Staged {
+            id,
+            leaf,
+            order_write: None,
+        });
         Some(id)
     }
 
     /// The current slot of `order_id` in `id`'s orders tree.
     pub fn order_slot(&self, id: AccountId, order_id: OrderId) -> OrderSlot {
         let slot = slot_index(order_id, self.state.config.order_tree_depth);
-        if let Some((s, value)) = self.accounts.iter().find(|s| s.id == id).and_then(|s| s.order_write) {
+        if let Some((s, value)) = self
+            .accounts
+            .iter()
+            .find(|s| s.id == id)
+            .and_then(|s| s.order_write)
+        {
             if s == slot {
                 return value;
             }
         }
-        self.state.accounts.get(&id).map(|a| a.order_slot(slot)).unwrap_or_default()
+        self.state
+            .accounts
+            .get(&id)
+            .map(|a| a.order_slot(slot))
+            .unwrap_or_default()
     }
 
     /// Stages a slot write and the account's new orders root. One slot write per account per
     /// transaction (a trade has one order per account).
-    pub fn write_order_slot(&mut self, id: AccountId, value: OrderSlot) -> Result<(), NoSuchAccount> {
+    pub fn write_order_slot(
+        &mut self,
+        id: AccountId,
+        value: OrderSlot,
+    ) -> Result<(), NoSuchAccount> {
         let slot = slot_index(value.order_id, self.state.config.order_tree_depth);
         let new_root = match self.state.accounts.get(&id) {
             Some(a) => a.order_proof(slot).root_for(value.pack()),
             None => return Err(NoSuchAccount(id)),
         };
         self.account(id)?;
-        let staged = self.accounts.iter_mut().find(|s| s.id == id).ok_or(NoSuchAccount(id))?;
-        debug_assert!(staged.order_write.is_none(), "one order slot write per account per transaction");
+        let staged = self
+            .accounts
+            .iter_mut()
+            .find(|s| s.id == id)
+            .ok_or(NoSuchAccount(id))?;
+        debug_assert!(
+            staged.order_write.is_none(),
+            "one order slot write per account per transaction"
+        );
         staged.order_write = Some((slot, value));
         staged.leaf.orders_root = new_root;
         Ok(())

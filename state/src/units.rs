@@ -254,7 +254,9 @@ impl MarketId {
 }
 
 /// An L1 (Ethereum) address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 pub struct L1Address(pub [u8; 20]);
 
 impl L1Address {
@@ -308,6 +310,9 @@ mod tests {
     #[test]
     fn serde_rejects_out_of_range() {
         assert!(serde_json::from_str::<BaseLots>("1099511627776").is_err());
-        assert_eq!(serde_json::from_str::<BaseLots>("-5").ok(), BaseLots::new(-5).ok());
+        assert_eq!(
+            serde_json::from_str::<BaseLots>("-5").ok(),
+            BaseLots::new(-5).ok()
+        );
     }
 }

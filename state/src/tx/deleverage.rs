@@ -62,24 +62,39 @@ pub enum DeleverageError {
     Range(#[from] RangeError),
 }
 
-pub fn execute_deleverage<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Deleverage) -> Result<(), DeleverageError> {
+pub fn execute_deleverage<S: NodeStore>(
+    ctx: &mut Ctx<'_, S>,
+    tx: &Deleverage,
+) -> Result<(), DeleverageError> {
     if tx.deleveraged == tx.deleverager {
         return Err(DeleverageError::SameAccount);
     }
     if tx.deleveraged == AccountId::INSURANCE_FUND || tx.deleverager == AccountId::INSURANCE_FUND {
         return Err(DeleverageError::InsuranceFund);
     }
-    ctx.config().market(tx.market).ok_or(DeleverageError::UnknownMarket)?;
+    ctx.config()
+        .market(tx.market)
+        .ok_or(DeleverageError::UnknownMarket)?;
     let params = &ctx.config().markets;
     let markets = ctx.markets().to_vec();
     let m = tx.market.index();
 
     // The fund is read, not written.
-    let mut fund = ctx.peek(AccountId::INSURANCE_FUND).ok_or(DeleverageError::NoSuchAccount)?;
+    let mut fund = ctx
+        .peek(AccountId::INSURANCE_FUND)
+        .ok_or(DeleverageError::NoSuchAccount)?;
     settle_funding(&mut fund, &markets)?;
-    let fund_summary = margin_summary(fund.collateral, &fund.positions, &markets, params, Fraction::Maintenance);
+    let fund_summary = margin_summary(
+        fund.collateral,
+        &fund.positions,
+        &markets,
+        params,
+        Fraction::Maintenance,
+    );
 
-    let bankrupt = ctx.account(tx.deleveraged).map_err(|_| DeleverageError::NoSuchAccount)?;
+    let bankrupt = ctx
+        .account(tx.deleveraged)
+        .map_err(|_| DeleverageError::NoSuchAccount)?;
     settle_funding(bankrupt, &markets)?;
     let tv_before = total_value(bankrupt.collateral, &bankrupt.positions, &markets, params);
     if tv_before >= 0 {
@@ -89,8 +104,11 @@ pub fn execute_deleverage<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Deleverage) -
         return Err(DeleverageError::FundCanAbsorb);
     }
     let a = bankrupt.positions[m].size.get();
-    if tx.size.get() <= 0 || tx.size.get() > a.abs() || tx.quote.get() < 0 {
+    if tx.size.get() <= 0 || tx.size.get() > a.abs() {
         return Err(DeleverageError::BadSize);
+    }
+    if tx.quote.get() < 0 {
+        return Err(DeleverageError::UnfairQuote);
     }
     // The side that was long sells (receives quote); the side that was short buys (pays it).
     let change = -a.signum() * tx.size.get();
@@ -102,7 +120,9 @@ pub fn execute_deleverage<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Deleverage) -
         return Err(DeleverageError::UnfairQuote);
     }
 
-    let counterparty = ctx.account(tx.deleverager).map_err(|_| DeleverageError::NoSuchAccount)?;
+    let counterparty = ctx
+        .account(tx.deleverager)
+        .map_err(|_| DeleverageError::NoSuchAccount)?;
     settle_funding(counterparty, &markets)?;
     let b = counterparty.positions[m].size.get();
     if b.signum() != -a.signum() || tx.size.get() > b.abs() {
@@ -110,7 +130,13 @@ pub fn execute_deleverage<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Deleverage) -
     }
     counterparty.positions[m].size = BaseLots::new(b - change)?;
     counterparty.collateral = counterparty.collateral.checked_add(-received)?;
-    let after = margin_summary(counterparty.collateral, &counterparty.positions, &markets, params, Fraction::Maintenance);
+    let after = margin_summary(
+        counterparty.collateral,
+        &counterparty.positions,
+        &markets,
+        params,
+        Fraction::Maintenance,
+    );
     if is_liquidatable(&after) {
         return Err(DeleverageError::DeleveragerUnderMargin);
     }

@@ -41,14 +41,22 @@ pub enum DepositError {
     Range(#[from] RangeError),
 }
 
-pub fn execute_deposit<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Deposit) -> Result<(), DepositError> {
+pub fn execute_deposit<S: NodeStore>(
+    ctx: &mut Ctx<'_, S>,
+    tx: &Deposit,
+) -> Result<(), DepositError> {
     let r = &tx.request;
     if r.index != ctx.deposits_consumed() {
-        return Err(DepositError::OutOfOrder { expected: ctx.deposits_consumed(), got: r.index });
+        return Err(DepositError::OutOfOrder {
+            expected: ctx.deposits_consumed(),
+            got: r.index,
+        });
     }
     let id = match ctx.account_by_owner(&r.public_key, &r.l1_address) {
         Some(id) => id,
-        None => ctx.create_account(r.public_key, r.l1_address, tx.salt).ok_or(DepositError::TreeFull)?,
+        None => ctx
+            .create_account(r.public_key, r.l1_address, tx.salt)
+            .ok_or(DepositError::TreeFull)?,
     };
     let leaf = ctx.account(id).map_err(|_| DepositError::TreeFull)?;
     leaf.collateral = leaf.collateral.checked_add(r.amount.as_collateral())?;

@@ -7,11 +7,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::funding::settle_funding;
+use crate::leaf::AccountLeaf;
 use crate::margin::{enforce_margin_rule, margin_summary, Fraction};
 use crate::merkle::NodeStore;
 use crate::pubdata::PubData;
 use crate::state::Ctx;
-use crate::leaf::AccountLeaf;
 use crate::units::{AccountId, Amount, L1Address};
 
 /// A forced withdrawal as the L1 contract queued it.
@@ -63,9 +63,24 @@ pub fn outcome<S: NodeStore>(
     let markets = ctx.markets();
     let params = &ctx.config().markets;
     settle_funding(&mut leaf, markets).map_err(|_| Refusal::Margin)?;
-    let before = margin_summary(leaf.collateral, &leaf.positions, markets, params, Fraction::Initial);
-    leaf.collateral = leaf.collateral.checked_add(-request.amount.as_collateral()).map_err(|_| Refusal::Margin)?;
-    let after = margin_summary(leaf.collateral, &leaf.positions, markets, params, Fraction::Initial);
+    let before = margin_summary(
+        leaf.collateral,
+        &leaf.positions,
+        markets,
+        params,
+        Fraction::Initial,
+    );
+    leaf.collateral = leaf
+        .collateral
+        .checked_add(-request.amount.as_collateral())
+        .map_err(|_| Refusal::Margin)?;
+    let after = margin_summary(
+        leaf.collateral,
+        &leaf.positions,
+        markets,
+        params,
+        Fraction::Initial,
+    );
     enforce_margin_rule(&before, &after).map_err(|_| Refusal::Margin)?;
     Ok(leaf)
 }
@@ -76,7 +91,10 @@ pub fn execute_forced_withdrawal<S: NodeStore>(
 ) -> Result<Option<Refusal>, ForcedWithdrawalError> {
     let r = &tx.request;
     if r.index != ctx.forced_consumed() {
-        return Err(ForcedWithdrawalError::OutOfOrder { expected: ctx.forced_consumed(), got: r.index });
+        return Err(ForcedWithdrawalError::OutOfOrder {
+            expected: ctx.forced_consumed(),
+            got: r.index,
+        });
     }
     let decision = outcome(ctx, r).and_then(|paid| {
         let leaf = ctx.account(r.account).map_err(|_| Refusal::NoSuchAccount)?;

@@ -35,20 +35,39 @@ pub enum FundingTickError {
 }
 
 /// The largest `|d(index)| * 10^9` allowed after `elapsed` seconds (clamped).
-pub fn funding_cap_ppb(rate: PpbPerSecond, price: PriceTicks, tick_value: TickValue, elapsed: u64) -> u128 {
+pub fn funding_cap_ppb(
+    rate: PpbPerSecond,
+    price: PriceTicks,
+    tick_value: TickValue,
+    elapsed: u64,
+) -> u128 {
     let elapsed = elapsed.min((1 << FUNDING_ELAPSED_BITS) - 1);
-    u128::from(rate.get()) * u128::from(price.get()) * u128::from(tick_value.get()) * u128::from(elapsed)
+    u128::from(rate.get())
+        * u128::from(price.get())
+        * u128::from(tick_value.get())
+        * u128::from(elapsed)
 }
 
-pub fn execute_funding_tick<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &FundingTick) -> Result<(), FundingTickError> {
-    let params = ctx.config().market(tx.market).ok_or(FundingTickError::UnknownMarket)?;
+pub fn execute_funding_tick<S: NodeStore>(
+    ctx: &mut Ctx<'_, S>,
+    tx: &FundingTick,
+) -> Result<(), FundingTickError> {
+    let params = ctx
+        .config()
+        .market(tx.market)
+        .ok_or(FundingTickError::UnknownMarket)?;
     let now = ctx.now();
     let state = ctx.markets()[tx.market.index()];
     if state.mark_price.get() == 0 {
         return Err(FundingTickError::MarketNotOpen);
     }
     let elapsed = now.get().saturating_sub(state.last_funding.get());
-    let cap_ppb = funding_cap_ppb(params.max_funding_rate, state.mark_price, params.tick_value, elapsed);
+    let cap_ppb = funding_cap_ppb(
+        params.max_funding_rate,
+        state.mark_price,
+        params.tick_value,
+        elapsed,
+    );
     let delta = tx.index.get() - state.funding_index.get();
     if delta.unsigned_abs() * u128::from(PPB_ONE) > cap_ppb {
         return Err(FundingTickError::OverCap { delta, cap_ppb });
@@ -56,6 +75,9 @@ pub fn execute_funding_tick<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &FundingTick
     let market = &mut ctx.markets_mut()[tx.market.index()];
     market.funding_index = tx.index;
     market.last_funding = now;
-    ctx.publish(PubData::FundingIndex { market: tx.market, index: tx.index });
+    ctx.publish(PubData::FundingIndex {
+        market: tx.market,
+        index: tx.index,
+    });
     Ok(())
 }

@@ -54,18 +54,32 @@ pub enum LiquidationError {
     Range(#[from] RangeError),
 }
 
-pub fn execute_liquidation<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Liquidation) -> Result<(), LiquidationError> {
+pub fn execute_liquidation<S: NodeStore>(
+    ctx: &mut Ctx<'_, S>,
+    tx: &Liquidation,
+) -> Result<(), LiquidationError> {
     if tx.account == AccountId::INSURANCE_FUND {
         return Err(LiquidationError::InsuranceFund);
     }
     let params = &ctx.config().markets;
-    let market_params = ctx.config().market(tx.market).ok_or(LiquidationError::UnknownMarket)?;
+    let market_params = ctx
+        .config()
+        .market(tx.market)
+        .ok_or(LiquidationError::UnknownMarket)?;
     let markets = ctx.markets().to_vec();
     let mark = markets[tx.market.index()].mark_price;
 
-    let leaf = ctx.account(tx.account).map_err(|_| LiquidationError::NoSuchAccount)?;
+    let leaf = ctx
+        .account(tx.account)
+        .map_err(|_| LiquidationError::NoSuchAccount)?;
     settle_funding(leaf, &markets)?;
-    let maintenance = margin_summary(leaf.collateral, &leaf.positions, &markets, params, Fraction::Maintenance);
+    let maintenance = margin_summary(
+        leaf.collateral,
+        &leaf.positions,
+        &markets,
+        params,
+        Fraction::Maintenance,
+    );
     if !is_liquidatable(&maintenance) {
         return Err(LiquidationError::NotLiquidatable);
     }
@@ -93,12 +107,20 @@ pub fn execute_liquidation<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Liquidation)
         leaf.collateral = Collateral::ZERO;
     }
 
-    let fund = ctx.account(AccountId::INSURANCE_FUND).map_err(|_| LiquidationError::NoSuchAccount)?;
+    let fund = ctx
+        .account(AccountId::INSURANCE_FUND)
+        .map_err(|_| LiquidationError::NoSuchAccount)?;
     settle_funding(fund, &markets)?;
     let fund_position = fund.positions[tx.market.index()].size;
     fund.positions[tx.market.index()].size = fund_position.checked_add(-change)?;
     fund.collateral = fund.collateral.checked_add(value + fee + absorbed)?;
-    let fund_maintenance = margin_summary(fund.collateral, &fund.positions, &markets, params, Fraction::Maintenance);
+    let fund_maintenance = margin_summary(
+        fund.collateral,
+        &fund.positions,
+        &markets,
+        params,
+        Fraction::Maintenance,
+    );
     if is_liquidatable(&fund_maintenance) {
         return Err(LiquidationError::FundExhausted);
     }

@@ -73,15 +73,27 @@ pub enum OracleTickError {
     ZeroPrice,
 }
 
-pub fn execute_oracle_tick<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &OracleTick) -> Result<(), OracleTickError> {
-    let params = ctx.config().market(tx.market).ok_or(OracleTickError::UnknownMarket)?;
+pub fn execute_oracle_tick<S: NodeStore>(
+    ctx: &mut Ctx<'_, S>,
+    tx: &OracleTick,
+) -> Result<(), OracleTickError> {
+    let params = ctx
+        .config()
+        .market(tx.market)
+        .ok_or(OracleTickError::UnknownMarket)?;
     let quorum = usize::from(params.oracle_quorum);
     if tx.quotes.len() != quorum {
-        return Err(OracleTickError::QuorumSize { expected: quorum, got: tx.quotes.len() });
+        return Err(OracleTickError::QuorumSize {
+            expected: quorum,
+            got: tx.quotes.len(),
+        });
     }
     let now = ctx.now().get();
     for (i, q) in tx.quotes.iter().enumerate() {
-        let key = params.oracle_keys.get(usize::from(q.oracle)).ok_or(OracleTickError::UnknownOracle(i))?;
+        let key = params
+            .oracle_keys
+            .get(usize::from(q.oracle))
+            .ok_or(OracleTickError::UnknownOracle(i))?;
         if tx.quotes[..i].iter().any(|p| p.oracle == q.oracle) {
             return Err(OracleTickError::DuplicateOracle(i));
         }
@@ -98,7 +110,8 @@ pub fn execute_oracle_tick<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &OracleTick) 
         if i > 0 && tx.quotes[i - 1].quote.price > q.quote.price {
             return Err(OracleTickError::NotSorted(i));
         }
-        key.verify(q.quote.message(), &q.signature).map_err(|_| OracleTickError::BadSignature(i))?;
+        key.verify(q.quote.message(), &q.signature)
+            .map_err(|_| OracleTickError::BadSignature(i))?;
     }
     let median = tx.quotes[quorum / 2].quote.price;
     if median.get() == 0 {
@@ -111,6 +124,9 @@ pub fn execute_oracle_tick<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &OracleTick) 
         market.last_funding = now;
     }
     market.mark_price = median;
-    ctx.publish(PubData::MarkPrice { market: tx.market, price: median });
+    ctx.publish(PubData::MarkPrice {
+        market: tx.market,
+        price: median,
+    });
     Ok(())
 }

@@ -97,7 +97,11 @@ pub fn execute_trade<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Trade) -> Result<(
         return Err(TradeError::MarketMismatch);
     }
     let market = maker.market;
-    let params = ctx.config().market(market).ok_or(TradeError::UnknownMarket)?.clone();
+    let params = ctx
+        .config()
+        .market(market)
+        .ok_or(TradeError::UnknownMarket)?
+        .clone();
     let mark = ctx.markets()[market.index()];
     if mark.mark_price.get() == 0 {
         return Err(TradeError::MarketNotOpen);
@@ -125,7 +129,9 @@ pub fn execute_trade<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Trade) -> Result<(
         if order.expiry < ctx.now() {
             return Err(TradeError::Expired(role));
         }
-        let leaf = ctx.peek(order.account).ok_or(TradeError::NoSuchAccount(role))?;
+        let leaf = ctx
+            .peek(order.account)
+            .ok_or(TradeError::NoSuchAccount(role))?;
         leaf.public_key
             .verify(order.hash(), &signed.signature)
             .map_err(|_| TradeError::BadSignature(role))?;
@@ -135,7 +141,9 @@ pub fn execute_trade<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Trade) -> Result<(
         if new_filled > order.size.get() {
             return Err(TradeError::Overfill(role));
         }
-        if fee.get() < 0 || fee.get() * i128::from(PPM_ONE) > i128::from(order.max_fee.get()) * notional {
+        if fee.get() < 0
+            || fee.get() * i128::from(PPM_ONE) > i128::from(order.max_fee.get()) * notional
+        {
             return Err(TradeError::BadFee(role));
         }
         fees += fee.get();
@@ -143,7 +151,8 @@ pub fn execute_trade<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Trade) -> Result<(
             order_id: order.order_id,
             filled: BaseLots::new(new_filled).map_err(|e| TradeError::Range(role, e))?,
         };
-        ctx.write_order_slot(order.account, new_slot).map_err(|_| TradeError::NoSuchAccount(role))?;
+        ctx.write_order_slot(order.account, new_slot)
+            .map_err(|_| TradeError::NoSuchAccount(role))?;
     }
     let markets = ctx.markets().to_vec();
     let all_params = &ctx.config().markets;
@@ -153,18 +162,42 @@ pub fn execute_trade<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Trade) -> Result<(
     ] {
         let order = &signed.order;
         let range = |e| TradeError::Range(role, e);
-        let leaf = ctx.account(order.account).map_err(|_| TradeError::NoSuchAccount(role))?;
+        let leaf = ctx
+            .account(order.account)
+            .map_err(|_| TradeError::NoSuchAccount(role))?;
         settle_funding(leaf, &markets).map_err(range)?;
-        let before = margin_summary(leaf.collateral, &leaf.positions, &markets, all_params, Fraction::Initial);
+        let before = margin_summary(
+            leaf.collateral,
+            &leaf.positions,
+            &markets,
+            all_params,
+            Fraction::Initial,
+        );
         let sign = order.side.sign();
         let position = &mut leaf.positions[market.index()];
-        position.size = position.size.checked_add(sign * tx.size.get()).map_err(range)?;
-        leaf.collateral = leaf.collateral.checked_add(-sign * notional - fee.get()).map_err(range)?;
-        let after = margin_summary(leaf.collateral, &leaf.positions, &markets, all_params, Fraction::Initial);
+        position.size = position
+            .size
+            .checked_add(sign * tx.size.get())
+            .map_err(range)?;
+        leaf.collateral = leaf
+            .collateral
+            .checked_add(-sign * notional - fee.get())
+            .map_err(range)?;
+        let after = margin_summary(
+            leaf.collateral,
+            &leaf.positions,
+            &markets,
+            all_params,
+            Fraction::Initial,
+        );
         enforce_margin_rule(&before, &after).map_err(|e| TradeError::Margin(role, e))?;
     }
-    let fee_leaf = ctx.account(AccountId::FEES).map_err(|_| TradeError::NoSuchAccount(Role::Taker))?;
-    fee_leaf.collateral =
-        fee_leaf.collateral.checked_add(fees).map_err(|e| TradeError::Range(Role::Taker, e))?;
+    let fee_leaf = ctx
+        .account(AccountId::FEES)
+        .map_err(|_| TradeError::NoSuchAccount(Role::Taker))?;
+    fee_leaf.collateral = fee_leaf
+        .collateral
+        .checked_add(fees)
+        .map_err(|e| TradeError::Range(Role::Taker, e))?;
     Ok(())
 }

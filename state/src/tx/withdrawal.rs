@@ -50,26 +50,53 @@ pub enum WithdrawalError {
     Range(#[from] RangeError),
 }
 
-pub fn execute_withdrawal<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Withdrawal) -> Result<(), WithdrawalError> {
+pub fn execute_withdrawal<S: NodeStore>(
+    ctx: &mut Ctx<'_, S>,
+    tx: &Withdrawal,
+) -> Result<(), WithdrawalError> {
     if tx.amount.get() == 0 {
         return Err(WithdrawalError::ZeroAmount);
     }
     let markets = ctx.markets().to_vec();
     let params = &ctx.config().markets;
-    let leaf = ctx.account(tx.account).map_err(|_| WithdrawalError::NoSuchAccount)?;
+    let leaf = ctx
+        .account(tx.account)
+        .map_err(|_| WithdrawalError::NoSuchAccount)?;
     if tx.nonce != leaf.nonce {
-        return Err(WithdrawalError::BadNonce { expected: leaf.nonce.get(), got: tx.nonce.get() });
+        return Err(WithdrawalError::BadNonce {
+            expected: leaf.nonce.get(),
+            got: tx.nonce.get(),
+        });
     }
     leaf.public_key
-        .verify(Withdrawal::message(tx.account, tx.amount, tx.nonce), &tx.signature)
+        .verify(
+            Withdrawal::message(tx.account, tx.amount, tx.nonce),
+            &tx.signature,
+        )
         .map_err(|_| WithdrawalError::BadSignature)?;
     settle_funding(leaf, &markets)?;
-    let before = margin_summary(leaf.collateral, &leaf.positions, &markets, params, Fraction::Initial);
+    let before = margin_summary(
+        leaf.collateral,
+        &leaf.positions,
+        &markets,
+        params,
+        Fraction::Initial,
+    );
     leaf.collateral = leaf.collateral.checked_add(-tx.amount.as_collateral())?;
     leaf.nonce = Nonce::new(leaf.nonce.get() + 1)?;
-    let after = margin_summary(leaf.collateral, &leaf.positions, &markets, params, Fraction::Initial);
+    let after = margin_summary(
+        leaf.collateral,
+        &leaf.positions,
+        &markets,
+        params,
+        Fraction::Initial,
+    );
     enforce_margin_rule(&before, &after)?;
     let l1_address = leaf.l1_address;
-    ctx.publish(PubData::Withdrawal { account: tx.account, l1_address, amount: tx.amount });
+    ctx.publish(PubData::Withdrawal {
+        account: tx.account,
+        l1_address,
+        amount: tx.amount,
+    });
     Ok(())
 }

@@ -1,0 +1,104 @@
+use crate::fixture::*;
+use zkperp_state::eddsa::PrivateKey;
+use zkperp_state::pubdata::PubData;
+use zkperp_state::state::State;
+use zkperp_state::tx::{Deposit, DepositError, L1Deposit, Transaction, TxError};
+use zkperp_state::units::{AccountId, L1Address};
+use zkperp_state::Fr;
+
+#[test]
+fn first_deposit_creates_the_account_and_later_ones_credit_it() {
+    let mut f = Fixture::new(2);
+    let a = f.deposit(0, 1_000_000);
+    assert_eq!(
+        a,
+        AccountId::new(2).expect("id"),
+        "ids 0 and 1 are the system accounts"
+    );
+    let b = f.deposit(1, 5);
+    assert_ne!(a, b);
+    assert_eq!(f.deposit(0, 2_500_000), a);
+    assert_eq!(f.collateral(a), 3_500_000);
+    assert_eq!(f.state.deposits_consumed(), 3);
+    let data = f.state.end_batch().expect("batch");
+    assert_eq!(
+        data.records
+            .iter()
+            .filter(|r| matches!(r, PubData::Deposit { .. }))
+            .count(),
+        3
+    );
+    let touched: Vec<_> = data.accounts.iter().map(|u| u.account).collect();
+    assert_eq!(
+        touched,
+        vec![a, b],
+        "each changed account once, in first-change order"
+    );
+    let leaf = f.state.account(a).expect("account").leaf.hash();
+    assert_eq!(data.accounts[0].leaf_hash, leaf);
+}
+
+#[test]
+fn same_key_with_another_l1_owner_is_another_account() {
+    let mut f = Fixture::new(2);
+    let a = f.deposit(0, 10);
+    f.traders[1].key = f.traders[0].key.clone();
+    let b = f.deposit(1, 10);
+    assert_ne!(a, b);
+}
+
+#[test]
+fn deposits_are_consumed_strictly_in_queue_order() {
+    let mut f = Fixture::new(1);
+    f.deposits = 1; // skip request 0
+    let err = f.refuse(f.deposit_tx(0, 10));
+    assert_eq!(
+        err,
+        TxError::Deposit(DepositError::OutOfOrder {
+            expected: 0,
+            got: 1
+        })
+    );
+}
+
+#[test]
+fn collateral_width_is_enforced() {
+    let mut f = Fixture::new(1);
+    f.deposit(0, (1 << 63) - 1);
+    let err = f.refuse(f.deposit_tx(0, 1));
+    assert!(
+        matches!(err, TxError::Deposit(DepositError::Range(_))),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_full_tree_refuses_new_accounts_but_credits_existing_ones() {
+    let mut rng = <rand_chacha::ChaCha20Rng as rand::SeedableRng>::seed_from_u64(1);
+    let keys: Vec<_> = (0..5).map(|_| PrivateKey::random(&mut rng)).collect();
+    let mut config = config(&keys[..3], &keys[3], &keys[4]);
+    config.account_tree_depth = 2; // four leaves: two system accounts and two traders
+    let mut state = State::genesis(config).expect("genesis");
+    let deposit = |index: u64, owner: u8| {
+        Transaction::Deposit(Deposit {
+            request: L1Deposit {
+                index,
+                l1_address: L1Address([owner; 20]),
+                public_key: keys[0].public_key(),
+                amount: amount(7),
+            },
+            salt: Fr::from(9u64),
+        })
+    };
+    state.apply(&deposit(0, 1)).expect("third leaf");
+    state.apply(&deposit(1, 2)).expect("fourth leaf");
+    let root = state.root();
+    assert_eq!(
+        state.apply(&deposit(2, 3)).expect_err("full"),
+        TxError::Deposit(DepositError::TreeFull)
+    );
+    assert_eq!(state.root(), root);
+    state
+        .apply(&deposit(2, 1))
+        .expect("existing account is credited");
+}

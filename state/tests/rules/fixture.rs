@@ -1,0 +1,356 @@
+//! A small exchange to exercise the rules on: two markets, three oracle keys, a few traders.
+#![allow(dead_code)]
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use zkperp_state::eddsa::PrivateKey;
+use zkperp_state::field::Fr;
+use zkperp_state::market::MarketParams;
+use zkperp_state::order::{Order, Side, SignedOrder};
+use zkperp_state::state::{StateConfig, SystemOwner};
+use zkperp_state::tx::{
+    Deposit, L1Deposit, OracleTick, Quote, SignedQuote, Trade, Transaction, TxError, Withdrawal,
+};
+use zkperp_state::units::*;
+use zkperp_state::{Receipt, State};
+
+pub const START: u64 = 1_700_000_000;
+
+pub fn btc() -> MarketId {
+    MarketId::new(0).expect("id")
+}
+
+pub fn eth() -> MarketId {
+    MarketId::new(1).expect("id")
+}
+
+pub fn lots(n: i128) -> BaseLots {
+    BaseLots::new(n).expect("lots")
+}
+
+pub fn ticks(n: u64) -> PriceTicks {
+    PriceTicks::new(n).expect("ticks")
+}
+
+pub fn coll(n: i128) -> Collateral {
+    Collateral::new(n).expect("collateral")
+}
+
+pub fn amount(n: u64) -> Amount {
+    Amount::new(n).expect("amount")
+}
+
+pub fn ts(n: u64) -> Timestamp {
+    Timestamp::new(n).expect("timestamp")
+}
+
+#[derive(Debug, Clone)]
+pub struct Trader {
+    pub key: PrivateKey,
+    pub l1: L1Address,
+    pub id: Option<AccountId>,
+    pub next_order: u64,
+}
+
+#[derive(Debug)]
+pub struct Fixture {
+    pub state: State,
+    pub oracles: Vec<PrivateKey>,
+    pub traders: Vec<Trader>,
+    pub fund_key: PrivateKey,
+    pub rng: ChaCha20Rng,
+    pub deposits: u64,
+    pub deposited: i128,
+    pub withdrawn: i128,
+}
+
+fn l1(i: u8) -> L1Address {
+    let mut a = [0u8; 20];
+    a[0] = 0xa0;
+    a[19] = i;
+    L1Address(a)
+}
+
+/// BTC: lot 0.0001 BTC, tick 0.1 USD, so one lot-tick is 10 micro-USD; 10% / 5% margins.
+/// ETH: lot 0.001 ETH, tick 0.001 USD (1 micro-USD per lot-tick); 20% / 10% margins.
+pub fn config(oracles: &[PrivateKey], fund: &PrivateKey, fees: &PrivateKey) -> StateConfig {
+    let keys: Vec<_> = oracles.iter().map(PrivateKey::public_key).collect();
+    let market =
+        |name: &str, lot: &str, tick: &str, tick_value: u64, im: u64, mm: u64| MarketParams {
+            name: name.into(),
+            lot_size: lot.into(),
+            tick_size: tick.into(),
+            tick_value: TickValue::new(tick_value).expect("tick value"),
+            initial_margin: Ppm::new(im).expect("ppm"),
+            maintenance_margin: Ppm::new(mm).expect("ppm"),
+            max_funding_rate: PpbPerSecond::new(100).expect("rate"),
+            liquidation_fee: Ppm::new(10_000).expect("ppm"),
+            oracle_keys: keys.clone(),
+            oracle_quorum: 3,
+            oracle_freshness_secs: 60,
+        };
+    StateConfig {
+        account_tree_depth: 8,
+        order_tree_depth: 4,
+        markets: vec![
+            market("BTC-USD", "0.0001", "0.1", 10, 100_000, 50_000),
+            market("ETH-USD", "0.001", "0.001", 1, 200_000, 100_000),
+        ],
+        insurance_fund: SystemOwner {
+            public_key: fund.public_key(),
+            l1_address: l1(0xf0),
+        },
+        fee_account: SystemOwner {
+            public_key: fees.public_key(),
+            l1_address: l1(0xf1),
+        },
+    }
+}
+
+impl Fixture {
+    /// Genesis at `START`, markets priced (BTC 50,000.0 USD = 500,000 ticks; ETH 3,000 USD =
+    /// 3,000,000 ticks), `traders` keys, nobody funded.
+    pub fn new(traders: usize) -> Self {
+        let mut rng = ChaCha20Rng::seed_from_u64(42);
+        let oracles: Vec<_> = (0..3).map(|_| PrivateKey::random(&mut rng)).collect();
+        let fund_key = PrivateKey::random(&mut rng);
+        let fees = PrivateKey::random(&mut rng);
+        let mut state = State::genesis(config(&oracles, &fund_key, &fees)).expect("genesis");
+        state.begin_batch(ts(START)).expect("time");
+        let traders = (0..traders)
+            .map(|i| Trader {
+                key: PrivateKey::random(&mut rng),
+                l1: l1(i as u8),
+                id: None,
+                next_order: 1,
+            })
+            .collect();
+        let mut f = Fixture {
+            state,
+            oracles,
+            traders,
+            fund_key,
+            rng,
+            deposits: 0,
+            deposited: 0,
+            withdrawn: 0,
+        };
+        f.set_price(btc(), 500_000);
+        f.set_price(eth(), 3_000_000);
+        f
+    }
+
+    pub fn id(&self, trader: usize) -> AccountId {
+        self.traders[trader].id.expect("trader has deposited")
+    }
+
+    pub fn apply(&mut self, tx: Transaction) -> Result<Receipt, TxError> {
+        self.state.apply(&tx)
+    }
+
+    /// Applies `tx`, expecting a refusal that leaves the state root and counters untouched.
+    pub fn refuse(&mut self, tx: Transaction) -> TxError {
+        let root = self.state.root();
+        let deposits = self.state.deposits_consumed();
+        let err = self
+            .state
+            .apply(&tx)
+            .expect_err("transaction must be refused");
+        assert_eq!(
+            self.state.root(),
+            root,
+            "a refused transaction changed the state"
+        );
+        assert_eq!(self.state.deposits_consumed(), deposits);
+        err
+    }
+
+    pub fn deposit_tx(&self, trader: usize, amount_units: u64) -> Transaction {
+        let t = &self.traders[trader];
+        Transaction::Deposit(Deposit {
+            request: L1Deposit {
+                index: self.deposits,
+                l1_address: t.l1,
+                public_key: t.key.public_key(),
+                amount: amount(amount_units),
+            },
+            salt: Fr::from(1000 + trader as u64),
+        })
+    }
+
+    pub fn deposit(&mut self, trader: usize, amount_units: u64) -> AccountId {
+        let tx = self.deposit_tx(trader, amount_units);
+        let receipt = self.apply(tx).expect("deposit");
+        self.deposits += 1;
+        self.deposited += i128::from(amount_units);
+        let id = receipt.writes[0].account;
+        self.traders[trader].id = Some(id);
+        id
+    }
+
+    /// The insurance fund's owner deposits into the fund.
+    pub fn fund_deposit(&mut self, amount_units: u64) {
+        let tx = Transaction::Deposit(Deposit {
+            request: L1Deposit {
+                index: self.deposits,
+                l1_address: l1(0xf0),
+                public_key: self.fund_key.public_key(),
+                amount: amount(amount_units),
+            },
+            salt: Fr::from(0u64),
+        });
+        let receipt = self.apply(tx).expect("fund deposit");
+        assert_eq!(receipt.writes[0].account, AccountId::INSURANCE_FUND);
+        self.deposits += 1;
+        self.deposited += i128::from(amount_units);
+    }
+
+    pub fn quote(&self, oracle: u8, market: MarketId, price: u64, at: u64) -> SignedQuote {
+        let quote = Quote {
+            market,
+            price: ticks(price),
+            timestamp: ts(at),
+        };
+        SignedQuote {
+            oracle,
+            quote,
+            signature: self.oracles[usize::from(oracle)].sign(quote.message()),
+        }
+    }
+
+    pub fn oracle_tick_tx(&self, market: MarketId, prices: [u64; 3]) -> Transaction {
+        let now = self.state.now().get();
+        Transaction::OracleTick(OracleTick {
+            market,
+            quotes: prices
+                .iter()
+                .enumerate()
+                .map(|(i, p)| self.quote(i as u8, market, *p, now))
+                .collect(),
+        })
+    }
+
+    /// A tick whose median is `price`.
+    pub fn set_price(&mut self, market: MarketId, price: u64) {
+        let tx = self.oracle_tick_tx(market, [price.saturating_sub(1).max(1), price, price + 1]);
+        self.apply(tx).expect("oracle tick");
+    }
+
+    pub fn advance(&mut self, secs: u64) {
+        let now = self.state.now().get();
+        self.state.begin_batch(ts(now + secs)).expect("time");
+    }
+
+    pub fn order(
+        &mut self,
+        trader: usize,
+        market: MarketId,
+        side: Side,
+        size: i128,
+        limit: u64,
+    ) -> SignedOrder {
+        let id = self.traders[trader].next_order;
+        self.traders[trader].next_order += 1;
+        self.order_with_id(trader, market, side, size, limit, id)
+    }
+
+    pub fn order_with_id(
+        &self,
+        trader: usize,
+        market: MarketId,
+        side: Side,
+        size: i128,
+        limit: u64,
+        order_id: u64,
+    ) -> SignedOrder {
+        let order = Order {
+            account: self.id(trader),
+            market,
+            side,
+            size: lots(size),
+            limit_price: ticks(limit),
+            max_fee: Ppm::new(1_000).expect("ppm"),
+            expiry: ts(self.state.now().get() + 3600),
+            order_id: OrderId::new(order_id).expect("order id"),
+        };
+        self.sign(trader, order)
+    }
+
+    pub fn sign(&self, trader: usize, order: Order) -> SignedOrder {
+        SignedOrder {
+            order,
+            signature: self.traders[trader].key.sign(order.hash()),
+        }
+    }
+
+    pub fn trade_tx(maker: SignedOrder, taker: SignedOrder, size: i128, price: u64) -> Transaction {
+        Transaction::Trade(Trade {
+            maker,
+            taker,
+            size: lots(size),
+            price: ticks(price),
+            maker_fee: Collateral::ZERO,
+            taker_fee: Collateral::ZERO,
+        })
+    }
+
+    /// `buyer` buys `size` lots from `seller` at `price` (fresh orders at that limit).
+    pub fn trade(
+        &mut self,
+        buyer: usize,
+        seller: usize,
+        market: MarketId,
+        size: i128,
+        price: u64,
+    ) -> Result<Receipt, TxError> {
+        let maker = self.order(buyer, market, Side::Buy, size, price);
+        let taker = self.order(seller, market, Side::Sell, size, price);
+        self.apply(Self::trade_tx(maker, taker, size, price))
+    }
+
+    pub fn withdrawal_tx(&self, trader: usize, amount_units: u64) -> Transaction {
+        let id = self.id(trader);
+        let nonce = self.state.account(id).expect("account").leaf.nonce;
+        let a = amount(amount_units);
+        let signature = self.traders[trader]
+            .key
+            .sign(Withdrawal::message(id, a, nonce));
+        Transaction::Withdrawal(Withdrawal {
+            account: id,
+            amount: a,
+            nonce,
+            signature,
+        })
+    }
+
+    pub fn collateral(&self, id: AccountId) -> i128 {
+        self.state
+            .account(id)
+            .expect("account")
+            .leaf
+            .collateral
+            .get()
+    }
+
+    pub fn position(&self, id: AccountId, market: MarketId) -> i128 {
+        self.state.account(id).expect("account").leaf.positions[market.index()]
+            .size
+            .get()
+    }
+
+    /// Sum of every account's positions in `market` (always zero: every lot has a counterparty).
+    pub fn open_interest_balance(&self, market: MarketId) -> i128 {
+        self.state
+            .accounts()
+            .map(|(_, a)| a.leaf.positions[market.index()].size.get())
+            .sum()
+    }
+
+    /// Sum of every account's collateral.
+    pub fn total_collateral(&self) -> i128 {
+        self.state
+            .accounts()
+            .map(|(_, a)| a.leaf.collateral.get())
+            .sum()
+    }
+}
