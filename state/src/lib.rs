@@ -31,6 +31,7 @@ pub mod order;
 pub mod poseidon;
 pub mod pubdata;
 pub mod state;
+pub mod testkit;
 pub mod tx;
 pub mod units;
 

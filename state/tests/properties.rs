@@ -10,17 +10,14 @@
 //! - a refused transaction leaves the state root unchanged, and every leaf in the tree is the
 //!   hash of its account.
 
-#[path = "rules/fixture.rs"]
-mod fixture;
-
 use std::collections::HashMap;
 
-use fixture::*;
 use num_bigint::BigInt;
 use proptest::prelude::*;
 use zkperp_state::leaf::AccountLeaf;
 use zkperp_state::market::{MarketParams, MarketState};
 use zkperp_state::order::Side;
+use zkperp_state::testkit::*;
 use zkperp_state::tx::{
     Deleverage, ForcedWithdrawal, FundingTick, L1ForcedWithdrawal, Liquidation, Trade, Transaction,
 };

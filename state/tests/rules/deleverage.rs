@@ -1,5 +1,5 @@
-use crate::fixture::*;
 use crate::liquidation::leveraged_long;
+use zkperp_state::testkit::*;
 use zkperp_state::tx::{Deleverage, DeleverageError, Transaction, TxError};
 use zkperp_state::units::AccountId;
 

@@ -1,7 +1,7 @@
-use crate::fixture::*;
 use zkperp_state::eddsa::PrivateKey;
 use zkperp_state::pubdata::PubData;
 use zkperp_state::state::State;
+use zkperp_state::testkit::*;
 use zkperp_state::tx::{Deposit, DepositError, L1Deposit, Transaction, TxError};
 use zkperp_state::units::{AccountId, L1Address};
 use zkperp_state::Fr;

@@ -1,5 +1,5 @@
-use crate::fixture::*;
 use zkperp_state::pubdata::PubData;
+use zkperp_state::testkit::*;
 use zkperp_state::tx::{
     ForcedWithdrawal, ForcedWithdrawalError, L1ForcedWithdrawal, Transaction, TxError,
 };

@@ -1,4 +1,4 @@
-use crate::fixture::*;
+use zkperp_state::testkit::*;
 use zkperp_state::tx::{FundingTick, FundingTickError, Transaction, TxError};
 use zkperp_state::units::FundingIndex;
 

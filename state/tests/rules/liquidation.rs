@@ -1,5 +1,5 @@
-use crate::fixture::*;
 use zkperp_state::margin::{is_liquidatable, margin_summary, total_value, Fraction};
+use zkperp_state::testkit::*;
 use zkperp_state::tx::{Liquidation, LiquidationError, Transaction, TxError};
 use zkperp_state::units::{AccountId, MarketId};
 

@@ -1,8 +1,6 @@
 //! Every rule of every transaction kind: a case that passes and a case that must be refused
 //! (and leaves the state root untouched).
 
-mod fixture;
-
 mod deleverage;
 mod deposit;
 mod forced_withdrawal;

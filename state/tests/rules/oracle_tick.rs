@@ -1,5 +1,5 @@
-use crate::fixture::*;
 use zkperp_state::pubdata::PubData;
+use zkperp_state::testkit::*;
 use zkperp_state::tx::{OracleTick, OracleTickError, Transaction, TxError};
 
 fn oerr(e: TxError) -> OracleTickError {

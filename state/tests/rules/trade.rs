@@ -1,6 +1,6 @@
-use crate::fixture::*;
 use zkperp_state::margin::{is_well_margined, margin_summary, Fraction};
 use zkperp_state::order::{Order, OrderSlot, Side};
+use zkperp_state::testkit::*;
 use zkperp_state::tx::{Role, Trade, TradeError, Transaction, TxError};
 use zkperp_state::units::{AccountId, BaseLots, MarketId, OrderId, Ppm};
 

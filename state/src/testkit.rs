@@ -1,18 +1,22 @@
-//! A small exchange to exercise the rules on: two markets, three oracle keys, a few traders.
-#![allow(dead_code)]
+//! A small exchange to exercise the rules on: two markets, three oracle keys, a few traders,
+//! deterministic keys. Shared by this crate's tests, the benches and (later) the circuits'
+//! differential tests, so every layer is tested against the same scenarios.
+//!
+//! It panics on misuse (it is test scaffolding); nothing in the exchange calls it.
+#![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
-use rand::SeedableRng;
-use rand_chacha::ChaCha20Rng;
-use zkperp_state::eddsa::PrivateKey;
-use zkperp_state::field::Fr;
-use zkperp_state::market::MarketParams;
-use zkperp_state::order::{Order, Side, SignedOrder};
-use zkperp_state::state::{StateConfig, SystemOwner};
-use zkperp_state::tx::{
+use crate::eddsa::PrivateKey;
+use crate::field::Fr;
+use crate::market::MarketParams;
+use crate::order::{Order, Side, SignedOrder};
+use crate::state::{StateConfig, SystemOwner};
+use crate::tx::{
     Deposit, L1Deposit, OracleTick, Quote, SignedQuote, Trade, Transaction, TxError, Withdrawal,
 };
-use zkperp_state::units::*;
-use zkperp_state::{Receipt, State};
+use crate::units::*;
+use crate::{Receipt, State};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
 
 pub const START: u64 = 1_700_000_000;
 
@@ -111,11 +115,19 @@ impl Fixture {
     /// Genesis at `START`, markets priced (BTC 50,000.0 USD = 500,000 ticks; ETH 3,000 USD =
     /// 3,000,000 ticks), `traders` keys, nobody funded.
     pub fn new(traders: usize) -> Self {
+        Self::with_depths(traders, 8, 4)
+    }
+
+    /// As [`Fixture::new`] with the given account and orders tree depths.
+    pub fn with_depths(traders: usize, account_tree_depth: u8, order_tree_depth: u8) -> Self {
         let mut rng = ChaCha20Rng::seed_from_u64(42);
         let oracles: Vec<_> = (0..3).map(|_| PrivateKey::random(&mut rng)).collect();
         let fund_key = PrivateKey::random(&mut rng);
         let fees = PrivateKey::random(&mut rng);
-        let mut state = State::genesis(config(&oracles, &fund_key, &fees)).expect("genesis");
+        let mut config = config(&oracles, &fund_key, &fees);
+        config.account_tree_depth = account_tree_depth;
+        config.order_tree_depth = order_tree_depth;
+        let mut state = State::genesis(config).expect("genesis");
         state.begin_batch(ts(START)).expect("time");
         let traders = (0..traders)
             .map(|i| Trader {

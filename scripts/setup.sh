@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what zkperp needs on a fresh Debian bookworm machine (root, or sudo available):
+# Debian's RocksDB and libclang (bindgen) so the rocksdb crate links instead of compiling
+# RocksDB from C++ (about 5 minutes of cold build instead of 24 on 2 cores).
+# Idempotent: a second run does nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+need_apt=()
+for pkg in librocksdb-dev libclang-dev; do
+  if ! dpkg -s "$pkg" >/dev/null 2>&1; then need_apt+=("$pkg"); fi
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo is required (rustup, Rust >= 1.90)" >&2
+  exit 1
+fi
+echo "setup: ok"
