@@ -1,0 +1,102 @@
+//! The native state machine's hot paths: Poseidon, EdDSA, a Merkle update at production depth
+//! (32), and applying a trade (two signature checks, funding settlement, margin, five tree
+//! writes) to a state with production tree depths.
+
+use std::hint::black_box;
+
+use std::time::Instant;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use zkperp_state::eddsa::PrivateKey;
+use zkperp_state::merkle::SparseMerkleTree;
+use zkperp_state::order::Side;
+use zkperp_state::poseidon::{poseidon, poseidon_slice};
+use zkperp_state::testkit::{btc, Fixture};
+use zkperp_state::Fr;
+
+fn bench_poseidon(c: &mut Criterion) {
+    let mut g = c.benchmark_group("poseidon");
+    g.bench_function("2 inputs", |b| {
+        b.iter(|| poseidon(black_box([Fr::from(1u64), Fr::from(2u64)])))
+    });
+    let five: Vec<Fr> = (1..=5u64).map(Fr::from).collect();
+    g.bench_function("5 inputs", |b| b.iter(|| poseidon_slice(black_box(&five))));
+    let eight: Vec<Fr> = (1..=8u64).map(Fr::from).collect();
+    g.bench_function("8 inputs (account leaf)", |b| {
+        b.iter(|| poseidon_slice(black_box(&eight)))
+    });
+    g.finish();
+}
+
+fn bench_eddsa(c: &mut Criterion) {
+    let key = PrivateKey::random(&mut ChaCha20Rng::seed_from_u64(1));
+    let pk = key.public_key();
+    let msg = Fr::from(123_456_789u64);
+    let sig = key.sign(msg);
+    let mut g = c.benchmark_group("eddsa-poseidon");
+    g.bench_function("sign", |b| b.iter(|| key.sign(black_box(msg))));
+    g.bench_function("verify", |b| {
+        b.iter(|| pk.verify(black_box(msg), black_box(&sig)))
+    });
+    g.finish();
+}
+
+fn bench_merkle(c: &mut Criterion) {
+    let mut tree = SparseMerkleTree::new(32).expect("depth");
+    for i in 0..10_000u64 {
+        tree.update(i * 7919, Fr::from(i)).expect("update");
+    }
+    let mut g = c.benchmark_group("merkle depth 32 (10k leaves)");
+    let mut i = 0u64;
+    g.bench_function("update", |b| {
+        b.iter(|| {
+            i = (i + 1) % 10_000;
+            tree.update(black_box(i * 7919), Fr::from(i + 1))
+                .expect("update")
+        })
+    });
+    g.bench_function("proof", |b| {
+        b.iter(|| tree.proof(black_box(4242 * 7919)).expect("proof"))
+    });
+    g.finish();
+}
+
+fn bench_trade(c: &mut Criterion) {
+    // Production depths: 32-level account tree, 16-level orders trees.
+    let mut f = Fixture::with_depths(2, 32, 16);
+    f.deposit(0, 1_000_000_000_000);
+    f.deposit(1, 1_000_000_000_000);
+    let mut g = c.benchmark_group("state machine");
+    g.bench_function(
+        "apply trade (signatures, funding, margin, 5 tree writes)",
+        |b| {
+            b.iter_custom(|iters| {
+                // Signing the orders is the traders' work, not the exchange's: done before timing.
+                let txs: Vec<_> = (0..iters)
+                    .map(|_| {
+                        let maker = f.order(0, btc(), Side::Buy, 10, 500_000);
+                        let taker = f.order(1, btc(), Side::Sell, 10, 500_000);
+                        Fixture::trade_tx(maker, taker, 1, 500_000)
+                    })
+                    .collect();
+                let start = Instant::now();
+                for tx in &txs {
+                    f.state.apply(black_box(tx)).expect("trade");
+                }
+                start.elapsed()
+            })
+        },
+    );
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_poseidon,
+    bench_eddsa,
+    bench_merkle,
+    bench_trade
+);
+criterion_main!(benches);

@@ -1,0 +1,249 @@
+//! The devnet: the native state machine driven through a simulated market.
+//!
+//! Each batch: the market clock advances, three oracle signers quote a random-walk price (the
+//! median becomes the mark), funding moves within its cap, simulated traders sign orders that
+//! are matched at the mark, a liquidation engine closes accounts below maintenance (into the
+//! insurance fund, or by deleveraging the most valuable opposite position when the fund cannot
+//! absorb them), and the batch is sealed: its public data is printed as one JSON line.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use zkperp_state::funding::settle_funding;
+use zkperp_state::margin::{is_liquidatable, margin_summary, Fraction};
+use zkperp_state::order::Side;
+use zkperp_state::testkit::{coll, lots, ticks, Fixture};
+use zkperp_state::tx::{
+    Deleverage, Liquidation, LiquidationError, OracleTick, Trade, Transaction, TxError,
+};
+use zkperp_state::units::{AccountId, MarketId};
+
+#[derive(Debug, clap::Args)]
+pub struct DevnetArgs {
+    /// Batches to run; 0 runs until interrupted.
+    #[arg(long, default_value_t = 0)]
+    batches: u64,
+    /// Market seconds per batch.
+    #[arg(long, default_value_t = 60)]
+    batch_secs: u64,
+    /// Wall-clock pause between batches, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    interval_ms: u64,
+    /// Simulated traders.
+    #[arg(long, default_value_t = 8)]
+    traders: usize,
+    /// Orders matched per batch.
+    #[arg(long, default_value_t = 24)]
+    trades_per_batch: usize,
+    /// Seed of the simulation.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+struct Counts {
+    trades: u32,
+    refused_trades: u32,
+    liquidations: u32,
+    deleverages: u32,
+}
+
+pub fn run(args: &DevnetArgs) -> Result<()> {
+    let mut rng = ChaCha20Rng::seed_from_u64(args.seed);
+    let mut f = Fixture::with_depths(args.traders.max(2), 16, 8);
+    f.fund_deposit(50_000_000_000);
+    for t in 0..f.traders.len() {
+        f.deposit(t, rng.gen_range(1_000..20_000) * 1_000_000);
+    }
+    let first = f.state.end_batch()?;
+    tracing::info!(
+        target: "devnet",
+        traders = f.traders.len(),
+        markets = f.state.config().markets.len(),
+        genesis_root = %zkperp_state::field::fr_to_decimal(&first.new_root),
+        "devnet running the native state machine (no API, prover or L1 yet)"
+    );
+    let mut batch = 0u64;
+    while args.batches == 0 || batch < args.batches {
+        batch += 1;
+        f.advance(args.batch_secs);
+        let mut counts = Counts::default();
+        for m in 0..f.state.config().markets.len() {
+            let market = MarketId::new(m as u64)?;
+            move_price(&mut f, &mut rng, market)?;
+            fund(&mut f, &mut rng, market, args.batch_secs)?;
+        }
+        for _ in 0..args.trades_per_batch {
+            if trade(&mut f, &mut rng)? {
+                counts.trades += 1;
+            } else {
+                counts.refused_trades += 1;
+            }
+        }
+        liquidate(&mut f, &mut counts)?;
+        let data = f.state.end_batch()?;
+        let line = serde_json::json!({
+            "batch": batch,
+            "time": data.timestamp.get(),
+            "old_root": zkperp_state::field::fr_to_decimal(&data.old_root),
+            "new_root": zkperp_state::field::fr_to_decimal(&data.new_root),
+            "mark_prices": f.state.markets().iter().map(|m| m.mark_price.get()).collect::<Vec<_>>(),
+            "funding_indices": f.state.markets().iter().map(|m| m.funding_index.get().to_string()).collect::<Vec<_>>(),
+            "accounts_touched": data.accounts.len(),
+            "public_data_bytes": data.to_bytes().len(),
+            "counts": counts,
+        });
+        println!("{line}");
+        if args.interval_ms > 0 {
+            std::thread::sleep(Duration::from_millis(args.interval_ms));
+        }
+    }
+    Ok(())
+}
+
+fn move_price(f: &mut Fixture, rng: &mut ChaCha20Rng, market: MarketId) -> Result<()> {
+    let mark = f.state.markets()[market.index()].mark_price.get() as f64;
+    let next = (mark * (1.0 + rng.gen_range(-0.01..0.01))).max(1.0) as u64;
+    let now = f.state.now().get();
+    let mut quotes: Vec<_> = (0..3u8)
+        .map(|i| {
+            let noisy = (next as f64 * (1.0 + rng.gen_range(-0.0005..0.0005))).max(1.0) as u64;
+            f.quote(i, market, noisy, now - rng.gen_range(0..5))
+        })
+        .collect();
+    quotes.sort_by_key(|q| q.quote.price);
+    f.apply(Transaction::OracleTick(OracleTick { market, quotes }))?;
+    Ok(())
+}
+
+fn fund(f: &mut Fixture, rng: &mut ChaCha20Rng, market: MarketId, secs: u64) -> Result<()> {
+    let state = f.state.markets()[market.index()];
+    let params = &f.state.config().markets[market.index()];
+    let cap = i128::from(params.max_funding_rate.get())
+        * i128::from(state.mark_price.get())
+        * i128::from(params.tick_value.get())
+        * i128::from(secs)
+        / 1_000_000_000;
+    let delta = cap * rng.gen_range(-50..=50) / 100;
+    let index = zkperp_state::units::FundingIndex::new(state.funding_index.get() + delta)?;
+    f.apply(Transaction::FundingTick(zkperp_state::tx::FundingTick {
+        market,
+        index,
+    }))?;
+    Ok(())
+}
+
+fn trade(f: &mut Fixture, rng: &mut ChaCha20Rng) -> Result<bool> {
+    let n = f.traders.len();
+    let (buyer, seller) = (rng.gen_range(0..n), rng.gen_range(0..n));
+    if buyer == seller {
+        return Ok(false);
+    }
+    let market = MarketId::new(rng.gen_range(0..f.state.config().markets.len()) as u64)?;
+    let mark = f.state.markets()[market.index()].mark_price.get();
+    let price = (mark as f64 * (1.0 + rng.gen_range(-0.001..0.001))) as u64;
+    let size: i128 = rng.gen_range(1..400);
+    let tick_value = f.state.config().markets[market.index()].tick_value.get();
+    let fee = size * i128::from(price) * i128::from(tick_value) / 2_000; // 0.05%
+    let maker = f.order(buyer, market, Side::Buy, size, price);
+    let taker = f.order(seller, market, Side::Sell, size, price);
+    let tx = Transaction::Trade(Trade {
+        maker,
+        taker,
+        size: lots(size),
+        price: ticks(price),
+        maker_fee: coll(fee),
+        taker_fee: coll(fee),
+    });
+    Ok(f.apply(tx).is_ok())
+}
+
+/// Closes every account below maintenance: into the insurance fund while it can absorb, by
+/// deleveraging the most valuable opposite position when it cannot.
+fn liquidate(f: &mut Fixture, counts: &mut Counts) -> Result<()> {
+    let ids: Vec<AccountId> = f.traders.iter().filter_map(|t| t.id).collect();
+    for id in ids {
+        for m in 0..f.state.config().markets.len() {
+            let market = MarketId::new(m as u64)?;
+            let Some((tv, liquidatable)) = health(f, id) else {
+                continue;
+            };
+            let size = f.position(id, market);
+            if !liquidatable || size == 0 {
+                continue;
+            }
+            let liq = Transaction::Liquidation(Liquidation {
+                account: id,
+                market,
+                size: lots(size.abs()),
+                fee: coll(0),
+            });
+            match f.apply(liq) {
+                Ok(_) => counts.liquidations += 1,
+                Err(TxError::Liquidation(LiquidationError::FundExhausted)) if tv < 0 => {
+                    if deleverage(f, id, market, size, tv)? {
+                        counts.deleverages += 1;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(target: "devnet", account = %id, error = %e, "liquidation refused")
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Total value and whether the account is below maintenance, with funding settled.
+fn health(f: &Fixture, id: AccountId) -> Option<(i128, bool)> {
+    let mut leaf = f.state.account(id)?.leaf.clone();
+    settle_funding(&mut leaf, f.state.markets()).ok()?;
+    let s = margin_summary(
+        leaf.collateral,
+        &leaf.positions,
+        f.state.markets(),
+        &f.state.config().markets,
+        Fraction::Maintenance,
+    );
+    Some((s.total_value, is_liquidatable(&s)))
+}
+
+fn deleverage(
+    f: &mut Fixture,
+    id: AccountId,
+    market: MarketId,
+    size: i128,
+    tv: i128,
+) -> Result<bool> {
+    let counterparty = f
+        .traders
+        .iter()
+        .filter_map(|t| t.id)
+        .filter(|c| *c != id && f.position(*c, market).signum() == -size.signum())
+        .max_by_key(|c| health(f, *c).map(|(v, _)| v).unwrap_or(i128::MIN));
+    let Some(counterparty) = counterparty else {
+        return Ok(false);
+    };
+    let closed = size.abs().min(f.position(counterparty, market).abs());
+    let mark = i128::from(f.state.markets()[market.index()].mark_price.get());
+    let tick_value = i128::from(f.state.config().markets[market.index()].tick_value.get());
+    let mark_value = closed * mark * tick_value;
+    // Cover the deficit in proportion to the share of the position closed.
+    let covered = -tv * closed / size.abs();
+    let quote = if size > 0 {
+        mark_value + covered
+    } else {
+        mark_value - covered
+    }
+    .max(0);
+    let tx = Transaction::Deleverage(Deleverage {
+        deleveraged: id,
+        deleverager: counterparty,
+        market,
+        size: lots(closed),
+        quote: coll(quote),
+    });
+    Ok(f.apply(tx).is_ok())
+}

@@ -1,0 +1,76 @@
+//! `zkperp`: the one binary of the exchange.
+//!
+//! Today it holds the trader's key tool and the devnet, which drives the native state machine
+//! through a simulated market (oracle signers on a random walk, capped funding, traders signing
+//! orders, a liquidation engine) and prints every batch's public data. The sequencer, prover,
+//! L1 contracts and API join it as their issues land.
+
+mod devnet;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use rand::rngs::OsRng;
+use zkperp_state::eddsa::PrivateKey;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "zkperp",
+    version,
+    about = "zkperp: a ZK-rollup perpetual-futures exchange"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the devnet: a simulated market through the native state machine, batch by batch.
+    Devnet(devnet::DevnetArgs),
+    /// Create a Baby Jubjub key (circomlibjs-compatible EdDSA-Poseidon) and print it as JSON.
+    Keygen {
+        /// Use these 32 bytes (64 hex digits) as the private key instead of fresh randomness.
+        #[arg(long)]
+        private_key: Option<String>,
+    },
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Devnet(args) => devnet::run(&args),
+        Command::Keygen { private_key } => keygen(private_key.as_deref()),
+    }
+}
+
+fn keygen(private_key: Option<&str>) -> Result<()> {
+    let key = match private_key {
+        Some(text) => {
+            let mut bytes = [0u8; 32];
+            let digits = text.trim_start_matches("0x");
+            if digits.len() != 64 {
+                bail!(
+                    "--private-key takes exactly 64 hex digits (32 bytes), got {}",
+                    digits.len()
+                );
+            }
+            hex::decode_to_slice(digits, &mut bytes).context("--private-key is not hex")?;
+            PrivateKey::from_bytes(bytes)
+        }
+        None => PrivateKey::random(&mut OsRng),
+    };
+    let pk = key.public_key();
+    let out = serde_json::json!({
+        "private_key": hex::encode(key.to_bytes()),
+        "public_key": hex::encode(pk.pack()),
+        "public_key_x": zkperp_state::field::fr_to_decimal(&pk.x()),
+        "public_key_y": zkperp_state::field::fr_to_decimal(&pk.y()),
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
