@@ -1,0 +1,27 @@
+//! The zkperp sequencer: it orders transactions into batches, applies them with the native state
+//! machine (`zkperp-state`, the specification) and keeps the resulting state on disk so a crash
+//! loses no acknowledged batch.
+//!
+//! So far this crate holds the persistence of the state tree:
+//!
+//! ```text
+//!   update_many(&[(leaf index, leaf)])
+//!          |
+//!          v
+//!   PersistentTree ---- SparseMerkleTree<RocksNodeStore>   (zkperp-state: hashing, proofs)
+//!          |                      |
+//!          |  commit(root,        |  get: overlay, then RocksDB
+//!          |   commit_count)      |  put: overlay only
+//!          v                      v
+//!   RocksDB: one WriteBatch of {every node written, metadata}, written with sync = true
+//! ```
+//!
+//! * [`store`]: [`RocksNodeStore`], the `NodeStore` over RocksDB, and the on-disk node layout.
+//! * [`tree`]: [`PersistentTree`], a tree that changes only by whole, durable batches and checks
+//!   its metadata against its nodes when opened.
+
+pub mod store;
+pub mod tree;
+
+pub use store::{Corruption, RocksNodeStore, StoreError};
+pub use tree::{PersistentTree, TreeError};
