@@ -19,6 +19,9 @@
 //! * [`store`]: [`RocksNodeStore`], the `NodeStore` over RocksDB, and the on-disk node layout.
 //! * [`tree`]: [`PersistentTree`], a tree that changes only by whole, durable batches and checks
 //!   its metadata against its nodes when opened.
+//!
+//! The binary `merkle-crash-writer` exists for the crash test (`tests/crash.rs`), which kills it
+//! with SIGKILL mid-stream and checks that the database reopens at exactly the last commit.
 
 pub mod store;
 pub mod tree;
