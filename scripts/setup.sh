@@ -2,6 +2,7 @@
 # Installs what zkperp needs on a fresh Debian bookworm machine (root, or sudo available):
 # Debian's RocksDB and libclang (bindgen) so the rocksdb crate links instead of compiling
 # RocksDB from C++ (about 5 minutes of cold build instead of 24 on 2 cores).
+# strace lets the sequencer's crash tests check that every commit is fsynced.
 # Idempotent: a second run does nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +11,7 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 need_apt=()
-for pkg in librocksdb-dev libclang-dev; do
+for pkg in librocksdb-dev libclang-dev strace; do
   if ! dpkg -s "$pkg" >/dev/null 2>&1; then need_apt+=("$pkg"); fi
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
