@@ -23,6 +23,7 @@ use crate::units::{AccountId, BaseLots, MarketId, OrderId, Ppm, PriceTicks, Time
 pub const DOMAIN_ORDER: u64 = 1;
 pub const DOMAIN_WITHDRAWAL: u64 = 2;
 pub const DOMAIN_ORACLE_QUOTE: u64 = 3;
+pub const DOMAIN_CANCEL_ORDER: u64 = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::merkle::NodeStore;
 use crate::state::Ctx;
 
+pub mod cancel_order;
 pub mod deleverage;
 pub mod deposit;
 pub mod forced_withdrawal;
@@ -16,6 +17,7 @@ pub mod oracle_tick;
 pub mod trade;
 pub mod withdrawal;
 
+pub use cancel_order::{execute_cancel_order, CancelOrder, CancelOrderError};
 pub use deleverage::{execute_deleverage, Deleverage, DeleverageError};
 pub use deposit::{execute_deposit, Deposit, DepositError, L1Deposit};
 pub use forced_withdrawal::{
@@ -39,6 +41,7 @@ pub enum Transaction {
     FundingTick(FundingTick),
     Liquidation(Liquidation),
     Deleverage(Deleverage),
+    CancelOrder(CancelOrder),
 }
 
 /// Why a transaction was refused.
@@ -60,6 +63,8 @@ pub enum TxError {
     Liquidation(#[from] LiquidationError),
     #[error("deleverage: {0}")]
     Deleverage(#[from] DeleverageError),
+    #[error("cancel order: {0}")]
+    CancelOrder(#[from] CancelOrderError),
     /// The node store failed while committing: the transaction is not applied.
     #[error("storage: {0}")]
     Storage(String),
@@ -77,6 +82,7 @@ pub(crate) fn execute<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Transaction) -> R
         Transaction::FundingTick(t) => execute_funding_tick(ctx, t)?,
         Transaction::Liquidation(t) => execute_liquidation(ctx, t)?,
         Transaction::Deleverage(t) => execute_deleverage(ctx, t)?,
+        Transaction::CancelOrder(t) => execute_cancel_order(ctx, t)?,
     }
     Ok(())
 }
