@@ -15,6 +15,7 @@ use zkperp_state::funding::settle_funding;
 use zkperp_state::margin::{is_liquidatable, margin_summary, Fraction};
 use zkperp_state::order::Side;
 use zkperp_state::testkit::{coll, lots, ticks, Fixture};
+use zkperp_state::tx::deleverage::quote_covering;
 use zkperp_state::tx::{
     Deleverage, Liquidation, LiquidationError, OracleTick, Trade, Transaction, TxError,
 };
@@ -232,12 +233,7 @@ fn deleverage(
     let mark_value = closed * mark * tick_value;
     // Cover the deficit in proportion to the share of the position closed.
     let covered = -tv * closed / size.abs();
-    let quote = if size > 0 {
-        mark_value + covered
-    } else {
-        mark_value - covered
-    }
-    .max(0);
+    let quote = quote_covering(lots(size), mark_value, covered).max(0);
     let tx = Transaction::Deleverage(Deleverage {
         deleveraged: id,
         deleverager: counterparty,

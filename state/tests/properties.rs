@@ -18,6 +18,7 @@ use zkperp_state::leaf::AccountLeaf;
 use zkperp_state::market::{MarketParams, MarketState};
 use zkperp_state::order::Side;
 use zkperp_state::testkit::*;
+use zkperp_state::tx::deleverage::quote_covering;
 use zkperp_state::tx::{
     Deleverage, ForcedWithdrawal, FundingTick, L1ForcedWithdrawal, Liquidation, Trade, Transaction,
 };
@@ -368,12 +369,7 @@ impl Run {
                 // of the deficit on top of the mark value.
                 let covered = (-tv_before).max(0) * deficit_pct / 100;
                 let mark_value = size * mark * tv_value;
-                let quote = if pa >= 0 {
-                    mark_value + covered
-                } else {
-                    mark_value - covered
-                }
-                .max(0);
+                let quote = quote_covering(lots(pa), mark_value, covered).max(0);
                 let tx = Transaction::Deleverage(Deleverage {
                     deleveraged: a,
                     deleverager: b,

@@ -62,6 +62,18 @@ pub enum DeleverageError {
     Range(#[from] RangeError),
 }
 
+/// The quote that raises the deleveraged account's total value by `covered` when it closes lots
+/// worth `mark_value` at the mark from a `position` (long: it receives the quote; short: it pays
+/// it). `0 <= covered <= -TV` keeps the quote within the rule's bounds. The sequencer's policy
+/// covers the deficit in proportion to the share of the position closed.
+pub fn quote_covering(position: BaseLots, mark_value: i128, covered: i128) -> i128 {
+    if position.get() >= 0 {
+        mark_value + covered
+    } else {
+        mark_value - covered
+    }
+}
+
 pub fn execute_deleverage<S: NodeStore>(
     ctx: &mut Ctx<'_, S>,
     tx: &Deleverage,
