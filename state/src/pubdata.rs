@@ -14,6 +14,11 @@
 //! and per batch, the data-availability record: for each account the batch changed (in the
 //! order first changed), `4 account id + 32 new leaf hash`. With these and the public history,
 //! anyone rebuilds the tree of leaf hashes; a trader who holds their own leaf proves an exit.
+//!
+//! The batch proof has one public input, the commitment: `sha256(bytes)` read as a big-endian
+//! integer with its top three bits cleared (so it is below `2^253 < r`). SHA-256 because the L1
+//! recomputes it from calldata for a few hundred gas, where a Poseidon sponge in the EVM would
+//! cost tens of thousands of gas per 31 bytes; the price is paid in constraints by the prover.
 
 use serde::{Deserialize, Serialize};
 
@@ -137,6 +142,11 @@ pub struct BatchPublicData {
 }
 
 impl BatchPublicData {
+    /// The proof's single public input: `sha256(to_bytes())` with the top three bits cleared.
+    pub fn commitment(&self) -> Fr {
+        commitment(&self.to_bytes())
+    }
+
     /// `32 old root | 32 new root | 8 timestamp | 4 record bytes | records | 4 account count |
     /// accounts`.
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -156,5 +166,83 @@ impl BatchPublicData {
             out.extend_from_slice(&fr_to_be_bytes(&a.leaf_hash));
         }
         out
+    }
+}
+
+/// `sha256(bytes)` as a big-endian integer with its top three bits cleared: a canonical element.
+pub fn commitment(bytes: &[u8]) -> Fr {
+    use sha2::{Digest, Sha256};
+    let mut digest: [u8; 32] = Sha256::digest(bytes).into();
+    digest[0] &= 0x1f;
+    crate::field::fr_from_be_bytes(&digest).expect("253-bit values are below the modulus")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::units::{AccountId, Amount, MarketId, PriceTicks, Timestamp};
+
+    fn sample() -> BatchPublicData {
+        BatchPublicData {
+            old_root: Fr::from(1u64),
+            new_root: Fr::from(2u64),
+            timestamp: Timestamp::new(1_700_000_000).expect("ts"),
+            records: vec![
+                PubData::Withdrawal {
+                    account: AccountId::new(7).expect("id"),
+                    l1_address: L1Address([0xab; 20]),
+                    amount: Amount::new(5).expect("amount"),
+                },
+                PubData::MarkPrice {
+                    market: MarketId::new(1).expect("id"),
+                    price: PriceTicks::new(9).expect("p"),
+                },
+            ],
+            accounts: vec![AccountUpdate {
+                account: AccountId::new(7).expect("id"),
+                leaf_hash: Fr::from(3u64),
+            }],
+        }
+    }
+
+    #[test]
+    fn layout_is_byte_exact() {
+        let bytes = sample().to_bytes();
+        let mut expected = Vec::new();
+        expected.extend_from_slice(&[0u8; 31]);
+        expected.push(1);
+        expected.extend_from_slice(&[0u8; 31]);
+        expected.push(2);
+        expected.extend_from_slice(&1_700_000_000u64.to_be_bytes());
+        expected.extend_from_slice(&(33u32 + 10).to_be_bytes());
+        expected.push(PubData::WITHDRAWAL);
+        expected.extend_from_slice(&7u32.to_be_bytes());
+        expected.extend_from_slice(&[0xab; 20]);
+        expected.extend_from_slice(&5u64.to_be_bytes());
+        expected.extend_from_slice(&[PubData::MARK_PRICE, 1]);
+        expected.extend_from_slice(&9u64.to_be_bytes());
+        expected.extend_from_slice(&1u32.to_be_bytes());
+        expected.extend_from_slice(&7u32.to_be_bytes());
+        expected.extend_from_slice(&[0u8; 31]);
+        expected.push(3);
+        assert_eq!(bytes, expected);
+        for r in &sample().records {
+            let mut one = Vec::new();
+            r.encode(&mut one);
+            assert_eq!(one.len(), r.encoded_len());
+        }
+    }
+
+    #[test]
+    fn commitment_is_the_masked_sha256() {
+        use sha2::{Digest, Sha256};
+        let bytes = sample().to_bytes();
+        let digest = Sha256::digest(&bytes);
+        let c = fr_to_be_bytes(&sample().commitment());
+        assert_eq!(c[0], digest[0] & 0x1f);
+        assert_eq!(c[1..], digest[1..]);
+        let mut changed = sample();
+        changed.accounts[0].leaf_hash = Fr::from(4u64);
+        assert_ne!(changed.commitment(), sample().commitment());
     }
 }
