@@ -86,7 +86,7 @@ macro_rules! signed_unit {
     ($(#[$doc:meta])* $name:ident, $inner:ty, $bits:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
-        #[serde(try_from = "i128", into = "i128")]
+        #[serde(try_from = "i64", into = "i64")]
         pub struct $name($inner);
 
         impl $name {
@@ -123,6 +123,21 @@ macro_rules! signed_unit {
         impl From<$name> for i128 {
             fn from(v: $name) -> i128 {
                 v.get()
+            }
+        }
+
+        /// Serde goes through `i64` (every signed unit fits it): formats that buffer values,
+        /// such as internally tagged JSON enums, do not carry `i128`.
+        impl TryFrom<i64> for $name {
+            type Error = RangeError;
+            fn try_from(v: i64) -> Result<Self, RangeError> {
+                Self::new(i128::from(v))
+            }
+        }
+
+        impl From<$name> for i64 {
+            fn from(v: $name) -> i64 {
+                v.0.into()
             }
         }
 
