@@ -16,6 +16,8 @@
 //!   RocksDB: one WriteBatch of {every node written, metadata}, written with sync = true
 //! ```
 //!
+//! * [`book`]: the order book of one market (price-time priority, every order type), and a plain
+//!   reference book it is tested against.
 //! * [`store`]: [`RocksNodeStore`], the `NodeStore` over RocksDB, and the on-disk node layout.
 //! * [`tree`]: [`PersistentTree`], a tree that changes only by whole, durable batches and checks
 //!   its metadata against its nodes when opened.
@@ -23,6 +25,7 @@
 //! The binary `merkle-crash-writer` exists for the crash test (`tests/crash.rs`), which kills it
 //! with SIGKILL mid-stream and checks that the database reopens at exactly the last commit.
 
+pub mod book;
 pub mod store;
 pub mod tree;
 

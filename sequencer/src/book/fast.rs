@@ -1,0 +1,452 @@
+//! The book the exchange runs: orders in a slab with intrusive FIFO lists per price level, each
+//! side's levels in a sorted vector with the best price last, an index from order key to slot,
+//! and a min-heap of expiries.
+//!
+//! Why a sorted vector and not a tree of levels: activity concentrates at the touch, where
+//! inserting or removing a level moves only the few levels better than it, and the best level is
+//! always the last element (no pointer chasing). A level is found by binary search.
+//!
+//! Costs: placing or cancelling an order is O(log levels) plus one hash lookup; each fill is
+//! O(1); expiry is O(log n) per expired order. Heap entries of orders already gone are skipped
+//! when they surface and the heap is rebuilt once it holds twice the live orders, so cancelled
+//! orders never accumulate.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use rustc_hash::FxHashMap;
+use zkperp_state::order::Side;
+use zkperp_state::units::AccountId;
+
+use super::{
+    admit, crosses, CancelReason, Event, Fill, NewOrder, OrderKey, RejectReason, RestingOrder,
+    SelfTradePrevention, Snapshot, TimeInForce,
+};
+
+const NIL: u32 = u32::MAX;
+
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    key: OrderKey,
+    side: Side,
+    price: u64,
+    remaining: u64,
+    expiry: u64,
+    /// Arrival number: identifies the order in the expiry heap and orders cancel-all.
+    seq: u64,
+    prev: u32,
+    next: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Level {
+    head: u32,
+    tail: u32,
+}
+
+/// One side's price levels, sorted so that the best price is last.
+#[derive(Debug, Default)]
+struct Ladder {
+    /// `(rank, level)` ascending by rank; rank is the price for bids and `!price` for asks, so
+    /// that "better" is always "greater".
+    levels: Vec<(u64, Level)>,
+}
+
+impl Ladder {
+    fn rank(side: Side, price: u64) -> u64 {
+        match side {
+            Side::Buy => price,
+            Side::Sell => !price,
+        }
+    }
+
+    fn find(&self, rank: u64) -> Result<usize, usize> {
+        self.levels.binary_search_by(|(r, _)| r.cmp(&rank))
+    }
+
+    fn best(&self) -> Option<&(u64, Level)> {
+        self.levels.last()
+    }
+}
+
+/// One market's order book.
+#[derive(Debug, Default)]
+pub struct OrderBook {
+    nodes: Vec<Node>,
+    free: Vec<u32>,
+    bids: Ladder,
+    asks: Ladder,
+    index: FxHashMap<OrderKey, u32>,
+    expiries: BinaryHeap<Reverse<(u64, u64, u32)>>,
+    next_seq: u64,
+}
+
+impl OrderBook {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The number of resting orders.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    pub fn best_bid(&self) -> Option<u64> {
+        self.bids.best().map(|(rank, _)| *rank)
+    }
+
+    pub fn best_ask(&self) -> Option<u64> {
+        self.asks.best().map(|(rank, _)| !*rank)
+    }
+
+    fn ladder(&mut self, side: Side) -> &mut Ladder {
+        match side {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
+        }
+    }
+
+    /// The best level a taker on `side` meets (the lowest ask for a buyer, the highest bid for a
+    /// seller), with its price.
+    fn best_opposite(&self, taker: Side) -> Option<(u64, Level)> {
+        match taker {
+            Side::Buy => self.asks.best().map(|(r, l)| (!*r, *l)),
+            Side::Sell => self.bids.best().map(|(r, l)| (*r, *l)),
+        }
+    }
+
+    /// The opposite side's levels, best first, with their prices.
+    fn opposite_levels(&self, taker: Side) -> impl Iterator<Item = (u64, &Level)> {
+        let (ladder, maker) = match taker {
+            Side::Buy => (&self.asks, Side::Sell),
+            Side::Sell => (&self.bids, Side::Buy),
+        };
+        ladder
+            .levels
+            .iter()
+            .rev()
+            .map(move |(r, l)| (Ladder::rank(maker, *r), l))
+    }
+
+    fn alloc(&mut self, node: Node) -> u32 {
+        match self.free.pop() {
+            Some(slot) => {
+                self.nodes[slot as usize] = node;
+                slot
+            }
+            None => {
+                self.nodes.push(node);
+                (self.nodes.len() - 1) as u32
+            }
+        }
+    }
+
+    fn insert(&mut self, key: OrderKey, side: Side, price: u64, remaining: u64, expiry: u64) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let slot = self.alloc(Node {
+            key,
+            side,
+            price,
+            remaining,
+            expiry,
+            seq,
+            prev: NIL,
+            next: NIL,
+        });
+        let rank = Ladder::rank(side, price);
+        let ladder = self.ladder(side);
+        match ladder.find(rank) {
+            Ok(i) => {
+                let level = &mut ladder.levels[i].1;
+                let tail = level.tail;
+                level.tail = slot;
+                self.nodes[tail as usize].next = slot;
+                self.nodes[slot as usize].prev = tail;
+            }
+            Err(i) => ladder.levels.insert(
+                i,
+                (
+                    rank,
+                    Level {
+                        head: slot,
+                        tail: slot,
+                    },
+                ),
+            ),
+        }
+        self.index.insert(key, slot);
+        self.expiries.push(Reverse((expiry, seq, slot)));
+        if self.expiries.len() > 2 * self.index.len() + 1024 {
+            self.compact_expiries();
+        }
+    }
+
+    /// Drops heap entries of orders that are no longer resting.
+    fn compact_expiries(&mut self) {
+        let live: Vec<_> = self
+            .index
+            .values()
+            .map(|slot| {
+                let n = &self.nodes[*slot as usize];
+                Reverse((n.expiry, n.seq, *slot))
+            })
+            .collect();
+        self.expiries = BinaryHeap::from(live);
+    }
+
+    /// Unlinks a resting order and frees its slot.
+    fn remove(&mut self, slot: u32) -> Node {
+        let node = self.nodes[slot as usize];
+        if node.prev != NIL {
+            self.nodes[node.prev as usize].next = node.next;
+        }
+        if node.next != NIL {
+            self.nodes[node.next as usize].prev = node.prev;
+        }
+        let ladder = self.ladder(node.side);
+        let i = ladder
+            .find(Ladder::rank(node.side, node.price))
+            .expect("a resting order's level exists");
+        let level = &mut ladder.levels[i].1;
+        if level.head == slot && level.tail == slot {
+            ladder.levels.remove(i);
+        } else if level.head == slot {
+            level.head = node.next;
+        } else if level.tail == slot {
+            level.tail = node.prev;
+        }
+        self.index.remove(&node.key);
+        self.free.push(slot);
+        node
+    }
+
+    fn expire(&mut self, now: u64, events: &mut Vec<Event>) {
+        while let Some(Reverse((expiry, seq, slot))) = self.expiries.peek().copied() {
+            if expiry >= now {
+                break;
+            }
+            self.expiries.pop();
+            let live = self.nodes.get(slot as usize).is_some_and(|n| n.seq == seq)
+                && self.index.get(&self.nodes[slot as usize].key) == Some(&slot);
+            if live {
+                let node = self.remove(slot);
+                events.push(Event::Cancelled {
+                    key: node.key,
+                    remaining: node.remaining,
+                    reason: CancelReason::Expired,
+                });
+            }
+        }
+    }
+
+    /// How much a fill-or-kill order would fill, walking the book without changing it.
+    fn fillable(&self, order: &NewOrder, size: u64) -> u64 {
+        let mut fillable = 0u64;
+        for (price, level) in self.opposite_levels(order.side) {
+            if !crosses(order.side, order.price, price) {
+                break;
+            }
+            let mut slot = level.head;
+            while slot != NIL {
+                if fillable >= size {
+                    return fillable;
+                }
+                let node = &self.nodes[slot as usize];
+                if node.key.account == order.key.account {
+                    if order.self_trade != SelfTradePrevention::CancelResting {
+                        return fillable;
+                    }
+                } else {
+                    fillable += node.remaining;
+                }
+                slot = node.next;
+            }
+        }
+        fillable
+    }
+
+    /// Places `order` at time `now`; the events say what happened, in order.
+    pub fn submit(&mut self, order: NewOrder, now: u64) -> Vec<Event> {
+        let mut events = Vec::new();
+        self.submit_into(order, now, &mut events);
+        events
+    }
+
+    /// As [`OrderBook::submit`], appending to `events` (no allocation on the hot path).
+    pub fn submit_into(&mut self, order: NewOrder, now: u64, events: &mut Vec<Event>) {
+        self.expire(now, events);
+        let size = match admit(&order, now, self.index.contains_key(&order.key)) {
+            Ok(size) => size,
+            Err(reason) => {
+                events.push(Event::Rejected {
+                    key: order.key,
+                    reason,
+                });
+                return;
+            }
+        };
+        if order.time_in_force == TimeInForce::PostOnly
+            && self
+                .best_opposite(order.side)
+                .is_some_and(|(p, _)| crosses(order.side, order.price, p))
+        {
+            events.push(Event::Rejected {
+                key: order.key,
+                reason: RejectReason::WouldCross,
+            });
+            return;
+        }
+        if order.time_in_force == TimeInForce::FillOrKill && self.fillable(&order, size) < size {
+            events.push(Event::Rejected {
+                key: order.key,
+                reason: RejectReason::InsufficientLiquidity,
+            });
+            return;
+        }
+        let mut remaining = size;
+        while remaining > 0 {
+            let Some((price, level)) = self.best_opposite(order.side) else {
+                break;
+            };
+            if !crosses(order.side, order.price, price) {
+                break;
+            }
+            let slot = level.head;
+            let maker = self.nodes[slot as usize];
+            if maker.key.account == order.key.account {
+                if order.self_trade != SelfTradePrevention::CancelIncoming {
+                    self.remove(slot);
+                    events.push(Event::Cancelled {
+                        key: maker.key,
+                        remaining: maker.remaining,
+                        reason: CancelReason::SelfTrade,
+                    });
+                }
+                if order.self_trade == SelfTradePrevention::CancelResting {
+                    continue;
+                }
+                events.push(Event::Cancelled {
+                    key: order.key,
+                    remaining,
+                    reason: CancelReason::SelfTrade,
+                });
+                return;
+            }
+            let q = remaining.min(maker.remaining);
+            events.push(Event::Fill(Fill {
+                maker: maker.key,
+                taker: order.key,
+                taker_side: order.side,
+                price,
+                size: q,
+            }));
+            remaining -= q;
+            if q == maker.remaining {
+                self.remove(slot);
+            } else {
+                self.nodes[slot as usize].remaining -= q;
+            }
+        }
+        if remaining > 0 {
+            match order.time_in_force {
+                TimeInForce::GoodTillCancelled | TimeInForce::PostOnly => {
+                    self.insert(order.key, order.side, order.price, remaining, order.expiry);
+                    events.push(Event::Rested {
+                        key: order.key,
+                        remaining,
+                    });
+                }
+                TimeInForce::ImmediateOrCancel | TimeInForce::FillOrKill => {
+                    events.push(Event::Cancelled {
+                        key: order.key,
+                        remaining,
+                        reason: CancelReason::Unfilled,
+                    });
+                }
+            }
+        }
+    }
+
+    pub fn cancel(&mut self, key: OrderKey, now: u64) -> Vec<Event> {
+        let mut events = Vec::new();
+        self.cancel_into(key, now, &mut events);
+        events
+    }
+
+    /// As [`OrderBook::cancel`], appending to `events`.
+    pub fn cancel_into(&mut self, key: OrderKey, now: u64, events: &mut Vec<Event>) {
+        self.expire(now, events);
+        match self.index.get(&key).copied() {
+            Some(slot) => {
+                let node = self.remove(slot);
+                events.push(Event::Cancelled {
+                    key,
+                    remaining: node.remaining,
+                    reason: CancelReason::User,
+                });
+            }
+            None => events.push(Event::Rejected {
+                key,
+                reason: RejectReason::NotFound,
+            }),
+        }
+    }
+
+    /// Cancels every resting order of `account`, oldest first.
+    pub fn cancel_all(&mut self, account: AccountId, now: u64) -> Vec<Event> {
+        let mut events = Vec::new();
+        self.expire(now, &mut events);
+        let mut mine: Vec<(u64, u32)> = self
+            .index
+            .iter()
+            .filter(|(key, _)| key.account == account)
+            .map(|(_, slot)| (self.nodes[*slot as usize].seq, *slot))
+            .collect();
+        mine.sort_unstable();
+        for (_, slot) in mine {
+            let node = self.remove(slot);
+            events.push(Event::Cancelled {
+                key: node.key,
+                remaining: node.remaining,
+                reason: CancelReason::User,
+            });
+        }
+        events
+    }
+
+    /// Expires what is due at `now` without placing anything.
+    pub fn expire_now(&mut self, now: u64) -> Vec<Event> {
+        let mut events = Vec::new();
+        self.expire(now, &mut events);
+        events
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let side = |ladder: &Ladder| {
+            let mut out = Vec::new();
+            for (_, level) in ladder.levels.iter().rev() {
+                let mut slot = level.head;
+                while slot != NIL {
+                    let n = &self.nodes[slot as usize];
+                    out.push(RestingOrder {
+                        key: n.key,
+                        price: n.price,
+                        remaining: n.remaining,
+                        expiry: n.expiry,
+                    });
+                    slot = n.next;
+                }
+            }
+            out
+        };
+        Snapshot {
+            bids: side(&self.bids),
+            asks: side(&self.asks),
+        }
+    }
+}

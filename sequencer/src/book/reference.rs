@@ -1,0 +1,247 @@
+//! The reference book: the semantics of `book` written as plainly as possible (a list scanned
+//! on every step), so the fast book can be tested against it on random streams. Not for use in
+//! the exchange: every operation is linear in the number of resting orders.
+
+use zkperp_state::order::Side;
+use zkperp_state::units::AccountId;
+
+use super::{
+    admit, crosses, CancelReason, Event, Fill, NewOrder, OrderKey, RejectReason, RestingOrder,
+    SelfTradePrevention, Snapshot, TimeInForce,
+};
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    seq: u64,
+    side: Side,
+    order: RestingOrder,
+}
+
+#[derive(Debug, Default)]
+pub struct ReferenceBook {
+    entries: Vec<Entry>,
+    next_seq: u64,
+}
+
+impl ReferenceBook {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn expire(&mut self, now: u64, events: &mut Vec<Event>) {
+        let mut expired: Vec<Entry> = self
+            .entries
+            .iter()
+            .copied()
+            .filter(|e| e.order.expiry < now)
+            .collect();
+        expired.sort_by_key(|e| (e.order.expiry, e.seq));
+        for e in expired {
+            self.entries.retain(|x| x.seq != e.seq);
+            events.push(Event::Cancelled {
+                key: e.order.key,
+                remaining: e.order.remaining,
+                reason: CancelReason::Expired,
+            });
+        }
+    }
+
+    /// The opposite side's orders in priority order.
+    fn priority(&self, taker: Side) -> Vec<Entry> {
+        let mut v: Vec<Entry> = self
+            .entries
+            .iter()
+            .copied()
+            .filter(|e| e.side != taker)
+            .collect();
+        match taker {
+            Side::Buy => v.sort_by_key(|e| (e.order.price, e.seq)),
+            Side::Sell => v.sort_by_key(|e| (std::cmp::Reverse(e.order.price), e.seq)),
+        }
+        v
+    }
+
+    pub fn submit(&mut self, order: NewOrder, now: u64) -> Vec<Event> {
+        let mut events = Vec::new();
+        self.expire(now, &mut events);
+        let duplicate = self.entries.iter().any(|e| e.order.key == order.key);
+        let size = match admit(&order, now, duplicate) {
+            Ok(size) => size,
+            Err(reason) => {
+                events.push(Event::Rejected {
+                    key: order.key,
+                    reason,
+                });
+                return events;
+            }
+        };
+        let book = self.priority(order.side);
+        if order.time_in_force == TimeInForce::PostOnly
+            && book
+                .first()
+                .is_some_and(|e| crosses(order.side, order.price, e.order.price))
+        {
+            events.push(Event::Rejected {
+                key: order.key,
+                reason: RejectReason::WouldCross,
+            });
+            return events;
+        }
+        if order.time_in_force == TimeInForce::FillOrKill {
+            let mut fillable = 0u64;
+            for e in &book {
+                if !crosses(order.side, order.price, e.order.price) || fillable >= size {
+                    break;
+                }
+                if e.order.key.account == order.key.account {
+                    if order.self_trade == SelfTradePrevention::CancelResting {
+                        continue;
+                    }
+                    break;
+                }
+                fillable += e.order.remaining;
+            }
+            if fillable < size {
+                events.push(Event::Rejected {
+                    key: order.key,
+                    reason: RejectReason::InsufficientLiquidity,
+                });
+                return events;
+            }
+        }
+        let mut remaining = size;
+        let mut stopped = false;
+        for e in book {
+            if remaining == 0 || !crosses(order.side, order.price, e.order.price) {
+                break;
+            }
+            if e.order.key.account == order.key.account {
+                if order.self_trade != SelfTradePrevention::CancelIncoming {
+                    self.remove(e.seq);
+                    events.push(Event::Cancelled {
+                        key: e.order.key,
+                        remaining: e.order.remaining,
+                        reason: CancelReason::SelfTrade,
+                    });
+                }
+                if order.self_trade == SelfTradePrevention::CancelResting {
+                    continue;
+                }
+                events.push(Event::Cancelled {
+                    key: order.key,
+                    remaining,
+                    reason: CancelReason::SelfTrade,
+                });
+                remaining = 0;
+                stopped = true;
+                break;
+            }
+            let q = remaining.min(e.order.remaining);
+            events.push(Event::Fill(Fill {
+                maker: e.order.key,
+                taker: order.key,
+                taker_side: order.side,
+                price: e.order.price,
+                size: q,
+            }));
+            remaining -= q;
+            let entry = self
+                .entries
+                .iter_mut()
+                .find(|x| x.seq == e.seq)
+                .expect("resting");
+            entry.order.remaining -= q;
+            if entry.order.remaining == 0 {
+                self.remove(e.seq);
+            }
+        }
+        if remaining > 0 && !stopped {
+            match order.time_in_force {
+                TimeInForce::GoodTillCancelled | TimeInForce::PostOnly => {
+                    let seq = self.next_seq;
+                    self.next_seq += 1;
+                    self.entries.push(Entry {
+                        seq,
+                        side: order.side,
+                        order: RestingOrder {
+                            key: order.key,
+                            price: order.price,
+                            remaining,
+                            expiry: order.expiry,
+                        },
+                    });
+                    events.push(Event::Rested {
+                        key: order.key,
+                        remaining,
+                    });
+                }
+                TimeInForce::ImmediateOrCancel | TimeInForce::FillOrKill => {
+                    events.push(Event::Cancelled {
+                        key: order.key,
+                        remaining,
+                        reason: CancelReason::Unfilled,
+                    });
+                }
+            }
+        }
+        events
+    }
+
+    fn remove(&mut self, seq: u64) {
+        self.entries.retain(|x| x.seq != seq);
+    }
+
+    pub fn cancel(&mut self, key: OrderKey, now: u64) -> Vec<Event> {
+        let mut events = Vec::new();
+        self.expire(now, &mut events);
+        match self.entries.iter().position(|e| e.order.key == key) {
+            Some(i) => {
+                let e = self.entries.remove(i);
+                events.push(Event::Cancelled {
+                    key,
+                    remaining: e.order.remaining,
+                    reason: CancelReason::User,
+                });
+            }
+            None => events.push(Event::Rejected {
+                key,
+                reason: RejectReason::NotFound,
+            }),
+        }
+        events
+    }
+
+    pub fn cancel_all(&mut self, account: AccountId, now: u64) -> Vec<Event> {
+        let mut events = Vec::new();
+        self.expire(now, &mut events);
+        let mut mine: Vec<Entry> = self
+            .entries
+            .iter()
+            .copied()
+            .filter(|e| e.order.key.account == account)
+            .collect();
+        mine.sort_by_key(|e| e.seq);
+        for e in mine {
+            self.remove(e.seq);
+            events.push(Event::Cancelled {
+                key: e.order.key,
+                remaining: e.order.remaining,
+                reason: CancelReason::User,
+            });
+        }
+        events
+    }
+
+    pub fn expire_now(&mut self, now: u64) -> Vec<Event> {
+        let mut events = Vec::new();
+        self.expire(now, &mut events);
+        events
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            bids: self.priority(Side::Sell).iter().map(|e| e.order).collect(),
+            asks: self.priority(Side::Buy).iter().map(|e| e.order).collect(),
+        }
+    }
+}
