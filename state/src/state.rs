@@ -7,7 +7,7 @@
 //! markets hash = Poseidon(pack(market state_0), ..)   (pack: see MarketState::pack)
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -124,6 +124,32 @@ pub struct State<S: NodeStore = MemoryStore> {
     batch_start_root: Fr,
     batch_pubdata: Vec<PubData>,
     batch_touched: Vec<AccountId>,
+    batch_touched_set: HashSet<AccountId>,
+    /// While a savepoint is open: how to undo each account write since.
+    undo: Option<Vec<Undo>>,
+}
+
+/// How to undo one account write.
+#[derive(Debug, Clone)]
+struct Undo {
+    account: AccountId,
+    /// `None`: the write created the account.
+    before: Option<AccountLeaf>,
+    /// The orders-tree slot the write changed, with its previous value.
+    order_slot: Option<(u64, OrderSlot)>,
+}
+
+/// A point the state can return to with [`State::rollback`] (see [`State::savepoint`]).
+#[derive(Debug, Clone)]
+#[must_use = "a savepoint must be released or rolled back"]
+pub struct Savepoint {
+    undo_len: usize,
+    markets: Vec<MarketState>,
+    next_account: u64,
+    deposits_consumed: u64,
+    forced_consumed: u64,
+    pubdata_len: usize,
+    touched_len: usize,
 }
 
 impl State<MemoryStore> {
@@ -152,6 +178,8 @@ impl<S: NodeStore> State<S> {
             batch_start_root: Fr::from(0u64),
             batch_pubdata: Vec::new(),
             batch_touched: Vec::new(),
+            batch_touched_set: HashSet::new(),
+            undo: None,
         };
         // System accounts have a zero salt: their balances are public on purpose.
         for owner in [
@@ -246,6 +274,7 @@ impl<S: NodeStore> State<S> {
         self.batch_start_root = self.root();
         self.batch_pubdata.clear();
         self.batch_touched.clear();
+        self.batch_touched_set.clear();
         Ok(())
     }
 
@@ -270,6 +299,7 @@ impl<S: NodeStore> State<S> {
             accounts,
         };
         self.batch_touched.clear();
+        self.batch_touched_set.clear();
         self.batch_start_root = data.new_root;
         Ok(data)
     }
@@ -284,6 +314,74 @@ impl<S: NodeStore> State<S> {
         };
         self.commit(effects)
             .map_err(|e| TxError::Storage(e.to_string()))
+    }
+
+    /// Opens a savepoint: every transaction applied after it can be undone with
+    /// [`State::rollback`] (the sequencer uses this to apply a fill-or-kill order's fills as one
+    /// unit). Savepoints nest; each must be released or rolled back.
+    pub fn savepoint(&mut self) -> Savepoint {
+        let undo = self.undo.get_or_insert_with(Vec::new);
+        Savepoint {
+            undo_len: undo.len(),
+            markets: self.markets.clone(),
+            next_account: self.next_account,
+            deposits_consumed: self.deposits_consumed,
+            forced_consumed: self.forced_consumed,
+            pubdata_len: self.batch_pubdata.len(),
+            touched_len: self.batch_touched.len(),
+        }
+    }
+
+    /// Keeps everything applied since `sp`.
+    pub fn release(&mut self, sp: Savepoint) {
+        if sp.undo_len == 0 {
+            self.undo = None;
+        }
+    }
+
+    /// Returns the state to exactly what it was at `sp`: the same leaves, orders trees, roots,
+    /// markets, queues and batch records.
+    pub fn rollback(&mut self, sp: Savepoint) -> Result<(), StateError> {
+        let entries = match self.undo.as_mut() {
+            Some(undo) if undo.len() >= sp.undo_len => undo.split_off(sp.undo_len),
+            _ => Vec::new(),
+        };
+        for entry in entries.into_iter().rev() {
+            let id = entry.account;
+            match entry.before {
+                Some(leaf) => {
+                    let hash = leaf.hash();
+                    if let Some(account) = self.accounts.get_mut(&id) {
+                        if let Some((slot, old)) = entry.order_slot {
+                            account.write_order_slot(slot, old);
+                        }
+                        account.leaf = leaf;
+                    }
+                    self.tree.update(id.index(), hash).map_err(store_error)?;
+                }
+                None => {
+                    if let Some(account) = self.accounts.remove(&id) {
+                        self.owners
+                            .remove(&(account.leaf.public_key.pack(), account.leaf.l1_address));
+                    }
+                    self.tree
+                        .update(id.index(), Fr::from(0u64))
+                        .map_err(store_error)?;
+                }
+            }
+        }
+        self.markets = sp.markets;
+        self.next_account = sp.next_account;
+        self.deposits_consumed = sp.deposits_consumed;
+        self.forced_consumed = sp.forced_consumed;
+        self.batch_pubdata.truncate(sp.pubdata_len);
+        for id in self.batch_touched.drain(sp.touched_len..) {
+            self.batch_touched_set.remove(&id);
+        }
+        if sp.undo_len == 0 {
+            self.undo = None;
+        }
+        Ok(())
     }
 
     fn commit(&mut self, effects: Effects) -> Result<Receipt, StateError> {
@@ -312,6 +410,15 @@ impl<S: NodeStore> State<S> {
                     (None, self.accounts.entry(id).or_insert(account))
                 }
             };
+            if let Some(undo) = self.undo.as_mut() {
+                undo.push(Undo {
+                    account: id,
+                    before: before.clone(),
+                    order_slot: staged
+                        .order_write
+                        .map(|(slot, _)| (slot, account.order_slot(slot))),
+                });
+            }
             let order_update = staged
                 .order_write
                 .map(|(slot, value)| account.write_order_slot(slot, value));
@@ -322,7 +429,7 @@ impl<S: NodeStore> State<S> {
                 .tree
                 .update(id.index(), leaf.hash())
                 .map_err(store_error)?;
-            if !self.batch_touched.contains(&id) {
+            if self.batch_touched_set.insert(id) {
                 self.batch_touched.push(id);
             }
             receipt.writes.push(AccountWrite {
