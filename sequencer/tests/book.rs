@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use zkperp_sequencer::book::reference::ReferenceBook;
 use zkperp_sequencer::book::{
     CancelReason, Event, Fill, NewOrder, OrderBook, OrderKey, RejectReason, SelfTradePrevention,
-    TimeInForce,
+    TimeInForce, Verdict,
 };
 use zkperp_state::order::Side;
 use zkperp_state::units::{AccountId, OrderId};
@@ -379,7 +379,16 @@ proptest! {
                         expiry: now + ttl,
                         self_trade: [SelfTradePrevention::CancelResting, SelfTradePrevention::CancelIncoming, SelfTradePrevention::CancelBoth][stp as usize],
                     };
-                    (fast.submit(o, now), reference.submit(o, now))
+                    // A deterministic gate standing in for the state machine: refuses some makers
+                    // and some takers, by a hash of the fill.
+                    let mut gate = |f: &Fill| match (f.maker.order_id.get() * 7 + f.taker.order_id.get() * 13 + f.size) % 11 {
+                        0 => Verdict::RefuseMaker,
+                        1 => Verdict::RefuseTaker,
+                        _ => Verdict::Accept,
+                    };
+                    let mut a = Vec::new();
+                    fast.submit_gated(o, now, &mut a, &mut gate);
+                    (a, reference.submit_gated(o, now, &mut gate))
                 }
                 Op::Cancel { account, id_back } => {
                     let k = key(account, next_id[account as usize].saturating_sub(id_back + 1).max(1));
@@ -446,4 +455,77 @@ fn long_streams_with_many_cancels_stay_equal() {
         reference.expire_now(u64::MAX >> 1)
     );
     assert!(fast.is_empty());
+}
+
+#[test]
+fn the_gate_cancels_refused_makers_and_stops_refused_takers() {
+    let mut b = OrderBook::new();
+    b.submit(order(1, 1, Side::Sell, 100, 5), 0);
+    b.submit(order(2, 1, Side::Sell, 100, 5), 0);
+    b.submit(order(3, 1, Side::Sell, 101, 5), 0);
+    let mut events = Vec::new();
+    let mut refuse_account_1 = |f: &Fill| {
+        if f.maker.account.get() == 1 {
+            Verdict::RefuseMaker
+        } else {
+            Verdict::Accept
+        }
+    };
+    b.submit_gated(
+        order(4, 1, Side::Buy, 101, 7),
+        0,
+        &mut events,
+        &mut refuse_account_1,
+    );
+    assert_eq!(
+        events[0],
+        Event::Cancelled {
+            key: key(1, 1),
+            remaining: 5,
+            reason: CancelReason::Refused
+        }
+    );
+    assert_eq!(
+        fills(&events),
+        vec![(key(2, 1), 100, 5), (key(3, 1), 101, 2)]
+    );
+    let mut events = Vec::new();
+    b.submit_gated(
+        order(5, 1, Side::Buy, 101, 3),
+        0,
+        &mut events,
+        &mut |_: &Fill| Verdict::RefuseTaker,
+    );
+    assert_eq!(
+        events,
+        vec![Event::Cancelled {
+            key: key(5, 1),
+            remaining: 3,
+            reason: CancelReason::Refused
+        }]
+    );
+    assert_eq!(
+        b.snapshot().asks[0].remaining,
+        3,
+        "a refused taker leaves the book as it was"
+    );
+    // Fill-or-kill asks about every fill first and is rejected whole.
+    let fok = NewOrder {
+        time_in_force: TimeInForce::FillOrKill,
+        ..order(6, 1, Side::Buy, 101, 3)
+    };
+    let mut asked = 0;
+    let mut events = Vec::new();
+    b.submit_gated(fok, 0, &mut events, &mut |_: &Fill| {
+        asked += 1;
+        Verdict::RefuseMaker
+    });
+    assert_eq!(
+        events,
+        vec![Event::Rejected {
+            key: key(6, 1),
+            reason: RejectReason::Refused
+        }]
+    );
+    assert_eq!((asked, b.snapshot().asks[0].remaining), (1, 3));
 }

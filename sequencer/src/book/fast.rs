@@ -19,8 +19,8 @@ use zkperp_state::order::Side;
 use zkperp_state::units::AccountId;
 
 use super::{
-    admit, crosses, CancelReason, Event, Fill, NewOrder, OrderKey, RejectReason, RestingOrder,
-    SelfTradePrevention, Snapshot, TimeInForce,
+    accept_all, admit, crosses, CancelReason, Event, Fill, NewOrder, OrderKey, RejectReason,
+    RestingOrder, SelfTradePrevention, Snapshot, TimeInForce, Verdict,
 };
 
 const NIL: u32 = u32::MAX;
@@ -244,30 +244,40 @@ impl OrderBook {
         }
     }
 
-    /// How much a fill-or-kill order would fill, walking the book without changing it.
-    fn fillable(&self, order: &NewOrder, size: u64) -> u64 {
-        let mut fillable = 0u64;
+    /// The fills a fill-or-kill order would make, walking the book without changing it; `None`
+    /// when they would not fill it whole.
+    fn plan(&self, order: &NewOrder, size: u64) -> Option<Vec<Fill>> {
+        let mut fills = Vec::new();
+        let mut left = size;
         for (price, level) in self.opposite_levels(order.side) {
             if !crosses(order.side, order.price, price) {
                 break;
             }
             let mut slot = level.head;
-            while slot != NIL {
-                if fillable >= size {
-                    return fillable;
-                }
+            while slot != NIL && left > 0 {
                 let node = &self.nodes[slot as usize];
                 if node.key.account == order.key.account {
                     if order.self_trade != SelfTradePrevention::CancelResting {
-                        return fillable;
+                        return None;
                     }
                 } else {
-                    fillable += node.remaining;
+                    let q = left.min(node.remaining);
+                    fills.push(Fill {
+                        maker: node.key,
+                        taker: order.key,
+                        taker_side: order.side,
+                        price,
+                        size: q,
+                    });
+                    left -= q;
                 }
                 slot = node.next;
             }
+            if left == 0 {
+                return Some(fills);
+            }
         }
-        fillable
+        None
     }
 
     /// Places `order` at time `now`; the events say what happened, in order.
@@ -279,6 +289,17 @@ impl OrderBook {
 
     /// As [`OrderBook::submit`], appending to `events` (no allocation on the hot path).
     pub fn submit_into(&mut self, order: NewOrder, now: u64, events: &mut Vec<Event>) {
+        self.submit_gated(order, now, events, &mut accept_all);
+    }
+
+    /// Places `order`, asking `gate` about every fill before it is made (rule 5 of the module).
+    pub fn submit_gated(
+        &mut self,
+        order: NewOrder,
+        now: u64,
+        events: &mut Vec<Event>,
+        gate: &mut impl FnMut(&Fill) -> Verdict,
+    ) {
         self.expire(now, events);
         let size = match admit(&order, now, self.index.contains_key(&order.key)) {
             Ok(size) => size,
@@ -301,12 +322,23 @@ impl OrderBook {
             });
             return;
         }
-        if order.time_in_force == TimeInForce::FillOrKill && self.fillable(&order, size) < size {
-            events.push(Event::Rejected {
-                key: order.key,
-                reason: RejectReason::InsufficientLiquidity,
-            });
-            return;
+        let mut gate_each_fill = true;
+        if order.time_in_force == TimeInForce::FillOrKill {
+            let Some(fills) = self.plan(&order, size) else {
+                events.push(Event::Rejected {
+                    key: order.key,
+                    reason: RejectReason::InsufficientLiquidity,
+                });
+                return;
+            };
+            if fills.iter().any(|f| gate(f) != Verdict::Accept) {
+                events.push(Event::Rejected {
+                    key: order.key,
+                    reason: RejectReason::Refused,
+                });
+                return;
+            }
+            gate_each_fill = false;
         }
         let mut remaining = size;
         while remaining > 0 {
@@ -338,13 +370,38 @@ impl OrderBook {
                 return;
             }
             let q = remaining.min(maker.remaining);
-            events.push(Event::Fill(Fill {
+            let fill = Fill {
                 maker: maker.key,
                 taker: order.key,
                 taker_side: order.side,
                 price,
                 size: q,
-            }));
+            };
+            match if gate_each_fill {
+                gate(&fill)
+            } else {
+                Verdict::Accept
+            } {
+                Verdict::Accept => {}
+                Verdict::RefuseMaker => {
+                    self.remove(slot);
+                    events.push(Event::Cancelled {
+                        key: maker.key,
+                        remaining: maker.remaining,
+                        reason: CancelReason::Refused,
+                    });
+                    continue;
+                }
+                Verdict::RefuseTaker => {
+                    events.push(Event::Cancelled {
+                        key: order.key,
+                        remaining,
+                        reason: CancelReason::Refused,
+                    });
+                    return;
+                }
+            }
+            events.push(Event::Fill(fill));
             remaining -= q;
             if q == maker.remaining {
                 self.remove(slot);

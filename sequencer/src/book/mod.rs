@@ -19,7 +19,11 @@
 //!    resting order's price, while the limit allows. A resting order of the same account is a
 //!    self-trade: [`SelfTradePrevention`] cancels the resting order (and goes on), the incoming
 //!    one, or both.
-//! 5. What is left rests (good-till-cancelled and post-only) or is cancelled (immediate-or-cancel
+//! 5. Before a fill is made, the caller's gate (the state machine: signatures, fill limits,
+//!    margin) gives its [`Verdict`]: a refused maker is cancelled and matching goes on; a refused
+//!    taker has its rest cancelled. A fill-or-kill order asks the gate about all its fills before
+//!    any is made, and is rejected whole if one is refused (the caller undoes the accepted ones).
+//! 6. What is left rests (good-till-cancelled and post-only) or is cancelled (immediate-or-cancel
 //!    and fill-or-kill).
 //!
 //! A *market* order is an immediate-or-cancel order whose limit is the trader's signed worst
@@ -108,6 +112,8 @@ pub enum RejectReason {
     WouldCross,
     /// A fill-or-kill order that cannot fill whole.
     InsufficientLiquidity,
+    /// A fill-or-kill order one of whose fills the gate refused.
+    Refused,
     /// Cancel of an order that is not resting.
     NotFound,
 }
@@ -121,6 +127,24 @@ pub enum CancelReason {
     SelfTrade,
     /// The unfilled rest of an immediate-or-cancel order.
     Unfilled,
+    /// The gate (the state machine) refused a fill with this order.
+    Refused,
+}
+
+/// The gate's answer to a fill the book proposes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    /// The fill is made (the gate has applied it).
+    Accept,
+    /// The resting order may not fill: cancel it and go on matching.
+    RefuseMaker,
+    /// The incoming order may not fill: cancel its rest.
+    RefuseTaker,
+}
+
+/// A gate that accepts every fill: the book on its own.
+pub fn accept_all(_: &Fill) -> Verdict {
+    Verdict::Accept
 }
 
 /// What an operation did, in order.

@@ -6,8 +6,8 @@ use zkperp_state::order::Side;
 use zkperp_state::units::AccountId;
 
 use super::{
-    admit, crosses, CancelReason, Event, Fill, NewOrder, OrderKey, RejectReason, RestingOrder,
-    SelfTradePrevention, Snapshot, TimeInForce,
+    accept_all, admit, crosses, CancelReason, Event, Fill, NewOrder, OrderKey, RejectReason,
+    RestingOrder, SelfTradePrevention, Snapshot, TimeInForce, Verdict,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +62,15 @@ impl ReferenceBook {
     }
 
     pub fn submit(&mut self, order: NewOrder, now: u64) -> Vec<Event> {
+        self.submit_gated(order, now, &mut accept_all)
+    }
+
+    pub fn submit_gated(
+        &mut self,
+        order: NewOrder,
+        now: u64,
+        gate: &mut impl FnMut(&Fill) -> Verdict,
+    ) -> Vec<Event> {
         let mut events = Vec::new();
         self.expire(now, &mut events);
         let duplicate = self.entries.iter().any(|e| e.order.key == order.key);
@@ -87,10 +96,12 @@ impl ReferenceBook {
             });
             return events;
         }
+        let mut gate_each_fill = true;
         if order.time_in_force == TimeInForce::FillOrKill {
-            let mut fillable = 0u64;
+            let mut fills = Vec::new();
+            let mut left = size;
             for e in &book {
-                if !crosses(order.side, order.price, e.order.price) || fillable >= size {
+                if !crosses(order.side, order.price, e.order.price) || left == 0 {
                     break;
                 }
                 if e.order.key.account == order.key.account {
@@ -99,15 +110,31 @@ impl ReferenceBook {
                     }
                     break;
                 }
-                fillable += e.order.remaining;
+                let q = left.min(e.order.remaining);
+                fills.push(Fill {
+                    maker: e.order.key,
+                    taker: order.key,
+                    taker_side: order.side,
+                    price: e.order.price,
+                    size: q,
+                });
+                left -= q;
             }
-            if fillable < size {
+            if left > 0 {
                 events.push(Event::Rejected {
                     key: order.key,
                     reason: RejectReason::InsufficientLiquidity,
                 });
                 return events;
             }
+            if fills.iter().any(|f| gate(f) != Verdict::Accept) {
+                events.push(Event::Rejected {
+                    key: order.key,
+                    reason: RejectReason::Refused,
+                });
+                return events;
+            }
+            gate_each_fill = false;
         }
         let mut remaining = size;
         let mut stopped = false;
@@ -137,13 +164,39 @@ impl ReferenceBook {
                 break;
             }
             let q = remaining.min(e.order.remaining);
-            events.push(Event::Fill(Fill {
+            let fill = Fill {
                 maker: e.order.key,
                 taker: order.key,
                 taker_side: order.side,
                 price: e.order.price,
                 size: q,
-            }));
+            };
+            match if gate_each_fill {
+                gate(&fill)
+            } else {
+                Verdict::Accept
+            } {
+                Verdict::Accept => {}
+                Verdict::RefuseMaker => {
+                    self.remove(e.seq);
+                    events.push(Event::Cancelled {
+                        key: e.order.key,
+                        remaining: e.order.remaining,
+                        reason: CancelReason::Refused,
+                    });
+                    continue;
+                }
+                Verdict::RefuseTaker => {
+                    events.push(Event::Cancelled {
+                        key: order.key,
+                        remaining,
+                        reason: CancelReason::Refused,
+                    });
+                    stopped = true;
+                    break;
+                }
+            }
+            events.push(Event::Fill(fill));
             remaining -= q;
             let entry = self
                 .entries
