@@ -1,0 +1,503 @@
+// SPDX-License-Identifier: UNLICENSED
+pragma solidity 0.8.37;
+
+import {IERC20} from "./IERC20.sol";
+import {IVerifier} from "./IVerifier.sol";
+
+/// @title zkperp rollup: collateral custody, the L1 queues, proven batches, freeze and exits
+/// @notice What flows in and out:
+///
+///   deposit()  ----------> deposit queue (running hash) --+
+///   requestForcedWithdrawal() --> forced queue (deadline) -+--> submitBatch(pubdata, proof)
+///                                                          |      consumes both queues in order,
+///                                                          |      moves the root, credits claims
+///   claim() <------------- claimable[l1 address] <---------+
+///   freeze() once the oldest unanswered forced request is due; then only:
+///   exit(account, amount, proof) once per account, reclaimDeposit() for unconsumed deposits
+///
+/// The public data is parsed exactly as `state/src/pubdata.rs` lays it out (the single source of
+/// truth; docs/CONTRACTS.md repeats the byte map). The batch proof has one public input, the
+/// commitment `sha256(pubdata)` with its top three bits cleared.
+///
+/// Operator powers: the `operator` alone submits batches and may hand that role to another
+/// address. Nothing else: the verifying keys (one batch verifier per batch shape, and the exit
+/// verifier), the token, the grace period and the market count are fixed at deployment, and no
+/// function moves funds except as the queues, proven batches, claims and exits dictate.
+///
+/// Solvency: the token balance of this contract always covers
+///   totalClaimable + pendingDeposits + l2Collateral,
+/// where l2Collateral is what proven batches credited to L2 accounts and not yet paid out.
+contract Rollup {
+    // ---- Widths and layout (state/src/units.rs, state/src/pubdata.rs) ----
+
+    /// BN254 scalar field: roots and public inputs are elements of it.
+    uint256 internal constant R = 21888242871839275222246405745257275088548364400416034343698204186575808495617;
+    /// `sha256` read big-endian with the top three bits cleared: below 2^253 < R.
+    uint256 internal constant COMMITMENT_MASK = (1 << 253) - 1;
+    /// Deposit and forced-withdrawal amounts: `0 < amount < 2^63` (units.rs AMOUNT_BITS).
+    uint256 internal constant AMOUNT_LIMIT = 1 << 63;
+    /// An exit pays a total value, `|TV| < 2^100` (units.rs); the exit circuit range-checks it.
+    uint256 internal constant EXIT_AMOUNT_LIMIT = 1 << 100;
+    /// Markets per deployment (units.rs MAX_MARKETS).
+    uint256 internal constant MAX_MARKETS = 8;
+
+    uint8 internal constant KIND_DEPOSIT = 0x01;
+    uint8 internal constant KIND_WITHDRAWAL = 0x02;
+    uint8 internal constant KIND_FORCED_WITHDRAWAL = 0x03;
+    uint8 internal constant KIND_MARK_PRICE = 0x04;
+    uint8 internal constant KIND_FUNDING_INDEX = 0x05;
+    uint256 internal constant DEPOSIT_LEN = 69;
+    uint256 internal constant WITHDRAWAL_LEN = 33;
+    uint256 internal constant FORCED_WITHDRAWAL_LEN = 42;
+    uint256 internal constant MARKET_RECORD_LEN = 10;
+    /// `32 old root | 32 new root | 8 timestamp | 4 record bytes`.
+    uint256 internal constant HEADER_LEN = 76;
+    /// Data availability: `4 account id | 32 new leaf hash` per changed account.
+    uint256 internal constant ACCOUNT_UPDATE_LEN = 36;
+
+    // ---- Fixed at deployment ----
+
+    IERC20 public immutable token;
+    IVerifier public immutable exitVerifier;
+    /// Seconds the operator has to answer a forced request before anyone may freeze.
+    uint256 public immutable gracePeriod;
+    /// Number of markets of the state (`StateConfig::markets.len()`), 1..=8.
+    uint256 public immutable marketCount;
+    /// One verifier per batch shape, indexed by shape id. Written by the constructor only.
+    IVerifier[] internal batchVerifiers;
+
+    // ---- State ----
+
+    address public operator;
+    /// The last verified state root.
+    uint256 public stateRoot;
+    uint64 public batchCount;
+    /// Timestamp of the last batch; each batch's is strictly greater (see _applyBatch).
+    uint64 public lastBatchTimestamp;
+    uint64 public depositCount;
+    uint64 public depositsConsumed;
+    uint64 public forcedCount;
+    uint64 public forcedAnswered;
+    bool public frozen;
+
+    /// `depositHash[i]`: the running hash after deposit `i`,
+    /// `h_i = keccak256(h_{i-1} | u64 index | address l1 | bytes32 packed key | u64 amount)`,
+    /// `h_{-1} = 0`: the pubdata deposit record without its kind byte.
+    mapping(uint64 => bytes32) public depositHash;
+    mapping(uint64 => bool) public depositReclaimed;
+
+    struct ForcedRequest {
+        address requester;
+        uint32 account;
+        uint64 amount;
+        uint64 deadline;
+    }
+
+    mapping(uint64 => ForcedRequest) public forcedRequests;
+
+    struct Market {
+        uint64 markPrice;
+        int64 fundingIndex;
+    }
+
+    /// The latest published mark price and funding index of each market (0 until published).
+    mapping(uint256 => Market) public markets;
+
+    mapping(address => uint256) public claimable;
+    mapping(uint32 => bool) public exited;
+
+    uint256 public totalClaimable;
+    /// Queued deposits neither consumed by a batch nor reclaimed.
+    uint256 public pendingDeposits;
+    /// Collateral credited to L2 accounts by proven batches and not yet withdrawn or exited.
+    uint256 public l2Collateral;
+
+    // ---- Events ----
+
+    event Deposited(uint64 indexed index, address indexed l1Address, bytes32 publicKey, uint64 amount, bytes32 runningHash);
+    event ForcedWithdrawalRequested(uint64 indexed index, uint32 indexed account, address indexed requester, uint64 amount, uint64 deadline);
+    event BatchApplied(uint64 indexed batchNumber, uint256 oldRoot, uint256 newRoot, uint64 timestamp, uint64 depositsConsumed, uint64 forcedAnswered);
+    event WithdrawalCredited(uint64 indexed batchNumber, uint32 indexed account, address indexed l1Address, uint64 amount);
+    event ForcedWithdrawalAnswered(uint64 indexed index, uint32 indexed account, bool served);
+    event MarkPriceUpdated(uint256 indexed market, uint64 price);
+    event FundingIndexUpdated(uint256 indexed market, int64 fundingIndex);
+    event Claimed(address indexed l1Address, uint256 amount);
+    event Frozen(uint64 indexed overdueRequest, address by);
+    event Exited(uint32 indexed account, address indexed l1Address, uint256 amount, uint256 paid);
+    event DepositReclaimed(uint64 indexed index, address indexed depositor, uint64 amount);
+    event OperatorChanged(address indexed previous, address indexed next);
+
+    // ---- Errors ----
+
+    error NotOperator();
+    error IsFrozen();
+    error NotFrozen();
+    error BadConfig();
+    error BadAmount();
+    error TransferFailed();
+    error UnknownShape();
+    error InvalidProof();
+    error MalformedPubdata();
+    error WrongOldRoot(uint256 expected, uint256 got);
+    error BadNewRoot();
+    error BadTimestamp();
+    error DepositOutOfOrder(uint64 expected, uint64 got);
+    error DepositMismatch();
+    error ForcedOutOfOrder(uint64 expected, uint64 got);
+    error ForcedMismatch();
+    error UnknownRecord(uint8 kind);
+    error UnknownMarket(uint256 market);
+    error Overdraft();
+    error NothingToClaim();
+    error NotOverdue();
+    error AlreadyExited();
+    error NotReclaimable();
+
+    /// @param genesisRoot `State::genesis(config).root()` of the deployment's configuration.
+    /// @param batchVerifiers_ the batch verifier of each shape (1 public input each).
+    /// @param exitVerifier_ the exit verifier (4 + marketCount_ public inputs, see exit()).
+    constructor(
+        IERC20 token_,
+        address operator_,
+        uint256 genesisRoot,
+        uint256 marketCount_,
+        uint256 gracePeriod_,
+        IVerifier[] memory batchVerifiers_,
+        IVerifier exitVerifier_
+    ) {
+        if (address(token_) == address(0) || operator_ == address(0) || address(exitVerifier_) == address(0)) {
+            revert BadConfig();
+        }
+        if (address(token_).code.length == 0) revert BadConfig();
+        if (genesisRoot >= R || marketCount_ == 0 || marketCount_ > MAX_MARKETS) revert BadConfig();
+        // A forced request must be answerable (at least a minute) and a freeze reachable.
+        if (gracePeriod_ < 60 || gracePeriod_ > 365 days) revert BadConfig();
+        if (batchVerifiers_.length == 0) revert BadConfig();
+        for (uint256 i = 0; i < batchVerifiers_.length; ++i) {
+            if (address(batchVerifiers_[i]) == address(0)) revert BadConfig();
+            batchVerifiers.push(batchVerifiers_[i]);
+        }
+        token = token_;
+        operator = operator_;
+        stateRoot = genesisRoot;
+        marketCount = marketCount_;
+        gracePeriod = gracePeriod_;
+        exitVerifier = exitVerifier_;
+        emit OperatorChanged(address(0), operator_);
+    }
+
+    // ---- Operator ----
+
+    /// The operator hands its one power (submitting batches) to `next`.
+    function setOperator(address next) external {
+        if (msg.sender != operator) revert NotOperator();
+        if (next == address(0)) revert BadConfig();
+        emit OperatorChanged(operator, next);
+        operator = next;
+    }
+
+    function batchVerifier(uint256 shape) external view returns (IVerifier) {
+        return batchVerifiers[shape];
+    }
+
+    function shapeCount() external view returns (uint256) {
+        return batchVerifiers.length;
+    }
+
+    // ---- Deposits ----
+
+    /// Queues `amount` units for the L2 account of `(publicKey, msg.sender)`; the sender becomes
+    /// the account's L1 owner (withdrawals and exits pay it) and may reclaim the deposit after a
+    /// freeze if no batch consumed it. `publicKey` is the packed Baby Jubjub key (circomlib).
+    function deposit(bytes32 publicKey, uint64 amount) external {
+        if (frozen) revert IsFrozen();
+        if (amount == 0 || amount >= AMOUNT_LIMIT) revert BadAmount();
+        uint64 index = depositCount;
+        bytes32 prev = index == 0 ? bytes32(0) : depositHash[index - 1];
+        bytes32 h = keccak256(abi.encodePacked(prev, index, msg.sender, publicKey, amount));
+        depositHash[index] = h;
+        depositCount = index + 1;
+        pendingDeposits += amount;
+        emit Deposited(index, msg.sender, publicKey, amount, h);
+        // The queue records `amount`, so exactly that must arrive (no fee-on-transfer tokens).
+        uint256 before = token.balanceOf(address(this));
+        _pull(msg.sender, amount);
+        if (token.balanceOf(address(this)) != before + amount) revert TransferFailed();
+    }
+
+    /// After a freeze, the depositor takes back a deposit no batch consumed. The caller supplies
+    /// the record (from its Deposited event); it is checked against the running hash.
+    function reclaimDeposit(uint64 index, bytes32 publicKey, uint64 amount) external {
+        if (!frozen) revert NotFrozen();
+        if (index < depositsConsumed || index >= depositCount || depositReclaimed[index]) revert NotReclaimable();
+        bytes32 prev = index == 0 ? bytes32(0) : depositHash[index - 1];
+        if (keccak256(abi.encodePacked(prev, index, msg.sender, publicKey, amount)) != depositHash[index]) {
+            revert NotReclaimable();
+        }
+        depositReclaimed[index] = true;
+        pendingDeposits -= amount;
+        emit DepositReclaimed(index, msg.sender, amount);
+        _push(msg.sender, amount);
+    }
+
+    // ---- Forced withdrawals and freeze ----
+
+    /// Asks the rollup to pay `amount` of L2 account `account` to the sender. The next batches
+    /// must answer it (served, or refused by the rules) within `gracePeriod` seconds; if the
+    /// oldest unanswered request reaches its deadline, anyone may freeze the rollup.
+    function requestForcedWithdrawal(uint32 account, uint64 amount) external {
+        if (frozen) revert IsFrozen();
+        if (amount == 0 || amount >= AMOUNT_LIMIT) revert BadAmount();
+        uint64 index = forcedCount;
+        uint64 deadline = uint64(block.timestamp + gracePeriod);
+        forcedRequests[index] = ForcedRequest({requester: msg.sender, account: account, amount: amount, deadline: deadline});
+        forcedCount = index + 1;
+        emit ForcedWithdrawalRequested(index, account, msg.sender, amount, deadline);
+    }
+
+    /// Freezes the rollup for good once the oldest unanswered forced request is due: possible
+    /// from its deadline second on (`block.timestamp >= deadline`), never before. Requests are
+    /// answered in order and deadlines never decrease, so the oldest is the first due.
+    function freeze() external {
+        if (frozen) revert IsFrozen();
+        uint64 index = forcedAnswered;
+        if (index >= forcedCount || block.timestamp < forcedRequests[index].deadline) revert NotOverdue();
+        frozen = true;
+        emit Frozen(index, msg.sender);
+    }
+
+    // ---- Batches ----
+
+    /// Applies a proven batch. `pubdata` is `BatchPublicData::to_bytes()`; `proof` is the batch
+    /// proof of shape `shape` (encoding: IVerifier).
+    function submitBatch(uint256 shape, bytes calldata pubdata, uint256[8] calldata proof) external {
+        if (msg.sender != operator) revert NotOperator();
+        if (shape >= batchVerifiers.length) revert UnknownShape();
+        uint256[] memory input = new uint256[](1);
+        input[0] = uint256(sha256(pubdata)) & COMMITMENT_MASK;
+        if (!batchVerifiers[shape].verifyProof(proof, input)) revert InvalidProof();
+        _applyBatch(pubdata);
+    }
+
+    /// The running totals of one batch, kept in memory while its records are walked.
+    struct Cursor {
+        uint64 batchNumber;
+        uint64 nextDeposit;
+        uint64 nextForced;
+        bytes32 depositHash;
+        uint256 deposited;
+        uint256 credited;
+    }
+
+    /// Checks `pubdata` against the contract's state and applies it. The caller has verified
+    /// the proof of its commitment. Refuses (reverts) unless: not frozen; the layout is exact;
+    /// the old root is the current root; the new root is a field element; the timestamp is
+    /// strictly after the last batch's and not in the future; deposits are the next queued ones
+    /// in order, record for record; forced answers are the next requests in order, field for
+    /// field; markets exist. Strictly increasing timestamps are what make a batch impossible to
+    /// apply twice: the public data carries no batch number, and a batch that changes no leaf
+    /// leaves the root where it was.
+    function _applyBatch(bytes calldata pubdata) internal {
+        if (frozen) revert IsFrozen();
+        uint256 len = pubdata.length;
+        if (len < HEADER_LEN + 4) revert MalformedPubdata();
+        uint256 recordsEnd = HEADER_LEN + _uint(pubdata, 72, 4);
+        if (len < recordsEnd + 4) revert MalformedPubdata();
+        uint256 accountCount = _uint(pubdata, recordsEnd, 4);
+        if (len != recordsEnd + 4 + accountCount * ACCOUNT_UPDATE_LEN) revert MalformedPubdata();
+
+        uint256 oldRoot = _uint(pubdata, 0, 32);
+        uint256 newRoot = _uint(pubdata, 32, 32);
+        uint64 timestamp = uint64(_uint(pubdata, 64, 8));
+        if (oldRoot != stateRoot) revert WrongOldRoot(stateRoot, oldRoot);
+        if (newRoot >= R) revert BadNewRoot();
+        if (timestamp <= lastBatchTimestamp || timestamp > block.timestamp) revert BadTimestamp();
+
+        Cursor memory c;
+        c.batchNumber = batchCount;
+        c.nextDeposit = depositsConsumed;
+        c.nextForced = forcedAnswered;
+        c.depositHash = c.nextDeposit == 0 ? bytes32(0) : depositHash[c.nextDeposit - 1];
+
+        uint256 off = HEADER_LEN;
+        while (off < recordsEnd) {
+            uint8 kind = uint8(_uint(pubdata, off, 1));
+            uint256 size;
+            if (kind == KIND_DEPOSIT) {
+                size = DEPOSIT_LEN;
+            } else if (kind == KIND_WITHDRAWAL) {
+                size = WITHDRAWAL_LEN;
+            } else if (kind == KIND_FORCED_WITHDRAWAL) {
+                size = FORCED_WITHDRAWAL_LEN;
+            } else if (kind == KIND_MARK_PRICE || kind == KIND_FUNDING_INDEX) {
+                size = MARKET_RECORD_LEN;
+            } else {
+                revert UnknownRecord(kind);
+            }
+            if (off + size > recordsEnd) revert MalformedPubdata();
+            if (kind == KIND_DEPOSIT) {
+                _consumeDeposit(pubdata, off, c);
+            } else if (kind == KIND_WITHDRAWAL) {
+                _creditWithdrawal(pubdata, off, c);
+            } else if (kind == KIND_FORCED_WITHDRAWAL) {
+                _answerForced(pubdata, off, c);
+            } else {
+                _updateMarket(pubdata, off, kind);
+            }
+            off += size;
+        }
+
+        if (c.nextDeposit != depositsConsumed) {
+            // Every consumed record hashed into the chain must land on the queue's own hash.
+            if (c.nextDeposit > depositCount || c.depositHash != depositHash[c.nextDeposit - 1]) {
+                revert DepositMismatch();
+            }
+            depositsConsumed = c.nextDeposit;
+            pendingDeposits -= c.deposited;
+        }
+        forcedAnswered = c.nextForced;
+        // Withdrawals leave L2 collateral. The proof enforces conservation; this check refuses a
+        // batch that would pay out more than was ever credited, whatever the proof says.
+        uint256 available = l2Collateral + c.deposited;
+        if (c.credited > available) revert Overdraft();
+        l2Collateral = available - c.credited;
+        totalClaimable += c.credited;
+        stateRoot = newRoot;
+        lastBatchTimestamp = timestamp;
+        batchCount = c.batchNumber + 1;
+        emit BatchApplied(c.batchNumber, oldRoot, newRoot, timestamp, c.nextDeposit, c.nextForced);
+    }
+
+    /// `0x01 | u64 index | address l1 | bytes32 packed key | u64 amount`
+    function _consumeDeposit(bytes calldata pubdata, uint256 off, Cursor memory c) private pure {
+        uint64 index = uint64(_uint(pubdata, off + 1, 8));
+        if (index != c.nextDeposit) revert DepositOutOfOrder(c.nextDeposit, index);
+        c.deposited += _uint(pubdata, off + 61, 8);
+        bytes32 h = c.depositHash;
+        assembly ("memory-safe") {
+            // Scratch memory past the free pointer: 32 bytes of hash, then the 68-byte record.
+            let m := mload(0x40)
+            mstore(m, h)
+            calldatacopy(add(m, 32), add(pubdata.offset, add(off, 1)), 68)
+            h := keccak256(m, 100)
+        }
+        c.depositHash = h;
+        c.nextDeposit = index + 1;
+    }
+
+    /// `0x02 | u32 account | address l1 | u64 amount`
+    function _creditWithdrawal(bytes calldata pubdata, uint256 off, Cursor memory c) private {
+        uint32 account = uint32(_uint(pubdata, off + 1, 4));
+        address l1 = address(uint160(_uint(pubdata, off + 5, 20)));
+        uint64 amount = uint64(_uint(pubdata, off + 25, 8));
+        claimable[l1] += amount;
+        c.credited += amount;
+        emit WithdrawalCredited(c.batchNumber, account, l1, amount);
+    }
+
+    /// `0x03 | u64 index | u32 account | address requester | u64 amount | u8 served`
+    function _answerForced(bytes calldata pubdata, uint256 off, Cursor memory c) private {
+        uint64 index = uint64(_uint(pubdata, off + 1, 8));
+        if (index != c.nextForced || index >= forcedCount) revert ForcedOutOfOrder(c.nextForced, index);
+        ForcedRequest storage req = forcedRequests[index];
+        uint32 account = uint32(_uint(pubdata, off + 9, 4));
+        address requester = address(uint160(_uint(pubdata, off + 13, 20)));
+        uint64 amount = uint64(_uint(pubdata, off + 33, 8));
+        uint256 served = _uint(pubdata, off + 41, 1);
+        if (account != req.account || requester != req.requester || amount != req.amount || served > 1) {
+            revert ForcedMismatch();
+        }
+        if (served == 1) {
+            claimable[requester] += amount;
+            c.credited += amount;
+        }
+        c.nextForced = index + 1;
+        emit ForcedWithdrawalAnswered(index, account, served == 1);
+    }
+
+    /// `0x04 | u8 market | u64 price` or `0x05 | u8 market | i64 funding index`
+    function _updateMarket(bytes calldata pubdata, uint256 off, uint8 kind) private {
+        uint256 market = _uint(pubdata, off + 1, 1);
+        if (market >= marketCount) revert UnknownMarket(market);
+        uint256 value = _uint(pubdata, off + 2, 8);
+        if (kind == KIND_MARK_PRICE) {
+            markets[market].markPrice = uint64(value);
+            emit MarkPriceUpdated(market, uint64(value));
+        } else {
+            // Two's complement: the u64 bit pattern is the i64.
+            markets[market].fundingIndex = int64(uint64(value));
+            emit FundingIndexUpdated(market, int64(uint64(value)));
+        }
+    }
+
+    /// The big-endian unsigned integer of `size` bytes (1..=32) at `pos`. The caller has checked
+    /// that the bytes lie inside `data`.
+    function _uint(bytes calldata data, uint256 pos, uint256 size) private pure returns (uint256 v) {
+        assembly ("memory-safe") {
+            v := shr(sub(256, shl(3, size)), calldataload(add(data.offset, pos)))
+        }
+    }
+
+    // ---- Claims ----
+
+    /// Pays the sender everything proven batches credited to it (withdrawals, served forced
+    /// requests). Works before and after a freeze.
+    function claim() external {
+        uint256 amount = claimable[msg.sender];
+        if (amount == 0) revert NothingToClaim();
+        claimable[msg.sender] = 0;
+        totalClaimable -= amount;
+        emit Claimed(msg.sender, amount);
+        _push(msg.sender, amount);
+    }
+
+    // ---- Exits ----
+
+    /// The exit verifier's public inputs, in order (docs/CONTRACTS.md):
+    ///   [0] the last verified state root
+    ///   [1] the account id
+    ///   [2] the L1 owner, as a 160-bit integer: the caller
+    ///   [3] the amount: the account's total value at the published prices, 0 if negative
+    ///   [4 + m] the last published mark price of market m, for m < marketCount
+    function exitInputs(uint32 account, address owner, uint256 amount) public view returns (uint256[] memory input) {
+        input = new uint256[](4 + marketCount);
+        input[0] = stateRoot;
+        input[1] = account;
+        input[2] = uint256(uint160(owner));
+        input[3] = amount;
+        for (uint256 m = 0; m < marketCount; ++m) {
+            input[4 + m] = markets[m].markPrice;
+        }
+    }
+
+    /// After a freeze, the L1 owner of `account` takes out its total value, once, with a proof
+    /// made against the last verified root. If proven values ever exceeded the collateral left
+    /// in L2 (possible only with bankrupt accounts at the freeze), the exits that come first are
+    /// paid in full and the rest get what is left; `Exited` records both figures.
+    function exit(uint32 account, uint256 amount, uint256[8] calldata proof) external {
+        if (!frozen) revert NotFrozen();
+        if (exited[account]) revert AlreadyExited();
+        if (amount >= EXIT_AMOUNT_LIMIT) revert BadAmount();
+        if (!exitVerifier.verifyProof(proof, exitInputs(account, msg.sender, amount))) revert InvalidProof();
+        exited[account] = true;
+        uint256 paid = amount <= l2Collateral ? amount : l2Collateral;
+        l2Collateral -= paid;
+        emit Exited(account, msg.sender, amount, paid);
+        if (paid != 0) _push(msg.sender, paid);
+    }
+
+    // ---- Token transfers (tolerating tokens that return nothing) ----
+
+    function _pull(address from, uint256 amount) private {
+        _call(abi.encodeCall(IERC20.transferFrom, (from, address(this), amount)));
+    }
+
+    function _push(address to, uint256 amount) private {
+        _call(abi.encodeCall(IERC20.transfer, (to, amount)));
+    }
+
+    function _call(bytes memory data) private {
+        (bool ok, bytes memory ret) = address(token).call(data);
+        if (!ok || (ret.length != 0 && !abi.decode(ret, (bool)))) revert TransferFailed();
+    }
+}

@@ -1,0 +1,748 @@
+// SPDX-License-Identifier: UNLICENSED
+pragma solidity 0.8.37;
+
+import {Test} from "./utils/Test.sol";
+import {TestKey} from "./utils/TestKey.sol";
+import {Pubdata} from "./utils/Pubdata.sol";
+import {RollupHarness} from "./utils/RollupHarness.sol";
+import {Rollup} from "../src/Rollup.sol";
+import {TestToken} from "../src/TestToken.sol";
+import {IERC20} from "../src/IERC20.sol";
+import {IVerifier} from "../src/IVerifier.sol";
+import {Groth16Verifier} from "../src/Groth16Verifier.sol";
+
+/// Shared fixture: a rollup over two markets whose batch and exit verifiers use test keys
+/// (TestKey), so the tests can both apply batches through the harness and make proofs.
+abstract contract RollupFixture is Test {
+    uint256 constant R = TestKey.R;
+    uint256 constant MARKETS = 2;
+    uint256 constant GRACE = 1 days;
+    uint256 constant T0 = 1_700_000_000;
+
+    address constant OPERATOR = address(0x0E0E);
+    address constant ALICE = address(0xA11CE);
+    address constant BOB = address(0xB0B);
+    address constant CAROL = address(0xCA201);
+    bytes32 constant KEY_A = bytes32(uint256(0xA));
+    bytes32 constant KEY_B = bytes32(uint256(0xB));
+
+    uint256 genesis = uint256(keccak256("genesis")) % R;
+    TestToken token;
+    RollupHarness rollup;
+    TestKey.Key batchKey;
+    TestKey.Key exitKey;
+    uint256 rootCounter;
+
+    function setUp() public virtual {
+        vm.warp(T0);
+        token = new TestToken();
+        batchKey = TestKey.make(1, 101);
+        exitKey = TestKey.make(4 + MARKETS, 202);
+        IVerifier[] memory shapes = new IVerifier[](1);
+        shapes[0] = TestKey.deploy(batchKey);
+        rollup = new RollupHarness(token, OPERATOR, genesis, MARKETS, GRACE, shapes, TestKey.deploy(exitKey));
+        address[3] memory users = [ALICE, BOB, CAROL];
+        for (uint256 i = 0; i < 3; ++i) {
+            token.mint(users[i], 1_000_000e6);
+            vm.prank(users[i]);
+            token.approve(address(rollup), type(uint256).max);
+        }
+    }
+
+    function deposit(address who, bytes32 key, uint64 amount) internal returns (uint64 index) {
+        index = rollup.depositCount();
+        vm.prank(who);
+        rollup.deposit(key, amount);
+    }
+
+    function nextRoot() internal returns (uint256) {
+        return uint256(keccak256(abi.encode("root", ++rootCounter))) % R;
+    }
+
+    /// A batch on the current root, one second after the last (the clock moved if needed).
+    function batchOf(bytes memory records) internal returns (bytes memory) {
+        uint64 ts = rollup.lastBatchTimestamp() + 1;
+        if (ts < T0) ts = uint64(T0);
+        if (block.timestamp < ts) vm.warp(ts);
+        return Pubdata.batch(rollup.stateRoot(), nextRoot(), ts, records, Pubdata.accountUpdate(2, 0x1234));
+    }
+
+    function apply_(bytes memory records) internal returns (bytes memory b) {
+        b = batchOf(records);
+        rollup.applyBatch(b);
+    }
+
+    function batchProof(bytes memory b) internal view returns (uint256[8] memory) {
+        uint256[] memory input = new uint256[](1);
+        input[0] = Pubdata.commitment(b);
+        return TestKey.prove(batchKey, input, 17);
+    }
+
+    function exitProof(uint32 account, address owner, uint256 amount) internal view returns (uint256[8] memory) {
+        return TestKey.prove(exitKey, rollup.exitInputs(account, owner, amount), 23);
+    }
+
+    /// Makes a forced request by CAROL and lets its deadline pass, then freezes.
+    function freezeNow() internal {
+        vm.prank(CAROL);
+        rollup.requestForcedWithdrawal(9, 1);
+        (,,, uint64 deadline) = rollup.forcedRequests(rollup.forcedCount() - 1);
+        vm.warp(deadline);
+        rollup.freeze();
+    }
+
+    function solvent() internal view {
+        assertEq(
+            token.balanceOf(address(rollup)),
+            rollup.totalClaimable() + rollup.pendingDeposits() + rollup.l2Collateral(),
+            "balance == claimable + pending deposits + L2 collateral"
+        );
+    }
+}
+
+contract RollupDepositTest is RollupFixture {
+    function test_deposit_queuesWithRunningHashAndEvent() public {
+        bytes32 h0 = keccak256(abi.encodePacked(bytes32(0), uint64(0), ALICE, KEY_A, uint64(5e6)));
+        vm.expectEmit(true, true, true, true, address(rollup));
+        emit Rollup.Deposited(0, ALICE, KEY_A, 5e6, h0);
+        deposit(ALICE, KEY_A, 5e6);
+
+        bytes32 h1 = keccak256(abi.encodePacked(h0, uint64(1), BOB, KEY_B, uint64(7)));
+        vm.expectEmit(true, true, true, true, address(rollup));
+        emit Rollup.Deposited(1, BOB, KEY_B, 7, h1);
+        deposit(BOB, KEY_B, 7);
+
+        assertEq(rollup.depositHash(0), h0, "h0");
+        assertEq(rollup.depositHash(1), h1, "h1");
+        assertEq(rollup.depositCount(), 2, "count");
+        assertEq(rollup.depositsConsumed(), 0, "consumed");
+        assertEq(rollup.pendingDeposits(), 5e6 + 7, "pending");
+        assertEq(token.balanceOf(address(rollup)), 5e6 + 7, "custody");
+        assertEq(token.balanceOf(ALICE), 1_000_000e6 - 5e6, "alice paid");
+        solvent();
+    }
+
+    function test_deposit_refusesZeroAndOverWidth() public {
+        vm.prank(ALICE);
+        vm.expectRevert(Rollup.BadAmount.selector);
+        rollup.deposit(KEY_A, 0);
+        vm.prank(ALICE);
+        vm.expectRevert(Rollup.BadAmount.selector);
+        rollup.deposit(KEY_A, uint64(1 << 63));
+        assertEq(rollup.depositCount(), 0, "nothing queued");
+    }
+
+    function test_deposit_refusesWithoutFunds() public {
+        address poor = address(0xDEAD);
+        vm.prank(poor);
+        vm.expectRevert(Rollup.TransferFailed.selector);
+        rollup.deposit(KEY_A, 1);
+    }
+
+    function test_batch_consumesDepositsInOrder() public {
+        deposit(ALICE, KEY_A, 100);
+        deposit(BOB, KEY_B, 200);
+        deposit(ALICE, KEY_A, 300);
+        apply_(
+            abi.encodePacked(
+                Pubdata.deposit(0, ALICE, KEY_A, 100), Pubdata.markPrice(0, 5), Pubdata.deposit(1, BOB, KEY_B, 200)
+            )
+        );
+        assertEq(rollup.depositsConsumed(), 2, "two consumed");
+        assertEq(rollup.pendingDeposits(), 300, "one pending");
+        assertEq(rollup.l2Collateral(), 300, "credited to L2");
+        apply_(Pubdata.deposit(2, ALICE, KEY_A, 300));
+        assertEq(rollup.depositsConsumed(), 3, "all consumed");
+        assertEq(rollup.pendingDeposits(), 0, "none pending");
+        assertEq(rollup.l2Collateral(), 600, "all in L2");
+        solvent();
+    }
+
+    function test_batch_refusesOutOfOrderDeposits() public {
+        deposit(ALICE, KEY_A, 100);
+        deposit(BOB, KEY_B, 200);
+        bytes memory skip = batchOf(Pubdata.deposit(1, BOB, KEY_B, 200));
+        vm.expectRevert(abi.encodeWithSelector(Rollup.DepositOutOfOrder.selector, uint64(0), uint64(1)));
+        rollup.applyBatch(skip);
+        bytes memory swapped =
+            batchOf(abi.encodePacked(Pubdata.deposit(1, BOB, KEY_B, 200), Pubdata.deposit(0, ALICE, KEY_A, 100)));
+        vm.expectRevert(abi.encodeWithSelector(Rollup.DepositOutOfOrder.selector, uint64(0), uint64(1)));
+        rollup.applyBatch(swapped);
+        bytes memory twice =
+            batchOf(abi.encodePacked(Pubdata.deposit(0, ALICE, KEY_A, 100), Pubdata.deposit(0, ALICE, KEY_A, 100)));
+        vm.expectRevert(abi.encodeWithSelector(Rollup.DepositOutOfOrder.selector, uint64(1), uint64(0)));
+        rollup.applyBatch(twice);
+        apply_(Pubdata.deposit(0, ALICE, KEY_A, 100));
+        bytes memory again = batchOf(Pubdata.deposit(0, ALICE, KEY_A, 100));
+        vm.expectRevert(abi.encodeWithSelector(Rollup.DepositOutOfOrder.selector, uint64(1), uint64(0)));
+        rollup.applyBatch(again);
+    }
+
+    function test_batch_refusesDepositNotAsQueued() public {
+        deposit(ALICE, KEY_A, 100);
+        bytes[4] memory wrong = [
+            Pubdata.deposit(0, ALICE, KEY_A, 101),
+            Pubdata.deposit(0, BOB, KEY_A, 100),
+            Pubdata.deposit(0, ALICE, KEY_B, 100),
+            Pubdata.deposit(0, ALICE, KEY_A, 99)
+        ];
+        for (uint256 i = 0; i < wrong.length; ++i) {
+            bytes memory b = batchOf(wrong[i]);
+            vm.expectRevert(Rollup.DepositMismatch.selector);
+            rollup.applyBatch(b);
+        }
+        // A deposit that was never queued.
+        bytes memory ghost =
+            batchOf(abi.encodePacked(Pubdata.deposit(0, ALICE, KEY_A, 100), Pubdata.deposit(1, ALICE, KEY_A, 1)));
+        vm.expectRevert(Rollup.DepositMismatch.selector);
+        rollup.applyBatch(ghost);
+    }
+}
+
+contract RollupBatchTest is RollupFixture {
+    function test_batch_movesRootAndCounts() public {
+        uint256 before = rollup.stateRoot();
+        bytes memory b = batchOf(Pubdata.markPrice(1, 77));
+        uint256 newRoot = uint256(keccak256(abi.encode("root", rootCounter))) % R;
+        vm.expectEmit(true, true, true, true, address(rollup));
+        emit Rollup.BatchApplied(0, before, newRoot, uint64(T0), 0, 0);
+        rollup.applyBatch(b);
+        assertEq(rollup.stateRoot(), newRoot, "root moved");
+        assertEq(rollup.batchCount(), 1, "batch counted");
+        assertEq(rollup.lastBatchTimestamp(), T0, "timestamp");
+    }
+
+    function test_batch_refusesWrongOldRoot() public {
+        bytes memory b = Pubdata.batch(genesis + 1, 5, uint64(T0), "", "");
+        vm.expectRevert(abi.encodeWithSelector(Rollup.WrongOldRoot.selector, genesis, genesis + 1));
+        rollup.applyBatch(b);
+    }
+
+    function test_batch_cannotBeAppliedTwice() public {
+        deposit(ALICE, KEY_A, 100);
+        bytes memory b = apply_(abi.encodePacked(Pubdata.deposit(0, ALICE, KEY_A, 100), Pubdata.withdrawal(2, ALICE, 40)));
+        vm.warp(block.timestamp + 10);
+        vm.expectRevert(abi.encodeWithSelector(Rollup.WrongOldRoot.selector, rollup.stateRoot(), genesis));
+        rollup.applyBatch(b);
+        assertEq(rollup.claimable(ALICE), 40, "credited once");
+    }
+
+    /// A batch that changes no leaf leaves the root where it was; its timestamp, strictly
+    /// increasing, is what stops it from being applied again.
+    function test_batch_unchangedRootCannotBeReplayed() public {
+        uint256 root = rollup.stateRoot();
+        bytes memory b = Pubdata.batch(root, root, uint64(T0), Pubdata.markPrice(0, 5), "");
+        rollup.applyBatch(b);
+        vm.warp(T0 + 100);
+        vm.expectRevert(Rollup.BadTimestamp.selector);
+        rollup.applyBatch(b);
+    }
+
+    function test_batch_timestampRules() public {
+        uint256 root = rollup.stateRoot();
+        vm.expectRevert(Rollup.BadTimestamp.selector);
+        rollup.applyBatch(Pubdata.batch(root, root, uint64(T0 + 1), "", ""));
+        rollup.applyBatch(Pubdata.batch(root, root, uint64(T0), "", ""));
+        vm.warp(T0 + 50);
+        vm.expectRevert(Rollup.BadTimestamp.selector);
+        rollup.applyBatch(Pubdata.batch(root, root, uint64(T0), "", ""));
+        vm.expectRevert(Rollup.BadTimestamp.selector);
+        rollup.applyBatch(Pubdata.batch(root, root, uint64(T0 - 1), "", ""));
+        rollup.applyBatch(Pubdata.batch(root, root, uint64(T0 + 50), "", ""));
+        assertEq(rollup.lastBatchTimestamp(), T0 + 50, "latest");
+    }
+
+    function test_batch_refusesNewRootOutsideField() public {
+        vm.expectRevert(Rollup.BadNewRoot.selector);
+        rollup.applyBatch(Pubdata.batch(genesis, R, uint64(T0), "", ""));
+    }
+
+    function test_batch_refusesMalformedLayout() public {
+        bytes memory ok = Pubdata.batch(genesis, 5, uint64(T0), Pubdata.markPrice(0, 5), Pubdata.accountUpdate(3, 4));
+        // Truncated by one byte, one byte too long, and too short for a header.
+        bytes memory cut = new bytes(ok.length - 1);
+        for (uint256 i = 0; i < cut.length; ++i) {
+            cut[i] = ok[i];
+        }
+        vm.expectRevert(Rollup.MalformedPubdata.selector);
+        rollup.applyBatch(cut);
+        vm.expectRevert(Rollup.MalformedPubdata.selector);
+        rollup.applyBatch(abi.encodePacked(ok, uint8(0)));
+        vm.expectRevert(Rollup.MalformedPubdata.selector);
+        rollup.applyBatch(new bytes(79));
+        // A record that runs past the declared record bytes.
+        bytes memory records = abi.encodePacked(Pubdata.markPrice(0, 5), uint8(0x04), uint8(0));
+        vm.expectRevert(Rollup.MalformedPubdata.selector);
+        rollup.applyBatch(Pubdata.batch(genesis, 5, uint64(T0), records, ""));
+        // Unknown kinds and markets.
+        vm.expectRevert(abi.encodeWithSelector(Rollup.UnknownRecord.selector, uint8(0x06)));
+        rollup.applyBatch(Pubdata.batch(genesis, 5, uint64(T0), abi.encodePacked(uint8(0x06)), ""));
+        vm.expectRevert(abi.encodeWithSelector(Rollup.UnknownRecord.selector, uint8(0x00)));
+        rollup.applyBatch(Pubdata.batch(genesis, 5, uint64(T0), abi.encodePacked(uint8(0x00)), ""));
+        vm.expectRevert(abi.encodeWithSelector(Rollup.UnknownMarket.selector, MARKETS));
+        rollup.applyBatch(Pubdata.batch(genesis, 5, uint64(T0), Pubdata.markPrice(uint8(MARKETS), 5), ""));
+        rollup.applyBatch(ok);
+    }
+
+    function test_batch_storesMarkPricesAndFunding() public {
+        apply_(
+            abi.encodePacked(
+                Pubdata.markPrice(0, 1000),
+                Pubdata.fundingIndex(0, -12345),
+                Pubdata.markPrice(1, (1 << 40) - 1),
+                Pubdata.fundingIndex(1, type(int64).max)
+            )
+        );
+        (uint64 p0, int64 f0) = rollup.markets(0);
+        (uint64 p1, int64 f1) = rollup.markets(1);
+        assertEq(p0, 1000, "price 0");
+        assertEq(int256(f0), -12345, "funding 0");
+        assertEq(p1, (1 << 40) - 1, "price 1");
+        assertEq(int256(f1), type(int64).max, "funding 1");
+        apply_(Pubdata.markPrice(0, 999));
+        (p0, f0) = rollup.markets(0);
+        assertEq(p0, 999, "latest price");
+        assertEq(int256(f0), -12345, "funding kept");
+    }
+
+    function test_withdrawal_claimableThenClaimedOnce() public {
+        deposit(ALICE, KEY_A, 1000);
+        vm.expectEmit(true, true, true, true, address(rollup));
+        emit Rollup.WithdrawalCredited(0, 2, ALICE, 400);
+        apply_(abi.encodePacked(Pubdata.deposit(0, ALICE, KEY_A, 1000), Pubdata.withdrawal(2, ALICE, 400)));
+        apply_(Pubdata.withdrawal(2, ALICE, 100));
+        assertEq(rollup.claimable(ALICE), 500, "claimable");
+        assertEq(rollup.l2Collateral(), 500, "left in L2");
+        solvent();
+
+        uint256 before = token.balanceOf(ALICE);
+        vm.expectEmit(true, true, true, true, address(rollup));
+        emit Rollup.Claimed(ALICE, 500);
+        vm.prank(ALICE);
+        rollup.claim();
+        assertEq(token.balanceOf(ALICE), before + 500, "paid");
+        assertEq(rollup.claimable(ALICE), 0, "cleared");
+        solvent();
+
+        vm.prank(ALICE);
+        vm.expectRevert(Rollup.NothingToClaim.selector);
+        rollup.claim();
+        vm.prank(BOB);
+        vm.expectRevert(Rollup.NothingToClaim.selector);
+        rollup.claim();
+    }
+
+    function test_withdrawal_neverMoreThanL2Holds() public {
+        deposit(ALICE, KEY_A, 1000);
+        bytes memory b =
+            batchOf(abi.encodePacked(Pubdata.deposit(0, ALICE, KEY_A, 1000), Pubdata.withdrawal(2, BOB, 1001)));
+        vm.expectRevert(Rollup.Overdraft.selector);
+        rollup.applyBatch(b);
+    }
+
+    function test_operator_handsOverItsRole() public {
+        vm.prank(ALICE);
+        vm.expectRevert(Rollup.NotOperator.selector);
+        rollup.setOperator(ALICE);
+        vm.expectEmit(true, true, true, true, address(rollup));
+        emit Rollup.OperatorChanged(OPERATOR, BOB);
+        vm.prank(OPERATOR);
+        rollup.setOperator(BOB);
+        assertEq(rollup.operator(), BOB, "new operator");
+    }
+
+    /// The byte-exact sample of `state/src/pubdata.rs` (tests::sample / layout_is_byte_exact),
+    /// and its commitment computed independently (node's crypto.createHash("sha256")).
+    function test_pubdata_matchesTheRustLayoutAndCommitment() public pure {
+        bytes memory built = Pubdata.batch(
+            1,
+            2,
+            1_700_000_000,
+            abi.encodePacked(Pubdata.withdrawal(7, address(bytes20(hex"abababababababababababababababababababab")), 5), Pubdata.markPrice(1, 9)),
+            Pubdata.accountUpdate(7, 3)
+        );
+        bytes memory expected =
+            hex"00000000000000000000000000000000000000000000000000000000000000010000000000000000000000000000000000000000000000000000000000000002000000006553f1000000002b0200000007abababababababababababababababababababab00000000000000050401000000000000000900000001000000070000000000000000000000000000000000000000000000000000000000000003";
+        assertEq(built, expected, "layout");
+        assertEq(
+            Pubdata.commitment(built),
+            5274171156746349423192179469891988362209160643311040400348069890402157234973,
+            "commitment"
+        );
+    }
+}
+
+contract RollupForcedTest is RollupFixture {
+    function test_forced_requestRecordsDeadline() public {
+        vm.expectEmit(true, true, true, true, address(rollup));
+        emit Rollup.ForcedWithdrawalRequested(0, 2, ALICE, 50, uint64(T0 + GRACE));
+        vm.prank(ALICE);
+        rollup.requestForcedWithdrawal(2, 50);
+        (address requester, uint32 account, uint64 amount, uint64 deadline) = rollup.forcedRequests(0);
+        assertEq(requester, ALICE, "requester");
+        assertEq(account, 2, "account");
+        assertEq(amount, 50, "amount");
+        assertEq(deadline, T0 + GRACE, "deadline");
+        vm.prank(ALICE);
+        vm.expectRevert(Rollup.BadAmount.selector);
+        rollup.requestForcedWithdrawal(2, 0);
+        vm.prank(ALICE);
+        vm.expectRevert(Rollup.BadAmount.selector);
+        rollup.requestForcedWithdrawal(2, uint64(1 << 63));
+    }
+
+    function test_forced_answeredInOrder_servedIsClaimable() public {
+        deposit(ALICE, KEY_A, 1000);
+        apply_(Pubdata.deposit(0, ALICE, KEY_A, 1000));
+        vm.prank(ALICE);
+        rollup.requestForcedWithdrawal(2, 300);
+        vm.prank(BOB);
+        rollup.requestForcedWithdrawal(2, 10);
+
+        bytes memory skip = batchOf(Pubdata.forced(1, 2, BOB, 10, false));
+        vm.expectRevert(abi.encodeWithSelector(Rollup.ForcedOutOfOrder.selector, uint64(0), uint64(1)));
+        rollup.applyBatch(skip);
+        bytes[5] memory wrong = [
+            Pubdata.forced(0, 3, ALICE, 300, true),
+            Pubdata.forced(0, 2, BOB, 300, true),
+            Pubdata.forced(0, 2, ALICE, 301, true),
+            Pubdata.forced(0, 2, ALICE, 299, false),
+            abi.encodePacked(uint8(0x03), uint64(0), uint32(2), ALICE, uint64(300), uint8(2))
+        ];
+        for (uint256 i = 0; i < wrong.length; ++i) {
+            bytes memory b = batchOf(wrong[i]);
+            vm.expectRevert(Rollup.ForcedMismatch.selector);
+            rollup.applyBatch(b);
+        }
+
+        vm.expectEmit(true, true, true, true, address(rollup));
+        emit Rollup.ForcedWithdrawalAnswered(0, 2, true);
+        vm.expectEmit(true, true, true, true, address(rollup));
+        emit Rollup.ForcedWithdrawalAnswered(1, 2, false);
+        apply_(abi.encodePacked(Pubdata.forced(0, 2, ALICE, 300, true), Pubdata.forced(1, 2, BOB, 10, false)));
+        assertEq(rollup.forcedAnswered(), 2, "both answered");
+        assertEq(rollup.claimable(ALICE), 300, "served");
+        assertEq(rollup.claimable(BOB), 0, "refused");
+        assertEq(rollup.l2Collateral(), 700, "left in L2");
+        solvent();
+
+        // Nothing beyond the queue can be answered.
+        bytes memory ahead = batchOf(Pubdata.forced(2, 2, ALICE, 1, false));
+        vm.expectRevert(abi.encodeWithSelector(Rollup.ForcedOutOfOrder.selector, uint64(2), uint64(2)));
+        rollup.applyBatch(ahead);
+    }
+
+    function test_freeze_exactlyAtTheDeadline() public {
+        vm.expectRevert(Rollup.NotOverdue.selector);
+        rollup.freeze();
+        vm.prank(ALICE);
+        rollup.requestForcedWithdrawal(2, 50);
+        vm.warp(T0 + GRACE - 1);
+        vm.expectRevert(Rollup.NotOverdue.selector);
+        rollup.freeze();
+        vm.warp(T0 + GRACE);
+        vm.expectEmit(true, true, true, true, address(rollup));
+        emit Rollup.Frozen(0, BOB);
+        vm.prank(BOB);
+        rollup.freeze();
+        assertTrue(rollup.frozen(), "frozen");
+        vm.expectRevert(Rollup.IsFrozen.selector);
+        rollup.freeze();
+    }
+
+    function test_freeze_notOnceTheRequestIsAnswered() public {
+        vm.prank(ALICE);
+        rollup.requestForcedWithdrawal(2, 50);
+        vm.warp(T0 + 10);
+        vm.prank(BOB);
+        rollup.requestForcedWithdrawal(3, 60);
+        apply_(Pubdata.forced(0, 2, ALICE, 50, false));
+        vm.warp(T0 + GRACE + 9);
+        vm.expectRevert(Rollup.NotOverdue.selector);
+        rollup.freeze();
+        vm.warp(T0 + GRACE + 10);
+        rollup.freeze();
+        (,,, uint64 deadline) = rollup.forcedRequests(1);
+        assertEq(deadline, T0 + 10 + GRACE, "the second request's deadline");
+    }
+
+    function test_freeze_stopsBatchesDepositsAndRequests() public {
+        deposit(ALICE, KEY_A, 100);
+        freezeNow();
+        bytes memory b = batchOf(Pubdata.deposit(0, ALICE, KEY_A, 100));
+        vm.expectRevert(Rollup.IsFrozen.selector);
+        rollup.applyBatch(b);
+        uint256[8] memory proof = batchProof(b);
+        vm.prank(OPERATOR);
+        vm.expectRevert(Rollup.IsFrozen.selector);
+        rollup.submitBatch(0, b, proof);
+        vm.prank(ALICE);
+        vm.expectRevert(Rollup.IsFrozen.selector);
+        rollup.deposit(KEY_A, 1);
+        vm.prank(ALICE);
+        vm.expectRevert(Rollup.IsFrozen.selector);
+        rollup.requestForcedWithdrawal(2, 1);
+    }
+
+    function test_claim_stillWorksAfterFreeze() public {
+        deposit(ALICE, KEY_A, 100);
+        apply_(abi.encodePacked(Pubdata.deposit(0, ALICE, KEY_A, 100), Pubdata.withdrawal(2, ALICE, 60)));
+        freezeNow();
+        vm.prank(ALICE);
+        rollup.claim();
+        assertEq(rollup.claimable(ALICE), 0, "claimed");
+        solvent();
+    }
+}
+
+contract RollupAfterFreezeTest is RollupFixture {
+    function test_reclaim_onlyAfterFreezeOnlyUnconsumedOnlyOnce() public {
+        deposit(ALICE, KEY_A, 100);
+        deposit(BOB, KEY_B, 200);
+        deposit(ALICE, KEY_A, 300);
+        apply_(Pubdata.deposit(0, ALICE, KEY_A, 100));
+
+        vm.prank(BOB);
+        vm.expectRevert(Rollup.NotFrozen.selector);
+        rollup.reclaimDeposit(1, KEY_B, 200);
+
+        freezeNow();
+        // Consumed: gone into L2, exits pay it.
+        vm.prank(ALICE);
+        vm.expectRevert(Rollup.NotReclaimable.selector);
+        rollup.reclaimDeposit(0, KEY_A, 100);
+        // Not the depositor, or not the record.
+        vm.prank(ALICE);
+        vm.expectRevert(Rollup.NotReclaimable.selector);
+        rollup.reclaimDeposit(1, KEY_B, 200);
+        vm.prank(BOB);
+        vm.expectRevert(Rollup.NotReclaimable.selector);
+        rollup.reclaimDeposit(1, KEY_B, 201);
+        vm.prank(BOB);
+        vm.expectRevert(Rollup.NotReclaimable.selector);
+        rollup.reclaimDeposit(1, KEY_A, 200);
+        vm.prank(BOB);
+        vm.expectRevert(Rollup.NotReclaimable.selector);
+        rollup.reclaimDeposit(3, KEY_B, 200);
+
+        uint256 before = token.balanceOf(BOB);
+        vm.expectEmit(true, true, true, true, address(rollup));
+        emit Rollup.DepositReclaimed(1, BOB, 200);
+        vm.prank(BOB);
+        rollup.reclaimDeposit(1, KEY_B, 200);
+        assertEq(token.balanceOf(BOB), before + 200, "bob refunded");
+        vm.prank(BOB);
+        vm.expectRevert(Rollup.NotReclaimable.selector);
+        rollup.reclaimDeposit(1, KEY_B, 200);
+
+        vm.prank(ALICE);
+        rollup.reclaimDeposit(2, KEY_A, 300);
+        assertEq(rollup.pendingDeposits(), 0, "all reclaimed");
+        solvent();
+    }
+
+    function setUpExit() internal {
+        deposit(ALICE, KEY_A, 1000);
+        deposit(BOB, KEY_B, 500);
+        apply_(
+            abi.encodePacked(
+                Pubdata.deposit(0, ALICE, KEY_A, 1000),
+                Pubdata.deposit(1, BOB, KEY_B, 500),
+                Pubdata.markPrice(0, 111),
+                Pubdata.markPrice(1, 222)
+            )
+        );
+    }
+
+    function test_exit_refusedBeforeFreeze() public {
+        setUpExit();
+        uint256[8] memory p = exitProof(2, ALICE, 900);
+        vm.prank(ALICE);
+        vm.expectRevert(Rollup.NotFrozen.selector);
+        rollup.exit(2, 900, p);
+    }
+
+    function test_exit_publicInputs() public {
+        setUpExit();
+        uint256[] memory input = rollup.exitInputs(2, ALICE, 900);
+        assertEq(input.length, 4 + MARKETS, "length");
+        assertEq(input[0], rollup.stateRoot(), "root");
+        assertEq(input[1], 2, "account");
+        assertEq(input[2], uint160(ALICE), "owner");
+        assertEq(input[3], 900, "amount");
+        assertEq(input[4], 111, "mark 0");
+        assertEq(input[5], 222, "mark 1");
+    }
+
+    function test_exit_oncePerAccountToItsOwner() public {
+        setUpExit();
+        freezeNow();
+        uint256[8] memory p = exitProof(2, ALICE, 900);
+        // The owner is the caller: a proof made for ALICE is useless to BOB.
+        vm.prank(BOB);
+        vm.expectRevert(Rollup.InvalidProof.selector);
+        rollup.exit(2, 900, p);
+        // The amount is proven.
+        vm.prank(ALICE);
+        vm.expectRevert(Rollup.InvalidProof.selector);
+        rollup.exit(2, 901, p);
+        // The account is proven.
+        vm.prank(ALICE);
+        vm.expectRevert(Rollup.InvalidProof.selector);
+        rollup.exit(3, 900, p);
+
+        uint256 before = token.balanceOf(ALICE);
+        vm.expectEmit(true, true, true, true, address(rollup));
+        emit Rollup.Exited(2, ALICE, 900, 900);
+        vm.prank(ALICE);
+        rollup.exit(2, 900, p);
+        assertEq(token.balanceOf(ALICE), before + 900, "paid");
+        assertTrue(rollup.exited(2), "marked");
+        assertEq(rollup.l2Collateral(), 600, "left in L2");
+        solvent();
+
+        vm.prank(ALICE);
+        vm.expectRevert(Rollup.AlreadyExited.selector);
+        rollup.exit(2, 900, p);
+        uint256[8] memory p0 = exitProof(2, ALICE, 0);
+        vm.prank(ALICE);
+        vm.expectRevert(Rollup.AlreadyExited.selector);
+        rollup.exit(2, 0, p0);
+    }
+
+    function test_exit_againstTheLastRootAndPrices() public {
+        setUpExit();
+        uint256[8] memory stale = exitProof(2, ALICE, 900);
+        apply_(Pubdata.markPrice(0, 112));
+        freezeNow();
+        vm.prank(ALICE);
+        vm.expectRevert(Rollup.InvalidProof.selector);
+        rollup.exit(2, 900, stale);
+        uint256[8] memory fresh = exitProof(2, ALICE, 900);
+        vm.prank(ALICE);
+        rollup.exit(2, 900, fresh);
+    }
+
+    function test_exit_payoutCappedByL2Collateral() public {
+        setUpExit();
+        freezeNow();
+        uint256[8] memory pa = exitProof(2, ALICE, 1400);
+        uint256[8] memory pb = exitProof(3, BOB, 500);
+        vm.prank(ALICE);
+        rollup.exit(2, 1400, pa);
+        vm.expectEmit(true, true, true, true, address(rollup));
+        emit Rollup.Exited(3, BOB, 500, 100);
+        vm.prank(BOB);
+        rollup.exit(3, 500, pb);
+        assertEq(rollup.l2Collateral(), 0, "drained");
+        solvent();
+    }
+
+    function test_exit_amountWidth() public {
+        setUpExit();
+        freezeNow();
+        uint256 big = 1 << 100;
+        uint256[8] memory p = exitProof(2, ALICE, big);
+        vm.prank(ALICE);
+        vm.expectRevert(Rollup.BadAmount.selector);
+        rollup.exit(2, big, p);
+    }
+}
+
+/// The full path: commitment, the real Groth16 verifier (with a test key), then _applyBatch.
+contract RollupSubmitTest is RollupFixture {
+    function sampleBatch() internal returns (bytes memory) {
+        deposit(ALICE, KEY_A, 1000);
+        deposit(BOB, KEY_B, 2000);
+        return batchOf(
+            abi.encodePacked(
+                Pubdata.deposit(0, ALICE, KEY_A, 1000),
+                Pubdata.deposit(1, BOB, KEY_B, 2000),
+                Pubdata.withdrawal(2, ALICE, 250),
+                Pubdata.markPrice(0, 100),
+                Pubdata.fundingIndex(0, -3)
+            )
+        );
+    }
+
+    function test_submitBatch_acceptsAProvenBatch() public {
+        bytes memory b = sampleBatch();
+        uint256[8] memory p = batchProof(b);
+        vm.prank(OPERATOR);
+        rollup.submitBatch(0, b, p);
+        assertEq(rollup.batchCount(), 1, "applied");
+        assertEq(rollup.depositsConsumed(), 2, "deposits");
+        assertEq(rollup.claimable(ALICE), 250, "withdrawal");
+        solvent();
+    }
+
+    function test_submitBatch_onlyOperatorKnownShape() public {
+        bytes memory b = sampleBatch();
+        uint256[8] memory p = batchProof(b);
+        vm.prank(ALICE);
+        vm.expectRevert(Rollup.NotOperator.selector);
+        rollup.submitBatch(0, b, p);
+        vm.prank(OPERATOR);
+        vm.expectRevert(Rollup.UnknownShape.selector);
+        rollup.submitBatch(1, b, p);
+    }
+
+    /// Every byte of the public data is bound by the proof: change any one and it fails.
+    function test_submitBatch_everyPubdataByteIsBound() public {
+        bytes memory b = sampleBatch();
+        uint256[8] memory p = batchProof(b);
+        for (uint256 i = 0; i < b.length; ++i) {
+            bytes memory t = bytes.concat(b);
+            t[i] = bytes1(uint8(t[i]) ^ 0x01);
+            vm.prank(OPERATOR);
+            vm.expectRevert(Rollup.InvalidProof.selector);
+            rollup.submitBatch(0, t, p);
+        }
+    }
+
+    function test_submitBatch_refusesProofForAnotherBatch() public {
+        bytes memory b = sampleBatch();
+        uint256[8] memory p = batchProof(b);
+        p[6] = TestKey.mulG1(18)[0];
+        p[7] = TestKey.mulG1(18)[1];
+        vm.prank(OPERATOR);
+        vm.expectRevert(Rollup.InvalidProof.selector);
+        rollup.submitBatch(0, b, p);
+    }
+
+    function test_submitBatch_malleatedProofCannotReapply() public {
+        bytes memory b = sampleBatch();
+        uint256[8] memory p = batchProof(b);
+        vm.prank(OPERATOR);
+        rollup.submitBatch(0, b, p);
+        uint256 root = rollup.stateRoot();
+        vm.warp(block.timestamp + 60);
+        vm.prank(OPERATOR);
+        vm.expectRevert(abi.encodeWithSelector(Rollup.WrongOldRoot.selector, root, genesis));
+        rollup.submitBatch(0, b, TestKey.malleate(p));
+        vm.prank(OPERATOR);
+        vm.expectRevert(abi.encodeWithSelector(Rollup.WrongOldRoot.selector, root, genesis));
+        rollup.submitBatch(0, b, p);
+        assertEq(rollup.claimable(ALICE), 250, "credited once");
+    }
+
+    function test_constructor_refusesBadConfig() public {
+        IVerifier[] memory shapes = new IVerifier[](1);
+        shapes[0] = IVerifier(address(1));
+        IVerifier exitV = IVerifier(address(2));
+        vm.expectRevert(Rollup.BadConfig.selector);
+        new Rollup(token, OPERATOR, R, MARKETS, GRACE, shapes, exitV);
+        vm.expectRevert(Rollup.BadConfig.selector);
+        new Rollup(token, OPERATOR, 0, 0, GRACE, shapes, exitV);
+        vm.expectRevert(Rollup.BadConfig.selector);
+        new Rollup(token, OPERATOR, 0, 9, GRACE, shapes, exitV);
+        vm.expectRevert(Rollup.BadConfig.selector);
+        new Rollup(token, OPERATOR, 0, MARKETS, 59, shapes, exitV);
+        vm.expectRevert(Rollup.BadConfig.selector);
+        new Rollup(token, OPERATOR, 0, MARKETS, GRACE, new IVerifier[](0), exitV);
+        vm.expectRevert(Rollup.BadConfig.selector);
+        new Rollup(IERC20(address(0x1234)), OPERATOR, 0, MARKETS, GRACE, shapes, exitV);
+        vm.expectRevert(Rollup.BadConfig.selector);
+        new Rollup(token, address(0), 0, MARKETS, GRACE, shapes, exitV);
+    }
+}

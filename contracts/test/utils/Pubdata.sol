@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: UNLICENSED
+pragma solidity 0.8.37;
+
+/// Builds batch public data exactly as `state/src/pubdata.rs` lays it out (big-endian, fixed
+/// width): `32 old root | 32 new root | 8 timestamp | 4 record bytes | records | 4 account count |
+/// (4 account id | 32 leaf hash) per account`. Records:
+///   0x01 deposit          u64 index | address l1 | bytes32 packed key | u64 amount
+///   0x02 withdrawal       u32 account | address l1 | u64 amount
+///   0x03 forced answer    u64 index | u32 account | address requester | u64 amount | u8 served
+///   0x04 mark price       u8 market | u64 price
+///   0x05 funding index    u8 market | i64 index
+library Pubdata {
+    function deposit(uint64 index, address l1, bytes32 key, uint64 amount) internal pure returns (bytes memory) {
+        return abi.encodePacked(uint8(0x01), index, l1, key, amount);
+    }
+
+    function withdrawal(uint32 account, address l1, uint64 amount) internal pure returns (bytes memory) {
+        return abi.encodePacked(uint8(0x02), account, l1, amount);
+    }
+
+    function forced(uint64 index, uint32 account, address requester, uint64 amount, bool served)
+        internal
+        pure
+        returns (bytes memory)
+    {
+        return abi.encodePacked(uint8(0x03), index, account, requester, amount, served ? uint8(1) : uint8(0));
+    }
+
+    function markPrice(uint8 market, uint64 price) internal pure returns (bytes memory) {
+        return abi.encodePacked(uint8(0x04), market, price);
+    }
+
+    function fundingIndex(uint8 market, int64 index) internal pure returns (bytes memory) {
+        return abi.encodePacked(uint8(0x05), market, index);
+    }
+
+    function accountUpdate(uint32 id, uint256 leafHash) internal pure returns (bytes memory) {
+        return abi.encodePacked(id, leafHash);
+    }
+
+    /// `records` and `accounts` are concatenations of the encoders above.
+    function batch(uint256 oldRoot, uint256 newRoot, uint64 timestamp, bytes memory records, bytes memory accounts)
+        internal
+        pure
+        returns (bytes memory)
+    {
+        require(accounts.length % 36 == 0, "accounts");
+        return abi.encodePacked(
+            oldRoot, newRoot, timestamp, uint32(records.length), records, uint32(accounts.length / 36), accounts
+        );
+    }
+
+    /// The proof's public input: sha256 with the top three bits cleared.
+    function commitment(bytes memory data) internal pure returns (uint256) {
+        return uint256(sha256(data)) & ((1 << 253) - 1);
+    }
+}

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: UNLICENSED
+pragma solidity 0.8.37;
+
+/// The cheatcodes these tests use, declared here because npm's forge-std does not compile.
+interface Vm {
+    function warp(uint256 timestamp) external;
+    function prank(address sender) external;
+    function startPrank(address sender) external;
+    function stopPrank() external;
+    function expectRevert() external;
+    function expectRevert(bytes4 selector) external;
+    function expectRevert(bytes calldata revertData) external;
+    function expectEmit(bool t1, bool t2, bool t3, bool data, address emitter) external;
+    function assume(bool condition) external pure;
+    function label(address account, string calldata name) external;
+    function addr(uint256 privateKey) external pure returns (address);
+    function readFile(string calldata path) external view returns (string memory);
+    function parseJsonUint(string calldata json, string calldata key) external pure returns (uint256);
+    function parseJsonUintArray(string calldata json, string calldata key) external pure returns (uint256[] memory);
+    function envOr(string calldata name, uint256 defaultValue) external view returns (uint256);
+    function envOr(string calldata name, address defaultValue) external view returns (address);
+    function envOr(string calldata name, string calldata defaultValue) external view returns (string memory);
+    function startBroadcast() external;
+    function startBroadcast(uint256 privateKey) external;
+    function stopBroadcast() external;
+}
+
+/// Assertions that revert with a message, the way forge recognises a failed test.
+abstract contract Test {
+    Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
+
+    /// Marks this contract as a test contract for forge (forge-std's `IS_TEST`).
+    bool public IS_TEST = true;
+
+    error AssertionFailed(string what, uint256 left, uint256 right);
+    error AssertionFailedBytes(string what, bytes32 left, bytes32 right);
+    error AssertionFailedBool(string what);
+
+    function assertEq(uint256 a, uint256 b, string memory what) internal pure {
+        if (a != b) revert AssertionFailed(what, a, b);
+    }
+
+    function assertEq(int256 a, int256 b, string memory what) internal pure {
+        if (a != b) revert AssertionFailed(what, uint256(a), uint256(b));
+    }
+
+    function assertEq(address a, address b, string memory what) internal pure {
+        if (a != b) revert AssertionFailed(what, uint160(a), uint160(b));
+    }
+
+    function assertEq(bytes32 a, bytes32 b, string memory what) internal pure {
+        if (a != b) revert AssertionFailedBytes(what, a, b);
+    }
+
+    function assertEq(bytes memory a, bytes memory b, string memory what) internal pure {
+        if (keccak256(a) != keccak256(b)) revert AssertionFailedBytes(what, keccak256(a), keccak256(b));
+    }
+
+    function assertTrue(bool c, string memory what) internal pure {
+        if (!c) revert AssertionFailedBool(what);
+    }
+
+    function assertFalse(bool c, string memory what) internal pure {
+        if (c) revert AssertionFailedBool(what);
+    }
+
+    function assertGe(uint256 a, uint256 b, string memory what) internal pure {
+        if (a < b) revert AssertionFailed(what, a, b);
+    }
+}
