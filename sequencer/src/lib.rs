@@ -18,6 +18,8 @@
 //!
 //! * [`book`]: the order book of one market (price-time priority, every order type), and a plain
 //!   reference book it is tested against.
+//! * [`engine`]: signed orders in, state transitions out: entry checks, risk, the book, and the
+//!   state machine gating every fill.
 //! * [`risk`]: pre-trade risk, refusing at entry an order the account could not afford if it and
 //!   its other open orders filled at their limits.
 //! * [`store`]: [`RocksNodeStore`], the `NodeStore` over RocksDB, and the on-disk node layout.
@@ -28,6 +30,7 @@
 //! with SIGKILL mid-stream and checks that the database reopens at exactly the last commit.
 
 pub mod book;
+pub mod engine;
 pub mod risk;
 pub mod store;
 pub mod tree;

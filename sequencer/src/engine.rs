@@ -1,0 +1,340 @@
+//! The matching engine: signed orders in, state transitions out.
+//!
+//! ```text
+//! SignedOrder ──> entry checks (account, key, signature, market, expiry) ──> pre-trade risk
+//!      │                                                                         │
+//!      └──────────────> OrderBook::submit_gated ── each proposed fill ──> Trade transaction
+//!                                │                                     State::apply: Accept,
+//!                                v                                     or refuse maker / taker
+//!                         book events ──> open-order registry (what may still fill, per account)
+//! ```
+//!
+//! Every change of the exchange's state goes through `State::apply`; the book only proposes.
+//! A fill-or-kill order runs inside a state savepoint and is rolled back whole if any of its
+//! fills is refused.
+
+use rustc_hash::FxHashMap;
+use zkperp_state::margin::MarginError;
+use zkperp_state::merkle::NodeStore;
+use zkperp_state::order::SignedOrder;
+use zkperp_state::tx::{CancelOrder, Role, Trade, TradeError, Transaction, TxError};
+use zkperp_state::units::{notional, AccountId, Collateral, PPM_ONE};
+use zkperp_state::State;
+
+use crate::book::{
+    Event, Fill, NewOrder, OrderBook, OrderKey, RejectReason, SelfTradePrevention, TimeInForce,
+    Verdict,
+};
+use crate::risk::{check_order, Exposure, RiskError};
+
+/// Fees charged per fill, as fractions of the notional (capped by each order's signed maximum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeeSchedule {
+    pub maker_ppm: u32,
+    pub taker_ppm: u32,
+}
+
+/// How the trader wants an order handled (not signed: it does not change what may fill).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderOptions {
+    pub time_in_force: TimeInForce,
+    pub reduce_only: bool,
+    pub self_trade: SelfTradePrevention,
+}
+
+impl Default for OrderOptions {
+    fn default() -> Self {
+        OrderOptions {
+            time_in_force: TimeInForce::GoodTillCancelled,
+            reduce_only: false,
+            self_trade: SelfTradePrevention::CancelResting,
+        }
+    }
+}
+
+/// Why an order was refused before reaching the book.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrderError {
+    #[error("account does not exist")]
+    NoSuchAccount,
+    #[error("unknown market")]
+    UnknownMarket,
+    #[error("the market has no mark price yet")]
+    MarketNotOpen,
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error("the order has expired")]
+    Expired,
+    #[error("an order with this id is already open")]
+    Duplicate,
+    #[error(transparent)]
+    Risk(#[from] RiskError),
+    #[error("the state machine refused a transaction: {0}")]
+    State(#[from] TxError),
+}
+
+/// An open order: the signed order and how much of it may still fill.
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    signed: SignedOrder,
+    remaining: u64,
+}
+
+/// The engine over a state and one book per market.
+#[derive(Debug)]
+pub struct Engine<S: NodeStore> {
+    state: State<S>,
+    books: Vec<OrderBook>,
+    open: FxHashMap<OrderKey, Open>,
+    by_account: FxHashMap<AccountId, Vec<OrderKey>>,
+    fees: FeeSchedule,
+}
+
+fn key_of(signed: &SignedOrder) -> OrderKey {
+    OrderKey {
+        account: signed.order.account,
+        order_id: signed.order.order_id,
+    }
+}
+
+impl<S: NodeStore> Engine<S> {
+    pub fn new(state: State<S>, fees: FeeSchedule) -> Self {
+        let books = (0..state.config().markets.len())
+            .map(|_| OrderBook::new())
+            .collect();
+        Engine {
+            state,
+            books,
+            open: FxHashMap::default(),
+            by_account: FxHashMap::default(),
+            fees,
+        }
+    }
+
+    pub fn state(&self) -> &State<S> {
+        &self.state
+    }
+
+    /// For transactions that do not come through the book (deposits, oracle and funding ticks,
+    /// liquidations): the state machine is still the only way in.
+    pub fn apply(&mut self, tx: &Transaction) -> Result<zkperp_state::Receipt, TxError> {
+        self.state.apply(tx)
+    }
+
+    pub fn book(&self, market: usize) -> Option<&OrderBook> {
+        self.books.get(market)
+    }
+
+    /// Admits, risk-checks and matches a signed order. The events say what the book did (a
+    /// rejection by the book is among them); every fill among them has been applied to the state.
+    pub fn submit(
+        &mut self,
+        signed: SignedOrder,
+        options: OrderOptions,
+    ) -> Result<Vec<Event>, OrderError> {
+        let order = signed.order;
+        let key = key_of(&signed);
+        let market = order.market.index();
+        let now = self.state.now().get();
+        if self.state.config().markets.get(market).is_none() {
+            return Err(OrderError::UnknownMarket);
+        }
+        if self.state.markets()[market].mark_price.get() == 0 {
+            return Err(OrderError::MarketNotOpen);
+        }
+        let account = self
+            .state
+            .account(order.account)
+            .ok_or(OrderError::NoSuchAccount)?;
+        account
+            .leaf
+            .public_key
+            .verify(order.hash(), &signed.signature)
+            .map_err(|_| OrderError::BadSignature)?;
+        if order.expiry.get() < now {
+            return Err(OrderError::Expired);
+        }
+        if self.open.contains_key(&key) {
+            return Err(OrderError::Duplicate);
+        }
+        let size = order.size.get() as u64;
+        let position = account.leaf.positions[market].size.get() as i64;
+        if !options.reduce_only {
+            let exposures: Vec<Exposure> = self
+                .by_account
+                .get(&order.account)
+                .into_iter()
+                .flatten()
+                .filter_map(|k| {
+                    self.open.get(k).map(|o| Exposure {
+                        market: o.signed.order.market.index(),
+                        side: o.signed.order.side,
+                        size: o.remaining,
+                        price: o.signed.order.limit_price.get(),
+                    })
+                })
+                .collect();
+            let new = Exposure {
+                market,
+                side: order.side,
+                size,
+                price: order.limit_price.get(),
+            };
+            check_order(
+                &account.leaf,
+                self.state.markets(),
+                &self.state.config().markets,
+                &exposures,
+                &new,
+            )?;
+        }
+        let new = NewOrder {
+            key,
+            side: order.side,
+            price: order.limit_price.get(),
+            size,
+            time_in_force: options.time_in_force,
+            reduce_only: options.reduce_only.then_some(position),
+            expiry: order.expiry.get(),
+            self_trade: options.self_trade,
+        };
+
+        let savepoint =
+            (options.time_in_force == TimeInForce::FillOrKill).then(|| self.state.savepoint());
+        let mut events = Vec::new();
+        {
+            let (state, open, fees) = (&mut self.state, &self.open, self.fees);
+            let mut gate = |fill: &Fill| gate_fill(state, open, fees, &signed, fill);
+            self.books[market].submit_gated(new, now, &mut events, &mut gate);
+        }
+        if let Some(sp) = savepoint {
+            if matches!(
+                events.last(),
+                Some(Event::Rejected {
+                    reason: RejectReason::Refused,
+                    ..
+                })
+            ) {
+                self.state
+                    .rollback(sp)
+                    .map_err(|e| OrderError::State(TxError::Storage(e.to_string())))?;
+            } else {
+                self.state.release(sp);
+            }
+        }
+        self.record(&signed, &events);
+        Ok(events)
+    }
+
+    /// Cancels an open order with its owner's signed cancel: the state marks the slot, so the
+    /// order can never fill again, and the book drops it.
+    pub fn cancel(&mut self, cancel: CancelOrder) -> Result<Vec<Event>, OrderError> {
+        self.state.apply(&Transaction::CancelOrder(cancel))?;
+        let key = OrderKey {
+            account: cancel.account,
+            order_id: cancel.order_id,
+        };
+        let now = self.state.now().get();
+        let mut events = Vec::new();
+        if let Some(open) = self.open.get(&key).copied() {
+            events = self.books[open.signed.order.market.index()].cancel(key, now);
+            self.record(&open.signed, &events);
+        }
+        Ok(events)
+    }
+
+    /// Keeps the registry of open orders in step with the book's events.
+    fn record(&mut self, incoming: &SignedOrder, events: &[Event]) {
+        for e in events {
+            match *e {
+                Event::Rested { key, remaining } => {
+                    self.open.insert(
+                        key,
+                        Open {
+                            signed: *incoming,
+                            remaining,
+                        },
+                    );
+                    self.by_account.entry(key.account).or_default().push(key);
+                }
+                Event::Fill(f) => {
+                    if let Some(o) = self.open.get_mut(&f.maker) {
+                        o.remaining -= f.size;
+                        if o.remaining == 0 {
+                            self.forget(f.maker);
+                        }
+                    }
+                }
+                Event::Cancelled { key, .. } => self.forget(key),
+                Event::Rejected { .. } => {}
+            }
+        }
+    }
+
+    fn forget(&mut self, key: OrderKey) {
+        if self.open.remove(&key).is_some() {
+            if let Some(keys) = self.by_account.get_mut(&key.account) {
+                keys.retain(|k| *k != key);
+            }
+        }
+    }
+}
+
+/// Turns a proposed fill into a trade and lets the state machine decide.
+fn gate_fill<S: NodeStore>(
+    state: &mut State<S>,
+    open: &FxHashMap<OrderKey, Open>,
+    fees: FeeSchedule,
+    taker: &SignedOrder,
+    fill: &Fill,
+) -> Verdict {
+    let Some(maker) = open.get(&fill.maker).map(|o| o.signed) else {
+        return Verdict::RefuseMaker;
+    };
+    let Some(params) = state.config().markets.get(maker.order.market.index()) else {
+        return Verdict::RefuseTaker;
+    };
+    let (Ok(size), Ok(price)) = (
+        zkperp_state::units::BaseLots::new(i128::from(fill.size)),
+        zkperp_state::units::PriceTicks::new(fill.price),
+    ) else {
+        return Verdict::RefuseTaker;
+    };
+    let value = notional(size, price, params.tick_value);
+    let fee = |schedule: u32, max: u64| {
+        let ppm = i128::from(schedule).min(i128::from(max));
+        Collateral::new(value * ppm / i128::from(PPM_ONE)).unwrap_or(Collateral::ZERO)
+    };
+    let trade = Trade {
+        maker,
+        taker: *taker,
+        size,
+        price,
+        maker_fee: fee(fees.maker_ppm, maker.order.max_fee.get()),
+        taker_fee: fee(fees.taker_ppm, taker.order.max_fee.get()),
+    };
+    match state.apply(&Transaction::Trade(trade)) {
+        Ok(_) => Verdict::Accept,
+        Err(TxError::Trade(e)) => match blame(&e) {
+            Role::Maker => Verdict::RefuseMaker,
+            Role::Taker => Verdict::RefuseTaker,
+        },
+        Err(_) => Verdict::RefuseTaker,
+    }
+}
+
+/// Which order a refused trade is the fault of.
+fn blame(e: &TradeError) -> Role {
+    match e {
+        TradeError::PriceOutsideLimit(r)
+        | TradeError::Expired(r)
+        | TradeError::NoSuchAccount(r)
+        | TradeError::BadSignature(r)
+        | TradeError::Superseded(r)
+        | TradeError::Overfill(r)
+        | TradeError::BadFee(r)
+        | TradeError::Range(r, _)
+        | TradeError::Margin(r, MarginError { .. }) => *r,
+        _ => Role::Taker,
+    }
+}

@@ -1,0 +1,207 @@
+//! The engine end to end on the native state: signed orders in, fills applied as trade
+//! transactions, refusals at entry and at fill time.
+
+use zkperp_sequencer::book::{CancelReason, Event, RejectReason, TimeInForce};
+use zkperp_sequencer::engine::{Engine, FeeSchedule, OrderError, OrderOptions};
+use zkperp_sequencer::risk::RiskError;
+use zkperp_state::merkle::MemoryStore;
+use zkperp_state::order::Side;
+use zkperp_state::testkit::*;
+use zkperp_state::tx::CancelOrder;
+use zkperp_state::units::AccountId;
+
+const FEES: FeeSchedule = FeeSchedule {
+    maker_ppm: 0,
+    taker_ppm: 500,
+};
+
+/// Three funded traders; the engine takes over the fixture's state.
+fn setup() -> (Fixture, Engine<MemoryStore>) {
+    let mut f = Fixture::new(3);
+    for t in 0..3 {
+        f.deposit(t, 1_000_000_000);
+    }
+    let state = std::mem::replace(&mut f.state, Fixture::new(0).state);
+    (f, Engine::new(state, FEES))
+}
+
+fn gtc() -> OrderOptions {
+    OrderOptions::default()
+}
+
+#[test]
+fn crossing_orders_trade_through_the_state_machine() {
+    let (mut f, mut e) = setup();
+    let (a, b) = (f.id(0), f.id(1));
+    let ask = f.order(1, btc(), Side::Sell, 100, 500_000);
+    assert_eq!(
+        e.submit(ask, gtc()).expect("rests"),
+        vec![Event::Rested {
+            key: key(&ask),
+            remaining: 100
+        }]
+    );
+    let bid = f.order(0, btc(), Side::Buy, 60, 500_100);
+    let events = e.submit(bid, gtc()).expect("fills");
+    assert!(matches!(events[0], Event::Fill(fill) if fill.size == 60 && fill.price == 500_000));
+    let pos = |e: &Engine<MemoryStore>, id: AccountId| {
+        e.state().account(id).expect("account").leaf.positions[0]
+            .size
+            .get()
+    };
+    assert_eq!((pos(&e, a), pos(&e, b)), (60, -60));
+    // The taker paid 0.05% of 60 lots * 5 USD; the maker nothing.
+    let fee_account = e
+        .state()
+        .account(AccountId::FEES)
+        .expect("fees")
+        .leaf
+        .collateral
+        .get();
+    assert_eq!(fee_account, 60 * 500_000 * 10 / 2_000);
+    assert_eq!(e.book(0).expect("book").snapshot().asks[0].remaining, 40);
+}
+
+#[test]
+fn refusals_at_entry_carry_their_reason() {
+    let (mut f, mut e) = setup();
+    let big = f.order(0, btc(), Side::Buy, 2_001, 500_000);
+    assert!(matches!(
+        e.submit(big, gtc()),
+        Err(OrderError::Risk(RiskError::InsufficientMargin { .. }))
+    ));
+    let mut forged = f.order(0, btc(), Side::Buy, 1, 500_000);
+    forged.order.size = lots(2);
+    assert_eq!(e.submit(forged, gtc()), Err(OrderError::BadSignature));
+    let ok = f.order(0, btc(), Side::Buy, 1, 499_000);
+    e.submit(ok, gtc()).expect("rests");
+    assert_eq!(e.submit(ok, gtc()), Err(OrderError::Duplicate));
+    // Open orders count against the account: 1,999 more lots fit, 2,000 do not.
+    let more = f.order(0, btc(), Side::Buy, 2_000, 499_000);
+    assert!(matches!(e.submit(more, gtc()), Err(OrderError::Risk(_))));
+    let post = f.order(2, btc(), Side::Sell, 1, 499_000);
+    let po = OrderOptions {
+        time_in_force: TimeInForce::PostOnly,
+        ..gtc()
+    };
+    assert_eq!(
+        e.submit(post, po),
+        Ok(vec![Event::Rejected {
+            key: key(&post),
+            reason: RejectReason::WouldCross
+        }])
+    );
+}
+
+#[test]
+fn a_maker_that_lost_its_margin_is_cancelled_at_fill_time_and_matching_goes_on() {
+    let (mut f, mut e) = setup();
+    // Trader 0 rests a big bid while flat; then its collateral leaves (withdrawal) so the bid
+    // can no longer fill; trader 1's bid behind it fills instead.
+    let rich = f.order(0, btc(), Side::Buy, 1_900, 500_000);
+    e.submit(rich, gtc()).expect("rests");
+    let other = f.order(1, btc(), Side::Buy, 10, 500_000);
+    e.submit(other, gtc()).expect("rests");
+    let withdrawal = {
+        let id = f.id(0);
+        let nonce = e.state().account(id).expect("account").leaf.nonce;
+        let a = amount(900_000_000);
+        zkperp_state::tx::Transaction::Withdrawal(zkperp_state::tx::Withdrawal {
+            account: id,
+            amount: a,
+            nonce,
+            signature: f.traders[0]
+                .key
+                .sign(zkperp_state::tx::Withdrawal::message(id, a, nonce)),
+        })
+    };
+    e.apply(&withdrawal).expect("withdraw");
+    let sell = f.order(2, btc(), Side::Sell, 1_900, 500_000);
+    let events = e.submit(sell, gtc()).expect("matches");
+    assert_eq!(
+        events[0],
+        Event::Cancelled {
+            key: key(&rich),
+            remaining: 1_900,
+            reason: CancelReason::Refused
+        }
+    );
+    assert!(matches!(events[1], Event::Fill(fill) if fill.maker == key(&other) && fill.size == 10));
+    assert_eq!(
+        events[2],
+        Event::Rested {
+            key: key(&sell),
+            remaining: 1_890
+        }
+    );
+}
+
+#[test]
+fn fill_or_kill_is_all_or_nothing_in_the_state_too() {
+    let (mut f, mut e) = setup();
+    e.submit(f.order(1, btc(), Side::Sell, 10, 500_000), gtc())
+        .expect("rests");
+    e.submit(f.order(2, btc(), Side::Sell, 10, 500_000), gtc())
+        .expect("rests");
+    // Trader 2 cancels its ask in the state (signed cancel) but the book still shows it: the
+    // second fill is refused, so the FOK must leave no trace.
+    let resting_2 = e.book(0).expect("book").snapshot().asks[1].key;
+    let cancel = CancelOrder {
+        account: resting_2.account,
+        order_id: resting_2.order_id,
+        signature: f.traders[2]
+            .key
+            .sign(CancelOrder::message(resting_2.account, resting_2.order_id)),
+    };
+    e.apply(&zkperp_state::tx::Transaction::CancelOrder(cancel))
+        .expect("cancel in the state only");
+    let root = e.state().root();
+    let fok = f.order(0, btc(), Side::Buy, 20, 500_000);
+    let events = e
+        .submit(
+            fok,
+            OrderOptions {
+                time_in_force: TimeInForce::FillOrKill,
+                ..gtc()
+            },
+        )
+        .expect("answered");
+    assert_eq!(
+        events,
+        vec![Event::Rejected {
+            key: key(&fok),
+            reason: RejectReason::Refused
+        }]
+    );
+    assert_eq!(
+        e.state().root(),
+        root,
+        "the accepted first fill was rolled back"
+    );
+    // Through the engine, a cancel reaches both the state and the book.
+    let own = f.order(0, btc(), Side::Buy, 5, 499_000);
+    e.submit(own, gtc()).expect("rests");
+    let cancel = CancelOrder {
+        account: own.order.account,
+        order_id: own.order.order_id,
+        signature: f.traders[0]
+            .key
+            .sign(CancelOrder::message(own.order.account, own.order.order_id)),
+    };
+    let events = e.cancel(cancel).expect("cancelled");
+    assert_eq!(
+        events,
+        vec![Event::Cancelled {
+            key: key(&own),
+            remaining: 5,
+            reason: CancelReason::User
+        }]
+    );
+}
+
+fn key(o: &zkperp_state::order::SignedOrder) -> zkperp_sequencer::book::OrderKey {
+    zkperp_sequencer::book::OrderKey {
+        account: o.order.account,
+        order_id: o.order.order_id,
+    }
+}
