@@ -80,7 +80,13 @@ contract Groth16Verifier is IVerifier {
     /// @param ic `IC[0..=n]` as `[x, y]` pairs for `n` public inputs, `1 <= n <= MAX_PUBLIC_INPUTS`.
     /// Every coordinate must be `< Q` and every G1 point on the curve (checked here, so a key with
     /// a typo fails at deployment, not at the first proof).
-    constructor(uint256[2] memory alpha, uint256[4] memory beta, uint256[4] memory gamma, uint256[4] memory delta, uint256[2][] memory ic) {
+    constructor(
+        uint256[2] memory alpha,
+        uint256[4] memory beta,
+        uint256[4] memory gamma,
+        uint256[4] memory delta,
+        uint256[2][] memory ic
+    ) {
         uint256 n = ic.length;
         if (n < 2 || n > MAX_PUBLIC_INPUTS + 1) revert BadVerifyingKey();
         _requireG1(alpha[0], alpha[1]);

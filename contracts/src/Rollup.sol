@@ -114,10 +114,23 @@ contract Rollup {
 
     // ---- Events ----
 
-    event Deposited(uint64 indexed index, address indexed l1Address, bytes32 publicKey, uint64 amount, bytes32 runningHash);
-    event ForcedWithdrawalRequested(uint64 indexed index, uint32 indexed account, address indexed requester, uint64 amount, uint64 deadline);
-    event BatchApplied(uint64 indexed batchNumber, uint256 oldRoot, uint256 newRoot, uint64 timestamp, uint64 depositsConsumed, uint64 forcedAnswered);
-    event WithdrawalCredited(uint64 indexed batchNumber, uint32 indexed account, address indexed l1Address, uint64 amount);
+    event Deposited(
+        uint64 indexed index, address indexed l1Address, bytes32 publicKey, uint64 amount, bytes32 runningHash
+    );
+    event ForcedWithdrawalRequested(
+        uint64 indexed index, uint32 indexed account, address indexed requester, uint64 amount, uint64 deadline
+    );
+    event BatchApplied(
+        uint64 indexed batchNumber,
+        uint256 oldRoot,
+        uint256 newRoot,
+        uint64 timestamp,
+        uint64 depositsConsumed,
+        uint64 forcedAnswered
+    );
+    event WithdrawalCredited(
+        uint64 indexed batchNumber, uint32 indexed account, address indexed l1Address, uint64 amount
+    );
     event ForcedWithdrawalAnswered(uint64 indexed index, uint32 indexed account, bool served);
     event MarkPriceUpdated(uint256 indexed market, uint64 price);
     event FundingIndexUpdated(uint256 indexed market, int64 fundingIndex);
@@ -249,8 +262,11 @@ contract Rollup {
         if (frozen) revert IsFrozen();
         if (amount == 0 || amount >= AMOUNT_LIMIT) revert BadAmount();
         uint64 index = forcedCount;
+        // Fits: block time is far below 2^64 and the grace period is at most a year.
+        // forge-lint: disable-next-line(unsafe-typecast)
         uint64 deadline = uint64(block.timestamp + gracePeriod);
-        forcedRequests[index] = ForcedRequest({requester: msg.sender, account: account, amount: amount, deadline: deadline});
+        forcedRequests[index] =
+            ForcedRequest({requester: msg.sender, account: account, amount: amount, deadline: deadline});
         forcedCount = index + 1;
         emit ForcedWithdrawalRequested(index, account, msg.sender, amount, deadline);
     }
@@ -419,14 +435,17 @@ contract Rollup {
     function _updateMarket(bytes calldata pubdata, uint256 off, uint8 kind) private {
         uint256 market = _uint(pubdata, off + 1, 1);
         if (market >= marketCount) revert UnknownMarket(market);
-        uint256 value = _uint(pubdata, off + 2, 8);
+        // An 8-byte field: exactly a u64 (a price) or the bit pattern of an i64 (an index).
+        // forge-lint: disable-next-line(unsafe-typecast)
+        uint64 value = uint64(_uint(pubdata, off + 2, 8));
         if (kind == KIND_MARK_PRICE) {
-            markets[market].markPrice = uint64(value);
-            emit MarkPriceUpdated(market, uint64(value));
+            markets[market].markPrice = value;
+            emit MarkPriceUpdated(market, value);
         } else {
-            // Two's complement: the u64 bit pattern is the i64.
-            markets[market].fundingIndex = int64(uint64(value));
-            emit FundingIndexUpdated(market, int64(uint64(value)));
+            // forge-lint: disable-next-line(unsafe-typecast)
+            int64 index = int64(value);
+            markets[market].fundingIndex = index;
+            emit FundingIndexUpdated(market, index);
         }
     }
 

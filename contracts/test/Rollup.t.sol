@@ -220,7 +220,8 @@ contract RollupBatchTest is RollupFixture {
 
     function test_batch_cannotBeAppliedTwice() public {
         deposit(ALICE, KEY_A, 100);
-        bytes memory b = apply_(abi.encodePacked(Pubdata.deposit(0, ALICE, KEY_A, 100), Pubdata.withdrawal(2, ALICE, 40)));
+        bytes memory b =
+            apply_(abi.encodePacked(Pubdata.deposit(0, ALICE, KEY_A, 100), Pubdata.withdrawal(2, ALICE, 40)));
         vm.warp(block.timestamp + 10);
         vm.expectRevert(abi.encodeWithSelector(Rollup.WrongOldRoot.selector, rollup.stateRoot(), genesis));
         rollup.applyBatch(b);
@@ -358,7 +359,10 @@ contract RollupBatchTest is RollupFixture {
             1,
             2,
             1_700_000_000,
-            abi.encodePacked(Pubdata.withdrawal(7, address(bytes20(hex"abababababababababababababababababababab")), 5), Pubdata.markPrice(1, 9)),
+            abi.encodePacked(
+                Pubdata.withdrawal(7, address(bytes20(hex"abababababababababababababababababababab")), 5),
+                Pubdata.markPrice(1, 9)
+            ),
             Pubdata.accountUpdate(7, 3)
         );
         bytes memory expected =

@@ -23,6 +23,10 @@ interface Vm {
     function startBroadcast() external;
     function startBroadcast(uint256 privateKey) external;
     function stopBroadcast() external;
+    function envUint(string calldata name) external view returns (uint256);
+    function envString(string calldata name) external view returns (string memory);
+    function toString(uint256 value) external pure returns (string memory);
+    function projectRoot() external view returns (string memory);
 }
 
 /// Assertions that revert with a message, the way forge recognises a failed test.

@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: UNLICENSED
+pragma solidity 0.8.37;
+
+import {Test, Vm} from "./utils/Test.sol";
+import {TestKey} from "./utils/TestKey.sol";
+import {Pubdata} from "./utils/Pubdata.sol";
+import {RollupHarness} from "./utils/RollupHarness.sol";
+import {Rollup} from "../src/Rollup.sol";
+import {TestToken} from "../src/TestToken.sol";
+import {IVerifier} from "../src/IVerifier.sol";
+
+/// Drives the rollup through random sequences of deposits, batches (consuming deposits,
+/// crediting withdrawals, answering forced requests), claims, forced requests, freezes,
+/// reclaims and exits. Every call it makes is one the rules allow, so each step moves state.
+contract SolvencyHandler {
+    Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
+    uint256 internal constant R = TestKey.R;
+
+    RollupHarness public immutable rollup;
+    TestToken public immutable token;
+    TestKey.Key internal exitKey;
+    address[3] public actors = [address(0xA1), address(0xA2), address(0xA3)];
+
+    struct Queued {
+        address l1;
+        bytes32 key;
+        uint64 amount;
+    }
+
+    Queued[] public queue;
+    uint256 public rootCounter;
+    uint256 public calls;
+
+    constructor(RollupHarness rollup_, TestToken token_, TestKey.Key memory exitKey_) {
+        rollup = rollup_;
+        token = token_;
+        exitKey = exitKey_;
+        for (uint256 i = 0; i < actors.length; ++i) {
+            vm.prank(actors[i]);
+            token_.approve(address(rollup_), type(uint256).max);
+        }
+    }
+
+    function actor(uint256 seed) internal view returns (address) {
+        return actors[seed % actors.length];
+    }
+
+    function deposit(uint256 who, uint64 amount) external {
+        if (rollup.frozen()) return;
+        amount = uint64(1 + amount % 1e12);
+        address a = actor(who);
+        bytes32 key = bytes32(who % 5);
+        queue.push(Queued(a, key, amount));
+        vm.prank(a);
+        rollup.deposit(key, amount);
+        ++calls;
+    }
+
+    /// A batch consuming up to `take` deposits, paying out up to what L2 holds, and answering the
+    /// oldest forced request if asked to.
+    function batch(uint256 take, uint256 who, uint256 withdraw, bool answer, bool served) external {
+        if (rollup.frozen()) return;
+        uint64 first = rollup.depositsConsumed();
+        uint256 n = take % (queue.length - first + 1);
+        bytes memory records;
+        uint256 available = rollup.l2Collateral();
+        for (uint256 i = 0; i < n; ++i) {
+            Queued memory q = queue[first + i];
+            records = abi.encodePacked(records, Pubdata.deposit(uint64(first + i), q.l1, q.key, q.amount));
+            available += q.amount;
+        }
+        uint64 out = uint64(withdraw % (available + 1));
+        if (out != 0) {
+            records = abi.encodePacked(records, Pubdata.withdrawal(7, actor(who), out));
+            available -= out;
+        }
+        uint64 next = rollup.forcedAnswered();
+        if (answer && next < rollup.forcedCount()) {
+            (address requester, uint32 account, uint64 amount,) = rollup.forcedRequests(next);
+            bool pay = served && amount <= available;
+            records = abi.encodePacked(records, Pubdata.forced(next, account, requester, amount, pay));
+        }
+        uint64 ts = rollup.lastBatchTimestamp() + 1;
+        if (block.timestamp < ts) vm.warp(ts);
+        uint256 newRoot = uint256(keccak256(abi.encode(++rootCounter))) % R;
+        rollup.applyBatch(Pubdata.batch(rollup.stateRoot(), newRoot, ts, records, Pubdata.accountUpdate(7, 1)));
+        ++calls;
+    }
+
+    function claim(uint256 who) external {
+        address a = actor(who);
+        if (rollup.claimable(a) == 0) return;
+        vm.prank(a);
+        rollup.claim();
+        ++calls;
+    }
+
+    function requestForced(uint256 who, uint32 account, uint64 amount) external {
+        if (rollup.frozen()) return;
+        vm.prank(actor(who));
+        rollup.requestForcedWithdrawal(account, uint64(1 + amount % 1e12));
+        ++calls;
+    }
+
+    /// Acts on one call in eight, so most runs see many batches before a freeze.
+    function freeze(uint256 wait) external {
+        uint64 next = rollup.forcedAnswered();
+        if (rollup.frozen() || next >= rollup.forcedCount() || wait % 8 != 0) return;
+        (,,, uint64 deadline) = rollup.forcedRequests(next);
+        if (block.timestamp < deadline) vm.warp(deadline + wait % 3 * 8);
+        rollup.freeze();
+        ++calls;
+    }
+
+    function reclaim(uint256 seed) external {
+        uint64 first = rollup.depositsConsumed();
+        if (!rollup.frozen() || queue.length == first) return;
+        uint64 index = uint64(first + seed % (queue.length - first));
+        if (rollup.depositReclaimed(index)) return;
+        Queued memory q = queue[index];
+        vm.prank(q.l1);
+        rollup.reclaimDeposit(index, q.key, q.amount);
+        ++calls;
+    }
+
+    function exit(uint32 account, uint256 who, uint256 amount) external {
+        if (!rollup.frozen() || rollup.exited(account)) return;
+        address a = actor(who);
+        amount = amount % (rollup.l2Collateral() * 2 + 1);
+        uint256[8] memory proof = TestKey.prove(exitKey, rollup.exitInputs(account, a, amount), 1);
+        vm.prank(a);
+        rollup.exit(account, amount, proof);
+        ++calls;
+    }
+
+    /// Sum of the queued deposits neither consumed nor reclaimed.
+    function pendingSum() external view returns (uint256 sum) {
+        for (uint256 i = rollup.depositsConsumed(); i < queue.length; ++i) {
+            if (!rollup.depositReclaimed(uint64(i))) sum += queue[i].amount;
+        }
+    }
+
+    function claimableSum() external view returns (uint256 sum) {
+        for (uint256 i = 0; i < actors.length; ++i) {
+            sum += rollup.claimable(actors[i]);
+        }
+    }
+}
+
+contract SolvencyInvariantTest is Test {
+    RollupHarness rollup;
+    TestToken token;
+    SolvencyHandler handler;
+
+    function setUp() public {
+        vm.warp(1_700_000_000);
+        token = new TestToken();
+        TestKey.Key memory batchKey = TestKey.make(1, 1);
+        TestKey.Key memory exitKey = TestKey.make(6, 2);
+        IVerifier[] memory shapes = new IVerifier[](1);
+        shapes[0] = TestKey.deploy(batchKey);
+        rollup = new RollupHarness(token, address(this), 0, 2, 1 hours, shapes, TestKey.deploy(exitKey));
+        handler = new SolvencyHandler(rollup, token, exitKey);
+        // Enough for every deposit a run can make (depth 64, at most 10^12 units each).
+        for (uint256 i = 0; i < 3; ++i) {
+            token.mint(handler.actors(i), 1e15);
+        }
+    }
+
+    function targetContracts() public view returns (address[] memory targets) {
+        targets = new address[](1);
+        targets[0] = address(handler);
+    }
+
+    /// The brief's invariant, and its exact form.
+    function invariant_tokenBalanceCoversEveryClaim() public view {
+        uint256 balance = token.balanceOf(address(rollup));
+        assertGe(balance, rollup.totalClaimable() + rollup.pendingDeposits(), "balance >= claimable + pending");
+        assertEq(
+            balance,
+            rollup.totalClaimable() + rollup.pendingDeposits() + rollup.l2Collateral(),
+            "balance == claimable + pending + L2"
+        );
+    }
+
+    function invariant_totalsMatchTheirParts() public view {
+        assertEq(rollup.totalClaimable(), handler.claimableSum(), "claimable total");
+        assertEq(rollup.pendingDeposits(), handler.pendingSum(), "pending total");
+    }
+}
