@@ -35,7 +35,7 @@ pub struct FeeSchedule {
 }
 
 /// How the trader wants an order handled (not signed: it does not change what may fill).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OrderOptions {
     pub time_in_force: TimeInForce,
     pub reduce_only: bool,
@@ -119,6 +119,24 @@ impl<S: NodeStore> Engine<S> {
     /// liquidations): the state machine is still the only way in.
     pub fn apply(&mut self, tx: &Transaction) -> Result<zkperp_state::Receipt, TxError> {
         self.state.apply(tx)
+    }
+
+    pub fn begin_batch(
+        &mut self,
+        timestamp: zkperp_state::units::Timestamp,
+    ) -> Result<(), zkperp_state::state::StateError> {
+        self.state.begin_batch(timestamp)
+    }
+
+    pub fn end_batch(
+        &mut self,
+    ) -> Result<zkperp_state::pubdata::BatchPublicData, zkperp_state::state::StateError> {
+        self.state.end_batch()
+    }
+
+    /// Every book's resting orders (for comparing engines and serving the API).
+    pub fn snapshots(&self) -> Vec<crate::book::Snapshot> {
+        self.books.iter().map(OrderBook::snapshot).collect()
     }
 
     pub fn book(&self, market: usize) -> Option<&OrderBook> {

@@ -20,6 +20,8 @@
 //!   reference book it is tested against.
 //! * [`engine`]: signed orders in, state transitions out: entry checks, risk, the book, and the
 //!   state machine gating every fill.
+//! * [`journal`]: every accepted command, synced to RocksDB before it is acknowledged.
+//! * [`sequencer`]: journal first, then the engine; a restart replays the journal.
 //! * [`risk`]: pre-trade risk, refusing at entry an order the account could not afford if it and
 //!   its other open orders filled at their limits.
 //! * [`store`]: [`RocksNodeStore`], the `NodeStore` over RocksDB, and the on-disk node layout.
@@ -31,8 +33,11 @@
 
 pub mod book;
 pub mod engine;
+pub mod journal;
 pub mod risk;
+pub mod sequencer;
 pub mod store;
+pub mod testkit;
 pub mod tree;
 
 pub use store::{Corruption, RocksNodeStore, StoreError};
