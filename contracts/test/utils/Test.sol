@@ -27,6 +27,7 @@ interface Vm {
     function envString(string calldata name) external view returns (string memory);
     function toString(uint256 value) external pure returns (string memory);
     function projectRoot() external view returns (string memory);
+    function snapshotGasLastCall(string calldata group, string calldata name) external returns (uint256 gasUsed);
 }
 
 /// Assertions that revert with a message, the way forge recognises a failed test.
