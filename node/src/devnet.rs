@@ -11,15 +11,11 @@ use std::time::Duration;
 use anyhow::Result;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use zkperp_state::funding::settle_funding;
-use zkperp_state::margin::{is_liquidatable, margin_summary, Fraction};
+use zkperp_sequencer::liquidation::next_step;
 use zkperp_state::order::Side;
 use zkperp_state::testkit::{coll, lots, ticks, Fixture};
-use zkperp_state::tx::deleverage::quote_covering;
-use zkperp_state::tx::{
-    Deleverage, Liquidation, LiquidationError, OracleTick, Trade, Transaction, TxError,
-};
-use zkperp_state::units::{AccountId, MarketId};
+use zkperp_state::tx::{OracleTick, Trade, Transaction};
+use zkperp_state::units::MarketId;
 
 #[derive(Debug, clap::Args)]
 pub struct DevnetArgs {
@@ -161,85 +157,15 @@ fn trade(f: &mut Fixture, rng: &mut ChaCha20Rng) -> Result<bool> {
     Ok(f.apply(tx).is_ok())
 }
 
-/// Closes every account below maintenance: into the insurance fund while it can absorb, by
-/// deleveraging the most valuable opposite position when it cannot.
+/// Runs the sequencer's liquidation engine until nobody below maintenance can be dealt with.
 fn liquidate(f: &mut Fixture, counts: &mut Counts) -> Result<()> {
-    let ids: Vec<AccountId> = f.traders.iter().filter_map(|t| t.id).collect();
-    for id in ids {
-        for m in 0..f.state.config().markets.len() {
-            let market = MarketId::new(m as u64)?;
-            let Some((tv, liquidatable)) = health(f, id) else {
-                continue;
-            };
-            let size = f.position(id, market);
-            if !liquidatable || size == 0 {
-                continue;
-            }
-            let liq = Transaction::Liquidation(Liquidation {
-                account: id,
-                market,
-                size: lots(size.abs()),
-                fee: coll(0),
-            });
-            match f.apply(liq) {
-                Ok(_) => counts.liquidations += 1,
-                Err(TxError::Liquidation(LiquidationError::FundExhausted)) if tv < 0 => {
-                    if deleverage(f, id, market, size, tv)? {
-                        counts.deleverages += 1;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(target: "devnet", account = %id, error = %e, "liquidation refused")
-                }
-            }
+    while let Some(tx) = next_step(&f.state) {
+        match &tx {
+            Transaction::Liquidation(_) => counts.liquidations += 1,
+            Transaction::Deleverage(_) => counts.deleverages += 1,
+            _ => {}
         }
+        f.apply(tx)?;
     }
     Ok(())
-}
-
-/// Total value and whether the account is below maintenance, with funding settled.
-fn health(f: &Fixture, id: AccountId) -> Option<(i128, bool)> {
-    let mut leaf = f.state.account(id)?.leaf.clone();
-    settle_funding(&mut leaf, f.state.markets()).ok()?;
-    let s = margin_summary(
-        leaf.collateral,
-        &leaf.positions,
-        f.state.markets(),
-        &f.state.config().markets,
-        Fraction::Maintenance,
-    );
-    Some((s.total_value, is_liquidatable(&s)))
-}
-
-fn deleverage(
-    f: &mut Fixture,
-    id: AccountId,
-    market: MarketId,
-    size: i128,
-    tv: i128,
-) -> Result<bool> {
-    let counterparty = f
-        .traders
-        .iter()
-        .filter_map(|t| t.id)
-        .filter(|c| *c != id && f.position(*c, market).signum() == -size.signum())
-        .max_by_key(|c| health(f, *c).map(|(v, _)| v).unwrap_or(i128::MIN));
-    let Some(counterparty) = counterparty else {
-        return Ok(false);
-    };
-    let closed = size.abs().min(f.position(counterparty, market).abs());
-    let mark = i128::from(f.state.markets()[market.index()].mark_price.get());
-    let tick_value = i128::from(f.state.config().markets[market.index()].tick_value.get());
-    let mark_value = closed * mark * tick_value;
-    // Cover the deficit in proportion to the share of the position closed.
-    let covered = -tv * closed / size.abs();
-    let quote = quote_covering(lots(size), mark_value, covered).max(0);
-    let tx = Transaction::Deleverage(Deleverage {
-        deleveraged: id,
-        deleverager: counterparty,
-        market,
-        size: lots(closed),
-        quote: coll(quote),
-    });
-    Ok(f.apply(tx).is_ok())
 }

@@ -22,6 +22,8 @@
 //!   state machine gating every fill.
 //! * [`journal`]: every accepted command, synced to RocksDB before it is acknowledged.
 //! * [`sequencer`]: journal first, then the engine; a restart replays the journal.
+//! * [`liquidation`]: the liquidation engine's policy: which account, market and counterparty
+//!   next (the state machine checks the rules).
 //! * [`risk`]: pre-trade risk, refusing at entry an order the account could not afford if it and
 //!   its other open orders filled at their limits.
 //! * [`store`]: [`RocksNodeStore`], the `NodeStore` over RocksDB, and the on-disk node layout.
@@ -34,6 +36,7 @@
 pub mod book;
 pub mod engine;
 pub mod journal;
+pub mod liquidation;
 pub mod risk;
 pub mod sequencer;
 pub mod store;

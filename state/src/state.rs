@@ -304,6 +304,13 @@ impl<S: NodeStore> State<S> {
         Ok(data)
     }
 
+    /// Runs every rule of `tx` against the current state without changing it: what
+    /// [`State::apply`] would answer.
+    pub fn check(&self, tx: &Transaction) -> Result<(), TxError> {
+        let mut ctx = Ctx::new(self);
+        crate::tx::execute(&mut ctx, tx)
+    }
+
     /// Applies one transaction: all its rules pass and the state changes, or it is refused with
     /// a typed error and the state is exactly as before.
     pub fn apply(&mut self, tx: &Transaction) -> Result<Receipt, TxError> {

@@ -1,0 +1,99 @@
+//! The liquidation engine's policy on real states: liquidate into the fund while it can absorb,
+//! deleverage the most valuable opposite positions when it cannot, until nobody is left below
+//! maintenance.
+
+use zkperp_sequencer::liquidation::next_step;
+use zkperp_state::margin::{is_liquidatable, margin_summary, total_value, Fraction};
+use zkperp_state::testkit::*;
+use zkperp_state::tx::Transaction;
+use zkperp_state::units::AccountId;
+
+/// Runs the engine to completion; returns the transactions it applied.
+fn run(f: &mut Fixture) -> Vec<Transaction> {
+    let mut applied = Vec::new();
+    while let Some(tx) = next_step(&f.state) {
+        f.state
+            .apply(&tx)
+            .expect("the engine only proposes what the rules accept");
+        applied.push(tx);
+        assert!(applied.len() < 50, "the engine must make progress");
+    }
+    applied
+}
+
+fn liquidatable(f: &Fixture, id: AccountId) -> bool {
+    let leaf = &f.state.account(id).expect("account").leaf;
+    is_liquidatable(&margin_summary(
+        leaf.collateral,
+        &leaf.positions,
+        f.state.markets(),
+        &f.state.config().markets,
+        Fraction::Maintenance,
+    ))
+}
+
+fn tv(f: &Fixture, id: AccountId) -> i128 {
+    let leaf = &f.state.account(id).expect("account").leaf;
+    total_value(
+        leaf.collateral,
+        &leaf.positions,
+        f.state.markets(),
+        &f.state.config().markets,
+    )
+}
+
+#[test]
+fn below_maintenance_goes_to_the_fund_with_the_full_penalty() {
+    let mut f = Fixture::new(2);
+    f.fund_deposit(10_000_000_000);
+    f.deposit(0, 1_000_000_000);
+    f.deposit(1, 1_000_000_000);
+    f.trade(0, 1, btc(), 1_800, 500_000).expect("open");
+    f.set_price(btc(), 475_000);
+    assert!(run(&mut f).is_empty(), "nobody is below maintenance yet");
+    f.set_price(btc(), 465_000);
+    let (a, fund_before) = (f.id(0), tv(&f, AccountId::INSURANCE_FUND));
+    let steps = run(&mut f);
+    assert_eq!(steps.len(), 1);
+    let penalty = 1_800 * 465_000 * 10 / 100;
+    assert!(
+        matches!(&steps[0], Transaction::Liquidation(l) if l.size.get() == 1_800 && l.fee.get() == penalty)
+    );
+    assert_eq!(f.position(a, btc()), 0);
+    assert_eq!(tv(&f, AccountId::INSURANCE_FUND), fund_before + penalty);
+    assert!(!liquidatable(&f, a));
+}
+
+#[test]
+fn an_exhausted_fund_means_deleveraging_the_most_valuable_opposite_positions() {
+    let mut f = Fixture::new(3);
+    f.deposit(0, 1_000_000_000);
+    f.deposit(1, 1_000_000_000);
+    f.deposit(2, 5_000_000_000);
+    f.trade(0, 1, btc(), 1_000, 500_000).expect("open");
+    f.trade(0, 2, btc(), 800, 500_000).expect("open");
+    f.set_price(btc(), 440_000); // trader 0: TV -80 USD, bankrupt; the fund is empty
+    let (a, b, c) = (f.id(0), f.id(1), f.id(2));
+    assert!(tv(&f, c) > tv(&f, b));
+    let steps = run(&mut f);
+    match steps.as_slice() {
+        [Transaction::Deleverage(first), Transaction::Deleverage(second)] => {
+            assert_eq!(
+                first.deleverager, c,
+                "the most valuable counterparty goes first"
+            );
+            assert_eq!(first.size.get(), 800);
+            assert_eq!(second.deleverager, b);
+            assert_eq!(second.size.get(), 1_000);
+        }
+        other => panic!("expected two deleverages, got {other:?}"),
+    }
+    assert_eq!(f.position(a, btc()), 0);
+    assert_eq!(
+        f.collateral(a),
+        0,
+        "the whole deficit was covered, no dust left"
+    );
+    assert_eq!(f.total_collateral(), f.deposited);
+    assert!(!liquidatable(&f, b) && !liquidatable(&f, c));
+}
