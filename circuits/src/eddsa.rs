@@ -207,14 +207,13 @@ mod tests {
             r8: PointVar::new_witness(cs.clone(), || Ok(r8)).expect("r8"),
             s: FpVar::new_witness(cs.clone(), || Ok(s)).expect("s"),
         };
+        let cond = cond.map(|c| Boolean::new_witness(cs.clone(), || Ok(c)).expect("cond"));
         let before = cs.num_constraints();
         match cond {
             None => pk.verify(&msg, &sig).expect("synthesise"),
-            Some(c) => {
-                let cond = Boolean::new_witness(cs.clone(), || Ok(c)).expect("cond");
-                pk.conditional_enforce_valid(&msg, &sig, &cond)
-                    .expect("synthesise");
-            }
+            Some(cond) => pk
+                .conditional_enforce_valid(&msg, &sig, &cond)
+                .expect("synthesise"),
         }
         let cost = cs.num_constraints() - before;
         (cs.is_satisfied().expect("check"), cost)
@@ -337,7 +336,7 @@ mod tests {
         let c = case(7);
         let s = fs_to_fr(c.sig.s());
         let (pk, r8) = (*c.pk.point(), *c.sig.r8());
-        assert!(run_raw(pk, c.msg, r8, s, Some(true)).0);
+        assert_eq!(run_raw(pk, c.msg, r8, s, Some(true)), (true, 4_754));
         assert!(!run_raw(pk, c.msg + Fr::ONE, r8, s, Some(true)).0);
         // A no-op slot: any message, any S (even >= l), the identity as key.
         assert!(run_raw(pk, c.msg + Fr::ONE, r8, s, Some(false)).0);
