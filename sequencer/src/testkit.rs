@@ -84,7 +84,7 @@ impl CommandStream {
                         request: L1Deposit {
                             index: n - 4,
                             l1_address: t.l1,
-                            public_key: t.key.public_key(),
+                            public_key: t.key.public_key().pack(),
                             amount: Amount::new(10_000_000_000).expect("amount"),
                         },
                         salt: Fr::from(n),

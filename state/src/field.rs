@@ -148,3 +148,20 @@ pub mod serde_fr {
         fr_from_decimal(&s).map_err(serde::de::Error::custom)
     }
 }
+
+/// Serde of 32 bytes as 64 hex digits (an optional `0x` is accepted on input).
+pub mod serde_hex32 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let text = String::deserialize(d)?;
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(text.trim_start_matches("0x"), &mut out)
+            .map_err(serde::de::Error::custom)?;
+        Ok(out)
+    }
+}

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! kind  record                     bytes
-//! 0x01  deposit consumed           1 + 8 index + 20 l1_address + 32 packed pubkey + 8 amount     = 69
+//! 0x01  deposit credited           1 + 8 index + 20 l1_address + 32 packed pubkey + 8 amount     = 69
+//! 0x06  deposit refunded           the same fields as 0x01 (the L1 repays the depositor)         = 69
 //! 0x02  withdrawal                 1 + 4 account + 20 l1_address + 8 amount                       = 33
 //! 0x03  forced withdrawal answer   1 + 8 index + 4 account + 20 requester + 8 amount + 1 served   = 42
 //! 0x04  mark price                 1 + 1 market + 8 price                                          = 10
@@ -22,17 +23,19 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::eddsa::PublicKey;
 use crate::field::{fr_to_be_bytes, Fr};
 use crate::units::{AccountId, Amount, FundingIndex, L1Address, MarketId, PriceTicks, Timestamp};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PubData {
+    /// A deposit consumed from the L1 queue: credited to its account, or refunded.
     Deposit {
         index: u64,
         l1_address: L1Address,
-        public_key: PublicKey,
+        #[serde(with = "crate::field::serde_hex32")]
+        public_key: [u8; 32],
         amount: Amount,
+        credited: bool,
     },
     Withdrawal {
         account: AccountId,
@@ -62,6 +65,7 @@ impl PubData {
     pub const FORCED_WITHDRAWAL: u8 = 0x03;
     pub const MARK_PRICE: u8 = 0x04;
     pub const FUNDING_INDEX: u8 = 0x05;
+    pub const DEPOSIT_REFUNDED: u8 = 0x06;
 
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
@@ -70,11 +74,16 @@ impl PubData {
                 l1_address,
                 public_key,
                 amount,
+                credited,
             } => {
-                out.push(Self::DEPOSIT);
+                out.push(if *credited {
+                    Self::DEPOSIT
+                } else {
+                    Self::DEPOSIT_REFUNDED
+                });
                 out.extend_from_slice(&index.to_be_bytes());
                 out.extend_from_slice(&l1_address.0);
-                out.extend_from_slice(&public_key.pack());
+                out.extend_from_slice(public_key);
                 out.extend_from_slice(&amount.get().to_be_bytes());
             }
             PubData::Withdrawal {
@@ -136,6 +145,8 @@ pub struct AccountUpdate {
 pub struct BatchPublicData {
     pub old_root: Fr,
     pub new_root: Fr,
+    /// 1 for the first batch after genesis: the L1 accepts each number once, in order.
+    pub batch_number: u64,
     pub timestamp: Timestamp,
     pub records: Vec<PubData>,
     pub accounts: Vec<AccountUpdate>,
@@ -147,8 +158,8 @@ impl BatchPublicData {
         commitment(&self.to_bytes())
     }
 
-    /// `32 old root | 32 new root | 8 timestamp | 4 record bytes | records | 4 account count |
-    /// accounts`.
+    /// `32 old root | 32 new root | 8 batch number | 8 timestamp | 4 record bytes | records |
+    /// 4 account count | accounts`.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut records = Vec::new();
         for r in &self.records {
@@ -157,6 +168,7 @@ impl BatchPublicData {
         let mut out = Vec::with_capacity(80 + records.len() + 36 * self.accounts.len());
         out.extend_from_slice(&fr_to_be_bytes(&self.old_root));
         out.extend_from_slice(&fr_to_be_bytes(&self.new_root));
+        out.extend_from_slice(&self.batch_number.to_be_bytes());
         out.extend_from_slice(&self.timestamp.get().to_be_bytes());
         out.extend_from_slice(&(records.len() as u32).to_be_bytes());
         out.extend_from_slice(&records);
@@ -186,6 +198,7 @@ mod tests {
         BatchPublicData {
             old_root: Fr::from(1u64),
             new_root: Fr::from(2u64),
+            batch_number: 9,
             timestamp: Timestamp::new(1_700_000_000).expect("ts"),
             records: vec![
                 PubData::Withdrawal {
@@ -213,6 +226,7 @@ mod tests {
         expected.push(1);
         expected.extend_from_slice(&[0u8; 31]);
         expected.push(2);
+        expected.extend_from_slice(&9u64.to_be_bytes());
         expected.extend_from_slice(&1_700_000_000u64.to_be_bytes());
         expected.extend_from_slice(&(33u32 + 10).to_be_bytes());
         expected.push(PubData::WITHDRAWAL);

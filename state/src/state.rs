@@ -122,6 +122,7 @@ pub struct State<S: NodeStore = MemoryStore> {
     forced_consumed: u64,
     now: Timestamp,
     batch_start_root: Fr,
+    batches_sealed: u64,
     batch_pubdata: Vec<PubData>,
     batch_touched: Vec<AccountId>,
     batch_touched_set: HashSet<AccountId>,
@@ -176,6 +177,7 @@ impl<S: NodeStore> State<S> {
             forced_consumed: 0,
             now: Timestamp::default(),
             batch_start_root: Fr::from(0u64),
+            batches_sealed: 0,
             batch_pubdata: Vec::new(),
             batch_touched: Vec::new(),
             batch_touched_set: HashSet::new(),
@@ -294,6 +296,7 @@ impl<S: NodeStore> State<S> {
         let data = BatchPublicData {
             old_root: self.batch_start_root,
             new_root: self.root(),
+            batch_number: self.batches_sealed + 1,
             timestamp: self.now,
             records: std::mem::take(&mut self.batch_pubdata),
             accounts,
@@ -301,6 +304,7 @@ impl<S: NodeStore> State<S> {
         self.batch_touched.clear();
         self.batch_touched_set.clear();
         self.batch_start_root = data.new_root;
+        self.batches_sealed += 1;
         Ok(data)
     }
 

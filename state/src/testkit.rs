@@ -183,7 +183,7 @@ impl Fixture {
             request: L1Deposit {
                 index: self.deposits,
                 l1_address: t.l1,
-                public_key: t.key.public_key(),
+                public_key: t.key.public_key().pack(),
                 amount: amount(amount_units),
             },
             salt: Fr::from(1000 + trader as u64),
@@ -206,7 +206,7 @@ impl Fixture {
             request: L1Deposit {
                 index: self.deposits,
                 l1_address: l1(0xf0),
-                public_key: self.fund_key.public_key(),
+                public_key: self.fund_key.public_key().pack(),
                 amount: amount(amount_units),
             },
             salt: Fr::from(0u64),

@@ -61,19 +61,64 @@ fn deposits_are_consumed_strictly_in_queue_order() {
     );
 }
 
-#[test]
-fn collateral_width_is_enforced() {
-    let mut f = Fixture::new(1);
-    f.deposit(0, (1 << 63) - 1);
-    let err = f.refuse(f.deposit_tx(0, 1));
-    assert!(
-        matches!(err, TxError::Deposit(DepositError::Range(_))),
-        "{err:?}"
-    );
+/// Applies `tx` and returns whether the deposit was credited, checking that a refund changes
+/// no account but still consumes the request.
+fn credited(state: &mut State, tx: &Transaction) -> bool {
+    let root = state.accounts_root();
+    let consumed = state.deposits_consumed();
+    let receipt = state
+        .apply(tx)
+        .expect("a deposit in order is always consumed");
+    assert_eq!(state.deposits_consumed(), consumed + 1);
+    match receipt.pubdata.as_slice() {
+        [PubData::Deposit { credited: true, .. }] => true,
+        [PubData::Deposit {
+            credited: false, ..
+        }] => {
+            assert_eq!(state.accounts_root(), root, "a refund changes no account");
+            assert!(receipt.writes.is_empty());
+            false
+        }
+        other => panic!("unexpected public data {other:?}"),
+    }
 }
 
 #[test]
-fn a_full_tree_refuses_new_accounts_but_credits_existing_ones() {
+fn a_deposit_that_would_overflow_collateral_is_refunded() {
+    let mut f = Fixture::new(1);
+    let a = f.deposit(0, (1 << 63) - 1);
+    let tx = f.deposit_tx(0, 1);
+    assert!(!credited(&mut f.state, &tx));
+    assert_eq!(f.collateral(a), (1 << 63) - 1);
+    let mut bytes = Vec::new();
+    f.state
+        .end_batch()
+        .expect("batch")
+        .records
+        .last()
+        .expect("record")
+        .encode(&mut bytes);
+    assert_eq!(bytes[0], PubData::DEPOSIT_REFUNDED);
+}
+
+#[test]
+fn a_deposit_with_an_invalid_key_is_refunded() {
+    let mut f = Fixture::new(1);
+    let Transaction::Deposit(mut tx) = f.deposit_tx(0, 10) else {
+        unreachable!()
+    };
+    tx.request.public_key = [0xff; 32]; // y >= p
+    assert!(!credited(&mut f.state, &Transaction::Deposit(tx)));
+    let mut small_order = tx;
+    small_order.request.index = 1;
+    small_order.request.public_key = [0u8; 32]; // y = 0: a point of order 4
+    assert!(!credited(&mut f.state, &Transaction::Deposit(small_order)));
+    f.deposits = 2;
+    f.deposit(0, 10);
+}
+
+#[test]
+fn a_full_tree_refunds_new_accounts_but_credits_existing_ones() {
     let mut rng = <rand_chacha::ChaCha20Rng as rand::SeedableRng>::seed_from_u64(1);
     let keys: Vec<_> = (0..5).map(|_| PrivateKey::random(&mut rng)).collect();
     let mut config = config(&keys[..3], &keys[3], &keys[4]);
@@ -84,21 +129,14 @@ fn a_full_tree_refuses_new_accounts_but_credits_existing_ones() {
             request: L1Deposit {
                 index,
                 l1_address: L1Address([owner; 20]),
-                public_key: keys[0].public_key(),
+                public_key: keys[0].public_key().pack(),
                 amount: amount(7),
             },
             salt: Fr::from(9u64),
         })
     };
-    state.apply(&deposit(0, 1)).expect("third leaf");
-    state.apply(&deposit(1, 2)).expect("fourth leaf");
-    let root = state.root();
-    assert_eq!(
-        state.apply(&deposit(2, 3)).expect_err("full"),
-        TxError::Deposit(DepositError::TreeFull)
-    );
-    assert_eq!(state.root(), root);
-    state
-        .apply(&deposit(2, 1))
-        .expect("existing account is credited");
+    assert!(credited(&mut state, &deposit(0, 1)), "third leaf");
+    assert!(credited(&mut state, &deposit(1, 2)), "fourth leaf");
+    assert!(!credited(&mut state, &deposit(2, 3)), "no fifth leaf");
+    assert!(credited(&mut state, &deposit(3, 1)), "existing account");
 }
