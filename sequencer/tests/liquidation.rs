@@ -3,7 +3,6 @@
 //! maintenance.
 
 use zkperp_sequencer::liquidation::next_step;
-use zkperp_state::margin::{is_liquidatable, margin_summary, total_value, Fraction};
 use zkperp_state::testkit::*;
 use zkperp_state::tx::Transaction;
 use zkperp_state::units::AccountId;
@@ -21,27 +20,6 @@ fn run(f: &mut Fixture) -> Vec<Transaction> {
     applied
 }
 
-fn liquidatable(f: &Fixture, id: AccountId) -> bool {
-    let leaf = &f.state.account(id).expect("account").leaf;
-    is_liquidatable(&margin_summary(
-        leaf.collateral,
-        &leaf.positions,
-        f.state.markets(),
-        &f.state.config().markets,
-        Fraction::Maintenance,
-    ))
-}
-
-fn tv(f: &Fixture, id: AccountId) -> i128 {
-    let leaf = &f.state.account(id).expect("account").leaf;
-    total_value(
-        leaf.collateral,
-        &leaf.positions,
-        f.state.markets(),
-        &f.state.config().markets,
-    )
-}
-
 #[test]
 fn below_maintenance_goes_to_the_fund_with_the_full_penalty() {
     let mut f = Fixture::new(2);
@@ -52,7 +30,7 @@ fn below_maintenance_goes_to_the_fund_with_the_full_penalty() {
     f.set_price(btc(), 475_000);
     assert!(run(&mut f).is_empty(), "nobody is below maintenance yet");
     f.set_price(btc(), 465_000);
-    let (a, fund_before) = (f.id(0), tv(&f, AccountId::INSURANCE_FUND));
+    let (a, fund_before) = (f.id(0), f.total_value(AccountId::INSURANCE_FUND));
     let steps = run(&mut f);
     assert_eq!(steps.len(), 1);
     let penalty = 1_800 * 465_000 * 10 / 100;
@@ -60,8 +38,11 @@ fn below_maintenance_goes_to_the_fund_with_the_full_penalty() {
         matches!(&steps[0], Transaction::Liquidation(l) if l.size.get() == 1_800 && l.fee.get() == penalty)
     );
     assert_eq!(f.position(a, btc()), 0);
-    assert_eq!(tv(&f, AccountId::INSURANCE_FUND), fund_before + penalty);
-    assert!(!liquidatable(&f, a));
+    assert_eq!(
+        f.total_value(AccountId::INSURANCE_FUND),
+        fund_before + penalty
+    );
+    assert!(!f.is_liquidatable(a));
 }
 
 #[test]
@@ -74,7 +55,7 @@ fn an_exhausted_fund_means_deleveraging_the_most_valuable_opposite_positions() {
     f.trade(0, 2, btc(), 800, 500_000).expect("open");
     f.set_price(btc(), 440_000); // trader 0: TV -80 USD, bankrupt; the fund is empty
     let (a, b, c) = (f.id(0), f.id(1), f.id(2));
-    assert!(tv(&f, c) > tv(&f, b));
+    assert!(f.total_value(c) > f.total_value(b));
     let steps = run(&mut f);
     match steps.as_slice() {
         [Transaction::Deleverage(first), Transaction::Deleverage(second)] => {
@@ -95,5 +76,5 @@ fn an_exhausted_fund_means_deleveraging_the_most_valuable_opposite_positions() {
         "the whole deficit was covered, no dust left"
     );
     assert_eq!(f.total_collateral(), f.deposited);
-    assert!(!liquidatable(&f, b) && !liquidatable(&f, c));
+    assert!(!f.is_liquidatable(b) && !f.is_liquidatable(c));
 }

@@ -350,6 +350,29 @@ impl Fixture {
             .get()
     }
 
+    /// Total value of an account at the current marks (funding as last settled).
+    pub fn total_value(&self, id: AccountId) -> i128 {
+        let leaf = &self.state.account(id).expect("account").leaf;
+        crate::margin::total_value(
+            leaf.collateral,
+            &leaf.positions,
+            self.state.markets(),
+            &self.state.config().markets,
+        )
+    }
+
+    /// Whether an account is below maintenance margin (funding as last settled).
+    pub fn is_liquidatable(&self, id: AccountId) -> bool {
+        let leaf = &self.state.account(id).expect("account").leaf;
+        crate::margin::is_liquidatable(&crate::margin::margin_summary(
+            leaf.collateral,
+            &leaf.positions,
+            self.state.markets(),
+            &self.state.config().markets,
+            crate::margin::Fraction::Maintenance,
+        ))
+    }
+
     /// Sum of every account's positions in `market` (always zero: every lot has a counterparty).
     pub fn open_interest_balance(&self, market: MarketId) -> i128 {
         self.state

@@ -1,4 +1,3 @@
-use zkperp_state::margin::{is_liquidatable, margin_summary, total_value, Fraction};
 use zkperp_state::testkit::*;
 use zkperp_state::tx::{Liquidation, LiquidationError, Transaction, TxError};
 use zkperp_state::units::{AccountId, MarketId};
@@ -31,16 +30,6 @@ fn lerr(e: TxError) -> LiquidationError {
     }
 }
 
-fn tv(f: &Fixture, id: AccountId) -> i128 {
-    let leaf = &f.state.account(id).expect("account").leaf;
-    total_value(
-        leaf.collateral,
-        &leaf.positions,
-        f.state.markets(),
-        &f.state.config().markets,
-    )
-}
-
 #[test]
 fn only_accounts_below_maintenance_are_liquidated() {
     let mut f = leveraged_long(10_000_000_000);
@@ -51,15 +40,7 @@ fn only_accounts_below_maintenance_are_liquidated() {
         LiquidationError::NotLiquidatable
     );
     f.set_price(btc(), 465_000); // TV 370 USD < maintenance 418.5 USD
-    let leaf = &f.state.account(a).expect("account").leaf;
-    let m = margin_summary(
-        leaf.collateral,
-        &leaf.positions,
-        f.state.markets(),
-        &f.state.config().markets,
-        Fraction::Maintenance,
-    );
-    assert!(is_liquidatable(&m));
+    assert!(f.is_liquidatable(a));
     f.apply(liquidation(a, 100, 0)).expect("liquidatable");
 }
 
@@ -94,7 +75,7 @@ fn positions_only_shrink_and_penalties_are_bounded() {
         l.market = MarketId::new(5).expect("id");
     }
     assert_eq!(lerr(f.refuse(unknown)), LiquidationError::UnknownMarket);
-    let (tv_before, fund_before) = (tv(&f, a), tv(&f, AccountId::INSURANCE_FUND));
+    let (tv_before, fund_before) = (f.total_value(a), f.total_value(AccountId::INSURANCE_FUND));
     f.apply(liquidation(a, 900, closed / 100))
         .expect("half, with the full penalty");
     assert_eq!(f.position(a, btc()), 900);
@@ -104,12 +85,12 @@ fn positions_only_shrink_and_penalties_are_bounded() {
         "the fund took the other half"
     );
     assert_eq!(
-        tv(&f, a),
+        f.total_value(a),
         tv_before - closed / 100,
         "the transfer at mark is value-neutral"
     );
     assert_eq!(
-        tv(&f, AccountId::INSURANCE_FUND),
+        f.total_value(AccountId::INSURANCE_FUND),
         fund_before + closed / 100
     );
     assert_eq!(f.total_collateral(), f.deposited);
@@ -121,17 +102,20 @@ fn the_fund_absorbs_a_bankrupt_remainder_while_it_can() {
     let mut f = leveraged_long(10_000_000_000);
     let a = f.id(0);
     f.set_price(btc(), 440_000); // TV = -80 USD
-    assert_eq!(tv(&f, a), -80_000_000);
+    assert_eq!(f.total_value(a), -80_000_000);
     assert_eq!(
         lerr(f.refuse(liquidation(a, 1_800, 1))),
         LiquidationError::BadFee,
         "no penalty from a bankrupt account"
     );
-    let fund_before = tv(&f, AccountId::INSURANCE_FUND);
+    let fund_before = f.total_value(AccountId::INSURANCE_FUND);
     f.apply(liquidation(a, 1_800, 0)).expect("close all");
     assert_eq!(f.collateral(a), 0);
     assert_eq!(f.position(a, btc()), 0);
-    assert_eq!(tv(&f, AccountId::INSURANCE_FUND), fund_before - 80_000_000);
+    assert_eq!(
+        f.total_value(AccountId::INSURANCE_FUND),
+        fund_before - 80_000_000
+    );
     assert_eq!(f.total_collateral(), f.deposited);
 }
 
