@@ -38,6 +38,7 @@
 pub mod babyjubjub;
 pub mod eddsa;
 pub mod eq;
+pub mod funding;
 pub mod margin;
 pub mod merkle;
 pub mod poseidon;
