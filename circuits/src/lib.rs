@@ -39,6 +39,7 @@ pub mod babyjubjub;
 pub mod eddsa;
 pub mod eq;
 pub mod funding;
+pub mod leaf;
 pub mod margin;
 pub mod merkle;
 pub mod poseidon;
