@@ -190,7 +190,8 @@ mod tests {
     fn out_of_width_fields_are_unsatisfiable() {
         let leaf = leaves().pop().expect("a leaf");
         let honest = LeafElements::of(&leaf);
-        let tampers: Vec<(&str, Box<dyn Fn(&mut LeafElements)>)> = vec![
+        type Tamper = Box<dyn Fn(&mut LeafElements)>;
+        let tampers: Vec<(&str, Tamper)> = vec![
             ("collateral 2^63", Box::new(|e| e.collateral = two_pow(63))),
             (
                 "collateral -2^63",
