@@ -11,7 +11,8 @@ import {IVerifier} from "./IVerifier.sol";
 ///   requestForcedWithdrawal() --> forced queue (deadline) -+--> submitBatch(pubdata, proof)
 ///                                                          |      consumes both queues in order,
 ///                                                          |      moves the root, credits claims
-///   claim() <------------- claimable[l1 address] <---------+
+///   claim() <------------- claimable[l1 address] <---------+  (withdrawals, served forced
+///                                                                requests, refunded deposits)
 ///   freeze() once the oldest unanswered forced request is due; then only:
 ///   exit(account, amount, proof) once per account, reclaimDeposit() for unconsumed deposits
 ///
@@ -46,12 +47,14 @@ contract Rollup {
     uint8 internal constant KIND_FORCED_WITHDRAWAL = 0x03;
     uint8 internal constant KIND_MARK_PRICE = 0x04;
     uint8 internal constant KIND_FUNDING_INDEX = 0x05;
+    /// A queued deposit the state machine consumed without crediting it: repaid on L1.
+    uint8 internal constant KIND_DEPOSIT_REFUNDED = 0x06;
     uint256 internal constant DEPOSIT_LEN = 69;
     uint256 internal constant WITHDRAWAL_LEN = 33;
     uint256 internal constant FORCED_WITHDRAWAL_LEN = 42;
     uint256 internal constant MARKET_RECORD_LEN = 10;
-    /// `32 old root | 32 new root | 8 timestamp | 4 record bytes`.
-    uint256 internal constant HEADER_LEN = 76;
+    /// `32 old root | 32 new root | 8 batch number | 8 timestamp | 4 record bytes`.
+    uint256 internal constant HEADER_LEN = 84;
     /// Data availability: `4 account id | 32 new leaf hash` per changed account.
     uint256 internal constant ACCOUNT_UPDATE_LEN = 36;
 
@@ -71,8 +74,9 @@ contract Rollup {
     address public operator;
     /// The last verified state root.
     uint256 public stateRoot;
+    /// Batches applied so far; the next batch must carry the number `batchCount + 1`.
     uint64 public batchCount;
-    /// Timestamp of the last batch; each batch's is strictly greater (see _applyBatch).
+    /// Timestamp of the last batch; each batch's is at least this (see _applyBatch).
     uint64 public lastBatchTimestamp;
     uint64 public depositCount;
     uint64 public depositsConsumed;
@@ -131,6 +135,7 @@ contract Rollup {
     event WithdrawalCredited(
         uint64 indexed batchNumber, uint32 indexed account, address indexed l1Address, uint64 amount
     );
+    event DepositRefunded(uint64 indexed index, address indexed l1Address, uint64 amount);
     event ForcedWithdrawalAnswered(uint64 indexed index, uint32 indexed account, bool served);
     event MarkPriceUpdated(uint256 indexed market, uint64 price);
     event FundingIndexUpdated(uint256 indexed market, int64 fundingIndex);
@@ -154,6 +159,7 @@ contract Rollup {
     error WrongOldRoot(uint256 expected, uint256 got);
     error BadNewRoot();
     error BadTimestamp();
+    error BadBatchNumber(uint64 expected, uint64 got);
     error DepositOutOfOrder(uint64 expected, uint64 got);
     error DepositMismatch();
     error ForcedOutOfOrder(uint64 expected, uint64 got);
@@ -301,36 +307,43 @@ contract Rollup {
         uint64 nextDeposit;
         uint64 nextForced;
         bytes32 depositHash;
+        /// Consumed deposits credited to L2 accounts (0x01).
         uint256 deposited;
-        uint256 credited;
+        /// Consumed deposits refunded to their depositors (0x06): claimable, never in L2.
+        uint256 refunded;
+        /// Paid out of L2 to claimants: withdrawals and served forced requests.
+        uint256 withdrawn;
     }
 
     /// Checks `pubdata` against the contract's state and applies it. The caller has verified
     /// the proof of its commitment. Refuses (reverts) unless: not frozen; the layout is exact;
-    /// the old root is the current root; the new root is a field element; the timestamp is
-    /// strictly after the last batch's and not in the future; deposits are the next queued ones
-    /// in order, record for record; forced answers are the next requests in order, field for
-    /// field; markets exist. Strictly increasing timestamps are what make a batch impossible to
-    /// apply twice: the public data carries no batch number, and a batch that changes no leaf
-    /// leaves the root where it was.
+    /// the old root is the current root; the new root is a field element; the batch number is
+    /// exactly `batchCount + 1`; the timestamp is not before the last batch's and not in the
+    /// future; deposits (credited or refunded) are the next queued ones in order, record for
+    /// record; forced answers are the next requests in order, field for field; markets exist.
+    /// The batch number is what makes a batch impossible to apply twice, even one that changes
+    /// no leaf (its root stays where it was) at the same second as the previous batch.
     function _applyBatch(bytes calldata pubdata) internal {
         if (frozen) revert IsFrozen();
         uint256 len = pubdata.length;
         if (len < HEADER_LEN + 4) revert MalformedPubdata();
-        uint256 recordsEnd = HEADER_LEN + _uint(pubdata, 72, 4);
+        uint256 recordsEnd = HEADER_LEN + _uint(pubdata, 80, 4);
         if (len < recordsEnd + 4) revert MalformedPubdata();
         uint256 accountCount = _uint(pubdata, recordsEnd, 4);
         if (len != recordsEnd + 4 + accountCount * ACCOUNT_UPDATE_LEN) revert MalformedPubdata();
 
         uint256 oldRoot = _uint(pubdata, 0, 32);
         uint256 newRoot = _uint(pubdata, 32, 32);
-        uint64 timestamp = uint64(_uint(pubdata, 64, 8));
+        uint64 number = uint64(_uint(pubdata, 64, 8));
+        uint64 timestamp = uint64(_uint(pubdata, 72, 8));
         if (oldRoot != stateRoot) revert WrongOldRoot(stateRoot, oldRoot);
         if (newRoot >= R) revert BadNewRoot();
-        if (timestamp <= lastBatchTimestamp || timestamp > block.timestamp) revert BadTimestamp();
+        uint64 expected = batchCount + 1;
+        if (number != expected) revert BadBatchNumber(expected, number);
+        if (timestamp < lastBatchTimestamp || timestamp > block.timestamp) revert BadTimestamp();
 
         Cursor memory c;
-        c.batchNumber = batchCount;
+        c.batchNumber = number;
         c.nextDeposit = depositsConsumed;
         c.nextForced = forcedAnswered;
         c.depositHash = c.nextDeposit == 0 ? bytes32(0) : depositHash[c.nextDeposit - 1];
@@ -339,7 +352,7 @@ contract Rollup {
         while (off < recordsEnd) {
             uint8 kind = uint8(_uint(pubdata, off, 1));
             uint256 size;
-            if (kind == KIND_DEPOSIT) {
+            if (kind == KIND_DEPOSIT || kind == KIND_DEPOSIT_REFUNDED) {
                 size = DEPOSIT_LEN;
             } else if (kind == KIND_WITHDRAWAL) {
                 size = WITHDRAWAL_LEN;
@@ -353,6 +366,8 @@ contract Rollup {
             if (off + size > recordsEnd) revert MalformedPubdata();
             if (kind == KIND_DEPOSIT) {
                 _consumeDeposit(pubdata, off, c);
+            } else if (kind == KIND_DEPOSIT_REFUNDED) {
+                _refundDeposit(pubdata, off, c);
             } else if (kind == KIND_WITHDRAWAL) {
                 _creditWithdrawal(pubdata, off, c);
             } else if (kind == KIND_FORCED_WITHDRAWAL) {
@@ -369,26 +384,46 @@ contract Rollup {
                 revert DepositMismatch();
             }
             depositsConsumed = c.nextDeposit;
-            pendingDeposits -= c.deposited;
+            pendingDeposits -= c.deposited + c.refunded;
         }
         forcedAnswered = c.nextForced;
         // Withdrawals leave L2 collateral. The proof enforces conservation; this check refuses a
         // batch that would pay out more than was ever credited, whatever the proof says.
+        // Refunded deposits never entered L2: they cannot fund a payout.
         uint256 available = l2Collateral + c.deposited;
-        if (c.credited > available) revert Overdraft();
-        l2Collateral = available - c.credited;
-        totalClaimable += c.credited;
+        if (c.withdrawn > available) revert Overdraft();
+        l2Collateral = available - c.withdrawn;
+        totalClaimable += c.withdrawn + c.refunded;
         stateRoot = newRoot;
         lastBatchTimestamp = timestamp;
-        batchCount = c.batchNumber + 1;
-        emit BatchApplied(c.batchNumber, oldRoot, newRoot, timestamp, c.nextDeposit, c.nextForced);
+        batchCount = number;
+        emit BatchApplied(number, oldRoot, newRoot, timestamp, c.nextDeposit, c.nextForced);
     }
 
-    /// `0x01 | u64 index | address l1 | bytes32 packed key | u64 amount`
+    /// `0x01 | u64 index | address l1 | bytes32 packed key | u64 amount`: credited to L2.
     function _consumeDeposit(bytes calldata pubdata, uint256 off, Cursor memory c) private pure {
+        c.deposited += _hashDeposit(pubdata, off, c);
+    }
+
+    /// `0x06 | u64 index | address l1 | bytes32 packed key | u64 amount`: consumed from the queue
+    /// exactly like 0x01, but the state machine could not credit it (invalid key, collateral
+    /// overflow, full tree), so the amount becomes claimable by the depositor, the record's `l1`
+    /// (bound to the depositing address by the running hash).
+    function _refundDeposit(bytes calldata pubdata, uint256 off, Cursor memory c) private {
+        uint64 index = c.nextDeposit;
+        uint64 amount = _hashDeposit(pubdata, off, c);
+        address l1 = address(uint160(_uint(pubdata, off + 9, 20)));
+        claimable[l1] += amount;
+        c.refunded += amount;
+        emit DepositRefunded(index, l1, amount);
+    }
+
+    /// Checks a deposit record's index, chains its 68 bytes after the kind onto the running
+    /// hash, moves the cursor and returns its amount.
+    function _hashDeposit(bytes calldata pubdata, uint256 off, Cursor memory c) private pure returns (uint64 amount) {
         uint64 index = uint64(_uint(pubdata, off + 1, 8));
         if (index != c.nextDeposit) revert DepositOutOfOrder(c.nextDeposit, index);
-        c.deposited += _uint(pubdata, off + 61, 8);
+        amount = uint64(_uint(pubdata, off + 61, 8));
         bytes32 h = c.depositHash;
         assembly ("memory-safe") {
             // Scratch memory past the free pointer: 32 bytes of hash, then the 68-byte record.
@@ -407,7 +442,7 @@ contract Rollup {
         address l1 = address(uint160(_uint(pubdata, off + 5, 20)));
         uint64 amount = uint64(_uint(pubdata, off + 25, 8));
         claimable[l1] += amount;
-        c.credited += amount;
+        c.withdrawn += amount;
         emit WithdrawalCredited(c.batchNumber, account, l1, amount);
     }
 
@@ -425,7 +460,7 @@ contract Rollup {
         }
         if (served == 1) {
             claimable[requester] += amount;
-            c.credited += amount;
+            c.withdrawn += amount;
         }
         c.nextForced = index + 1;
         emit ForcedWithdrawalAnswered(index, account, served == 1);
@@ -460,7 +495,7 @@ contract Rollup {
     // ---- Claims ----
 
     /// Pays the sender everything proven batches credited to it (withdrawals, served forced
-    /// requests). Works before and after a freeze.
+    /// requests, refunded deposits). Works before and after a freeze.
     function claim() external {
         uint256 amount = claimable[msg.sender];
         if (amount == 0) revert NothingToClaim();

@@ -75,6 +75,18 @@ contract GasTest is RollupFixture {
         vm.snapshotGasLastCall("GasTest", "submitBatch 64 accounts of data availability");
     }
 
+    /// One deposit record, credited or refunded (the refund writes a fresh `claimable` slot where
+    /// the credit only moves totals).
+    function test_gas_submitBatch_depositCredited() public {
+        submit(Pubdata.deposit(0, CAROL, KEY_B, 1), "");
+        vm.snapshotGasLastCall("GasTest", "submitBatch 1 credited deposit");
+    }
+
+    function test_gas_submitBatch_depositRefunded() public {
+        submit(Pubdata.depositRefunded(0, CAROL, KEY_B, 1), "");
+        vm.snapshotGasLastCall("GasTest", "submitBatch 1 refunded deposit");
+    }
+
     function test_gas_verifyProof() public {
         uint256[] memory input = new uint256[](1);
         input[0] = uint256(keccak256("commitment")) >> 3;
@@ -117,7 +129,7 @@ contract GasTest is RollupFixture {
     function submit(bytes memory records, bytes memory accounts) internal {
         uint64 ts = rollup.lastBatchTimestamp() + 1;
         if (ts < T0) ts = uint64(T0);
-        bytes memory b = Pubdata.batch(rollup.stateRoot(), nextRoot(), ts, records, accounts);
+        bytes memory b = Pubdata.batch(rollup.stateRoot(), nextRoot(), rollup.batchCount() + 1, ts, records, accounts);
         uint256[8] memory p = batchProof(b);
         vm.prank(OPERATOR);
         rollup.submitBatch(0, b, p);

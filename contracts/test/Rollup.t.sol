@@ -59,12 +59,18 @@ abstract contract RollupFixture is Test {
         return uint256(keccak256(abi.encode("root", ++rootCounter))) % R;
     }
 
-    /// A batch on the current root, one second after the last (the clock moved if needed).
+    /// A batch on the current root with the next batch number, one second after the last (the
+    /// clock moved if needed).
     function batchOf(bytes memory records) internal returns (bytes memory) {
         uint64 ts = rollup.lastBatchTimestamp() + 1;
         if (ts < T0) ts = uint64(T0);
         if (block.timestamp < ts) vm.warp(ts);
-        return Pubdata.batch(rollup.stateRoot(), nextRoot(), ts, records, Pubdata.accountUpdate(2, 0x1234));
+        return Pubdata.batch(rollup.stateRoot(), nextRoot(), next(), ts, records, Pubdata.accountUpdate(2, 0x1234));
+    }
+
+    /// The number the next batch must carry.
+    function next() internal view returns (uint64) {
+        return rollup.batchCount() + 1;
     }
 
     function apply_(bytes memory records) internal returns (bytes memory b) {
@@ -197,6 +203,101 @@ contract RollupDepositTest is RollupFixture {
         vm.expectRevert(Rollup.DepositMismatch.selector);
         rollup.applyBatch(ghost);
     }
+
+    /// A deposit the state machine could not credit (0x06) is consumed from the queue like a
+    /// credited one, and its amount becomes claimable by the depositor instead of entering L2.
+    function test_batch_refundedDepositIsClaimableByTheDepositor() public {
+        deposit(ALICE, KEY_A, 100);
+        deposit(BOB, KEY_B, 200);
+        deposit(ALICE, KEY_A, 300);
+        vm.expectEmit(true, true, true, true, address(rollup));
+        emit Rollup.DepositRefunded(1, BOB, 200);
+        vm.expectEmit(true, true, true, true, address(rollup));
+        emit Rollup.BatchApplied(1, genesis, uint256(keccak256(abi.encode("root", uint256(1)))) % R, uint64(T0), 3, 0);
+        apply_(
+            abi.encodePacked(
+                Pubdata.deposit(0, ALICE, KEY_A, 100),
+                Pubdata.depositRefunded(1, BOB, KEY_B, 200),
+                Pubdata.deposit(2, ALICE, KEY_A, 300)
+            )
+        );
+        assertEq(rollup.depositsConsumed(), 3, "all consumed");
+        assertEq(rollup.pendingDeposits(), 0, "none pending");
+        assertEq(rollup.l2Collateral(), 400, "only the credited ones in L2");
+        assertEq(rollup.claimable(BOB), 200, "refund claimable");
+        assertEq(rollup.totalClaimable(), 200, "total claimable");
+        solvent();
+
+        uint256 before = token.balanceOf(BOB);
+        vm.prank(BOB);
+        rollup.claim();
+        assertEq(token.balanceOf(BOB), before + 200, "refunded");
+        solvent();
+        // Consumed, so not reclaimable after a freeze either.
+        freezeNow();
+        vm.prank(BOB);
+        vm.expectRevert(Rollup.NotReclaimable.selector);
+        rollup.reclaimDeposit(1, KEY_B, 200);
+    }
+
+    function test_batch_refundedDepositCheckedAgainstTheQueue() public {
+        deposit(ALICE, KEY_A, 100);
+        deposit(BOB, KEY_B, 200);
+        bytes memory skip = batchOf(Pubdata.depositRefunded(1, BOB, KEY_B, 200));
+        vm.expectRevert(abi.encodeWithSelector(Rollup.DepositOutOfOrder.selector, uint64(0), uint64(1)));
+        rollup.applyBatch(skip);
+        // Any other field than the queued one, including the address paid: refused.
+        bytes[4] memory wrong = [
+            Pubdata.depositRefunded(0, BOB, KEY_A, 100),
+            Pubdata.depositRefunded(0, ALICE, KEY_B, 100),
+            Pubdata.depositRefunded(0, ALICE, KEY_A, 101),
+            Pubdata.depositRefunded(0, CAROL, KEY_A, 100)
+        ];
+        for (uint256 i = 0; i < wrong.length; ++i) {
+            bytes memory b = batchOf(wrong[i]);
+            vm.expectRevert(Rollup.DepositMismatch.selector);
+            rollup.applyBatch(b);
+        }
+        bytes memory twice = batchOf(
+            abi.encodePacked(Pubdata.depositRefunded(0, ALICE, KEY_A, 100), Pubdata.deposit(0, ALICE, KEY_A, 100))
+        );
+        vm.expectRevert(abi.encodeWithSelector(Rollup.DepositOutOfOrder.selector, uint64(1), uint64(0)));
+        rollup.applyBatch(twice);
+        bytes memory ghost = batchOf(
+            abi.encodePacked(
+                Pubdata.deposit(0, ALICE, KEY_A, 100),
+                Pubdata.depositRefunded(1, BOB, KEY_B, 200),
+                Pubdata.depositRefunded(2, BOB, KEY_B, 1)
+            )
+        );
+        vm.expectRevert(Rollup.DepositMismatch.selector);
+        rollup.applyBatch(ghost);
+    }
+
+    /// A refund never entered L2, so it cannot fund a withdrawal.
+    function test_batch_refundedDepositDoesNotFundPayouts() public {
+        deposit(ALICE, KEY_A, 100);
+        deposit(BOB, KEY_B, 200);
+        bytes memory b = batchOf(
+            abi.encodePacked(
+                Pubdata.deposit(0, ALICE, KEY_A, 100),
+                Pubdata.depositRefunded(1, BOB, KEY_B, 200),
+                Pubdata.withdrawal(2, ALICE, 101)
+            )
+        );
+        vm.expectRevert(Rollup.Overdraft.selector);
+        rollup.applyBatch(b);
+        apply_(
+            abi.encodePacked(
+                Pubdata.deposit(0, ALICE, KEY_A, 100),
+                Pubdata.depositRefunded(1, BOB, KEY_B, 200),
+                Pubdata.withdrawal(2, ALICE, 100)
+            )
+        );
+        assertEq(rollup.l2Collateral(), 0, "L2 empty");
+        assertEq(rollup.totalClaimable(), 300, "withdrawal and refund");
+        solvent();
+    }
 }
 
 contract RollupBatchTest is RollupFixture {
@@ -205,7 +306,7 @@ contract RollupBatchTest is RollupFixture {
         bytes memory b = batchOf(Pubdata.markPrice(1, 77));
         uint256 newRoot = uint256(keccak256(abi.encode("root", rootCounter))) % R;
         vm.expectEmit(true, true, true, true, address(rollup));
-        emit Rollup.BatchApplied(0, before, newRoot, uint64(T0), 0, 0);
+        emit Rollup.BatchApplied(1, before, newRoot, uint64(T0), 0, 0);
         rollup.applyBatch(b);
         assertEq(rollup.stateRoot(), newRoot, "root moved");
         assertEq(rollup.batchCount(), 1, "batch counted");
@@ -213,7 +314,7 @@ contract RollupBatchTest is RollupFixture {
     }
 
     function test_batch_refusesWrongOldRoot() public {
-        bytes memory b = Pubdata.batch(genesis + 1, 5, uint64(T0), "", "");
+        bytes memory b = Pubdata.batch(genesis + 1, 5, 1, uint64(T0), "", "");
         vm.expectRevert(abi.encodeWithSelector(Rollup.WrongOldRoot.selector, genesis, genesis + 1));
         rollup.applyBatch(b);
     }
@@ -228,38 +329,63 @@ contract RollupBatchTest is RollupFixture {
         assertEq(rollup.claimable(ALICE), 40, "credited once");
     }
 
-    /// A batch that changes no leaf leaves the root where it was; its timestamp, strictly
-    /// increasing, is what stops it from being applied again.
+    /// A batch that changes no leaf leaves the root where it was, and the next batch may carry
+    /// the same timestamp: its number, exactly one more than the last, is what stops it from
+    /// being applied again.
     function test_batch_unchangedRootCannotBeReplayed() public {
         uint256 root = rollup.stateRoot();
-        bytes memory b = Pubdata.batch(root, root, uint64(T0), Pubdata.markPrice(0, 5), "");
+        bytes memory b = Pubdata.batch(root, root, 1, uint64(T0), Pubdata.markPrice(0, 5), "");
+        rollup.applyBatch(b);
+        vm.expectRevert(abi.encodeWithSelector(Rollup.BadBatchNumber.selector, uint64(2), uint64(1)));
         rollup.applyBatch(b);
         vm.warp(T0 + 100);
-        vm.expectRevert(Rollup.BadTimestamp.selector);
+        vm.expectRevert(abi.encodeWithSelector(Rollup.BadBatchNumber.selector, uint64(2), uint64(1)));
         rollup.applyBatch(b);
+        // The same content under the next number is a new batch.
+        rollup.applyBatch(Pubdata.batch(root, root, 2, uint64(T0), Pubdata.markPrice(0, 5), ""));
+        assertEq(rollup.batchCount(), 2, "two batches");
     }
 
+    function test_batch_numberMustBeTheNext() public {
+        uint256 root = rollup.stateRoot();
+        uint64[4] memory wrong = [uint64(0), 2, 3, type(uint64).max];
+        for (uint256 i = 0; i < wrong.length; ++i) {
+            vm.expectRevert(abi.encodeWithSelector(Rollup.BadBatchNumber.selector, uint64(1), wrong[i]));
+            rollup.applyBatch(Pubdata.batch(root, root, wrong[i], uint64(T0), "", ""));
+        }
+        rollup.applyBatch(Pubdata.batch(root, root, 1, uint64(T0), "", ""));
+        vm.expectRevert(abi.encodeWithSelector(Rollup.BadBatchNumber.selector, uint64(2), uint64(3)));
+        rollup.applyBatch(Pubdata.batch(root, root, 3, uint64(T0), "", ""));
+        rollup.applyBatch(Pubdata.batch(root, root, 2, uint64(T0), "", ""));
+        assertEq(rollup.batchCount(), 2, "counted");
+    }
+
+    /// Timestamps never decrease (equal is allowed, as `State::begin_batch` allows it) and are
+    /// never in the future.
     function test_batch_timestampRules() public {
         uint256 root = rollup.stateRoot();
         vm.expectRevert(Rollup.BadTimestamp.selector);
-        rollup.applyBatch(Pubdata.batch(root, root, uint64(T0 + 1), "", ""));
-        rollup.applyBatch(Pubdata.batch(root, root, uint64(T0), "", ""));
+        rollup.applyBatch(Pubdata.batch(root, root, 1, uint64(T0 + 1), "", ""));
+        rollup.applyBatch(Pubdata.batch(root, root, 1, uint64(T0), "", ""));
+        rollup.applyBatch(Pubdata.batch(root, root, 2, uint64(T0), "", ""));
         vm.warp(T0 + 50);
         vm.expectRevert(Rollup.BadTimestamp.selector);
-        rollup.applyBatch(Pubdata.batch(root, root, uint64(T0), "", ""));
+        rollup.applyBatch(Pubdata.batch(root, root, 3, uint64(T0 - 1), "", ""));
         vm.expectRevert(Rollup.BadTimestamp.selector);
-        rollup.applyBatch(Pubdata.batch(root, root, uint64(T0 - 1), "", ""));
-        rollup.applyBatch(Pubdata.batch(root, root, uint64(T0 + 50), "", ""));
+        rollup.applyBatch(Pubdata.batch(root, root, 3, uint64(T0 + 51), "", ""));
+        rollup.applyBatch(Pubdata.batch(root, root, 3, uint64(T0 + 50), "", ""));
         assertEq(rollup.lastBatchTimestamp(), T0 + 50, "latest");
+        vm.expectRevert(Rollup.BadTimestamp.selector);
+        rollup.applyBatch(Pubdata.batch(root, root, 4, uint64(T0 + 49), "", ""));
     }
 
     function test_batch_refusesNewRootOutsideField() public {
         vm.expectRevert(Rollup.BadNewRoot.selector);
-        rollup.applyBatch(Pubdata.batch(genesis, R, uint64(T0), "", ""));
+        rollup.applyBatch(Pubdata.batch(genesis, R, 1, uint64(T0), "", ""));
     }
 
     function test_batch_refusesMalformedLayout() public {
-        bytes memory ok = Pubdata.batch(genesis, 5, uint64(T0), Pubdata.markPrice(0, 5), Pubdata.accountUpdate(3, 4));
+        bytes memory ok = Pubdata.batch(genesis, 5, 1, uint64(T0), Pubdata.markPrice(0, 5), Pubdata.accountUpdate(3, 4));
         // Truncated by one byte, one byte too long, and too short for a header.
         bytes memory cut = new bytes(ok.length - 1);
         for (uint256 i = 0; i < cut.length; ++i) {
@@ -270,18 +396,18 @@ contract RollupBatchTest is RollupFixture {
         vm.expectRevert(Rollup.MalformedPubdata.selector);
         rollup.applyBatch(abi.encodePacked(ok, uint8(0)));
         vm.expectRevert(Rollup.MalformedPubdata.selector);
-        rollup.applyBatch(new bytes(79));
+        rollup.applyBatch(new bytes(87));
         // A record that runs past the declared record bytes.
         bytes memory records = abi.encodePacked(Pubdata.markPrice(0, 5), uint8(0x04), uint8(0));
         vm.expectRevert(Rollup.MalformedPubdata.selector);
-        rollup.applyBatch(Pubdata.batch(genesis, 5, uint64(T0), records, ""));
+        rollup.applyBatch(Pubdata.batch(genesis, 5, 1, uint64(T0), records, ""));
         // Unknown kinds and markets.
-        vm.expectRevert(abi.encodeWithSelector(Rollup.UnknownRecord.selector, uint8(0x06)));
-        rollup.applyBatch(Pubdata.batch(genesis, 5, uint64(T0), abi.encodePacked(uint8(0x06)), ""));
+        vm.expectRevert(abi.encodeWithSelector(Rollup.UnknownRecord.selector, uint8(0x07)));
+        rollup.applyBatch(Pubdata.batch(genesis, 5, 1, uint64(T0), abi.encodePacked(uint8(0x07)), ""));
         vm.expectRevert(abi.encodeWithSelector(Rollup.UnknownRecord.selector, uint8(0x00)));
-        rollup.applyBatch(Pubdata.batch(genesis, 5, uint64(T0), abi.encodePacked(uint8(0x00)), ""));
+        rollup.applyBatch(Pubdata.batch(genesis, 5, 1, uint64(T0), abi.encodePacked(uint8(0x00)), ""));
         vm.expectRevert(abi.encodeWithSelector(Rollup.UnknownMarket.selector, MARKETS));
-        rollup.applyBatch(Pubdata.batch(genesis, 5, uint64(T0), Pubdata.markPrice(uint8(MARKETS), 5), ""));
+        rollup.applyBatch(Pubdata.batch(genesis, 5, 1, uint64(T0), Pubdata.markPrice(uint8(MARKETS), 5), ""));
         rollup.applyBatch(ok);
     }
 
@@ -309,7 +435,7 @@ contract RollupBatchTest is RollupFixture {
     function test_withdrawal_claimableThenClaimedOnce() public {
         deposit(ALICE, KEY_A, 1000);
         vm.expectEmit(true, true, true, true, address(rollup));
-        emit Rollup.WithdrawalCredited(0, 2, ALICE, 400);
+        emit Rollup.WithdrawalCredited(1, 2, ALICE, 400);
         apply_(abi.encodePacked(Pubdata.deposit(0, ALICE, KEY_A, 1000), Pubdata.withdrawal(2, ALICE, 400)));
         apply_(Pubdata.withdrawal(2, ALICE, 100));
         assertEq(rollup.claimable(ALICE), 500, "claimable");
@@ -350,29 +476,6 @@ contract RollupBatchTest is RollupFixture {
         vm.prank(OPERATOR);
         rollup.setOperator(BOB);
         assertEq(rollup.operator(), BOB, "new operator");
-    }
-
-    /// The byte-exact sample of `state/src/pubdata.rs` (tests::sample / layout_is_byte_exact),
-    /// and its commitment computed independently (node's crypto.createHash("sha256")).
-    function test_pubdata_matchesTheRustLayoutAndCommitment() public pure {
-        bytes memory built = Pubdata.batch(
-            1,
-            2,
-            1_700_000_000,
-            abi.encodePacked(
-                Pubdata.withdrawal(7, address(bytes20(hex"abababababababababababababababababababab")), 5),
-                Pubdata.markPrice(1, 9)
-            ),
-            Pubdata.accountUpdate(7, 3)
-        );
-        bytes memory expected =
-            hex"00000000000000000000000000000000000000000000000000000000000000010000000000000000000000000000000000000000000000000000000000000002000000006553f1000000002b0200000007abababababababababababababababababababab00000000000000050401000000000000000900000001000000070000000000000000000000000000000000000000000000000000000000000003";
-        assertEq(built, expected, "layout");
-        assertEq(
-            Pubdata.commitment(built),
-            5274171156746349423192179469891988362209160643311040400348069890402157234973,
-            "commitment"
-        );
     }
 }
 

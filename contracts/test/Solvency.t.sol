@@ -9,8 +9,8 @@ import {Rollup} from "../src/Rollup.sol";
 import {TestToken} from "../src/TestToken.sol";
 import {IVerifier} from "../src/IVerifier.sol";
 
-/// Drives the rollup through random sequences of deposits, batches (consuming deposits,
-/// crediting withdrawals, answering forced requests), claims, forced requests, freezes,
+/// Drives the rollup through random sequences of deposits, batches (consuming deposits, credited
+/// or refunded, crediting withdrawals, answering forced requests), claims, forced requests, freezes,
 /// reclaims and exits. Every call it makes is one the rules allow, so each step moves state.
 contract SolvencyHandler {
     Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
@@ -56,9 +56,9 @@ contract SolvencyHandler {
         ++calls;
     }
 
-    /// A batch consuming up to `take` deposits, paying out up to what L2 holds, and answering the
-    /// oldest forced request if asked to.
-    function batch(uint256 take, uint256 who, uint256 withdraw, bool answer, bool served) external {
+    /// A batch consuming up to `take` deposits (refunding those whose bit is set in `refunds`),
+    /// paying out up to what L2 holds, and answering the oldest forced request if asked to.
+    function batch(uint256 take, uint256 refunds, uint256 who, uint256 withdraw, bool answer, bool served) external {
         if (rollup.frozen()) return;
         uint64 first = rollup.depositsConsumed();
         uint256 n = take % (queue.length - first + 1);
@@ -66,8 +66,12 @@ contract SolvencyHandler {
         uint256 available = rollup.l2Collateral();
         for (uint256 i = 0; i < n; ++i) {
             Queued memory q = queue[first + i];
-            records = abi.encodePacked(records, Pubdata.deposit(uint64(first + i), q.l1, q.key, q.amount));
-            available += q.amount;
+            if ((refunds >> i) & 1 == 1) {
+                records = abi.encodePacked(records, Pubdata.depositRefunded(uint64(first + i), q.l1, q.key, q.amount));
+            } else {
+                records = abi.encodePacked(records, Pubdata.deposit(uint64(first + i), q.l1, q.key, q.amount));
+                available += q.amount;
+            }
         }
         uint64 out = uint64(withdraw % (available + 1));
         if (out != 0) {
@@ -83,7 +87,11 @@ contract SolvencyHandler {
         uint64 ts = rollup.lastBatchTimestamp() + 1;
         if (block.timestamp < ts) vm.warp(ts);
         uint256 newRoot = uint256(keccak256(abi.encode(++rootCounter))) % R;
-        rollup.applyBatch(Pubdata.batch(rollup.stateRoot(), newRoot, ts, records, Pubdata.accountUpdate(7, 1)));
+        rollup.applyBatch(
+            Pubdata.batch(
+                rollup.stateRoot(), newRoot, rollup.batchCount() + 1, ts, records, Pubdata.accountUpdate(7, 1)
+            )
+        );
         ++calls;
     }
 

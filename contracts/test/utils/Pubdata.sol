@@ -2,9 +2,10 @@
 pragma solidity 0.8.37;
 
 /// Builds batch public data exactly as `state/src/pubdata.rs` lays it out (big-endian, fixed
-/// width): `32 old root | 32 new root | 8 timestamp | 4 record bytes | records | 4 account count |
-/// (4 account id | 32 leaf hash) per account`. Records:
+/// width): `32 old root | 32 new root | 8 batch number | 8 timestamp | 4 record bytes | records |
+/// 4 account count | (4 account id | 32 leaf hash) per account`. Records:
 ///   0x01 deposit          u64 index | address l1 | bytes32 packed key | u64 amount
+///   0x06 deposit refunded the same fields as 0x01
 ///   0x02 withdrawal       u32 account | address l1 | u64 amount
 ///   0x03 forced answer    u64 index | u32 account | address requester | u64 amount | u8 served
 ///   0x04 mark price       u8 market | u64 price
@@ -12,6 +13,14 @@ pragma solidity 0.8.37;
 library Pubdata {
     function deposit(uint64 index, address l1, bytes32 key, uint64 amount) internal pure returns (bytes memory) {
         return abi.encodePacked(uint8(0x01), index, l1, key, amount);
+    }
+
+    function depositRefunded(uint64 index, address l1, bytes32 key, uint64 amount)
+        internal
+        pure
+        returns (bytes memory)
+    {
+        return abi.encodePacked(uint8(0x06), index, l1, key, amount);
     }
 
     function withdrawal(uint32 account, address l1, uint64 amount) internal pure returns (bytes memory) {
@@ -39,14 +48,24 @@ library Pubdata {
     }
 
     /// `records` and `accounts` are concatenations of the encoders above.
-    function batch(uint256 oldRoot, uint256 newRoot, uint64 timestamp, bytes memory records, bytes memory accounts)
-        internal
-        pure
-        returns (bytes memory)
-    {
+    function batch(
+        uint256 oldRoot,
+        uint256 newRoot,
+        uint64 batchNumber,
+        uint64 timestamp,
+        bytes memory records,
+        bytes memory accounts
+    ) internal pure returns (bytes memory) {
         require(accounts.length % 36 == 0, "accounts");
         return abi.encodePacked(
-            oldRoot, newRoot, timestamp, uint32(records.length), records, uint32(accounts.length / 36), accounts
+            oldRoot,
+            newRoot,
+            batchNumber,
+            timestamp,
+            uint32(records.length),
+            records,
+            uint32(accounts.length / 36),
+            accounts
         );
     }
 

@@ -1,0 +1,255 @@
+//! Golden public-data vectors for the L1 contract, made by the real state machine.
+//!
+//! A few batches are run through `testkit::Fixture` (credited and refunded deposits,
+//! withdrawals, a served and a refused forced withdrawal, mark prices, funding indices, a batch
+//! that changes no leaf at the previous batch's timestamp) and written as JSON: the exact bytes
+//! of `BatchPublicData::to_bytes()`, the commitment, and the decoded fields the forge test
+//! (`contracts/test/Golden.t.sol`) needs to replay them on the contract.
+//!
+//! The committed file `contracts/test/data/pubdata_golden.json` must equal what this test
+//! generates; after a deliberate change of the layout or of the state machine, regenerate it:
+//!
+//! ```sh
+//! ZKPERP_BLESS=1 cargo test -p zkperp-state --test golden_pubdata
+//! ```
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+use zkperp_state::field::fr_to_be_bytes;
+use zkperp_state::pubdata::{BatchPublicData, PubData};
+use zkperp_state::testkit::*;
+use zkperp_state::tx::{ForcedWithdrawal, FundingTick, L1ForcedWithdrawal, Transaction};
+use zkperp_state::units::{AccountId, FundingIndex, L1Address};
+use zkperp_state::Fr;
+
+fn golden_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../contracts/test/data/pubdata_golden.json")
+}
+
+fn hex0x(bytes: &[u8]) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
+fn fr(x: &Fr) -> String {
+    hex0x(&fr_to_be_bytes(x))
+}
+
+fn address(a: &L1Address) -> String {
+    hex0x(&a.0)
+}
+
+/// One record, decoded, in the order the batch publishes it.
+fn record(r: &PubData) -> Value {
+    match r {
+        PubData::Deposit {
+            index,
+            l1_address,
+            public_key,
+            amount,
+            credited,
+        } => json!({
+            "kind": if *credited { PubData::DEPOSIT } else { PubData::DEPOSIT_REFUNDED },
+            "index": index,
+            "l1_address": address(l1_address),
+            "public_key": hex0x(public_key),
+            "amount": amount.get(),
+        }),
+        PubData::Withdrawal {
+            account,
+            l1_address,
+            amount,
+        } => json!({
+            "kind": PubData::WITHDRAWAL,
+            "account": account.get(),
+            "l1_address": address(l1_address),
+            "amount": amount.get(),
+        }),
+        PubData::ForcedWithdrawal {
+            index,
+            account,
+            requester,
+            amount,
+            served,
+        } => json!({
+            "kind": PubData::FORCED_WITHDRAWAL,
+            "index": index,
+            "account": account.get(),
+            "requester": address(requester),
+            "amount": amount.get(),
+            "served": served,
+        }),
+        PubData::MarkPrice { market, price } => json!({
+            "kind": PubData::MARK_PRICE,
+            "market": market.get(),
+            "price": price.get(),
+        }),
+        PubData::FundingIndex { market, index } => json!({
+            "kind": PubData::FUNDING_INDEX,
+            "market": market.get(),
+            "index": i64::try_from(index.get()).expect("funding indices are 64-bit"),
+        }),
+    }
+}
+
+fn batch(name: &str, data: &BatchPublicData) -> Value {
+    json!({
+        "name": name,
+        "pubdata": hex0x(&data.to_bytes()),
+        "commitment": fr(&data.commitment()),
+        "batch_number": data.batch_number,
+        "old_root": fr(&data.old_root),
+        "new_root": fr(&data.new_root),
+        "timestamp": data.timestamp.get(),
+        "records": data.records.iter().map(record).collect::<Vec<_>>(),
+        "accounts": data.accounts.iter().map(|a| json!({
+            "account": a.account.get(),
+            "leaf_hash": fr(&a.leaf_hash),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn forced(index: u64, account: AccountId, requester: L1Address, units: u64) -> Transaction {
+    Transaction::ForcedWithdrawal(ForcedWithdrawal {
+        request: L1ForcedWithdrawal {
+            index,
+            account,
+            requester,
+            amount: amount(units),
+        },
+    })
+}
+
+/// A deposit the state machine consumes but cannot credit: its key bytes are no curve point.
+fn refunded_deposit(f: &mut Fixture, trader: usize, units: u64) {
+    let Transaction::Deposit(mut tx) = f.deposit_tx(trader, units) else {
+        unreachable!("deposit_tx makes a deposit")
+    };
+    tx.request.public_key = [0xff; 32];
+    let receipt = f.apply(Transaction::Deposit(tx)).expect("consumed");
+    assert!(matches!(
+        receipt.pubdata.as_slice(),
+        [PubData::Deposit {
+            credited: false,
+            ..
+        }]
+    ));
+    f.deposits += 1;
+}
+
+fn apply(f: &mut Fixture, tx: Transaction) -> Vec<PubData> {
+    f.apply(tx).expect("applies").pubdata
+}
+
+/// The scenario: three batches, numbered 1, 2, 3 from genesis.
+fn batches() -> Vec<(&'static str, BatchPublicData)> {
+    let mut f = Fixture::new(3);
+    let mut out = Vec::new();
+
+    // Batch 1 (genesis + mark prices of both markets, from Fixture::new): two credited
+    // deposits, a refunded one between them, a withdrawal.
+    let a = f.deposit(0, 1_000_000_000);
+    refunded_deposit(&mut f, 2, 7_000_000);
+    let b = f.deposit(1, 2_000_000_000);
+    let tx = f.withdrawal_tx(0, 250_000_000);
+    apply(&mut f, tx);
+    out.push((
+        "deposits credited and refunded, a withdrawal, mark prices",
+        f.state.end_batch().expect("batch 1"),
+    ));
+
+    // Batch 2, an hour later: a new mark price, funding indices, a served and a refused forced
+    // withdrawal, another refund (a key of a small-order point), a credit to an existing
+    // account, a withdrawal.
+    f.advance(3600);
+    f.set_price(btc(), 510_000);
+    for (market, index) in [(btc(), -1_500i128), (eth(), 7)] {
+        apply(
+            &mut f,
+            Transaction::FundingTick(FundingTick {
+                market,
+                index: FundingIndex::new(index).expect("index"),
+            }),
+        );
+    }
+    let owner = f.traders[1].l1;
+    let served = apply(&mut f, forced(0, b, owner, 300_000_000));
+    assert!(matches!(
+        served.as_slice(),
+        [PubData::ForcedWithdrawal { served: true, .. }]
+    ));
+    let stranger = f.traders[2].l1;
+    let refused = apply(&mut f, forced(1, a, stranger, 5));
+    assert!(matches!(
+        refused.as_slice(),
+        [PubData::ForcedWithdrawal { served: false, .. }]
+    ));
+    let Transaction::Deposit(mut small_order) = f.deposit_tx(2, 11) else {
+        unreachable!("deposit_tx makes a deposit")
+    };
+    small_order.request.public_key = [0u8; 32];
+    apply(&mut f, Transaction::Deposit(small_order));
+    f.deposits += 1;
+    f.deposit(0, 40_000_000);
+    let tx = f.withdrawal_tx(1, 1_000_000);
+    apply(&mut f, tx);
+    out.push((
+        "funding, forced served and refused, a refund, a withdrawal",
+        f.state.end_batch().expect("batch 2"),
+    ));
+
+    // Batch 3, at the same second: only a refused forced withdrawal. No leaf changes, so the
+    // root stays where it was; only the batch number tells it from a replay.
+    f.advance(0);
+    let tx = forced(2, a, owner, 1);
+    apply(&mut f, tx);
+    out.push((
+        "a refused forced withdrawal only: same root, same timestamp",
+        f.state.end_batch().expect("batch 3"),
+    ));
+
+    let (first, second, third) = (&out[0].1, &out[1].1, &out[2].1);
+    assert_eq!(first.batch_number, 1);
+    assert_eq!(second.old_root, first.new_root);
+    assert_eq!(third.old_root, third.new_root, "batch 3 changes no leaf");
+    assert_eq!(third.timestamp, second.timestamp);
+    assert!(third.accounts.is_empty());
+    out
+}
+
+fn golden() -> String {
+    let batches = batches();
+    let doc = json!({
+        "about": "Generated by state/tests/golden_pubdata.rs; do not edit. Regenerate with: ZKPERP_BLESS=1 cargo test -p zkperp-state --test golden_pubdata",
+        "genesis_root": fr(&batches[0].1.old_root),
+        "market_count": 2,
+        "batches": batches.iter().map(|(name, b)| batch(name, b)).collect::<Vec<_>>(),
+    });
+    let mut text = serde_json::to_string_pretty(&doc).expect("json");
+    text.push('\n');
+    text
+}
+
+#[test]
+fn golden_pubdata_file_is_what_the_state_machine_publishes() {
+    let path = golden_path();
+    let expected = golden();
+    if std::env::var("ZKPERP_BLESS").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, &expected).expect("write the golden file");
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == expected,
+        "{} differs from what the state machine publishes; if the change is deliberate, \
+         regenerate it with `ZKPERP_BLESS=1 cargo test -p zkperp-state --test golden_pubdata` \
+         and rerun the forge tests",
+        path.display()
+    );
+}
+
+#[test]
+fn golden_batches_are_deterministic() {
+    assert_eq!(golden(), golden());
+}
