@@ -42,6 +42,7 @@ pub mod funding;
 pub mod leaf;
 pub mod margin;
 pub mod merkle;
+pub mod order;
 pub mod poseidon;
 pub mod units;
 
