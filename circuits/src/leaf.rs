@@ -14,7 +14,6 @@
 //! (subgroup check), L1 address 161, collateral 66, nonce 33, per position 43 + 66; hashing
 //! Poseidon(8) 402 plus Poseidon(M) of the positions.
 
-use ark_ff::Field;
 use ark_r1cs_std::{alloc::AllocVar, fields::fp::FpVar};
 use ark_relations::gr1cs::{ConstraintSystemRef, SynthesisError};
 use zkperp_state::field::fr_from_i128;
@@ -25,7 +24,7 @@ use zkperp_state::Fr;
 use crate::eddsa::PublicKeyVar;
 use crate::funding::PositionVar;
 use crate::poseidon::{poseidon, poseidon_slice};
-use crate::units::{enforce_signed_bits, enforce_unsigned_bits};
+use crate::units::{enforce_signed_bits, enforce_unsigned_bits, two_pow};
 
 /// An account leaf in-circuit.
 #[derive(Debug, Clone)]
@@ -37,10 +36,6 @@ pub struct AccountLeafVar {
     pub positions: Vec<PositionVar>,
     pub orders_root: FpVar<Fr>,
     pub salt: FpVar<Fr>,
-}
-
-fn two_pow(bits: u32) -> Fr {
-    Fr::from(2u64).pow([u64::from(bits)])
 }
 
 /// A leaf's fields as the field elements the circuit allocates.

@@ -30,17 +30,13 @@ use zkperp_state::units::{BaseLots, PPM_ONE};
 use zkperp_state::Fr;
 
 use crate::eq::{conditional_enforce_equal, enforce_equal};
-use crate::units::enforce_unsigned_bits;
+use crate::units::{enforce_unsigned_bits, two_pow};
 
 /// `TV` and `TR * 10^6` of one account (the twin of `MarginSummary`).
 #[derive(Debug, Clone)]
 pub struct MarginSummaryVar {
     pub total_value: FpVar<Fr>,
     pub total_risk_ppm: FpVar<Fr>,
-}
-
-fn two_pow(bits: u32) -> Fr {
-    Fr::from(2u64).pow([u64::from(bits)])
 }
 
 /// `x >= 0` for a signed `x` with `|x| < 2^bits`: the top bit of `x + 2^bits` (bits + 2

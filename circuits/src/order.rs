@@ -13,7 +13,6 @@
 //! Costs (asserted by the tests): an order's fields 228 constraints (7 range checks and a
 //! Boolean), its hash 258 (Poseidon of 3); a slot 82; `filled_so_far` 47.
 
-use ark_ff::Field;
 use ark_r1cs_std::{
     alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar,
 };
@@ -24,11 +23,7 @@ use zkperp_state::Fr;
 
 use crate::margin::is_nonnegative;
 use crate::poseidon::poseidon;
-use crate::units::enforce_unsigned_bits;
-
-fn two_pow(bits: u32) -> Fr {
-    Fr::from(2u64).pow([u64::from(bits)])
-}
+use crate::units::{enforce_unsigned_bits, two_pow};
 
 /// A signed order's fields in-circuit.
 #[derive(Debug, Clone)]

@@ -27,7 +27,8 @@ use crate::eq::{enforce_equal, enforce_not_equal, enforce_product_zero};
 /// The widest range check: `2^(bits + 1)` stays below `r / 2 ~ 2^253` even for signed values.
 pub const MAX_RANGE_BITS: u32 = 252;
 
-fn two_pow(bits: u32) -> Fr {
+/// `2^bits` as a field element.
+pub(crate) fn two_pow(bits: u32) -> Fr {
     Fr::from(2u64).pow([u64::from(bits)])
 }
 
