@@ -74,10 +74,11 @@ pub fn permute(params: &PoseidonParams, state: &mut [Fr]) {
     debug_assert_eq!(state.len(), t);
     let half_full = params.full_rounds / 2;
     let rounds = params.full_rounds + params.partial_rounds;
-    let mut next = vec![Fr::from(0u64); t];
+    // The widest state (13) on the stack: no allocation per round or per call.
+    let mut next = [Fr::from(0u64); MAX_INPUTS + 1];
     for round in 0..rounds {
-        for (i, s) in state.iter_mut().enumerate() {
-            *s += params.ark[round * t + i];
+        for (s, c) in state.iter_mut().zip(&params.ark[round * t..(round + 1) * t]) {
+            *s += c;
         }
         if round < half_full || round >= half_full + params.partial_rounds {
             for s in state.iter_mut() {
@@ -86,23 +87,23 @@ pub fn permute(params: &PoseidonParams, state: &mut [Fr]) {
         } else {
             state[0] = sbox(state[0]);
         }
-        for (i, out) in next.iter_mut().enumerate() {
-            *out = state
-                .iter()
-                .zip(&params.mds[i])
-                .fold(Fr::from(0u64), |acc, (s, m)| acc + *s * m);
+        for (out, row) in next[..t].iter_mut().zip(&params.mds) {
+            let mut acc = Fr::from(0u64);
+            for (s, m) in state.iter().zip(row) {
+                acc += *s * m;
+            }
+            *out = acc;
         }
-        state.copy_from_slice(&next);
+        state.copy_from_slice(&next[..t]);
     }
 }
 
 /// Poseidon of a slice of 1..=12 inputs.
 pub fn poseidon_slice(inputs: &[Fr]) -> Result<Fr, PoseidonError> {
     let params = params(inputs.len())?;
-    let mut state = Vec::with_capacity(params.width);
-    state.push(Fr::from(0u64));
-    state.extend_from_slice(inputs);
-    permute(params, &mut state);
+    let mut state = [Fr::from(0u64); MAX_INPUTS + 1];
+    state[1..=inputs.len()].copy_from_slice(inputs);
+    permute(params, &mut state[..params.width]);
     Ok(state[0])
 }
 
