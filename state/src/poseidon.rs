@@ -77,7 +77,10 @@ pub fn permute(params: &PoseidonParams, state: &mut [Fr]) {
     // The widest state (13) on the stack: no allocation per round or per call.
     let mut next = [Fr::from(0u64); MAX_INPUTS + 1];
     for round in 0..rounds {
-        for (s, c) in state.iter_mut().zip(&params.ark[round * t..(round + 1) * t]) {
+        for (s, c) in state
+            .iter_mut()
+            .zip(&params.ark[round * t..(round + 1) * t])
+        {
             *s += c;
         }
         if round < half_full || round >= half_full + params.partial_rounds {
