@@ -67,6 +67,20 @@ impl PubData {
     pub const FUNDING_INDEX: u8 = 0x05;
     pub const DEPOSIT_REFUNDED: u8 = 0x06;
 
+    /// The record's first byte.
+    pub fn kind(&self) -> u8 {
+        match self {
+            PubData::Deposit { credited: true, .. } => Self::DEPOSIT,
+            PubData::Deposit {
+                credited: false, ..
+            } => Self::DEPOSIT_REFUNDED,
+            PubData::Withdrawal { .. } => Self::WITHDRAWAL,
+            PubData::ForcedWithdrawal { .. } => Self::FORCED_WITHDRAWAL,
+            PubData::MarkPrice { .. } => Self::MARK_PRICE,
+            PubData::FundingIndex { .. } => Self::FUNDING_INDEX,
+        }
+    }
+
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
             PubData::Deposit {
@@ -74,13 +88,9 @@ impl PubData {
                 l1_address,
                 public_key,
                 amount,
-                credited,
+                credited: _,
             } => {
-                out.push(if *credited {
-                    Self::DEPOSIT
-                } else {
-                    Self::DEPOSIT_REFUNDED
-                });
+                out.push(self.kind());
                 out.extend_from_slice(&index.to_be_bytes());
                 out.extend_from_slice(&l1_address.0);
                 out.extend_from_slice(public_key);
@@ -91,7 +101,7 @@ impl PubData {
                 l1_address,
                 amount,
             } => {
-                out.push(Self::WITHDRAWAL);
+                out.push(self.kind());
                 out.extend_from_slice(&(account.get() as u32).to_be_bytes());
                 out.extend_from_slice(&l1_address.0);
                 out.extend_from_slice(&amount.get().to_be_bytes());
@@ -103,7 +113,7 @@ impl PubData {
                 amount,
                 served,
             } => {
-                out.push(Self::FORCED_WITHDRAWAL);
+                out.push(self.kind());
                 out.extend_from_slice(&index.to_be_bytes());
                 out.extend_from_slice(&(account.get() as u32).to_be_bytes());
                 out.extend_from_slice(&requester.0);
@@ -111,12 +121,12 @@ impl PubData {
                 out.push(u8::from(*served));
             }
             PubData::MarkPrice { market, price } => {
-                out.push(Self::MARK_PRICE);
+                out.push(self.kind());
                 out.push(market.get() as u8);
                 out.extend_from_slice(&price.get().to_be_bytes());
             }
             PubData::FundingIndex { market, index } => {
-                out.push(Self::FUNDING_INDEX);
+                out.push(self.kind());
                 out.push(market.get() as u8);
                 out.extend_from_slice(&(index.get() as i64).to_be_bytes());
             }

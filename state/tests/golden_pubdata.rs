@@ -48,9 +48,9 @@ fn record(r: &PubData) -> Value {
             l1_address,
             public_key,
             amount,
-            credited,
+            credited: _,
         } => json!({
-            "kind": if *credited { PubData::DEPOSIT } else { PubData::DEPOSIT_REFUNDED },
+            "kind": r.kind(),
             "index": index,
             "l1_address": address(l1_address),
             "public_key": hex0x(public_key),
@@ -61,7 +61,7 @@ fn record(r: &PubData) -> Value {
             l1_address,
             amount,
         } => json!({
-            "kind": PubData::WITHDRAWAL,
+            "kind": r.kind(),
             "account": account.get(),
             "l1_address": address(l1_address),
             "amount": amount.get(),
@@ -73,7 +73,7 @@ fn record(r: &PubData) -> Value {
             amount,
             served,
         } => json!({
-            "kind": PubData::FORCED_WITHDRAWAL,
+            "kind": r.kind(),
             "index": index,
             "account": account.get(),
             "requester": address(requester),
@@ -81,12 +81,12 @@ fn record(r: &PubData) -> Value {
             "served": served,
         }),
         PubData::MarkPrice { market, price } => json!({
-            "kind": PubData::MARK_PRICE,
+            "kind": r.kind(),
             "market": market.get(),
             "price": price.get(),
         }),
         PubData::FundingIndex { market, index } => json!({
-            "kind": PubData::FUNDING_INDEX,
+            "kind": r.kind(),
             "market": market.get(),
             "index": i64::try_from(index.get()).expect("funding indices are 64-bit"),
         }),
