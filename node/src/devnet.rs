@@ -13,8 +13,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use zkperp_sequencer::liquidation::next_step;
 use zkperp_state::order::Side;
-use zkperp_state::testkit::{coll, lots, ticks, Fixture};
-use zkperp_state::tx::{OracleTick, Trade, Transaction};
+use zkperp_state::testkit::Fixture;
+use zkperp_state::tx::{OracleTick, Transaction};
 use zkperp_state::units::MarketId;
 
 #[derive(Debug, clap::Args)]
@@ -146,14 +146,7 @@ fn trade(f: &mut Fixture, rng: &mut ChaCha20Rng) -> Result<bool> {
     let fee = size * i128::from(price) * i128::from(tick_value) / 2_000; // 0.05%
     let maker = f.order(buyer, market, Side::Buy, size, price);
     let taker = f.order(seller, market, Side::Sell, size, price);
-    let tx = Transaction::Trade(Trade {
-        maker,
-        taker,
-        size: lots(size),
-        price: ticks(price),
-        maker_fee: coll(fee),
-        taker_fee: coll(fee),
-    });
+    let tx = Fixture::trade_tx_with_fees(maker, taker, size, price, fee, fee);
     Ok(f.apply(tx).is_ok())
 }
 

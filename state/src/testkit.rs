@@ -296,13 +296,25 @@ impl Fixture {
     }
 
     pub fn trade_tx(maker: SignedOrder, taker: SignedOrder, size: i128, price: u64) -> Transaction {
+        Self::trade_tx_with_fees(maker, taker, size, price, 0, 0)
+    }
+
+    /// A fill of `size` lots at `price` charging the given fees (collateral units).
+    pub fn trade_tx_with_fees(
+        maker: SignedOrder,
+        taker: SignedOrder,
+        size: i128,
+        price: u64,
+        maker_fee: i128,
+        taker_fee: i128,
+    ) -> Transaction {
         Transaction::Trade(Trade {
             maker,
             taker,
             size: lots(size),
             price: ticks(price),
-            maker_fee: Collateral::ZERO,
-            taker_fee: Collateral::ZERO,
+            maker_fee: coll(maker_fee),
+            taker_fee: coll(taker_fee),
         })
     }
 

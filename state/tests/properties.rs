@@ -20,7 +20,7 @@ use zkperp_state::order::Side;
 use zkperp_state::testkit::*;
 use zkperp_state::tx::deleverage::quote_covering;
 use zkperp_state::tx::{
-    Deleverage, ForcedWithdrawal, FundingTick, L1ForcedWithdrawal, Liquidation, Trade, Transaction,
+    Deleverage, ForcedWithdrawal, FundingTick, L1ForcedWithdrawal, Liquidation, Transaction,
 };
 use zkperp_state::units::{AccountId, FundingIndex, MarketId};
 
@@ -202,14 +202,7 @@ impl Run {
                     * i128::from(price)
                     * i128::from(self.f.state.config().markets[m.index()].tick_value.get());
                 let fee = notional * fee_ppm / 1_000_000;
-                let tx = Transaction::Trade(Trade {
-                    maker,
-                    taker,
-                    size: lots(size),
-                    price: ticks(price),
-                    maker_fee: coll(fee),
-                    taker_fee: coll(fee),
-                });
+                let tx = Fixture::trade_tx_with_fees(maker, taker, size, price, fee, fee);
                 let parties = [maker.order.account, taker.order.account];
                 let before: Vec<_> = parties.iter().map(|id| self.summary(*id, true)).collect();
                 if self.try_apply(tx) {
@@ -228,14 +221,7 @@ impl Run {
                         assert!(e.0 <= e.1, "order overfilled");
                     }
                     // The same pair can never fill past the taker's size.
-                    let again = Transaction::Trade(Trade {
-                        maker,
-                        taker,
-                        size: lots(1),
-                        price: ticks(price),
-                        maker_fee: coll(0),
-                        taker_fee: coll(0),
-                    });
+                    let again = Fixture::trade_tx_with_fees(maker, taker, 1, price, 0, 0);
                     assert!(!self.try_apply(again), "a fully filled order filled again");
                 }
             }

@@ -229,14 +229,7 @@ fn fees_are_bounded_by_each_orders_maximum() {
     let sell = f.order(1, btc(), Side::Sell, 10, 500_000);
     let notional = 500_000 * 10; // one lot
     let with_fees = |maker_fee: i128, taker_fee: i128| {
-        Transaction::Trade(Trade {
-            maker: buy,
-            taker: sell,
-            size: lots(1),
-            price: ticks(500_000),
-            maker_fee: coll(maker_fee),
-            taker_fee: coll(taker_fee),
-        })
+        Fixture::trade_tx_with_fees(buy, sell, 1, 500_000, maker_fee, taker_fee)
     };
     assert_eq!(
         trade_err(f.refuse(with_fees(notional / 1000 + 1, 0))),
@@ -250,14 +243,7 @@ fn fees_are_bounded_by_each_orders_maximum() {
     zero_fee.max_fee = Ppm::new(0).expect("ppm");
     zero_fee.order_id = OrderId::new(9).expect("id");
     let zero_fee = f.sign(1, zero_fee);
-    let tx = Transaction::Trade(Trade {
-        maker: buy,
-        taker: zero_fee,
-        size: lots(1),
-        price: ticks(500_000),
-        maker_fee: coll(0),
-        taker_fee: coll(1),
-    });
+    let tx = Fixture::trade_tx_with_fees(buy, zero_fee, 1, 500_000, 0, 1);
     assert_eq!(trade_err(f.refuse(tx)), TradeError::BadFee(Role::Taker));
     f.apply(with_fees(notional / 1000, notional / 1000))
         .expect("fees at the maximum");
