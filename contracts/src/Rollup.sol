@@ -42,6 +42,7 @@ contract Rollup {
     /// Markets per deployment (units.rs MAX_MARKETS).
     uint256 internal constant MAX_MARKETS = 8;
 
+    uint8 internal constant KIND_NOOP = 0x00;
     uint8 internal constant KIND_DEPOSIT = 0x01;
     uint8 internal constant KIND_WITHDRAWAL = 0x02;
     uint8 internal constant KIND_FORCED_WITHDRAWAL = 0x03;
@@ -352,7 +353,13 @@ contract Rollup {
         while (off < recordsEnd) {
             uint8 kind = uint8(_uint(pubdata, off, 1));
             uint256 size;
-            if (kind == KIND_DEPOSIT || kind == KIND_DEPOSIT_REFUNDED) {
+            if (kind == KIND_NOOP) {
+                // An unused slot of the batch's shape: `0x00 | u16 n | n bytes`.
+                if (off + 3 > recordsEnd) revert MalformedPubdata();
+                off += 3 + _uint(pubdata, off + 1, 2);
+                if (off > recordsEnd) revert MalformedPubdata();
+                continue;
+            } else if (kind == KIND_DEPOSIT || kind == KIND_DEPOSIT_REFUNDED) {
                 size = DEPOSIT_LEN;
             } else if (kind == KIND_WITHDRAWAL) {
                 size = WITHDRAWAL_LEN;

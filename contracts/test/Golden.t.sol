@@ -19,6 +19,7 @@ contract GoldenPubdataTest is Test {
     string constant FILE = "test/data/pubdata_golden.json";
     address constant OPERATOR = address(0x0E0E);
 
+    uint8 constant NOOP = 0x00;
     uint8 constant DEPOSIT = 0x01;
     uint8 constant WITHDRAWAL = 0x02;
     uint8 constant FORCED = 0x03;
@@ -38,6 +39,7 @@ contract GoldenPubdataTest is Test {
         uint8 market;
         uint64 price;
         int64 fundingIndex;
+        uint16 length;
     }
 
     string json;
@@ -89,6 +91,10 @@ contract GoldenPubdataTest is Test {
 
     function record(string memory k) internal view returns (Record memory r) {
         r.kind = uint8(vm.parseJsonUint(json, string.concat(k, ".kind")));
+        if (r.kind == NOOP) {
+            r.length = uint16(vm.parseJsonUint(json, string.concat(k, ".length")));
+            return r;
+        }
         if (r.kind == DEPOSIT || r.kind == DEPOSIT_REFUNDED) {
             r.index = uint64(vm.parseJsonUint(json, string.concat(k, ".index")));
             r.l1 = vm.parseJsonAddress(json, string.concat(k, ".l1_address"));
@@ -116,6 +122,7 @@ contract GoldenPubdataTest is Test {
     }
 
     function encode(Record memory r) internal pure returns (bytes memory) {
+        if (r.kind == NOOP) return Pubdata.noop(r.length);
         if (r.kind == DEPOSIT) return Pubdata.deposit(r.index, r.l1, r.key, r.amount);
         if (r.kind == DEPOSIT_REFUNDED) return Pubdata.depositRefunded(r.index, r.l1, r.key, r.amount);
         if (r.kind == WITHDRAWAL) return Pubdata.withdrawal(r.account, r.l1, r.amount);
@@ -167,6 +174,7 @@ contract GoldenPubdataTest is Test {
             assertTrue(seen[k], "every record kind");
         }
         assertTrue(servedSeen && refusedSeen, "a served and a refused forced answer");
+        assertTrue(seen[NOOP], "no-op slots");
     }
 
     /// utils/Pubdata.sol rebuilds the exact Rust bytes from the decoded fields, and its
@@ -247,6 +255,7 @@ contract GoldenPubdataTest is Test {
         uint64 nextForced = rollup.forcedAnswered();
         for (uint256 j = 0; j < rs.length; ++j) {
             Record memory r = rs[j];
+            if (r.kind == NOOP) continue;
             if (r.kind == DEPOSIT) {
                 nextDeposit = r.index + 1;
                 continue;

@@ -404,11 +404,27 @@ contract RollupBatchTest is RollupFixture {
         // Unknown kinds and markets.
         vm.expectRevert(abi.encodeWithSelector(Rollup.UnknownRecord.selector, uint8(0x07)));
         rollup.applyBatch(Pubdata.batch(genesis, 5, 1, uint64(T0), abi.encodePacked(uint8(0x07)), ""));
-        vm.expectRevert(abi.encodeWithSelector(Rollup.UnknownRecord.selector, uint8(0x00)));
+        // No-op slots: a lone 0x00 has no length; a length past the record bytes is refused.
+        vm.expectRevert(Rollup.MalformedPubdata.selector);
         rollup.applyBatch(Pubdata.batch(genesis, 5, 1, uint64(T0), abi.encodePacked(uint8(0x00)), ""));
+        vm.expectRevert(Rollup.MalformedPubdata.selector);
+        rollup.applyBatch(
+            Pubdata.batch(genesis, 5, 1, uint64(T0), abi.encodePacked(uint8(0), uint16(8), new bytes(7)), "")
+        );
         vm.expectRevert(abi.encodeWithSelector(Rollup.UnknownMarket.selector, MARKETS));
         rollup.applyBatch(Pubdata.batch(genesis, 5, 1, uint64(T0), Pubdata.markPrice(uint8(MARKETS), 5), ""));
         rollup.applyBatch(ok);
+    }
+
+    /// Unused slots of a batch shape are skipped, whatever kind they stand in for.
+    function test_batch_skipsNoopSlots() public {
+        apply_(
+            abi.encodePacked(
+                Pubdata.noop(10), Pubdata.markPrice(0, 1000), Pubdata.noop(69), Pubdata.noop(33), Pubdata.noop(42)
+            )
+        );
+        (uint64 price,) = rollup.markets(0);
+        assertEq(price, 1000, "the record between no-ops applies");
     }
 
     function test_batch_storesMarkPricesAndFunding() public {

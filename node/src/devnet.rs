@@ -12,6 +12,7 @@ use anyhow::Result;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use zkperp_sequencer::liquidation::next_step;
+use zkperp_state::batch::Shape;
 use zkperp_state::order::Side;
 use zkperp_state::testkit::Fixture;
 use zkperp_state::tx::{OracleTick, Transaction};
@@ -67,11 +68,16 @@ pub fn run(args: &DevnetArgs) -> Result<()> {
         batch += 1;
         f.advance(args.batch_secs);
         let mut counts = Counts::default();
-        for m in 0..f.state.config().markets.len() {
-            let market = MarketId::new(m as u64)?;
-            move_price(&mut f, &mut rng, market)?;
-            fund(&mut f, &mut rng, market, args.batch_secs)?;
+        // In batch order (zkperp_state::batch): ticks, then the liquidations the new prices
+        // trigger, then trades.
+        let markets = f.state.config().markets.len();
+        for m in 0..markets {
+            move_price(&mut f, &mut rng, MarketId::new(m as u64)?)?;
         }
+        for m in 0..markets {
+            fund(&mut f, &mut rng, MarketId::new(m as u64)?, args.batch_secs)?;
+        }
+        liquidate(&mut f, &mut counts)?;
         for _ in 0..args.trades_per_batch {
             if trade(&mut f, &mut rng)? {
                 counts.trades += 1;
@@ -79,8 +85,8 @@ pub fn run(args: &DevnetArgs) -> Result<()> {
                 counts.refused_trades += 1;
             }
         }
-        liquidate(&mut f, &mut counts)?;
-        let data = f.state.end_batch()?;
+        let sealed = f.state.end_batch()?;
+        let data = sealed.public_data(&Shape::tight(&sealed))?;
         let line = serde_json::json!({
             "batch": batch,
             "time": data.timestamp.get(),
@@ -88,7 +94,7 @@ pub fn run(args: &DevnetArgs) -> Result<()> {
             "new_root": zkperp_state::field::fr_to_decimal(&data.new_root),
             "mark_prices": f.state.markets().iter().map(|m| m.mark_price.get()).collect::<Vec<_>>(),
             "funding_indices": f.state.markets().iter().map(|m| m.funding_index.get().to_string()).collect::<Vec<_>>(),
-            "accounts_touched": data.accounts.len(),
+            "leaf_writes": data.accounts.len(),
             "public_data_bytes": data.to_bytes().len(),
             "counts": counts,
         });

@@ -130,7 +130,7 @@ impl<S: NodeStore> Engine<S> {
 
     pub fn end_batch(
         &mut self,
-    ) -> Result<zkperp_state::pubdata::BatchPublicData, zkperp_state::state::StateError> {
+    ) -> Result<zkperp_state::batch::SealedBatch, zkperp_state::state::StateError> {
         self.state.end_batch()
     }
 

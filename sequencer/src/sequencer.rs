@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
+use zkperp_state::batch::SealedBatch;
 use zkperp_state::merkle::MemoryStore;
-use zkperp_state::pubdata::BatchPublicData;
 use zkperp_state::state::{StateConfig, StateError};
 use zkperp_state::tx::TxError;
 use zkperp_state::State;
@@ -27,7 +27,7 @@ pub enum Outcome {
     /// A transaction outside the book was refused by the state machine.
     TxRefused(TxError),
     BatchStarted,
-    BatchSealed(Box<BatchPublicData>),
+    BatchSealed(Box<SealedBatch>),
     /// A batch command out of place (time going backwards).
     BatchRefused(String),
 }

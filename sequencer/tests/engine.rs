@@ -50,7 +50,10 @@ fn crossing_orders_trade_through_the_state_machine() {
             .get()
     };
     assert_eq!((pos(&e, a), pos(&e, b)), (60, -60));
-    // The taker paid 0.05% of 60 lots * 5 USD; the maker nothing.
+    // The taker paid 0.05% of 60 lots * 5 USD; the maker nothing. Fees reach the fee account
+    // when the batch seals.
+    assert_eq!(e.state().pending_fees(), 60 * 500_000 * 10 / 2_000);
+    e.end_batch().expect("seal");
     let fee_account = e
         .state()
         .account(AccountId::FEES)

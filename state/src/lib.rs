@@ -9,8 +9,9 @@
 //!   signed orders (matched) ──────┼─> Transaction ─> State::apply ─> Receipt (leaf writes with
 //!   signed quotes, funding ───────┘                     │             Merkle paths: the witness)
 //!                                                       v
-//!                                     State::end_batch ─> BatchPublicData (roots, L1 records,
-//!                                                                          touched leaf hashes)
+//!                                     State::end_batch ─> SealedBatch ─(Shape)─> BatchPublicData
+//!                                                          (roots, slot-ordered L1 records,
+//!                                                           every write's new leaf hash)
 //! ```
 //!
 //! Layers, bottom up: [`field`] (strict decoding), [`poseidon`], [`babyjubjub`], [`eddsa`],
@@ -20,6 +21,7 @@
 
 pub mod account;
 pub mod babyjubjub;
+pub mod batch;
 pub mod eddsa;
 pub mod field;
 pub mod funding;

@@ -11,10 +11,13 @@
 //! 0x03  forced withdrawal answer   1 + 8 index + 4 account + 20 requester + 8 amount + 1 served   = 42
 //! 0x04  mark price                 1 + 1 market + 8 price                                          = 10
 //! 0x05  funding index              1 + 1 market + 8 index (two's complement)                       = 10
+//! 0x00  no-op slot                 1 + 2 n + n zero bytes (as long as the slot kind's record)
 //! ```
-//! and per batch, the data-availability record: for each account the batch changed (in the
-//! order first changed), `4 account id + 32 new leaf hash`. With these and the public history,
-//! anyone rebuilds the tree of leaf hashes; a trader who holds their own leaf proves an exit.
+//! Records come one per slot of the batch's shape, in slot order (`crate::batch`), so the layout
+//! is fixed per shape and the circuit hashes it without variable-length logic.
+//! Then the data-availability record: for each leaf write of the batch, in order, `4 account id +
+//! 32 new leaf hash` (a no-op write is 36 zero bytes). With these and the public history, anyone
+//! rebuilds the tree of leaf hashes; a trader who holds their own leaf proves an exit.
 //!
 //! The batch proof has one public input, the commitment: `sha256(bytes)` read as a big-endian
 //! integer with its top three bits cleared (so it is below `2^253 < r`). SHA-256 because the L1
@@ -66,6 +69,13 @@ impl PubData {
     pub const MARK_PRICE: u8 = 0x04;
     pub const FUNDING_INDEX: u8 = 0x05;
     pub const DEPOSIT_REFUNDED: u8 = 0x06;
+    /// A slot with no transaction.
+    pub const NOOP: u8 = 0x00;
+
+    pub const DEPOSIT_LEN: usize = 69;
+    pub const WITHDRAWAL_LEN: usize = 33;
+    pub const FORCED_WITHDRAWAL_LEN: usize = 42;
+    pub const MARKET_RECORD_LEN: usize = 10;
 
     /// The record's first byte.
     pub fn kind(&self) -> u8 {
@@ -135,10 +145,39 @@ impl PubData {
 
     pub fn encoded_len(&self) -> usize {
         match self {
-            PubData::Deposit { .. } => 69,
-            PubData::Withdrawal { .. } => 33,
-            PubData::ForcedWithdrawal { .. } => 42,
-            PubData::MarkPrice { .. } | PubData::FundingIndex { .. } => 10,
+            PubData::Deposit { .. } => Self::DEPOSIT_LEN,
+            PubData::Withdrawal { .. } => Self::WITHDRAWAL_LEN,
+            PubData::ForcedWithdrawal { .. } => Self::FORCED_WITHDRAWAL_LEN,
+            PubData::MarkPrice { .. } | PubData::FundingIndex { .. } => Self::MARKET_RECORD_LEN,
+        }
+    }
+}
+
+/// One slot's record: a transaction's, or a no-op of the slot's length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    Data(PubData),
+    /// `0x00 | u16 (len - 3) | len - 3 zero bytes`: `len` is at least 3.
+    NoOp(usize),
+}
+
+impl Record {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Record::Data(d) => d.encode(out),
+            Record::NoOp(len) => {
+                let rest = len.saturating_sub(3);
+                out.push(PubData::NOOP);
+                out.extend_from_slice(&(rest as u16).to_be_bytes());
+                out.resize(out.len() + rest, 0);
+            }
+        }
+    }
+
+    pub fn data(&self) -> Option<&PubData> {
+        match self {
+            Record::Data(d) => Some(d),
+            Record::NoOp(_) => None,
         }
     }
 }
@@ -150,6 +189,18 @@ pub struct AccountUpdate {
     pub leaf_hash: Fr,
 }
 
+impl AccountUpdate {
+    /// A reserved write that did not happen: account 0, leaf hash 0.
+    pub const NOOP: AccountUpdate = AccountUpdate {
+        account: AccountId::INSURANCE_FUND,
+        leaf_hash: <Fr as ark_ff::AdditiveGroup>::ZERO,
+    };
+
+    pub fn is_noop(&self) -> bool {
+        self.leaf_hash == <Fr as ark_ff::AdditiveGroup>::ZERO
+    }
+}
+
 /// Everything a batch publishes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchPublicData {
@@ -158,11 +209,19 @@ pub struct BatchPublicData {
     /// 1 for the first batch after genesis: the L1 accepts each number once, in order.
     pub batch_number: u64,
     pub timestamp: Timestamp,
-    pub records: Vec<PubData>,
+    pub records: Vec<Record>,
     pub accounts: Vec<AccountUpdate>,
 }
 
 impl BatchPublicData {
+    /// `32 old root | 32 new root | 8 batch number | 8 timestamp | 4 record bytes`.
+    pub const HEADER_LEN: usize = 84;
+
+    /// The transactions' records, without the no-ops.
+    pub fn data(&self) -> impl Iterator<Item = &PubData> {
+        self.records.iter().filter_map(Record::data)
+    }
+
     /// The proof's single public input: `sha256(to_bytes())` with the top three bits cleared.
     pub fn commitment(&self) -> Fr {
         commitment(&self.to_bytes())
@@ -211,15 +270,16 @@ mod tests {
             batch_number: 9,
             timestamp: Timestamp::new(1_700_000_000).expect("ts"),
             records: vec![
-                PubData::Withdrawal {
+                Record::Data(PubData::Withdrawal {
                     account: AccountId::new(7).expect("id"),
                     l1_address: L1Address([0xab; 20]),
                     amount: Amount::new(5).expect("amount"),
-                },
-                PubData::MarkPrice {
+                }),
+                Record::NoOp(PubData::DEPOSIT_LEN),
+                Record::Data(PubData::MarkPrice {
                     market: MarketId::new(1).expect("id"),
                     price: PriceTicks::new(9).expect("p"),
-                },
+                }),
             ],
             accounts: vec![AccountUpdate {
                 account: AccountId::new(7).expect("id"),
@@ -238,11 +298,13 @@ mod tests {
         expected.push(2);
         expected.extend_from_slice(&9u64.to_be_bytes());
         expected.extend_from_slice(&1_700_000_000u64.to_be_bytes());
-        expected.extend_from_slice(&(33u32 + 10).to_be_bytes());
+        expected.extend_from_slice(&(33u32 + 69 + 10).to_be_bytes());
         expected.push(PubData::WITHDRAWAL);
         expected.extend_from_slice(&7u32.to_be_bytes());
         expected.extend_from_slice(&[0xab; 20]);
         expected.extend_from_slice(&5u64.to_be_bytes());
+        expected.extend_from_slice(&[PubData::NOOP, 0, 66]);
+        expected.extend_from_slice(&[0u8; 66]);
         expected.extend_from_slice(&[PubData::MARK_PRICE, 1]);
         expected.extend_from_slice(&9u64.to_be_bytes());
         expected.extend_from_slice(&1u32.to_be_bytes());
@@ -250,7 +312,7 @@ mod tests {
         expected.extend_from_slice(&[0u8; 31]);
         expected.push(3);
         assert_eq!(bytes, expected);
-        for r in &sample().records {
+        for r in sample().data() {
             let mut one = Vec::new();
             r.encode(&mut one);
             assert_eq!(one.len(), r.encoded_len());

@@ -7,12 +7,13 @@
 //! markets hash = Poseidon(pack(market state_0), ..)   (pack: see MarketState::pack)
 //! ```
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::account::Account;
+use crate::batch::{AppliedTx, SealedBatch};
 use crate::eddsa::PublicKey;
 use crate::field::Fr;
 use crate::leaf::{AccountLeaf, Position};
@@ -20,9 +21,11 @@ use crate::market::{MarketConfigError, MarketParams, MarketState};
 use crate::merkle::{MemoryStore, MerkleError, MerkleUpdate, NodeStore, SparseMerkleTree};
 use crate::order::{slot_index, OrderSlot};
 use crate::poseidon::{poseidon, poseidon_slice};
-use crate::pubdata::{AccountUpdate, BatchPublicData, PubData};
+use crate::pubdata::PubData;
 use crate::tx::{Transaction, TxError};
-use crate::units::{AccountId, L1Address, MarketId, OrderId, Timestamp, MAX_MARKETS};
+use crate::units::{
+    AccountId, Collateral, L1Address, MarketId, OrderId, RangeError, Timestamp, MAX_MARKETS,
+};
 
 /// The owner of a system account (insurance fund, fee account).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +89,8 @@ pub enum StateError {
     TimeWentBackwards { previous: u64, new: u64 },
     #[error("node store: {0}")]
     Store(String),
+    #[error("the batch's fees overflow the fee account: {0}")]
+    FeeOverflow(RangeError),
 }
 
 fn store_error<E: std::error::Error>(e: MerkleError<E>) -> StateError {
@@ -93,7 +98,7 @@ fn store_error<E: std::error::Error>(e: MerkleError<E>) -> StateError {
 }
 
 /// One leaf write of a transaction, with what a circuit needs to check it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountWrite {
     pub account: AccountId,
     pub before: Option<AccountLeaf>,
@@ -103,7 +108,7 @@ pub struct AccountWrite {
 }
 
 /// What an applied transaction did.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Receipt {
     pub writes: Vec<AccountWrite>,
     pub pubdata: Vec<PubData>,
@@ -122,10 +127,13 @@ pub struct State<S: NodeStore = MemoryStore> {
     forced_consumed: u64,
     now: Timestamp,
     batch_start_root: Fr,
+    batch_start_accounts_root: Fr,
+    batch_start_markets: Vec<MarketState>,
     batches_sealed: u64,
-    batch_pubdata: Vec<PubData>,
-    batch_touched: Vec<AccountId>,
-    batch_touched_set: HashSet<AccountId>,
+    /// The batch's transactions so far, with their receipts (the circuit's witness).
+    batch_log: Vec<AppliedTx>,
+    /// Trading fees of the batch so far, credited to the fee account when it seals.
+    pending_fees: i128,
     /// While a savepoint is open: how to undo each account write since.
     undo: Option<Vec<Undo>>,
 }
@@ -149,8 +157,8 @@ pub struct Savepoint {
     next_account: u64,
     deposits_consumed: u64,
     forced_consumed: u64,
-    pubdata_len: usize,
-    touched_len: usize,
+    log_len: usize,
+    pending_fees: i128,
 }
 
 impl State<MemoryStore> {
@@ -177,10 +185,11 @@ impl<S: NodeStore> State<S> {
             forced_consumed: 0,
             now: Timestamp::default(),
             batch_start_root: Fr::from(0u64),
+            batch_start_accounts_root: Fr::from(0u64),
+            batch_start_markets: Vec::new(),
             batches_sealed: 0,
-            batch_pubdata: Vec::new(),
-            batch_touched: Vec::new(),
-            batch_touched_set: HashSet::new(),
+            batch_log: Vec::new(),
+            pending_fees: 0,
             undo: None,
         };
         // System accounts have a zero salt: their balances are public on purpose.
@@ -198,7 +207,7 @@ impl<S: NodeStore> State<S> {
             state.tree.update(id.index(), hash).map_err(store_error)?;
             state.next_account += 1;
         }
-        state.batch_start_root = state.root();
+        state.mark_batch_start();
         Ok(state)
     }
 
@@ -273,39 +282,71 @@ impl<S: NodeStore> State<S> {
             });
         }
         self.now = timestamp;
-        self.batch_start_root = self.root();
-        self.batch_pubdata.clear();
-        self.batch_touched.clear();
-        self.batch_touched_set.clear();
+        self.mark_batch_start();
+        self.batch_log.clear();
         Ok(())
     }
 
-    /// Ends the batch: its public data, with each changed account's final leaf hash.
-    pub fn end_batch(&mut self) -> Result<BatchPublicData, StateError> {
-        let accounts = self
-            .batch_touched
-            .iter()
-            .map(|id| {
-                let leaf_hash = self.tree.leaf(id.index()).map_err(store_error)?;
-                Ok(AccountUpdate {
-                    account: *id,
-                    leaf_hash,
-                })
-            })
-            .collect::<Result<Vec<_>, StateError>>()?;
-        let data = BatchPublicData {
+    fn mark_batch_start(&mut self) {
+        self.batch_start_root = self.root();
+        self.batch_start_accounts_root = self.accounts_root();
+        self.batch_start_markets = self.markets.clone();
+    }
+
+    /// Trading fees of the open batch, not yet credited to the fee account.
+    pub fn pending_fees(&self) -> i128 {
+        self.pending_fees
+    }
+
+    /// The open batch's transactions so far.
+    pub fn batch_log(&self) -> &[AppliedTx] {
+        &self.batch_log
+    }
+
+    /// Seals the batch: credits its trading fees to the fee account (one write, always made, so
+    /// every batch ends with the same step) and returns everything its proof and public data need.
+    pub fn end_batch(&mut self) -> Result<SealedBatch, StateError> {
+        let fees = self.pending_fees;
+        let fee_leaf = {
+            let account = self
+                .accounts
+                .get(&AccountId::FEES)
+                .ok_or_else(|| StateError::Store("the fee account is missing".into()))?;
+            let mut leaf = account.leaf.clone();
+            leaf.collateral = leaf
+                .collateral
+                .checked_add(fees)
+                .map_err(StateError::FeeOverflow)?;
+            leaf
+        };
+        let mut receipt = self.commit(Effects {
+            accounts: vec![Staged {
+                id: AccountId::FEES,
+                leaf: fee_leaf,
+                order_write: None,
+            }],
+            markets: None,
+            deposits_consumed: self.deposits_consumed,
+            forced_consumed: self.forced_consumed,
+            fees: 0,
+            pubdata: Vec::new(),
+        })?;
+        let fee_write = receipt.writes.pop().expect("one staged write");
+        self.pending_fees = 0;
+        let sealed = SealedBatch {
             old_root: self.batch_start_root,
             new_root: self.root(),
             batch_number: self.batches_sealed + 1,
             timestamp: self.now,
-            records: std::mem::take(&mut self.batch_pubdata),
-            accounts,
+            start_accounts_root: self.batch_start_accounts_root,
+            start_markets: std::mem::take(&mut self.batch_start_markets),
+            txs: std::mem::take(&mut self.batch_log),
+            fees,
+            fee_write,
         };
-        self.batch_touched.clear();
-        self.batch_touched_set.clear();
-        self.batch_start_root = data.new_root;
         self.batches_sealed += 1;
-        Ok(data)
+        self.mark_batch_start();
+        Ok(sealed)
     }
 
     /// Runs every rule of `tx` against the current state without changing it: what
@@ -323,8 +364,14 @@ impl<S: NodeStore> State<S> {
             crate::tx::execute(&mut ctx, tx)?;
             ctx.into_effects()
         };
-        self.commit(effects)
-            .map_err(|e| TxError::Storage(e.to_string()))
+        let receipt = self
+            .commit(effects)
+            .map_err(|e| TxError::Storage(e.to_string()))?;
+        self.batch_log.push(AppliedTx {
+            tx: tx.clone(),
+            receipt: receipt.clone(),
+        });
+        Ok(receipt)
     }
 
     /// Opens a savepoint: every transaction applied after it can be undone with
@@ -338,8 +385,8 @@ impl<S: NodeStore> State<S> {
             next_account: self.next_account,
             deposits_consumed: self.deposits_consumed,
             forced_consumed: self.forced_consumed,
-            pubdata_len: self.batch_pubdata.len(),
-            touched_len: self.batch_touched.len(),
+            log_len: self.batch_log.len(),
+            pending_fees: self.pending_fees,
         }
     }
 
@@ -385,10 +432,8 @@ impl<S: NodeStore> State<S> {
         self.next_account = sp.next_account;
         self.deposits_consumed = sp.deposits_consumed;
         self.forced_consumed = sp.forced_consumed;
-        self.batch_pubdata.truncate(sp.pubdata_len);
-        for id in self.batch_touched.drain(sp.touched_len..) {
-            self.batch_touched_set.remove(&id);
-        }
+        self.batch_log.truncate(sp.log_len);
+        self.pending_fees = sp.pending_fees;
         if sp.undo_len == 0 {
             self.undo = None;
         }
@@ -405,6 +450,7 @@ impl<S: NodeStore> State<S> {
         }
         self.deposits_consumed = effects.deposits_consumed;
         self.forced_consumed = effects.forced_consumed;
+        self.pending_fees += effects.fees;
         for staged in effects.accounts {
             let id = staged.id;
             let (before, account) = match self.accounts.get_mut(&id) {
@@ -440,9 +486,6 @@ impl<S: NodeStore> State<S> {
                 .tree
                 .update(id.index(), leaf.hash())
                 .map_err(store_error)?;
-            if self.batch_touched_set.insert(id) {
-                self.batch_touched.push(id);
-            }
             receipt.writes.push(AccountWrite {
                 account: id,
                 before,
@@ -451,7 +494,6 @@ impl<S: NodeStore> State<S> {
                 update,
             });
         }
-        self.batch_pubdata.extend(receipt.pubdata.iter().cloned());
         Ok(receipt)
     }
 }
@@ -470,6 +512,7 @@ pub(crate) struct Effects {
     markets: Option<Vec<MarketState>>,
     deposits_consumed: u64,
     forced_consumed: u64,
+    fees: i128,
     pubdata: Vec<PubData>,
 }
 
@@ -482,6 +525,7 @@ pub struct Ctx<'a, S: NodeStore> {
     deposits_consumed: u64,
     forced_consumed: u64,
     next_account: u64,
+    fees: i128,
     pubdata: Vec<PubData>,
 }
 
@@ -499,6 +543,7 @@ impl<'a, S: NodeStore> Ctx<'a, S> {
             deposits_consumed: state.deposits_consumed,
             forced_consumed: state.forced_consumed,
             next_account: state.next_account,
+            fees: 0,
             pubdata: Vec::new(),
         }
     }
@@ -509,6 +554,7 @@ impl<'a, S: NodeStore> Ctx<'a, S> {
             markets: self.markets,
             deposits_consumed: self.deposits_consumed,
             forced_consumed: self.forced_consumed,
+            fees: self.fees,
             pubdata: self.pubdata,
         }
     }
@@ -544,6 +590,20 @@ impl<'a, S: NodeStore> Ctx<'a, S> {
 
     pub fn consume_forced(&mut self) {
         self.forced_consumed += 1;
+    }
+
+    /// Adds trading fees for the fee account, credited when the batch seals. The batch's total
+    /// must stay within the collateral width (checked against the fee account's balance).
+    pub fn add_fees(&mut self, fees: i128) -> Result<(), RangeError> {
+        let balance = self
+            .state
+            .accounts
+            .get(&AccountId::FEES)
+            .map_or(Collateral::ZERO, |a| a.leaf.collateral);
+        let total = self.state.pending_fees + self.fees + fees;
+        balance.checked_add(total)?;
+        self.fees += fees;
+        Ok(())
     }
 
     pub fn publish(&mut self, record: PubData) {

@@ -248,8 +248,12 @@ impl Fixture {
         self.apply(tx).expect("oracle tick");
     }
 
+    /// Seals the open batch (unless it is empty) and begins the next one `secs` later.
     pub fn advance(&mut self, secs: u64) {
         let now = self.state.now().get();
+        if !self.state.batch_log().is_empty() {
+            self.state.end_batch().expect("seal");
+        }
         self.state.begin_batch(ts(now + secs)).expect("time");
     }
 

@@ -390,7 +390,8 @@ impl Run {
                     .sum();
                 a.leaf.collateral.get() - pending
             })
-            .sum();
+            .sum::<i128>()
+            + self.f.state.pending_fees();
         assert_eq!(
             settled,
             self.f.deposited - self.withdrawn,

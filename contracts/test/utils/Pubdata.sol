@@ -10,7 +10,13 @@ pragma solidity 0.8.37;
 ///   0x03 forced answer    u64 index | u32 account | address requester | u64 amount | u8 served
 ///   0x04 mark price       u8 market | u64 price
 ///   0x05 funding index    u8 market | i64 index
+///   0x00 no-op slot       u16 n | n zero bytes (an unused slot, as long as its kind's record)
 library Pubdata {
+    /// An unused slot whose kind's records are `len` bytes long.
+    function noop(uint16 len) internal pure returns (bytes memory) {
+        return abi.encodePacked(uint8(0x00), uint16(len - 3), new bytes(len - 3));
+    }
+
     function deposit(uint64 index, address l1, bytes32 key, uint64 amount) internal pure returns (bytes memory) {
         return abi.encodePacked(uint8(0x01), index, l1, key, amount);
     }

@@ -10,7 +10,7 @@
 //! 5. each order was not superseded in its slot, and `filled + size <= order size`;
 //! 6. fees are non-negative and each at most `max_fee * notional`;
 //! 7. funding is settled on both accounts, then the fill moves `size` lots and `notional`
-//!    collateral between them and the fees to the fee account;
+//!    collateral between them; the fees go to the fee account when the batch seals;
 //! 8. both accounts obey the margin rule (initial fractions) after the fill.
 
 use serde::{Deserialize, Serialize};
@@ -192,12 +192,7 @@ pub fn execute_trade<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Trade) -> Result<(
         );
         enforce_margin_rule(&before, &after).map_err(|e| TradeError::Margin(role, e))?;
     }
-    let fee_leaf = ctx
-        .account(AccountId::FEES)
-        .map_err(|_| TradeError::NoSuchAccount(Role::Taker))?;
-    fee_leaf.collateral = fee_leaf
-        .collateral
-        .checked_add(fees)
+    ctx.add_fees(fees)
         .map_err(|e| TradeError::Range(Role::Taker, e))?;
     Ok(())
 }

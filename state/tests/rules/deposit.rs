@@ -1,3 +1,4 @@
+use zkperp_state::batch::Shape;
 use zkperp_state::eddsa::PrivateKey;
 use zkperp_state::pubdata::PubData;
 use zkperp_state::state::State;
@@ -20,22 +21,22 @@ fn first_deposit_creates_the_account_and_later_ones_credit_it() {
     assert_eq!(f.deposit(0, 2_500_000), a);
     assert_eq!(f.collateral(a), 3_500_000);
     assert_eq!(f.state.deposits_consumed(), 3);
-    let data = f.state.end_batch().expect("batch");
+    let sealed = f.state.end_batch().expect("batch");
+    let data = sealed.public_data(&Shape::tight(&sealed)).expect("fits");
     assert_eq!(
-        data.records
-            .iter()
+        data.data()
             .filter(|r| matches!(r, PubData::Deposit { .. }))
             .count(),
         3
     );
-    let touched: Vec<_> = data.accounts.iter().map(|u| u.account).collect();
+    let written: Vec<_> = data.accounts.iter().map(|u| u.account).collect();
     assert_eq!(
-        touched,
-        vec![a, b],
-        "each changed account once, in first-change order"
+        written,
+        vec![a, b, a, AccountId::FEES],
+        "every write in order, then the fee settlement"
     );
     let leaf = f.state.account(a).expect("account").leaf.hash();
-    assert_eq!(data.accounts[0].leaf_hash, leaf);
+    assert_eq!(data.accounts[2].leaf_hash, leaf);
 }
 
 #[test]
@@ -91,10 +92,11 @@ fn a_deposit_that_would_overflow_collateral_is_refunded() {
     assert!(!credited(&mut f.state, &tx));
     assert_eq!(f.collateral(a), (1 << 63) - 1);
     let mut bytes = Vec::new();
-    f.state
-        .end_batch()
-        .expect("batch")
-        .records
+    let sealed = f.state.end_batch().expect("batch");
+    sealed
+        .public_data(&Shape::tight(&sealed))
+        .expect("fits")
+        .data()
         .last()
         .expect("record")
         .encode(&mut bytes);

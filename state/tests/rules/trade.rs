@@ -39,7 +39,7 @@ fn a_fill_swaps_lots_for_collateral_and_pays_fees() {
     assert_eq!(f.position(b, btc()), -40);
     assert_eq!(f.collateral(a), 1_000_000_000 - notional);
     assert_eq!(f.collateral(b), 1_000_000_000 + notional - notional / 1000);
-    assert_eq!(f.collateral(AccountId::FEES), notional / 1000);
+    assert_eq!(f.state.pending_fees(), notional / 1000);
     let order = |who: AccountId| {
         receipt
             .writes
@@ -49,11 +49,17 @@ fn a_fill_swaps_lots_for_collateral_and_pays_fees() {
     };
     assert!(order(a).order_update.is_some() && order(b).order_update.is_some());
     let written: Vec<_> = receipt.writes.iter().map(|w| w.account).collect();
+    assert_eq!(written, vec![a, b], "maker, taker");
+    let fees_before = f.collateral(AccountId::FEES);
+    let sealed = f.state.end_batch().expect("seal");
+    assert_eq!(sealed.fees, notional / 1000);
+    assert_eq!(sealed.fee_write.account, AccountId::FEES);
     assert_eq!(
-        written,
-        vec![a, b, AccountId::FEES],
-        "maker, taker, fee account"
+        f.collateral(AccountId::FEES),
+        fees_before + notional / 1000,
+        "the batch's fees are credited when it seals"
     );
+    assert_eq!(f.state.pending_fees(), 0);
     for w in &receipt.writes {
         assert!(w.update.proof.verify(w.update.new_root, w.after.hash()));
     }

@@ -1,0 +1,332 @@
+//! Batches: the fixed shape a batch circuit proves, and how a sealed batch's transactions fill it.
+//!
+//! A circuit has a fixed number of slots per transaction kind. Its slots run in one fixed order
+//! of kinds ([`SlotKind::ALL`]), so a batch fits a shape only if its transactions were applied in
+//! that order of kinds (any order within a kind) and no kind has more transactions than slots:
+//!
+//! ```text
+//! oracle ticks | funding ticks | liquidations | deleverages | deposits | forced withdrawals |
+//! trades | withdrawals | cancels | fee settlement (always one write)
+//! ```
+//!
+//! Why this order: ticks set the batch's prices before anything is valued at them; the
+//! liquidations they trigger come next (the liquidation engine reacts to a new mark); then the
+//! L1 queues; then the continuous flow of trades; withdrawals and cancels, which a sequencer can
+//! hold until the batch seals, last. Fees of the batch's trades are credited to the fee account
+//! once, at the end, so a trade slot updates two leaves rather than three (docs/CIRCUITS.md).
+//!
+//! Unused slots are no-ops. In the public data a no-op slot of a kind that publishes a record
+//! takes the record's length: `0x00 | u16 n | n zero bytes`; each slot's data-availability
+//! entries are its writes' `(account, new leaf hash)`, padded with zero entries to the kind's
+//! fixed number of writes (a zero leaf hash is never a real leaf's hash).
+
+use serde::{Deserialize, Serialize};
+
+use crate::field::Fr;
+use crate::market::MarketState;
+use crate::pubdata::{AccountUpdate, BatchPublicData, PubData, Record};
+use crate::state::{AccountWrite, Receipt};
+use crate::tx::Transaction;
+use crate::units::Timestamp;
+
+/// The kind of a batch slot, in batch order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlotKind {
+    OracleTick,
+    FundingTick,
+    Liquidation,
+    Deleverage,
+    Deposit,
+    ForcedWithdrawal,
+    Trade,
+    Withdrawal,
+    CancelOrder,
+}
+
+impl SlotKind {
+    /// Every kind, in the order a batch runs them.
+    pub const ALL: [SlotKind; 9] = [
+        SlotKind::OracleTick,
+        SlotKind::FundingTick,
+        SlotKind::Liquidation,
+        SlotKind::Deleverage,
+        SlotKind::Deposit,
+        SlotKind::ForcedWithdrawal,
+        SlotKind::Trade,
+        SlotKind::Withdrawal,
+        SlotKind::CancelOrder,
+    ];
+
+    pub fn of(tx: &Transaction) -> SlotKind {
+        match tx {
+            Transaction::OracleTick(_) => SlotKind::OracleTick,
+            Transaction::FundingTick(_) => SlotKind::FundingTick,
+            Transaction::Liquidation(_) => SlotKind::Liquidation,
+            Transaction::Deleverage(_) => SlotKind::Deleverage,
+            Transaction::Deposit(_) => SlotKind::Deposit,
+            Transaction::ForcedWithdrawal(_) => SlotKind::ForcedWithdrawal,
+            Transaction::Trade(_) => SlotKind::Trade,
+            Transaction::Withdrawal(_) => SlotKind::Withdrawal,
+            Transaction::CancelOrder(_) => SlotKind::CancelOrder,
+        }
+    }
+
+    /// Bytes of the L1 record a slot of this kind publishes (0: none).
+    pub const fn record_len(self) -> usize {
+        match self {
+            SlotKind::OracleTick | SlotKind::FundingTick => PubData::MARKET_RECORD_LEN,
+            SlotKind::Deposit => PubData::DEPOSIT_LEN,
+            SlotKind::ForcedWithdrawal => PubData::FORCED_WITHDRAWAL_LEN,
+            SlotKind::Withdrawal => PubData::WITHDRAWAL_LEN,
+            SlotKind::Liquidation
+            | SlotKind::Deleverage
+            | SlotKind::Trade
+            | SlotKind::CancelOrder => 0,
+        }
+    }
+
+    /// Leaf writes a slot of this kind reserves in the data-availability record.
+    pub const fn writes(self) -> usize {
+        match self {
+            SlotKind::OracleTick | SlotKind::FundingTick => 0,
+            SlotKind::Deposit
+            | SlotKind::ForcedWithdrawal
+            | SlotKind::Withdrawal
+            | SlotKind::CancelOrder => 1,
+            SlotKind::Liquidation | SlotKind::Deleverage | SlotKind::Trade => 2,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SlotKind::OracleTick => "oracle_tick",
+            SlotKind::FundingTick => "funding_tick",
+            SlotKind::Liquidation => "liquidation",
+            SlotKind::Deleverage => "deleverage",
+            SlotKind::Deposit => "deposit",
+            SlotKind::ForcedWithdrawal => "forced_withdrawal",
+            SlotKind::Trade => "trade",
+            SlotKind::Withdrawal => "withdrawal",
+            SlotKind::CancelOrder => "cancel_order",
+        }
+    }
+}
+
+/// Slots per kind: one batch circuit (and one verifying key) per shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct Shape {
+    pub oracle_ticks: u16,
+    pub funding_ticks: u16,
+    pub liquidations: u16,
+    pub deleverages: u16,
+    pub deposits: u16,
+    pub forced_withdrawals: u16,
+    pub trades: u16,
+    pub withdrawals: u16,
+    pub cancels: u16,
+}
+
+impl Shape {
+    pub fn count(&self, kind: SlotKind) -> usize {
+        usize::from(match kind {
+            SlotKind::OracleTick => self.oracle_ticks,
+            SlotKind::FundingTick => self.funding_ticks,
+            SlotKind::Liquidation => self.liquidations,
+            SlotKind::Deleverage => self.deleverages,
+            SlotKind::Deposit => self.deposits,
+            SlotKind::ForcedWithdrawal => self.forced_withdrawals,
+            SlotKind::Trade => self.trades,
+            SlotKind::Withdrawal => self.withdrawals,
+            SlotKind::CancelOrder => self.cancels,
+        })
+    }
+
+    /// Every slot, in batch order.
+    pub fn slots(&self) -> impl Iterator<Item = SlotKind> + '_ {
+        SlotKind::ALL
+            .into_iter()
+            .flat_map(|k| std::iter::repeat_n(k, self.count(k)))
+    }
+
+    /// Bytes of the records section.
+    pub fn records_len(&self) -> usize {
+        self.slots().map(SlotKind::record_len).sum()
+    }
+
+    /// Entries of the data-availability record: the slots' writes plus the fee settlement.
+    pub fn writes(&self) -> usize {
+        self.slots().map(SlotKind::writes).sum::<usize>() + 1
+    }
+
+    /// Bytes of the whole public data.
+    pub fn pubdata_len(&self) -> usize {
+        BatchPublicData::HEADER_LEN + self.records_len() + 4 + 36 * self.writes()
+    }
+
+    /// The smallest shape `batch` fits (when its kinds are in batch order).
+    pub fn tight(batch: &SealedBatch) -> Shape {
+        let mut shape = Shape::default();
+        for applied in &batch.txs {
+            let count = match SlotKind::of(&applied.tx) {
+                SlotKind::OracleTick => &mut shape.oracle_ticks,
+                SlotKind::FundingTick => &mut shape.funding_ticks,
+                SlotKind::Liquidation => &mut shape.liquidations,
+                SlotKind::Deleverage => &mut shape.deleverages,
+                SlotKind::Deposit => &mut shape.deposits,
+                SlotKind::ForcedWithdrawal => &mut shape.forced_withdrawals,
+                SlotKind::Trade => &mut shape.trades,
+                SlotKind::Withdrawal => &mut shape.withdrawals,
+                SlotKind::CancelOrder => &mut shape.cancels,
+            };
+            *count = count.saturating_add(1);
+        }
+        shape
+    }
+
+    /// A stable name for key files and logs, e.g. `o1-f1-l1-x1-d2-fw1-t4-w2-c1`.
+    pub fn id(&self) -> String {
+        format!(
+            "o{}-f{}-l{}-x{}-d{}-fw{}-t{}-w{}-c{}",
+            self.oracle_ticks,
+            self.funding_ticks,
+            self.liquidations,
+            self.deleverages,
+            self.deposits,
+            self.forced_withdrawals,
+            self.trades,
+            self.withdrawals,
+            self.cancels
+        )
+    }
+}
+
+/// Why a batch does not fit a shape.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShapeError {
+    #[error(
+        "transaction {index} ({kind}) comes after a {after}: batches run kinds in a fixed order"
+    )]
+    OutOfOrder {
+        index: usize,
+        kind: &'static str,
+        after: &'static str,
+    },
+    #[error("{count} {kind} transactions, the shape has {capacity} slots")]
+    TooMany {
+        kind: &'static str,
+        count: usize,
+        capacity: usize,
+    },
+}
+
+/// One applied transaction and what it did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedTx {
+    pub tx: Transaction,
+    pub receipt: Receipt,
+}
+
+/// A batch as the state machine sealed it: everything its proof and its public data need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedBatch {
+    pub old_root: Fr,
+    pub new_root: Fr,
+    /// 1 for the first batch after genesis: the L1 accepts each number once, in order.
+    pub batch_number: u64,
+    pub timestamp: Timestamp,
+    /// The account tree root and the markets when the batch began.
+    pub start_accounts_root: Fr,
+    pub start_markets: Vec<MarketState>,
+    pub txs: Vec<AppliedTx>,
+    /// The batch's trading fees credited to the fee account, and that write.
+    pub fees: i128,
+    pub fee_write: AccountWrite,
+}
+
+impl SealedBatch {
+    /// Checks the batch fits `shape`: kinds in batch order, no kind over its slots.
+    pub fn check_shape(&self, shape: &Shape) -> Result<(), ShapeError> {
+        let mut last = SlotKind::ALL[0];
+        let mut counts = [0usize; SlotKind::ALL.len()];
+        for (index, applied) in self.txs.iter().enumerate() {
+            let kind = SlotKind::of(&applied.tx);
+            if kind < last {
+                return Err(ShapeError::OutOfOrder {
+                    index,
+                    kind: kind.name(),
+                    after: last.name(),
+                });
+            }
+            last = kind;
+            counts[kind as usize] += 1;
+        }
+        for kind in SlotKind::ALL {
+            let (count, capacity) = (counts[kind as usize], shape.count(kind));
+            if count > capacity {
+                return Err(ShapeError::TooMany {
+                    kind: kind.name(),
+                    count,
+                    capacity,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The transactions of each slot of `shape`, in batch order (`None`: a no-op slot).
+    pub fn slots<'a>(
+        &'a self,
+        shape: &Shape,
+    ) -> Result<Vec<(SlotKind, Option<&'a AppliedTx>)>, ShapeError> {
+        self.check_shape(shape)?;
+        let mut out = Vec::new();
+        let mut txs = self.txs.iter().peekable();
+        for kind in SlotKind::ALL {
+            for _ in 0..shape.count(kind) {
+                let tx = txs.next_if(|t| SlotKind::of(&t.tx) == kind);
+                out.push((kind, tx));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The public data of this batch in `shape`'s layout.
+    pub fn public_data(&self, shape: &Shape) -> Result<BatchPublicData, ShapeError> {
+        let mut records = Vec::new();
+        let mut accounts = Vec::with_capacity(shape.writes());
+        for (kind, applied) in self.slots(shape)? {
+            let len = kind.record_len();
+            let (record, writes): (Option<&PubData>, &[AccountWrite]) = match applied {
+                Some(a) => (a.receipt.pubdata.first(), &a.receipt.writes),
+                None => (None, &[]),
+            };
+            debug_assert!(writes.len() <= kind.writes(), "{} writes", kind.name());
+            if len > 0 {
+                records.push(match record {
+                    Some(r) => Record::Data(r.clone()),
+                    None => Record::NoOp(len),
+                });
+            }
+            for i in 0..kind.writes() {
+                accounts.push(writes.get(i).map_or(AccountUpdate::NOOP, update_of));
+            }
+        }
+        accounts.push(update_of(&self.fee_write));
+        Ok(BatchPublicData {
+            old_root: self.old_root,
+            new_root: self.new_root,
+            batch_number: self.batch_number,
+            timestamp: self.timestamp,
+            records,
+            accounts,
+        })
+    }
+}
+
+fn update_of(write: &AccountWrite) -> AccountUpdate {
+    AccountUpdate {
+        account: write.account,
+        leaf_hash: write.update.new_leaf,
+    }
+}
