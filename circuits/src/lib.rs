@@ -36,14 +36,19 @@
 //! The transaction gadgets and the batch circuit are built on these.
 
 pub mod babyjubjub;
+pub mod batch;
 pub mod eddsa;
 pub mod eq;
 pub mod funding;
 pub mod leaf;
 pub mod margin;
+pub mod market;
 pub mod merkle;
 pub mod order;
 pub mod poseidon;
+pub mod pubdata;
+pub mod tx;
 pub mod units;
+pub mod witness;
 
 pub use zkperp_state::Fr;

@@ -57,6 +57,17 @@ pub fn enforce_unsigned_bits(x: &FpVar<Fr>, bits: u32) -> Result<Vec<Boolean<Fr>
     Ok(le_bits)
 }
 
+/// Enforces `0 <= x < 2^bits` when `cond` holds (the range check of `cond ? x : 0`; one
+/// constraint more than [`enforce_unsigned_bits`]): how a no-op slot skips a comparison.
+pub fn conditional_enforce_unsigned_bits(
+    x: &FpVar<Fr>,
+    bits: u32,
+    cond: &Boolean<Fr>,
+) -> Result<Vec<Boolean<Fr>>, SynthesisError> {
+    let gated = cond.select(x, &FpVar::Constant(Fr::ZERO))?;
+    enforce_unsigned_bits(&gated, bits)
+}
+
 /// Enforces `|x| < 2^bits` for a signed value encoded as a field element (n + 3 constraints).
 ///
 /// # Panics

@@ -112,6 +112,19 @@ impl OrderSlot {
     pub fn pack(&self) -> Fr {
         Fr::from(u128::from(self.order_id.get()) << 40 | self.filled.get() as u128)
     }
+
+    /// The slot a packed leaf holds (`None` for anything `pack` cannot produce).
+    pub fn unpack(packed: &Fr) -> Option<OrderSlot> {
+        let bytes = crate::field::fr_to_be_bytes(packed);
+        if bytes[..16].iter().any(|b| *b != 0) {
+            return None;
+        }
+        let v = u128::from_be_bytes(bytes[16..].try_into().ok()?);
+        let order_id = OrderId::new(u64::try_from(v >> 40).ok()?).ok()?;
+        let filled = BaseLots::new((v & ((1 << 40) - 1)) as i128).ok()?;
+        let slot = OrderSlot { order_id, filled };
+        (slot.pack() == *packed).then_some(slot)
+    }
 }
 
 /// The slot an order id occupies.

@@ -1,0 +1,142 @@
+//! Twin of `zkperp_state::tx::deposit`: an L1 deposit, credited to the account of
+//! `(public key, L1 address)` (created in an empty leaf the first time) or refunded.
+//!
+//! The record carries the request exactly as the L1 queued it, `0x01` (credited) or `0x06`
+//! (refunded) `| u64 index | address | bytes32 packed key | u64 amount`; the contract checks
+//! it against its queue, in order. When credited, the proof binds the packed key bytes to the
+//! leaf's key: `y` is the low 254 bits (canonical, below `p`), bit 254 is zero, and bit 255 is
+//! the sign of `x` (set when `x > (p - 1) / 2`), as circomlib packs points; the identity is
+//! refused. A refund moves no L2 funds: the L1 returns the amount to the depositor, so the proof
+//! does not need to show why a deposit was refunded (docs/CIRCUITS.md).
+
+use ark_ff::PrimeField;
+use ark_r1cs_std::{
+    alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar,
+    uint8::UInt8,
+};
+use ark_relations::gr1cs::SynthesisError;
+use zkperp_state::merkle::empty_roots;
+use zkperp_state::units::{AccountId, Amount, Collateral};
+use zkperp_state::Fr;
+
+use crate::batch::BatchVar;
+use crate::eddsa::PublicKeyVar;
+use crate::eq::{conditional_enforce_equal, conditional_enforce_not_equal};
+use crate::funding::PositionVar;
+use crate::pubdata::uint_be_bytes;
+use crate::units::{
+    enforce_bits_at_most, enforce_canonical_bits, enforce_signed_bits, enforce_unsigned_bits,
+    two_pow,
+};
+use crate::witness::DepositWitness;
+
+pub fn execute_deposit(
+    b: &mut BatchVar,
+    w: &DepositWitness,
+    enabled: &Boolean<Fr>,
+) -> Result<(), SynthesisError> {
+    let cs = b.cs.clone();
+    let r = &w.deposit.request;
+    let credited = &Boolean::new_witness(cs.clone(), || Ok(w.credited))? & enabled;
+    let created = &Boolean::new_witness(cs.clone(), || Ok(w.created))? & &credited;
+    let index = FpVar::new_witness(cs.clone(), || Ok(Fr::from(r.index)))?;
+    let l1_address = FpVar::new_witness(cs.clone(), || Ok(r.l1_address.to_field()))?;
+    let amount = FpVar::new_witness(cs.clone(), || Ok(Fr::from(r.amount.get())))?;
+    enforce_unsigned_bits(&amount, Amount::BITS)?;
+    // The packed key's bits, least significant first (byte 0 bit 0 first), gated to zero in a
+    // disabled slot.
+    let key_bits = (0..256)
+        .map(|i| {
+            let bit =
+                Boolean::new_witness(cs.clone(), || Ok((r.public_key[i / 8] >> (i % 8)) & 1 == 1))?;
+            Ok(&bit & enabled)
+        })
+        .collect::<Result<Vec<_>, SynthesisError>>()?;
+    let salt = FpVar::new_witness(cs.clone(), || Ok(w.deposit.salt))?;
+
+    // The key the bytes pack, when credited: a created account's leaf witness is a placeholder,
+    // so the key's witness is the deposit's own key then, the leaf's otherwise.
+    let key_value = match zkperp_state::eddsa::PublicKey::unpack(&r.public_key) {
+        Ok(k) if w.credited && w.created => k,
+        _ => w.account.leaf.public_key,
+    };
+    let key = PublicKeyVar::new_witness(cs.clone(), || Ok(key_value))?;
+    let (x, y) = (key.point().x().clone(), key.point().y().clone());
+    let y_bits: Vec<Boolean<Fr>> = key_bits[..254].iter().map(|k| k & &credited).collect();
+    // A plain weighted sum: `le_bits_to_fp` would also require the 254 bits to be below `p`,
+    // which a refunded deposit's bytes need not be.
+    let packed_y = key_bits[..254]
+        .iter()
+        .enumerate()
+        .fold(FpVar::zero(), |acc, (i, bit)| {
+            acc + FpVar::from(bit.clone()) * two_pow(i as u32)
+        });
+    conditional_enforce_equal(&packed_y, &y, &credited)?;
+    key_bits[254].conditional_enforce_equal(&Boolean::FALSE, &credited)?;
+    let mut p_minus_one = Fr::MODULUS;
+    p_minus_one.0[0] -= 1;
+    enforce_bits_at_most(&y_bits, p_minus_one.as_ref())?;
+    conditional_enforce_not_equal(&x, &FpVar::zero(), &credited)?;
+    let folded = key_bits[255].select(&x.negate()?, &x)?;
+    let folded = credited.select(&folded, &FpVar::zero())?;
+    let folded_bits = enforce_canonical_bits(&folded)?;
+    enforce_bits_at_most(&folded_bits, Fr::MODULUS_MINUS_ONE_DIV_TWO.as_ref())?;
+
+    // The account: an existing leaf of the same owner, or an empty leaf for a new one.
+    let id = FpVar::new_witness(cs.clone(), || Ok(Fr::from(w.account.id.get())))?;
+    enforce_unsigned_bits(&id, AccountId::BITS)?;
+    let (leaf, path) = b.account(&w.account, &id)?;
+    let existing = &credited & &!created.clone();
+    conditional_enforce_equal(leaf.public_key.point().x(), &x, &existing)?;
+    conditional_enforce_equal(leaf.public_key.point().y(), &y, &existing)?;
+    conditional_enforce_equal(&leaf.l1_address, &l1_address, &existing)?;
+    let old_hash = created.select(&FpVar::zero(), &leaf.hash()?)?;
+
+    let zero = FpVar::zero();
+    let empty_orders = FpVar::Constant(empty_roots()[usize::from(b.config.order_tree_depth)]);
+    let credit = credited.select(&amount, &zero)?;
+    let base = created.select(&zero, &leaf.collateral)?;
+    let collateral = base + credit;
+    enforce_signed_bits(&collateral, Collateral::BITS)?;
+    let positions = leaf
+        .positions
+        .iter()
+        .zip(b.funding_indices())
+        .map(|(p, index)| {
+            Ok(PositionVar {
+                size: created.select(&zero, &p.size)?,
+                funding_index: created.select(&index, &p.funding_index)?,
+            })
+        })
+        .collect::<Result<Vec<_>, SynthesisError>>()?;
+    let new_leaf = crate::leaf::AccountLeafVar {
+        public_key: key,
+        l1_address: l1_address.clone(),
+        collateral,
+        nonce: created.select(&zero, &leaf.nonce)?,
+        positions,
+        orders_root: created.select(&empty_orders, &leaf.orders_root)?,
+        salt: created.select(&salt, &leaf.salt)?,
+    };
+    let new_hash = new_leaf.hash()?;
+    b.write_account(&path, &old_hash, &new_hash, &credited)?;
+
+    // 0x01 credited, 0x06 refunded, 0x00 disabled.
+    let refunded = enabled & &!credited.clone();
+    let kind = UInt8::from_bits_le(&[
+        credited.clone(),
+        refunded.clone(),
+        refunded,
+        Boolean::FALSE,
+        Boolean::FALSE,
+        Boolean::FALSE,
+        Boolean::FALSE,
+        Boolean::FALSE,
+    ]);
+    let mut body = uint_be_bytes(&enabled.select(&index, &zero)?, 8)?;
+    body.extend(uint_be_bytes(&enabled.select(&l1_address, &zero)?, 20)?);
+    // The packed key in its own byte order (little-endian y, sign in the last byte's top bit).
+    body.extend(key_bits.chunks(8).map(UInt8::from_bits_le));
+    body.extend(uint_be_bytes(&enabled.select(&amount, &zero)?, 8)?);
+    b.record_with_kind(kind, body, enabled)
+}

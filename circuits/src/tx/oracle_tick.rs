@@ -1,0 +1,150 @@
+//! Twin of `zkperp_state::tx::oracle_tick`: the mark price of a market becomes the median of its
+//! quorum of quotes, each signed by a distinct one of the market's oracle keys (constants of the
+//! circuit), no older than the market's freshness window and not from the future; the quotes are
+//! sorted by price, so the median is the middle one and no sorting network is needed.
+//!
+//! The slot has room for the largest quorum of any market; quote `i` counts when `i` is below the
+//! selected market's quorum. A key is picked by a one-hot choice over (market, oracle index)
+//! pairs, so an index outside the market's keys has no choice and is unsatisfiable.
+//! Record: `0x04 | u8 market | u64 price`.
+
+use ark_r1cs_std::{
+    alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar,
+};
+use ark_relations::gr1cs::SynthesisError;
+use zkperp_state::order::DOMAIN_ORACLE_QUOTE;
+use zkperp_state::pubdata::PubData;
+use zkperp_state::tx::OracleTick;
+use zkperp_state::units::{MarketId, PriceTicks, Timestamp};
+use zkperp_state::Fr;
+
+use crate::babyjubjub::point_from_coordinates;
+use crate::batch::BatchVar;
+use crate::eddsa::{PublicKeyVar, SignatureVar};
+use crate::eq::{conditional_enforce_not_equal, enforce_equal};
+use crate::market::{market_selector, select_constant, MarketStateVar};
+use crate::poseidon::poseidon;
+use crate::pubdata::uint_be_bytes;
+use crate::units::{conditional_enforce_unsigned_bits, enforce_unsigned_bits, two_pow};
+use crate::witness::max_quorum;
+
+pub fn execute_oracle_tick(
+    b: &mut BatchVar,
+    t: &OracleTick,
+    enabled: &Boolean<Fr>,
+) -> Result<(), SynthesisError> {
+    let cs = b.cs.clone();
+    let params = b.config.markets.clone();
+    let width = max_quorum(&b.config);
+    let market = FpVar::new_witness(cs.clone(), || Ok(Fr::from(t.market.get())))?;
+    enforce_unsigned_bits(&market, MarketId::BITS)?;
+    let flags = market_selector(&market, params.len())?;
+    // `active[i]`: quote i counts for the selected market (free: a sum of flags).
+    let active: Vec<FpVar<Fr>> = (0..width)
+        .map(|i| {
+            let c: Vec<Fr> = params
+                .iter()
+                .map(|m| Fr::from(u64::from(usize::from(m.oracle_quorum) > i)))
+                .collect();
+            select_constant(&flags, &c)
+        })
+        .collect();
+    // `is_median[i]`: quote i is the middle one (free as well).
+    let is_median: Vec<FpVar<Fr>> = (0..width)
+        .map(|i| {
+            let c: Vec<Fr> = params
+                .iter()
+                .map(|m| Fr::from(u64::from(usize::from(m.oracle_quorum) / 2 == i)))
+                .collect();
+            select_constant(&flags, &c)
+        })
+        .collect();
+    let freshness = select_constant(
+        &flags,
+        &params
+            .iter()
+            .map(|m| Fr::from(m.oracle_freshness_secs))
+            .collect::<Vec<_>>(),
+    );
+
+    let mut prices = Vec::with_capacity(width);
+    let mut oracles = Vec::with_capacity(width);
+    let mut median = FpVar::zero();
+    for i in 0..width {
+        // A tick with fewer quotes than the slot's width is padded with copies of its last
+        // quote; they are inactive for its market.
+        let q = t
+            .quotes
+            .get(i)
+            .or(t.quotes.last())
+            .copied()
+            .ok_or(SynthesisError::AssignmentMissing)?;
+        let on = active[i].is_eq(&FpVar::one())?;
+        let on = &on & enabled;
+        let oracle = FpVar::new_witness(cs.clone(), || Ok(Fr::from(u64::from(q.oracle))))?;
+        enforce_unsigned_bits(&oracle, 8)?;
+        let price = FpVar::new_witness(cs.clone(), || Ok(Fr::from(q.quote.price.get())))?;
+        enforce_unsigned_bits(&price, PriceTicks::BITS)?;
+        let time = FpVar::new_witness(cs.clone(), || Ok(Fr::from(q.quote.timestamp.get())))?;
+        enforce_unsigned_bits(&time, Timestamp::BITS)?;
+        let signature = SignatureVar::new_witness(cs.clone(), || Ok(q.signature))?;
+
+        // The key: exactly one (market, oracle) pair is chosen.
+        let oracle_flags: Vec<Boolean<Fr>> = (0..params
+            .iter()
+            .map(|m| m.oracle_keys.len())
+            .max()
+            .unwrap_or(0))
+            .map(|k| oracle.is_eq(&FpVar::Constant(Fr::from(k as u64))))
+            .collect::<Result<_, _>>()?;
+        let (mut x, mut y, mut chosen) = (FpVar::zero(), FpVar::zero(), FpVar::zero());
+        for (m, market_params) in params.iter().enumerate() {
+            for (k, key) in market_params.oracle_keys.iter().enumerate() {
+                let pick = FpVar::from(&flags[m] & &oracle_flags[k]);
+                x += &pick * key.x();
+                y += &pick * key.y();
+                chosen += pick;
+            }
+        }
+        enforce_equal(&chosen, &FpVar::one())?;
+        let key = PublicKeyVar::from_point(point_from_coordinates(&x, &y)?);
+        let word = &market + &price * two_pow(8) + &time * two_pow(48);
+        let message = poseidon(&[FpVar::Constant(Fr::from(DOMAIN_ORACLE_QUOTE)), word])?;
+        key.conditional_enforce_valid(&message, &signature, &on)?;
+        // Fresh, and not from the future.
+        let age = &b.now - &time;
+        conditional_enforce_unsigned_bits(&age, Timestamp::BITS, &on)?;
+        conditional_enforce_unsigned_bits(&(&freshness - &age), Timestamp::BITS, &on)?;
+        median += &is_median[i] * &price;
+        prices.push(price);
+        oracles.push((oracle, on));
+    }
+    for i in 1..width {
+        // Sorted, and distinct keys.
+        let on = &oracles[i].1;
+        conditional_enforce_unsigned_bits(&(&prices[i] - &prices[i - 1]), PriceTicks::BITS, on)?;
+        for j in 0..i {
+            conditional_enforce_not_equal(&oracles[i].0, &oracles[j].0, on)?;
+        }
+    }
+    conditional_enforce_not_equal(&median, &FpVar::zero(), enabled)?;
+
+    // The selected market's price becomes the median; on its first price, funding starts now.
+    let mut markets = Vec::with_capacity(b.markets.len());
+    for (m, state) in b.markets.iter().enumerate() {
+        let here = &flags[m] & enabled;
+        let first = state.mark_price.is_eq(&FpVar::zero())?;
+        let updated = MarketStateVar {
+            mark_price: median.clone(),
+            funding_index: state.funding_index.clone(),
+            last_funding: (&here & &first).select(&b.now, &state.last_funding)?,
+        };
+        markets.push(MarketStateVar::select(&here, &updated, state)?);
+    }
+    b.markets = markets;
+
+    let zero = FpVar::zero();
+    let mut body = uint_be_bytes(&enabled.select(&market, &zero)?, 1)?;
+    body.extend(uint_be_bytes(&enabled.select(&median, &zero)?, 8)?);
+    b.record(PubData::MARK_PRICE, body, enabled)
+}

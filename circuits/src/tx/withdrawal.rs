@@ -1,0 +1,76 @@
+//! Twin of `zkperp_state::tx::withdrawal`: the owner signs `(account, amount, nonce)`; the
+//! amount leaves the account for its own L1 address; the nonce moves on; the margin rule holds
+//! afterwards. Record: `0x02 | u32 account | address | u64 amount`.
+
+use ark_r1cs_std::{alloc::AllocVar, boolean::Boolean, fields::fp::FpVar, fields::FieldVar};
+use ark_relations::gr1cs::SynthesisError;
+use zkperp_state::margin::Fraction;
+use zkperp_state::order::DOMAIN_WITHDRAWAL;
+use zkperp_state::pubdata::PubData;
+use zkperp_state::units::{AccountId, Amount, Collateral, Nonce};
+use zkperp_state::Fr;
+
+use crate::batch::BatchVar;
+use crate::eddsa::SignatureVar;
+use crate::eq::{conditional_enforce_equal, conditional_enforce_not_equal};
+use crate::funding::settle_funding;
+use crate::margin::{conditional_enforce_margin_rule, margin_summary};
+use crate::poseidon::poseidon;
+use crate::pubdata::uint_be_bytes;
+use crate::units::{enforce_signed_bits, enforce_unsigned_bits, two_pow};
+use crate::witness::WithdrawalWitness;
+
+pub fn execute_withdrawal(
+    b: &mut BatchVar,
+    w: &WithdrawalWitness,
+    enabled: &Boolean<Fr>,
+) -> Result<(), SynthesisError> {
+    let cs = b.cs.clone();
+    let t = &w.withdrawal;
+    let account = FpVar::new_witness(cs.clone(), || Ok(Fr::from(t.account.get())))?;
+    enforce_unsigned_bits(&account, AccountId::BITS)?;
+    let amount = FpVar::new_witness(cs.clone(), || Ok(Fr::from(t.amount.get())))?;
+    enforce_unsigned_bits(&amount, Amount::BITS)?;
+    conditional_enforce_not_equal(&amount, &FpVar::zero(), enabled)?;
+    let nonce = FpVar::new_witness(cs.clone(), || Ok(Fr::from(t.nonce.get())))?;
+    enforce_unsigned_bits(&nonce, Nonce::BITS)?;
+    let signature = SignatureVar::new_witness(cs, || Ok(t.signature))?;
+
+    let (leaf, path) = b.account(&w.account, &account)?;
+    conditional_enforce_equal(&nonce, &leaf.nonce, enabled)?;
+    let word = &account + &nonce * two_pow(32) + &amount * two_pow(64);
+    let message = poseidon(&[FpVar::Constant(Fr::from(DOMAIN_WITHDRAWAL)), word])?;
+    leaf.public_key
+        .conditional_enforce_valid(&message, &signature, enabled)?;
+
+    let params = &b.config.markets;
+    let marks = b.marks();
+    let (collateral, positions) =
+        settle_funding(&leaf.collateral, &leaf.positions, &b.funding_indices())?;
+    let sizes: Vec<FpVar<Fr>> = positions.iter().map(|p| p.size.clone()).collect();
+    let before = margin_summary(&collateral, &sizes, &marks, params, Fraction::Initial)?;
+    let after_collateral = collateral - &amount;
+    enforce_signed_bits(&after_collateral, Collateral::BITS)?;
+    let after_nonce = &leaf.nonce + FpVar::one();
+    enforce_unsigned_bits(&after_nonce, Nonce::BITS)?;
+    let after = margin_summary(&after_collateral, &sizes, &marks, params, Fraction::Initial)?;
+    conditional_enforce_margin_rule(&before, &after, enabled)?;
+
+    let old_hash = leaf.hash()?;
+    let mut new_leaf = leaf;
+    new_leaf.collateral = after_collateral;
+    new_leaf.nonce = after_nonce;
+    new_leaf.positions = positions;
+    let new_hash = new_leaf.hash()?;
+
+    // The record, zero when disabled (apart from what `record` puts there).
+    let zero = FpVar::zero();
+    let mut body = uint_be_bytes(&enabled.select(&account, &zero)?, 4)?;
+    body.extend(uint_be_bytes(
+        &enabled.select(&new_leaf.l1_address, &zero)?,
+        20,
+    )?);
+    body.extend(uint_be_bytes(&enabled.select(&amount, &zero)?, 8)?);
+    b.record(PubData::WITHDRAWAL, body, enabled)?;
+    b.write_account(&path, &old_hash, &new_hash, enabled)
+}

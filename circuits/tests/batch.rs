@@ -1,0 +1,311 @@
+//! The batch circuit against the native state machine: batches of every supported kind go
+//! through `State::apply`, are sealed, and their witness must satisfy the circuit with the native
+//! commitment as the public input. Then one value at a time is tampered with, and the circuit
+//! must refuse it.
+
+use std::sync::Arc;
+
+use ark_relations::gr1cs::{
+    ConstraintSynthesizer, ConstraintSystem, ConstraintSystemRef, OptimizationGoal,
+};
+use zkperp_circuits::batch::BatchCircuit;
+use zkperp_circuits::witness::{SlotWitness, TradeWitness};
+use zkperp_state::batch::{SealedBatch, Shape};
+use zkperp_state::order::{Order, Side};
+use zkperp_state::state::StateConfig;
+use zkperp_state::testkit::*;
+use zkperp_state::tx::{FundingTick, Transaction};
+use zkperp_state::units::FundingIndex;
+use zkperp_state::units::Ppm;
+use zkperp_state::Fr;
+
+const SHAPE: Shape = Shape {
+    oracle_ticks: 2,
+    funding_ticks: 1,
+    liquidations: 0,
+    deleverages: 0,
+    deposits: 3,
+    forced_withdrawals: 0,
+    trades: 3,
+    withdrawals: 1,
+    cancels: 0,
+};
+
+fn satisfied(circuit: BatchCircuit) -> bool {
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    cs.set_optimization_goal(OptimizationGoal::Constraints);
+    circuit.generate_constraints(cs.clone()).expect("synthesis");
+    cs.finalize();
+    is_satisfied(&cs)
+}
+
+fn is_satisfied(cs: &ConstraintSystemRef<Fr>) -> bool {
+    let ok = cs.is_satisfied().expect("satisfiability");
+    if !ok {
+        eprintln!("unsatisfied: {:?}", cs.which_is_unsatisfied());
+    }
+    ok
+}
+
+/// Two batches: deposits (new accounts) with the genesis prices; then ticks, a refunded and a
+/// repeated deposit, two trades and a withdrawal.
+fn scenario() -> (Fixture, SealedBatch, SealedBatch) {
+    let mut f = Fixture::with_depths(3, 5, 3);
+    f.deposit(0, 1_000_000_000);
+    f.deposit(1, 2_000_000_000);
+    f.deposit(2, 500_000_000);
+    let first = f.state.end_batch().expect("seal 1");
+    f.state.begin_batch(ts(START + 60)).expect("begin");
+    f.set_price(btc(), 501_000);
+    f.set_price(eth(), 2_990_000);
+    f.apply(Transaction::FundingTick(FundingTick {
+        market: btc(),
+        index: FundingIndex::new(3).expect("index"),
+    }))
+    .expect("funding");
+    f.deposit(0, 5_000_000);
+    let Transaction::Deposit(mut bad) = f.deposit_tx(1, 7) else {
+        unreachable!()
+    };
+    bad.request.public_key = [0xff; 32];
+    f.apply(Transaction::Deposit(bad)).expect("refunded");
+    f.deposits += 1;
+    let buy = f.order(0, btc(), Side::Buy, 10, 502_000);
+    let sell = f.order(1, btc(), Side::Sell, 6, 500_000);
+    f.apply(Fixture::trade_tx_with_fees(sell, buy, 6, 501_000, 0, 3_000))
+        .expect("trade 1");
+    let sell2 = f.order(2, btc(), Side::Sell, 4, 501_000);
+    f.apply(Fixture::trade_tx_with_fees(sell2, buy, 4, 501_000, 100, 0))
+        .expect("trade 2");
+    let w = f.withdrawal_tx(2, 1_000_000);
+    f.apply(w).expect("withdrawal");
+    let second = f.state.end_batch().expect("seal 2");
+    (f, first, second)
+}
+
+fn circuit(f: &Fixture, batch: &SealedBatch) -> BatchCircuit {
+    BatchCircuit::new(Arc::new(f.state.config().clone()), SHAPE, batch).expect("witness")
+}
+
+#[test]
+fn native_batches_satisfy_the_circuit() {
+    let (f, first, second) = scenario();
+    assert!(satisfied(circuit(&f, &first)), "batch 1");
+    assert!(satisfied(circuit(&f, &second)), "batch 2");
+}
+
+#[test]
+fn a_wrong_public_input_is_refused() {
+    let (f, _, second) = scenario();
+    let mut c = circuit(&f, &second);
+    c.commitment = c.commitment.map(|x| x + Fr::from(1u64));
+    assert!(!satisfied(c));
+}
+
+/// The circuit with `edit` applied to its witness and the public input set to whatever that
+/// witness commits to: a dishonest prover publishing data that matches a rule-breaking witness,
+/// so only the rule can refuse it.
+fn dishonest(base: &BatchCircuit, slot: usize, edit: impl FnOnce(&mut SlotWitness)) -> bool {
+    let mut c = base.clone();
+    c.commitment = None;
+    edit(&mut c.witness.slots[slot].witness);
+    satisfied(c)
+}
+
+fn slot_of(c: &BatchCircuit, pick: impl Fn(&SlotWitness) -> bool) -> usize {
+    c.witness
+        .slots
+        .iter()
+        .position(|s| s.enabled && pick(&s.witness))
+        .expect("slot")
+}
+
+#[test]
+fn the_dishonest_harness_accepts_an_honest_witness() {
+    let (f, _, second) = scenario();
+    let base = circuit(&f, &second);
+    assert!(dishonest(&base, 0, |_| {}));
+}
+
+/// Funded traders with prices (batch 1, sealed), then `txs` alone in batch 2: the accounts a
+/// dishonest test edits are touched by nothing after but the fee settlement.
+fn alone(txs: impl FnOnce(&mut Fixture) -> Vec<Transaction>) -> (Fixture, SealedBatch) {
+    let mut f = Fixture::with_depths(3, 5, 3);
+    f.deposit(0, 1_000_000_000);
+    f.deposit(1, 2_000_000_000);
+    f.deposit(2, 500_000_000);
+    f.state.end_batch().expect("seal 1");
+    f.state.begin_batch(ts(START + 60)).expect("begin");
+    for tx in txs(&mut f) {
+        f.apply(tx).expect("applies");
+    }
+    let sealed = f.state.end_batch().expect("seal 2");
+    (f, sealed)
+}
+
+/// The same batch proven under another configuration (the public data does not depend on it):
+/// how a test breaks a rule that depends on a parameter without touching the witness.
+fn under(f: &Fixture, batch: &SealedBatch, edit: impl FnOnce(&mut StateConfig)) -> bool {
+    let mut config = f.state.config().clone();
+    edit(&mut config);
+    satisfied(BatchCircuit::new(Arc::new(config), SHAPE, batch).expect("witness"))
+}
+
+fn one_trade() -> (Fixture, SealedBatch) {
+    alone(|f| {
+        let buy = f.order(0, btc(), Side::Buy, 10, 502_000);
+        let sell = f.order(1, btc(), Side::Sell, 6, 500_000);
+        vec![Fixture::trade_tx_with_fees(sell, buy, 6, 501_000, 0, 3_000)]
+    })
+}
+
+/// Edits the (only) trade's witness, re-signing its orders with their owners' keys: only the
+/// rule the edit breaks can refuse it.
+fn trade_with(f: &Fixture, base: &BatchCircuit, edit: impl Fn(&mut Order, &mut Order)) -> bool {
+    let slot = slot_of(base, |w| matches!(w, SlotWitness::Trade(_)));
+    let SlotWitness::Trade(t) = &base.witness.slots[slot].witness else {
+        unreachable!()
+    };
+    let (mut maker, mut taker) = (t.trade.maker.order, t.trade.taker.order);
+    edit(&mut maker, &mut taker);
+    let resign = |order: Order| {
+        let trader = (0..3).find(|&i| f.id(i) == order.account).expect("trader");
+        f.sign(trader, order)
+    };
+    let (maker, taker) = (resign(maker), resign(taker));
+    dishonest(base, slot, move |w| {
+        let SlotWitness::Trade(t) = w else {
+            unreachable!()
+        };
+        t.trade.maker = maker;
+        t.trade.taker = taker;
+    })
+}
+
+#[test]
+fn trade_rules_are_enforced() {
+    let (f, batch) = one_trade();
+    let base = circuit(&f, &batch);
+    // Maker sells 6 (limit 500,000), taker buys 10 (limit 502,000), 6 lots at 501,000; the
+    // taker pays 3,000 (0.1% of 30,060,000 would be 30,060).
+    assert!(trade_with(&f, &base, |_, _| {}), "re-signed as they were");
+    assert!(
+        !trade_with(&f, &base, |m, _| m.size = lots(5)),
+        "overfill: 6 lots of a 5-lot order"
+    );
+    assert!(
+        trade_with(&f, &base, |m, _| m.limit_price = ticks(501_000)),
+        "the seller's limit, exactly"
+    );
+    assert!(
+        !trade_with(&f, &base, |m, _| m.limit_price = ticks(501_001)),
+        "below the seller's limit"
+    );
+    assert!(
+        !trade_with(&f, &base, |_, t| t.limit_price = ticks(500_999)),
+        "above the buyer's limit"
+    );
+    assert!(
+        trade_with(&f, &base, |_, t| t.max_fee = Ppm::new(100).expect("ppm")),
+        "3,006 allowed"
+    );
+    assert!(
+        !trade_with(&f, &base, |_, t| t.max_fee = Ppm::new(99).expect("ppm")),
+        "fee over the order's maximum"
+    );
+    assert!(
+        trade_with(&f, &base, |_, t| t.expiry = ts(START + 60)),
+        "expiring at the batch time"
+    );
+    assert!(
+        !trade_with(&f, &base, |_, t| t.expiry = ts(START + 59)),
+        "expired"
+    );
+    assert!(
+        !trade_with(&f, &base, |_, t| t.market = eth()),
+        "orders of different markets"
+    );
+    assert!(
+        !trade_with(&f, &base, |_, t| t.side = Side::Sell),
+        "both sides sell"
+    );
+
+    let slot = slot_of(&base, |w| matches!(w, SlotWitness::Trade(_)));
+    let trade = |edit: &dyn Fn(&mut TradeWitness)| {
+        dishonest(&base, slot, |w| {
+            let SlotWitness::Trade(t) = w else {
+                unreachable!()
+            };
+            edit(t)
+        })
+    };
+    assert!(trade(&|_| {}), "untouched");
+    assert!(
+        !trade(&|t| t.trade.maker.signature = t.trade.taker.signature),
+        "forged signature"
+    );
+    assert!(
+        !trade(&|t| t.maker.account.proof.siblings[0] += Fr::from(1u64)),
+        "wrong Merkle sibling"
+    );
+    assert!(
+        !trade(&|t| t.maker.order_slot.proof.siblings[0] += Fr::from(1u64)),
+        "wrong orders-tree sibling"
+    );
+    assert!(
+        !trade(&|t| t.taker.account.leaf.collateral = coll(10_000_000_000_000)),
+        "a leaf that is not in the tree"
+    );
+    assert!(
+        !trade(&|t| t.maker.order_slot.slot.filled = lots(1)),
+        "a slot value that is not in the orders tree"
+    );
+}
+
+#[test]
+fn trade_margin_is_enforced() {
+    // Trader 2 (500 USD) buys 120 lots at 501,000 ticks (601.2 USD of BTC) from trader 1.
+    let (f, batch) = alone(|f| {
+        let buy = f.order(2, btc(), Side::Buy, 120, 501_000);
+        let sell = f.order(1, btc(), Side::Sell, 120, 501_000);
+        vec![Fixture::trade_tx(sell, buy, 120, 501_000)]
+    });
+    let initial = |ppm: u64| {
+        move |c: &mut StateConfig| {
+            c.markets[0].initial_margin = Ppm::new(ppm).expect("ppm");
+        }
+    };
+    assert!(under(&f, &batch, |_| {}), "as configured");
+    assert!(
+        under(&f, &batch, initial(830_000)),
+        "83%: 499 USD of risk, 500 USD of value"
+    );
+    assert!(
+        !under(&f, &batch, initial(840_000)),
+        "84%: 505 USD of risk: margin rule"
+    );
+}
+
+#[test]
+fn a_disabled_slot_cannot_change_anything() {
+    let (f, batch) = one_trade();
+    let base = circuit(&f, &batch);
+    let empty = base
+        .witness
+        .slots
+        .iter()
+        .position(|s| !s.enabled && matches!(s.witness, SlotWitness::Trade(_)))
+        .expect("an unused trade slot");
+    // An unused slot's fee never reaches the fee account: the honest commitment still holds.
+    let mut c = base.clone();
+    let SlotWitness::Trade(t) = &mut c.witness.slots[empty].witness else {
+        unreachable!()
+    };
+    t.trade.maker_fee = coll(5);
+    assert!(satisfied(c), "a no-op slot's fee is ignored");
+    // Switching a slot on takes a valid transaction.
+    let mut c = base.clone();
+    c.commitment = None;
+    c.witness.slots[empty].enabled = true;
+    assert!(!satisfied(c), "a dummy trade switched on");
+}
