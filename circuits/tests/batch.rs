@@ -309,3 +309,210 @@ fn a_disabled_slot_cannot_change_anything() {
     c.witness.slots[empty].enabled = true;
     assert!(!satisfied(c), "a dummy trade switched on");
 }
+
+fn only_slot(c: &BatchCircuit) -> usize {
+    slot_of(c, |_| true)
+}
+
+#[test]
+fn oracle_tick_rules_are_enforced() {
+    // batch 2 is at START + 60; quotes no older than 60 s.
+    let now = START + 60;
+    let (f, batch) = alone(|f| vec![f.oracle_tick_tx(btc(), [500_999, 501_000, 501_001])]);
+    let base = circuit(&f, &batch);
+    let slot = only_slot(&base);
+    let with = |quotes: &[(u8, u64, u64)], honest: bool| {
+        let quotes: Vec<_> = quotes
+            .iter()
+            .map(|&(o, p, at)| f.quote(o, btc(), p, at))
+            .collect();
+        let mut c = base.clone();
+        if !honest {
+            c.commitment = None;
+        }
+        let SlotWitness::OracleTick(t) = &mut c.witness.slots[slot].witness else {
+            unreachable!()
+        };
+        t.quotes = quotes;
+        satisfied(c)
+    };
+    assert!(with(
+        &[(0, 500_999, now), (1, 501_000, now), (2, 501_001, now)],
+        false
+    ));
+    assert!(
+        with(
+            &[(2, 500_000, now - 60), (0, 501_000, now), (1, 502_000, now)],
+            true
+        ),
+        "same median, other quotes"
+    );
+    assert!(
+        !with(
+            &[(0, 501_001, now), (1, 501_000, now), (2, 500_999, now)],
+            false
+        ),
+        "not sorted"
+    );
+    assert!(
+        !with(
+            &[(0, 500_999, now), (1, 501_000, now), (1, 501_001, now)],
+            false
+        ),
+        "an oracle twice"
+    );
+    assert!(
+        !with(
+            &[(0, 500_999, now - 61), (1, 501_000, now), (2, 501_001, now)],
+            false
+        ),
+        "stale"
+    );
+    assert!(
+        !with(
+            &[(0, 500_999, now + 1), (1, 501_000, now), (2, 501_001, now)],
+            false
+        ),
+        "from the future"
+    );
+    assert!(
+        !with(
+            &[(0, 500_999, now), (1, 501_002, now), (2, 501_003, now)],
+            true
+        ),
+        "another median than the one published"
+    );
+    let forged = |edit: &dyn Fn(&mut zkperp_state::tx::OracleTick)| {
+        dishonest(&base, slot, |w| {
+            let SlotWitness::OracleTick(t) = w else {
+                unreachable!()
+            };
+            edit(t)
+        })
+    };
+    assert!(
+        !forged(&|t| t.quotes[0].signature = t.quotes[1].signature),
+        "forged signature"
+    );
+    assert!(!forged(&|t| t.quotes[0].oracle = 3), "no such oracle key");
+}
+
+#[test]
+fn funding_tick_cap_is_enforced() {
+    // 60 s after the first price, at 500,000 ticks, tick value 10 and 100 ppb/s: |d| <= 30.
+    let (f, batch) = alone(|_| {
+        vec![Transaction::FundingTick(FundingTick {
+            market: btc(),
+            index: FundingIndex::new(-30).expect("index"),
+        })]
+    });
+    let rate = |ppb: u64| {
+        move |c: &mut StateConfig| {
+            c.markets[0].max_funding_rate =
+                zkperp_state::units::PpbPerSecond::new(ppb).expect("rate");
+        }
+    };
+    assert!(under(&f, &batch, rate(100)), "at the cap");
+    assert!(!under(&f, &batch, rate(99)), "over the cap");
+}
+
+#[test]
+fn withdrawal_rules_are_enforced() {
+    let (f, batch) = alone(|f| vec![f.withdrawal_tx(2, 100_000_000)]);
+    let base = circuit(&f, &batch);
+    let slot = only_slot(&base);
+    let resigned = |edit: &dyn Fn(&mut zkperp_state::tx::Withdrawal), signer: usize| {
+        dishonest(&base, slot, |w| {
+            let SlotWitness::Withdrawal(t) = w else {
+                unreachable!()
+            };
+            edit(&mut t.withdrawal);
+            let t = &mut t.withdrawal;
+            t.signature = f.traders[signer]
+                .key
+                .sign(zkperp_state::tx::Withdrawal::message(
+                    t.account, t.amount, t.nonce,
+                ));
+        })
+    };
+    assert!(resigned(&|_| {}, 2), "re-signed as it was");
+    assert!(
+        !resigned(
+            &|t| t.nonce = zkperp_state::units::Nonce::new(1).expect("nonce"),
+            2
+        ),
+        "a nonce already used or not yet"
+    );
+    assert!(!resigned(&|_| {}, 1), "signed by another trader");
+}
+
+#[test]
+fn withdrawal_margin_is_enforced() {
+    // Trader 2 (500 USD) holds 60 lots bought at 501,000 (mark 500,000) and withdraws 250 USD:
+    // 249.4 USD of value left against 300 USD of position.
+    let mut f = Fixture::with_depths(3, 5, 3);
+    f.deposit(1, 2_000_000_000);
+    f.deposit(2, 500_000_000);
+    let buy = f.order(2, btc(), Side::Buy, 60, 501_000);
+    let sell = f.order(1, btc(), Side::Sell, 60, 501_000);
+    f.apply(Fixture::trade_tx(sell, buy, 60, 501_000))
+        .expect("trade");
+    f.state.end_batch().expect("seal 1");
+    f.state.begin_batch(ts(START + 60)).expect("begin");
+    let w = f.withdrawal_tx(2, 250_000_000);
+    f.apply(w).expect("withdrawal");
+    let batch = f.state.end_batch().expect("seal 2");
+    let initial = |ppm: u64| {
+        move |c: &mut StateConfig| c.markets[0].initial_margin = Ppm::new(ppm).expect("ppm")
+    };
+    assert!(under(&f, &batch, initial(830_000)), "83%: 249 USD of risk");
+    assert!(!under(&f, &batch, initial(840_000)), "84%: 252 USD of risk");
+}
+
+#[test]
+fn deposit_rules_are_enforced() {
+    let mut f = Fixture::with_depths(4, 5, 3);
+    f.deposit(0, 1_000_000_000);
+    f.state.end_batch().expect("seal 1");
+    f.state.begin_batch(ts(START + 60)).expect("begin");
+    f.deposit(0, 5_000_000); // existing account
+    f.deposit(3, 7_000_000); // created
+    let batch = f.state.end_batch().expect("seal 2");
+    let base = circuit(&f, &batch);
+    let slots: Vec<usize> = (0..base.witness.slots.len())
+        .filter(|&i| base.witness.slots[i].enabled)
+        .collect();
+    let (existing, created) = (slots[0], slots[1]);
+    let edit = |slot: usize, e: &dyn Fn(&mut zkperp_circuits::witness::DepositWitness)| {
+        dishonest(&base, slot, |w| {
+            let SlotWitness::Deposit(d) = w else {
+                unreachable!()
+            };
+            e(d)
+        })
+    };
+    assert!(
+        edit(existing, &|_| {}) && edit(created, &|_| {}),
+        "untouched"
+    );
+    let other_key = f.traders[1].key.public_key().pack();
+    assert!(
+        !edit(existing, &|d| d.deposit.request.l1_address =
+            f.traders[1].l1),
+        "credited to an account of another L1 owner"
+    );
+    assert!(
+        !edit(existing, &|d| d.deposit.request.public_key = other_key),
+        "credited to an account of another key"
+    );
+    assert!(
+        !edit(
+            created,
+            &|d| d.account = match &base.witness.slots[existing].witness {
+                SlotWitness::Deposit(e) => e.account.clone(),
+                _ => unreachable!(),
+            }
+        ),
+        "an account created over an existing leaf"
+    );
+}

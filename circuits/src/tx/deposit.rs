@@ -12,13 +12,14 @@
 use ark_ff::PrimeField;
 use ark_r1cs_std::{
     alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar,
-    uint8::UInt8,
+    select::CondSelectGadget, uint8::UInt8,
 };
 use ark_relations::gr1cs::SynthesisError;
 use zkperp_state::merkle::empty_roots;
 use zkperp_state::units::{AccountId, Amount, Collateral};
 use zkperp_state::Fr;
 
+use crate::babyjubjub::PointVar;
 use crate::batch::BatchVar;
 use crate::eddsa::PublicKeyVar;
 use crate::eq::{conditional_enforce_equal, conditional_enforce_not_equal};
@@ -109,9 +110,16 @@ pub fn execute_deposit(
             })
         })
         .collect::<Result<Vec<_>, SynthesisError>>()?;
+    // An existing account keeps its own key and address (the checks above bind the record to
+    // them); a created one takes the record's.
+    let public_key = PublicKeyVar::from_point(PointVar::conditionally_select(
+        &created,
+        key.point(),
+        leaf.public_key.point(),
+    )?);
     let new_leaf = crate::leaf::AccountLeafVar {
-        public_key: key,
-        l1_address: l1_address.clone(),
+        public_key,
+        l1_address: created.select(&l1_address, &leaf.l1_address)?,
         collateral,
         nonce: created.select(&zero, &leaf.nonce)?,
         positions,
