@@ -47,6 +47,8 @@ pub mod merkle;
 pub mod order;
 pub mod poseidon;
 pub mod pubdata;
+pub mod sha256;
+pub mod stats;
 pub mod tx;
 pub mod units;
 pub mod witness;

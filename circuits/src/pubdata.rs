@@ -6,7 +6,6 @@
 //! its 385-constraint canonical decomposition (so the bytes are the unique encoding below `r`).
 //! Constant bytes (kinds, lengths, zero padding) cost nothing until SHA-256 mixes them.
 
-use ark_crypto_primitives::crh::sha256::constraints::Sha256Gadget;
 use ark_r1cs_std::{boolean::Boolean, convert::ToBitsGadget, fields::fp::FpVar, uint8::UInt8};
 use ark_relations::gr1cs::SynthesisError;
 use zkperp_state::Fr;
@@ -52,9 +51,9 @@ pub fn constant_be_bytes(v: u64, len: usize) -> Vec<UInt8<Fr>> {
 /// Twin of `pubdata::commitment`: `sha256(bytes)` read big-endian with its top three bits
 /// cleared, as a field element.
 pub fn commitment(bytes: &[UInt8<Fr>]) -> Result<FpVar<Fr>, SynthesisError> {
-    let digest = Sha256Gadget::digest(bytes)?;
+    let digest = crate::sha256::sha256(bytes)?;
     let mut bits_le = Vec::with_capacity(253);
-    for byte in digest.0.iter().rev() {
+    for byte in digest.iter().rev() {
         bits_le.extend(byte.to_bits_le()?);
     }
     bits_le.truncate(253);
