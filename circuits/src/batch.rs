@@ -128,6 +128,23 @@ impl BatchVar {
         Ok(())
     }
 
+    /// As [`Self::write_account`] for a caller that has already proven the old leaf under the
+    /// current root with this path: only the new root and the entry.
+    pub fn write_proven_account(
+        &mut self,
+        proof: &MerkleProofVar,
+        new_hash: &FpVar<Fr>,
+        enabled: &Boolean<Fr>,
+    ) -> Result<(), SynthesisError> {
+        let new_root = proof.root_for(new_hash)?;
+        self.accounts_root = enabled.select(&new_root, &self.accounts_root)?;
+        let id = enabled.select(&proof.index()?, &FpVar::Constant(Fr::from(0u64)))?;
+        let hash = enabled.select(new_hash, &FpVar::Constant(Fr::from(0u64)))?;
+        self.writes.extend(uint_be_bytes(&id, 4)?);
+        self.writes.extend(field_be_bytes(&hash)?);
+        Ok(())
+    }
+
     /// A write the slot kind reserves but this transaction does not make: 36 zero bytes.
     pub fn skip_write(&mut self) {
         self.writes.extend(constant_be_bytes(0, 36));
@@ -268,19 +285,26 @@ impl ConstraintSynthesizer<Fr> for BatchCircuit {
         };
         for slot in &w.slots {
             let enabled = Boolean::new_witness(cs.clone(), || Ok(slot.enabled))?;
+            use crate::tx::*;
             match &slot.witness {
                 SlotWitness::OracleTick(t) => {
-                    crate::tx::oracle_tick::execute_oracle_tick(&mut b, t, &enabled)?
+                    oracle_tick::execute_oracle_tick(&mut b, t, &enabled)?
                 }
                 SlotWitness::FundingTick(t) => {
-                    crate::tx::funding_tick::execute_funding_tick(&mut b, t, &enabled)?
+                    funding_tick::execute_funding_tick(&mut b, t, &enabled)?
                 }
-                SlotWitness::Deposit(t) => {
-                    crate::tx::deposit::execute_deposit(&mut b, t, &enabled)?
+                SlotWitness::Deposit(t) => deposit::execute_deposit(&mut b, t, &enabled)?,
+                SlotWitness::Trade(t) => trade::execute_trade(&mut b, t, &enabled)?,
+                SlotWitness::Withdrawal(t) => withdrawal::execute_withdrawal(&mut b, t, &enabled)?,
+                SlotWitness::ForcedWithdrawal(t) => {
+                    forced_withdrawal::execute_forced_withdrawal(&mut b, t, &enabled)?
                 }
-                SlotWitness::Trade(t) => crate::tx::trade::execute_trade(&mut b, t, &enabled)?,
-                SlotWitness::Withdrawal(t) => {
-                    crate::tx::withdrawal::execute_withdrawal(&mut b, t, &enabled)?
+                SlotWitness::Liquidation(t) => {
+                    liquidation::execute_liquidation(&mut b, t, &enabled)?
+                }
+                SlotWitness::Deleverage(t) => deleverage::execute_deleverage(&mut b, t, &enabled)?,
+                SlotWitness::CancelOrder(t) => {
+                    cancel_order::execute_cancel_order(&mut b, t, &enabled)?
                 }
             }
         }

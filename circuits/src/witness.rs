@@ -17,7 +17,8 @@ use zkperp_state::merkle::MerkleProof;
 use zkperp_state::order::{Order, OrderSlot, Side, SignedOrder};
 use zkperp_state::state::{AccountWrite, StateConfig};
 use zkperp_state::tx::{
-    Deposit, FundingTick, L1Deposit, OracleTick, Quote, SignedQuote, Trade, Transaction, Withdrawal,
+    CancelOrder, Deleverage, Deposit, FundingTick, L1Deposit, L1ForcedWithdrawal, Liquidation,
+    OracleTick, Quote, SignedQuote, Trade, Transaction, Withdrawal,
 };
 use zkperp_state::units::{
     AccountId, Amount, BaseLots, Collateral, FundingIndex, L1Address, MarketId, Nonce, OrderId,
@@ -79,6 +80,40 @@ pub struct DepositWitness {
     pub account: AccountWitness,
 }
 
+#[derive(Debug, Clone)]
+pub struct CancelOrderWitness {
+    pub cancel: CancelOrder,
+    pub account: AccountWitness,
+    pub order_slot: OrderSlotWitness,
+}
+
+#[derive(Debug, Clone)]
+pub struct ForcedWithdrawalWitness {
+    pub request: L1ForcedWithdrawal,
+    pub served: bool,
+    /// An account has the requested id (its leaf is not empty).
+    pub exists: bool,
+    /// Its leaf (a placeholder when it does not exist) and the path to its id (zeros when the
+    /// id is beyond the tree).
+    pub account: AccountWitness,
+}
+
+#[derive(Debug, Clone)]
+pub struct LiquidationWitness {
+    pub liquidation: Liquidation,
+    pub account: AccountWitness,
+    pub fund: AccountWitness,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeleverageWitness {
+    pub deleverage: Deleverage,
+    /// The insurance fund as the rules read it (not written).
+    pub fund: AccountWitness,
+    pub deleveraged: AccountWitness,
+    pub deleverager: AccountWitness,
+}
+
 /// One slot: its kind, whether it holds a transaction, and the witness (a dummy when not).
 // Trades dominate batches; boxing them would allocate per slot to save space in rarer kinds.
 #[allow(clippy::large_enum_variant)]
@@ -89,6 +124,10 @@ pub enum SlotWitness {
     Deposit(DepositWitness),
     Trade(TradeWitness),
     Withdrawal(WithdrawalWitness),
+    ForcedWithdrawal(ForcedWithdrawalWitness),
+    Liquidation(LiquidationWitness),
+    Deleverage(DeleverageWitness),
+    CancelOrder(CancelOrderWitness),
 }
 
 #[derive(Debug, Clone)]
@@ -109,16 +148,9 @@ pub struct BatchWitness {
     pub fee_account: AccountWitness,
 }
 
-/// The slot kinds the batch circuit proves so far.
+/// The slot kinds the batch circuit proves: every kind.
 pub fn supported(kind: SlotKind) -> bool {
-    matches!(
-        kind,
-        SlotKind::OracleTick
-            | SlotKind::FundingTick
-            | SlotKind::Deposit
-            | SlotKind::Trade
-            | SlotKind::Withdrawal
-    )
+    SlotKind::ALL.contains(&kind)
 }
 
 impl BatchWitness {
@@ -210,10 +242,64 @@ impl BatchWitness {
                         account,
                     })
                 }
-                _ => {
-                    return Err(WitnessError::Unsupported {
-                        slot: i,
-                        kind: kind.name(),
+                Transaction::CancelOrder(t) => {
+                    let w = writes.first().ok_or_else(receipt_error)?;
+                    let order = w.order_update.as_ref().ok_or_else(receipt_error)?;
+                    SlotWitness::CancelOrder(CancelOrderWitness {
+                        cancel: *t,
+                        account: account_witness(w).ok_or_else(receipt_error)?,
+                        order_slot: OrderSlotWitness {
+                            slot: OrderSlot::unpack(&order.old_leaf).ok_or_else(receipt_error)?,
+                            proof: order.proof.clone(),
+                        },
+                    })
+                }
+                Transaction::ForcedWithdrawal(t) => {
+                    let served = match applied.receipt.pubdata.first() {
+                        Some(zkperp_state::pubdata::PubData::ForcedWithdrawal {
+                            served, ..
+                        }) => *served,
+                        _ => return Err(receipt_error()),
+                    };
+                    let read = applied.receipt.reads.first().ok_or_else(receipt_error)?;
+                    SlotWitness::ForcedWithdrawal(ForcedWithdrawalWitness {
+                        request: t.request,
+                        served,
+                        exists: read.leaf.is_some(),
+                        account: AccountWitness {
+                            id: read.account,
+                            leaf: read.leaf.clone().unwrap_or_else(|| dummy_leaf(config)),
+                            proof: read
+                                .proof
+                                .clone()
+                                .unwrap_or_else(|| zero_proof(config.account_tree_depth)),
+                        },
+                    })
+                }
+                Transaction::Liquidation(t) => {
+                    let [account, fund] = writes.as_slice() else {
+                        return Err(receipt_error());
+                    };
+                    SlotWitness::Liquidation(LiquidationWitness {
+                        liquidation: *t,
+                        account: account_witness(account).ok_or_else(receipt_error)?,
+                        fund: account_witness(fund).ok_or_else(receipt_error)?,
+                    })
+                }
+                Transaction::Deleverage(t) => {
+                    let [deleveraged, deleverager] = writes.as_slice() else {
+                        return Err(receipt_error());
+                    };
+                    let read = applied.receipt.reads.first().ok_or_else(receipt_error)?;
+                    SlotWitness::Deleverage(DeleverageWitness {
+                        deleverage: *t,
+                        fund: AccountWitness {
+                            id: read.account,
+                            leaf: read.leaf.clone().ok_or_else(receipt_error)?,
+                            proof: read.proof.clone().ok_or_else(receipt_error)?,
+                        },
+                        deleveraged: account_witness(deleveraged).ok_or_else(receipt_error)?,
+                        deleverager: account_witness(deleverager).ok_or_else(receipt_error)?,
                     })
                 }
             };
@@ -397,9 +483,50 @@ fn dummy_slot(config: &StateConfig, kind: SlotKind) -> Option<SlotWitness> {
             },
             account: dummy_account(config),
         }),
-        SlotKind::Liquidation
-        | SlotKind::Deleverage
-        | SlotKind::ForcedWithdrawal
-        | SlotKind::CancelOrder => return None,
+        SlotKind::ForcedWithdrawal => SlotWitness::ForcedWithdrawal(ForcedWithdrawalWitness {
+            request: L1ForcedWithdrawal {
+                index: 0,
+                account: AccountId::INSURANCE_FUND,
+                requester: L1Address([0; 20]),
+                amount: Amount::default(),
+            },
+            served: false,
+            exists: false,
+            account: dummy_account(config),
+        }),
+        SlotKind::Liquidation => SlotWitness::Liquidation(LiquidationWitness {
+            liquidation: Liquidation {
+                account: AccountId::INSURANCE_FUND,
+                market: MarketId::default(),
+                size: BaseLots::ZERO,
+                fee: Collateral::ZERO,
+            },
+            account: dummy_account(config),
+            fund: dummy_account(config),
+        }),
+        SlotKind::Deleverage => SlotWitness::Deleverage(DeleverageWitness {
+            deleverage: Deleverage {
+                deleveraged: AccountId::INSURANCE_FUND,
+                deleverager: AccountId::INSURANCE_FUND,
+                market: MarketId::default(),
+                size: BaseLots::ZERO,
+                quote: Collateral::ZERO,
+            },
+            fund: dummy_account(config),
+            deleveraged: dummy_account(config),
+            deleverager: dummy_account(config),
+        }),
+        SlotKind::CancelOrder => SlotWitness::CancelOrder(CancelOrderWitness {
+            cancel: CancelOrder {
+                account: AccountId::INSURANCE_FUND,
+                order_id: OrderId::default(),
+                signature: dummy_key().1,
+            },
+            account: dummy_account(config),
+            order_slot: OrderSlotWitness {
+                slot: OrderSlot::default(),
+                proof: zero_proof(config.order_tree_depth),
+            },
+        }),
     })
 }

@@ -516,3 +516,125 @@ fn deposit_rules_are_enforced() {
         "an account created over an existing leaf"
     );
 }
+
+const WIDE: Shape = Shape {
+    oracle_ticks: 1,
+    funding_ticks: 1,
+    liquidations: 1,
+    deleverages: 1,
+    deposits: 1,
+    forced_withdrawals: 4,
+    trades: 1,
+    withdrawals: 1,
+    cancels: 1,
+};
+
+/// Trader 0: 1,000 USD, long 1,800 BTC lots bought at 500,000 ticks from trader 1 (1,000 USD);
+/// the fund holds `fund` units.
+fn leveraged_long(fund: u64) -> Fixture {
+    let mut f = Fixture::new(3);
+    f.deposit(0, 1_000_000_000);
+    f.deposit(1, 1_000_000_000);
+    if fund > 0 {
+        f.fund_deposit(fund);
+    }
+    f.trade(0, 1, btc(), 1_800, 500_000).expect("open");
+    f.state.end_batch().expect("seal");
+    f.state.begin_batch(ts(START + 60)).expect("begin");
+    f
+}
+
+fn forced(
+    index: u64,
+    account: u64,
+    requester: zkperp_state::units::L1Address,
+    units: u64,
+) -> Transaction {
+    Transaction::ForcedWithdrawal(zkperp_state::tx::ForcedWithdrawal {
+        request: zkperp_state::tx::L1ForcedWithdrawal {
+            index,
+            account: zkperp_state::units::AccountId::new(account).expect("id"),
+            requester,
+            amount: amount(units),
+        },
+    })
+}
+
+fn cancel(f: &Fixture, trader: usize, order_id: u64) -> Transaction {
+    let account = f.id(trader);
+    let order_id = zkperp_state::units::OrderId::new(order_id).expect("id");
+    Transaction::CancelOrder(zkperp_state::tx::CancelOrder {
+        account,
+        order_id,
+        signature: f.traders[trader]
+            .key
+            .sign(zkperp_state::tx::CancelOrder::message(account, order_id)),
+    })
+}
+
+/// A price drop, a liquidation, four forced withdrawals (served, not the owner, no such
+/// account, an id beyond the tree) and a cancellation.
+fn liquidation_batch() -> (Fixture, SealedBatch) {
+    let mut f = leveraged_long(10_000_000_000);
+    let (a, b) = (f.id(0), f.id(1));
+    f.set_price(btc(), 465_000);
+    f.apply(Transaction::Liquidation(zkperp_state::tx::Liquidation {
+        account: a,
+        market: btc(),
+        size: lots(100),
+        fee: coll(1_000_000),
+    }))
+    .expect("liquidation");
+    let owner = f.traders[1].l1;
+    let stranger = f.traders[2].l1;
+    for (i, (account, requester)) in [
+        (b.get(), owner),
+        (a.get(), stranger),
+        (200, owner),
+        (1 << 20, owner),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let receipt = f
+            .apply(forced(i as u64, account, requester, 1_000_000))
+            .expect("answered");
+        assert_eq!(receipt.writes.len(), usize::from(i == 0), "request {i}");
+    }
+    let tx = cancel(&f, 1, 9);
+    f.apply(tx).expect("cancel");
+    let sealed = f.state.end_batch().expect("seal");
+    (f, sealed)
+}
+
+fn deleverage_batch() -> (Fixture, SealedBatch) {
+    let mut f = leveraged_long(0);
+    let (a, b) = (f.id(0), f.id(1));
+    f.set_price(btc(), 440_000); // a: TV -80 USD; the fund is empty
+    f.apply(Transaction::Deleverage(zkperp_state::tx::Deleverage {
+        deleveraged: a,
+        deleverager: b,
+        market: btc(),
+        size: lots(900),
+        quote: coll(4_000_000_000),
+    }))
+    .expect("deleverage");
+    let sealed = f.state.end_batch().expect("seal");
+    (f, sealed)
+}
+
+fn wide(f: &Fixture, batch: &SealedBatch) -> BatchCircuit {
+    BatchCircuit::new(Arc::new(f.state.config().clone()), WIDE, batch).expect("witness")
+}
+
+#[test]
+fn liquidations_forced_withdrawals_and_cancels_satisfy_the_circuit() {
+    let (f, batch) = liquidation_batch();
+    assert!(satisfied(wide(&f, &batch)));
+}
+
+#[test]
+fn deleverages_satisfy_the_circuit() {
+    let (f, batch) = deleverage_batch();
+    assert!(satisfied(wide(&f, &batch)));
+}

@@ -18,7 +18,9 @@ use crate::eddsa::PublicKey;
 use crate::field::Fr;
 use crate::leaf::{AccountLeaf, Position};
 use crate::market::{MarketConfigError, MarketParams, MarketState};
-use crate::merkle::{MemoryStore, MerkleError, MerkleUpdate, NodeStore, SparseMerkleTree};
+use crate::merkle::{
+    MemoryStore, MerkleError, MerkleProof, MerkleUpdate, NodeStore, SparseMerkleTree,
+};
 use crate::order::{slot_index, OrderSlot};
 use crate::poseidon::{poseidon, poseidon_slice};
 use crate::pubdata::PubData;
@@ -107,9 +109,22 @@ pub struct AccountWrite {
     pub update: MerkleUpdate,
 }
 
+/// An account a transaction's rules read without writing it (a refused forced withdrawal's
+/// account, the insurance fund a deleverage consults), with its path in the tree before the
+/// transaction's writes: what a circuit needs to prove the value it read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRead {
+    pub account: AccountId,
+    /// `None`: no account has this id (its leaf is empty).
+    pub leaf: Option<AccountLeaf>,
+    /// `None` when the id is beyond the tree's capacity.
+    pub proof: Option<MerkleProof>,
+}
+
 /// What an applied transaction did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Receipt {
+    pub reads: Vec<AccountRead>,
     pub writes: Vec<AccountWrite>,
     pub pubdata: Vec<PubData>,
 }
@@ -329,6 +344,7 @@ impl<S: NodeStore> State<S> {
             deposits_consumed: self.deposits_consumed,
             forced_consumed: self.forced_consumed,
             fees: 0,
+            reads: Vec::new(),
             pubdata: Vec::new(),
         })?;
         let fee_write = receipt.writes.pop().expect("one staged write");
@@ -442,9 +458,22 @@ impl<S: NodeStore> State<S> {
 
     fn commit(&mut self, effects: Effects) -> Result<Receipt, StateError> {
         let mut receipt = Receipt {
+            reads: Vec::new(),
             writes: Vec::new(),
             pubdata: effects.pubdata,
         };
+        for id in effects.reads {
+            let proof = if id.index() < self.tree.capacity() {
+                Some(self.tree.proof(id.index()).map_err(store_error)?)
+            } else {
+                None
+            };
+            receipt.reads.push(AccountRead {
+                account: id,
+                leaf: self.accounts.get(&id).map(|a| a.leaf.clone()),
+                proof,
+            });
+        }
         if let Some(markets) = effects.markets {
             self.markets = markets;
         }
@@ -513,6 +542,7 @@ pub(crate) struct Effects {
     deposits_consumed: u64,
     forced_consumed: u64,
     fees: i128,
+    reads: Vec<AccountId>,
     pubdata: Vec<PubData>,
 }
 
@@ -526,6 +556,7 @@ pub struct Ctx<'a, S: NodeStore> {
     forced_consumed: u64,
     next_account: u64,
     fees: i128,
+    reads: Vec<AccountId>,
     pubdata: Vec<PubData>,
 }
 
@@ -544,6 +575,7 @@ impl<'a, S: NodeStore> Ctx<'a, S> {
             forced_consumed: state.forced_consumed,
             next_account: state.next_account,
             fees: 0,
+            reads: Vec::new(),
             pubdata: Vec::new(),
         }
     }
@@ -555,6 +587,7 @@ impl<'a, S: NodeStore> Ctx<'a, S> {
             deposits_consumed: self.deposits_consumed,
             forced_consumed: self.forced_consumed,
             fees: self.fees,
+            reads: self.reads,
             pubdata: self.pubdata,
         }
     }
@@ -617,6 +650,20 @@ impl<'a, S: NodeStore> Ctx<'a, S> {
             .find(|s| s.id == id)
             .map(|s| s.leaf.clone())
             .or_else(|| self.state.accounts.get(&id).map(|a| a.leaf.clone()))
+    }
+
+    /// As [`Self::peek`], recording that the rules read this account (committed state: the
+    /// receipt carries its leaf and path for the circuit). Only for accounts the transaction
+    /// does not write.
+    pub fn read(&mut self, id: AccountId) -> Option<AccountLeaf> {
+        debug_assert!(
+            self.accounts.iter().all(|s| s.id != id),
+            "a read of an account this transaction wrote"
+        );
+        if !self.reads.contains(&id) {
+            self.reads.push(id);
+        }
+        self.state.accounts.get(&id).map(|a| a.leaf.clone())
     }
 
     /// Stages an account for writing (first touch fixes its place in the write order).

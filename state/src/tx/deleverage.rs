@@ -93,7 +93,7 @@ pub fn execute_deleverage<S: NodeStore>(
 
     // The fund is read, not written.
     let mut fund = ctx
-        .peek(AccountId::INSURANCE_FUND)
+        .read(AccountId::INSURANCE_FUND)
         .ok_or(DeleverageError::NoSuchAccount)?;
     settle_funding(&mut fund, &markets)?;
     let fund_summary = margin_summary(

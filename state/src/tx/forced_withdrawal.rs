@@ -48,10 +48,10 @@ pub enum ForcedWithdrawalError {
 /// What the rules decide for `request` against the current state: the account's leaf after
 /// paying, or why it is refused.
 pub fn outcome<S: NodeStore>(
-    ctx: &Ctx<'_, S>,
+    ctx: &mut Ctx<'_, S>,
     request: &L1ForcedWithdrawal,
 ) -> Result<AccountLeaf, Refusal> {
-    let Some(mut leaf) = ctx.peek(request.account) else {
+    let Some(mut leaf) = ctx.read(request.account) else {
         return Err(Refusal::NoSuchAccount);
     };
     if leaf.l1_address != request.requester {

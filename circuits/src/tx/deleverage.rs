@@ -1,0 +1,148 @@
+//! Twin of `zkperp_state::tx::deleverage`: a bankrupt account the insurance fund cannot absorb
+//! hands `size` lots to a counterparty on the other side for `quote` collateral. Rules as
+//! natively: (1) two accounts, neither the fund; funding settled; (2) the deleveraged account is
+//! bankrupt (`TV < 0`); (3) the fund, read (proven in the tree, not written), cannot absorb it;
+//! (4) opposite positions, `0 < size <= min(|a|, |b|)`; (5) `quote >= 0` and
+//! `TV_before <= TV_after <= 0` for the deleveraged account; (6) the deleverager is not
+//! liquidatable afterwards. Two writes: the deleveraged account, then the deleverager.
+
+use ark_r1cs_std::{
+    alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar,
+};
+use ark_relations::gr1cs::SynthesisError;
+use zkperp_state::field::fr_from_i128;
+use zkperp_state::margin::Fraction;
+use zkperp_state::units::{AccountId, BaseLots, Collateral, MarketId, PPM_ONE};
+use zkperp_state::Fr;
+
+use crate::batch::BatchVar;
+use crate::eq::{conditional_enforce_equal, conditional_enforce_not_equal};
+use crate::funding::settle_funding;
+use crate::margin::{abs_size, is_liquidatable, is_nonnegative, margin_summary, total_value};
+use crate::market::{market_selector, select_by};
+use crate::units::{conditional_enforce_unsigned_bits, enforce_signed_bits, enforce_unsigned_bits};
+use crate::witness::DeleverageWitness;
+
+/// `|TV| < 2^100` (units.rs).
+const VALUE_BITS: u32 = 101;
+/// `TR_fund * 10^6 - (TV_fund + TV) * 10^6 - 1` when non-negative: below `2^122`.
+const RISK_BITS: u32 = 123;
+
+pub fn execute_deleverage(
+    b: &mut BatchVar,
+    w: &DeleverageWitness,
+    enabled: &Boolean<Fr>,
+) -> Result<(), SynthesisError> {
+    let cs = b.cs.clone();
+    let t = &w.deleverage;
+    let alloc_id = |id: AccountId| -> Result<FpVar<Fr>, SynthesisError> {
+        let v = FpVar::new_witness(cs.clone(), || Ok(Fr::from(id.get())))?;
+        enforce_unsigned_bits(&v, AccountId::BITS)?;
+        Ok(v)
+    };
+    let bankrupt_id = alloc_id(t.deleveraged)?;
+    let counter_id = alloc_id(t.deleverager)?;
+    // (1)
+    conditional_enforce_not_equal(&bankrupt_id, &counter_id, enabled)?;
+    conditional_enforce_not_equal(&bankrupt_id, &FpVar::zero(), enabled)?;
+    conditional_enforce_not_equal(&counter_id, &FpVar::zero(), enabled)?;
+    let market = FpVar::new_witness(cs.clone(), || Ok(Fr::from(t.market.get())))?;
+    enforce_unsigned_bits(&market, MarketId::BITS)?;
+    let flags = market_selector(&market, b.markets_count())?;
+    let size = FpVar::new_witness(cs.clone(), || Ok(fr_from_i128(t.size.get())))?;
+    enforce_unsigned_bits(&size, BaseLots::BITS)?;
+    conditional_enforce_not_equal(&size, &FpVar::zero(), enabled)?;
+    let quote = FpVar::new_witness(cs, || Ok(fr_from_i128(t.quote.get())))?;
+    enforce_unsigned_bits(&quote, Collateral::BITS)?;
+
+    let params = b.config.markets.clone();
+    let marks = b.marks();
+    let indices = b.funding_indices();
+
+    // (3) The fund as it stands, settled, read from the tree.
+    let fund_id = FpVar::Constant(Fr::from(AccountId::INSURANCE_FUND.get()));
+    let (fund, fund_path) = b.account(&w.fund, &fund_id)?;
+    conditional_enforce_equal(
+        &fund_path.root_for(&fund.hash()?)?,
+        &b.accounts_root,
+        enabled,
+    )?;
+    let (fund_collateral, fund_positions) =
+        settle_funding(&fund.collateral, &fund.positions, &indices)?;
+    let fund_sizes: Vec<FpVar<Fr>> = fund_positions.iter().map(|p| p.size.clone()).collect();
+    let fund_summary = margin_summary(
+        &fund_collateral,
+        &fund_sizes,
+        &marks,
+        &params,
+        Fraction::Maintenance,
+    )?;
+
+    // (2) Bankrupt.
+    let (bankrupt, bankrupt_path) = b.account(&w.deleveraged, &bankrupt_id)?;
+    let (collateral, mut positions) =
+        settle_funding(&bankrupt.collateral, &bankrupt.positions, &indices)?;
+    let sizes: Vec<FpVar<Fr>> = positions.iter().map(|p| p.size.clone()).collect();
+    let tv_before = total_value(&collateral, &sizes, &marks, &params);
+    conditional_enforce_unsigned_bits(&(tv_before.negate()? - FpVar::one()), VALUE_BITS, enabled)?;
+    // (3) (TV_fund + TV) * 10^6 < TR_fund
+    let shortfall = &fund_summary.total_risk_ppm
+        - (&fund_summary.total_value + &tv_before) * Fr::from(PPM_ONE)
+        - FpVar::one();
+    conditional_enforce_unsigned_bits(&shortfall, RISK_BITS, enabled)?;
+
+    // (4) Opposite positions, both shrinking.
+    let a = select_by(&flags, &sizes)?;
+    conditional_enforce_unsigned_bits(&(abs_size(&a)? - &size), BaseLots::BITS, enabled)?;
+    let a_long = is_nonnegative(&a, BaseLots::BITS)?;
+    let change = a_long.select(&size.negate()?, &size)?;
+    let received = a_long.select(&quote, &quote.negate()?)?;
+    for (p, flag) in positions.iter_mut().zip(&flags) {
+        p.size = &p.size + flag.select(&change, &FpVar::zero())?;
+        enforce_signed_bits(&p.size, BaseLots::BITS)?;
+    }
+    let after_collateral = collateral + &received;
+    enforce_signed_bits(&after_collateral, Collateral::BITS)?;
+    // (5) TV_before <= TV_after <= 0.
+    let after_sizes: Vec<FpVar<Fr>> = positions.iter().map(|p| p.size.clone()).collect();
+    let tv_after = total_value(&after_collateral, &after_sizes, &marks, &params);
+    conditional_enforce_unsigned_bits(&(&tv_after - &tv_before), VALUE_BITS, enabled)?;
+    conditional_enforce_unsigned_bits(&tv_after.negate()?, VALUE_BITS, enabled)?;
+    let old_hash = bankrupt.hash()?;
+    let mut bankrupt = bankrupt;
+    bankrupt.collateral = after_collateral;
+    bankrupt.positions = positions;
+    let new_hash = bankrupt.hash()?;
+    b.write_account(&bankrupt_path, &old_hash, &new_hash, enabled)?;
+
+    // (4, 6) The counterparty: the other side, at least `size` of it; not liquidatable after.
+    let (counter, counter_path) = b.account(&w.deleverager, &counter_id)?;
+    let (collateral, mut positions) =
+        settle_funding(&counter.collateral, &counter.positions, &indices)?;
+    let sizes: Vec<FpVar<Fr>> = positions.iter().map(|p| p.size.clone()).collect();
+    let bpos = select_by(&flags, &sizes)?;
+    let b_long = is_nonnegative(&bpos, BaseLots::BITS)?;
+    (&a_long ^ &b_long).conditional_enforce_equal(&Boolean::TRUE, enabled)?;
+    conditional_enforce_unsigned_bits(&(abs_size(&bpos)? - &size), BaseLots::BITS, enabled)?;
+    for (p, flag) in positions.iter_mut().zip(&flags) {
+        p.size = &p.size - flag.select(&change, &FpVar::zero())?;
+        enforce_signed_bits(&p.size, BaseLots::BITS)?;
+    }
+    let after_collateral = collateral - &received;
+    enforce_signed_bits(&after_collateral, Collateral::BITS)?;
+    let after_sizes: Vec<FpVar<Fr>> = positions.iter().map(|p| p.size.clone()).collect();
+    let maintenance = margin_summary(
+        &after_collateral,
+        &after_sizes,
+        &marks,
+        &params,
+        Fraction::Maintenance,
+    )?;
+    is_liquidatable(&maintenance)?.conditional_enforce_equal(&Boolean::FALSE, enabled)?;
+    let old_hash = counter.hash()?;
+    let mut counter = counter;
+    counter.collateral = after_collateral;
+    counter.positions = positions;
+    let new_hash = counter.hash()?;
+    b.write_account(&counter_path, &old_hash, &new_hash, enabled)
+}
