@@ -219,6 +219,9 @@ pub struct BatchCircuit {
     /// public input whatever the witness commits to: how tests play a dishonest prover who
     /// publishes data matching a witness that breaks a rule (never used for keys or proofs).
     pub commitment: Option<Fr>,
+    /// When set, synthesis records every write's `(account id, new leaf hash)` here, as the
+    /// circuit computed them (zeros for writes a slot did not make): see [`Self::trace_writes`].
+    pub trace: Option<Arc<std::sync::Mutex<Vec<(u64, Fr)>>>>,
 }
 
 impl BatchCircuit {
@@ -235,6 +238,7 @@ impl BatchCircuit {
             shape,
             witness,
             commitment,
+            trace: None,
         })
     }
 
@@ -246,7 +250,25 @@ impl BatchCircuit {
             shape,
             witness,
             commitment: Some(Fr::from(0u64)),
+            trace: None,
         })
+    }
+}
+
+impl BatchCircuit {
+    /// The writes the circuit computes from its witness, `(account id, new leaf hash)` in
+    /// order, whether or not the witness satisfies it: what a test needs to give a
+    /// rule-breaking witness consistent paths for the writes after it.
+    pub fn trace_writes(&self) -> Result<Vec<(u64, Fr)>, SynthesisError> {
+        let trace = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut c = self.clone();
+        c.trace = Some(trace.clone());
+        let cs = ark_relations::gr1cs::ConstraintSystem::<Fr>::new_ref();
+        c.generate_constraints(cs)?;
+        let out = trace
+            .lock()
+            .map_err(|_| SynthesisError::AssignmentMissing)?;
+        Ok(out.clone())
     }
 }
 
@@ -314,6 +336,23 @@ impl ConstraintSynthesizer<Fr> for BatchCircuit {
         if b.records.len() != self.shape.records_len() || b.writes.len() != 36 * self.shape.writes()
         {
             return Err(SynthesisError::Unsatisfiable);
+        }
+        if let Some(trace) = &self.trace {
+            let values = b.writes.value().unwrap_or_default();
+            let mut out = trace
+                .lock()
+                .map_err(|_| SynthesisError::AssignmentMissing)?;
+            *out = values
+                .chunks(36)
+                .map(|e| {
+                    let id = u32::from_be_bytes([e[0], e[1], e[2], e[3]]);
+                    let hash = zkperp_state::field::fr_from_be_bytes(
+                        &e[4..].try_into().unwrap_or([0; 32]),
+                    )
+                    .unwrap_or_default();
+                    (u64::from(id), hash)
+                })
+                .collect();
         }
         let mut bytes = field_be_bytes(&old_root)?;
         bytes.extend(field_be_bytes(&new_root)?);
