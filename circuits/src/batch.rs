@@ -209,6 +209,9 @@ fn gated_byte(value: u8, enabled: &Boolean<Fr>, negate: bool) -> UInt8<Fr> {
     UInt8::from_bits_le(&bits)
 }
 
+/// Where [`BatchCircuit::trace_writes`] collects `(account id, new leaf hash)` per write.
+pub type WriteTrace = Arc<std::sync::Mutex<Vec<(u64, Fr)>>>;
+
 /// The batch circuit for one shape.
 #[derive(Debug, Clone)]
 pub struct BatchCircuit {
@@ -221,7 +224,7 @@ pub struct BatchCircuit {
     pub commitment: Option<Fr>,
     /// When set, synthesis records every write's `(account id, new leaf hash)` here, as the
     /// circuit computed them (zeros for writes a slot did not make): see [`Self::trace_writes`].
-    pub trace: Option<Arc<std::sync::Mutex<Vec<(u64, Fr)>>>>,
+    pub trace: Option<WriteTrace>,
 }
 
 impl BatchCircuit {
