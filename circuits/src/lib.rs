@@ -39,6 +39,7 @@ pub mod babyjubjub;
 pub mod batch;
 pub mod eddsa;
 pub mod eq;
+pub mod exit;
 pub mod funding;
 pub mod leaf;
 pub mod margin;

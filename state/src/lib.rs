@@ -23,6 +23,7 @@ pub mod account;
 pub mod babyjubjub;
 pub mod batch;
 pub mod eddsa;
+pub mod exit;
 pub mod field;
 pub mod funding;
 pub mod leaf;
