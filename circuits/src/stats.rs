@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use ark_relations::gr1cs::{
-    ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, SynthesisError, SynthesisMode,
+    ConstraintSynthesizer, ConstraintSystem, SynthesisError, SynthesisMode,
 };
 use serde::Serialize;
 use zkperp_state::batch::{Shape, SlotKind};
@@ -24,11 +24,11 @@ pub enum StatsError {
 
 /// The number of constraints of `circuit`.
 pub fn constraints(circuit: impl ConstraintSynthesizer<Fr>) -> Result<usize, SynthesisError> {
+    // Linear combinations never become constraints here (they are inlined when a prover
+    // finalizes), so the count needs no finalization.
     let cs = ConstraintSystem::<Fr>::new_ref();
     cs.set_mode(SynthesisMode::Setup);
-    cs.set_optimization_goal(OptimizationGoal::Constraints);
     circuit.generate_constraints(cs.clone())?;
-    cs.finalize();
     Ok(cs.num_constraints())
 }
 
@@ -79,4 +79,41 @@ pub fn slot_costs(config: &Arc<StateConfig>) -> Result<Vec<SlotCost>, StatsError
             })
         })
         .collect()
+}
+
+/// The constraints `gadget` adds to a constraint system (counted in setup mode).
+pub fn count_gadget(
+    gadget: impl FnOnce(ark_relations::gr1cs::ConstraintSystemRef<Fr>) -> Result<(), SynthesisError>,
+) -> Result<usize, SynthesisError> {
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    cs.set_mode(SynthesisMode::Setup);
+    gadget(cs.clone())?;
+    Ok(cs.num_constraints())
+}
+
+/// Poseidon of two allocated inputs.
+pub fn poseidon2_constraints() -> Result<usize, SynthesisError> {
+    use ark_r1cs_std::{alloc::AllocVar, fields::fp::FpVar};
+    count_gadget(|cs| {
+        let a = FpVar::new_witness(cs.clone(), || Ok(Fr::from(1u64)))?;
+        let b = FpVar::new_witness(cs, || Ok(Fr::from(2u64)))?;
+        crate::poseidon::poseidon2(&a, &b).map(|_| ())
+    })
+}
+
+/// EdDSA-Poseidon verification of an allocated key, message and signature, without the
+/// allocations' own subgroup checks.
+pub fn eddsa_constraints() -> Result<usize, SynthesisError> {
+    use ark_r1cs_std::{alloc::AllocVar, fields::fp::FpVar};
+    use zkperp_state::eddsa::PrivateKey;
+    let key = PrivateKey::from_bytes([3u8; 32]);
+    let signature = key.sign(Fr::from(5u64));
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    cs.set_mode(SynthesisMode::Setup);
+    let pk = crate::eddsa::PublicKeyVar::new_witness(cs.clone(), || Ok(key.public_key()))?;
+    let sig = crate::eddsa::SignatureVar::new_witness(cs.clone(), || Ok(signature))?;
+    let msg = FpVar::new_witness(cs.clone(), || Ok(Fr::from(5u64)))?;
+    let before = cs.num_constraints();
+    pk.verify(&msg, &sig)?;
+    Ok(cs.num_constraints() - before)
 }

@@ -5,6 +5,7 @@
 //! orders, a liquidation engine) and prints every batch's public data. The sequencer, prover,
 //! L1 contracts and API join it as their issues land.
 
+mod circuit_stats;
 mod devnet;
 
 use anyhow::{bail, Context, Result};
@@ -27,6 +28,9 @@ struct Cli {
 enum Command {
     /// Run the devnet: a simulated market through the native state machine, batch by batch.
     Devnet(devnet::DevnetArgs),
+    /// Print, as JSON, the constraint counts of the circuits: each slot kind, a batch of the
+    /// given shape, and the building blocks.
+    CircuitStats(circuit_stats::Args),
     /// Create a Baby Jubjub key (circomlibjs-compatible EdDSA-Poseidon) and print it as JSON.
     Keygen {
         /// Use these 32 bytes (64 hex digits) as the private key instead of fresh randomness.
@@ -38,13 +42,17 @@ enum Command {
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            // arkworks instruments every gadget call at target `gr1cs`: with those spans enabled,
+            // synthesizing a batch records a trace per constraint (gigabytes). Off by default.
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,gr1cs=off".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
         Command::Devnet(args) => devnet::run(&args),
         Command::Keygen { private_key } => keygen(private_key.as_deref()),
+        Command::CircuitStats(args) => circuit_stats::run(&args),
     }
 }
 

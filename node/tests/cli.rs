@@ -69,3 +69,46 @@ fn devnet_batches_chain_their_roots() {
         .iter()
         .any(|l| l["counts"]["trades"].as_u64().unwrap_or(0) > 0));
 }
+
+#[test]
+fn circuit_stats_reports_the_budgets() {
+    let out = zkperp(&["circuit-stats", "--shape", "o1-d1-t1-w1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["poseidon2"], 240);
+    assert!(json["eddsa_verify"].as_u64().expect("count") <= 6_000);
+    // Production depths by default: a trade slot within 100,000 constraints.
+    assert_eq!(json["account_tree_depth"], 32);
+    let trade = json["slots"]["trade"].as_u64().expect("count");
+    assert!(trade > 50_000 && trade <= 100_000, "trade slot {trade}");
+    for kind in [
+        "oracle_tick",
+        "funding_tick",
+        "liquidation",
+        "deleverage",
+        "deposit",
+        "forced_withdrawal",
+        "withdrawal",
+        "cancel_order",
+    ] {
+        assert!(json["slots"][kind].as_u64().expect(kind) > 0, "{kind}");
+    }
+    let batch = json["batch"]["constraints"].as_u64().expect("count");
+    assert!(batch > trade + json["batch_overhead"].as_u64().expect("count"));
+    assert!(json["exit"].as_u64().expect("count") > 0);
+}
+
+#[test]
+fn circuit_stats_refuses_a_bad_shape_with_a_message() {
+    let out = zkperp(&["circuit-stats", "--shape", "q4"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--shape") && !err.contains("panicked"),
+        "{err}"
+    );
+}

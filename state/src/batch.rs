@@ -201,6 +201,38 @@ impl Shape {
     }
 }
 
+impl std::str::FromStr for Shape {
+    type Err = String;
+
+    /// Parses [`Shape::id`]'s form, e.g. `o1-f1-l1-x1-d2-fw1-t4-w2-c1` (missing kinds are 0).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut shape = Shape::default();
+        for part in text.split('-').filter(|p| !p.is_empty()) {
+            let split = part
+                .find(|c: char| c.is_ascii_digit())
+                .ok_or_else(|| format!("`{part}`: expected a kind letter and a count, e.g. t4"))?;
+            let (kind, count) = part.split_at(split);
+            let count: u16 = count
+                .parse()
+                .map_err(|_| format!("`{part}`: the count must be a number up to 65535"))?;
+            let slot = match kind {
+                "o" => &mut shape.oracle_ticks,
+                "f" => &mut shape.funding_ticks,
+                "l" => &mut shape.liquidations,
+                "x" => &mut shape.deleverages,
+                "d" => &mut shape.deposits,
+                "fw" => &mut shape.forced_withdrawals,
+                "t" => &mut shape.trades,
+                "w" => &mut shape.withdrawals,
+                "c" => &mut shape.cancels,
+                other => return Err(format!("`{other}` is not a slot kind (o f l x d fw t w c)")),
+            };
+            *slot = count;
+        }
+        Ok(shape)
+    }
+}
+
 /// Why a batch does not fit a shape.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ShapeError {
@@ -328,5 +360,30 @@ fn update_of(write: &AccountWrite) -> AccountUpdate {
     AccountUpdate {
         account: write.account,
         leaf_hash: write.update.new_leaf,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shape_ids_round_trip() {
+        let shape = Shape {
+            oracle_ticks: 1,
+            funding_ticks: 2,
+            liquidations: 3,
+            deleverages: 4,
+            deposits: 5,
+            forced_withdrawals: 6,
+            trades: 7,
+            withdrawals: 8,
+            cancels: 9,
+        };
+        assert_eq!(shape.id().parse::<Shape>(), Ok(shape));
+        assert_eq!("t4".parse::<Shape>().map(|s| s.trades), Ok(4));
+        assert!("q4".parse::<Shape>().is_err());
+        assert!("t".parse::<Shape>().is_err());
+        assert!("t70000".parse::<Shape>().is_err());
     }
 }

@@ -47,7 +47,11 @@ pub fn execute_forced_withdrawal(
     // The account's leaf, or its empty slot, under the current root; an id beyond the tree
     // names no account.
     let depth = usize::from(b.config.account_tree_depth);
-    let in_range = !Boolean::kary_or(&id_bits[depth..])?;
+    let in_range = if depth < id_bits.len() {
+        !Boolean::kary_or(&id_bits[depth..])?
+    } else {
+        Boolean::TRUE
+    };
     (&exists & &!in_range.clone()).enforce_equal(&Boolean::FALSE)?;
     let leaf = AccountLeafVar::new_witness(cs.clone(), b.markets_count(), Some(&w.account.leaf))?;
     let siblings = b
