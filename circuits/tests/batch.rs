@@ -748,6 +748,19 @@ fn the_consistency_harness_accepts_other_valid_witnesses() {
         })
     };
     assert!(fill(6, 501_000), "as applied");
+    // A value that wraps around the modulus: a fee of -1 enters as the field element r - 1,
+    // which would credit the payer; the range check refuses it before any arithmetic.
+    let fee = |units: i128| {
+        dishonest_in(&base, &start, slot, |w| {
+            let SlotWitness::Trade(t) = w else {
+                unreachable!()
+            };
+            t.trade.taker_fee = coll(units);
+        })
+    };
+    assert!(fee(0), "a zero fee");
+    assert!(!fee(-1), "a fee of r - 1 (a negative fee)");
+    assert!(!fill(-1, 501_000), "a negative fill");
     assert!(
         fill(5, 500_500),
         "a smaller fill at another price within both limits"

@@ -30,7 +30,6 @@ use crate::leaf::AccountLeaf;
 use crate::margin::total_value;
 use crate::market::{MarketParams, MarketState};
 use crate::merkle::{MerkleProof, NodeStore};
-use crate::poseidon::{poseidon, poseidon_slice};
 use crate::state::{State, StateConfig};
 use crate::units::{
     AccountId, L1Address, PriceTicks, RangeError, COLLATERAL_BITS, MAX_MARKETS, PRICE_BITS,
@@ -104,16 +103,7 @@ pub fn exit_amount(
     Ok(tv.max(0).unsigned_abs())
 }
 
-/// Twin of `State::markets_hash`, from the markets alone.
-pub fn markets_hash(markets: &[MarketState]) -> Fr {
-    let packed: Vec<Fr> = markets.iter().map(MarketState::pack).collect();
-    poseidon_slice(&packed).expect("1..=MAX_MARKETS markets")
-}
-
-/// Twin of `State::root`: `Poseidon(account tree root, markets hash)`.
-pub fn state_root(accounts_root: Fr, markets: &[MarketState]) -> Fr {
-    poseidon([accounts_root, markets_hash(markets)])
-}
+pub use crate::market::{markets_hash, state_root};
 
 /// The exit proof's public inputs, typed. [`ExitPublicInputs::to_field_elements`] gives them in
 /// the order the contract's `exitInputs` builds them.

@@ -87,3 +87,15 @@ impl MarketState {
         Fr::from(low) + Fr::from(self.last_funding.get()) * Fr::from(1u128 << 104)
     }
 }
+
+/// `Poseidon(pack(market_0), .., pack(market_{M-1}))`: what the state root commits to of the
+/// markets.
+pub fn markets_hash(markets: &[MarketState]) -> Fr {
+    let packed: Vec<Fr> = markets.iter().map(MarketState::pack).collect();
+    crate::poseidon::poseidon_slice(&packed).expect("1..=MAX_MARKETS markets")
+}
+
+/// The state root the L1 tracks: `Poseidon(account tree root, markets hash)`.
+pub fn state_root(accounts_root: Fr, markets: &[MarketState]) -> Fr {
+    crate::poseidon::poseidon([accounts_root, markets_hash(markets)])
+}

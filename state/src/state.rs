@@ -22,7 +22,6 @@ use crate::merkle::{
     MemoryStore, MerkleError, MerkleProof, MerkleUpdate, NodeStore, SparseMerkleTree,
 };
 use crate::order::{slot_index, OrderSlot};
-use crate::poseidon::{poseidon, poseidon_slice};
 use crate::pubdata::PubData;
 use crate::tx::{Transaction, TxError};
 use crate::units::{
@@ -279,13 +278,12 @@ impl<S: NodeStore> State<S> {
     }
 
     pub fn markets_hash(&self) -> Fr {
-        let packed: Vec<Fr> = self.markets.iter().map(MarketState::pack).collect();
-        poseidon_slice(&packed).expect("1..=MAX_MARKETS markets")
+        crate::market::markets_hash(&self.markets)
     }
 
     /// The state root the L1 tracks.
     pub fn root(&self) -> Fr {
-        poseidon([self.accounts_root(), self.markets_hash()])
+        crate::market::state_root(self.accounts_root(), &self.markets)
     }
 
     /// Starts a batch at `timestamp` (never earlier than the last one).
