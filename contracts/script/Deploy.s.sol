@@ -11,13 +11,16 @@ import {IVerifier} from "../src/IVerifier.sol";
 /// Deploys the verifiers, the collateral (a TestToken unless TOKEN is given) and the rollup.
 ///
 ///   PRIVATE_KEY=0x.. GENESIS_ROOT=<decimal> MARKET_COUNT=<1..8> \
-///   BATCH_VK=<path.json> EXIT_VK=<path.json> [OPERATOR=0x..] [TOKEN=0x..] [GRACE_PERIOD=<s>] \
+///   BATCH_VK=<path.json>[,<path.json>..] EXIT_VK=<path.json> [OPERATOR=0x..] [TOKEN=0x..] \
+///   [GRACE_PERIOD=<s>] [FORCED_SPACING=<s>] \
 ///   node_modules/.bin/forge script script/Deploy.s.sol --rpc-url http://127.0.0.1:8545 --broadcast
 ///
 /// A verifying key file (paths relative to contracts/) is JSON with decimal or 0x-hex strings:
 ///   {"alpha": [x, y], "beta": [x.c1, x.c0, y.c1, y.c0], "gamma": [..4], "delta": [..4],
-///    "ic": [x0, y0, x1, y1, ...]}      (IC flattened: 2 * (public inputs + 1) numbers)
+///    "ic": [x0, y0, x1, y1, ...]}      (IC flattened: 2 * (public inputs + 1) numbers,
+///    or as points [[x0, y0], ..] as the prover exports it)
 /// The batch key has 1 public input; the exit key 4 + MARKET_COUNT (Rollup.exitInputs).
+/// BATCH_VK lists one key per batch shape, comma-separated: the shape index is the position.
 contract Deploy {
     Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
 
@@ -28,13 +31,17 @@ contract Deploy {
         uint256 genesisRoot;
         uint256 marketCount;
         uint256 gracePeriod;
+        uint256 forcedSpacing;
+        /// Comma-separated key files, one per batch shape.
         string batchVk;
         string exitVk;
     }
 
     struct Deployment {
         IERC20 token;
+        /// The first shape's verifier (`batchVerifiers[0]`).
         Groth16Verifier batchVerifier;
+        Groth16Verifier[] batchVerifiers;
         Groth16Verifier exitVerifier;
         Rollup rollup;
     }
@@ -57,6 +64,7 @@ contract Deploy {
             genesisRoot: vm.envUint("GENESIS_ROOT"),
             marketCount: vm.envUint("MARKET_COUNT"),
             gracePeriod: vm.envOr("GRACE_PERIOD", uint256(1 days)),
+            forcedSpacing: vm.envOr("FORCED_SPACING", uint256(60)),
             batchVk: vm.envString("BATCH_VK"),
             exitVk: vm.envString("EXIT_VK")
         });
@@ -66,14 +74,21 @@ contract Deploy {
     }
 
     function deploy(Config memory c) public returns (Deployment memory d) {
-        Key memory b = loadKey(c.batchVk, 1);
+        string[] memory batchKeys = vm.split(c.batchVk, ",");
         Key memory e = loadKey(c.exitVk, 4 + c.marketCount);
         d.token = c.token == address(0) ? IERC20(address(new TestToken())) : IERC20(c.token);
-        d.batchVerifier = new Groth16Verifier(b.alpha, b.beta, b.gamma, b.delta, b.ic);
+        d.batchVerifiers = new Groth16Verifier[](batchKeys.length);
+        IVerifier[] memory shapes = new IVerifier[](batchKeys.length);
+        for (uint256 i = 0; i < batchKeys.length; ++i) {
+            Key memory b = loadKey(batchKeys[i], 1);
+            d.batchVerifiers[i] = new Groth16Verifier(b.alpha, b.beta, b.gamma, b.delta, b.ic);
+            shapes[i] = d.batchVerifiers[i];
+        }
+        d.batchVerifier = d.batchVerifiers[0];
         d.exitVerifier = new Groth16Verifier(e.alpha, e.beta, e.gamma, e.delta, e.ic);
-        IVerifier[] memory shapes = new IVerifier[](1);
-        shapes[0] = d.batchVerifier;
-        d.rollup = new Rollup(d.token, c.operator, c.genesisRoot, c.marketCount, c.gracePeriod, shapes, d.exitVerifier);
+        d.rollup = new Rollup(
+            d.token, c.operator, c.genesisRoot, c.marketCount, c.gracePeriod, c.forcedSpacing, shapes, d.exitVerifier
+        );
     }
 
     /// Reads a verifying key and checks it has `inputs` public inputs.
@@ -83,8 +98,8 @@ contract Deploy {
         uint256[] memory beta = vm.parseJsonUintArray(json, ".beta");
         uint256[] memory gamma = vm.parseJsonUintArray(json, ".gamma");
         uint256[] memory delta = vm.parseJsonUintArray(json, ".delta");
-        uint256[] memory ic = vm.parseJsonUintArray(json, ".ic");
         if (alpha.length != 2 || beta.length != 4 || gamma.length != 4 || delta.length != 4) revert BadKeyFile(path);
+        uint256[] memory ic = flatIc(json);
         if (ic.length != 2 * (inputs + 1)) revert BadKeyFile(path);
         k.alpha = [alpha[0], alpha[1]];
         k.beta = [beta[0], beta[1], beta[2], beta[3]];
@@ -93,6 +108,21 @@ contract Deploy {
         k.ic = new uint256[2][](inputs + 1);
         for (uint256 i = 0; i <= inputs; ++i) {
             k.ic[i] = [ic[2 * i], ic[2 * i + 1]];
+        }
+    }
+
+    /// IC flattened `[x0, y0, x1, y1, ..]`, or as points `[[x0, y0], [x1, y1], ..]` (the prover's
+    /// `export::evm_verifying_key`), returned flattened.
+    function flatIc(string memory json) internal view returns (uint256[] memory ic) {
+        if (!vm.keyExistsJson(json, ".ic[0][0]")) return vm.parseJsonUintArray(json, ".ic");
+        uint256 n;
+        while (vm.keyExistsJson(json, string.concat(".ic[", vm.toString(n), "]"))) ++n;
+        ic = new uint256[](2 * n);
+        for (uint256 i = 0; i < n; ++i) {
+            uint256[] memory point = vm.parseJsonUintArray(json, string.concat(".ic[", vm.toString(i), "]"));
+            if (point.length != 2) revert BadKeyFile("ic point");
+            ic[2 * i] = point[0];
+            ic[2 * i + 1] = point[1];
         }
     }
 }

@@ -65,6 +65,10 @@ contract Rollup {
     IVerifier public immutable exitVerifier;
     /// Seconds the operator has to answer a forced request before anyone may freeze.
     uint256 public immutable gracePeriod;
+    /// Seconds between consecutive forced requests' deadlines, at least: a request's deadline
+    /// is `max(now + gracePeriod, previous deadline + forcedSpacing)`, so the operator always
+    /// has `forcedSpacing` seconds per request and a flood of requests cannot force a freeze.
+    uint256 public immutable forcedSpacing;
     /// Number of markets of the state (`StateConfig::markets.len()`), 1..=8.
     uint256 public immutable marketCount;
     /// One verifier per batch shape, indexed by shape id. Written by the constructor only.
@@ -182,6 +186,7 @@ contract Rollup {
         uint256 genesisRoot,
         uint256 marketCount_,
         uint256 gracePeriod_,
+        uint256 forcedSpacing_,
         IVerifier[] memory batchVerifiers_,
         IVerifier exitVerifier_
     ) {
@@ -192,6 +197,9 @@ contract Rollup {
         if (genesisRoot >= R || marketCount_ == 0 || marketCount_ > MAX_MARKETS) revert BadConfig();
         // A forced request must be answerable (at least a minute) and a freeze reachable.
         if (gracePeriod_ < 60 || gracePeriod_ > 365 days) revert BadConfig();
+        // At least a second per request (else a flood could still be due at once), and no more
+        // than the grace period (a lone request's deadline stays now + gracePeriod).
+        if (forcedSpacing_ == 0 || forcedSpacing_ > gracePeriod_) revert BadConfig();
         if (batchVerifiers_.length == 0) revert BadConfig();
         for (uint256 i = 0; i < batchVerifiers_.length; ++i) {
             if (address(batchVerifiers_[i]) == address(0)) revert BadConfig();
@@ -202,6 +210,7 @@ contract Rollup {
         stateRoot = genesisRoot;
         marketCount = marketCount_;
         gracePeriod = gracePeriod_;
+        forcedSpacing = forcedSpacing_;
         exitVerifier = exitVerifier_;
         emit OperatorChanged(address(0), operator_);
     }
@@ -263,15 +272,23 @@ contract Rollup {
     // ---- Forced withdrawals and freeze ----
 
     /// Asks the rollup to pay `amount` of L2 account `account` to the sender. The next batches
-    /// must answer it (served, or refused by the rules) within `gracePeriod` seconds; if the
-    /// oldest unanswered request reaches its deadline, anyone may freeze the rollup.
+    /// must answer it (served, or refused by the rules) by its deadline; if the oldest
+    /// unanswered request reaches its deadline, anyone may freeze the rollup. The deadline is
+    /// `now + gracePeriod`, pushed to `previous deadline + forcedSpacing` when requests crowd:
+    /// a flood of requests delays the later ones instead of freezing the rollup.
     function requestForcedWithdrawal(uint32 account, uint64 amount) external {
         if (frozen) revert IsFrozen();
         if (amount == 0 || amount >= AMOUNT_LIMIT) revert BadAmount();
         uint64 index = forcedCount;
-        // Fits: block time is far below 2^64 and the grace period is at most a year.
+        uint256 due = block.timestamp + gracePeriod;
+        if (index != 0) {
+            uint256 staggered = forcedRequests[index - 1].deadline + forcedSpacing;
+            if (staggered > due) due = staggered;
+        }
+        // Fits: block time is far below 2^64 and each request adds at most a year, so 2^64 is
+        // out of reach of any number of requests anyone could pay for.
         // forge-lint: disable-next-line(unsafe-typecast)
-        uint64 deadline = uint64(block.timestamp + gracePeriod);
+        uint64 deadline = uint64(due);
         forcedRequests[index] =
             ForcedRequest({requester: msg.sender, account: account, amount: amount, deadline: deadline});
         forcedCount = index + 1;

@@ -3,6 +3,7 @@ pragma solidity 0.8.37;
 
 import {Test} from "./utils/Test.sol";
 import {TestKey} from "./utils/TestKey.sol";
+import {ProofFixture} from "./utils/ProofFixture.sol";
 import {Rollup} from "../src/Rollup.sol";
 import {TestToken} from "../src/TestToken.sol";
 import {IVerifier} from "../src/IVerifier.sol";
@@ -28,7 +29,7 @@ contract BatchProofTest is Test {
 
     function setUp() public {
         json = vm.readFile(FILE);
-        verifier = deployVerifier();
+        verifier = ProofFixture.verifier(json);
         token = new TestToken();
         IVerifier[] memory shapes = new IVerifier[](1);
         shapes[0] = verifier;
@@ -38,37 +39,14 @@ contract BatchProofTest is Test {
             vm.parseJsonUint(json, ".old_root"),
             2,
             1 days,
+            60,
             shapes,
             TestKey.deploy(TestKey.make(6, 202))
         );
         pubdata = vm.parseJsonBytes(json, ".pubdata");
-        uint256[] memory p = vm.parseJsonUintArray(json, ".proof");
-        for (uint256 i = 0; i < 8; ++i) {
-            proof[i] = p[i];
-        }
+        proof = ProofFixture.proof(json);
         vm.warp(vm.parseJsonUint(json, ".timestamp") + 1);
         queueDeposits();
-    }
-
-    function deployVerifier() internal returns (Groth16Verifier) {
-        uint256[] memory alpha = vm.parseJsonUintArray(json, ".vk.alpha");
-        uint256[] memory beta = vm.parseJsonUintArray(json, ".vk.beta");
-        uint256[] memory gamma = vm.parseJsonUintArray(json, ".vk.gamma");
-        uint256[] memory delta = vm.parseJsonUintArray(json, ".vk.delta");
-        uint256 n;
-        while (vm.keyExistsJson(json, string.concat(".vk.ic[", vm.toString(n), "]"))) ++n;
-        uint256[2][] memory ic = new uint256[2][](n);
-        for (uint256 i = 0; i < n; ++i) {
-            uint256[] memory point = vm.parseJsonUintArray(json, string.concat(".vk.ic[", vm.toString(i), "]"));
-            ic[i] = [point[0], point[1]];
-        }
-        return new Groth16Verifier(
-            [alpha[0], alpha[1]],
-            [beta[0], beta[1], beta[2], beta[3]],
-            [gamma[0], gamma[1], gamma[2], gamma[3]],
-            [delta[0], delta[1], delta[2], delta[3]],
-            ic
-        );
     }
 
     /// The deposits the batch consumes, queued on L1 by their owners as the Rust side saw them.

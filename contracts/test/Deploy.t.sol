@@ -19,6 +19,7 @@ contract DeployTest is Test {
             genesisRoot: 42,
             marketCount: 2,
             gracePeriod: 1 days,
+            forcedSpacing: 60,
             batchVk: "test/data/test-vk-batch.json",
             exitVk: "test/data/test-vk-exit.json"
         });
@@ -61,5 +62,27 @@ contract DeployTest is Test {
     function test_deploy_deploysATestTokenWhenNoneIsGiven() public {
         Deploy.Deployment memory d = new Deploy().deploy(config(address(0)));
         assertEq(TestToken(address(d.token)).decimals(), 6, "6 decimals");
+    }
+
+    /// One verifier per listed key: the shape index is the key's position.
+    function test_deploy_oneVerifierPerBatchShape() public {
+        Deploy.Config memory c = config(address(0));
+        c.batchVk = "test/data/test-vk-batch.json,test/data/batch_proof_vk.json";
+        Deploy.Deployment memory d = new Deploy().deploy(c);
+        assertEq(d.rollup.shapeCount(), 2, "two shapes");
+        assertEq(address(d.rollup.batchVerifier(0)), address(d.batchVerifiers[0]), "shape 0");
+        assertEq(address(d.rollup.batchVerifier(1)), address(d.batchVerifiers[1]), "shape 1");
+        assertEq(address(d.batchVerifier), address(d.batchVerifiers[0]), "the first");
+        assertEq(d.rollup.forcedSpacing(), 60, "spacing");
+        // Each verifier holds its own key: the real proof passes shape 1's and not shape 0's.
+        string memory json = vm.readFile("test/data/batch_proof.json");
+        uint256[] memory words = vm.parseJsonUintArray(json, ".proof");
+        uint256[8] memory p;
+        for (uint256 i = 0; i < 8; ++i) {
+            p[i] = words[i];
+        }
+        uint256[] memory input = vm.parseJsonUintArray(json, ".inputs");
+        assertTrue(d.batchVerifiers[1].verifyProof(p, input), "shape 1 verifies the real proof");
+        assertFalse(d.batchVerifiers[0].verifyProof(p, input), "shape 0 does not");
     }
 }

@@ -66,6 +66,7 @@ contract GoldenPubdataTest is Test {
             vm.parseJsonUint(json, ".genesis_root"),
             vm.parseJsonUint(json, ".market_count"),
             1 days,
+            60,
             shapes,
             TestKey.deploy(TestKey.make(4 + vm.parseJsonUint(json, ".market_count"), 202))
         );

@@ -17,6 +17,7 @@ abstract contract RollupFixture is Test {
     uint256 constant R = TestKey.R;
     uint256 constant MARKETS = 2;
     uint256 constant GRACE = 1 days;
+    uint256 constant SPACING = 10 minutes;
     uint256 constant T0 = 1_700_000_000;
 
     address constant OPERATOR = address(0x0E0E);
@@ -40,7 +41,7 @@ abstract contract RollupFixture is Test {
         exitKey = TestKey.make(4 + MARKETS, 202);
         IVerifier[] memory shapes = new IVerifier[](1);
         shapes[0] = TestKey.deploy(batchKey);
-        rollup = new RollupHarness(token, OPERATOR, genesis, MARKETS, GRACE, shapes, TestKey.deploy(exitKey));
+        rollup = new RollupHarness(token, OPERATOR, genesis, MARKETS, GRACE, SPACING, shapes, TestKey.deploy(exitKey));
         address[3] memory users = [ALICE, BOB, CAROL];
         for (uint256 i = 0; i < 3; ++i) {
             token.mint(users[i], 1_000_000e6);
@@ -576,17 +577,19 @@ contract RollupForcedTest is RollupFixture {
     function test_freeze_notOnceTheRequestIsAnswered() public {
         vm.prank(ALICE);
         rollup.requestForcedWithdrawal(2, 50);
-        vm.warp(T0 + 10);
+        // Later than the spacing: the second request's deadline is its own now + grace.
+        uint256 second = T0 + SPACING + 10;
+        vm.warp(second);
         vm.prank(BOB);
         rollup.requestForcedWithdrawal(3, 60);
         apply_(Pubdata.forced(0, 2, ALICE, 50, false));
-        vm.warp(T0 + GRACE + 9);
+        vm.warp(second + GRACE - 1);
         vm.expectRevert(Rollup.NotOverdue.selector);
         rollup.freeze();
-        vm.warp(T0 + GRACE + 10);
+        vm.warp(second + GRACE);
         rollup.freeze();
         (,,, uint64 deadline) = rollup.forcedRequests(1);
-        assertEq(deadline, T0 + 10 + GRACE, "the second request's deadline");
+        assertEq(deadline, second + GRACE, "the second request's deadline");
     }
 
     function test_freeze_stopsBatchesDepositsAndRequests() public {
@@ -854,18 +857,71 @@ contract RollupSubmitTest is RollupFixture {
         shapes[0] = IVerifier(address(1));
         IVerifier exitV = IVerifier(address(2));
         vm.expectRevert(Rollup.BadConfig.selector);
-        new Rollup(token, OPERATOR, R, MARKETS, GRACE, shapes, exitV);
+        new Rollup(token, OPERATOR, R, MARKETS, GRACE, SPACING, shapes, exitV);
         vm.expectRevert(Rollup.BadConfig.selector);
-        new Rollup(token, OPERATOR, 0, 0, GRACE, shapes, exitV);
+        new Rollup(token, OPERATOR, 0, 0, GRACE, SPACING, shapes, exitV);
         vm.expectRevert(Rollup.BadConfig.selector);
-        new Rollup(token, OPERATOR, 0, 9, GRACE, shapes, exitV);
+        new Rollup(token, OPERATOR, 0, 9, GRACE, SPACING, shapes, exitV);
         vm.expectRevert(Rollup.BadConfig.selector);
-        new Rollup(token, OPERATOR, 0, MARKETS, 59, shapes, exitV);
+        new Rollup(token, OPERATOR, 0, MARKETS, 59, SPACING, shapes, exitV);
         vm.expectRevert(Rollup.BadConfig.selector);
-        new Rollup(token, OPERATOR, 0, MARKETS, GRACE, new IVerifier[](0), exitV);
+        new Rollup(token, OPERATOR, 0, MARKETS, GRACE, SPACING, new IVerifier[](0), exitV);
         vm.expectRevert(Rollup.BadConfig.selector);
-        new Rollup(IERC20(address(0x1234)), OPERATOR, 0, MARKETS, GRACE, shapes, exitV);
+        new Rollup(IERC20(address(0x1234)), OPERATOR, 0, MARKETS, GRACE, SPACING, shapes, exitV);
         vm.expectRevert(Rollup.BadConfig.selector);
-        new Rollup(token, address(0), 0, MARKETS, GRACE, shapes, exitV);
+        new Rollup(token, address(0), 0, MARKETS, GRACE, SPACING, shapes, exitV);
+        vm.expectRevert(Rollup.BadConfig.selector);
+        new Rollup(token, OPERATOR, 0, MARKETS, GRACE, 0, shapes, exitV);
+        vm.expectRevert(Rollup.BadConfig.selector);
+        new Rollup(token, OPERATOR, 0, MARKETS, GRACE, GRACE + 1, shapes, exitV);
+        new Rollup(token, OPERATOR, 0, MARKETS, GRACE, GRACE, shapes, exitV);
+    }
+
+    // ---- Forced-request spam: staggered deadlines ----
+
+    function deadlineOf(uint64 index) internal view returns (uint64 deadline) {
+        (,,, deadline) = rollup.forcedRequests(index);
+    }
+
+    /// A flood of requests in one block gets deadlines now + grace, + spacing, + 2 spacing, ...:
+    /// the operator is owed `SPACING` seconds per request, whatever the flood.
+    function test_forced_floodGetsStaggeredDeadlines() public {
+        uint256 t0 = block.timestamp;
+        for (uint64 i = 0; i < 20; ++i) {
+            vm.prank(address(uint160(0x5000 + i)));
+            rollup.requestForcedWithdrawal(7, 1);
+            assertEq(deadlineOf(i), t0 + GRACE + i * SPACING, "staggered");
+        }
+    }
+
+    /// A request long after the previous one is not delayed by it.
+    function test_forced_lateRequestGetsTheFullGraceOnly() public {
+        vm.prank(ALICE);
+        rollup.requestForcedWithdrawal(7, 1);
+        vm.warp(block.timestamp + 3 hours);
+        vm.prank(ALICE);
+        rollup.requestForcedWithdrawal(7, 1);
+        assertEq(deadlineOf(1), block.timestamp + GRACE, "now + grace");
+    }
+
+    /// Under a flood, the k-th request can freeze the rollup exactly at its staggered deadline
+    /// once the earlier ones are answered, and not a second before.
+    function test_forced_freezeAtTheStaggeredDeadlineExactly() public {
+        for (uint64 i = 0; i < 3; ++i) {
+            vm.prank(ALICE);
+            rollup.requestForcedWithdrawal(7, 1);
+        }
+        // The first two are answered (refused) by batches, in order.
+        apply_(Pubdata.forced(0, 7, ALICE, 1, false));
+        apply_(Pubdata.forced(1, 7, ALICE, 1, false));
+        assertEq(rollup.forcedAnswered(), 2, "two answered");
+        uint64 due = deadlineOf(2);
+        assertEq(due, deadlineOf(0) + 2 * SPACING, "third deadline");
+        vm.warp(due - 1);
+        vm.expectRevert(Rollup.NotOverdue.selector);
+        rollup.freeze();
+        vm.warp(due);
+        rollup.freeze();
+        assertTrue(rollup.frozen(), "frozen at the deadline");
     }
 }

@@ -174,6 +174,9 @@ fn check_l1_fixture(
     fixture["timestamp"] = serde_json::json!(data.timestamp.get());
     fixture["deposits"] = serde_json::json!(deposits);
     check_or_bless("contracts/test/data/batch_proof.json", &fixture);
+    // The key alone, as `script/Deploy.s.sol` and `zkperp_contracts::VerifierKey` read it.
+    let key = serde_json::to_value(export::evm_verifying_key(vk)).expect("json");
+    check_or_bless("contracts/test/data/batch_proof_vk.json", &key);
 }
 
 /// Compares `fixture` with the stored file (`ZKPERP_BLESS=1` writes it first): the forge tests
@@ -199,8 +202,8 @@ fn exit_proof_fixture_for_the_l1() {
     let config = Arc::new(f.state.config().clone());
     let dir = tempfile::tempdir().expect("tmp");
     let mut rng = ChaCha20Rng::seed_from_u64(11);
-    let (prover, _) = ExitProver::new(config.clone(), &KeyCache::new(dir.path()), &mut rng)
-        .expect("keys");
+    let (prover, _) =
+        ExitProver::new(config.clone(), &KeyCache::new(dir.path()), &mut rng).expect("keys");
     let root = f.state.root();
     assert_eq!(root, first.new_root, "the root batch 1 leaves");
     let witness = f.state.exit_witness(f.id(0)).expect("witness");

@@ -14,9 +14,14 @@ contract RollupHarness is Rollup {
         uint256 genesisRoot,
         uint256 marketCount_,
         uint256 gracePeriod_,
+        uint256 forcedSpacing_,
         IVerifier[] memory batchVerifiers_,
         IVerifier exitVerifier_
-    ) Rollup(token_, operator_, genesisRoot, marketCount_, gracePeriod_, batchVerifiers_, exitVerifier_) {}
+    )
+        Rollup(
+            token_, operator_, genesisRoot, marketCount_, gracePeriod_, forcedSpacing_, batchVerifiers_, exitVerifier_
+        )
+    {}
 
     function applyBatch(bytes calldata pubdata) external {
         _applyBatch(pubdata);

@@ -33,6 +33,7 @@ interface Vm {
     function envUint(string calldata name) external view returns (uint256);
     function envString(string calldata name) external view returns (string memory);
     function toString(uint256 value) external pure returns (string memory);
+    function split(string calldata input, string calldata delimiter) external pure returns (string[] memory);
     function projectRoot() external view returns (string memory);
     function snapshotGasLastCall(string calldata group, string calldata name) external returns (uint256 gasUsed);
 }
