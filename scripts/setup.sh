@@ -37,7 +37,7 @@ if [ ! -x contracts/node_modules/.bin/forge ] || [ ! -x contracts/node_modules/.
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "setup: cargo is required (rustup, Rust >= 1.90)" >&2
+  echo "setup: cargo is required (rustup, Rust >= 1.94)" >&2
   exit 1
 fi
 echo "setup: ok"

@@ -1,0 +1,161 @@
+//! The L1 path for real: anvil (the project's npm install) runs, the contracts are deployed from
+//! Rust with the prover's own verifying keys, two traders deposit from their L1 accounts, the
+//! sequencer's first batch (markets priced, both deposits credited) is proven with Groth16 and
+//! submitted, and the rollup's root, read back through alloy, is the state machine's.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use alloy::node_bindings::Anvil;
+use alloy::primitives::{Address, U256};
+use alloy::signers::local::PrivateKeySigner;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use zkperp_contracts::{deploy, provider, DeployConfig, VerifierKey, L1};
+use zkperp_prover::{export, BatchProver, ExitProver, KeyCache};
+use zkperp_state::batch::Shape;
+use zkperp_state::field::fr_to_decimal;
+use zkperp_state::testkit::Fixture;
+use zkperp_state::tx::Transaction;
+use zkperp_state::units::L1Address;
+use zkperp_state::{Fr, State};
+
+fn word(x: &Fr) -> U256 {
+    U256::from_str(&fr_to_decimal(x)).expect("a field element fits 256 bits")
+}
+
+fn key(vk: &zkperp_prover::VerifyingKey) -> VerifierKey {
+    let json = serde_json::to_value(export::evm_verifying_key(vk)).expect("json");
+    VerifierKey::from_json(&json).expect("the prover's key reads back")
+}
+
+fn proof_words(p: &zkperp_prover::Proof) -> [U256; 8] {
+    export::evm_proof(p).map(|w| U256::from_be_bytes(w.0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deposits_and_a_real_proven_batch_move_the_root_on_anvil() {
+    let anvil = Anvil::at(zkperp_contracts::anvil_path())
+        .try_spawn()
+        .expect("anvil runs (scripts/setup.sh installs it into contracts/node_modules)");
+    let url = anvil.endpoint();
+    let signer = |i: usize| PrivateKeySigner::from(anvil.keys()[i].clone());
+    let operator: Address = anvil.addresses()[0];
+
+    // The traders' L1 accounts are anvil's accounts 1 and 2.
+    let mut f = Fixture::with_depths(2, 4, 2);
+    for (t, trader) in f.traders.iter_mut().enumerate() {
+        trader.l1 = L1Address(anvil.addresses()[t + 1].into_array());
+    }
+    // The rollup starts at the genesis state of the configuration (the fixture has already
+    // begun batch 1 and applied its oracle ticks).
+    let genesis = State::genesis(f.state.config().clone())
+        .expect("genesis")
+        .root();
+
+    // Keys for the batch shape and the exit circuit, generated as the devnet does.
+    let config = Arc::new(f.state.config().clone());
+    let shape: Shape = "o2-d2".parse().expect("shape");
+    let keys = tempfile::tempdir().expect("tmp");
+    let cache = KeyCache::new(keys.path());
+    let mut rng = ChaCha20Rng::seed_from_u64(5);
+    let (batch_prover, _) =
+        BatchProver::new(config.clone(), shape, &cache, &mut rng).expect("batch keys");
+    let (exit_prover, _) = ExitProver::new(config.clone(), &cache, &mut rng).expect("exit keys");
+
+    let deployer = provider(&url, signer(0)).expect("provider");
+    let deployment = deploy(
+        &deployer,
+        &DeployConfig {
+            operator,
+            token: None,
+            genesis_root: word(&genesis),
+            market_count: config.markets.len() as u64,
+            grace_period: 3_600,
+            forced_spacing: 60,
+            batch_keys: vec![key(batch_prover.verifying_key())],
+            exit_key: key(exit_prover.verifying_key()),
+        },
+    )
+    .await
+    .expect("deploy");
+    let l1 = |i: usize| {
+        L1::connect(&url, signer(i), deployment.rollup, deployment.block).expect("client")
+    };
+    let op = l1(0);
+    assert_eq!(op.state_root().await.expect("root"), word(&genesis));
+    assert_eq!(op.token().await.expect("token"), deployment.token);
+
+    // The token refuses a mint by anyone but its deployer.
+    let refused = l1(1)
+        .mint_test_tokens(anvil.addresses()[1], 1)
+        .await
+        .expect_err("not the minter");
+    assert_eq!(refused.reason(), Some("NotMinter"), "{refused}");
+
+    // Both traders are funded by the faucet (the deployer) and deposit on L1.
+    let amounts = [1_000_000_000u64, 2_000_000_000];
+    for (t, amount) in amounts.iter().enumerate() {
+        let trader = l1(t + 1);
+        op.mint_test_tokens(anvil.addresses()[t + 1], *amount)
+            .await
+            .expect("the deployer mints");
+        let key = f.traders[t].key.public_key().pack();
+        let index = trader.deposit(key, *amount).await.expect("deposit");
+        assert_eq!(index, t as u64, "queue order");
+    }
+    let queued = op.deposits(0).await.expect("events");
+    assert_eq!(queued.len(), 2);
+    assert_eq!(queued[1].l1_address, anvil.addresses()[2]);
+    assert_eq!(queued[1].amount, amounts[1]);
+
+    // The sequencer consumes the queue in order: exactly the deposits the events describe.
+    for (t, amount) in amounts.iter().enumerate() {
+        let Transaction::Deposit(d) = f.deposit_tx(t, *amount) else {
+            panic!("a deposit transaction")
+        };
+        let event = &queued[t];
+        assert_eq!(d.request.index, event.index);
+        assert_eq!(d.request.l1_address.0, event.l1_address.into_array());
+        assert_eq!(d.request.public_key, event.public_key.0);
+        assert_eq!(d.request.amount.get(), event.amount);
+        f.deposit(t, *amount);
+    }
+    let batch = f.state.end_batch().expect("seal");
+    let proof = batch_prover.prove(&batch, &mut rng).expect("prove");
+    let pubdata = batch.public_data(&shape).expect("fits").to_bytes();
+
+    // Only the operator may submit.
+    let refused = l1(1)
+        .submit_batch(0, pubdata.clone(), proof_words(&proof.proof))
+        .await
+        .expect_err("not the operator");
+    assert_eq!(refused.reason(), Some("NotOperator"), "{refused}");
+
+    let receipt = op
+        .submit_batch(0, pubdata.clone(), proof_words(&proof.proof))
+        .await
+        .expect("the proven batch applies");
+    // Reported, never asserted: docs/PERFORMANCE.md quotes it.
+    eprintln!(
+        "anvil: submitBatch of {} ({} public-data bytes): {} gas",
+        shape.id(),
+        pubdata.len(),
+        receipt.gas_used
+    );
+    assert_eq!(op.state_root().await.expect("root"), word(&batch.new_root));
+    assert_eq!(batch.old_root, genesis);
+    assert_eq!(op.batch_count().await.expect("count"), 1);
+
+    // The same batch again: the root has moved on.
+    let again = op
+        .submit_batch(0, pubdata, proof_words(&proof.proof))
+        .await
+        .expect_err("applied twice");
+    assert!(
+        again
+            .reason()
+            .is_some_and(|r| r.starts_with("WrongOldRoot")),
+        "{again}"
+    );
+}
