@@ -12,11 +12,19 @@
 //! Every change of the exchange's state goes through `State::apply`; the book only proposes.
 //! A fill-or-kill order runs inside a state savepoint and is rolled back whole if any of its
 //! fills is refused.
+//!
+//! Trades go into the batch being built, whose trade slots are limited ([`TradeSlots`]): before
+//! each fill the engine asks whether the open batch has a free trade slot and, when it has none,
+//! has the batch builder seal it and begin the next, so one order's fills may span batches. A
+//! savepoint cannot span a seal, so a fill-or-kill order's fills are counted before matching
+//! and the batch is rolled first when they do not fit what is left of it; an order with more
+//! fills than a whole batch has trade slots is refused ([`OrderError::TooManyFills`]).
 
 use rustc_hash::FxHashMap;
 use zkperp_state::margin::MarginError;
 use zkperp_state::merkle::NodeStore;
 use zkperp_state::order::SignedOrder;
+use zkperp_state::state::StateError;
 use zkperp_state::tx::{CancelOrder, Role, Trade, TradeError, Transaction, TxError};
 use zkperp_state::units::{notional, AccountId, Collateral, PPM_ONE};
 use zkperp_state::State;
@@ -71,6 +79,47 @@ pub enum OrderError {
     Risk(#[from] RiskError),
     #[error("the state machine refused a transaction: {0}")]
     State(#[from] TxError),
+    #[error("no batch is open: orders wait for the next batch to begin")]
+    NoOpenBatch,
+    #[error("a cancel of this order is pending (it cannot be placed or cancelled again)")]
+    CancelPending,
+    #[error("a fill-or-kill order of {fills} fills cannot fit a batch of {slots} trade slots")]
+    TooManyFills { fills: usize, slots: usize },
+    #[error("the open batch could not be sealed to make room for trades: {0}")]
+    Batch(String),
+    #[error("trades are made only by the book, from signed orders")]
+    TradeOutsideBook,
+}
+
+/// The trade slots of the batch being built, as the engine sees them. The batch builder
+/// ([`crate::batcher`]) implements it with its shape; [`Unlimited`] runs the engine on its own.
+pub trait TradeSlots<S: NodeStore> {
+    /// Trades the open batch can still take (0 when none is open).
+    fn free(&self, state: &State<S>) -> usize;
+    /// Trades any one batch can take.
+    fn capacity(&self) -> usize;
+    /// Seals the open batch and begins the next at the same time, after which `free` is
+    /// `capacity`.
+    fn roll(&mut self, state: &mut State<S>) -> Result<(), StateError>;
+}
+
+/// No limit on trades: every fill goes into the open batch (the engine on its own, in tests and
+/// benchmarks).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unlimited;
+
+impl<S: NodeStore> TradeSlots<S> for Unlimited {
+    fn free(&self, _: &State<S>) -> usize {
+        usize::MAX
+    }
+
+    fn capacity(&self) -> usize {
+        usize::MAX
+    }
+
+    fn roll(&mut self, _: &mut State<S>) -> Result<(), StateError> {
+        Ok(())
+    }
 }
 
 /// An open order: the signed order and how much of it may still fill.
@@ -115,6 +164,11 @@ impl<S: NodeStore> Engine<S> {
         &self.state
     }
 
+    /// For the batch builder, which applies held transactions and begins and seals batches.
+    pub(crate) fn state_mut(&mut self) -> &mut State<S> {
+        &mut self.state
+    }
+
     /// For transactions that do not come through the book (deposits, oracle and funding ticks,
     /// liquidations): the state machine is still the only way in.
     pub fn apply(&mut self, tx: &Transaction) -> Result<zkperp_state::Receipt, TxError> {
@@ -149,6 +203,18 @@ impl<S: NodeStore> Engine<S> {
         &mut self,
         signed: SignedOrder,
         options: OrderOptions,
+    ) -> Result<Vec<Event>, OrderError> {
+        self.submit_in(signed, options, &mut Unlimited)
+    }
+
+    /// As [`Engine::submit`], with every trade placed in `slots`: a fill that finds the open
+    /// batch full rolls it first, and a fill-or-kill order is fitted whole into one batch (or
+    /// refused when no batch could hold it) before it matches.
+    pub fn submit_in(
+        &mut self,
+        signed: SignedOrder,
+        options: OrderOptions,
+        slots: &mut impl TradeSlots<S>,
     ) -> Result<Vec<Event>, OrderError> {
         let order = signed.order;
         let key = key_of(&signed);
@@ -217,12 +283,36 @@ impl<S: NodeStore> Engine<S> {
             self_trade: options.self_trade,
         };
 
-        let savepoint =
-            (options.time_in_force == TimeInForce::FillOrKill).then(|| self.state.savepoint());
+        let fill_or_kill = options.time_in_force == TimeInForce::FillOrKill;
+        if fill_or_kill {
+            // Its fills are applied under one savepoint, which a seal would break: make room for
+            // all of them in the open batch before any is made.
+            if let Some(fills) = self.books[market].fill_or_kill_fills(&new, now) {
+                if fills > slots.capacity() {
+                    return Err(OrderError::TooManyFills {
+                        fills,
+                        slots: slots.capacity(),
+                    });
+                }
+                if fills > slots.free(&self.state) {
+                    slots
+                        .roll(&mut self.state)
+                        .map_err(|e| OrderError::Batch(e.to_string()))?;
+                }
+            }
+        }
+        let savepoint = fill_or_kill.then(|| self.state.savepoint());
         let mut events = Vec::new();
         {
             let (state, open, fees) = (&mut self.state, &self.open, self.fees);
-            let mut gate = |fill: &Fill| gate_fill(state, open, fees, &signed, fill);
+            let mut gate = |fill: &Fill| {
+                // A full batch is rolled, except under a fill-or-kill savepoint (room was made
+                // above, so this refusal only guards the invariant).
+                if slots.free(state) == 0 && (fill_or_kill || slots.roll(state).is_err()) {
+                    return Verdict::RefuseTaker;
+                }
+                gate_fill(state, open, fees, &signed, fill)
+            };
             self.books[market].submit_gated(new, now, &mut events, &mut gate);
         }
         if let Some(sp) = savepoint {
@@ -248,6 +338,19 @@ impl<S: NodeStore> Engine<S> {
     /// order can never fill again, and the book drops it.
     pub fn cancel(&mut self, cancel: CancelOrder) -> Result<Vec<Event>, OrderError> {
         self.state.apply(&Transaction::CancelOrder(cancel))?;
+        Ok(self.drop_from_book(&cancel))
+    }
+
+    /// Checks a signed cancel against the state without applying it (the signature is the
+    /// account's, the slot is not superseded), then drops the order from the book at once. The
+    /// caller applies the cancel-order transaction later: the batch builder holds it for the
+    /// seal, and until then the book no longer proposes the order.
+    pub fn cancel_in_book(&mut self, cancel: &CancelOrder) -> Result<Vec<Event>, OrderError> {
+        self.state.check(&Transaction::CancelOrder(*cancel))?;
+        Ok(self.drop_from_book(cancel))
+    }
+
+    fn drop_from_book(&mut self, cancel: &CancelOrder) -> Vec<Event> {
         let key = OrderKey {
             account: cancel.account,
             order_id: cancel.order_id,
@@ -258,7 +361,7 @@ impl<S: NodeStore> Engine<S> {
             events = self.books[open.signed.order.market.index()].cancel(key, now);
             self.record(&open.signed, &events);
         }
-        Ok(events)
+        events
     }
 
     /// Keeps the registry of open orders in step with the book's events.

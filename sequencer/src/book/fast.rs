@@ -244,9 +244,10 @@ impl OrderBook {
         }
     }
 
-    /// The fills a fill-or-kill order would make, walking the book without changing it; `None`
+    /// The fills a fill-or-kill order would make at `now`, walking the book without changing it
+    /// (orders due to expire at `now` are passed over, as `expire` would remove them); `None`
     /// when they would not fill it whole.
-    fn plan(&self, order: &NewOrder, size: u64) -> Option<Vec<Fill>> {
+    fn plan(&self, order: &NewOrder, size: u64, now: u64) -> Option<Vec<Fill>> {
         let mut fills = Vec::new();
         let mut left = size;
         for (price, level) in self.opposite_levels(order.side) {
@@ -256,7 +257,9 @@ impl OrderBook {
             let mut slot = level.head;
             while slot != NIL && left > 0 {
                 let node = &self.nodes[slot as usize];
-                if node.key.account == order.key.account {
+                if node.expiry < now {
+                    // Expired: gone before matching starts.
+                } else if node.key.account == order.key.account {
                     if order.self_trade != SelfTradePrevention::CancelResting {
                         return None;
                     }
@@ -278,6 +281,21 @@ impl OrderBook {
             }
         }
         None
+    }
+
+    /// How many fills the fill-or-kill `order` would make if submitted at `now` (each a trade
+    /// for the gate), or `None` when the book would reject it. Changes nothing: the engine asks
+    /// before matching, so that all of the order's fills can be placed in one batch.
+    pub fn fill_or_kill_fills(&self, order: &NewOrder, now: u64) -> Option<usize> {
+        if order.time_in_force != TimeInForce::FillOrKill {
+            return None;
+        }
+        let duplicate = self
+            .index
+            .get(&order.key)
+            .is_some_and(|slot| self.nodes[*slot as usize].expiry >= now);
+        let size = admit(order, now, duplicate).ok()?;
+        self.plan(order, size, now).map(|fills| fills.len())
     }
 
     /// Places `order` at time `now`; the events say what happened, in order.
@@ -324,7 +342,7 @@ impl OrderBook {
         }
         let mut gate_each_fill = true;
         if order.time_in_force == TimeInForce::FillOrKill {
-            let Some(fills) = self.plan(&order, size) else {
+            let Some(fills) = self.plan(&order, size, now) else {
                 events.push(Event::Rejected {
                     key: order.key,
                     reason: RejectReason::InsufficientLiquidity,
