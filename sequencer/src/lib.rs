@@ -20,8 +20,10 @@
 //!   reference book it is tested against.
 //! * [`engine`]: signed orders in, state transitions out: entry checks, risk, the book, and the
 //!   state machine gating every fill.
+//! * [`batcher`]: the batch builder: runs commands so that every sealed batch fits the batch
+//!   circuit's shape (trades live, start-of-batch kinds and seal-time kinds held for their place).
 //! * [`journal`]: every accepted command, synced to RocksDB before it is acknowledged.
-//! * [`sequencer`]: journal first, then the engine; a restart replays the journal.
+//! * [`sequencer`]: journal first, then the batch builder; a restart replays the journal.
 //! * [`liquidation`]: the liquidation engine's policy: which account, market and counterparty
 //!   next (the state machine checks the rules).
 //! * [`risk`]: pre-trade risk, refusing at entry an order the account could not afford if it and
@@ -33,6 +35,7 @@
 //! The binary `merkle-crash-writer` exists for the crash test (`tests/crash.rs`), which kills it
 //! with SIGKILL mid-stream and checks that the database reopens at exactly the last commit.
 
+pub mod batcher;
 pub mod book;
 pub mod engine;
 pub mod journal;

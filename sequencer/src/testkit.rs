@@ -7,6 +7,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
+use zkperp_state::batch::Shape;
 use zkperp_state::field::Fr;
 use zkperp_state::merkle::MemoryStore;
 use zkperp_state::order::{Order, Side, SignedOrder};
@@ -17,9 +18,11 @@ use zkperp_state::units::{
     AccountId, Amount, BaseLots, MarketId, OrderId, Ppm, PriceTicks, Timestamp,
 };
 
+use crate::batcher::Batcher;
 use crate::book::{SelfTradePrevention, TimeInForce};
 use crate::engine::{Engine, FeeSchedule, OrderOptions};
 use crate::journal::Command;
+use crate::sequencer::SequencerConfig;
 
 pub const TRADERS: usize = 4;
 /// Commands per batch in the stream.
@@ -28,6 +31,13 @@ pub const FEES: FeeSchedule = FeeSchedule {
     maker_ppm: 0,
     taker_ppm: 500,
 };
+/// The stream's batch shape: small enough that trades roll batches and withdrawals and cancels
+/// are carried over now and then.
+pub const SHAPE: &str = "o2-f1-l1-x1-d4-fw1-t16-w4-c16";
+
+pub fn shape() -> Shape {
+    SHAPE.parse().expect("a valid shape")
+}
 
 #[derive(Debug)]
 pub struct CommandStream {
@@ -45,6 +55,15 @@ impl CommandStream {
 
     pub fn config(&self) -> StateConfig {
         self.keys.state.config().clone()
+    }
+
+    /// The stream's sequencer: its state configuration, [`FEES`] and [`SHAPE`].
+    pub fn sequencer_config(&self) -> SequencerConfig {
+        SequencerConfig {
+            state: self.config(),
+            fees: FEES,
+            shape: shape(),
+        }
     }
 
     fn account(&self, engine: &Engine<MemoryStore>, trader: usize) -> Option<AccountId> {
@@ -179,13 +198,18 @@ impl CommandStream {
     }
 }
 
-/// A digest of the engine's books and state root, to compare two engines.
-pub fn fingerprint(engine: &Engine<MemoryStore>) -> String {
+/// A digest of the state root, the books and the held transactions, to compare two sequencers.
+pub fn fingerprint(batcher: &Batcher<MemoryStore>) -> String {
+    let engine = batcher.engine();
     let books = serde_json::to_string(&engine.snapshots()).expect("snapshots serialise");
+    let held: Vec<_> = batcher.held().collect();
+    let held = serde_json::to_string(&held).expect("transactions serialise");
     format!(
-        "{}:{}",
+        "{}:{}:{}:{}",
         zkperp_state::field::fr_to_decimal(&engine.state().root()),
-        blake(&books)
+        blake(&books),
+        blake(&held),
+        batcher.is_open()
     )
 }
 

@@ -8,11 +8,9 @@ use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use zkperp_sequencer::book::Event;
-use zkperp_sequencer::engine::Engine;
 use zkperp_sequencer::journal::Journal;
-use zkperp_sequencer::sequencer::{execute, Outcome, Sequencer};
-use zkperp_sequencer::testkit::{fingerprint, CommandStream, FEES};
-use zkperp_state::State;
+use zkperp_sequencer::sequencer::{BatchEvent, Outcome, Sequencer};
+use zkperp_sequencer::testkit::{fingerprint, shape, CommandStream};
 
 const SEED: u64 = 5;
 const ROUNDS: usize = 12;
@@ -85,12 +83,12 @@ fn killed_sequencer_restarts_with_every_acknowledged_command() {
                 "acknowledged command {last} lost"
             );
             let stream = CommandStream::new(SEED);
-            let mut engine = Engine::new(State::genesis(stream.config()).expect("genesis"), FEES);
-            for c in &commands[..=*last as usize] {
-                execute(&mut engine, c);
+            let mut batcher = stream.sequencer_config().genesis().expect("genesis");
+            for (ticket, c) in commands[..=*last as usize].iter().enumerate() {
+                batcher.execute(ticket as u64, c);
             }
             assert_eq!(
-                &fingerprint(&engine),
+                &fingerprint(&batcher),
                 reported,
                 "round {round}: replay differs from what was acknowledged"
             );
@@ -100,18 +98,31 @@ fn killed_sequencer_restarts_with_every_acknowledged_command() {
         progressed >= ROUNDS / 2,
         "the driver made progress in only {progressed} rounds"
     );
-    // A full restart gives the same engine as a replay by hand of the whole journal, and the
-    // stream did what it is meant to exercise: fills, cancels, refusals.
+    // A full restart gives the same sequencer as a replay by hand of the whole journal, and the
+    // stream did what it is meant to exercise: fills, cancels, refusals, sealed batches that
+    // fit the shape.
     let stream = CommandStream::new(SEED);
     let commands = Journal::open(&path)
         .expect("journal")
         .read_all()
         .expect("reads");
-    let mut engine = Engine::new(State::genesis(stream.config()).expect("genesis"), FEES);
-    let (mut fills, mut cancels, mut refused) = (0, 0, 0);
-    for c in &commands {
-        match execute(&mut engine, c) {
-            Outcome::Book(events) => {
+    let mut batcher = stream.sequencer_config().genesis().expect("genesis");
+    let (mut fills, mut cancels, mut refused, mut sealed) = (0, 0, 0, 0);
+    for (ticket, c) in commands.iter().enumerate() {
+        let executed = batcher.execute(ticket as u64, c);
+        for batch in executed.sealed() {
+            batch
+                .check_shape(&shape())
+                .expect("every sealed batch fits the shape");
+            sealed += 1;
+        }
+        refused += executed
+            .events
+            .iter()
+            .filter(|e| matches!(e, BatchEvent::Refused { .. }))
+            .count();
+        match executed.outcome {
+            Outcome::Book(events) | Outcome::Cancelled(events) => {
                 fills += events
                     .iter()
                     .filter(|e| matches!(e, Event::Fill(_)))
@@ -125,10 +136,10 @@ fn killed_sequencer_restarts_with_every_acknowledged_command() {
             _ => {}
         }
     }
-    let reopened = Sequencer::open(&path, stream.config(), FEES).expect("reopen");
-    assert_eq!(fingerprint(reopened.engine()), fingerprint(&engine));
+    let reopened = Sequencer::open(&path, &stream.sequencer_config()).expect("reopen");
+    assert_eq!(fingerprint(reopened.batcher()), fingerprint(&batcher));
     assert!(
-        fills > 10 && cancels > 10 && refused > 0,
-        "fills {fills}, cancels {cancels}, refused {refused}"
+        fills > 10 && cancels > 10 && refused > 0 && sealed > 0,
+        "fills {fills}, cancels {cancels}, refused {refused}, sealed {sealed}"
     );
 }

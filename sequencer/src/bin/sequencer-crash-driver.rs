@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use zkperp_sequencer::sequencer::Sequencer;
-use zkperp_sequencer::testkit::{fingerprint, CommandStream, FEES};
+use zkperp_sequencer::testkit::{fingerprint, CommandStream};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,7 +28,7 @@ fn main() -> anyhow::Result<()> {
     let stream = CommandStream::new(seed);
     let started = Instant::now();
     let mut sequencer =
-        Sequencer::open(&PathBuf::from(path), stream.config(), FEES).context("open")?;
+        Sequencer::open(&PathBuf::from(path), &stream.sequencer_config()).context("open")?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "opened {}", sequencer.journal_len())?;
     out.flush()?;
@@ -41,7 +41,7 @@ fn main() -> anyhow::Result<()> {
         sequencer
             .execute(command)
             .with_context(|| format!("command {n}"))?;
-        writeln!(out, "ack {n} {}", fingerprint(sequencer.engine()))?;
+        writeln!(out, "ack {n} {}", fingerprint(sequencer.batcher()))?;
         out.flush()?;
     }
     Ok(())

@@ -1,0 +1,408 @@
+//! The batch builder: it runs the sequencer's commands so that every batch it seals fits the
+//! configured [`Shape`], the slots of the batch circuit that will prove it.
+//!
+//! A batch circuit has a fixed number of slots per transaction kind, in one fixed order
+//! (`zkperp_state::batch`): oracle ticks, funding ticks, liquidations, deleverages, deposits,
+//! forced withdrawals | trades | withdrawals, cancel orders. A sealed batch can be proven only
+//! if its kinds never go backwards in that order and no kind exceeds its slots. Commands arrive
+//! in any order, so each transaction is placed where the order allows:
+//!
+//! ```text
+//!  batch:  [ start: o f l x d fw ]  [ trades: live, from the book ]  [ seal: w c ]  fees
+//!              ^                            ^                             ^
+//!   BeginBatch applies the held      each fill takes a slot; a     EndBatch, or a trade that
+//!   start-of-batch txs, in slot      full batch is sealed and the  finds the batch full, applies
+//!   order; a start kind arriving     next begun at the same time   the held withdrawals, then
+//!   while its phase is open and      (a "roll") before the fill    the held cancels, as many as
+//!   its slots free applies at once                                 fit, and seals
+//! ```
+//!
+//! Rules, and why:
+//!
+//! 1. **Trades are live.** The book has matched; the state machine gates each fill as it is
+//!    made, so a trade is never deferred. When the open batch has no free trade slot (or has
+//!    passed its trade phase), it is sealed (held withdrawals and cancels first, as many as fit)
+//!    and the next batch begins at the same timestamp, with the held start-of-batch
+//!    transactions applied first; then the fill. One order's fills may so span batches.
+//! 2. **Fill-or-kill fits one batch.** Its fills run under a state savepoint, and a savepoint
+//!    cannot span a seal. Before it matches, its fills are counted from the book: if they do not
+//!    fit what is left of the open batch, the batch is rolled first; if they exceed a whole
+//!    batch's trade slots, the order is refused ([`OrderError::TooManyFills`]), changing nothing.
+//! 3. **Start-of-batch kinds** (oracle and funding ticks, liquidations, deleverages, deposits,
+//!    forced withdrawals) are applied at once when the batch is open, has not passed that kind,
+//!    has a free slot of it, and holds no earlier one of it (so each kind stays first in, first
+//!    out: the L1 queues must be consumed in order). Otherwise they are held, and applied when
+//!    the next batch begins, in slot order, as many as fit; the rest wait for the batch after.
+//!    Prices come first because everything in the batch is valued at them.
+//! 4. **Withdrawals and cancel orders are held for the seal**, and applied just before the batch
+//!    is sealed, withdrawals then cancels, as many as fit (the rest carried over). Neither is
+//!    urgent for the book, and holding them keeps the trade phase open all batch long; a
+//!    withdrawal is then checked against the margin the batch's trades left.
+//! 5. **A cancel takes effect in the book at once.** Its signature and slot are checked against
+//!    the state when it arrives, the order leaves the book, and only its state transaction waits
+//!    for the seal. Until then the same order cannot be placed again
+//!    ([`OrderError::CancelPending`]), so no fill of it can slip in before the cancel lands.
+//! 6. **Between batches** (after `EndBatch`, before `BeginBatch`) orders are refused
+//!    ([`OrderError::NoOpenBatch`]) and every transaction is held: nothing is ever applied
+//!    outside a batch. `BeginBatch` while a batch is open, and `EndBatch` while none is, are
+//!    refused.
+//!
+//! Held transactions are checked only when they are applied (their queue position, nonce and
+//! margin may be valid only by then); a refusal then is reported like an application, so nothing
+//! accepted is lost silently. Each result names its *ticket*: the sequence number of the command
+//! that brought the transaction (its journal entry).
+//!
+//! Everything here is a function of the commands and their tickets: a replay of the journal
+//! rebuilds the same held queues, the same batches, books and roots.
+
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashSet;
+use zkperp_state::batch::{SealedBatch, Shape, SlotKind};
+use zkperp_state::merkle::NodeStore;
+use zkperp_state::order::SignedOrder;
+use zkperp_state::state::StateError;
+use zkperp_state::tx::{CancelOrder, Transaction, TxError};
+use zkperp_state::units::Timestamp;
+use zkperp_state::State;
+
+use crate::book::{Event, OrderKey};
+use crate::engine::{Engine, OrderError, OrderOptions, TradeSlots};
+use crate::journal::Command;
+
+/// What a command did itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Book events of a submitted order; every fill among them is applied (in the batch that
+    /// was open, or in the next ones if the order rolled batches: see [`Executed::events`]).
+    Book(Vec<Event>),
+    /// The cancelled order left the book (its events; none if it was not resting); the
+    /// cancel-order transaction is held for the seal.
+    Cancelled(Vec<Event>),
+    /// Refused before the book or the state machine.
+    Refused(OrderError),
+    /// Applied at once, in the open batch.
+    Applied,
+    /// Held; its result comes later as a [`BatchEvent`] with this command's ticket.
+    Held,
+    /// Refused by the state machine.
+    TxRefused(TxError),
+    BatchStarted,
+    /// The batch was sealed: it is among [`Executed::events`].
+    BatchSealed,
+    /// A batch command out of place: time going backwards, a begin while a batch is open, an
+    /// end while none is, or a seal the state machine refused.
+    BatchRefused(String),
+}
+
+/// What a command caused besides its own outcome, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchEvent {
+    /// A transaction held from the command `ticket` was applied in the open batch.
+    Applied { ticket: u64, kind: SlotKind },
+    /// A transaction held from the command `ticket` was refused when its turn came; it is
+    /// dropped.
+    Refused {
+        ticket: u64,
+        kind: SlotKind,
+        error: TxError,
+    },
+    /// A batch was sealed: by `EndBatch`, or by a trade that found the open batch full (the next
+    /// batch then began at once, at the same time).
+    Sealed(Box<SealedBatch>),
+    /// The open batch could not be sealed to make room for a trade; the fill was refused.
+    SealFailed(String),
+}
+
+/// The result of one command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Executed {
+    /// The command's sequence number: the ticket its held transaction is reported under.
+    pub ticket: u64,
+    pub outcome: Outcome,
+    pub events: Vec<BatchEvent>,
+}
+
+impl Executed {
+    /// The batches this command sealed, in order.
+    pub fn sealed(&self) -> impl Iterator<Item = &SealedBatch> {
+        self.events.iter().filter_map(|e| match e {
+            BatchEvent::Sealed(batch) => Some(batch.as_ref()),
+            _ => None,
+        })
+    }
+}
+
+/// Why a batch builder cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatcherError {
+    #[error("the shape {shape} has no {kind} slot: such transactions could never be applied")]
+    NoSlots { shape: String, kind: &'static str },
+    #[error("the state has an open batch with transactions: start from genesis or a sealed batch")]
+    BatchInProgress,
+}
+
+/// A transaction waiting for its place, with the ticket of the command that brought it.
+#[derive(Debug, Clone)]
+struct Held {
+    ticket: u64,
+    tx: Transaction,
+}
+
+/// The batch being built: the shape, whether a batch is open, and what is held for later.
+#[derive(Debug)]
+struct Slots {
+    shape: Shape,
+    open: bool,
+    /// Held transactions per kind (indexed by `SlotKind as usize`), first in, first out.
+    held: [VecDeque<Held>; SlotKind::ALL.len()],
+    /// Orders with a held cancel.
+    cancels: FxHashSet<OrderKey>,
+    /// Events of the command being executed.
+    events: Vec<BatchEvent>,
+}
+
+fn key_of_cancel(cancel: &CancelOrder) -> OrderKey {
+    OrderKey {
+        account: cancel.account,
+        order_id: cancel.order_id,
+    }
+}
+
+impl Slots {
+    /// Transactions of `kind` the open batch can still take: 0 when no batch is open or the
+    /// batch has passed `kind`. The state's batch log is the record of what the batch holds
+    /// (a rolled-back fill-or-kill leaves no trace in it).
+    fn room<S: NodeStore>(&self, state: &State<S>, kind: SlotKind) -> usize {
+        if !self.open {
+            return 0;
+        }
+        let mut used = 0;
+        for applied in state.batch_log().iter().rev() {
+            match SlotKind::of(&applied.tx).cmp(&kind) {
+                std::cmp::Ordering::Greater => return 0,
+                std::cmp::Ordering::Less => break,
+                std::cmp::Ordering::Equal => used += 1,
+            }
+        }
+        self.shape.count(kind).saturating_sub(used)
+    }
+
+    fn hold(&mut self, ticket: u64, tx: Transaction) {
+        if let Transaction::CancelOrder(cancel) = &tx {
+            self.cancels.insert(key_of_cancel(cancel));
+        }
+        self.held[SlotKind::of(&tx) as usize].push_back(Held { ticket, tx });
+    }
+
+    /// Applies held transactions of `kind`, oldest first, while the batch has room for them.
+    fn apply_held<S: NodeStore>(&mut self, state: &mut State<S>, kind: SlotKind) {
+        while self.room(state, kind) > 0 {
+            let Some(Held { ticket, tx }) = self.held[kind as usize].pop_front() else {
+                break;
+            };
+            if let Transaction::CancelOrder(cancel) = &tx {
+                self.cancels.remove(&key_of_cancel(cancel));
+            }
+            self.events.push(match state.apply(&tx) {
+                Ok(_) => BatchEvent::Applied { ticket, kind },
+                Err(error) => BatchEvent::Refused {
+                    ticket,
+                    kind,
+                    error,
+                },
+            });
+        }
+    }
+
+    /// Begins a batch at `timestamp` and applies the held start-of-batch transactions.
+    fn begin<S: NodeStore>(
+        &mut self,
+        state: &mut State<S>,
+        timestamp: Timestamp,
+    ) -> Result<(), StateError> {
+        state.begin_batch(timestamp)?;
+        self.open = true;
+        for kind in SlotKind::ALL.into_iter().filter(|k| *k < SlotKind::Trade) {
+            self.apply_held(state, kind);
+        }
+        Ok(())
+    }
+
+    /// Applies the held withdrawals, then the held cancels, as many as fit, and seals.
+    fn seal<S: NodeStore>(&mut self, state: &mut State<S>) -> Result<(), StateError> {
+        self.apply_held(state, SlotKind::Withdrawal);
+        self.apply_held(state, SlotKind::CancelOrder);
+        let batch = state.end_batch()?;
+        self.open = false;
+        self.events.push(BatchEvent::Sealed(Box::new(batch)));
+        Ok(())
+    }
+}
+
+impl<S: NodeStore> TradeSlots<S> for Slots {
+    fn free(&self, state: &State<S>) -> usize {
+        self.room(state, SlotKind::Trade)
+    }
+
+    fn capacity(&self) -> usize {
+        self.shape.count(SlotKind::Trade)
+    }
+
+    fn roll(&mut self, state: &mut State<S>) -> Result<(), StateError> {
+        if self.open {
+            if let Err(e) = self.seal(state) {
+                self.events.push(BatchEvent::SealFailed(e.to_string()));
+                return Err(e);
+            }
+        }
+        let now = state.now();
+        self.begin(state, now)
+    }
+}
+
+/// The engine with its batches built to a shape: the sequencer's deterministic core.
+#[derive(Debug)]
+pub struct Batcher<S: NodeStore> {
+    engine: Engine<S>,
+    slots: Slots,
+}
+
+impl<S: NodeStore> Batcher<S> {
+    /// A builder of batches of `shape` over `engine`, with no batch open (the first
+    /// `BeginBatch` opens one). The shape needs a slot of every kind, or transactions of a kind
+    /// without one would wait forever (a forced withdrawal never served freezes the rollup).
+    pub fn new(engine: Engine<S>, shape: Shape) -> Result<Self, BatcherError> {
+        if let Some(kind) = SlotKind::ALL.into_iter().find(|k| shape.count(*k) == 0) {
+            return Err(BatcherError::NoSlots {
+                shape: shape.id(),
+                kind: kind.name(),
+            });
+        }
+        if !engine.state().batch_log().is_empty() {
+            return Err(BatcherError::BatchInProgress);
+        }
+        Ok(Batcher {
+            engine,
+            slots: Slots {
+                shape,
+                open: false,
+                held: Default::default(),
+                cancels: FxHashSet::default(),
+                events: Vec::new(),
+            },
+        })
+    }
+
+    pub fn engine(&self) -> &Engine<S> {
+        &self.engine
+    }
+
+    pub fn shape(&self) -> &Shape {
+        &self.slots.shape
+    }
+
+    /// Whether a batch is open (between `BeginBatch` and its seal).
+    pub fn is_open(&self) -> bool {
+        self.slots.open
+    }
+
+    /// Every held transaction with its ticket, in the order it will be applied: by kind in
+    /// batch order, oldest first within a kind.
+    pub fn held(&self) -> impl Iterator<Item = (u64, &Transaction)> {
+        self.slots
+            .held
+            .iter()
+            .flatten()
+            .map(|held| (held.ticket, &held.tx))
+    }
+
+    /// Runs one command; `ticket` is its sequence number in the journal. Deterministic: the
+    /// same commands with the same tickets give the same results.
+    pub fn execute(&mut self, ticket: u64, command: &Command) -> Executed {
+        let outcome = match command {
+            Command::BeginBatch { timestamp } => self.begin(*timestamp),
+            Command::EndBatch => self.end(),
+            Command::Submit { order, options } => self.submit(*order, *options),
+            Command::Cancel { cancel } => self.cancel(ticket, cancel),
+            Command::Apply { tx } => self.apply(ticket, tx),
+        };
+        Executed {
+            ticket,
+            outcome,
+            events: std::mem::take(&mut self.slots.events),
+        }
+    }
+
+    fn begin(&mut self, timestamp: Timestamp) -> Outcome {
+        if self.slots.open {
+            return Outcome::BatchRefused("a batch is open: it must be ended first".into());
+        }
+        match self.slots.begin(self.engine.state_mut(), timestamp) {
+            Ok(()) => Outcome::BatchStarted,
+            Err(e) => Outcome::BatchRefused(e.to_string()),
+        }
+    }
+
+    fn end(&mut self) -> Outcome {
+        if !self.slots.open {
+            return Outcome::BatchRefused("no batch is open".into());
+        }
+        match self.slots.seal(self.engine.state_mut()) {
+            Ok(()) => Outcome::BatchSealed,
+            Err(e) => Outcome::BatchRefused(e.to_string()),
+        }
+    }
+
+    fn submit(&mut self, order: SignedOrder, options: OrderOptions) -> Outcome {
+        if !self.slots.open {
+            return Outcome::Refused(OrderError::NoOpenBatch);
+        }
+        let key = OrderKey {
+            account: order.order.account,
+            order_id: order.order.order_id,
+        };
+        if self.slots.cancels.contains(&key) {
+            return Outcome::Refused(OrderError::CancelPending);
+        }
+        match self.engine.submit_in(order, options, &mut self.slots) {
+            Ok(events) => Outcome::Book(events),
+            Err(e) => Outcome::Refused(e),
+        }
+    }
+
+    fn cancel(&mut self, ticket: u64, cancel: &CancelOrder) -> Outcome {
+        if self.slots.cancels.contains(&key_of_cancel(cancel)) {
+            return Outcome::Refused(OrderError::CancelPending);
+        }
+        match self.engine.cancel_in_book(cancel) {
+            Ok(events) => {
+                self.slots.hold(ticket, Transaction::CancelOrder(*cancel));
+                Outcome::Cancelled(events)
+            }
+            Err(e) => Outcome::Refused(e),
+        }
+    }
+
+    fn apply(&mut self, ticket: u64, tx: &Transaction) -> Outcome {
+        let kind = SlotKind::of(tx);
+        match tx {
+            Transaction::Trade(_) => return Outcome::Refused(OrderError::TradeOutsideBook),
+            // A cancel is a cancel however it comes: it leaves the book now.
+            Transaction::CancelOrder(cancel) => return self.cancel(ticket, cancel),
+            _ => {}
+        }
+        let state = self.engine.state_mut();
+        let now = kind < SlotKind::Trade
+            && self.slots.held[kind as usize].is_empty()
+            && self.slots.room(state, kind) > 0;
+        if !now {
+            self.slots.hold(ticket, tx.clone());
+            return Outcome::Held;
+        }
+        match state.apply(tx) {
+            Ok(_) => Outcome::Applied,
+            Err(e) => Outcome::TxRefused(e),
+        }
+    }
+}
