@@ -332,6 +332,19 @@ pub struct ForcedEvent {
     pub block: u64,
 }
 
+/// A batch the rollup applied, from its `BatchApplied` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchAppliedEvent {
+    pub batch_number: u64,
+    pub old_root: U256,
+    pub new_root: U256,
+    pub timestamp: u64,
+    pub deposits_consumed: u64,
+    pub forced_answered: u64,
+    pub block: u64,
+    pub tx: FixedBytes<32>,
+}
+
 /// The rollup as one L1 account sees it: its calls are sent from that account.
 #[derive(Debug, Clone)]
 pub struct L1 {
@@ -511,6 +524,15 @@ impl L1 {
             .map_err(|e| L1Error::from_contract("claimable", e))
     }
 
+    /// Forced requests answered by batches so far.
+    pub async fn forced_answered(&self) -> Result<u64, L1Error> {
+        self.rollup
+            .forcedAnswered()
+            .call()
+            .await
+            .map_err(|e| L1Error::from_contract("forcedAnswered", e))
+    }
+
     pub async fn frozen(&self) -> Result<bool, L1Error> {
         self.rollup
             .frozen()
@@ -543,6 +565,40 @@ impl L1 {
                     })
             })
             .collect()
+    }
+
+    /// The `BatchApplied` event of batch `number`, if the rollup applied it.
+    pub async fn batch_applied(&self, number: u64) -> Result<Option<BatchAppliedEvent>, L1Error> {
+        let filter = Filter::new()
+            .address(*self.rollup.address())
+            .event_signature(Rollup::BatchApplied::SIGNATURE_HASH)
+            .topic1(U256::from(number))
+            .from_block(self.from_block);
+        let logs = self
+            .provider
+            .get_logs(&filter)
+            .await
+            .map_err(|e| L1Error::Rpc {
+                call: "eth_getLogs",
+                source: Box::new(e.into()),
+            })?;
+        let Some(log) = logs.into_iter().next() else {
+            return Ok(None);
+        };
+        let e = Rollup::BatchApplied::decode_log(&log.inner).map_err(|e| L1Error::Transaction {
+            call: "eth_getLogs",
+            reason: format!("undecodable BatchApplied log: {e}"),
+        })?;
+        Ok(Some(BatchAppliedEvent {
+            batch_number: e.batchNumber,
+            old_root: e.oldRoot,
+            new_root: e.newRoot,
+            timestamp: e.timestamp,
+            deposits_consumed: e.depositsConsumed,
+            forced_answered: e.forcedAnswered,
+            block: log.block_number.unwrap_or_default(),
+            tx: log.transaction_hash.unwrap_or_default(),
+        }))
     }
 
     /// Deposits queued from `from_block` on, in queue order.

@@ -24,6 +24,10 @@
 //!   circuit's shape (trades live, start-of-batch kinds and seal-time kinds held for their place).
 //! * [`journal`]: every accepted command, synced to RocksDB before it is acknowledged.
 //! * [`sequencer`]: journal first, then the batch builder; a restart replays the journal.
+//! * [`follower`]: the L1's deposit and forced-withdrawal queues, from the rollup's events, as
+//!   transactions in queue order.
+//! * [`pipeline`]: sealed batches proven off the async runtime, submitted to the rollup in
+//!   order, each step's status persisted in RocksDB ([`pipeline::BatchStore`]).
 //! * [`liquidation`]: the liquidation engine's policy: which account, market and counterparty
 //!   next (the state machine checks the rules).
 //! * [`risk`]: pre-trade risk, refusing at entry an order the account could not afford if it and
@@ -38,8 +42,10 @@
 pub mod batcher;
 pub mod book;
 pub mod engine;
+pub mod follower;
 pub mod journal;
 pub mod liquidation;
+pub mod pipeline;
 pub mod risk;
 pub mod sequencer;
 pub mod store;

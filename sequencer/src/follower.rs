@@ -1,0 +1,153 @@
+//! The L1 follower: the rollup's deposit and forced-withdrawal queues, read from its events and
+//! turned into the state machine's transactions, strictly in queue order.
+//!
+//! The follower never decides anything: each L1 queue entry becomes exactly one transaction
+//! (a deposit, credited or refunded by the rules; a forced withdrawal, served or refused by the
+//! rules), and the batch that carries it is checked by the contract against the queue's running
+//! hash (deposits) or the stored request (forced). The only choice made here is a deposit's
+//! salt: a fresh random field element, hiding the new account's leaf from brute force
+//! (docs/ARCHITECTURE.md). It is chosen once, when the deposit is journaled, so a replay is
+//! deterministic.
+
+use rand::RngCore;
+use zkperp_contracts::{DepositEvent, ForcedEvent, L1Error, L1};
+use zkperp_state::tx::{Deposit, ForcedWithdrawal, L1Deposit, L1ForcedWithdrawal, Transaction};
+use zkperp_state::units::{AccountId, Amount, L1Address};
+use zkperp_state::Fr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    #[error(transparent)]
+    L1(#[from] L1Error),
+    /// The L1 returned a queue with a hole or out of order: never skip an entry.
+    #[error("L1 {queue} queue: expected index {expected}, got {got}")]
+    Gap {
+        queue: &'static str,
+        expected: u64,
+        got: u64,
+    },
+    #[error("L1 {queue} entry {index}: {reason}")]
+    Unusable {
+        queue: &'static str,
+        index: u64,
+        reason: String,
+    },
+}
+
+/// A random salt for a new account's leaf: 248 random bits, always below the field modulus.
+pub fn random_salt(rng: &mut impl RngCore) -> Fr {
+    let mut bytes = [0u8; 32];
+    rng.fill_bytes(&mut bytes[..31]);
+    zkperp_state::field::fr_from_le_bytes(&bytes).unwrap_or_default()
+}
+
+/// The deposit transaction of an L1 queue entry.
+pub fn deposit_tx(event: &DepositEvent, salt: Fr) -> Result<Transaction, FollowError> {
+    let amount = Amount::new(event.amount).map_err(|e| FollowError::Unusable {
+        queue: "deposit",
+        index: event.index,
+        reason: e.to_string(),
+    })?;
+    Ok(Transaction::Deposit(Deposit {
+        request: L1Deposit {
+            index: event.index,
+            l1_address: L1Address(event.l1_address.into_array()),
+            public_key: event.public_key.0,
+            amount,
+        },
+        salt,
+    }))
+}
+
+/// The forced-withdrawal transaction of an L1 queue entry.
+pub fn forced_tx(event: &ForcedEvent) -> Result<Transaction, FollowError> {
+    let unusable = |reason: String| FollowError::Unusable {
+        queue: "forced",
+        index: event.index,
+        reason,
+    };
+    Ok(Transaction::ForcedWithdrawal(ForcedWithdrawal {
+        request: L1ForcedWithdrawal {
+            index: event.index,
+            account: AccountId::new(u64::from(event.account))
+                .map_err(|e| unusable(e.to_string()))?,
+            requester: L1Address(event.requester.into_array()),
+            amount: Amount::new(event.amount).map_err(|e| unusable(e.to_string()))?,
+        },
+    }))
+}
+
+/// Follows the two L1 queues from given cursors (the next index of each the sequencer has not
+/// yet taken in).
+#[derive(Debug)]
+pub struct Follower {
+    l1: L1,
+    next_deposit: u64,
+    next_forced: u64,
+    /// Blocks before this one hold no entry at or after the cursors.
+    scan_from: u64,
+}
+
+impl Follower {
+    pub fn new(l1: L1, next_deposit: u64, next_forced: u64, scan_from: u64) -> Self {
+        Follower {
+            l1,
+            next_deposit,
+            next_forced,
+            scan_from,
+        }
+    }
+
+    pub fn next_deposit(&self) -> u64 {
+        self.next_deposit
+    }
+
+    pub fn next_forced(&self) -> u64 {
+        self.next_forced
+    }
+
+    /// The new queue entries since the last poll, as transactions in queue order: deposits
+    /// first, then forced requests (the order the batch layout wants them in).
+    pub async fn poll(&mut self, rng: &mut impl RngCore) -> Result<Vec<Transaction>, FollowError> {
+        let deposits = self.l1.deposits(self.scan_from).await?;
+        let forced = self.l1.forced_requests(self.scan_from).await?;
+        let mut txs = Vec::new();
+        let mut next_deposit = self.next_deposit;
+        let mut next_forced = self.next_forced;
+        for event in deposits.iter().filter(|e| e.index >= self.next_deposit) {
+            if event.index != next_deposit {
+                return Err(FollowError::Gap {
+                    queue: "deposit",
+                    expected: next_deposit,
+                    got: event.index,
+                });
+            }
+            txs.push(deposit_tx(event, random_salt(rng))?);
+            next_deposit += 1;
+        }
+        for event in forced.iter().filter(|e| e.index >= self.next_forced) {
+            if event.index != next_forced {
+                return Err(FollowError::Gap {
+                    queue: "forced",
+                    expected: next_forced,
+                    got: event.index,
+                });
+            }
+            txs.push(forced_tx(event)?);
+            next_forced += 1;
+        }
+        // Every entry is taken or was taken before: later polls need only newer blocks, less
+        // the last one scanned (an entry of it may have been mined after the scan began).
+        let last = deposits
+            .iter()
+            .map(|e| e.block)
+            .chain(forced.iter().map(|e| e.block))
+            .max();
+        if let Some(block) = last {
+            self.scan_from = self.scan_from.max(block);
+        }
+        self.next_deposit = next_deposit;
+        self.next_forced = next_forced;
+        Ok(txs)
+    }
+}

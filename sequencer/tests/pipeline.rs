@@ -1,0 +1,199 @@
+//! The batch pipeline against a real L1 (anvil) with real Groth16 proofs:
+//! L1 deposits are followed into the state machine, the sealed batch is proven and verified on
+//! the rollup; a forced withdrawal requested on L1 is followed, answered by the next batch and
+//! made claimable; a restarted pipeline neither re-proves nor re-submits, and one that lost its
+//! records recovers them from the rollup's events.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use alloy::node_bindings::Anvil;
+use alloy::primitives::U256;
+use alloy::signers::local::PrivateKeySigner;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use zkperp_contracts::{alloy, deploy, provider, DeployConfig, VerifierKey, L1};
+use zkperp_prover::{export, BatchProver, ExitProver, KeyCache};
+use zkperp_sequencer::follower::Follower;
+use zkperp_sequencer::pipeline::{BatchStatus, BatchStore, Pipeline};
+use zkperp_state::batch::Shape;
+use zkperp_state::field::fr_to_decimal;
+use zkperp_state::testkit::{ts, Fixture, START};
+use zkperp_state::tx::Transaction;
+use zkperp_state::units::L1Address;
+use zkperp_state::{Fr, State};
+
+fn word(x: &Fr) -> U256 {
+    U256::from_str(&fr_to_decimal(x)).expect("fits")
+}
+
+fn key(vk: &zkperp_prover::VerifyingKey) -> VerifierKey {
+    VerifierKey::from_json(&serde_json::to_value(export::evm_verifying_key(vk)).expect("json"))
+        .expect("key")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
+    let anvil = Anvil::at(zkperp_contracts::anvil_path())
+        .try_spawn()
+        .expect("anvil runs (scripts/setup.sh installs it)");
+    let url = anvil.endpoint();
+    let signer = |i: usize| PrivateKeySigner::from(anvil.keys()[i].clone());
+    let trader_l1 = |t: usize| anvil.addresses()[t + 1];
+
+    let mut f = Fixture::with_depths(2, 4, 2);
+    for t in 0..2 {
+        f.traders[t].l1 = L1Address(trader_l1(t).into_array());
+    }
+    let config = Arc::new(f.state.config().clone());
+    let genesis = State::genesis(f.state.config().clone())
+        .expect("genesis")
+        .root();
+    let shape: Shape = "o2-d2-fw1".parse().expect("shape");
+    let keys = tempfile::tempdir().expect("tmp");
+    let cache = KeyCache::new(keys.path());
+    let mut rng = ChaCha20Rng::seed_from_u64(9);
+    let (prover, _) = BatchProver::new(config.clone(), shape, &cache, &mut rng).expect("keys");
+    let (exit, _) = ExitProver::new(config.clone(), &cache, &mut rng).expect("keys");
+    let deployment = deploy(
+        &provider(&url, signer(0)).expect("provider"),
+        &DeployConfig {
+            operator: anvil.addresses()[0],
+            token: None,
+            genesis_root: word(&genesis),
+            market_count: 2,
+            grace_period: 3_600,
+            forced_spacing: 60,
+            batch_keys: vec![key(prover.verifying_key())],
+            exit_key: key(exit.verifying_key()),
+        },
+    )
+    .await
+    .expect("deploy");
+    let l1 = |i: usize| {
+        L1::connect(&url, signer(i), deployment.rollup, deployment.block).expect("client")
+    };
+    let operator = l1(0);
+
+    // Two traders deposit on L1.
+    for (t, amount) in [(0usize, 1_000_000_000u64), (1, 2_000_000_000)] {
+        operator
+            .mint_test_tokens(trader_l1(t), amount)
+            .await
+            .expect("mint");
+        l1(t + 1)
+            .deposit(f.traders[t].key.public_key().pack(), amount)
+            .await
+            .expect("deposit");
+    }
+
+    // The follower turns the queue into deposit transactions, in order, with fresh salts.
+    let mut follower = Follower::new(l1(0), 0, 0, deployment.block);
+    let txs = follower.poll(&mut rng).await.expect("poll");
+    assert_eq!(txs.len(), 2);
+    assert_eq!(follower.next_deposit(), 2);
+    assert!(
+        follower.poll(&mut rng).await.expect("poll").is_empty(),
+        "nothing new"
+    );
+    let mut salts = Vec::new();
+    let mut accounts = Vec::new();
+    for tx in &txs {
+        let Transaction::Deposit(d) = tx else {
+            panic!("a deposit")
+        };
+        salts.push(d.salt);
+        let receipt = f.state.apply(tx).expect("the followed deposit applies");
+        accounts.push(receipt.writes[0].account);
+    }
+    assert_ne!(salts[0], salts[1], "each account its own salt");
+    let first = f.state.end_batch().expect("seal 1");
+
+    let store_dir = tempfile::tempdir().expect("tmp");
+    let store = Arc::new(BatchStore::open(store_dir.path()).expect("store"));
+    let prover = Arc::new(prover);
+    let pipeline = Pipeline::new(store.clone(), prover.clone(), 0, operator.clone());
+    let record = pipeline.process(first.clone()).await.expect("batch 1");
+    assert!(
+        matches!(record.status, BatchStatus::Verified { gas: Some(_), .. }),
+        "{record:?}"
+    );
+    assert_eq!(
+        operator.state_root().await.expect("root"),
+        word(&first.new_root)
+    );
+
+    // Trader 1 asks L1 to force out part of its balance; the next batch must answer it.
+    let account = u32::try_from(accounts[1].get()).expect("a small id");
+    l1(2)
+        .request_forced_withdrawal(account, 300_000_000)
+        .await
+        .expect("request");
+    let txs = follower.poll(&mut rng).await.expect("poll");
+    assert_eq!(txs.len(), 1, "the forced request");
+    f.state.begin_batch(ts(START + 60)).expect("begin 2");
+    for tx in &txs {
+        f.state.apply(tx).expect("answered");
+    }
+    let second = f.state.end_batch().expect("seal 2");
+
+    // Through the pipeline's own loop this time.
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let running = pipeline.clone().spawn(rx);
+    tx.send(second.clone()).await.expect("send");
+    drop(tx);
+    assert_eq!(running.await.expect("join").expect("pipeline"), 1);
+    assert_eq!(
+        operator.state_root().await.expect("root"),
+        word(&second.new_root)
+    );
+    assert_eq!(operator.forced_answered().await.expect("cursor"), 1);
+    assert_eq!(
+        operator.claimable(trader_l1(1)).await.expect("claimable"),
+        U256::from(300_000_000u64),
+        "served and claimable"
+    );
+
+    // Restarted over the same store: both batches are known, nothing is proven or sent again.
+    let records = store.all().expect("records");
+    assert_eq!(records.len(), 2);
+    assert!(records.iter().all(|r| r.status.name() == "verified"));
+    let again = Pipeline::new(store.clone(), prover.clone(), 0, operator.clone());
+    assert_eq!(
+        again.process(second.clone()).await.expect("known"),
+        records[1]
+    );
+
+    // A pipeline that lost its store (a crash between the L1 transaction and the status write)
+    // finds the batch on L1 instead of submitting it twice.
+    let lost_dir = tempfile::tempdir().expect("tmp");
+    let lost = Pipeline::new(
+        Arc::new(BatchStore::open(lost_dir.path()).expect("store")),
+        prover.clone(),
+        0,
+        operator.clone(),
+    );
+    let recovered = lost.process(first.clone()).await.expect("recovered");
+    assert!(
+        matches!(recovered.status, BatchStatus::Verified { gas: None, .. }),
+        "{recovered:?}"
+    );
+    assert_eq!(
+        operator.batch_count().await.expect("count"),
+        2,
+        "not resubmitted"
+    );
+
+    // Only the operator submits: a pipeline with another key records the refusal and stops.
+    let mut third_state = f;
+    third_state
+        .state
+        .begin_batch(ts(START + 120))
+        .expect("begin 3");
+    let third = third_state.state.end_batch().expect("seal 3");
+    let rogue = Pipeline::new(store.clone(), prover, 0, l1(1));
+    let err = rogue.process(third).await.expect_err("not the operator");
+    assert!(err.to_string().contains("NotOperator"), "{err}");
+    let failed = store.get(3).expect("get").expect("recorded");
+    assert_eq!(failed.status.name(), "failed");
+}
