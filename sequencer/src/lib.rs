@@ -28,6 +28,8 @@
 //!   transactions in queue order.
 //! * [`pipeline`]: sealed batches proven off the async runtime, submitted to the rollup in
 //!   order, each step's status persisted in RocksDB ([`pipeline::BatchStore`]).
+//! * [`verified`]: the accounts tree, leaves and markets of the last L1-verified batch, so the
+//!   API can serve exit witnesses against the rollup's root.
 //! * [`liquidation`]: the liquidation engine's policy: which account, market and counterparty
 //!   next (the state machine checks the rules).
 //! * [`risk`]: pre-trade risk, refusing at entry an order the account could not afford if it and
@@ -51,6 +53,7 @@ pub mod sequencer;
 pub mod store;
 pub mod testkit;
 pub mod tree;
+pub mod verified;
 
 pub use store::{Corruption, RocksNodeStore, StoreError};
 pub use tree::{PersistentTree, TreeError};

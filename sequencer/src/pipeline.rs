@@ -15,7 +15,7 @@
 //! on its root and can never apply, so an operator must look.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use alloy::primitives::U256;
@@ -25,6 +25,8 @@ use zkperp_contracts::{alloy, L1Error, L1};
 use zkperp_prover::{export, BatchProver, ProverError};
 use zkperp_state::batch::SealedBatch;
 use zkperp_state::field::fr_to_decimal;
+
+use crate::verified::{VerifiedError, VerifiedState};
 
 pub const BATCHES_CF: &str = "batches";
 
@@ -100,6 +102,12 @@ pub enum PipelineError {
     },
     #[error("batch {number} was refused by the rollup ({reason}); the pipeline stops here")]
     Refused { number: u64, reason: String },
+    #[error("batch {number}: {source}")]
+    Verified {
+        number: u64,
+        #[source]
+        source: VerifiedError,
+    },
     #[error("batch {number}: the L1 applied root {l1} but the sequencer sealed {ours}")]
     Diverged {
         number: u64,
@@ -202,6 +210,8 @@ pub struct Pipeline {
     /// The shape's index in the rollup's verifier list.
     shape_index: u64,
     l1: L1,
+    /// Moved forward by every verified batch, when given.
+    verified: Option<Arc<Mutex<VerifiedState>>>,
 }
 
 impl Pipeline {
@@ -211,7 +221,14 @@ impl Pipeline {
             prover,
             shape_index,
             l1,
+            verified: None,
         }
+    }
+
+    /// Also keeps `verified` at the last verified batch (leaves and paths for the API).
+    pub fn with_verified(mut self, verified: Arc<Mutex<VerifiedState>>) -> Self {
+        self.verified = Some(verified);
+        self
     }
 
     pub fn store(&self) -> &BatchStore {
@@ -233,11 +250,27 @@ impl Pipeline {
     /// Takes `batch` as far as the L1: proven (unless a proof is stored), then submitted
     /// (unless the L1 already applied it). Returns the final record, `Verified`.
     pub async fn process(&self, batch: SealedBatch) -> Result<BatchRecord, PipelineError> {
+        let record = self.to_l1(&batch).await?;
+        if let Some(verified) = &self.verified {
+            // Idempotent: a batch the verified state already holds is skipped, so a crash
+            // between the status write and this step is repaired by processing it again.
+            let mut v = verified
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            v.apply(&batch).map_err(|source| PipelineError::Verified {
+                number: batch.batch_number,
+                source,
+            })?;
+        }
+        Ok(record)
+    }
+
+    async fn to_l1(&self, batch: &SealedBatch) -> Result<BatchRecord, PipelineError> {
         let number = batch.batch_number;
         let mut record = match self.store.get(number)? {
             Some(r) => r,
             None => {
-                let r = self.record(&batch);
+                let r = self.record(batch);
                 self.store.put(&r)?;
                 r
             }
@@ -262,10 +295,10 @@ impl Pipeline {
             _ => {
                 let prover = self.prover.clone();
                 let started = Instant::now();
-                let pubdata_batch = batch.clone();
+                let to_prove = batch.clone();
                 // Proving takes seconds of both cores: never on the async runtime's threads.
                 let proof = tokio::task::spawn_blocking(move || {
-                    prover.prove(&pubdata_batch, &mut rand::rngs::OsRng)
+                    prover.prove(&to_prove, &mut rand::rngs::OsRng)
                 })
                 .await
                 .map_err(|_| PipelineError::ProverDied(number))?

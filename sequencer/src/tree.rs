@@ -182,6 +182,16 @@ impl PersistentTree {
     /// leave the batch on disk (see [`RocksNodeStore::commit`]); reopening then shows it by
     /// [`commit_count`](Self::commit_count), whole, or not at all.
     pub fn update_many(&mut self, updates: &[(u64, Fr)]) -> Result<Fr, TreeError> {
+        self.update_many_with_meta(updates, &[])
+    }
+
+    /// As [`update_many`](Self::update_many), writing the caller's metadata entries in the
+    /// same atomic, synced commit (names must not collide with the tree's own: `merkle/...`).
+    pub fn update_many_with_meta(
+        &mut self,
+        updates: &[(u64, Fr)],
+        extra: &[(&[u8], &[u8])],
+    ) -> Result<Fr, TreeError> {
         self.check_usable()?;
         // Range errors are found before any node is written, so they need no undo.
         let capacity = self.tree.capacity();
@@ -191,7 +201,7 @@ impl PersistentTree {
                 depth: self.depth(),
             });
         }
-        match self.apply_and_commit(updates) {
+        match self.apply_and_commit(updates, extra) {
             Ok(root) => Ok(root),
             Err(e) => {
                 self.discard_pending();
@@ -200,7 +210,11 @@ impl PersistentTree {
         }
     }
 
-    fn apply_and_commit(&mut self, updates: &[(u64, Fr)]) -> Result<Fr, TreeError> {
+    fn apply_and_commit(
+        &mut self,
+        updates: &[(u64, Fr)],
+        extra: &[(&[u8], &[u8])],
+    ) -> Result<Fr, TreeError> {
         for &(index, leaf) in updates {
             self.tree.update(index, leaf)?;
         }
@@ -208,7 +222,9 @@ impl PersistentTree {
         // No overflow: a commit takes at least one synced disk write, far fewer than 2^64.
         let commit_count = self.commit_count + 1;
         let meta = meta_entries(self.depth(), root, commit_count);
-        self.tree.store_mut().commit(&meta.each_ref().map(pair))?;
+        let mut entries: Vec<(&[u8], &[u8])> = meta.each_ref().map(pair).to_vec();
+        entries.extend_from_slice(extra);
+        self.tree.store_mut().commit(&entries)?;
         self.root = root;
         self.commit_count = commit_count;
         Ok(root)

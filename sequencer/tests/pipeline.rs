@@ -2,13 +2,16 @@
 //! L1 deposits are followed into the state machine, the sealed batch is proven and verified on
 //! the rollup; a forced withdrawal requested on L1 is followed, answered by the next batch and
 //! made claimable; a restarted pipeline neither re-proves nor re-submits, and one that lost its
-//! records recovers them from the rollup's events.
+//! records recovers them from the rollup's events. The verified state follows the rollup's
+//! root, survives a restart and serves an exit witness; after a freeze the trader's own exit
+//! proof pays its account value on L1.
 
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use alloy::node_bindings::Anvil;
 use alloy::primitives::U256;
+use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -16,6 +19,7 @@ use zkperp_contracts::{alloy, deploy, provider, DeployConfig, VerifierKey, L1};
 use zkperp_prover::{export, BatchProver, ExitProver, KeyCache};
 use zkperp_sequencer::follower::Follower;
 use zkperp_sequencer::pipeline::{BatchStatus, BatchStore, Pipeline};
+use zkperp_sequencer::verified::VerifiedState;
 use zkperp_state::batch::Shape;
 use zkperp_state::field::fr_to_decimal;
 use zkperp_state::testkit::{ts, Fixture, START};
@@ -112,7 +116,17 @@ async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
     let store_dir = tempfile::tempdir().expect("tmp");
     let store = Arc::new(BatchStore::open(store_dir.path()).expect("store"));
     let prover = Arc::new(prover);
-    let pipeline = Pipeline::new(store.clone(), prover.clone(), 0, operator.clone());
+    let verified_dir = tempfile::tempdir().expect("tmp");
+    let verified = Arc::new(Mutex::new(
+        VerifiedState::open(verified_dir.path(), &config).expect("verified state"),
+    ));
+    assert_eq!(
+        verified.lock().expect("lock").root(),
+        genesis,
+        "starts at genesis"
+    );
+    let pipeline = Pipeline::new(store.clone(), prover.clone(), 0, operator.clone())
+        .with_verified(verified.clone());
     let record = pipeline.process(first.clone()).await.expect("batch 1");
     assert!(
         matches!(record.status, BatchStatus::Verified { gas: Some(_), .. }),
@@ -154,6 +168,17 @@ async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
         "served and claimable"
     );
 
+    // The verified state followed both batches: its root is the rollup's.
+    let (verified_batch, verified_root) = {
+        let v = verified.lock().expect("lock");
+        (v.batch(), v.root())
+    };
+    assert_eq!(verified_batch, 2);
+    assert_eq!(
+        word(&verified_root),
+        operator.state_root().await.expect("root")
+    );
+
     // Restarted over the same store: both batches are known, nothing is proven or sent again.
     let records = store.all().expect("records");
     assert_eq!(records.len(), 2);
@@ -182,6 +207,60 @@ async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
         operator.batch_count().await.expect("count"),
         2,
         "not resubmitted"
+    );
+
+    // The verified state survives a restart, and serves trader 0 an exit witness: after a
+    // freeze (an unanswered forced request, its deadline passed) trader 0 proves its exit
+    // locally and the rollup pays exactly the proven amount to its L1 address.
+    drop(pipeline);
+    drop(again);
+    let v = match Arc::try_unwrap(verified) {
+        Ok(m) => m.into_inner().expect("lock"),
+        Err(_) => panic!("pipelines dropped"),
+    };
+    drop(v);
+    let v = VerifiedState::open(verified_dir.path(), &config).expect("reopen");
+    assert_eq!(v.batch(), 2);
+    let witness = v.exit_witness(accounts[0]).expect("witness");
+    let exit_proof = exit.prove(witness, v.root(), &mut rng).expect("exit proof");
+    let amount = exit_proof.inputs[3];
+    l1(2)
+        .request_forced_withdrawal(account, 1)
+        .await
+        .expect("unanswered request");
+    let grace = 3_600u64 + 60;
+    let _: serde_json::Value = operator
+        .provider()
+        .raw_request("evm_increaseTime".into(), (grace,))
+        .await
+        .expect("time");
+    let _: serde_json::Value = operator
+        .provider()
+        .raw_request("evm_mine".into(), ())
+        .await
+        .expect("mine");
+    operator.freeze().await.expect("freeze");
+    let exit_words = export::evm_proof(&exit_proof.proof).map(|w| U256::from_be_bytes(w.0));
+    let wrong = l1(2)
+        .exit(accounts[0].get() as u32, word(&amount), exit_words)
+        .await
+        .expect_err("another owner");
+    assert_eq!(wrong.reason(), Some("InvalidProof"), "{wrong}");
+    l1(1)
+        .exit(accounts[0].get() as u32, word(&amount), exit_words)
+        .await
+        .expect("exit");
+    assert_eq!(
+        word(&amount),
+        U256::from(1_000_000_000u64),
+        "its whole deposit"
+    );
+    let token =
+        zkperp_contracts::bindings::TestToken::new(deployment.token, operator.provider().clone());
+    assert_eq!(
+        token.balanceOf(trader_l1(0)).call().await.expect("balance"),
+        U256::from(1_000_000_000u64),
+        "paid to its L1 address"
     );
 
     // Only the operator submits: a pipeline with another key records the refusal and stops.

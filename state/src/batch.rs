@@ -270,6 +270,9 @@ pub struct SealedBatch {
     /// The account tree root and the markets when the batch began.
     pub start_accounts_root: Fr,
     pub start_markets: Vec<MarketState>,
+    /// The markets when the batch was sealed: with the account writes, the whole new state
+    /// (`new_root = state_root(accounts root after the writes, markets)`).
+    pub markets: Vec<MarketState>,
     pub txs: Vec<AppliedTx>,
     /// The batch's trading fees credited to the fee account, and that write.
     pub fees: i128,

@@ -354,6 +354,7 @@ impl<S: NodeStore> State<S> {
             timestamp: self.now,
             start_accounts_root: self.batch_start_accounts_root,
             start_markets: std::mem::take(&mut self.batch_start_markets),
+            markets: self.markets.clone(),
             txs: std::mem::take(&mut self.batch_log),
             fees,
             fee_write,
