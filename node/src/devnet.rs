@@ -1,170 +1,503 @@
-//! The devnet: the native state machine driven through a simulated market.
+//! The devnet: the whole exchange on one machine, with a real L1 and real proofs.
 //!
-//! Each batch: the market clock advances, three oracle signers quote a random-walk price (the
-//! median becomes the mark), funding moves within its cap, simulated traders sign orders that
-//! are matched at the mark, a liquidation engine closes accounts below maintenance (into the
-//! insurance fund, or by deleveraging the most valuable opposite position when the fund cannot
-//! absorb them), and the batch is sealed: its public data is printed as one JSON line.
+//! ```text
+//!  anvil (npm) <── deploy (Rust, alloy): TestToken, a Groth16Verifier per circuit, Rollup
+//!     │  ^
+//!     │  └── pipeline: each sealed batch proven (Groth16, off the runtime) and submitted
+//!     v                                                          ^
+//!  follower: L1 deposits and forced requests ──> sequencer ──────┘ sealed batches
+//!                                                 (journal in RocksDB, batch builder, books)
+//!  every batch: seal, begin at the wall clock, oracle ticks from three local signers on a
+//!  random walk, the liquidation engine, the L1 queues, then a market maker and takers trade.
+//! ```
+//!
+//! Traders are funded on L1 by the test token's faucet and deposit like anyone else; the
+//! insurance fund's owner deposits too. Each event prints one JSON line; `--batches N` stops
+//! after N batches are verified on L1 and checks the rollup's root against the sequencer's.
 
-use std::time::Duration;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
+use serde_json::json;
+use zkperp_contracts::alloy::node_bindings::Anvil;
+use zkperp_contracts::alloy::primitives::U256;
+use zkperp_contracts::alloy::signers::local::PrivateKeySigner;
+use zkperp_contracts::{anvil_path, deploy, provider, DeployConfig, VerifierKey, L1};
+use zkperp_prover::{export, BatchProver, ExitProver, KeyCache};
+use zkperp_sequencer::book::{SelfTradePrevention, TimeInForce};
+use zkperp_sequencer::engine::{FeeSchedule, OrderOptions};
+use zkperp_sequencer::follower::Follower;
+use zkperp_sequencer::journal::Command;
 use zkperp_sequencer::liquidation::next_step;
-use zkperp_state::batch::Shape;
-use zkperp_state::order::Side;
-use zkperp_state::testkit::Fixture;
-use zkperp_state::tx::{OracleTick, Transaction};
-use zkperp_state::units::MarketId;
+use zkperp_sequencer::pipeline::{BatchStatus, BatchStore, Pipeline};
+use zkperp_sequencer::sequencer::{Executed, Outcome, Sequencer, SequencerConfig};
+use zkperp_sequencer::verified::VerifiedState;
+use zkperp_state::batch::{SealedBatch, Shape};
+use zkperp_state::eddsa::PrivateKey;
+use zkperp_state::field::fr_to_decimal;
+use zkperp_state::order::{Order, Side, SignedOrder};
+use zkperp_state::state::StateConfig;
+use zkperp_state::tx::{OracleTick, Quote, SignedQuote, Transaction};
+use zkperp_state::units::{
+    AccountId, BaseLots, L1Address, MarketId, OrderId, Ppm, PriceTicks, Timestamp,
+};
+use zkperp_state::{Fr, State};
 
 #[derive(Debug, clap::Args)]
 pub struct DevnetArgs {
-    /// Batches to run; 0 runs until interrupted.
+    /// Stop after this many batches are verified on L1 (0: run until interrupted).
     #[arg(long, default_value_t = 0)]
     batches: u64,
-    /// Market seconds per batch.
-    #[arg(long, default_value_t = 60)]
+    /// Wall-clock seconds per batch.
+    #[arg(long, default_value_t = 5)]
     batch_secs: u64,
-    /// Wall-clock pause between batches, in milliseconds.
-    #[arg(long, default_value_t = 1000)]
-    interval_ms: u64,
-    /// Simulated traders.
-    #[arg(long, default_value_t = 8)]
+    /// Traders funded on L1 (anvil's accounts 1..=N).
+    #[arg(long, default_value_t = 4)]
     traders: usize,
-    /// Orders matched per batch.
-    #[arg(long, default_value_t = 24)]
-    trades_per_batch: usize,
-    /// Seed of the simulation.
+    /// The batch circuit's shape (slots per kind).
+    #[arg(long, default_value = "o2-f2-l1-x1-d4-fw1-t4-w2-c2")]
+    shape: String,
+    /// Depth of the accounts tree.
+    #[arg(long, default_value_t = 16)]
+    account_depth: u8,
+    /// Depth of each account's orders tree.
+    #[arg(long, default_value_t = 8)]
+    order_depth: u8,
+    /// Where keys (kept across runs: setup is slow) and this run's databases live.
+    #[arg(long, default_value = ".devnet")]
+    data_dir: PathBuf,
+    /// anvil's port.
+    #[arg(long, default_value_t = 8545)]
+    port: u16,
+    /// Seed of the oracle keys, traders' keys and the price path.
     #[arg(long, default_value_t = 7)]
     seed: u64,
 }
 
-#[derive(Debug, Default, serde::Serialize)]
-struct Counts {
-    trades: u32,
-    refused_trades: u32,
-    liquidations: u32,
-    deleverages: u32,
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+fn word(x: &Fr) -> Result<U256> {
+    Ok(U256::from_str(&fr_to_decimal(x))?)
+}
+
+fn key(vk: &zkperp_prover::VerifyingKey) -> Result<VerifierKey> {
+    Ok(VerifierKey::from_json(&serde_json::to_value(
+        export::evm_verifying_key(vk),
+    )?)?)
+}
+
+fn emit(line: serde_json::Value) {
+    println!("{line}");
+}
+
+/// Runs `command`; every batch it sealed (by `EndBatch`, or a trade rolling a full batch) goes
+/// to `outbox`, for the prover, in order.
+fn exec(
+    sequencer: &mut Sequencer,
+    command: Command,
+    outbox: &mut Vec<SealedBatch>,
+) -> Result<Executed> {
+    let done = sequencer.execute(command)?;
+    for batch in done.sealed() {
+        emit(json!({
+            "event": "sealed",
+            "batch": batch.batch_number,
+            "transactions": batch.txs.len(),
+            "new_root": fr_to_decimal(&batch.new_root),
+        }));
+        outbox.push(batch.clone());
+    }
+    Ok(done)
 }
 
 pub fn run(args: &DevnetArgs) -> Result<()> {
-    let mut rng = ChaCha20Rng::seed_from_u64(args.seed);
-    let mut f = Fixture::with_depths(args.traders.max(2), 16, 8);
-    f.fund_deposit(50_000_000_000);
-    for t in 0..f.traders.len() {
-        f.deposit(t, rng.gen_range(1_000..20_000) * 1_000_000);
-    }
-    let first = f.state.end_batch()?;
-    tracing::info!(
-        target: "devnet",
-        traders = f.traders.len(),
-        markets = f.state.config().markets.len(),
-        genesis_root = %zkperp_state::field::fr_to_decimal(&first.new_root),
-        "devnet running the native state machine (no API, prover or L1 yet)"
-    );
-    let mut batch = 0u64;
-    while args.batches == 0 || batch < args.batches {
-        batch += 1;
-        f.advance(args.batch_secs);
-        let mut counts = Counts::default();
-        // In batch order (zkperp_state::batch): ticks, then the liquidations the new prices
-        // trigger, then trades.
-        let markets = f.state.config().markets.len();
-        for m in 0..markets {
-            move_price(&mut f, &mut rng, MarketId::new(m as u64)?)?;
-        }
-        for m in 0..markets {
-            fund(&mut f, &mut rng, MarketId::new(m as u64)?, args.batch_secs)?;
-        }
-        liquidate(&mut f, &mut counts)?;
-        for _ in 0..args.trades_per_batch {
-            if trade(&mut f, &mut rng)? {
-                counts.trades += 1;
-            } else {
-                counts.refused_trades += 1;
-            }
-        }
-        let sealed = f.state.end_batch()?;
-        let data = sealed.public_data(&Shape::tight(&sealed))?;
-        let line = serde_json::json!({
-            "batch": batch,
-            "time": data.timestamp.get(),
-            "old_root": zkperp_state::field::fr_to_decimal(&data.old_root),
-            "new_root": zkperp_state::field::fr_to_decimal(&data.new_root),
-            "mark_prices": f.state.markets().iter().map(|m| m.mark_price.get()).collect::<Vec<_>>(),
-            "funding_indices": f.state.markets().iter().map(|m| m.funding_index.get().to_string()).collect::<Vec<_>>(),
-            "leaf_writes": data.accounts.len(),
-            "public_data_bytes": data.to_bytes().len(),
-            "counts": counts,
-        });
-        println!("{line}");
-        if args.interval_ms > 0 {
-            std::thread::sleep(Duration::from_millis(args.interval_ms));
-        }
-    }
-    Ok(())
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(run_async(args))
 }
 
-fn move_price(f: &mut Fixture, rng: &mut ChaCha20Rng, market: MarketId) -> Result<()> {
-    let mark = f.state.markets()[market.index()].mark_price.get() as f64;
-    let next = (mark * (1.0 + rng.gen_range(-0.01..0.01))).max(1.0) as u64;
-    let now = f.state.now().get();
-    let mut quotes: Vec<_> = (0..3u8)
-        .map(|i| {
-            let noisy = (next as f64 * (1.0 + rng.gen_range(-0.0005..0.0005))).max(1.0) as u64;
-            f.quote(i, market, noisy, now - rng.gen_range(0..5))
+/// A trader of the devnet: its L2 key, its L1 account, its account id once deposited.
+struct Trader {
+    key: PrivateKey,
+    l1: usize,
+    id: Option<AccountId>,
+    next_order: u64,
+}
+
+async fn run_async(args: &DevnetArgs) -> Result<()> {
+    let shape: Shape = args
+        .shape
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--shape {}: {e}", args.shape))?;
+    if args.traders < 2 || args.traders > 7 {
+        bail!("--traders must be 2..=7 (anvil has 10 accounts: operator, traders, fund, fees)");
+    }
+    let anvil_bin = anvil_path();
+    if !anvil_bin.exists() {
+        bail!(
+            "anvil is not installed at {}: run scripts/setup.sh",
+            anvil_bin.display()
+        );
+    }
+    let anvil = Anvil::at(anvil_bin)
+        .port(args.port)
+        .try_spawn()
+        .with_context(|| format!("starting anvil on port {}", args.port))?;
+    let url = anvil.endpoint();
+    let signer = |i: usize| PrivateKeySigner::from(anvil.keys()[i].clone());
+    let l1_address = |i: usize| L1Address(anvil.addresses()[i].into_array());
+
+    // The configuration: two markets, three oracle keys, the fund and fee accounts owned by
+    // anvil's accounts 9 and 8.
+    let mut rng = ChaCha20Rng::seed_from_u64(args.seed);
+    let oracles: Vec<PrivateKey> = (0..3).map(|_| PrivateKey::random(&mut rng)).collect();
+    let fund_key = PrivateKey::random(&mut rng);
+    let fee_key = PrivateKey::random(&mut rng);
+    let mut config: StateConfig = zkperp_state::testkit::config(&oracles, &fund_key, &fee_key);
+    config.account_tree_depth = args.account_depth;
+    config.order_tree_depth = args.order_depth;
+    config.insurance_fund.l1_address = l1_address(9);
+    config.fee_account.l1_address = l1_address(8);
+    let genesis = State::genesis(config.clone())?;
+
+    // Keys: generated once per configuration and shape, then loaded from disk.
+    let keys = KeyCache::new(args.data_dir.join("keys"));
+    let started = std::time::Instant::now();
+    let (prover, exit_prover) = {
+        let config = Arc::new(config.clone());
+        tokio::task::spawn_blocking(move || -> Result<_> {
+            let mut os = rand::rngs::OsRng;
+            let (batch, _) = BatchProver::new(config.clone(), shape, &keys, &mut os)?;
+            let (exit, _) = ExitProver::new(config, &keys, &mut os)?;
+            Ok((batch, exit))
+        })
+        .await??
+    };
+    emit(json!({"event": "keys", "shape": shape.id(), "secs": started.elapsed().as_secs()}));
+
+    let deployer = provider(&url, signer(0))?;
+    let deployment = deploy(
+        &deployer,
+        &DeployConfig {
+            operator: anvil.addresses()[0],
+            token: None,
+            genesis_root: word(&genesis.root())?,
+            market_count: config.markets.len() as u64,
+            grace_period: 3_600,
+            forced_spacing: 60,
+            batch_keys: vec![key(prover.verifying_key())?],
+            exit_key: key(exit_prover.verifying_key())?,
+        },
+    )
+    .await?;
+    emit(json!({
+        "event": "deployed",
+        "rpc": url,
+        "chain_id": 31337,
+        "rollup": deployment.rollup.to_string(),
+        "token": deployment.token.to_string(),
+        "operator": anvil.addresses()[0].to_string(),
+    }));
+    let client = |i: usize| L1::connect(&url, signer(i), deployment.rollup, deployment.block);
+    let operator = client(0)?;
+
+    // Traders and the insurance fund deposit on L1, funded by the faucet.
+    let mut traders: Vec<Trader> = (0..args.traders)
+        .map(|t| Trader {
+            key: PrivateKey::random(&mut rng),
+            l1: t + 1,
+            id: None,
+            next_order: 1,
         })
         .collect();
-    quotes.sort_by_key(|q| q.quote.price);
-    f.apply(Transaction::OracleTick(OracleTick { market, quotes }))?;
-    Ok(())
-}
-
-fn fund(f: &mut Fixture, rng: &mut ChaCha20Rng, market: MarketId, secs: u64) -> Result<()> {
-    let state = f.state.markets()[market.index()];
-    let params = &f.state.config().markets[market.index()];
-    let cap = i128::from(params.max_funding_rate.get())
-        * i128::from(state.mark_price.get())
-        * i128::from(params.tick_value.get())
-        * i128::from(secs)
-        / 1_000_000_000;
-    let delta = cap * rng.gen_range(-50..=50) / 100;
-    let index = zkperp_state::units::FundingIndex::new(state.funding_index.get() + delta)?;
-    f.apply(Transaction::FundingTick(zkperp_state::tx::FundingTick {
-        market,
-        index,
-    }))?;
-    Ok(())
-}
-
-fn trade(f: &mut Fixture, rng: &mut ChaCha20Rng) -> Result<bool> {
-    let n = f.traders.len();
-    let (buyer, seller) = (rng.gen_range(0..n), rng.gen_range(0..n));
-    if buyer == seller {
-        return Ok(false);
+    let mut depositors: Vec<(usize, [u8; 32], u64)> = traders
+        .iter()
+        .map(|t| (t.l1, t.key.public_key().pack(), 10_000_000_000))
+        .collect();
+    depositors.push((9, fund_key.public_key().pack(), 50_000_000_000));
+    for (account, public_key, amount) in &depositors {
+        operator
+            .mint_test_tokens(anvil.addresses()[*account], *amount)
+            .await?;
+        client(*account)?.deposit(*public_key, *amount).await?;
     }
-    let market = MarketId::new(rng.gen_range(0..f.state.config().markets.len()) as u64)?;
-    let mark = f.state.markets()[market.index()].mark_price.get();
-    let price = (mark as f64 * (1.0 + rng.gen_range(-0.001..0.001))) as u64;
-    let size: i128 = rng.gen_range(1..400);
-    let tick_value = f.state.config().markets[market.index()].tick_value.get();
-    let fee = size * i128::from(price) * i128::from(tick_value) / 2_000; // 0.05%
-    let maker = f.order(buyer, market, Side::Buy, size, price);
-    let taker = f.order(seller, market, Side::Sell, size, price);
-    let tx = Fixture::trade_tx_with_fees(maker, taker, size, price, fee, fee);
-    Ok(f.apply(tx).is_ok())
+    for (t, trader) in traders.iter().enumerate() {
+        emit(json!({
+            "event": "trader",
+            "trader": t,
+            "l1_address": anvil.addresses()[trader.l1].to_string(),
+            "l1_private_key": format!("0x{}", zkperp_contracts::alloy::hex::encode(anvil.keys()[trader.l1].to_bytes())),
+            "public_key": format!("0x{}", zkperp_contracts::alloy::hex::encode(trader.key.public_key().pack())),
+        }));
+    }
+
+    // This run's databases (the L1 is fresh, so the exchange is too).
+    let run_dir = args.data_dir.join("run");
+    if run_dir.exists() {
+        std::fs::remove_dir_all(&run_dir)?;
+    }
+    std::fs::create_dir_all(&run_dir)?;
+    let mut sequencer = Sequencer::open(
+        &run_dir.join("journal"),
+        &SequencerConfig {
+            state: config.clone(),
+            fees: FeeSchedule {
+                maker_ppm: 0,
+                taker_ppm: 500,
+            },
+            shape,
+        },
+    )?;
+    let verified = Arc::new(Mutex::new(VerifiedState::open(
+        &run_dir.join("verified"),
+        &config,
+    )?));
+    let pipeline = Pipeline::new(
+        Arc::new(BatchStore::open(&run_dir.join("batches"))?),
+        Arc::new(prover),
+        0,
+        operator.clone(),
+    )
+    .with_verified(verified.clone());
+    let (to_prover, mut sealed) = tokio::sync::mpsc::channel::<SealedBatch>(64);
+    let want = args.batches;
+    let proving = tokio::spawn(async move {
+        let mut done = 0u64;
+        while let Some(batch) = sealed.recv().await {
+            let record = pipeline.process(batch).await?;
+            let (gas, tx) = match &record.status {
+                BatchStatus::Verified { gas, tx, .. } => (*gas, tx.clone()),
+                _ => (None, String::new()),
+            };
+            emit(json!({
+                "event": "verified",
+                "batch": record.number,
+                "new_root": record.new_root,
+                "transactions": record.transactions,
+                "l1_tx": tx,
+                "gas": gas,
+            }));
+            done += 1;
+            if want != 0 && done >= want {
+                break;
+            }
+        }
+        anyhow::Ok(done)
+    });
+
+    let mut follower = Follower::new(client(0)?, 0, 0, deployment.block);
+    let mut walk: Vec<f64> = vec![500_000.0, 3_000_000.0];
+    let mut sealed_count = 0u64;
+    let mut interval = tokio::time::interval(Duration::from_secs(args.batch_secs.max(1)));
+    loop {
+        interval.tick().await;
+        if proving.is_finished() {
+            break;
+        }
+        // Seal the open batch; everything sealed goes to the prover.
+        let mut outbox = Vec::new();
+        if sequencer.batcher().is_open() {
+            exec(&mut sequencer, Command::EndBatch, &mut outbox)?;
+        }
+        for batch in outbox.drain(..) {
+            sealed_count += 1;
+            if to_prover.send(batch).await.is_err() {
+                break;
+            }
+        }
+        if want != 0 && sealed_count >= want {
+            continue; // wait for the prover to verify them
+        }
+        let t = now().max(sequencer.engine().state().now().get());
+        exec(
+            &mut sequencer,
+            Command::BeginBatch {
+                timestamp: Timestamp::new(t)?,
+            },
+            &mut outbox,
+        )?;
+        // Prices first, then the liquidations they trigger, then the L1 queues, then trading.
+        for (m, price) in walk.iter_mut().enumerate() {
+            *price = (*price * (1.0 + rng.gen_range(-0.004..0.004))).max(10.0);
+            let tick = oracle_tick(&oracles, MarketId::new(m as u64)?, *price as u64, t)?;
+            exec(&mut sequencer, Command::Apply { tx: tick }, &mut outbox)?;
+        }
+        for _ in 0..(shape.liquidations + shape.deleverages) {
+            let Some(tx) = next_step(sequencer.engine().state()) else {
+                break;
+            };
+            let kind = match &tx {
+                Transaction::Liquidation(_) => "liquidation",
+                _ => "deleverage",
+            };
+            let done = exec(&mut sequencer, Command::Apply { tx }, &mut outbox)?;
+            emit(json!({"event": kind, "outcome": format!("{:?}", done.outcome)}));
+            if !matches!(done.outcome, Outcome::Applied) {
+                break;
+            }
+        }
+        for tx in follower.poll(&mut rand::rngs::OsRng).await? {
+            let done = exec(
+                &mut sequencer,
+                Command::Apply { tx: tx.clone() },
+                &mut outbox,
+            )?;
+            emit(
+                json!({"event": "l1", "tx": tx_name(&tx), "outcome": format!("{:?}", done.outcome)}),
+            );
+        }
+        learn_ids(&mut traders, sequencer.engine().state(), &anvil);
+        market_make(&mut sequencer, &mut traders, &mut rng, t, &mut outbox)?;
+        for batch in outbox.drain(..) {
+            sealed_count += 1;
+            if to_prover.send(batch).await.is_err() {
+                break;
+            }
+        }
+    }
+    let done = proving.await??;
+    let l1_root = operator.state_root().await?;
+    let ours = verified.lock().map(|v| v.root()).unwrap_or_default();
+    emit(json!({
+        "event": "stopped",
+        "verified_batches": done,
+        "l1_root": l1_root.to_string(),
+        "verified_root": fr_to_decimal(&ours),
+    }));
+    if l1_root != word(&ours)? {
+        bail!("the rollup's root differs from the sequencer's verified root");
+    }
+    Ok(())
 }
 
-/// Runs the sequencer's liquidation engine until nobody below maintenance can be dealt with.
-fn liquidate(f: &mut Fixture, counts: &mut Counts) -> Result<()> {
-    while let Some(tx) = next_step(&f.state) {
-        match &tx {
-            Transaction::Liquidation(_) => counts.liquidations += 1,
-            Transaction::Deleverage(_) => counts.deleverages += 1,
-            _ => {}
+fn tx_name(tx: &Transaction) -> &'static str {
+    match tx {
+        Transaction::Deposit(_) => "deposit",
+        Transaction::ForcedWithdrawal(_) => "forced_withdrawal",
+        _ => "other",
+    }
+}
+
+/// Three quotes around `price`, signed now by the three local oracle keys, sorted by price.
+fn oracle_tick(
+    oracles: &[PrivateKey],
+    market: MarketId,
+    price: u64,
+    at: u64,
+) -> Result<Transaction> {
+    let mut quotes = Vec::new();
+    for (i, key) in oracles.iter().enumerate() {
+        let quote = Quote {
+            market,
+            price: PriceTicks::new(price + i as u64)?,
+            timestamp: Timestamp::new(at)?,
+        };
+        quotes.push(SignedQuote {
+            oracle: i as u8,
+            quote,
+            signature: key.sign(quote.message()),
+        });
+    }
+    quotes.sort_by_key(|q| q.quote.price);
+    Ok(Transaction::OracleTick(OracleTick { market, quotes }))
+}
+
+/// Finds each trader's account once its deposit has been applied.
+fn learn_ids(
+    traders: &mut [Trader],
+    state: &State,
+    anvil: &zkperp_contracts::alloy::node_bindings::AnvilInstance,
+) {
+    for t in traders.iter_mut().filter(|t| t.id.is_none()) {
+        let pk = t.key.public_key();
+        let l1 = L1Address(anvil.addresses()[t.l1].into_array());
+        t.id = state
+            .accounts()
+            .find(|(_, a)| a.leaf.public_key == pk && a.leaf.l1_address == l1)
+            .map(|(id, _)| *id);
+    }
+}
+
+/// A market maker (the first two traders, alternating) quotes around the mark and the others
+/// take: a few trades per batch, so the books and the batches are never empty.
+fn market_make(
+    sequencer: &mut Sequencer,
+    traders: &mut [Trader],
+    rng: &mut ChaCha20Rng,
+    now: u64,
+    outbox: &mut Vec<SealedBatch>,
+) -> Result<()> {
+    let state = sequencer.engine().state();
+    let markets: Vec<u64> = state.markets().iter().map(|m| m.mark_price.get()).collect();
+    let mut orders = Vec::new();
+    for (m, mark) in markets.iter().enumerate() {
+        if *mark == 0 {
+            continue;
         }
-        f.apply(tx)?;
+        let maker = rng.gen_range(0..2);
+        let taker = rng.gen_range(2..traders.len());
+        let side = if rng.gen_bool(0.5) {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        let size: i128 = rng.gen_range(1..50);
+        let price = if side == Side::Buy {
+            mark - mark / 1000
+        } else {
+            mark + mark / 1000
+        };
+        let take = if side == Side::Buy {
+            Side::Sell
+        } else {
+            Side::Buy
+        };
+        for (who, s, tif) in [
+            (maker, side, TimeInForce::GoodTillCancelled),
+            (taker, take, TimeInForce::ImmediateOrCancel),
+        ] {
+            let t = &mut traders[who];
+            let Some(account) = t.id else { continue };
+            let order = Order {
+                account,
+                market: MarketId::new(m as u64)?,
+                side: s,
+                size: BaseLots::new(size)?,
+                limit_price: PriceTicks::new(price)?,
+                max_fee: Ppm::new(1_000)?,
+                expiry: Timestamp::new(now + 600)?,
+                order_id: OrderId::new(t.next_order)?,
+            };
+            t.next_order += 1;
+            let signed = SignedOrder {
+                order,
+                signature: t.key.sign(order.hash()),
+            };
+            orders.push((signed, tif));
+        }
+    }
+    for (order, tif) in orders {
+        let options = OrderOptions {
+            time_in_force: tif,
+            reduce_only: false,
+            self_trade: SelfTradePrevention::CancelResting,
+        };
+        let done = exec(sequencer, Command::Submit { order, options }, outbox)?;
+        if let Outcome::Refused(e) = &done.outcome {
+            emit(json!({"event": "order_refused", "reason": e.to_string()}));
+        }
     }
     Ok(())
 }
