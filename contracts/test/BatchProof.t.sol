@@ -46,21 +46,7 @@ contract BatchProofTest is Test {
         pubdata = vm.parseJsonBytes(json, ".pubdata");
         proof = ProofFixture.proof(json);
         vm.warp(vm.parseJsonUint(json, ".timestamp") + 1);
-        queueDeposits();
-    }
-
-    /// The deposits the batch consumes, queued on L1 by their owners as the Rust side saw them.
-    function queueDeposits() internal {
-        for (uint256 i = 0; vm.keyExistsJson(json, string.concat(".deposits[", vm.toString(i), "]")); ++i) {
-            string memory k = string.concat(".deposits[", vm.toString(i), "]");
-            address owner = vm.parseJsonAddress(json, string.concat(k, ".l1_address"));
-            uint64 amount = uint64(vm.parseJsonUint(json, string.concat(k, ".amount")));
-            token.mint(owner, amount);
-            vm.startPrank(owner);
-            token.approve(address(rollup), amount);
-            rollup.deposit(vm.parseJsonBytes32(json, string.concat(k, ".public_key")), amount);
-            vm.stopPrank();
-        }
+        ProofFixture.queueDeposits(json, token, rollup);
     }
 
     function submit(bytes memory data, uint256[8] memory p) internal {

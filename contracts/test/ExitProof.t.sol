@@ -41,23 +41,10 @@ contract ExitProofTest is Test {
         exitProof = ProofFixture.proof(exitJson);
 
         vm.warp(vm.parseJsonUint(batch, ".timestamp") + 1);
-        queueDeposits();
+        ProofFixture.queueDeposits(batch, token, rollup);
         vm.prank(OPERATOR);
         rollup.submitBatch(0, vm.parseJsonBytes(batch, ".pubdata"), ProofFixture.proof(batch));
         assertEq(rollup.stateRoot(), vm.parseJsonUint(exitJson, ".root"), "the exit's root is the batch's");
-    }
-
-    function queueDeposits() internal {
-        for (uint256 i = 0; vm.keyExistsJson(batch, string.concat(".deposits[", vm.toString(i), "]")); ++i) {
-            string memory k = string.concat(".deposits[", vm.toString(i), "]");
-            address depositor = vm.parseJsonAddress(batch, string.concat(k, ".l1_address"));
-            uint64 value = uint64(vm.parseJsonUint(batch, string.concat(k, ".amount")));
-            token.mint(depositor, value);
-            vm.startPrank(depositor);
-            token.approve(address(rollup), value);
-            rollup.deposit(vm.parseJsonBytes32(batch, string.concat(k, ".public_key")), value);
-            vm.stopPrank();
-        }
     }
 
     /// A forced request nobody answers, then the freeze at its deadline.

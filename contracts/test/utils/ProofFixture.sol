@@ -3,6 +3,8 @@ pragma solidity 0.8.37;
 
 import {Vm} from "./Test.sol";
 import {Groth16Verifier} from "../../src/Groth16Verifier.sol";
+import {Rollup} from "../../src/Rollup.sol";
+import {TestToken} from "../../src/TestToken.sol";
 
 /// Reads the fixtures the prover crate writes (`prover/tests/prove.rs`, `export::evm_fixture`):
 /// a verifying key `.vk` as the verifier's constructor arguments and a proof `.proof` as the
@@ -36,6 +38,21 @@ library ProofFixture {
         uint256[] memory words = vm.parseJsonUintArray(json, ".proof");
         for (uint256 i = 0; i < 8; ++i) {
             p[i] = words[i];
+        }
+    }
+
+    /// Queues on `rollup` the deposits a batch fixture consumes (`.deposits`), each made by its
+    /// owner with tokens minted for it, exactly as the Rust side saw them.
+    function queueDeposits(string memory json, TestToken token, Rollup rollup) internal {
+        for (uint256 i = 0; vm.keyExistsJson(json, string.concat(".deposits[", vm.toString(i), "]")); ++i) {
+            string memory k = string.concat(".deposits[", vm.toString(i), "]");
+            address owner = vm.parseJsonAddress(json, string.concat(k, ".l1_address"));
+            uint64 amount = uint64(vm.parseJsonUint(json, string.concat(k, ".amount")));
+            token.mint(owner, amount);
+            vm.startPrank(owner);
+            token.approve(address(rollup), amount);
+            rollup.deposit(vm.parseJsonBytes32(json, string.concat(k, ".public_key")), amount);
+            vm.stopPrank();
         }
     }
 }
