@@ -74,6 +74,9 @@ pub struct DevnetArgs {
     /// anvil's port.
     #[arg(long, default_value_t = 8545)]
     port: u16,
+    /// The REST API's port on 127.0.0.1 (0: any free port, printed in the `api` event).
+    #[arg(long, default_value_t = 8080)]
+    api_port: u16,
     /// Seed of the oracle keys, traders' keys and the price path.
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -103,11 +106,11 @@ fn emit(line: serde_json::Value) {
 /// Runs `command`; every batch it sealed (by `EndBatch`, or a trade rolling a full batch) goes
 /// to `outbox`, for the prover, in order.
 fn exec(
-    sequencer: &mut Sequencer,
+    sequencer: &Mutex<Sequencer>,
     command: Command,
     outbox: &mut Vec<SealedBatch>,
 ) -> Result<Executed> {
-    let done = sequencer.execute(command)?;
+    let done = lock(sequencer).execute(command)?;
     for batch in done.sealed() {
         emit(json!({
             "event": "sealed",
@@ -118,6 +121,10 @@ fn exec(
         outbox.push(batch.clone());
     }
     Ok(done)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 pub fn run(args: &DevnetArgs) -> Result<()> {
@@ -249,7 +256,7 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         std::fs::remove_dir_all(&run_dir)?;
     }
     std::fs::create_dir_all(&run_dir)?;
-    let mut sequencer = Sequencer::open(
+    let sequencer = Arc::new(Mutex::new(Sequencer::open(
         &run_dir.join("journal"),
         &SequencerConfig {
             state: config.clone(),
@@ -259,18 +266,26 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
             },
             shape,
         },
-    )?;
+    )?));
     let verified = Arc::new(Mutex::new(VerifiedState::open(
         &run_dir.join("verified"),
         &config,
     )?));
-    let pipeline = Pipeline::new(
-        Arc::new(BatchStore::open(&run_dir.join("batches"))?),
-        Arc::new(prover),
-        0,
-        operator.clone(),
-    )
-    .with_verified(verified.clone());
+    let batches = Arc::new(BatchStore::open(&run_dir.join("batches"))?);
+    let pipeline = Pipeline::new(batches.clone(), Arc::new(prover), 0, operator.clone())
+        .with_verified(verified.clone());
+    // The REST API, over the same sequencer, batch records and verified state.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.api_port))
+        .await
+        .with_context(|| format!("binding the API to port {}", args.api_port))?;
+    let api_url = format!("http://{}", listener.local_addr()?);
+    let app = zkperp_api::router(zkperp_api::Services {
+        sequencer: sequencer.clone(),
+        batches,
+        verified: verified.clone(),
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    emit(json!({"event": "api", "url": api_url}));
     let (to_prover, mut sealed) = tokio::sync::mpsc::channel::<SealedBatch>(64);
     let want = args.batches;
     let proving = tokio::spawn(async move {
@@ -308,8 +323,8 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         }
         // Seal the open batch; everything sealed goes to the prover.
         let mut outbox = Vec::new();
-        if sequencer.batcher().is_open() {
-            exec(&mut sequencer, Command::EndBatch, &mut outbox)?;
+        if lock(&sequencer).batcher().is_open() {
+            exec(&sequencer, Command::EndBatch, &mut outbox)?;
         }
         for batch in outbox.drain(..) {
             sealed_count += 1;
@@ -320,9 +335,9 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         if want != 0 && sealed_count >= want {
             continue; // wait for the prover to verify them
         }
-        let t = now().max(sequencer.engine().state().now().get());
+        let t = now().max(lock(&sequencer).engine().state().now().get());
         exec(
-            &mut sequencer,
+            &sequencer,
             Command::BeginBatch {
                 timestamp: Timestamp::new(t)?,
             },
@@ -332,34 +347,31 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         for (m, price) in walk.iter_mut().enumerate() {
             *price = (*price * (1.0 + rng.gen_range(-0.004..0.004))).max(10.0);
             let tick = oracle_tick(&oracles, MarketId::new(m as u64)?, *price as u64, t)?;
-            exec(&mut sequencer, Command::Apply { tx: tick }, &mut outbox)?;
+            exec(&sequencer, Command::Apply { tx: tick }, &mut outbox)?;
         }
         for _ in 0..(shape.liquidations + shape.deleverages) {
-            let Some(tx) = next_step(sequencer.engine().state()) else {
+            let step = next_step(lock(&sequencer).engine().state());
+            let Some(tx) = step else {
                 break;
             };
             let kind = match &tx {
                 Transaction::Liquidation(_) => "liquidation",
                 _ => "deleverage",
             };
-            let done = exec(&mut sequencer, Command::Apply { tx }, &mut outbox)?;
+            let done = exec(&sequencer, Command::Apply { tx }, &mut outbox)?;
             emit(json!({"event": kind, "outcome": format!("{:?}", done.outcome)}));
             if !matches!(done.outcome, Outcome::Applied) {
                 break;
             }
         }
         for tx in follower.poll(&mut rand::rngs::OsRng).await? {
-            let done = exec(
-                &mut sequencer,
-                Command::Apply { tx: tx.clone() },
-                &mut outbox,
-            )?;
+            let done = exec(&sequencer, Command::Apply { tx: tx.clone() }, &mut outbox)?;
             emit(
                 json!({"event": "l1", "tx": tx_name(&tx), "outcome": format!("{:?}", done.outcome)}),
             );
         }
-        learn_ids(&mut traders, sequencer.engine().state(), &anvil);
-        market_make(&mut sequencer, &mut traders, &mut rng, t, &mut outbox)?;
+        learn_ids(&mut traders, lock(&sequencer).engine().state(), &anvil);
+        market_make(&sequencer, &mut traders, &mut rng, t, &mut outbox)?;
         for batch in outbox.drain(..) {
             sealed_count += 1;
             if to_prover.send(batch).await.is_err() {
@@ -433,14 +445,19 @@ fn learn_ids(
 /// A market maker (the first two traders, alternating) quotes around the mark and the others
 /// take: a few trades per batch, so the books and the batches are never empty.
 fn market_make(
-    sequencer: &mut Sequencer,
+    sequencer: &Mutex<Sequencer>,
     traders: &mut [Trader],
     rng: &mut ChaCha20Rng,
     now: u64,
     outbox: &mut Vec<SealedBatch>,
 ) -> Result<()> {
-    let state = sequencer.engine().state();
-    let markets: Vec<u64> = state.markets().iter().map(|m| m.mark_price.get()).collect();
+    let markets: Vec<u64> = lock(sequencer)
+        .engine()
+        .state()
+        .markets()
+        .iter()
+        .map(|m| m.mark_price.get())
+        .collect();
     let mut orders = Vec::new();
     for (m, mark) in markets.iter().enumerate() {
         if *mark == 0 {
