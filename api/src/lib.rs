@@ -9,6 +9,7 @@
 //! | `POST /v1/orders` | a signed order (EdDSA-Poseidon over `Order::hash`) and its options |
 //! | `GET /v1/batches`, `GET /v1/batches/{n}` | each batch's roots and L1 status |
 //! | `GET /v1/accounts/{id}/exit-witness` | the leaf and path at the last verified batch |
+//! | `GET /v1/openapi.json` | the OpenAPI 3 document of these routes ([`openapi`]) |
 //!
 //! Every refusal is a 4xx with a JSON body `{"code": "...", "message": "..."}`; the codes are
 //! stable (see [`ApiError::code`]). An order is acknowledged only after the sequencer has
@@ -30,6 +31,8 @@ use zkperp_sequencer::sequencer::{Outcome, Sequencer};
 use zkperp_sequencer::verified::{VerifiedError, VerifiedState};
 use zkperp_state::order::SignedOrder;
 use zkperp_state::units::AccountId;
+
+pub mod openapi;
 
 /// What the API reads and writes; shared with the process that drives the sequencer.
 #[derive(Debug, Clone)]
@@ -120,6 +123,10 @@ pub fn router(services: Services) -> Router {
         .route("/v1/batches", get(batches))
         .route("/v1/batches/{n}", get(batch))
         .route("/v1/accounts/{id}/exit-witness", get(exit_witness))
+        .route(
+            "/v1/openapi.json",
+            get(|| async { Json(openapi::document()) }),
+        )
         .fallback(|| async {
             ApiError::BadRequest("no such route (see /v1/markets, /v1/orders, /v1/batches)".into())
         })

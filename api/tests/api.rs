@@ -208,3 +208,32 @@ async fn batches_and_exit_witnesses_follow_the_verified_state() {
         .as_array()
         .is_some_and(|a| a.len() == 6));
 }
+
+/// The OpenAPI document lists exactly what is served: each documented path, with sample path
+/// parameters, answers with one of its documented statuses.
+#[tokio::test]
+async fn the_openapi_document_matches_the_server() {
+    let s = start().await;
+    let (status, doc) = s.get("/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.0.3");
+    let paths = doc["paths"].as_object().expect("paths");
+    assert_eq!(paths.len(), 7, "every route is documented");
+    for (path, ops) in paths {
+        let concrete = path
+            .replace("{market}", "BTC-USD")
+            .replace("{n}", "1")
+            .replace("{id}", "0");
+        for (method, op) in ops.as_object().expect("operations") {
+            let (got, body) = match method.as_str() {
+                "get" => s.get(&concrete).await,
+                "post" => s.post(&concrete, "{}".into()).await,
+                other => panic!("undocumented method {other}"),
+            };
+            assert!(
+                op["responses"].get(got.to_string()).is_some(),
+                "{method} {concrete} answered {got}, not documented: {body}"
+            );
+        }
+    }
+}
