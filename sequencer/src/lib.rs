@@ -30,6 +30,9 @@
 //!   order, each step's status persisted in RocksDB ([`pipeline::BatchStore`]).
 //! * [`verified`]: the accounts tree, leaves and markets of the last L1-verified batch, so the
 //!   API can serve exit witnesses against the rollup's root.
+//! * [`oracle`]: signed oracle quotes checked on arrival, the latest per key kept, and at each
+//!   batch start the oracle tick the state machine accepts (the middle `quorum` fresh quotes);
+//!   local signers over a price path for the devnet.
 //! * [`liquidation`]: the liquidation engine's policy: which account, market and counterparty
 //!   next (the state machine checks the rules).
 //! * [`risk`]: pre-trade risk, refusing at entry an order the account could not afford if it and
@@ -47,6 +50,7 @@ pub mod engine;
 pub mod follower;
 pub mod journal;
 pub mod liquidation;
+pub mod oracle;
 pub mod pipeline;
 pub mod risk;
 pub mod sequencer;
