@@ -33,6 +33,8 @@
 //! * [`oracle`]: signed oracle quotes checked on arrival, the latest per key kept, and at each
 //!   batch start the oracle tick the state machine accepts (the middle `quorum` fresh quotes);
 //!   local signers over a price path for the devnet.
+//! * [`funding`]: a funding tick per market every interval, from the book's premium over the
+//!   mark, capped so the state machine always accepts it.
 //! * [`liquidation`]: the liquidation engine's policy: which account, market and counterparty
 //!   next (the state machine checks the rules).
 //! * [`risk`]: pre-trade risk, refusing at entry an order the account could not afford if it and
@@ -48,6 +50,7 @@ pub mod batcher;
 pub mod book;
 pub mod engine;
 pub mod follower;
+pub mod funding;
 pub mod journal;
 pub mod liquidation;
 pub mod oracle;
