@@ -1,43 +1,67 @@
-//! zkperp's REST API, version 1 (first slice): markets, order books, signed orders, batches and
-//! exit witnesses, over the sequencer's live state, the batch pipeline's records and the state
-//! the L1 last verified.
+//! zkperp's REST and WebSocket API, version 1, over the sequencer's live state (through the
+//! [`hub`]), the batch pipeline's records and the state the L1 last verified.
 //!
-//! | route | what |
-//! |---|---|
-//! | `GET /v1/markets` | each market's parameters, mark price and funding index |
-//! | `GET /v1/markets/{market}/book` | resting orders, best first (`market`: index or name) |
-//! | `POST /v1/orders` | a signed order (EdDSA-Poseidon over `Order::hash`) and its options |
-//! | `GET /v1/batches`, `GET /v1/batches/{n}` | each batch's roots and L1 status |
-//! | `GET /v1/accounts/{id}/exit-witness` | the leaf and path at the last verified batch |
-//! | `GET /v1/openapi.json` | the OpenAPI 3 document of these routes ([`openapi`]) |
+//! | route | what | auth |
+//! |---|---|---|
+//! | `GET /v1/markets` | each market's parameters, mark price and funding index | |
+//! | `GET /v1/markets/{market}/book` | price levels, best first, with the delta sequence | |
+//! | `GET /v1/markets/{market}/trades` | recent trades (no accounts) | |
+//! | `POST /v1/orders` | a signed order (EdDSA-Poseidon over `Order::hash`) and its options | signed |
+//! | `GET /v1/orders/{account}-{order_id}` | one order's status | read |
+//! | `DELETE /v1/orders/{account}-{order_id}` | cancel, signed over `CancelOrder::message` | signed |
+//! | `GET /v1/accounts/{id}` | collateral, positions, value and margin | read |
+//! | `GET /v1/accounts/{id}/orders`, `/fills` | the account's orders and recent fills | read |
+//! | `POST /v1/withdrawals` | a signed withdrawal to the account's L1 owner | signed |
+//! | `GET /v1/batches`, `GET /v1/batches/{n}` | each batch's roots and L1 status | |
+//! | `GET /v1/accounts/{id}/exit-witness` | the leaf and path at the last verified batch | read |
+//! | `GET /v1/ws` | WebSocket: books, trades, an account's orders and fills, batches ([`ws`]) | read for accounts |
+//! | `GET /v1/openapi.json` | the OpenAPI 3 document of these routes ([`openapi`]) | |
+//!
+//! *read*: the request carries a signature of the account's key over a timestamp ([`auth`]).
+//! Prices, sizes and collateral are shown as exact decimal strings ([`decimal`]) next to the
+//! integers (ticks, lots, units of 10^-6) that orders sign.
 //!
 //! Every refusal is a 4xx with a JSON body `{"code": "...", "message": "..."}`; the codes are
-//! stable (see [`ApiError::code`]). An order is acknowledged only after the sequencer has
-//! journaled it (synced to disk): a 200 means it survives a crash.
+//! stable (see [`ApiError::code`]). An order, cancel or withdrawal is acknowledged only after
+//! the sequencer has journaled it (synced to disk): a 200 means it survives a crash.
 
 use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use zkperp_sequencer::book::OrderKey;
 use zkperp_sequencer::engine::{OrderError, OrderOptions};
 use zkperp_sequencer::journal::Command;
 use zkperp_sequencer::pipeline::BatchStore;
 use zkperp_sequencer::sequencer::{Outcome, Sequencer};
 use zkperp_sequencer::verified::{VerifiedError, VerifiedState};
+use zkperp_state::eddsa::Signature;
+use zkperp_state::funding::settle_funding;
+use zkperp_state::margin::{margin_summary, Fraction};
 use zkperp_state::order::SignedOrder;
-use zkperp_state::units::AccountId;
+use zkperp_state::tx::withdrawal::WithdrawalError;
+use zkperp_state::tx::{CancelOrder, CancelOrderError, Transaction, TxError, Withdrawal};
+use zkperp_state::units::{notional, AccountId, OrderId, PPM_ONE};
 
+pub mod auth;
+pub mod decimal;
+pub mod hub;
 pub mod openapi;
+pub mod ws;
+
+use decimal::{Scale, COLLATERAL};
+use hub::{FillView, Hub, Level, OrderView, TradeView};
 
 /// What the API reads and writes; shared with the process that drives the sequencer.
 #[derive(Debug, Clone)]
 pub struct Services {
-    pub sequencer: Arc<Mutex<Sequencer>>,
+    pub hub: Arc<Hub>,
     pub batches: Arc<BatchStore>,
     pub verified: Arc<Mutex<VerifiedState>>,
 }
@@ -49,10 +73,16 @@ pub enum ApiError {
     UnknownMarket(String),
     #[error("no batch {0}")]
     UnknownBatch(u64),
-    #[error("no account {0} at the last verified batch")]
+    #[error("no account {0}")]
     UnknownAccount(String),
+    #[error("no order {0}")]
+    UnknownOrder(String),
     #[error("order refused: {0}")]
     OrderRefused(OrderError),
+    #[error("refused by the state machine: {0}")]
+    TxRefused(TxError),
+    #[error("not authenticated: {0}")]
+    Unauthenticated(auth::AuthError),
     #[error("{0}")]
     BadRequest(String),
     #[error("internal error: {0}")]
@@ -66,7 +96,10 @@ impl ApiError {
             ApiError::UnknownMarket(_) => "unknown_market",
             ApiError::UnknownBatch(_) => "unknown_batch",
             ApiError::UnknownAccount(_) => "unknown_account",
+            ApiError::UnknownOrder(_) => "unknown_order",
             ApiError::OrderRefused(e) => order_code(e),
+            ApiError::TxRefused(e) => tx_code(e),
+            ApiError::Unauthenticated(_) => "unauthenticated",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Internal(_) => "internal",
         }
@@ -76,8 +109,10 @@ impl ApiError {
         match self {
             ApiError::UnknownMarket(_)
             | ApiError::UnknownBatch(_)
-            | ApiError::UnknownAccount(_) => StatusCode::NOT_FOUND,
-            ApiError::OrderRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            | ApiError::UnknownAccount(_)
+            | ApiError::UnknownOrder(_) => StatusCode::NOT_FOUND,
+            ApiError::OrderRefused(_) | ApiError::TxRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -93,12 +128,32 @@ fn order_code(e: &OrderError) -> &'static str {
         OrderError::Expired => "expired",
         OrderError::Duplicate => "duplicate_order",
         OrderError::Risk(_) => "insufficient_margin",
-        OrderError::State(_) => "state_refused",
+        OrderError::State(e) => tx_code(e),
         OrderError::NoOpenBatch => "no_open_batch",
         OrderError::CancelPending => "cancel_pending",
         OrderError::TooManyFills { .. } => "too_many_fills",
         OrderError::Batch(_) => "batch_error",
         OrderError::TradeOutsideBook => "trade_outside_book",
+    }
+}
+
+/// The code of a withdrawal or cancel the state machine refused.
+fn tx_code(e: &TxError) -> &'static str {
+    match e {
+        TxError::CancelOrder(c) => match c {
+            CancelOrderError::NoSuchAccount => "no_such_account",
+            CancelOrderError::BadSignature => "bad_signature",
+            CancelOrderError::Superseded => "superseded",
+        },
+        TxError::Withdrawal(w) => match w {
+            WithdrawalError::NoSuchAccount => "no_such_account",
+            WithdrawalError::ZeroAmount => "zero_amount",
+            WithdrawalError::BadNonce { .. } => "bad_nonce",
+            WithdrawalError::BadSignature => "bad_signature",
+            WithdrawalError::Margin(_) => "insufficient_margin",
+            WithdrawalError::Range(_) => "out_of_range",
+        },
+        _ => "state_refused",
     }
 }
 
@@ -115,47 +170,150 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+fn wall_clock() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 pub fn router(services: Services) -> Router {
     Router::new()
         .route("/v1/markets", get(markets))
         .route("/v1/markets/{market}/book", get(book))
+        .route("/v1/markets/{market}/trades", get(trades))
         .route("/v1/orders", post(submit_order))
+        .route("/v1/orders/{id}", get(order).delete(cancel_order))
+        .route("/v1/accounts/{id}", get(account))
+        .route("/v1/accounts/{id}/orders", get(account_orders))
+        .route("/v1/accounts/{id}/fills", get(account_fills))
+        .route("/v1/withdrawals", post(withdraw))
         .route("/v1/batches", get(batches))
         .route("/v1/batches/{n}", get(batch))
         .route("/v1/accounts/{id}/exit-witness", get(exit_witness))
+        .route("/v1/ws", get(ws::upgrade))
         .route(
             "/v1/openapi.json",
             get(|| async { Json(openapi::document()) }),
         )
         .fallback(|| async {
-            ApiError::BadRequest("no such route (see /v1/markets, /v1/orders, /v1/batches)".into())
+            ApiError::BadRequest("no such route (see /v1/openapi.json)".into())
         })
         .with_state(services)
 }
 
-async fn markets(State(s): State<Services>) -> Json<Value> {
-    let seq = lock(&s.sequencer);
-    let state = seq.engine().state();
-    let list: Vec<Value> = state
-        .config()
-        .markets
-        .iter()
-        .zip(state.markets())
-        .enumerate()
-        .map(|(i, (params, m))| {
-            json!({
-                "market": i,
-                "name": params.name,
-                "lot_size": params.lot_size,
-                "tick_size": params.tick_size,
-                "initial_margin_ppm": params.initial_margin.get(),
-                "maintenance_margin_ppm": params.maintenance_margin.get(),
-                "mark_price_ticks": m.mark_price.get().to_string(),
-                "funding_index": m.funding_index.get().to_string(),
-            })
+/// Each market's decimal units, for display.
+#[derive(Debug, Clone)]
+pub struct Units {
+    price: Vec<Scale>,
+    size: Vec<Scale>,
+}
+
+impl Units {
+    pub fn of(seq: &Sequencer) -> Self {
+        let markets = &seq.engine().state().config().markets;
+        // A configuration's sizes are validated decimal strings; a bad one shows integers.
+        let one = Scale::from_str_or_one;
+        Units {
+            price: markets.iter().map(|m| one(&m.tick_size)).collect(),
+            size: markets.iter().map(|m| one(&m.lot_size)).collect(),
+        }
+    }
+
+    pub fn price(&self, market: usize, ticks: u64) -> String {
+        self.price
+            .get(market)
+            .map_or(ticks.to_string(), |s| s.of(i128::from(ticks)).to_string())
+    }
+
+    pub fn size(&self, market: usize, lots: i128) -> String {
+        self.size
+            .get(market)
+            .map_or(lots.to_string(), |s| s.of(lots).to_string())
+    }
+
+    pub fn level(&self, market: usize, l: &Level) -> Value {
+        json!({
+            "price": self.price(market, l.price),
+            "size": self.size(market, i128::from(l.size)),
+            "price_ticks": l.price,
+            "size_lots": l.size,
         })
-        .collect();
-    Json(json!({ "markets": list }))
+    }
+
+    pub fn trade(&self, t: &TradeView) -> Value {
+        json!({
+            "market": t.market,
+            "price": self.price(t.market, t.price),
+            "size": self.size(t.market, i128::from(t.size)),
+            "price_ticks": t.price,
+            "size_lots": t.size,
+            "taker_side": t.taker_side,
+            "time": t.time,
+            "ticket": t.ticket,
+        })
+    }
+
+    pub fn order(&self, o: &OrderView) -> Value {
+        let mut v = serde_json::to_value(o).unwrap_or_default();
+        v["id"] = json!(format!("{}-{}", o.account.get(), o.order_id));
+        v["price_ticks"] = json!(o.price);
+        v["price"] = json!(self.price(o.market, o.price));
+        for (field, lots) in [("size", o.size), ("filled", o.filled), ("remaining", o.remaining)] {
+            v[format!("{field}_lots")] = json!(lots);
+            v[field] = json!(self.size(o.market, i128::from(lots)));
+        }
+        v
+    }
+
+    pub fn fill(&self, f: &FillView) -> Value {
+        let mut v = serde_json::to_value(f).unwrap_or_default();
+        v["price_ticks"] = json!(f.price);
+        v["price"] = json!(self.price(f.market, f.price));
+        v["size_lots"] = json!(f.size);
+        v["size"] = json!(self.size(f.market, i128::from(f.size)));
+        v
+    }
+}
+
+impl Scale {
+    fn from_str_or_one(s: &str) -> Scale {
+        s.parse().unwrap_or(decimal::ONE)
+    }
+}
+
+fn units(s: &Services) -> Units {
+    s.hub.with_sequencer(Units::of)
+}
+
+async fn markets(State(s): State<Services>) -> Json<Value> {
+    s.hub.with_sequencer(|seq| {
+        let state = seq.engine().state();
+        let units = Units::of(seq);
+        let list: Vec<Value> = state
+            .config()
+            .markets
+            .iter()
+            .zip(state.markets())
+            .enumerate()
+            .map(|(i, (params, m))| {
+                json!({
+                    "market": i,
+                    "name": params.name,
+                    "lot_size": params.lot_size,
+                    "tick_size": params.tick_size,
+                    "tick_value_units": params.tick_value.get(),
+                    "initial_margin_ppm": params.initial_margin.get(),
+                    "maintenance_margin_ppm": params.maintenance_margin.get(),
+                    "mark_price": units.price(i, m.mark_price.get()),
+                    "mark_price_ticks": m.mark_price.get().to_string(),
+                    "funding_index": m.funding_index.get().to_string(),
+                    "last_funding": m.last_funding.get(),
+                })
+            })
+            .collect();
+        Json(json!({ "markets": list, "time": state.now().get() }))
+    })
 }
 
 /// A market by index or by name (`BTC-USD`).
@@ -169,17 +327,318 @@ fn market_index(seq: &Sequencer, market: &str) -> Result<usize, ApiError> {
         .ok_or_else(|| ApiError::UnknownMarket(market.to_string()))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DepthQuery {
+    depth: Option<usize>,
+}
+
 async fn book(
     State(s): State<Services>,
     Path(market): Path<String>,
+    query: Result<Query<DepthQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let seq = lock(&s.sequencer);
-    let m = market_index(&seq, &market)?;
-    let book = seq
-        .engine()
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let m = s.hub.with_sequencer(|seq| market_index(seq, &market))?;
+    let units = units(&s);
+    let levels = s
+        .hub
         .book(m)
         .ok_or_else(|| ApiError::UnknownMarket(market.clone()))?;
-    Ok(Json(json!({ "market": m, "book": book.snapshot() })))
+    let (bids, asks) = levels.top(q.depth.unwrap_or(100));
+    Ok(Json(json!({
+        "market": m,
+        "seq": levels.seq,
+        "bids": bids.iter().map(|l| units.level(m, l)).collect::<Vec<_>>(),
+        "asks": asks.iter().map(|l| units.level(m, l)).collect::<Vec<_>>(),
+    })))
+}
+
+async fn trades(
+    State(s): State<Services>,
+    Path(market): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let m = s.hub.with_sequencer(|seq| market_index(seq, &market))?;
+    let units = units(&s);
+    let list: Vec<Value> = s.hub.trades(m).iter().rev().map(|t| units.trade(t)).collect();
+    Ok(Json(json!({ "market": m, "trades": list })))
+}
+
+/// An account id from a path segment.
+fn account_id(id: &str) -> Result<AccountId, ApiError> {
+    id.parse::<u64>()
+        .ok()
+        .and_then(|n| AccountId::new(n).ok())
+        .ok_or_else(|| ApiError::BadRequest(format!("account id {id:?} is not an account id")))
+}
+
+/// Checks that the request is signed by `account`'s key ([`auth`]).
+fn authenticate(s: &Services, account: AccountId, headers: &HeaderMap) -> Result<(), ApiError> {
+    let header = |name: &'static str| -> Result<&str, ApiError> {
+        headers
+            .get(name)
+            .ok_or(ApiError::Unauthenticated(auth::AuthError::Missing(name)))?
+            .to_str()
+            .map_err(|e| {
+                ApiError::Unauthenticated(auth::AuthError::Malformed(name, e.to_string()))
+            })
+    };
+    let timestamp: u64 = header(auth::TIMESTAMP_HEADER)?.trim().parse().map_err(|e| {
+        ApiError::Unauthenticated(auth::AuthError::Malformed(
+            auth::TIMESTAMP_HEADER,
+            format!("{e}"),
+        ))
+    })?;
+    let signature = auth::parse_signature(header(auth::SIGNATURE_HEADER)?)
+        .map_err(ApiError::Unauthenticated)?;
+    check_read(s, account, timestamp, &signature)
+}
+
+/// [`auth::check`] against the account's key in the live state.
+pub(crate) fn check_read(
+    s: &Services,
+    account: AccountId,
+    timestamp: u64,
+    signature: &Signature,
+) -> Result<(), ApiError> {
+    let key = s
+        .hub
+        .with_sequencer(|seq| {
+            seq.engine()
+                .state()
+                .account(account)
+                .map(|a| a.leaf.public_key)
+        })
+        .ok_or_else(|| ApiError::UnknownAccount(account.get().to_string()))?;
+    auth::check(&key, account, timestamp, signature, wall_clock())
+        .map_err(ApiError::Unauthenticated)
+}
+
+/// `{account}-{order_id}`.
+fn order_key(id: &str) -> Result<OrderKey, ApiError> {
+    let bad = || ApiError::BadRequest(format!("order id {id:?} is not `account-order_id`"));
+    let (account, order) = id.split_once('-').ok_or_else(bad)?;
+    let account = account_id(account).map_err(|_| bad())?;
+    let order_id = order
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| OrderId::new(n).ok())
+        .ok_or_else(bad)?;
+    Ok(OrderKey { account, order_id })
+}
+
+async fn order(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let key = order_key(&id)?;
+    authenticate(&s, key.account, &headers)?;
+    let order = s.hub.order(&key).ok_or(ApiError::UnknownOrder(id))?;
+    Ok(Json(units(&s).order(&order)))
+}
+
+/// `DELETE /v1/orders/{id}` body: the owner's signature over `CancelOrder::message`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    pub signature: Signature,
+}
+
+/// Journals `command` off the async workers (a synced disk write) and runs it through the hub.
+async fn execute(
+    s: &Services,
+    command: Command,
+) -> Result<zkperp_sequencer::sequencer::Executed, ApiError> {
+    let hub = s.hub.clone();
+    tokio::task::spawn_blocking(move || hub.execute(command))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+async fn cancel_order(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+    body: Result<Json<CancelRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let key = order_key(&id)?;
+    let Json(request) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let executed = execute(
+        &s,
+        Command::Cancel {
+            cancel: CancelOrder {
+                account: key.account,
+                order_id: key.order_id,
+                signature: request.signature,
+            },
+        },
+    )
+    .await?;
+    match executed.outcome {
+        Outcome::Cancelled(events) => Ok(Json(json!({
+            "ticket": executed.ticket,
+            "events": events,
+        }))),
+        Outcome::Refused(e) => Err(ApiError::OrderRefused(e)),
+        other => Err(ApiError::Internal(format!("unexpected outcome {other:?}"))),
+    }
+}
+
+async fn account(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let account = account_id(&id)?;
+    authenticate(&s, account, &headers)?;
+    let units = units(&s);
+    s.hub.with_sequencer(|seq| {
+        let state = seq.engine().state();
+        let mut leaf = state
+            .account(account)
+            .ok_or_else(|| ApiError::UnknownAccount(id.clone()))?
+            .leaf
+            .clone();
+        // Shown as if funding were settled now: what the next transaction will see.
+        settle_funding(&mut leaf, state.markets())
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let params = &state.config().markets;
+        let summary = |f| margin_summary(leaf.collateral, &leaf.positions, state.markets(), params, f);
+        let (initial, maintenance) = (summary(Fraction::Initial), summary(Fraction::Maintenance));
+        let money = |v: i128| COLLATERAL.of(v).to_string();
+        let positions: Vec<Value> = leaf
+            .positions
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.size.is_zero())
+            .map(|(m, p)| {
+                let value = notional(p.size, state.markets()[m].mark_price, params[m].tick_value);
+                json!({
+                    "market": m,
+                    "name": params[m].name,
+                    "size": units.size(m, p.size.get()),
+                    "size_lots": p.size.get().to_string(),
+                    "mark_price": units.price(m, state.markets()[m].mark_price.get()),
+                    "notional": money(value),
+                })
+            })
+            .collect();
+        let ppm = i128::from(PPM_ONE);
+        Ok(Json(json!({
+            "account": account.get(),
+            "l1_address": format!("0x{}", hex::encode(leaf.l1_address.0)),
+            "public_key": format!("0x{}", hex::encode(leaf.public_key.pack())),
+            "nonce": leaf.nonce.get(),
+            "collateral": money(leaf.collateral.get()),
+            "total_value": money(initial.total_value),
+            "initial_margin": money(initial.total_risk_ppm / ppm),
+            "maintenance_margin": money(maintenance.total_risk_ppm / ppm),
+            "free_collateral": money((initial.total_value - initial.total_risk_ppm / ppm).max(0)),
+            "liquidatable": zkperp_state::margin::is_liquidatable(&maintenance),
+            "positions": positions,
+            "time": state.now().get(),
+        })))
+    })
+}
+
+async fn account_orders(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let account = account_id(&id)?;
+    authenticate(&s, account, &headers)?;
+    let units = units(&s);
+    let list: Vec<Value> = s.hub.orders(account).iter().rev().map(|o| units.order(o)).collect();
+    Ok(Json(json!({ "account": account.get(), "orders": list })))
+}
+
+async fn account_fills(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let account = account_id(&id)?;
+    authenticate(&s, account, &headers)?;
+    let units = units(&s);
+    let list: Vec<Value> = s.hub.fills(account).iter().rev().map(|f| units.fill(f)).collect();
+    Ok(Json(json!({ "account": account.get(), "fills": list })))
+}
+
+/// `POST /v1/withdrawals` body: a withdrawal signed by the account's key
+/// (`Withdrawal::message(account, amount, nonce)`); the amount goes to the account's L1 owner.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawalRequest {
+    pub withdrawal: Withdrawal,
+}
+
+/// What can be known of a withdrawal when it arrives (it is applied at the seal, against the
+/// margin the batch's trades leave): the account exists, the amount is positive, the nonce is
+/// the next one after the account's nonce and its withdrawals already waiting, and the owner
+/// signed it. Checked under the sequencer's lock, so a duplicate cannot slip in between.
+fn check_withdrawal(seq: &Sequencer, w: &Withdrawal) -> Result<(), ApiError> {
+    let refuse = |e: WithdrawalError| ApiError::TxRefused(TxError::Withdrawal(e));
+    let leaf = &seq
+        .engine()
+        .state()
+        .account(w.account)
+        .ok_or_else(|| refuse(WithdrawalError::NoSuchAccount))?
+        .leaf;
+    if w.amount.get() == 0 {
+        return Err(refuse(WithdrawalError::ZeroAmount));
+    }
+    let waiting = seq
+        .batcher()
+        .held()
+        .filter(|(_, tx)| matches!(tx, Transaction::Withdrawal(h) if h.account == w.account))
+        .count() as u64;
+    let expected = leaf.nonce.get() + waiting;
+    if w.nonce.get() != expected {
+        return Err(refuse(WithdrawalError::BadNonce {
+            expected,
+            got: w.nonce.get(),
+        }));
+    }
+    leaf.public_key
+        .verify(Withdrawal::message(w.account, w.amount, w.nonce), &w.signature)
+        .map_err(|_| refuse(WithdrawalError::BadSignature))
+}
+
+async fn withdraw(
+    State(s): State<Services>,
+    body: Result<Json<WithdrawalRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(request) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let w = request.withdrawal;
+    let hub = s.hub.clone();
+    let executed = tokio::task::spawn_blocking(move || {
+        hub.execute_checked(
+            Command::Apply {
+                tx: Transaction::Withdrawal(w),
+            },
+            |seq| check_withdrawal(seq, &w),
+        )
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let status = match executed.outcome {
+        Outcome::Applied => "applied",
+        // Withdrawals wait for the seal, and are checked against the margin then.
+        Outcome::Held => "held",
+        Outcome::TxRefused(e) => return Err(ApiError::TxRefused(e)),
+        other => return Err(ApiError::Internal(format!("unexpected outcome {other:?}"))),
+    };
+    Ok(Json(json!({
+        "ticket": executed.ticket,
+        "status": status,
+        "account": w.account.get(),
+        "nonce": w.nonce.get(),
+        "amount": COLLATERAL.of(i128::from(w.amount.get())).to_string(),
+        "amount_units": w.amount.get().to_string(),
+    })))
 }
 
 /// `POST /v1/orders` body.
@@ -205,17 +664,14 @@ async fn submit_order(
     body: Result<Json<OrderRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<OrderAck>, ApiError> {
     let Json(request) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    // Journaling is a synced disk write: off the async workers.
-    let sequencer = s.sequencer.clone();
-    let executed = tokio::task::spawn_blocking(move || {
-        lock(&sequencer).execute(Command::Submit {
+    let executed = execute(
+        &s,
+        Command::Submit {
             order: request.order,
             options: request.options,
-        })
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
+        },
+    )
+    .await?;
     let sealed_batches = executed.sealed().map(|b| b.batch_number).collect();
     match executed.outcome {
         Outcome::Book(events) => Ok(Json(OrderAck {
@@ -254,12 +710,10 @@ async fn batch(State(s): State<Services>, Path(n): Path<String>) -> Result<Json<
 async fn exit_witness(
     State(s): State<Services>,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let account = id
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| AccountId::new(n).ok())
-        .ok_or_else(|| ApiError::BadRequest(format!("account id {id:?} is not an account id")))?;
+    let account = account_id(&id)?;
+    authenticate(&s, account, &headers)?;
     let v = lock(&s.verified);
     let witness = v.exit_witness(account).map_err(|e| match e {
         VerifiedError::NoSuchAccount(_) => ApiError::UnknownAccount(id.clone()),

@@ -1,11 +1,14 @@
 //! The REST API over HTTP on loopback, against a real sequencer (journal in RocksDB), batch
-//! store and verified state: reads, a signed order acknowledged and resting in the book, and
-//! every kind of bad request refused with its stable code and never a panic.
+//! store and verified state: reads, signed orders acknowledged, matched and cancelled, private
+//! reads only with the owner's signature, withdrawals, and every kind of bad request refused
+//! with its stable code and never a panic.
 
 use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
-use zkperp_api::{router, Services};
+use zkperp_api::hub::Hub;
+use zkperp_api::{auth, router, Services};
 use zkperp_sequencer::engine::FeeSchedule;
 use zkperp_sequencer::journal::Command;
 use zkperp_sequencer::pipeline::BatchStore;
@@ -13,19 +16,51 @@ use zkperp_sequencer::sequencer::{Sequencer, SequencerConfig};
 use zkperp_sequencer::verified::VerifiedState;
 use zkperp_state::order::Side;
 use zkperp_state::testkit::*;
+use zkperp_state::tx::{CancelOrder, Withdrawal};
+use zkperp_state::units::{AccountId, Amount, Nonce};
 
 struct Server {
     base: String,
     client: reqwest::Client,
     f: Fixture,
+    services: Services,
     _dirs: Vec<tempfile::TempDir>,
+}
+
+fn wall_clock() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("time")
+        .as_secs()
 }
 
 impl Server {
     async fn get(&self, path: &str) -> (u16, Value) {
+        self.get_with(path, &[]).await
+    }
+
+    async fn get_with(&self, path: &str, headers: &[(&'static str, String)]) -> (u16, Value) {
+        let mut request = self.client.get(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let r = request.send().await.expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.expect("a JSON body"))
+    }
+
+    /// A private read of trader `t`'s account, signed now with the trader's key.
+    async fn private(&self, t: usize, path: &str) -> (u16, Value) {
+        let headers = auth::sign(&self.f.traders[t].key, self.f.id(t), wall_clock());
+        self.get_with(path, &headers).await
+    }
+
+    async fn delete(&self, path: &str, body: String) -> (u16, Value) {
         let r = self
             .client
-            .get(format!("{}{path}", self.base))
+            .delete(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body)
             .send()
             .await
             .expect("request");
@@ -79,7 +114,7 @@ async fn start() -> Server {
         f.deposit(t, 1_000_000_000);
     }
     let services = Services {
-        sequencer: Arc::new(Mutex::new(seq)),
+        hub: Arc::new(Hub::new(seq)),
         batches: Arc::new(BatchStore::open(dirs[1].path()).expect("store")),
         verified: Arc::new(Mutex::new(
             VerifiedState::open(dirs[2].path(), &config).expect("verified"),
@@ -89,11 +124,13 @@ async fn start() -> Server {
         .await
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, router(services)).await });
+    let app = router(services.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
     Server {
         base,
         client: reqwest::Client::new(),
         f,
+        services,
         _dirs: dirs,
     }
 }
@@ -117,7 +154,10 @@ async fn markets_books_and_a_signed_order() {
     for path in ["/v1/markets/0/book", "/v1/markets/BTC-USD/book"] {
         let (status, book) = s.get(path).await;
         assert_eq!(status, 200);
-        assert_eq!(book["book"]["bids"][0]["price"], 499_000, "{book}");
+        assert_eq!(book["bids"][0]["price_ticks"], 499_000, "{book}");
+        assert_eq!(book["bids"][0]["price"], "49900.0", "{book}");
+        assert_eq!(book["bids"][0]["size"], "0.0010", "{book}");
+        assert_eq!(book["seq"], 1, "{book}");
     }
 
     // The same order again: a duplicate, refused with its code.
@@ -151,8 +191,18 @@ async fn bad_requests_get_stable_codes() {
         ("/v1/markets/DOGE-USD/book", None, 404, "unknown_market"),
         ("/v1/batches/7", None, 404, "unknown_batch"),
         ("/v1/batches/x", None, 400, "bad_request"),
-        ("/v1/accounts/5/exit-witness", None, 404, "unknown_account"),
+        ("/v1/accounts/5/exit-witness", None, 401, "unauthenticated"),
+        ("/v1/accounts/1/exit-witness", None, 401, "unauthenticated"),
         ("/v1/accounts/-1/exit-witness", None, 400, "bad_request"),
+        ("/v1/accounts/1", None, 401, "unauthenticated"),
+        ("/v1/accounts/1/orders", None, 401, "unauthenticated"),
+        ("/v1/accounts/1/fills", None, 401, "unauthenticated"),
+        ("/v1/orders/1-1", None, 401, "unauthenticated"),
+        ("/v1/orders/1", None, 400, "bad_request"),
+        ("/v1/markets/BTC-USD/book?depth=x", None, 400, "bad_request"),
+        ("/v1/markets/DOGE-USD/trades", None, 404, "unknown_market"),
+        ("/v1/withdrawals", Some("{}".into()), 400, "bad_request"),
+        ("/v1/ws", None, 400, "bad_request"),
         ("/v1/nothing", None, 400, "bad_request"),
         ("/v1/orders", Some("{".into()), 400, "bad_request"),
         (
@@ -200,8 +250,10 @@ async fn batches_and_exit_witnesses_follow_the_verified_state() {
     let (status, list) = s.get("/v1/batches").await;
     assert_eq!(status, 200);
     assert_eq!(list["verified_batch"], 0);
-    // The genesis accounts exist at batch 0: the insurance fund's witness opens the root.
-    let (status, w) = s.get("/v1/accounts/0/exit-witness").await;
+    // The genesis accounts exist at batch 0: the insurance fund's witness opens the root, for
+    // the fund's owner.
+    let headers = auth::sign(&s.f.fund_key, AccountId::INSURANCE_FUND, wall_clock());
+    let (status, w) = s.get_with("/v1/accounts/0/exit-witness", &headers).await;
     assert_eq!(status, 200, "{w}");
     assert_eq!(w["batch"], 0);
     assert!(w["witness"]["siblings"]
@@ -218,7 +270,7 @@ async fn the_openapi_document_matches_the_server() {
     assert_eq!(status, 200);
     assert_eq!(doc["openapi"], "3.0.3");
     let paths = doc["paths"].as_object().expect("paths");
-    assert_eq!(paths.len(), 7, "every route is documented");
+    assert_eq!(paths.len(), 14, "every route is documented");
     for (path, ops) in paths {
         let concrete = path
             .replace("{market}", "BTC-USD")
@@ -228,6 +280,7 @@ async fn the_openapi_document_matches_the_server() {
             let (got, body) = match method.as_str() {
                 "get" => s.get(&concrete).await,
                 "post" => s.post(&concrete, "{}".into()).await,
+                "delete" => s.delete(&concrete, "{}".into()).await,
                 other => panic!("undocumented method {other}"),
             };
             assert!(
@@ -236,4 +289,215 @@ async fn the_openapi_document_matches_the_server() {
             );
         }
     }
+}
+
+/// Two traders meet through the API: the trade is public (without accounts), each side's
+/// order, fills and account are private, shown only with the owner's signature; a resting
+/// order is cancelled with the owner's signed cancel; a withdrawal is signed and applied.
+#[tokio::test]
+async fn trading_private_reads_cancels_and_withdrawals() {
+    let mut s = start().await;
+    let (a, b) = (s.f.id(0), s.f.id(1));
+    let bid = s.f.order(0, btc(), Side::Buy, 30, 499_000);
+    let ask = s.f.order(1, btc(), Side::Sell, 20, 499_000);
+    for order in [bid, ask] {
+        let (status, ack) = s.post("/v1/orders", json!({ "order": order }).to_string()).await;
+        assert_eq!(status, 200, "{ack}");
+    }
+    let (status, trades) = s.get("/v1/markets/BTC-USD/trades").await;
+    assert_eq!(status, 200);
+    let trade = &trades["trades"][0];
+    assert_eq!((trade["price"].as_str(), trade["size"].as_str()), (Some("49900.0"), Some("0.0020")), "{trades}");
+    assert_eq!(trade["taker_side"], "sell");
+    assert!(trade.get("account").is_none() && !trades.to_string().contains("maker"), "no accounts in public trades");
+    let (_, book) = s.get("/v1/markets/0/book").await;
+    assert_eq!(book["bids"][0]["size_lots"], 10, "{book}");
+
+    // The bid, partly filled, for its owner; not for the other trader, not unsigned.
+    let bid_path = format!("/v1/orders/{}-{}", a.get(), bid.order.order_id.get());
+    let (status, order) = s.private(0, &bid_path).await;
+    assert_eq!(status, 200, "{order}");
+    assert_eq!((order["status"].as_str(), order["filled_lots"].as_u64(), order["remaining_lots"].as_u64()), (Some("open"), Some(20), Some(10)), "{order}");
+    let forged = auth::sign(&s.f.traders[1].key, a, wall_clock());
+    let (status, err) = s.get_with(&bid_path, &forged).await;
+    assert_eq!((status, err["code"].as_str()), (401, Some("unauthenticated")), "{err}");
+    let stale = auth::sign(&s.f.traders[0].key, a, wall_clock() - auth::WINDOW_SECS - 5);
+    let (status, err) = s.get_with(&bid_path, &stale).await;
+    assert_eq!((status, err["code"].as_str()), (401, Some("unauthenticated")), "{err}");
+    let (status, fills) = s.private(1, &format!("/v1/accounts/{}/fills", b.get())).await;
+    assert_eq!(status, 200);
+    assert_eq!((fills["fills"][0]["role"].as_str(), fills["fills"][0]["side"].as_str(), fills["fills"][0]["size_lots"].as_u64()), (Some("taker"), Some("sell"), Some(20)), "{fills}");
+    let (status, account) = s.private(0, &format!("/v1/accounts/{}", a.get())).await;
+    assert_eq!(status, 200, "{account}");
+    assert_eq!(account["positions"][0]["size"], "0.0020", "{account}");
+    assert_eq!(account["positions"][0]["name"], "BTC-USD");
+    assert_eq!(account["liquidatable"], false);
+    // 1,000 USD deposited, bought 0.002 BTC at 49,900 (99.8 USD) without a maker fee; the mark
+    // is 50,000: value 1,000.2 USD.
+    assert_eq!(account["total_value"], "1000.200000", "{account}");
+
+    // A signed cancel of the rest; a cancel signed by someone else is refused.
+    let message = CancelOrder::message(a, bid.order.order_id);
+    let (status, err) = s.delete(&bid_path, json!({"signature": s.f.traders[1].key.sign(message)}).to_string()).await;
+    assert_eq!((status, err["code"].as_str()), (422, Some("bad_signature")), "{err}");
+    let (status, ack) = s.delete(&bid_path, json!({"signature": s.f.traders[0].key.sign(message)}).to_string()).await;
+    assert_eq!(status, 200, "{ack}");
+    let (_, order) = s.private(0, &bid_path).await;
+    assert_eq!((order["status"].as_str(), order["reason"].as_str()), (Some("cancelled"), Some("user")), "{order}");
+    let (_, book) = s.get("/v1/markets/0/book").await;
+    assert_eq!(book["bids"], json!([]), "{book}");
+    let (_, orders) = s.private(0, &format!("/v1/accounts/{}/orders", a.get())).await;
+    assert_eq!(orders["orders"].as_array().map(Vec::len), Some(1), "{orders}");
+
+    // A withdrawal signed by the owner at the account's nonce is applied; replayed, refused.
+    let withdrawal = |t: usize, signer: usize, units: u64| {
+        let (account, amount, nonce) = (s.f.id(t), Amount::new(units).expect("amount"), Nonce::new(0).expect("nonce"));
+        Withdrawal { account, amount, nonce, signature: s.f.traders[signer].key.sign(Withdrawal::message(account, amount, nonce)) }
+    };
+    let (status, err) = s.post("/v1/withdrawals", json!({"withdrawal": withdrawal(1, 0, 5_000_000)}).to_string()).await;
+    assert_eq!((status, err["code"].as_str()), (422, Some("bad_signature")), "{err}");
+    let good = withdrawal(1, 1, 5_000_000);
+    let (status, ack) = s.post("/v1/withdrawals", json!({"withdrawal": good}).to_string()).await;
+    assert_eq!(status, 200, "{ack}");
+    // Held for the seal (withdrawals are checked against the margin the batch's trades leave).
+    assert_eq!((ack["status"].as_str(), ack["amount"].as_str()), (Some("held"), Some("5.000000")), "{ack}");
+    let (status, err) = s.post("/v1/withdrawals", json!({"withdrawal": good}).to_string()).await;
+    assert_eq!((status, err["code"].as_str()), (422, Some("bad_nonce")), "{err}");
+    // The next nonce is accepted while the first waits; after the seal both are applied.
+    let (account, amount, nonce) = (b, Amount::new(1_000_000).expect("amount"), Nonce::new(1).expect("nonce"));
+    let next = Withdrawal { account, amount, nonce, signature: s.f.traders[1].key.sign(Withdrawal::message(account, amount, nonce)) };
+    let (status, ack) = s.post("/v1/withdrawals", json!({"withdrawal": next}).to_string()).await;
+    assert_eq!((status, ack["status"].as_str()), (200, Some("held")), "{ack}");
+    // One withdrawal slot per batch in this shape: the second is carried to the next batch.
+    let path = format!("/v1/accounts/{}", b.get());
+    s.services.hub.execute(Command::EndBatch).expect("seal");
+    assert_eq!(s.private(1, &path).await.1["nonce"], 1);
+    s.services.hub.execute(Command::BeginBatch { timestamp: ts(START + 1) }).expect("begin");
+    s.services.hub.execute(Command::EndBatch).expect("seal");
+    assert_eq!(s.private(1, &path).await.1["nonce"], 2);
+}
+
+/// The WebSocket: a book snapshot then sequenced deltas, public trades, the subscribed
+/// account's orders and fills only (and only with its signature), batch records as they are
+/// written, and bad requests answered with an error without closing the session.
+#[tokio::test]
+async fn the_websocket_streams_books_trades_accounts_and_batches() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use zkperp_sequencer::pipeline::{BatchRecord, BatchStatus};
+
+    let mut s = start().await;
+    let url = format!("{}/v1/ws", s.base.replace("http://", "ws://"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .expect("connect");
+    async fn next(
+        ws: &mut (impl futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+                  + Unpin),
+    ) -> Value {
+        loop {
+            let msg = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+                .await
+                .expect("a message within 10 s")
+                .expect("open")
+                .expect("ok");
+            if let Message::Text(t) = msg {
+                return serde_json::from_str(t.as_str()).expect("JSON");
+            }
+        }
+    }
+    let ask = |v: Value| Message::Text(v.to_string().into());
+    let (a, b) = (s.f.id(0), s.f.id(1));
+    let t = wall_clock();
+    let read = |key: &zkperp_state::eddsa::PrivateKey, id: AccountId| {
+        key.sign(auth::read_message(id, t))
+    };
+    let requests = [
+        json!({"op": "subscribe", "channel": "book", "market": "BTC-USD"}),
+        json!({"op": "subscribe", "channel": "trades", "market": 0}),
+        json!({"op": "subscribe", "channel": "account", "account": a.get(), "timestamp": t,
+               "signature": read(&s.f.traders[0].key, a)}),
+        json!({"op": "subscribe", "channel": "account", "account": b.get(), "timestamp": t,
+               "signature": read(&s.f.traders[0].key, b)}),
+        json!({"op": "subscribe", "channel": "batches"}),
+        json!({"op": "subscribe", "channel": "book", "market": "DOGE-USD"}),
+        json!({"op": "listen"}),
+    ];
+    for r in requests {
+        ws.send(ask(r)).await.expect("send");
+    }
+    ws.send(Message::Text("{".into())).await.expect("send");
+    let mut replies = Vec::new();
+    for _ in 0..9 {
+        replies.push(next(&mut ws).await);
+    }
+    assert_eq!(replies[0]["channel"], "subscribed");
+    assert_eq!(
+        (replies[1]["type"].as_str(), replies[1]["seq"].as_u64()),
+        (Some("snapshot"), Some(0)),
+        "{}",
+        replies[1]
+    );
+    assert_eq!(replies[2]["channel"], "subscribed");
+    assert_eq!(replies[3]["subscription"]["account"], a.get());
+    assert_eq!(
+        (replies[4]["channel"].as_str(), replies[4]["code"].as_str()),
+        (Some("error"), Some("unauthenticated")),
+        "another's key opens no account: {}",
+        replies[4]
+    );
+    assert_eq!(replies[5]["subscription"]["channel"], "batches");
+    for (r, code) in [(6, "unknown_market"), (7, "bad_request"), (8, "bad_request")] {
+        assert_eq!(replies[r]["code"], code, "{}", replies[r]);
+    }
+
+    // Trader 0 bids, trader 1 sells into it.
+    let bid = s.f.order(0, btc(), Side::Buy, 30, 499_000);
+    let sell = s.f.order(1, btc(), Side::Sell, 20, 499_000);
+    let (status, _) = s.post("/v1/orders", json!({ "order": bid }).to_string()).await;
+    assert_eq!(status, 200);
+    let placed = next(&mut ws).await;
+    assert_eq!(
+        (placed["channel"].as_str(), placed["order"]["status"].as_str()),
+        (Some("orders"), Some("open")),
+        "{placed}"
+    );
+    let delta = next(&mut ws).await;
+    assert_eq!((delta["type"].as_str(), delta["seq"].as_u64()), (Some("delta"), Some(1)));
+    assert_eq!(delta["bids"][0]["size_lots"], 30, "{delta}");
+    let (status, _) = s.post("/v1/orders", json!({ "order": sell }).to_string()).await;
+    assert_eq!(status, 200);
+    let mut got = Vec::new();
+    loop {
+        let m = next(&mut ws).await;
+        let done = m["channel"] == "book";
+        got.push(m);
+        if done {
+            break;
+        }
+    }
+    let channels: Vec<&str> = got.iter().map(|m| m["channel"].as_str().unwrap_or("")).collect();
+    assert_eq!(channels, ["orders", "trades", "fills", "book"], "{got:?}");
+    assert_eq!(got[0]["order"]["filled_lots"], 20);
+    assert_eq!((got[1]["price"].as_str(), got[1]["size_lots"].as_u64()), (Some("49900.0"), Some(20)));
+    assert_eq!((got[2]["account"].as_u64(), got[2]["fill"]["role"].as_str()), (Some(u64::from(a.get())), Some("maker")));
+    assert_eq!((got[3]["seq"].as_u64(), got[3]["bids"][0]["size_lots"].as_u64()), (Some(2), Some(10)));
+
+    // A batch record written by the pipeline reaches the batches channel.
+    let record = BatchRecord {
+        number: 1,
+        shape: "o2-f1-l1-x1-d2-fw1-t4-w1-c1".into(),
+        old_root: "1".into(),
+        new_root: "2".into(),
+        timestamp: START,
+        transactions: 5,
+        status: BatchStatus::Sealed,
+    };
+    s.services.batches.put(&record).expect("put");
+    let batch = next(&mut ws).await;
+    assert_eq!(
+        (batch["channel"].as_str(), batch["batch"]["status"]["status"].as_str(), batch["batch"]["number"].as_u64()),
+        (Some("batches"), Some("sealed"), Some(1)),
+        "{batch}"
+    );
 }

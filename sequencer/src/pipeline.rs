@@ -117,11 +117,16 @@ pub enum PipelineError {
 }
 
 /// Every batch's status, in RocksDB (key: batch number, big-endian; value: JSON), each write
-/// synced before it returns.
+/// synced before it returns; every write is also announced to [`BatchStore::subscribe`]rs (the
+/// API's batch channel), after it is on disk.
 #[derive(Debug)]
 pub struct BatchStore {
     db: DB,
+    updates: tokio::sync::broadcast::Sender<BatchRecord>,
 }
+
+/// Status changes a slow subscriber may fall behind by before it misses some.
+const UPDATES_BUFFER: usize = 256;
 
 impl BatchStore {
     pub fn open(path: &Path) -> Result<Self, PipelineError> {
@@ -131,7 +136,14 @@ impl BatchStore {
         let cf = ColumnFamilyDescriptor::new(BATCHES_CF, Options::default());
         Ok(BatchStore {
             db: DB::open_cf_descriptors(&opts, path, vec![cf])?,
+            updates: tokio::sync::broadcast::channel(UPDATES_BUFFER).0,
         })
+    }
+
+    /// Every record written from now on, in write order (a receiver that falls more than
+    /// 256 writes behind gets `Lagged` and should re-read [`BatchStore::all`]).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<BatchRecord> {
+        self.updates.subscribe()
     }
 
     pub fn put(&self, record: &BatchRecord) -> Result<(), PipelineError> {
@@ -147,6 +159,8 @@ impl BatchStore {
         w.set_sync(true);
         self.db
             .put_cf_opt(cf, record.number.to_be_bytes(), value, &w)?;
+        // No subscriber is not an error.
+        let _ = self.updates.send(record.clone());
         Ok(())
     }
 

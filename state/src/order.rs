@@ -24,6 +24,8 @@ pub const DOMAIN_ORDER: u64 = 1;
 pub const DOMAIN_WITHDRAWAL: u64 = 2;
 pub const DOMAIN_ORACLE_QUOTE: u64 = 3;
 pub const DOMAIN_CANCEL_ORDER: u64 = 4;
+/// Authenticates a private API read (`zkperp_api::auth`); never part of a transaction.
+pub const DOMAIN_API_READ: u64 = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

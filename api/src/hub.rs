@@ -1,0 +1,546 @@
+//! The hub: the one door through which commands reach the sequencer, so that what each command
+//! did is recorded for the API's reads (orders, fills, trades, the books' price levels) and
+//! published to subscribers (book deltas, trades, an account's orders and fills) in exactly the
+//! order the sequencer did it.
+//!
+//! ```text
+//!  API handlers, the devnet's drivers ──Hub::execute──> Sequencer::execute (journaled)
+//!                                          │ book events of the command (fills, rests, cancels)
+//!                                          v
+//!                  Views: orders, fills, trades, price levels, a sequence number per book
+//!                                          │
+//!                                          └──> broadcast: FeedEvent (the WebSocket's source)
+//! ```
+//!
+//! Locks are taken in one order, the sequencer's then the views', and a command's views are
+//! updated and published before the sequencer's lock is released: a subscriber sees commands in
+//! journal order, and a book snapshot read under the views' lock carries the sequence number of
+//! the last delta it includes.
+//!
+//! The views are rebuilt from the sequencer's books when the hub starts (resting orders and
+//! levels); the history of fills and trades before a restart is not (the journal has it; the
+//! API keeps the recent past in memory, [`HISTORY`] entries per account and per market).
+//!
+//! Book deltas carry the new total size of every price level a command changed (`0`: the level
+//! is gone), with a per-market sequence number that grows by one per delta: a client applies
+//! deltas to a snapshot with sequence `s` starting at `s + 1`, and resubscribes on a gap.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+use zkperp_sequencer::book::{CancelReason, Event, OrderKey, RejectReason, TimeInForce};
+use zkperp_sequencer::journal::Command;
+use zkperp_sequencer::sequencer::{Executed, Outcome, Sequencer, SequencerError};
+use zkperp_state::order::Side;
+use zkperp_state::units::AccountId;
+
+/// Fills kept per account and trades kept per market.
+pub const HISTORY: usize = 1_000;
+/// Feed events a slow subscriber may fall behind by before it misses some (and is told so).
+pub const FEED_BUFFER: usize = 4_096;
+
+/// Where an order is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum OrderStatus {
+    /// Resting in the book.
+    Open,
+    Filled,
+    Cancelled { reason: CancelReason },
+    Rejected { reason: RejectReason },
+}
+
+/// An order as the API shows it (sizes in lots, prices in ticks; the API adds decimals).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct OrderView {
+    pub account: AccountId,
+    pub order_id: u64,
+    pub market: usize,
+    pub side: Side,
+    pub price: u64,
+    pub size: u64,
+    pub filled: u64,
+    /// Resting size (0 unless open).
+    pub remaining: u64,
+    pub time_in_force: TimeInForce,
+    pub expiry: u64,
+    #[serde(flatten)]
+    pub status: OrderStatus,
+    /// The journal ticket of the command that placed it.
+    pub ticket: u64,
+}
+
+/// Which side of a fill an account was on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Maker,
+    Taker,
+}
+
+/// One account's side of a fill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FillView {
+    pub market: usize,
+    pub order_id: u64,
+    pub role: Role,
+    /// This account's side.
+    pub side: Side,
+    pub price: u64,
+    pub size: u64,
+    /// The batch time when it was matched.
+    pub time: u64,
+    pub ticket: u64,
+}
+
+/// A public trade (no accounts: the L1 and other traders never learn who traded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TradeView {
+    pub market: usize,
+    pub price: u64,
+    pub size: u64,
+    pub taker_side: Side,
+    pub time: u64,
+    pub ticket: u64,
+}
+
+/// A price level's total resting size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Level {
+    pub price: u64,
+    pub size: u64,
+}
+
+/// What subscribers receive, in command order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "channel", rename_all = "snake_case")]
+pub enum FeedEvent {
+    /// The new totals of the levels one command changed (size 0: gone).
+    Book {
+        market: usize,
+        seq: u64,
+        bids: Vec<Level>,
+        asks: Vec<Level>,
+    },
+    Trade(TradeView),
+    /// An order of `account` changed (placed, filled, cancelled, rejected).
+    Order(OrderView),
+    Fill { account: AccountId, fill: FillView },
+}
+
+impl FeedEvent {
+    /// The account whose private channel carries this event, if any.
+    pub fn account(&self) -> Option<AccountId> {
+        match self {
+            FeedEvent::Order(o) => Some(o.account),
+            FeedEvent::Fill { account, .. } => Some(*account),
+            _ => None,
+        }
+    }
+
+    /// The market whose public channels carry this event, if any.
+    pub fn market(&self) -> Option<usize> {
+        match self {
+            FeedEvent::Book { market, .. } => Some(*market),
+            FeedEvent::Trade(t) => Some(t.market),
+            _ => None,
+        }
+    }
+}
+
+/// A market's price levels and its delta sequence number.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BookLevels {
+    pub seq: u64,
+    /// Price to total size; bids are read best (highest) first.
+    pub bids: BTreeMap<u64, u64>,
+    pub asks: BTreeMap<u64, u64>,
+}
+
+impl BookLevels {
+    fn side(&mut self, side: Side) -> &mut BTreeMap<u64, u64> {
+        match side {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
+        }
+    }
+
+    /// Bids best first, then asks best first, at most `depth` of each.
+    pub fn top(&self, depth: usize) -> (Vec<Level>, Vec<Level>) {
+        let level = |(price, size): (&u64, &u64)| Level {
+            price: *price,
+            size: *size,
+        };
+        (
+            self.bids.iter().rev().take(depth).map(level).collect(),
+            self.asks.iter().take(depth).map(level).collect(),
+        )
+    }
+}
+
+#[derive(Debug, Default)]
+struct Views {
+    orders: HashMap<OrderKey, OrderView>,
+    /// Every order of an account still known, oldest first.
+    by_account: HashMap<AccountId, Vec<OrderKey>>,
+    fills: HashMap<AccountId, VecDeque<FillView>>,
+    trades: Vec<VecDeque<TradeView>>,
+    books: Vec<BookLevels>,
+}
+
+fn push_bounded<T>(q: &mut VecDeque<T>, item: T) {
+    if q.len() == HISTORY {
+        q.pop_front();
+    }
+    q.push_back(item);
+}
+
+impl Views {
+    fn from_books(seq: &Sequencer) -> Self {
+        let markets = seq.engine().state().config().markets.len();
+        let mut views = Views {
+            trades: vec![VecDeque::new(); markets],
+            books: vec![BookLevels::default(); markets],
+            ..Views::default()
+        };
+        for m in 0..markets {
+            let Some(book) = seq.engine().book(m) else {
+                continue;
+            };
+            let snapshot = book.snapshot();
+            for (side, resting) in [(Side::Buy, &snapshot.bids), (Side::Sell, &snapshot.asks)] {
+                for r in resting {
+                    *views.books[m].side(side).entry(r.price).or_default() += r.remaining;
+                    views.track(OrderView {
+                        account: r.key.account,
+                        order_id: r.key.order_id.get(),
+                        market: m,
+                        side,
+                        price: r.price,
+                        // Its size before the restart is in the journal, not the book.
+                        size: r.remaining,
+                        filled: 0,
+                        remaining: r.remaining,
+                        time_in_force: TimeInForce::GoodTillCancelled,
+                        expiry: r.expiry,
+                        status: OrderStatus::Open,
+                        ticket: 0,
+                    });
+                }
+            }
+        }
+        views
+    }
+
+    fn track(&mut self, order: OrderView) {
+        let key = OrderKey {
+            account: order.account,
+            order_id: zkperp_state::units::OrderId::new(order.order_id).unwrap_or_default(),
+        };
+        if self.orders.insert(key, order).is_none() {
+            self.by_account.entry(order.account).or_default().push(key);
+        }
+    }
+
+    /// Applies one command's book events; returns the feed events, in order.
+    fn apply(
+        &mut self,
+        incoming: Option<OrderView>,
+        events: &[Event],
+        time: u64,
+        ticket: u64,
+    ) -> Vec<FeedEvent> {
+        let mut out = Vec::new();
+        let mut changed: BTreeMap<(usize, bool, u64), ()> = BTreeMap::new();
+        let mut taker = incoming;
+        let mut level = |views: &mut Views, m: usize, side: Side, price: u64, delta: i128| {
+            let book = views.books[m].side(side);
+            let size = i128::from(book.get(&price).copied().unwrap_or(0)) + delta;
+            if size <= 0 {
+                book.remove(&price);
+            } else {
+                book.insert(price, size as u64);
+            }
+            changed.insert((m, side == Side::Buy, price), ());
+        };
+        for event in events {
+            match event {
+                Event::Fill(fill) => {
+                    let maker_side = fill.taker_side.opposite();
+                    let mut maker_market = None;
+                    if let Some(maker) = self.orders.get_mut(&fill.maker) {
+                        maker.filled += fill.size;
+                        maker.remaining = maker.remaining.saturating_sub(fill.size);
+                        if maker.remaining == 0 {
+                            maker.status = OrderStatus::Filled;
+                        }
+                        maker_market = Some(maker.market);
+                        out.push(FeedEvent::Order(*maker));
+                    }
+                    let market = maker_market
+                        .or(taker.map(|t| t.market))
+                        .unwrap_or_default();
+                    if market < self.books.len() {
+                        level(self, market, maker_side, fill.price, -i128::from(fill.size));
+                    }
+                    if let Some(t) = taker.as_mut() {
+                        t.filled += fill.size;
+                    }
+                    let trade = TradeView {
+                        market,
+                        price: fill.price,
+                        size: fill.size,
+                        taker_side: fill.taker_side,
+                        time,
+                        ticket,
+                    };
+                    if let Some(q) = self.trades.get_mut(market) {
+                        push_bounded(q, trade);
+                    }
+                    out.push(FeedEvent::Trade(trade));
+                    for (key, role, side) in [
+                        (fill.maker, Role::Maker, maker_side),
+                        (fill.taker, Role::Taker, fill.taker_side),
+                    ] {
+                        let view = FillView {
+                            market,
+                            order_id: key.order_id.get(),
+                            role,
+                            side,
+                            price: fill.price,
+                            size: fill.size,
+                            time,
+                            ticket,
+                        };
+                        push_bounded(self.fills.entry(key.account).or_default(), view);
+                        out.push(FeedEvent::Fill {
+                            account: key.account,
+                            fill: view,
+                        });
+                    }
+                }
+                Event::Rested { key, remaining } => {
+                    if let Some(t) = taker.as_mut().filter(|t| t.key() == *key) {
+                        t.remaining = *remaining;
+                        t.status = OrderStatus::Open;
+                        let (m, side, price) = (t.market, t.side, t.price);
+                        level(self, m, side, price, i128::from(*remaining));
+                    }
+                }
+                Event::Cancelled {
+                    key,
+                    remaining,
+                    reason,
+                } => {
+                    if let Some(t) = taker.as_mut().filter(|t| t.key() == *key) {
+                        // The incoming order's rest: it never rested.
+                        t.status = OrderStatus::Cancelled { reason: *reason };
+                    } else if let Some(o) = self.orders.get_mut(key) {
+                        o.remaining = 0;
+                        o.status = OrderStatus::Cancelled { reason: *reason };
+                        let (m, side, price, o) = (o.market, o.side, o.price, *o);
+                        level(self, m, side, price, -i128::from(*remaining));
+                        out.push(FeedEvent::Order(o));
+                    }
+                }
+                Event::Rejected { key, reason } => {
+                    if let Some(t) = taker.as_mut().filter(|t| t.key() == *key) {
+                        t.status = OrderStatus::Rejected { reason: *reason };
+                    }
+                }
+            }
+        }
+        if let Some(mut t) = taker {
+            if t.status == OrderStatus::Open && t.remaining == 0 && t.filled > 0 {
+                t.status = OrderStatus::Filled;
+            } else if t.status == OrderStatus::Open && t.remaining == 0 {
+                // Neither rested, filled nor reported: the book took nothing.
+                t.status = OrderStatus::Cancelled {
+                    reason: CancelReason::Unfilled,
+                };
+            }
+            if t.filled == t.size {
+                t.status = OrderStatus::Filled;
+            }
+            self.track(t);
+            out.push(FeedEvent::Order(t));
+        }
+        // One delta per market touched, after the command's other events.
+        let mut markets: BTreeMap<usize, (Vec<Level>, Vec<Level>)> = BTreeMap::new();
+        for (m, bid, price) in changed.into_keys() {
+            let book = &self.books[m];
+            let size = if bid { &book.bids } else { &book.asks }
+                .get(&price)
+                .copied()
+                .unwrap_or(0);
+            let entry = markets.entry(m).or_default();
+            let side = if bid { &mut entry.0 } else { &mut entry.1 };
+            side.push(Level { price, size });
+        }
+        for (market, (mut bids, asks)) in markets {
+            bids.reverse();
+            let book = &mut self.books[market];
+            book.seq += 1;
+            out.push(FeedEvent::Book {
+                market,
+                seq: book.seq,
+                bids,
+                asks,
+            });
+        }
+        out
+    }
+}
+
+impl OrderView {
+    pub fn key(&self) -> OrderKey {
+        OrderKey {
+            account: self.account,
+            order_id: zkperp_state::units::OrderId::new(self.order_id).unwrap_or_default(),
+        }
+    }
+}
+
+/// The sequencer behind its one door, with the views and the feed.
+#[derive(Debug)]
+pub struct Hub {
+    sequencer: Arc<Mutex<Sequencer>>,
+    views: Mutex<Views>,
+    feed: broadcast::Sender<Arc<FeedEvent>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every write under these locks is a whole command: what a panic elsewhere left is
+    // consistent.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Hub {
+    /// A hub over `sequencer`, its views rebuilt from the sequencer's books.
+    pub fn new(sequencer: Sequencer) -> Self {
+        let views = Views::from_books(&sequencer);
+        Hub {
+            sequencer: Arc::new(Mutex::new(sequencer)),
+            views: Mutex::new(views),
+            feed: broadcast::channel(FEED_BUFFER).0,
+        }
+    }
+
+    /// Journals and executes `command`, records what it did and publishes it.
+    pub fn execute(&self, command: Command) -> Result<Executed, SequencerError> {
+        self.execute_checked(command, |_| Ok::<(), std::convert::Infallible>(()))?
+            .map_err(|never| match never {})
+    }
+
+    /// As [`Hub::execute`], but only if `check` passes on the sequencer as it is just before
+    /// (under the same lock: nothing comes in between); a refusal journals nothing.
+    pub fn execute_checked<E>(
+        &self,
+        command: Command,
+        check: impl FnOnce(&Sequencer) -> Result<(), E>,
+    ) -> Result<Result<Executed, E>, SequencerError> {
+        let incoming = match &command {
+            Command::Submit { order, options } => Some(OrderView {
+                account: order.order.account,
+                order_id: order.order.order_id.get(),
+                market: order.order.market.index(),
+                side: order.order.side,
+                price: order.order.limit_price.get(),
+                size: u64::try_from(order.order.size.get()).unwrap_or(0),
+                filled: 0,
+                remaining: 0,
+                time_in_force: options.time_in_force,
+                expiry: order.order.expiry.get(),
+                status: OrderStatus::Open,
+                ticket: 0,
+            }),
+            _ => None,
+        };
+        let mut seq = lock(&self.sequencer);
+        if let Err(e) = check(&seq) {
+            return Ok(Err(e));
+        }
+        let executed = seq.execute(command)?;
+        let time = seq.engine().state().now().get();
+        let events: &[Event] = match &executed.outcome {
+            Outcome::Book(events) | Outcome::Cancelled(events) => events,
+            _ => &[],
+        };
+        let incoming = match executed.outcome {
+            Outcome::Book(_) => incoming.map(|o| OrderView {
+                ticket: executed.ticket,
+                ..o
+            }),
+            _ => None,
+        };
+        if incoming.is_some() || !events.is_empty() {
+            let feed = lock(&self.views).apply(incoming, events, time, executed.ticket);
+            for event in feed {
+                // No subscriber is not an error.
+                let _ = self.feed.send(Arc::new(event));
+            }
+        }
+        drop(seq);
+        Ok(Ok(executed))
+    }
+
+    /// Runs `f` on the sequencer (reads; commands go through [`Hub::execute`]).
+    pub fn with_sequencer<R>(&self, f: impl FnOnce(&Sequencer) -> R) -> R {
+        f(&lock(&self.sequencer))
+    }
+
+    /// Every feed event from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<FeedEvent>> {
+        self.feed.subscribe()
+    }
+
+    /// A market's levels (with the sequence number of the last delta they include) and a
+    /// receiver of every feed event after them: nothing is missed between the two.
+    pub fn book_and_subscribe(
+        &self,
+        market: usize,
+    ) -> Option<(BookLevels, broadcast::Receiver<Arc<FeedEvent>>)> {
+        let views = lock(&self.views);
+        let book = views.books.get(market)?.clone();
+        Some((book, self.feed.subscribe()))
+    }
+
+    pub fn book(&self, market: usize) -> Option<BookLevels> {
+        lock(&self.views).books.get(market).cloned()
+    }
+
+    /// An order, if the hub has seen it (placed since start, or resting at start).
+    pub fn order(&self, key: &OrderKey) -> Option<OrderView> {
+        lock(&self.views).orders.get(key).copied()
+    }
+
+    /// An account's orders, oldest first.
+    pub fn orders(&self, account: AccountId) -> Vec<OrderView> {
+        let views = lock(&self.views);
+        views
+            .by_account
+            .get(&account)
+            .map(|keys| keys.iter().filter_map(|k| views.orders.get(k).copied()).collect())
+            .unwrap_or_default()
+    }
+
+    /// An account's recent fills, oldest first.
+    pub fn fills(&self, account: AccountId) -> Vec<FillView> {
+        lock(&self.views)
+            .fills
+            .get(&account)
+            .map(|q| q.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// A market's recent trades, oldest first.
+    pub fn trades(&self, market: usize) -> Vec<TradeView> {
+        lock(&self.views)
+            .trades
+            .get(market)
+            .map(|q| q.iter().copied().collect())
+            .unwrap_or_default()
+    }
+}
