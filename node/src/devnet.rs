@@ -7,8 +7,10 @@
 //!     v                                                          ^
 //!  follower: L1 deposits and forced requests ──> sequencer ──────┘ sealed batches
 //!                                                 (journal in RocksDB, batch builder, books)
-//!  every batch: seal, begin at the wall clock, oracle ticks from three local signers on a
-//!  random walk, the liquidation engine, the L1 queues, then a market maker and takers trade.
+//!  every batch: seal, begin at the wall clock; three local oracle signers per market quote a
+//!  price path (a seeded random walk, or --price-path files) into the oracle book, whose ticks
+//!  set the marks; funding ticks from the books' premium every --funding-secs; the liquidation
+//!  engine; the L1 queues; then a market maker and takers trade.
 //! ```
 //!
 //! Traders are funded on L1 by the test token's faucet and deposit like anyone else; the
@@ -29,11 +31,14 @@ use zkperp_contracts::alloy::primitives::U256;
 use zkperp_contracts::alloy::signers::local::PrivateKeySigner;
 use zkperp_contracts::{anvil_path, deploy, provider, DeployConfig, VerifierKey, L1};
 use zkperp_prover::{export, BatchProver, ExitProver, KeyCache};
-use zkperp_sequencer::book::{SelfTradePrevention, TimeInForce};
+use zkperp_api::hub::Hub;
+use zkperp_sequencer::book::{Event, SelfTradePrevention, TimeInForce};
 use zkperp_sequencer::engine::{FeeSchedule, OrderOptions};
 use zkperp_sequencer::follower::Follower;
+use zkperp_sequencer::funding::{BookPrices, FundingSchedule, DEFAULT_PREMIUM_PERIOD_SECS};
 use zkperp_sequencer::journal::Command;
 use zkperp_sequencer::liquidation::next_step;
+use zkperp_sequencer::oracle::{LocalOracle, OracleBook, PricePath, RandomWalk};
 use zkperp_sequencer::pipeline::{BatchStatus, BatchStore, Pipeline};
 use zkperp_sequencer::sequencer::{Executed, Outcome, Sequencer, SequencerConfig};
 use zkperp_sequencer::verified::VerifiedState;
@@ -42,7 +47,7 @@ use zkperp_state::eddsa::PrivateKey;
 use zkperp_state::field::fr_to_decimal;
 use zkperp_state::order::{Order, Side, SignedOrder};
 use zkperp_state::state::StateConfig;
-use zkperp_state::tx::{OracleTick, Quote, SignedQuote, Transaction};
+use zkperp_state::tx::Transaction;
 use zkperp_state::units::{
     AccountId, BaseLots, L1Address, MarketId, OrderId, Ppm, PriceTicks, Timestamp,
 };
@@ -77,9 +82,16 @@ pub struct DevnetArgs {
     /// The REST API's port on 127.0.0.1 (0: any free port, printed in the `api` event).
     #[arg(long, default_value_t = 8080)]
     api_port: u16,
-    /// Seed of the oracle keys, traders' keys and the price path.
+    /// Seed of the oracle keys, traders' keys and the price paths.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Seconds between funding ticks of a market (0: every batch).
+    #[arg(long, default_value_t = 60)]
+    funding_secs: u64,
+    /// A price path per market, in market order (`seconds price` lines, seconds after the
+    /// devnet's start, price in ticks), instead of the seeded random walks.
+    #[arg(long, value_delimiter = ',')]
+    price_path: Vec<PathBuf>,
 }
 
 fn now() -> u64 {
@@ -106,11 +118,11 @@ fn emit(line: serde_json::Value) {
 /// Runs `command`; every batch it sealed (by `EndBatch`, or a trade rolling a full batch) goes
 /// to `outbox`, for the prover, in order.
 fn exec(
-    sequencer: &Mutex<Sequencer>,
+    hub: &Hub,
     command: Command,
     outbox: &mut Vec<SealedBatch>,
 ) -> Result<Executed> {
-    let done = lock(sequencer).execute(command)?;
+    let done = hub.execute(command)?;
     for batch in done.sealed() {
         emit(json!({
             "event": "sealed",
@@ -121,10 +133,6 @@ fn exec(
         outbox.push(batch.clone());
     }
     Ok(done)
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 pub fn run(args: &DevnetArgs) -> Result<()> {
@@ -256,7 +264,7 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         std::fs::remove_dir_all(&run_dir)?;
     }
     std::fs::create_dir_all(&run_dir)?;
-    let sequencer = Arc::new(Mutex::new(Sequencer::open(
+    let hub = Arc::new(Hub::new(Sequencer::open(
         &run_dir.join("journal"),
         &SequencerConfig {
             state: config.clone(),
@@ -280,7 +288,7 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         .with_context(|| format!("binding the API to port {}", args.api_port))?;
     let api_url = format!("http://{}", listener.local_addr()?);
     let app = zkperp_api::router(zkperp_api::Services {
-        sequencer: sequencer.clone(),
+        hub: hub.clone(),
         batches,
         verified: verified.clone(),
     });
@@ -313,7 +321,10 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
     });
 
     let mut follower = Follower::new(client(0)?, 0, 0, deployment.block);
-    let mut walk: Vec<f64> = vec![500_000.0, 3_000_000.0];
+    let mut oracle_book = OracleBook::new(&config);
+    let mut local_oracles = local_oracles(args, &oracles, &config, &genesis)?;
+    let funding = FundingSchedule::new(args.funding_secs, DEFAULT_PREMIUM_PERIOD_SECS)?;
+    let mut last_trade: Vec<Option<PriceTicks>> = vec![None; config.markets.len()];
     let mut sealed_count = 0u64;
     let mut interval = tokio::time::interval(Duration::from_secs(args.batch_secs.max(1)));
     loop {
@@ -323,8 +334,8 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         }
         // Seal the open batch; everything sealed goes to the prover.
         let mut outbox = Vec::new();
-        if lock(&sequencer).batcher().is_open() {
-            exec(&sequencer, Command::EndBatch, &mut outbox)?;
+        if hub.with_sequencer(|s| s.batcher().is_open()) {
+            exec(&hub, Command::EndBatch, &mut outbox)?;
         }
         for batch in outbox.drain(..) {
             sealed_count += 1;
@@ -335,22 +346,48 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         if want != 0 && sealed_count >= want {
             continue; // wait for the prover to verify them
         }
-        let t = now().max(lock(&sequencer).engine().state().now().get());
+        let t = now().max(hub.with_sequencer(|s| s.engine().state().now().get()));
         exec(
-            &sequencer,
+            &hub,
             Command::BeginBatch {
                 timestamp: Timestamp::new(t)?,
             },
             &mut outbox,
         )?;
-        // Prices first, then the liquidations they trigger, then the L1 queues, then trading.
-        for (m, price) in walk.iter_mut().enumerate() {
-            *price = (*price * (1.0 + rng.gen_range(-0.004..0.004))).max(10.0);
-            let tick = oracle_tick(&oracles, MarketId::new(m as u64)?, *price as u64, t)?;
-            exec(&sequencer, Command::Apply { tx: tick }, &mut outbox)?;
+        // Prices first, then funding at the new marks, then the liquidations they trigger,
+        // then the L1 queues, then trading.
+        let at = Timestamp::new(t)?;
+        for oracle in &mut local_oracles {
+            if let Err(e) = oracle_book.ingest(oracle.sign_at(at), at) {
+                emit(json!({"event": "quote_refused", "market": oracle.market.index(), "oracle": oracle.oracle, "reason": e.to_string()}));
+            }
+        }
+        for tick in oracle_book.ticks(at) {
+            let market = tick.market.index();
+            let mark = tick.quotes[tick.quotes.len() / 2].quote.price.get();
+            let done = exec(&hub, Command::Apply { tx: Transaction::OracleTick(tick) }, &mut outbox)?;
+            emit(json!({"event": "mark", "market": market, "price": mark, "outcome": format!("{:?}", done.outcome)}));
+        }
+        let funding_ticks = {
+            hub.with_sequencer(|seq| {
+            let prices: Vec<BookPrices> = (0..config.markets.len())
+                .map(|m| match seq.engine().book(m) {
+                    Some(book) => BookPrices::of(book, last_trade[m]),
+                    None => BookPrices::default(),
+                })
+                .collect();
+            funding.ticks(seq.engine().state(), &prices)
+            })
+        };
+        // One slot per tick in the shape: a market left out stays due for the next batch.
+        for tick in funding_ticks.into_iter().take(usize::from(shape.funding_ticks)) {
+            let market = tick.market.index();
+            let index = tick.index.get();
+            let done = exec(&hub, Command::Apply { tx: Transaction::FundingTick(tick) }, &mut outbox)?;
+            emit(json!({"event": "funding", "market": market, "index": index.to_string(), "outcome": format!("{:?}", done.outcome)}));
         }
         for _ in 0..(shape.liquidations + shape.deleverages) {
-            let step = next_step(lock(&sequencer).engine().state());
+            let step = hub.with_sequencer(|s| next_step(s.engine().state()));
             let Some(tx) = step else {
                 break;
             };
@@ -358,20 +395,20 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
                 Transaction::Liquidation(_) => "liquidation",
                 _ => "deleverage",
             };
-            let done = exec(&sequencer, Command::Apply { tx }, &mut outbox)?;
+            let done = exec(&hub, Command::Apply { tx }, &mut outbox)?;
             emit(json!({"event": kind, "outcome": format!("{:?}", done.outcome)}));
             if !matches!(done.outcome, Outcome::Applied) {
                 break;
             }
         }
         for tx in follower.poll(&mut rand::rngs::OsRng).await? {
-            let done = exec(&sequencer, Command::Apply { tx: tx.clone() }, &mut outbox)?;
+            let done = exec(&hub, Command::Apply { tx: tx.clone() }, &mut outbox)?;
             emit(
                 json!({"event": "l1", "tx": tx_name(&tx), "outcome": format!("{:?}", done.outcome)}),
             );
         }
-        learn_ids(&mut traders, lock(&sequencer).engine().state(), &anvil);
-        market_make(&sequencer, &mut traders, &mut rng, t, &mut outbox)?;
+        hub.with_sequencer(|s| learn_ids(&mut traders, s.engine().state(), &anvil));
+        market_make(&hub, &mut traders, &mut rng, t, &mut outbox, &mut last_trade)?;
         for batch in outbox.drain(..) {
             sealed_count += 1;
             if to_prover.send(batch).await.is_err() {
@@ -402,28 +439,41 @@ fn tx_name(tx: &Transaction) -> &'static str {
     }
 }
 
-/// Three quotes around `price`, signed now by the three local oracle keys, sorted by price.
-fn oracle_tick(
-    oracles: &[PrivateKey],
-    market: MarketId,
-    price: u64,
-    at: u64,
-) -> Result<Transaction> {
-    let mut quotes = Vec::new();
-    for (i, key) in oracles.iter().enumerate() {
-        let quote = Quote {
-            market,
-            price: PriceTicks::new(price + i as u64)?,
-            timestamp: Timestamp::new(at)?,
-        };
-        quotes.push(SignedQuote {
-            oracle: i as u8,
-            quote,
-            signature: key.sign(quote.message()),
-        });
+/// Three local signers per market, quoting the market's price path one tick apart: a seeded
+/// random walk from the genesis mark (a 0.4% step every 5 seconds at most), or `--price-path`.
+fn local_oracles(
+    args: &DevnetArgs,
+    keys: &[PrivateKey],
+    config: &StateConfig,
+    genesis: &State,
+) -> Result<Vec<LocalOracle>> {
+    if !args.price_path.is_empty() && args.price_path.len() != config.markets.len() {
+        bail!(
+            "--price-path needs one file per market ({}), got {}",
+            config.markets.len(),
+            args.price_path.len()
+        );
     }
-    quotes.sort_by_key(|q| q.quote.price);
-    Ok(Transaction::OracleTick(OracleTick { market, quotes }))
+    let start = Timestamp::new(now())?;
+    let mut out = Vec::new();
+    for (m, market) in genesis.markets().iter().enumerate() {
+        let id = MarketId::new(m as u64)?;
+        let path = match args.price_path.get(m) {
+            Some(file) => PricePath::from_file(file, start)
+                .with_context(|| format!("--price-path {}", file.display()))?,
+            None => PricePath::random_walk(RandomWalk {
+                seed: args.seed.wrapping_add(m as u64),
+                start,
+                initial: market.mark_price,
+                step_secs: 5,
+                volatility_ppm: 4_000,
+            })?,
+        };
+        for (i, key) in keys.iter().enumerate() {
+            out.push(LocalOracle::new(key.clone(), i as u8, id, path.clone()).with_offset(i as i64));
+        }
+    }
+    Ok(out)
 }
 
 /// Finds each trader's account once its deposit has been applied.
@@ -445,19 +495,21 @@ fn learn_ids(
 /// A market maker (the first two traders, alternating) quotes around the mark and the others
 /// take: a few trades per batch, so the books and the batches are never empty.
 fn market_make(
-    sequencer: &Mutex<Sequencer>,
+    hub: &Hub,
     traders: &mut [Trader],
     rng: &mut ChaCha20Rng,
     now: u64,
     outbox: &mut Vec<SealedBatch>,
+    last_trade: &mut [Option<PriceTicks>],
 ) -> Result<()> {
-    let markets: Vec<u64> = lock(sequencer)
-        .engine()
-        .state()
-        .markets()
-        .iter()
-        .map(|m| m.mark_price.get())
-        .collect();
+    let markets: Vec<u64> = hub.with_sequencer(|s| {
+        s.engine()
+            .state()
+            .markets()
+            .iter()
+            .map(|m| m.mark_price.get())
+            .collect()
+    });
     let mut orders = Vec::new();
     for (m, mark) in markets.iter().enumerate() {
         if *mark == 0 {
@@ -511,9 +563,18 @@ fn market_make(
             reduce_only: false,
             self_trade: SelfTradePrevention::CancelResting,
         };
-        let done = exec(sequencer, Command::Submit { order, options }, outbox)?;
-        if let Outcome::Refused(e) = &done.outcome {
-            emit(json!({"event": "order_refused", "reason": e.to_string()}));
+        let market = order.order.market.index();
+        let done = exec(hub, Command::Submit { order, options }, outbox)?;
+        match &done.outcome {
+            Outcome::Refused(e) => emit(json!({"event": "order_refused", "reason": e.to_string()})),
+            Outcome::Book(events) => {
+                for event in events {
+                    if let Event::Fill(fill) = event {
+                        last_trade[market] = PriceTicks::new(fill.price).ok();
+                    }
+                }
+            }
+            _ => {}
         }
     }
     Ok(())
