@@ -929,3 +929,41 @@ fn deleverage_quotes_stay_within_the_bankruptcy_bounds() {
     );
     assert!(!quote(1_801, 8_000_000_000), "more lots than the position");
 }
+
+/// The fund-can-absorb rule in the circuit, at its boundary: a bankrupt long of 1,800 lots
+/// (deficit 80 USD; the position's maintenance risk 396 USD) may be deleveraged while the fund
+/// holds 475 USD, not once it holds 476 USD (it could then take the position and the deficit
+/// and stay above maintenance). The same batch is replayed from a start where only the fund's
+/// collateral differs, every path made consistent.
+#[test]
+fn a_fund_that_can_absorb_forbids_deleveraging() {
+    let mut f = leveraged_long(475_000_000);
+    let (a, b) = (f.id(0), f.id(1));
+    let (batch, start) = alone_from(&mut f, |f| {
+        f.set_price(btc(), 440_000);
+        vec![Transaction::Deleverage(zkperp_state::tx::Deleverage {
+            deleveraged: a,
+            deleverager: b,
+            market: btc(),
+            size: lots(1_800),
+            quote: coll(8_000_000_000),
+        })]
+    });
+    let base = wide(&f, &batch);
+    let slot = slot_of(&base, |w| matches!(w, SlotWitness::Deleverage(_)));
+    let with_fund = |units: i128| {
+        let mut c = base.clone();
+        c.commitment = None;
+        let SlotWitness::Deleverage(d) = &mut c.witness.slots[slot].witness else {
+            unreachable!()
+        };
+        d.fund.leaf.collateral = coll(units);
+        let mut tree = start.clone();
+        tree.update(0, d.fund.leaf.hash()).expect("update");
+        c.witness.start_accounts_root = tree.root();
+        satisfied(consistent(c, &tree))
+    };
+    assert!(with_fund(475_000_000), "as applied: the fund cannot absorb");
+    assert!(!with_fund(476_000_000), "the fund could absorb: no deleverage");
+    assert!(!with_fund(10_000_000_000));
+}

@@ -1,7 +1,9 @@
 //! Twin of `zkperp_state::tx::deleverage`: a bankrupt account the insurance fund cannot absorb
 //! hands `size` lots to a counterparty on the other side for `quote` collateral. Rules as
 //! natively: (1) two accounts, neither the fund; funding settled; (2) the deleveraged account is
-//! bankrupt (`TV < 0`); (3) the fund, read (proven in the tree, not written), cannot absorb it;
+//! bankrupt (`TV < 0`); (3) the fund, read (proven in the tree, not written), cannot absorb it:
+//! taking the position `a` (and the deficit, if it is the account's last position) would leave
+//! it liquidatable, the exact complement of the liquidation's `FundExhausted`;
 //! (4) opposite positions, `0 < size <= min(|a|, |b|)`; (5) `quote >= 0` and
 //! `TV_before <= TV_after <= 0` for the deleveraged account; (6) the deleverager is not
 //! liquidatable afterwards. Two writes: the deleveraged account, then the deleverager.
@@ -85,14 +87,36 @@ pub fn execute_deleverage(
     let sizes: Vec<FpVar<Fr>> = positions.iter().map(|p| p.size.clone()).collect();
     let tv_before = total_value(&collateral, &sizes, &marks, &params);
     conditional_enforce_unsigned_bits(&(tv_before.negate()? - FpVar::one()), VALUE_BITS, enabled)?;
-    // (3) (TV_fund + TV) * 10^6 < TR_fund
-    let shortfall = &fund_summary.total_risk_ppm
-        - (&fund_summary.total_value + &tv_before) * Fr::from(PPM_ONE)
+    // (3) (TV_fund + absorbed) * 10^6 < TR_fund(positions + a in this market), where
+    // absorbed = TV when every other position of the account is flat, else 0.
+    let a = select_by(&flags, &sizes)?;
+    let mut last_position = Boolean::TRUE;
+    for (size, flag) in sizes.iter().zip(&flags) {
+        let other = flag.select(&FpVar::zero(), size)?;
+        last_position = &last_position & &other.is_zero()?;
+    }
+    let absorbed = last_position.select(&tv_before, &FpVar::zero())?;
+    let taken: Vec<FpVar<Fr>> = fund_sizes
+        .iter()
+        .zip(&flags)
+        .map(|(s, flag)| Ok(s + flag.select(&a, &FpVar::zero())?))
+        .collect::<Result<_, SynthesisError>>()?;
+    for s in &taken {
+        enforce_signed_bits(s, BaseLots::BITS)?;
+    }
+    let fund_after = margin_summary(
+        &fund_collateral,
+        &taken,
+        &marks,
+        &params,
+        Fraction::Maintenance,
+    )?;
+    let shortfall = &fund_after.total_risk_ppm
+        - (&fund_summary.total_value + &absorbed) * Fr::from(PPM_ONE)
         - FpVar::one();
     conditional_enforce_unsigned_bits(&shortfall, RISK_BITS, enabled)?;
 
     // (4) Opposite positions, both shrinking.
-    let a = select_by(&flags, &sizes)?;
     conditional_enforce_unsigned_bits(&(abs_size(&a)? - &size), BaseLots::BITS, enabled)?;
     let a_long = is_nonnegative(&a, BaseLots::BITS)?;
     let change = a_long.select(&size.negate()?, &size)?;

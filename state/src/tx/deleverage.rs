@@ -5,8 +5,16 @@
 //! Rules:
 //! 1. two different accounts, neither the insurance fund; funding is settled on both;
 //! 2. the deleveraged account is bankrupt: `TV < 0`;
-//! 3. the fund cannot absorb it: the fund, with its funding settled and the deficit taken, would
-//!    be liquidatable (`TV_fund + TV < TR_fund` with maintenance fractions);
+//! 3. the fund cannot absorb it: exactly when a liquidation of the account's whole position in
+//!    the market into the fund (fee 0) is refused with `FundExhausted`. The fund, funding
+//!    settled, would take the position `a` at the mark (its value unchanged) and, when it is the
+//!    account's last position, its deficit; it cannot when it would then be liquidatable:
+//!    `(TV_fund + absorbed) * 10^6 < TR_fund(positions + a in this market)` with maintenance
+//!    fractions, `absorbed = TV` if the account has no other position, else 0.
+//!    The two rules are complements, so a bankrupt account can always be dealt with: by a
+//!    liquidation when the fund can take it, by a deleverage when it cannot. (Before, this rule
+//!    compared the deficit with the fund's risk *without* the position: an account could be
+//!    refused by both.)
 //! 4. the two positions in the market have opposite signs and `0 < size <= min(|a|, |b|)`: both
 //!    only shrink toward zero;
 //! 5. the deleveraged account's seller receives `quote` collateral from the buyer (`quote >= 0`),
@@ -112,10 +120,25 @@ pub fn execute_deleverage<S: NodeStore>(
     if tv_before >= 0 {
         return Err(DeleverageError::NotBankrupt);
     }
-    if (fund_summary.total_value + tv_before) * i128::from(PPM_ONE) >= fund_summary.total_risk_ppm {
+    let a = bankrupt.positions[m].size.get();
+    let last_position = bankrupt
+        .positions
+        .iter()
+        .enumerate()
+        .all(|(i, p)| i == m || p.size.is_zero());
+    let absorbed = if last_position { tv_before } else { 0 };
+    let mut taken = fund.positions.clone();
+    taken[m].size = taken[m].size.checked_add(a)?;
+    let fund_after = margin_summary(
+        fund.collateral,
+        &taken,
+        &markets,
+        params,
+        Fraction::Maintenance,
+    );
+    if (fund_summary.total_value + absorbed) * i128::from(PPM_ONE) >= fund_after.total_risk_ppm {
         return Err(DeleverageError::FundCanAbsorb);
     }
-    let a = bankrupt.positions[m].size.get();
     if tx.size.get() <= 0 || tx.size.get() > a.abs() {
         return Err(DeleverageError::BadSize);
     }

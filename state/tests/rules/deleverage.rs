@@ -123,3 +123,35 @@ fn sides_must_be_distinct_opposite_and_large_enough() {
     f.apply(deleverage(a, b, 1_800, 8_000_000_000))
         .expect("valid");
 }
+
+/// The fund-can-absorb test is the exact complement of the liquidation's `FundExhausted`: for
+/// every size of fund, a bankrupt account's position is either liquidated into the fund or
+/// deleveraged, never both and never neither. (The fund must also carry the position's
+/// maintenance risk, 396 USD here, not just the 80 USD deficit: funds between 80 and 476 USD
+/// once left the account stuck.)
+#[test]
+fn every_bankrupt_position_can_be_liquidated_or_deleveraged_but_not_both() {
+    use zkperp_state::tx::{Liquidation, LiquidationError};
+    for fund_usd in [0u64, 79, 80, 81, 200, 395, 475, 476, 477, 600, 10_000] {
+        let mut f = leveraged_long(fund_usd * 1_000_000);
+        let (a, b) = (f.id(0), f.id(1));
+        f.set_price(btc(), 440_000); // a: TV -80 USD; its position's maintenance risk 396 USD
+        let liquidation = Transaction::Liquidation(Liquidation {
+            account: a,
+            market: btc(),
+            size: lots(1_800),
+            fee: coll(0),
+        });
+        let liquidated = f.state.check(&liquidation);
+        let deleveraged = f.state.check(&deleverage(a, b, 1_800, 7_920_000_000 + 80_000_000));
+        match (&liquidated, &deleveraged) {
+            (Ok(()), Err(TxError::Deleverage(DeleverageError::FundCanAbsorb))) => {
+                assert!(fund_usd >= 476, "fund {fund_usd} USD")
+            }
+            (Err(TxError::Liquidation(LiquidationError::FundExhausted)), Ok(())) => {
+                assert!(fund_usd < 476, "fund {fund_usd} USD")
+            }
+            other => panic!("fund {fund_usd} USD: {other:?}"),
+        }
+    }
+}
