@@ -40,6 +40,7 @@ use zkperp_sequencer::journal::Command;
 use zkperp_sequencer::liquidation::next_step;
 use zkperp_sequencer::oracle::{LocalOracle, OracleBook, PricePath, RandomWalk};
 use zkperp_sequencer::pipeline::{BatchStatus, BatchStore, Pipeline};
+use zkperp_sequencer::batcher::BatchEvent;
 use zkperp_sequencer::sequencer::{Executed, Outcome, Sequencer, SequencerConfig};
 use zkperp_sequencer::verified::VerifiedState;
 use zkperp_state::batch::{SealedBatch, Shape};
@@ -255,6 +256,8 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
             "l1_address": anvil.addresses()[trader.l1].to_string(),
             "l1_private_key": format!("0x{}", zkperp_contracts::alloy::hex::encode(anvil.keys()[trader.l1].to_bytes())),
             "public_key": format!("0x{}", zkperp_contracts::alloy::hex::encode(trader.key.public_key().pack())),
+            // A devnet's test key, printed so a trader (or a test) can sign with it.
+            "l2_private_key": format!("0x{}", zkperp_contracts::alloy::hex::encode(trader.key.to_bytes())),
         }));
     }
 
@@ -347,45 +350,62 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
             continue; // wait for the prover to verify them
         }
         let t = now().max(hub.with_sequencer(|s| s.engine().state().now().get()));
-        exec(
-            &hub,
-            Command::BeginBatch {
-                timestamp: Timestamp::new(t)?,
-            },
-            &mut outbox,
-        )?;
-        // Prices first, then funding at the new marks, then the liquidations they trigger,
-        // then the L1 queues, then trading.
         let at = Timestamp::new(t)?;
+        // Between batches: the next batch's prices and the funding at them, held, so that the
+        // batch applies them first (slot order), before deposits carried over from the last.
         for oracle in &mut local_oracles {
             if let Err(e) = oracle_book.ingest(oracle.sign_at(at), at) {
                 emit(json!({"event": "quote_refused", "market": oracle.market.index(), "oracle": oracle.oracle, "reason": e.to_string()}));
             }
         }
-        for tick in oracle_book.ticks(at) {
-            let market = tick.market.index();
-            let mark = tick.quotes[tick.quotes.len() / 2].quote.price.get();
-            let done = exec(&hub, Command::Apply { tx: Transaction::OracleTick(tick) }, &mut outbox)?;
-            emit(json!({"event": "mark", "market": market, "price": mark, "outcome": format!("{:?}", done.outcome)}));
-        }
-        let funding_ticks = {
-            hub.with_sequencer(|seq| {
-            let prices: Vec<BookPrices> = (0..config.markets.len())
-                .map(|m| match seq.engine().book(m) {
-                    Some(book) => BookPrices::of(book, last_trade[m]),
-                    None => BookPrices::default(),
+        let ticks = oracle_book.ticks(at);
+        let (funding_ticks, marks) = hub.with_sequencer(|seq| {
+            let state = seq.engine().state();
+            // The markets as the batch will see them after its oracle ticks.
+            let mut markets = state.markets().to_vec();
+            for tick in &ticks {
+                markets[tick.market.index()].mark_price = tick.quotes[tick.quotes.len() / 2].quote.price;
+            }
+            let funding_ticks: Vec<_> = markets
+                .iter()
+                .enumerate()
+                .filter_map(|(m, market)| {
+                    let prices = match seq.engine().book(m) {
+                        Some(book) => BookPrices::of(book, last_trade[m]),
+                        None => BookPrices::default(),
+                    };
+                    let id = MarketId::new(m as u64).ok()?;
+                    funding.tick(id, &config.markets[m], market, at, &prices)
                 })
+                // One slot per tick in the shape: a market left out stays due for the next.
+                .take(usize::from(shape.funding_ticks))
                 .collect();
-            funding.ticks(seq.engine().state(), &prices)
-            })
-        };
-        // One slot per tick in the shape: a market left out stays due for the next batch.
-        for tick in funding_ticks.into_iter().take(usize::from(shape.funding_ticks)) {
+            (funding_ticks, markets)
+        });
+        for tick in ticks {
+            let market = tick.market.index();
+            let done = exec(&hub, Command::Apply { tx: Transaction::OracleTick(tick) }, &mut outbox)?;
+            emit(json!({"event": "mark", "market": market, "price": marks[market].mark_price.get(), "ticket": done.ticket}));
+        }
+        for tick in funding_ticks {
             let market = tick.market.index();
             let index = tick.index.get();
             let done = exec(&hub, Command::Apply { tx: Transaction::FundingTick(tick) }, &mut outbox)?;
-            emit(json!({"event": "funding", "market": market, "index": index.to_string(), "outcome": format!("{:?}", done.outcome)}));
+            emit(json!({"event": "funding", "market": market, "index": index.to_string(), "ticket": done.ticket}));
         }
+        let begun = exec(&hub, Command::BeginBatch { timestamp: at }, &mut outbox)?;
+        for event in &begun.events {
+            match event {
+                BatchEvent::Applied { ticket, kind } => {
+                    emit(json!({"event": "applied", "ticket": ticket, "kind": kind.name()}));
+                }
+                BatchEvent::Refused { ticket, kind, error } => emit(
+                    json!({"event": "refused", "ticket": ticket, "kind": kind.name(), "reason": error.to_string()}),
+                ),
+                _ => {}
+            }
+        }
+        // Then the liquidations the new prices trigger, the L1 queues, and trading.
         for _ in 0..(shape.liquidations + shape.deleverages) {
             let step = hub.with_sequencer(|s| next_step(s.engine().state()));
             let Some(tx) = step else {
@@ -439,8 +459,11 @@ fn tx_name(tx: &Transaction) -> &'static str {
     }
 }
 
+/// The random walks' first prices, by market.
+const INITIAL_TICKS: [u64; 2] = [500_000, 3_000_000];
+
 /// Three local signers per market, quoting the market's price path one tick apart: a seeded
-/// random walk from the genesis mark (a 0.4% step every 5 seconds at most), or `--price-path`.
+/// random walk from [`INITIAL_TICKS`] (a 0.4% step every 5 seconds at most), or `--price-path`.
 fn local_oracles(
     args: &DevnetArgs,
     keys: &[PrivateKey],
@@ -456,7 +479,7 @@ fn local_oracles(
     }
     let start = Timestamp::new(now())?;
     let mut out = Vec::new();
-    for (m, market) in genesis.markets().iter().enumerate() {
+    for m in 0..genesis.markets().len() {
         let id = MarketId::new(m as u64)?;
         let path = match args.price_path.get(m) {
             Some(file) => PricePath::from_file(file, start)
@@ -464,7 +487,8 @@ fn local_oracles(
             None => PricePath::random_walk(RandomWalk {
                 seed: args.seed.wrapping_add(m as u64),
                 start,
-                initial: market.mark_price,
+                // Genesis has no mark yet: BTC-USD at 50,000 USD, ETH-USD at 3,000 USD (ticks).
+                initial: PriceTicks::new(*INITIAL_TICKS.get(m).unwrap_or(&1_000))?,
                 step_secs: 5,
                 volatility_ppm: 4_000,
             })?,

@@ -35,6 +35,8 @@ fn the_devnet_proves_and_verifies_batches_on_its_l1() {
             &port,
             "--api-port",
             "0",
+            "--funding-secs",
+            "0",
             "--data-dir",
         ])
         .arg(data.path())
@@ -43,13 +45,18 @@ fn the_devnet_proves_and_verifies_batches_on_its_l1() {
         .spawn()
         .expect("the zkperp binary runs");
     let stdout = child.stdout.take().expect("stdout");
-    let mut events = Vec::new();
+    let mut events: Vec<serde_json::Value> = Vec::new();
     let mut api = String::new();
     let mut checked_api = false;
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let get = |url: String| -> (u16, serde_json::Value) {
+    let client = reqwest::Client::new();
+    let get = |url: String, headers: Vec<(&'static str, String)>| -> (u16, serde_json::Value) {
         runtime.block_on(async {
-            let r = reqwest::get(url).await.expect("the API answers");
+            let mut request = client.get(url);
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            let r = request.send().await.expect("the API answers");
             (r.status().as_u16(), r.json().await.expect("JSON"))
         })
     };
@@ -63,14 +70,30 @@ fn the_devnet_proves_and_verifies_batches_on_its_l1() {
         // While the devnet runs: the first verified batch is served by its API.
         if event["event"] == "verified" && !checked_api {
             checked_api = true;
-            let (status, batch) = get(format!("{api}/v1/batches/1"));
+            let (status, batch) = get(format!("{api}/v1/batches/1"), vec![]);
             assert_eq!(status, 200, "{batch}");
             assert_eq!(batch["status"]["status"], "verified", "{batch}");
-            let (status, markets) = get(format!("{api}/v1/markets"));
+            let (status, markets) = get(format!("{api}/v1/markets"), vec![]);
             assert_eq!(status, 200);
             assert_eq!(markets["markets"].as_array().map(Vec::len), Some(2));
-            // Account 2 (the first depositor) has an exit witness at the verified batch.
-            let (status, w) = get(format!("{api}/v1/accounts/2/exit-witness"));
+            // The first depositor's exit witness at the verified batch: for its owner only.
+            let (status, err) = get(format!("{api}/v1/accounts/2/exit-witness"), vec![]);
+            assert_eq!((status, err["code"].as_str()), (401, Some("unauthenticated")));
+            let trader = events
+                .iter()
+                .find(|e| e["event"] == "trader" && e["trader"] == 0)
+                .expect("trader 0");
+            let hex = trader["l2_private_key"].as_str().expect("key");
+            let mut bytes = [0u8; 32];
+            hex::decode_to_slice(hex.trim_start_matches("0x"), &mut bytes).expect("hex");
+            let key = zkperp_state::eddsa::PrivateKey::from_bytes(bytes);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("time")
+                .as_secs();
+            let account = zkperp_state::units::AccountId::new(2).expect("id");
+            let headers = zkperp_api::auth::sign(&key, account, now).to_vec();
+            let (status, w) = get(format!("{api}/v1/accounts/2/exit-witness"), headers);
             assert_eq!(status, 200, "{w}");
             assert!(w["batch"].as_u64().is_some_and(|b| b >= 1), "{w}");
         }
@@ -92,6 +115,14 @@ fn the_devnet_proves_and_verifies_batches_on_its_l1() {
         5,
         "four traders and the insurance fund deposited on L1 and were credited"
     );
+    // Marks come from the oracle book, funding from the schedule (every batch here); handed
+    // over between batches, each is applied when the next batch begins, none refused.
+    let applied: Vec<&serde_json::Value> = of("applied").iter().map(|e| &e["ticket"]).collect();
+    assert!(of("mark").len() >= 4 && !of("funding").is_empty());
+    for e in of("mark").iter().chain(of("funding").iter()) {
+        assert!(applied.contains(&&e["ticket"]), "{e} was applied");
+    }
+    assert!(of("refused").is_empty(), "{:?}", of("refused"));
     let verified = of("verified");
     assert_eq!(verified.len(), 2);
     assert_eq!(verified[0]["batch"], 1);
