@@ -32,7 +32,7 @@ pub const SIGNATURE_HEADER: &str = "x-zkperp-signature";
 pub fn read_message(account: AccountId, timestamp: u64) -> Fr {
     poseidon([
         Fr::from(DOMAIN_API_READ),
-        Fr::from(u64::from(account.get())),
+        Fr::from(account.get()),
         Fr::from(timestamp),
     ])
 }

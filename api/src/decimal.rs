@@ -94,17 +94,17 @@ mod tests {
 
     #[test]
     fn exact_decimals() {
-        let lot: Scale = "0.0001".parse().unwrap();
+        let lot: Scale = "0.0001".parse().expect("a decimal");
         assert_eq!(lot.of(1_800).to_string(), "0.1800");
-        let tick: Scale = "0.1".parse().unwrap();
+        let tick: Scale = "0.1".parse().expect("a decimal");
         assert_eq!(tick.of(440_000).to_string(), "44000.0");
         assert_eq!(tick.of(-5).to_string(), "-0.5");
         assert_eq!(COLLATERAL.of(1_000_000_000).to_string(), "1000.000000");
         assert_eq!(COLLATERAL.of(-80_000_000).to_string(), "-80.000000");
         assert_eq!(COLLATERAL.of(7).to_string(), "0.000007");
-        let big: Scale = "2.5".parse().unwrap();
+        let big: Scale = "2.5".parse().expect("a decimal");
         assert_eq!(big.of(3).to_string(), "7.5");
-        let whole: Scale = "10".parse().unwrap();
+        let whole: Scale = "10".parse().expect("a decimal");
         assert_eq!(whole.of(3).to_string(), "30");
         for bad in ["", ".5", "0", "0.000", "-1", "1e3", "1.2.3", " 1"] {
             assert!(bad.parse::<Scale>().is_err(), "{bad:?}");

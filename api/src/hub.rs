@@ -48,8 +48,12 @@ pub enum OrderStatus {
     /// Resting in the book.
     Open,
     Filled,
-    Cancelled { reason: CancelReason },
-    Rejected { reason: RejectReason },
+    Cancelled {
+        reason: CancelReason,
+    },
+    Rejected {
+        reason: RejectReason,
+    },
 }
 
 /// An order as the API shows it (sizes in lots, prices in ticks; the API adds decimals).
@@ -127,7 +131,10 @@ pub enum FeedEvent {
     Trade(TradeView),
     /// An order of `account` changed (placed, filled, cancelled, rejected).
     Order(OrderView),
-    Fill { account: AccountId, fill: FillView },
+    Fill {
+        account: AccountId,
+        fill: FillView,
+    },
 }
 
 impl FeedEvent {
@@ -279,9 +286,7 @@ impl Views {
                         maker_market = Some(maker.market);
                         out.push(FeedEvent::Order(*maker));
                     }
-                    let market = maker_market
-                        .or(taker.map(|t| t.market))
-                        .unwrap_or_default();
+                    let market = maker_market.or(taker.map(|t| t.market)).unwrap_or_default();
                     if market < self.books.len() {
                         level(self, market, maker_side, fill.price, -i128::from(fill.size));
                     }
@@ -522,7 +527,11 @@ impl Hub {
         views
             .by_account
             .get(&account)
-            .map(|keys| keys.iter().filter_map(|k| views.orders.get(k).copied()).collect())
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(|k| views.orders.get(k).copied())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

@@ -196,9 +196,7 @@ pub fn router(services: Services) -> Router {
             "/v1/openapi.json",
             get(|| async { Json(openapi::document()) }),
         )
-        .fallback(|| async {
-            ApiError::BadRequest("no such route (see /v1/openapi.json)".into())
-        })
+        .fallback(|| async { ApiError::BadRequest("no such route (see /v1/openapi.json)".into()) })
         .with_state(services)
 }
 
@@ -259,7 +257,11 @@ impl Units {
         v["id"] = json!(format!("{}-{}", o.account.get(), o.order_id));
         v["price_ticks"] = json!(o.price);
         v["price"] = json!(self.price(o.market, o.price));
-        for (field, lots) in [("size", o.size), ("filled", o.filled), ("remaining", o.remaining)] {
+        for (field, lots) in [
+            ("size", o.size),
+            ("filled", o.filled),
+            ("remaining", o.remaining),
+        ] {
             v[format!("{field}_lots")] = json!(lots);
             v[field] = json!(self.size(o.market, i128::from(lots)));
         }
@@ -360,7 +362,13 @@ async fn trades(
 ) -> Result<Json<Value>, ApiError> {
     let m = s.hub.with_sequencer(|seq| market_index(seq, &market))?;
     let units = units(&s);
-    let list: Vec<Value> = s.hub.trades(m).iter().rev().map(|t| units.trade(t)).collect();
+    let list: Vec<Value> = s
+        .hub
+        .trades(m)
+        .iter()
+        .rev()
+        .map(|t| units.trade(t))
+        .collect();
     Ok(Json(json!({ "market": m, "trades": list })))
 }
 
@@ -379,16 +387,17 @@ fn authenticate(s: &Services, account: AccountId, headers: &HeaderMap) -> Result
             .get(name)
             .ok_or(ApiError::Unauthenticated(auth::AuthError::Missing(name)))?
             .to_str()
-            .map_err(|e| {
-                ApiError::Unauthenticated(auth::AuthError::Malformed(name, e.to_string()))
-            })
+            .map_err(|e| ApiError::Unauthenticated(auth::AuthError::Malformed(name, e.to_string())))
     };
-    let timestamp: u64 = header(auth::TIMESTAMP_HEADER)?.trim().parse().map_err(|e| {
-        ApiError::Unauthenticated(auth::AuthError::Malformed(
-            auth::TIMESTAMP_HEADER,
-            format!("{e}"),
-        ))
-    })?;
+    let timestamp: u64 = header(auth::TIMESTAMP_HEADER)?
+        .trim()
+        .parse()
+        .map_err(|e| {
+            ApiError::Unauthenticated(auth::AuthError::Malformed(
+                auth::TIMESTAMP_HEADER,
+                format!("{e}"),
+            ))
+        })?;
     let signature = auth::parse_signature(header(auth::SIGNATURE_HEADER)?)
         .map_err(ApiError::Unauthenticated)?;
     check_read(s, account, timestamp, &signature)
@@ -504,7 +513,8 @@ async fn account(
         settle_funding(&mut leaf, state.markets())
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         let params = &state.config().markets;
-        let summary = |f| margin_summary(leaf.collateral, &leaf.positions, state.markets(), params, f);
+        let summary =
+            |f| margin_summary(leaf.collateral, &leaf.positions, state.markets(), params, f);
         let (initial, maintenance) = (summary(Fraction::Initial), summary(Fraction::Maintenance));
         let money = |v: i128| COLLATERAL.of(v).to_string();
         let positions: Vec<Value> = leaf
@@ -550,7 +560,13 @@ async fn account_orders(
     let account = account_id(&id)?;
     authenticate(&s, account, &headers)?;
     let units = units(&s);
-    let list: Vec<Value> = s.hub.orders(account).iter().rev().map(|o| units.order(o)).collect();
+    let list: Vec<Value> = s
+        .hub
+        .orders(account)
+        .iter()
+        .rev()
+        .map(|o| units.order(o))
+        .collect();
     Ok(Json(json!({ "account": account.get(), "orders": list })))
 }
 
@@ -562,7 +578,13 @@ async fn account_fills(
     let account = account_id(&id)?;
     authenticate(&s, account, &headers)?;
     let units = units(&s);
-    let list: Vec<Value> = s.hub.fills(account).iter().rev().map(|f| units.fill(f)).collect();
+    let list: Vec<Value> = s
+        .hub
+        .fills(account)
+        .iter()
+        .rev()
+        .map(|f| units.fill(f))
+        .collect();
     Ok(Json(json!({ "account": account.get(), "fills": list })))
 }
 
@@ -602,7 +624,10 @@ fn check_withdrawal(seq: &Sequencer, w: &Withdrawal) -> Result<(), ApiError> {
         }));
     }
     leaf.public_key
-        .verify(Withdrawal::message(w.account, w.amount, w.nonce), &w.signature)
+        .verify(
+            Withdrawal::message(w.account, w.amount, w.nonce),
+            &w.signature,
+        )
         .map_err(|_| refuse(WithdrawalError::BadSignature))
 }
 

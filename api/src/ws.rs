@@ -116,7 +116,10 @@ fn error(e: &ApiError) -> Value {
 }
 
 async fn send(socket: &mut WebSocket, v: Value) -> bool {
-    socket.send(Message::Text(v.to_string().into())).await.is_ok()
+    socket
+        .send(Message::Text(v.to_string().into()))
+        .await
+        .is_ok()
 }
 
 async fn session(s: Services, mut socket: WebSocket) {
@@ -282,8 +285,8 @@ fn render(units: &Units, subs: &mut Subscriptions, event: &FeedEvent) -> Option<
             .accounts
             .contains(&o.account)
             .then(|| json!({"channel": "orders", "order": units.order(o)})),
-        FeedEvent::Fill { account, fill } => subs.accounts.contains(account).then(|| {
-            json!({"channel": "fills", "account": account.get(), "fill": units.fill(fill)})
-        }),
+        FeedEvent::Fill { account, fill } => subs.accounts.contains(account).then(
+            || json!({"channel": "fills", "account": account.get(), "fill": units.fill(fill)}),
+        ),
     }
 }

@@ -301,15 +301,24 @@ async fn trading_private_reads_cancels_and_withdrawals() {
     let bid = s.f.order(0, btc(), Side::Buy, 30, 499_000);
     let ask = s.f.order(1, btc(), Side::Sell, 20, 499_000);
     for order in [bid, ask] {
-        let (status, ack) = s.post("/v1/orders", json!({ "order": order }).to_string()).await;
+        let (status, ack) = s
+            .post("/v1/orders", json!({ "order": order }).to_string())
+            .await;
         assert_eq!(status, 200, "{ack}");
     }
     let (status, trades) = s.get("/v1/markets/BTC-USD/trades").await;
     assert_eq!(status, 200);
     let trade = &trades["trades"][0];
-    assert_eq!((trade["price"].as_str(), trade["size"].as_str()), (Some("49900.0"), Some("0.0020")), "{trades}");
+    assert_eq!(
+        (trade["price"].as_str(), trade["size"].as_str()),
+        (Some("49900.0"), Some("0.0020")),
+        "{trades}"
+    );
     assert_eq!(trade["taker_side"], "sell");
-    assert!(trade.get("account").is_none() && !trades.to_string().contains("maker"), "no accounts in public trades");
+    assert!(
+        trade.get("account").is_none() && !trades.to_string().contains("maker"),
+        "no accounts in public trades"
+    );
     let (_, book) = s.get("/v1/markets/0/book").await;
     assert_eq!(book["bids"][0]["size_lots"], 10, "{book}");
 
@@ -317,16 +326,42 @@ async fn trading_private_reads_cancels_and_withdrawals() {
     let bid_path = format!("/v1/orders/{}-{}", a.get(), bid.order.order_id.get());
     let (status, order) = s.private(0, &bid_path).await;
     assert_eq!(status, 200, "{order}");
-    assert_eq!((order["status"].as_str(), order["filled_lots"].as_u64(), order["remaining_lots"].as_u64()), (Some("open"), Some(20), Some(10)), "{order}");
+    assert_eq!(
+        (
+            order["status"].as_str(),
+            order["filled_lots"].as_u64(),
+            order["remaining_lots"].as_u64()
+        ),
+        (Some("open"), Some(20), Some(10)),
+        "{order}"
+    );
     let forged = auth::sign(&s.f.traders[1].key, a, wall_clock());
     let (status, err) = s.get_with(&bid_path, &forged).await;
-    assert_eq!((status, err["code"].as_str()), (401, Some("unauthenticated")), "{err}");
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (401, Some("unauthenticated")),
+        "{err}"
+    );
     let stale = auth::sign(&s.f.traders[0].key, a, wall_clock() - auth::WINDOW_SECS - 5);
     let (status, err) = s.get_with(&bid_path, &stale).await;
-    assert_eq!((status, err["code"].as_str()), (401, Some("unauthenticated")), "{err}");
-    let (status, fills) = s.private(1, &format!("/v1/accounts/{}/fills", b.get())).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (401, Some("unauthenticated")),
+        "{err}"
+    );
+    let (status, fills) = s
+        .private(1, &format!("/v1/accounts/{}/fills", b.get()))
+        .await;
     assert_eq!(status, 200);
-    assert_eq!((fills["fills"][0]["role"].as_str(), fills["fills"][0]["side"].as_str(), fills["fills"][0]["size_lots"].as_u64()), (Some("taker"), Some("sell"), Some(20)), "{fills}");
+    assert_eq!(
+        (
+            fills["fills"][0]["role"].as_str(),
+            fills["fills"][0]["side"].as_str(),
+            fills["fills"][0]["size_lots"].as_u64()
+        ),
+        (Some("taker"), Some("sell"), Some(20)),
+        "{fills}"
+    );
     let (status, account) = s.private(0, &format!("/v1/accounts/{}", a.get())).await;
     assert_eq!(status, 200, "{account}");
     assert_eq!(account["positions"][0]["size"], "0.0020", "{account}");
@@ -338,41 +373,119 @@ async fn trading_private_reads_cancels_and_withdrawals() {
 
     // A signed cancel of the rest; a cancel signed by someone else is refused.
     let message = CancelOrder::message(a, bid.order.order_id);
-    let (status, err) = s.delete(&bid_path, json!({"signature": s.f.traders[1].key.sign(message)}).to_string()).await;
-    assert_eq!((status, err["code"].as_str()), (422, Some("bad_signature")), "{err}");
-    let (status, ack) = s.delete(&bid_path, json!({"signature": s.f.traders[0].key.sign(message)}).to_string()).await;
+    let (status, err) = s
+        .delete(
+            &bid_path,
+            json!({"signature": s.f.traders[1].key.sign(message)}).to_string(),
+        )
+        .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (422, Some("bad_signature")),
+        "{err}"
+    );
+    let (status, ack) = s
+        .delete(
+            &bid_path,
+            json!({"signature": s.f.traders[0].key.sign(message)}).to_string(),
+        )
+        .await;
     assert_eq!(status, 200, "{ack}");
     let (_, order) = s.private(0, &bid_path).await;
-    assert_eq!((order["status"].as_str(), order["reason"].as_str()), (Some("cancelled"), Some("user")), "{order}");
+    assert_eq!(
+        (order["status"].as_str(), order["reason"].as_str()),
+        (Some("cancelled"), Some("user")),
+        "{order}"
+    );
     let (_, book) = s.get("/v1/markets/0/book").await;
     assert_eq!(book["bids"], json!([]), "{book}");
-    let (_, orders) = s.private(0, &format!("/v1/accounts/{}/orders", a.get())).await;
-    assert_eq!(orders["orders"].as_array().map(Vec::len), Some(1), "{orders}");
+    let (_, orders) = s
+        .private(0, &format!("/v1/accounts/{}/orders", a.get()))
+        .await;
+    assert_eq!(
+        orders["orders"].as_array().map(Vec::len),
+        Some(1),
+        "{orders}"
+    );
 
     // A withdrawal signed by the owner at the account's nonce is applied; replayed, refused.
     let withdrawal = |t: usize, signer: usize, units: u64| {
-        let (account, amount, nonce) = (s.f.id(t), Amount::new(units).expect("amount"), Nonce::new(0).expect("nonce"));
-        Withdrawal { account, amount, nonce, signature: s.f.traders[signer].key.sign(Withdrawal::message(account, amount, nonce)) }
+        let (account, amount, nonce) = (
+            s.f.id(t),
+            Amount::new(units).expect("amount"),
+            Nonce::new(0).expect("nonce"),
+        );
+        Withdrawal {
+            account,
+            amount,
+            nonce,
+            signature: s.f.traders[signer]
+                .key
+                .sign(Withdrawal::message(account, amount, nonce)),
+        }
     };
-    let (status, err) = s.post("/v1/withdrawals", json!({"withdrawal": withdrawal(1, 0, 5_000_000)}).to_string()).await;
-    assert_eq!((status, err["code"].as_str()), (422, Some("bad_signature")), "{err}");
+    let (status, err) = s
+        .post(
+            "/v1/withdrawals",
+            json!({"withdrawal": withdrawal(1, 0, 5_000_000)}).to_string(),
+        )
+        .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (422, Some("bad_signature")),
+        "{err}"
+    );
     let good = withdrawal(1, 1, 5_000_000);
-    let (status, ack) = s.post("/v1/withdrawals", json!({"withdrawal": good}).to_string()).await;
+    let (status, ack) = s
+        .post("/v1/withdrawals", json!({"withdrawal": good}).to_string())
+        .await;
     assert_eq!(status, 200, "{ack}");
     // Held for the seal (withdrawals are checked against the margin the batch's trades leave).
-    assert_eq!((ack["status"].as_str(), ack["amount"].as_str()), (Some("held"), Some("5.000000")), "{ack}");
-    let (status, err) = s.post("/v1/withdrawals", json!({"withdrawal": good}).to_string()).await;
-    assert_eq!((status, err["code"].as_str()), (422, Some("bad_nonce")), "{err}");
+    assert_eq!(
+        (ack["status"].as_str(), ack["amount"].as_str()),
+        (Some("held"), Some("5.000000")),
+        "{ack}"
+    );
+    let (status, err) = s
+        .post("/v1/withdrawals", json!({"withdrawal": good}).to_string())
+        .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (422, Some("bad_nonce")),
+        "{err}"
+    );
     // The next nonce is accepted while the first waits; after the seal both are applied.
-    let (account, amount, nonce) = (b, Amount::new(1_000_000).expect("amount"), Nonce::new(1).expect("nonce"));
-    let next = Withdrawal { account, amount, nonce, signature: s.f.traders[1].key.sign(Withdrawal::message(account, amount, nonce)) };
-    let (status, ack) = s.post("/v1/withdrawals", json!({"withdrawal": next}).to_string()).await;
-    assert_eq!((status, ack["status"].as_str()), (200, Some("held")), "{ack}");
+    let (account, amount, nonce) = (
+        b,
+        Amount::new(1_000_000).expect("amount"),
+        Nonce::new(1).expect("nonce"),
+    );
+    let next = Withdrawal {
+        account,
+        amount,
+        nonce,
+        signature: s.f.traders[1]
+            .key
+            .sign(Withdrawal::message(account, amount, nonce)),
+    };
+    let (status, ack) = s
+        .post("/v1/withdrawals", json!({"withdrawal": next}).to_string())
+        .await;
+    assert_eq!(
+        (status, ack["status"].as_str()),
+        (200, Some("held")),
+        "{ack}"
+    );
     // One withdrawal slot per batch in this shape: the second is carried to the next batch.
     let path = format!("/v1/accounts/{}", b.get());
     s.services.hub.execute(Command::EndBatch).expect("seal");
     assert_eq!(s.private(1, &path).await.1["nonce"], 1);
-    s.services.hub.execute(Command::BeginBatch { timestamp: ts(START + 1) }).expect("begin");
+    s.services
+        .hub
+        .execute(Command::BeginBatch {
+            timestamp: ts(START + 1),
+        })
+        .expect("begin");
     s.services.hub.execute(Command::EndBatch).expect("seal");
     assert_eq!(s.private(1, &path).await.1["nonce"], 2);
 }
@@ -392,8 +505,9 @@ async fn the_websocket_streams_books_trades_accounts_and_batches() {
         .await
         .expect("connect");
     async fn next(
-        ws: &mut (impl futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
-                  + Unpin),
+        ws: &mut (impl futures_util::Stream<
+            Item = Result<Message, tokio_tungstenite::tungstenite::Error>,
+        > + Unpin),
     ) -> Value {
         loop {
             let msg = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
@@ -409,9 +523,8 @@ async fn the_websocket_streams_books_trades_accounts_and_batches() {
     let ask = |v: Value| Message::Text(v.to_string().into());
     let (a, b) = (s.f.id(0), s.f.id(1));
     let t = wall_clock();
-    let read = |key: &zkperp_state::eddsa::PrivateKey, id: AccountId| {
-        key.sign(auth::read_message(id, t))
-    };
+    let read =
+        |key: &zkperp_state::eddsa::PrivateKey, id: AccountId| key.sign(auth::read_message(id, t));
     let requests = [
         json!({"op": "subscribe", "channel": "book", "market": "BTC-USD"}),
         json!({"op": "subscribe", "channel": "trades", "market": 0}),
@@ -447,25 +560,39 @@ async fn the_websocket_streams_books_trades_accounts_and_batches() {
         replies[4]
     );
     assert_eq!(replies[5]["subscription"]["channel"], "batches");
-    for (r, code) in [(6, "unknown_market"), (7, "bad_request"), (8, "bad_request")] {
+    for (r, code) in [
+        (6, "unknown_market"),
+        (7, "bad_request"),
+        (8, "bad_request"),
+    ] {
         assert_eq!(replies[r]["code"], code, "{}", replies[r]);
     }
 
     // Trader 0 bids, trader 1 sells into it.
     let bid = s.f.order(0, btc(), Side::Buy, 30, 499_000);
     let sell = s.f.order(1, btc(), Side::Sell, 20, 499_000);
-    let (status, _) = s.post("/v1/orders", json!({ "order": bid }).to_string()).await;
+    let (status, _) = s
+        .post("/v1/orders", json!({ "order": bid }).to_string())
+        .await;
     assert_eq!(status, 200);
     let placed = next(&mut ws).await;
     assert_eq!(
-        (placed["channel"].as_str(), placed["order"]["status"].as_str()),
+        (
+            placed["channel"].as_str(),
+            placed["order"]["status"].as_str()
+        ),
         (Some("orders"), Some("open")),
         "{placed}"
     );
     let delta = next(&mut ws).await;
-    assert_eq!((delta["type"].as_str(), delta["seq"].as_u64()), (Some("delta"), Some(1)));
+    assert_eq!(
+        (delta["type"].as_str(), delta["seq"].as_u64()),
+        (Some("delta"), Some(1))
+    );
     assert_eq!(delta["bids"][0]["size_lots"], 30, "{delta}");
-    let (status, _) = s.post("/v1/orders", json!({ "order": sell }).to_string()).await;
+    let (status, _) = s
+        .post("/v1/orders", json!({ "order": sell }).to_string())
+        .await;
     assert_eq!(status, 200);
     let mut got = Vec::new();
     loop {
@@ -476,12 +603,27 @@ async fn the_websocket_streams_books_trades_accounts_and_batches() {
             break;
         }
     }
-    let channels: Vec<&str> = got.iter().map(|m| m["channel"].as_str().unwrap_or("")).collect();
+    let channels: Vec<&str> = got
+        .iter()
+        .map(|m| m["channel"].as_str().unwrap_or(""))
+        .collect();
     assert_eq!(channels, ["orders", "trades", "fills", "book"], "{got:?}");
     assert_eq!(got[0]["order"]["filled_lots"], 20);
-    assert_eq!((got[1]["price"].as_str(), got[1]["size_lots"].as_u64()), (Some("49900.0"), Some(20)));
-    assert_eq!((got[2]["account"].as_u64(), got[2]["fill"]["role"].as_str()), (Some(u64::from(a.get())), Some("maker")));
-    assert_eq!((got[3]["seq"].as_u64(), got[3]["bids"][0]["size_lots"].as_u64()), (Some(2), Some(10)));
+    assert_eq!(
+        (got[1]["price"].as_str(), got[1]["size_lots"].as_u64()),
+        (Some("49900.0"), Some(20))
+    );
+    assert_eq!(
+        (got[2]["account"].as_u64(), got[2]["fill"]["role"].as_str()),
+        (Some(a.get()), Some("maker"))
+    );
+    assert_eq!(
+        (
+            got[3]["seq"].as_u64(),
+            got[3]["bids"][0]["size_lots"].as_u64()
+        ),
+        (Some(2), Some(10))
+    );
 
     // A batch record written by the pipeline reaches the batches channel.
     let record = BatchRecord {
@@ -496,7 +638,11 @@ async fn the_websocket_streams_books_trades_accounts_and_batches() {
     s.services.batches.put(&record).expect("put");
     let batch = next(&mut ws).await;
     assert_eq!(
-        (batch["channel"].as_str(), batch["batch"]["status"]["status"].as_str(), batch["batch"]["number"].as_u64()),
+        (
+            batch["channel"].as_str(),
+            batch["batch"]["status"]["status"].as_str(),
+            batch["batch"]["number"].as_u64()
+        ),
         (Some("batches"), Some("sealed"), Some(1)),
         "{batch}"
     );

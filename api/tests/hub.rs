@@ -65,12 +65,20 @@ fn views_and_deltas_follow_the_books_exactly() {
                 FeedEvent::Order(_) => {}
             }
         }
-        for m in 0..markets {
+        for (m, copy) in client.iter().enumerate() {
             let (bids, asks) = levels(&hub, m);
             let view = hub.book(m).expect("book");
-            assert_eq!((&view.bids, &view.asks), (&bids, &asks), "command {n}, market {m}");
-            assert_eq!((&client[m].bids, &client[m].asks), (&bids, &asks), "the client's copy");
-            assert_eq!(client[m].seq, view.seq);
+            assert_eq!(
+                (&view.bids, &view.asks),
+                (&bids, &asks),
+                "command {n}, market {m}"
+            );
+            assert_eq!(
+                (&copy.bids, &copy.asks),
+                (&bids, &asks),
+                "the client's copy"
+            );
+            assert_eq!(copy.seq, view.seq);
         }
         if n % 100 == 99 {
             let resting: Vec<_> = hub.with_sequencer(|seq| {
@@ -89,7 +97,10 @@ fn views_and_deltas_follow_the_books_exactly() {
         }
     }
     assert_eq!(fills, 2 * trades, "each trade is a fill for each side");
-    assert!(trades > 50 && deltas > 200, "the stream trades: {trades} trades, {deltas} deltas");
+    assert!(
+        trades > 50 && deltas > 200,
+        "the stream trades: {trades} trades, {deltas} deltas"
+    );
 
     // A restart: the journal replays into the same books, and the hub's levels follow.
     let before: Vec<_> = (0..markets).map(|m| hub.book(m).expect("book")).collect();
