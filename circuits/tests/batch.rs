@@ -964,6 +964,9 @@ fn a_fund_that_can_absorb_forbids_deleveraging() {
         satisfied(consistent(c, &tree))
     };
     assert!(with_fund(475_000_000), "as applied: the fund cannot absorb");
-    assert!(!with_fund(476_000_000), "the fund could absorb: no deleverage");
+    assert!(
+        !with_fund(476_000_000),
+        "the fund could absorb: no deleverage"
+    );
     assert!(!with_fund(10_000_000_000));
 }

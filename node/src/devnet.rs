@@ -26,12 +26,13 @@ use anyhow::{bail, Context, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde_json::json;
+use zkperp_api::hub::Hub;
 use zkperp_contracts::alloy::node_bindings::Anvil;
 use zkperp_contracts::alloy::primitives::U256;
 use zkperp_contracts::alloy::signers::local::PrivateKeySigner;
 use zkperp_contracts::{anvil_path, deploy, provider, DeployConfig, VerifierKey, L1};
 use zkperp_prover::{export, BatchProver, ExitProver, KeyCache};
-use zkperp_api::hub::Hub;
+use zkperp_sequencer::batcher::BatchEvent;
 use zkperp_sequencer::book::{Event, SelfTradePrevention, TimeInForce};
 use zkperp_sequencer::engine::{FeeSchedule, OrderOptions};
 use zkperp_sequencer::follower::Follower;
@@ -40,7 +41,6 @@ use zkperp_sequencer::journal::Command;
 use zkperp_sequencer::liquidation::next_step;
 use zkperp_sequencer::oracle::{LocalOracle, OracleBook, PricePath, RandomWalk};
 use zkperp_sequencer::pipeline::{BatchStatus, BatchStore, Pipeline};
-use zkperp_sequencer::batcher::BatchEvent;
 use zkperp_sequencer::sequencer::{Executed, Outcome, Sequencer, SequencerConfig};
 use zkperp_sequencer::verified::VerifiedState;
 use zkperp_state::batch::{SealedBatch, Shape};
@@ -118,11 +118,7 @@ fn emit(line: serde_json::Value) {
 
 /// Runs `command`; every batch it sealed (by `EndBatch`, or a trade rolling a full batch) goes
 /// to `outbox`, for the prover, in order.
-fn exec(
-    hub: &Hub,
-    command: Command,
-    outbox: &mut Vec<SealedBatch>,
-) -> Result<Executed> {
+fn exec(hub: &Hub, command: Command, outbox: &mut Vec<SealedBatch>) -> Result<Executed> {
     let done = hub.execute(command)?;
     for batch in done.sealed() {
         emit(json!({
@@ -355,7 +351,9 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         // batch applies them first (slot order), before deposits carried over from the last.
         for oracle in &mut local_oracles {
             if let Err(e) = oracle_book.ingest(oracle.sign_at(at), at) {
-                emit(json!({"event": "quote_refused", "market": oracle.market.index(), "oracle": oracle.oracle, "reason": e.to_string()}));
+                emit(
+                    json!({"event": "quote_refused", "market": oracle.market.index(), "oracle": oracle.oracle, "reason": e.to_string()}),
+                );
             }
         }
         let ticks = oracle_book.ticks(at);
@@ -364,7 +362,8 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
             // The markets as the batch will see them after its oracle ticks.
             let mut markets = state.markets().to_vec();
             for tick in &ticks {
-                markets[tick.market.index()].mark_price = tick.quotes[tick.quotes.len() / 2].quote.price;
+                markets[tick.market.index()].mark_price =
+                    tick.quotes[tick.quotes.len() / 2].quote.price;
             }
             let funding_ticks: Vec<_> = markets
                 .iter()
@@ -384,14 +383,30 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         });
         for tick in ticks {
             let market = tick.market.index();
-            let done = exec(&hub, Command::Apply { tx: Transaction::OracleTick(tick) }, &mut outbox)?;
-            emit(json!({"event": "mark", "market": market, "price": marks[market].mark_price.get(), "ticket": done.ticket}));
+            let done = exec(
+                &hub,
+                Command::Apply {
+                    tx: Transaction::OracleTick(tick),
+                },
+                &mut outbox,
+            )?;
+            emit(
+                json!({"event": "mark", "market": market, "price": marks[market].mark_price.get(), "ticket": done.ticket}),
+            );
         }
         for tick in funding_ticks {
             let market = tick.market.index();
             let index = tick.index.get();
-            let done = exec(&hub, Command::Apply { tx: Transaction::FundingTick(tick) }, &mut outbox)?;
-            emit(json!({"event": "funding", "market": market, "index": index.to_string(), "ticket": done.ticket}));
+            let done = exec(
+                &hub,
+                Command::Apply {
+                    tx: Transaction::FundingTick(tick),
+                },
+                &mut outbox,
+            )?;
+            emit(
+                json!({"event": "funding", "market": market, "index": index.to_string(), "ticket": done.ticket}),
+            );
         }
         let begun = exec(&hub, Command::BeginBatch { timestamp: at }, &mut outbox)?;
         for event in &begun.events {
@@ -399,7 +414,11 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
                 BatchEvent::Applied { ticket, kind } => {
                     emit(json!({"event": "applied", "ticket": ticket, "kind": kind.name()}));
                 }
-                BatchEvent::Refused { ticket, kind, error } => emit(
+                BatchEvent::Refused {
+                    ticket,
+                    kind,
+                    error,
+                } => emit(
                     json!({"event": "refused", "ticket": ticket, "kind": kind.name(), "reason": error.to_string()}),
                 ),
                 _ => {}
@@ -428,7 +447,14 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
             );
         }
         hub.with_sequencer(|s| learn_ids(&mut traders, s.engine().state(), &anvil));
-        market_make(&hub, &mut traders, &mut rng, t, &mut outbox, &mut last_trade)?;
+        market_make(
+            &hub,
+            &mut traders,
+            &mut rng,
+            t,
+            &mut outbox,
+            &mut last_trade,
+        )?;
         for batch in outbox.drain(..) {
             sealed_count += 1;
             if to_prover.send(batch).await.is_err() {
@@ -494,7 +520,9 @@ fn local_oracles(
             })?,
         };
         for (i, key) in keys.iter().enumerate() {
-            out.push(LocalOracle::new(key.clone(), i as u8, id, path.clone()).with_offset(i as i64));
+            out.push(
+                LocalOracle::new(key.clone(), i as u8, id, path.clone()).with_offset(i as i64),
+            );
         }
     }
     Ok(out)

@@ -78,7 +78,10 @@ fn the_devnet_proves_and_verifies_batches_on_its_l1() {
             assert_eq!(markets["markets"].as_array().map(Vec::len), Some(2));
             // The first depositor's exit witness at the verified batch: for its owner only.
             let (status, err) = get(format!("{api}/v1/accounts/2/exit-witness"), vec![]);
-            assert_eq!((status, err["code"].as_str()), (401, Some("unauthenticated")));
+            assert_eq!(
+                (status, err["code"].as_str()),
+                (401, Some("unauthenticated"))
+            );
             let trader = events
                 .iter()
                 .find(|e| e["event"] == "trader" && e["trader"] == 0)

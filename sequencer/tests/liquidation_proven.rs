@@ -113,7 +113,10 @@ impl Scenario {
     /// Applied now, or held for the next batch's slots.
     fn queue(&mut self, tx: Transaction) {
         let outcome = self.run(Command::Apply { tx });
-        assert!(matches!(outcome, Outcome::Applied | Outcome::Held), "{outcome:?}");
+        assert!(
+            matches!(outcome, Outcome::Applied | Outcome::Held),
+            "{outcome:?}"
+        );
     }
 
     /// Seals the open batch (if any), hands the oracle book's ticks for `START + secs` to the
@@ -137,8 +140,18 @@ impl Scenario {
             self.run(Command::BeginBatch { timestamp: at }),
             Outcome::BatchStarted
         );
-        let marks: Vec<u64> = self.state().markets().iter().map(|m| m.mark_price.get()).collect();
-        let expected: Vec<u64> = self.oracles.iter_mut().step_by(3).map(|o| o.path.price_at(at).get()).collect();
+        let marks: Vec<u64> = self
+            .state()
+            .markets()
+            .iter()
+            .map(|m| m.mark_price.get())
+            .collect();
+        let expected: Vec<u64> = self
+            .oracles
+            .iter_mut()
+            .step_by(3)
+            .map(|o| o.path.price_at(at).get())
+            .collect();
         assert_eq!(marks, expected, "the marks are the paths' prices");
         while let Some(tx) = next_step(self.state()) {
             self.apply(tx.clone());
@@ -147,7 +160,13 @@ impl Scenario {
         }
     }
 
-    fn deposit(&mut self, index: u64, key: &zkperp_state::eddsa::PublicKey, l1: [u8; 20], units: u64) {
+    fn deposit(
+        &mut self,
+        index: u64,
+        key: &zkperp_state::eddsa::PublicKey,
+        l1: [u8; 20],
+        units: u64,
+    ) {
         self.queue(Transaction::Deposit(Deposit {
             request: L1Deposit {
                 index,
@@ -176,7 +195,12 @@ impl Scenario {
     }
 
     fn collateral(&self, id: AccountId) -> i128 {
-        self.state().account(id).expect("account").leaf.collateral.get()
+        self.state()
+            .account(id)
+            .expect("account")
+            .leaf
+            .collateral
+            .get()
     }
 
     fn position(&self, id: AccountId, market: MarketId) -> i128 {
@@ -207,7 +231,12 @@ fn a_price_path_liquidates_charges_the_fund_then_deleverages_and_every_batch_is_
     let fund_l1 = s.state().config().insurance_fund.l1_address.0;
     let fund_key = s.f.fund_key.public_key();
     s.deposit(0, &fund_key, fund_l1, 600_000_000); // 600 USD
-    for (t, units) in [(A, 1_000_000_000u64), (B, 1_000_000_000), (C, 5_000_000_000), (D, 5_000_000_000)] {
+    for (t, units) in [
+        (A, 1_000_000_000u64),
+        (B, 1_000_000_000),
+        (C, 5_000_000_000),
+        (D, 5_000_000_000),
+    ] {
         let (key, l1) = (s.f.traders[t].key.public_key(), s.f.traders[t].l1);
         s.deposit(1 + t as u64, &key, l1.0, units);
     }
@@ -221,8 +250,14 @@ fn a_price_path_liquidates_charges_the_fund_then_deleverages_and_every_batch_is_
     s.trade(C, A, btc(), 1_800, 500_000); // A long 1,800 lots (0.18 BTC), C short
     s.trade(D, B, eth(), 1_500, 3_000_000); // B long 1,500 lots (1.5 ETH), D short
     let (a, b, c, d) = (s.id(A), s.id(B), s.id(C), s.id(D));
-    assert_eq!((s.position(a, btc()), s.position(c, btc())), (1_800, -1_800));
-    assert_eq!((s.position(b, eth()), s.position(d, eth())), (1_500, -1_500));
+    assert_eq!(
+        (s.position(a, btc()), s.position(c, btc())),
+        (1_800, -1_800)
+    );
+    assert_eq!(
+        (s.position(b, eth()), s.position(d, eth())),
+        (1_500, -1_500)
+    );
     assert!(s.steps.is_empty());
     let deposited: i128 = 600_000_000 + 2_000_000_000 + 10_000_000_000;
 
@@ -246,15 +281,33 @@ fn a_price_path_liquidates_charges_the_fund_then_deleverages_and_every_batch_is_
     }
     assert_eq!(s.position(a, btc()), 0);
     assert_eq!(s.collateral(a), 0, "the deficit is the fund's, not A's");
-    assert_eq!(s.position(fund, btc()), 1_800, "the fund holds A's position");
-    assert_eq!(s.total_value(fund), 600_000_000 - 80_000_000, "the fund is charged 80 USD, once");
+    assert_eq!(
+        s.position(fund, btc()),
+        1_800,
+        "the fund holds A's position"
+    );
+    assert_eq!(
+        s.total_value(fund),
+        600_000_000 - 80_000_000,
+        "the fund is charged 80 USD, once"
+    );
     assert_eq!((s.position(b, eth()), s.position(d, eth())), (0, 0));
-    assert_eq!(s.collateral(b), 0, "the whole deficit is covered, no dust left");
-    assert!(s.total_value(d) > 5_000_000_000, "D still profits, 50 USD less");
+    assert_eq!(
+        s.collateral(b),
+        0,
+        "the whole deficit is covered, no dust left"
+    );
+    assert!(
+        s.total_value(d) > 5_000_000_000,
+        "D still profits, 50 USD less"
+    );
     assert_eq!(s.position(c, btc()), -1_800);
     let ids: Vec<AccountId> = s.state().accounts().map(|(id, _)| *id).collect();
     let value: i128 = ids.iter().map(|id| s.total_value(*id)).sum();
-    assert_eq!(value, deposited, "no value created or lost: every loss is someone's gain");
+    assert_eq!(
+        value, deposited,
+        "no value created or lost: every loss is someone's gain"
+    );
     assert_eq!(s.run(Command::EndBatch), Outcome::BatchSealed);
 
     // Every batch satisfies the circuit; the liquidation's and the deleverage's is proven.
@@ -274,14 +327,19 @@ fn a_price_path_liquidates_charges_the_fund_then_deleverages_and_every_batch_is_
     let (prover, _) =
         BatchProver::new(config.clone(), shape, &KeyCache::new(keys.path()), &mut rng)
             .expect("keys");
-    let mut root = State::genesis(s.state().config().clone()).expect("genesis").root();
+    let mut root = State::genesis(s.state().config().clone())
+        .expect("genesis")
+        .root();
     for (n, batch) in s.sealed.iter().enumerate() {
         assert_eq!(batch.old_root, root, "batches chain");
         if n < 4 {
             let circuit = BatchCircuit::new(config.clone(), shape, batch).expect("witness");
-            zkperp_prover::check_satisfied(circuit).expect("the opening batch satisfies the circuit");
+            zkperp_prover::check_satisfied(circuit)
+                .expect("the opening batch satisfies the circuit");
         } else {
-            let proof = prover.prove(batch, &mut rng).expect("the batch is provable");
+            let proof = prover
+                .prove(batch, &mut rng)
+                .expect("the batch is provable");
             let public = batch.public_data(&shape).expect("fits the shape");
             assert_eq!(proof.commitment, public.commitment());
             assert!(prover.verify(proof.commitment, &proof.proof));

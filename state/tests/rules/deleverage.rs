@@ -143,7 +143,9 @@ fn every_bankrupt_position_can_be_liquidated_or_deleveraged_but_not_both() {
             fee: coll(0),
         });
         let liquidated = f.state.check(&liquidation);
-        let deleveraged = f.state.check(&deleverage(a, b, 1_800, 7_920_000_000 + 80_000_000));
+        let deleveraged = f
+            .state
+            .check(&deleverage(a, b, 1_800, 7_920_000_000 + 80_000_000));
         match (&liquidated, &deleveraged) {
             (Ok(()), Err(TxError::Deleverage(DeleverageError::FundCanAbsorb))) => {
                 assert!(fund_usd >= 476, "fund {fund_usd} USD")
