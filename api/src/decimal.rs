@@ -67,6 +67,65 @@ impl Scale {
     }
 }
 
+/// Why a decimal amount is not a whole number of units.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AmountError {
+    #[error("{0:?} is not a decimal number")]
+    Malformed(String),
+    #[error("{text} is not a whole number of units of {unit}")]
+    NotWhole { text: String, unit: String },
+    #[error("{0} is too large")]
+    TooLarge(String),
+}
+
+impl Scale {
+    /// The whole number of units in the decimal `text` (`"0.18"` of `0.0001` is 1,800): exact,
+    /// or an error when `text` is not a multiple of the unit. A leading `-` is allowed.
+    pub fn units(&self, text: &str) -> Result<i128, AmountError> {
+        let malformed = || AmountError::Malformed(text.to_string());
+        let (negative, digits) = match text.trim().strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text.trim()),
+        };
+        let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        if int.is_empty() && frac.is_empty()
+            || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+        {
+            return Err(malformed());
+        }
+        let too_large = || AmountError::TooLarge(text.to_string());
+        let frac = frac.trim_end_matches('0');
+        if int.len() + frac.len() > 36 {
+            return Err(too_large());
+        }
+        // value = mantissa * 10^-d; unit = m * 10^-e; units = mantissa * 10^(e - d) / m.
+        let mantissa: i128 = format!("0{int}{frac}").parse().map_err(|_| malformed())?;
+        let (d, e) = (frac.len() as u32, self.decimals);
+        let (num, den) = if e >= d {
+            let scale = 10i128.checked_pow(e - d).ok_or_else(too_large)?;
+            (
+                mantissa.checked_mul(scale).ok_or_else(too_large)?,
+                self.mantissa as i128,
+            )
+        } else {
+            let scale = 10i128.checked_pow(d - e).ok_or_else(too_large)?;
+            (
+                mantissa,
+                (self.mantissa as i128)
+                    .checked_mul(scale)
+                    .ok_or_else(too_large)?,
+            )
+        };
+        if num % den != 0 {
+            return Err(AmountError::NotWhole {
+                text: text.to_string(),
+                unit: self.of(1).to_string(),
+            });
+        }
+        Ok(if negative { -(num / den) } else { num / den })
+    }
+}
+
 /// An exact decimal `value * 10^-decimals`, displayed with exactly `decimals` decimals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decimal {
@@ -108,6 +167,46 @@ mod tests {
         assert_eq!(whole.of(3).to_string(), "30");
         for bad in ["", ".5", "0", "0.000", "-1", "1e3", "1.2.3", " 1"] {
             assert!(bad.parse::<Scale>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn decimals_back_to_units_exactly() {
+        let lot: Scale = "0.0001".parse().expect("a decimal");
+        assert_eq!(lot.units("0.18"), Ok(1_800));
+        assert_eq!(lot.units("0.1800"), Ok(1_800));
+        assert_eq!(lot.units("-2"), Ok(-20_000));
+        assert_eq!(lot.units("3"), Ok(30_000));
+        assert!(matches!(
+            lot.units("0.00015"),
+            Err(AmountError::NotWhole { .. })
+        ));
+        let tick: Scale = "0.1".parse().expect("a decimal");
+        assert_eq!(tick.units("44000.0"), Ok(440_000));
+        assert_eq!(
+            tick.units("44000.05"),
+            Err(AmountError::NotWhole {
+                text: "44000.05".into(),
+                unit: "0.1".into()
+            })
+        );
+        let half: Scale = "2.5".parse().expect("a decimal");
+        assert_eq!(half.units("7.5"), Ok(3));
+        assert!(half.units("5.5").is_err());
+        assert_eq!(COLLATERAL.units("12.345678"), Ok(12_345_678));
+        for bad in ["", ".", "abc", "1e3", "--1", "1.2.3"] {
+            assert!(
+                matches!(COLLATERAL.units(bad), Err(AmountError::Malformed(_))),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            COLLATERAL.units(&"9".repeat(40)),
+            Err(AmountError::TooLarge(_))
+        ));
+        // Round trip with the display.
+        for n in [0i128, 1, 7, 1_800, 123_456_789] {
+            assert_eq!(lot.units(&lot.of(n).to_string()), Ok(n));
         }
     }
 }

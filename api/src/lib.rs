@@ -3,6 +3,9 @@
 //!
 //! | route | what | auth |
 //! |---|---|---|
+//! | `GET /v1/info` | the deployment: rollup and token addresses, chain id, RPC URL | |
+//! | `GET /v1/config` | the state configuration (what proofs are made for: exits need it) | |
+//! | `GET /v1/accounts?public_key=0x..` | the accounts of a public key, with their L1 owners | |
 //! | `GET /v1/markets` | each market's parameters, mark price and funding index | |
 //! | `GET /v1/markets/{market}/book` | price levels, best first, with the delta sequence | |
 //! | `GET /v1/markets/{market}/trades` | recent trades (no accounts) | |
@@ -64,6 +67,9 @@ pub struct Services {
     pub hub: Arc<Hub>,
     pub batches: Arc<BatchStore>,
     pub verified: Arc<Mutex<VerifiedState>>,
+    /// What a wallet needs to reach the L1 (`GET /v1/info`): the rollup's and token's
+    /// addresses, the chain id, an RPC URL. Public facts of the deployment.
+    pub info: Value,
 }
 
 /// A refusal, with a stable code.
@@ -184,6 +190,9 @@ pub fn router(services: Services) -> Router {
         .route("/v1/markets/{market}/trades", get(trades))
         .route("/v1/orders", post(submit_order))
         .route("/v1/orders/{id}", get(order).delete(cancel_order))
+        .route("/v1/info", get(info))
+        .route("/v1/config", get(config))
+        .route("/v1/accounts", get(accounts_of_key))
         .route("/v1/accounts/{id}", get(account))
         .route("/v1/accounts/{id}/orders", get(account_orders))
         .route("/v1/accounts/{id}/fills", get(account_fills))
@@ -286,6 +295,50 @@ impl Scale {
 
 fn units(s: &Services) -> Units {
     s.hub.with_sequencer(Units::of)
+}
+
+async fn info(State(s): State<Services>) -> Json<Value> {
+    Json(s.info.clone())
+}
+
+async fn config(State(s): State<Services>) -> Json<Value> {
+    Json(s.hub.with_sequencer(|seq| {
+        serde_json::to_value(seq.engine().state().config()).unwrap_or_default()
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyQuery {
+    public_key: String,
+}
+
+/// The accounts of a public key (an account is the pair of a key and an L1 owner). Knowing the
+/// key is needed to ask: the accounts' contents stay behind signed reads.
+async fn accounts_of_key(
+    State(s): State<Services>,
+    query: Result<Query<KeyQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let bad = |e: String| ApiError::BadRequest(format!("public_key: {e}"));
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(q.public_key.trim_start_matches("0x"), &mut bytes)
+        .map_err(|e| bad(e.to_string()))?;
+    let key = zkperp_state::eddsa::PublicKey::unpack(&bytes).map_err(|e| bad(e.to_string()))?;
+    let list: Vec<Value> = s.hub.with_sequencer(|seq| {
+        seq.engine()
+            .state()
+            .accounts()
+            .filter(|(_, a)| a.leaf.public_key == key)
+            .map(|(id, a)| {
+                json!({
+                    "account": id.get(),
+                    "l1_address": format!("0x{}", hex::encode(a.leaf.l1_address.0)),
+                })
+            })
+            .collect()
+    });
+    Ok(Json(json!({ "accounts": list })))
 }
 
 async fn markets(State(s): State<Services>) -> Json<Value> {
@@ -535,11 +588,18 @@ async fn account(
             })
             .collect();
         let ppm = i128::from(PPM_ONE);
+        let waiting = seq
+            .batcher()
+            .held()
+            .filter(|(_, tx)| matches!(tx, Transaction::Withdrawal(h) if h.account == account))
+            .count() as u64;
         Ok(Json(json!({
             "account": account.get(),
             "l1_address": format!("0x{}", hex::encode(leaf.l1_address.0)),
             "public_key": format!("0x{}", hex::encode(leaf.public_key.pack())),
             "nonce": leaf.nonce.get(),
+            // The nonce the next withdrawal signs: after those waiting for the seal.
+            "next_withdrawal_nonce": leaf.nonce.get() + waiting,
             "collateral": money(leaf.collateral.get()),
             "total_value": money(initial.total_value),
             "initial_margin": money(initial.total_risk_ppm / ppm),

@@ -43,6 +43,20 @@ pub fn document() -> Value {
             "description": "Markets, books, trades, signed orders, cancels and withdrawals, accounts, batches, exit witnesses and a WebSocket feed. Prices, sizes and collateral are exact decimal strings (price, size, collateral, ...) next to the integers orders sign (price_ticks, size_lots, *_units). Private reads carry the headers x-zkperp-timestamp and x-zkperp-signature: EdDSA-Poseidon over Poseidon(5, account, timestamp), within 60 s of the server's clock. Every refusal is a 4xx with a stable code."
         },
         "paths": {
+            "/v1/info": {"get": {
+                "summary": "The deployment: the rollup's and collateral token's addresses, the chain id, an RPC URL",
+                "responses": {"200": ok("the deployment")}
+            }},
+            "/v1/config": {"get": {
+                "summary": "The state configuration the circuits are made for (markets, oracle keys, tree depths, system accounts): an exit proof needs it",
+                "responses": {"200": ok("the configuration")}
+            }},
+            "/v1/accounts": {"get": {
+                "summary": "The accounts of a public key, with their L1 owners",
+                "parameters": [{"name": "public_key", "in": "query", "required": true,
+                    "description": "packed Baby Jubjub key, 64 hex digits", "schema": {"type": "string"}}],
+                "responses": {"200": ok("the accounts"), "400": error_response("bad_request")}
+            }},
             "/v1/markets": {"get": {
                 "summary": "Each market's parameters, mark price (decimal and ticks) and funding index",
                 "responses": {"200": ok("the markets")}

@@ -119,6 +119,7 @@ async fn start() -> Server {
         verified: Arc::new(Mutex::new(
             VerifiedState::open(dirs[2].path(), &config).expect("verified"),
         )),
+        info: json!({"chain_id": 31337}),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -270,7 +271,7 @@ async fn the_openapi_document_matches_the_server() {
     assert_eq!(status, 200);
     assert_eq!(doc["openapi"], "3.0.3");
     let paths = doc["paths"].as_object().expect("paths");
-    assert_eq!(paths.len(), 14, "every route is documented");
+    assert_eq!(paths.len(), 17, "every route is documented");
     for (path, ops) in paths {
         let concrete = path
             .replace("{market}", "BTC-USD")

@@ -423,6 +423,16 @@ impl L1 {
         Ok(())
     }
 
+    /// The collateral token balance of `who` on L1.
+    pub async fn token_balance(&self, who: Address) -> Result<U256, L1Error> {
+        let token = TestToken::new(self.token().await?, self.provider.clone());
+        token
+            .balanceOf(who)
+            .call()
+            .await
+            .map_err(|e| L1Error::from_contract("balanceOf", e))
+    }
+
     /// Approves the rollup for `amount` and queues a deposit to the L2 account of
     /// `(public_key, sender)`. Returns the deposit's queue index.
     pub async fn deposit(&self, public_key: [u8; 32], amount: u64) -> Result<u64, L1Error> {

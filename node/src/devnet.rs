@@ -89,6 +89,13 @@ pub struct DevnetArgs {
     /// Seconds between funding ticks of a market (0: every batch).
     #[arg(long, default_value_t = 60)]
     funding_secs: u64,
+    /// Leave forced withdrawal requests unserved: an operator that censors, so a test (or a
+    /// demonstration) can watch the rollup freeze and traders exit on their own.
+    #[arg(long)]
+    censor_forced: bool,
+    /// No built-in market maker and takers: the books hold only what traders send.
+    #[arg(long)]
+    no_market_maker: bool,
     /// A price path per market, in market order (`seconds price` lines, seconds after the
     /// devnet's start, price in ticks), instead of the seeded random walks.
     #[arg(long, value_delimiter = ',')]
@@ -245,6 +252,20 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
             .await?;
         client(*account)?.deposit(*public_key, *amount).await?;
     }
+    // The other anvil accounts get test collateral on L1 too, for traders who bring their own
+    // wallet (`zkperp wallet`): 10,000 USD each.
+    for account in (args.traders + 1)..=7 {
+        operator
+            .mint_test_tokens(anvil.addresses()[account], 10_000_000_000)
+            .await?;
+        emit(json!({
+            "event": "l1_account",
+            "index": account,
+            "l1_address": anvil.addresses()[account].to_string(),
+            "l1_private_key": format!("0x{}", zkperp_contracts::alloy::hex::encode(anvil.keys()[account].to_bytes())),
+            "collateral_units": 10_000_000_000u64,
+        }));
+    }
     for (t, trader) in traders.iter().enumerate() {
         emit(json!({
             "event": "trader",
@@ -290,15 +311,36 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         hub: hub.clone(),
         batches,
         verified: verified.clone(),
+        info: json!({
+            "rpc": url,
+            "chain_id": 31337,
+            "rollup": deployment.rollup.to_string(),
+            "token": deployment.token.to_string(),
+            "operator": anvil.addresses()[0].to_string(),
+        }),
     });
     tokio::spawn(async move { axum::serve(listener, app).await });
     emit(json!({"event": "api", "url": api_url}));
     let (to_prover, mut sealed) = tokio::sync::mpsc::channel::<SealedBatch>(64);
     let want = args.batches;
+    let halted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let halted_flag = halted.clone();
     let proving = tokio::spawn(async move {
         let mut done = 0u64;
         while let Some(batch) = sealed.recv().await {
-            let record = pipeline.process(batch).await?;
+            let number = batch.batch_number;
+            let record = match pipeline.process(batch).await {
+                Ok(record) => record,
+                Err(e) => {
+                    // The rollup refused a batch (it froze, or a forced request is overdue):
+                    // nothing after it can land. Stop proving; the API stays up, serving the
+                    // last verified state for exits.
+                    emit(json!({"event": "halted", "batch": number, "reason": e.to_string()}));
+                    halted_flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                    while sealed.recv().await.is_some() {}
+                    break;
+                }
+            };
             let (gas, tx) = match &record.status {
                 BatchStatus::Verified { gas, tx, .. } => (*gas, tx.clone()),
                 _ => (None, String::new()),
@@ -330,6 +372,9 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         interval.tick().await;
         if proving.is_finished() {
             break;
+        }
+        if halted.load(std::sync::atomic::Ordering::SeqCst) {
+            continue; // no batch can land any more; the API keeps serving
         }
         // Seal the open batch; everything sealed goes to the prover.
         let mut outbox = Vec::new();
@@ -441,20 +486,26 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
             }
         }
         for tx in follower.poll(&mut rand::rngs::OsRng).await? {
+            if args.censor_forced && matches!(tx, Transaction::ForcedWithdrawal(_)) {
+                emit(json!({"event": "censored", "tx": tx_name(&tx)}));
+                continue;
+            }
             let done = exec(&hub, Command::Apply { tx: tx.clone() }, &mut outbox)?;
             emit(
                 json!({"event": "l1", "tx": tx_name(&tx), "outcome": format!("{:?}", done.outcome)}),
             );
         }
         hub.with_sequencer(|s| learn_ids(&mut traders, s.engine().state(), &anvil));
-        market_make(
-            &hub,
-            &mut traders,
-            &mut rng,
-            t,
-            &mut outbox,
-            &mut last_trade,
-        )?;
+        if !args.no_market_maker {
+            market_make(
+                &hub,
+                &mut traders,
+                &mut rng,
+                t,
+                &mut outbox,
+                &mut last_trade,
+            )?;
+        }
         for batch in outbox.drain(..) {
             sealed_count += 1;
             if to_prover.send(batch).await.is_err() {

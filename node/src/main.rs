@@ -1,12 +1,12 @@
 //! `zkperp`: the one binary of the exchange.
 //!
-//! Today it holds the trader's key tool and the devnet, which drives the native state machine
-//! through a simulated market (oracle signers on a random walk, capped funding, traders signing
-//! orders, a liquidation engine) and prints every batch's public data. The sequencer, prover,
-//! L1 contracts and API join it as their issues land.
+//! `devnet` runs the whole exchange on one machine (anvil, the contracts, the sequencer, the
+//! prover, the API); `wallet` is a trader's command-line wallet over the API and the L1;
+//! `keygen` and `circuit-stats` are tools.
 
 mod circuit_stats;
 mod devnet;
+mod wallet;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -31,6 +31,9 @@ enum Command {
     /// Print, as JSON, the constraint counts of the circuits: each slot kind, a batch of the
     /// given shape, and the building blocks.
     CircuitStats(circuit_stats::Args),
+    /// A trader's wallet: deposit, trade, withdraw and claim, and exit after a freeze, through
+    /// the API and the L1 RPC.
+    Wallet(wallet::WalletArgs),
     /// Create a Baby Jubjub key (circomlibjs-compatible EdDSA-Poseidon) and print it as JSON.
     Keygen {
         /// Use these 32 bytes (64 hex digits) as the private key instead of fresh randomness.
@@ -53,6 +56,7 @@ fn main() -> Result<()> {
         Command::Devnet(args) => devnet::run(&args),
         Command::Keygen { private_key } => keygen(private_key.as_deref()),
         Command::CircuitStats(args) => circuit_stats::run(&args),
+        Command::Wallet(args) => wallet::run(args),
     }
 }
 

@@ -330,6 +330,17 @@ impl ExitProver {
         Ok((ExitProver { config, pk, pvk }, source))
     }
 
+    /// The deployment's exit key from `cache`, never a new one: a trader proving an exit must
+    /// use the key whose verifier is on L1 (`Ok(None)`: not there, or made for another
+    /// configuration).
+    pub fn load(config: Arc<StateConfig>, cache: &KeyCache) -> Result<Option<Self>, ProverError> {
+        let fp = fingerprint("exit", &config, None);
+        Ok(cache.load("exit", &fp)?.map(|pk| {
+            let pvk = ark_groth16::prepare_verifying_key(&pk.vk);
+            ExitProver { config, pk, pvk }
+        }))
+    }
+
     pub fn verifying_key(&self) -> &VerifyingKey {
         &self.pk.vk
     }

@@ -1,0 +1,538 @@
+//! `zkperp wallet`: a trader's command-line wallet over the public interfaces only: the REST
+//! API (orders, cancels, withdrawals, signed reads, the exit witness) and the L1 RPC (deposits,
+//! claims, forced withdrawals, the freeze, exits). Every command prints one JSON document.
+//!
+//! Keys: the trading key (Baby Jubjub, `--key` / `ZKPERP_KEY`, 64 hex digits) signs orders,
+//! cancels, withdrawals and reads; the Ethereum key (`--eth-key` / `ZKPERP_ETH_KEY`) owns the L1
+//! side (deposits, claims, exits are paid to it). `zkperp wallet key --from-eth-key` derives the
+//! trading key from the Ethereum key, so one secret restores both:
+//!
+//! ```text
+//! trading key = keccak256(personal_sign(eth key, "zkperp trading key v1"))
+//! ```
+//!
+//! (an RFC 6979 ECDSA signature is deterministic, so the same Ethereum key always derives the
+//! same trading key; a different message would derive an unrelated one).
+//!
+//! Amounts, sizes and prices are decimals in the market's units (`--size 0.18 --price 44000.5`)
+//! and must be whole numbers of lots and ticks; collateral has six decimals.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::{json, Value};
+use zkperp_api::auth;
+use zkperp_api::decimal::{Scale, COLLATERAL};
+use zkperp_contracts::alloy::primitives::{keccak256, Address, U256};
+use zkperp_contracts::alloy::signers::local::PrivateKeySigner;
+use zkperp_contracts::alloy::signers::SignerSync;
+use zkperp_contracts::L1;
+use zkperp_prover::{export, ExitProver, KeyCache};
+use zkperp_sequencer::book::{SelfTradePrevention, TimeInForce};
+use zkperp_sequencer::engine::OrderOptions;
+use zkperp_state::eddsa::PrivateKey;
+use zkperp_state::exit::ExitWitness;
+use zkperp_state::field::{fr_from_decimal, fr_to_decimal};
+use zkperp_state::order::{Order, Side, SignedOrder};
+use zkperp_state::state::StateConfig;
+use zkperp_state::tx::{CancelOrder, Withdrawal};
+use zkperp_state::units::{
+    AccountId, Amount, BaseLots, MarketId, Nonce, OrderId, Ppm, PriceTicks, Timestamp,
+};
+
+/// The message whose signature by the Ethereum key derives the trading key.
+pub const DERIVATION_MESSAGE: &str = "zkperp trading key v1";
+
+#[derive(Debug, clap::Args)]
+pub struct WalletArgs {
+    /// The exchange's API.
+    #[arg(long, env = "ZKPERP_API", default_value = "http://127.0.0.1:8080")]
+    api: String,
+    /// The trading key: 64 hex digits.
+    #[arg(long, env = "ZKPERP_KEY", hide_env_values = true)]
+    key: Option<String>,
+    /// The Ethereum key that owns the account on L1: 64 hex digits.
+    #[arg(long, env = "ZKPERP_ETH_KEY", hide_env_values = true)]
+    eth_key: Option<String>,
+    /// The L1 RPC URL (default: the one the API announces in /v1/info).
+    #[arg(long, env = "ZKPERP_RPC")]
+    rpc: Option<String>,
+    #[command(subcommand)]
+    command: WalletCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum WalletCommand {
+    /// Print a trading key: new, or derived from --eth-key with --from-eth-key.
+    Key {
+        #[arg(long)]
+        from_eth_key: bool,
+    },
+    /// Collateral, positions, value and margin (a signed read).
+    Account,
+    /// Approve and deposit collateral on L1 (credited when the sequencer follows it).
+    Deposit {
+        /// Collateral, e.g. 100.5.
+        #[arg(long)]
+        amount: String,
+    },
+    /// Sign and place an order.
+    Order {
+        /// Market name or index (BTC-USD).
+        #[arg(long)]
+        market: String,
+        #[arg(long, value_parser = ["buy", "sell"])]
+        side: String,
+        /// Size in the market's base asset, e.g. 0.18.
+        #[arg(long)]
+        size: String,
+        /// Limit price, e.g. 44000.5 (the worst price for an immediate order).
+        #[arg(long)]
+        price: String,
+        /// gtc, ioc, fok or post-only.
+        #[arg(long, default_value = "gtc", value_parser = ["gtc", "ioc", "fok", "post-only"])]
+        tif: String,
+        #[arg(long)]
+        reduce_only: bool,
+        /// Seconds until the order expires.
+        #[arg(long, default_value_t = 3_600)]
+        expiry_secs: u64,
+        /// The order id (default: the time in centiseconds, increasing).
+        #[arg(long)]
+        order_id: Option<u64>,
+        /// Largest fee per fill, in millionths of the notional.
+        #[arg(long, default_value_t = 1_000)]
+        max_fee_ppm: u64,
+    },
+    /// Cancel an order (signed).
+    Cancel {
+        #[arg(long)]
+        order_id: u64,
+    },
+    /// The account's orders (a signed read).
+    Orders,
+    /// The account's recent fills (a signed read).
+    Fills,
+    /// Sign a withdrawal to the account's L1 owner (claimable on L1 once its batch is verified).
+    Withdraw {
+        #[arg(long)]
+        amount: String,
+    },
+    /// Claim on L1 what withdrawals and exits made claimable.
+    Claim,
+    /// Request a forced withdrawal on L1 (the sequencer must answer it before its deadline).
+    ForcedWithdrawal {
+        #[arg(long)]
+        amount: String,
+    },
+    /// Freeze the rollup (anyone may, once a forced request is overdue).
+    Freeze,
+    /// After a freeze: fetch the exit witness, prove the exit here, and submit it on L1.
+    Exit {
+        /// Where the deployment's exit proving key is (the operator publishes it).
+        #[arg(long)]
+        keys: PathBuf,
+    },
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn hex32(text: &str, what: &str) -> Result<[u8; 32]> {
+    let digits = text.trim().trim_start_matches("0x");
+    let mut bytes = [0u8; 32];
+    if digits.len() != 64 {
+        bail!(
+            "{what} takes 64 hex digits (32 bytes), got {}",
+            digits.len()
+        );
+    }
+    hex::decode_to_slice(digits, &mut bytes).with_context(|| format!("{what} is not hex"))?;
+    Ok(bytes)
+}
+
+/// The trading key derived from an Ethereum key (see the module documentation).
+pub fn derive_trading_key(eth: &PrivateKeySigner) -> Result<PrivateKey> {
+    let signature = eth
+        .sign_message_sync(DERIVATION_MESSAGE.as_bytes())
+        .map_err(|e| anyhow!("signing the derivation message: {e}"))?;
+    Ok(PrivateKey::from_bytes(
+        keccak256(signature.as_bytes()).into(),
+    ))
+}
+
+struct Wallet {
+    args: WalletArgs,
+    http: reqwest::Client,
+}
+
+impl Wallet {
+    fn key(&self) -> Result<PrivateKey> {
+        match (&self.args.key, &self.args.eth_key) {
+            (Some(k), _) => Ok(PrivateKey::from_bytes(hex32(k, "--key")?)),
+            (None, Some(_)) => derive_trading_key(&self.eth()?),
+            (None, None) => {
+                bail!("a trading key is needed: --key or ZKPERP_KEY (or --eth-key to derive it)")
+            }
+        }
+    }
+
+    fn eth(&self) -> Result<PrivateKeySigner> {
+        let text = self
+            .args
+            .eth_key
+            .as_deref()
+            .ok_or_else(|| anyhow!("an Ethereum key is needed: --eth-key or ZKPERP_ETH_KEY"))?;
+        PrivateKeySigner::from_bytes(&hex32(text, "--eth-key")?.into())
+            .map_err(|e| anyhow!("--eth-key is not a valid secp256k1 key: {e}"))
+    }
+
+    async fn call(&self, request: reqwest::RequestBuilder) -> Result<Value> {
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("reaching the API at {}", self.args.api))?;
+        let status = response.status();
+        let body: Value = response.json().await.context("the API answered non-JSON")?;
+        if !status.is_success() {
+            bail!(
+                "the API refused ({status}): {} ({})",
+                body["message"].as_str().unwrap_or("?"),
+                body["code"].as_str().unwrap_or("?")
+            );
+        }
+        Ok(body)
+    }
+
+    async fn get(&self, path: &str) -> Result<Value> {
+        self.call(self.http.get(format!("{}{path}", self.args.api)))
+            .await
+    }
+
+    /// A read signed by the account's key.
+    async fn private(&self, account: AccountId, path: &str) -> Result<Value> {
+        let mut request = self.http.get(format!("{}{path}", self.args.api));
+        for (name, value) in auth::sign(&self.key()?, account, now()) {
+            request = request.header(name, value);
+        }
+        self.call(request).await
+    }
+
+    /// This key's account (with this Ethereum owner, when an Ethereum key is given).
+    async fn account(&self) -> Result<AccountId> {
+        let key = self.key()?;
+        let owner = self.args.eth_key.as_ref().map(|_| self.eth()).transpose()?;
+        let found = self
+            .get(&format!(
+                "/v1/accounts?public_key=0x{}",
+                hex::encode(key.public_key().pack())
+            ))
+            .await?;
+        let accounts = found["accounts"].as_array().cloned().unwrap_or_default();
+        let mine = accounts.iter().find(|a| match &owner {
+            Some(eth) => a["l1_address"]
+                .as_str()
+                .is_some_and(|s| s.eq_ignore_ascii_case(&eth.address().to_string())),
+            None => true,
+        });
+        let id = mine
+            .and_then(|a| a["account"].as_u64())
+            .ok_or_else(|| anyhow!("this key has no account yet: deposit first (and wait for the sequencer to follow it)"))?;
+        Ok(AccountId::new(id)?)
+    }
+
+    async fn l1(&self) -> Result<L1> {
+        let info = self.get("/v1/info").await?;
+        let rpc = match &self.args.rpc {
+            Some(r) => r.clone(),
+            None => info["rpc"]
+                .as_str()
+                .ok_or_else(|| anyhow!("the API announces no L1 RPC: pass --rpc"))?
+                .to_string(),
+        };
+        let rollup = Address::from_str(
+            info["rollup"]
+                .as_str()
+                .ok_or_else(|| anyhow!("the API announces no rollup address"))?,
+        )?;
+        Ok(L1::connect(&rpc, self.eth()?, rollup, 0)?)
+    }
+
+    /// Market index and its decimal units.
+    async fn market(&self, name: &str) -> Result<(usize, Scale, Scale)> {
+        let markets = self.get("/v1/markets").await?;
+        let list = markets["markets"].as_array().cloned().unwrap_or_default();
+        let m = list
+            .iter()
+            .find(|m| {
+                m["name"] == name
+                    || m["market"].as_u64().map(|i| i.to_string()).as_deref() == Some(name)
+            })
+            .ok_or_else(|| anyhow!("no market {name}"))?;
+        let scale = |field: &str| -> Result<Scale> {
+            m[field]
+                .as_str()
+                .ok_or_else(|| anyhow!("market {name} has no {field}"))?
+                .parse()
+                .map_err(|e| anyhow!("{e}"))
+        };
+        let index = m["market"]
+            .as_u64()
+            .ok_or_else(|| anyhow!("market index"))?;
+        Ok((index as usize, scale("lot_size")?, scale("tick_size")?))
+    }
+}
+
+fn collateral_units(text: &str) -> Result<u64> {
+    let units = COLLATERAL
+        .units(text)
+        .map_err(|e| anyhow!("--amount: {e}"))?;
+    if units <= 0 {
+        bail!("--amount must be positive");
+    }
+    u64::try_from(units).map_err(|_| anyhow!("--amount is too large"))
+}
+
+pub fn run(args: WalletArgs) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let out = runtime.block_on(run_async(Wallet {
+        args,
+        http: reqwest::Client::new(),
+    }))?;
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+async fn run_async(w: Wallet) -> Result<Value> {
+    match &w.args.command {
+        WalletCommand::Key { from_eth_key } => {
+            let key = if *from_eth_key {
+                derive_trading_key(&w.eth()?)?
+            } else {
+                PrivateKey::random(&mut rand::rngs::OsRng)
+            };
+            Ok(json!({
+                "private_key": hex::encode(key.to_bytes()),
+                "public_key": hex::encode(key.public_key().pack()),
+                "derived_from": if *from_eth_key { Some(w.eth()?.address().to_string()) } else { None },
+            }))
+        }
+        WalletCommand::Account => {
+            let id = w.account().await?;
+            w.private(id, &format!("/v1/accounts/{}", id.get())).await
+        }
+        WalletCommand::Orders => {
+            let id = w.account().await?;
+            w.private(id, &format!("/v1/accounts/{}/orders", id.get()))
+                .await
+        }
+        WalletCommand::Fills => {
+            let id = w.account().await?;
+            w.private(id, &format!("/v1/accounts/{}/fills", id.get()))
+                .await
+        }
+        WalletCommand::Deposit { amount } => {
+            let units = collateral_units(amount)?;
+            let l1 = w.l1().await?;
+            let eth = w.eth()?;
+            let balance = l1.token_balance(eth.address()).await?;
+            if balance < U256::from(units) {
+                bail!(
+                    "{} holds {balance} units of the collateral token on L1, less than {units}",
+                    eth.address()
+                );
+            }
+            let index = l1.deposit(w.key()?.public_key().pack(), units).await?;
+            Ok(
+                json!({"deposit_index": index, "amount": COLLATERAL.of(i128::from(units)).to_string(), "l1_owner": eth.address().to_string()}),
+            )
+        }
+        WalletCommand::Order {
+            market,
+            side,
+            size,
+            price,
+            tif,
+            reduce_only,
+            expiry_secs,
+            order_id,
+            max_fee_ppm,
+        } => {
+            let (m, lot, tick) = w.market(market).await?;
+            let lots = lot.units(size).map_err(|e| anyhow!("--size: {e}"))?;
+            let ticks = tick.units(price).map_err(|e| anyhow!("--price: {e}"))?;
+            if lots <= 0 || ticks <= 0 {
+                bail!("--size and --price must be positive");
+            }
+            let account = w.account().await?;
+            let centiseconds = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() / 10;
+            let order = Order {
+                account,
+                market: MarketId::new(m as u64)?,
+                side: if side == "buy" { Side::Buy } else { Side::Sell },
+                size: BaseLots::new(lots).context("--size")?,
+                limit_price: PriceTicks::new(u64::try_from(ticks)?).context("--price")?,
+                max_fee: Ppm::new(*max_fee_ppm).context("--max-fee-ppm")?,
+                expiry: Timestamp::new(now() + expiry_secs).context("--expiry-secs")?,
+                order_id: OrderId::new(order_id.unwrap_or(centiseconds as u64))
+                    .context("--order-id")?,
+            };
+            let options = OrderOptions {
+                time_in_force: match tif.as_str() {
+                    "ioc" => TimeInForce::ImmediateOrCancel,
+                    "fok" => TimeInForce::FillOrKill,
+                    "post-only" => TimeInForce::PostOnly,
+                    _ => TimeInForce::GoodTillCancelled,
+                },
+                reduce_only: *reduce_only,
+                self_trade: SelfTradePrevention::CancelResting,
+            };
+            let signed = SignedOrder {
+                order,
+                signature: w.key()?.sign(order.hash()),
+            };
+            let ack = w
+                .call(
+                    w.http
+                        .post(format!("{}/v1/orders", w.args.api))
+                        .json(&json!({"order": signed, "options": options})),
+                )
+                .await?;
+            Ok(
+                json!({"order_id": format!("{}-{}", account.get(), order.order_id.get()), "ack": ack}),
+            )
+        }
+        WalletCommand::Cancel { order_id } => {
+            let account = w.account().await?;
+            let order_id = OrderId::new(*order_id)?;
+            let signature = w.key()?.sign(CancelOrder::message(account, order_id));
+            w.call(
+                w.http
+                    .delete(format!(
+                        "{}/v1/orders/{}-{}",
+                        w.args.api,
+                        account.get(),
+                        order_id.get()
+                    ))
+                    .json(&json!({"signature": signature})),
+            )
+            .await
+        }
+        WalletCommand::Withdraw { amount } => {
+            let units = collateral_units(amount)?;
+            let account = w.account().await?;
+            let view = w
+                .private(account, &format!("/v1/accounts/{}", account.get()))
+                .await?;
+            let nonce = view["next_withdrawal_nonce"]
+                .as_u64()
+                .ok_or_else(|| anyhow!("the API gave no withdrawal nonce"))?;
+            let (amount, nonce) = (Amount::new(units)?, Nonce::new(nonce)?);
+            let withdrawal = Withdrawal {
+                account,
+                amount,
+                nonce,
+                signature: w.key()?.sign(Withdrawal::message(account, amount, nonce)),
+            };
+            w.call(
+                w.http
+                    .post(format!("{}/v1/withdrawals", w.args.api))
+                    .json(&json!({"withdrawal": withdrawal})),
+            )
+            .await
+        }
+        WalletCommand::Claim => {
+            let l1 = w.l1().await?;
+            let owner = w.eth()?.address();
+            let claimable = l1.claimable(owner).await?;
+            if claimable.is_zero() {
+                bail!("nothing is claimable for {owner} yet (a withdrawal is claimable once its batch is verified on L1)");
+            }
+            let before = l1.token_balance(owner).await?;
+            l1.claim().await?;
+            let after = l1.token_balance(owner).await?;
+            Ok(
+                json!({"claimed_units": claimable.to_string(), "l1_balance_before": before.to_string(), "l1_balance_after": after.to_string()}),
+            )
+        }
+        WalletCommand::ForcedWithdrawal { amount } => {
+            let units = collateral_units(amount)?;
+            let account = w.account().await?;
+            let index = w
+                .l1()
+                .await?
+                .request_forced_withdrawal(u32::try_from(account.get())?, units)
+                .await?;
+            Ok(
+                json!({"forced_index": index, "account": account.get(), "amount": COLLATERAL.of(i128::from(units)).to_string()}),
+            )
+        }
+        WalletCommand::Freeze => {
+            let l1 = w.l1().await?;
+            l1.freeze().await.map_err(|e| match e.reason() {
+                Some(reason) => anyhow!("the rollup refused the freeze: {reason}"),
+                None => anyhow!("{e}"),
+            })?;
+            Ok(json!({"frozen": l1.frozen().await?}))
+        }
+        WalletCommand::Exit { keys } => {
+            let account = w.account().await?;
+            let config: StateConfig = serde_json::from_value(w.get("/v1/config").await?)
+                .context("the API's configuration")?;
+            let served = w
+                .private(
+                    account,
+                    &format!("/v1/accounts/{}/exit-witness", account.get()),
+                )
+                .await?;
+            let witness: ExitWitness =
+                serde_json::from_value(served["witness"].clone()).context("the exit witness")?;
+            let root = fr_from_decimal(served["state_root"].as_str().unwrap_or_default())
+                .map_err(|e| anyhow!("the served state root: {e}"))?;
+            let l1 = w.l1().await?;
+            let l1_root = l1.state_root().await?;
+            if l1_root.to_string() != fr_to_decimal(&root) {
+                bail!("the API's verified root is not the rollup's ({l1_root}): wait for it to catch up");
+            }
+            let config = Arc::new(config);
+            let prover = tokio::task::spawn_blocking({
+                let keys = keys.clone();
+                move || -> Result<_> {
+                    let prover =
+                        ExitProver::load(config, &KeyCache::new(&keys))?.ok_or_else(|| {
+                            anyhow!("no exit key for this deployment in {}", keys.display())
+                        })?;
+                    let proof = prover.prove(witness, root, &mut rand::rngs::OsRng)?;
+                    Ok(proof)
+                }
+            })
+            .await??;
+            let amount = prover
+                .inputs
+                .get(3)
+                .copied()
+                .ok_or_else(|| anyhow!("exit inputs"))?;
+            let amount = U256::from_str(&fr_to_decimal(&amount))?;
+            let words = export::evm_proof(&prover.proof).map(|w| U256::from_be_bytes(w.0));
+            l1.exit(u32::try_from(account.get())?, amount, words)
+                .await
+                .map_err(|e| match e.reason() {
+                    Some(reason) => anyhow!("the rollup refused the exit: {reason}"),
+                    None => anyhow!("{e}"),
+                })?;
+            Ok(
+                json!({"account": account.get(), "exited_units": amount.to_string(), "paid_to": w.eth()?.address().to_string()}),
+            )
+        }
+    }
+}

@@ -1,0 +1,481 @@
+//! The exchange end to end through its public interfaces only: the devnet process (anvil, the
+//! contracts, the sequencer, real Groth16 proofs, the API), the `zkperp wallet` CLI, the REST
+//! API, the WebSocket and the L1 RPC.
+//!
+//! Two traders bring their own Ethereum keys (anvil accounts the devnet funded with test
+//! collateral), derive their trading keys from them, deposit on L1 and trade with each other
+//! through the API; the maker sees the fill on the WebSocket; the batch is proven and verified
+//! on L1 (the rollup's root is the API's verified root). The taker withdraws and claims the
+//! tokens on L1. Then the maker requests a forced withdrawal that the operator censors; past
+//! the deadline anyone freezes the rollup, and the maker proves its exit on its own machine and
+//! is paid exactly its account value at the last verified batch, once.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+use zkperp_contracts::alloy::primitives::{Address, U256};
+use zkperp_contracts::alloy::signers::local::PrivateKeySigner;
+use zkperp_contracts::L1;
+use zkperp_state::eddsa::PrivateKey;
+use zkperp_state::exit::ExitWitness;
+use zkperp_state::field::{fr_from_decimal, fr_to_decimal};
+use zkperp_state::state::StateConfig;
+use zkperp_state::units::AccountId;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("time")
+        .as_secs()
+}
+
+/// The devnet's JSON event lines, read on a thread of their own.
+struct Devnet {
+    child: Child,
+    lines: mpsc::Receiver<Value>,
+    events: Vec<Value>,
+}
+
+impl Devnet {
+    /// Waits (up to `secs`) for an event `pick` accepts; every event read is kept.
+    fn wait(&mut self, secs: u64, what: &str, pick: impl Fn(&Value) -> bool) -> Value {
+        if let Some(e) = self.events.iter().find(|e| pick(e)) {
+            return e.clone();
+        }
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(event) => {
+                    self.events.push(event.clone());
+                    if pick(&event) {
+                        return event;
+                    }
+                }
+                Err(_) => panic!("no {what} within {secs} s; events: {:#?}", self.events),
+            }
+        }
+    }
+}
+
+impl Devnet {
+    /// The batch that holds what was just done: every event so far read, it is the one after
+    /// the last sealed (still open), or an already sealed one.
+    fn current_batch(&mut self) -> u64 {
+        while let Ok(event) = self.lines.try_recv() {
+            self.events.push(event);
+        }
+        self.events
+            .iter()
+            .filter(|e| e["event"] == "sealed")
+            .filter_map(|e| e["batch"].as_u64())
+            .max()
+            .unwrap_or(0)
+            + 1
+    }
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `zkperp wallet ...` as trader `eth_key`; its JSON output, or its error message.
+fn wallet(api: &str, eth_key: &str, args: &[&str]) -> Result<Value, String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_zkperp"))
+        .arg("wallet")
+        .args(args)
+        .env("ZKPERP_API", api)
+        .env("ZKPERP_ETH_KEY", eth_key)
+        .env_remove("ZKPERP_KEY")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the zkperp binary runs");
+    if out.status.success() {
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("not JSON ({e})"))
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn ok(result: Result<Value, String>, what: &str) -> Value {
+    result.unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+/// Polls `f` every second for up to `secs` until it gives `Some`.
+fn until<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what} within {secs} s");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+fn get(rt: &tokio::runtime::Runtime, url: String) -> Value {
+    rt.block_on(async {
+        reqwest::get(url)
+            .await
+            .expect("the API answers")
+            .json()
+            .await
+            .expect("JSON")
+    })
+}
+
+#[test]
+fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
+    let data = tempfile::tempdir().expect("tmp");
+    let port = free_port().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zkperp"))
+        .args([
+            "devnet",
+            "--batch-secs",
+            "20",
+            "--shape",
+            "o2-f1-l1-x1-d2-fw1-t1-w1-c1",
+            "--account-depth",
+            "6",
+            "--order-depth",
+            "3",
+            "--traders",
+            "2",
+            "--no-market-maker",
+            "--censor-forced",
+            "--port",
+            &port,
+            "--api-port",
+            "0",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the zkperp binary runs");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let event: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("every stdout line is JSON ({e}): {line}"));
+            if tx.send(event).is_err() {
+                break;
+            }
+        }
+    });
+    let mut devnet = Devnet {
+        child,
+        lines,
+        events: Vec::new(),
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+
+    let deployed = devnet.wait(300, "deployment", |e| e["event"] == "deployed");
+    let api = devnet.wait(60, "the API", |e| e["event"] == "api")["url"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    let eth_of = |devnet: &mut Devnet, index: u64| -> String {
+        devnet.wait(60, "a funded L1 account", |e| {
+            e["event"] == "l1_account" && e["index"] == index
+        })["l1_private_key"]
+            .as_str()
+            .expect("key")
+            .to_string()
+    };
+    let (maker_eth, taker_eth) = (eth_of(&mut devnet, 3), eth_of(&mut devnet, 4));
+    let rpc = deployed["rpc"].as_str().expect("rpc").to_string();
+    let rollup = Address::from_str(deployed["rollup"].as_str().expect("rollup")).expect("address");
+    let l1_of = |key: &str| {
+        let signer = PrivateKeySigner::from_str(key.trim_start_matches("0x")).expect("key");
+        let address = signer.address();
+        (L1::connect(&rpc, signer, rollup, 0).expect("L1"), address)
+    };
+    let (maker_l1, maker_address) = l1_of(&maker_eth);
+    let (taker_l1, taker_address) = l1_of(&taker_eth);
+
+    // Trading keys derived from the Ethereum keys; deposits on L1 through the wallet.
+    let maker_key = ok(
+        wallet(&api, &maker_eth, &["key", "--from-eth-key"]),
+        "derive",
+    );
+    let maker_key = PrivateKey::from_bytes(
+        hex::decode(maker_key["private_key"].as_str().expect("hex"))
+            .expect("hex")
+            .try_into()
+            .expect("32 bytes"),
+    );
+    for key in [&maker_eth, &taker_eth] {
+        let d = ok(
+            wallet(&api, key, &["deposit", "--amount", "1000"]),
+            "deposit",
+        );
+        assert_eq!(d["amount"], "1000.000000");
+    }
+    let account_of = |key: &str| {
+        until(120, "the deposit credited", || {
+            wallet(&api, key, &["account"]).ok()
+        })
+    };
+    let maker_account = account_of(&maker_eth);
+    let taker_account = account_of(&taker_eth);
+    assert_eq!(maker_account["collateral"], "1000.000000");
+    let maker_id = AccountId::new(maker_account["account"].as_u64().expect("id")).expect("id");
+
+    // The maker follows its account on the WebSocket.
+    let ws_url = format!("{}/v1/ws", api.replace("http://", "ws://"));
+    let (mut ws, _) = rt
+        .block_on(tokio_tungstenite::connect_async(ws_url.as_str()))
+        .expect("WebSocket");
+    let t = now();
+    let signature = maker_key.sign(zkperp_api::auth::read_message(maker_id, t));
+    rt.block_on(
+        ws.send(Message::Text(
+            json!({"op": "subscribe", "channel": "account", "account": maker_id.get(),
+               "timestamp": t, "signature": signature})
+            .to_string()
+            .into(),
+        )),
+    )
+    .expect("subscribe");
+
+    // They trade 0.01 BTC at the mark, maker resting, taker crossing.
+    let markets = get(&rt, format!("{api}/v1/markets"));
+    let mark = markets["markets"][0]["mark_price"]
+        .as_str()
+        .expect("a mark")
+        .to_string();
+    ok(
+        wallet(
+            &api,
+            &maker_eth,
+            &[
+                "order", "--market", "BTC-USD", "--side", "buy", "--size", "0.01", "--price", &mark,
+            ],
+        ),
+        "the maker's bid",
+    );
+    let taken = ok(
+        wallet(
+            &api,
+            &taker_eth,
+            &[
+                "order", "--market", "BTC-USD", "--side", "sell", "--size", "0.01", "--price",
+                &mark, "--tif", "ioc",
+            ],
+        ),
+        "the taker's sell",
+    );
+    assert_eq!(taken["ack"]["events"][0]["event"], "fill", "{taken}");
+    let fill = rt.block_on(async {
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(30), ws.next())
+                .await
+                .expect("a WebSocket message")
+                .expect("open")
+                .expect("ok");
+            if let Message::Text(text) = msg {
+                let v: Value = serde_json::from_str(text.as_str()).expect("JSON");
+                if v["channel"] == "fills" {
+                    return v;
+                }
+            }
+        }
+    });
+    assert_eq!(
+        (
+            fill["fill"]["size"].as_str(),
+            fill["fill"]["role"].as_str(),
+            fill["fill"]["price"].as_str()
+        ),
+        (Some("0.0100"), Some("maker"), Some(mark.as_str())),
+        "{fill}"
+    );
+    let fills = ok(wallet(&api, &maker_eth, &["fills"]), "fills");
+    assert_eq!(fills["fills"].as_array().map(Vec::len), Some(1));
+
+    // The trade's batch is proven and verified: the rollup's root is the API's verified root.
+    let verified_after = |target: u64| {
+        until(300, &format!("batch {target} verified on L1"), || {
+            let list = get(&rt, format!("{api}/v1/batches"));
+            let v = list["verified_batch"].as_u64()?;
+            eprintln!("waiting for batch {target}: verified {v}");
+            (v >= target).then_some(list)
+        })
+    };
+    let trade_batch = devnet.current_batch();
+    let list = verified_after(trade_batch);
+    let v = list["verified_batch"].as_u64().expect("verified");
+    let record = list["batches"]
+        .as_array()
+        .and_then(|b| b.iter().find(|r| r["number"] == v))
+        .expect("the verified batch's record")
+        .clone();
+    let l1_root = rt.block_on(maker_l1.state_root()).expect("root");
+    // The root may move on between the two reads; it is one of the verified batches'.
+    let roots: Vec<String> = get(&rt, format!("{api}/v1/batches"))["batches"]
+        .as_array()
+        .expect("batches")
+        .iter()
+        .filter(|r| r["status"]["status"] == "verified")
+        .map(|r| r["new_root"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        roots.contains(&l1_root.to_string()),
+        "L1 root {l1_root} among {roots:?}"
+    );
+    assert!(record["status"]["status"] == "verified");
+
+    // The taker withdraws 100 USD; once its batch is verified, claims it on L1.
+    let w = ok(
+        wallet(&api, &taker_eth, &["withdraw", "--amount", "100"]),
+        "withdraw",
+    );
+    assert_eq!(w["amount"], "100.000000", "{w}");
+    verified_after(devnet.current_batch());
+    let claim = ok(wallet(&api, &taker_eth, &["claim"]), "claim");
+    assert_eq!(claim["claimed_units"], "100000000", "{claim}");
+    let (before, after) = (
+        U256::from_str(claim["l1_balance_before"].as_str().expect("n")).expect("n"),
+        U256::from_str(claim["l1_balance_after"].as_str().expect("n")).expect("n"),
+    );
+    assert_eq!(after - before, U256::from(100_000_000u64));
+    assert!(
+        wallet(&api, &taker_eth, &["claim"]).is_err(),
+        "nothing left to claim"
+    );
+    let _ = (taker_address, &taker_l1, &taker_account);
+
+    // A forced withdrawal the operator censors; past its deadline anyone freezes the rollup.
+    ok(
+        wallet(&api, &maker_eth, &["forced-withdrawal", "--amount", "1"]),
+        "forced request",
+    );
+    devnet.wait(60, "the censored request", |e| e["event"] == "censored");
+    let early = wallet(&api, &taker_eth, &["freeze"]);
+    assert!(
+        early.as_ref().is_err_and(|e| e.contains("NotOverdue")),
+        "{early:?}"
+    );
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        for (method, params) in [
+            ("evm_increaseTime", json!([3_700])),
+            ("evm_mine", json!([])),
+        ] {
+            client
+                .post(&rpc)
+                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+                .send()
+                .await
+                .expect("anvil answers");
+        }
+    });
+    let frozen = ok(wallet(&api, &taker_eth, &["freeze"]), "freeze");
+    assert_eq!(frozen["frozen"], true);
+
+    // The maker proves its exit locally from the witness and is paid its value, once.
+    let config: StateConfig =
+        serde_json::from_value(get(&rt, format!("{api}/v1/config"))).expect("config");
+    let headers = zkperp_api::auth::sign(&maker_key, maker_id, now());
+    let served: Value = rt.block_on(async {
+        let mut r = reqwest::Client::new()
+            .get(format!("{api}/v1/accounts/{}/exit-witness", maker_id.get()));
+        for (name, value) in headers {
+            r = r.header(name, value);
+        }
+        r.send().await.expect("API").json().await.expect("JSON")
+    });
+    let witness: ExitWitness = serde_json::from_value(served["witness"].clone()).expect("witness");
+    let root = fr_from_decimal(served["state_root"].as_str().expect("root")).expect("root");
+    assert_eq!(
+        rt.block_on(maker_l1.state_root())
+            .expect("root")
+            .to_string(),
+        fr_to_decimal(&root),
+        "the frozen rollup's root is the API's verified root"
+    );
+    let inputs = witness
+        .public_inputs(&config, root)
+        .expect("the native exit value");
+    let value = fr_to_decimal(&inputs[3]);
+    let balance = rt
+        .block_on(maker_l1.token_balance(maker_address))
+        .expect("balance");
+    let keys = data.path().join("keys");
+    let exited = ok(
+        wallet(
+            &api,
+            &maker_eth,
+            &["exit", "--keys", keys.to_str().expect("utf-8")],
+        ),
+        "exit",
+    );
+    assert_eq!(
+        exited["exited_units"].as_str(),
+        Some(value.as_str()),
+        "{exited}"
+    );
+    let paid = rt
+        .block_on(maker_l1.token_balance(maker_address))
+        .expect("balance")
+        - balance;
+    assert_eq!(paid.to_string(), value, "paid exactly the account's value");
+    assert!(U256::from_str(&value).expect("n") > U256::from(900_000_000u64));
+    let again = wallet(
+        &api,
+        &maker_eth,
+        &["exit", "--keys", keys.to_str().expect("utf-8")],
+    );
+    assert!(
+        again.as_ref().is_err_and(|e| e.contains("AlreadyExited")),
+        "{again:?}"
+    );
+
+    // What the operator saw on the way: marks from the oracle book and funding ticks, handed
+    // over between batches and each applied when its batch began, none refused; the devnet's
+    // own traders and the fund credited; the refused batch after the freeze halted the
+    // pipeline while the API kept serving.
+    devnet.current_batch();
+    let of = |name: &str| -> Vec<&Value> {
+        devnet
+            .events
+            .iter()
+            .filter(|e| e["event"] == name)
+            .collect()
+    };
+    assert_eq!(of("deployed").len(), 1);
+    assert_eq!(of("trader").len(), 2);
+    let applied: Vec<&Value> = of("applied").iter().map(|e| &e["ticket"]).collect();
+    let handed: Vec<&Value> = of("mark").into_iter().chain(of("funding")).collect();
+    assert!(
+        of("mark").len() >= 4 && !of("funding").is_empty(),
+        "{handed:?}"
+    );
+    for e in handed {
+        // The last batch's may still be waiting for it to begin.
+        if e["ticket"].as_u64() < of("applied").last().and_then(|a| a["ticket"].as_u64()) {
+            assert!(applied.contains(&&e["ticket"]), "{e} was applied");
+        }
+    }
+    assert!(of("refused").is_empty(), "{:?}", of("refused"));
+    assert!(of("verified").len() >= 3);
+}
