@@ -12,10 +12,27 @@ trap 'rm -f "$log"' EXIT
 (cd contracts && node_modules/.bin/forge fmt --check && node_modules/.bin/forge test && node tools/artifacts.js --check) 2>&1 | tee -a "$log"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked 2>&1 | tee -a "$log"
+# cargo test writes to a file that `tail` follows, not into a pipe: a process a test left
+# behind (an anvil that inherited stderr) could hold a pipe open, and this script would wait on
+# it forever after every test had finished. Such a process is a defect, reported and ended here.
+cargo_log=$(mktemp)
+trap 'rm -f "$log" "$cargo_log"' EXIT
+cargo test --workspace --locked >"$cargo_log" 2>&1 &
+cargo_pid=$!
+tail -n +1 -f --pid="$cargo_pid" "$cargo_log"
+cargo_status=0
+wait "$cargo_pid" || cargo_status=$?
+cat "$cargo_log" >>"$log"
+leaked=$(pgrep -f "$PWD/contracts/node_modules/" || true)
+if [ -n "$leaked" ]; then
+  echo "test.sh: processes left behind by the tests (a defect; ending them):" >&2
+  ps -o pid,args -p "$(echo "$leaked" | paste -sd,)" >&2 || true
+  kill -KILL $leaked 2>/dev/null || true
+fi
 
 # cargo prints "test result: ok. N passed; M failed; ..." per test binary, forge prints
 # "Ran K test suites ...: N tests passed, M failed, ..." once.
 passed=$(grep -Eo '(^test result: [a-zA-Z]+\. [0-9]+ passed)|([0-9]+ tests passed)' "$log" | grep -Eo '[0-9]+ (tests )?passed' | awk '{s += $1} END {print s + 0}')
 failed=$(grep -Eo '(; [0-9]+ failed;)|(passed, [0-9]+ failed)' "$log" | grep -Eo '[0-9]+' | awk '{s += $1} END {print s + 0}')
 echo "tests: ${passed} passed, ${failed} failed"
+exit "$cargo_status"

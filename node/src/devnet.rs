@@ -139,12 +139,28 @@ fn exec(hub: &Hub, command: Command, outbox: &mut Vec<SealedBatch>) -> Result<Ex
     Ok(done)
 }
 
+/// Runs the devnet until `--batches` are verified or the process gets SIGINT or SIGTERM. A
+/// signal drops the devnet wherever it is: every command is already journaled, and dropping
+/// anvil's handle ends anvil (a process killed without it would leave anvil running).
 pub fn run(args: &DevnetArgs) -> Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
-        .build()?
-        .block_on(run_async(args))
+        .build()?;
+    let result = runtime.block_on(async {
+        let shutdown = shutdown_signal()?;
+        tokio::select! {
+            result = run_async(args) => result,
+            signal = shutdown => {
+                emit(json!({"event": "stopped", "reason": signal}));
+                Ok(())
+            }
+        }
+    });
+    // A proof may still be running on a blocking thread: it cannot be interrupted, and nothing
+    // waits for its result any more.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
 }
 
 /// A trader of the devnet: its L2 key, its L1 account, its account id once deposited.
@@ -526,6 +542,19 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         bail!("the rollup's root differs from the sequencer's verified root");
     }
     Ok(())
+}
+
+/// Listens for SIGINT and SIGTERM from now on; the future resolves with the signal's name.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = &'static str>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        }
+    })
 }
 
 fn tx_name(tx: &Transaction) -> &'static str {

@@ -11,6 +11,7 @@
 //! is paid exactly its account value at the last verified batch, once.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::sync::mpsc;
@@ -88,8 +89,26 @@ impl Devnet {
     }
 }
 
+impl Devnet {
+    /// Asks the devnet to stop, as an operator's `kill` would.
+    fn terminate(&self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "SIGTERM sent to {pid}");
+    }
+}
+
 impl Drop for Devnet {
+    /// Ends the devnet and everything it started. The devnet runs in a process group of its
+    /// own (see the spawn), so anvil, its child, goes with it: anvil inherits stderr, and one
+    /// left behind would hold the test runner's output pipe open (and the suite with it) after
+    /// every test had finished.
     fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -168,6 +187,7 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
         .arg(data.path())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
+        .process_group(0)
         .spawn()
         .expect("the zkperp binary runs");
     let stdout = child.stdout.take().expect("stdout");
@@ -478,4 +498,20 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
     }
     assert!(of("refused").is_empty(), "{:?}", of("refused"));
     assert!(of("verified").len() >= 3);
+
+    // The operator stops the devnet: on SIGTERM it says so, exits cleanly and takes anvil with
+    // it (nothing is left listening on the L1 port).
+    devnet.terminate();
+    devnet.wait(30, "the stop", |e| {
+        e["event"] == "stopped" && e["reason"] == "SIGTERM"
+    });
+    let status = until(30, "the devnet's exit", || {
+        devnet.child.try_wait().expect("wait")
+    });
+    assert!(status.success(), "the devnet exits cleanly: {status}");
+    until(10, "anvil gone with the devnet", || {
+        std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().expect("port")))
+            .is_err()
+            .then_some(())
+    });
 }
