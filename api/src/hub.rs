@@ -26,7 +26,7 @@
 //! deltas to a snapshot with sequence `s` starting at `s + 1`, and resubscribes on a gap.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -252,6 +252,31 @@ impl Views {
     }
 
     /// Applies one command's book events; returns the feed events, in order.
+    /// Records what one executed command did (`incoming`: the order it submitted, if any)
+    /// and returns the feed events to publish.
+    fn record(
+        &mut self,
+        executed: &Executed,
+        incoming: Option<OrderView>,
+        time: u64,
+    ) -> Vec<FeedEvent> {
+        let events: &[Event] = match &executed.outcome {
+            Outcome::Book(events) | Outcome::Cancelled(events) => events,
+            _ => &[],
+        };
+        let incoming = match executed.outcome {
+            Outcome::Book(_) => incoming.map(|o| OrderView {
+                ticket: executed.ticket,
+                ..o
+            }),
+            _ => None,
+        };
+        if incoming.is_none() && events.is_empty() {
+            return Vec::new();
+        }
+        self.apply(incoming, events, time, executed.ticket)
+    }
+
     fn apply(
         &mut self,
         incoming: Option<OrderView>,
@@ -399,6 +424,27 @@ impl Views {
     }
 }
 
+/// The view of an order a command submits (filled in by the views once it has run).
+fn order_view(command: &Command) -> Option<OrderView> {
+    match command {
+        Command::Submit { order, options } => Some(OrderView {
+            account: order.order.account,
+            order_id: order.order.order_id.get(),
+            market: order.order.market.index(),
+            side: order.order.side,
+            price: order.order.limit_price.get(),
+            size: u64::try_from(order.order.size.get()).unwrap_or(0),
+            filled: 0,
+            remaining: 0,
+            time_in_force: options.time_in_force,
+            expiry: order.order.expiry.get(),
+            status: OrderStatus::Open,
+            ticket: 0,
+        }),
+        _ => None,
+    }
+}
+
 impl OrderView {
     pub fn key(&self) -> OrderKey {
         OrderKey {
@@ -408,12 +454,28 @@ impl OrderView {
     }
 }
 
+/// Commands a group commit takes at most: bounds the time the first of them waits.
+pub const MAX_GROUP: usize = 1_024;
+
 /// The sequencer behind its one door, with the views and the feed.
 #[derive(Debug)]
 pub struct Hub {
     sequencer: Arc<Mutex<Sequencer>>,
     views: Mutex<Views>,
     feed: broadcast::Sender<Arc<FeedEvent>>,
+    queue: Mutex<Queue>,
+    /// Signalled when a group is done: its callers' results are in the queue.
+    group_done: Condvar,
+}
+
+/// Commands waiting for the next group commit, and the results of the last ones.
+#[derive(Debug, Default)]
+struct Queue {
+    next_id: u64,
+    waiting: Vec<(u64, Command)>,
+    done: HashMap<u64, Result<Executed, SequencerError>>,
+    /// A caller is committing a group: the others wait for it.
+    leading: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -430,13 +492,88 @@ impl Hub {
             sequencer: Arc::new(Mutex::new(sequencer)),
             views: Mutex::new(views),
             feed: broadcast::channel(FEED_BUFFER).0,
+            queue: Mutex::new(Queue::default()),
+            group_done: Condvar::new(),
         }
     }
 
-    /// Journals and executes `command`, records what it did and publishes it.
+    /// Executes `command`, journals it, records what it did and publishes it; returns once it
+    /// is on disk.
+    ///
+    /// Group commit: callers that arrive while a group is being committed wait, and the first
+    /// of them then commits them all as the next group (in arrival order, one synced journal
+    /// write, [`Sequencer::execute_group`]). Views and the feed change only after the group's
+    /// write, so no subscriber sees what a crash could still undo.
     pub fn execute(&self, command: Command) -> Result<Executed, SequencerError> {
-        self.execute_checked(command, |_| Ok::<(), std::convert::Infallible>(()))?
-            .map_err(|never| match never {})
+        let mut queue = lock(&self.queue);
+        let id = queue.next_id;
+        queue.next_id += 1;
+        queue.waiting.push((id, command));
+        loop {
+            if let Some(result) = queue.done.remove(&id) {
+                return result;
+            }
+            if queue.leading {
+                queue = self
+                    .group_done
+                    .wait(queue)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                continue;
+            }
+            queue.leading = true;
+            let take = queue.waiting.len().min(MAX_GROUP);
+            let group: Vec<(u64, Command)> = queue.waiting.drain(..take).collect();
+            drop(queue);
+            let ids: Vec<u64> = group.iter().map(|(id, _)| *id).collect();
+            // A panic in a command must not leave the group's callers waiting for ever: they
+            // are told, and the sequencer has halted (see `Sequencer::execute_group`).
+            let results =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.commit_group(group)))
+                    .unwrap_or_else(|_| {
+                        let halted = || SequencerError::Halted("a command panicked".into());
+                        ids.into_iter().map(|id| (id, Err(halted()))).collect()
+                    });
+            queue = lock(&self.queue);
+            queue.done.extend(results);
+            queue.leading = false;
+            self.group_done.notify_all();
+        }
+    }
+
+    /// Executes and journals one group under the sequencer's lock, then updates the views and
+    /// publishes, still under it (so the feed follows journal order).
+    fn commit_group(
+        &self,
+        group: Vec<(u64, Command)>,
+    ) -> Vec<(u64, Result<Executed, SequencerError>)> {
+        let (ids, commands): (Vec<u64>, Vec<Command>) = group.into_iter().unzip();
+        let incoming: Vec<Option<OrderView>> = commands.iter().map(order_view).collect();
+        let mut times = Vec::with_capacity(commands.len());
+        let mut seq = lock(&self.sequencer);
+        let executed = match seq.execute_group(commands, |batcher, _| {
+            times.push(batcher.engine().state().now().get());
+        }) {
+            Ok(executed) => executed,
+            Err(e) => {
+                // Nothing of the group is on disk: each caller is told, none acknowledged.
+                let reason = e.to_string();
+                return ids
+                    .into_iter()
+                    .map(|id| (id, Err(SequencerError::Halted(reason.clone()))))
+                    .collect();
+            }
+        };
+        {
+            let mut views = lock(&self.views);
+            for ((done, incoming), time) in executed.iter().zip(incoming).zip(times) {
+                for event in views.record(done, incoming, time) {
+                    // No subscriber is not an error.
+                    let _ = self.feed.send(Arc::new(event));
+                }
+            }
+        }
+        drop(seq);
+        ids.into_iter().zip(executed.into_iter().map(Ok)).collect()
     }
 
     /// As [`Hub::execute`], but only if `check` passes on the sequencer as it is just before
@@ -446,46 +583,16 @@ impl Hub {
         command: Command,
         check: impl FnOnce(&Sequencer) -> Result<(), E>,
     ) -> Result<Result<Executed, E>, SequencerError> {
-        let incoming = match &command {
-            Command::Submit { order, options } => Some(OrderView {
-                account: order.order.account,
-                order_id: order.order.order_id.get(),
-                market: order.order.market.index(),
-                side: order.order.side,
-                price: order.order.limit_price.get(),
-                size: u64::try_from(order.order.size.get()).unwrap_or(0),
-                filled: 0,
-                remaining: 0,
-                time_in_force: options.time_in_force,
-                expiry: order.order.expiry.get(),
-                status: OrderStatus::Open,
-                ticket: 0,
-            }),
-            _ => None,
-        };
+        let incoming = order_view(&command);
         let mut seq = lock(&self.sequencer);
         if let Err(e) = check(&seq) {
             return Ok(Err(e));
         }
         let executed = seq.execute(command)?;
         let time = seq.engine().state().now().get();
-        let events: &[Event] = match &executed.outcome {
-            Outcome::Book(events) | Outcome::Cancelled(events) => events,
-            _ => &[],
-        };
-        let incoming = match executed.outcome {
-            Outcome::Book(_) => incoming.map(|o| OrderView {
-                ticket: executed.ticket,
-                ..o
-            }),
-            _ => None,
-        };
-        if incoming.is_some() || !events.is_empty() {
-            let feed = lock(&self.views).apply(incoming, events, time, executed.ticket);
-            for event in feed {
-                // No subscriber is not an error.
-                let _ = self.feed.send(Arc::new(event));
-            }
+        for event in lock(&self.views).record(&executed, incoming, time) {
+            // No subscriber is not an error.
+            let _ = self.feed.send(Arc::new(event));
         }
         drop(seq);
         Ok(Ok(executed))

@@ -3,11 +3,12 @@
 //! the books and the state exactly.
 //!
 //! Layout: column family `journal`, key = sequence number (8 bytes, big-endian, from 0), value =
-//! the command as JSON. One synced write per command (group commit is a later optimisation).
+//! the command as JSON. One synced write per call: [`Journal::append`] writes one command,
+//! [`Journal::append_all`] a group of them (group commit: one fsync for every command waiting).
 
 use std::path::Path;
 
-use rocksdb::{IteratorMode, Options, WriteOptions, DB};
+use rocksdb::{IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use serde::{Deserialize, Serialize};
 use zkperp_state::order::SignedOrder;
 use zkperp_state::tx::{CancelOrder, Transaction};
@@ -95,6 +96,30 @@ impl Journal {
             .put_cf_opt(cf, self.next.to_be_bytes(), value, &opts)?;
         self.next += 1;
         Ok(self.next - 1)
+    }
+
+    /// Writes `commands` durably in one synced write (all or none of them) and returns the
+    /// sequence number of the first; they are numbered consecutively from it.
+    pub fn append_all(&mut self, commands: &[Command]) -> Result<u64, JournalError> {
+        let cf = self
+            .db
+            .cf_handle(JOURNAL_CF)
+            .ok_or(JournalError::MissingColumnFamily)?;
+        let mut batch = WriteBatch::default();
+        for (i, command) in commands.iter().enumerate() {
+            let seq = self.next + i as u64;
+            let value = serde_json::to_vec(command).map_err(|e| JournalError::Corrupt {
+                seq,
+                reason: e.to_string(),
+            })?;
+            batch.put_cf(cf, seq.to_be_bytes(), value);
+        }
+        let mut opts = WriteOptions::default();
+        opts.set_sync(true);
+        self.db.write_opt(batch, &opts)?;
+        let first = self.next;
+        self.next += commands.len() as u64;
+        Ok(first)
     }
 
     /// Every command, in order.

@@ -23,6 +23,11 @@ pub enum SequencerError {
     State(#[from] StateError),
     #[error(transparent)]
     Batcher(#[from] BatcherError),
+    /// A group's journal write failed after its commands ran in memory: the memory is ahead of
+    /// the journal, so this sequencer takes no more commands. A restart replays the journal,
+    /// which holds every acknowledged command and none of the failed group's.
+    #[error("the sequencer halted: {0}; restart it to recover from the journal")]
+    Halted(String),
 }
 
 /// What a sequencer is started with. Changing any of it changes what a replay of the journal
@@ -48,6 +53,8 @@ impl SequencerConfig {
 pub struct Sequencer {
     journal: Journal,
     batcher: Batcher<MemoryStore>,
+    /// Why the sequencer halted, if it did (see [`SequencerError::Halted`]).
+    halted: Option<String>,
 }
 
 impl Sequencer {
@@ -58,7 +65,11 @@ impl Sequencer {
         for (ticket, command) in journal.read_all()?.iter().enumerate() {
             batcher.execute(ticket as u64, command);
         }
-        Ok(Sequencer { journal, batcher })
+        Ok(Sequencer {
+            journal,
+            batcher,
+            halted: None,
+        })
     }
 
     pub fn engine(&self) -> &Engine<MemoryStore> {
@@ -77,7 +88,50 @@ impl Sequencer {
     /// Writes `command` to the journal (synced), then executes it; its sequence number is its
     /// ticket. When this returns, the command survives any crash.
     pub fn execute(&mut self, command: Command) -> Result<Executed, SequencerError> {
+        self.check_running()?;
         let ticket = self.journal.append(&command)?;
         Ok(self.batcher.execute(ticket, &command))
+    }
+
+    /// Group commit: executes `commands` in order, calling `each` after each one, then writes
+    /// them all to the journal in one synced write. When this returns `Ok`, every command of the
+    /// group survives any crash; nothing of the group may be acknowledged before that.
+    ///
+    /// Executing before writing is what lets one fsync serve many commands while each still
+    /// sees the state its predecessors left. It is safe because execution is deterministic and
+    /// the tickets are the journal positions the commands are written at: a replay runs the
+    /// same commands with the same tickets. A crash before the write loses only commands no one
+    /// was told about. A failed write leaves memory ahead of the journal, so the sequencer
+    /// halts ([`SequencerError::Halted`]) rather than acknowledge anything built on the lost
+    /// group.
+    pub fn execute_group(
+        &mut self,
+        commands: Vec<Command>,
+        mut each: impl FnMut(&Batcher<MemoryStore>, &Executed),
+    ) -> Result<Vec<Executed>, SequencerError> {
+        self.check_running()?;
+        // Halted until the group is on disk: if a command panics, nothing runs after it.
+        self.halted = Some("a command panicked while its group ran".into());
+        let first = self.journal.len();
+        let mut executed = Vec::with_capacity(commands.len());
+        for (i, command) in commands.iter().enumerate() {
+            let done = self.batcher.execute(first + i as u64, command);
+            each(&self.batcher, &done);
+            executed.push(done);
+        }
+        if let Err(e) = self.journal.append_all(&commands) {
+            let reason = format!("a group's journal write failed: {e}");
+            self.halted = Some(reason.clone());
+            return Err(SequencerError::Halted(reason));
+        }
+        self.halted = None;
+        Ok(executed)
+    }
+
+    fn check_running(&self) -> Result<(), SequencerError> {
+        match &self.halted {
+            Some(reason) => Err(SequencerError::Halted(reason.clone())),
+            None => Ok(()),
+        }
     }
 }
