@@ -1,6 +1,7 @@
 //! The sequencer killed with SIGKILL at random points under a stream of orders, restarted, many
 //! times: no acknowledged command is lost, and the books and state root after the restart are
-//! exactly those the killed process acknowledged (a replay of the journal).
+//! exactly those the killed process acknowledged (a replay of the journal). The driver commits
+//! in groups (`Sequencer::execute_group`), the way the API's hub does.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
