@@ -487,7 +487,8 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         }
         // Then the liquidations the new prices trigger, the L1 queues, and trading.
         for _ in 0..(shape.liquidations + shape.deleverages) {
-            let step = hub.with_sequencer(|s| next_step(s.engine().state()));
+            let step =
+                hub.with_sequencer(|s| next_step(s.engine().state(), &s.batcher().cost_basis()));
             let Some(tx) = step else {
                 break;
             };

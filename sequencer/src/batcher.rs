@@ -67,6 +67,7 @@ use zkperp_state::units::Timestamp;
 use zkperp_state::State;
 
 use crate::book::{Event, OrderKey};
+use crate::cost_basis::CostBasis;
 use crate::engine::{Engine, OrderError, OrderOptions, TradeSlots};
 use crate::journal::Command;
 
@@ -160,6 +161,8 @@ struct Slots {
     cancels: FxHashSet<OrderKey>,
     /// Events of the command being executed.
     events: Vec<BatchEvent>,
+    /// Entry prices after every sealed batch.
+    cost_basis: CostBasis,
 }
 
 fn key_of_cancel(cancel: &CancelOrder) -> OrderKey {
@@ -234,6 +237,8 @@ impl Slots {
         self.apply_held(state, SlotKind::Withdrawal);
         self.apply_held(state, SlotKind::CancelOrder);
         let batch = state.end_batch()?;
+        self.cost_basis
+            .record_all(batch.txs.iter().map(|applied| &applied.tx));
         self.open = false;
         self.events.push(BatchEvent::Sealed(Box::new(batch)));
         Ok(())
@@ -290,6 +295,7 @@ impl<S: NodeStore> Batcher<S> {
                 held: Default::default(),
                 cancels: FxHashSet::default(),
                 events: Vec::new(),
+                cost_basis: CostBasis::default(),
             },
         })
     }
@@ -305,6 +311,15 @@ impl<S: NodeStore> Batcher<S> {
     /// Whether a batch is open (between `BeginBatch` and its seal).
     pub fn is_open(&self) -> bool {
         self.slots.open
+    }
+
+    /// Entry prices of every trader's open position, the open batch's fills included (for the
+    /// liquidation engine's choice of whom to deleverage).
+    pub fn cost_basis(&self) -> CostBasis {
+        let log = self.engine.state().batch_log();
+        self.slots
+            .cost_basis
+            .with(log.iter().map(|applied| &applied.tx))
     }
 
     /// Every held transaction with its ticket, in the order it will be applied: by kind in

@@ -37,6 +37,8 @@
 //!   mark, capped so the state machine always accepts it.
 //! * [`liquidation`]: the liquidation engine's policy: which account, market and counterparty
 //!   next (the state machine checks the rules).
+//! * [`cost_basis`]: what each trader's open position cost, so deleveraging takes the most
+//!   profitable opposite positions first.
 //! * [`risk`]: pre-trade risk, refusing at entry an order the account could not afford if it and
 //!   its other open orders filled at their limits.
 //! * [`store`]: [`RocksNodeStore`], the `NodeStore` over RocksDB, and the on-disk node layout.
@@ -48,6 +50,7 @@
 
 pub mod batcher;
 pub mod book;
+pub mod cost_basis;
 pub mod engine;
 pub mod follower;
 pub mod funding;

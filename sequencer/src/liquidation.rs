@@ -3,9 +3,9 @@
 //!
 //! 1. a [`Liquidation`] of the account's largest position into the insurance fund, with the
 //!    largest penalty the rules allow;
-//! 2. when the fund cannot absorb a bankrupt account, a [`Deleverage`] against the most valuable
-//!    opposite position (the most profitable trader takes the loss first), at the price that
-//!    covers the deficit in proportion to the share of the position closed.
+//! 2. when the fund cannot absorb a bankrupt account, a [`Deleverage`] against the most
+//!    profitable opposite position at the mark (its entry from [`CostBasis`]), at the price
+//!    that covers the deficit in proportion to the share of the position closed.
 //!
 //! Every step is a transaction the state machine checks (the rules), so this module is policy
 //! only: which account, which market, which counterparty, how much.
@@ -18,6 +18,8 @@ use zkperp_state::tx::deleverage::quote_covering;
 use zkperp_state::tx::{Deleverage, Liquidation, LiquidationError, Transaction, TxError};
 use zkperp_state::units::{notional, AccountId, BaseLots, Collateral, MarketId, PPM_ONE};
 use zkperp_state::State;
+
+use crate::cost_basis::CostBasis;
 
 /// Total value and maintenance summary of an account with its funding settled.
 fn health<S: NodeStore>(state: &State<S>, leaf: &AccountLeaf) -> Option<(i128, bool)> {
@@ -39,7 +41,8 @@ fn is_system(id: AccountId) -> bool {
 
 /// The next transaction the liquidation engine wants applied, or `None` when no account below
 /// maintenance can be dealt with.
-pub fn next_step<S: NodeStore>(state: &State<S>) -> Option<Transaction> {
+/// `entries`: the open positions' entry prices ([`crate::batcher::Batcher::cost_basis`]).
+pub fn next_step<S: NodeStore>(state: &State<S>, entries: &CostBasis) -> Option<Transaction> {
     for (id, account) in state.accounts() {
         if is_system(*id) {
             continue;
@@ -85,7 +88,7 @@ pub fn next_step<S: NodeStore>(state: &State<S>) -> Option<Transaction> {
         match state.check(&liquidation) {
             Ok(()) => return Some(liquidation),
             Err(TxError::Liquidation(LiquidationError::FundExhausted)) if tv < 0 => {
-                if let Some(tx) = deleverage(state, *id, market, size, tv) {
+                if let Some(tx) = deleverage(state, entries, *id, market, size, tv) {
                     return Some(tx);
                 }
             }
@@ -95,15 +98,18 @@ pub fn next_step<S: NodeStore>(state: &State<S>) -> Option<Transaction> {
     None
 }
 
-/// Deleverage `id`'s position of `size` lots in `market` against the most valuable opposite one.
+/// Deleverage `id`'s position of `size` lots in `market` against the most profitable opposite
+/// one at the mark (ties: the lower account id).
 fn deleverage<S: NodeStore>(
     state: &State<S>,
+    entries: &CostBasis,
     id: AccountId,
     market: MarketId,
     size: i128,
     tv: i128,
 ) -> Option<Transaction> {
     let m = market.index();
+    let mark = state.markets()[m].mark_price.get();
     let (counterparty, their_size) = state
         .accounts()
         .filter(|(c, a)| {
@@ -111,10 +117,11 @@ fn deleverage<S: NodeStore>(
                 && **c != id
                 && a.leaf.positions[m].size.get().signum() == -size.signum()
         })
-        .filter_map(|(c, a)| {
-            health(state, &a.leaf).map(|(v, _)| (v, *c, a.leaf.positions[m].size.get()))
+        .map(|(c, a)| {
+            let profit = entries.entry(*c, m).profit(mark);
+            (profit, *c, a.leaf.positions[m].size.get())
         })
-        .max_by_key(|(v, c, _)| (*v, std::cmp::Reverse(*c)))
+        .max_by_key(|(profit, c, _)| (*profit, std::cmp::Reverse(*c)))
         .map(|(_, c, s)| (c, s))?;
     let closed = size.abs().min(their_size.abs());
     let params = &state.config().markets[m];

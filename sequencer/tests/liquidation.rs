@@ -1,7 +1,8 @@
 //! The liquidation engine's policy on real states: liquidate into the fund while it can absorb,
-//! deleverage the most valuable opposite positions when it cannot, until nobody is left below
+//! deleverage the most profitable opposite positions when it cannot, until nobody is left below
 //! maintenance.
 
+use zkperp_sequencer::cost_basis::CostBasis;
 use zkperp_sequencer::liquidation::next_step;
 use zkperp_state::testkit::*;
 use zkperp_state::tx::Transaction;
@@ -10,7 +11,10 @@ use zkperp_state::units::AccountId;
 /// Runs the engine to completion; returns the transactions it applied.
 fn run(f: &mut Fixture) -> Vec<Transaction> {
     let mut applied = Vec::new();
-    while let Some(tx) = next_step(&f.state) {
+    // Every transaction of these tests is in the fixture's one open batch.
+    let entries =
+        |f: &Fixture| CostBasis::default().with(f.state.batch_log().iter().map(|a| &a.tx));
+    while let Some(tx) = next_step(&f.state, &entries(f)) {
         f.state
             .apply(&tx)
             .expect("the engine only proposes what the rules accept");
@@ -46,26 +50,34 @@ fn below_maintenance_goes_to_the_fund_with_the_full_penalty() {
 }
 
 #[test]
-fn an_exhausted_fund_means_deleveraging_the_most_valuable_opposite_positions() {
-    let mut f = Fixture::new(3);
+fn an_exhausted_fund_means_deleveraging_the_most_profitable_opposite_positions() {
+    let mut f = Fixture::new(4);
     f.deposit(0, 1_000_000_000);
     f.deposit(1, 1_000_000_000);
     f.deposit(2, 5_000_000_000);
+    f.deposit(3, 1_000_000_000);
+    // Trader 2 first makes money on a round trip through trader 3 (long 800 lots at 450,000,
+    // closed at 500,000), so its account, deposit and gains, is worth far more than trader 1's.
+    f.trade(2, 3, btc(), 800, 450_000)
+        .expect("trader 2 buys low");
+    f.trade(3, 2, btc(), 800, 500_000).expect("and sells high");
     f.trade(0, 1, btc(), 1_000, 500_000).expect("open");
     f.trade(0, 2, btc(), 800, 500_000).expect("open");
     f.set_price(btc(), 440_000); // trader 0: TV -80 USD, bankrupt; the fund is empty
     let (a, b, c) = (f.id(0), f.id(1), f.id(2));
+    // Both shorts are 60,000 ticks a lot up; trader 1's is the larger position, so the more
+    // profitable one (60 M lot-ticks against 48 M), however much more trader 2's account holds.
     assert!(f.total_value(c) > f.total_value(b));
     let steps = run(&mut f);
     match steps.as_slice() {
         [Transaction::Deleverage(first), Transaction::Deleverage(second)] => {
             assert_eq!(
-                first.deleverager, c,
-                "the most valuable counterparty goes first"
+                first.deleverager, b,
+                "the most profitable opposite position goes first"
             );
-            assert_eq!(first.size.get(), 800);
-            assert_eq!(second.deleverager, b);
-            assert_eq!(second.size.get(), 1_000);
+            assert_eq!(first.size.get(), 1_000);
+            assert_eq!(second.deleverager, c);
+            assert_eq!(second.size.get(), 800);
         }
         other => panic!("expected two deleverages, got {other:?}"),
     }

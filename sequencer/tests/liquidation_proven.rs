@@ -153,10 +153,19 @@ impl Scenario {
             .map(|o| o.path.price_at(at).get())
             .collect();
         assert_eq!(marks, expected, "the marks are the paths' prices");
-        while let Some(tx) = next_step(self.state()) {
+        while let Some(tx) = next_step(self.state(), &self.sequencer.batcher().cost_basis()) {
             self.apply(tx.clone());
             self.steps.push(tx);
             assert!(self.steps.len() < 10, "the engine makes progress");
+            // The entries follow liquidations and deleverages as they follow trades.
+            let entries = self.sequencer.batcher().cost_basis();
+            for (id, account) in self.state().accounts() {
+                if *id != AccountId::INSURANCE_FUND && *id != AccountId::FEES {
+                    for (m, p) in account.leaf.positions.iter().enumerate() {
+                        assert_eq!(entries.entry(*id, m).lots, p.size.get());
+                    }
+                }
+            }
         }
     }
 
