@@ -16,10 +16,11 @@ use serde_json::json;
 use zkperp_api::hub::Hub;
 use zkperp_api::{router, Services};
 use zkperp_sequencer::book::{SelfTradePrevention, TimeInForce};
-use zkperp_sequencer::engine::{FeeSchedule, OrderOptions};
+use zkperp_sequencer::engine::OrderOptions;
 use zkperp_sequencer::journal::Command;
 use zkperp_sequencer::pipeline::BatchStore;
 use zkperp_sequencer::sequencer::{Sequencer, SequencerConfig};
+use zkperp_sequencer::testkit::FEES;
 use zkperp_sequencer::verified::VerifiedState;
 use zkperp_state::order::Side;
 use zkperp_state::testkit::{btc, eth, ts, Fixture, START};
@@ -45,10 +46,7 @@ fn main() {
         &dir.path().join("journal"),
         &SequencerConfig {
             state: config.clone(),
-            fees: FeeSchedule {
-                maker_ppm: 0,
-                taker_ppm: 500,
-            },
+            fees: FEES,
             shape,
         },
     )
