@@ -32,7 +32,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 use zkperp_sequencer::book::{CancelReason, Event, OrderKey, RejectReason, TimeInForce};
 use zkperp_sequencer::journal::Command;
-use zkperp_sequencer::sequencer::{Executed, Outcome, Sequencer, SequencerError};
+use zkperp_sequencer::sequencer::{Executed, Outcome, Sequencer, SequencerConfig, SequencerError};
 use zkperp_state::order::Side;
 use zkperp_state::units::AccountId;
 
@@ -488,6 +488,34 @@ impl Hub {
     /// A hub over `sequencer`, its views rebuilt from the sequencer's books.
     pub fn new(sequencer: Sequencer) -> Self {
         let views = Views::from_books(&sequencer);
+        Self::with_views(sequencer, views)
+    }
+
+    /// Opens the sequencer's journal at `path` and replays it, rebuilding the views from every
+    /// command (orders with their full history, recent fills and trades, the books' delta
+    /// sequence numbers continuing where they were); `observe` sees each replayed command too.
+    /// What a restarted process serves is then what it served before it stopped.
+    pub fn open(
+        path: &std::path::Path,
+        config: &SequencerConfig,
+        mut observe: impl FnMut(&Command, &Executed),
+    ) -> Result<Self, SequencerError> {
+        let markets = config.state.markets.len();
+        let mut views = Views {
+            trades: vec![VecDeque::new(); markets],
+            books: vec![BookLevels::default(); markets],
+            ..Views::default()
+        };
+        let sequencer = Sequencer::open_observed(path, config, |command, batcher, done| {
+            let time = batcher.engine().state().now().get();
+            // Replayed events were published before the restart: nothing goes to the feed.
+            let _ = views.record(done, order_view(command), time);
+            observe(command, done);
+        })?;
+        Ok(Self::with_views(sequencer, views))
+    }
+
+    fn with_views(sequencer: Sequencer, views: Views) -> Self {
         Hub {
             sequencer: Arc::new(Mutex::new(sequencer)),
             views: Mutex::new(views),

@@ -60,10 +60,22 @@ pub struct Sequencer {
 impl Sequencer {
     /// Opens the journal at `path` and replays it onto the genesis state of `config`.
     pub fn open(path: &Path, config: &SequencerConfig) -> Result<Self, SequencerError> {
+        Self::open_observed(path, config, |_, _, _| {})
+    }
+
+    /// [`Sequencer::open`], showing `observe` every replayed command with what it did and the
+    /// builder after it: a restarted process rebuilds from these what it derives from commands
+    /// (the API's views, the L1 queues' cursors, the sealed batches still owed to the L1).
+    pub fn open_observed(
+        path: &Path,
+        config: &SequencerConfig,
+        mut observe: impl FnMut(&Command, &Batcher<MemoryStore>, &Executed),
+    ) -> Result<Self, SequencerError> {
         let journal = Journal::open(path)?;
         let mut batcher = config.genesis()?;
         for (ticket, command) in journal.read_all()?.iter().enumerate() {
-            batcher.execute(ticket as u64, command);
+            let done = batcher.execute(ticket as u64, command);
+            observe(command, &batcher, &done);
         }
         Ok(Sequencer {
             journal,
