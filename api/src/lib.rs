@@ -17,6 +17,7 @@
 //! | `POST /v1/withdrawals` | a signed withdrawal to the account's L1 owner | signed |
 //! | `GET /v1/batches`, `GET /v1/batches/{n}` | each batch's roots and L1 status | |
 //! | `GET /v1/accounts/{id}/exit-witness` | the leaf and path at the last verified batch | read |
+//! | `POST /v1/oracle/quotes` | a quote signed by one of a market's oracle keys (oracle signer services) | signed by an oracle |
 //! | `GET /v1/ws` | WebSocket: books, trades, an account's orders and fills, batches ([`ws`]) | read for accounts |
 //! | `GET /v1/openapi.json` | the OpenAPI 3 document of these routes ([`openapi`]) | |
 //!
@@ -41,6 +42,7 @@ use serde_json::{json, Value};
 use zkperp_sequencer::book::OrderKey;
 use zkperp_sequencer::engine::{OrderError, OrderOptions};
 use zkperp_sequencer::journal::Command;
+use zkperp_sequencer::oracle::{OracleBook, QuoteError, RawQuote};
 use zkperp_sequencer::pipeline::BatchStore;
 use zkperp_sequencer::sequencer::{Outcome, Sequencer};
 use zkperp_sequencer::verified::{VerifiedError, VerifiedState};
@@ -67,6 +69,9 @@ pub struct Services {
     pub hub: Arc<Hub>,
     pub batches: Arc<BatchStore>,
     pub verified: Arc<Mutex<VerifiedState>>,
+    /// The latest quote of every oracle key: `POST /v1/oracle/quotes` adds to it, the process
+    /// driving the sequencer makes each batch's oracle ticks from it.
+    pub oracle: Arc<Mutex<OracleBook>>,
     /// What a wallet needs to reach the L1 (`GET /v1/info`): the rollup's and token's
     /// addresses, the chain id, an RPC URL. Public facts of the deployment.
     pub info: Value,
@@ -89,6 +94,8 @@ pub enum ApiError {
     TxRefused(TxError),
     #[error("not authenticated: {0}")]
     Unauthenticated(auth::AuthError),
+    #[error("quote refused: {0}")]
+    QuoteRefused(QuoteError),
     #[error("{0}")]
     BadRequest(String),
     #[error("internal error: {0}")]
@@ -105,6 +112,7 @@ impl ApiError {
             ApiError::UnknownOrder(_) => "unknown_order",
             ApiError::OrderRefused(e) => order_code(e),
             ApiError::TxRefused(e) => tx_code(e),
+            ApiError::QuoteRefused(e) => quote_code(e),
             ApiError::Unauthenticated(_) => "unauthenticated",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Internal(_) => "internal",
@@ -117,11 +125,26 @@ impl ApiError {
             | ApiError::UnknownBatch(_)
             | ApiError::UnknownAccount(_)
             | ApiError::UnknownOrder(_) => StatusCode::NOT_FOUND,
-            ApiError::OrderRefused(_) | ApiError::TxRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::OrderRefused(_) | ApiError::TxRefused(_) | ApiError::QuoteRefused(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+}
+
+fn quote_code(e: &QuoteError) -> &'static str {
+    match e {
+        QuoteError::UnknownMarket(_) => "unknown_market",
+        QuoteError::UnknownKey { .. } => "unknown_oracle",
+        QuoteError::OutOfWidth(_) => "out_of_range",
+        QuoteError::ZeroPrice => "zero_price",
+        QuoteError::FromTheFuture { .. } => "quote_from_the_future",
+        QuoteError::Stale { .. } => "stale_quote",
+        QuoteError::NotNewer { .. } => "quote_not_newer",
+        QuoteError::BadSignature { .. } => "bad_signature",
     }
 }
 
@@ -200,6 +223,7 @@ pub fn router(services: Services) -> Router {
         .route("/v1/batches", get(batches))
         .route("/v1/batches/{n}", get(batch))
         .route("/v1/accounts/{id}/exit-witness", get(exit_witness))
+        .route("/v1/oracle/quotes", post(oracle_quote))
         .route("/v1/ws", get(ws::upgrade))
         .route(
             "/v1/openapi.json",
@@ -809,4 +833,41 @@ async fn exit_witness(
         "state_root": zkperp_state::field::fr_to_decimal(&v.root()),
         "witness": witness,
     })))
+}
+
+/// `POST /v1/oracle/quotes` body: one oracle key's signed price (`Quote::message`), as an oracle
+/// signer service sends it every few seconds.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteRequest {
+    pub market: u64,
+    /// The key's index among the market's oracle keys (`GET /v1/config`).
+    pub oracle: u8,
+    pub price_ticks: u64,
+    /// Unix seconds; not after the server's clock, within the market's freshness window.
+    pub timestamp: u64,
+    pub signature: Signature,
+}
+
+/// Keeps a quote as its key's latest if it is signed by that key, fresh and newer than the
+/// key's last; each batch's oracle tick takes the median of the fresh ones. The signature is
+/// what authenticates: anyone may relay a quote, no one can forge one.
+async fn oracle_quote(
+    State(s): State<Services>,
+    body: Result<Json<QuoteRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(q) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let raw = RawQuote {
+        oracle: q.oracle,
+        market: q.market,
+        price_ticks: q.price_ticks,
+        timestamp: q.timestamp,
+        signature: q.signature,
+    };
+    let now = zkperp_state::units::Timestamp::new(wall_clock())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    lock(&s.oracle)
+        .ingest_raw(raw, now)
+        .map_err(ApiError::QuoteRefused)?;
+    Ok(Json(json!({"accepted": true, "market": q.market, "oracle": q.oracle})))
 }

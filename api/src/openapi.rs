@@ -137,6 +137,15 @@ pub fn document() -> Value {
                 "security": [{"readSignature": []}],
                 "responses": {"200": ok("the witness"), "400": error_response("bad_request"), "401": error_response("unauthenticated"), "404": error_response("unknown_account")}
             }},
+            "/v1/oracle/quotes": {"post": {
+                "summary": "A price quote signed by one of the market's oracle keys over Quote::message(market, price_ticks, timestamp); the median of the fresh quotes becomes the next batch's mark",
+                "requestBody": body("QuoteRequest"),
+                "responses": {
+                    "200": ok("accepted"),
+                    "400": error_response("bad_request"),
+                    "422": error_response("unknown_market, unknown_oracle, out_of_range, zero_price, quote_from_the_future, stale_quote, quote_not_newer, bad_signature")
+                }
+            }},
             "/v1/ws": {"get": {
                 "summary": "WebSocket (upgrade): subscribe to book snapshots and sequenced deltas, trades, an account's orders and fills (with a read signature), and batch status. Protocol in the crate's ws module",
                 "responses": {"101": {"description": "switching to the WebSocket protocol"}, "400": error_response("bad_request: not a WebSocket upgrade")}
@@ -159,6 +168,13 @@ pub fn document() -> Value {
             }},
             "WithdrawalRequest": {"type": "object", "required": ["withdrawal"], "additionalProperties": false, "properties": {
                 "withdrawal": {"type": "object", "description": "{account, amount (units of 10^-6), nonce (the account's), signature over Withdrawal::message}"}
+            }},
+            "QuoteRequest": {"type": "object", "required": ["market", "oracle", "price_ticks", "timestamp", "signature"], "additionalProperties": false, "properties": {
+                "market": {"type": "integer", "minimum": 0},
+                "oracle": {"type": "integer", "minimum": 0, "description": "the key's index among the market's oracle_keys (GET /v1/config)"},
+                "price_ticks": {"type": "integer", "minimum": 1},
+                "timestamp": {"type": "integer", "description": "unix seconds"},
+                "signature": {"type": "string", "description": "128 hex digits (packed R8 || S) over Quote::message"}
             }},
             "OrderRequest": {"type": "object", "required": ["order"], "additionalProperties": false, "properties": {
                 "order": {"type": "object", "description": "SignedOrder: {order: {account, market, side, size (lots), limit_price (ticks), max_fee (ppm), expiry, order_id}, signature}; the signature (128 hex digits, packed R8 || S, as circomlibjs packSignature) is EdDSA-Poseidon over Order::hash"},

@@ -11,6 +11,7 @@ use zkperp_api::hub::Hub;
 use zkperp_api::{auth, router, Services};
 use zkperp_sequencer::engine::FeeSchedule;
 use zkperp_sequencer::journal::Command;
+use zkperp_sequencer::oracle::OracleBook;
 use zkperp_sequencer::pipeline::BatchStore;
 use zkperp_sequencer::sequencer::{Sequencer, SequencerConfig};
 use zkperp_sequencer::verified::VerifiedState;
@@ -119,6 +120,7 @@ async fn start() -> Server {
         verified: Arc::new(Mutex::new(
             VerifiedState::open(dirs[2].path(), &config).expect("verified"),
         )),
+        oracle: Arc::new(Mutex::new(OracleBook::new(&config))),
         info: json!({"chain_id": 31337}),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -271,7 +273,7 @@ async fn the_openapi_document_matches_the_server() {
     assert_eq!(status, 200);
     assert_eq!(doc["openapi"], "3.0.3");
     let paths = doc["paths"].as_object().expect("paths");
-    assert_eq!(paths.len(), 17, "every route is documented");
+    assert_eq!(paths.len(), 18, "every route is documented");
     for (path, ops) in paths {
         let concrete = path
             .replace("{market}", "BTC-USD")
@@ -647,4 +649,56 @@ async fn the_websocket_streams_books_trades_accounts_and_batches() {
         (Some("batches"), Some("sealed"), Some(1)),
         "{batch}"
     );
+}
+
+/// Oracle signer services post signed quotes: a quote signed by the market's key is kept as
+/// that key's latest; a tampered price, a key the market does not have, a time after the
+/// server's clock, a replayed or older quote and a malformed signature are each refused with
+/// their code, and none of them displaces the accepted quote.
+#[tokio::test]
+async fn oracle_quotes_are_kept_only_when_signed_fresh_and_newer() {
+    use zkperp_state::tx::Quote;
+    use zkperp_state::units::{MarketId, PriceTicks, Timestamp};
+    let s = start().await;
+    let now = wall_clock();
+    let sign = |oracle: usize, market: u64, price: u64, at: u64| {
+        let quote = Quote {
+            market: MarketId::new(market).expect("market"),
+            price: PriceTicks::new(price).expect("price"),
+            timestamp: Timestamp::new(at).expect("time"),
+        };
+        let signature = s.f.oracles[oracle].sign(quote.message());
+        json!({
+            "market": market, "oracle": oracle, "price_ticks": price, "timestamp": at,
+            "signature": signature,
+        })
+    };
+    let good = sign(1, 0, 501_000, now - 2);
+    let (status, body) = s.post("/v1/oracle/quotes", good.to_string()).await;
+    assert_eq!((status, &body["accepted"]), (200, &json!(true)), "{body}");
+
+    let mut tampered = sign(2, 0, 501_000, now - 2);
+    tampered["price_ticks"] = json!(900_000);
+    let mut wrong_key = sign(0, 0, 501_000, now - 2);
+    wrong_key["oracle"] = json!(7);
+    let mut bad_hex = sign(2, 0, 501_000, now - 2);
+    bad_hex["signature"] = json!("00");
+    for (quote, status_code, code) in [
+        (tampered, 422, "bad_signature"),
+        (wrong_key, 422, "unknown_oracle"),
+        (sign(2, 9, 501_000, now - 2), 422, "unknown_market"),
+        (sign(2, 0, 501_000, now + 120), 422, "quote_from_the_future"),
+        (sign(2, 0, 501_000, now - 3_600), 422, "stale_quote"),
+        (sign(2, 0, 0, now - 2), 422, "zero_price"),
+        (good.clone(), 422, "quote_not_newer"),
+        (sign(1, 0, 499_000, now - 3), 422, "quote_not_newer"),
+        (bad_hex, 400, "bad_request"),
+    ] {
+        let (status, body) = s.post("/v1/oracle/quotes", quote.to_string()).await;
+        assert_eq!((status, body["code"].as_str()), (status_code, Some(code)), "{quote}: {body}");
+    }
+    let book = s.services.oracle.lock().expect("book");
+    let latest: Vec<_> = book.latest(MarketId::new(0).expect("m")).collect();
+    assert_eq!(latest.len(), 1, "only the good quote is kept");
+    assert_eq!((latest[0].oracle, latest[0].quote.price.get()), (1, 501_000));
 }

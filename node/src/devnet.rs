@@ -20,7 +20,7 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use rand::{Rng, SeedableRng};
@@ -32,23 +32,22 @@ use zkperp_contracts::alloy::primitives::U256;
 use zkperp_contracts::alloy::signers::local::PrivateKeySigner;
 use zkperp_contracts::{anvil_path, deploy, provider, DeployConfig, VerifierKey, L1};
 use zkperp_prover::{export, BatchProver, ExitProver, KeyCache};
-use zkperp_sequencer::batcher::BatchEvent;
-use zkperp_sequencer::book::{Event, SelfTradePrevention, TimeInForce};
+use zkperp_sequencer::book::{SelfTradePrevention, TimeInForce};
 use zkperp_sequencer::engine::{FeeSchedule, OrderOptions};
 use zkperp_sequencer::follower::Follower;
-use zkperp_sequencer::funding::{BookPrices, FundingSchedule, DEFAULT_PREMIUM_PERIOD_SECS};
+use zkperp_sequencer::funding::{FundingSchedule, DEFAULT_PREMIUM_PERIOD_SECS};
 use zkperp_sequencer::journal::Command;
-use zkperp_sequencer::liquidation::next_step;
+use crate::operator::{emit, now, run_until_signal, spawn_prover, Operator};
+use crate::oracle_signer::INITIAL_TICKS;
 use zkperp_sequencer::oracle::{LocalOracle, OracleBook, PricePath, RandomWalk};
-use zkperp_sequencer::pipeline::{BatchStatus, BatchStore, Pipeline};
-use zkperp_sequencer::sequencer::{Executed, Outcome, Sequencer, SequencerConfig};
+use zkperp_sequencer::pipeline::{BatchStore, Pipeline};
+use zkperp_sequencer::sequencer::{Outcome, Sequencer, SequencerConfig};
 use zkperp_sequencer::verified::VerifiedState;
 use zkperp_state::batch::{SealedBatch, Shape};
 use zkperp_state::eddsa::PrivateKey;
 use zkperp_state::field::fr_to_decimal;
 use zkperp_state::order::{Order, Side, SignedOrder};
 use zkperp_state::state::StateConfig;
-use zkperp_state::tx::Transaction;
 use zkperp_state::units::{
     AccountId, BaseLots, L1Address, MarketId, OrderId, Ppm, PriceTicks, Timestamp,
 };
@@ -102,13 +101,6 @@ pub struct DevnetArgs {
     price_path: Vec<PathBuf>,
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
-}
-
 fn word(x: &Fr) -> Result<U256> {
     Ok(U256::from_str(&fr_to_decimal(x))?)
 }
@@ -119,48 +111,11 @@ fn key(vk: &zkperp_prover::VerifyingKey) -> Result<VerifierKey> {
     )?)?)
 }
 
-fn emit(line: serde_json::Value) {
-    println!("{line}");
-}
-
-/// Runs `command`; every batch it sealed (by `EndBatch`, or a trade rolling a full batch) goes
-/// to `outbox`, for the prover, in order.
-fn exec(hub: &Hub, command: Command, outbox: &mut Vec<SealedBatch>) -> Result<Executed> {
-    let done = hub.execute(command)?;
-    for batch in done.sealed() {
-        emit(json!({
-            "event": "sealed",
-            "batch": batch.batch_number,
-            "transactions": batch.txs.len(),
-            "new_root": fr_to_decimal(&batch.new_root),
-        }));
-        outbox.push(batch.clone());
-    }
-    Ok(done)
-}
-
 /// Runs the devnet until `--batches` are verified or the process gets SIGINT or SIGTERM. A
 /// signal drops the devnet wherever it is: every command is already journaled, and dropping
 /// anvil's handle ends anvil (a process killed without it would leave anvil running).
 pub fn run(args: &DevnetArgs) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let result = runtime.block_on(async {
-        let shutdown = shutdown_signal()?;
-        tokio::select! {
-            result = run_async(args) => result,
-            signal = shutdown => {
-                emit(json!({"event": "stopped", "reason": signal}));
-                Ok(())
-            }
-        }
-    });
-    // A proof may still be running on a blocking thread: it cannot be interrupted, and nothing
-    // waits for its result any more.
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    result
+    run_until_signal(run_async(args))
 }
 
 /// A trader of the devnet: its L2 key, its L1 account, its account id once deposited.
@@ -323,10 +278,12 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         .await
         .with_context(|| format!("binding the API to port {}", args.api_port))?;
     let api_url = format!("http://{}", listener.local_addr()?);
+    let oracle_book = Arc::new(Mutex::new(OracleBook::new(&config)));
     let app = zkperp_api::router(zkperp_api::Services {
         hub: hub.clone(),
         batches,
         verified: verified.clone(),
+        oracle: oracle_book.clone(),
         info: json!({
             "rpc": url,
             "chain_id": 31337,
@@ -337,52 +294,23 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
     });
     tokio::spawn(async move { axum::serve(listener, app).await });
     emit(json!({"event": "api", "url": api_url}));
-    let (to_prover, mut sealed) = tokio::sync::mpsc::channel::<SealedBatch>(64);
+    let (to_prover, sealed) = tokio::sync::mpsc::channel::<SealedBatch>(64);
     let want = args.batches;
     let halted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let halted_flag = halted.clone();
-    let proving = tokio::spawn(async move {
-        let mut done = 0u64;
-        while let Some(batch) = sealed.recv().await {
-            let number = batch.batch_number;
-            let record = match pipeline.process(batch).await {
-                Ok(record) => record,
-                Err(e) => {
-                    // The rollup refused a batch (it froze, or a forced request is overdue):
-                    // nothing after it can land. Stop proving; the API stays up, serving the
-                    // last verified state for exits.
-                    emit(json!({"event": "halted", "batch": number, "reason": e.to_string()}));
-                    halted_flag.store(true, std::sync::atomic::Ordering::SeqCst);
-                    while sealed.recv().await.is_some() {}
-                    break;
-                }
-            };
-            let (gas, tx) = match &record.status {
-                BatchStatus::Verified { gas, tx, .. } => (*gas, tx.clone()),
-                _ => (None, String::new()),
-            };
-            emit(json!({
-                "event": "verified",
-                "batch": record.number,
-                "new_root": record.new_root,
-                "transactions": record.transactions,
-                "l1_tx": tx,
-                "gas": gas,
-            }));
-            done += 1;
-            if want != 0 && done >= want {
-                break;
-            }
-        }
-        anyhow::Ok(done)
-    });
-
-    let mut follower = Follower::new(client(0)?, 0, 0, deployment.block);
-    let mut oracle_book = OracleBook::new(&config);
+    let in_flight = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let proving = spawn_prover(pipeline, sealed, want, halted.clone(), in_flight.clone());
+    let mut op = Operator::new(
+        hub.clone(),
+        oracle_book,
+        config.clone(),
+        shape,
+        FundingSchedule::new(args.funding_secs, DEFAULT_PREMIUM_PERIOD_SECS)?,
+        Follower::new(client(0)?, 0, 0, deployment.block),
+        args.censor_forced,
+        to_prover,
+        in_flight,
+    );
     let mut local_oracles = local_oracles(args, &oracles, &config, &genesis)?;
-    let funding = FundingSchedule::new(args.funding_secs, DEFAULT_PREMIUM_PERIOD_SECS)?;
-    let mut last_trade: Vec<Option<PriceTicks>> = vec![None; config.markets.len()];
-    let mut sealed_count = 0u64;
     let mut interval = tokio::time::interval(Duration::from_secs(args.batch_secs.max(1)));
     loop {
         interval.tick().await;
@@ -392,142 +320,38 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         if halted.load(std::sync::atomic::Ordering::SeqCst) {
             continue; // no batch can land any more; the API keeps serving
         }
-        // Seal the open batch; everything sealed goes to the prover.
-        let mut outbox = Vec::new();
-        if hub.with_sequencer(|s| s.batcher().is_open()) {
-            exec(&hub, Command::EndBatch, &mut outbox)?;
+        if !op.seal().await? {
+            break;
         }
-        for batch in outbox.drain(..) {
-            sealed_count += 1;
-            if to_prover.send(batch).await.is_err() {
-                break;
-            }
+        if op.deferred() {
+            continue; // the prover is behind: the open batch stays open
         }
-        if want != 0 && sealed_count >= want {
+        if want != 0 && op.sent >= want {
             continue; // wait for the prover to verify them
         }
-        let t = now().max(hub.with_sequencer(|s| s.engine().state().now().get()));
-        let at = Timestamp::new(t)?;
-        // Between batches: the next batch's prices and the funding at them, held, so that the
-        // batch applies them first (slot order), before deposits carried over from the last.
+        let at = op.clock()?;
+        // The local signers quote the next batch's prices into the oracle book.
         for oracle in &mut local_oracles {
-            if let Err(e) = oracle_book.ingest(oracle.sign_at(at), at) {
-                emit(
-                    json!({"event": "quote_refused", "market": oracle.market.index(), "oracle": oracle.oracle, "reason": e.to_string()}),
-                );
+            let quote = oracle.sign_at(at);
+            let ingested = op
+                .oracle
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .ingest(quote, at);
+            if let Err(e) = ingested {
+                emit(json!({
+                    "event": "quote_refused", "market": oracle.market.index(),
+                    "oracle": oracle.oracle, "reason": e.to_string(),
+                }));
             }
         }
-        let ticks = oracle_book.ticks(at);
-        let (funding_ticks, marks) = hub.with_sequencer(|seq| {
-            let state = seq.engine().state();
-            // The markets as the batch will see them after its oracle ticks.
-            let mut markets = state.markets().to_vec();
-            for tick in &ticks {
-                markets[tick.market.index()].mark_price =
-                    tick.quotes[tick.quotes.len() / 2].quote.price;
-            }
-            let funding_ticks: Vec<_> = markets
-                .iter()
-                .enumerate()
-                .filter_map(|(m, market)| {
-                    let prices = match seq.engine().book(m) {
-                        Some(book) => BookPrices::of(book, last_trade[m]),
-                        None => BookPrices::default(),
-                    };
-                    let id = MarketId::new(m as u64).ok()?;
-                    funding.tick(id, &config.markets[m], market, at, &prices)
-                })
-                // One slot per tick in the shape: a market left out stays due for the next.
-                .take(usize::from(shape.funding_ticks))
-                .collect();
-            (funding_ticks, markets)
-        });
-        for tick in ticks {
-            let market = tick.market.index();
-            let done = exec(
-                &hub,
-                Command::Apply {
-                    tx: Transaction::OracleTick(tick),
-                },
-                &mut outbox,
-            )?;
-            emit(
-                json!({"event": "mark", "market": market, "price": marks[market].mark_price.get(), "ticket": done.ticket}),
-            );
-        }
-        for tick in funding_ticks {
-            let market = tick.market.index();
-            let index = tick.index.get();
-            let done = exec(
-                &hub,
-                Command::Apply {
-                    tx: Transaction::FundingTick(tick),
-                },
-                &mut outbox,
-            )?;
-            emit(
-                json!({"event": "funding", "market": market, "index": index.to_string(), "ticket": done.ticket}),
-            );
-        }
-        let begun = exec(&hub, Command::BeginBatch { timestamp: at }, &mut outbox)?;
-        for event in &begun.events {
-            match event {
-                BatchEvent::Applied { ticket, kind } => {
-                    emit(json!({"event": "applied", "ticket": ticket, "kind": kind.name()}));
-                }
-                BatchEvent::Refused {
-                    ticket,
-                    kind,
-                    error,
-                } => emit(
-                    json!({"event": "refused", "ticket": ticket, "kind": kind.name(), "reason": error.to_string()}),
-                ),
-                _ => {}
-            }
-        }
-        // Then the liquidations the new prices trigger, the L1 queues, and trading.
-        for _ in 0..(shape.liquidations + shape.deleverages) {
-            let step =
-                hub.with_sequencer(|s| next_step(s.engine().state(), &s.batcher().cost_basis()));
-            let Some(tx) = step else {
-                break;
-            };
-            let kind = match &tx {
-                Transaction::Liquidation(_) => "liquidation",
-                _ => "deleverage",
-            };
-            let done = exec(&hub, Command::Apply { tx }, &mut outbox)?;
-            emit(json!({"event": kind, "outcome": format!("{:?}", done.outcome)}));
-            if !matches!(done.outcome, Outcome::Applied) {
-                break;
-            }
-        }
-        for tx in follower.poll(&mut rand::rngs::OsRng).await? {
-            if args.censor_forced && matches!(tx, Transaction::ForcedWithdrawal(_)) {
-                emit(json!({"event": "censored", "tx": tx_name(&tx)}));
-                continue;
-            }
-            let done = exec(&hub, Command::Apply { tx: tx.clone() }, &mut outbox)?;
-            emit(
-                json!({"event": "l1", "tx": tx_name(&tx), "outcome": format!("{:?}", done.outcome)}),
-            );
-        }
+        op.open_batch(at).await?;
         hub.with_sequencer(|s| learn_ids(&mut traders, s.engine().state(), &anvil));
         if !args.no_market_maker {
-            market_make(
-                &hub,
-                &mut traders,
-                &mut rng,
-                t,
-                &mut outbox,
-                &mut last_trade,
-            )?;
+            market_make(&mut op, &mut traders, &mut rng, at.get())?;
         }
-        for batch in outbox.drain(..) {
-            sealed_count += 1;
-            if to_prover.send(batch).await.is_err() {
-                break;
-            }
+        if !op.flush().await {
+            break;
         }
     }
     let done = proving.await??;
@@ -544,30 +368,6 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
     }
     Ok(())
 }
-
-/// Listens for SIGINT and SIGTERM from now on; the future resolves with the signal's name.
-fn shutdown_signal() -> Result<impl std::future::Future<Output = &'static str>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    Ok(async move {
-        tokio::select! {
-            _ = terminate.recv() => "SIGTERM",
-            _ = interrupt.recv() => "SIGINT",
-        }
-    })
-}
-
-fn tx_name(tx: &Transaction) -> &'static str {
-    match tx {
-        Transaction::Deposit(_) => "deposit",
-        Transaction::ForcedWithdrawal(_) => "forced_withdrawal",
-        _ => "other",
-    }
-}
-
-/// The random walks' first prices, by market.
-const INITIAL_TICKS: [u64; 2] = [500_000, 3_000_000];
 
 /// Three local signers per market, quoting the market's price path one tick apart: a seeded
 /// random walk from [`INITIAL_TICKS`] (a 0.4% step every 5 seconds at most), or `--price-path`.
@@ -628,14 +428,12 @@ fn learn_ids(
 /// A market maker (the first two traders, alternating) quotes around the mark and the others
 /// take: a few trades per batch, so the books and the batches are never empty.
 fn market_make(
-    hub: &Hub,
+    op: &mut Operator,
     traders: &mut [Trader],
     rng: &mut ChaCha20Rng,
     now: u64,
-    outbox: &mut Vec<SealedBatch>,
-    last_trade: &mut [Option<PriceTicks>],
 ) -> Result<()> {
-    let markets: Vec<u64> = hub.with_sequencer(|s| {
+    let markets: Vec<u64> = op.hub.with_sequencer(|s| {
         s.engine()
             .state()
             .markets()
@@ -696,18 +494,9 @@ fn market_make(
             reduce_only: false,
             self_trade: SelfTradePrevention::CancelResting,
         };
-        let market = order.order.market.index();
-        let done = exec(hub, Command::Submit { order, options }, outbox)?;
-        match &done.outcome {
-            Outcome::Refused(e) => emit(json!({"event": "order_refused", "reason": e.to_string()})),
-            Outcome::Book(events) => {
-                for event in events {
-                    if let Event::Fill(fill) = event {
-                        last_trade[market] = PriceTicks::new(fill.price).ok();
-                    }
-                }
-            }
-            _ => {}
+        let done = op.exec(Command::Submit { order, options })?;
+        if let Outcome::Refused(e) = &done.outcome {
+            emit(json!({"event": "order_refused", "reason": e.to_string()}));
         }
     }
     Ok(())

@@ -1,11 +1,17 @@
 //! `zkperp`: the one binary of the exchange.
 //!
 //! `devnet` runs the whole exchange on one machine (anvil, the contracts, the sequencer, the
-//! prover, the API); `wallet` is a trader's command-line wallet over the API and the L1;
-//! `keygen` and `circuit-stats` are tools.
+//! prover, the API) in one process. `deploy`, `node` and `oracle` are the same parts as the
+//! separate services of a deployment (see deploy/README.md). `wallet` is a trader's
+//! command-line wallet over the API and the L1; `keygen` and `circuit-stats` are tools.
 
 mod circuit_stats;
+mod deploy;
 mod devnet;
+mod network;
+mod operator;
+mod oracle_signer;
+mod service;
 mod wallet;
 
 use anyhow::{bail, Context, Result};
@@ -28,6 +34,13 @@ struct Cli {
 enum Command {
     /// Run the devnet: a simulated market through the native state machine, batch by batch.
     Devnet(devnet::DevnetArgs),
+    /// Deploy a network on an L1 (keys, verifiers, rollup, test token) and write its network
+    /// file for the other services.
+    Deploy(deploy::DeployArgs),
+    /// Run a deployed network's sequencer, API and prover (restartable: all state on disk).
+    Node(service::NodeArgs),
+    /// Run one oracle key's signer: quote prices to a node's API every few seconds.
+    Oracle(oracle_signer::OracleArgs),
     /// Print, as JSON, the constraint counts of the circuits: each slot kind, a batch of the
     /// given shape, and the building blocks.
     CircuitStats(circuit_stats::Args),
@@ -54,6 +67,9 @@ fn main() -> Result<()> {
         .init();
     match Cli::parse().command {
         Command::Devnet(args) => devnet::run(&args),
+        Command::Deploy(args) => deploy::run(&args),
+        Command::Node(args) => service::run(&args),
+        Command::Oracle(args) => oracle_signer::run(&args),
         Command::Keygen { private_key } => keygen(private_key.as_deref()),
         Command::CircuitStats(args) => circuit_stats::run(&args),
         Command::Wallet(args) => wallet::run(args),

@@ -10,13 +10,13 @@
 //! the deadline anyone freezes the rollup, and the maker proves its exit on its own machine and
 //! is paid exactly its account value at the last verified batch, once.
 
-use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
-use std::str::FromStr;
-use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+mod common;
 
+use std::process::Command;
+use std::str::FromStr;
+use std::time::Duration;
+
+use common::{free_port, get, now, until, Service};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
@@ -29,89 +29,20 @@ use zkperp_state::field::{fr_from_decimal, fr_to_decimal};
 use zkperp_state::state::StateConfig;
 use zkperp_state::units::AccountId;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+type Devnet = Service;
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("time")
-        .as_secs()
-}
-
-/// The devnet's JSON event lines, read on a thread of their own.
-struct Devnet {
-    child: Child,
-    lines: mpsc::Receiver<Value>,
-    events: Vec<Value>,
-}
-
-impl Devnet {
-    /// Waits (up to `secs`) for an event `pick` accepts; every event read is kept.
-    fn wait(&mut self, secs: u64, what: &str, pick: impl Fn(&Value) -> bool) -> Value {
-        if let Some(e) = self.events.iter().find(|e| pick(e)) {
-            return e.clone();
-        }
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(event) => {
-                    self.events.push(event.clone());
-                    if pick(&event) {
-                        return event;
-                    }
-                }
-                Err(_) => panic!("no {what} within {secs} s; events: {:#?}", self.events),
-            }
-        }
-    }
-}
-
-impl Devnet {
-    /// The batch that holds what was just done: every event so far read, it is the one after
-    /// the last sealed (still open), or an already sealed one.
-    fn current_batch(&mut self) -> u64 {
-        while let Ok(event) = self.lines.try_recv() {
-            self.events.push(event);
-        }
-        self.events
-            .iter()
-            .filter(|e| e["event"] == "sealed")
-            .filter_map(|e| e["batch"].as_u64())
-            .max()
-            .unwrap_or(0)
-            + 1
-    }
-}
-
-impl Devnet {
-    /// Asks the devnet to stop, as an operator's `kill` would.
-    fn terminate(&self) {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status();
-        assert!(sent.is_ok_and(|s| s.success()), "SIGTERM sent to {pid}");
-    }
-}
-
-impl Drop for Devnet {
-    /// Ends the devnet and everything it started. The devnet runs in a process group of its
-    /// own (see the spawn), so anvil, its child, goes with it: anvil inherits stderr, and one
-    /// left behind would hold the test runner's output pipe open (and the suite with it) after
-    /// every test had finished.
-    fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The batch that holds what was just done: every event so far read, it is the one after the
+/// last sealed (still open), or an already sealed one.
+fn current_batch(devnet: &mut Devnet) -> u64 {
+    devnet.drain();
+    devnet
+        .events
+        .iter()
+        .filter(|e| e["event"] == "sealed")
+        .filter_map(|e| e["batch"].as_u64())
+        .max()
+        .unwrap_or(0)
+        + 1
 }
 
 /// `zkperp wallet ...` as trader `eth_key`; its JSON output, or its error message.
@@ -136,76 +67,32 @@ fn ok(result: Result<Value, String>, what: &str) -> Value {
     result.unwrap_or_else(|e| panic!("{what}: {e}"))
 }
 
-/// Polls `f` every second for up to `secs` until it gives `Some`.
-fn until<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what} within {secs} s");
-        std::thread::sleep(Duration::from_secs(1));
-    }
-}
-
-fn get(rt: &tokio::runtime::Runtime, url: String) -> Value {
-    rt.block_on(async {
-        reqwest::get(url)
-            .await
-            .expect("the API answers")
-            .json()
-            .await
-            .expect("JSON")
-    })
-}
-
 #[test]
 fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
     let data = tempfile::tempdir().expect("tmp");
     let port = free_port().to_string();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_zkperp"))
-        .args([
-            "devnet",
-            "--batch-secs",
-            "20",
-            "--shape",
-            "o2-f1-l1-x1-d2-fw1-t1-w1-c1",
-            "--account-depth",
-            "6",
-            "--order-depth",
-            "3",
-            "--traders",
-            "2",
-            "--no-market-maker",
-            "--censor-forced",
-            "--port",
-            &port,
-            "--api-port",
-            "0",
-            "--data-dir",
-        ])
-        .arg(data.path())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .expect("the zkperp binary runs");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let event: Value = serde_json::from_str(&line)
-                .unwrap_or_else(|e| panic!("every stdout line is JSON ({e}): {line}"));
-            if tx.send(event).is_err() {
-                break;
-            }
-        }
-    });
-    let mut devnet = Devnet {
-        child,
-        lines,
-        events: Vec::new(),
-    };
+    let mut command = common::zkperp(&[
+        "devnet",
+        "--batch-secs",
+        "20",
+        "--shape",
+        "o2-f1-l1-x1-d2-fw1-t1-w1-c1",
+        "--account-depth",
+        "6",
+        "--order-depth",
+        "3",
+        "--traders",
+        "2",
+        "--no-market-maker",
+        "--censor-forced",
+        "--port",
+        &port,
+        "--api-port",
+        "0",
+        "--data-dir",
+    ]);
+    command.arg(data.path());
+    let mut devnet = Service::spawn(command);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
 
     let deployed = devnet.wait(300, "deployment", |e| e["event"] == "deployed");
@@ -341,7 +228,7 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
             (v >= target).then_some(list)
         })
     };
-    let trade_batch = devnet.current_batch();
+    let trade_batch = current_batch(&mut devnet);
     let list = verified_after(trade_batch);
     let v = list["verified_batch"].as_u64().expect("verified");
     let record = list["batches"]
@@ -370,7 +257,7 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
         "withdraw",
     );
     assert_eq!(w["amount"], "100.000000", "{w}");
-    verified_after(devnet.current_batch());
+    verified_after(current_batch(&mut devnet));
     let claim = ok(wallet(&api, &taker_eth, &["claim"]), "claim");
     assert_eq!(claim["claimed_units"], "100000000", "{claim}");
     let (before, after) = (
@@ -474,7 +361,7 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
     // over between batches and each applied when its batch began, none refused; the devnet's
     // own traders and the fund credited; the refused batch after the freeze halted the
     // pipeline while the API kept serving.
-    devnet.current_batch();
+    current_batch(&mut devnet);
     let of = |name: &str| -> Vec<&Value> {
         devnet
             .events

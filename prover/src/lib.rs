@@ -276,6 +276,27 @@ impl BatchProver {
         ))
     }
 
+    /// The deployment's key for `shape` from `cache`, never a new one: a service proving for
+    /// a deployed rollup must use the key whose verifier is on L1 (`Ok(None)`: not there, or
+    /// made for another configuration or shape).
+    pub fn load(
+        config: Arc<StateConfig>,
+        shape: Shape,
+        cache: &KeyCache,
+    ) -> Result<Option<Self>, ProverError> {
+        let name = format!("batch-{}", shape.id());
+        let fp = fingerprint("batch", &config, Some(&shape));
+        Ok(cache.load(&name, &fp)?.map(|pk| {
+            let pvk = ark_groth16::prepare_verifying_key(&pk.vk);
+            BatchProver {
+                config,
+                shape,
+                pk,
+                pvk,
+            }
+        }))
+    }
+
     pub fn shape(&self) -> &Shape {
         &self.shape
     }

@@ -5,7 +5,7 @@
 //! It panics on misuse (it is test scaffolding); nothing in the exchange calls it.
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
-use crate::eddsa::PrivateKey;
+use crate::eddsa::{PrivateKey, PublicKey};
 use crate::field::Fr;
 use crate::market::MarketParams;
 use crate::order::{Order, Side, SignedOrder};
@@ -79,6 +79,11 @@ fn l1(i: u8) -> L1Address {
 /// ETH: lot 0.001 ETH, tick 0.001 USD (1 micro-USD per lot-tick); 20% / 10% margins.
 pub fn config(oracles: &[PrivateKey], fund: &PrivateKey, fees: &PrivateKey) -> StateConfig {
     let keys: Vec<_> = oracles.iter().map(PrivateKey::public_key).collect();
+    config_of_keys(&keys, fund.public_key(), fees.public_key())
+}
+
+/// [`config`] from public keys only: what a deployment knows of its oracles and system owners.
+pub fn config_of_keys(keys: &[PublicKey], fund: PublicKey, fees: PublicKey) -> StateConfig {
     let market =
         |name: &str, lot: &str, tick: &str, tick_value: u64, im: u64, mm: u64| MarketParams {
             name: name.into(),
@@ -89,7 +94,7 @@ pub fn config(oracles: &[PrivateKey], fund: &PrivateKey, fees: &PrivateKey) -> S
             maintenance_margin: Ppm::new(mm).expect("ppm"),
             max_funding_rate: PpbPerSecond::new(100).expect("rate"),
             liquidation_fee: Ppm::new(10_000).expect("ppm"),
-            oracle_keys: keys.clone(),
+            oracle_keys: keys.to_vec(),
             oracle_quorum: 3,
             oracle_freshness_secs: 60,
         };
@@ -101,11 +106,11 @@ pub fn config(oracles: &[PrivateKey], fund: &PrivateKey, fees: &PrivateKey) -> S
             market("ETH-USD", "0.001", "0.001", 1, 200_000, 100_000),
         ],
         insurance_fund: SystemOwner {
-            public_key: fund.public_key(),
+            public_key: fund,
             l1_address: l1(0xf0),
         },
         fee_account: SystemOwner {
-            public_key: fees.public_key(),
+            public_key: fees,
             l1_address: l1(0xf1),
         },
     }

@@ -1,0 +1,259 @@
+//! `zkperp deploy`: puts a new zkperp network on an L1 and writes its network file.
+//!
+//! Makes (or loads, from `--keys-dir`) the Groth16 keys of the batch circuit of `--shape` and of
+//! the exit circuit for the state configuration, deploys a verifier for each, the rollup (at the
+//! configuration's genesis root) and, unless `--token` names one, a test collateral token, then
+//! writes [`Network`] to `--out`. The keys directory is part of the deployment: the node proves
+//! with its batch key and traders prove exits with its exit key, and no other key verifies.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use zkperp_contracts::alloy::primitives::{Address, U256};
+use zkperp_contracts::alloy::providers::Provider;
+use zkperp_contracts::alloy::signers::local::PrivateKeySigner;
+use zkperp_contracts::{deploy, provider, DeployConfig, VerifierKey, L1};
+use zkperp_prover::{export, BatchProver, ExitProver, KeyCache};
+use zkperp_state::batch::Shape;
+use zkperp_state::eddsa::PublicKey;
+use zkperp_state::field::fr_to_decimal;
+use zkperp_state::state::{StateConfig, SystemOwner};
+use zkperp_state::units::L1Address;
+use zkperp_state::State;
+
+use crate::network::{Network, VERSION};
+use crate::operator::emit;
+
+#[derive(Debug, clap::Args)]
+pub struct DeployArgs {
+    /// The L1's JSON-RPC URL.
+    #[arg(long, env = "ZKPERP_L1_RPC", default_value = "http://127.0.0.1:8545")]
+    rpc: String,
+    /// The operator's L1 private key (0x-hex): it deploys, and is the only batch submitter.
+    #[arg(long, env = "ZKPERP_OPERATOR_KEY", hide_env_values = true)]
+    operator_key: String,
+    /// An oracle's public key (packed, 64 hex digits, as `zkperp keygen` prints it), for every
+    /// market; give an odd number, at least 3 (the quorum is 3).
+    #[arg(long = "oracle-key", required_unless_present = "state_config")]
+    oracle_keys: Vec<String>,
+    /// The insurance fund's public key (account 0).
+    #[arg(long, required_unless_present = "state_config")]
+    fund_key: Option<String>,
+    /// The insurance fund owner's L1 address (where its withdrawals go).
+    #[arg(long, required_unless_present = "state_config")]
+    fund_owner: Option<String>,
+    /// The fee account's public key (account 1).
+    #[arg(long, required_unless_present = "state_config")]
+    fee_key: Option<String>,
+    /// The fee account owner's L1 address.
+    #[arg(long, required_unless_present = "state_config")]
+    fee_owner: Option<String>,
+    /// A whole state configuration (JSON, as `GET /v1/config` shows it) instead of the built-in
+    /// BTC-USD and ETH-USD markets with the keys above.
+    #[arg(long, conflicts_with_all = ["oracle_keys", "fund_key", "fund_owner", "fee_key", "fee_owner"])]
+    state_config: Option<PathBuf>,
+    /// The collateral token (an ERC-20 with 6 decimals); default: deploy a test token that
+    /// anyone may mint (devnets and testnets only).
+    #[arg(long)]
+    token: Option<String>,
+    /// Mint test tokens: `ADDRESS:UNITS` (units of 10^-6), repeatable; only with the test token.
+    #[arg(long = "mint", conflicts_with = "token")]
+    mints: Vec<String>,
+    /// The batch circuit's shape (slots per kind).
+    #[arg(long, default_value = "o2-f2-l1-x1-d4-fw1-t4-w2-c2")]
+    shape: String,
+    /// Depth of the accounts tree (with the built-in markets).
+    #[arg(long, default_value_t = 16)]
+    account_depth: u8,
+    /// Depth of each account's orders tree (with the built-in markets).
+    #[arg(long, default_value_t = 8)]
+    order_depth: u8,
+    /// Where the proving keys are made (or found, if made before for this configuration).
+    #[arg(long, default_value = ".zkperp/keys")]
+    keys_dir: PathBuf,
+    /// Seconds the operator has to answer a forced request before anyone may freeze the rollup.
+    #[arg(long, default_value_t = 3_600)]
+    grace_period: u64,
+    /// Seconds between consecutive forced requests' deadlines.
+    #[arg(long, default_value_t = 60)]
+    forced_spacing: u64,
+    #[arg(long, default_value_t = 0)]
+    maker_fee_ppm: u32,
+    #[arg(long, default_value_t = 500)]
+    taker_fee_ppm: u32,
+    /// Where the network file goes.
+    #[arg(long, default_value = "network.json")]
+    out: PathBuf,
+}
+
+pub fn public_key(text: &str, what: &str) -> Result<PublicKey> {
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(text.trim_start_matches("0x"), &mut bytes)
+        .with_context(|| format!("{what}: not 64 hex digits"))?;
+    PublicKey::unpack(&bytes).map_err(|e| anyhow::anyhow!("{what}: {e}"))
+}
+
+pub fn address(text: &str, what: &str) -> Result<Address> {
+    Address::from_str(text).map_err(|e| anyhow::anyhow!("{what} {text:?}: {e}"))
+}
+
+pub fn l1_signer(text: &str, what: &str) -> Result<PrivateKeySigner> {
+    PrivateKeySigner::from_str(text).map_err(|e| anyhow::anyhow!("{what}: {e}"))
+}
+
+fn verifier_key(vk: &zkperp_prover::VerifyingKey) -> Result<(VerifierKey, serde_json::Value)> {
+    let json = serde_json::to_value(export::evm_verifying_key(vk))?;
+    Ok((VerifierKey::from_json(&json)?, json))
+}
+
+fn state_config(args: &DeployArgs) -> Result<StateConfig> {
+    let config = match &args.state_config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading --state-config {}", path.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("--state-config {} is not valid", path.display()))?
+        }
+        None => {
+            if args.oracle_keys.len() < 3 || args.oracle_keys.len().is_multiple_of(2) {
+                bail!(
+                    "give an odd number of --oracle-key, at least 3 (got {})",
+                    args.oracle_keys.len()
+                );
+            }
+            let oracles = args
+                .oracle_keys
+                .iter()
+                .map(|k| public_key(k, "--oracle-key"))
+                .collect::<Result<Vec<_>>>()?;
+            let need = |v: &Option<String>, name: &str| {
+                v.clone().with_context(|| format!("{name} is required"))
+            };
+            let owner = |key: &Option<String>, kname, owner: &Option<String>, oname| {
+                Ok::<_, anyhow::Error>(SystemOwner {
+                    public_key: public_key(&need(key, kname)?, kname)?,
+                    l1_address: L1Address(address(&need(owner, oname)?, oname)?.into_array()),
+                })
+            };
+            let fund = owner(&args.fund_key, "--fund-key", &args.fund_owner, "--fund-owner")?;
+            let fee = owner(&args.fee_key, "--fee-key", &args.fee_owner, "--fee-owner")?;
+            let mut config =
+                zkperp_state::testkit::config_of_keys(&oracles, fund.public_key, fee.public_key);
+            config.insurance_fund = fund;
+            config.fee_account = fee;
+            config.account_tree_depth = args.account_depth;
+            config.order_tree_depth = args.order_depth;
+            config
+        }
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+pub fn run(args: &DeployArgs) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(run_async(args))
+}
+
+async fn run_async(args: &DeployArgs) -> Result<()> {
+    let shape: Shape = args
+        .shape
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--shape {}: {e}", args.shape))?;
+    let config = state_config(args)?;
+    let signer = l1_signer(&args.operator_key, "--operator-key")?;
+    let operator = signer.address();
+    let token = args
+        .token
+        .as_deref()
+        .map(|t| address(t, "--token"))
+        .transpose()?;
+    let mints = args
+        .mints
+        .iter()
+        .map(|m| {
+            let (who, units) = m
+                .split_once(':')
+                .with_context(|| format!("--mint {m:?} is not ADDRESS:UNITS"))?;
+            let units: u64 = units
+                .parse()
+                .with_context(|| format!("--mint {m:?}: units is not a number"))?;
+            Ok((address(who, "--mint")?, units))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let genesis = State::genesis(config.clone())?;
+
+    let started = std::time::Instant::now();
+    let keys = KeyCache::new(args.keys_dir.clone());
+    let (batch, exit) = {
+        let config = Arc::new(config.clone());
+        tokio::task::spawn_blocking(move || -> Result<_> {
+            let mut os = rand::rngs::OsRng;
+            let (batch, _) = BatchProver::new(config.clone(), shape, &keys, &mut os)?;
+            let (exit, _) = ExitProver::new(config, &keys, &mut os)?;
+            Ok((batch, exit))
+        })
+        .await??
+    };
+    emit(json!({"event": "keys", "shape": shape.id(), "secs": started.elapsed().as_secs()}));
+    let (batch_key, batch_json) = verifier_key(batch.verifying_key())?;
+    let (exit_key, exit_json) = verifier_key(exit.verifying_key())?;
+
+    let deployer = provider(&args.rpc, signer.clone())?;
+    let chain_id = deployer
+        .get_chain_id()
+        .await
+        .with_context(|| format!("reaching the L1 at {}", args.rpc))?;
+    let deployment = deploy(
+        &deployer,
+        &DeployConfig {
+            operator,
+            token,
+            genesis_root: U256::from_str(&fr_to_decimal(&genesis.root()))?,
+            market_count: config.markets.len() as u64,
+            grace_period: args.grace_period,
+            forced_spacing: args.forced_spacing,
+            batch_keys: vec![batch_key],
+            exit_key,
+        },
+    )
+    .await?;
+    let l1 = L1::connect(&args.rpc, signer, deployment.rollup, deployment.block)?;
+    for (who, units) in &mints {
+        l1.mint_test_tokens(*who, *units).await?;
+        emit(json!({"event": "minted", "to": who.to_string(), "units": units}));
+    }
+    let network = Network {
+        version: VERSION,
+        chain_id,
+        rpc: args.rpc.clone(),
+        rollup: deployment.rollup,
+        token: deployment.token,
+        operator,
+        deploy_block: deployment.block,
+        shape: shape.id(),
+        maker_fee_ppm: args.maker_fee_ppm,
+        taker_fee_ppm: args.taker_fee_ppm,
+        state: config,
+        batch_verifying_key: batch_json,
+        exit_verifying_key: exit_json,
+    };
+    network.save(&args.out)?;
+    emit(json!({
+        "event": "deployed",
+        "rpc": args.rpc,
+        "chain_id": chain_id,
+        "rollup": deployment.rollup.to_string(),
+        "token": deployment.token.to_string(),
+        "operator": operator.to_string(),
+        "block": deployment.block,
+        "network_file": args.out.display().to_string(),
+    }));
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! The network file: everything the services of one deployment must agree on, written once by
+//! `zkperp deploy` and read by `zkperp node` (and by anyone who wants to check a deployment).
+//!
+//! It holds public facts only: the L1 addresses and the block to follow events from, the state
+//! configuration (markets, oracle keys, tree depths, system accounts) whose genesis root the
+//! rollup starts from, the batch shape and fees that fix what a replay of the journal produces,
+//! and the verifying keys deployed on L1, so a service can refuse a proving key that is not the
+//! deployment's. No private key is ever in it.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use zkperp_contracts::alloy::primitives::Address;
+use zkperp_sequencer::engine::FeeSchedule;
+use zkperp_sequencer::sequencer::SequencerConfig;
+use zkperp_state::batch::Shape;
+use zkperp_state::state::StateConfig;
+
+/// The file's format version: a service refuses a file of another.
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    pub version: u32,
+    pub chain_id: u64,
+    /// An RPC URL of the L1 (services may be given another with `--rpc`).
+    pub rpc: String,
+    pub rollup: Address,
+    pub token: Address,
+    /// The one address allowed to submit batches.
+    pub operator: Address,
+    /// The rollup's deployment block: event scans start here.
+    pub deploy_block: u64,
+    /// The batch circuit's shape (its verifier is the rollup's shape 0).
+    pub shape: String,
+    pub maker_fee_ppm: u32,
+    pub taker_fee_ppm: u32,
+    pub state: StateConfig,
+    /// The batch and exit verifying keys as deployed (snarkjs-style JSON of the EVM export).
+    pub batch_verifying_key: Value,
+    pub exit_verifying_key: Value,
+}
+
+impl Network {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the network file {}", path.display()))?;
+        let network: Network = serde_json::from_str(&text)
+            .with_context(|| format!("the network file {} is not valid", path.display()))?;
+        if network.version != VERSION {
+            bail!(
+                "the network file {} is version {}, this binary reads version {VERSION}",
+                path.display(),
+                network.version
+            );
+        }
+        network
+            .state
+            .validate()
+            .with_context(|| format!("the state configuration in {}", path.display()))?;
+        network.shape()?;
+        Ok(network)
+    }
+
+    /// Written to a temporary file and renamed: a reader never sees half a file.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_string_pretty(self)? + "\n")
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
+    }
+
+    pub fn shape(&self) -> Result<Shape> {
+        self.shape
+            .parse()
+            .map_err(|e| anyhow::anyhow!("shape {}: {e}", self.shape))
+    }
+
+    pub fn sequencer_config(&self) -> Result<SequencerConfig> {
+        Ok(SequencerConfig {
+            state: self.state.clone(),
+            fees: FeeSchedule {
+                maker_ppm: self.maker_fee_ppm,
+                taker_ppm: self.taker_fee_ppm,
+            },
+            shape: self.shape()?,
+        })
+    }
+
+    /// What `GET /v1/info` tells wallets.
+    pub fn info(&self, rpc: &str) -> Value {
+        json!({
+            "rpc": rpc,
+            "chain_id": self.chain_id,
+            "rollup": self.rollup.to_string(),
+            "token": self.token.to_string(),
+            "operator": self.operator.to_string(),
+        })
+    }
+}

@@ -1,0 +1,392 @@
+//! The operator's loop around the sequencer, shared by `zkperp devnet` (everything in one
+//! process) and `zkperp node` (the sequencer, API and prover as one service of a deployment).
+//!
+//! Every batch period: seal the open batch and hand it to the prover; then open the next one at
+//! the wall clock with what must come first in it: the oracle ticks (the median of the fresh
+//! quotes in the oracle book), the funding ticks that are due, the liquidations and
+//! deleveragings the new marks call for, and the new entries of the L1's deposit and forced
+//! queues. Trading happens in between, through the hub.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+use serde_json::json;
+use zkperp_api::hub::Hub;
+use zkperp_sequencer::batcher::BatchEvent;
+use zkperp_sequencer::follower::Follower;
+use zkperp_sequencer::funding::{BookPrices, FundingSchedule};
+use zkperp_sequencer::journal::Command;
+use zkperp_sequencer::liquidation::next_step;
+use zkperp_sequencer::oracle::OracleBook;
+use zkperp_sequencer::pipeline::{BatchStatus, Pipeline};
+use zkperp_sequencer::sequencer::{Executed, Outcome};
+use zkperp_state::batch::{SealedBatch, Shape};
+use zkperp_state::field::fr_to_decimal;
+use zkperp_state::state::StateConfig;
+use zkperp_state::tx::Transaction;
+use zkperp_state::units::{MarketId, PriceTicks, Timestamp};
+
+/// Unix seconds by the wall clock.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// One JSON line on stdout: the services' event log, which tests and scripts read.
+pub fn emit(line: serde_json::Value) {
+    println!("{line}");
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The sequencer's driver between batches.
+pub struct Operator {
+    pub hub: Arc<Hub>,
+    /// Quotes from the oracle signers (the API's `POST /v1/oracle/quotes`, or the devnet's
+    /// local signers); each batch's ticks are made from it.
+    pub oracle: Arc<Mutex<OracleBook>>,
+    config: StateConfig,
+    shape: Shape,
+    funding: FundingSchedule,
+    follower: Follower,
+    /// Leave forced withdrawals unserved (the devnet's censoring operator).
+    censor_forced: bool,
+    to_prover: tokio::sync::mpsc::Sender<SealedBatch>,
+    outbox: Vec<SealedBatch>,
+    /// Batches handed to the prover so far.
+    pub sent: u64,
+    /// Batches handed to the prover and not yet through it (shared with [`spawn_prover`]).
+    in_flight: Arc<AtomicU64>,
+    /// The timer seals no batch while this many are in flight (see [`Operator::seal`]).
+    max_in_flight: u64,
+    deferring: bool,
+}
+
+/// Sealed batches the prover may be behind by before the timer stops sealing.
+pub const MAX_IN_FLIGHT: u64 = 2;
+
+impl Operator {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        hub: Arc<Hub>,
+        oracle: Arc<Mutex<OracleBook>>,
+        config: StateConfig,
+        shape: Shape,
+        funding: FundingSchedule,
+        follower: Follower,
+        censor_forced: bool,
+        to_prover: tokio::sync::mpsc::Sender<SealedBatch>,
+        in_flight: Arc<AtomicU64>,
+    ) -> Self {
+        Operator {
+            hub,
+            oracle,
+            config,
+            shape,
+            funding,
+            follower,
+            censor_forced,
+            to_prover,
+            outbox: Vec::new(),
+            sent: 0,
+            in_flight,
+            max_in_flight: MAX_IN_FLIGHT,
+            deferring: false,
+        }
+    }
+
+    /// Runs `command` through the hub (journaled before this returns); every batch it seals
+    /// waits in the outbox for [`Operator::flush`].
+    pub fn exec(&mut self, command: Command) -> Result<Executed> {
+        let done = self.hub.execute(command)?;
+        for batch in done.sealed() {
+            emit(json!({
+                "event": "sealed",
+                "batch": batch.batch_number,
+                "transactions": batch.txs.len(),
+                "new_root": fr_to_decimal(&batch.new_root),
+            }));
+            self.outbox.push(batch.clone());
+        }
+        Ok(done)
+    }
+
+    /// Queues `batch` for the prover as if just sealed (a restart's batches still owed to L1).
+    pub fn resend(&mut self, batch: SealedBatch) {
+        self.outbox.push(batch);
+    }
+
+    /// Hands the outbox to the prover, in order; false once the prover has stopped.
+    pub async fn flush(&mut self) -> bool {
+        for batch in std::mem::take(&mut self.outbox) {
+            self.sent += 1;
+            self.in_flight.fetch_add(1, Ordering::SeqCst);
+            if self.to_prover.send(batch).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Seals the open batch, if any, and hands it to the prover; false once the prover has
+    /// stopped. Returns `Ok(true)` without sealing while the prover is [`MAX_IN_FLIGHT`]
+    /// batches behind: the open batch stays open and keeps filling (a full batch still rolls
+    /// over on its own), so the batch rate follows the proving rate instead of queueing
+    /// mostly-empty batches faster than they can be proven.
+    pub async fn seal(&mut self) -> Result<bool> {
+        let behind = self.in_flight.load(Ordering::SeqCst);
+        if behind >= self.max_in_flight {
+            if !self.deferring {
+                emit(json!({"event": "prover_behind", "in_flight": behind}));
+                self.deferring = true;
+            }
+            return Ok(true);
+        }
+        self.deferring = false;
+        if self.hub.with_sequencer(|s| s.batcher().is_open()) {
+            self.exec(Command::EndBatch)?;
+        }
+        Ok(self.flush().await)
+    }
+
+    /// Whether the last [`Operator::seal`] left the open batch open (the prover is behind).
+    pub fn deferred(&self) -> bool {
+        self.deferring
+    }
+
+    /// The next batch's time: the wall clock, never before the state's.
+    pub fn clock(&self) -> Result<Timestamp> {
+        let t = now().max(self.hub.with_sequencer(|s| s.engine().state().now().get()));
+        Ok(Timestamp::new(t)?)
+    }
+
+    /// Opens the next batch at `at`: oracle and funding ticks first (held, so the batch applies
+    /// them before anything carried over), then the batch begins, then the liquidations the
+    /// new marks trigger and the L1 queues' new entries.
+    pub async fn open_batch(&mut self, at: Timestamp) -> Result<()> {
+        let ticks = lock(&self.oracle).ticks(at);
+        let last_trades: Vec<Option<PriceTicks>> = (0..self.config.markets.len())
+            .map(|m| {
+                let trades = self.hub.trades(m);
+                trades.last().and_then(|t| PriceTicks::new(t.price).ok())
+            })
+            .collect();
+        let (funding_ticks, marks) = self.hub.with_sequencer(|seq| {
+            let state = seq.engine().state();
+            // The markets as the batch will see them after its oracle ticks.
+            let mut markets = state.markets().to_vec();
+            for tick in &ticks {
+                markets[tick.market.index()].mark_price =
+                    tick.quotes[tick.quotes.len() / 2].quote.price;
+            }
+            let funding_ticks: Vec<_> = markets
+                .iter()
+                .enumerate()
+                .filter_map(|(m, market)| {
+                    let prices = match seq.engine().book(m) {
+                        Some(book) => BookPrices::of(book, last_trades[m]),
+                        None => BookPrices::default(),
+                    };
+                    let id = MarketId::new(m as u64).ok()?;
+                    self.funding
+                        .tick(id, &self.config.markets[m], market, at, &prices)
+                })
+                // One slot per tick in the shape: a market left out stays due for the next.
+                .take(usize::from(self.shape.funding_ticks))
+                .collect();
+            (funding_ticks, markets)
+        });
+        for tick in ticks {
+            let market = tick.market.index();
+            let done = self.exec(Command::Apply {
+                tx: Transaction::OracleTick(tick),
+            })?;
+            emit(json!({
+                "event": "mark", "market": market,
+                "price": marks[market].mark_price.get(), "ticket": done.ticket,
+            }));
+        }
+        for tick in funding_ticks {
+            let market = tick.market.index();
+            let index = tick.index.get();
+            let done = self.exec(Command::Apply {
+                tx: Transaction::FundingTick(tick),
+            })?;
+            emit(json!({
+                "event": "funding", "market": market,
+                "index": index.to_string(), "ticket": done.ticket,
+            }));
+        }
+        let begun = self.exec(Command::BeginBatch { timestamp: at })?;
+        for event in &begun.events {
+            match event {
+                BatchEvent::Applied { ticket, kind } => {
+                    emit(json!({"event": "applied", "ticket": ticket, "kind": kind.name()}));
+                }
+                BatchEvent::Refused {
+                    ticket,
+                    kind,
+                    error,
+                } => emit(json!({
+                    "event": "refused", "ticket": ticket,
+                    "kind": kind.name(), "reason": error.to_string(),
+                })),
+                _ => {}
+            }
+        }
+        for _ in 0..(self.shape.liquidations + self.shape.deleverages) {
+            let step = self
+                .hub
+                .with_sequencer(|s| next_step(s.engine().state(), &s.batcher().cost_basis()));
+            let Some(tx) = step else {
+                break;
+            };
+            let kind = match &tx {
+                Transaction::Liquidation(_) => "liquidation",
+                _ => "deleverage",
+            };
+            let done = self.exec(Command::Apply { tx })?;
+            emit(json!({"event": kind, "outcome": format!("{:?}", done.outcome)}));
+            if !matches!(done.outcome, Outcome::Applied) {
+                break;
+            }
+        }
+        // An L1 that cannot be reached now is asked again next batch: the cursors stay.
+        let queued = match self.follower.poll(&mut rand::rngs::OsRng).await {
+            Ok(txs) => txs,
+            Err(e) => {
+                emit(json!({"event": "l1_unreachable", "reason": e.to_string()}));
+                Vec::new()
+            }
+        };
+        for tx in queued {
+            if self.censor_forced && matches!(tx, Transaction::ForcedWithdrawal(_)) {
+                emit(json!({"event": "censored", "tx": tx_name(&tx)}));
+                continue;
+            }
+            let done = self.exec(Command::Apply { tx: tx.clone() })?;
+            emit(json!({
+                "event": "l1", "tx": tx_name(&tx), "outcome": format!("{:?}", done.outcome),
+            }));
+        }
+        Ok(())
+    }
+}
+
+fn tx_name(tx: &Transaction) -> &'static str {
+    match tx {
+        Transaction::Deposit(_) => "deposit",
+        Transaction::ForcedWithdrawal(_) => "forced_withdrawal",
+        _ => "other",
+    }
+}
+
+/// The L1 queues' cursors a journal implies: the next deposit and forced-request indices not
+/// yet taken in. Fed every replayed command.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct QueueCursors {
+    pub next_deposit: u64,
+    pub next_forced: u64,
+}
+
+impl QueueCursors {
+    pub fn observe(&mut self, command: &Command) {
+        match command {
+            Command::Apply {
+                tx: Transaction::Deposit(d),
+            } => self.next_deposit = self.next_deposit.max(d.request.index + 1),
+            Command::Apply {
+                tx: Transaction::ForcedWithdrawal(f),
+            } => self.next_forced = self.next_forced.max(f.request.index + 1),
+            _ => {}
+        }
+    }
+}
+
+/// The prover's side: each batch from `sealed`, in order, proven and submitted by `pipeline`,
+/// one `verified` event each. Returns the number verified, after `want` of them (0: never). A
+/// batch the rollup refuses (it froze, or a forced request is overdue) sets `halted` and stops
+/// the proving: nothing after it can land, while the API stays up for exits.
+pub fn spawn_prover(
+    pipeline: Pipeline,
+    mut sealed: tokio::sync::mpsc::Receiver<SealedBatch>,
+    want: u64,
+    halted: Arc<AtomicBool>,
+    in_flight: Arc<AtomicU64>,
+) -> tokio::task::JoinHandle<Result<u64>> {
+    tokio::spawn(async move {
+        let mut done = 0u64;
+        while let Some(batch) = sealed.recv().await {
+            let number = batch.batch_number;
+            let result = pipeline.process(batch).await;
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+            let record = match result {
+                Ok(record) => record,
+                Err(e) => {
+                    emit(json!({"event": "halted", "batch": number, "reason": e.to_string()}));
+                    halted.store(true, Ordering::SeqCst);
+                    while sealed.recv().await.is_some() {}
+                    break;
+                }
+            };
+            let (gas, tx) = match &record.status {
+                BatchStatus::Verified { gas, tx, .. } => (*gas, tx.clone()),
+                _ => (None, String::new()),
+            };
+            emit(json!({
+                "event": "verified",
+                "batch": record.number,
+                "new_root": record.new_root,
+                "transactions": record.transactions,
+                "l1_tx": tx,
+                "gas": gas,
+            }));
+            done += 1;
+            if want != 0 && done >= want {
+                break;
+            }
+        }
+        anyhow::Ok(done)
+    })
+}
+
+/// Listens for SIGINT and SIGTERM from now on; the future resolves with the signal's name.
+pub fn shutdown_signal() -> Result<impl std::future::Future<Output = &'static str>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        }
+    })
+}
+
+/// Runs `service` on a two-worker runtime until it ends or the process gets SIGINT or SIGTERM.
+/// A signal drops the service wherever it is: every command is already journaled, and a
+/// proof still running on a blocking thread cannot be interrupted and is abandoned.
+pub fn run_until_signal(service: impl std::future::Future<Output = Result<()>>) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(async {
+        let shutdown = shutdown_signal()?;
+        tokio::select! {
+            result = service => result,
+            signal = shutdown => {
+                emit(json!({"event": "stopped", "reason": signal}));
+                Ok(())
+            }
+        }
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
+}

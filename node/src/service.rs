@@ -1,0 +1,234 @@
+//! `zkperp node`: the sequencer, the REST/WebSocket API and the batch prover of a deployed
+//! network, as one restartable service.
+//!
+//! Everything it knows is on disk under `--data-dir` before it is acknowledged or acted on, so
+//! a restart (a crash, a SIGKILL, a new binary) goes on exactly where it stopped:
+//! - the journal is replayed into the books, the state and the API's views ([`Hub::open`]);
+//! - the L1 queues are followed from the first deposit and forced request the journal has not
+//!   taken in (a deposit is never credited twice, none is skipped);
+//! - every batch sealed after the last one the verified state holds goes to the prover again:
+//!   the pipeline skips what is done (a stored proof is not recomputed, a batch the L1 already
+//!   applied is recorded from its event, not resubmitted).
+//!
+//! Oracle prices come from the oracle signer services through `POST /v1/oracle/quotes`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use zkperp_api::hub::Hub;
+use zkperp_contracts::L1;
+use zkperp_prover::{export, BatchProver, KeyCache};
+use zkperp_sequencer::follower::Follower;
+use zkperp_sequencer::funding::{FundingSchedule, DEFAULT_PREMIUM_PERIOD_SECS};
+use zkperp_sequencer::oracle::OracleBook;
+use zkperp_sequencer::pipeline::{BatchStore, Pipeline};
+use zkperp_sequencer::verified::VerifiedState;
+use zkperp_state::batch::SealedBatch;
+
+use crate::deploy::l1_signer;
+use crate::network::Network;
+use crate::operator::{emit, run_until_signal, spawn_prover, Operator, QueueCursors};
+
+#[derive(Debug, clap::Args)]
+pub struct NodeArgs {
+    /// The network file `zkperp deploy` wrote.
+    #[arg(long, env = "ZKPERP_NETWORK", default_value = "network.json")]
+    network: PathBuf,
+    /// The L1's JSON-RPC URL (default: the network file's).
+    #[arg(long, env = "ZKPERP_L1_RPC")]
+    rpc: Option<String>,
+    /// The operator's L1 private key (0x-hex): the network's batch submitter.
+    #[arg(long, env = "ZKPERP_OPERATOR_KEY", hide_env_values = true)]
+    operator_key: String,
+    /// The deployment's proving keys (`zkperp deploy --keys-dir`).
+    #[arg(long, env = "ZKPERP_KEYS_DIR", default_value = ".zkperp/keys")]
+    keys_dir: PathBuf,
+    /// The sequencer's databases (journal, batch records, verified state). Kept across
+    /// restarts; one directory serves one network only.
+    #[arg(long, env = "ZKPERP_DATA_DIR", default_value = ".zkperp/node")]
+    data_dir: PathBuf,
+    /// Where the API listens.
+    #[arg(long, env = "ZKPERP_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Wall-clock seconds per batch.
+    #[arg(long, default_value_t = 5)]
+    batch_secs: u64,
+    /// Seconds between funding ticks of a market (0: every batch).
+    #[arg(long, default_value_t = 60)]
+    funding_secs: u64,
+}
+
+/// Which network a data directory belongs to, written at its first start.
+fn check_data_dir(args: &NodeArgs, network: &Network) -> Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let marker = args.data_dir.join("network-id");
+    let id = format!("{}:{}", network.chain_id, network.rollup);
+    match std::fs::read_to_string(&marker) {
+        Ok(found) if found.trim() == id => Ok(()),
+        Ok(found) => bail!(
+            "{} holds the sequencer of network {}, not of {id} (the network file's)",
+            args.data_dir.display(),
+            found.trim()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::write(&marker, format!("{id}\n"))?;
+            Ok(())
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", marker.display())),
+    }
+}
+
+pub fn run(args: &NodeArgs) -> Result<()> {
+    run_until_signal(run_async(args))
+}
+
+async fn run_async(args: &NodeArgs) -> Result<()> {
+    let network = Network::load(&args.network)?;
+    let rpc = args.rpc.clone().unwrap_or_else(|| network.rpc.clone());
+    let signer = l1_signer(&args.operator_key, "--operator-key")?;
+    if signer.address() != network.operator {
+        bail!(
+            "--operator-key is {}'s key, but the rollup's operator is {}",
+            signer.address(),
+            network.operator
+        );
+    }
+    let config = network.sequencer_config()?;
+    let shape = config.shape;
+    check_data_dir(args, &network)?;
+
+    // The deployment's key, never a new one: no other key's proofs verify on this rollup.
+    let prover = {
+        let state = Arc::new(config.state.clone());
+        let keys = KeyCache::new(args.keys_dir.clone());
+        tokio::task::spawn_blocking(move || BatchProver::load(state, shape, &keys))
+            .await??
+            .with_context(|| {
+                format!(
+                    "no batch proving key for this network's configuration and shape {} in {}: \
+                     use the keys directory `zkperp deploy` made",
+                    shape.id(),
+                    args.keys_dir.display()
+                )
+            })?
+    };
+    if serde_json::to_value(export::evm_verifying_key(prover.verifying_key()))?
+        != network.batch_verifying_key
+    {
+        bail!(
+            "the batch key in {} is not the one deployed on the rollup",
+            args.keys_dir.display()
+        );
+    }
+
+    let verified = Arc::new(Mutex::new(VerifiedState::open(
+        &args.data_dir.join("verified"),
+        &config.state,
+    )?));
+    let verified_batch = verified
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .batch();
+    let mut cursors = QueueCursors::default();
+    let mut owed: Vec<SealedBatch> = Vec::new();
+    let mut replayed = 0u64;
+    let hub = Arc::new(Hub::open(
+        &args.data_dir.join("journal"),
+        &config,
+        |command, done| {
+            replayed += 1;
+            cursors.observe(command);
+            owed.extend(
+                done.sealed()
+                    .filter(|b| b.batch_number > verified_batch)
+                    .cloned(),
+            );
+        },
+    )?);
+    let batches = Arc::new(BatchStore::open(&args.data_dir.join("batches"))?);
+    let operator = L1::connect(&rpc, signer, network.rollup, network.deploy_block)?;
+    let pipeline = Pipeline::new(batches.clone(), Arc::new(prover), 0, operator.clone())
+        .with_verified(verified.clone());
+
+    let oracle = Arc::new(Mutex::new(OracleBook::new(&config.state)));
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding the API to {}", args.listen))?;
+    let api_url = format!("http://{}", listener.local_addr()?);
+    let app = zkperp_api::router(zkperp_api::Services {
+        hub: hub.clone(),
+        batches,
+        verified: verified.clone(),
+        oracle: oracle.clone(),
+        info: network.info(&rpc),
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let (to_prover, sealed) = tokio::sync::mpsc::channel::<SealedBatch>(64);
+    let halted = Arc::new(AtomicBool::new(false));
+    let in_flight = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let proving = spawn_prover(pipeline, sealed, 0, halted.clone(), in_flight.clone());
+    let mut op = Operator::new(
+        hub.clone(),
+        oracle,
+        config.state.clone(),
+        shape,
+        FundingSchedule::new(args.funding_secs, DEFAULT_PREMIUM_PERIOD_SECS)?,
+        Follower::new(
+            operator,
+            cursors.next_deposit,
+            cursors.next_forced,
+            network.deploy_block,
+        ),
+        false,
+        to_prover,
+        in_flight,
+    );
+    emit(json!({
+        "event": "node",
+        "api": api_url,
+        "rollup": network.rollup.to_string(),
+        "replayed_commands": replayed,
+        "verified_batch": verified_batch,
+        "resent_batches": owed.iter().map(|b| b.batch_number).collect::<Vec<_>>(),
+        "next_deposit": cursors.next_deposit,
+        "next_forced": cursors.next_forced,
+    }));
+    for batch in owed {
+        op.resend(batch);
+    }
+    if !op.flush().await {
+        bail!("the prover stopped before the node started");
+    }
+
+    let mut interval = tokio::time::interval(Duration::from_secs(args.batch_secs.max(1)));
+    loop {
+        interval.tick().await;
+        if proving.is_finished() {
+            break;
+        }
+        if halted.load(Ordering::SeqCst) {
+            continue; // no batch can land any more; the API keeps serving exits
+        }
+        if !op.seal().await? {
+            break;
+        }
+        if op.deferred() {
+            continue; // the prover is behind: the open batch stays open
+        }
+        let at = op.clock()?;
+        op.open_batch(at).await?;
+        if !op.flush().await {
+            break;
+        }
+    }
+    let done = proving.await??;
+    emit(json!({"event": "stopped", "verified_batches": done}));
+    Ok(())
+}

@@ -1,0 +1,248 @@
+//! The exchange as separate services, as deploy/ runs them: an L1 (anvil), `zkperp deploy`
+//! once, then `zkperp node` (sequencer, API, prover) and three `zkperp oracle` signers, each a
+//! process of its own talking only through the L1 RPC and the API.
+//!
+//! The oracles' quotes reach the node over HTTP and become marks; a deposit on L1 is credited
+//! and proven in a batch the rollup verifies. Then the node is killed with SIGKILL, a second
+//! deposit is made while it is down, and the node is started again on the same data directory:
+//! it replays its journal, follows the L1 from where the journal left off (the first deposit is
+//! not credited twice, the second is credited), proves on, and the rollup's root is the one the
+//! node verified. A node given another operator's key, or no proving key, refuses to start.
+
+mod common;
+
+use std::process::Command;
+
+use common::{free_port, get, now, until, zkperp, Service};
+use serde_json::Value;
+use zkperp_contracts::alloy::node_bindings::Anvil;
+use zkperp_contracts::alloy::signers::local::PrivateKeySigner;
+use zkperp_contracts::{anvil_path, L1};
+use zkperp_state::eddsa::PrivateKey;
+use zkperp_state::units::AccountId;
+
+const SHAPE: &str = "o2-f1-l1-x1-d2-fw1-t1-w1-c1";
+const DEPOSIT: u64 = 1_000_000_000; // 1,000 USD
+
+fn hex32(bytes: [u8; 32]) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
+/// A one-shot `zkperp` command: its stdout's JSON lines, or its stderr.
+fn run(command: &mut Command) -> Result<Vec<Value>, String> {
+    let out = command.output().expect("the zkperp binary runs");
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("JSON line ({e}): {l}")))
+        .collect())
+}
+
+/// The first verified batch numbered at least `from`, from the node's events.
+fn verified_from(node: &mut Service, secs: u64, from: u64) -> Value {
+    node.wait(secs, "a verified batch", |e| {
+        e["event"] == "verified" && e["batch"].as_u64() >= Some(from)
+    })
+}
+
+/// The batch that will hold what the node does next (the one after the last it sealed).
+fn next_batch(node: &mut Service) -> u64 {
+    node.drain();
+    node.events
+        .iter()
+        .filter(|e| e["event"] == "sealed")
+        .filter_map(|e| e["batch"].as_u64())
+        .max()
+        .unwrap_or(0)
+        + 1
+}
+
+#[test]
+fn separate_services_and_a_node_killed_and_restarted_where_it_stopped() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let anvil = Anvil::at(anvil_path())
+        .port(free_port())
+        .try_spawn()
+        .expect("anvil runs (scripts/setup.sh installs it)");
+    let rpc = anvil.endpoint();
+    let l1_key = |i: usize| hex32(anvil.keys()[i].to_bytes().into());
+    let l1_addr = |i: usize| anvil.addresses()[i].to_string();
+    let key = |seed: u8| PrivateKey::from_bytes([seed; 32]);
+    let oracles: Vec<PrivateKey> = (1..=3).map(key).collect();
+    let (fund, fees) = (key(10), key(11));
+    let traders = [key(20), key(21)];
+    let pub_hex = |k: &PrivateKey| hex32(k.public_key().pack());
+
+    // zkperp deploy: keys, verifiers, rollup, a test token minted to the traders.
+    let network = dir.path().join("network.json");
+    let keys = dir.path().join("keys");
+    let mut deploy = zkperp(&["deploy", "--rpc", &rpc, "--shape", SHAPE]);
+    deploy
+        .args(["--account-depth", "6", "--order-depth", "3"])
+        .env("ZKPERP_OPERATOR_KEY", l1_key(0))
+        .args(["--fund-key", &pub_hex(&fund), "--fund-owner", &l1_addr(9)])
+        .args(["--fee-key", &pub_hex(&fees), "--fee-owner", &l1_addr(8)])
+        .args(["--mint", &format!("{}:{DEPOSIT}", l1_addr(1))])
+        .args(["--mint", &format!("{}:{DEPOSIT}", l1_addr(2))])
+        .arg("--keys-dir")
+        .arg(&keys)
+        .arg("--out")
+        .arg(&network);
+    for o in &oracles {
+        deploy.args(["--oracle-key", &pub_hex(o)]);
+    }
+    let events = run(&mut deploy).unwrap_or_else(|e| panic!("zkperp deploy: {e}"));
+    let deployed = events
+        .iter()
+        .find(|e| e["event"] == "deployed")
+        .expect("a deployed event")
+        .clone();
+    let rollup = deployed["rollup"].as_str().expect("rollup").parse().expect("address");
+    let block = deployed["block"].as_u64().expect("block");
+
+    // A node started with the wrong key or without the deployment's proving key refuses.
+    let data = dir.path().join("node");
+    let port = free_port().to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let node_command = |operator: String, keys_dir: &std::path::Path| {
+        let mut c = zkperp(&["node", "--batch-secs", "3", "--listen", &listen]);
+        c.arg("--network")
+            .arg(&network)
+            .arg("--keys-dir")
+            .arg(keys_dir)
+            .arg("--data-dir")
+            .arg(&data)
+            .env("ZKPERP_OPERATOR_KEY", operator);
+        c
+    };
+    let refused = run(&mut node_command(l1_key(1), &keys)).expect_err("not the operator");
+    assert!(refused.contains("the rollup's operator is"), "{refused}");
+    let empty = dir.path().join("no-keys");
+    let refused = run(&mut node_command(l1_key(0), &empty)).expect_err("no key");
+    assert!(refused.contains("no batch proving key"), "{refused}");
+
+    let mut node = Service::spawn(node_command(l1_key(0), &keys));
+    let started = node.wait(60, "the node", |e| e["event"] == "node");
+    let api = started["api"].as_str().expect("api").to_string();
+    assert_eq!(started["replayed_commands"], 0, "a fresh data directory");
+    let _oracles: Vec<Service> = oracles
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let mut c = zkperp(&["oracle", "--api", &api, "--every", "1"]);
+            c.args(["--offset", &i.to_string()])
+                .env("ZKPERP_ORACLE_KEY", hex::encode(o.to_bytes()));
+            Service::spawn(c)
+        })
+        .collect();
+    // The oracles' quotes, posted to the API, become both markets' marks.
+    for market in [0, 1] {
+        let mark = node.wait(60, "a mark from the oracles", |e| {
+            e["event"] == "mark" && e["market"] == market
+        });
+        assert!(mark["price"].as_u64() > Some(0), "{mark}");
+    }
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let deposit = |trader: usize| {
+        let l1 = L1::connect(
+            &rpc,
+            PrivateKeySigner::from(anvil.keys()[trader + 1].clone()),
+            rollup,
+            block,
+        )
+        .expect("L1");
+        rt.block_on(l1.deposit(traders[trader].public_key().pack(), DEPOSIT))
+            .expect("deposit");
+    };
+    let account_of = |trader: usize| -> Option<AccountId> {
+        let url = format!(
+            "{api}/v1/accounts?public_key={}",
+            pub_hex(&traders[trader])
+        );
+        let list = get(&rt, url)["accounts"].as_array().cloned()?;
+        assert!(list.len() <= 1, "one account per key and owner: {list:?}");
+        AccountId::new(list.first()?["account"].as_u64()?).ok()
+    };
+    let collateral = |trader: usize, id: AccountId| -> String {
+        rt.block_on(async {
+            let mut request = reqwest::Client::new().get(format!("{api}/v1/accounts/{}", id.get()));
+            for (name, value) in zkperp_api::auth::sign(&traders[trader], id, now()) {
+                request = request.header(name, value);
+            }
+            let body: Value = request.send().await.expect("API").json().await.expect("JSON");
+            body["collateral"].as_str().expect("collateral").to_string()
+        })
+    };
+
+    deposit(0);
+    let first = until(60, "the first deposit credited", || account_of(0));
+    let batch = next_batch(&mut node);
+    verified_from(&mut node, 300, batch);
+    let before = collateral(0, first);
+    assert_eq!(before.parse::<f64>().ok(), Some(1_000.0), "{before}");
+
+    // A crash: SIGKILL, whatever the node was doing. A deposit arrives while it is down.
+    node.kill_hard();
+    let verified_before = node
+        .events
+        .iter()
+        .filter(|e| e["event"] == "verified")
+        .filter_map(|e| e["batch"].as_u64())
+        .max()
+        .expect("a batch was verified");
+    deposit(1);
+    let mut node = Service::spawn(node_command(l1_key(0), &keys));
+    let restarted = node.wait(60, "the restarted node", |e| e["event"] == "node");
+    assert!(
+        restarted["replayed_commands"].as_u64() > Some(0),
+        "{restarted}"
+    );
+    assert_eq!(restarted["next_deposit"], 1, "the journal took deposit 0: {restarted}");
+    assert!(restarted["verified_batch"].as_u64() >= Some(verified_before));
+
+    let second = until(60, "the second deposit credited", || account_of(1));
+    assert_ne!(second, first);
+    assert_eq!(account_of(0), Some(first), "the first deposit made no second account");
+    assert_eq!(collateral(0, first), before, "the first deposit is not credited twice");
+    let batch = next_batch(&mut node);
+    let last = verified_from(&mut node, 300, batch);
+
+    // Every batch the node sealed, before and after the crash, is verified, in order.
+    let batches = get(&rt, format!("{api}/v1/batches"));
+    let list = batches["batches"].as_array().expect("batches");
+    for (i, b) in list.iter().enumerate() {
+        assert_eq!(b["number"].as_u64(), Some(i as u64 + 1), "{b}");
+    }
+    let last_number = last["batch"].as_u64().expect("number");
+    assert!(list
+        .iter()
+        .take(last_number as usize)
+        .all(|b| b["status"]["status"] == "verified"));
+
+    node.terminate();
+    node.expect_clean_stop();
+    let l1 = L1::connect(&rpc, PrivateKeySigner::from(anvil.keys()[0].clone()), rollup, block)
+        .expect("L1");
+    let l1_root = rt.block_on(l1.state_root()).expect("root").to_string();
+    let applied = rt.block_on(l1.batch_count()).expect("count");
+    assert!(applied >= last_number, "{applied} batches applied on L1");
+    let sealed_root = node
+        .events
+        .iter()
+        .find(|e| e["event"] == "sealed" && e["batch"] == applied)
+        .map(|e| e["new_root"].clone())
+        .or_else(|| {
+            list.iter()
+                .find(|b| b["number"] == applied)
+                .map(|b| b["new_root"].clone())
+        })
+        .expect("the node sealed the L1's last batch");
+    assert_eq!(
+        Some(l1_root.as_str()),
+        sealed_root.as_str(),
+        "the rollup's root is the one the node sealed for its last batch"
+    );
+}
