@@ -11,15 +11,17 @@
 #                                   start skips the slow key setup)
 #        deploy/local.sh restart    kill -9 the node and start it again on its data directory
 #                                   (while local.sh runs in another terminal)
-# Settings: deploy/local.env. Logs and state: deploy/.local/ (ZKPERP_LOCAL_DIR).
+# Settings: deploy/local.env (ZKPERP_LOCAL_ENV names another file). Logs and state:
+# deploy/.local/ (ZKPERP_LOCAL_DIR). ZKPERP_BIN runs a zkperp binary already built instead of
+# building the release one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 set -a
 # shellcheck source=deploy/local.env
-. deploy/local.env
+. "${ZKPERP_LOCAL_ENV:-deploy/local.env}"
 set +a
 DIR=${ZKPERP_LOCAL_DIR:-deploy/.local}
-BIN=target/release/zkperp
+BIN=${ZKPERP_BIN:-target/release/zkperp}
 mkdir -p "$DIR/logs" "$DIR/identities"
 
 node_args=(node --network "$DIR/network.json" --keys-dir "$DIR/keys" --data-dir "$DIR/node"
@@ -37,7 +39,7 @@ if [ "${1:-}" = restart ]; then
 fi
 
 bash scripts/setup.sh
-cargo build --release --locked -p zkperp
+[ -n "${ZKPERP_BIN:-}" ] || cargo build --release --locked -p zkperp
 
 pids=()
 stop() {
@@ -93,7 +95,8 @@ zkperp is running as separate services:
   oracles     $ORACLES signers                  (logs $DIR/logs/oracle-*.log)
   network     $DIR/network.json
   crash test  deploy/local.sh restart       (in another terminal)
-A trader: ZKPERP_ETH_KEY=<an anvil key of accounts 1-7> $BIN wallet deposit 1000
+A trader: ZKPERP_API=http://$ZKPERP_LISTEN ZKPERP_ETH_KEY=<an anvil key of accounts 1-7> \
+  $BIN wallet deposit --amount 1000
 Ctrl-C stops everything.
 INFO
 wait

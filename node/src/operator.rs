@@ -9,7 +9,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 use serde_json::json;
@@ -20,7 +20,7 @@ use zkperp_sequencer::funding::{BookPrices, FundingSchedule};
 use zkperp_sequencer::journal::Command;
 use zkperp_sequencer::liquidation::next_step;
 use zkperp_sequencer::oracle::OracleBook;
-use zkperp_sequencer::pipeline::{BatchStatus, Pipeline};
+use zkperp_sequencer::pipeline::{BatchStatus, Pipeline, PipelineError};
 use zkperp_sequencer::sequencer::{Executed, Outcome};
 use zkperp_state::batch::{SealedBatch, Shape};
 use zkperp_state::field::fr_to_decimal;
@@ -309,8 +309,12 @@ impl QueueCursors {
     }
 }
 
+/// The longest wait between two attempts to reach an L1 that does not answer.
+const MAX_L1_RETRY: Duration = Duration::from_secs(30);
+
 /// The prover's side: each batch from `sealed`, in order, proven and submitted by `pipeline`,
-/// one `verified` event each. Returns the number verified, after `want` of them (0: never). A
+/// one `verified` event each. An L1 that does not answer is asked again (with backoff) for as
+/// long as it takes. Returns the number verified, after `want` of them (0: never). A
 /// batch the rollup refuses (it froze, or a forced request is overdue) sets `halted` and stops
 /// the proving: nothing after it can land, while the API stays up for exits.
 pub fn spawn_prover(
@@ -324,7 +328,22 @@ pub fn spawn_prover(
         let mut done = 0u64;
         while let Some(batch) = sealed.recv().await {
             let number = batch.batch_number;
-            let result = pipeline.process(batch).await;
+            let mut wait = Duration::from_secs(1);
+            let result = loop {
+                match pipeline.process(batch.clone()).await {
+                    // The L1 did not answer (a transport or RPC failure, not a revert): the
+                    // batch is still good, and its proof is stored. Ask again, more slowly.
+                    Err(PipelineError::L1 { source, .. }) => {
+                        emit(json!({
+                            "event": "l1_retry", "batch": number,
+                            "reason": source.to_string(), "in_secs": wait.as_secs(),
+                        }));
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(MAX_L1_RETRY);
+                    }
+                    other => break other,
+                }
+            };
             in_flight.fetch_sub(1, Ordering::SeqCst);
             let record = match result {
                 Ok(record) => record,
@@ -387,6 +406,6 @@ pub fn run_until_signal(service: impl std::future::Future<Output = Result<()>>) 
             }
         }
     });
-    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    runtime.shutdown_timeout(Duration::from_secs(1));
     result
 }
