@@ -16,7 +16,7 @@
 //! | `GET /v1/accounts/{id}/orders`, `/fills` | the account's orders and recent fills | read |
 //! | `POST /v1/withdrawals` | a signed withdrawal to the account's L1 owner | signed |
 //! | `GET /v1/batches`, `GET /v1/batches/{n}` | each batch's roots and L1 status | |
-//! | `GET /v1/accounts/{id}/exit-witness` | the leaf and path at the last verified batch | read |
+//! | `GET /v1/accounts/{id}/exit-witness` | the leaf and path at the last verified batch (or `?batch=n`) | read |
 //! | `POST /v1/oracle/quotes` | a quote signed by one of a market's oracle keys (oracle signer services) | signed by an oracle |
 //! | `GET /v1/ws` | WebSocket: books, trades, an account's orders and fills, batches ([`ws`]) | read for accounts |
 //! | `GET /v1/openapi.json` | the OpenAPI 3 document of these routes ([`openapi`]) | |
@@ -816,21 +816,42 @@ async fn batch(State(s): State<Services>, Path(n): Path<String>) -> Result<Json<
     ))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchQuery {
+    batch: Option<u64>,
+}
+
+/// The account's leaf and path after the last verified batch, or after verified batch
+/// `?batch=n` (an exit needs the last; earlier ones serve history and audits).
 async fn exit_witness(
     State(s): State<Services>,
     Path(id): Path<String>,
+    query: Result<Query<BatchQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let account = account_id(&id)?;
     authenticate(&s, account, &headers)?;
     let v = lock(&s.verified);
-    let witness = v.exit_witness(account).map_err(|e| match e {
+    let batch = q.batch.unwrap_or(v.batch());
+    let refused = |e: VerifiedError| match e {
         VerifiedError::NoSuchAccount(_) => ApiError::UnknownAccount(id.clone()),
+        VerifiedError::NotVerified { batch, .. } | VerifiedError::NoHistory { batch, .. } => {
+            ApiError::UnknownBatch(batch)
+        }
         other => ApiError::Internal(other.to_string()),
-    })?;
+    };
+    let (witness, root) = if batch == v.batch() {
+        (v.exit_witness(account).map_err(refused)?, v.root())
+    } else {
+        let witness = v.exit_witness_at(account, batch).map_err(refused)?;
+        (witness, v.root_at(batch).map_err(refused)?)
+    };
     Ok(Json(json!({
-        "batch": v.batch(),
-        "state_root": zkperp_state::field::fr_to_decimal(&v.root()),
+        "batch": batch,
+        "last_verified_batch": v.batch(),
+        "state_root": zkperp_state::field::fr_to_decimal(&root),
         "witness": witness,
     })))
 }

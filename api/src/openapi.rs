@@ -132,10 +132,11 @@ pub fn document() -> Value {
                 "responses": {"200": ok("the batch"), "400": error_response("bad_request"), "404": error_response("unknown_batch")}
             }},
             "/v1/accounts/{id}/exit-witness": {"get": {
-                "summary": "The account's leaf and Merkle path at the last batch verified on L1, with the markets: what an exit proof needs",
-                "parameters": [account()],
+                "summary": "The account's leaf and Merkle path at the last batch verified on L1, with the markets: what an exit proof needs. With ?batch=n, as of verified batch n",
+                "parameters": [account(), {"name": "batch", "in": "query", "required": false,
+                    "description": "a verified batch (default: the last)", "schema": {"type": "integer", "minimum": 0}}],
                 "security": [{"readSignature": []}],
-                "responses": {"200": ok("the witness"), "400": error_response("bad_request"), "401": error_response("unauthenticated"), "404": error_response("unknown_account")}
+                "responses": {"200": ok("the witness"), "400": error_response("bad_request"), "401": error_response("unauthenticated"), "404": error_response("unknown_account, unknown_batch")}
             }},
             "/v1/oracle/quotes": {"post": {
                 "summary": "A price quote signed by one of the market's oracle keys over Quote::message(market, price_ticks, timestamp); the median of the fresh quotes becomes the next batch's mark",

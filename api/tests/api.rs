@@ -262,6 +262,20 @@ async fn batches_and_exit_witnesses_follow_the_verified_state() {
     assert!(w["witness"]["siblings"]
         .as_array()
         .is_some_and(|a| a.len() == 6));
+    // As of a batch: the verified one is served, a later one is not verified yet.
+    let (status, at) = s
+        .get_with("/v1/accounts/0/exit-witness?batch=0", &headers)
+        .await;
+    assert_eq!((status, &at["witness"]), (200, &w["witness"]), "{at}");
+    for (query, code, want) in [
+        ("?batch=1", 404, "unknown_batch"),
+        ("?batch=x", 400, "bad_request"),
+        ("?batch=0&extra=1", 400, "bad_request"),
+    ] {
+        let path = format!("/v1/accounts/0/exit-witness{query}");
+        let (status, err) = s.get_with(&path, &headers).await;
+        assert_eq!((status, err["code"].as_str()), (code, Some(want)), "{query}: {err}");
+    }
 }
 
 /// The OpenAPI document lists exactly what is served: each documented path, with sample path

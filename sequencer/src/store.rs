@@ -3,9 +3,15 @@
 //! Layout, in two column families of one database:
 //!
 //! ```text
-//! merkle_nodes:  level (1 byte) || index (8 bytes, big-endian)  ->  node (32 bytes, LE canonical)
-//! meta:          caller-chosen name                             ->  caller-chosen bytes
+//! merkle_nodes:   level (1 byte) || index (8 bytes, big-endian)  ->  node (32 bytes, LE canonical)
+//! meta:           caller-chosen name                             ->  caller-chosen bytes
+//! merkle_history: level || index || version (8 bytes, BE)        ->  node, as of that version
 //! ```
+//!
+//! A *versioned* commit ([`RocksNodeStore::commit_versioned`]) also writes each of its nodes to
+//! `merkle_history` under the caller's version (the verified state uses the batch number), so
+//! the tree as of any version is readable: a node's value at version `v` is its history entry
+//! with the greatest version `<= v` (one `seek_for_prev`), or the empty subtree if it has none.
 //!
 //! Big-endian indices keep each level contiguous and in index order, so a level can be scanned
 //! with one iterator. A node value is the canonical little-endian encoding of a field element;
@@ -33,6 +39,10 @@ use zkperp_state::merkle::{NodeKey, NodeStore};
 pub const NODES_CF: &str = "merkle_nodes";
 /// The column family of metadata written with each commit.
 pub const META_CF: &str = "meta";
+/// The column family of node history (versioned commits only).
+pub const HISTORY_CF: &str = "merkle_history";
+/// Bytes in a history key: a node key, then the version.
+pub const HISTORY_KEY_LEN: usize = NODE_KEY_LEN + 8;
 
 /// Bytes in a node key: the level, then the index.
 pub const NODE_KEY_LEN: usize = 1 + 8;
@@ -101,12 +111,23 @@ pub fn decode_node_value(key: NodeKey, bytes: &[u8]) -> Result<Fr, Corruption> {
     fr_from_le_bytes(bytes).map_err(|_| corrupt())
 }
 
+/// A metadata entry: its name and its bytes.
+pub type MetaEntry = (Vec<u8>, Vec<u8>);
+
+/// The history key of `key` at `version`.
+pub fn encode_history_key(key: NodeKey, version: u64) -> [u8; HISTORY_KEY_LEN] {
+    let mut out = [0u8; HISTORY_KEY_LEN];
+    out[..NODE_KEY_LEN].copy_from_slice(&encode_node_key(key));
+    out[NODE_KEY_LEN..].copy_from_slice(&version.to_be_bytes());
+    out
+}
+
 /// Opens (creating if needed) a database with the column families the store uses.
 pub fn open_db(path: &Path) -> Result<DB, StoreError> {
     let mut opts = Options::default();
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
-    Ok(DB::open_cf(&opts, path, [NODES_CF, META_CF])?)
+    Ok(DB::open_cf(&opts, path, [NODES_CF, META_CF, HISTORY_CF])?)
 }
 
 /// A [`NodeStore`] over RocksDB with an in-memory overlay of uncommitted nodes.
@@ -165,11 +186,29 @@ impl RocksNodeStore {
     /// if the failure was the fsync after the WAL write, RocksDB refuses further writes and the
     /// batch may reappear, whole, when the database is reopened.
     pub fn commit(&mut self, meta: &[(&[u8], &[u8])]) -> Result<(), StoreError> {
+        self.commit_versioned(meta, None)
+    }
+
+    /// [`RocksNodeStore::commit`], also writing every pending node to the history under
+    /// `version` (in the same atomic batch), when given. Versions must only grow.
+    pub fn commit_versioned(
+        &mut self,
+        meta: &[(&[u8], &[u8])],
+        version: Option<u64>,
+    ) -> Result<(), StoreError> {
         let nodes_cf = cf(&self.db, NODES_CF)?;
         let meta_cf = cf(&self.db, META_CF)?;
+        let history_cf = match version {
+            Some(_) => Some(cf(&self.db, HISTORY_CF)?),
+            None => None,
+        };
         let mut batch = WriteBatch::default();
         for (key, value) in &self.overlay {
-            batch.put_cf(nodes_cf, encode_node_key(*key), fr_to_le_bytes(value));
+            let bytes = fr_to_le_bytes(value);
+            batch.put_cf(nodes_cf, encode_node_key(*key), bytes);
+            if let (Some(history), Some(v)) = (history_cf, version) {
+                batch.put_cf(history, encode_history_key(*key, v), bytes);
+            }
         }
         for (name, value) in meta {
             batch.put_cf(meta_cf, name, value);
@@ -188,6 +227,42 @@ impl RocksNodeStore {
         );
         self.overlay.clear();
         Ok(())
+    }
+
+    /// The committed value of node `key` as of `version`: its history entry with the greatest
+    /// version `<= version`, or `None` if no versioned commit up to then wrote it.
+    pub fn node_at(&self, key: NodeKey, version: u64) -> Result<Option<Fr>, StoreError> {
+        let mut it = self.db.raw_iterator_cf(cf(&self.db, HISTORY_CF)?);
+        it.seek_for_prev(encode_history_key(key, version));
+        let (Some(found), Some(value)) = (it.key(), it.value()) else {
+            it.status()?;
+            return Ok(None);
+        };
+        if found.len() != HISTORY_KEY_LEN {
+            return Err(Corruption::NodeKey(found.to_vec()).into());
+        }
+        if found[..NODE_KEY_LEN] != encode_node_key(key) {
+            return Ok(None);
+        }
+        Ok(Some(decode_node_value(key, value)?))
+    }
+
+    /// The committed metadata entry with the greatest name `<= name` among those starting
+    /// with `prefix` (names that end in a big-endian version make this "as of a version").
+    pub fn meta_at_or_before(
+        &self,
+        prefix: &[u8],
+        name: &[u8],
+    ) -> Result<Option<MetaEntry>, StoreError> {
+        let mut it = self.db.raw_iterator_cf(cf(&self.db, META_CF)?);
+        it.seek_for_prev(name);
+        match (it.key(), it.value()) {
+            (Some(k), Some(v)) if k.starts_with(prefix) => Ok(Some((k.to_vec(), v.to_vec()))),
+            _ => {
+                it.status()?;
+                Ok(None)
+            }
+        }
     }
 
     /// Forgets every node written since the last commit.

@@ -16,7 +16,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use zkperp_state::field::{fr_from_le_bytes, fr_to_le_bytes, Fr};
-use zkperp_state::merkle::{empty_roots, MerkleError, MerkleProof, SparseMerkleTree, MAX_DEPTH};
+use zkperp_state::merkle::{
+    empty_roots, MerkleError, MerkleProof, NodeKey, SparseMerkleTree, MAX_DEPTH,
+};
 
 use crate::store::{Corruption, RocksNodeStore, StoreError};
 
@@ -166,6 +168,32 @@ impl PersistentTree {
         Ok(self.tree.proof(index)?)
     }
 
+    /// The leaf at `index`, its proof, and the root, as of versioned commit `version` (the
+    /// last versioned commit at or before it). Only meaningful when every commit that wrote
+    /// the tree up to `version` was versioned.
+    pub fn proof_at(&self, index: u64, version: u64) -> Result<(Fr, MerkleProof, Fr), TreeError> {
+        self.check_usable()?;
+        let depth = self.depth();
+        if index >= self.tree.capacity() {
+            return Err(TreeError::IndexOutOfRange { index, depth });
+        }
+        let store = self.tree.store();
+        let empty = empty_roots();
+        let node = |level: u8, index: u64| -> Result<Fr, TreeError> {
+            Ok(store
+                .node_at(NodeKey { level, index }, version)?
+                .unwrap_or(empty[usize::from(level)]))
+        };
+        let siblings = (0..depth)
+            .map(|level| node(level, (index >> level) ^ 1))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((
+            node(0, index)?,
+            MerkleProof { index, siblings },
+            node(depth, 0)?,
+        ))
+    }
+
     /// Every committed leaf that has been written, in index order (including leaves written
     /// back to `0`).
     pub fn stored_leaves(
@@ -192,6 +220,27 @@ impl PersistentTree {
         updates: &[(u64, Fr)],
         extra: &[(&[u8], &[u8])],
     ) -> Result<Fr, TreeError> {
+        self.update(updates, extra, None)
+    }
+
+    /// As [`update_many_with_meta`](Self::update_many_with_meta), keeping the nodes it writes
+    /// as of `version` (which must be greater than every earlier commit's): the tree as it is
+    /// after this commit stays readable by [`proof_at`](Self::proof_at) after later ones.
+    pub fn update_many_versioned(
+        &mut self,
+        updates: &[(u64, Fr)],
+        extra: &[(&[u8], &[u8])],
+        version: u64,
+    ) -> Result<Fr, TreeError> {
+        self.update(updates, extra, Some(version))
+    }
+
+    fn update(
+        &mut self,
+        updates: &[(u64, Fr)],
+        extra: &[(&[u8], &[u8])],
+        version: Option<u64>,
+    ) -> Result<Fr, TreeError> {
         self.check_usable()?;
         // Range errors are found before any node is written, so they need no undo.
         let capacity = self.tree.capacity();
@@ -201,7 +250,7 @@ impl PersistentTree {
                 depth: self.depth(),
             });
         }
-        match self.apply_and_commit(updates, extra) {
+        match self.apply_and_commit(updates, extra, version) {
             Ok(root) => Ok(root),
             Err(e) => {
                 self.discard_pending();
@@ -214,6 +263,7 @@ impl PersistentTree {
         &mut self,
         updates: &[(u64, Fr)],
         extra: &[(&[u8], &[u8])],
+        version: Option<u64>,
     ) -> Result<Fr, TreeError> {
         for &(index, leaf) in updates {
             self.tree.update(index, leaf)?;
@@ -224,7 +274,7 @@ impl PersistentTree {
         let meta = meta_entries(self.depth(), root, commit_count);
         let mut entries: Vec<(&[u8], &[u8])> = meta.each_ref().map(pair).to_vec();
         entries.extend_from_slice(extra);
-        self.tree.store_mut().commit(&entries)?;
+        self.tree.store_mut().commit_versioned(&entries, version)?;
         self.root = root;
         self.commit_count = commit_count;
         Ok(root)
