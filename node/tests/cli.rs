@@ -98,3 +98,58 @@ fn circuit_stats_refuses_a_bad_shape_with_a_message() {
         "{err}"
     );
 }
+
+/// The services refuse bad options and files with a message naming what is wrong, before
+/// they touch an L1, make a key or bind a port.
+#[test]
+fn services_refuse_bad_options_with_a_message() {
+    let pk = "1f35f98fa170c4db37db78ca2f8dfba1a947289bdd9630d4dfd9bfa0e2822b91";
+    let operator = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+    let owner = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720";
+    let deploy = |extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = ["deploy", "--rpc", "http://127.0.0.1:9", "--operator-key"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.push(operator.into());
+        for flag in ["--fund-key", "--fee-key"] {
+            args.extend([flag.to_string(), pk.to_string()]);
+        }
+        for flag in ["--fund-owner", "--fee-owner"] {
+            args.extend([flag.to_string(), owner.to_string()]);
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let three = ["--oracle-key", pk, "--oracle-key", pk, "--oracle-key", pk];
+    let dir = tempfile::tempdir().expect("tmp");
+    let garbage = dir.path().join("network.json");
+    std::fs::write(&garbage, "{\"version\": 1}").expect("write");
+    let garbage = garbage.to_string_lossy().into_owned();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (deploy(&["--oracle-key", pk, "--oracle-key", pk]), "odd number of --oracle-key"),
+        (deploy(&["--oracle-key", "zz", "--oracle-key", pk, "--oracle-key", pk]), "--oracle-key"),
+        (deploy(&[&three[..], &["--mint", "nonsense"]].concat()), "--mint"),
+        (deploy(&[&three[..], &["--shape", "o1-q9"]].concat()), "--shape"),
+        (deploy(&[&three[..], &["--token", "0x12"]].concat()), "--token"),
+        (
+            ["node", "--network", "/nonexistent/network.json", "--operator-key", operator]
+                .map(String::from)
+                .to_vec(),
+            "reading the network file",
+        ),
+        (
+            ["node", "--network", &garbage, "--operator-key", operator].map(String::from).to_vec(),
+            "is not valid",
+        ),
+        (["oracle", "--key", "zz"].map(String::from).to_vec(), "--key"),
+    ];
+    for (args, needle) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = zkperp(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
