@@ -890,5 +890,7 @@ async fn oracle_quote(
     lock(&s.oracle)
         .ingest_raw(raw, now)
         .map_err(ApiError::QuoteRefused)?;
-    Ok(Json(json!({"accepted": true, "market": q.market, "oracle": q.oracle})))
+    Ok(Json(
+        json!({"accepted": true, "market": q.market, "oracle": q.oracle}),
+    ))
 }

@@ -274,7 +274,11 @@ async fn batches_and_exit_witnesses_follow_the_verified_state() {
     ] {
         let path = format!("/v1/accounts/0/exit-witness{query}");
         let (status, err) = s.get_with(&path, &headers).await;
-        assert_eq!((status, err["code"].as_str()), (code, Some(want)), "{query}: {err}");
+        assert_eq!(
+            (status, err["code"].as_str()),
+            (code, Some(want)),
+            "{query}: {err}"
+        );
     }
 }
 
@@ -709,10 +713,17 @@ async fn oracle_quotes_are_kept_only_when_signed_fresh_and_newer() {
         (bad_hex, 400, "bad_request"),
     ] {
         let (status, body) = s.post("/v1/oracle/quotes", quote.to_string()).await;
-        assert_eq!((status, body["code"].as_str()), (status_code, Some(code)), "{quote}: {body}");
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (status_code, Some(code)),
+            "{quote}: {body}"
+        );
     }
     let book = s.services.oracle.lock().expect("book");
     let latest: Vec<_> = book.latest(MarketId::new(0).expect("m")).collect();
     assert_eq!(latest.len(), 1, "only the good quote is kept");
-    assert_eq!((latest[0].oracle, latest[0].quote.price.get()), (1, 501_000));
+    assert_eq!(
+        (latest[0].oracle, latest[0].quote.price.get()),
+        (1, 501_000)
+    );
 }

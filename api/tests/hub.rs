@@ -126,9 +126,8 @@ fn a_hub_reopened_from_its_journal_serves_the_same_views() {
         let command = hub.with_sequencer(|seq| stream.command(n, seq.engine()));
         hub.execute(command).expect("journaled");
     }
-    let accounts: Vec<_> = hub.with_sequencer(|seq| {
-        seq.engine().state().accounts().map(|(id, _)| *id).collect()
-    });
+    let accounts: Vec<_> =
+        hub.with_sequencer(|seq| seq.engine().state().accounts().map(|(id, _)| *id).collect());
     let markets = 2;
     let snapshot = |hub: &Hub| {
         let per_account: Vec<_> = accounts

@@ -138,7 +138,12 @@ fn state_config(args: &DeployArgs) -> Result<StateConfig> {
                     l1_address: L1Address(address(&need(owner, oname)?, oname)?.into_array()),
                 })
             };
-            let fund = owner(&args.fund_key, "--fund-key", &args.fund_owner, "--fund-owner")?;
+            let fund = owner(
+                &args.fund_key,
+                "--fund-key",
+                &args.fund_owner,
+                "--fund-owner",
+            )?;
             let fee = owner(&args.fee_key, "--fee-key", &args.fee_owner, "--fee-owner")?;
             let mut config =
                 zkperp_state::testkit::config_of_keys(&oracles, fund.public_key, fee.public_key);

@@ -22,6 +22,8 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::operator::{emit, now, run_until_signal, spawn_prover, Operator};
+use crate::oracle_signer::INITIAL_TICKS;
 use anyhow::{bail, Context, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -37,8 +39,6 @@ use zkperp_sequencer::engine::{FeeSchedule, OrderOptions};
 use zkperp_sequencer::follower::Follower;
 use zkperp_sequencer::funding::{FundingSchedule, DEFAULT_PREMIUM_PERIOD_SECS};
 use zkperp_sequencer::journal::Command;
-use crate::operator::{emit, now, run_until_signal, spawn_prover, Operator};
-use crate::oracle_signer::INITIAL_TICKS;
 use zkperp_sequencer::oracle::{LocalOracle, OracleBook, PricePath, RandomWalk};
 use zkperp_sequencer::pipeline::{BatchStore, Pipeline};
 use zkperp_sequencer::sequencer::{Outcome, Sequencer, SequencerConfig};
@@ -309,6 +309,7 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         args.censor_forced,
         to_prover,
         in_flight,
+        crate::operator::MAX_IN_FLIGHT,
     );
     let mut local_oracles = local_oracles(args, &oracles, &config, &genesis)?;
     let mut interval = tokio::time::interval(Duration::from_secs(args.batch_secs.max(1)));

@@ -68,8 +68,9 @@ pub struct Operator {
     deferring: bool,
 }
 
-/// Sealed batches the prover may be behind by before the timer stops sealing.
-pub const MAX_IN_FLIGHT: u64 = 2;
+/// Sealed batches the prover may be behind by before the timer stops sealing (the default of
+/// `zkperp node --max-unproven`, and the devnet's).
+pub const MAX_IN_FLIGHT: u64 = 4;
 
 impl Operator {
     #[allow(clippy::too_many_arguments)]
@@ -83,6 +84,7 @@ impl Operator {
         censor_forced: bool,
         to_prover: tokio::sync::mpsc::Sender<SealedBatch>,
         in_flight: Arc<AtomicU64>,
+        max_in_flight: u64,
     ) -> Self {
         Operator {
             hub,
@@ -96,7 +98,7 @@ impl Operator {
             outbox: Vec::new(),
             sent: 0,
             in_flight,
-            max_in_flight: MAX_IN_FLIGHT,
+            max_in_flight: max_in_flight.max(1),
             deferring: false,
         }
     }
@@ -135,10 +137,15 @@ impl Operator {
     }
 
     /// Seals the open batch, if any, and hands it to the prover; false once the prover has
-    /// stopped. Returns `Ok(true)` without sealing while the prover is [`MAX_IN_FLIGHT`]
+    /// stopped. Returns `Ok(true)` without sealing while the prover is `max_in_flight`
     /// batches behind: the open batch stays open and keeps filling (a full batch still rolls
     /// over on its own), so the batch rate follows the proving rate instead of queueing
     /// mostly-empty batches faster than they can be proven.
+    ///
+    /// The bound trades two risks: the L1 lagging the sequencer without limit (withdrawals
+    /// wait, and a forced request could miss its deadline and freeze the rollup) against
+    /// marks and liquidations, which move only at batch boundaries, going stale while the
+    /// prover catches up. Neither is acceptable for long: the cure is proving capacity.
     pub async fn seal(&mut self) -> Result<bool> {
         let behind = self.in_flight.load(Ordering::SeqCst);
         if behind >= self.max_in_flight {

@@ -72,7 +72,10 @@ async fn get(http: &reqwest::Client, url: &str) -> Result<Value> {
         .await
         .with_context(|| format!("GET {url}"))?;
     let status = response.status();
-    let body: Value = response.json().await.with_context(|| format!("GET {url}"))?;
+    let body: Value = response
+        .json()
+        .await
+        .with_context(|| format!("GET {url}"))?;
     if !status.is_success() {
         bail!("GET {url}: {status} {body}");
     }

@@ -61,6 +61,10 @@ pub struct NodeArgs {
     /// Seconds between funding ticks of a market (0: every batch).
     #[arg(long, default_value_t = 60)]
     funding_secs: u64,
+    /// Sealed batches the prover may be behind by before the timer stops sealing (the open
+    /// batch then stays open, so marks and liquidations wait for the prover too).
+    #[arg(long, default_value_t = crate::operator::MAX_IN_FLIGHT)]
+    max_unproven: u64,
 }
 
 /// Which network a data directory belongs to, written at its first start.
@@ -189,6 +193,7 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
         false,
         to_prover,
         in_flight,
+        args.max_unproven,
     );
     emit(json!({
         "event": "node",

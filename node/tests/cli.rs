@@ -127,22 +127,48 @@ fn services_refuse_bad_options_with_a_message() {
     std::fs::write(&garbage, "{\"version\": 1}").expect("write");
     let garbage = garbage.to_string_lossy().into_owned();
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (deploy(&["--oracle-key", pk, "--oracle-key", pk]), "odd number of --oracle-key"),
-        (deploy(&["--oracle-key", "zz", "--oracle-key", pk, "--oracle-key", pk]), "--oracle-key"),
-        (deploy(&[&three[..], &["--mint", "nonsense"]].concat()), "--mint"),
-        (deploy(&[&three[..], &["--shape", "o1-q9"]].concat()), "--shape"),
-        (deploy(&[&three[..], &["--token", "0x12"]].concat()), "--token"),
         (
-            ["node", "--network", "/nonexistent/network.json", "--operator-key", operator]
-                .map(String::from)
-                .to_vec(),
+            deploy(&["--oracle-key", pk, "--oracle-key", pk]),
+            "odd number of --oracle-key",
+        ),
+        (
+            deploy(&["--oracle-key", "zz", "--oracle-key", pk, "--oracle-key", pk]),
+            "--oracle-key",
+        ),
+        (
+            deploy(&[&three[..], &["--mint", "nonsense"]].concat()),
+            "--mint",
+        ),
+        (
+            deploy(&[&three[..], &["--shape", "o1-q9"]].concat()),
+            "--shape",
+        ),
+        (
+            deploy(&[&three[..], &["--token", "0x12"]].concat()),
+            "--token",
+        ),
+        (
+            [
+                "node",
+                "--network",
+                "/nonexistent/network.json",
+                "--operator-key",
+                operator,
+            ]
+            .map(String::from)
+            .to_vec(),
             "reading the network file",
         ),
         (
-            ["node", "--network", &garbage, "--operator-key", operator].map(String::from).to_vec(),
+            ["node", "--network", &garbage, "--operator-key", operator]
+                .map(String::from)
+                .to_vec(),
             "is not valid",
         ),
-        (["oracle", "--key", "zz"].map(String::from).to_vec(), "--key"),
+        (
+            ["oracle", "--key", "zz"].map(String::from).to_vec(),
+            "--key",
+        ),
     ];
     for (args, needle) in cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();

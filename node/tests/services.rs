@@ -99,7 +99,11 @@ fn separate_services_and_a_node_killed_and_restarted_where_it_stopped() {
         .find(|e| e["event"] == "deployed")
         .expect("a deployed event")
         .clone();
-    let rollup = deployed["rollup"].as_str().expect("rollup").parse().expect("address");
+    let rollup = deployed["rollup"]
+        .as_str()
+        .expect("rollup")
+        .parse()
+        .expect("address");
     let block = deployed["block"].as_u64().expect("block");
 
     // A node started with the wrong key or without the deployment's proving key refuses.
@@ -107,7 +111,15 @@ fn separate_services_and_a_node_killed_and_restarted_where_it_stopped() {
     let port = free_port().to_string();
     let listen = format!("127.0.0.1:{port}");
     let node_command = |operator: String, keys_dir: &std::path::Path| {
-        let mut c = zkperp(&["node", "--batch-secs", "3", "--listen", &listen]);
+        let mut c = zkperp(&[
+            "node",
+            "--batch-secs",
+            "3",
+            "--max-unproven",
+            "2",
+            "--listen",
+            &listen,
+        ]);
         c.arg("--network")
             .arg(&network)
             .arg("--keys-dir")
@@ -158,10 +170,7 @@ fn separate_services_and_a_node_killed_and_restarted_where_it_stopped() {
             .expect("deposit");
     };
     let account_of = |trader: usize| -> Option<AccountId> {
-        let url = format!(
-            "{api}/v1/accounts?public_key={}",
-            pub_hex(&traders[trader])
-        );
+        let url = format!("{api}/v1/accounts?public_key={}", pub_hex(&traders[trader]));
         let list = get(&rt, url)["accounts"].as_array().cloned()?;
         assert!(list.len() <= 1, "one account per key and owner: {list:?}");
         AccountId::new(list.first()?["account"].as_u64()?).ok()
@@ -172,7 +181,13 @@ fn separate_services_and_a_node_killed_and_restarted_where_it_stopped() {
             for (name, value) in zkperp_api::auth::sign(&traders[trader], id, now()) {
                 request = request.header(name, value);
             }
-            let body: Value = request.send().await.expect("API").json().await.expect("JSON");
+            let body: Value = request
+                .send()
+                .await
+                .expect("API")
+                .json()
+                .await
+                .expect("JSON");
             body["collateral"].as_str().expect("collateral").to_string()
         })
     };
@@ -200,13 +215,24 @@ fn separate_services_and_a_node_killed_and_restarted_where_it_stopped() {
         restarted["replayed_commands"].as_u64() > Some(0),
         "{restarted}"
     );
-    assert_eq!(restarted["next_deposit"], 1, "the journal took deposit 0: {restarted}");
+    assert_eq!(
+        restarted["next_deposit"], 1,
+        "the journal took deposit 0: {restarted}"
+    );
     assert!(restarted["verified_batch"].as_u64() >= Some(verified_before));
 
     let second = until(60, "the second deposit credited", || account_of(1));
     assert_ne!(second, first);
-    assert_eq!(account_of(0), Some(first), "the first deposit made no second account");
-    assert_eq!(collateral(0, first), before, "the first deposit is not credited twice");
+    assert_eq!(
+        account_of(0),
+        Some(first),
+        "the first deposit made no second account"
+    );
+    assert_eq!(
+        collateral(0, first),
+        before,
+        "the first deposit is not credited twice"
+    );
     let batch = next_batch(&mut node);
     let last = verified_from(&mut node, 300, batch);
 
@@ -224,8 +250,13 @@ fn separate_services_and_a_node_killed_and_restarted_where_it_stopped() {
 
     node.terminate();
     node.expect_clean_stop();
-    let l1 = L1::connect(&rpc, PrivateKeySigner::from(anvil.keys()[0].clone()), rollup, block)
-        .expect("L1");
+    let l1 = L1::connect(
+        &rpc,
+        PrivateKeySigner::from(anvil.keys()[0].clone()),
+        rollup,
+        block,
+    )
+    .expect("L1");
     let l1_root = rt.block_on(l1.state_root()).expect("root").to_string();
     let applied = rt.block_on(l1.batch_count()).expect("count");
     assert!(applied >= last_number, "{applied} batches applied on L1");

@@ -116,7 +116,8 @@ fn witnesses_after_every_verified_batch_stay_readable() {
         for (id, live) in witnesses {
             let w = v.exit_witness_at(*id, *n).expect("witness");
             assert_eq!(&w, live, "account {id} after batch {n}");
-            w.check(&config, *root).expect("valid against that batch's root");
+            w.check(&config, *root)
+                .expect("valid against that batch's root");
         }
     }
     // Account 3 (the third trader) was made by batch 3: unknown after batches 1 and 2.

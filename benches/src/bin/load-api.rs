@@ -104,9 +104,9 @@ fn main() {
         hub: hub.clone(),
         batches,
         verified,
-        oracle: Arc::new(Mutex::new(
-            zkperp_sequencer::oracle::OracleBook::new(&config),
-        )),
+        oracle: Arc::new(Mutex::new(zkperp_sequencer::oracle::OracleBook::new(
+            &config,
+        ))),
         info: json!({}),
     };
     let (secs, mut latencies, statuses) = runtime.block_on(async move {

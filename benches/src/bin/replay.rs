@@ -38,8 +38,10 @@ fn main() {
 
     let started = Instant::now();
     let mut sealed = 0usize;
-    let hub = Hub::open(dir.path(), &config, |_, done| sealed += done.sealed().count())
-        .expect("replay");
+    let hub = Hub::open(dir.path(), &config, |_, done| {
+        sealed += done.sealed().count()
+    })
+    .expect("replay");
     let hub_secs = started.elapsed().as_secs_f64();
     assert_eq!(hub.with_sequencer(|s| s.journal_len()), commands);
     println!(
