@@ -158,6 +158,27 @@ fn state_config(args: &DeployArgs) -> Result<StateConfig> {
     Ok(config)
 }
 
+/// The batch and exit provers of `config` and `shape`: their keys loaded from `keys_dir`, or
+/// made there once (minutes; off the async runtime). Emits a `keys` event.
+pub async fn setup_keys(
+    config: &StateConfig,
+    shape: Shape,
+    keys_dir: PathBuf,
+) -> Result<(BatchProver, ExitProver)> {
+    let started = std::time::Instant::now();
+    let keys = KeyCache::new(keys_dir);
+    let config = Arc::new(config.clone());
+    let provers = tokio::task::spawn_blocking(move || -> Result<_> {
+        let mut os = rand::rngs::OsRng;
+        let (batch, _) = BatchProver::new(config.clone(), shape, &keys, &mut os)?;
+        let (exit, _) = ExitProver::new(config, &keys, &mut os)?;
+        Ok((batch, exit))
+    })
+    .await??;
+    emit(json!({"event": "keys", "shape": shape.id(), "secs": started.elapsed().as_secs()}));
+    Ok(provers)
+}
+
 pub fn run(args: &DeployArgs) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -194,19 +215,7 @@ async fn run_async(args: &DeployArgs) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let genesis = State::genesis(config.clone())?;
 
-    let started = std::time::Instant::now();
-    let keys = KeyCache::new(args.keys_dir.clone());
-    let (batch, exit) = {
-        let config = Arc::new(config.clone());
-        tokio::task::spawn_blocking(move || -> Result<_> {
-            let mut os = rand::rngs::OsRng;
-            let (batch, _) = BatchProver::new(config.clone(), shape, &keys, &mut os)?;
-            let (exit, _) = ExitProver::new(config, &keys, &mut os)?;
-            Ok((batch, exit))
-        })
-        .await??
-    };
-    emit(json!({"event": "keys", "shape": shape.id(), "secs": started.elapsed().as_secs()}));
+    let (batch, exit) = setup_keys(&config, shape, args.keys_dir.clone()).await?;
     let (batch_key, batch_json) = verifier_key(batch.verifying_key())?;
     let (exit_key, exit_json) = verifier_key(exit.verifying_key())?;
 

@@ -33,7 +33,7 @@ use zkperp_contracts::alloy::node_bindings::Anvil;
 use zkperp_contracts::alloy::primitives::U256;
 use zkperp_contracts::alloy::signers::local::PrivateKeySigner;
 use zkperp_contracts::{anvil_path, deploy, provider, DeployConfig, VerifierKey, L1};
-use zkperp_prover::{export, BatchProver, ExitProver, KeyCache};
+use zkperp_prover::export;
 use zkperp_sequencer::book::{SelfTradePrevention, TimeInForce};
 use zkperp_sequencer::engine::{FeeSchedule, OrderOptions};
 use zkperp_sequencer::follower::Follower;
@@ -163,19 +163,8 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
     let genesis = State::genesis(config.clone())?;
 
     // Keys: generated once per configuration and shape, then loaded from disk.
-    let keys = KeyCache::new(args.data_dir.join("keys"));
-    let started = std::time::Instant::now();
-    let (prover, exit_prover) = {
-        let config = Arc::new(config.clone());
-        tokio::task::spawn_blocking(move || -> Result<_> {
-            let mut os = rand::rngs::OsRng;
-            let (batch, _) = BatchProver::new(config.clone(), shape, &keys, &mut os)?;
-            let (exit, _) = ExitProver::new(config, &keys, &mut os)?;
-            Ok((batch, exit))
-        })
-        .await??
-    };
-    emit(json!({"event": "keys", "shape": shape.id(), "secs": started.elapsed().as_secs()}));
+    let (prover, exit_prover) =
+        crate::deploy::setup_keys(&config, shape, args.data_dir.join("keys")).await?;
 
     let deployer = provider(&url, signer(0))?;
     let deployment = deploy(

@@ -31,20 +31,6 @@ use zkperp_state::units::AccountId;
 
 type Devnet = Service;
 
-/// The batch that holds what was just done: every event so far read, it is the one after the
-/// last sealed (still open), or an already sealed one.
-fn current_batch(devnet: &mut Devnet) -> u64 {
-    devnet.drain();
-    devnet
-        .events
-        .iter()
-        .filter(|e| e["event"] == "sealed")
-        .filter_map(|e| e["batch"].as_u64())
-        .max()
-        .unwrap_or(0)
-        + 1
-}
-
 /// `zkperp wallet ...` as trader `eth_key`; its JSON output, or its error message.
 fn wallet(api: &str, eth_key: &str, args: &[&str]) -> Result<Value, String> {
     let out = Command::new(env!("CARGO_BIN_EXE_zkperp"))
@@ -228,7 +214,7 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
             (v >= target).then_some(list)
         })
     };
-    let trade_batch = current_batch(&mut devnet);
+    let trade_batch = devnet.next_batch();
     let list = verified_after(trade_batch);
     let v = list["verified_batch"].as_u64().expect("verified");
     let record = list["batches"]
@@ -257,7 +243,7 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
         "withdraw",
     );
     assert_eq!(w["amount"], "100.000000", "{w}");
-    verified_after(current_batch(&mut devnet));
+    verified_after(devnet.next_batch());
     let claim = ok(wallet(&api, &taker_eth, &["claim"]), "claim");
     assert_eq!(claim["claimed_units"], "100000000", "{claim}");
     let (before, after) = (
@@ -361,7 +347,7 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
     // over between batches and each applied when its batch began, none refused; the devnet's
     // own traders and the fund credited; the refused batch after the freeze halted the
     // pipeline while the API kept serving.
-    current_batch(&mut devnet);
+    devnet.next_batch();
     let of = |name: &str| -> Vec<&Value> {
         devnet
             .events

@@ -47,18 +47,6 @@ fn verified_from(node: &mut Service, secs: u64, from: u64) -> Value {
     })
 }
 
-/// The batch that will hold what the node does next (the one after the last it sealed).
-fn next_batch(node: &mut Service) -> u64 {
-    node.drain();
-    node.events
-        .iter()
-        .filter(|e| e["event"] == "sealed")
-        .filter_map(|e| e["batch"].as_u64())
-        .max()
-        .unwrap_or(0)
-        + 1
-}
-
 #[test]
 fn separate_services_and_a_node_killed_and_restarted_where_it_stopped() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -194,7 +182,7 @@ fn separate_services_and_a_node_killed_and_restarted_where_it_stopped() {
 
     deposit(0);
     let first = until(60, "the first deposit credited", || account_of(0));
-    let batch = next_batch(&mut node);
+    let batch = node.next_batch();
     verified_from(&mut node, 300, batch);
     let before = collateral(0, first);
     assert_eq!(before.parse::<f64>().ok(), Some(1_000.0), "{before}");
@@ -233,7 +221,7 @@ fn separate_services_and_a_node_killed_and_restarted_where_it_stopped() {
         before,
         "the first deposit is not credited twice"
     );
-    let batch = next_batch(&mut node);
+    let batch = node.next_batch();
     let last = verified_from(&mut node, 300, batch);
 
     // Every batch the node sealed, before and after the crash, is verified, in order.

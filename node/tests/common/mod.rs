@@ -93,6 +93,19 @@ impl Service {
         }
     }
 
+    /// The batch that will hold what the service does next: every event so far read, the one
+    /// after the last it sealed (still open), or an already sealed one.
+    pub fn next_batch(&mut self) -> u64 {
+        self.drain();
+        self.events
+            .iter()
+            .filter(|e| e["event"] == "sealed")
+            .filter_map(|e| e["batch"].as_u64())
+            .max()
+            .unwrap_or(0)
+            + 1
+    }
+
     /// Asks the service to stop, as an operator's `kill` would.
     pub fn terminate(&self) {
         self.signal("-TERM");
