@@ -90,10 +90,8 @@ pub struct DeployArgs {
 }
 
 pub fn public_key(text: &str, what: &str) -> Result<PublicKey> {
-    let mut bytes = [0u8; 32];
-    hex::decode_to_slice(text.trim_start_matches("0x"), &mut bytes)
-        .with_context(|| format!("{what}: not 64 hex digits"))?;
-    PublicKey::unpack(&bytes).map_err(|e| anyhow::anyhow!("{what}: {e}"))
+    PublicKey::unpack(&crate::wallet::hex32(text, what)?)
+        .map_err(|e| anyhow::anyhow!("{what}: {e}"))
 }
 
 pub fn address(text: &str, what: &str) -> Result<Address> {

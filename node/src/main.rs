@@ -14,7 +14,7 @@ mod oracle_signer;
 mod service;
 mod wallet;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 use rand::rngs::OsRng;
 use zkperp_state::eddsa::PrivateKey;
@@ -78,18 +78,7 @@ fn main() -> Result<()> {
 
 fn keygen(private_key: Option<&str>) -> Result<()> {
     let key = match private_key {
-        Some(text) => {
-            let mut bytes = [0u8; 32];
-            let digits = text.trim_start_matches("0x");
-            if digits.len() != 64 {
-                bail!(
-                    "--private-key takes exactly 64 hex digits (32 bytes), got {}",
-                    digits.len()
-                );
-            }
-            hex::decode_to_slice(digits, &mut bytes).context("--private-key is not hex")?;
-            PrivateKey::from_bytes(bytes)
-        }
+        Some(text) => PrivateKey::from_bytes(wallet::hex32(text, "--private-key")?),
         None => PrivateKey::random(&mut OsRng),
     };
     let pk = key.public_key();

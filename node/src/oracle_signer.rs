@@ -58,13 +58,6 @@ pub fn run(args: &OracleArgs) -> Result<()> {
     run_until_signal(run_async(args))
 }
 
-fn private_key(text: &str) -> Result<PrivateKey> {
-    let mut bytes = [0u8; 32];
-    hex::decode_to_slice(text.trim_start_matches("0x"), &mut bytes)
-        .context("--key is not 64 hex digits")?;
-    Ok(PrivateKey::from_bytes(bytes))
-}
-
 async fn get(http: &reqwest::Client, url: &str) -> Result<Value> {
     let response = http
         .get(url)
@@ -102,7 +95,7 @@ async fn config(http: &reqwest::Client, api: &str) -> Result<StateConfig> {
 }
 
 async fn run_async(args: &OracleArgs) -> Result<()> {
-    let key = private_key(&args.key)?;
+    let key = PrivateKey::from_bytes(crate::wallet::hex32(&args.key, "--key")?);
     let public = key.public_key();
     let http = reqwest::Client::new();
     let api = args.api.trim_end_matches('/');

@@ -145,7 +145,8 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-fn hex32(text: &str, what: &str) -> Result<[u8; 32]> {
+/// 32 bytes from 64 hex digits (`0x` optional); errors name `what`.
+pub fn hex32(text: &str, what: &str) -> Result<[u8; 32]> {
     let digits = text.trim().trim_start_matches("0x");
     let mut bytes = [0u8; 32];
     if digits.len() != 64 {
