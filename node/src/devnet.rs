@@ -22,7 +22,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::operator::{emit, now, run_until_signal, spawn_prover, Operator};
+use crate::operator::{emit, lock, now, run_until_signal, spawn_prover, Operator, Seal};
 use crate::oracle_signer::INITIAL_TICKS;
 use anyhow::{bail, Context, Result};
 use rand::{Rng, SeedableRng};
@@ -310,11 +310,10 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         if halted.load(std::sync::atomic::Ordering::SeqCst) {
             continue; // no batch can land any more; the API keeps serving
         }
-        if !op.seal().await? {
-            break;
-        }
-        if op.deferred() {
-            continue; // the prover is behind: the open batch stays open
+        match op.seal().await? {
+            Seal::Sealed => {}
+            Seal::Deferred => continue, // the prover is behind: the open batch stays open
+            Seal::ProverStopped => break,
         }
         if want != 0 && op.sent >= want {
             continue; // wait for the prover to verify them
@@ -323,11 +322,7 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         // The local signers quote the next batch's prices into the oracle book.
         for oracle in &mut local_oracles {
             let quote = oracle.sign_at(at);
-            let ingested = op
-                .oracle
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .ingest(quote, at);
+            let ingested = lock(&op.oracle).ingest(quote, at);
             if let Err(e) = ingested {
                 emit(json!({
                     "event": "quote_refused", "market": oracle.market.index(),

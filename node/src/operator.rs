@@ -41,7 +41,9 @@ pub fn emit(line: serde_json::Value) {
     println!("{line}");
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// Locks `m`; a panic elsewhere under the lock leaves data that is still whole (every write
+/// to it is one call), so a poisoned lock is used as it is.
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -65,7 +67,19 @@ pub struct Operator {
     in_flight: Arc<AtomicU64>,
     /// The timer seals no batch while this many are in flight (see [`Operator::seal`]).
     max_in_flight: u64,
+    /// Whether the last seal was deferred (so `prover_behind` is said once per episode).
     deferring: bool,
+}
+
+/// What [`Operator::seal`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seal {
+    /// The open batch (if any) is sealed and with the prover: the next may open.
+    Sealed,
+    /// The prover is behind: nothing sealed, the open batch stays open.
+    Deferred,
+    /// The prover has stopped taking batches.
+    ProverStopped,
 }
 
 /// Sealed batches the prover may be behind by before the timer stops sealing (the default of
@@ -136,35 +150,33 @@ impl Operator {
         true
     }
 
-    /// Seals the open batch, if any, and hands it to the prover; false once the prover has
-    /// stopped. Returns `Ok(true)` without sealing while the prover is `max_in_flight`
-    /// batches behind: the open batch stays open and keeps filling (a full batch still rolls
-    /// over on its own), so the batch rate follows the proving rate instead of queueing
-    /// mostly-empty batches faster than they can be proven.
+    /// Seals the open batch, if any, and hands it to the prover. Seals nothing while the
+    /// prover is `max_in_flight` batches behind: the open batch stays open and keeps filling
+    /// (a full batch still rolls over on its own), so the batch rate follows the proving rate
+    /// instead of queueing mostly-empty batches faster than they can be proven.
     ///
     /// The bound trades two risks: the L1 lagging the sequencer without limit (withdrawals
     /// wait, and a forced request could miss its deadline and freeze the rollup) against
     /// marks and liquidations, which move only at batch boundaries, going stale while the
     /// prover catches up. Neither is acceptable for long: the cure is proving capacity.
-    pub async fn seal(&mut self) -> Result<bool> {
+    pub async fn seal(&mut self) -> Result<Seal> {
         let behind = self.in_flight.load(Ordering::SeqCst);
         if behind >= self.max_in_flight {
             if !self.deferring {
                 emit(json!({"event": "prover_behind", "in_flight": behind}));
                 self.deferring = true;
             }
-            return Ok(true);
+            return Ok(Seal::Deferred);
         }
         self.deferring = false;
         if self.hub.with_sequencer(|s| s.batcher().is_open()) {
             self.exec(Command::EndBatch)?;
         }
-        Ok(self.flush().await)
-    }
-
-    /// Whether the last [`Operator::seal`] left the open batch open (the prover is behind).
-    pub fn deferred(&self) -> bool {
-        self.deferring
+        Ok(if self.flush().await {
+            Seal::Sealed
+        } else {
+            Seal::ProverStopped
+        })
     }
 
     /// The next batch's time: the wall clock, never before the state's.

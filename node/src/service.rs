@@ -32,7 +32,7 @@ use zkperp_state::batch::SealedBatch;
 
 use crate::deploy::l1_signer;
 use crate::network::Network;
-use crate::operator::{emit, run_until_signal, spawn_prover, Operator, QueueCursors};
+use crate::operator::{emit, lock, run_until_signal, spawn_prover, Operator, QueueCursors, Seal};
 
 #[derive(Debug, clap::Args)]
 pub struct NodeArgs {
@@ -135,10 +135,7 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
         &args.data_dir.join("verified"),
         &config.state,
     )?));
-    let verified_batch = verified
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .batch();
+    let verified_batch = lock(&verified).batch();
     let mut cursors = QueueCursors::default();
     let mut owed: Vec<SealedBatch> = Vec::new();
     let mut replayed = 0u64;
@@ -221,11 +218,10 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
         if halted.load(Ordering::SeqCst) {
             continue; // no batch can land any more; the API keeps serving exits
         }
-        if !op.seal().await? {
-            break;
-        }
-        if op.deferred() {
-            continue; // the prover is behind: the open batch stays open
+        match op.seal().await? {
+            Seal::Sealed => {}
+            Seal::Deferred => continue, // the prover is behind: the open batch stays open
+            Seal::ProverStopped => break,
         }
         let at = op.clock()?;
         op.open_batch(at).await?;
