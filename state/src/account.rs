@@ -41,6 +41,36 @@ impl Account {
         }
     }
 
+    /// An account from its leaf and its orders tree's non-empty slots (a snapshot's record):
+    /// the tree is rebuilt and must give the leaf's `orders_root`.
+    pub fn restore(
+        leaf: AccountLeaf,
+        slots: impl IntoIterator<Item = (u64, OrderSlot)>,
+        order_tree_depth: u8,
+    ) -> Result<Self, String> {
+        let slots: HashMap<u64, OrderSlot> = slots.into_iter().collect();
+        let orders = SparseMerkleTree::from_leaves(
+            order_tree_depth,
+            slots.iter().map(|(slot, value)| (*slot, value.pack())),
+        )
+        .map_err(|e| e.to_string())?;
+        if orders.root() != leaf.orders_root {
+            return Err("its order slots do not give its leaf's orders root".into());
+        }
+        Ok(Account {
+            leaf,
+            orders,
+            slots,
+        })
+    }
+
+    /// The orders tree's written slots, in slot order.
+    pub fn order_slots(&self) -> Vec<(u64, OrderSlot)> {
+        let mut slots: Vec<_> = self.slots.iter().map(|(k, v)| (*k, *v)).collect();
+        slots.sort_unstable_by_key(|(k, _)| *k);
+        slots
+    }
+
     pub fn order_slot(&self, slot: u64) -> OrderSlot {
         self.slots.get(&slot).copied().unwrap_or_default()
     }

@@ -7,7 +7,7 @@
 //! while this crate stays free of I/O; [`MemoryStore`] serves tests, the orders trees inside
 //! account leaves, and the circuits.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::sync::{Arc, OnceLock};
 
@@ -249,6 +249,69 @@ impl SparseMerkleTree<MemoryStore> {
     pub fn new(depth: u8) -> Result<Self, MerkleError<Infallible>> {
         Self::open(depth, MemoryStore::default())
     }
+
+    /// The tree holding `leaves` (index, value; later duplicates win), built bottom up: every
+    /// node above a written leaf is hashed once, where writing the leaves one by one would hash
+    /// each path whole (a dense run of `n` leaves costs about `n` hashes instead of
+    /// `n * depth`). The nodes stored are those [`SparseMerkleTree::update`] would store.
+    pub fn from_leaves(
+        depth: u8,
+        leaves: impl IntoIterator<Item = (u64, Fr)>,
+    ) -> Result<Self, MerkleError<Infallible>> {
+        let mut tree = Self::new(depth)?;
+        let mut level: BTreeMap<u64, Fr> = BTreeMap::new();
+        for (index, leaf) in leaves {
+            tree.check_index(index)?;
+            level.insert(index, leaf);
+        }
+        if level.is_empty() {
+            return Ok(tree);
+        }
+        for height in 0..depth {
+            let empty = tree.empty[usize::from(height)];
+            let mut parents = BTreeMap::new();
+            let mut nodes = level.iter().peekable();
+            while let Some((&index, &value)) = nodes.next() {
+                tree.store.nodes.insert(
+                    NodeKey {
+                        level: height,
+                        index,
+                    },
+                    value,
+                );
+                let (left, right) = if index & 1 == 0 {
+                    match nodes.peek() {
+                        Some((&next, &sibling)) if next == index + 1 => {
+                            tree.store.nodes.insert(
+                                NodeKey {
+                                    level: height,
+                                    index: next,
+                                },
+                                sibling,
+                            );
+                            nodes.next();
+                            (value, sibling)
+                        }
+                        _ => (value, empty),
+                    }
+                } else {
+                    (empty, value)
+                };
+                parents.insert(index >> 1, poseidon2(left, right));
+            }
+            level = parents;
+        }
+        let root = level[&0];
+        tree.store.nodes.insert(
+            NodeKey {
+                level: depth,
+                index: 0,
+            },
+            root,
+        );
+        tree.root = root;
+        Ok(tree)
+    }
 }
 
 #[cfg(test)]
@@ -283,6 +346,40 @@ mod tests {
             assert!(update.proof.verify(update.new_root, value));
             assert!(tree.proof(index).expect("proof").verify(tree.root(), value));
         }
+    }
+
+    #[test]
+    fn built_from_leaves_equals_written_one_by_one() {
+        for (depth, leaves) in [
+            (1u8, vec![(1u64, 7u64)]),
+            (4, vec![(0, 1), (1, 2), (2, 3), (9, 4), (15, 5)]),
+            (6, vec![(63, 1), (0, 2), (31, 3), (32, 4), (5, 5), (5, 6)]),
+            (10, (0..37).map(|i| (i, 1000 + i)).collect()),
+        ] {
+            let leaves: Vec<(u64, Fr)> =
+                leaves.into_iter().map(|(i, v)| (i, Fr::from(v))).collect();
+            let mut written = SparseMerkleTree::new(depth).expect("depth");
+            for (index, leaf) in &leaves {
+                written.update(*index, *leaf).expect("update");
+            }
+            let built = SparseMerkleTree::from_leaves(depth, leaves.clone()).expect("build");
+            assert_eq!(built.root(), written.root(), "depth {depth}");
+            assert_eq!(built.store().len(), written.store().len(), "depth {depth}");
+            for index in 0..(1u64 << depth).min(64) {
+                assert_eq!(
+                    built.proof(index).expect("proof"),
+                    written.proof(index).expect("proof")
+                );
+            }
+        }
+        assert_eq!(
+            SparseMerkleTree::from_leaves(5, []).expect("empty").root(),
+            SparseMerkleTree::new(5).expect("depth").root()
+        );
+        assert!(matches!(
+            SparseMerkleTree::from_leaves(3, [(8, Fr::from(1u64))]),
+            Err(MerkleError::IndexOutOfRange { .. })
+        ));
     }
 
     #[test]

@@ -92,6 +92,8 @@ pub enum StateError {
     Store(String),
     #[error("the batch's fees overflow the fee account: {0}")]
     FeeOverflow(RangeError),
+    #[error("the snapshot cannot be restored: {0}")]
+    Snapshot(String),
 }
 
 fn store_error<E: std::error::Error>(e: MerkleError<E>) -> StateError {
@@ -175,10 +177,114 @@ pub struct Savepoint {
     pending_fees: i128,
 }
 
+/// One account in a [`StateSnapshot`]: its leaf in the clear and its orders tree's slots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountSnapshot {
+    pub id: AccountId,
+    pub leaf: AccountLeaf,
+    /// The orders tree's written slots, in slot order.
+    pub slots: Vec<(u64, OrderSlot)>,
+}
+
+/// The state between two batches, in the clear: what a sequencer snapshot stores. No tree is
+/// stored: [`State::restore`] rebuilds every tree from the leaves and checks it gives `root`, so
+/// a snapshot that does not match the state it claims is refused, not trusted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateSnapshot {
+    /// The state root after `batches_sealed` batches.
+    #[serde(with = "crate::field::serde_fr")]
+    pub root: Fr,
+    pub batches_sealed: u64,
+    pub now: Timestamp,
+    pub accounts: Vec<AccountSnapshot>,
+    pub markets: Vec<MarketState>,
+    pub next_account: u64,
+    pub deposits_consumed: u64,
+    pub forced_consumed: u64,
+}
+
 impl State<MemoryStore> {
     /// The genesis state in memory: the insurance fund at id 0 and the fee account at id 1.
     pub fn genesis(config: StateConfig) -> Result<Self, StateError> {
         Self::genesis_in(config, MemoryStore::default())
+    }
+
+    /// The state a [`State::snapshot`] recorded, under `config` (the deployment's, which the
+    /// snapshot does not carry). Every tree is rebuilt from the leaves, bottom up; the result
+    /// must give the recorded root, and every account must be consistent with `config`.
+    pub fn restore(config: StateConfig, snapshot: StateSnapshot) -> Result<Self, StateError> {
+        config.validate()?;
+        let bad = |why: String| StateError::Snapshot(why);
+        if snapshot.markets.len() != config.markets.len() {
+            return Err(bad(format!(
+                "it has {} markets, the configuration {}",
+                snapshot.markets.len(),
+                config.markets.len()
+            )));
+        }
+        let mut accounts = BTreeMap::new();
+        let mut owners = HashMap::new();
+        let mut leaves = Vec::with_capacity(snapshot.accounts.len());
+        for AccountSnapshot { id, leaf, slots } in snapshot.accounts {
+            if id.index() >= snapshot.next_account {
+                return Err(bad(format!("account {id} is at or past the next id")));
+            }
+            if leaf.positions.len() != config.markets.len() {
+                return Err(bad(format!(
+                    "account {id} has the wrong number of positions"
+                )));
+            }
+            let account = Account::restore(leaf, slots, config.order_tree_depth)
+                .map_err(|why| bad(format!("account {id}: {why}")))?;
+            leaves.push((id.index(), account.leaf.hash()));
+            owners.insert(
+                (account.leaf.public_key.pack(), account.leaf.l1_address),
+                id,
+            );
+            if accounts.insert(id, account).is_some() {
+                return Err(bad(format!("account {id} appears twice")));
+            }
+        }
+        for (id, owner) in [
+            (AccountId::INSURANCE_FUND, &config.insurance_fund),
+            (AccountId::FEES, &config.fee_account),
+        ] {
+            let ok = accounts.get(&id).is_some_and(|a| {
+                a.leaf.public_key == owner.public_key && a.leaf.l1_address == owner.l1_address
+            });
+            if !ok {
+                return Err(bad(format!(
+                    "system account {id} is not the configuration's"
+                )));
+            }
+        }
+        let tree = SparseMerkleTree::from_leaves(config.account_tree_depth, leaves)
+            .map_err(|e| bad(e.to_string()))?;
+        let mut state = State {
+            config: Arc::new(config),
+            accounts,
+            owners,
+            tree,
+            markets: snapshot.markets,
+            next_account: snapshot.next_account,
+            deposits_consumed: snapshot.deposits_consumed,
+            forced_consumed: snapshot.forced_consumed,
+            now: snapshot.now,
+            batch_start_root: Fr::from(0u64),
+            batch_start_accounts_root: Fr::from(0u64),
+            batch_start_markets: Vec::new(),
+            batches_sealed: snapshot.batches_sealed,
+            batch_log: Vec::new(),
+            pending_fees: 0,
+            undo: None,
+        };
+        if state.root() != snapshot.root {
+            return Err(bad(
+                "its accounts and markets do not give the state root it records".into(),
+            ));
+        }
+        state.mark_batch_start();
+        Ok(state)
     }
 }
 
@@ -309,6 +415,38 @@ impl<S: NodeStore> State<S> {
     /// Trading fees of the open batch, not yet credited to the fee account.
     pub fn pending_fees(&self) -> i128 {
         self.pending_fees
+    }
+
+    /// The batches sealed so far.
+    pub fn batches_sealed(&self) -> u64 {
+        self.batches_sealed
+    }
+
+    /// Everything [`State::restore`] needs to rebuild this state. Only between batches: the
+    /// open batch's witness (its log, its fees, a savepoint) is not part of a snapshot, so with
+    /// any of them pending this is `None`.
+    pub fn snapshot(&self) -> Option<StateSnapshot> {
+        if !self.batch_log.is_empty() || self.pending_fees != 0 || self.undo.is_some() {
+            return None;
+        }
+        Some(StateSnapshot {
+            root: self.root(),
+            batches_sealed: self.batches_sealed,
+            now: self.now,
+            accounts: self
+                .accounts
+                .iter()
+                .map(|(id, account)| AccountSnapshot {
+                    id: *id,
+                    leaf: account.leaf.clone(),
+                    slots: account.order_slots(),
+                })
+                .collect(),
+            markets: self.markets.clone(),
+            next_account: self.next_account,
+            deposits_consumed: self.deposits_consumed,
+            forced_consumed: self.forced_consumed,
+        })
     }
 
     /// The open batch's transactions so far.
