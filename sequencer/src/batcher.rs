@@ -59,16 +59,16 @@ use std::collections::VecDeque;
 
 use rustc_hash::FxHashSet;
 use zkperp_state::batch::{SealedBatch, Shape, SlotKind};
-use zkperp_state::merkle::NodeStore;
+use zkperp_state::merkle::{MemoryStore, NodeStore};
 use zkperp_state::order::SignedOrder;
-use zkperp_state::state::StateError;
+use zkperp_state::state::{StateConfig, StateError};
 use zkperp_state::tx::{CancelOrder, Transaction, TxError};
 use zkperp_state::units::Timestamp;
 use zkperp_state::State;
 
 use crate::book::{Event, OrderKey};
 use crate::cost_basis::CostBasis;
-use crate::engine::{Engine, OrderError, OrderOptions, TradeSlots};
+use crate::engine::{Engine, EngineSnapshot, FeeSchedule, OrderError, OrderOptions, TradeSlots};
 use crate::journal::Command;
 
 /// What a command did itself.
@@ -144,7 +144,7 @@ pub enum BatcherError {
 }
 
 /// A transaction waiting for its place, with the ticket of the command that brought it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Held {
     ticket: u64,
     tx: Transaction,
@@ -163,6 +163,40 @@ struct Slots {
     events: Vec<BatchEvent>,
     /// Entry prices after every sealed batch.
     cost_basis: CostBasis,
+    /// The L1 queues' entries taken in so far.
+    cursors: QueueCursors,
+}
+
+/// The L1 queues' cursors: the next deposit and forced-request indices not yet taken in (every
+/// queue entry the follower brought is journaled, so what the journal holds is what was read).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct QueueCursors {
+    pub next_deposit: u64,
+    pub next_forced: u64,
+}
+
+impl QueueCursors {
+    fn observe(&mut self, tx: &Transaction) {
+        match tx {
+            Transaction::Deposit(d) => {
+                self.next_deposit = self.next_deposit.max(d.request.index + 1)
+            }
+            Transaction::ForcedWithdrawal(f) => {
+                self.next_forced = self.next_forced.max(f.request.index + 1)
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The batch builder between batches: the engine's snapshot and everything held for later.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct BatcherSnapshot {
+    pub engine: EngineSnapshot,
+    /// Held transactions per kind, in [`SlotKind::ALL`] order.
+    held: Vec<Vec<Held>>,
+    cost_basis: CostBasis,
+    pub cursors: QueueCursors,
 }
 
 fn key_of_cancel(cancel: &CancelOrder) -> OrderKey {
@@ -266,6 +300,40 @@ impl<S: NodeStore> TradeSlots<S> for Slots {
     }
 }
 
+impl Batcher<MemoryStore> {
+    /// The builder a snapshot recorded, for batches of `shape` (the journal's, which the
+    /// snapshot does not carry), with no batch open.
+    pub fn restore(
+        config: StateConfig,
+        fees: FeeSchedule,
+        shape: Shape,
+        snapshot: BatcherSnapshot,
+    ) -> Result<Self, StateError> {
+        let mut batcher = Batcher::new(Engine::restore(config, fees, snapshot.engine)?, shape)
+            .map_err(|e| StateError::Snapshot(e.to_string()))?;
+        if snapshot.held.len() != SlotKind::ALL.len() {
+            return Err(StateError::Snapshot(
+                "its held queues are not one per kind".into(),
+            ));
+        }
+        for (kind, queue) in SlotKind::ALL.into_iter().zip(snapshot.held) {
+            for held in queue {
+                if SlotKind::of(&held.tx) != kind {
+                    return Err(StateError::Snapshot(format!(
+                        "a held transaction of ticket {} is in the {} queue",
+                        held.ticket,
+                        kind.name()
+                    )));
+                }
+                batcher.slots.hold(held.ticket, held.tx);
+            }
+        }
+        batcher.slots.cost_basis = snapshot.cost_basis;
+        batcher.slots.cursors = snapshot.cursors;
+        Ok(batcher)
+    }
+}
+
 /// The engine with its batches built to a shape: the sequencer's deterministic core.
 #[derive(Debug)]
 pub struct Batcher<S: NodeStore> {
@@ -296,12 +364,37 @@ impl<S: NodeStore> Batcher<S> {
                 cancels: FxHashSet::default(),
                 events: Vec::new(),
                 cost_basis: CostBasis::default(),
+                cursors: QueueCursors::default(),
             },
         })
     }
 
     pub fn engine(&self) -> &Engine<S> {
         &self.engine
+    }
+
+    /// The L1 queues' cursors the commands so far imply.
+    pub fn cursors(&self) -> QueueCursors {
+        self.slots.cursors
+    }
+
+    /// The builder as [`Batcher::restore`] rebuilds it: only between batches (`None` while one
+    /// is open).
+    pub fn snapshot(&self) -> Option<BatcherSnapshot> {
+        if self.slots.open {
+            return None;
+        }
+        Some(BatcherSnapshot {
+            engine: self.engine.snapshot()?,
+            held: self
+                .slots
+                .held
+                .iter()
+                .map(|q| q.iter().cloned().collect())
+                .collect(),
+            cost_basis: self.slots.cost_basis.clone(),
+            cursors: self.slots.cursors,
+        })
     }
 
     pub fn shape(&self) -> &Shape {
@@ -340,7 +433,10 @@ impl<S: NodeStore> Batcher<S> {
             Command::EndBatch => self.end(),
             Command::Submit { order, options } => self.submit(*order, *options),
             Command::Cancel { cancel } => self.cancel(ticket, cancel),
-            Command::Apply { tx } => self.apply(ticket, tx),
+            Command::Apply { tx } => {
+                self.slots.cursors.observe(tx);
+                self.apply(ticket, tx)
+            }
         };
         Executed {
             ticket,

@@ -32,7 +32,7 @@ use zkperp_state::tx::Transaction;
 use zkperp_state::units::AccountId;
 
 /// One open position as the sequencer saw it built.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
     /// Lots, positive long (equal to the leaf's position size).
     pub lots: i128,
@@ -70,7 +70,7 @@ impl Entry {
 }
 
 /// The entries of every trader's open positions.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CostBasis {
     entries: FxHashMap<(AccountId, usize), Entry>,
 }

@@ -22,9 +22,11 @@
 
 use rustc_hash::FxHashMap;
 use zkperp_state::margin::MarginError;
+use zkperp_state::merkle::MemoryStore;
 use zkperp_state::merkle::NodeStore;
 use zkperp_state::order::SignedOrder;
 use zkperp_state::state::StateError;
+use zkperp_state::state::{StateConfig, StateSnapshot};
 use zkperp_state::tx::{CancelOrder, Role, Trade, TradeError, Transaction, TxError};
 use zkperp_state::units::{notional, AccountId, Collateral, PPM_ONE};
 use zkperp_state::State;
@@ -123,7 +125,7 @@ impl<S: NodeStore> TradeSlots<S> for Unlimited {
 }
 
 /// An open order: the signed order and how much of it may still fill.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Open {
     signed: SignedOrder,
     remaining: u64,
@@ -137,6 +139,69 @@ pub struct Engine<S: NodeStore> {
     open: FxHashMap<OrderKey, Open>,
     by_account: FxHashMap<AccountId, Vec<OrderKey>>,
     fees: FeeSchedule,
+}
+
+/// The engine between batches: the state in the clear, the books whole, the open orders.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct EngineSnapshot {
+    pub state: StateSnapshot,
+    books: Vec<OrderBook>,
+    open: Vec<(OrderKey, Open)>,
+    by_account: Vec<(AccountId, Vec<OrderKey>)>,
+}
+
+impl<S: NodeStore> Engine<S> {
+    /// The engine as [`Engine::restore`] rebuilds it; `None` inside a batch (see
+    /// [`State::snapshot`]). Maps are written sorted, so equal engines give equal snapshots.
+    pub fn snapshot(&self) -> Option<EngineSnapshot> {
+        let mut open: Vec<_> = self.open.iter().map(|(k, o)| (*k, *o)).collect();
+        open.sort_unstable_by_key(|(k, _)| *k);
+        let mut by_account: Vec<_> = self
+            .by_account
+            .iter()
+            .map(|(a, keys)| (*a, keys.clone()))
+            .collect();
+        by_account.sort_unstable_by_key(|(a, _)| *a);
+        Some(EngineSnapshot {
+            state: self.state.snapshot()?,
+            books: self.books.clone(),
+            open,
+            by_account,
+        })
+    }
+}
+
+impl Engine<MemoryStore> {
+    /// The engine a snapshot recorded, under the deployment's `config` and `fees`.
+    pub fn restore(
+        config: StateConfig,
+        fees: FeeSchedule,
+        snapshot: EngineSnapshot,
+    ) -> Result<Self, StateError> {
+        let state = State::restore(config, snapshot.state)?;
+        if snapshot.books.len() != state.config().markets.len() {
+            return Err(StateError::Snapshot(format!(
+                "it has {} books for {} markets",
+                snapshot.books.len(),
+                state.config().markets.len()
+            )));
+        }
+        let open: FxHashMap<OrderKey, Open> = snapshot.open.into_iter().collect();
+        let resting: usize = snapshot.books.iter().map(OrderBook::len).sum();
+        if resting != open.len() {
+            return Err(StateError::Snapshot(format!(
+                "its books hold {resting} orders and its registry {}",
+                open.len()
+            )));
+        }
+        Ok(Engine {
+            state,
+            books: snapshot.books,
+            open,
+            by_account: snapshot.by_account.into_iter().collect(),
+            fees,
+        })
+    }
 }
 
 fn key_of(signed: &SignedOrder) -> OrderKey {

@@ -5,6 +5,8 @@
 //! Layout: column family `journal`, key = sequence number (8 bytes, big-endian, from 0), value =
 //! the command as JSON. One synced write per call: [`Journal::append`] writes one command,
 //! [`Journal::append_all`] a group of them (group commit: one fsync for every command waiting).
+//! The same database holds the sequencer's snapshots ([`crate::snapshot`]), so that a restart
+//! replays only the commands after the newest one it can use.
 
 use std::path::Path;
 
@@ -55,7 +57,7 @@ pub enum JournalError {
 /// An append-only, synced log of commands.
 #[derive(Debug)]
 pub struct Journal {
-    db: DB,
+    pub(crate) db: DB,
     next: u64,
 }
 
@@ -65,10 +67,23 @@ impl Journal {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
-        let db = DB::open_cf(&opts, path, [JOURNAL_CF])?;
-        let mut journal = Journal { db, next: 0 };
-        journal.next = journal.read_all()?.len() as u64;
-        Ok(journal)
+        let db = DB::open_cf(&opts, path, crate::snapshot::COLUMN_FAMILIES)?;
+        let cf = db
+            .cf_handle(JOURNAL_CF)
+            .ok_or(JournalError::MissingColumnFamily)?;
+        // The length is the last key plus one; `read_from` checks the keys before it.
+        let next = match db.iterator_cf(cf, IteratorMode::End).next() {
+            None => 0,
+            Some(item) => {
+                let (key, _) = item?;
+                let key: [u8; 8] = key.as_ref().try_into().map_err(|_| JournalError::Corrupt {
+                    seq: 0,
+                    reason: "a key is not 8 bytes".into(),
+                })?;
+                u64::from_be_bytes(key) + 1
+            }
+        };
+        Ok(Journal { db, next })
     }
 
     /// The number of commands written.
@@ -124,14 +139,22 @@ impl Journal {
 
     /// Every command, in order.
     pub fn read_all(&self) -> Result<Vec<Command>, JournalError> {
+        self.read_from(0)
+    }
+
+    /// The commands from sequence number `first` on, in order; the entries must be numbered
+    /// without gaps up to the journal's length.
+    pub fn read_from(&self, first: u64) -> Result<Vec<Command>, JournalError> {
         let cf = self
             .db
             .cf_handle(JOURNAL_CF)
             .ok_or(JournalError::MissingColumnFamily)?;
         let mut out = Vec::new();
-        for (expected, item) in self.db.iterator_cf(cf, IteratorMode::Start).enumerate() {
+        let start = first.to_be_bytes();
+        let mode = IteratorMode::From(&start, rocksdb::Direction::Forward);
+        for (i, item) in self.db.iterator_cf(cf, mode).enumerate() {
             let (key, value) = item?;
-            let seq = expected as u64;
+            let seq = first + i as u64;
             if key.as_ref() != seq.to_be_bytes() {
                 return Err(JournalError::Corrupt {
                     seq,
@@ -143,6 +166,12 @@ impl Journal {
                 reason: e.to_string(),
             })?;
             out.push(command);
+        }
+        if first + out.len() as u64 != self.next.max(first) {
+            return Err(JournalError::Corrupt {
+                seq: first + out.len() as u64,
+                reason: format!("the journal ends before its length {}", self.next),
+            });
         }
         Ok(out)
     }

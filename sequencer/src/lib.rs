@@ -24,6 +24,8 @@
 //!   circuit's shape (trades live, start-of-batch kinds and seal-time kinds held for their place).
 //! * [`journal`]: every accepted command, synced to RocksDB before it is acknowledged.
 //! * [`sequencer`]: journal first, then the batch builder; a restart replays the journal.
+//! * [`snapshot`]: the builder between batches, stored every so many batches, so a restart
+//!   replays only the journal after the newest usable snapshot.
 //! * [`follower`]: the L1's deposit and forced-withdrawal queues, from the rollup's events, as
 //!   transactions in queue order.
 //! * [`pipeline`]: sealed batches proven off the async runtime, submitted to the rollup in
@@ -60,6 +62,7 @@ pub mod oracle;
 pub mod pipeline;
 pub mod risk;
 pub mod sequencer;
+pub mod snapshot;
 pub mod store;
 pub mod testkit;
 pub mod tree;

@@ -14,6 +14,11 @@ pub use crate::batcher::{BatchEvent, Executed, Outcome};
 use crate::batcher::{Batcher, BatcherError};
 use crate::engine::{Engine, FeeSchedule};
 use crate::journal::{Command, Journal, JournalError};
+use crate::snapshot::{SnapshotChoice, SnapshotMeta, SnapshotPolicy, Stored, SNAPSHOT_VERSION};
+
+fn hex_fr(x: zkperp_state::Fr) -> String {
+    hex::encode(zkperp_state::field::fr_to_be_bytes(&x))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SequencerError {
@@ -41,6 +46,16 @@ pub struct SequencerConfig {
 }
 
 impl SequencerConfig {
+    /// What a snapshot records of the configuration, to be used only under the same one.
+    fn fingerprint(&self) -> String {
+        serde_json::json!({
+            "state": self.state,
+            "shape": self.shape,
+            "fees": [self.fees.maker_ppm, self.fees.taker_ppm],
+        })
+        .to_string()
+    }
+
     /// A batch builder over the genesis state, with no batch open.
     pub fn genesis(&self) -> Result<Batcher<MemoryStore>, SequencerError> {
         let engine = Engine::new(State::genesis(self.state.clone())?, self.fees);
@@ -55,33 +70,235 @@ pub struct Sequencer {
     batcher: Batcher<MemoryStore>,
     /// Why the sequencer halted, if it did (see [`SequencerError::Halted`]).
     halted: Option<String>,
+    config_json: String,
+    snapshots: Option<SnapshotPolicy>,
+    /// Batches sealed when the newest snapshot was taken (or at the position replay began).
+    last_snapshot: Option<u64>,
 }
 
-impl Sequencer {
-    /// Opens the journal at `path` and replays it onto the genesis state of `config`.
-    pub fn open(path: &Path, config: &SequencerConfig) -> Result<Self, SequencerError> {
-        Self::open_observed(path, config, |_, _, _| {})
+/// A sequencer being opened: the builder at the snapshot chosen (or genesis), its owner's
+/// extras, and the journal's commands after it still to replay ([`Opening::replay`]).
+#[derive(Debug)]
+pub struct Opening {
+    journal: Journal,
+    batcher: Batcher<MemoryStore>,
+    config_json: String,
+    position: u64,
+    restored: Option<SnapshotMeta>,
+    extras: Option<Vec<u8>>,
+    skipped: Vec<(SnapshotMeta, String)>,
+}
+
+impl Opening {
+    /// The snapshot the builder was restored from (`None`: genesis).
+    pub fn restored(&self) -> Option<&SnapshotMeta> {
+        self.restored.as_ref()
     }
 
-    /// [`Sequencer::open`], showing `observe` every replayed command with what it did and the
-    /// builder after it: a restarted process rebuilds from these what it derives from commands
-    /// (the API's views, the L1 queues' cursors, the sealed batches still owed to the L1).
-    pub fn open_observed(
-        path: &Path,
-        config: &SequencerConfig,
+    /// The bytes stored with that snapshot by its owner ([`Sequencer::snapshot_if_due`]).
+    pub fn extras(&self) -> Option<&[u8]> {
+        self.extras.as_deref()
+    }
+
+    /// Snapshots that could have been used but were not, newest first, with the reason.
+    pub fn skipped(&self) -> &[(SnapshotMeta, String)] {
+        &self.skipped
+    }
+
+    /// The builder as restored, before any replay.
+    pub fn batcher(&self) -> &Batcher<MemoryStore> {
+        &self.batcher
+    }
+
+    /// Replays the journal after the snapshot, showing `observe` every command with what it did
+    /// and the builder after it.
+    pub fn replay(
+        self,
         mut observe: impl FnMut(&Command, &Batcher<MemoryStore>, &Executed),
-    ) -> Result<Self, SequencerError> {
-        let journal = Journal::open(path)?;
-        let mut batcher = config.genesis()?;
-        for (ticket, command) in journal.read_all()?.iter().enumerate() {
-            let done = batcher.execute(ticket as u64, command);
+    ) -> Result<Sequencer, SequencerError> {
+        let Opening {
+            journal,
+            mut batcher,
+            config_json,
+            position,
+            restored,
+            ..
+        } = self;
+        for (i, command) in journal.read_from(position)?.iter().enumerate() {
+            let done = batcher.execute(position + i as u64, command);
             observe(command, &batcher, &done);
         }
         Ok(Sequencer {
             journal,
             batcher,
             halted: None,
+            config_json,
+            snapshots: None,
+            last_snapshot: restored.map(|m| m.batches_sealed),
         })
+    }
+}
+
+impl Sequencer {
+    /// Opens the journal at `path` and rebuilds the builder from the newest snapshot and the
+    /// commands after it (from genesis if there is none).
+    pub fn open(path: &Path, config: &SequencerConfig) -> Result<Self, SequencerError> {
+        Self::opening(path, config, SnapshotChoice::Latest)?.replay(|_, _, _| {})
+    }
+
+    /// [`Sequencer::open`] from the snapshot `choice` allows, without replaying yet: the caller
+    /// restores what it keeps with the snapshot ([`Opening::extras`]), then replays
+    /// ([`Opening::replay`]), seeing each replayed command and what it did (a restarted process
+    /// rebuilds from these what it derives from commands: the API's views, the sealed batches
+    /// still owed to the L1).
+    pub fn opening(
+        path: &Path,
+        config: &SequencerConfig,
+        choice: SnapshotChoice,
+    ) -> Result<Opening, SequencerError> {
+        let journal = Journal::open(path)?;
+        let config_json = config.fingerprint();
+        let mut skipped = Vec::new();
+        let candidates: Vec<SnapshotMeta> = match choice {
+            SnapshotChoice::Genesis => Vec::new(),
+            SnapshotChoice::Latest => journal.snapshots()?,
+            SnapshotChoice::AtMostBatch(n) => journal
+                .snapshots()?
+                .into_iter()
+                .filter(|m| m.batches_sealed <= n)
+                .collect(),
+        };
+        for meta in candidates.into_iter().rev() {
+            match Self::restore(&journal, config, &config_json, &meta) {
+                Ok((batcher, extras)) => {
+                    return Ok(Opening {
+                        journal,
+                        batcher,
+                        config_json,
+                        position: meta.position,
+                        restored: Some(meta),
+                        extras,
+                        skipped,
+                    })
+                }
+                Err(why) => skipped.push((meta, why)),
+            }
+        }
+        Ok(Opening {
+            journal,
+            batcher: config.genesis()?,
+            config_json,
+            position: 0,
+            restored: None,
+            extras: None,
+            skipped,
+        })
+    }
+
+    fn restore(
+        journal: &Journal,
+        config: &SequencerConfig,
+        config_json: &str,
+        meta: &SnapshotMeta,
+    ) -> Result<(Batcher<MemoryStore>, Option<Vec<u8>>), String> {
+        if meta.position > journal.len() {
+            return Err(format!(
+                "it is at position {} of a journal of {} commands",
+                meta.position,
+                journal.len()
+            ));
+        }
+        let stored = journal
+            .read_snapshot(meta.position)
+            .map_err(|e| e.to_string())?;
+        if stored.version != SNAPSHOT_VERSION {
+            return Err(format!("it is of format version {}", stored.version));
+        }
+        if stored.config != config_json {
+            return Err("it was taken under another configuration".into());
+        }
+        if stored.position != meta.position {
+            return Err("its index entry names another position".into());
+        }
+        let batcher = Batcher::restore(
+            config.state.clone(),
+            config.fees,
+            config.shape,
+            stored.batcher,
+        )
+        .map_err(|e| e.to_string())?;
+        let state = batcher.engine().state();
+        if state.batches_sealed() != meta.batches_sealed || hex_fr(state.root()) != meta.root {
+            return Err("its state is not the one its index entry records".into());
+        }
+        let extras = match stored.extras {
+            ciborium::Value::Bytes(bytes) => Some(bytes),
+            ciborium::Value::Null => None,
+            _ => return Err("its extras are not bytes".into()),
+        };
+        Ok((batcher, extras))
+    }
+
+    /// Writes snapshots by `policy` from now on (whenever [`Sequencer::snapshot_if_due`] is
+    /// called); `None`: never.
+    pub fn set_snapshot_policy(&mut self, policy: Option<SnapshotPolicy>) {
+        self.snapshots = policy;
+    }
+
+    /// Writes a snapshot at the current journal position if the policy says one is due and no
+    /// batch is open; `extras` are stored with it. Returns what was written. A failure here
+    /// loses nothing (the journal has every command): the caller reports it and goes on.
+    pub fn snapshot_if_due(
+        &mut self,
+        extras: impl FnOnce() -> Vec<u8>,
+    ) -> Result<Option<SnapshotMeta>, SequencerError> {
+        let Some(policy) = self.snapshots else {
+            return Ok(None);
+        };
+        let sealed = self.batcher.engine().state().batches_sealed();
+        let due = match self.last_snapshot {
+            None => sealed >= policy.every_batches.max(1),
+            Some(last) => sealed >= last + policy.every_batches.max(1),
+        };
+        if !due || self.halted.is_some() {
+            return Ok(None);
+        }
+        let written = self.snapshot(extras(), policy.keep)?;
+        if written.is_some() {
+            self.last_snapshot = Some(sealed);
+        }
+        Ok(written)
+    }
+
+    /// Writes a snapshot now (`None` if a batch is open), keeping the newest `keep`.
+    pub fn snapshot(
+        &mut self,
+        extras: Vec<u8>,
+        keep: usize,
+    ) -> Result<Option<SnapshotMeta>, SequencerError> {
+        let Some(batcher) = self.batcher.snapshot() else {
+            return Ok(None);
+        };
+        let state = self.batcher.engine().state();
+        let meta = SnapshotMeta {
+            position: self.journal.len(),
+            batches_sealed: state.batches_sealed(),
+            root: hex_fr(state.root()),
+            bytes: 0,
+        };
+        let stored = Stored {
+            version: SNAPSHOT_VERSION,
+            position: meta.position,
+            config: self.config_json.clone(),
+            batcher,
+            extras: ciborium::Value::Bytes(extras),
+        };
+        Ok(Some(self.journal.put_snapshot(&stored, &meta, keep)?))
+    }
+
+    /// The snapshots on disk, oldest first.
+    pub fn snapshots(&self) -> Result<Vec<SnapshotMeta>, SequencerError> {
+        Ok(self.journal.snapshots()?)
     }
 
     pub fn engine(&self) -> &Engine<MemoryStore> {

@@ -1,7 +1,8 @@
 //! The sequencer killed with SIGKILL at random points under a stream of orders, restarted, many
 //! times: no acknowledged command is lost, and the books and state root after the restart are
 //! exactly those the killed process acknowledged (a replay of the journal). The driver commits
-//! in groups (`Sequencer::execute_group`), the way the API's hub does.
+//! in groups (`Sequencer::execute_group`), the way the API's hub does, and writes snapshots, so
+//! restarts start from one and a kill may land while one is written.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -11,6 +12,7 @@ use rand::{Rng, SeedableRng};
 use zkperp_sequencer::book::Event;
 use zkperp_sequencer::journal::Journal;
 use zkperp_sequencer::sequencer::{BatchEvent, Outcome, Sequencer};
+use zkperp_sequencer::snapshot::SnapshotChoice;
 use zkperp_sequencer::testkit::{fingerprint, shape, CommandStream};
 
 const SEED: u64 = 5;
@@ -137,7 +139,13 @@ fn killed_sequencer_restarts_with_every_acknowledged_command() {
             _ => {}
         }
     }
-    let reopened = Sequencer::open(&path, &stream.sequencer_config()).expect("reopen");
+    let opening = Sequencer::opening(&path, &stream.sequencer_config(), SnapshotChoice::Latest)
+        .expect("reopen");
+    assert!(
+        opening.restored().is_some() && opening.skipped().is_empty(),
+        "the driver's snapshots are used"
+    );
+    let reopened = opening.replay(|_, _, _| {}).expect("replay");
     assert_eq!(fingerprint(reopened.batcher()), fingerprint(&batcher));
     assert!(
         fills > 10 && cancels > 10 && refused > 0 && sealed > 0,

@@ -2,10 +2,11 @@
 //! (replaying its journal) and executes the deterministic command stream of `testkit` until it
 //! is killed, in group commits of 1 to 5 commands (`Sequencer::execute_group`, as the API's hub
 //! does; a group's commands are drawn from the state before it), printing one flushed line per
-//! acknowledged group:
+//! acknowledged group, and writing a snapshot after every sealed batch it can (so restarts go
+//! through snapshots, not only replays from genesis):
 //!
 //! ```text
-//! opened N                  the journal held N commands, replayed
+//! opened N                  the journal held N commands, restored and replayed
 //! ack N FINGERPRINT         commands up to N are durable; state root and books after N
 //! ```
 //!
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use zkperp_sequencer::sequencer::Sequencer;
+use zkperp_sequencer::snapshot::SnapshotPolicy;
 use zkperp_sequencer::testkit::{fingerprint, CommandStream};
 
 fn main() -> anyhow::Result<()> {
@@ -31,6 +33,10 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let mut sequencer =
         Sequencer::open(&PathBuf::from(path), &stream.sequencer_config()).context("open")?;
+    sequencer.set_snapshot_policy(Some(SnapshotPolicy {
+        every_batches: 1,
+        keep: 2,
+    }));
     let mut out = std::io::stdout().lock();
     writeln!(out, "opened {}", sequencer.journal_len())?;
     out.flush()?;
@@ -44,6 +50,7 @@ fn main() -> anyhow::Result<()> {
         sequencer
             .execute_group(group, |_, _| {})
             .with_context(|| format!("commands {n}..{}", n + size))?;
+        sequencer.snapshot_if_due(Vec::new).context("snapshot")?;
         let last = n + size - 1;
         writeln!(out, "ack {last} {}", fingerprint(sequencer.batcher()))?;
         out.flush()?;

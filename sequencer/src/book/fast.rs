@@ -15,6 +15,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
 use zkperp_state::order::Side;
 use zkperp_state::units::AccountId;
 
@@ -25,7 +26,7 @@ use super::{
 
 const NIL: u32 = u32::MAX;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Node {
     key: OrderKey,
     side: Side,
@@ -38,14 +39,14 @@ struct Node {
     next: u32,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Level {
     head: u32,
     tail: u32,
 }
 
 /// One side's price levels, sorted so that the best price is last.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Ladder {
     /// `(rank, level)` ascending by rank; rank is the price for bids and `!price` for asks, so
     /// that "better" is always "greater".
@@ -69,8 +70,9 @@ impl Ladder {
     }
 }
 
-/// One market's order book.
-#[derive(Debug, Default)]
+/// One market's order book. It serialises whole (slab, free list, index, heap, arrival counter),
+/// so a book restored from a snapshot matches exactly as the one it was taken from.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct OrderBook {
     nodes: Vec<Node>,
     free: Vec<u32>,
