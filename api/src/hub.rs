@@ -17,9 +17,12 @@
 //! journal order, and a book snapshot read under the views' lock carries the sequence number of
 //! the last delta it includes.
 //!
-//! The views are rebuilt from the sequencer's books when the hub starts (resting orders and
-//! levels); the history of fills and trades before a restart is not (the journal has it; the
-//! API keeps the recent past in memory, [`HISTORY`] entries per account and per market).
+//! [`Hub::open`] restores the views with the sequencer (from the snapshot it starts from, where
+//! they are stored, then through every replayed command), so a restarted hub serves what it
+//! served before. [`Hub::new`] over an already open sequencer rebuilds them from its books
+//! (resting orders and levels only). The API keeps the recent past: [`HISTORY`] fills per
+//! account and trades per market, and an account's closed orders beyond about [`HISTORY`]
+//! (open orders are always kept).
 //!
 //! Book deltas carry the new total size of every price level a command changed (`0`: the level
 //! is gone), with a per-market sequence number that grows by one per delta: a client applies
@@ -28,11 +31,12 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use zkperp_sequencer::book::{CancelReason, Event, OrderKey, RejectReason, TimeInForce};
 use zkperp_sequencer::journal::Command;
 use zkperp_sequencer::sequencer::{Executed, Outcome, Sequencer, SequencerConfig, SequencerError};
+use zkperp_sequencer::snapshot::{SnapshotChoice, SnapshotMeta, SnapshotPolicy};
 use zkperp_state::order::Side;
 use zkperp_state::units::AccountId;
 
@@ -42,7 +46,7 @@ pub const HISTORY: usize = 1_000;
 pub const FEED_BUFFER: usize = 4_096;
 
 /// Where an order is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum OrderStatus {
     /// Resting in the book.
@@ -57,7 +61,7 @@ pub enum OrderStatus {
 }
 
 /// An order as the API shows it (sizes in lots, prices in ticks; the API adds decimals).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderView {
     pub account: AccountId,
     pub order_id: u64,
@@ -77,7 +81,7 @@ pub struct OrderView {
 }
 
 /// Which side of a fill an account was on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Maker,
@@ -85,7 +89,7 @@ pub enum Role {
 }
 
 /// One account's side of a fill.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FillView {
     pub market: usize,
     pub order_id: u64,
@@ -100,7 +104,7 @@ pub struct FillView {
 }
 
 /// A public trade (no accounts: the L1 and other traders never learn who traded).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TradeView {
     pub market: usize,
     pub price: u64,
@@ -158,7 +162,7 @@ impl FeedEvent {
 }
 
 /// A market's price levels and its delta sequence number.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BookLevels {
     pub seq: u64,
     /// Price to total size; bids are read best (highest) first.
@@ -187,7 +191,9 @@ impl BookLevels {
     }
 }
 
-#[derive(Debug, Default)]
+/// What the API derives from commands. Stored with the sequencer's snapshots (CBOR), so a
+/// restart from a snapshot serves what a replay from genesis would.
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
 struct Views {
     orders: HashMap<OrderKey, OrderView>,
     /// Every order of an account still known, oldest first.
@@ -205,6 +211,29 @@ fn push_bounded<T>(q: &mut VecDeque<T>, item: T) {
 }
 
 impl Views {
+    fn empty(markets: usize) -> Self {
+        Views {
+            trades: vec![VecDeque::new(); markets],
+            books: vec![BookLevels::default(); markets],
+            ..Views::default()
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        // Writing plain data to a vector cannot fail.
+        let _ = ciborium::into_writer(self, &mut out);
+        out
+    }
+
+    fn decode(bytes: &[u8], markets: usize) -> Result<Self, String> {
+        let views: Views = ciborium::from_reader(bytes).map_err(|e| e.to_string())?;
+        if views.books.len() != markets || views.trades.len() != markets {
+            return Err(format!("they are views of {} markets", views.books.len()));
+        }
+        Ok(views)
+    }
+
     fn from_books(seq: &Sequencer) -> Self {
         let markets = seq.engine().state().config().markets.len();
         let mut views = Views {
@@ -247,7 +276,23 @@ impl Views {
             order_id: zkperp_state::units::OrderId::new(order.order_id).unwrap_or_default(),
         };
         if self.orders.insert(key, order).is_none() {
-            self.by_account.entry(order.account).or_default().push(key);
+            let keys = self.by_account.entry(order.account).or_default();
+            keys.push(key);
+            // Closed orders beyond the history are forgotten, the oldest first, in steps of
+            // HISTORY so the cost is amortised; open orders are always kept.
+            if keys.len() > 2 * HISTORY {
+                let mut excess = keys.len() - HISTORY;
+                let orders = &mut self.orders;
+                keys.retain(|k| {
+                    let closed = orders.get(k).is_none_or(|o| o.status != OrderStatus::Open);
+                    if excess > 0 && closed {
+                        orders.remove(k);
+                        excess -= 1;
+                        return false;
+                    }
+                    true
+                });
+            }
         }
     }
 
@@ -454,6 +499,50 @@ impl OrderView {
     }
 }
 
+/// How [`Hub::open`] starts and when the hub writes snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// The snapshot a restart may start from.
+    pub start: SnapshotChoice,
+    /// When to write snapshots from now on (`None`: never).
+    pub snapshots: Option<SnapshotPolicy>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            start: SnapshotChoice::Latest,
+            snapshots: Some(SnapshotPolicy::default()),
+        }
+    }
+}
+
+/// What [`Hub::open`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    /// The snapshot the hub started from (`None`: genesis).
+    pub restored: Option<SnapshotMeta>,
+    /// Snapshots it could not use, with why.
+    pub skipped: Vec<(SnapshotMeta, String)>,
+    /// Commands replayed after the snapshot.
+    pub replayed: u64,
+}
+
+/// Writes a snapshot with `views` if one is due. The commands are already journaled and
+/// acknowledged, so a failure costs only a longer replay at the next restart: it is logged.
+fn snapshot_if_due(seq: &mut Sequencer, views: &Views) {
+    match seq.snapshot_if_due(|| views.encode()) {
+        Ok(Some(meta)) => tracing::info!(
+            position = meta.position,
+            batches = meta.batches_sealed,
+            bytes = meta.bytes,
+            "snapshot written"
+        ),
+        Ok(None) => {}
+        Err(e) => tracing::warn!("snapshot not written: {e}"),
+    }
+}
+
 /// Commands a group commit takes at most: bounds the time the first of them waits.
 pub const MAX_GROUP: usize = 1_024;
 
@@ -491,28 +580,53 @@ impl Hub {
         Self::with_views(sequencer, views)
     }
 
-    /// Opens the sequencer's journal at `path` and replays it, rebuilding the views from every
-    /// command (orders with their full history, recent fills and trades, the books' delta
-    /// sequence numbers continuing where they were); `observe` sees each replayed command too.
-    /// What a restarted process serves is then what it served before it stopped.
+    /// Opens the sequencer's journal at `path`: from the snapshot `options.start` allows (the
+    /// builder and the views stored with it), then the commands after it, replayed through the
+    /// views (orders with their history, recent fills and trades, the books' delta sequence
+    /// numbers continuing where they were); `observe` sees each replayed command too. What a
+    /// restarted process serves is then what it served before it stopped. From now on the hub
+    /// writes snapshots (with its views) as `options.snapshots` says.
     pub fn open(
         path: &std::path::Path,
         config: &SequencerConfig,
+        options: OpenOptions,
         mut observe: impl FnMut(&Command, &Executed),
-    ) -> Result<Self, SequencerError> {
+    ) -> Result<(Self, Opened), SequencerError> {
         let markets = config.state.markets.len();
-        let mut views = Views {
-            trades: vec![VecDeque::new(); markets],
-            books: vec![BookLevels::default(); markets],
-            ..Views::default()
+        let mut opening = Sequencer::opening(path, config, options.start)?;
+        let mut skipped = opening.skipped().to_vec();
+        let views = match (opening.restored().cloned(), opening.extras()) {
+            (None, _) => Ok(Views::empty(markets)),
+            (Some(meta), Some(bytes)) => Views::decode(bytes, markets)
+                .map_err(|why| (meta, format!("its API views do not decode: {why}"))),
+            (Some(meta), None) => Err((meta, "it holds no API views".to_string())),
         };
-        let sequencer = Sequencer::open_observed(path, config, |command, batcher, done| {
+        let mut views = match views {
+            Ok(views) => views,
+            Err(refused) => {
+                // The builder without its views is not what the API served: start over.
+                skipped.push(refused);
+                drop(opening);
+                opening = Sequencer::opening(path, config, SnapshotChoice::Genesis)?;
+                Views::empty(markets)
+            }
+        };
+        let restored = opening.restored().cloned();
+        let mut replayed = 0;
+        let mut sequencer = opening.replay(|command, batcher, done| {
+            replayed += 1;
             let time = batcher.engine().state().now().get();
             // Replayed events were published before the restart: nothing goes to the feed.
             let _ = views.record(done, order_view(command), time);
             observe(command, done);
         })?;
-        Ok(Self::with_views(sequencer, views))
+        sequencer.set_snapshot_policy(options.snapshots);
+        let opened = Opened {
+            restored,
+            skipped,
+            replayed,
+        };
+        Ok((Self::with_views(sequencer, views), opened))
     }
 
     fn with_views(sequencer: Sequencer, views: Views) -> Self {
@@ -599,6 +713,7 @@ impl Hub {
                     let _ = self.feed.send(Arc::new(event));
                 }
             }
+            snapshot_if_due(&mut seq, &views);
         }
         drop(seq);
         ids.into_iter().zip(executed.into_iter().map(Ok)).collect()
@@ -618,10 +733,13 @@ impl Hub {
         }
         let executed = seq.execute(command)?;
         let time = seq.engine().state().now().get();
-        for event in lock(&self.views).record(&executed, incoming, time) {
+        let mut views = lock(&self.views);
+        for event in views.record(&executed, incoming, time) {
             // No subscriber is not an error.
             let _ = self.feed.send(Arc::new(event));
         }
+        snapshot_if_due(&mut seq, &views);
+        drop(views);
         drop(seq);
         Ok(Ok(executed))
     }

@@ -7,9 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use zkperp_api::hub::{BookLevels, FeedEvent, Hub, OrderStatus};
+use zkperp_api::hub::{BookLevels, FeedEvent, Hub, OpenOptions, OrderStatus};
 use zkperp_sequencer::sequencer::Sequencer;
-use zkperp_sequencer::testkit::CommandStream;
+use zkperp_sequencer::snapshot::{SnapshotChoice, SnapshotPolicy};
+use zkperp_sequencer::testkit::{CommandStream, BATCH};
 
 /// The book of market `m` summed by price, as the hub should hold it.
 fn levels(hub: &Hub, m: usize) -> (BTreeMap<u64, u64>, BTreeMap<u64, u64>) {
@@ -113,15 +114,24 @@ fn views_and_deltas_follow_the_books_exactly() {
     }
 }
 
-/// `Hub::open` replays the journal through the views: after a restart every order keeps its
-/// history (size, fills, final status), fills and trades are still there, and the books' delta
-/// sequence numbers continue where they were, so a restarted API serves what it served before.
+/// `Hub::open` restores the views with the sequencer, from a snapshot and the journal after it,
+/// or from the whole journal: after a restart every order keeps its history (size, fills, final
+/// status), fills and trades are still there, and the books' delta sequence numbers continue
+/// where they were, so a restarted API serves what it served before.
 #[test]
 fn a_hub_reopened_from_its_journal_serves_the_same_views() {
     let stream = CommandStream::new(23);
     let dir = tempfile::tempdir().expect("tmp");
     let config = stream.sequencer_config();
-    let hub = Hub::new(Sequencer::open(dir.path(), &config).expect("open"));
+    let every_batch = OpenOptions {
+        start: SnapshotChoice::Latest,
+        snapshots: Some(SnapshotPolicy {
+            every_batches: 1,
+            keep: 2,
+        }),
+    };
+    let (hub, opened) = Hub::open(dir.path(), &config, every_batch, |_, _| {}).expect("open");
+    assert_eq!(opened.restored, None);
     for n in 0..800u64 {
         let command = hub.with_sequencer(|seq| stream.command(n, seq.engine()));
         hub.execute(command).expect("journaled");
@@ -129,7 +139,7 @@ fn a_hub_reopened_from_its_journal_serves_the_same_views() {
     let accounts: Vec<_> =
         hub.with_sequencer(|seq| seq.engine().state().accounts().map(|(id, _)| *id).collect());
     let markets = 2;
-    let snapshot = |hub: &Hub| {
+    let views = |hub: &Hub| {
         let per_account: Vec<_> = accounts
             .iter()
             .map(|a| (hub.orders(*a), hub.fills(*a)))
@@ -139,19 +149,70 @@ fn a_hub_reopened_from_its_journal_serves_the_same_views() {
             .collect();
         (per_account, per_market)
     };
-    let before = snapshot(&hub);
+    let before = views(&hub);
     assert!(
         before.0.iter().any(|(_, fills)| !fills.is_empty()),
         "the stream fills orders"
     );
     drop(hub);
+
+    // From the newest snapshot: only the commands after it are replayed.
     let mut replayed = 0u64;
-    let hub = Hub::open(dir.path(), &config, |_, _| replayed += 1).expect("reopen");
-    assert_eq!(replayed, 800, "every command is shown to the observer");
-    assert_eq!(snapshot(&hub), before);
+    let (hub, opened) =
+        Hub::open(dir.path(), &config, every_batch, |_, _| replayed += 1).expect("reopen");
+    let restored = opened.restored.expect("a snapshot was written and used");
+    assert!(opened.skipped.is_empty(), "{:?}", opened.skipped);
+    assert_eq!(replayed, 800 - restored.position);
+    assert_eq!(opened.replayed, replayed);
+    assert!(replayed < 800);
+    assert_eq!(views(&hub), before);
+    drop(hub);
+
+    // From genesis: every command is shown to the observer, and the views are the same.
+    let from_genesis = OpenOptions {
+        start: SnapshotChoice::Genesis,
+        snapshots: None,
+    };
+    let mut replayed = 0u64;
+    let (hub, _) =
+        Hub::open(dir.path(), &config, from_genesis, |_, _| replayed += 1).expect("reopen");
+    assert_eq!(replayed, 800);
+    assert_eq!(views(&hub), before);
     // And it goes on from there: the next command gets the next ticket.
     let command = hub.with_sequencer(|seq| stream.command(800, seq.engine()));
     assert_eq!(hub.execute(command).expect("journaled").ticket, 800);
+}
+
+/// A snapshot without the hub's views (written by a sequencer alone) restores the builder but
+/// not what the API served: the hub does not use it, and replays from genesis instead.
+#[test]
+fn a_snapshot_without_views_is_not_used_by_the_hub() {
+    let stream = CommandStream::new(23);
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = stream.sequencer_config();
+    {
+        let mut seq = Sequencer::open(dir.path(), &config).expect("open");
+        for n in 0..=BATCH {
+            seq.execute(stream.command(n, seq.engine()))
+                .expect("journaled");
+        }
+        seq.snapshot(Vec::new(), 1)
+            .expect("written")
+            .expect("between batches");
+    }
+    let mut replayed = 0;
+    let (_, opened) = Hub::open(dir.path(), &config, OpenOptions::default(), |_, _| {
+        replayed += 1
+    })
+    .expect("opens");
+    assert_eq!(opened.restored, None);
+    assert_eq!(opened.skipped.len(), 1);
+    assert!(
+        opened.skipped[0].1.contains("API views"),
+        "{:?}",
+        opened.skipped
+    );
+    assert_eq!(replayed, BATCH + 1);
 }
 
 /// Group commit under concurrent callers: every command is acknowledged with its own ticket,

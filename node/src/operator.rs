@@ -306,28 +306,6 @@ fn tx_name(tx: &Transaction) -> &'static str {
     }
 }
 
-/// The L1 queues' cursors a journal implies: the next deposit and forced-request indices not
-/// yet taken in. Fed every replayed command.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct QueueCursors {
-    pub next_deposit: u64,
-    pub next_forced: u64,
-}
-
-impl QueueCursors {
-    pub fn observe(&mut self, command: &Command) {
-        match command {
-            Command::Apply {
-                tx: Transaction::Deposit(d),
-            } => self.next_deposit = self.next_deposit.max(d.request.index + 1),
-            Command::Apply {
-                tx: Transaction::ForcedWithdrawal(f),
-            } => self.next_forced = self.next_forced.max(f.request.index + 1),
-            _ => {}
-        }
-    }
-}
-
 /// The longest wait between two attempts to reach an L1 that does not answer.
 const MAX_L1_RETRY: Duration = Duration::from_secs(30);
 

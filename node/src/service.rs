@@ -3,7 +3,8 @@
 //!
 //! Everything it knows is on disk under `--data-dir` before it is acknowledged or acted on, so
 //! a restart (a crash, a SIGKILL, a new binary) goes on exactly where it stopped:
-//! - the journal is replayed into the books, the state and the API's views ([`Hub::open`]);
+//! - the books, the state and the API's views are restored from the newest snapshot at or before
+//!   the verified batch, and the journal after it is replayed ([`Hub::open`]);
 //! - the L1 queues are followed from the first deposit and forced request the journal has not
 //!   taken in (a deposit is never credited twice, none is skipped);
 //! - every batch sealed after the last one the verified state holds goes to the prover again:
@@ -20,19 +21,20 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
-use zkperp_api::hub::Hub;
+use zkperp_api::hub::{Hub, OpenOptions};
 use zkperp_contracts::L1;
 use zkperp_prover::{export, BatchProver, KeyCache};
 use zkperp_sequencer::follower::Follower;
 use zkperp_sequencer::funding::{FundingSchedule, DEFAULT_PREMIUM_PERIOD_SECS};
 use zkperp_sequencer::oracle::OracleBook;
 use zkperp_sequencer::pipeline::{BatchStore, Pipeline};
+use zkperp_sequencer::snapshot::{SnapshotChoice, SnapshotPolicy};
 use zkperp_sequencer::verified::VerifiedState;
 use zkperp_state::batch::SealedBatch;
 
 use crate::deploy::l1_signer;
 use crate::network::Network;
-use crate::operator::{emit, lock, run_until_signal, spawn_prover, Operator, QueueCursors, Seal};
+use crate::operator::{emit, lock, run_until_signal, spawn_prover, Operator, Seal};
 
 #[derive(Debug, clap::Args)]
 pub struct NodeArgs {
@@ -65,6 +67,10 @@ pub struct NodeArgs {
     /// batch then stays open, so marks and liquidations wait for the prover too).
     #[arg(long, default_value_t = crate::operator::MAX_IN_FLIGHT)]
     max_unproven: u64,
+    /// Batches between snapshots of the sequencer (0: none). A restart restores the newest
+    /// snapshot at or before the verified batch and replays only the journal after it.
+    #[arg(long, env = "ZKPERP_SNAPSHOT_EVERY", default_value_t = SnapshotPolicy::default().every_batches)]
+    snapshot_every: u64,
 }
 
 /// Which network a data directory belongs to, written at its first start.
@@ -136,22 +142,30 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
         &config.state,
     )?));
     let verified_batch = lock(&verified).batch();
-    let mut cursors = QueueCursors::default();
     let mut owed: Vec<SealedBatch> = Vec::new();
-    let mut replayed = 0u64;
-    let hub = Arc::new(Hub::open(
+    // From a snapshot at or before the verified batch, so that the replay re-creates every
+    // batch still owed to the L1 (their witnesses are not stored).
+    let options = OpenOptions {
+        start: SnapshotChoice::AtMostBatch(verified_batch),
+        snapshots: (args.snapshot_every > 0).then_some(SnapshotPolicy {
+            every_batches: args.snapshot_every,
+            keep: SnapshotPolicy::default().keep,
+        }),
+    };
+    let (hub, opened) = Hub::open(
         &args.data_dir.join("journal"),
         &config,
-        |command, done| {
-            replayed += 1;
-            cursors.observe(command);
+        options,
+        |_, done| {
             owed.extend(
                 done.sealed()
                     .filter(|b| b.batch_number > verified_batch)
                     .cloned(),
             );
         },
-    )?);
+    )?;
+    let hub = Arc::new(hub);
+    let cursors = hub.with_sequencer(|seq| seq.batcher().cursors());
     let batches = Arc::new(BatchStore::open(&args.data_dir.join("batches"))?);
     let operator = L1::connect(&rpc, signer, network.rollup, network.deploy_block)?;
     let pipeline = Pipeline::new(batches.clone(), Arc::new(prover), 0, operator.clone())
@@ -196,7 +210,15 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
         "event": "node",
         "api": api_url,
         "rollup": network.rollup.to_string(),
-        "replayed_commands": replayed,
+        "snapshot": opened.restored.as_ref().map(|m| json!({
+            "position": m.position,
+            "batches_sealed": m.batches_sealed,
+            "bytes": m.bytes,
+        })),
+        "skipped_snapshots": opened.skipped.iter()
+            .map(|(m, why)| json!({"position": m.position, "why": why}))
+            .collect::<Vec<_>>(),
+        "replayed_commands": opened.replayed,
         "verified_batch": verified_batch,
         "resent_batches": owed.iter().map(|b| b.batch_number).collect::<Vec<_>>(),
         "next_deposit": cursors.next_deposit,

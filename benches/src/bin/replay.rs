@@ -1,29 +1,37 @@
-//! Restart bench: how long a node takes to replay its journal. Writes `commands` commands of the
-//! crash tests' random stream (every order type, cancels, withdrawals, batches rolling) through
-//! group commit into a RocksDB journal, then reopens it twice: the sequencer alone
-//! (`Sequencer::open`) and the API hub with its views (`Hub::open`, what `zkperp node` does).
-//! Prints one JSON line. Figures: docs/PERFORMANCE.md.
+//! Restart bench: how long a node takes to come back. Writes `commands` commands of the crash
+//! tests' random stream (every order type, cancels, withdrawals, batches rolling) through the
+//! API hub's group commit into a RocksDB journal, with a snapshot every `every` sealed batches
+//! (as `zkperp node --snapshot-every`), then reopens the hub (what `zkperp node` does) twice:
+//! from genesis, replaying the whole journal, and from the newest snapshot, replaying only what
+//! follows it. Prints one JSON line. Figures: docs/PERFORMANCE.md.
 //!
-//! `cargo run --release -p zkperp-benches --bin replay -- [commands]`
+//! `cargo run --release -p zkperp-benches --bin replay -- [commands] [every]`
 
 use std::time::Instant;
 
 use serde_json::json;
-use zkperp_api::hub::Hub;
-use zkperp_sequencer::sequencer::Sequencer;
+use zkperp_api::hub::{Hub, OpenOptions};
+use zkperp_sequencer::snapshot::{SnapshotChoice, SnapshotPolicy};
 use zkperp_sequencer::testkit::CommandStream;
 
 fn main() {
-    let commands: u64 = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(20_000);
+    let mut args = std::env::args().skip(1);
+    let commands: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000);
+    let every: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(64);
     let stream = CommandStream::new(5);
     let config = stream.sequencer_config();
     let dir = tempfile::tempdir().expect("tmp");
+    let policy = SnapshotPolicy {
+        every_batches: every,
+        keep: 3,
+    };
     let started = Instant::now();
     {
-        let hub = Hub::new(Sequencer::open(dir.path(), &config).expect("open"));
+        let options = OpenOptions {
+            start: SnapshotChoice::Latest,
+            snapshots: Some(policy),
+        };
+        let (hub, _) = Hub::open(dir.path(), &config, options, |_, _| {}).expect("open");
         for n in 0..commands {
             let command = hub.with_sequencer(|s| stream.command(n, s.engine()));
             hub.execute(command).expect("journaled");
@@ -31,28 +39,38 @@ fn main() {
     }
     let write_secs = started.elapsed().as_secs_f64();
 
-    let started = Instant::now();
-    let seq = Sequencer::open(dir.path(), &config).expect("replay");
-    let sequencer_secs = started.elapsed().as_secs_f64();
-    drop(seq);
-
-    let started = Instant::now();
-    let mut sealed = 0usize;
-    let hub = Hub::open(dir.path(), &config, |_, done| {
-        sealed += done.sealed().count()
-    })
-    .expect("replay");
-    let hub_secs = started.elapsed().as_secs_f64();
-    assert_eq!(hub.with_sequencer(|s| s.journal_len()), commands);
+    let reopen = |start| {
+        let started = Instant::now();
+        let mut sealed = 0usize;
+        let options = OpenOptions {
+            start,
+            snapshots: None,
+        };
+        let (hub, opened) = Hub::open(dir.path(), &config, options, |_, done| {
+            sealed += done.sealed().count()
+        })
+        .expect("reopen");
+        let secs = started.elapsed().as_secs_f64();
+        assert_eq!(hub.with_sequencer(|s| s.journal_len()), commands);
+        assert!(opened.skipped.is_empty(), "{:?}", opened.skipped);
+        (secs, opened, sealed)
+    };
+    let (genesis_secs, _, sealed) = reopen(SnapshotChoice::Genesis);
+    let (snapshot_secs, opened, _) = reopen(SnapshotChoice::Latest);
+    let restored = opened.restored.expect("a snapshot");
     println!(
         "{}",
         json!({
             "commands": commands,
             "sealed_batches": sealed,
+            "snapshot_every_batches": every,
             "write_secs": write_secs,
-            "replay_sequencer_secs": sequencer_secs,
-            "replay_hub_secs": hub_secs,
-            "replayed_commands_per_sec": commands as f64 / hub_secs,
+            "reopen_from_genesis_secs": genesis_secs,
+            "replayed_commands_per_sec": commands as f64 / genesis_secs,
+            "reopen_from_snapshot_secs": snapshot_secs,
+            "snapshot_position": restored.position,
+            "snapshot_bytes": restored.bytes,
+            "replayed_after_snapshot": opened.replayed,
         })
     );
 }
