@@ -147,9 +147,13 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
     // batch still owed to the L1 (their witnesses are not stored).
     let options = OpenOptions {
         start: SnapshotChoice::AtMostBatch(verified_batch),
-        snapshots: (args.snapshot_every > 0).then_some(SnapshotPolicy {
+        snapshots: (args.snapshot_every > 0).then(|| SnapshotPolicy {
             every_batches: args.snapshot_every,
-            keep: SnapshotPolicy::default().keep,
+            // Enough that one is at or before the verified batch while the prover is behind
+            // by up to --max-unproven batches (plus the one being proven).
+            keep: SnapshotPolicy::default()
+                .keep
+                .max(2 + (args.max_unproven + 1).div_ceil(args.snapshot_every) as usize),
         }),
     };
     let (hub, opened) = Hub::open(

@@ -105,6 +105,8 @@ fn separate_services_and_a_node_killed_and_restarted_where_it_stopped() {
             "3",
             "--max-unproven",
             "2",
+            "--snapshot-every",
+            "1",
             "--listen",
             &listen,
         ]);
@@ -208,6 +210,13 @@ fn separate_services_and_a_node_killed_and_restarted_where_it_stopped() {
         "the journal took deposit 0: {restarted}"
     );
     assert!(restarted["verified_batch"].as_u64() >= Some(verified_before));
+    // It came back from a snapshot at or before the verified batch, not from genesis.
+    let restored = restarted["snapshot"]["batches_sealed"].as_u64();
+    assert!(
+        restored.is_some() && restored <= restarted["verified_batch"].as_u64(),
+        "{restarted}"
+    );
+    assert_eq!(restarted["skipped_snapshots"], serde_json::json!([]), "{restarted}");
 
     let second = until(60, "the second deposit credited", || account_of(1));
     assert_ne!(second, first);
