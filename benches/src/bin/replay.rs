@@ -58,6 +58,17 @@ fn main() {
     let (genesis_secs, _, sealed) = reopen(SnapshotChoice::Genesis);
     let (snapshot_secs, opened, _) = reopen(SnapshotChoice::Latest);
     let restored = opened.restored.expect("a snapshot");
+    // What writing one costs the sequencer (under its lock in the hub): the builder's part,
+    // encoded and synced, without the hub's views.
+    let mut seq = zkperp_sequencer::sequencer::Sequencer::open(dir.path(), &config).expect("open");
+    while seq.batcher().is_open() {
+        let n = seq.journal_len();
+        seq.execute(stream.command(n, seq.engine())).expect("journaled");
+    }
+    let started = Instant::now();
+    let written = seq.snapshot(Vec::new(), 3).expect("written");
+    let write_snapshot_ms = started.elapsed().as_secs_f64() * 1e3;
+    let builder_bytes = written.map(|m| m.bytes);
     println!(
         "{}",
         json!({
@@ -71,6 +82,8 @@ fn main() {
             "snapshot_position": restored.position,
             "snapshot_bytes": restored.bytes,
             "replayed_after_snapshot": opened.replayed,
+            "write_builder_snapshot_ms": write_snapshot_ms,
+            "builder_snapshot_bytes": builder_bytes,
         })
     );
 }
