@@ -216,7 +216,11 @@ fn separate_services_and_a_node_killed_and_restarted_where_it_stopped() {
         restored.is_some() && restored <= restarted["verified_batch"].as_u64(),
         "{restarted}"
     );
-    assert_eq!(restarted["skipped_snapshots"], serde_json::json!([]), "{restarted}");
+    assert_eq!(
+        restarted["skipped_snapshots"],
+        serde_json::json!([]),
+        "{restarted}"
+    );
 
     let second = until(60, "the second deposit credited", || account_of(1));
     assert_ne!(second, first);

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::account::Account;
@@ -225,18 +226,29 @@ impl State<MemoryStore> {
         let mut accounts = BTreeMap::new();
         let mut owners = HashMap::new();
         let mut leaves = Vec::with_capacity(snapshot.accounts.len());
-        for AccountSnapshot { id, leaf, slots } in snapshot.accounts {
-            if id.index() >= snapshot.next_account {
-                return Err(bad(format!("account {id} is at or past the next id")));
-            }
-            if leaf.positions.len() != config.markets.len() {
-                return Err(bad(format!(
-                    "account {id} has the wrong number of positions"
-                )));
-            }
-            let account = Account::restore(leaf, slots, config.order_tree_depth)
-                .map_err(|why| bad(format!("account {id}: {why}")))?;
-            leaves.push((id.index(), account.leaf.hash()));
+        // Each account's orders tree and leaf hash are its own: rebuilt on every core.
+        let next_account = snapshot.next_account;
+        let (markets, order_depth) = (config.markets.len(), config.order_tree_depth);
+        let rebuilt: Vec<(AccountId, Account, Fr)> = snapshot
+            .accounts
+            .into_par_iter()
+            .map(|AccountSnapshot { id, leaf, slots }| {
+                if id.index() >= next_account {
+                    return Err(bad(format!("account {id} is at or past the next id")));
+                }
+                if leaf.positions.len() != markets {
+                    return Err(bad(format!(
+                        "account {id} has the wrong number of positions"
+                    )));
+                }
+                let account = Account::restore(leaf, slots, order_depth)
+                    .map_err(|why| bad(format!("account {id}: {why}")))?;
+                let hash = account.leaf.hash();
+                Ok((id, account, hash))
+            })
+            .collect::<Result<_, StateError>>()?;
+        for (id, account, hash) in rebuilt {
+            leaves.push((id.index(), hash));
             owners.insert(
                 (account.leaf.public_key.pack(), account.leaf.l1_address),
                 id,

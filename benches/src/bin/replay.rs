@@ -63,7 +63,8 @@ fn main() {
     let mut seq = zkperp_sequencer::sequencer::Sequencer::open(dir.path(), &config).expect("open");
     while seq.batcher().is_open() {
         let n = seq.journal_len();
-        seq.execute(stream.command(n, seq.engine())).expect("journaled");
+        seq.execute(stream.command(n, seq.engine()))
+            .expect("journaled");
     }
     let started = Instant::now();
     let written = seq.snapshot(Vec::new(), 3).expect("written");
