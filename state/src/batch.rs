@@ -253,21 +253,24 @@ pub enum ShapeError {
 }
 
 /// One applied transaction and what it did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppliedTx {
     pub tx: Transaction,
     pub receipt: Receipt,
 }
 
 /// A batch as the state machine sealed it: everything its proof and its public data need.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SealedBatch {
+    #[serde(with = "crate::field::serde_fr")]
     pub old_root: Fr,
+    #[serde(with = "crate::field::serde_fr")]
     pub new_root: Fr,
     /// 1 for the first batch after genesis: the L1 accepts each number once, in order.
     pub batch_number: u64,
     pub timestamp: Timestamp,
     /// The account tree root and the markets when the batch began.
+    #[serde(with = "crate::field::serde_fr")]
     pub start_accounts_root: Fr,
     pub start_markets: Vec<MarketState>,
     /// The markets when the batch was sealed: with the account writes, the whole new state
@@ -275,6 +278,7 @@ pub struct SealedBatch {
     pub markets: Vec<MarketState>,
     pub txs: Vec<AppliedTx>,
     /// The batch's trading fees credited to the fee account, and that write.
+    #[serde(with = "crate::field::serde_i128")]
     pub fees: i128,
     pub fee_write: AccountWrite,
 }

@@ -24,7 +24,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::field::{fr_from_decimal, fr_to_decimal, Fr};
+use crate::field::{fr_to_decimal, Fr};
 use crate::funding::settle_funding;
 use crate::leaf::AccountLeaf;
 use crate::margin::total_value;
@@ -141,7 +141,7 @@ pub struct ExitWitness {
     pub account: AccountId,
     pub leaf: AccountLeaf,
     /// The path's siblings from the leaf level up (`MerkleProof::siblings`).
-    #[serde(with = "serde_fr_vec")]
+    #[serde(with = "crate::field::serde_fr_vec")]
     pub siblings: Vec<Fr>,
     #[serde(with = "crate::field::serde_fr")]
     pub accounts_root: Fr,
@@ -234,22 +234,6 @@ impl<S: NodeStore> State<S> {
             accounts_root: self.accounts_root(),
             markets: self.markets().to_vec(),
         })
-    }
-}
-
-/// Serde of field elements as a list of decimal strings, rejecting values `>= r`.
-mod serde_fr_vec {
-    use super::*;
-
-    pub fn serialize<S: Serializer>(v: &[Fr], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(v.iter().map(fr_to_decimal))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Fr>, D::Error> {
-        Vec::<String>::deserialize(d)?
-            .iter()
-            .map(|s| fr_from_decimal(s).map_err(serde::de::Error::custom))
-            .collect()
     }
 }
 

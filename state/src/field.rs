@@ -149,6 +149,41 @@ pub mod serde_fr {
     }
 }
 
+/// Serde of field elements as a list of decimal strings, rejecting values `>= r`.
+pub mod serde_fr_vec {
+    use super::{fr_from_decimal, fr_to_decimal, Fr};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[Fr], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(fr_to_decimal))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Fr>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|s| fr_from_decimal(s).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}
+
+/// Serde of an `i128` as a decimal string (JSON numbers lose precision above 2^53).
+pub mod serde_i128 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &i128, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i128, D::Error> {
+        let s = String::deserialize(d)?;
+        let digits = s.strip_prefix('-').unwrap_or(&s);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(serde::de::Error::custom("not a decimal integer"));
+        }
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// Serde of 32 bytes as 64 hex digits (an optional `0x` is accepted on input).
 pub mod serde_hex32 {
     use serde::{Deserialize, Deserializer, Serializer};

@@ -82,9 +82,10 @@ pub fn empty_roots() -> &'static [Fr] {
 }
 
 /// Siblings from the leaf level up: enough to recompute the root from one leaf.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MerkleProof {
     pub index: u64,
+    #[serde(with = "crate::field::serde_fr_vec")]
     pub siblings: Vec<Fr>,
 }
 
@@ -111,12 +112,16 @@ impl MerkleProof {
 
 /// One leaf write: what the circuit needs to check it (old leaf and path give the old root,
 /// new leaf and the same path give the new root).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MerkleUpdate {
     pub proof: MerkleProof,
+    #[serde(with = "crate::field::serde_fr")]
     pub old_leaf: Fr,
+    #[serde(with = "crate::field::serde_fr")]
     pub new_leaf: Fr,
+    #[serde(with = "crate::field::serde_fr")]
     pub old_root: Fr,
+    #[serde(with = "crate::field::serde_fr")]
     pub new_root: Fr,
 }
 

@@ -102,7 +102,7 @@ fn store_error<E: std::error::Error>(e: MerkleError<E>) -> StateError {
 }
 
 /// One leaf write of a transaction, with what a circuit needs to check it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountWrite {
     pub account: AccountId,
     pub before: Option<AccountLeaf>,
@@ -114,7 +114,7 @@ pub struct AccountWrite {
 /// An account a transaction's rules read without writing it (a refused forced withdrawal's
 /// account, the insurance fund a deleverage consults), with its path in the tree before the
 /// transaction's writes: what a circuit needs to prove the value it read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountRead {
     pub account: AccountId,
     /// `None`: no account has this id (its leaf is empty).
@@ -124,7 +124,7 @@ pub struct AccountRead {
 }
 
 /// What an applied transaction did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {
     pub reads: Vec<AccountRead>,
     pub writes: Vec<AccountWrite>,

@@ -101,3 +101,50 @@ fn transactions_round_trip_through_json_and_out_of_range_values_are_refused() {
     let tampered = json.replacen(&sig_hex, &bad_s, 1);
     assert!(serde_json::from_str::<Transaction>(&tampered).is_err());
 }
+
+/// A sealed batch (the prover's whole input: transactions, receipts, every Merkle path) survives
+/// JSON exactly, so it can be stored or sent to a prover elsewhere; a field element `>= r`
+/// anywhere in it is refused at decoding.
+#[test]
+fn sealed_batches_round_trip_through_json_and_non_canonical_field_elements_are_refused() {
+    let mut f = Fixture::new(2);
+    f.fund_deposit(1_000_000_000);
+    f.deposit(0, 1_000_000_000);
+    f.deposit(1, 1_000_000_000);
+    f.trade(0, 1, btc(), 3, 500_000).expect("trade");
+    f.apply(f.withdrawal_tx(0, 7)).expect("withdrawal");
+    let batch = f.state.end_batch().expect("seal");
+    assert!(batch.txs.len() >= 4 && !batch.txs[3].receipt.writes.is_empty());
+
+    let json = serde_json::to_string(&batch).expect("serialise");
+    let back: zkperp_state::batch::SealedBatch = serde_json::from_str(&json).expect("deserialise");
+    assert_eq!(back, batch);
+
+    // The new root, one Merkle sibling and the fees, each replaced by a value out of range.
+    let r = "21888242871839275222246405745257275088548364400416903765911924429365778644481";
+    let root = zkperp_state::field::fr_to_decimal(&batch.new_root);
+    let sibling = zkperp_state::field::fr_to_decimal(
+        &batch.txs[3].receipt.writes[0].update.proof.siblings[0],
+    );
+    for (from, to) in [
+        (
+            format!("\"new_root\":\"{root}\""),
+            format!("\"new_root\":\"{r}\""),
+        ),
+        (
+            format!("\"siblings\":[\"{sibling}\""),
+            format!("\"siblings\":[\"{r}\""),
+        ),
+        (
+            format!("\"fees\":\"{}\"", batch.fees),
+            "\"fees\":\"1e3\"".to_string(),
+        ),
+    ] {
+        let tampered = json.replacen(&from, &to, 1);
+        assert_ne!(tampered, json, "{from} is in the encoding");
+        assert!(
+            serde_json::from_str::<zkperp_state::batch::SealedBatch>(&tampered).is_err(),
+            "{to} must be refused"
+        );
+    }
+}
