@@ -2,9 +2,11 @@
 //! the reference (Grain) constants, state `[0, inputs..]`, output `state[0]`.
 //!
 //! The constants come from `light-poseidon`'s audited tables of circomlib's parameters; the
-//! permutation is written here, round by round, because the circuit twin
-//! (`circuits/src/poseidon.rs`) mirrors it exactly. Golden vectors from circomlibjs
-//! (`state/testdata/circomlibjs`) pin the output for 1..=12 inputs.
+//! permutation is written here, round by round ([`permute`]), because the circuit twin
+//! (`circuits/src/poseidon.rs`) mirrors it exactly. Hashing natively uses the same function
+//! rearranged for speed (sparse partial rounds, see `FastParams`), checked equal to [`permute`].
+//! Golden vectors from circomlibjs (`state/testdata/circomlibjs`) pin the output for 1..=12
+//! inputs.
 
 use std::sync::OnceLock;
 
@@ -101,12 +103,194 @@ pub fn permute(params: &PoseidonParams, state: &mut [Fr]) {
     }
 }
 
+/// The permutation of one width rearranged for speed, the same function as [`permute`]
+/// (Poseidon paper, appendix B): in the partial rounds only `state[0]` meets the S-box, so
+///
+/// 1. the round constants of the other elements are pushed forward through the MDS matrix into
+///    the first full round after the partial ones (each partial round keeps one constant), and
+/// 2. each partial round's matrix `N` is split as `N = A * B` with `A = diag(1, N')` (`N'` its
+///    lower-right block) and `B = [[n00, n0r], [N'^-1 nr0, I]]`: `A` commutes with the partial
+///    S-box, so it is pushed into the next round (`N_next = M * A`) and applied once, densely,
+///    after the last partial round, while each round applies only the sparse `B` (`2t - 1`
+///    products instead of `t^2`).
+///
+/// Derived from the reference constants at first use; `fast_permutation_equals_the_reference`
+/// checks it against [`permute`] for every width, and the circomlibjs vectors pin both.
+#[derive(Debug, Clone)]
+struct FastParams {
+    width: usize,
+    half_full: usize,
+    partial_rounds: usize,
+    /// Full constants of the first `half_full` rounds, then of the `half_full` rounds after
+    /// the partial ones (the first of which has absorbed the pushed-forward constants).
+    full_ark: Vec<Fr>,
+    /// One constant per partial round (for `state[0]`).
+    partial_ark: Vec<Fr>,
+    /// Per partial round: `n00`, `n0r` (t - 1), `w = N'^-1 nr0` (t - 1).
+    sparse: Vec<(Fr, Vec<Fr>, Vec<Fr>)>,
+    /// `A` of the last partial round, lower-right block ((t - 1) x (t - 1)).
+    last_a: Vec<Vec<Fr>>,
+    mds: Vec<Vec<Fr>>,
+}
+
+fn mat_mul(a: &[Vec<Fr>], b: &[Vec<Fr>]) -> Vec<Vec<Fr>> {
+    let n = a.len();
+    (0..n)
+        .map(|i| {
+            (0..n)
+                .map(|j| (0..n).map(|k| a[i][k] * b[k][j]).sum())
+                .collect()
+        })
+        .collect()
+}
+
+/// `x` with `m * x = v`, by Gaussian elimination (`m` invertible: a block of an MDS product).
+fn solve(m: &[Vec<Fr>], v: &[Fr]) -> Vec<Fr> {
+    use ark_ff::Field;
+    let n = m.len();
+    let mut rows: Vec<Vec<Fr>> = m
+        .iter()
+        .zip(v)
+        .map(|(row, x)| row.iter().copied().chain([*x]).collect())
+        .collect();
+    for col in 0..n {
+        let pivot = (col..n)
+            .find(|r| rows[*r][col] != Fr::from(0u64))
+            .expect("an MDS block is invertible");
+        rows.swap(col, pivot);
+        let inv = rows[col][col].inverse().expect("non-zero pivot");
+        for x in rows[col].iter_mut() {
+            *x *= inv;
+        }
+        for r in 0..n {
+            if r != col {
+                let factor = rows[r][col];
+                if factor != Fr::from(0u64) {
+                    let pivot_row = rows[col].clone();
+                    for (x, p) in rows[r].iter_mut().zip(pivot_row) {
+                        *x -= factor * p;
+                    }
+                }
+            }
+        }
+    }
+    rows.into_iter().map(|row| row[n]).collect()
+}
+
+impl FastParams {
+    fn derive(p: &PoseidonParams) -> Self {
+        let t = p.width;
+        let half_full = p.full_rounds / 2;
+        let partial = p.partial_rounds;
+        let ark = |round: usize| p.ark[round * t..(round + 1) * t].to_vec();
+        let apply = |m: &[Vec<Fr>], v: &[Fr]| -> Vec<Fr> {
+            m.iter()
+                .map(|row| row.iter().zip(v).map(|(a, b)| *a * b).sum())
+                .collect()
+        };
+        // 1. Constants: every partial round keeps its first; the rest goes through M forward.
+        let mut partial_ark = Vec::with_capacity(partial);
+        let mut carry = vec![Fr::from(0u64); t];
+        for round in half_full..half_full + partial {
+            let mut c = ark(round);
+            for (x, y) in c.iter_mut().zip(&carry) {
+                *x += y;
+            }
+            partial_ark.push(c[0]);
+            c[0] = Fr::from(0u64);
+            carry = apply(&p.mds, &c);
+        }
+        let mut full_ark: Vec<Fr> = (0..half_full).flat_map(ark).collect();
+        for round in half_full + partial..p.full_rounds + partial {
+            let mut c = ark(round);
+            if round == half_full + partial {
+                for (x, y) in c.iter_mut().zip(&carry) {
+                    *x += y;
+                }
+            }
+            full_ark.extend(c);
+        }
+        // 2. Matrices: N_1 = M, N = A * B, N_next = M * A.
+        let mut n = p.mds.clone();
+        let mut sparse = Vec::with_capacity(partial);
+        let mut last_a = Vec::new();
+        for _ in 0..partial {
+            let block: Vec<Vec<Fr>> = n[1..].iter().map(|row| row[1..].to_vec()).collect();
+            let column: Vec<Fr> = n[1..].iter().map(|row| row[0]).collect();
+            sparse.push((n[0][0], n[0][1..].to_vec(), solve(&block, &column)));
+            let mut a = vec![vec![Fr::from(0u64); t]; t];
+            a[0][0] = Fr::from(1u64);
+            for (i, row) in block.iter().enumerate() {
+                a[i + 1][1..].copy_from_slice(row);
+            }
+            n = mat_mul(&p.mds, &a);
+            last_a = block;
+        }
+        FastParams {
+            width: t,
+            half_full,
+            partial_rounds: partial,
+            full_ark,
+            partial_ark,
+            sparse,
+            last_a,
+            mds: p.mds.clone(),
+        }
+    }
+
+    fn full_round(&self, state: &mut [Fr], constants: &[Fr], next: &mut [Fr]) {
+        for (s, c) in state.iter_mut().zip(constants) {
+            *s = sbox(*s + c);
+        }
+        for (out, row) in next.iter_mut().zip(&self.mds) {
+            *out = state.iter().zip(row).map(|(s, m)| *s * m).sum();
+        }
+        state.copy_from_slice(next);
+    }
+
+    fn permute(&self, state: &mut [Fr]) {
+        let t = self.width;
+        let mut next = [Fr::from(0u64); MAX_INPUTS + 1];
+        let next = &mut next[..t];
+        for round in 0..self.half_full {
+            self.full_round(state, &self.full_ark[round * t..(round + 1) * t], next);
+        }
+        for ((c, (n00, n0r, w)), _) in self
+            .partial_ark
+            .iter()
+            .zip(&self.sparse)
+            .zip(0..self.partial_rounds)
+        {
+            let x0 = sbox(state[0] + c);
+            let first = *n00 * x0 + state[1..].iter().zip(n0r).map(|(s, m)| *s * m).sum::<Fr>();
+            for (s, w) in state[1..].iter_mut().zip(w) {
+                *s += *w * x0;
+            }
+            state[0] = first;
+        }
+        for (out, row) in next[1..].iter_mut().zip(&self.last_a) {
+            *out = state[1..].iter().zip(row).map(|(s, m)| *s * m).sum();
+        }
+        state[1..].copy_from_slice(&next[1..]);
+        let after = self.half_full * t;
+        for round in 0..self.half_full {
+            let at = after + round * t;
+            self.full_round(state, &self.full_ark[at..at + t], next);
+        }
+    }
+}
+
+fn fast_params(inputs: usize) -> &'static FastParams {
+    static FAST: OnceLock<Vec<FastParams>> = OnceLock::new();
+    &FAST.get_or_init(|| all_params().iter().map(FastParams::derive).collect())[inputs - 1]
+}
+
 /// Poseidon of a slice of 1..=12 inputs.
 pub fn poseidon_slice(inputs: &[Fr]) -> Result<Fr, PoseidonError> {
     let params = params(inputs.len())?;
     let mut state = [Fr::from(0u64); MAX_INPUTS + 1];
     state[1..=inputs.len()].copy_from_slice(inputs);
-    permute(params, &mut state[..params.width]);
+    fast_params(inputs.len()).permute(&mut state[..params.width]);
     Ok(state[0])
 }
 
@@ -142,6 +326,26 @@ mod tests {
             let inputs: Vec<Fr> = (0..n as u64).map(|i| Fr::from(i * 7 + 3)).collect();
             let mut oracle = Poseidon::<Fr>::new_circom(n).expect("width");
             assert_eq!(poseidon_slice(&inputs).ok(), oracle.hash(&inputs).ok());
+        }
+    }
+
+    #[test]
+    fn fast_permutation_equals_the_reference() {
+        let mut x = Fr::from(0x5eed_u64);
+        for inputs in 1..=MAX_INPUTS {
+            let p = params(inputs).expect("width");
+            for _ in 0..4 {
+                let mut reference: Vec<Fr> = (0..p.width)
+                    .map(|_| {
+                        x = x * x + Fr::from(7u64);
+                        x
+                    })
+                    .collect();
+                let mut fast = reference.clone();
+                permute(p, &mut reference);
+                fast_params(inputs).permute(&mut fast);
+                assert_eq!(fast, reference, "width {}", p.width);
+            }
         }
     }
 
