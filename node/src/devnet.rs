@@ -22,7 +22,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::operator::{emit, lock, now, run_until_signal, spawn_prover, Operator, Seal};
+use crate::operator::{emit, lock, now, run_until_signal, Operator, Seal};
 use crate::oracle_signer::INITIAL_TICKS;
 use anyhow::{bail, Context, Result};
 use rand::{Rng, SeedableRng};
@@ -43,7 +43,7 @@ use zkperp_sequencer::oracle::{LocalOracle, OracleBook, PricePath, RandomWalk};
 use zkperp_sequencer::pipeline::{BatchStore, Pipeline};
 use zkperp_sequencer::sequencer::{Outcome, Sequencer, SequencerConfig};
 use zkperp_sequencer::verified::VerifiedState;
-use zkperp_state::batch::{SealedBatch, Shape};
+use zkperp_state::batch::Shape;
 use zkperp_state::eddsa::PrivateKey;
 use zkperp_state::field::fr_to_decimal;
 use zkperp_state::order::{Order, Side, SignedOrder};
@@ -283,11 +283,7 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
     });
     tokio::spawn(async move { axum::serve(listener, app).await });
     emit(json!({"event": "api", "url": api_url}));
-    let (to_prover, sealed) = tokio::sync::mpsc::channel::<SealedBatch>(64);
     let want = args.batches;
-    let halted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let in_flight = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let proving = spawn_prover(pipeline, sealed, want, halted.clone(), in_flight.clone());
     let mut op = Operator::new(
         hub.clone(),
         oracle_book,
@@ -296,18 +292,18 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         FundingSchedule::new(args.funding_secs, DEFAULT_PREMIUM_PERIOD_SECS)?,
         Follower::new(client(0)?, 0, 0, deployment.block),
         args.censor_forced,
-        to_prover,
-        in_flight,
+        pipeline,
+        want,
         crate::operator::MAX_IN_FLIGHT,
     );
     let mut local_oracles = local_oracles(args, &oracles, &config, &genesis)?;
     let mut interval = tokio::time::interval(Duration::from_secs(args.batch_secs.max(1)));
     loop {
         interval.tick().await;
-        if proving.is_finished() {
+        if op.prover_finished() {
             break;
         }
-        if halted.load(std::sync::atomic::Ordering::SeqCst) {
+        if op.halted() {
             continue; // no batch can land any more; the API keeps serving
         }
         match op.seal().await? {
@@ -339,7 +335,7 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
             break;
         }
     }
-    let done = proving.await??;
+    let done = op.finish().await?;
     let l1_root = operator.state_root().await?;
     let ours = verified.lock().map(|v| v.root()).unwrap_or_default();
     emit(json!({

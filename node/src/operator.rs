@@ -63,8 +63,12 @@ pub struct Operator {
     outbox: Vec<SealedBatch>,
     /// Batches handed to the prover so far.
     pub sent: u64,
-    /// Batches handed to the prover and not yet through it (shared with [`spawn_prover`]).
+    /// Batches handed to the prover and not yet through it (shared with its task).
     in_flight: Arc<AtomicU64>,
+    /// Set by the prover's task when the rollup refused a batch: nothing can land any more.
+    halted: Arc<AtomicBool>,
+    /// The prover's task ([`spawn_prover`]): the number of batches it verified.
+    proving: Option<tokio::task::JoinHandle<Result<u64>>>,
     /// The timer seals no batch while this many are in flight (see [`Operator::seal`]).
     max_in_flight: u64,
     /// Whether the last seal was deferred (so `prover_behind` is said once per episode).
@@ -96,10 +100,14 @@ impl Operator {
         funding: FundingSchedule,
         follower: Follower,
         censor_forced: bool,
-        to_prover: tokio::sync::mpsc::Sender<SealedBatch>,
-        in_flight: Arc<AtomicU64>,
+        pipeline: Pipeline,
+        want: u64,
         max_in_flight: u64,
     ) -> Self {
+        let (to_prover, sealed) = tokio::sync::mpsc::channel::<SealedBatch>(64);
+        let halted = Arc::new(AtomicBool::new(false));
+        let in_flight = Arc::new(AtomicU64::new(0));
+        let proving = spawn_prover(pipeline, sealed, want, halted.clone(), in_flight.clone());
         Operator {
             hub,
             oracle,
@@ -112,8 +120,33 @@ impl Operator {
             outbox: Vec::new(),
             sent: 0,
             in_flight,
+            halted,
+            proving: Some(proving),
             max_in_flight: max_in_flight.max(1),
             deferring: false,
+        }
+    }
+
+    /// Whether the prover's task has ended (it verified the batches it was to, or the channel
+    /// closed).
+    pub fn prover_finished(&self) -> bool {
+        self.proving.as_ref().is_none_or(|p| p.is_finished())
+    }
+
+    /// Whether the rollup refused a batch: no later batch can land, so none is sealed (the
+    /// API keeps serving, for exits).
+    pub fn halted(&self) -> bool {
+        self.halted.load(Ordering::SeqCst)
+    }
+
+    /// Stops handing batches to the prover and waits for it to finish those it has; returns
+    /// how many it verified.
+    pub async fn finish(mut self) -> Result<u64> {
+        let proving = self.proving.take();
+        drop(self); // closes the channel: the prover's task ends after the batches it holds
+        match proving {
+            Some(task) => task.await?,
+            None => Ok(0),
         }
     }
 
@@ -314,7 +347,7 @@ const MAX_L1_RETRY: Duration = Duration::from_secs(30);
 /// long as it takes. Returns the number verified, after `want` of them (0: never). A
 /// batch the rollup refuses (it froze, or a forced request is overdue) sets `halted` and stops
 /// the proving: nothing after it can land, while the API stays up for exits.
-pub fn spawn_prover(
+fn spawn_prover(
     pipeline: Pipeline,
     mut sealed: tokio::sync::mpsc::Receiver<SealedBatch>,
     want: u64,

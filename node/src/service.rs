@@ -15,7 +15,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,7 +33,7 @@ use zkperp_state::batch::SealedBatch;
 
 use crate::deploy::l1_signer;
 use crate::network::Network;
-use crate::operator::{emit, lock, run_until_signal, spawn_prover, Operator, Seal};
+use crate::operator::{emit, lock, run_until_signal, Operator, Seal};
 
 #[derive(Debug, clap::Args)]
 pub struct NodeArgs {
@@ -189,10 +188,6 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
     });
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let (to_prover, sealed) = tokio::sync::mpsc::channel::<SealedBatch>(64);
-    let halted = Arc::new(AtomicBool::new(false));
-    let in_flight = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let proving = spawn_prover(pipeline, sealed, 0, halted.clone(), in_flight.clone());
     let mut op = Operator::new(
         hub.clone(),
         oracle,
@@ -206,8 +201,8 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
             network.deploy_block,
         ),
         false,
-        to_prover,
-        in_flight,
+        pipeline,
+        0,
         args.max_unproven,
     );
     emit(json!({
@@ -238,10 +233,10 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
     let mut interval = tokio::time::interval(Duration::from_secs(args.batch_secs.max(1)));
     loop {
         interval.tick().await;
-        if proving.is_finished() {
+        if op.prover_finished() {
             break;
         }
-        if halted.load(Ordering::SeqCst) {
+        if op.halted() {
             continue; // no batch can land any more; the API keeps serving exits
         }
         match op.seal().await? {
@@ -255,7 +250,7 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
             break;
         }
     }
-    let done = proving.await??;
+    let done = op.finish().await?;
     emit(json!({"event": "stopped", "verified_batches": done}));
     Ok(())
 }
