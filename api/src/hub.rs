@@ -806,3 +806,61 @@ impl Hub {
             .unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(account: u64, order_id: u64, status: OrderStatus) -> OrderView {
+        OrderView {
+            account: AccountId::new(account).expect("id"),
+            order_id,
+            market: 0,
+            side: Side::Buy,
+            price: 100,
+            size: 1,
+            filled: 0,
+            remaining: u64::from(status == OrderStatus::Open),
+            time_in_force: TimeInForce::GoodTillCancelled,
+            expiry: 0,
+            status,
+            ticket: order_id,
+        }
+    }
+
+    /// An account's closed orders beyond the history are forgotten, oldest first; its open
+    /// orders, however old, and other accounts' orders are kept.
+    #[test]
+    fn closed_orders_beyond_the_history_are_forgotten_open_ones_kept() {
+        let mut views = Views::empty(1);
+        let filled = OrderStatus::Filled;
+        views.track(order(7, 1, OrderStatus::Open));
+        views.track(order(8, 1, filled));
+        for id in 2..=(2 * HISTORY as u64) {
+            views.track(order(7, id, filled));
+        }
+        let keys = &views.by_account[&AccountId::new(7).expect("id")];
+        assert_eq!(
+            keys.len(),
+            2 * HISTORY,
+            "not pruned until it passes twice the history"
+        );
+        views.track(order(7, 2 * HISTORY as u64 + 1, filled));
+        let keys = &views.by_account[&AccountId::new(7).expect("id")];
+        assert_eq!(keys.len(), HISTORY);
+        assert_eq!(keys[0].order_id.get(), 1, "the open order stays, first");
+        assert_eq!(
+            keys[1].order_id.get(),
+            HISTORY as u64 + 3,
+            "the oldest closed ones went"
+        );
+        assert_eq!(views.orders.len(), HISTORY + 1, "and their views with them");
+        assert!(views.orders.values().any(|o| o.account.get() == 8));
+        // The views survive their snapshot encoding exactly.
+        assert_eq!(Views::decode(&views.encode(), 1).expect("decodes"), views);
+        assert!(
+            Views::decode(&views.encode(), 2).is_err(),
+            "views of one market, not two"
+        );
+    }
+}
