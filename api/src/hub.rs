@@ -236,11 +236,7 @@ impl Views {
 
     fn from_books(seq: &Sequencer) -> Self {
         let markets = seq.engine().state().config().markets.len();
-        let mut views = Views {
-            trades: vec![VecDeque::new(); markets],
-            books: vec![BookLevels::default(); markets],
-            ..Views::default()
-        };
+        let mut views = Views::empty(markets);
         for m in 0..markets {
             let Some(book) = seq.engine().book(m) else {
                 continue;

@@ -209,11 +209,7 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
         "event": "node",
         "api": api_url,
         "rollup": network.rollup.to_string(),
-        "snapshot": opened.restored.as_ref().map(|m| json!({
-            "position": m.position,
-            "batches_sealed": m.batches_sealed,
-            "bytes": m.bytes,
-        })),
+        "snapshot": opened.restored,
         "skipped_snapshots": opened.skipped.iter()
             .map(|(m, why)| json!({"position": m.position, "why": why}))
             .collect::<Vec<_>>(),

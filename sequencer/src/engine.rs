@@ -22,11 +22,9 @@
 
 use rustc_hash::FxHashMap;
 use zkperp_state::margin::MarginError;
-use zkperp_state::merkle::MemoryStore;
-use zkperp_state::merkle::NodeStore;
+use zkperp_state::merkle::{MemoryStore, NodeStore};
 use zkperp_state::order::SignedOrder;
-use zkperp_state::state::StateError;
-use zkperp_state::state::{StateConfig, StateSnapshot};
+use zkperp_state::state::{StateConfig, StateError, StateSnapshot};
 use zkperp_state::tx::{CancelOrder, Role, Trade, TradeError, Transaction, TxError};
 use zkperp_state::units::{notional, AccountId, Collateral, PPM_ONE};
 use zkperp_state::State;
@@ -152,7 +150,7 @@ pub struct EngineSnapshot {
 
 impl<S: NodeStore> Engine<S> {
     /// The engine as [`Engine::restore`] rebuilds it; `None` inside a batch (see
-    /// [`State::snapshot`]). Maps are written sorted, so equal engines give equal snapshots.
+    /// [`State::snapshot`]). The registry's maps are written sorted by key.
     pub fn snapshot(&self) -> Option<EngineSnapshot> {
         let mut open: Vec<_> = self.open.iter().map(|(k, o)| (*k, *o)).collect();
         open.sort_unstable_by_key(|(k, _)| *k);

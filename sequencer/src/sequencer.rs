@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use zkperp_state::batch::Shape;
+use zkperp_state::field::fr_to_decimal;
 use zkperp_state::merkle::MemoryStore;
 use zkperp_state::state::{StateConfig, StateError};
 use zkperp_state::State;
@@ -15,10 +16,6 @@ use crate::batcher::{Batcher, BatcherError};
 use crate::engine::{Engine, FeeSchedule};
 use crate::journal::{Command, Journal, JournalError};
 use crate::snapshot::{SnapshotChoice, SnapshotMeta, SnapshotPolicy, Stored, SNAPSHOT_VERSION};
-
-fn hex_fr(x: zkperp_state::Fr) -> String {
-    hex::encode(zkperp_state::field::fr_to_be_bytes(&x))
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SequencerError {
@@ -228,7 +225,9 @@ impl Sequencer {
         )
         .map_err(|e| e.to_string())?;
         let state = batcher.engine().state();
-        if state.batches_sealed() != meta.batches_sealed || hex_fr(state.root()) != meta.root {
+        if state.batches_sealed() != meta.batches_sealed
+            || fr_to_decimal(&state.root()) != meta.root
+        {
             return Err("its state is not the one its index entry records".into());
         }
         let extras = match stored.extras {
@@ -256,10 +255,7 @@ impl Sequencer {
             return Ok(None);
         };
         let sealed = self.batcher.engine().state().batches_sealed();
-        let due = match self.last_snapshot {
-            None => sealed >= policy.every_batches.max(1),
-            Some(last) => sealed >= last + policy.every_batches.max(1),
-        };
+        let due = sealed >= self.last_snapshot.unwrap_or(0) + policy.every_batches.max(1);
         if !due || self.halted.is_some() {
             return Ok(None);
         }
@@ -283,7 +279,7 @@ impl Sequencer {
         let meta = SnapshotMeta {
             position: self.journal.len(),
             batches_sealed: state.batches_sealed(),
-            root: hex_fr(state.root()),
+            root: fr_to_decimal(&state.root()),
             bytes: 0,
         };
         let stored = Stored {

@@ -71,7 +71,7 @@ pub struct SnapshotMeta {
     /// The journal position: the snapshot is the builder after commands `0..position`.
     pub position: u64,
     pub batches_sealed: u64,
-    /// The state root, hex.
+    /// The state root, decimal (as the batch records write roots).
     pub root: String,
     /// The encoded snapshot's size.
     pub bytes: u64,
@@ -97,8 +97,8 @@ fn corrupt(position: u64, reason: impl std::fmt::Display) -> JournalError {
 }
 
 impl Journal {
-    /// Writes `stored` and its index entry in one synced write, then deletes all but the newest
-    /// `keep` snapshots.
+    /// Writes `stored` and its index entry, and deletes all but the newest `keep` snapshots, in
+    /// one synced write.
     pub(crate) fn put_snapshot(
         &self,
         stored: &Stored,

@@ -120,7 +120,6 @@ pub fn permute(params: &PoseidonParams, state: &mut [Fr]) {
 struct FastParams {
     width: usize,
     half_full: usize,
-    partial_rounds: usize,
     /// Full constants of the first `half_full` rounds, then of the `half_full` rounds after
     /// the partial ones (the first of which has absorbed the pushed-forward constants).
     full_ark: Vec<Fr>,
@@ -229,7 +228,6 @@ impl FastParams {
         FastParams {
             width: t,
             half_full,
-            partial_rounds: partial,
             full_ark,
             partial_ark,
             sparse,
@@ -255,12 +253,7 @@ impl FastParams {
         for round in 0..self.half_full {
             self.full_round(state, &self.full_ark[round * t..(round + 1) * t], next);
         }
-        for ((c, (n00, n0r, w)), _) in self
-            .partial_ark
-            .iter()
-            .zip(&self.sparse)
-            .zip(0..self.partial_rounds)
-        {
+        for (c, (n00, n0r, w)) in self.partial_ark.iter().zip(&self.sparse) {
             let x0 = sbox(state[0] + c);
             let first = *n00 * x0 + state[1..].iter().zip(n0r).map(|(s, m)| *s * m).sum::<Fr>();
             for (s, w) in state[1..].iter_mut().zip(w) {
