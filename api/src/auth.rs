@@ -48,6 +48,9 @@ pub enum AuthError {
     Stale { timestamp: u64, now: u64 },
     #[error("the signature does not verify with the account's key")]
     BadSignature,
+    /// The prover API's bearer token is not the node's.
+    #[error("the bearer token is not this node's prover token")]
+    BadToken,
 }
 
 /// Parses a packed signature: 128 hex digits (an optional `0x`), strictly decoded.

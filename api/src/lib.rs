@@ -25,6 +25,9 @@
 //! Prices, sizes and collateral are shown as exact decimal strings ([`decimal`]) next to the
 //! integers (ticks, lots, units of 10^-6) that orders sign.
 //!
+//! The provers' API (leases of sealed batches, proofs back) is a separate router on its own
+//! listener: [`provers`].
+//!
 //! Every refusal is a 4xx with a JSON body `{"code": "...", "message": "..."}`; the codes are
 //! stable (see [`ApiError::code`]). An order, cancel or withdrawal is acknowledged only after
 //! the sequencer has journaled it (synced to disk): a 200 means it survives a crash.
@@ -58,6 +61,7 @@ pub mod auth;
 pub mod decimal;
 pub mod hub;
 pub mod openapi;
+pub mod provers;
 pub mod ws;
 
 use decimal::{Scale, COLLATERAL};
@@ -96,6 +100,10 @@ pub enum ApiError {
     Unauthenticated(auth::AuthError),
     #[error("quote refused: {0}")]
     QuoteRefused(QuoteError),
+    #[error("malformed proof: {0}")]
+    MalformedProof(String),
+    #[error("proof refused: {0}")]
+    ProofRefused(zkperp_sequencer::proving::SubmitError),
     #[error("{0}")]
     BadRequest(String),
     #[error("internal error: {0}")]
@@ -113,6 +121,8 @@ impl ApiError {
             ApiError::OrderRefused(e) => order_code(e),
             ApiError::TxRefused(e) => tx_code(e),
             ApiError::QuoteRefused(e) => quote_code(e),
+            ApiError::MalformedProof(_) => "malformed_proof",
+            ApiError::ProofRefused(e) => provers::submit_code(e),
             ApiError::Unauthenticated(_) => "unauthenticated",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Internal(_) => "internal",
@@ -124,12 +134,16 @@ impl ApiError {
             ApiError::UnknownMarket(_)
             | ApiError::UnknownBatch(_)
             | ApiError::UnknownAccount(_)
-            | ApiError::UnknownOrder(_) => StatusCode::NOT_FOUND,
-            ApiError::OrderRefused(_) | ApiError::TxRefused(_) | ApiError::QuoteRefused(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
+            | ApiError::UnknownOrder(_)
+            | ApiError::ProofRefused(zkperp_sequencer::proving::SubmitError::UnknownLease(_)) => {
+                StatusCode::NOT_FOUND
             }
+            ApiError::OrderRefused(_)
+            | ApiError::TxRefused(_)
+            | ApiError::QuoteRefused(_)
+            | ApiError::ProofRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::MalformedProof(_) => StatusCode::BAD_REQUEST,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -41,6 +41,7 @@ use zkperp_sequencer::funding::{FundingSchedule, DEFAULT_PREMIUM_PERIOD_SECS};
 use zkperp_sequencer::journal::Command;
 use zkperp_sequencer::oracle::{LocalOracle, OracleBook, PricePath, RandomWalk};
 use zkperp_sequencer::pipeline::{BatchStore, Pipeline};
+use zkperp_sequencer::proving::{self, ProvingQueue, DEFAULT_LEASE_SECS};
 use zkperp_sequencer::sequencer::{Outcome, Sequencer, SequencerConfig};
 use zkperp_sequencer::verified::VerifiedState;
 use zkperp_state::batch::Shape;
@@ -260,7 +261,12 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         &config,
     )?));
     let batches = Arc::new(BatchStore::open(&run_dir.join("batches"))?);
-    let pipeline = Pipeline::new(batches.clone(), Arc::new(prover), 0, operator.clone())
+    let provers = Arc::new(ProvingQueue::new(
+        prover.verifier().clone(),
+        DEFAULT_LEASE_SECS,
+    ));
+    proving::spawn_local(provers.clone(), Arc::new(prover), "local-0".into());
+    let pipeline = Pipeline::new(batches.clone(), provers, 0, operator.clone())
         .with_verified(verified.clone());
     // The REST API, over the same sequencer, batch records and verified state.
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.api_port))

@@ -1,8 +1,8 @@
 //! `zkperp`: the one binary of the exchange.
 //!
 //! `devnet` runs the whole exchange on one machine (anvil, the contracts, the sequencer, the
-//! prover, the API) in one process. `deploy`, `node` and `oracle` are the same parts as the
-//! separate services of a deployment (see deploy/README.md). `wallet` is a trader's
+//! prover, the API) in one process. `deploy`, `node`, `oracle` and `prover` are the same parts
+//! as the separate services of a deployment (see deploy/README.md). `wallet` is a trader's
 //! command-line wallet over the API and the L1; `keygen` and `circuit-stats` are tools.
 
 mod circuit_stats;
@@ -11,6 +11,7 @@ mod devnet;
 mod network;
 mod operator;
 mod oracle_signer;
+mod remote_prover;
 mod service;
 mod wallet;
 
@@ -41,6 +42,9 @@ enum Command {
     Node(service::NodeArgs),
     /// Run one oracle key's signer: quote prices to a node's API every few seconds.
     Oracle(oracle_signer::OracleArgs),
+    /// Run a remote prover: lease sealed batches from a node's prover API, prove them, send
+    /// the proofs back (the node checks each one).
+    Prover(remote_prover::ProverArgs),
     /// Print, as JSON, the constraint counts of the circuits: each slot kind, a batch of the
     /// given shape, and the building blocks.
     CircuitStats(circuit_stats::Args),
@@ -70,6 +74,7 @@ fn main() -> Result<()> {
         Command::Deploy(args) => deploy::run(&args),
         Command::Node(args) => service::run(&args),
         Command::Oracle(args) => oracle_signer::run(&args),
+        Command::Prover(args) => remote_prover::run(&args),
         Command::Keygen { private_key } => keygen(private_key.as_deref()),
         Command::CircuitStats(args) => circuit_stats::run(&args),
         Command::Wallet(args) => wallet::run(args),

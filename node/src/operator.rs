@@ -347,14 +347,33 @@ const MAX_L1_RETRY: Duration = Duration::from_secs(30);
 /// long as it takes. Returns the number verified, after `want` of them (0: never). A
 /// batch the rollup refuses (it froze, or a forced request is overdue) sets `halted` and stops
 /// the proving: nothing after it can land, while the API stays up for exits.
+///
+/// Each batch is offered to the provers as it arrives ([`Pipeline::offering`]), so that with
+/// several provers consecutive batches are proven at once; they are submitted in order. When
+/// the task ends it closes the proving queue, which stops the local provers.
 fn spawn_prover(
     pipeline: Pipeline,
-    mut sealed: tokio::sync::mpsc::Receiver<SealedBatch>,
+    sealed: tokio::sync::mpsc::Receiver<SealedBatch>,
     want: u64,
     halted: Arc<AtomicBool>,
     in_flight: Arc<AtomicU64>,
 ) -> tokio::task::JoinHandle<Result<u64>> {
+    let mut sealed = pipeline.offering(sealed);
     tokio::spawn(async move {
+        let done = prove_in_order(&pipeline, &mut sealed, want, &halted, &in_flight).await;
+        pipeline.provers().close();
+        Ok(done)
+    })
+}
+
+async fn prove_in_order(
+    pipeline: &Pipeline,
+    sealed: &mut tokio::sync::mpsc::UnboundedReceiver<SealedBatch>,
+    want: u64,
+    halted: &AtomicBool,
+    in_flight: &AtomicU64,
+) -> u64 {
+    {
         let mut done = 0u64;
         while let Some(batch) = sealed.recv().await {
             let number = batch.batch_number;
@@ -380,6 +399,7 @@ fn spawn_prover(
                 Err(e) => {
                     emit(json!({"event": "halted", "batch": number, "reason": e.to_string()}));
                     halted.store(true, Ordering::SeqCst);
+                    pipeline.provers().close();
                     while sealed.recv().await.is_some() {}
                     break;
                 }
@@ -401,8 +421,8 @@ fn spawn_prover(
                 break;
             }
         }
-        anyhow::Ok(done)
-    })
+        done
+    }
 }
 
 /// Listens for SIGINT and SIGTERM from now on; the future resolves with the signal's name.

@@ -12,6 +12,9 @@
 //!   applied is recorded from its event, not resubmitted).
 //!
 //! Oracle prices come from the oracle signer services through `POST /v1/oracle/quotes`.
+//! Batches are proven by `--local-provers` threads of this process and by any remote provers
+//! (`zkperp prover`) that lease them through the prover API (`--prover-listen`); the node
+//! checks every proof, whoever made it, before it stores or submits it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,6 +30,7 @@ use zkperp_sequencer::follower::Follower;
 use zkperp_sequencer::funding::{FundingSchedule, DEFAULT_PREMIUM_PERIOD_SECS};
 use zkperp_sequencer::oracle::OracleBook;
 use zkperp_sequencer::pipeline::{BatchStore, Pipeline};
+use zkperp_sequencer::proving::{self, ProvingQueue, DEFAULT_LEASE_SECS};
 use zkperp_sequencer::snapshot::{SnapshotChoice, SnapshotPolicy};
 use zkperp_sequencer::verified::VerifiedState;
 use zkperp_state::batch::SealedBatch;
@@ -70,6 +74,41 @@ pub struct NodeArgs {
     /// snapshot at or before the verified batch and replays only the journal after it.
     #[arg(long, env = "ZKPERP_SNAPSHOT_EVERY", default_value_t = SnapshotPolicy::default().every_batches)]
     snapshot_every: u64,
+    /// Prover threads in this process (0: only remote provers prove). Each proof uses every
+    /// core, so more than one pays only on a machine with cores to spare.
+    #[arg(long, env = "ZKPERP_LOCAL_PROVERS", default_value_t = 1)]
+    local_provers: usize,
+    /// Where the prover API for remote provers (`zkperp prover`) listens (default: no
+    /// prover API). Meant for the operator's own network, not the public one.
+    #[arg(long, env = "ZKPERP_PROVER_LISTEN")]
+    prover_listen: Option<SocketAddr>,
+    /// The secret remote provers present (at least 32 characters); required with
+    /// --prover-listen.
+    #[arg(long, env = "ZKPERP_PROVER_TOKEN", hide_env_values = true)]
+    prover_token: Option<String>,
+    /// Seconds a remote or local prover holds a batch before it is given to another.
+    #[arg(long, default_value_t = DEFAULT_LEASE_SECS)]
+    lease_secs: u64,
+}
+
+/// The prover API's token, when it is to listen: long enough to be a secret.
+fn prover_token(args: &NodeArgs) -> Result<Option<&str>> {
+    match (
+        &args.prover_listen,
+        args.prover_token.as_deref().map(str::trim),
+    ) {
+        (None, _) if args.local_provers == 0 => {
+            bail!("--local-provers 0 without --prover-listen: no prover would ever prove a batch")
+        }
+        (None, _) => Ok(None),
+        (Some(_), None) => bail!("--prover-listen needs --prover-token (ZKPERP_PROVER_TOKEN)"),
+        (Some(_), Some(t)) if t.len() < zkperp_api::provers::MIN_TOKEN_CHARS => bail!(
+            "--prover-token is {} characters; a prover token has at least {}",
+            t.len(),
+            zkperp_api::provers::MIN_TOKEN_CHARS
+        ),
+        (Some(_), Some(t)) => Ok(Some(t)),
+    }
 }
 
 /// Which network a data directory belongs to, written at its first start.
@@ -110,6 +149,7 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
     }
     let config = network.sequencer_config()?;
     let shape = config.shape;
+    let token = prover_token(args)?;
     check_data_dir(args, &network)?;
 
     // The deployment's key, never a new one: no other key's proofs verify on this rollup.
@@ -171,7 +211,27 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
     let cursors = hub.with_sequencer(|seq| seq.batcher().cursors());
     let batches = Arc::new(BatchStore::open(&args.data_dir.join("batches"))?);
     let operator = L1::connect(&rpc, signer, network.rollup, network.deploy_block)?;
-    let pipeline = Pipeline::new(batches.clone(), Arc::new(prover), 0, operator.clone())
+    let provers = Arc::new(ProvingQueue::new(
+        prover.verifier().clone(),
+        args.lease_secs,
+    ));
+    let prover = Arc::new(prover);
+    for i in 0..args.local_provers {
+        proving::spawn_local(provers.clone(), prover.clone(), format!("local-{i}"));
+    }
+    let prover_api = match (args.prover_listen, token) {
+        (Some(addr), Some(token)) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the prover API to {addr}"))?;
+            let url = format!("http://{}", listener.local_addr()?);
+            let app = zkperp_api::provers::router(provers.clone(), token);
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            Some(url)
+        }
+        _ => None,
+    };
+    let pipeline = Pipeline::new(batches.clone(), provers, 0, operator.clone())
         .with_verified(verified.clone());
 
     let oracle = Arc::new(Mutex::new(OracleBook::new(&config.state)));
@@ -208,6 +268,8 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
     emit(json!({
         "event": "node",
         "api": api_url,
+        "prover_api": prover_api,
+        "local_provers": args.local_provers,
         "rollup": network.rollup.to_string(),
         "snapshot": opened.restored,
         "skipped_snapshots": opened.skipped.iter()

@@ -8,6 +8,10 @@
 //! it replays its journal, follows the L1 from where the journal left off (the first deposit is
 //! not credited twice, the second is credited), proves on, and the rollup's root is the one the
 //! node verified. A node given another operator's key, or no proving key, refuses to start.
+//!
+//! The restarted node proves nothing itself (`--local-provers 0`): a `zkperp prover` process
+//! leases its batches through the prover API and sends the proofs back, and the API refuses a
+//! wrong token, a malformed proof and an unknown lease with their codes.
 
 mod common;
 
@@ -18,6 +22,7 @@ use serde_json::Value;
 use zkperp_contracts::alloy::node_bindings::Anvil;
 use zkperp_contracts::alloy::signers::local::PrivateKeySigner;
 use zkperp_contracts::{anvil_path, L1};
+use zkperp_prover::{export, Proof};
 use zkperp_state::eddsa::PrivateKey;
 use zkperp_state::units::AccountId;
 
@@ -98,7 +103,9 @@ fn separate_services_and_a_node_killed_and_restarted_where_it_stopped() {
     let data = dir.path().join("node");
     let port = free_port().to_string();
     let listen = format!("127.0.0.1:{port}");
-    let node_command = |operator: String, keys_dir: &std::path::Path| {
+    let prover_listen = format!("127.0.0.1:{}", free_port());
+    const TOKEN: &str = "a-test-prover-token-of-32-characters";
+    let node_command = |operator: String, keys_dir: &std::path::Path, remote: bool| {
         let mut c = zkperp(&[
             "node",
             "--batch-secs",
@@ -117,15 +124,22 @@ fn separate_services_and_a_node_killed_and_restarted_where_it_stopped() {
             .arg("--data-dir")
             .arg(&data)
             .env("ZKPERP_OPERATOR_KEY", operator);
+        if remote {
+            c.args(["--local-provers", "0", "--prover-listen", &prover_listen])
+                .env("ZKPERP_PROVER_TOKEN", TOKEN);
+        }
         c
     };
-    let refused = run(&mut node_command(l1_key(1), &keys)).expect_err("not the operator");
+    let refused = run(&mut node_command(l1_key(1), &keys, false)).expect_err("not the operator");
     assert!(refused.contains("the rollup's operator is"), "{refused}");
     let empty = dir.path().join("no-keys");
-    let refused = run(&mut node_command(l1_key(0), &empty)).expect_err("no key");
+    let refused = run(&mut node_command(l1_key(0), &empty, false)).expect_err("no key");
     assert!(refused.contains("no batch proving key"), "{refused}");
+    let refused = run(node_command(l1_key(0), &keys, false).args(["--local-provers", "0"]))
+        .expect_err("no prover at all");
+    assert!(refused.contains("no prover would ever prove"), "{refused}");
 
-    let mut node = Service::spawn(node_command(l1_key(0), &keys));
+    let mut node = Service::spawn(node_command(l1_key(0), &keys, false));
     let started = node.wait(60, "the node", |e| e["event"] == "node");
     let api = started["api"].as_str().expect("api").to_string();
     assert_eq!(started["replayed_commands"], 0, "a fresh data directory");
@@ -199,8 +213,67 @@ fn separate_services_and_a_node_killed_and_restarted_where_it_stopped() {
         .max()
         .expect("a batch was verified");
     deposit(1);
-    let mut node = Service::spawn(node_command(l1_key(0), &keys));
+    let mut node = Service::spawn(node_command(l1_key(0), &keys, true));
     let restarted = node.wait(60, "the restarted node", |e| e["event"] == "node");
+    assert_eq!(restarted["local_provers"], 0, "{restarted}");
+    let prover_api = restarted["prover_api"]
+        .as_str()
+        .expect("the prover API listens")
+        .to_string();
+    // The prover API refuses strangers and bad proofs with stable codes.
+    let post = |path: &str, token: &str, body: Value| -> (u16, Value) {
+        rt.block_on(async {
+            let r = reqwest::Client::new()
+                .post(format!("{prover_api}{path}"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .expect("the prover API answers");
+            (r.status().as_u16(), r.json().await.unwrap_or_default())
+        })
+    };
+    let (status, body) = post(
+        "/v1/prover/lease",
+        "wrong",
+        serde_json::json!({"prover": "x"}),
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("unauthenticated"))
+    );
+    let (status, body) = post(
+        "/v1/prover/proofs",
+        TOKEN,
+        serde_json::json!({"lease": "00", "proof": "0x1234"}),
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("malformed_proof")),
+        "{body}"
+    );
+    // A well-formed proof (three points at infinity) under a lease that was never issued.
+    let zero_proof = format!("0x{}", hex::encode(export::proof_bytes(&Proof::default())));
+    let (status, body) = post(
+        "/v1/prover/proofs",
+        TOKEN,
+        serde_json::json!({"lease": "00", "proof": zero_proof}),
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("unknown_lease")),
+        "{body}"
+    );
+    // The remote prover proves from here on.
+    let mut remote = {
+        let mut c = zkperp(&["prover", "--node", &prover_api, "--name", "remote-1"]);
+        c.arg("--network")
+            .arg(&network)
+            .arg("--keys-dir")
+            .arg(&keys)
+            .env("ZKPERP_PROVER_TOKEN", TOKEN);
+        Service::spawn(c)
+    };
     assert!(
         restarted["replayed_commands"].as_u64() > Some(0),
         "{restarted}"
@@ -236,6 +309,13 @@ fn separate_services_and_a_node_killed_and_restarted_where_it_stopped() {
     );
     let batch = node.next_batch();
     let last = verified_from(&mut node, 300, batch);
+    let proved = remote.wait(60, "a proof from the remote prover", |e| {
+        e["event"] == "proved" && e["accepted"] == true
+    });
+    assert!(proved["batch"].as_u64() > Some(verified_before), "{proved}");
+    let record = get(&rt, format!("{api}/v1/batches/{}", proved["batch"]));
+    assert_eq!(record["status"]["status"], "verified", "{record}");
+    remote.terminate();
 
     // Every batch the node sealed, before and after the crash, is verified, in order.
     let batches = get(&rt, format!("{api}/v1/batches"));

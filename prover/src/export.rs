@@ -9,10 +9,16 @@
 //! **snarkjs** (`snarkjs groth16 verify verification_key.json public.json proof.json`): decimal
 //! strings; G1 in projective form `[x, y, "1"]`; G2 as `[[x.c0, x.c1], [y.c0, y.c1], ["1", "0"]]`
 //! (real part first, the opposite of EIP-197); curve `bn128`, protocol `groth16`.
+//!
+//! **Wire** (a remote prover's proof to the node): arkworks' compressed encoding, 128 bytes
+//! (`A` 32, `B` 64, `C` 32, each an x coordinate with the sign of y in its top bits). Decoding
+//! is strict: a coordinate `>= p`, a point off the curve or outside the prime-order subgroup,
+//! and trailing bytes are all refused.
 
 use ark_bn254::{Fq, Fq2, G1Affine, G2Affine};
 use ark_ec::AffineRepr;
 use ark_ff::{BigInteger, PrimeField};
+use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
 use serde::Serialize;
 use serde_json::{json, Value};
 use zkperp_state::Fr;
@@ -70,6 +76,30 @@ fn g1_words(p: &G1Affine) -> [Word; 2] {
 fn g2_words(p: &G2Affine) -> [Word; 4] {
     let [x, y] = g2_xy(p);
     [word(&x.c1), word(&x.c0), word(&y.c1), word(&y.c0)]
+}
+
+/// The length of a proof in the wire encoding.
+pub const PROOF_BYTES: usize = 128;
+
+/// `proof` in the wire encoding (compressed points).
+pub fn proof_bytes(proof: &Proof) -> Vec<u8> {
+    let mut out = Vec::with_capacity(PROOF_BYTES);
+    proof
+        .serialize_with_mode(&mut out, Compress::Yes)
+        .expect("writing to a Vec cannot fail");
+    out
+}
+
+/// A proof from its wire encoding, every point checked (canonical coordinates, on the curve,
+/// in the subgroup) and nothing after it.
+pub fn proof_from_bytes(bytes: &[u8]) -> Result<Proof, String> {
+    if bytes.len() != PROOF_BYTES {
+        return Err(format!(
+            "a proof is {PROOF_BYTES} bytes, not {}",
+            bytes.len()
+        ));
+    }
+    Proof::deserialize_with_mode(bytes, Compress::Yes, Validate::Yes).map_err(|e| e.to_string())
 }
 
 /// A proof as the verifier's `uint256[8]`.

@@ -243,9 +243,39 @@ pub struct BatchProof {
 #[derive(Debug)]
 pub struct BatchProver {
     config: Arc<StateConfig>,
-    shape: Shape,
     pk: ProvingKey,
+    verifier: BatchVerifier,
+}
+
+/// Checks batch proofs of one shape: what a node needs to accept a proof it did not make (a
+/// remote prover's), without the proving key.
+#[derive(Debug, Clone)]
+pub struct BatchVerifier {
+    shape: Shape,
     pvk: PreparedVerifyingKey<Bn254>,
+}
+
+impl BatchVerifier {
+    pub fn new(shape: Shape, vk: &VerifyingKey) -> Self {
+        BatchVerifier {
+            shape,
+            pvk: ark_groth16::prepare_verifying_key(vk),
+        }
+    }
+
+    pub fn shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    /// The circuit's one public input for `batch`: the commitment to its public data.
+    pub fn commitment(&self, batch: &SealedBatch) -> Result<Fr, ShapeError> {
+        Ok(batch.public_data(&self.shape)?.commitment())
+    }
+
+    /// Whether `proof` proves the batch whose public-data commitment is `commitment`.
+    pub fn verify(&self, commitment: Fr, proof: &Proof) -> bool {
+        verify(&self.pvk, &[commitment], proof)
+    }
 }
 
 impl BatchProver {
@@ -264,13 +294,12 @@ impl BatchProver {
             || Ok(BatchCircuit::blank(config.clone(), shape)?),
             rng,
         )?;
-        let pvk = ark_groth16::prepare_verifying_key(&pk.vk);
+        let verifier = BatchVerifier::new(shape, &pk.vk);
         Ok((
             BatchProver {
                 config,
-                shape,
                 pk,
-                pvk,
+                verifier,
             },
             source,
         ))
@@ -286,23 +315,24 @@ impl BatchProver {
     ) -> Result<Option<Self>, ProverError> {
         let name = format!("batch-{}", shape.id());
         let fp = fingerprint("batch", &config, Some(&shape));
-        Ok(cache.load(&name, &fp)?.map(|pk| {
-            let pvk = ark_groth16::prepare_verifying_key(&pk.vk);
-            BatchProver {
-                config,
-                shape,
-                pk,
-                pvk,
-            }
+        Ok(cache.load(&name, &fp)?.map(|pk| BatchProver {
+            config,
+            verifier: BatchVerifier::new(shape, &pk.vk),
+            pk,
         }))
     }
 
     pub fn shape(&self) -> &Shape {
-        &self.shape
+        self.verifier.shape()
     }
 
     pub fn verifying_key(&self) -> &VerifyingKey {
         &self.pk.vk
+    }
+
+    /// The verifier of this prover's proofs.
+    pub fn verifier(&self) -> &BatchVerifier {
+        &self.verifier
     }
 
     /// Proves `batch` (checking first that its witness satisfies the circuit).
@@ -311,7 +341,7 @@ impl BatchProver {
         batch: &SealedBatch,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<BatchProof, ProverError> {
-        let circuit = BatchCircuit::new(self.config.clone(), self.shape, batch)?;
+        let circuit = BatchCircuit::new(self.config.clone(), *self.shape(), batch)?;
         let commitment = circuit.commitment.unwrap_or_default();
         check_satisfied(circuit.clone())?;
         let proof = prove(&self.pk, circuit, rng)?;
@@ -319,7 +349,7 @@ impl BatchProver {
     }
 
     pub fn verify(&self, commitment: Fr, proof: &Proof) -> bool {
-        verify(&self.pvk, &[commitment], proof)
+        self.verifier.verify(commitment, proof)
     }
 }
 

@@ -28,8 +28,11 @@
 //!   replays only the journal after the newest usable snapshot.
 //! * [`follower`]: the L1's deposit and forced-withdrawal queues, from the rollup's events, as
 //!   transactions in queue order.
-//! * [`pipeline`]: sealed batches proven off the async runtime, submitted to the rollup in
-//!   order, each step's status persisted in RocksDB ([`pipeline::BatchStore`]).
+//! * [`pipeline`]: sealed batches proven through the [`proving`] queue, submitted to the rollup
+//!   in order, each step's status persisted in RocksDB ([`pipeline::BatchStore`]).
+//! * [`proving`]: the proving queue: sealed batches leased to provers (threads of this
+//!   process, or remote machines through the prover API), every proof checked before it is
+//!   accepted.
 //! * [`verified`]: the accounts tree, leaves and markets of the last L1-verified batch, so the
 //!   API can serve exit witnesses against the rollup's root.
 //! * [`oracle`]: signed oracle quotes checked on arrival, the latest per key kept, and at each
@@ -60,6 +63,7 @@ pub mod journal;
 pub mod liquidation;
 pub mod oracle;
 pub mod pipeline;
+pub mod proving;
 pub mod risk;
 pub mod sequencer;
 pub mod snapshot;

@@ -1,10 +1,11 @@
-//! The batch pipeline after sealing: prove each sealed batch off the async runtime, submit the
-//! proofs to the rollup strictly in batch order, and record every batch's status durably.
+//! The batch pipeline after sealing: have each sealed batch proven (by the provers of the
+//! [`ProvingQueue`], off the async runtime, several batches at once), submit the proofs to the
+//! rollup strictly in batch order, and record every batch's status durably.
 //!
 //! ```text
-//!   SealedBatch ──> BatchStore: Sealed ──> prover thread ──> BatchStore: Proven {proof}
-//!                                                                │
-//!        BatchStore: Verified {tx, block, gas} <── L1::submit_batch (operator key)
+//!   SealedBatch ──> BatchStore: Sealed ──> ProvingQueue ──> BatchStore: Proven {proof, prover}
+//!                  (Pipeline::offer)       (any prover)                  │
+//!        BatchStore: Verified {tx, block, gas} <── L1::submit_batch (operator key), in order
 //! ```
 //!
 //! Restart-safe by construction: each step is persisted (synced) before the next begins, a
@@ -14,18 +15,17 @@
 //! is recorded `Failed` with the contract's reason and stops the pipeline: later batches build
 //! on its root and can never apply, so an operator must look.
 
-use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
-
 use alloy::primitives::U256;
 use rocksdb::{ColumnFamilyDescriptor, IteratorMode, Options, WriteOptions, DB};
 use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 use zkperp_contracts::{alloy, L1Error, L1};
-use zkperp_prover::{export, BatchProver, ProverError};
+use zkperp_prover::export;
 use zkperp_state::batch::SealedBatch;
 use zkperp_state::field::fr_to_decimal;
 
+use crate::proving::{ProvingQueue, TakeError};
 use crate::verified::{VerifiedError, VerifiedState};
 
 pub const BATCHES_CF: &str = "batches";
@@ -39,6 +39,10 @@ pub enum BatchStatus {
     Proven {
         proof: Vec<String>,
         proving_ms: u64,
+        /// The name of the prover whose proof was accepted (absent in records written before
+        /// provers had names).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prover: Option<String>,
     },
     /// Applied by the rollup.
     Verified {
@@ -84,16 +88,13 @@ pub enum PipelineError {
     Corrupt { number: u64, reason: String },
     #[error("batch store column family missing")]
     MissingColumnFamily,
-    #[error("proving batch {number}: {source}")]
-    Prove {
-        number: u64,
-        #[source]
-        source: ProverError,
-    },
+    /// The node's own prover found the batch's witness does not satisfy the circuit.
+    #[error("batch {number} cannot be proven: {reason}")]
+    Unprovable { number: u64, reason: String },
     #[error("batch {number} does not fit the pipeline's shape: {reason}")]
     Shape { number: u64, reason: String },
-    #[error("the prover thread of batch {0} died")]
-    ProverDied(u64),
+    #[error("the proving queue closed before batch {0} was proven")]
+    ProvingClosed(u64),
     #[error("batch {number} on L1: {source}")]
     L1 {
         number: u64,
@@ -220,7 +221,7 @@ fn words(proof: &[String]) -> Option<[U256; 8]> {
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     store: Arc<BatchStore>,
-    prover: Arc<BatchProver>,
+    provers: Arc<ProvingQueue>,
     /// The shape's index in the rollup's verifier list.
     shape_index: u64,
     l1: L1,
@@ -229,10 +230,15 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(store: Arc<BatchStore>, prover: Arc<BatchProver>, shape_index: u64, l1: L1) -> Self {
+    pub fn new(
+        store: Arc<BatchStore>,
+        provers: Arc<ProvingQueue>,
+        shape_index: u64,
+        l1: L1,
+    ) -> Self {
         Pipeline {
             store,
-            prover,
+            provers,
             shape_index,
             l1,
             verified: None,
@@ -249,16 +255,51 @@ impl Pipeline {
         &self.store
     }
 
+    /// The queue this pipeline's batches are proven through.
+    pub fn provers(&self) -> &Arc<ProvingQueue> {
+        &self.provers
+    }
+
     fn record(&self, batch: &SealedBatch) -> BatchRecord {
         BatchRecord {
             number: batch.batch_number,
-            shape: self.prover.shape().id(),
+            shape: self.provers.shape().id(),
             old_root: fr_to_decimal(&batch.old_root),
             new_root: fr_to_decimal(&batch.new_root),
             timestamp: batch.timestamp.get(),
             transactions: batch.txs.len(),
             status: BatchStatus::Sealed,
         }
+    }
+
+    /// Records `batch` as sealed (unless it is recorded already) and, unless a proof of it is
+    /// stored, offers it to the provers at once, so that it is proven while the batches before
+    /// it are still being proven or submitted.
+    pub fn offer(&self, batch: &SealedBatch) -> Result<(), PipelineError> {
+        let record = self.sealed_record(batch)?;
+        if record.status == BatchStatus::Sealed {
+            self.offer_to_provers(batch)?;
+        }
+        Ok(())
+    }
+
+    fn offer_to_provers(&self, batch: &SealedBatch) -> Result<(), PipelineError> {
+        self.provers.offer(batch).map_err(|e| PipelineError::Shape {
+            number: batch.batch_number,
+            reason: e.to_string(),
+        })
+    }
+
+    /// The stored record of `batch`, written as `Sealed` first if there is none.
+    fn sealed_record(&self, batch: &SealedBatch) -> Result<BatchRecord, PipelineError> {
+        Ok(match self.store.get(batch.batch_number)? {
+            Some(r) => r,
+            None => {
+                let r = self.record(batch);
+                self.store.put(&r)?;
+                r
+            }
+        })
     }
 
     /// Takes `batch` as far as the L1: proven (unless a proof is stored), then submitted
@@ -281,14 +322,7 @@ impl Pipeline {
 
     async fn to_l1(&self, batch: &SealedBatch) -> Result<BatchRecord, PipelineError> {
         let number = batch.batch_number;
-        let mut record = match self.store.get(number)? {
-            Some(r) => r,
-            None => {
-                let r = self.record(batch);
-                self.store.put(&r)?;
-                r
-            }
-        };
+        let mut record = self.sealed_record(batch)?;
         if let BatchStatus::Verified { .. } = record.status {
             return Ok(record);
         }
@@ -307,31 +341,31 @@ impl Pipeline {
                 reason: "stored proof is not 8 words".into(),
             })?,
             _ => {
-                let prover = self.prover.clone();
-                let started = Instant::now();
-                let to_prove = batch.clone();
-                // Proving takes seconds of both cores: never on the async runtime's threads.
-                let proof = tokio::task::spawn_blocking(move || {
-                    prover.prove(&to_prove, &mut rand::rngs::OsRng)
-                })
-                .await
-                .map_err(|_| PipelineError::ProverDied(number))?
-                .map_err(|source| PipelineError::Prove { number, source })?;
-                let hex: Vec<String> = export::evm_proof(&proof.proof)
-                    .iter()
-                    .map(|w| format!("0x{}", alloy::hex::encode(w.0)))
-                    .collect();
+                self.offer_to_provers(batch)?;
+                let proved = self.provers.take(number).await.map_err(|e| match e {
+                    TakeError::Unprovable { reason, .. } => {
+                        PipelineError::Unprovable { number, reason }
+                    }
+                    TakeError::NotOffered(_) | TakeError::Closed => {
+                        PipelineError::ProvingClosed(number)
+                    }
+                })?;
+                let evm = export::evm_proof(&proved.proof);
                 record.status = BatchStatus::Proven {
-                    proof: hex.clone(),
-                    proving_ms: started.elapsed().as_millis() as u64,
+                    proof: evm
+                        .iter()
+                        .map(|w| format!("0x{}", alloy::hex::encode(w.0)))
+                        .collect(),
+                    proving_ms: proved.proving_ms,
+                    prover: Some(proved.prover.clone()),
                 };
                 self.store.put(&record)?;
-                tracing::info!(target: "pipeline", batch = number, ms = started.elapsed().as_millis() as u64, "proven");
-                words(&hex).ok_or(PipelineError::ProverDied(number))?
+                tracing::info!(target: "pipeline", batch = number, ms = proved.proving_ms, prover = %proved.prover, "proven");
+                evm.map(|w| U256::from_be_bytes(w.0))
             }
         };
         let pubdata = batch
-            .public_data(self.prover.shape())
+            .public_data(self.provers.shape())
             .map_err(|e| PipelineError::Shape {
                 number,
                 reason: e.to_string(),
@@ -393,12 +427,41 @@ impl Pipeline {
         Ok(true)
     }
 
-    /// Runs until `batches` closes: each sealed batch, in the order received, to the L1. Stops
-    /// at the first error (a refused batch blocks all later ones).
+    /// Offers every batch from `sealed` to the provers the moment it arrives ([`offer`]), and
+    /// passes it on, in order, to the receiver returned, for [`process`]. Between the two,
+    /// later batches are proven while an earlier one is still proving or being submitted. A
+    /// batch that could not be offered is passed on all the same: `process` meets the error
+    /// again and reports it in its place.
+    ///
+    /// [`offer`]: Pipeline::offer
+    /// [`process`]: Pipeline::process
+    pub fn offering(
+        &self,
+        mut sealed: tokio::sync::mpsc::Receiver<SealedBatch>,
+    ) -> tokio::sync::mpsc::UnboundedReceiver<SealedBatch> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let pipeline = self.clone();
+        tokio::spawn(async move {
+            while let Some(batch) = sealed.recv().await {
+                if let Err(e) = pipeline.offer(&batch) {
+                    tracing::error!(target: "pipeline", batch = batch.batch_number, error = %e, "not offered to the provers");
+                }
+                if tx.send(batch).is_err() {
+                    break;
+                }
+            }
+        });
+        rx
+    }
+
+    /// Runs until `batches` closes: each sealed batch offered to the provers on arrival, and
+    /// taken to the L1 in the order received. Stops at the first error (a refused batch blocks
+    /// all later ones).
     pub fn spawn(
         self,
-        mut batches: tokio::sync::mpsc::Receiver<SealedBatch>,
+        batches: tokio::sync::mpsc::Receiver<SealedBatch>,
     ) -> tokio::task::JoinHandle<Result<u64, PipelineError>> {
+        let mut batches = self.offering(batches);
         tokio::spawn(async move {
             let mut done = 0;
             while let Some(batch) = batches.recv().await {

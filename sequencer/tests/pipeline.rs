@@ -19,6 +19,7 @@ use zkperp_contracts::{alloy, deploy, provider, DeployConfig, VerifierKey, L1};
 use zkperp_prover::{export, BatchProver, ExitProver, KeyCache};
 use zkperp_sequencer::follower::Follower;
 use zkperp_sequencer::pipeline::{BatchStatus, BatchStore, Pipeline};
+use zkperp_sequencer::proving::{self, ProvingQueue};
 use zkperp_sequencer::verified::VerifiedState;
 use zkperp_state::batch::Shape;
 use zkperp_state::field::fr_to_decimal;
@@ -116,6 +117,9 @@ async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
     let store_dir = tempfile::tempdir().expect("tmp");
     let store = Arc::new(BatchStore::open(store_dir.path()).expect("store"));
     let prover = Arc::new(prover);
+    // One prover thread of this process, as a node with `--local-provers 1` has.
+    let provers = Arc::new(ProvingQueue::new(prover.verifier().clone(), 60));
+    proving::spawn_local(provers.clone(), prover.clone(), "local-0".into());
     let verified_dir = tempfile::tempdir().expect("tmp");
     let verified = Arc::new(Mutex::new(
         VerifiedState::open(verified_dir.path(), &config).expect("verified state"),
@@ -125,7 +129,7 @@ async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
         genesis,
         "starts at genesis"
     );
-    let pipeline = Pipeline::new(store.clone(), prover.clone(), 0, operator.clone())
+    let pipeline = Pipeline::new(store.clone(), provers.clone(), 0, operator.clone())
         .with_verified(verified.clone());
     let record = pipeline.process(first.clone()).await.expect("batch 1");
     assert!(
@@ -183,7 +187,7 @@ async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
     let records = store.all().expect("records");
     assert_eq!(records.len(), 2);
     assert!(records.iter().all(|r| r.status.name() == "verified"));
-    let again = Pipeline::new(store.clone(), prover.clone(), 0, operator.clone());
+    let again = Pipeline::new(store.clone(), provers.clone(), 0, operator.clone());
     assert_eq!(
         again.process(second.clone()).await.expect("known"),
         records[1]
@@ -194,7 +198,7 @@ async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
     let lost_dir = tempfile::tempdir().expect("tmp");
     let lost = Pipeline::new(
         Arc::new(BatchStore::open(lost_dir.path()).expect("store")),
-        prover.clone(),
+        provers.clone(),
         0,
         operator.clone(),
     );
@@ -270,7 +274,7 @@ async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
         .begin_batch(ts(START + 120))
         .expect("begin 3");
     let third = third_state.state.end_batch().expect("seal 3");
-    let rogue = Pipeline::new(store.clone(), prover, 0, l1(1));
+    let rogue = Pipeline::new(store.clone(), provers, 0, l1(1));
     let err = rogue.process(third).await.expect_err("not the operator");
     assert!(err.to_string().contains("NotOperator"), "{err}");
     let failed = store.get(3).expect("get").expect("recorded");
