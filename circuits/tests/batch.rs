@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ark_relations::gr1cs::{ConstraintSynthesizer, ConstraintSystem, ConstraintSystemRef};
 use zkperp_circuits::batch::BatchCircuit;
 use zkperp_circuits::witness::{SlotWitness, TradeWitness};
-use zkperp_state::batch::{SealedBatch, Shape};
+use zkperp_state::batch::{SealedBatch, Shape, SlotKind};
 use zkperp_state::merkle::{MerkleProof, SparseMerkleTree};
 use zkperp_state::order::{Order, Side};
 use zkperp_state::state::StateConfig;
@@ -80,15 +80,42 @@ fn scenario() -> (Fixture, SealedBatch, SealedBatch) {
     (f, first, second)
 }
 
+/// The smallest shape that holds `batch`: a tampering test synthesizes the whole circuit, and
+/// slots the batch does not use would only cost time (the tests of unused slots use
+/// [`SHAPE`]).
+fn tight(batch: &SealedBatch) -> Shape {
+    let mut shape = Shape::default();
+    for applied in &batch.txs {
+        let count = match SlotKind::of(&applied.tx) {
+            SlotKind::OracleTick => &mut shape.oracle_ticks,
+            SlotKind::FundingTick => &mut shape.funding_ticks,
+            SlotKind::Liquidation => &mut shape.liquidations,
+            SlotKind::Deleverage => &mut shape.deleverages,
+            SlotKind::Deposit => &mut shape.deposits,
+            SlotKind::ForcedWithdrawal => &mut shape.forced_withdrawals,
+            SlotKind::Trade => &mut shape.trades,
+            SlotKind::Withdrawal => &mut shape.withdrawals,
+            SlotKind::CancelOrder => &mut shape.cancels,
+        };
+        *count += 1;
+    }
+    shape
+}
+
+fn circuit_in(f: &Fixture, batch: &SealedBatch, shape: Shape) -> BatchCircuit {
+    BatchCircuit::new(Arc::new(f.state.config().clone()), shape, batch).expect("witness")
+}
+
 fn circuit(f: &Fixture, batch: &SealedBatch) -> BatchCircuit {
-    BatchCircuit::new(Arc::new(f.state.config().clone()), SHAPE, batch).expect("witness")
+    circuit_in(f, batch, tight(batch))
 }
 
 #[test]
 fn native_batches_satisfy_the_circuit() {
     let (f, first, second) = scenario();
-    assert!(satisfied(circuit(&f, &first)), "batch 1");
-    assert!(satisfied(circuit(&f, &second)), "batch 2");
+    assert!(satisfied(circuit_in(&f, &first, SHAPE)), "batch 1");
+    assert!(satisfied(circuit_in(&f, &second, SHAPE)), "batch 2");
+    assert!(satisfied(circuit(&f, &second)), "batch 2, no slot to spare");
 }
 
 #[test]
@@ -213,7 +240,7 @@ fn alone(txs: impl FnOnce(&mut Fixture) -> Vec<Transaction>) -> (Fixture, Sealed
 fn under(f: &Fixture, batch: &SealedBatch, edit: impl FnOnce(&mut StateConfig)) -> bool {
     let mut config = f.state.config().clone();
     edit(&mut config);
-    satisfied(BatchCircuit::new(Arc::new(config), WIDE, batch).expect("witness"))
+    satisfied(BatchCircuit::new(Arc::new(config), tight(batch), batch).expect("witness"))
 }
 
 fn one_trade() -> (Fixture, SealedBatch) {
@@ -354,7 +381,7 @@ fn trade_margin_is_enforced() {
 #[test]
 fn a_disabled_slot_cannot_change_anything() {
     let (f, batch) = one_trade();
-    let base = circuit(&f, &batch);
+    let base = circuit_in(&f, &batch, SHAPE);
     let empty = base
         .witness
         .slots
@@ -689,7 +716,7 @@ fn deleverage_batch() -> (Fixture, SealedBatch) {
 }
 
 fn wide(f: &Fixture, batch: &SealedBatch) -> BatchCircuit {
-    BatchCircuit::new(Arc::new(f.state.config().clone()), WIDE, batch).expect("witness")
+    circuit_in(f, batch, WIDE)
 }
 
 #[test]
@@ -805,7 +832,7 @@ fn liquidation_rules_are_enforced() {
             fee: coll(1_000_000),
         })]
     });
-    let base = wide(&f, &batch);
+    let base = circuit(&f, &batch);
     let slot = slot_of(&base, |w| matches!(w, SlotWitness::Liquidation(_)));
     let liquidate = |size: i128, fee: i128| {
         dishonest_in(&base, &start, slot, |w| {
@@ -839,7 +866,7 @@ fn liquidation_rules_are_enforced() {
 #[test]
 fn forced_withdrawal_answers_follow_the_rules() {
     let (f, batch) = liquidation_batch();
-    let base = wide(&f, &batch);
+    let base = circuit(&f, &batch);
     let forced: Vec<usize> = (0..base.witness.slots.len())
         .filter(|&i| {
             base.witness.slots[i].enabled
@@ -872,7 +899,7 @@ fn a_served_forced_withdrawal_cannot_be_refused() {
     let b = f.id(1);
     let owner = f.traders[1].l1;
     let (batch, start) = alone_from(&mut f, |_| vec![forced(0, b.get(), owner, 1_000_000)]);
-    let base = wide(&f, &batch);
+    let base = circuit(&f, &batch);
     let slot = slot_of(&base, |w| matches!(w, SlotWitness::ForcedWithdrawal(_)));
     let answer = |served: bool| {
         dishonest_in(&base, &start, slot, |w| {
@@ -900,7 +927,7 @@ fn deleverage_quotes_stay_within_the_bankruptcy_bounds() {
             quote: coll(4_000_000_000),
         })]
     });
-    let base = wide(&f, &batch);
+    let base = circuit(&f, &batch);
     let slot = slot_of(&base, |w| matches!(w, SlotWitness::Deleverage(_)));
     let quote = |size: i128, units: i128| {
         dishonest_in(&base, &start, slot, |w| {
@@ -949,7 +976,7 @@ fn a_fund_that_can_absorb_forbids_deleveraging() {
             quote: coll(8_000_000_000),
         })]
     });
-    let base = wide(&f, &batch);
+    let base = circuit(&f, &batch);
     let slot = slot_of(&base, |w| matches!(w, SlotWitness::Deleverage(_)));
     let with_fund = |units: i128| {
         let mut c = base.clone();

@@ -183,7 +183,10 @@ fn random_batch(f: &mut Fixture, rng: &mut ChaCha20Rng, forced: &mut u64, n: usi
 
 #[test]
 fn random_native_batches_satisfy_the_circuit() {
+    // The native runs first (milliseconds a batch), then the circuits, which take seconds
+    // each and are independent: synthesized on every core.
     let mut total = [0usize; 9];
+    let mut jobs = Vec::new();
     for seed in [1u64, 2, 3] {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         let mut f = Fixture::with_depths(TRADERS, 5, 3);
@@ -204,23 +207,36 @@ fn random_native_batches_satisfy_the_circuit() {
             for a in &batch.txs {
                 kinds[SlotKind::of(&a.tx) as usize] += 1;
             }
-            let circuit = BatchCircuit::new(config.clone(), SHAPE, &batch).expect("witness");
-            let cs = ConstraintSystem::<Fr>::new_ref();
-            circuit.generate_constraints(cs.clone()).expect("synthesis");
-            assert!(
-                cs.is_satisfied().expect("satisfiability"),
-                "seed {seed} batch {n}: {:?}; kinds {:?}",
-                cs.which_is_unsatisfied(),
-                batch
-                    .txs
-                    .iter()
-                    .map(|a| SlotKind::of(&a.tx))
-                    .collect::<Vec<_>>()
-            );
+            jobs.push((seed, n, config.clone(), batch));
         }
         eprintln!("seed {seed}: transactions per kind (o f l x d fw t w c) {kinds:?}");
         total.iter_mut().zip(kinds).for_each(|(t, k)| *t += k);
     }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((seed, n, config, batch)) = jobs.get(i) else {
+                    return;
+                };
+                let circuit = BatchCircuit::new(config.clone(), SHAPE, batch).expect("witness");
+                let cs = ConstraintSystem::<Fr>::new_ref();
+                circuit.generate_constraints(cs.clone()).expect("synthesis");
+                assert!(
+                    cs.is_satisfied().expect("satisfiability"),
+                    "seed {seed} batch {n}: {:?}; kinds {:?}",
+                    cs.which_is_unsatisfied(),
+                    batch
+                        .txs
+                        .iter()
+                        .map(|a| SlotKind::of(&a.tx))
+                        .collect::<Vec<_>>()
+                );
+            });
+        }
+    });
     // The random runs reach every kind but deleveraging (which needs an exhausted fund: see
     // tests/batch.rs), and fill some kinds' slots while leaving others empty.
     for kind in SlotKind::ALL {
