@@ -543,6 +543,23 @@ impl L1 {
             .map_err(|e| L1Error::from_contract("forcedAnswered", e))
     }
 
+    /// The timestamp of the L1's latest block: the clock the rollup's deadlines are on.
+    pub async fn chain_time(&self) -> Result<u64, L1Error> {
+        let block = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(|e| L1Error::Rpc {
+                call: "eth_getBlockByNumber",
+                source: Box::new(e.into()),
+            })?
+            .ok_or_else(|| L1Error::Transaction {
+                call: "eth_getBlockByNumber",
+                reason: "the L1 has no latest block".into(),
+            })?;
+        Ok(block.header.timestamp)
+    }
+
     pub async fn frozen(&self) -> Result<bool, L1Error> {
         self.rollup
             .frozen()

@@ -309,6 +309,7 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         if op.prover_finished() {
             break;
         }
+        op.watch_forced().await;
         if op.halted() {
             continue; // no batch can land any more; the API keeps serving
         }

@@ -15,7 +15,7 @@ use anyhow::Result;
 use serde_json::json;
 use zkperp_api::hub::Hub;
 use zkperp_sequencer::batcher::BatchEvent;
-use zkperp_sequencer::follower::Follower;
+use zkperp_sequencer::follower::{deadline_alarm, DeadlineAlarm, Follower};
 use zkperp_sequencer::funding::{BookPrices, FundingSchedule};
 use zkperp_sequencer::journal::Command;
 use zkperp_sequencer::liquidation::next_step;
@@ -73,7 +73,15 @@ pub struct Operator {
     max_in_flight: u64,
     /// Whether the last seal was deferred (so `prover_behind` is said once per episode).
     deferring: bool,
+    /// Warn this many L1 seconds before a forced request's deadline.
+    forced_warn_secs: u64,
+    /// The last deadline alarm raised (so each is said once, not every period).
+    alarmed: Option<DeadlineAlarm>,
 }
+
+/// How long before an unanswered forced request's deadline the operator warns, by default: a
+/// quarter of the devnet's and the default deployment's one-hour grace period.
+pub const FORCED_WARN_SECS: u64 = 900;
 
 /// What [`Operator::seal`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +132,59 @@ impl Operator {
             proving: Some(proving),
             max_in_flight: max_in_flight.max(1),
             deferring: false,
+            forced_warn_secs: FORCED_WARN_SECS,
+            alarmed: None,
+        }
+    }
+
+    /// Warns `secs` L1 seconds before a forced request's deadline instead of
+    /// [`FORCED_WARN_SECS`].
+    pub fn with_forced_warning(mut self, secs: u64) -> Self {
+        self.forced_warn_secs = secs;
+        self
+    }
+
+    /// Watches the oldest forced request the rollup has not seen answered (as of the last
+    /// poll of the L1 queues) against the L1's clock: `forced_deadline` once it is within the
+    /// warning window, `forced_overdue` once its deadline has passed and anyone may freeze
+    /// the rollup. Each is said once per request. Called every period, whether or not batches
+    /// still land: a prover or an L1 that stopped is exactly when the deadline comes closer.
+    pub async fn watch_forced(&mut self) {
+        let Some(due) = self.follower.oldest_unanswered() else {
+            self.alarmed = None;
+            return;
+        };
+        let Ok(now) = self.follower.chain_time().await else {
+            return; // an L1 that does not answer is reported by the next poll
+        };
+        let Some(alarm) = deadline_alarm(due, now, self.forced_warn_secs) else {
+            return;
+        };
+        let same = matches!(
+            (self.alarmed, alarm),
+            (Some(DeadlineAlarm::Near { due: a, .. }), DeadlineAlarm::Near { due: b, .. })
+                | (Some(DeadlineAlarm::Overdue { due: a, .. }), DeadlineAlarm::Overdue { due: b, .. })
+                if a == b
+        );
+        if same {
+            return;
+        }
+        self.alarmed = Some(alarm);
+        match alarm {
+            DeadlineAlarm::Near { due, secs_left } => {
+                tracing::warn!(target: "operator", request = due.index, secs_left, "a forced request's deadline is near");
+                emit(json!({
+                    "event": "forced_deadline", "request": due.index,
+                    "deadline": due.deadline, "secs_left": secs_left,
+                }));
+            }
+            DeadlineAlarm::Overdue { due, secs_over } => {
+                tracing::error!(target: "operator", request = due.index, secs_over, "a forced request is overdue: anyone may freeze the rollup");
+                emit(json!({
+                    "event": "forced_overdue", "request": due.index,
+                    "deadline": due.deadline, "secs_over": secs_over,
+                }));
+            }
         }
     }
 
@@ -373,56 +434,54 @@ async fn prove_in_order(
     halted: &AtomicBool,
     in_flight: &AtomicU64,
 ) -> u64 {
-    {
-        let mut done = 0u64;
-        while let Some(batch) = sealed.recv().await {
-            let number = batch.batch_number;
-            let mut wait = Duration::from_secs(1);
-            let result = loop {
-                match pipeline.process(batch.clone()).await {
-                    // The L1 did not answer (a transport or RPC failure, not a revert): the
-                    // batch is still good, and its proof is stored. Ask again, more slowly.
-                    Err(PipelineError::L1 { source, .. }) => {
-                        emit(json!({
-                            "event": "l1_retry", "batch": number,
-                            "reason": source.to_string(), "in_secs": wait.as_secs(),
-                        }));
-                        tokio::time::sleep(wait).await;
-                        wait = (wait * 2).min(MAX_L1_RETRY);
-                    }
-                    other => break other,
+    let mut done = 0u64;
+    while let Some(batch) = sealed.recv().await {
+        let number = batch.batch_number;
+        let mut wait = Duration::from_secs(1);
+        let result = loop {
+            match pipeline.process(batch.clone()).await {
+                // The L1 did not answer (a transport or RPC failure, not a revert): the
+                // batch is still good, and its proof is stored. Ask again, more slowly.
+                Err(PipelineError::L1 { source, .. }) => {
+                    emit(json!({
+                        "event": "l1_retry", "batch": number,
+                        "reason": source.to_string(), "in_secs": wait.as_secs(),
+                    }));
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(MAX_L1_RETRY);
                 }
-            };
-            in_flight.fetch_sub(1, Ordering::SeqCst);
-            let record = match result {
-                Ok(record) => record,
-                Err(e) => {
-                    emit(json!({"event": "halted", "batch": number, "reason": e.to_string()}));
-                    halted.store(true, Ordering::SeqCst);
-                    pipeline.provers().close();
-                    while sealed.recv().await.is_some() {}
-                    break;
-                }
-            };
-            let (gas, tx) = match &record.status {
-                BatchStatus::Verified { gas, tx, .. } => (*gas, tx.clone()),
-                _ => (None, String::new()),
-            };
-            emit(json!({
-                "event": "verified",
-                "batch": record.number,
-                "new_root": record.new_root,
-                "transactions": record.transactions,
-                "l1_tx": tx,
-                "gas": gas,
-            }));
-            done += 1;
-            if want != 0 && done >= want {
+                other => break other,
+            }
+        };
+        in_flight.fetch_sub(1, Ordering::SeqCst);
+        let record = match result {
+            Ok(record) => record,
+            Err(e) => {
+                emit(json!({"event": "halted", "batch": number, "reason": e.to_string()}));
+                halted.store(true, Ordering::SeqCst);
+                pipeline.provers().close();
+                while sealed.recv().await.is_some() {}
                 break;
             }
+        };
+        let (gas, tx) = match &record.status {
+            BatchStatus::Verified { gas, tx, .. } => (*gas, tx.clone()),
+            _ => (None, String::new()),
+        };
+        emit(json!({
+            "event": "verified",
+            "batch": record.number,
+            "new_root": record.new_root,
+            "transactions": record.transactions,
+            "l1_tx": tx,
+            "gas": gas,
+        }));
+        done += 1;
+        if want != 0 && done >= want {
+            break;
         }
-        done
     }
+    done
 }
 
 /// Listens for SIGINT and SIGTERM from now on; the future resolves with the signal's name.

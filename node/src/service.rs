@@ -86,6 +86,10 @@ pub struct NodeArgs {
     /// --prover-listen.
     #[arg(long, env = "ZKPERP_PROVER_TOKEN", hide_env_values = true)]
     prover_token: Option<String>,
+    /// Warn (event `forced_deadline`) this many L1 seconds before an unanswered forced
+    /// request's deadline; past it, the event is `forced_overdue`.
+    #[arg(long, default_value_t = crate::operator::FORCED_WARN_SECS)]
+    forced_warn_secs: u64,
     /// Seconds a remote or local prover holds a batch before it is given to another.
     #[arg(long, default_value_t = DEFAULT_LEASE_SECS)]
     lease_secs: u64,
@@ -264,7 +268,8 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
         pipeline,
         0,
         args.max_unproven,
-    );
+    )
+    .with_forced_warning(args.forced_warn_secs);
     emit(json!({
         "event": "node",
         "api": api_url,
@@ -294,6 +299,7 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
         if op.prover_finished() {
             break;
         }
+        op.watch_forced().await;
         if op.halted() {
             continue; // no batch can land any more; the API keeps serving exits
         }

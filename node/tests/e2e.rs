@@ -7,8 +7,9 @@
 //! through the API; the maker sees the fill on the WebSocket; the batch is proven and verified
 //! on L1 (the rollup's root is the API's verified root). The taker withdraws and claims the
 //! tokens on L1. Then the maker requests a forced withdrawal that the operator censors; past
-//! the deadline anyone freezes the rollup, and the maker proves its exit on its own machine and
-//! is paid exactly its account value at the last verified batch, once.
+//! the deadline the operator's own watch reports it overdue, anyone freezes the rollup, and
+//! the maker proves its exit on its own machine and is paid exactly its account value at the
+//! last verified batch, once.
 
 mod common;
 
@@ -282,6 +283,11 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
                 .expect("anvil answers");
         }
     });
+    // The operator's own watch sees it first: the request is overdue.
+    let alarm = devnet.wait(60, "the operator's overdue alarm", |e| {
+        e["event"] == "forced_overdue"
+    });
+    assert!(alarm["secs_over"].as_u64().is_some(), "{alarm}");
     let frozen = ok(wallet(&api, &taker_eth, &["freeze"]), "freeze");
     assert_eq!(frozen["frozen"], true);
 

@@ -9,6 +9,8 @@
 //! (docs/ARCHITECTURE.md). It is chosen once, when the deposit is journaled, so a replay is
 //! deterministic.
 
+use std::collections::BTreeMap;
+
 use rand::RngCore;
 use zkperp_contracts::{DepositEvent, ForcedEvent, L1Error, L1};
 use zkperp_state::tx::{Deposit, ForcedWithdrawal, L1Deposit, L1ForcedWithdrawal, Transaction};
@@ -77,8 +79,42 @@ pub fn forced_tx(event: &ForcedEvent) -> Result<Transaction, FollowError> {
     }))
 }
 
+/// A forced request the rollup has not seen answered yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForcedDue {
+    pub index: u64,
+    /// L1 seconds: from this one on, anyone may freeze the rollup (`Rollup.freeze`).
+    pub deadline: u64,
+}
+
+/// How close the oldest unanswered forced request is to freezing the rollup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadlineAlarm {
+    /// Less than the warning window is left.
+    Near { due: ForcedDue, secs_left: u64 },
+    /// The deadline is reached: anyone may freeze the rollup.
+    Overdue { due: ForcedDue, secs_over: u64 },
+}
+
+/// Whether `due` calls for an alarm at L1 time `now`, warning `warn_secs` ahead.
+pub fn deadline_alarm(due: ForcedDue, now: u64, warn_secs: u64) -> Option<DeadlineAlarm> {
+    if now >= due.deadline {
+        Some(DeadlineAlarm::Overdue {
+            due,
+            secs_over: now - due.deadline,
+        })
+    } else if due.deadline - now <= warn_secs {
+        Some(DeadlineAlarm::Near {
+            due,
+            secs_left: due.deadline - now,
+        })
+    } else {
+        None
+    }
+}
+
 /// Follows the two L1 queues from given cursors (the next index of each the sequencer has not
-/// yet taken in).
+/// yet taken in), and the forced requests the rollup has not seen answered.
 #[derive(Debug)]
 pub struct Follower {
     l1: L1,
@@ -86,6 +122,10 @@ pub struct Follower {
     next_forced: u64,
     /// Blocks before this one hold no entry at or after the cursors.
     scan_from: u64,
+    /// Forced requests seen on L1 and not answered by a verified batch yet, by index, with
+    /// their deadlines. Includes requests the journal took in before a restart: the first
+    /// poll scans from the deployment block.
+    unanswered: BTreeMap<u64, u64>,
 }
 
 impl Follower {
@@ -95,7 +135,21 @@ impl Follower {
             next_deposit,
             next_forced,
             scan_from,
+            unanswered: BTreeMap::new(),
         }
+    }
+
+    /// The oldest forced request the rollup has not seen answered, as of the last poll: the
+    /// one whose deadline freezes the rollup first (requests are answered in queue order).
+    pub fn oldest_unanswered(&self) -> Option<ForcedDue> {
+        self.unanswered
+            .first_key_value()
+            .map(|(&index, &deadline)| ForcedDue { index, deadline })
+    }
+
+    /// The L1's clock (its latest block's timestamp), which deadlines are on.
+    pub async fn chain_time(&self) -> Result<u64, FollowError> {
+        Ok(self.l1.chain_time().await?)
     }
 
     pub fn next_deposit(&self) -> u64 {
@@ -109,6 +163,10 @@ impl Follower {
     /// The new queue entries since the last poll, as transactions in queue order: deposits
     /// first, then forced requests (the order the batch layout wants them in).
     pub async fn poll(&mut self, rng: &mut impl RngCore) -> Result<Vec<Transaction>, FollowError> {
+        // Read before the queues: a request answered after this read is still listed as
+        // unanswered until the next poll, never the other way round. Nothing changes here
+        // until every read has succeeded.
+        let answered = self.l1.forced_answered().await?;
         let deposits = self.l1.deposits(self.scan_from).await?;
         let forced = self.l1.forced_requests(self.scan_from).await?;
         let mut txs = Vec::new();
@@ -146,8 +204,51 @@ impl Follower {
         if let Some(block) = last {
             self.scan_from = self.scan_from.max(block);
         }
+        for event in forced.iter().filter(|e| e.index >= answered) {
+            self.unanswered.insert(event.index, event.deadline);
+        }
+        self.unanswered = self.unanswered.split_off(&answered);
         self.next_deposit = next_deposit;
         self.next_forced = next_forced;
         Ok(txs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deadline_alarm_warns_inside_the_window_and_then_says_overdue() {
+        let due = ForcedDue {
+            index: 3,
+            deadline: 10_000,
+        };
+        assert_eq!(deadline_alarm(due, 8_999, 1_000), None);
+        assert_eq!(
+            deadline_alarm(due, 9_000, 1_000),
+            Some(DeadlineAlarm::Near {
+                due,
+                secs_left: 1_000
+            })
+        );
+        assert_eq!(
+            deadline_alarm(due, 9_999, 1_000),
+            Some(DeadlineAlarm::Near { due, secs_left: 1 })
+        );
+        assert_eq!(
+            deadline_alarm(due, 10_000, 1_000),
+            Some(DeadlineAlarm::Overdue { due, secs_over: 0 }),
+            "the rollup may be frozen at the deadline itself"
+        );
+        assert_eq!(
+            deadline_alarm(due, 10_007, 1_000),
+            Some(DeadlineAlarm::Overdue { due, secs_over: 7 })
+        );
+        assert_eq!(
+            deadline_alarm(due, 5_000, 0),
+            None,
+            "no warning window: only overdue"
+        );
     }
 }

@@ -17,7 +17,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use zkperp_contracts::{alloy, deploy, provider, DeployConfig, VerifierKey, L1};
 use zkperp_prover::{export, BatchProver, ExitProver, KeyCache};
-use zkperp_sequencer::follower::Follower;
+use zkperp_sequencer::follower::{deadline_alarm, DeadlineAlarm, Follower};
 use zkperp_sequencer::pipeline::{BatchStatus, BatchStore, Pipeline};
 use zkperp_sequencer::proving::{self, ProvingQueue};
 use zkperp_sequencer::verified::VerifiedState;
@@ -149,6 +149,19 @@ async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
         .expect("request");
     let txs = follower.poll(&mut rng).await.expect("poll");
     assert_eq!(txs.len(), 1, "the forced request");
+    // Its deadline is watched until a verified batch answers it.
+    let due = follower.oldest_unanswered().expect("unanswered");
+    let now = follower.chain_time().await.expect("L1 time");
+    assert_eq!(due.index, 0);
+    assert!(
+        due.deadline > now && due.deadline - now <= 3_600,
+        "{due:?} at {now}"
+    );
+    assert_eq!(deadline_alarm(due, now, 60), None, "an hour left");
+    assert!(matches!(
+        deadline_alarm(due, now, 3_600),
+        Some(DeadlineAlarm::Near { .. })
+    ));
     f.state.begin_batch(ts(START + 60)).expect("begin 2");
     for tx in &txs {
         f.state.apply(tx).expect("answered");
@@ -166,6 +179,8 @@ async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
         word(&second.new_root)
     );
     assert_eq!(operator.forced_answered().await.expect("cursor"), 1);
+    assert!(follower.poll(&mut rng).await.expect("poll").is_empty());
+    assert_eq!(follower.oldest_unanswered(), None, "answered on L1");
     assert_eq!(
         operator.claimable(trader_l1(1)).await.expect("claimable"),
         U256::from(300_000_000u64),
@@ -243,6 +258,19 @@ async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
         .raw_request("evm_mine".into(), ())
         .await
         .expect("mine");
+    assert_eq!(follower.poll(&mut rng).await.expect("poll").len(), 1);
+    let due = follower
+        .oldest_unanswered()
+        .expect("the unanswered request");
+    assert_eq!(due.index, 1);
+    let now = follower.chain_time().await.expect("L1 time");
+    assert!(
+        matches!(
+            deadline_alarm(due, now, 900),
+            Some(DeadlineAlarm::Overdue { secs_over, .. }) if secs_over == now - due.deadline
+        ),
+        "{due:?} at {now}"
+    );
     operator.freeze().await.expect("freeze");
     let exit_words = export::evm_proof(&exit_proof.proof).map(|w| U256::from_be_bytes(w.0));
     let wrong = l1(2)
