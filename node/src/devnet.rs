@@ -62,6 +62,11 @@ pub struct DevnetArgs {
     /// Wall-clock seconds per batch.
     #[arg(long, default_value_t = 5)]
     batch_secs: u64,
+    /// Sealed batches the prover may be behind by before the timer stops sealing (as
+    /// `zkperp node --max-unproven`). 1 gives the lowest latency when proving a batch takes
+    /// longer than the batch period: each batch is sealed as the one before is proven.
+    #[arg(long, default_value_t = crate::operator::MAX_IN_FLIGHT)]
+    max_unproven: u64,
     /// Traders funded on L1 (anvil's accounts 1..=N).
     #[arg(long, default_value_t = 4)]
     traders: usize,
@@ -300,7 +305,7 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         args.censor_forced,
         pipeline,
         want,
-        crate::operator::MAX_IN_FLIGHT,
+        args.max_unproven,
     );
     let mut local_oracles = local_oracles(args, &oracles, &config, &genesis)?;
     let mut interval = tokio::time::interval(Duration::from_secs(args.batch_secs.max(1)));

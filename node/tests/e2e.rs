@@ -60,8 +60,13 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
     let port = free_port().to_string();
     let mut command = common::zkperp(&[
         "devnet",
+        // Proving a batch takes longer than a period here: with one batch in flight, each is
+        // sealed as the one before it is proven, so a transaction waits for at most two
+        // proofs.
         "--batch-secs",
-        "20",
+        "5",
+        "--max-unproven",
+        "1",
         "--shape",
         "o2-f1-l1-x1-d2-fw1-t1-w1-c1",
         "--account-depth",
