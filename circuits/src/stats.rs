@@ -50,18 +50,7 @@ const SAMPLE: usize = 4;
 /// A shape with `n` slots of `kind` and nothing else.
 pub fn only(kind: SlotKind, n: u16) -> Shape {
     let mut shape = Shape::default();
-    let count = match kind {
-        SlotKind::OracleTick => &mut shape.oracle_ticks,
-        SlotKind::FundingTick => &mut shape.funding_ticks,
-        SlotKind::Liquidation => &mut shape.liquidations,
-        SlotKind::Deleverage => &mut shape.deleverages,
-        SlotKind::Deposit => &mut shape.deposits,
-        SlotKind::ForcedWithdrawal => &mut shape.forced_withdrawals,
-        SlotKind::Trade => &mut shape.trades,
-        SlotKind::Withdrawal => &mut shape.withdrawals,
-        SlotKind::CancelOrder => &mut shape.cancels,
-    };
-    *count = n;
+    *shape.count_mut(kind) = n;
     shape
 }
 

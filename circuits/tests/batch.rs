@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ark_relations::gr1cs::{ConstraintSynthesizer, ConstraintSystem, ConstraintSystemRef};
 use zkperp_circuits::batch::BatchCircuit;
 use zkperp_circuits::witness::{SlotWitness, TradeWitness};
-use zkperp_state::batch::{SealedBatch, Shape, SlotKind};
+use zkperp_state::batch::{SealedBatch, Shape};
 use zkperp_state::merkle::{MerkleProof, SparseMerkleTree};
 use zkperp_state::order::{Order, Side};
 use zkperp_state::state::StateConfig;
@@ -80,34 +80,15 @@ fn scenario() -> (Fixture, SealedBatch, SealedBatch) {
     (f, first, second)
 }
 
-/// The smallest shape that holds `batch`: a tampering test synthesizes the whole circuit, and
-/// slots the batch does not use would only cost time (the tests of unused slots use
-/// [`SHAPE`]).
-fn tight(batch: &SealedBatch) -> Shape {
-    let mut shape = Shape::default();
-    for applied in &batch.txs {
-        let count = match SlotKind::of(&applied.tx) {
-            SlotKind::OracleTick => &mut shape.oracle_ticks,
-            SlotKind::FundingTick => &mut shape.funding_ticks,
-            SlotKind::Liquidation => &mut shape.liquidations,
-            SlotKind::Deleverage => &mut shape.deleverages,
-            SlotKind::Deposit => &mut shape.deposits,
-            SlotKind::ForcedWithdrawal => &mut shape.forced_withdrawals,
-            SlotKind::Trade => &mut shape.trades,
-            SlotKind::Withdrawal => &mut shape.withdrawals,
-            SlotKind::CancelOrder => &mut shape.cancels,
-        };
-        *count += 1;
-    }
-    shape
-}
-
 fn circuit_in(f: &Fixture, batch: &SealedBatch, shape: Shape) -> BatchCircuit {
     BatchCircuit::new(Arc::new(f.state.config().clone()), shape, batch).expect("witness")
 }
 
+/// In the smallest shape that holds `batch`: a tampering test synthesizes the whole circuit,
+/// and slots the batch does not use would only cost time (the tests of unused slots use
+/// [`SHAPE`]).
 fn circuit(f: &Fixture, batch: &SealedBatch) -> BatchCircuit {
-    circuit_in(f, batch, tight(batch))
+    circuit_in(f, batch, Shape::tight(batch))
 }
 
 #[test]
@@ -240,7 +221,7 @@ fn alone(txs: impl FnOnce(&mut Fixture) -> Vec<Transaction>) -> (Fixture, Sealed
 fn under(f: &Fixture, batch: &SealedBatch, edit: impl FnOnce(&mut StateConfig)) -> bool {
     let mut config = f.state.config().clone();
     edit(&mut config);
-    satisfied(BatchCircuit::new(Arc::new(config), tight(batch), batch).expect("witness"))
+    satisfied(BatchCircuit::new(Arc::new(config), Shape::tight(batch), batch).expect("witness"))
 }
 
 fn one_trade() -> (Fixture, SealedBatch) {

@@ -8,11 +8,13 @@
 //! deployment's. No private key is ever in it.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use zkperp_contracts::alloy::primitives::Address;
+use zkperp_prover::{export, BatchProver, KeyCache};
 use zkperp_sequencer::engine::FeeSchedule;
 use zkperp_sequencer::sequencer::SequencerConfig;
 use zkperp_state::batch::Shape;
@@ -89,6 +91,33 @@ impl Network {
             },
             shape: self.shape()?,
         })
+    }
+
+    /// The deployment's batch prover from `keys_dir`: never a new key (no other key's proofs
+    /// verify on this rollup), and refused unless its verifying key is the one deployed.
+    pub async fn batch_prover(&self, keys_dir: &Path) -> Result<BatchProver> {
+        let shape = self.shape()?;
+        let state = Arc::new(self.state.clone());
+        let keys = KeyCache::new(keys_dir);
+        let prover = tokio::task::spawn_blocking(move || BatchProver::load(state, shape, &keys))
+            .await??
+            .with_context(|| {
+                format!(
+                    "no batch proving key for this network's configuration and shape {} in {}: \
+                     use the keys directory `zkperp deploy` made",
+                    shape.id(),
+                    keys_dir.display()
+                )
+            })?;
+        if serde_json::to_value(export::evm_verifying_key(prover.verifying_key()))?
+            != self.batch_verifying_key
+        {
+            bail!(
+                "the batch key in {} is not the one deployed on the rollup",
+                keys_dir.display()
+            );
+        }
+        Ok(prover)
     }
 
     /// What `GET /v1/info` tells wallets.

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
-use zkperp_prover::{export, BatchProver, KeyCache};
+use zkperp_prover::export;
 use zkperp_state::batch::SealedBatch;
 
 use crate::network::Network;
@@ -56,27 +56,7 @@ const MAX_RETRY: Duration = Duration::from_secs(30);
 async fn run_async(args: &ProverArgs) -> Result<()> {
     let network = Network::load(&args.network)?;
     let shape = network.shape()?;
-    let prover = {
-        let state = Arc::new(network.state.clone());
-        let keys = KeyCache::new(args.keys_dir.clone());
-        tokio::task::spawn_blocking(move || BatchProver::load(state, shape, &keys))
-            .await??
-            .with_context(|| {
-                format!(
-                    "no batch proving key for this network's configuration and shape {} in {}",
-                    shape.id(),
-                    args.keys_dir.display()
-                )
-            })?
-    };
-    if serde_json::to_value(export::evm_verifying_key(prover.verifying_key()))?
-        != network.batch_verifying_key
-    {
-        bail!(
-            "the batch key in {} is not the one deployed on the rollup",
-            args.keys_dir.display()
-        );
-    }
+    let prover = network.batch_prover(&args.keys_dir).await?;
     let prover = Arc::new(prover);
     let name = args
         .name

@@ -25,7 +25,6 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 use zkperp_api::hub::{Hub, OpenOptions};
 use zkperp_contracts::L1;
-use zkperp_prover::{export, BatchProver, KeyCache};
 use zkperp_sequencer::follower::Follower;
 use zkperp_sequencer::funding::{FundingSchedule, DEFAULT_PREMIUM_PERIOD_SECS};
 use zkperp_sequencer::oracle::OracleBook;
@@ -156,29 +155,7 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
     let token = prover_token(args)?;
     check_data_dir(args, &network)?;
 
-    // The deployment's key, never a new one: no other key's proofs verify on this rollup.
-    let prover = {
-        let state = Arc::new(config.state.clone());
-        let keys = KeyCache::new(args.keys_dir.clone());
-        tokio::task::spawn_blocking(move || BatchProver::load(state, shape, &keys))
-            .await??
-            .with_context(|| {
-                format!(
-                    "no batch proving key for this network's configuration and shape {} in {}: \
-                     use the keys directory `zkperp deploy` made",
-                    shape.id(),
-                    args.keys_dir.display()
-                )
-            })?
-    };
-    if serde_json::to_value(export::evm_verifying_key(prover.verifying_key()))?
-        != network.batch_verifying_key
-    {
-        bail!(
-            "the batch key in {} is not the one deployed on the rollup",
-            args.keys_dir.display()
-        );
-    }
+    let prover = network.batch_prover(&args.keys_dir).await?;
 
     let verified = Arc::new(Mutex::new(VerifiedState::open(
         &args.data_dir.join("verified"),

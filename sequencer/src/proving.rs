@@ -125,6 +125,23 @@ struct Jobs {
     closed: bool,
 }
 
+impl Jobs {
+    /// Forgets `lease`, and frees its batch if the batch is still held under it; returns the
+    /// batch's number.
+    fn end_lease(&mut self, lease: &str) -> Result<u64, SubmitError> {
+        let (number, _, _) = self
+            .leases
+            .remove(lease)
+            .ok_or_else(|| SubmitError::UnknownLease(lease.to_string()))?;
+        if let Some(job) = self.by_batch.get_mut(&number) {
+            if job.current.as_ref().is_some_and(|c| c.id == lease) {
+                job.current = None;
+            }
+        }
+        Ok(number)
+    }
+}
+
 /// Sealed batches waiting for proofs; see the module documentation.
 #[derive(Debug)]
 pub struct ProvingQueue {
@@ -273,10 +290,7 @@ impl ProvingQueue {
         }
         if !valid {
             job.refused += 1;
-            if job.current.as_ref().is_some_and(|c| c.id == lease) {
-                job.current = None;
-            }
-            jobs.leases.remove(lease);
+            let _ = jobs.end_lease(lease);
             drop(jobs);
             self.work.notify_waiters();
             return Err(SubmitError::InvalidProof { batch: number });
@@ -296,15 +310,7 @@ impl ProvingQueue {
     /// Gives up `lease` (the prover cannot finish it): the batch is leasable again at once.
     pub fn release(&self, lease: &str) -> Result<u64, SubmitError> {
         let mut jobs = self.jobs();
-        let (number, _, _) = jobs
-            .leases
-            .remove(lease)
-            .ok_or_else(|| SubmitError::UnknownLease(lease.to_string()))?;
-        if let Some(job) = jobs.by_batch.get_mut(&number) {
-            if job.current.as_ref().is_some_and(|c| c.id == lease) {
-                job.current = None;
-            }
-        }
+        let number = jobs.end_lease(lease)?;
         drop(jobs);
         self.work.notify_waiters();
         Ok(number)
@@ -315,14 +321,10 @@ impl ProvingQueue {
     /// word is trusted (a remote prover can only [`release`](Self::release)).
     pub fn fail(&self, lease: &str, reason: String) -> Result<u64, SubmitError> {
         let mut jobs = self.jobs();
-        let (number, _, _) = jobs
-            .leases
-            .remove(lease)
-            .ok_or_else(|| SubmitError::UnknownLease(lease.to_string()))?;
+        let number = jobs.end_lease(lease)?;
         if let Some(job) = jobs.by_batch.get_mut(&number) {
             if matches!(job.outcome, Outcome::Pending) {
                 job.outcome = Outcome::Failed(reason);
-                job.current = None;
             }
         }
         jobs.leases.retain(|_, (n, _, _)| *n != number);

@@ -164,21 +164,26 @@ impl Shape {
         BatchPublicData::HEADER_LEN + self.records_len() + 4 + 36 * self.writes()
     }
 
+    /// The slots of `kind`, to change.
+    pub fn count_mut(&mut self, kind: SlotKind) -> &mut u16 {
+        match kind {
+            SlotKind::OracleTick => &mut self.oracle_ticks,
+            SlotKind::FundingTick => &mut self.funding_ticks,
+            SlotKind::Liquidation => &mut self.liquidations,
+            SlotKind::Deleverage => &mut self.deleverages,
+            SlotKind::Deposit => &mut self.deposits,
+            SlotKind::ForcedWithdrawal => &mut self.forced_withdrawals,
+            SlotKind::Trade => &mut self.trades,
+            SlotKind::Withdrawal => &mut self.withdrawals,
+            SlotKind::CancelOrder => &mut self.cancels,
+        }
+    }
+
     /// The smallest shape `batch` fits (when its kinds are in batch order).
     pub fn tight(batch: &SealedBatch) -> Shape {
         let mut shape = Shape::default();
         for applied in &batch.txs {
-            let count = match SlotKind::of(&applied.tx) {
-                SlotKind::OracleTick => &mut shape.oracle_ticks,
-                SlotKind::FundingTick => &mut shape.funding_ticks,
-                SlotKind::Liquidation => &mut shape.liquidations,
-                SlotKind::Deleverage => &mut shape.deleverages,
-                SlotKind::Deposit => &mut shape.deposits,
-                SlotKind::ForcedWithdrawal => &mut shape.forced_withdrawals,
-                SlotKind::Trade => &mut shape.trades,
-                SlotKind::Withdrawal => &mut shape.withdrawals,
-                SlotKind::CancelOrder => &mut shape.cancels,
-            };
+            let count = shape.count_mut(SlotKind::of(&applied.tx));
             *count = count.saturating_add(1);
         }
         shape

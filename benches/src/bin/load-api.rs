@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use zkperp_api::hub::Hub;
 use zkperp_api::{router, Services};
+use zkperp_benches::arg;
 use zkperp_sequencer::book::{SelfTradePrevention, TimeInForce};
 use zkperp_sequencer::engine::OrderOptions;
 use zkperp_sequencer::journal::Command;
@@ -24,13 +25,6 @@ use zkperp_sequencer::testkit::FEES;
 use zkperp_sequencer::verified::VerifiedState;
 use zkperp_state::order::Side;
 use zkperp_state::testkit::{btc, eth, ts, Fixture, START};
-
-fn arg(i: usize, default: u64) -> u64 {
-    std::env::args()
-        .nth(i)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(default)
-}
 
 const TRADERS: usize = 16;
 

@@ -8,38 +8,15 @@ use std::time::Instant;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
+use zkperp_benches::{arg, trades_batch};
 use zkperp_prover::{check_satisfied, prove, setup, verify};
 use zkperp_state::batch::Shape;
-use zkperp_state::order::Side;
-use zkperp_state::testkit::{btc, ts, Fixture, START};
-
-fn arg(i: usize, default: u64) -> u64 {
-    std::env::args()
-        .nth(i)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() {
     let trades = arg(1, 4) as u16;
     let account_depth = arg(2, 32) as u8;
     let order_depth = arg(3, 16) as u8;
-    let traders = 2 * usize::from(trades).max(1);
-    let mut f = Fixture::with_depths(traders, account_depth, order_depth);
-    for t in 0..traders {
-        f.deposit(t, 1_000_000_000);
-    }
-    f.state.end_batch().expect("seal 1");
-    f.state.begin_batch(ts(START + 60)).expect("begin");
-    for i in 0..usize::from(trades) {
-        let buy = f.order(2 * i, btc(), Side::Buy, 10, 500_000);
-        let sell = f.order(2 * i + 1, btc(), Side::Sell, 10, 500_000);
-        f.apply(Fixture::trade_tx_with_fees(
-            sell, buy, 10, 500_000, 0, 1_000,
-        ))
-        .expect("trade");
-    }
-    let batch = f.state.end_batch().expect("seal 2");
+    let (f, batch) = trades_batch(usize::from(trades), account_depth, order_depth);
     let shape = Shape {
         trades,
         ..Shape::default()
