@@ -76,11 +76,11 @@ impl Journal {
             None => 0,
             Some(item) => {
                 let (key, _) = item?;
-                let key: [u8; 8] = key.as_ref().try_into().map_err(|_| JournalError::Corrupt {
+                let last = crate::store::number_of_key(&key).ok_or(JournalError::Corrupt {
                     seq: 0,
                     reason: "a key is not 8 bytes".into(),
                 })?;
-                u64::from_be_bytes(key) + 1
+                last + 1
             }
         };
         Ok(Journal { db, next })

@@ -185,11 +185,8 @@ impl BatchStore {
         let mut out = Vec::new();
         for item in self.db.iterator_cf(cf, IteratorMode::Start) {
             let (key, value) = item?;
-            let number = key
-                .as_ref()
-                .try_into()
-                .map(u64::from_be_bytes)
-                .map_err(|_| PipelineError::Corrupt {
+            let number =
+                crate::store::number_of_key(&key).ok_or_else(|| PipelineError::Corrupt {
                     number: 0,
                     reason: "key is not 8 bytes".into(),
                 })?;

@@ -140,11 +140,8 @@ impl Journal {
         let mut out = Vec::new();
         for item in self.db.iterator_cf(index, IteratorMode::Start) {
             let (key, value) = item?;
-            let position = key
-                .as_ref()
-                .try_into()
-                .map(u64::from_be_bytes)
-                .map_err(|_| corrupt(0, "an index key is not 8 bytes"))?;
+            let position = crate::store::number_of_key(&key)
+                .ok_or_else(|| corrupt(0, "an index key is not 8 bytes"))?;
             let meta: SnapshotMeta =
                 serde_json::from_slice(&value).map_err(|e| corrupt(position, e))?;
             out.push(meta);

@@ -130,6 +130,12 @@ pub fn open_db(path: &Path) -> Result<DB, StoreError> {
     Ok(DB::open_cf(&opts, path, [NODES_CF, META_CF, HISTORY_CF])?)
 }
 
+/// A key of the sequencer's numbered records (journal entries, batches, snapshots): the number
+/// as 8 big-endian bytes, so RocksDB's byte order is numeric order. `None` for any other length.
+pub(crate) fn number_of_key(key: &[u8]) -> Option<u64> {
+    key.try_into().ok().map(u64::from_be_bytes)
+}
+
 /// A [`NodeStore`] over RocksDB with an in-memory overlay of uncommitted nodes.
 pub struct RocksNodeStore {
     db: Arc<DB>,

@@ -273,22 +273,14 @@ impl State<MemoryStore> {
         let tree = SparseMerkleTree::from_leaves(config.account_tree_depth, leaves)
             .map_err(|e| bad(e.to_string()))?;
         let mut state = State {
-            config: Arc::new(config),
             accounts,
             owners,
-            tree,
-            markets: snapshot.markets,
             next_account: snapshot.next_account,
             deposits_consumed: snapshot.deposits_consumed,
             forced_consumed: snapshot.forced_consumed,
             now: snapshot.now,
-            batch_start_root: Fr::from(0u64),
-            batch_start_accounts_root: Fr::from(0u64),
-            batch_start_markets: Vec::new(),
             batches_sealed: snapshot.batches_sealed,
-            batch_log: Vec::new(),
-            pending_fees: 0,
-            undo: None,
+            ..State::empty(config, tree, snapshot.markets)
         };
         if state.root() != snapshot.root {
             return Err(bad(
@@ -301,12 +293,10 @@ impl State<MemoryStore> {
 }
 
 impl<S: NodeStore> State<S> {
-    /// The genesis state over an empty node store.
-    pub fn genesis_in(config: StateConfig, store: S) -> Result<Self, StateError> {
-        config.validate()?;
-        let tree = SparseMerkleTree::open(config.account_tree_depth, store).map_err(store_error)?;
-        let markets = vec![MarketState::default(); config.markets.len()];
-        let mut state = State {
+    /// No account, no batch yet, the clock at zero: where genesis and a restore start from
+    /// (the batch's start is marked by the caller once the state is whole).
+    fn empty(config: StateConfig, tree: SparseMerkleTree<S>, markets: Vec<MarketState>) -> Self {
+        State {
             config: Arc::new(config),
             accounts: BTreeMap::new(),
             owners: HashMap::new(),
@@ -323,7 +313,15 @@ impl<S: NodeStore> State<S> {
             batch_log: Vec::new(),
             pending_fees: 0,
             undo: None,
-        };
+        }
+    }
+
+    /// The genesis state over an empty node store.
+    pub fn genesis_in(config: StateConfig, store: S) -> Result<Self, StateError> {
+        config.validate()?;
+        let tree = SparseMerkleTree::open(config.account_tree_depth, store).map_err(store_error)?;
+        let markets = vec![MarketState::default(); config.markets.len()];
+        let mut state = State::empty(config, tree, markets);
         // System accounts have a zero salt: their balances are public on purpose.
         for owner in [
             state.config.insurance_fund.clone(),
