@@ -266,6 +266,29 @@ fn separate_services_and_a_node_killed_and_restarted_where_it_stopped() {
         (404, Some("unknown_lease")),
         "{body}"
     );
+    let (status, body) = post(
+        "/v1/prover/release",
+        TOKEN,
+        serde_json::json!({"lease": "00", "reason": "test"}),
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("unknown_lease")),
+        "{body}"
+    );
+    let queue = rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{prover_api}/v1/prover/status"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("the prover API answers")
+            .json::<Value>()
+            .await
+            .expect("JSON")
+    });
+    assert_eq!(queue["shape"], SHAPE, "{queue}");
+    assert!(queue["batches"].is_array(), "{queue}");
     // The remote prover proves from here on.
     let mut remote = {
         let mut c = zkperp(&["prover", "--node", &prover_api, "--name", "remote-1"]);
