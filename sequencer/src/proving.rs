@@ -180,8 +180,13 @@ impl ProvingQueue {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Queues `batch` for proving; a batch already queued is left as it is.
+    /// Queues `batch` for proving; a batch already queued is left as it is (and its
+    /// commitment is not computed again: the pipeline offers each batch twice, on sealing and
+    /// before it waits for the proof).
     pub fn offer(&self, batch: &SealedBatch) -> Result<(), zkperp_state::batch::ShapeError> {
+        if self.jobs().by_batch.contains_key(&batch.batch_number) {
+            return Ok(());
+        }
         let commitment = self.verifier.commitment(batch)?;
         let mut jobs = self.jobs();
         jobs.by_batch
