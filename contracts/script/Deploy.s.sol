@@ -87,7 +87,16 @@ contract Deploy {
         d.batchVerifier = d.batchVerifiers[0];
         d.exitVerifier = new Groth16Verifier(e.alpha, e.beta, e.gamma, e.delta, e.ic);
         d.rollup = new Rollup(
-            d.token, c.operator, c.genesisRoot, c.marketCount, c.gracePeriod, c.forcedSpacing, shapes, d.exitVerifier
+            Rollup.Config({
+                token: d.token,
+                operator: c.operator,
+                genesisRoot: c.genesisRoot,
+                marketCount: c.marketCount,
+                gracePeriod: c.gracePeriod,
+                forcedSpacing: c.forcedSpacing,
+                batchVerifiers: shapes,
+                exitVerifier: d.exitVerifier
+            })
         );
     }
 

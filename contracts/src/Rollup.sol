@@ -177,42 +177,58 @@ contract Rollup {
     error AlreadyExited();
     error NotReclaimable();
 
-    /// @param genesisRoot `State::genesis(config).root()` of the deployment's configuration.
-    /// @param batchVerifiers_ the batch verifier of each shape (1 public input each).
-    /// @param exitVerifier_ the exit verifier (4 + marketCount_ public inputs, see exit()).
-    constructor(
-        IERC20 token_,
-        address operator_,
-        uint256 genesisRoot,
-        uint256 marketCount_,
-        uint256 gracePeriod_,
-        uint256 forcedSpacing_,
-        IVerifier[] memory batchVerifiers_,
-        IVerifier exitVerifier_
-    ) {
-        if (address(token_) == address(0) || operator_ == address(0) || address(exitVerifier_) == address(0)) {
+    /// Everything a deployment fixes, for the contract's whole life (no setter anywhere). The
+    /// constructor takes it as one tuple, fields in this order:
+    ///   (token, operator, genesisRoot, marketCount, gracePeriod, forcedSpacing,
+    ///    batchVerifiers, exitVerifier)
+    struct Config {
+        /// The collateral (a contract; no fee-on-transfer token, see deposit()).
+        IERC20 token;
+        /// The one address allowed to submit batches (it may hand the role on).
+        address operator;
+        /// `State::genesis(config).root()` of the deployment's configuration.
+        uint256 genesisRoot;
+        /// `StateConfig::markets.len()`, 1..=8.
+        uint256 marketCount;
+        /// Seconds, 60..=365 days.
+        uint256 gracePeriod;
+        /// Seconds, 1..=gracePeriod.
+        uint256 forcedSpacing;
+        /// The batch verifier of each shape, indexed by shape id (1 public input each).
+        IVerifier[] batchVerifiers;
+        /// The exit verifier (4 + marketCount public inputs, see exitInputs()).
+        IVerifier exitVerifier;
+    }
+
+    constructor(Config memory config) {
+        if (
+            address(config.token) == address(0) || config.operator == address(0)
+                || address(config.exitVerifier) == address(0)
+        ) {
             revert BadConfig();
         }
-        if (address(token_).code.length == 0) revert BadConfig();
-        if (genesisRoot >= R || marketCount_ == 0 || marketCount_ > MAX_MARKETS) revert BadConfig();
+        if (address(config.token).code.length == 0) revert BadConfig();
+        if (config.genesisRoot >= R || config.marketCount == 0 || config.marketCount > MAX_MARKETS) {
+            revert BadConfig();
+        }
         // A forced request must be answerable (at least a minute) and a freeze reachable.
-        if (gracePeriod_ < 60 || gracePeriod_ > 365 days) revert BadConfig();
+        if (config.gracePeriod < 60 || config.gracePeriod > 365 days) revert BadConfig();
         // At least a second per request (else a flood could still be due at once), and no more
         // than the grace period (a lone request's deadline stays now + gracePeriod).
-        if (forcedSpacing_ == 0 || forcedSpacing_ > gracePeriod_) revert BadConfig();
-        if (batchVerifiers_.length == 0) revert BadConfig();
-        for (uint256 i = 0; i < batchVerifiers_.length; ++i) {
-            if (address(batchVerifiers_[i]) == address(0)) revert BadConfig();
-            batchVerifiers.push(batchVerifiers_[i]);
+        if (config.forcedSpacing == 0 || config.forcedSpacing > config.gracePeriod) revert BadConfig();
+        if (config.batchVerifiers.length == 0) revert BadConfig();
+        for (uint256 i = 0; i < config.batchVerifiers.length; ++i) {
+            if (address(config.batchVerifiers[i]) == address(0)) revert BadConfig();
+            batchVerifiers.push(config.batchVerifiers[i]);
         }
-        token = token_;
-        operator = operator_;
-        stateRoot = genesisRoot;
-        marketCount = marketCount_;
-        gracePeriod = gracePeriod_;
-        forcedSpacing = forcedSpacing_;
-        exitVerifier = exitVerifier_;
-        emit OperatorChanged(address(0), operator_);
+        token = config.token;
+        operator = config.operator;
+        stateRoot = config.genesisRoot;
+        marketCount = config.marketCount;
+        gracePeriod = config.gracePeriod;
+        forcedSpacing = config.forcedSpacing;
+        exitVerifier = config.exitVerifier;
+        emit OperatorChanged(address(0), config.operator);
     }
 
     // ---- Operator ----

@@ -34,14 +34,16 @@ contract BatchProofTest is Test {
         IVerifier[] memory shapes = new IVerifier[](1);
         shapes[0] = verifier;
         rollup = new Rollup(
-            token,
-            OPERATOR,
-            vm.parseJsonUint(json, ".old_root"),
-            2,
-            1 days,
-            60,
-            shapes,
-            TestKey.deploy(TestKey.make(6, 202))
+            Rollup.Config({
+                token: token,
+                operator: OPERATOR,
+                genesisRoot: vm.parseJsonUint(json, ".old_root"),
+                marketCount: 2,
+                gracePeriod: 1 days,
+                forcedSpacing: 60,
+                batchVerifiers: shapes,
+                exitVerifier: TestKey.deploy(TestKey.make(6, 202))
+            })
         );
         pubdata = vm.parseJsonBytes(json, ".pubdata");
         proof = ProofFixture.proof(json);

@@ -34,7 +34,18 @@ contract ExitProofTest is Test {
         IVerifier[] memory shapes = new IVerifier[](1);
         shapes[0] = ProofFixture.verifier(batch);
         exitVerifier = ProofFixture.verifier(exitJson);
-        rollup = new Rollup(token, OPERATOR, vm.parseJsonUint(batch, ".old_root"), 2, GRACE, 60, shapes, exitVerifier);
+        rollup = new Rollup(
+            Rollup.Config({
+                token: token,
+                operator: OPERATOR,
+                genesisRoot: vm.parseJsonUint(batch, ".old_root"),
+                marketCount: 2,
+                gracePeriod: GRACE,
+                forcedSpacing: 60,
+                batchVerifiers: shapes,
+                exitVerifier: exitVerifier
+            })
+        );
         account = uint32(vm.parseJsonUint(exitJson, ".account"));
         owner = vm.parseJsonAddress(exitJson, ".owner");
         amount = vm.parseJsonUint(exitJson, ".amount");

@@ -61,14 +61,16 @@ contract GoldenPubdataTest is Test {
         IVerifier[] memory shapes = new IVerifier[](1);
         shapes[0] = TestKey.deploy(batchKey);
         rollup = new Rollup(
-            token,
-            OPERATOR,
-            vm.parseJsonUint(json, ".genesis_root"),
-            vm.parseJsonUint(json, ".market_count"),
-            1 days,
-            60,
-            shapes,
-            TestKey.deploy(TestKey.make(4 + vm.parseJsonUint(json, ".market_count"), 202))
+            Rollup.Config({
+                token: token,
+                operator: OPERATOR,
+                genesisRoot: vm.parseJsonUint(json, ".genesis_root"),
+                marketCount: vm.parseJsonUint(json, ".market_count"),
+                gracePeriod: 1 days,
+                forcedSpacing: 60,
+                batchVerifiers: shapes,
+                exitVerifier: TestKey.deploy(TestKey.make(4 + vm.parseJsonUint(json, ".market_count"), 202))
+            })
         );
     }
 

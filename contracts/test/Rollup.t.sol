@@ -41,13 +41,27 @@ abstract contract RollupFixture is Test {
         exitKey = TestKey.make(4 + MARKETS, 202);
         IVerifier[] memory shapes = new IVerifier[](1);
         shapes[0] = TestKey.deploy(batchKey);
-        rollup = new RollupHarness(token, OPERATOR, genesis, MARKETS, GRACE, SPACING, shapes, TestKey.deploy(exitKey));
+        rollup = new RollupHarness(config(shapes, TestKey.deploy(exitKey)));
         address[3] memory users = [ALICE, BOB, CAROL];
         for (uint256 i = 0; i < 3; ++i) {
             token.mint(users[i], 1_000_000e6);
             vm.prank(users[i]);
             token.approve(address(rollup), type(uint256).max);
         }
+    }
+
+    /// The fixture's configuration over the given verifiers; tests change single fields of it.
+    function config(IVerifier[] memory shapes, IVerifier exitVerifier) internal view returns (Rollup.Config memory) {
+        return Rollup.Config({
+            token: token,
+            operator: OPERATOR,
+            genesisRoot: genesis,
+            marketCount: MARKETS,
+            gracePeriod: GRACE,
+            forcedSpacing: SPACING,
+            batchVerifiers: shapes,
+            exitVerifier: exitVerifier
+        });
     }
 
     function deposit(address who, bytes32 key, uint64 amount) internal returns (uint64 index) {
@@ -852,29 +866,62 @@ contract RollupSubmitTest is RollupFixture {
         assertEq(rollup.claimable(ALICE), 250, "credited once");
     }
 
-    function test_constructor_refusesBadConfig() public {
+    /// The fixture's configuration over placeholder verifiers, at genesis root 0.
+    function placeholderConfig() internal view returns (Rollup.Config memory c) {
         IVerifier[] memory shapes = new IVerifier[](1);
         shapes[0] = IVerifier(address(1));
-        IVerifier exitV = IVerifier(address(2));
+        c = config(shapes, IVerifier(address(2)));
+        c.genesisRoot = 0;
+    }
+
+    function refused(Rollup.Config memory c) internal {
         vm.expectRevert(Rollup.BadConfig.selector);
-        new Rollup(token, OPERATOR, R, MARKETS, GRACE, SPACING, shapes, exitV);
-        vm.expectRevert(Rollup.BadConfig.selector);
-        new Rollup(token, OPERATOR, 0, 0, GRACE, SPACING, shapes, exitV);
-        vm.expectRevert(Rollup.BadConfig.selector);
-        new Rollup(token, OPERATOR, 0, 9, GRACE, SPACING, shapes, exitV);
-        vm.expectRevert(Rollup.BadConfig.selector);
-        new Rollup(token, OPERATOR, 0, MARKETS, 59, SPACING, shapes, exitV);
-        vm.expectRevert(Rollup.BadConfig.selector);
-        new Rollup(token, OPERATOR, 0, MARKETS, GRACE, SPACING, new IVerifier[](0), exitV);
-        vm.expectRevert(Rollup.BadConfig.selector);
-        new Rollup(IERC20(address(0x1234)), OPERATOR, 0, MARKETS, GRACE, SPACING, shapes, exitV);
-        vm.expectRevert(Rollup.BadConfig.selector);
-        new Rollup(token, address(0), 0, MARKETS, GRACE, SPACING, shapes, exitV);
-        vm.expectRevert(Rollup.BadConfig.selector);
-        new Rollup(token, OPERATOR, 0, MARKETS, GRACE, 0, shapes, exitV);
-        vm.expectRevert(Rollup.BadConfig.selector);
-        new Rollup(token, OPERATOR, 0, MARKETS, GRACE, GRACE + 1, shapes, exitV);
-        new Rollup(token, OPERATOR, 0, MARKETS, GRACE, GRACE, shapes, exitV);
+        new Rollup(c);
+    }
+
+    function test_constructor_refusesBadConfig() public {
+        Rollup.Config memory c = placeholderConfig();
+        c.genesisRoot = R;
+        refused(c);
+        c = placeholderConfig();
+        c.marketCount = 0;
+        refused(c);
+        c = placeholderConfig();
+        c.marketCount = 9;
+        refused(c);
+        c = placeholderConfig();
+        c.gracePeriod = 59;
+        refused(c);
+        c = placeholderConfig();
+        c.gracePeriod = 365 days + 1;
+        refused(c);
+        c = placeholderConfig();
+        c.batchVerifiers = new IVerifier[](0);
+        refused(c);
+        c = placeholderConfig();
+        c.batchVerifiers[0] = IVerifier(address(0));
+        refused(c);
+        c = placeholderConfig();
+        c.exitVerifier = IVerifier(address(0));
+        refused(c);
+        c = placeholderConfig();
+        c.token = IERC20(address(0x1234));
+        refused(c);
+        c = placeholderConfig();
+        c.token = IERC20(address(0));
+        refused(c);
+        c = placeholderConfig();
+        c.operator = address(0);
+        refused(c);
+        c = placeholderConfig();
+        c.forcedSpacing = 0;
+        refused(c);
+        c = placeholderConfig();
+        c.forcedSpacing = GRACE + 1;
+        refused(c);
+        c = placeholderConfig();
+        c.forcedSpacing = GRACE;
+        new Rollup(c);
     }
 
     // ---- Forced-request spam: staggered deadlines ----

@@ -167,7 +167,18 @@ contract SolvencyInvariantTest is Test {
         TestKey.Key memory exitKey = TestKey.make(6, 2);
         IVerifier[] memory shapes = new IVerifier[](1);
         shapes[0] = TestKey.deploy(batchKey);
-        rollup = new RollupHarness(token, address(this), 0, 2, 1 hours, 60, shapes, TestKey.deploy(exitKey));
+        rollup = new RollupHarness(
+            Rollup.Config({
+                token: token,
+                operator: address(this),
+                genesisRoot: 0,
+                marketCount: 2,
+                gracePeriod: 1 hours,
+                forcedSpacing: 60,
+                batchVerifiers: shapes,
+                exitVerifier: TestKey.deploy(exitKey)
+            })
+        );
         handler = new SolvencyHandler(rollup, token, exitKey);
         // Enough for every deposit a run can make (depth 64, at most 10^12 units each).
         for (uint256 i = 0; i < 3; ++i) {
