@@ -54,8 +54,16 @@ contract Rollup {
     uint256 internal constant WITHDRAWAL_LEN = 33;
     uint256 internal constant FORCED_WITHDRAWAL_LEN = 42;
     uint256 internal constant MARKET_RECORD_LEN = 10;
-    /// `32 old root | 32 new root | 8 batch number | 8 timestamp | 4 record bytes`.
-    uint256 internal constant HEADER_LEN = 84;
+    /// `32 old root | 32 new root | 8 batch number | 8 timestamp | 8 chain id | 20 rollup address |
+    /// 4 record bytes`: the offsets below, then the records.
+    uint256 internal constant HEADER_LEN = 112;
+    uint256 internal constant HEADER_OLD_ROOT = 0;
+    uint256 internal constant HEADER_NEW_ROOT = 32;
+    uint256 internal constant HEADER_BATCH_NUMBER = 64;
+    uint256 internal constant HEADER_TIMESTAMP = 72;
+    uint256 internal constant HEADER_CHAIN_ID = 80;
+    uint256 internal constant HEADER_ROLLUP = 88;
+    uint256 internal constant HEADER_RECORD_BYTES = 108;
     /// Data availability: `4 account id | 32 new leaf hash` per changed account.
     uint256 internal constant ACCOUNT_UPDATE_LEN = 36;
 
@@ -161,6 +169,7 @@ contract Rollup {
     error UnknownShape();
     error InvalidProof();
     error MalformedPubdata();
+    error WrongDomain();
     error WrongOldRoot(uint256 expected, uint256 got);
     error BadNewRoot();
     error BadTimestamp();
@@ -201,6 +210,8 @@ contract Rollup {
     }
 
     constructor(Config memory config) {
+        // The header carries the chain id in 8 bytes (and signingDomain() keeps it below 2^224).
+        if (block.chainid >= 1 << 64) revert BadConfig();
         if (
             address(config.token) == address(0) || config.operator == address(0)
                 || address(config.exitVerifier) == address(0)
@@ -239,6 +250,14 @@ contract Rollup {
         if (next == address(0)) revert BadConfig();
         emit OperatorChanged(operator, next);
         operator = next;
+    }
+
+    /// The value every L2 signature commits to (orders, cancels, withdrawals, reads, oracle
+    /// quotes, agent keys; PROTOCOL.md 6b): `chain id << 160 | rollup address`, below 2^224 and
+    /// so a field element. A signature made for one deployment is worthless on any other, and
+    /// each batch names the deployment it was proven for in its header (WrongDomain).
+    function signingDomain() public view returns (uint256) {
+        return (block.chainid << 160) | uint160(address(this));
     }
 
     function batchVerifier(uint256 shape) external view returns (IVerifier) {
@@ -351,7 +370,8 @@ contract Rollup {
 
     /// Checks `pubdata` against the contract's state and applies it. The caller has verified
     /// the proof of its commitment. Refuses (reverts) unless: not frozen; the layout is exact;
-    /// the old root is the current root; the new root is a field element; the batch number is
+    /// the header's chain id and rollup address are this chain's and this contract's (the
+    /// signatures the proof checked were made for this domain); the old root is the current root; the new root is a field element; the batch number is
     /// exactly `batchCount + 1`; the timestamp is not before the last batch's and not in the
     /// future; deposits (credited or refunded) are the next queued ones in order, record for
     /// record; forced answers are the next requests in order, field for field; markets exist.
@@ -361,15 +381,19 @@ contract Rollup {
         if (frozen) revert IsFrozen();
         uint256 len = pubdata.length;
         if (len < HEADER_LEN + 4) revert MalformedPubdata();
-        uint256 recordsEnd = HEADER_LEN + _uint(pubdata, 80, 4);
+        uint256 recordsEnd = HEADER_LEN + _uint(pubdata, HEADER_RECORD_BYTES, 4);
         if (len < recordsEnd + 4) revert MalformedPubdata();
         uint256 accountCount = _uint(pubdata, recordsEnd, 4);
         if (len != recordsEnd + 4 + accountCount * ACCOUNT_UPDATE_LEN) revert MalformedPubdata();
 
-        uint256 oldRoot = _uint(pubdata, 0, 32);
-        uint256 newRoot = _uint(pubdata, 32, 32);
-        uint64 number = uint64(_uint(pubdata, 64, 8));
-        uint64 timestamp = uint64(_uint(pubdata, 72, 8));
+        if (
+            _uint(pubdata, HEADER_CHAIN_ID, 8) != block.chainid
+                || _uint(pubdata, HEADER_ROLLUP, 20) != uint160(address(this))
+        ) revert WrongDomain();
+        uint256 oldRoot = _uint(pubdata, HEADER_OLD_ROOT, 32);
+        uint256 newRoot = _uint(pubdata, HEADER_NEW_ROOT, 32);
+        uint64 number = uint64(_uint(pubdata, HEADER_BATCH_NUMBER, 8));
+        uint64 timestamp = uint64(_uint(pubdata, HEADER_TIMESTAMP, 8));
         if (oldRoot != stateRoot) revert WrongOldRoot(stateRoot, oldRoot);
         if (newRoot >= R) revert BadNewRoot();
         uint64 expected = batchCount + 1;

@@ -33,7 +33,7 @@ contract BatchProofTest is Test {
         token = new TestToken();
         IVerifier[] memory shapes = new IVerifier[](1);
         shapes[0] = verifier;
-        rollup = new Rollup(
+        rollup = ProofFixture.deployRollup(
             Rollup.Config({
                 token: token,
                 operator: OPERATOR,

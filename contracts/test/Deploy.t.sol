@@ -39,7 +39,9 @@ contract DeployTest is Test {
         assertEq(d.batchVerifier.publicInputCount(), 1, "batch inputs");
         assertEq(d.exitVerifier.publicInputCount(), 6, "exit inputs");
 
-        bytes memory b = Pubdata.batch(42, 43, 1, 1_700_000_000, Pubdata.markPrice(1, 10), "");
+        bytes memory b = Pubdata.batch(
+            42, 43, 1, 1_700_000_000, uint64(block.chainid), address(d.rollup), Pubdata.markPrice(1, 10), ""
+        );
         uint256[] memory input = new uint256[](1);
         input[0] = Pubdata.commitment(b);
         uint256[8] memory proof = TestKey.prove(TestKey.make(1, 101), input, 3);

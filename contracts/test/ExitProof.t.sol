@@ -34,7 +34,7 @@ contract ExitProofTest is Test {
         IVerifier[] memory shapes = new IVerifier[](1);
         shapes[0] = ProofFixture.verifier(batch);
         exitVerifier = ProofFixture.verifier(exitJson);
-        rollup = new Rollup(
+        rollup = ProofFixture.deployRollup(
             Rollup.Config({
                 token: token,
                 operator: OPERATOR,

@@ -129,7 +129,7 @@ contract GasTest is RollupFixture {
     function submit(bytes memory records, bytes memory accounts) internal {
         uint64 ts = rollup.lastBatchTimestamp() + 1;
         if (ts < T0) ts = uint64(T0);
-        bytes memory b = Pubdata.batch(rollup.stateRoot(), nextRoot(), rollup.batchCount() + 1, ts, records, accounts);
+        bytes memory b = batchFor(rollup.stateRoot(), nextRoot(), rollup.batchCount() + 1, ts, records, accounts);
         uint256[8] memory p = batchProof(b);
         vm.prank(OPERATOR);
         rollup.submitBatch(0, b, p);

@@ -4,6 +4,7 @@ pragma solidity 0.8.37;
 import {Test} from "./utils/Test.sol";
 import {TestKey} from "./utils/TestKey.sol";
 import {Pubdata} from "./utils/Pubdata.sol";
+import {ProofFixture} from "./utils/ProofFixture.sol";
 import {Rollup} from "../src/Rollup.sol";
 import {TestToken} from "../src/TestToken.sol";
 import {IVerifier} from "../src/IVerifier.sol";
@@ -11,7 +12,8 @@ import {IVerifier} from "../src/IVerifier.sol";
 /// Replays the golden batches the Rust state machine published (`test/data/pubdata_golden.json`,
 /// written by `state/tests/golden_pubdata.rs`; regenerate with
 /// `ZKPERP_BLESS=1 cargo test -p zkperp-state --test golden_pubdata`) on a rollup deployed at the
-/// same genesis root: each batch's commitment is the Rust one (the proof is made for the Rust
+/// same genesis root, on the chain and at the address the batches' headers name
+/// (ProofFixture.deployRollup): each batch's commitment is the Rust one (the proof is made for the Rust
 /// commitment and `submitBatch` recomputes it from the bytes), and its records are applied as the
 /// Rust side decoded them. The test's own public-data builder (utils/Pubdata.sol) is checked
 /// against the same bytes, so every other test builds batches in the real layout.
@@ -60,7 +62,7 @@ contract GoldenPubdataTest is Test {
         batchKey = TestKey.make(1, 101);
         IVerifier[] memory shapes = new IVerifier[](1);
         shapes[0] = TestKey.deploy(batchKey);
-        rollup = new Rollup(
+        rollup = ProofFixture.deployRollup(
             Rollup.Config({
                 token: token,
                 operator: OPERATOR,
@@ -194,6 +196,8 @@ contract GoldenPubdataTest is Test {
                 field(i, "new_root"),
                 uint64(field(i, "batch_number")),
                 uint64(field(i, "timestamp")),
+                ProofFixture.CHAIN_ID,
+                ProofFixture.ROLLUP,
                 recs,
                 accounts(i)
             );

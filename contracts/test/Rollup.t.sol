@@ -80,7 +80,21 @@ abstract contract RollupFixture is Test {
         uint64 ts = rollup.lastBatchTimestamp() + 1;
         if (ts < T0) ts = uint64(T0);
         if (block.timestamp < ts) vm.warp(ts);
-        return Pubdata.batch(rollup.stateRoot(), nextRoot(), next(), ts, records, Pubdata.accountUpdate(2, 0x1234));
+        return batchFor(rollup.stateRoot(), nextRoot(), next(), ts, records, Pubdata.accountUpdate(2, 0x1234));
+    }
+
+    /// A batch for this deployment: the header names this chain and the rollup's address.
+    function batchFor(
+        uint256 oldRoot,
+        uint256 newRoot,
+        uint64 number,
+        uint64 timestamp,
+        bytes memory records,
+        bytes memory accounts
+    ) internal view returns (bytes memory) {
+        return Pubdata.batch(
+            oldRoot, newRoot, number, timestamp, uint64(block.chainid), address(rollup), records, accounts
+        );
     }
 
     /// The number the next batch must carry.
@@ -328,8 +342,54 @@ contract RollupBatchTest is RollupFixture {
         assertEq(rollup.lastBatchTimestamp(), T0, "timestamp");
     }
 
+    /// The header names the deployment the batch was proven for (and whose domain its signatures
+    /// commit to): another chain's or another rollup's batch is refused, root and all correct.
+    function test_batch_refusesAnotherDomain() public {
+        uint256 root = rollup.stateRoot();
+        uint64 chain = uint64(block.chainid);
+        address here = address(rollup);
+        bytes[4] memory wrong = [
+            Pubdata.batch(root, root, 1, uint64(T0), chain + 1, here, "", ""),
+            Pubdata.batch(root, root, 1, uint64(T0), 0, here, "", ""),
+            Pubdata.batch(root, root, 1, uint64(T0), chain, address(uint160(here) ^ 1), "", ""),
+            Pubdata.batch(root, root, 1, uint64(T0), chain, address(0), "", "")
+        ];
+        for (uint256 i = 0; i < wrong.length; ++i) {
+            vm.expectRevert(Rollup.WrongDomain.selector);
+            rollup.applyBatch(wrong[i]);
+        }
+        // The chain id is the block's, read at each batch: after a chain split, the side whose id
+        // changed refuses the batches made for the other.
+        bytes memory ok = Pubdata.batch(root, root, 1, uint64(T0), chain, here, "", "");
+        vm.chainId(chain + 1);
+        vm.expectRevert(Rollup.WrongDomain.selector);
+        rollup.applyBatch(ok);
+        vm.chainId(chain);
+        rollup.applyBatch(ok);
+        assertEq(rollup.batchCount(), 1, "the right domain applies");
+    }
+
+    /// Submitted with a valid proof for the wrong domain's bytes: the proof passes, the domain
+    /// check refuses.
+    function test_submitBatch_refusesAnotherDomainEvenProven() public {
+        uint256 root = rollup.stateRoot();
+        bytes memory b = Pubdata.batch(root, root, 1, uint64(T0), uint64(block.chainid) + 1, address(rollup), "", "");
+        uint256[8] memory p = batchProof(b);
+        vm.prank(OPERATOR);
+        vm.expectRevert(Rollup.WrongDomain.selector);
+        rollup.submitBatch(0, b, p);
+    }
+
+    function test_signingDomain_isChainIdAndAddress() public {
+        assertEq(rollup.signingDomain(), (block.chainid << 160) | uint160(address(rollup)), "domain");
+        vm.chainId(5);
+        assertEq(rollup.signingDomain(), (uint256(5) << 160) | uint160(address(rollup)), "follows the chain");
+        vm.chainId(type(uint64).max);
+        assertTrue(rollup.signingDomain() < R, "a field element");
+    }
+
     function test_batch_refusesWrongOldRoot() public {
-        bytes memory b = Pubdata.batch(genesis + 1, 5, 1, uint64(T0), "", "");
+        bytes memory b = batchFor(genesis + 1, 5, 1, uint64(T0), "", "");
         vm.expectRevert(abi.encodeWithSelector(Rollup.WrongOldRoot.selector, genesis, genesis + 1));
         rollup.applyBatch(b);
     }
@@ -349,7 +409,7 @@ contract RollupBatchTest is RollupFixture {
     /// being applied again.
     function test_batch_unchangedRootCannotBeReplayed() public {
         uint256 root = rollup.stateRoot();
-        bytes memory b = Pubdata.batch(root, root, 1, uint64(T0), Pubdata.markPrice(0, 5), "");
+        bytes memory b = batchFor(root, root, 1, uint64(T0), Pubdata.markPrice(0, 5), "");
         rollup.applyBatch(b);
         vm.expectRevert(abi.encodeWithSelector(Rollup.BadBatchNumber.selector, uint64(2), uint64(1)));
         rollup.applyBatch(b);
@@ -357,7 +417,7 @@ contract RollupBatchTest is RollupFixture {
         vm.expectRevert(abi.encodeWithSelector(Rollup.BadBatchNumber.selector, uint64(2), uint64(1)));
         rollup.applyBatch(b);
         // The same content under the next number is a new batch.
-        rollup.applyBatch(Pubdata.batch(root, root, 2, uint64(T0), Pubdata.markPrice(0, 5), ""));
+        rollup.applyBatch(batchFor(root, root, 2, uint64(T0), Pubdata.markPrice(0, 5), ""));
         assertEq(rollup.batchCount(), 2, "two batches");
     }
 
@@ -366,12 +426,12 @@ contract RollupBatchTest is RollupFixture {
         uint64[4] memory wrong = [uint64(0), 2, 3, type(uint64).max];
         for (uint256 i = 0; i < wrong.length; ++i) {
             vm.expectRevert(abi.encodeWithSelector(Rollup.BadBatchNumber.selector, uint64(1), wrong[i]));
-            rollup.applyBatch(Pubdata.batch(root, root, wrong[i], uint64(T0), "", ""));
+            rollup.applyBatch(batchFor(root, root, wrong[i], uint64(T0), "", ""));
         }
-        rollup.applyBatch(Pubdata.batch(root, root, 1, uint64(T0), "", ""));
+        rollup.applyBatch(batchFor(root, root, 1, uint64(T0), "", ""));
         vm.expectRevert(abi.encodeWithSelector(Rollup.BadBatchNumber.selector, uint64(2), uint64(3)));
-        rollup.applyBatch(Pubdata.batch(root, root, 3, uint64(T0), "", ""));
-        rollup.applyBatch(Pubdata.batch(root, root, 2, uint64(T0), "", ""));
+        rollup.applyBatch(batchFor(root, root, 3, uint64(T0), "", ""));
+        rollup.applyBatch(batchFor(root, root, 2, uint64(T0), "", ""));
         assertEq(rollup.batchCount(), 2, "counted");
     }
 
@@ -380,27 +440,27 @@ contract RollupBatchTest is RollupFixture {
     function test_batch_timestampRules() public {
         uint256 root = rollup.stateRoot();
         vm.expectRevert(Rollup.BadTimestamp.selector);
-        rollup.applyBatch(Pubdata.batch(root, root, 1, uint64(T0 + 1), "", ""));
-        rollup.applyBatch(Pubdata.batch(root, root, 1, uint64(T0), "", ""));
-        rollup.applyBatch(Pubdata.batch(root, root, 2, uint64(T0), "", ""));
+        rollup.applyBatch(batchFor(root, root, 1, uint64(T0 + 1), "", ""));
+        rollup.applyBatch(batchFor(root, root, 1, uint64(T0), "", ""));
+        rollup.applyBatch(batchFor(root, root, 2, uint64(T0), "", ""));
         vm.warp(T0 + 50);
         vm.expectRevert(Rollup.BadTimestamp.selector);
-        rollup.applyBatch(Pubdata.batch(root, root, 3, uint64(T0 - 1), "", ""));
+        rollup.applyBatch(batchFor(root, root, 3, uint64(T0 - 1), "", ""));
         vm.expectRevert(Rollup.BadTimestamp.selector);
-        rollup.applyBatch(Pubdata.batch(root, root, 3, uint64(T0 + 51), "", ""));
-        rollup.applyBatch(Pubdata.batch(root, root, 3, uint64(T0 + 50), "", ""));
+        rollup.applyBatch(batchFor(root, root, 3, uint64(T0 + 51), "", ""));
+        rollup.applyBatch(batchFor(root, root, 3, uint64(T0 + 50), "", ""));
         assertEq(rollup.lastBatchTimestamp(), T0 + 50, "latest");
         vm.expectRevert(Rollup.BadTimestamp.selector);
-        rollup.applyBatch(Pubdata.batch(root, root, 4, uint64(T0 + 49), "", ""));
+        rollup.applyBatch(batchFor(root, root, 4, uint64(T0 + 49), "", ""));
     }
 
     function test_batch_refusesNewRootOutsideField() public {
         vm.expectRevert(Rollup.BadNewRoot.selector);
-        rollup.applyBatch(Pubdata.batch(genesis, R, 1, uint64(T0), "", ""));
+        rollup.applyBatch(batchFor(genesis, R, 1, uint64(T0), "", ""));
     }
 
     function test_batch_refusesMalformedLayout() public {
-        bytes memory ok = Pubdata.batch(genesis, 5, 1, uint64(T0), Pubdata.markPrice(0, 5), Pubdata.accountUpdate(3, 4));
+        bytes memory ok = batchFor(genesis, 5, 1, uint64(T0), Pubdata.markPrice(0, 5), Pubdata.accountUpdate(3, 4));
         // Truncated by one byte, one byte too long, and too short for a header.
         bytes memory cut = new bytes(ok.length - 1);
         for (uint256 i = 0; i < cut.length; ++i) {
@@ -411,23 +471,21 @@ contract RollupBatchTest is RollupFixture {
         vm.expectRevert(Rollup.MalformedPubdata.selector);
         rollup.applyBatch(abi.encodePacked(ok, uint8(0)));
         vm.expectRevert(Rollup.MalformedPubdata.selector);
-        rollup.applyBatch(new bytes(87));
+        rollup.applyBatch(new bytes(115));
         // A record that runs past the declared record bytes.
         bytes memory records = abi.encodePacked(Pubdata.markPrice(0, 5), uint8(0x04), uint8(0));
         vm.expectRevert(Rollup.MalformedPubdata.selector);
-        rollup.applyBatch(Pubdata.batch(genesis, 5, 1, uint64(T0), records, ""));
+        rollup.applyBatch(batchFor(genesis, 5, 1, uint64(T0), records, ""));
         // Unknown kinds and markets.
         vm.expectRevert(abi.encodeWithSelector(Rollup.UnknownRecord.selector, uint8(0x07)));
-        rollup.applyBatch(Pubdata.batch(genesis, 5, 1, uint64(T0), abi.encodePacked(uint8(0x07)), ""));
+        rollup.applyBatch(batchFor(genesis, 5, 1, uint64(T0), abi.encodePacked(uint8(0x07)), ""));
         // No-op slots: a lone 0x00 has no length; a length past the record bytes is refused.
         vm.expectRevert(Rollup.MalformedPubdata.selector);
-        rollup.applyBatch(Pubdata.batch(genesis, 5, 1, uint64(T0), abi.encodePacked(uint8(0x00)), ""));
+        rollup.applyBatch(batchFor(genesis, 5, 1, uint64(T0), abi.encodePacked(uint8(0x00)), ""));
         vm.expectRevert(Rollup.MalformedPubdata.selector);
-        rollup.applyBatch(
-            Pubdata.batch(genesis, 5, 1, uint64(T0), abi.encodePacked(uint8(0), uint16(8), new bytes(7)), "")
-        );
+        rollup.applyBatch(batchFor(genesis, 5, 1, uint64(T0), abi.encodePacked(uint8(0), uint16(8), new bytes(7)), ""));
         vm.expectRevert(abi.encodeWithSelector(Rollup.UnknownMarket.selector, MARKETS));
-        rollup.applyBatch(Pubdata.batch(genesis, 5, 1, uint64(T0), Pubdata.markPrice(uint8(MARKETS), 5), ""));
+        rollup.applyBatch(batchFor(genesis, 5, 1, uint64(T0), Pubdata.markPrice(uint8(MARKETS), 5), ""));
         rollup.applyBatch(ok);
     }
 
@@ -922,6 +980,14 @@ contract RollupSubmitTest is RollupFixture {
         c = placeholderConfig();
         c.forcedSpacing = GRACE;
         new Rollup(c);
+    }
+
+    /// The header's chain id is 8 bytes: the largest 64-bit id deploys. (The constructor refuses
+    /// an id of 2^64 or more, a case forge cannot set up: `vm.chainId` refuses it too.)
+    function test_constructor_acceptsTheLargest64BitChainId() public {
+        vm.chainId(type(uint64).max);
+        Rollup r = new Rollup(placeholderConfig());
+        assertEq(r.signingDomain() >> 160, type(uint64).max, "domain's chain id");
     }
 
     // ---- Forced-request spam: staggered deadlines ----

@@ -89,7 +89,14 @@ contract SolvencyHandler {
         uint256 newRoot = uint256(keccak256(abi.encode(++rootCounter))) % R;
         rollup.applyBatch(
             Pubdata.batch(
-                rollup.stateRoot(), newRoot, rollup.batchCount() + 1, ts, records, Pubdata.accountUpdate(7, 1)
+                rollup.stateRoot(),
+                newRoot,
+                rollup.batchCount() + 1,
+                ts,
+                uint64(block.chainid),
+                address(rollup),
+                records,
+                Pubdata.accountUpdate(7, 1)
             )
         );
         ++calls;

@@ -12,6 +12,25 @@ import {TestToken} from "../../src/TestToken.sol";
 library ProofFixture {
     Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
 
+    /// The deployment the Rust fixtures are made for (their batch headers and signatures name
+    /// it): chain 31337 and the rollup at the address spelled by the ASCII bytes
+    /// "zkperp-test-rollup-1", 0x7a6b706572702d746573742d726f6c6c75702d31.
+    uint64 internal constant CHAIN_ID = 31337;
+    address internal constant ROLLUP = address(bytes20("zkperp-test-rollup-1"));
+
+    /// Deploys a Rollup with `config` at ROLLUP on chain CHAIN_ID, as forge-std's deployCodeTo
+    /// does: the creation code with its arguments runs as ROLLUP's code (so the constructor's
+    /// storage writes land there), and what it returns, the runtime code with its immutables
+    /// filled in, becomes ROLLUP's code.
+    function deployRollup(Rollup.Config memory config) internal returns (Rollup) {
+        vm.chainId(CHAIN_ID);
+        vm.etch(ROLLUP, abi.encodePacked(type(Rollup).creationCode, abi.encode(config)));
+        (bool ok, bytes memory runtime) = ROLLUP.call("");
+        require(ok, "the Rollup constructor reverted");
+        vm.etch(ROLLUP, runtime);
+        return Rollup(ROLLUP);
+    }
+
     /// A verifier holding the fixture's key.
     function verifier(string memory json) internal returns (Groth16Verifier) {
         uint256[] memory alpha = vm.parseJsonUintArray(json, ".vk.alpha");

@@ -2,8 +2,9 @@
 pragma solidity 0.8.37;
 
 /// Builds batch public data exactly as `state/src/pubdata.rs` lays it out (big-endian, fixed
-/// width): `32 old root | 32 new root | 8 batch number | 8 timestamp | 4 record bytes | records |
-/// 4 account count | (4 account id | 32 leaf hash) per account`. Records:
+/// width): `32 old root | 32 new root | 8 batch number | 8 timestamp | 8 chain id | 20 rollup
+/// address | 4 record bytes | records | 4 account count | (4 account id | 32 leaf hash) per
+/// account`. Records:
 ///   0x01 deposit          u64 index | address l1 | bytes32 packed key | u64 amount
 ///   0x06 deposit refunded the same fields as 0x01
 ///   0x02 withdrawal       u32 account | address l1 | u64 amount
@@ -53,12 +54,15 @@ library Pubdata {
         return abi.encodePacked(id, leafHash);
     }
 
-    /// `records` and `accounts` are concatenations of the encoders above.
+    /// `records` and `accounts` are concatenations of the encoders above; `chainId` and `rollup`
+    /// name the deployment the batch is for (the rollup checks both).
     function batch(
         uint256 oldRoot,
         uint256 newRoot,
         uint64 batchNumber,
         uint64 timestamp,
+        uint64 chainId,
+        address rollup,
         bytes memory records,
         bytes memory accounts
     ) internal pure returns (bytes memory) {
@@ -68,6 +72,8 @@ library Pubdata {
             newRoot,
             batchNumber,
             timestamp,
+            chainId,
+            rollup,
             uint32(records.length),
             records,
             uint32(accounts.length / 36),

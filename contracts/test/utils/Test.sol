@@ -4,6 +4,8 @@ pragma solidity 0.8.37;
 /// The cheatcodes these tests use, declared here because npm's forge-std does not compile.
 interface Vm {
     function warp(uint256 timestamp) external;
+    function chainId(uint256 newChainId) external;
+    function etch(address target, bytes calldata newRuntimeBytecode) external;
     function prank(address sender) external;
     function startPrank(address sender) external;
     function stopPrank() external;
