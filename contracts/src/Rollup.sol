@@ -50,7 +50,14 @@ contract Rollup {
     uint8 internal constant KIND_FUNDING_INDEX = 0x05;
     /// A queued deposit the state machine consumed without crediting it: repaid on L1.
     uint8 internal constant KIND_DEPOSIT_REFUNDED = 0x06;
-    uint256 internal constant DEPOSIT_LEN = 69;
+    /// `kind | u64 index | address l1 | bytes32 packed key | u32 account | u64 amount`, the same
+    /// for 0x01 and 0x06; the fields' offsets in the record follow.
+    uint256 internal constant DEPOSIT_LEN = 73;
+    uint256 internal constant DEPOSIT_INDEX = 1;
+    uint256 internal constant DEPOSIT_L1 = 9;
+    uint256 internal constant DEPOSIT_KEY = 29;
+    uint256 internal constant DEPOSIT_ACCOUNT = 61;
+    uint256 internal constant DEPOSIT_AMOUNT = 65;
     uint256 internal constant WITHDRAWAL_LEN = 33;
     uint256 internal constant FORCED_WITHDRAWAL_LEN = 42;
     uint256 internal constant MARKET_RECORD_LEN = 10;
@@ -67,6 +74,9 @@ contract Rollup {
     /// Data availability: `4 account id | 32 new leaf hash` per changed account.
     uint256 internal constant ACCOUNT_UPDATE_LEN = 36;
 
+    /// A deposit's target meaning "open a new account" (any other value names an existing one).
+    uint32 public constant NEW_ACCOUNT = type(uint32).max;
+
     // ---- Fixed at deployment ----
 
     IERC20 public immutable token;
@@ -79,6 +89,10 @@ contract Rollup {
     uint256 public immutable forcedSpacing;
     /// Number of markets of the state (`StateConfig::markets.len()`), 1..=8.
     uint256 public immutable marketCount;
+    /// The smallest deposit accepted. Every deposit costs the operator a slot of a batch, so a
+    /// floor makes filling the queue cost real collateral (locked until consumed or reclaimed)
+    /// rather than dust; at least 1, below 2^63.
+    uint256 public immutable minDeposit;
     /// One verifier per batch shape, indexed by shape id. Written by the constructor only.
     IVerifier[] internal batchVerifiers;
 
@@ -97,9 +111,9 @@ contract Rollup {
     uint64 public forcedAnswered;
     bool public frozen;
 
-    /// `depositHash[i]`: the running hash after deposit `i`,
-    /// `h_i = keccak256(h_{i-1} | u64 index | address l1 | bytes32 packed key | u64 amount)`,
-    /// `h_{-1} = 0`: the pubdata deposit record without its kind byte.
+    /// `depositHash[i]`: the running hash after deposit `i`, `h_{-1} = 0`,
+    /// `h_i = keccak256(h_{i-1} | u64 index | address l1 | bytes32 packed key | u32 account | u64 amount)`:
+    /// the pubdata deposit record without its kind byte.
     mapping(uint64 => bytes32) public depositHash;
     mapping(uint64 => bool) public depositReclaimed;
 
@@ -132,7 +146,12 @@ contract Rollup {
     // ---- Events ----
 
     event Deposited(
-        uint64 indexed index, address indexed l1Address, bytes32 publicKey, uint64 amount, bytes32 runningHash
+        uint64 indexed index,
+        address indexed l1Address,
+        bytes32 publicKey,
+        uint32 account,
+        uint64 amount,
+        bytes32 runningHash
     );
     event ForcedWithdrawalRequested(
         uint64 indexed index, uint32 indexed account, address indexed requester, uint64 amount, uint64 deadline
@@ -188,7 +207,7 @@ contract Rollup {
 
     /// Everything a deployment fixes, for the contract's whole life (no setter anywhere). The
     /// constructor takes it as one tuple, fields in this order:
-    ///   (token, operator, genesisRoot, marketCount, gracePeriod, forcedSpacing,
+    ///   (token, operator, genesisRoot, marketCount, gracePeriod, forcedSpacing, minDeposit,
     ///    batchVerifiers, exitVerifier)
     struct Config {
         /// The collateral (a contract; no fee-on-transfer token, see deposit()).
@@ -203,6 +222,8 @@ contract Rollup {
         uint256 gracePeriod;
         /// Seconds, 1..=gracePeriod.
         uint256 forcedSpacing;
+        /// Token units, 1..2^63.
+        uint256 minDeposit;
         /// The batch verifier of each shape, indexed by shape id (1 public input each).
         IVerifier[] batchVerifiers;
         /// The exit verifier (4 + marketCount public inputs, see exitInputs()).
@@ -227,6 +248,7 @@ contract Rollup {
         // At least a second per request (else a flood could still be due at once), and no more
         // than the grace period (a lone request's deadline stays now + gracePeriod).
         if (config.forcedSpacing == 0 || config.forcedSpacing > config.gracePeriod) revert BadConfig();
+        if (config.minDeposit == 0 || config.minDeposit >= AMOUNT_LIMIT) revert BadConfig();
         if (config.batchVerifiers.length == 0) revert BadConfig();
         for (uint256 i = 0; i < config.batchVerifiers.length; ++i) {
             if (address(config.batchVerifiers[i]) == address(0)) revert BadConfig();
@@ -238,6 +260,7 @@ contract Rollup {
         marketCount = config.marketCount;
         gracePeriod = config.gracePeriod;
         forcedSpacing = config.forcedSpacing;
+        minDeposit = config.minDeposit;
         exitVerifier = config.exitVerifier;
         emit OperatorChanged(address(0), config.operator);
     }
@@ -270,19 +293,22 @@ contract Rollup {
 
     // ---- Deposits ----
 
-    /// Queues `amount` units for the L2 account of `(publicKey, msg.sender)`; the sender becomes
-    /// the account's L1 owner (withdrawals and exits pay it) and may reclaim the deposit after a
-    /// freeze if no batch consumed it. `publicKey` is the packed Baby Jubjub key (circomlib).
-    function deposit(bytes32 publicKey, uint64 amount) external {
+    /// Queues `amount` units for L2 account `account`, or for a new account if `account` is
+    /// NEW_ACCOUNT; `publicKey` (the packed Baby Jubjub key, circomlib) and the sender are the
+    /// account's key and L1 owner. The state machine credits an existing account only if both
+    /// match its leaf, and opens a new one with them; otherwise (or for an invalid key, a full
+    /// tree, a balance overflow) the batch refunds the deposit (0x06) to the sender. The sender
+    /// may also reclaim it after a freeze if no batch consumed it. `minDeposit <= amount < 2^63`.
+    function deposit(bytes32 publicKey, uint32 account, uint64 amount) external {
         if (frozen) revert IsFrozen();
-        if (amount == 0 || amount >= AMOUNT_LIMIT) revert BadAmount();
+        if (amount < minDeposit || amount >= AMOUNT_LIMIT) revert BadAmount();
         uint64 index = depositCount;
         bytes32 prev = index == 0 ? bytes32(0) : depositHash[index - 1];
-        bytes32 h = keccak256(abi.encodePacked(prev, index, msg.sender, publicKey, amount));
+        bytes32 h = keccak256(abi.encodePacked(prev, index, msg.sender, publicKey, account, amount));
         depositHash[index] = h;
         depositCount = index + 1;
         pendingDeposits += amount;
-        emit Deposited(index, msg.sender, publicKey, amount, h);
+        emit Deposited(index, msg.sender, publicKey, account, amount, h);
         // The queue records `amount`, so exactly that must arrive (no fee-on-transfer tokens).
         uint256 before = token.balanceOf(address(this));
         _pull(msg.sender, amount);
@@ -291,11 +317,11 @@ contract Rollup {
 
     /// After a freeze, the depositor takes back a deposit no batch consumed. The caller supplies
     /// the record (from its Deposited event); it is checked against the running hash.
-    function reclaimDeposit(uint64 index, bytes32 publicKey, uint64 amount) external {
+    function reclaimDeposit(uint64 index, bytes32 publicKey, uint32 account, uint64 amount) external {
         if (!frozen) revert NotFrozen();
         if (index < depositsConsumed || index >= depositCount || depositReclaimed[index]) revert NotReclaimable();
         bytes32 prev = index == 0 ? bytes32(0) : depositHash[index - 1];
-        if (keccak256(abi.encodePacked(prev, index, msg.sender, publicKey, amount)) != depositHash[index]) {
+        if (keccak256(abi.encodePacked(prev, index, msg.sender, publicKey, account, amount)) != depositHash[index]) {
             revert NotReclaimable();
         }
         depositReclaimed[index] = true;
@@ -464,37 +490,40 @@ contract Rollup {
         emit BatchApplied(number, oldRoot, newRoot, timestamp, c.nextDeposit, c.nextForced);
     }
 
-    /// `0x01 | u64 index | address l1 | bytes32 packed key | u64 amount`: credited to L2.
+    /// `0x01 | u64 index | address l1 | bytes32 packed key | u32 account | u64 amount`: credited
+    /// to L2 (to `account`, or to the new account the state machine opened for it).
     function _consumeDeposit(bytes calldata pubdata, uint256 off, Cursor memory c) private pure {
         c.deposited += _hashDeposit(pubdata, off, c);
     }
 
-    /// `0x06 | u64 index | address l1 | bytes32 packed key | u64 amount`: consumed from the queue
-    /// exactly like 0x01, but the state machine could not credit it (invalid key, collateral
-    /// overflow, full tree), so the amount becomes claimable by the depositor, the record's `l1`
-    /// (bound to the depositing address by the running hash).
+    /// `0x06 | u64 index | address l1 | bytes32 packed key | u32 account | u64 amount`: consumed
+    /// from the queue exactly like 0x01, but the state machine could not credit it (invalid key,
+    /// a target account that does not exist or whose key or owner differ, collateral overflow,
+    /// full tree), so the amount becomes claimable by the depositor, the record's `l1` (bound to
+    /// the depositing address by the running hash).
     function _refundDeposit(bytes calldata pubdata, uint256 off, Cursor memory c) private {
         uint64 index = c.nextDeposit;
         uint64 amount = _hashDeposit(pubdata, off, c);
-        address l1 = address(uint160(_uint(pubdata, off + 9, 20)));
+        address l1 = address(uint160(_uint(pubdata, off + DEPOSIT_L1, 20)));
         claimable[l1] += amount;
         c.refunded += amount;
         emit DepositRefunded(index, l1, amount);
     }
 
-    /// Checks a deposit record's index, chains its 68 bytes after the kind onto the running
+    /// Checks a deposit record's index, chains its 72 bytes after the kind onto the running
     /// hash, moves the cursor and returns its amount.
     function _hashDeposit(bytes calldata pubdata, uint256 off, Cursor memory c) private pure returns (uint64 amount) {
-        uint64 index = uint64(_uint(pubdata, off + 1, 8));
+        uint64 index = uint64(_uint(pubdata, off + DEPOSIT_INDEX, 8));
         if (index != c.nextDeposit) revert DepositOutOfOrder(c.nextDeposit, index);
-        amount = uint64(_uint(pubdata, off + 61, 8));
+        amount = uint64(_uint(pubdata, off + DEPOSIT_AMOUNT, 8));
         bytes32 h = c.depositHash;
         assembly ("memory-safe") {
-            // Scratch memory past the free pointer: 32 bytes of hash, then the 68-byte record.
+            // Scratch memory past the free pointer: 32 bytes of hash, then the record's 72 bytes
+            // after its kind (DEPOSIT_LEN - DEPOSIT_INDEX).
             let m := mload(0x40)
             mstore(m, h)
-            calldatacopy(add(m, 32), add(pubdata.offset, add(off, 1)), 68)
-            h := keccak256(m, 100)
+            calldatacopy(add(m, 32), add(pubdata.offset, add(off, DEPOSIT_INDEX)), 72)
+            h := keccak256(m, 104)
         }
         c.depositHash = h;
         c.nextDeposit = index + 1;

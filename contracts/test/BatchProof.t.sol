@@ -34,16 +34,9 @@ contract BatchProofTest is Test {
         IVerifier[] memory shapes = new IVerifier[](1);
         shapes[0] = verifier;
         rollup = ProofFixture.deployRollup(
-            Rollup.Config({
-                token: token,
-                operator: OPERATOR,
-                genesisRoot: vm.parseJsonUint(json, ".old_root"),
-                marketCount: 2,
-                gracePeriod: 1 days,
-                forcedSpacing: 60,
-                batchVerifiers: shapes,
-                exitVerifier: TestKey.deploy(TestKey.make(6, 202))
-            })
+            ProofFixture.config(
+                token, OPERATOR, vm.parseJsonUint(json, ".old_root"), 2, shapes, TestKey.deploy(TestKey.make(6, 202))
+            )
         );
         pubdata = vm.parseJsonBytes(json, ".pubdata");
         proof = ProofFixture.proof(json);

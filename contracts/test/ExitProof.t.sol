@@ -15,7 +15,6 @@ import {Groth16Verifier} from "../src/Groth16Verifier.sol";
 /// exactly its proven value. Both keys are the ones the prover generated.
 contract ExitProofTest is Test {
     address constant OPERATOR = address(0x0E0E);
-    uint256 constant GRACE = 1 days;
 
     string batch;
     string exitJson;
@@ -35,16 +34,7 @@ contract ExitProofTest is Test {
         shapes[0] = ProofFixture.verifier(batch);
         exitVerifier = ProofFixture.verifier(exitJson);
         rollup = ProofFixture.deployRollup(
-            Rollup.Config({
-                token: token,
-                operator: OPERATOR,
-                genesisRoot: vm.parseJsonUint(batch, ".old_root"),
-                marketCount: 2,
-                gracePeriod: GRACE,
-                forcedSpacing: 60,
-                batchVerifiers: shapes,
-                exitVerifier: exitVerifier
-            })
+            ProofFixture.config(token, OPERATOR, vm.parseJsonUint(batch, ".old_root"), 2, shapes, exitVerifier)
         );
         account = uint32(vm.parseJsonUint(exitJson, ".account"));
         owner = vm.parseJsonAddress(exitJson, ".owner");

@@ -36,8 +36,8 @@ contract GasTest is RollupFixture {
         vm.prank(BOB);
         rollup.requestForcedWithdrawal(2, 10e6);
         bytes memory records = abi.encodePacked(
-            Pubdata.deposit(0, CAROL, KEY_B, 1),
-            Pubdata.deposit(1, ALICE, KEY_A, 1000e6),
+            Pubdata.deposit(0, CAROL, KEY_B, NEW, 1),
+            Pubdata.deposit(1, ALICE, KEY_A, NEW, 1000e6),
             Pubdata.withdrawal(2, ALICE, 100e6),
             Pubdata.withdrawal(3, BOB, 5e6),
             Pubdata.forced(0, 2, BOB, 10e6, true)
@@ -78,12 +78,12 @@ contract GasTest is RollupFixture {
     /// One deposit record, credited or refunded (the refund writes a fresh `claimable` slot where
     /// the credit only moves totals).
     function test_gas_submitBatch_depositCredited() public {
-        submit(Pubdata.deposit(0, CAROL, KEY_B, 1), "");
+        submit(Pubdata.deposit(0, CAROL, KEY_B, NEW, 1), "");
         vm.snapshotGasLastCall("GasTest", "submitBatch 1 credited deposit");
     }
 
     function test_gas_submitBatch_depositRefunded() public {
-        submit(Pubdata.depositRefunded(0, CAROL, KEY_B, 1), "");
+        submit(Pubdata.depositRefunded(0, CAROL, KEY_B, NEW, 1), "");
         vm.snapshotGasLastCall("GasTest", "submitBatch 1 refunded deposit");
     }
 
@@ -96,7 +96,7 @@ contract GasTest is RollupFixture {
     }
 
     function test_gas_claim() public {
-        apply_(abi.encodePacked(Pubdata.deposit(0, CAROL, KEY_B, 1), Pubdata.withdrawal(2, ALICE, 1)));
+        apply_(abi.encodePacked(Pubdata.deposit(0, CAROL, KEY_B, NEW, 1), Pubdata.withdrawal(2, ALICE, 1)));
         vm.prank(ALICE);
         rollup.claim();
         vm.snapshotGasLastCall("GasTest", "claim");
@@ -111,7 +111,9 @@ contract GasTest is RollupFixture {
     }
 
     function test_gas_exit() public {
-        apply_(abi.encodePacked(Pubdata.deposit(0, CAROL, KEY_B, 1), Pubdata.markPrice(0, 7), Pubdata.markPrice(1, 9)));
+        apply_(
+            abi.encodePacked(Pubdata.deposit(0, CAROL, KEY_B, NEW, 1), Pubdata.markPrice(0, 7), Pubdata.markPrice(1, 9))
+        );
         freezeNow();
         uint256[8] memory p = exitProof(2, ALICE, 1);
         vm.prank(ALICE);
@@ -122,7 +124,7 @@ contract GasTest is RollupFixture {
     function test_gas_reclaimDeposit() public {
         freezeNow();
         vm.prank(CAROL);
-        rollup.reclaimDeposit(0, KEY_B, 1);
+        rollup.reclaimDeposit(0, KEY_B, NEW, 1);
         vm.snapshotGasLastCall("GasTest", "reclaimDeposit");
     }
 

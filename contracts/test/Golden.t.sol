@@ -63,16 +63,14 @@ contract GoldenPubdataTest is Test {
         IVerifier[] memory shapes = new IVerifier[](1);
         shapes[0] = TestKey.deploy(batchKey);
         rollup = ProofFixture.deployRollup(
-            Rollup.Config({
-                token: token,
-                operator: OPERATOR,
-                genesisRoot: vm.parseJsonUint(json, ".genesis_root"),
-                marketCount: vm.parseJsonUint(json, ".market_count"),
-                gracePeriod: 1 days,
-                forcedSpacing: 60,
-                batchVerifiers: shapes,
-                exitVerifier: TestKey.deploy(TestKey.make(4 + vm.parseJsonUint(json, ".market_count"), 202))
-            })
+            ProofFixture.config(
+                token,
+                OPERATOR,
+                vm.parseJsonUint(json, ".genesis_root"),
+                vm.parseJsonUint(json, ".market_count"),
+                shapes,
+                TestKey.deploy(TestKey.make(4 + vm.parseJsonUint(json, ".market_count"), 202))
+            )
         );
     }
 
@@ -104,6 +102,7 @@ contract GoldenPubdataTest is Test {
             r.index = uint64(vm.parseJsonUint(json, string.concat(k, ".index")));
             r.l1 = vm.parseJsonAddress(json, string.concat(k, ".l1_address"));
             r.key = vm.parseJsonBytes32(json, string.concat(k, ".public_key"));
+            r.account = uint32(vm.parseJsonUint(json, string.concat(k, ".account")));
             r.amount = uint64(vm.parseJsonUint(json, string.concat(k, ".amount")));
         } else if (r.kind == WITHDRAWAL) {
             r.account = uint32(vm.parseJsonUint(json, string.concat(k, ".account")));
@@ -128,8 +127,8 @@ contract GoldenPubdataTest is Test {
 
     function encode(Record memory r) internal pure returns (bytes memory) {
         if (r.kind == NOOP) return Pubdata.noop(r.length);
-        if (r.kind == DEPOSIT) return Pubdata.deposit(r.index, r.l1, r.key, r.amount);
-        if (r.kind == DEPOSIT_REFUNDED) return Pubdata.depositRefunded(r.index, r.l1, r.key, r.amount);
+        if (r.kind == DEPOSIT) return Pubdata.deposit(r.index, r.l1, r.key, r.account, r.amount);
+        if (r.kind == DEPOSIT_REFUNDED) return Pubdata.depositRefunded(r.index, r.l1, r.key, r.account, r.amount);
         if (r.kind == WITHDRAWAL) return Pubdata.withdrawal(r.account, r.l1, r.amount);
         if (r.kind == FORCED) return Pubdata.forced(r.index, r.account, r.l1, r.amount, r.served);
         if (r.kind == MARK_PRICE) return Pubdata.markPrice(r.market, r.price);
@@ -245,7 +244,7 @@ contract GoldenPubdataTest is Test {
                 token.mint(r.l1, r.amount);
                 vm.startPrank(r.l1);
                 token.approve(address(rollup), r.amount);
-                rollup.deposit(r.key, r.amount);
+                rollup.deposit(r.key, r.account, r.amount);
                 vm.stopPrank();
             } else if (r.kind == FORCED) {
                 assertEq(rollup.forcedCount(), r.index, "forced index");

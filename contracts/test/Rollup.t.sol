@@ -18,6 +18,9 @@ abstract contract RollupFixture is Test {
     uint256 constant MARKETS = 2;
     uint256 constant GRACE = 1 days;
     uint256 constant SPACING = 10 minutes;
+    uint256 constant MIN_DEPOSIT = 1;
+    /// A deposit's target "new account".
+    uint32 constant NEW = type(uint32).max;
     uint256 constant T0 = 1_700_000_000;
 
     address constant OPERATOR = address(0x0E0E);
@@ -59,15 +62,21 @@ abstract contract RollupFixture is Test {
             marketCount: MARKETS,
             gracePeriod: GRACE,
             forcedSpacing: SPACING,
+            minDeposit: MIN_DEPOSIT,
             batchVerifiers: shapes,
             exitVerifier: exitVerifier
         });
     }
 
+    /// A deposit that asks for a new account.
     function deposit(address who, bytes32 key, uint64 amount) internal returns (uint64 index) {
+        return depositTo(who, key, NEW, amount);
+    }
+
+    function depositTo(address who, bytes32 key, uint32 account, uint64 amount) internal returns (uint64 index) {
         index = rollup.depositCount();
         vm.prank(who);
-        rollup.deposit(key, amount);
+        rollup.deposit(key, account, amount);
     }
 
     function nextRoot() internal returns (uint256) {
@@ -137,15 +146,16 @@ abstract contract RollupFixture is Test {
 
 contract RollupDepositTest is RollupFixture {
     function test_deposit_queuesWithRunningHashAndEvent() public {
-        bytes32 h0 = keccak256(abi.encodePacked(bytes32(0), uint64(0), ALICE, KEY_A, uint64(5e6)));
+        bytes32 h0 = keccak256(abi.encodePacked(bytes32(0), uint64(0), ALICE, KEY_A, NEW, uint64(5e6)));
         vm.expectEmit(true, true, true, true, address(rollup));
-        emit Rollup.Deposited(0, ALICE, KEY_A, 5e6, h0);
+        emit Rollup.Deposited(0, ALICE, KEY_A, NEW, 5e6, h0);
         deposit(ALICE, KEY_A, 5e6);
 
-        bytes32 h1 = keccak256(abi.encodePacked(h0, uint64(1), BOB, KEY_B, uint64(7)));
+        // A top-up of an existing account names it; the id is hashed with the rest.
+        bytes32 h1 = keccak256(abi.encodePacked(h0, uint64(1), BOB, KEY_B, uint32(7), uint64(7)));
         vm.expectEmit(true, true, true, true, address(rollup));
-        emit Rollup.Deposited(1, BOB, KEY_B, 7, h1);
-        deposit(BOB, KEY_B, 7);
+        emit Rollup.Deposited(1, BOB, KEY_B, 7, 7, h1);
+        depositTo(BOB, KEY_B, 7, 7);
 
         assertEq(rollup.depositHash(0), h0, "h0");
         assertEq(rollup.depositHash(1), h1, "h1");
@@ -160,18 +170,67 @@ contract RollupDepositTest is RollupFixture {
     function test_deposit_refusesZeroAndOverWidth() public {
         vm.prank(ALICE);
         vm.expectRevert(Rollup.BadAmount.selector);
-        rollup.deposit(KEY_A, 0);
+        rollup.deposit(KEY_A, NEW, 0);
         vm.prank(ALICE);
         vm.expectRevert(Rollup.BadAmount.selector);
-        rollup.deposit(KEY_A, uint64(1 << 63));
+        rollup.deposit(KEY_A, NEW, uint64(1 << 63));
         assertEq(rollup.depositCount(), 0, "nothing queued");
+    }
+
+    /// A deposit below the deployment's minimum is refused; the minimum itself is accepted.
+    function test_deposit_refusesBelowTheMinimum() public {
+        IVerifier[] memory shapes = new IVerifier[](1);
+        shapes[0] = rollup.batchVerifier(0);
+        Rollup.Config memory c = config(shapes, rollup.exitVerifier());
+        c.minDeposit = 100;
+        Rollup r = new Rollup(c);
+        assertEq(r.minDeposit(), 100, "minDeposit");
+        vm.startPrank(ALICE);
+        token.approve(address(r), type(uint256).max);
+        vm.expectRevert(Rollup.BadAmount.selector);
+        r.deposit(KEY_A, NEW, 99);
+        vm.expectRevert(Rollup.BadAmount.selector);
+        r.deposit(KEY_A, 3, 1);
+        r.deposit(KEY_A, NEW, 100);
+        vm.stopPrank();
+        assertEq(r.depositCount(), 1, "the minimum is accepted");
+    }
+
+    /// The target account is part of the queued record: a batch must consume the deposit with
+    /// the account it was made for, and a reclaim must name it too.
+    function test_deposit_targetIsBoundByTheRunningHash() public {
+        depositTo(ALICE, KEY_A, 5, 100);
+        uint32[3] memory others = [NEW, 4, 6];
+        for (uint256 i = 0; i < others.length; ++i) {
+            bytes memory b = batchOf(Pubdata.deposit(0, ALICE, KEY_A, others[i], 100));
+            vm.expectRevert(Rollup.DepositMismatch.selector);
+            rollup.applyBatch(b);
+            b = batchOf(Pubdata.depositRefunded(0, ALICE, KEY_A, others[i], 100));
+            vm.expectRevert(Rollup.DepositMismatch.selector);
+            rollup.applyBatch(b);
+        }
+        depositTo(BOB, KEY_B, 0, 50);
+        apply_(Pubdata.deposit(0, ALICE, KEY_A, 5, 100));
+        assertEq(rollup.depositsConsumed(), 1, "consumed as queued");
+
+        freezeNow();
+        vm.prank(BOB);
+        vm.expectRevert(Rollup.NotReclaimable.selector);
+        rollup.reclaimDeposit(1, KEY_B, NEW, 50);
+        vm.prank(BOB);
+        vm.expectRevert(Rollup.NotReclaimable.selector);
+        rollup.reclaimDeposit(1, KEY_B, 1, 50);
+        vm.prank(BOB);
+        rollup.reclaimDeposit(1, KEY_B, 0, 50);
+        assertEq(rollup.pendingDeposits(), 0, "reclaimed with its own target");
+        solvent();
     }
 
     function test_deposit_refusesWithoutFunds() public {
         address poor = address(0xDEAD);
         vm.prank(poor);
         vm.expectRevert(Rollup.TransferFailed.selector);
-        rollup.deposit(KEY_A, 1);
+        rollup.deposit(KEY_A, NEW, 1);
     }
 
     function test_batch_consumesDepositsInOrder() public {
@@ -180,13 +239,15 @@ contract RollupDepositTest is RollupFixture {
         deposit(ALICE, KEY_A, 300);
         apply_(
             abi.encodePacked(
-                Pubdata.deposit(0, ALICE, KEY_A, 100), Pubdata.markPrice(0, 5), Pubdata.deposit(1, BOB, KEY_B, 200)
+                Pubdata.deposit(0, ALICE, KEY_A, NEW, 100),
+                Pubdata.markPrice(0, 5),
+                Pubdata.deposit(1, BOB, KEY_B, NEW, 200)
             )
         );
         assertEq(rollup.depositsConsumed(), 2, "two consumed");
         assertEq(rollup.pendingDeposits(), 300, "one pending");
         assertEq(rollup.l2Collateral(), 300, "credited to L2");
-        apply_(Pubdata.deposit(2, ALICE, KEY_A, 300));
+        apply_(Pubdata.deposit(2, ALICE, KEY_A, NEW, 300));
         assertEq(rollup.depositsConsumed(), 3, "all consumed");
         assertEq(rollup.pendingDeposits(), 0, "none pending");
         assertEq(rollup.l2Collateral(), 600, "all in L2");
@@ -196,30 +257,34 @@ contract RollupDepositTest is RollupFixture {
     function test_batch_refusesOutOfOrderDeposits() public {
         deposit(ALICE, KEY_A, 100);
         deposit(BOB, KEY_B, 200);
-        bytes memory skip = batchOf(Pubdata.deposit(1, BOB, KEY_B, 200));
+        bytes memory skip = batchOf(Pubdata.deposit(1, BOB, KEY_B, NEW, 200));
         vm.expectRevert(abi.encodeWithSelector(Rollup.DepositOutOfOrder.selector, uint64(0), uint64(1)));
         rollup.applyBatch(skip);
-        bytes memory swapped =
-            batchOf(abi.encodePacked(Pubdata.deposit(1, BOB, KEY_B, 200), Pubdata.deposit(0, ALICE, KEY_A, 100)));
+        bytes memory swapped = batchOf(
+            abi.encodePacked(Pubdata.deposit(1, BOB, KEY_B, NEW, 200), Pubdata.deposit(0, ALICE, KEY_A, NEW, 100))
+        );
         vm.expectRevert(abi.encodeWithSelector(Rollup.DepositOutOfOrder.selector, uint64(0), uint64(1)));
         rollup.applyBatch(swapped);
-        bytes memory twice =
-            batchOf(abi.encodePacked(Pubdata.deposit(0, ALICE, KEY_A, 100), Pubdata.deposit(0, ALICE, KEY_A, 100)));
+        bytes memory twice = batchOf(
+            abi.encodePacked(Pubdata.deposit(0, ALICE, KEY_A, NEW, 100), Pubdata.deposit(0, ALICE, KEY_A, NEW, 100))
+        );
         vm.expectRevert(abi.encodeWithSelector(Rollup.DepositOutOfOrder.selector, uint64(1), uint64(0)));
         rollup.applyBatch(twice);
-        apply_(Pubdata.deposit(0, ALICE, KEY_A, 100));
-        bytes memory again = batchOf(Pubdata.deposit(0, ALICE, KEY_A, 100));
+        apply_(Pubdata.deposit(0, ALICE, KEY_A, NEW, 100));
+        bytes memory again = batchOf(Pubdata.deposit(0, ALICE, KEY_A, NEW, 100));
         vm.expectRevert(abi.encodeWithSelector(Rollup.DepositOutOfOrder.selector, uint64(1), uint64(0)));
         rollup.applyBatch(again);
     }
 
     function test_batch_refusesDepositNotAsQueued() public {
         deposit(ALICE, KEY_A, 100);
-        bytes[4] memory wrong = [
-            Pubdata.deposit(0, ALICE, KEY_A, 101),
-            Pubdata.deposit(0, BOB, KEY_A, 100),
-            Pubdata.deposit(0, ALICE, KEY_B, 100),
-            Pubdata.deposit(0, ALICE, KEY_A, 99)
+        bytes[6] memory wrong = [
+            Pubdata.deposit(0, ALICE, KEY_A, NEW, 101),
+            Pubdata.deposit(0, BOB, KEY_A, NEW, 100),
+            Pubdata.deposit(0, ALICE, KEY_B, NEW, 100),
+            Pubdata.deposit(0, ALICE, KEY_A, NEW, 99),
+            Pubdata.deposit(0, ALICE, KEY_A, 2, 100),
+            Pubdata.deposit(0, ALICE, KEY_A, NEW - 1, 100)
         ];
         for (uint256 i = 0; i < wrong.length; ++i) {
             bytes memory b = batchOf(wrong[i]);
@@ -227,8 +292,9 @@ contract RollupDepositTest is RollupFixture {
             rollup.applyBatch(b);
         }
         // A deposit that was never queued.
-        bytes memory ghost =
-            batchOf(abi.encodePacked(Pubdata.deposit(0, ALICE, KEY_A, 100), Pubdata.deposit(1, ALICE, KEY_A, 1)));
+        bytes memory ghost = batchOf(
+            abi.encodePacked(Pubdata.deposit(0, ALICE, KEY_A, NEW, 100), Pubdata.deposit(1, ALICE, KEY_A, NEW, 1))
+        );
         vm.expectRevert(Rollup.DepositMismatch.selector);
         rollup.applyBatch(ghost);
     }
@@ -245,9 +311,9 @@ contract RollupDepositTest is RollupFixture {
         emit Rollup.BatchApplied(1, genesis, uint256(keccak256(abi.encode("root", uint256(1)))) % R, uint64(T0), 3, 0);
         apply_(
             abi.encodePacked(
-                Pubdata.deposit(0, ALICE, KEY_A, 100),
-                Pubdata.depositRefunded(1, BOB, KEY_B, 200),
-                Pubdata.deposit(2, ALICE, KEY_A, 300)
+                Pubdata.deposit(0, ALICE, KEY_A, NEW, 100),
+                Pubdata.depositRefunded(1, BOB, KEY_B, NEW, 200),
+                Pubdata.deposit(2, ALICE, KEY_A, NEW, 300)
             )
         );
         assertEq(rollup.depositsConsumed(), 3, "all consumed");
@@ -266,21 +332,22 @@ contract RollupDepositTest is RollupFixture {
         freezeNow();
         vm.prank(BOB);
         vm.expectRevert(Rollup.NotReclaimable.selector);
-        rollup.reclaimDeposit(1, KEY_B, 200);
+        rollup.reclaimDeposit(1, KEY_B, NEW, 200);
     }
 
     function test_batch_refundedDepositCheckedAgainstTheQueue() public {
         deposit(ALICE, KEY_A, 100);
         deposit(BOB, KEY_B, 200);
-        bytes memory skip = batchOf(Pubdata.depositRefunded(1, BOB, KEY_B, 200));
+        bytes memory skip = batchOf(Pubdata.depositRefunded(1, BOB, KEY_B, NEW, 200));
         vm.expectRevert(abi.encodeWithSelector(Rollup.DepositOutOfOrder.selector, uint64(0), uint64(1)));
         rollup.applyBatch(skip);
         // Any other field than the queued one, including the address paid: refused.
-        bytes[4] memory wrong = [
-            Pubdata.depositRefunded(0, BOB, KEY_A, 100),
-            Pubdata.depositRefunded(0, ALICE, KEY_B, 100),
-            Pubdata.depositRefunded(0, ALICE, KEY_A, 101),
-            Pubdata.depositRefunded(0, CAROL, KEY_A, 100)
+        bytes[5] memory wrong = [
+            Pubdata.depositRefunded(0, ALICE, KEY_A, 2, 100),
+            Pubdata.depositRefunded(0, BOB, KEY_A, NEW, 100),
+            Pubdata.depositRefunded(0, ALICE, KEY_B, NEW, 100),
+            Pubdata.depositRefunded(0, ALICE, KEY_A, NEW, 101),
+            Pubdata.depositRefunded(0, CAROL, KEY_A, NEW, 100)
         ];
         for (uint256 i = 0; i < wrong.length; ++i) {
             bytes memory b = batchOf(wrong[i]);
@@ -288,15 +355,17 @@ contract RollupDepositTest is RollupFixture {
             rollup.applyBatch(b);
         }
         bytes memory twice = batchOf(
-            abi.encodePacked(Pubdata.depositRefunded(0, ALICE, KEY_A, 100), Pubdata.deposit(0, ALICE, KEY_A, 100))
+            abi.encodePacked(
+                Pubdata.depositRefunded(0, ALICE, KEY_A, NEW, 100), Pubdata.deposit(0, ALICE, KEY_A, NEW, 100)
+            )
         );
         vm.expectRevert(abi.encodeWithSelector(Rollup.DepositOutOfOrder.selector, uint64(1), uint64(0)));
         rollup.applyBatch(twice);
         bytes memory ghost = batchOf(
             abi.encodePacked(
-                Pubdata.deposit(0, ALICE, KEY_A, 100),
-                Pubdata.depositRefunded(1, BOB, KEY_B, 200),
-                Pubdata.depositRefunded(2, BOB, KEY_B, 1)
+                Pubdata.deposit(0, ALICE, KEY_A, NEW, 100),
+                Pubdata.depositRefunded(1, BOB, KEY_B, NEW, 200),
+                Pubdata.depositRefunded(2, BOB, KEY_B, NEW, 1)
             )
         );
         vm.expectRevert(Rollup.DepositMismatch.selector);
@@ -309,8 +378,8 @@ contract RollupDepositTest is RollupFixture {
         deposit(BOB, KEY_B, 200);
         bytes memory b = batchOf(
             abi.encodePacked(
-                Pubdata.deposit(0, ALICE, KEY_A, 100),
-                Pubdata.depositRefunded(1, BOB, KEY_B, 200),
+                Pubdata.deposit(0, ALICE, KEY_A, NEW, 100),
+                Pubdata.depositRefunded(1, BOB, KEY_B, NEW, 200),
                 Pubdata.withdrawal(2, ALICE, 101)
             )
         );
@@ -318,8 +387,8 @@ contract RollupDepositTest is RollupFixture {
         rollup.applyBatch(b);
         apply_(
             abi.encodePacked(
-                Pubdata.deposit(0, ALICE, KEY_A, 100),
-                Pubdata.depositRefunded(1, BOB, KEY_B, 200),
+                Pubdata.deposit(0, ALICE, KEY_A, NEW, 100),
+                Pubdata.depositRefunded(1, BOB, KEY_B, NEW, 200),
                 Pubdata.withdrawal(2, ALICE, 100)
             )
         );
@@ -397,7 +466,7 @@ contract RollupBatchTest is RollupFixture {
     function test_batch_cannotBeAppliedTwice() public {
         deposit(ALICE, KEY_A, 100);
         bytes memory b =
-            apply_(abi.encodePacked(Pubdata.deposit(0, ALICE, KEY_A, 100), Pubdata.withdrawal(2, ALICE, 40)));
+            apply_(abi.encodePacked(Pubdata.deposit(0, ALICE, KEY_A, NEW, 100), Pubdata.withdrawal(2, ALICE, 40)));
         vm.warp(block.timestamp + 10);
         vm.expectRevert(abi.encodeWithSelector(Rollup.WrongOldRoot.selector, rollup.stateRoot(), genesis));
         rollup.applyBatch(b);
@@ -525,7 +594,7 @@ contract RollupBatchTest is RollupFixture {
         deposit(ALICE, KEY_A, 1000);
         vm.expectEmit(true, true, true, true, address(rollup));
         emit Rollup.WithdrawalCredited(1, 2, ALICE, 400);
-        apply_(abi.encodePacked(Pubdata.deposit(0, ALICE, KEY_A, 1000), Pubdata.withdrawal(2, ALICE, 400)));
+        apply_(abi.encodePacked(Pubdata.deposit(0, ALICE, KEY_A, NEW, 1000), Pubdata.withdrawal(2, ALICE, 400)));
         apply_(Pubdata.withdrawal(2, ALICE, 100));
         assertEq(rollup.claimable(ALICE), 500, "claimable");
         assertEq(rollup.l2Collateral(), 500, "left in L2");
@@ -551,7 +620,7 @@ contract RollupBatchTest is RollupFixture {
     function test_withdrawal_neverMoreThanL2Holds() public {
         deposit(ALICE, KEY_A, 1000);
         bytes memory b =
-            batchOf(abi.encodePacked(Pubdata.deposit(0, ALICE, KEY_A, 1000), Pubdata.withdrawal(2, BOB, 1001)));
+            batchOf(abi.encodePacked(Pubdata.deposit(0, ALICE, KEY_A, NEW, 1000), Pubdata.withdrawal(2, BOB, 1001)));
         vm.expectRevert(Rollup.Overdraft.selector);
         rollup.applyBatch(b);
     }
@@ -589,7 +658,7 @@ contract RollupForcedTest is RollupFixture {
 
     function test_forced_answeredInOrder_servedIsClaimable() public {
         deposit(ALICE, KEY_A, 1000);
-        apply_(Pubdata.deposit(0, ALICE, KEY_A, 1000));
+        apply_(Pubdata.deposit(0, ALICE, KEY_A, NEW, 1000));
         vm.prank(ALICE);
         rollup.requestForcedWithdrawal(2, 300);
         vm.prank(BOB);
@@ -667,7 +736,7 @@ contract RollupForcedTest is RollupFixture {
     function test_freeze_stopsBatchesDepositsAndRequests() public {
         deposit(ALICE, KEY_A, 100);
         freezeNow();
-        bytes memory b = batchOf(Pubdata.deposit(0, ALICE, KEY_A, 100));
+        bytes memory b = batchOf(Pubdata.deposit(0, ALICE, KEY_A, NEW, 100));
         vm.expectRevert(Rollup.IsFrozen.selector);
         rollup.applyBatch(b);
         uint256[8] memory proof = batchProof(b);
@@ -676,7 +745,7 @@ contract RollupForcedTest is RollupFixture {
         rollup.submitBatch(0, b, proof);
         vm.prank(ALICE);
         vm.expectRevert(Rollup.IsFrozen.selector);
-        rollup.deposit(KEY_A, 1);
+        rollup.deposit(KEY_A, NEW, 1);
         vm.prank(ALICE);
         vm.expectRevert(Rollup.IsFrozen.selector);
         rollup.requestForcedWithdrawal(2, 1);
@@ -684,7 +753,7 @@ contract RollupForcedTest is RollupFixture {
 
     function test_claim_stillWorksAfterFreeze() public {
         deposit(ALICE, KEY_A, 100);
-        apply_(abi.encodePacked(Pubdata.deposit(0, ALICE, KEY_A, 100), Pubdata.withdrawal(2, ALICE, 60)));
+        apply_(abi.encodePacked(Pubdata.deposit(0, ALICE, KEY_A, NEW, 100), Pubdata.withdrawal(2, ALICE, 60)));
         freezeNow();
         vm.prank(ALICE);
         rollup.claim();
@@ -698,43 +767,43 @@ contract RollupAfterFreezeTest is RollupFixture {
         deposit(ALICE, KEY_A, 100);
         deposit(BOB, KEY_B, 200);
         deposit(ALICE, KEY_A, 300);
-        apply_(Pubdata.deposit(0, ALICE, KEY_A, 100));
+        apply_(Pubdata.deposit(0, ALICE, KEY_A, NEW, 100));
 
         vm.prank(BOB);
         vm.expectRevert(Rollup.NotFrozen.selector);
-        rollup.reclaimDeposit(1, KEY_B, 200);
+        rollup.reclaimDeposit(1, KEY_B, NEW, 200);
 
         freezeNow();
         // Consumed: gone into L2, exits pay it.
         vm.prank(ALICE);
         vm.expectRevert(Rollup.NotReclaimable.selector);
-        rollup.reclaimDeposit(0, KEY_A, 100);
+        rollup.reclaimDeposit(0, KEY_A, NEW, 100);
         // Not the depositor, or not the record.
         vm.prank(ALICE);
         vm.expectRevert(Rollup.NotReclaimable.selector);
-        rollup.reclaimDeposit(1, KEY_B, 200);
+        rollup.reclaimDeposit(1, KEY_B, NEW, 200);
         vm.prank(BOB);
         vm.expectRevert(Rollup.NotReclaimable.selector);
-        rollup.reclaimDeposit(1, KEY_B, 201);
+        rollup.reclaimDeposit(1, KEY_B, NEW, 201);
         vm.prank(BOB);
         vm.expectRevert(Rollup.NotReclaimable.selector);
-        rollup.reclaimDeposit(1, KEY_A, 200);
+        rollup.reclaimDeposit(1, KEY_A, NEW, 200);
         vm.prank(BOB);
         vm.expectRevert(Rollup.NotReclaimable.selector);
-        rollup.reclaimDeposit(3, KEY_B, 200);
+        rollup.reclaimDeposit(3, KEY_B, NEW, 200);
 
         uint256 before = token.balanceOf(BOB);
         vm.expectEmit(true, true, true, true, address(rollup));
         emit Rollup.DepositReclaimed(1, BOB, 200);
         vm.prank(BOB);
-        rollup.reclaimDeposit(1, KEY_B, 200);
+        rollup.reclaimDeposit(1, KEY_B, NEW, 200);
         assertEq(token.balanceOf(BOB), before + 200, "bob refunded");
         vm.prank(BOB);
         vm.expectRevert(Rollup.NotReclaimable.selector);
-        rollup.reclaimDeposit(1, KEY_B, 200);
+        rollup.reclaimDeposit(1, KEY_B, NEW, 200);
 
         vm.prank(ALICE);
-        rollup.reclaimDeposit(2, KEY_A, 300);
+        rollup.reclaimDeposit(2, KEY_A, NEW, 300);
         assertEq(rollup.pendingDeposits(), 0, "all reclaimed");
         solvent();
     }
@@ -744,8 +813,8 @@ contract RollupAfterFreezeTest is RollupFixture {
         deposit(BOB, KEY_B, 500);
         apply_(
             abi.encodePacked(
-                Pubdata.deposit(0, ALICE, KEY_A, 1000),
-                Pubdata.deposit(1, BOB, KEY_B, 500),
+                Pubdata.deposit(0, ALICE, KEY_A, NEW, 1000),
+                Pubdata.deposit(1, BOB, KEY_B, NEW, 500),
                 Pubdata.markPrice(0, 111),
                 Pubdata.markPrice(1, 222)
             )
@@ -854,8 +923,8 @@ contract RollupSubmitTest is RollupFixture {
         deposit(BOB, KEY_B, 2000);
         return batchOf(
             abi.encodePacked(
-                Pubdata.deposit(0, ALICE, KEY_A, 1000),
-                Pubdata.deposit(1, BOB, KEY_B, 2000),
+                Pubdata.deposit(0, ALICE, KEY_A, NEW, 1000),
+                Pubdata.deposit(1, BOB, KEY_B, NEW, 2000),
                 Pubdata.withdrawal(2, ALICE, 250),
                 Pubdata.markPrice(0, 100),
                 Pubdata.fundingIndex(0, -3)
@@ -954,6 +1023,12 @@ contract RollupSubmitTest is RollupFixture {
         c.gracePeriod = 365 days + 1;
         refused(c);
         c = placeholderConfig();
+        c.minDeposit = 0;
+        refused(c);
+        c = placeholderConfig();
+        c.minDeposit = 1 << 63;
+        refused(c);
+        c = placeholderConfig();
         c.batchVerifiers = new IVerifier[](0);
         refused(c);
         c = placeholderConfig();
@@ -979,6 +1054,7 @@ contract RollupSubmitTest is RollupFixture {
         refused(c);
         c = placeholderConfig();
         c.forcedSpacing = GRACE;
+        c.minDeposit = (1 << 63) - 1;
         new Rollup(c);
     }
 

@@ -24,6 +24,7 @@ contract SolvencyHandler {
     struct Queued {
         address l1;
         bytes32 key;
+        uint32 account;
         uint64 amount;
     }
 
@@ -45,14 +46,16 @@ contract SolvencyHandler {
         return actors[seed % actors.length];
     }
 
-    function deposit(uint256 who, uint64 amount) external {
+    /// A deposit to a new account or, one time in two, to an existing id.
+    function deposit(uint256 who, uint64 amount, uint32 target) external {
         if (rollup.frozen()) return;
         amount = uint64(1 + amount % 1e12);
         address a = actor(who);
         bytes32 key = bytes32(who % 5);
-        queue.push(Queued(a, key, amount));
+        uint32 account = target % 2 == 0 ? type(uint32).max : target % 16;
+        queue.push(Queued(a, key, account, amount));
         vm.prank(a);
-        rollup.deposit(key, amount);
+        rollup.deposit(key, account, amount);
         ++calls;
     }
 
@@ -67,9 +70,12 @@ contract SolvencyHandler {
         for (uint256 i = 0; i < n; ++i) {
             Queued memory q = queue[first + i];
             if ((refunds >> i) & 1 == 1) {
-                records = abi.encodePacked(records, Pubdata.depositRefunded(uint64(first + i), q.l1, q.key, q.amount));
+                records = abi.encodePacked(
+                    records, Pubdata.depositRefunded(uint64(first + i), q.l1, q.key, q.account, q.amount)
+                );
             } else {
-                records = abi.encodePacked(records, Pubdata.deposit(uint64(first + i), q.l1, q.key, q.amount));
+                records =
+                    abi.encodePacked(records, Pubdata.deposit(uint64(first + i), q.l1, q.key, q.account, q.amount));
                 available += q.amount;
             }
         }
@@ -134,7 +140,7 @@ contract SolvencyHandler {
         if (rollup.depositReclaimed(index)) return;
         Queued memory q = queue[index];
         vm.prank(q.l1);
-        rollup.reclaimDeposit(index, q.key, q.amount);
+        rollup.reclaimDeposit(index, q.key, q.account, q.amount);
         ++calls;
     }
 
@@ -182,6 +188,7 @@ contract SolvencyInvariantTest is Test {
                 marketCount: 2,
                 gracePeriod: 1 hours,
                 forcedSpacing: 60,
+                minDeposit: 1,
                 batchVerifiers: shapes,
                 exitVerifier: TestKey.deploy(exitKey)
             })

@@ -5,6 +5,7 @@ import {Vm} from "./Test.sol";
 import {Groth16Verifier} from "../../src/Groth16Verifier.sol";
 import {Rollup} from "../../src/Rollup.sol";
 import {TestToken} from "../../src/TestToken.sol";
+import {IVerifier} from "../../src/IVerifier.sol";
 
 /// Reads the fixtures the prover crate writes (`prover/tests/prove.rs`, `export::evm_fixture`):
 /// a verifying key `.vk` as the verifier's constructor arguments and a proof `.proof` as the
@@ -17,6 +18,29 @@ library ProofFixture {
     /// "zkperp-test-rollup-1", 0x7a6b706572702d746573742d726f6c6c75702d31.
     uint64 internal constant CHAIN_ID = 31337;
     address internal constant ROLLUP = address(bytes20("zkperp-test-rollup-1"));
+
+    /// The configuration the fixture suites deploy: the fixture's genesis root, markets and
+    /// verifiers; a day's grace period, a minute's spacing, minimum amounts of one unit.
+    function config(
+        TestToken token,
+        address operator,
+        uint256 genesisRoot,
+        uint256 marketCount,
+        IVerifier[] memory batchVerifiers,
+        IVerifier exitVerifier
+    ) internal pure returns (Rollup.Config memory) {
+        return Rollup.Config({
+            token: token,
+            operator: operator,
+            genesisRoot: genesisRoot,
+            marketCount: marketCount,
+            gracePeriod: 1 days,
+            forcedSpacing: 60,
+            minDeposit: 1,
+            batchVerifiers: batchVerifiers,
+            exitVerifier: exitVerifier
+        });
+    }
 
     /// Deploys a Rollup with `config` at ROLLUP on chain CHAIN_ID, as forge-std's deployCodeTo
     /// does: the creation code with its arguments runs as ROLLUP's code (so the constructor's
@@ -61,16 +85,21 @@ library ProofFixture {
     }
 
     /// Queues on `rollup` the deposits a batch fixture consumes (`.deposits`), each made by its
-    /// owner with tokens minted for it, exactly as the Rust side saw them.
+    /// owner with tokens minted for it, exactly as the Rust side saw them. A deposit without an
+    /// `account` field asks for a new account (the fixtures' deposits open accounts); a wrong
+    /// guess would not pass unnoticed: the batch's records would not hash to the queue.
     function queueDeposits(string memory json, TestToken token, Rollup rollup) internal {
         for (uint256 i = 0; vm.keyExistsJson(json, string.concat(".deposits[", vm.toString(i), "]")); ++i) {
             string memory k = string.concat(".deposits[", vm.toString(i), "]");
             address owner = vm.parseJsonAddress(json, string.concat(k, ".l1_address"));
             uint64 amount = uint64(vm.parseJsonUint(json, string.concat(k, ".amount")));
+            uint32 account = vm.keyExistsJson(json, string.concat(k, ".account"))
+                ? uint32(vm.parseJsonUint(json, string.concat(k, ".account")))
+                : rollup.NEW_ACCOUNT();
             token.mint(owner, amount);
             vm.startPrank(owner);
             token.approve(address(rollup), amount);
-            rollup.deposit(vm.parseJsonBytes32(json, string.concat(k, ".public_key")), amount);
+            rollup.deposit(vm.parseJsonBytes32(json, string.concat(k, ".public_key")), account, amount);
             vm.stopPrank();
         }
     }

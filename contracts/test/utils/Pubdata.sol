@@ -5,7 +5,7 @@ pragma solidity 0.8.37;
 /// width): `32 old root | 32 new root | 8 batch number | 8 timestamp | 8 chain id | 20 rollup
 /// address | 4 record bytes | records | 4 account count | (4 account id | 32 leaf hash) per
 /// account`. Records:
-///   0x01 deposit          u64 index | address l1 | bytes32 packed key | u64 amount
+///   0x01 deposit          u64 index | address l1 | bytes32 packed key | u32 account | u64 amount
 ///   0x06 deposit refunded the same fields as 0x01
 ///   0x02 withdrawal       u32 account | address l1 | u64 amount
 ///   0x03 forced answer    u64 index | u32 account | address requester | u64 amount | u8 served
@@ -18,16 +18,21 @@ library Pubdata {
         return abi.encodePacked(uint8(0x00), uint16(len - 3), new bytes(len - 3));
     }
 
-    function deposit(uint64 index, address l1, bytes32 key, uint64 amount) internal pure returns (bytes memory) {
-        return abi.encodePacked(uint8(0x01), index, l1, key, amount);
-    }
-
-    function depositRefunded(uint64 index, address l1, bytes32 key, uint64 amount)
+    /// `account` is the deposit's target: an existing account id or NEW_ACCOUNT (2^32 - 1).
+    function deposit(uint64 index, address l1, bytes32 key, uint32 account, uint64 amount)
         internal
         pure
         returns (bytes memory)
     {
-        return abi.encodePacked(uint8(0x06), index, l1, key, amount);
+        return abi.encodePacked(uint8(0x01), index, l1, key, account, amount);
+    }
+
+    function depositRefunded(uint64 index, address l1, bytes32 key, uint32 account, uint64 amount)
+        internal
+        pure
+        returns (bytes memory)
+    {
+        return abi.encodePacked(uint8(0x06), index, l1, key, account, amount);
     }
 
     function withdrawal(uint32 account, address l1, uint64 amount) internal pure returns (bytes memory) {
