@@ -12,7 +12,7 @@ import {IVerifier} from "../src/IVerifier.sol";
 ///
 ///   PRIVATE_KEY=0x.. GENESIS_ROOT=<decimal> MARKET_COUNT=<1..8> \
 ///   BATCH_VK=<path.json>[,<path.json>..] EXIT_VK=<path.json> [OPERATOR=0x..] [TOKEN=0x..] \
-///   [GRACE_PERIOD=<s>] [FORCED_SPACING=<s>] [MIN_DEPOSIT=<units>] \
+///   [GRACE_PERIOD=<s>] [FORCED_SPACING=<s>] [DEPOSIT_SPACING=<s>] [MIN_DEPOSIT=<units>] \
 ///   node_modules/.bin/forge script script/Deploy.s.sol --rpc-url http://127.0.0.1:8545 --broadcast
 ///
 /// A verifying key file (paths relative to contracts/) is JSON with decimal or 0x-hex strings:
@@ -32,6 +32,7 @@ contract Deploy {
         uint256 marketCount;
         uint256 gracePeriod;
         uint256 forcedSpacing;
+        uint256 depositSpacing;
         uint256 minDeposit;
         /// Comma-separated key files, one per batch shape.
         string batchVk;
@@ -66,6 +67,7 @@ contract Deploy {
             marketCount: vm.envUint("MARKET_COUNT"),
             gracePeriod: vm.envOr("GRACE_PERIOD", uint256(1 days)),
             forcedSpacing: vm.envOr("FORCED_SPACING", uint256(60)),
+            depositSpacing: vm.envOr("DEPOSIT_SPACING", uint256(60)),
             minDeposit: vm.envOr("MIN_DEPOSIT", uint256(1)),
             batchVk: vm.envString("BATCH_VK"),
             exitVk: vm.envString("EXIT_VK")
@@ -96,6 +98,7 @@ contract Deploy {
                 marketCount: c.marketCount,
                 gracePeriod: c.gracePeriod,
                 forcedSpacing: c.forcedSpacing,
+                depositSpacing: c.depositSpacing,
                 minDeposit: c.minDeposit,
                 batchVerifiers: shapes,
                 exitVerifier: d.exitVerifier

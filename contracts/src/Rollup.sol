@@ -13,7 +13,7 @@ import {IVerifier} from "./IVerifier.sol";
 ///                                                          |      moves the root, credits claims
 ///   claim() <------------- claimable[l1 address] <---------+  (withdrawals, served forced
 ///                                                                requests, refunded deposits)
-///   freeze() once the oldest unanswered forced request is due; then only:
+///   freeze() once the oldest unanswered forced request or unconsumed deposit is due; then only:
 ///   exit(account, amount, proof) once per account, reclaimDeposit() for unconsumed deposits
 ///
 /// The public data is parsed exactly as `state/src/pubdata.rs` lays it out (the single source of
@@ -76,17 +76,24 @@ contract Rollup {
 
     /// A deposit's target meaning "open a new account" (any other value names an existing one).
     uint32 public constant NEW_ACCOUNT = type(uint32).max;
+    /// The queue a freeze names as overdue (event Frozen).
+    uint8 public constant QUEUE_FORCED = 0;
+    uint8 public constant QUEUE_DEPOSIT = 1;
 
     // ---- Fixed at deployment ----
 
     IERC20 public immutable token;
     IVerifier public immutable exitVerifier;
-    /// Seconds the operator has to answer a forced request before anyone may freeze.
+    /// Seconds the operator has to answer a forced request, or consume a deposit, before anyone
+    /// may freeze.
     uint256 public immutable gracePeriod;
     /// Seconds between consecutive forced requests' deadlines, at least: a request's deadline
     /// is `max(now + gracePeriod, previous deadline + forcedSpacing)`, so the operator always
     /// has `forcedSpacing` seconds per request and a flood of requests cannot force a freeze.
     uint256 public immutable forcedSpacing;
+    /// The same for deposits: a deposit's deadline is
+    /// `max(now + gracePeriod, previous deposit's deadline + depositSpacing)`.
+    uint256 public immutable depositSpacing;
     /// Number of markets of the state (`StateConfig::markets.len()`), 1..=8.
     uint256 public immutable marketCount;
     /// The smallest deposit accepted. Every deposit costs the operator a slot of a batch, so a
@@ -110,11 +117,15 @@ contract Rollup {
     uint64 public forcedCount;
     uint64 public forcedAnswered;
     bool public frozen;
+    /// The block time of the freeze (0 while not frozen): the exit claim window starts here.
+    uint64 public frozenAt;
 
     /// `depositHash[i]`: the running hash after deposit `i`, `h_{-1} = 0`,
     /// `h_i = keccak256(h_{i-1} | u64 index | address l1 | bytes32 packed key | u32 account | u64 amount)`:
     /// the pubdata deposit record without its kind byte.
     mapping(uint64 => bytes32) public depositHash;
+    /// When deposit `i` is due: from then on, if no batch consumed it, anyone may freeze.
+    mapping(uint64 => uint64) public depositDeadline;
     mapping(uint64 => bool) public depositReclaimed;
 
     struct ForcedRequest {
@@ -151,6 +162,7 @@ contract Rollup {
         bytes32 publicKey,
         uint32 account,
         uint64 amount,
+        uint64 deadline,
         bytes32 runningHash
     );
     event ForcedWithdrawalRequested(
@@ -172,7 +184,8 @@ contract Rollup {
     event MarkPriceUpdated(uint256 indexed market, uint64 price);
     event FundingIndexUpdated(uint256 indexed market, int64 fundingIndex);
     event Claimed(address indexed l1Address, uint256 amount);
-    event Frozen(uint64 indexed overdueRequest, address by);
+    /// `queue`: QUEUE_FORCED or QUEUE_DEPOSIT; `overdueIndex`: the overdue entry's index in it.
+    event Frozen(uint8 queue, uint64 overdueIndex, address by);
     event Exited(uint32 indexed account, address indexed l1Address, uint256 amount, uint256 paid);
     event DepositReclaimed(uint64 indexed index, address indexed depositor, uint64 amount);
     event OperatorChanged(address indexed previous, address indexed next);
@@ -207,8 +220,8 @@ contract Rollup {
 
     /// Everything a deployment fixes, for the contract's whole life (no setter anywhere). The
     /// constructor takes it as one tuple, fields in this order:
-    ///   (token, operator, genesisRoot, marketCount, gracePeriod, forcedSpacing, minDeposit,
-    ///    batchVerifiers, exitVerifier)
+    ///   (token, operator, genesisRoot, marketCount, gracePeriod, forcedSpacing, depositSpacing,
+    ///    minDeposit, batchVerifiers, exitVerifier)
     struct Config {
         /// The collateral (a contract; no fee-on-transfer token, see deposit()).
         IERC20 token;
@@ -222,6 +235,8 @@ contract Rollup {
         uint256 gracePeriod;
         /// Seconds, 1..=gracePeriod.
         uint256 forcedSpacing;
+        /// Seconds, 1..=gracePeriod.
+        uint256 depositSpacing;
         /// Token units, 1..2^63.
         uint256 minDeposit;
         /// The batch verifier of each shape, indexed by shape id (1 public input each).
@@ -248,6 +263,7 @@ contract Rollup {
         // At least a second per request (else a flood could still be due at once), and no more
         // than the grace period (a lone request's deadline stays now + gracePeriod).
         if (config.forcedSpacing == 0 || config.forcedSpacing > config.gracePeriod) revert BadConfig();
+        if (config.depositSpacing == 0 || config.depositSpacing > config.gracePeriod) revert BadConfig();
         if (config.minDeposit == 0 || config.minDeposit >= AMOUNT_LIMIT) revert BadConfig();
         if (config.batchVerifiers.length == 0) revert BadConfig();
         for (uint256 i = 0; i < config.batchVerifiers.length; ++i) {
@@ -260,6 +276,7 @@ contract Rollup {
         marketCount = config.marketCount;
         gracePeriod = config.gracePeriod;
         forcedSpacing = config.forcedSpacing;
+        depositSpacing = config.depositSpacing;
         minDeposit = config.minDeposit;
         exitVerifier = config.exitVerifier;
         emit OperatorChanged(address(0), config.operator);
@@ -299,16 +316,26 @@ contract Rollup {
     /// match its leaf, and opens a new one with them; otherwise (or for an invalid key, a full
     /// tree, a balance overflow) the batch refunds the deposit (0x06) to the sender. The sender
     /// may also reclaim it after a freeze if no batch consumed it. `minDeposit <= amount < 2^63`.
+    /// Batches must consume deposits in order, each by its deadline, staggered exactly as forced
+    /// requests are (`depositSpacing`): if the oldest unconsumed deposit reaches it, anyone may
+    /// freeze, so the operator cannot hold a deposit (and the collateral it brings) hostage.
     function deposit(bytes32 publicKey, uint32 account, uint64 amount) external {
         if (frozen) revert IsFrozen();
         if (amount < minDeposit || amount >= AMOUNT_LIMIT) revert BadAmount();
         uint64 index = depositCount;
-        bytes32 prev = index == 0 ? bytes32(0) : depositHash[index - 1];
+        bytes32 prev;
+        uint64 previousDeadline;
+        if (index != 0) {
+            prev = depositHash[index - 1];
+            previousDeadline = depositDeadline[index - 1];
+        }
         bytes32 h = keccak256(abi.encodePacked(prev, index, msg.sender, publicKey, account, amount));
+        uint64 deadline = _nextDeadline(previousDeadline, depositSpacing);
         depositHash[index] = h;
+        depositDeadline[index] = deadline;
         depositCount = index + 1;
         pendingDeposits += amount;
-        emit Deposited(index, msg.sender, publicKey, account, amount, h);
+        emit Deposited(index, msg.sender, publicKey, account, amount, deadline, h);
         // The queue records `amount`, so exactly that must arrive (no fee-on-transfer tokens).
         uint256 before = token.balanceOf(address(this));
         _pull(msg.sender, amount);
@@ -341,30 +368,46 @@ contract Rollup {
         if (frozen) revert IsFrozen();
         if (amount == 0 || amount >= AMOUNT_LIMIT) revert BadAmount();
         uint64 index = forcedCount;
-        uint256 due = block.timestamp + gracePeriod;
-        if (index != 0) {
-            uint256 staggered = forcedRequests[index - 1].deadline + forcedSpacing;
-            if (staggered > due) due = staggered;
-        }
-        // Fits: block time is far below 2^64 and each request adds at most a year, so 2^64 is
-        // out of reach of any number of requests anyone could pay for.
-        // forge-lint: disable-next-line(unsafe-typecast)
-        uint64 deadline = uint64(due);
+        uint64 deadline = _nextDeadline(index == 0 ? 0 : forcedRequests[index - 1].deadline, forcedSpacing);
         forcedRequests[index] =
             ForcedRequest({requester: msg.sender, account: account, amount: amount, deadline: deadline});
         forcedCount = index + 1;
         emit ForcedWithdrawalRequested(index, account, msg.sender, amount, deadline);
     }
 
-    /// Freezes the rollup for good once the oldest unanswered forced request is due: possible
-    /// from its deadline second on (`block.timestamp >= deadline`), never before. Requests are
-    /// answered in order and deadlines never decrease, so the oldest is the first due.
+    /// The deadline of a queue's next entry: `max(now + gracePeriod, previous + spacing)`, where
+    /// `previous` is the deadline of the entry before it (0 for the first: `spacing` is at most
+    /// `gracePeriod`, so the first gets `now + gracePeriod`). A lone entry gets the full grace
+    /// period; a flood is due `spacing` apart, so the operator is owed `spacing` seconds per
+    /// entry however they arrive, and spam delays the entries behind it instead of freezing.
+    function _nextDeadline(uint64 previous, uint256 spacing) private view returns (uint64) {
+        uint256 due = block.timestamp + gracePeriod;
+        uint256 staggered = previous + spacing;
+        if (staggered > due) due = staggered;
+        // Fits: block time is far below 2^64 and each entry adds at most a year, so 2^64 is out
+        // of reach of any number of entries anyone could pay for.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        return uint64(due);
+    }
+
+    /// Freezes the rollup for good once the oldest unanswered forced request or the oldest
+    /// unconsumed deposit is due: possible from its deadline second on (`block.timestamp >=
+    /// deadline`), never before. Each queue is served in order and its deadlines never decrease,
+    /// so its oldest entry is its first due. The forced queue is looked at first: when both are
+    /// overdue, `Frozen` names the forced request.
     function freeze() external {
         if (frozen) revert IsFrozen();
+        uint8 queue = QUEUE_FORCED;
         uint64 index = forcedAnswered;
-        if (index >= forcedCount || block.timestamp < forcedRequests[index].deadline) revert NotOverdue();
+        if (index >= forcedCount || block.timestamp < forcedRequests[index].deadline) {
+            queue = QUEUE_DEPOSIT;
+            index = depositsConsumed;
+            if (index >= depositCount || block.timestamp < depositDeadline[index]) revert NotOverdue();
+        }
         frozen = true;
-        emit Frozen(index, msg.sender);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        frozenAt = uint64(block.timestamp);
+        emit Frozen(queue, index, msg.sender);
     }
 
     // ---- Batches ----

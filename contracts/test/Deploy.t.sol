@@ -20,6 +20,7 @@ contract DeployTest is Test {
             marketCount: 2,
             gracePeriod: 1 days,
             forcedSpacing: 60,
+            depositSpacing: 30,
             minDeposit: 1,
             batchVk: "test/data/test-vk-batch.json",
             exitVk: "test/data/test-vk-exit.json"

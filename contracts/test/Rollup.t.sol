@@ -18,6 +18,7 @@ abstract contract RollupFixture is Test {
     uint256 constant MARKETS = 2;
     uint256 constant GRACE = 1 days;
     uint256 constant SPACING = 10 minutes;
+    uint256 constant DEPOSIT_SPACING = 5 minutes;
     uint256 constant MIN_DEPOSIT = 1;
     /// A deposit's target "new account".
     uint32 constant NEW = type(uint32).max;
@@ -62,6 +63,7 @@ abstract contract RollupFixture is Test {
             marketCount: MARKETS,
             gracePeriod: GRACE,
             forcedSpacing: SPACING,
+            depositSpacing: DEPOSIT_SPACING,
             minDeposit: MIN_DEPOSIT,
             batchVerifiers: shapes,
             exitVerifier: exitVerifier
@@ -148,13 +150,13 @@ contract RollupDepositTest is RollupFixture {
     function test_deposit_queuesWithRunningHashAndEvent() public {
         bytes32 h0 = keccak256(abi.encodePacked(bytes32(0), uint64(0), ALICE, KEY_A, NEW, uint64(5e6)));
         vm.expectEmit(true, true, true, true, address(rollup));
-        emit Rollup.Deposited(0, ALICE, KEY_A, NEW, 5e6, h0);
+        emit Rollup.Deposited(0, ALICE, KEY_A, NEW, 5e6, uint64(T0 + GRACE), h0);
         deposit(ALICE, KEY_A, 5e6);
 
         // A top-up of an existing account names it; the id is hashed with the rest.
         bytes32 h1 = keccak256(abi.encodePacked(h0, uint64(1), BOB, KEY_B, uint32(7), uint64(7)));
         vm.expectEmit(true, true, true, true, address(rollup));
-        emit Rollup.Deposited(1, BOB, KEY_B, 7, 7, h1);
+        emit Rollup.Deposited(1, BOB, KEY_B, 7, 7, uint64(T0 + GRACE + DEPOSIT_SPACING), h1);
         depositTo(BOB, KEY_B, 7, 7);
 
         assertEq(rollup.depositHash(0), h0, "h0");
@@ -224,6 +226,29 @@ contract RollupDepositTest is RollupFixture {
         rollup.reclaimDeposit(1, KEY_B, 0, 50);
         assertEq(rollup.pendingDeposits(), 0, "reclaimed with its own target");
         solvent();
+    }
+
+    /// A flood of deposits in one block is due now + grace, + spacing, + 2 spacing, ...: the
+    /// operator is owed `DEPOSIT_SPACING` seconds per deposit. A deposit long after the previous
+    /// one gets exactly now + grace.
+    function test_deposit_deadlinesStagger() public {
+        for (uint64 i = 0; i < 20; ++i) {
+            deposit(ALICE, KEY_A, 1);
+            assertEq(rollup.depositDeadline(i), T0 + GRACE + i * DEPOSIT_SPACING, "staggered");
+        }
+        // The flood's last deadline is T0 + GRACE + 19 * 5 minutes; a deposit an hour later is
+        // still behind it, so it is pushed to one spacing after it.
+        vm.warp(T0 + 1 hours);
+        deposit(BOB, KEY_B, 1);
+        assertEq(rollup.depositDeadline(20), T0 + GRACE + 20 * DEPOSIT_SPACING, "pushed by the flood");
+        vm.warp(T0 + 3 hours);
+        deposit(BOB, KEY_B, 1);
+        assertEq(rollup.depositDeadline(21), T0 + 3 hours + GRACE, "a late deposit gets the full grace only");
+        // Forced requests have their own stagger: a deposit flood does not delay them.
+        vm.prank(CAROL);
+        rollup.requestForcedWithdrawal(2, 1);
+        (,,, uint64 forcedDeadline) = rollup.forcedRequests(0);
+        assertEq(forcedDeadline, T0 + 3 hours + GRACE, "own queue");
     }
 
     function test_deposit_refusesWithoutFunds() public {
@@ -707,11 +732,75 @@ contract RollupForcedTest is RollupFixture {
         rollup.freeze();
         vm.warp(T0 + GRACE);
         vm.expectEmit(true, true, true, true, address(rollup));
-        emit Rollup.Frozen(0, BOB);
+        emit Rollup.Frozen(0, 0, BOB);
         vm.prank(BOB);
         rollup.freeze();
         assertTrue(rollup.frozen(), "frozen");
+        assertEq(rollup.frozenAt(), T0 + GRACE, "frozenAt");
         vm.expectRevert(Rollup.IsFrozen.selector);
+        rollup.freeze();
+    }
+
+    /// A deposit no batch consumes lets anyone freeze at its deadline second, not before.
+    function test_freeze_onAnOverdueDeposit() public {
+        deposit(ALICE, KEY_A, 100);
+        assertEq(rollup.depositDeadline(0), T0 + GRACE, "deadline");
+        vm.warp(T0 + GRACE - 1);
+        vm.expectRevert(Rollup.NotOverdue.selector);
+        rollup.freeze();
+        vm.warp(T0 + GRACE);
+        vm.expectEmit(true, true, true, true, address(rollup));
+        emit Rollup.Frozen(1, 0, BOB);
+        vm.prank(BOB);
+        rollup.freeze();
+        assertTrue(rollup.frozen(), "frozen");
+        assertEq(rollup.frozenAt(), T0 + GRACE, "frozenAt");
+        // The deposit is the depositor's again.
+        vm.prank(ALICE);
+        rollup.reclaimDeposit(0, KEY_A, NEW, 100);
+        solvent();
+    }
+
+    /// Consumed deposits are not overdue, however old; the oldest unconsumed one is, at its own
+    /// staggered deadline.
+    function test_freeze_onTheOldestUnconsumedDepositOnly() public {
+        for (uint256 i = 0; i < 3; ++i) {
+            deposit(ALICE, KEY_A, 100);
+        }
+        apply_(abi.encodePacked(Pubdata.deposit(0, ALICE, KEY_A, NEW, 100), Pubdata.deposit(1, ALICE, KEY_A, NEW, 100)));
+        uint64 due = rollup.depositDeadline(2);
+        assertEq(due, T0 + GRACE + 2 * DEPOSIT_SPACING, "third deadline");
+        vm.warp(due - 1);
+        vm.expectRevert(Rollup.NotOverdue.selector);
+        rollup.freeze();
+        apply_(Pubdata.deposit(2, ALICE, KEY_A, NEW, 100));
+        vm.warp(due + 365 days);
+        vm.expectRevert(Rollup.NotOverdue.selector);
+        rollup.freeze();
+        // A new deposit starts its own grace period.
+        deposit(BOB, KEY_B, 5);
+        vm.warp(block.timestamp + GRACE);
+        vm.expectEmit(true, true, true, true, address(rollup));
+        emit Rollup.Frozen(1, 3, address(this));
+        rollup.freeze();
+    }
+
+    /// When both queues are overdue the forced request is named; when only the deposit is, the
+    /// deposit is, even with a forced request pending (not yet due).
+    function test_freeze_namesTheOverdueQueue() public {
+        deposit(ALICE, KEY_A, 100);
+        vm.warp(T0 + 1 hours);
+        vm.prank(BOB);
+        rollup.requestForcedWithdrawal(2, 10);
+        uint256 snap = vm.snapshotState();
+        vm.warp(T0 + GRACE);
+        vm.expectEmit(true, true, true, true, address(rollup));
+        emit Rollup.Frozen(1, 0, address(this));
+        rollup.freeze();
+        vm.revertToState(snap);
+        vm.warp(T0 + 1 hours + GRACE);
+        vm.expectEmit(true, true, true, true, address(rollup));
+        emit Rollup.Frozen(0, 0, address(this));
         rollup.freeze();
     }
 
@@ -1053,7 +1142,14 @@ contract RollupSubmitTest is RollupFixture {
         c.forcedSpacing = GRACE + 1;
         refused(c);
         c = placeholderConfig();
+        c.depositSpacing = 0;
+        refused(c);
+        c = placeholderConfig();
+        c.depositSpacing = GRACE + 1;
+        refused(c);
+        c = placeholderConfig();
         c.forcedSpacing = GRACE;
+        c.depositSpacing = GRACE;
         c.minDeposit = (1 << 63) - 1;
         new Rollup(c);
     }

@@ -123,12 +123,17 @@ contract SolvencyHandler {
         ++calls;
     }
 
-    /// Acts on one call in eight, so most runs see many batches before a freeze.
+    /// Acts on one call in eight, so most runs see many batches before a freeze: waits for the
+    /// first due of the two queues' oldest entries (a forced request or a deposit), then freezes.
     function freeze(uint256 wait) external {
-        uint64 next = rollup.forcedAnswered();
-        if (rollup.frozen() || next >= rollup.forcedCount() || wait % 8 != 0) return;
-        (,,, uint64 deadline) = rollup.forcedRequests(next);
-        if (block.timestamp < deadline) vm.warp(deadline + wait % 3 * 8);
+        if (rollup.frozen() || wait % 8 != 0) return;
+        uint256 due = type(uint256).max;
+        uint64 forced = rollup.forcedAnswered();
+        if (forced < rollup.forcedCount()) (,,, due) = rollup.forcedRequests(forced);
+        uint64 dep = rollup.depositsConsumed();
+        if (dep < rollup.depositCount() && rollup.depositDeadline(dep) < due) due = rollup.depositDeadline(dep);
+        if (due == type(uint256).max) return;
+        if (block.timestamp < due) vm.warp(due + wait % 3 * 8);
         rollup.freeze();
         ++calls;
     }
@@ -188,6 +193,7 @@ contract SolvencyInvariantTest is Test {
                 marketCount: 2,
                 gracePeriod: 1 hours,
                 forcedSpacing: 60,
+                depositSpacing: 30,
                 minDeposit: 1,
                 batchVerifiers: shapes,
                 exitVerifier: TestKey.deploy(exitKey)

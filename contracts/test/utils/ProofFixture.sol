@@ -36,6 +36,7 @@ library ProofFixture {
             marketCount: marketCount,
             gracePeriod: 1 days,
             forcedSpacing: 60,
+            depositSpacing: 60,
             minDeposit: 1,
             batchVerifiers: batchVerifiers,
             exitVerifier: exitVerifier

@@ -6,6 +6,8 @@ interface Vm {
     function warp(uint256 timestamp) external;
     function chainId(uint256 newChainId) external;
     function etch(address target, bytes calldata newRuntimeBytecode) external;
+    function snapshotState() external returns (uint256 snapshotId);
+    function revertToState(uint256 snapshotId) external returns (bool success);
     function prank(address sender) external;
     function startPrank(address sender) external;
     function stopPrank() external;
