@@ -12,7 +12,8 @@ import {IVerifier} from "../src/IVerifier.sol";
 ///
 ///   PRIVATE_KEY=0x.. GENESIS_ROOT=<decimal> MARKET_COUNT=<1..8> \
 ///   BATCH_VK=<path.json>[,<path.json>..] EXIT_VK=<path.json> [OPERATOR=0x..] [TOKEN=0x..] \
-///   [GRACE_PERIOD=<s>] [FORCED_SPACING=<s>] [DEPOSIT_SPACING=<s>] [MIN_DEPOSIT=<units>] \
+///   [GRACE_PERIOD=<s>] [FORCED_SPACING=<s>] [DEPOSIT_SPACING=<s>] \
+///   [MIN_DEPOSIT=<units>] [MIN_FORCED_AMOUNT=<units>] \
 ///   node_modules/.bin/forge script script/Deploy.s.sol --rpc-url http://127.0.0.1:8545 --broadcast
 ///
 /// A verifying key file (paths relative to contracts/) is JSON with decimal or 0x-hex strings:
@@ -34,6 +35,7 @@ contract Deploy {
         uint256 forcedSpacing;
         uint256 depositSpacing;
         uint256 minDeposit;
+        uint256 minForcedAmount;
         /// Comma-separated key files, one per batch shape.
         string batchVk;
         string exitVk;
@@ -69,6 +71,7 @@ contract Deploy {
             forcedSpacing: vm.envOr("FORCED_SPACING", uint256(60)),
             depositSpacing: vm.envOr("DEPOSIT_SPACING", uint256(60)),
             minDeposit: vm.envOr("MIN_DEPOSIT", uint256(1)),
+            minForcedAmount: vm.envOr("MIN_FORCED_AMOUNT", uint256(1)),
             batchVk: vm.envString("BATCH_VK"),
             exitVk: vm.envString("EXIT_VK")
         });
@@ -100,6 +103,7 @@ contract Deploy {
                 forcedSpacing: c.forcedSpacing,
                 depositSpacing: c.depositSpacing,
                 minDeposit: c.minDeposit,
+                minForcedAmount: c.minForcedAmount,
                 batchVerifiers: shapes,
                 exitVerifier: d.exitVerifier
             })

@@ -58,9 +58,22 @@ contract Rollup {
     uint256 internal constant DEPOSIT_KEY = 29;
     uint256 internal constant DEPOSIT_ACCOUNT = 61;
     uint256 internal constant DEPOSIT_AMOUNT = 65;
+    /// `0x02 | u32 account | address l1 | u64 amount`.
     uint256 internal constant WITHDRAWAL_LEN = 33;
-    uint256 internal constant FORCED_WITHDRAWAL_LEN = 42;
+    uint256 internal constant WITHDRAWAL_ACCOUNT = 1;
+    uint256 internal constant WITHDRAWAL_L1 = 5;
+    uint256 internal constant WITHDRAWAL_AMOUNT = 25;
+    /// `0x03 | u64 index | u32 account | address requester | u64 amount | u64 paid`.
+    uint256 internal constant FORCED_WITHDRAWAL_LEN = 49;
+    uint256 internal constant FORCED_INDEX = 1;
+    uint256 internal constant FORCED_ACCOUNT = 9;
+    uint256 internal constant FORCED_REQUESTER = 13;
+    uint256 internal constant FORCED_AMOUNT = 33;
+    uint256 internal constant FORCED_PAID = 41;
+    /// `0x04 | u8 market | u64 price` and `0x05 | u8 market | i64 funding index`.
     uint256 internal constant MARKET_RECORD_LEN = 10;
+    uint256 internal constant MARKET_ID = 1;
+    uint256 internal constant MARKET_VALUE = 2;
     /// `32 old root | 32 new root | 8 batch number | 8 timestamp | 8 chain id | 20 rollup address |
     /// 4 record bytes`: the offsets below, then the records.
     uint256 internal constant HEADER_LEN = 112;
@@ -100,6 +113,10 @@ contract Rollup {
     /// floor makes filling the queue cost real collateral (locked until consumed or reclaimed)
     /// rather than dust; at least 1, below 2^63.
     uint256 public immutable minDeposit;
+    /// The smallest forced withdrawal accepted, for the same reason: each costs a batch slot
+    /// and the operator must answer it in time; at least 1, below 2^63. (It bounds the request,
+    /// not the answer: an answer may pay less, see _answerForced.)
+    uint256 public immutable minForcedAmount;
     /// One verifier per batch shape, indexed by shape id. Written by the constructor only.
     IVerifier[] internal batchVerifiers;
 
@@ -180,7 +197,7 @@ contract Rollup {
         uint64 indexed batchNumber, uint32 indexed account, address indexed l1Address, uint64 amount
     );
     event DepositRefunded(uint64 indexed index, address indexed l1Address, uint64 amount);
-    event ForcedWithdrawalAnswered(uint64 indexed index, uint32 indexed account, bool served);
+    event ForcedWithdrawalAnswered(uint64 indexed index, uint32 indexed account, uint64 paid);
     event MarkPriceUpdated(uint256 indexed market, uint64 price);
     event FundingIndexUpdated(uint256 indexed market, int64 fundingIndex);
     event Claimed(address indexed l1Address, uint256 amount);
@@ -221,7 +238,7 @@ contract Rollup {
     /// Everything a deployment fixes, for the contract's whole life (no setter anywhere). The
     /// constructor takes it as one tuple, fields in this order:
     ///   (token, operator, genesisRoot, marketCount, gracePeriod, forcedSpacing, depositSpacing,
-    ///    minDeposit, batchVerifiers, exitVerifier)
+    ///    minDeposit, minForcedAmount, batchVerifiers, exitVerifier)
     struct Config {
         /// The collateral (a contract; no fee-on-transfer token, see deposit()).
         IERC20 token;
@@ -239,6 +256,8 @@ contract Rollup {
         uint256 depositSpacing;
         /// Token units, 1..2^63.
         uint256 minDeposit;
+        /// Token units, 1..2^63.
+        uint256 minForcedAmount;
         /// The batch verifier of each shape, indexed by shape id (1 public input each).
         IVerifier[] batchVerifiers;
         /// The exit verifier (4 + marketCount public inputs, see exitInputs()).
@@ -265,6 +284,7 @@ contract Rollup {
         if (config.forcedSpacing == 0 || config.forcedSpacing > config.gracePeriod) revert BadConfig();
         if (config.depositSpacing == 0 || config.depositSpacing > config.gracePeriod) revert BadConfig();
         if (config.minDeposit == 0 || config.minDeposit >= AMOUNT_LIMIT) revert BadConfig();
+        if (config.minForcedAmount == 0 || config.minForcedAmount >= AMOUNT_LIMIT) revert BadConfig();
         if (config.batchVerifiers.length == 0) revert BadConfig();
         for (uint256 i = 0; i < config.batchVerifiers.length; ++i) {
             if (address(config.batchVerifiers[i]) == address(0)) revert BadConfig();
@@ -278,6 +298,7 @@ contract Rollup {
         forcedSpacing = config.forcedSpacing;
         depositSpacing = config.depositSpacing;
         minDeposit = config.minDeposit;
+        minForcedAmount = config.minForcedAmount;
         exitVerifier = config.exitVerifier;
         emit OperatorChanged(address(0), config.operator);
     }
@@ -360,13 +381,14 @@ contract Rollup {
     // ---- Forced withdrawals and freeze ----
 
     /// Asks the rollup to pay `amount` of L2 account `account` to the sender. The next batches
-    /// must answer it (served, or refused by the rules) by its deadline; if the oldest
-    /// unanswered request reaches its deadline, anyone may freeze the rollup. The deadline is
-    /// `now + gracePeriod`, pushed to `previous deadline + forcedSpacing` when requests crowd:
-    /// a flood of requests delays the later ones instead of freezing the rollup.
+    /// must answer it (paid in full, in part as far as the margin rule allows, or refused on a
+    /// listed ground) by its deadline; if the oldest unanswered request reaches its deadline,
+    /// anyone may freeze the rollup. The deadline is `now + gracePeriod`, pushed to
+    /// `previous deadline + forcedSpacing` when requests crowd: a flood of requests delays the
+    /// later ones instead of freezing the rollup. `minForcedAmount <= amount < 2^63`.
     function requestForcedWithdrawal(uint32 account, uint64 amount) external {
         if (frozen) revert IsFrozen();
-        if (amount == 0 || amount >= AMOUNT_LIMIT) revert BadAmount();
+        if (amount < minForcedAmount || amount >= AMOUNT_LIMIT) revert BadAmount();
         uint64 index = forcedCount;
         uint64 deadline = _nextDeadline(index == 0 ? 0 : forcedRequests[index - 1].deadline, forcedSpacing);
         forcedRequests[index] =
@@ -433,7 +455,7 @@ contract Rollup {
         uint256 deposited;
         /// Consumed deposits refunded to their depositors (0x06): claimable, never in L2.
         uint256 refunded;
-        /// Paid out of L2 to claimants: withdrawals and served forced requests.
+        /// Paid out of L2 to claimants: withdrawals and what forced answers paid.
         uint256 withdrawn;
     }
 
@@ -574,41 +596,45 @@ contract Rollup {
 
     /// `0x02 | u32 account | address l1 | u64 amount`
     function _creditWithdrawal(bytes calldata pubdata, uint256 off, Cursor memory c) private {
-        uint32 account = uint32(_uint(pubdata, off + 1, 4));
-        address l1 = address(uint160(_uint(pubdata, off + 5, 20)));
-        uint64 amount = uint64(_uint(pubdata, off + 25, 8));
+        uint32 account = uint32(_uint(pubdata, off + WITHDRAWAL_ACCOUNT, 4));
+        address l1 = address(uint160(_uint(pubdata, off + WITHDRAWAL_L1, 20)));
+        uint64 amount = uint64(_uint(pubdata, off + WITHDRAWAL_AMOUNT, 8));
         claimable[l1] += amount;
         c.withdrawn += amount;
         emit WithdrawalCredited(c.batchNumber, account, l1, amount);
     }
 
-    /// `0x03 | u64 index | u32 account | address requester | u64 amount | u8 served`
+    /// `0x03 | u64 index | u32 account | address requester | u64 amount | u64 paid`: the answer
+    /// to the next request. Index, account, requester and amount must be the request's; `paid`
+    /// is what the proof decided the account can pay (all of it, as much as the margin rule
+    /// allows, or 0 on a listed ground of refusal): the contract only bounds it by the amount
+    /// asked, and credits it to the requester.
     function _answerForced(bytes calldata pubdata, uint256 off, Cursor memory c) private {
-        uint64 index = uint64(_uint(pubdata, off + 1, 8));
+        uint64 index = uint64(_uint(pubdata, off + FORCED_INDEX, 8));
         if (index != c.nextForced || index >= forcedCount) revert ForcedOutOfOrder(c.nextForced, index);
         ForcedRequest storage req = forcedRequests[index];
-        uint32 account = uint32(_uint(pubdata, off + 9, 4));
-        address requester = address(uint160(_uint(pubdata, off + 13, 20)));
-        uint64 amount = uint64(_uint(pubdata, off + 33, 8));
-        uint256 served = _uint(pubdata, off + 41, 1);
-        if (account != req.account || requester != req.requester || amount != req.amount || served > 1) {
+        uint32 account = uint32(_uint(pubdata, off + FORCED_ACCOUNT, 4));
+        address requester = address(uint160(_uint(pubdata, off + FORCED_REQUESTER, 20)));
+        uint64 amount = uint64(_uint(pubdata, off + FORCED_AMOUNT, 8));
+        uint64 paid = uint64(_uint(pubdata, off + FORCED_PAID, 8));
+        if (account != req.account || requester != req.requester || amount != req.amount || paid > amount) {
             revert ForcedMismatch();
         }
-        if (served == 1) {
-            claimable[requester] += amount;
-            c.withdrawn += amount;
+        if (paid != 0) {
+            claimable[requester] += paid;
+            c.withdrawn += paid;
         }
         c.nextForced = index + 1;
-        emit ForcedWithdrawalAnswered(index, account, served == 1);
+        emit ForcedWithdrawalAnswered(index, account, paid);
     }
 
     /// `0x04 | u8 market | u64 price` or `0x05 | u8 market | i64 funding index`
     function _updateMarket(bytes calldata pubdata, uint256 off, uint8 kind) private {
-        uint256 market = _uint(pubdata, off + 1, 1);
+        uint256 market = _uint(pubdata, off + MARKET_ID, 1);
         if (market >= marketCount) revert UnknownMarket(market);
         // An 8-byte field: exactly a u64 (a price) or the bit pattern of an i64 (an index).
         // forge-lint: disable-next-line(unsafe-typecast)
-        uint64 value = uint64(_uint(pubdata, off + 2, 8));
+        uint64 value = uint64(_uint(pubdata, off + MARKET_VALUE, 8));
         if (kind == KIND_MARK_PRICE) {
             markets[market].markPrice = value;
             emit MarkPriceUpdated(market, value);
@@ -630,8 +656,8 @@ contract Rollup {
 
     // ---- Claims ----
 
-    /// Pays the sender everything proven batches credited to it (withdrawals, served forced
-    /// requests, refunded deposits). Works before and after a freeze.
+    /// Pays the sender everything proven batches credited to it (withdrawals, what forced
+    /// answers paid, refunded deposits). Works before and after a freeze.
     function claim() external {
         uint256 amount = claimable[msg.sender];
         if (amount == 0) revert NothingToClaim();

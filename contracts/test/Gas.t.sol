@@ -29,7 +29,7 @@ contract GasTest is RollupFixture {
         vm.snapshotGasLastCall("GasTest", "requestForcedWithdrawal");
     }
 
-    /// The sample shape: 2 deposits, 2 withdrawals, 1 served forced request, a mark price and a
+    /// The sample shape: 2 deposits, 2 withdrawals, 1 forced request paid, a mark price and a
     /// funding index for each of the 2 markets, 4 changed accounts.
     function test_gas_submitBatch_sample() public {
         deposit(ALICE, KEY_A, 1000e6);
@@ -40,7 +40,7 @@ contract GasTest is RollupFixture {
             Pubdata.deposit(1, ALICE, KEY_A, NEW, 1000e6),
             Pubdata.withdrawal(2, ALICE, 100e6),
             Pubdata.withdrawal(3, BOB, 5e6),
-            Pubdata.forced(0, 2, BOB, 10e6, true)
+            Pubdata.forced(0, 2, BOB, 10e6, 10e6)
         );
         records = abi.encodePacked(
             records,

@@ -37,7 +37,7 @@ contract GoldenPubdataTest is Test {
         bytes32 key;
         uint64 amount;
         uint32 account;
-        bool served;
+        uint64 paid;
         uint8 market;
         uint64 price;
         int64 fundingIndex;
@@ -113,7 +113,7 @@ contract GoldenPubdataTest is Test {
             r.account = uint32(vm.parseJsonUint(json, string.concat(k, ".account")));
             r.l1 = vm.parseJsonAddress(json, string.concat(k, ".requester"));
             r.amount = uint64(vm.parseJsonUint(json, string.concat(k, ".amount")));
-            r.served = vm.parseJsonBool(json, string.concat(k, ".served"));
+            r.paid = uint64(vm.parseJsonUint(json, string.concat(k, ".paid")));
         } else if (r.kind == MARK_PRICE) {
             r.market = uint8(vm.parseJsonUint(json, string.concat(k, ".market")));
             r.price = uint64(vm.parseJsonUint(json, string.concat(k, ".price")));
@@ -130,7 +130,7 @@ contract GoldenPubdataTest is Test {
         if (r.kind == DEPOSIT) return Pubdata.deposit(r.index, r.l1, r.key, r.account, r.amount);
         if (r.kind == DEPOSIT_REFUNDED) return Pubdata.depositRefunded(r.index, r.l1, r.key, r.account, r.amount);
         if (r.kind == WITHDRAWAL) return Pubdata.withdrawal(r.account, r.l1, r.amount);
-        if (r.kind == FORCED) return Pubdata.forced(r.index, r.account, r.l1, r.amount, r.served);
+        if (r.kind == FORCED) return Pubdata.forced(r.index, r.account, r.l1, r.amount, r.paid);
         if (r.kind == MARK_PRICE) return Pubdata.markPrice(r.market, r.price);
         return Pubdata.fundingIndex(r.market, r.fundingIndex);
     }
@@ -169,15 +169,15 @@ contract GoldenPubdataTest is Test {
             for (uint256 j = 0; j < rs.length; ++j) {
                 seen[rs[j].kind] = true;
                 if (rs[j].kind == FORCED) {
-                    if (rs[j].served) servedSeen = true;
-                    else refusedSeen = true;
+                    if (rs[j].paid == rs[j].amount) servedSeen = true;
+                    else if (rs[j].paid == 0) refusedSeen = true;
                 }
             }
         }
         for (uint8 k = DEPOSIT; k <= DEPOSIT_REFUNDED; ++k) {
             assertTrue(seen[k], "every record kind");
         }
-        assertTrue(servedSeen && refusedSeen, "a served and a refused forced answer");
+        assertTrue(servedSeen && refusedSeen, "a forced answer paid in full and a refused one");
         assertTrue(seen[NOOP], "no-op slots");
     }
 
@@ -274,7 +274,7 @@ contract GoldenPubdataTest is Test {
                 emit Rollup.WithdrawalCredited(number, r.account, r.l1, r.amount);
             } else if (r.kind == FORCED) {
                 nextForced = r.index + 1;
-                emit Rollup.ForcedWithdrawalAnswered(r.index, r.account, r.served);
+                emit Rollup.ForcedWithdrawalAnswered(r.index, r.account, r.paid);
             } else if (r.kind == MARK_PRICE) {
                 emit Rollup.MarkPriceUpdated(r.market, r.price);
             } else {
@@ -300,9 +300,12 @@ contract GoldenPubdataTest is Test {
                 expectedL2 += r.amount;
             } else if (r.kind == DEPOSIT_REFUNDED) {
                 credit(r.l1, r.amount);
-            } else if (r.kind == WITHDRAWAL || (r.kind == FORCED && r.served)) {
+            } else if (r.kind == WITHDRAWAL) {
                 expectedL2 -= r.amount;
                 credit(r.l1, r.amount);
+            } else if (r.kind == FORCED && r.paid != 0) {
+                expectedL2 -= r.paid;
+                credit(r.l1, r.paid);
             } else if (r.kind == MARK_PRICE) {
                 (uint64 price,) = rollup.markets(r.market);
                 assertEq(price, r.price, "mark price");

@@ -20,6 +20,7 @@ abstract contract RollupFixture is Test {
     uint256 constant SPACING = 10 minutes;
     uint256 constant DEPOSIT_SPACING = 5 minutes;
     uint256 constant MIN_DEPOSIT = 1;
+    uint256 constant MIN_FORCED_AMOUNT = 1;
     /// A deposit's target "new account".
     uint32 constant NEW = type(uint32).max;
     uint256 constant T0 = 1_700_000_000;
@@ -65,6 +66,7 @@ abstract contract RollupFixture is Test {
             forcedSpacing: SPACING,
             depositSpacing: DEPOSIT_SPACING,
             minDeposit: MIN_DEPOSIT,
+            minForcedAmount: MIN_FORCED_AMOUNT,
             batchVerifiers: shapes,
             exitVerifier: exitVerifier
         });
@@ -587,7 +589,7 @@ contract RollupBatchTest is RollupFixture {
     function test_batch_skipsNoopSlots() public {
         apply_(
             abi.encodePacked(
-                Pubdata.noop(10), Pubdata.markPrice(0, 1000), Pubdata.noop(69), Pubdata.noop(33), Pubdata.noop(42)
+                Pubdata.noop(10), Pubdata.markPrice(0, 1000), Pubdata.noop(73), Pubdata.noop(33), Pubdata.noop(49)
             )
         );
         (uint64 price,) = rollup.markets(0);
@@ -681,7 +683,7 @@ contract RollupForcedTest is RollupFixture {
         rollup.requestForcedWithdrawal(2, uint64(1 << 63));
     }
 
-    function test_forced_answeredInOrder_servedIsClaimable() public {
+    function test_forced_answeredInOrder_paidIsClaimable() public {
         deposit(ALICE, KEY_A, 1000);
         apply_(Pubdata.deposit(0, ALICE, KEY_A, NEW, 1000));
         vm.prank(ALICE);
@@ -689,15 +691,17 @@ contract RollupForcedTest is RollupFixture {
         vm.prank(BOB);
         rollup.requestForcedWithdrawal(2, 10);
 
-        bytes memory skip = batchOf(Pubdata.forced(1, 2, BOB, 10, false));
+        bytes memory skip = batchOf(Pubdata.forced(1, 2, BOB, 10, 0));
         vm.expectRevert(abi.encodeWithSelector(Rollup.ForcedOutOfOrder.selector, uint64(0), uint64(1)));
         rollup.applyBatch(skip);
-        bytes[5] memory wrong = [
-            Pubdata.forced(0, 3, ALICE, 300, true),
-            Pubdata.forced(0, 2, BOB, 300, true),
-            Pubdata.forced(0, 2, ALICE, 301, true),
-            Pubdata.forced(0, 2, ALICE, 299, false),
-            abi.encodePacked(uint8(0x03), uint64(0), uint32(2), ALICE, uint64(300), uint8(2))
+        bytes[6] memory wrong = [
+            Pubdata.forced(0, 3, ALICE, 300, 300),
+            Pubdata.forced(0, 2, BOB, 300, 300),
+            Pubdata.forced(0, 2, ALICE, 301, 301),
+            Pubdata.forced(0, 2, ALICE, 299, 0),
+            // More paid than asked, whatever the proof says.
+            Pubdata.forced(0, 2, ALICE, 300, 301),
+            Pubdata.forced(0, 2, ALICE, 300, type(uint64).max)
         ];
         for (uint256 i = 0; i < wrong.length; ++i) {
             bytes memory b = batchOf(wrong[i]);
@@ -706,10 +710,10 @@ contract RollupForcedTest is RollupFixture {
         }
 
         vm.expectEmit(true, true, true, true, address(rollup));
-        emit Rollup.ForcedWithdrawalAnswered(0, 2, true);
+        emit Rollup.ForcedWithdrawalAnswered(0, 2, 300);
         vm.expectEmit(true, true, true, true, address(rollup));
-        emit Rollup.ForcedWithdrawalAnswered(1, 2, false);
-        apply_(abi.encodePacked(Pubdata.forced(0, 2, ALICE, 300, true), Pubdata.forced(1, 2, BOB, 10, false)));
+        emit Rollup.ForcedWithdrawalAnswered(1, 2, 0);
+        apply_(abi.encodePacked(Pubdata.forced(0, 2, ALICE, 300, 300), Pubdata.forced(1, 2, BOB, 10, 0)));
         assertEq(rollup.forcedAnswered(), 2, "both answered");
         assertEq(rollup.claimable(ALICE), 300, "served");
         assertEq(rollup.claimable(BOB), 0, "refused");
@@ -717,9 +721,55 @@ contract RollupForcedTest is RollupFixture {
         solvent();
 
         // Nothing beyond the queue can be answered.
-        bytes memory ahead = batchOf(Pubdata.forced(2, 2, ALICE, 1, false));
+        bytes memory ahead = batchOf(Pubdata.forced(2, 2, ALICE, 1, 0));
         vm.expectRevert(abi.encodeWithSelector(Rollup.ForcedOutOfOrder.selector, uint64(2), uint64(2)));
         rollup.applyBatch(ahead);
+    }
+
+    /// A request the margin rule limits is served up to what it allows: the answer's `paid`,
+    /// anything from 0 to the amount asked, is what the requester may claim and what leaves L2.
+    function test_forced_partialAnswerCreditsWhatItPaid() public {
+        deposit(ALICE, KEY_A, 1000);
+        apply_(Pubdata.deposit(0, ALICE, KEY_A, NEW, 1000));
+        vm.prank(ALICE);
+        rollup.requestForcedWithdrawal(2, 300);
+        vm.prank(BOB);
+        rollup.requestForcedWithdrawal(3, 500);
+        vm.expectEmit(true, true, true, true, address(rollup));
+        emit Rollup.ForcedWithdrawalAnswered(0, 2, 120);
+        vm.expectEmit(true, true, true, true, address(rollup));
+        emit Rollup.ForcedWithdrawalAnswered(1, 3, 1);
+        apply_(abi.encodePacked(Pubdata.forced(0, 2, ALICE, 300, 120), Pubdata.forced(1, 3, BOB, 500, 1)));
+        assertEq(rollup.claimable(ALICE), 120, "paid, not asked");
+        assertEq(rollup.claimable(BOB), 1, "one unit");
+        assertEq(rollup.l2Collateral(), 1000 - 121, "what was paid left L2");
+        assertEq(rollup.forcedAnswered(), 2, "answered: no second answer for the rest");
+        solvent();
+        // A partial answer is still bounded by what L2 holds.
+        vm.prank(ALICE);
+        rollup.requestForcedWithdrawal(2, 5000);
+        bytes memory b = batchOf(Pubdata.forced(2, 2, ALICE, 5000, 880));
+        vm.expectRevert(Rollup.Overdraft.selector);
+        rollup.applyBatch(b);
+        apply_(Pubdata.forced(2, 2, ALICE, 5000, 879));
+        assertEq(rollup.l2Collateral(), 0, "drained exactly");
+        solvent();
+    }
+
+    /// A forced withdrawal below the deployment's minimum is refused; the minimum is accepted.
+    function test_forced_refusesBelowTheMinimum() public {
+        IVerifier[] memory shapes = new IVerifier[](1);
+        shapes[0] = rollup.batchVerifier(0);
+        Rollup.Config memory c = config(shapes, rollup.exitVerifier());
+        c.minForcedAmount = 50;
+        Rollup r = new Rollup(c);
+        assertEq(r.minForcedAmount(), 50, "minForcedAmount");
+        vm.prank(ALICE);
+        vm.expectRevert(Rollup.BadAmount.selector);
+        r.requestForcedWithdrawal(2, 49);
+        vm.prank(ALICE);
+        r.requestForcedWithdrawal(2, 50);
+        assertEq(r.forcedCount(), 1, "the minimum is accepted");
     }
 
     function test_freeze_exactlyAtTheDeadline() public {
@@ -812,7 +862,7 @@ contract RollupForcedTest is RollupFixture {
         vm.warp(second);
         vm.prank(BOB);
         rollup.requestForcedWithdrawal(3, 60);
-        apply_(Pubdata.forced(0, 2, ALICE, 50, false));
+        apply_(Pubdata.forced(0, 2, ALICE, 50, 0));
         vm.warp(second + GRACE - 1);
         vm.expectRevert(Rollup.NotOverdue.selector);
         rollup.freeze();
@@ -1142,6 +1192,12 @@ contract RollupSubmitTest is RollupFixture {
         c.forcedSpacing = GRACE + 1;
         refused(c);
         c = placeholderConfig();
+        c.minForcedAmount = 0;
+        refused(c);
+        c = placeholderConfig();
+        c.minForcedAmount = 1 << 63;
+        refused(c);
+        c = placeholderConfig();
         c.depositSpacing = 0;
         refused(c);
         c = placeholderConfig();
@@ -1151,6 +1207,7 @@ contract RollupSubmitTest is RollupFixture {
         c.forcedSpacing = GRACE;
         c.depositSpacing = GRACE;
         c.minDeposit = (1 << 63) - 1;
+        c.minForcedAmount = (1 << 63) - 1;
         new Rollup(c);
     }
 
@@ -1197,8 +1254,8 @@ contract RollupSubmitTest is RollupFixture {
             rollup.requestForcedWithdrawal(7, 1);
         }
         // The first two are answered (refused) by batches, in order.
-        apply_(Pubdata.forced(0, 7, ALICE, 1, false));
-        apply_(Pubdata.forced(1, 7, ALICE, 1, false));
+        apply_(Pubdata.forced(0, 7, ALICE, 1, 0));
+        apply_(Pubdata.forced(1, 7, ALICE, 1, 0));
         assertEq(rollup.forcedAnswered(), 2, "two answered");
         uint64 due = deadlineOf(2);
         assertEq(due, deadlineOf(0) + 2 * SPACING, "third deadline");

@@ -61,7 +61,7 @@ contract SolvencyHandler {
 
     /// A batch consuming up to `take` deposits (refunding those whose bit is set in `refunds`),
     /// paying out up to what L2 holds, and answering the oldest forced request if asked to.
-    function batch(uint256 take, uint256 refunds, uint256 who, uint256 withdraw, bool answer, bool served) external {
+    function batch(uint256 take, uint256 refunds, uint256 who, uint256 withdraw, bool answer, uint64 paid) external {
         if (rollup.frozen()) return;
         uint64 first = rollup.depositsConsumed();
         uint256 n = take % (queue.length - first + 1);
@@ -87,8 +87,11 @@ contract SolvencyHandler {
         uint64 next = rollup.forcedAnswered();
         if (answer && next < rollup.forcedCount()) {
             (address requester, uint32 account, uint64 amount,) = rollup.forcedRequests(next);
-            bool pay = served && amount <= available;
+            // Anything from nothing to all of it, as far as L2 holds.
+            uint256 most = amount < available ? amount : available;
+            uint64 pay = uint64(paid % (most + 1));
             records = abi.encodePacked(records, Pubdata.forced(next, account, requester, amount, pay));
+            available -= pay;
         }
         uint64 ts = rollup.lastBatchTimestamp() + 1;
         if (block.timestamp < ts) vm.warp(ts);
@@ -195,6 +198,7 @@ contract SolvencyInvariantTest is Test {
                 forcedSpacing: 60,
                 depositSpacing: 30,
                 minDeposit: 1,
+                minForcedAmount: 1,
                 batchVerifiers: shapes,
                 exitVerifier: TestKey.deploy(exitKey)
             })

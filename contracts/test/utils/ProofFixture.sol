@@ -38,6 +38,7 @@ library ProofFixture {
             forcedSpacing: 60,
             depositSpacing: 60,
             minDeposit: 1,
+            minForcedAmount: 1,
             batchVerifiers: batchVerifiers,
             exitVerifier: exitVerifier
         });

@@ -8,7 +8,7 @@ pragma solidity 0.8.37;
 ///   0x01 deposit          u64 index | address l1 | bytes32 packed key | u32 account | u64 amount
 ///   0x06 deposit refunded the same fields as 0x01
 ///   0x02 withdrawal       u32 account | address l1 | u64 amount
-///   0x03 forced answer    u64 index | u32 account | address requester | u64 amount | u8 served
+///   0x03 forced answer    u64 index | u32 account | address requester | u64 amount | u64 paid
 ///   0x04 mark price       u8 market | u64 price
 ///   0x05 funding index    u8 market | i64 index
 ///   0x00 no-op slot       u16 n | n zero bytes (an unused slot, as long as its kind's record)
@@ -39,12 +39,13 @@ library Pubdata {
         return abi.encodePacked(uint8(0x02), account, l1, amount);
     }
 
-    function forced(uint64 index, uint32 account, address requester, uint64 amount, bool served)
+    /// `paid`: what the answer pays the requester, 0 (refused) to `amount` (served in full).
+    function forced(uint64 index, uint32 account, address requester, uint64 amount, uint64 paid)
         internal
         pure
         returns (bytes memory)
     {
-        return abi.encodePacked(uint8(0x03), index, account, requester, amount, served ? uint8(1) : uint8(0));
+        return abi.encodePacked(uint8(0x03), index, account, requester, amount, paid);
     }
 
     function markPrice(uint8 market, uint64 price) internal pure returns (bytes memory) {
