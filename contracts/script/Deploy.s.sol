@@ -13,7 +13,7 @@ import {IVerifier} from "../src/IVerifier.sol";
 ///   PRIVATE_KEY=0x.. GENESIS_ROOT=<decimal> MARKET_COUNT=<1..8> \
 ///   BATCH_VK=<path.json>[,<path.json>..] EXIT_VK=<path.json> [OPERATOR=0x..] [TOKEN=0x..] \
 ///   [GRACE_PERIOD=<s>] [FORCED_SPACING=<s>] [DEPOSIT_SPACING=<s>] \
-///   [MIN_DEPOSIT=<units>] [MIN_FORCED_AMOUNT=<units>] \
+///   [CLAIM_WINDOW=<s>] [MIN_DEPOSIT=<units>] [MIN_FORCED_AMOUNT=<units>] \
 ///   node_modules/.bin/forge script script/Deploy.s.sol --rpc-url http://127.0.0.1:8545 --broadcast
 ///
 /// A verifying key file (paths relative to contracts/) is JSON with decimal or 0x-hex strings:
@@ -34,6 +34,7 @@ contract Deploy {
         uint256 gracePeriod;
         uint256 forcedSpacing;
         uint256 depositSpacing;
+        uint256 claimWindow;
         uint256 minDeposit;
         uint256 minForcedAmount;
         /// Comma-separated key files, one per batch shape.
@@ -70,6 +71,7 @@ contract Deploy {
             gracePeriod: vm.envOr("GRACE_PERIOD", uint256(1 days)),
             forcedSpacing: vm.envOr("FORCED_SPACING", uint256(60)),
             depositSpacing: vm.envOr("DEPOSIT_SPACING", uint256(60)),
+            claimWindow: vm.envOr("CLAIM_WINDOW", uint256(14 days)),
             minDeposit: vm.envOr("MIN_DEPOSIT", uint256(1)),
             minForcedAmount: vm.envOr("MIN_FORCED_AMOUNT", uint256(1)),
             batchVk: vm.envString("BATCH_VK"),
@@ -102,6 +104,7 @@ contract Deploy {
                 gracePeriod: c.gracePeriod,
                 forcedSpacing: c.forcedSpacing,
                 depositSpacing: c.depositSpacing,
+                claimWindow: c.claimWindow,
                 minDeposit: c.minDeposit,
                 minForcedAmount: c.minForcedAmount,
                 batchVerifiers: shapes,

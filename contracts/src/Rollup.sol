@@ -7,14 +7,22 @@ import {IVerifier} from "./IVerifier.sol";
 /// @title zkperp rollup: collateral custody, the L1 queues, proven batches, freeze and exits
 /// @notice What flows in and out:
 ///
-///   deposit()  ----------> deposit queue (running hash) --+
-///   requestForcedWithdrawal() --> forced queue (deadline) -+--> submitBatch(pubdata, proof)
-///                                                          |      consumes both queues in order,
-///                                                          |      moves the root, credits claims
-///   claim() <------------- claimable[l1 address] <---------+  (withdrawals, served forced
-///                                                                requests, refunded deposits)
-///   freeze() once the oldest unanswered forced request or unconsumed deposit is due; then only:
-///   exit(account, amount, proof) once per account, reclaimDeposit() for unconsumed deposits
+///   deposit(key, account, amount) --> deposit queue (hash, deadlines) -+
+///   requestForcedWithdrawal() ------> forced queue (deadlines) --------+--> submitBatch(pubdata, proof)
+///                                                                      |     header names this chain
+///                                                                      |     and this rollup; consumes
+///                                                                      |     both queues in order,
+///                                                                      |     moves the root, credits
+///   claim() <---------------------- claimable[l1 address] <------------+     claims (withdrawals, what
+///                                                                             forced answers paid,
+///                                                                             refunded deposits)
+///   freeze()  anyone, once the oldest unanswered forced request or the oldest unconsumed deposit
+///             is due; then no batch, deposit or request, and:
+///   registerExit(account, amount, proof)  once per account, within claimWindow of the freeze
+///   claimExit(account)                    after the window: the registered amount, or its
+///                                         pro-rata share if registered exits exceed the pool
+///   reclaimDeposit()                      unconsumed deposits, back to their depositors
+///   claim()                               still pays what batches credited, in full
 ///
 /// The public data is parsed exactly as `state/src/pubdata.rs` lays it out (the single source of
 /// truth; docs/CONTRACTS.md repeats the byte map). The batch proof has one public input, the
@@ -22,12 +30,30 @@ import {IVerifier} from "./IVerifier.sol";
 ///
 /// Operator powers: the `operator` alone submits batches and may hand that role to another
 /// address. Nothing else: the verifying keys (one batch verifier per batch shape, and the exit
-/// verifier), the token, the grace period and the market count are fixed at deployment, and no
-/// function moves funds except as the queues, proven batches, claims and exits dictate.
+/// verifier), the token, the grace period, spacings, minimum amounts, claim window and market
+/// count are fixed at deployment, and no function moves funds except as the queues, proven
+/// batches, claims, exits and reclaims dictate.
+///
+/// The insurance fund is L2 account 0, and no function of this contract moves its capital: only
+/// deposits, liquidations, deleverages and fees move it, inside L2, enforced by the batch proof
+/// (no signature withdraws from it). Its collateral is part of l2Collateral like any account's.
+/// After a freeze it is an account like the others: its L1 owner may register its exit with a
+/// proof, and is paid pro rata with everyone else; while it is not registered, its value stays
+/// in the pool that pays the other exits.
 ///
 /// Solvency: the token balance of this contract always covers
 ///   totalClaimable + pendingDeposits + l2Collateral,
-/// where l2Collateral is what proven batches credited to L2 accounts and not yet paid out.
+/// where l2Collateral is what proven batches credited to L2 accounts and not yet paid out. Each
+/// term is paid only from itself: claim() from totalClaimable (in full, freeze or not: those
+/// withdrawals left L2 before it), reclaimDeposit() from pendingDeposits, exits from
+/// l2Collateral. Exits are proven against the last root at the last marks, and their sum can
+/// exceed l2Collateral (bankrupt accounts not yet liquidated at the freeze hold negative value,
+/// which an exit counts as zero, while their counterparties hold the matching gains). So exits
+/// are not paid first come, first served, which would put the whole shortfall on the last
+/// exiter: they are registered for claimWindow, then each is paid
+/// `amount * min(1, exitPool / totalExitRegistered)`, rounded down, where exitPool is
+/// l2Collateral when the window closes. Every exiter bears the same fraction, the sum paid
+/// never exceeds the pool, and claims and unconsumed deposits are untouched.
 contract Rollup {
     // ---- Widths and layout (state/src/units.rs, state/src/pubdata.rs) ----
 
@@ -107,6 +133,10 @@ contract Rollup {
     /// The same for deposits: a deposit's deadline is
     /// `max(now + gracePeriod, previous deposit's deadline + depositSpacing)`.
     uint256 public immutable depositSpacing;
+    /// Seconds after the freeze during which exits are registered; claims start when it ends.
+    /// Long enough for every owner to notice the freeze and make an exit proof (1 hour..365
+    /// days; weeks in production).
+    uint256 public immutable claimWindow;
     /// Number of markets of the state (`StateConfig::markets.len()`), 1..=8.
     uint256 public immutable marketCount;
     /// The smallest deposit accepted. Every deposit costs the operator a slot of a batch, so a
@@ -163,12 +193,23 @@ contract Rollup {
     mapping(uint256 => Market) public markets;
 
     mapping(address => uint256) public claimable;
-    mapping(uint32 => bool) public exited;
+    /// Exits, per account: the L1 owner that registered it (zero: none), the amount proven,
+    /// and whether it was paid.
+    mapping(uint32 => address) public exitOwner;
+    mapping(uint32 => uint256) public exitAmount;
+    mapping(uint32 => bool) public exitClaimed;
+    /// Sum of the registered exits' amounts.
+    uint256 public totalExitRegistered;
+    /// l2Collateral when the first exit was claimed (the window closed; nothing else moves it
+    /// after a freeze): what every exit shares. Set once, with exitPoolFixed.
+    uint256 public exitPool;
+    bool public exitPoolFixed;
 
     uint256 public totalClaimable;
     /// Queued deposits neither consumed by a batch nor reclaimed.
     uint256 public pendingDeposits;
-    /// Collateral credited to L2 accounts by proven batches and not yet withdrawn or exited.
+    /// Collateral credited to L2 accounts by proven batches and not yet withdrawn or paid to an
+    /// exit.
     uint256 public l2Collateral;
 
     // ---- Events ----
@@ -203,6 +244,8 @@ contract Rollup {
     event Claimed(address indexed l1Address, uint256 amount);
     /// `queue`: QUEUE_FORCED or QUEUE_DEPOSIT; `overdueIndex`: the overdue entry's index in it.
     event Frozen(uint8 queue, uint64 overdueIndex, address by);
+    event ExitRegistered(uint32 indexed account, address indexed l1Address, uint256 amount);
+    /// `amount`: as registered; `paid`: what the claim paid (less if the pool fell short).
     event Exited(uint32 indexed account, address indexed l1Address, uint256 amount, uint256 paid);
     event DepositReclaimed(uint64 indexed index, address indexed depositor, uint64 amount);
     event OperatorChanged(address indexed previous, address indexed next);
@@ -233,12 +276,16 @@ contract Rollup {
     error NothingToClaim();
     error NotOverdue();
     error AlreadyExited();
+    error ExitWindowClosed();
+    error ExitWindowOpen();
+    error NotRegistered();
+    error AlreadyClaimed();
     error NotReclaimable();
 
     /// Everything a deployment fixes, for the contract's whole life (no setter anywhere). The
     /// constructor takes it as one tuple, fields in this order:
     ///   (token, operator, genesisRoot, marketCount, gracePeriod, forcedSpacing, depositSpacing,
-    ///    minDeposit, minForcedAmount, batchVerifiers, exitVerifier)
+    ///    claimWindow, minDeposit, minForcedAmount, batchVerifiers, exitVerifier)
     struct Config {
         /// The collateral (a contract; no fee-on-transfer token, see deposit()).
         IERC20 token;
@@ -254,6 +301,8 @@ contract Rollup {
         uint256 forcedSpacing;
         /// Seconds, 1..=gracePeriod.
         uint256 depositSpacing;
+        /// Seconds, 1 hour..=365 days.
+        uint256 claimWindow;
         /// Token units, 1..2^63.
         uint256 minDeposit;
         /// Token units, 1..2^63.
@@ -283,6 +332,8 @@ contract Rollup {
         // than the grace period (a lone request's deadline stays now + gracePeriod).
         if (config.forcedSpacing == 0 || config.forcedSpacing > config.gracePeriod) revert BadConfig();
         if (config.depositSpacing == 0 || config.depositSpacing > config.gracePeriod) revert BadConfig();
+        // Owners need time to see the freeze and prove their exits; claims must come eventually.
+        if (config.claimWindow < 1 hours || config.claimWindow > 365 days) revert BadConfig();
         if (config.minDeposit == 0 || config.minDeposit >= AMOUNT_LIMIT) revert BadConfig();
         if (config.minForcedAmount == 0 || config.minForcedAmount >= AMOUNT_LIMIT) revert BadConfig();
         if (config.batchVerifiers.length == 0) revert BadConfig();
@@ -297,6 +348,7 @@ contract Rollup {
         gracePeriod = config.gracePeriod;
         forcedSpacing = config.forcedSpacing;
         depositSpacing = config.depositSpacing;
+        claimWindow = config.claimWindow;
         minDeposit = config.minDeposit;
         minForcedAmount = config.minForcedAmount;
         exitVerifier = config.exitVerifier;
@@ -686,20 +738,61 @@ contract Rollup {
         }
     }
 
-    /// After a freeze, the L1 owner of `account` takes out its total value, once, with a proof
-    /// made against the last verified root. If proven values ever exceeded the collateral left
-    /// in L2 (possible only with bankrupt accounts at the freeze), the exits that come first are
-    /// paid in full and the rest get what is left; `Exited` records both figures.
-    function exit(uint32 account, uint256 amount, uint256[8] calldata proof) external {
+    /// After a freeze and before `frozenAt + claimWindow`, the L1 owner of `account` registers
+    /// its exit, once, with a proof made against the last verified root and published marks:
+    /// `amount` is the account's total value (0 if negative). Nothing is paid yet: the exits
+    /// registered by the end of the window share the pool (claimExit).
+    function registerExit(uint32 account, uint256 amount, uint256[8] calldata proof) external {
         if (!frozen) revert NotFrozen();
-        if (exited[account]) revert AlreadyExited();
+        if (block.timestamp >= frozenAt + claimWindow) revert ExitWindowClosed();
+        if (exitOwner[account] != address(0)) revert AlreadyExited();
         if (amount >= EXIT_AMOUNT_LIMIT) revert BadAmount();
         if (!exitVerifier.verifyProof(proof, exitInputs(account, msg.sender, amount))) revert InvalidProof();
-        exited[account] = true;
-        uint256 paid = amount <= l2Collateral ? amount : l2Collateral;
+        exitOwner[account] = msg.sender;
+        exitAmount[account] = amount;
+        // At most 2^32 accounts of less than 2^100 each: no overflow.
+        totalExitRegistered += amount;
+        emit ExitRegistered(account, msg.sender, amount);
+    }
+
+    /// From `frozenAt + claimWindow` on, pays a registered exit to the owner that registered it,
+    /// once; anyone may call. The first claim fixes the pool (l2Collateral, which nothing but
+    /// claims moves after a freeze). Each exit is paid its amount if the registered exits fit in
+    /// the pool, else `amount * exitPool / totalExitRegistered` rounded down, whatever the order
+    /// of the claims.
+    function claimExit(uint32 account) external {
+        if (!frozen) revert NotFrozen();
+        if (block.timestamp < frozenAt + claimWindow) revert ExitWindowOpen();
+        address owner = exitOwner[account];
+        if (owner == address(0)) revert NotRegistered();
+        if (exitClaimed[account]) revert AlreadyClaimed();
+        if (!exitPoolFixed) {
+            exitPool = l2Collateral;
+            exitPoolFixed = true;
+        }
+        uint256 amount = exitAmount[account];
+        uint256 paid = _exitShare(amount, exitPool);
+        exitClaimed[account] = true;
+        // Sum of the shares <= exitPool <= l2Collateral at the first claim: never underflows.
         l2Collateral -= paid;
-        emit Exited(account, msg.sender, amount, paid);
-        if (paid != 0) _push(msg.sender, paid);
+        emit Exited(account, owner, amount, paid);
+        if (paid != 0) _push(owner, paid);
+    }
+
+    /// What claimExit(account) pays: 0 if the account has no registered exit or was paid. Final
+    /// once the claim window has closed; until then an estimate on the current registrations,
+    /// which later ones can only lower.
+    function exitPayout(uint32 account) external view returns (uint256) {
+        if (exitOwner[account] == address(0) || exitClaimed[account]) return 0;
+        return _exitShare(exitAmount[account], exitPoolFixed ? exitPool : l2Collateral);
+    }
+
+    /// `amount` if every registered exit fits in `pool`, else its pro-rata share, rounded down,
+    /// so the shares of all registered exits sum to at most `pool`. No overflow: in the second
+    /// case `amount <= total < 2^132` and `pool < total`.
+    function _exitShare(uint256 amount, uint256 pool) private view returns (uint256) {
+        uint256 total = totalExitRegistered;
+        return total <= pool ? amount : amount * pool / total;
     }
 
     // ---- Token transfers (tolerating tokens that return nothing) ----

@@ -21,6 +21,7 @@ contract DeployTest is Test {
             gracePeriod: 1 days,
             forcedSpacing: 60,
             depositSpacing: 30,
+            claimWindow: 7 days,
             minDeposit: 1,
             minForcedAmount: 1,
             batchVk: "test/data/test-vk-batch.json",

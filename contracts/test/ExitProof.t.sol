@@ -10,9 +10,11 @@ import {Groth16Verifier} from "../src/Groth16Verifier.sol";
 
 /// Real proofs end to end on L1: the batch fixture (`test/data/batch_proof.json`: two markets
 /// priced, two deposits) moves the rollup to its root; the rollup is frozen over an unanswered
-/// forced request; then account 2 exits with a real exit proof (`test/data/exit_proof.json`,
-/// made by `prover/tests/prove.rs` against that root and the batch's mark prices) and is paid
-/// exactly its proven value. Both keys are the ones the prover generated.
+/// forced request; then account 2 registers its exit with a real exit proof
+/// (`test/data/exit_proof.json`, made by `prover/tests/prove.rs` against that root and the batch's
+/// mark prices) and, the claim window over, is paid exactly its proven value. Both keys are the
+/// ones the prover generated. The rollup is deployed where the fixtures say (chain 31337, address
+/// "zkperp-test-rollup-1": ProofFixture.deployRollup).
 contract ExitProofTest is Test {
     address constant OPERATOR = address(0x0E0E);
 
@@ -71,20 +73,27 @@ contract ExitProofTest is Test {
         freeze();
         uint256 before = rollup.l2Collateral();
         vm.prank(owner);
-        rollup.exit(account, amount, exitProof);
-        assertEq(token.balanceOf(owner), amount, "paid exactly the proven value");
-        assertEq(rollup.l2Collateral(), before - amount, "taken from the L2 collateral");
-        assertTrue(rollup.exited(account), "marked exited");
+        rollup.registerExit(account, amount, exitProof);
+        assertEq(rollup.exitOwner(account), owner, "registered to the owner");
+        assertEq(rollup.exitAmount(account), amount, "the proven value");
 
         vm.prank(owner);
         vm.expectRevert(Rollup.AlreadyExited.selector);
-        rollup.exit(account, amount, exitProof);
+        rollup.registerExit(account, amount, exitProof);
+
+        vm.warp(rollup.frozenAt() + rollup.claimWindow());
+        rollup.claimExit(account);
+        assertEq(token.balanceOf(owner), amount, "paid exactly the proven value");
+        assertEq(rollup.l2Collateral(), before - amount, "taken from the L2 collateral");
+        assertTrue(rollup.exitClaimed(account), "marked paid");
+        vm.expectRevert(Rollup.AlreadyClaimed.selector);
+        rollup.claimExit(account);
     }
 
     function test_realExit_refusedBeforeAFreeze() public {
         vm.prank(owner);
         vm.expectRevert(Rollup.NotFrozen.selector);
-        rollup.exit(account, amount, exitProof);
+        rollup.registerExit(account, amount, exitProof);
     }
 
     /// The proof binds the amount, the account and the L1 owner it pays: any other is refused.
@@ -94,16 +103,15 @@ contract ExitProofTest is Test {
         for (uint256 i = 0; i < amounts.length; ++i) {
             vm.prank(owner);
             vm.expectRevert(Rollup.InvalidProof.selector);
-            rollup.exit(account, amounts[i], exitProof);
+            rollup.registerExit(account, amounts[i], exitProof);
         }
         vm.prank(owner);
         vm.expectRevert(Rollup.InvalidProof.selector);
-        rollup.exit(account + 1, amount, exitProof);
+        rollup.registerExit(account + 1, amount, exitProof);
         vm.prank(address(0xBAD));
         vm.expectRevert(Rollup.InvalidProof.selector);
-        rollup.exit(account, amount, exitProof);
-        assertEq(token.balanceOf(owner), 0, "nothing paid");
-        assertFalse(rollup.exited(account), "still free to exit");
+        rollup.registerExit(account, amount, exitProof);
+        assertEq(rollup.exitOwner(account), address(0), "still free to register");
     }
 
     function test_realExit_refusesATamperedProof() public {
@@ -112,7 +120,7 @@ contract ExitProofTest is Test {
             uint256[8] memory p = exitProof;
             p[i] += 1;
             vm.prank(owner);
-            try rollup.exit{gas: 5_000_000}(account, amount, p) {
+            try rollup.registerExit{gas: 5_000_000}(account, amount, p) {
                 revert(string.concat("tampered coordinate accepted: ", vm.toString(i)));
             } catch (bytes memory reason) {
                 assertEq(reason, abi.encodeWithSelector(Rollup.InvalidProof.selector), vm.toString(i));
@@ -120,11 +128,11 @@ contract ExitProofTest is Test {
         }
     }
 
-    /// One successful real exit, for `forge test --match-test test_gas_ --gas-report`.
-    function test_gas_realExit() public {
+    /// One successful real exit registration, for `forge test --match-test test_gas_ --gas-report`.
+    function test_gas_realRegisterExit() public {
         freeze();
         vm.prank(owner);
-        rollup.exit(account, amount, exitProof);
-        vm.snapshotGasLastCall("RealProof", "exit");
+        rollup.registerExit(account, amount, exitProof);
+        vm.snapshotGasLastCall("RealProof", "registerExit");
     }
 }

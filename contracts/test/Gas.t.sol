@@ -18,15 +18,22 @@ contract GasTest is RollupFixture {
         deposit(CAROL, KEY_B, 1);
     }
 
+    /// Records the gas of the last call under `name` (snapshots/GasTest.json) and logs it, so
+    /// `forge test --match-contract GasTest -vv` prints every figure (execution gas, without
+    /// the 21,000 base and calldata that --gas-report adds).
+    function report(string memory name) internal {
+        emit log_named_uint(name, vm.snapshotGasLastCall("GasTest", name));
+    }
+
     function test_gas_deposit() public {
         deposit(ALICE, KEY_A, 1000e6);
-        vm.snapshotGasLastCall("GasTest", "deposit");
+        report("deposit");
     }
 
     function test_gas_requestForcedWithdrawal() public {
         vm.prank(ALICE);
         rollup.requestForcedWithdrawal(2, 10e6);
-        vm.snapshotGasLastCall("GasTest", "requestForcedWithdrawal");
+        report("requestForcedWithdrawal");
     }
 
     /// The sample shape: 2 deposits, 2 withdrawals, 1 forced request paid, a mark price and a
@@ -54,16 +61,14 @@ contract GasTest is RollupFixture {
             accounts = abi.encodePacked(accounts, Pubdata.accountUpdate(i, uint256(keccak256(abi.encode(i))) % R));
         }
         submit(records, accounts);
-        vm.snapshotGasLastCall(
-            "GasTest", "submitBatch sample (2 deposits, 2 withdrawals, 1 forced, 4 market records, 4 accounts)"
-        );
+        report("submitBatch sample (2 deposits, 2 withdrawals, 1 forced, 4 market records, 4 accounts)");
     }
 
     /// Data availability only, for 0 and 64 changed accounts: the difference is the marginal
     /// execution gas of one DA entry (36 bytes hashed by sha256 and walked by the length check).
     function test_gas_submitBatch_da0() public {
         submit("", "");
-        vm.snapshotGasLastCall("GasTest", "submitBatch empty (no record, no account)");
+        report("submitBatch empty (no record, no account)");
     }
 
     function test_gas_submitBatch_da64() public {
@@ -72,19 +77,19 @@ contract GasTest is RollupFixture {
             accounts = abi.encodePacked(accounts, Pubdata.accountUpdate(i, uint256(keccak256(abi.encode(i))) % R));
         }
         submit("", accounts);
-        vm.snapshotGasLastCall("GasTest", "submitBatch 64 accounts of data availability");
+        report("submitBatch 64 accounts of data availability");
     }
 
     /// One deposit record, credited or refunded (the refund writes a fresh `claimable` slot where
     /// the credit only moves totals).
     function test_gas_submitBatch_depositCredited() public {
         submit(Pubdata.deposit(0, CAROL, KEY_B, NEW, 1), "");
-        vm.snapshotGasLastCall("GasTest", "submitBatch 1 credited deposit");
+        report("submitBatch 1 credited deposit");
     }
 
     function test_gas_submitBatch_depositRefunded() public {
         submit(Pubdata.depositRefunded(0, CAROL, KEY_B, NEW, 1), "");
-        vm.snapshotGasLastCall("GasTest", "submitBatch 1 refunded deposit");
+        report("submitBatch 1 refunded deposit");
     }
 
     function test_gas_verifyProof() public {
@@ -92,40 +97,69 @@ contract GasTest is RollupFixture {
         input[0] = uint256(keccak256("commitment")) >> 3;
         uint256[8] memory p = TestKey.prove(batchKey, input, 7);
         rollup.batchVerifier(0).verifyProof(p, input);
-        vm.snapshotGasLastCall("GasTest", "verifyProof, 1 public input");
+        report("verifyProof, 1 public input");
     }
 
     function test_gas_claim() public {
         apply_(abi.encodePacked(Pubdata.deposit(0, CAROL, KEY_B, NEW, 1), Pubdata.withdrawal(2, ALICE, 1)));
         vm.prank(ALICE);
         rollup.claim();
-        vm.snapshotGasLastCall("GasTest", "claim");
+        report("claim");
     }
 
-    function test_gas_freeze() public {
+    /// Freeze on the forced queue: a request past its deadline (the deposit queue is not due).
+    function test_gas_freeze_forcedQueue() public {
+        apply_(Pubdata.deposit(0, CAROL, KEY_B, NEW, 1));
         vm.prank(ALICE);
         rollup.requestForcedWithdrawal(2, 10e6);
         vm.warp(block.timestamp + GRACE);
         rollup.freeze();
-        vm.snapshotGasLastCall("GasTest", "freeze");
+        report("freeze (forced queue)");
     }
 
-    function test_gas_exit() public {
+    /// Freeze on the deposit queue: no forced request pending, the oldest deposit past its
+    /// deadline (the forced queue is read first, then the deposit queue).
+    function test_gas_freeze_depositQueue() public {
+        vm.warp(rollup.depositDeadline(0));
+        rollup.freeze();
+        report("freeze (deposit queue)");
+    }
+
+    /// The exit paths, 2 markets (6 public inputs): registerExit verifies the proof and writes
+    /// the registration; claimExit (the first: it also fixes the pool) pays it.
+    function test_gas_registerExit() public {
+        setUpExit();
+        uint256[8] memory p = exitProof(2, ALICE, 1);
+        vm.prank(ALICE);
+        rollup.registerExit(2, 1, p);
+        report("registerExit, 2 markets (6 public inputs)");
+    }
+
+    function test_gas_claimExit() public {
+        setUpExit();
+        register(2, ALICE, 1);
+        register(3, BOB, 1);
+        closeWindow();
+        rollup.claimExit(2);
+        report("claimExit, the first (fixes the pool)");
+        rollup.claimExit(3);
+        report("claimExit, a later one");
+    }
+
+    function setUpExit() internal {
         apply_(
             abi.encodePacked(Pubdata.deposit(0, CAROL, KEY_B, NEW, 1), Pubdata.markPrice(0, 7), Pubdata.markPrice(1, 9))
         );
+        deposit(ALICE, KEY_A, 1);
+        apply_(Pubdata.deposit(1, ALICE, KEY_A, NEW, 1));
         freezeNow();
-        uint256[8] memory p = exitProof(2, ALICE, 1);
-        vm.prank(ALICE);
-        rollup.exit(2, 1, p);
-        vm.snapshotGasLastCall("GasTest", "exit, 2 markets (6 public inputs)");
     }
 
     function test_gas_reclaimDeposit() public {
         freezeNow();
         vm.prank(CAROL);
         rollup.reclaimDeposit(0, KEY_B, NEW, 1);
-        vm.snapshotGasLastCall("GasTest", "reclaimDeposit");
+        report("reclaimDeposit");
     }
 
     function submit(bytes memory records, bytes memory accounts) internal {

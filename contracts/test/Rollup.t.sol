@@ -19,6 +19,7 @@ abstract contract RollupFixture is Test {
     uint256 constant GRACE = 1 days;
     uint256 constant SPACING = 10 minutes;
     uint256 constant DEPOSIT_SPACING = 5 minutes;
+    uint256 constant CLAIM_WINDOW = 7 days;
     uint256 constant MIN_DEPOSIT = 1;
     uint256 constant MIN_FORCED_AMOUNT = 1;
     /// A deposit's target "new account".
@@ -65,6 +66,7 @@ abstract contract RollupFixture is Test {
             gracePeriod: GRACE,
             forcedSpacing: SPACING,
             depositSpacing: DEPOSIT_SPACING,
+            claimWindow: CLAIM_WINDOW,
             minDeposit: MIN_DEPOSIT,
             minForcedAmount: MIN_FORCED_AMOUNT,
             batchVerifiers: shapes,
@@ -137,6 +139,18 @@ abstract contract RollupFixture is Test {
         (,,, uint64 deadline) = rollup.forcedRequests(rollup.forcedCount() - 1);
         vm.warp(deadline);
         rollup.freeze();
+    }
+
+    /// `owner` registers the exit of `account` for `amount`, with a proof for exactly that.
+    function register(uint32 account, address owner, uint256 amount) internal {
+        uint256[8] memory p = exitProof(account, owner, amount);
+        vm.prank(owner);
+        rollup.registerExit(account, amount, p);
+    }
+
+    /// To the first second of the claims: the registration window has just closed.
+    function closeWindow() internal {
+        vm.warp(rollup.frozenAt() + CLAIM_WINDOW);
     }
 
     function solvent() internal view {
@@ -965,7 +979,10 @@ contract RollupAfterFreezeTest is RollupFixture {
         uint256[8] memory p = exitProof(2, ALICE, 900);
         vm.prank(ALICE);
         vm.expectRevert(Rollup.NotFrozen.selector);
-        rollup.exit(2, 900, p);
+        rollup.registerExit(2, 900, p);
+        vm.expectRevert(Rollup.NotFrozen.selector);
+        rollup.claimExit(2);
+        assertEq(rollup.exitPayout(2), 0, "nothing to show");
     }
 
     function test_exit_publicInputs() public {
@@ -980,40 +997,254 @@ contract RollupAfterFreezeTest is RollupFixture {
         assertEq(input[5], 222, "mark 1");
     }
 
-    function test_exit_oncePerAccountToItsOwner() public {
+    function test_registerExit_oncePerAccountByItsOwner() public {
         setUpExit();
         freezeNow();
         uint256[8] memory p = exitProof(2, ALICE, 900);
         // The owner is the caller: a proof made for ALICE is useless to BOB.
         vm.prank(BOB);
         vm.expectRevert(Rollup.InvalidProof.selector);
-        rollup.exit(2, 900, p);
+        rollup.registerExit(2, 900, p);
         // The amount is proven.
         vm.prank(ALICE);
         vm.expectRevert(Rollup.InvalidProof.selector);
-        rollup.exit(2, 901, p);
+        rollup.registerExit(2, 901, p);
         // The account is proven.
         vm.prank(ALICE);
         vm.expectRevert(Rollup.InvalidProof.selector);
-        rollup.exit(3, 900, p);
+        rollup.registerExit(3, 900, p);
 
-        uint256 before = token.balanceOf(ALICE);
         vm.expectEmit(true, true, true, true, address(rollup));
-        emit Rollup.Exited(2, ALICE, 900, 900);
+        emit Rollup.ExitRegistered(2, ALICE, 900);
         vm.prank(ALICE);
-        rollup.exit(2, 900, p);
-        assertEq(token.balanceOf(ALICE), before + 900, "paid");
-        assertTrue(rollup.exited(2), "marked");
-        assertEq(rollup.l2Collateral(), 600, "left in L2");
+        rollup.registerExit(2, 900, p);
+        assertEq(rollup.exitOwner(2), ALICE, "owner");
+        assertEq(rollup.exitAmount(2), 900, "amount");
+        assertEq(rollup.totalExitRegistered(), 900, "total");
+        assertEq(rollup.exitPayout(2), 900, "the pool covers it so far");
+        // Registering pays nothing.
+        assertEq(rollup.l2Collateral(), 1500, "still in L2");
         solvent();
 
         vm.prank(ALICE);
         vm.expectRevert(Rollup.AlreadyExited.selector);
-        rollup.exit(2, 900, p);
+        rollup.registerExit(2, 900, p);
         uint256[8] memory p0 = exitProof(2, ALICE, 0);
         vm.prank(ALICE);
         vm.expectRevert(Rollup.AlreadyExited.selector);
-        rollup.exit(2, 0, p0);
+        rollup.registerExit(2, 0, p0);
+        assertEq(rollup.totalExitRegistered(), 900, "counted once");
+    }
+
+    /// Registration is open from the freeze to one second before `frozenAt + claimWindow`.
+    function test_registerExit_onlyInsideTheWindow() public {
+        setUpExit();
+        freezeNow();
+        uint256 end = rollup.frozenAt() + CLAIM_WINDOW;
+        register(2, ALICE, 900);
+        vm.warp(end - 1);
+        register(3, BOB, 500);
+        vm.warp(end);
+        uint256[8] memory p = exitProof(4, CAROL, 1);
+        vm.prank(CAROL);
+        vm.expectRevert(Rollup.ExitWindowClosed.selector);
+        rollup.registerExit(4, 1, p);
+        vm.warp(end + 365 days);
+        vm.prank(CAROL);
+        vm.expectRevert(Rollup.ExitWindowClosed.selector);
+        rollup.registerExit(4, 1, p);
+        assertEq(rollup.totalExitRegistered(), 1400, "the two inside the window");
+    }
+
+    /// Claims start exactly when the window closes, each pays once, to the registered owner,
+    /// whoever calls.
+    function test_claimExit_onlyAfterTheWindowOnce() public {
+        setUpExit();
+        freezeNow();
+        register(2, ALICE, 900);
+        uint256 end = rollup.frozenAt() + CLAIM_WINDOW;
+        vm.expectRevert(Rollup.ExitWindowOpen.selector);
+        rollup.claimExit(2);
+        vm.warp(end - 1);
+        vm.expectRevert(Rollup.ExitWindowOpen.selector);
+        rollup.claimExit(2);
+        vm.warp(end);
+        uint256 before = token.balanceOf(ALICE);
+        vm.expectEmit(true, true, true, true, address(rollup));
+        emit Rollup.Exited(2, ALICE, 900, 900);
+        vm.prank(CAROL);
+        rollup.claimExit(2);
+        assertEq(token.balanceOf(ALICE), before + 900, "paid to the owner");
+        assertTrue(rollup.exitClaimed(2), "marked");
+        assertEq(rollup.exitPayout(2), 0, "nothing more");
+        assertEq(rollup.l2Collateral(), 600, "left in L2");
+        solvent();
+        vm.expectRevert(Rollup.AlreadyClaimed.selector);
+        rollup.claimExit(2);
+        vm.prank(ALICE);
+        vm.expectRevert(Rollup.AlreadyClaimed.selector);
+        rollup.claimExit(2);
+    }
+
+    function test_claimExit_unregisteredReverts() public {
+        setUpExit();
+        freezeNow();
+        register(2, ALICE, 900);
+        closeWindow();
+        vm.expectRevert(Rollup.NotRegistered.selector);
+        rollup.claimExit(3);
+        vm.expectRevert(Rollup.NotRegistered.selector);
+        rollup.claimExit(type(uint32).max);
+        assertEq(rollup.exitPayout(3), 0, "nothing to show");
+    }
+
+    /// When the registered exits fit in the pool every one is paid in full; what nobody
+    /// registered stays in the contract.
+    function test_claimExit_fullWhenThePoolCoversAll() public {
+        setUpExit();
+        freezeNow();
+        register(2, ALICE, 900);
+        register(3, BOB, 500);
+        closeWindow();
+        rollup.claimExit(3);
+        rollup.claimExit(2);
+        assertEq(rollup.exitPool(), 1500, "the pool");
+        assertEq(token.balanceOf(BOB), 1_000_000e6 - 500 + 500, "bob in full");
+        assertEq(token.balanceOf(ALICE), 1_000_000e6 - 1000 + 900, "alice in full");
+        assertEq(rollup.l2Collateral(), 100, "unregistered value stays");
+        solvent();
+    }
+
+    /// Three exits of 100, 200 and 300 against a pool of 300: each is paid half, 50, 100 and 150,
+    /// in whatever order they are claimed.
+    function test_claimExit_proRataWhenThePoolFallsShort() public {
+        deposit(ALICE, KEY_A, 100);
+        deposit(BOB, KEY_B, 200);
+        apply_(abi.encodePacked(Pubdata.deposit(0, ALICE, KEY_A, NEW, 100), Pubdata.deposit(1, BOB, KEY_B, NEW, 200)));
+        freezeNow();
+        assertEq(rollup.l2Collateral(), 300, "pool");
+        register(2, ALICE, 100);
+        register(3, BOB, 200);
+        register(4, CAROL, 300);
+        assertEq(rollup.exitPayout(2), 50, "estimate, alice");
+        assertEq(rollup.exitPayout(4), 150, "estimate, carol");
+        closeWindow();
+        uint256[3] memory before = [token.balanceOf(ALICE), token.balanceOf(BOB), token.balanceOf(CAROL)];
+        vm.expectEmit(true, true, true, true, address(rollup));
+        emit Rollup.Exited(4, CAROL, 300, 150);
+        rollup.claimExit(4);
+        assertEq(rollup.exitPayout(2), 50, "unchanged by the first claim");
+        vm.expectEmit(true, true, true, true, address(rollup));
+        emit Rollup.Exited(2, ALICE, 100, 50);
+        rollup.claimExit(2);
+        vm.warp(block.timestamp + 365 days);
+        vm.expectEmit(true, true, true, true, address(rollup));
+        emit Rollup.Exited(3, BOB, 200, 100);
+        rollup.claimExit(3);
+        assertEq(token.balanceOf(ALICE) - before[0], 50, "alice");
+        assertEq(token.balanceOf(BOB) - before[1], 100, "bob");
+        assertEq(token.balanceOf(CAROL) - before[2], 150, "carol");
+        assertEq(rollup.l2Collateral(), 0, "drained exactly");
+        solvent();
+    }
+
+    /// The case pro rata exists for. Deposits: Alice 1000, Bob 500, Carol 500 (2000 in L2). Alice
+    /// is long against Bob's short and the mark moved 900 her way: Bob's account is bankrupt
+    /// (total value -400) and nobody liquidated it before the freeze. Alice had withdrawn 200
+    /// (claimable, so it left L2: 1800 remain). Proven at the last marks, Alice's exit is 1700,
+    /// Carol's 500, Bob's 0: 2200 registered against 1800. First come, first served would pay
+    /// Alice 1700 and leave Carol 100; instead each gets 1800/2200 of their value, in any order,
+    /// and Alice's earlier withdrawal is still paid in full.
+    function test_claimExit_bankruptAccountEveryExiterBearsTheSameFraction() public {
+        deposit(ALICE, KEY_A, 1000);
+        deposit(BOB, KEY_B, 500);
+        deposit(CAROL, KEY_A, 500);
+        apply_(
+            abi.encodePacked(
+                Pubdata.deposit(0, ALICE, KEY_A, NEW, 1000),
+                Pubdata.deposit(1, BOB, KEY_B, NEW, 500),
+                Pubdata.deposit(2, CAROL, KEY_A, NEW, 500),
+                Pubdata.markPrice(0, 900),
+                Pubdata.withdrawal(2, ALICE, 200)
+            )
+        );
+        freezeNow();
+        uint256 pool = rollup.l2Collateral();
+        assertEq(pool, 1800, "L2 after the withdrawal");
+        register(2, ALICE, 1700);
+        register(3, BOB, 0);
+        register(4, CAROL, 500);
+        uint256 total = rollup.totalExitRegistered();
+        assertEq(total, 2200, "registered above the pool");
+        closeWindow();
+
+        uint32[3] memory accounts = [uint32(2), 3, 4];
+        address[3] memory owners = [ALICE, BOB, CAROL];
+        uint256[3] memory amounts = [uint256(1700), 0, 500];
+        uint256[3] memory paid;
+        // Claimed in two different orders from the same state: the same payouts.
+        uint256 snap = vm.snapshotState();
+        for (uint256 order = 0; order < 2; ++order) {
+            vm.revertToState(snap);
+            uint256 sum;
+            for (uint256 k = 0; k < 3; ++k) {
+                uint256 i = order == 0 ? k : 2 - k;
+                uint256 before = token.balanceOf(owners[i]);
+                rollup.claimExit(accounts[i]);
+                uint256 got = token.balanceOf(owners[i]) - before;
+                if (order == 0) paid[i] = got;
+                else assertEq(got, paid[i], "order does not matter");
+                sum += got;
+            }
+            assertTrue(sum <= pool, "never more than the pool");
+            assertEq(rollup.l2Collateral(), pool - sum, "paid from L2 only");
+            solvent();
+        }
+        assertEq(paid[0], 1390, "alice: 1700 * 1800 / 2200, rounded down");
+        assertEq(paid[1], 0, "bob: nothing");
+        assertEq(paid[2], 409, "carol: 500 * 1800 / 2200, rounded down");
+        // The same fraction for each: paid / amount = pool / total, up to the rounding.
+        for (uint256 i = 0; i < 3; ++i) {
+            assertTrue(paid[i] * total <= amounts[i] * pool, "not above the fraction");
+            assertTrue(amounts[i] * pool < (paid[i] + 1) * total, "less than a unit below it");
+        }
+        // The withdrawal credited before the freeze is not part of the pool: paid in full.
+        uint256 beforeClaim = token.balanceOf(ALICE);
+        vm.prank(ALICE);
+        rollup.claim();
+        assertEq(token.balanceOf(ALICE) - beforeClaim, 200, "claimable in full");
+        solvent();
+    }
+
+    /// Whatever the pool and the registered amounts, the claims pay exactly each exit's share,
+    /// never more than its amount, and never more than the pool in total.
+    function testFuzz_claimExit_sumNeverExceedsThePool(uint64 poolSeed, uint256[6] memory seeds, uint8 start) public {
+        uint64 pool = uint64(1 + poolSeed % 1e12);
+        deposit(ALICE, KEY_A, pool);
+        apply_(Pubdata.deposit(0, ALICE, KEY_A, NEW, pool));
+        freezeNow();
+        uint256[6] memory amounts;
+        uint256 total;
+        for (uint256 i = 0; i < 6; ++i) {
+            // Half of them around the pool's size, half anywhere below 2^100.
+            amounts[i] = seeds[i] % 2 == 0 ? (seeds[i] >> 1) % (uint256(pool) + 1) : (seeds[i] >> 1) % (1 << 100);
+            total += amounts[i];
+            register(uint32(10 + i), address(uint160(0x1000 + i)), amounts[i]);
+        }
+        closeWindow();
+        uint256 sum;
+        for (uint256 k = 0; k < 6; ++k) {
+            uint256 i = (uint256(start) + k) % 6;
+            rollup.claimExit(uint32(10 + i));
+            uint256 got = token.balanceOf(address(uint160(0x1000 + i)));
+            uint256 share = total <= pool ? amounts[i] : amounts[i] * pool / total;
+            assertEq(got, share, "the share");
+            assertTrue(got <= amounts[i], "never more than registered");
+            sum += got;
+        }
+        assertTrue(sum <= pool, "never more than the pool");
+        assertEq(rollup.l2Collateral(), pool - sum, "paid from L2");
+        solvent();
     }
 
     function test_exit_againstTheLastRootAndPrices() public {
@@ -1023,25 +1254,10 @@ contract RollupAfterFreezeTest is RollupFixture {
         freezeNow();
         vm.prank(ALICE);
         vm.expectRevert(Rollup.InvalidProof.selector);
-        rollup.exit(2, 900, stale);
+        rollup.registerExit(2, 900, stale);
         uint256[8] memory fresh = exitProof(2, ALICE, 900);
         vm.prank(ALICE);
-        rollup.exit(2, 900, fresh);
-    }
-
-    function test_exit_payoutCappedByL2Collateral() public {
-        setUpExit();
-        freezeNow();
-        uint256[8] memory pa = exitProof(2, ALICE, 1400);
-        uint256[8] memory pb = exitProof(3, BOB, 500);
-        vm.prank(ALICE);
-        rollup.exit(2, 1400, pa);
-        vm.expectEmit(true, true, true, true, address(rollup));
-        emit Rollup.Exited(3, BOB, 500, 100);
-        vm.prank(BOB);
-        rollup.exit(3, 500, pb);
-        assertEq(rollup.l2Collateral(), 0, "drained");
-        solvent();
+        rollup.registerExit(2, 900, fresh);
     }
 
     function test_exit_amountWidth() public {
@@ -1051,7 +1267,28 @@ contract RollupAfterFreezeTest is RollupFixture {
         uint256[8] memory p = exitProof(2, ALICE, big);
         vm.prank(ALICE);
         vm.expectRevert(Rollup.BadAmount.selector);
-        rollup.exit(2, big, p);
+        rollup.registerExit(2, big, p);
+        register(2, ALICE, big - 1);
+        assertEq(rollup.totalExitRegistered(), big - 1, "the widest amount");
+    }
+
+    /// Claims, reclaims and exits all work during and after the window, each from its own term.
+    function test_exit_windowLeavesClaimsAndReclaimsAlone() public {
+        deposit(ALICE, KEY_A, 1000);
+        deposit(BOB, KEY_B, 300);
+        apply_(abi.encodePacked(Pubdata.deposit(0, ALICE, KEY_A, NEW, 1000), Pubdata.withdrawal(2, ALICE, 400)));
+        freezeNow();
+        register(2, ALICE, 5000);
+        vm.prank(BOB);
+        rollup.reclaimDeposit(1, KEY_B, NEW, 300);
+        closeWindow();
+        rollup.claimExit(2);
+        assertEq(rollup.l2Collateral(), 0, "the pool went to the one exit");
+        vm.prank(ALICE);
+        rollup.claim();
+        assertEq(token.balanceOf(ALICE), 1_000_000e6 - 1000 + 600 + 400, "exit share and withdrawal");
+        assertEq(token.balanceOf(address(rollup)), 0, "all out");
+        solvent();
     }
 }
 
@@ -1198,6 +1435,12 @@ contract RollupSubmitTest is RollupFixture {
         c.minForcedAmount = 1 << 63;
         refused(c);
         c = placeholderConfig();
+        c.claimWindow = 1 hours - 1;
+        refused(c);
+        c = placeholderConfig();
+        c.claimWindow = 365 days + 1;
+        refused(c);
+        c = placeholderConfig();
         c.depositSpacing = 0;
         refused(c);
         c = placeholderConfig();
@@ -1206,6 +1449,7 @@ contract RollupSubmitTest is RollupFixture {
         c = placeholderConfig();
         c.forcedSpacing = GRACE;
         c.depositSpacing = GRACE;
+        c.claimWindow = 1 hours;
         c.minDeposit = (1 << 63) - 1;
         c.minForcedAmount = (1 << 63) - 1;
         new Rollup(c);

@@ -10,8 +10,8 @@ import {TestToken} from "../src/TestToken.sol";
 import {IVerifier} from "../src/IVerifier.sol";
 
 /// Drives the rollup through random sequences of deposits, batches (consuming deposits, credited
-/// or refunded, crediting withdrawals, answering forced requests), claims, forced requests, freezes,
-/// reclaims and exits. Every call it makes is one the rules allow, so each step moves state.
+/// or refunded, crediting withdrawals, answering forced requests in full or in part), claims,
+/// forced requests, freezes (on either queue), reclaims, exit registrations and exit claims. Every call it makes is one the rules allow, so each step moves state.
 contract SolvencyHandler {
     Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
     uint256 internal constant R = TestKey.R;
@@ -29,6 +29,9 @@ contract SolvencyHandler {
     }
 
     Queued[] public queue;
+    /// Accounts with a registered exit, and what their claims paid in total.
+    uint32[] public registered;
+    uint256 public exitPaid;
     uint256 public rootCounter;
     uint256 public calls;
 
@@ -152,13 +155,34 @@ contract SolvencyHandler {
         ++calls;
     }
 
-    function exit(uint32 account, uint256 who, uint256 amount) external {
-        if (!rollup.frozen() || rollup.exited(account)) return;
+    /// Registers an exit while the window is open, for up to twice the L2 collateral, so that
+    /// registered exits often exceed the pool and are paid pro rata.
+    function registerExit(uint32 account, uint256 who, uint256 amount) external {
+        if (!rollup.frozen() || block.timestamp >= rollup.frozenAt() + rollup.claimWindow()) return;
+        if (rollup.exitOwner(account) != address(0)) return;
         address a = actor(who);
         amount = amount % (rollup.l2Collateral() * 2 + 1);
         uint256[8] memory proof = TestKey.prove(exitKey, rollup.exitInputs(account, a, amount), 1);
         vm.prank(a);
-        rollup.exit(account, amount, proof);
+        rollup.registerExit(account, amount, proof);
+        registered.push(account);
+        ++calls;
+    }
+
+    /// Claims a registered exit; one call in two first waits for the window to close.
+    function claimExit(uint256 seed) external {
+        if (!rollup.frozen() || registered.length == 0) return;
+        uint256 end = rollup.frozenAt() + rollup.claimWindow();
+        if (block.timestamp < end) {
+            if (seed % 2 == 0) return;
+            vm.warp(end);
+        }
+        uint32 account = registered[seed % registered.length];
+        if (rollup.exitClaimed(account)) return;
+        address owner = rollup.exitOwner(account);
+        uint256 before = token.balanceOf(owner);
+        rollup.claimExit(account);
+        exitPaid += token.balanceOf(owner) - before;
         ++calls;
     }
 
@@ -197,6 +221,7 @@ contract SolvencyInvariantTest is Test {
                 gracePeriod: 1 hours,
                 forcedSpacing: 60,
                 depositSpacing: 30,
+                claimWindow: 1 days,
                 minDeposit: 1,
                 minForcedAmount: 1,
                 batchVerifiers: shapes,
@@ -230,6 +255,16 @@ contract SolvencyInvariantTest is Test {
     /// the fuzzer may try anything), the invariants above would hold without testing anything.
     function afterInvariant() public view {
         assertTrue(handler.calls() > 0, "the run made no successful call");
+    }
+
+    /// Exits share the pool: what their claims paid never exceeds it, and came out of L2.
+    function invariant_exitsNeverExceedThePool() public view {
+        if (!rollup.exitPoolFixed()) {
+            assertEq(handler.exitPaid(), 0, "nothing paid before the pool is fixed");
+            return;
+        }
+        assertGe(rollup.exitPool(), handler.exitPaid(), "pool >= paid");
+        assertEq(rollup.l2Collateral() + handler.exitPaid(), rollup.exitPool(), "paid from L2 alone");
     }
 
     function invariant_totalsMatchTheirParts() public view {

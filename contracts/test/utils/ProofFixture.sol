@@ -37,6 +37,7 @@ library ProofFixture {
             gracePeriod: 1 days,
             forcedSpacing: 60,
             depositSpacing: 60,
+            claimWindow: 7 days,
             minDeposit: 1,
             minForcedAmount: 1,
             batchVerifiers: batchVerifiers,

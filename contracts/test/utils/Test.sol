@@ -49,6 +49,9 @@ abstract contract Test {
     /// Marks this contract as a test contract for forge (forge-std's `IS_TEST`).
     bool public IS_TEST = true;
 
+    /// DSTest's log event: forge prints it under "Logs" with -vv.
+    event log_named_uint(string key, uint256 val);
+
     error AssertionFailed(string what, uint256 left, uint256 right);
     error AssertionFailedBytes(string what, bytes32 left, bytes32 right);
     error AssertionFailedBool(string what);
