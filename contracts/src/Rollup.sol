@@ -61,7 +61,8 @@ contract Rollup {
     uint256 internal constant R = 21888242871839275222246405745257275088548364400416034343698204186575808495617;
     /// `sha256` read big-endian with the top three bits cleared: below 2^253 < R.
     uint256 internal constant COMMITMENT_MASK = (1 << 253) - 1;
-    /// Deposit and forced-withdrawal amounts: `0 < amount < 2^63` (units.rs AMOUNT_BITS).
+    /// Deposit and forced-withdrawal amounts: `amount < 2^63` (units.rs AMOUNT_BITS), and at
+    /// least the deployment's minDeposit / minForcedAmount (both at least 1).
     uint256 internal constant AMOUNT_LIMIT = 1 << 63;
     /// An exit pays a total value, `|TV| < 2^100` (units.rs); the exit circuit range-checks it.
     uint256 internal constant EXIT_AMOUNT_LIMIT = 1 << 100;
@@ -166,6 +167,9 @@ contract Rollup {
     bool public frozen;
     /// The block time of the freeze (0 while not frozen): the exit claim window starts here.
     uint64 public frozenAt;
+    /// Set by the first exit claim, with exitPool (packed here: the first claim writes a slot
+    /// already in use).
+    bool public exitPoolFixed;
 
     /// `depositHash[i]`: the running hash after deposit `i`, `h_{-1} = 0`,
     /// `h_i = keccak256(h_{i-1} | u64 index | address l1 | bytes32 packed key | u32 account | u64 amount)`:
@@ -203,7 +207,6 @@ contract Rollup {
     /// l2Collateral when the first exit was claimed (the window closed; nothing else moves it
     /// after a freeze): what every exit shares. Set once, with exitPoolFixed.
     uint256 public exitPool;
-    bool public exitPoolFixed;
 
     uint256 public totalClaimable;
     /// Queued deposits neither consumed by a batch nor reclaimed.
@@ -328,8 +331,8 @@ contract Rollup {
         }
         // A forced request must be answerable (at least a minute) and a freeze reachable.
         if (config.gracePeriod < 60 || config.gracePeriod > 365 days) revert BadConfig();
-        // At least a second per request (else a flood could still be due at once), and no more
-        // than the grace period (a lone request's deadline stays now + gracePeriod).
+        // At least a second per entry (else a flood could still be due at once), and no more
+        // than the grace period (a lone entry's deadline stays now + gracePeriod); both queues.
         if (config.forcedSpacing == 0 || config.forcedSpacing > config.gracePeriod) revert BadConfig();
         if (config.depositSpacing == 0 || config.depositSpacing > config.gracePeriod) revert BadConfig();
         // Owners need time to see the freeze and prove their exits; claims must come eventually.
@@ -385,9 +388,10 @@ contract Rollup {
 
     /// Queues `amount` units for L2 account `account`, or for a new account if `account` is
     /// NEW_ACCOUNT; `publicKey` (the packed Baby Jubjub key, circomlib) and the sender are the
-    /// account's key and L1 owner. The state machine credits an existing account only if both
-    /// match its leaf, and opens a new one with them; otherwise (or for an invalid key, a full
-    /// tree, a balance overflow) the batch refunds the deposit (0x06) to the sender. The sender
+    /// new account's key and L1 owner. The state machine credits an existing account only if its
+    /// owner matches (PROTOCOL.md 6b); a deposit it cannot credit (no such account, another
+    /// owner, an invalid key, a full tree, a balance overflow) is refunded to the sender by the
+    /// batch that consumes it (0x06). The sender
     /// may also reclaim it after a freeze if no batch consumed it. `minDeposit <= amount < 2^63`.
     /// Batches must consume deposits in order, each by its deadline, staggered exactly as forced
     /// requests are (`depositSpacing`): if the oldest unconsumed deposit reaches it, anyone may
@@ -615,8 +619,8 @@ contract Rollup {
 
     /// `0x06 | u64 index | address l1 | bytes32 packed key | u32 account | u64 amount`: consumed
     /// from the queue exactly like 0x01, but the state machine could not credit it (invalid key,
-    /// a target account that does not exist or whose key or owner differ, collateral overflow,
-    /// full tree), so the amount becomes claimable by the depositor, the record's `l1` (bound to
+    /// a target account that does not exist or has another owner, collateral overflow, full
+    /// tree), so the amount becomes claimable by the depositor, the record's `l1` (bound to
     /// the depositing address by the running hash).
     function _refundDeposit(bytes calldata pubdata, uint256 off, Cursor memory c) private {
         uint64 index = c.nextDeposit;
