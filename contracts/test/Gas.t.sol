@@ -18,9 +18,10 @@ contract GasTest is RollupFixture {
         deposit(CAROL, KEY_B, 1);
     }
 
-    /// Records the gas of the last call under `name` (snapshots/GasTest.json) and logs it, so
-    /// `forge test --match-contract GasTest -vv` prints every figure (execution gas, without
-    /// the 21,000 base and calldata that --gas-report adds).
+    /// Records the gas of the last call under `name` (snapshots/GasTest.json) and logs it:
+    /// `forge test --match-contract GasTest --gas-report -vv` prints every figure as transaction
+    /// gas (each call its own transaction: 21,000 base, calldata and cold storage included);
+    /// without --gas-report the logged figures are execution gas in the test's warm context.
     function report(string memory name) internal {
         emit log_named_uint(name, vm.snapshotGasLastCall("GasTest", name));
     }
