@@ -35,6 +35,7 @@ contract Deploy {
         uint256 forcedSpacing;
         uint256 depositSpacing;
         uint256 claimWindow;
+        uint256 maxBatchAge;
         uint256 minDeposit;
         uint256 minForcedAmount;
         /// Comma-separated key files, one per batch shape.
@@ -72,6 +73,7 @@ contract Deploy {
             forcedSpacing: vm.envOr("FORCED_SPACING", uint256(60)),
             depositSpacing: vm.envOr("DEPOSIT_SPACING", uint256(60)),
             claimWindow: vm.envOr("CLAIM_WINDOW", uint256(14 days)),
+            maxBatchAge: vm.envOr("MAX_BATCH_AGE", uint256(1 days)),
             minDeposit: vm.envOr("MIN_DEPOSIT", uint256(1)),
             minForcedAmount: vm.envOr("MIN_FORCED_AMOUNT", uint256(1)),
             batchVk: vm.envString("BATCH_VK"),
@@ -105,6 +107,7 @@ contract Deploy {
                 forcedSpacing: c.forcedSpacing,
                 depositSpacing: c.depositSpacing,
                 claimWindow: c.claimWindow,
+                maxBatchAge: c.maxBatchAge,
                 minDeposit: c.minDeposit,
                 minForcedAmount: c.minForcedAmount,
                 batchVerifiers: shapes,

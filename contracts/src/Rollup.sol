@@ -37,9 +37,9 @@ import {IVerifier} from "./IVerifier.sol";
 /// The insurance fund is L2 account 0, and no function of this contract moves its capital: only
 /// deposits, liquidations, deleverages and fees move it, inside L2, enforced by the batch proof
 /// (no signature withdraws from it). Its collateral is part of l2Collateral like any account's.
-/// After a freeze it is an account like the others: its L1 owner may register its exit with a
-/// proof, and is paid pro rata with everyone else; while it is not registered, its value stays
-/// in the pool that pays the other exits.
+/// After a freeze it does not exit (registerExit refuses account 0): its value stays in the pool
+/// that pays the users' exits, which is what an insurance fund is for. Moving fund capital would
+/// take an explicit governance function with a delay; this contract has none.
 ///
 /// Solvency: the token balance of this contract always covers
 ///   totalClaimable + pendingDeposits + l2Collateral,
@@ -68,6 +68,8 @@ contract Rollup {
     uint256 internal constant EXIT_AMOUNT_LIMIT = 1 << 100;
     /// Markets per deployment (units.rs MAX_MARKETS).
     uint256 internal constant MAX_MARKETS = 8;
+    /// The insurance fund's L2 account (units.rs AccountId::INSURANCE_FUND).
+    uint32 internal constant INSURANCE_FUND = 0;
 
     uint8 internal constant KIND_NOOP = 0x00;
     uint8 internal constant KIND_DEPOSIT = 0x01;
@@ -138,6 +140,12 @@ contract Rollup {
     /// Long enough for every owner to notice the freeze and make an exit proof (1 hour..365
     /// days; weeks in production).
     uint256 public immutable claimWindow;
+    /// A batch's time may lag the L1's by at most this many seconds. The batch time is what
+    /// orders' expiry and quotes' freshness are judged at, so without a floor an operator could
+    /// seal a batch "in the past" and fill an order long after it expired or tick a mark from
+    /// old quotes. It must exceed the deployment's worst proving and submission lag (the node
+    /// stops sealing when its backlog ages toward it), or an honest batch could be refused.
+    uint256 public immutable maxBatchAge;
     /// Number of markets of the state (`StateConfig::markets.len()`), 1..=8.
     uint256 public immutable marketCount;
     /// The smallest deposit accepted. Every deposit costs the operator a slot of a batch, so a
@@ -282,6 +290,7 @@ contract Rollup {
     error ExitWindowClosed();
     error ExitWindowOpen();
     error NotRegistered();
+    error InsuranceFundExit();
     error AlreadyClaimed();
     error NotReclaimable();
 
@@ -306,6 +315,8 @@ contract Rollup {
         uint256 depositSpacing;
         /// Seconds, 1 hour..=365 days.
         uint256 claimWindow;
+        /// Seconds, 10 minutes..=30 days.
+        uint256 maxBatchAge;
         /// Token units, 1..2^63.
         uint256 minDeposit;
         /// Token units, 1..2^63.
@@ -337,6 +348,8 @@ contract Rollup {
         if (config.depositSpacing == 0 || config.depositSpacing > config.gracePeriod) revert BadConfig();
         // Owners need time to see the freeze and prove their exits; claims must come eventually.
         if (config.claimWindow < 1 hours || config.claimWindow > 365 days) revert BadConfig();
+        // Room for proving and submission, and still a bound worth having.
+        if (config.maxBatchAge < 10 minutes || config.maxBatchAge > 30 days) revert BadConfig();
         if (config.minDeposit == 0 || config.minDeposit >= AMOUNT_LIMIT) revert BadConfig();
         if (config.minForcedAmount == 0 || config.minForcedAmount >= AMOUNT_LIMIT) revert BadConfig();
         if (config.batchVerifiers.length == 0) revert BadConfig();
@@ -352,6 +365,7 @@ contract Rollup {
         forcedSpacing = config.forcedSpacing;
         depositSpacing = config.depositSpacing;
         claimWindow = config.claimWindow;
+        maxBatchAge = config.maxBatchAge;
         minDeposit = config.minDeposit;
         minForcedAmount = config.minForcedAmount;
         exitVerifier = config.exitVerifier;
@@ -519,8 +533,8 @@ contract Rollup {
     /// the proof of its commitment. Refuses (reverts) unless: not frozen; the layout is exact;
     /// the header's chain id and rollup address are this chain's and this contract's (the
     /// signatures the proof checked were made for this domain); the old root is the current root; the new root is a field element; the batch number is
-    /// exactly `batchCount + 1`; the timestamp is not before the last batch's and not in the
-    /// future; deposits (credited or refunded) are the next queued ones in order, record for
+    /// exactly `batchCount + 1`; the timestamp is not before the last batch's, not in the
+    /// future and not more than `maxBatchAge` behind the L1's; deposits (credited or refunded) are the next queued ones in order, record for
     /// record; forced answers are the next requests in order, field for field; markets exist.
     /// The batch number is what makes a batch impossible to apply twice, even one that changes
     /// no leaf (its root stays where it was) at the same second as the previous batch.
@@ -545,7 +559,7 @@ contract Rollup {
         if (newRoot >= R) revert BadNewRoot();
         uint64 expected = batchCount + 1;
         if (number != expected) revert BadBatchNumber(expected, number);
-        if (timestamp < lastBatchTimestamp || timestamp > block.timestamp) revert BadTimestamp();
+        if (timestamp < lastBatchTimestamp || timestamp > block.timestamp || timestamp + maxBatchAge < block.timestamp) revert BadTimestamp();
 
         Cursor memory c;
         c.batchNumber = number;
@@ -748,6 +762,8 @@ contract Rollup {
     /// registered by the end of the window share the pool (claimExit).
     function registerExit(uint32 account, uint256 amount, uint256[8] calldata proof) external {
         if (!frozen) revert NotFrozen();
+        // The insurance fund's value stays in the pool: no key holder takes it out.
+        if (account == INSURANCE_FUND) revert InsuranceFundExit();
         if (block.timestamp >= frozenAt + claimWindow) revert ExitWindowClosed();
         if (exitOwner[account] != address(0)) revert AlreadyExited();
         if (amount >= EXIT_AMOUNT_LIMIT) revert BadAmount();

@@ -22,6 +22,7 @@ contract DeployTest is Test {
             forcedSpacing: 60,
             depositSpacing: 30,
             claimWindow: 7 days,
+            maxBatchAge: 1 days,
             minDeposit: 1,
             minForcedAmount: 1,
             batchVk: "test/data/test-vk-batch.json",

@@ -67,6 +67,7 @@ abstract contract RollupFixture is Test {
             forcedSpacing: SPACING,
             depositSpacing: DEPOSIT_SPACING,
             claimWindow: CLAIM_WINDOW,
+            maxBatchAge: 1 days,
             minDeposit: MIN_DEPOSIT,
             minForcedAmount: MIN_FORCED_AMOUNT,
             batchVerifiers: shapes,
@@ -94,6 +95,8 @@ abstract contract RollupFixture is Test {
     function batchOf(bytes memory records) internal returns (bytes memory) {
         uint64 ts = rollup.lastBatchTimestamp() + 1;
         if (ts < T0) ts = uint64(T0);
+        // At the L1's time: never older than maxBatchAge.
+        if (ts < block.timestamp) ts = uint64(block.timestamp);
         if (block.timestamp < ts) vm.warp(ts);
         return batchFor(rollup.stateRoot(), nextRoot(), next(), ts, records, Pubdata.accountUpdate(2, 0x1234));
     }
@@ -562,6 +565,14 @@ contract RollupBatchTest is RollupFixture {
         assertEq(rollup.lastBatchTimestamp(), T0 + 50, "latest");
         vm.expectRevert(Rollup.BadTimestamp.selector);
         rollup.applyBatch(batchFor(root, root, 4, uint64(T0 + 49), "", ""));
+        // Not more than maxBatchAge behind the L1: an operator cannot seal "in the past" to
+        // fill expired orders or tick old quotes. At the bound itself it is accepted.
+        uint256 age = rollup.maxBatchAge();
+        vm.warp(T0 + 60 + age + 1);
+        vm.expectRevert(Rollup.BadTimestamp.selector);
+        rollup.applyBatch(batchFor(root, root, 4, uint64(T0 + 60), "", ""));
+        vm.warp(T0 + 60 + age);
+        rollup.applyBatch(batchFor(root, root, 4, uint64(T0 + 60), "", ""));
     }
 
     function test_batch_refusesNewRootOutsideField() public {
@@ -1036,6 +1047,18 @@ contract RollupAfterFreezeTest is RollupFixture {
         assertEq(rollup.totalExitRegistered(), 900, "counted once");
     }
 
+    /// The insurance fund (account 0) does not exit: its value stays in the pool that pays the
+    /// users' exits, even with a valid proof by its L1 owner.
+    function test_registerExit_refusesTheInsuranceFund() public {
+        setUpExit();
+        freezeNow();
+        uint256[8] memory p = exitProof(0, ALICE, 100);
+        vm.prank(ALICE);
+        vm.expectRevert(Rollup.InsuranceFundExit.selector);
+        rollup.registerExit(0, 100, p);
+        assertEq(rollup.totalExitRegistered(), 0, "nothing registered");
+    }
+
     /// Registration is open from the freeze to one second before `frozenAt + claimWindow`.
     function test_registerExit_onlyInsideTheWindow() public {
         setUpExit();
@@ -1441,6 +1464,12 @@ contract RollupSubmitTest is RollupFixture {
         c.claimWindow = 365 days + 1;
         refused(c);
         c = placeholderConfig();
+        c.maxBatchAge = 10 minutes - 1;
+        refused(c);
+        c = placeholderConfig();
+        c.maxBatchAge = 30 days + 1;
+        refused(c);
+        c = placeholderConfig();
         c.depositSpacing = 0;
         refused(c);
         c = placeholderConfig();
@@ -1450,6 +1479,7 @@ contract RollupSubmitTest is RollupFixture {
         c.forcedSpacing = GRACE;
         c.depositSpacing = GRACE;
         c.claimWindow = 1 hours;
+        c.maxBatchAge = 10 minutes;
         c.minDeposit = (1 << 63) - 1;
         c.minForcedAmount = (1 << 63) - 1;
         new Rollup(c);

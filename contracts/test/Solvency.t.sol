@@ -222,6 +222,7 @@ contract SolvencyInvariantTest is Test {
                 forcedSpacing: 60,
                 depositSpacing: 30,
                 claimWindow: 1 days,
+                maxBatchAge: 1 days,
                 minDeposit: 1,
                 minForcedAmount: 1,
                 batchVerifiers: shapes,

@@ -38,6 +38,7 @@ library ProofFixture {
             forcedSpacing: 60,
             depositSpacing: 60,
             claimWindow: 7 days,
+            maxBatchAge: 1 days,
             minDeposit: 1,
             minForcedAmount: 1,
             batchVerifiers: batchVerifiers,
