@@ -10,8 +10,9 @@
 //!     markets; a disabled slot changes nothing and publishes a no-op record and zero entries
 //! fee settlement: the fee account gets the sum of the batch's trading fees (always one write)
 //! new root = Poseidon(accounts root, markets hash)
-//! pubdata  = old root | new root | batch number | timestamp | record bytes | records |
-//!            write count | (account id | new leaf hash) per write
+//! pubdata  = old root | new root | batch number | timestamp | chain id | rollup address |
+//!            record bytes | records | write count | (account id | new leaf hash) per write
+//! every signed message's tag = kind + 2^8 * (chain id << 160 | rollup address)
 //! ```
 //! The layout is the one `SealedBatch::public_data` produces natively and the L1 contract reads;
 //! the differential tests compare the bytes.
@@ -32,6 +33,7 @@ use zkperp_state::state::StateConfig;
 use zkperp_state::units::{AccountId, Collateral, Timestamp};
 use zkperp_state::Fr;
 
+use crate::domain::SigningDomainVar;
 use crate::eq::{conditional_enforce_equal, enforce_equal};
 use crate::leaf::AccountLeafVar;
 use crate::market::{markets_hash, MarketStateVar};
@@ -50,6 +52,8 @@ pub struct BatchVar {
     pub markets: Vec<MarketStateVar>,
     /// The batch time (40 bits).
     pub now: FpVar<Fr>,
+    /// The deployment every signature of the batch is bound to (published in the header).
+    pub domain: SigningDomainVar,
     /// Trading fees so far, for the fee settlement.
     pub fees: FpVar<Fr>,
     /// The records section, slot by slot.
@@ -297,6 +301,8 @@ impl ConstraintSynthesizer<Fr> for BatchCircuit {
         enforce_unsigned_bits(&now, Timestamp::BITS)?;
         let number = FpVar::new_witness(cs.clone(), || Ok(Fr::from(w.batch_number)))?;
         let number_bytes = uint_be_bytes(&number, 8)?;
+        let domain = SigningDomainVar::new_witness(cs.clone(), &w.domain)?;
+        let domain_bytes = domain.header_bytes.clone();
 
         let mut b = BatchVar {
             cs: cs.clone(),
@@ -304,6 +310,7 @@ impl ConstraintSynthesizer<Fr> for BatchCircuit {
             accounts_root,
             markets,
             now,
+            domain,
             fees: FpVar::Constant(Fr::from(0u64)),
             records: Vec::with_capacity(self.shape.records_len()),
             writes: Vec::with_capacity(36 * self.shape.writes()),
@@ -361,6 +368,7 @@ impl ConstraintSynthesizer<Fr> for BatchCircuit {
         bytes.extend(field_be_bytes(&new_root)?);
         bytes.extend(number_bytes);
         bytes.extend(now_bytes);
+        bytes.extend(domain_bytes);
         bytes.extend(constant_be_bytes(self.shape.records_len() as u64, 4));
         bytes.append(&mut b.records);
         bytes.extend(constant_be_bytes(self.shape.writes() as u64, 4));

@@ -21,16 +21,17 @@
 
 use ark_ff::Field;
 use ark_r1cs_std::{
-    alloc::AllocVar, boolean::Boolean, fields::fp::FpVar, fields::FieldVar, GR1CSVar,
+    alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar, GR1CSVar,
 };
 use ark_relations::gr1cs::SynthesisError;
 use zkperp_state::margin::Fraction;
 use zkperp_state::market::MarketParams;
-use zkperp_state::units::{BaseLots, PPM_ONE};
+use zkperp_state::units::{BaseLots, Timestamp, PPM_ONE};
 use zkperp_state::Fr;
 
 use crate::eq::{conditional_enforce_equal, enforce_equal};
-use crate::units::{enforce_unsigned_bits, two_pow};
+use crate::market::MarketStateVar;
+use crate::units::{conditional_enforce_unsigned_bits, enforce_unsigned_bits, two_pow};
 
 /// `TV` and `TR * 10^6` of one account (the twin of `MarginSummary`).
 #[derive(Debug, Clone)]
@@ -75,6 +76,36 @@ fn abs_size_with(
     enforce_equal(&signed, size)?;
     Ok(magnitude)
 }
+
+/// Twin of `margin::enforce_fresh_marks`, when `enabled`: every market where `sizes` or
+/// `other` (the same account on the other side of the change; may be empty) is nonzero has a
+/// mark no older than its `max_mark_age_secs` at `now`. Per market: one or two zero tests, a
+/// 40-bit check that the mark is not from the future and a 32-bit check of its age.
+pub fn conditional_enforce_fresh_marks(
+    sizes: &[FpVar<Fr>],
+    other: &[FpVar<Fr>],
+    markets: &[MarketStateVar],
+    params: &[MarketParams],
+    now: &FpVar<Fr>,
+    enabled: &Boolean<Fr>,
+) -> Result<(), SynthesisError> {
+    let zero = FpVar::zero();
+    for (i, (market, p)) in markets.iter().zip(params).enumerate() {
+        let mut held = !sizes[i].is_eq(&zero)?;
+        if let Some(o) = other.get(i) {
+            held = &held | &!o.is_eq(&zero)?;
+        }
+        let on = &held & enabled;
+        let age = now - &market.mark_time;
+        conditional_enforce_unsigned_bits(&age, Timestamp::BITS, &on)?;
+        let room = FpVar::Constant(Fr::from(p.max_mark_age_secs)) - &age;
+        conditional_enforce_unsigned_bits(&room, MARK_AGE_BITS, &on)?;
+    }
+    Ok(())
+}
+
+/// `max_mark_age_secs < 2^32` (`zkperp_state::market::MAX_MARK_AGE`).
+const MARK_AGE_BITS: u32 = 32;
 
 /// `TV` (twin of `margin::total_value`); `sizes` and `marks` by market, parameters as constants.
 pub fn total_value(

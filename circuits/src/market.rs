@@ -2,7 +2,8 @@
 //! selection of one market by id.
 //!
 //! ```text
-//! pack(market) = price | (index + 2^63) << 40 | last_funding << 104     (144 bits)
+//! pack(market) = price | (index + 2^63) << 40 | last_funding << 104 | mark_time << 144
+//!                                                                       (184 bits)
 //! markets hash = Poseidon(pack(market_0), .., pack(market_{M-1}))
 //! ```
 //! The fields are range-checked on allocation, so the packing is linear and injective.
@@ -27,6 +28,8 @@ pub struct MarketStateVar {
     pub mark_price: FpVar<Fr>,
     pub funding_index: FpVar<Fr>,
     pub last_funding: FpVar<Fr>,
+    /// The newest quote of the last oracle tick (40 bits).
+    pub mark_time: FpVar<Fr>,
 }
 
 impl MarketStateVar {
@@ -40,12 +43,15 @@ impl MarketStateVar {
         let funding_index =
             FpVar::new_witness(cs.clone(), || Ok(fr_from_i128(m.funding_index.get())))?;
         enforce_signed_bits(&funding_index, FundingIndex::BITS)?;
-        let last_funding = FpVar::new_witness(cs, || Ok(Fr::from(m.last_funding.get())))?;
+        let last_funding = FpVar::new_witness(cs.clone(), || Ok(Fr::from(m.last_funding.get())))?;
         enforce_unsigned_bits(&last_funding, Timestamp::BITS)?;
+        let mark_time = FpVar::new_witness(cs, || Ok(Fr::from(m.mark_time.get())))?;
+        enforce_unsigned_bits(&mark_time, Timestamp::BITS)?;
         Ok(MarketStateVar {
             mark_price,
             funding_index,
             last_funding,
+            mark_time,
         })
     }
 
@@ -54,6 +60,7 @@ impl MarketStateVar {
         &self.mark_price
             + (&self.funding_index + two_pow(63)) * two_pow(40)
             + &self.last_funding * two_pow(104)
+            + &self.mark_time * two_pow(144)
     }
 
     /// `cond ? a : b`, field by field.
@@ -62,6 +69,7 @@ impl MarketStateVar {
             mark_price: FpVar::conditionally_select(cond, &a.mark_price, &b.mark_price)?,
             funding_index: FpVar::conditionally_select(cond, &a.funding_index, &b.funding_index)?,
             last_funding: FpVar::conditionally_select(cond, &a.last_funding, &b.last_funding)?,
+            mark_time: FpVar::conditionally_select(cond, &a.mark_time, &b.mark_time)?,
         })
     }
 }

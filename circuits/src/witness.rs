@@ -9,6 +9,7 @@
 use std::sync::OnceLock;
 
 use zkperp_state::batch::{SealedBatch, Shape, ShapeError, SlotKind};
+use zkperp_state::domain::SigningDomain;
 use zkperp_state::eddsa::{PrivateKey, PublicKey, Signature};
 use zkperp_state::field::Fr;
 use zkperp_state::leaf::{AccountLeaf, Position};
@@ -17,8 +18,8 @@ use zkperp_state::merkle::MerkleProof;
 use zkperp_state::order::{Order, OrderSlot, Side, SignedOrder};
 use zkperp_state::state::{AccountWrite, StateConfig};
 use zkperp_state::tx::{
-    CancelOrder, Deleverage, Deposit, FundingTick, L1Deposit, L1ForcedWithdrawal, Liquidation,
-    OracleTick, Quote, SignedQuote, Trade, Transaction, Withdrawal,
+    CancelOrder, Deleverage, Deposit, DepositTarget, FundingTick, L1Deposit, L1ForcedWithdrawal,
+    Liquidation, OracleTick, Quote, SignedQuote, Trade, Transaction, Withdrawal,
 };
 use zkperp_state::units::{
     AccountId, Amount, BaseLots, Collateral, FundingIndex, L1Address, MarketId, Nonce, OrderId,
@@ -74,8 +75,6 @@ pub struct WithdrawalWitness {
 pub struct DepositWitness {
     pub deposit: Deposit,
     pub credited: bool,
-    /// The deposit created the account (its leaf was empty).
-    pub created: bool,
     /// The leaf before (a placeholder when created or refunded) and its path.
     pub account: AccountWitness,
 }
@@ -141,6 +140,7 @@ pub struct Slot {
 pub struct BatchWitness {
     pub batch_number: u64,
     pub timestamp: Timestamp,
+    pub domain: SigningDomain,
     pub start_accounts_root: Fr,
     pub start_markets: Vec<MarketState>,
     pub slots: Vec<Slot>,
@@ -223,22 +223,18 @@ impl BatchWitness {
                         Some(zkperp_state::pubdata::PubData::Deposit { credited, .. }) => *credited,
                         _ => return Err(receipt_error()),
                     };
-                    let (created, account) = match writes.first() {
-                        Some(w) => (
-                            w.before.is_none(),
-                            AccountWitness {
-                                id: w.account,
-                                leaf: w.before.clone().unwrap_or_else(|| dummy_leaf(config)),
-                                proof: w.update.proof.clone(),
-                            },
-                        ),
-                        None if !credited => (false, dummy_account(config)),
+                    let account = match writes.first() {
+                        Some(w) => AccountWitness {
+                            id: w.account,
+                            leaf: w.before.clone().unwrap_or_else(|| dummy_leaf(config)),
+                            proof: w.update.proof.clone(),
+                        },
+                        None if !credited => dummy_account(config),
                         None => return Err(receipt_error()),
                     };
                     SlotWitness::Deposit(DepositWitness {
                         deposit: *t,
                         credited,
-                        created,
                         account,
                     })
                 }
@@ -256,9 +252,9 @@ impl BatchWitness {
                 }
                 Transaction::ForcedWithdrawal(t) => {
                     let served = match applied.receipt.pubdata.first() {
-                        Some(zkperp_state::pubdata::PubData::ForcedWithdrawal {
-                            served, ..
-                        }) => *served,
+                        Some(zkperp_state::pubdata::PubData::ForcedWithdrawal { paid, .. }) => {
+                            paid.get() != 0
+                        }
                         _ => return Err(receipt_error()),
                     };
                     let read = applied.receipt.reads.first().ok_or_else(receipt_error)?;
@@ -311,6 +307,7 @@ impl BatchWitness {
         Ok(BatchWitness {
             batch_number: batch.batch_number,
             timestamp: batch.timestamp,
+            domain: batch.domain,
             start_accounts_root: batch.start_accounts_root,
             start_markets: batch.start_markets.clone(),
             slots,
@@ -339,6 +336,7 @@ impl BatchWitness {
         Ok(BatchWitness {
             batch_number: 0,
             timestamp: Timestamp::default(),
+            domain: config.domain,
             start_accounts_root: Fr::from(0u64),
             start_markets: vec![MarketState::default(); config.markets.len()],
             slots,
@@ -454,12 +452,12 @@ fn dummy_slot(config: &StateConfig, kind: SlotKind) -> Option<SlotWitness> {
                     index: 0,
                     l1_address: L1Address([0; 20]),
                     public_key: [0; 32],
+                    account: DepositTarget::New,
                     amount: Amount::default(),
                 },
                 salt: Fr::from(0u64),
             },
             credited: false,
-            created: false,
             account: dummy_account(config),
         }),
         SlotKind::Trade => SlotWitness::Trade(TradeWitness {

@@ -504,7 +504,10 @@ fn withdrawal_rules_are_enforced() {
             t.signature = f.traders[signer]
                 .key
                 .sign(zkperp_state::tx::Withdrawal::message(
-                    t.account, t.amount, t.nonce,
+                    &zkperp_state::domain::SigningDomain::TEST,
+                    t.account,
+                    t.amount,
+                    t.nonce,
                 ));
         })
     };
@@ -590,6 +593,108 @@ fn deposit_rules_are_enforced() {
     );
 }
 
+/// The target a deposit names decides which account it credits: a prover who credits another
+/// account of the same owner, creates one for a top-up, or tops up for a new-account request
+/// is refused; anyone may top up the insurance fund.
+#[test]
+fn a_deposit_credits_only_the_account_it_names() {
+    use zkperp_state::tx::DepositTarget;
+    let mut f = Fixture::with_depths(2, 5, 3);
+    let first = f.deposit(0, 1_000_000_000);
+    // The same owner opens a second account.
+    let Transaction::Deposit(mut second) = f.deposit_tx(0, 2_000_000) else {
+        unreachable!()
+    };
+    second.request.account = DepositTarget::New;
+    let receipt = f
+        .apply(Transaction::Deposit(second))
+        .expect("second account");
+    f.deposits += 1;
+    let second = receipt.writes[0].account;
+    f.state.end_batch().expect("seal 1");
+    f.state.begin_batch(ts(START + 60)).expect("begin");
+    let start = f.state.account_tree().clone();
+    let first_leaf = f.state.account(first).expect("first").leaf.clone();
+    // A top-up of the second account, a new account, a stranger's top-up of the fund, and a
+    // stranger's deposit naming the first account (refunded).
+    let Transaction::Deposit(mut topup) = f.deposit_tx(0, 5_000_000) else {
+        unreachable!()
+    };
+    topup.request.account = DepositTarget::Existing(second);
+    f.apply(Transaction::Deposit(topup)).expect("top-up");
+    f.deposits += 1;
+    f.deposit(1, 7_000_000);
+    let Transaction::Deposit(mut gift) = f.deposit_tx(1, 3_000_000) else {
+        unreachable!()
+    };
+    gift.request.account = DepositTarget::Existing(zkperp_state::units::AccountId::INSURANCE_FUND);
+    f.apply(Transaction::Deposit(gift))
+        .expect("a gift to the fund");
+    f.deposits += 1;
+    let Transaction::Deposit(mut intrusion) = f.deposit_tx(1, 4_000_000) else {
+        unreachable!()
+    };
+    intrusion.request.account = DepositTarget::Existing(first);
+    f.apply(Transaction::Deposit(intrusion)).expect("refunded");
+    f.deposits += 1;
+    let batch = f.state.end_batch().expect("seal 2");
+    let base = circuit(&f, &batch);
+    let slots: Vec<usize> = (0..base.witness.slots.len())
+        .filter(|&i| base.witness.slots[i].enabled)
+        .collect();
+    let (topup, created, gift, intrusion) = (slots[0], slots[1], slots[2], slots[3]);
+    let edit = |slot: usize, e: &dyn Fn(&mut zkperp_circuits::witness::DepositWitness)| {
+        dishonest(&base, slot, |w| {
+            let SlotWitness::Deposit(d) = w else {
+                unreachable!()
+            };
+            e(d)
+        })
+    };
+    assert!(
+        edit(topup, &|_| {}) && edit(created, &|_| {}) && edit(gift, &|_| {}),
+        "untouched, the fund's top-up by a stranger included"
+    );
+    assert!(
+        !edit(topup, &|d| d.deposit.request.account =
+            DepositTarget::Existing(first)),
+        "the first account named, the second credited"
+    );
+    assert!(
+        !edit(created, &|d| d.deposit.request.account =
+            DepositTarget::Existing(first)),
+        "an account named, a new one created"
+    );
+    assert!(
+        !edit(topup, &|d| d.deposit.request.account = DepositTarget::New),
+        "a new account asked for, an existing one credited"
+    );
+    // The refund of a stranger's deposit to the first account, turned into a credit of it
+    // with consistent paths: only the owner check refuses it (the fund's exception is the
+    // fund's alone).
+    let credit_first = |d: &mut zkperp_circuits::witness::DepositWitness| {
+        d.credited = true;
+        d.account = zkperp_circuits::witness::AccountWitness {
+            id: first,
+            leaf: first_leaf.clone(),
+            proof: start.proof(first.index()).expect("path"),
+        };
+    };
+    let as_prover = |e: &dyn Fn(&mut zkperp_circuits::witness::DepositWitness)| {
+        dishonest_in(&base, &start, intrusion, |w| {
+            let SlotWitness::Deposit(d) = w else {
+                unreachable!()
+            };
+            e(d)
+        })
+    };
+    assert!(as_prover(&|_| {}), "the refund as it was");
+    assert!(
+        !as_prover(&credit_first),
+        "a stranger's deposit credited to an account it does not own"
+    );
+}
+
 const WIDE: Shape = Shape {
     oracle_ticks: 1,
     funding_ticks: 1,
@@ -641,7 +746,11 @@ fn cancel(f: &Fixture, trader: usize, order_id: u64) -> Transaction {
         order_id,
         signature: f.traders[trader]
             .key
-            .sign(zkperp_state::tx::CancelOrder::message(account, order_id)),
+            .sign(zkperp_state::tx::CancelOrder::message(
+                &zkperp_state::domain::SigningDomain::TEST,
+                account,
+                order_id,
+            )),
     })
 }
 
@@ -977,4 +1086,258 @@ fn a_fund_that_can_absorb_forbids_deleveraging() {
         "the fund could absorb: no deleverage"
     );
     assert!(!with_fund(10_000_000_000));
+}
+
+/// Every market's `max_mark_age_secs` set to `secs`.
+fn mark_age(secs: u64) -> impl FnOnce(&mut StateConfig) {
+    move |c: &mut StateConfig| {
+        for m in &mut c.markets {
+            m.max_mark_age_secs = secs;
+        }
+    }
+}
+
+/// A trade and a withdrawal read marks a minute old (the genesis ticks, batch 2 at START + 60):
+/// with a maximum age of 59 s the circuit refuses them, with 60 s it accepts them; an account
+/// that holds nothing withdraws on any mark.
+#[test]
+fn margin_checks_refuse_a_stale_mark() {
+    let (f, batch) = one_trade();
+    assert!(
+        under(&f, &batch, mark_age(60)),
+        "a minute old, a minute allowed"
+    );
+    assert!(!under(&f, &batch, mark_age(59)), "a trade on a stale mark");
+    let (f, batch) = alone(|f| {
+        let open = f.trade(0, 1, btc(), 10, 500_000);
+        open.expect("open");
+        vec![f.withdrawal_tx(0, 1_000_000)]
+    });
+    assert!(under(&f, &batch, mark_age(60)));
+    assert!(
+        !under(&f, &batch, mark_age(59)),
+        "a withdrawal on a stale mark"
+    );
+    let (f, batch) = alone(|f| vec![f.withdrawal_tx(2, 1_000_000)]);
+    assert!(
+        under(&f, &batch, mark_age(1)),
+        "no position: no mark is read, however old"
+    );
+}
+
+/// A liquidation and a deleverage a minute after their mark.
+#[test]
+fn liquidations_and_deleverages_refuse_a_stale_mark() {
+    let later = |f: &mut Fixture, price: u64, tx: &dyn Fn(&Fixture) -> Transaction| {
+        f.set_price(btc(), price);
+        f.state.end_batch().expect("seal");
+        f.state.begin_batch(ts(START + 120)).expect("begin");
+        f.apply(tx(f)).expect("applies");
+        f.state.end_batch().expect("seal")
+    };
+    let mut f = leveraged_long(10_000_000_000);
+    let a = f.id(0);
+    let batch = later(&mut f, 465_000, &|_| {
+        Transaction::Liquidation(zkperp_state::tx::Liquidation {
+            account: a,
+            market: btc(),
+            size: lots(100),
+            fee: coll(1_000_000),
+        })
+    });
+    assert!(under(&f, &batch, mark_age(60)));
+    assert!(
+        !under(&f, &batch, mark_age(59)),
+        "a liquidation on a stale mark"
+    );
+    let mut f = leveraged_long(0);
+    let (a, b) = (f.id(0), f.id(1));
+    let batch = later(&mut f, 440_000, &|_| {
+        Transaction::Deleverage(zkperp_state::tx::Deleverage {
+            deleveraged: a,
+            deleverager: b,
+            market: btc(),
+            size: lots(900),
+            quote: coll(4_000_000_000),
+        })
+    });
+    assert!(under(&f, &batch, mark_age(60)));
+    assert!(
+        !under(&f, &batch, mark_age(59)),
+        "a deleverage on a stale mark"
+    );
+}
+
+/// Two ticks of one market in a batch: the second's quotes may not be older than the first's
+/// newest (re-signed, so only that rule can refuse it), and the mark's time is the newest
+/// quote's.
+#[test]
+fn a_tick_cannot_use_quotes_older_than_the_last_ones() {
+    let now = START + 60;
+    let (f, batch) = alone(|f| {
+        let quotes = |f: &Fixture, at: [u64; 3]| {
+            Transaction::OracleTick(zkperp_state::tx::OracleTick {
+                market: btc(),
+                quotes: (0..3u8)
+                    .map(|o| f.quote(o, btc(), 500_000 + u64::from(o), at[usize::from(o)]))
+                    .collect(),
+            })
+        };
+        vec![
+            quotes(f, [now - 5, now - 2, now - 9]),
+            quotes(f, [now, now - 1, now - 2]),
+        ]
+    });
+    assert_eq!(
+        batch.markets[0].mark_time,
+        ts(now),
+        "the newest quote's time"
+    );
+    let base = circuit(&f, &batch);
+    let second = slot_of(
+        &base,
+        |w| matches!(w, SlotWitness::OracleTick(t) if t.quotes[0].quote.timestamp == ts(now)),
+    );
+    let at = |o: usize, t: u64| {
+        dishonest(&base, second, |w| {
+            let SlotWitness::OracleTick(tick) = w else {
+                unreachable!()
+            };
+            let q = tick.quotes[o].quote;
+            tick.quotes[o] = f.quote(tick.quotes[o].oracle, btc(), q.price.get(), t);
+        })
+    };
+    assert!(
+        at(2, now - 2),
+        "as it was: as old as the last tick's newest quote"
+    );
+    assert!(at(1, now), "another time at or after it");
+    assert!(
+        !at(2, now - 3),
+        "older than the last tick's newest quote, still fresh"
+    );
+}
+
+/// No signature withdraws from the insurance fund: a withdrawal turned into one by the fund's
+/// own key (its leaf, nonce and a consistent path) is refused, while the same edit for another
+/// account with its own key passes.
+#[test]
+fn no_signature_withdraws_from_the_insurance_fund() {
+    use zkperp_state::units::AccountId;
+    let mut f = Fixture::with_depths(3, 5, 3);
+    f.deposit(0, 1_000_000_000);
+    f.deposit(1, 1_000_000_000);
+    f.fund_deposit(1_000_000_000);
+    f.state.end_batch().expect("seal 1");
+    f.state.begin_batch(ts(START + 60)).expect("begin");
+    let (batch, start) = alone_from(&mut f, |f| vec![f.withdrawal_tx(0, 1_000_000)]);
+    let base = circuit(&f, &batch);
+    let slot = only_slot(&base);
+    let as_account = |id: AccountId, key: &zkperp_state::eddsa::PrivateKey| {
+        let leaf = f.state.account(id).expect("account").leaf.clone();
+        dishonest_in(&base, &start, slot, |w| {
+            let SlotWitness::Withdrawal(t) = w else {
+                unreachable!()
+            };
+            let amount = t.withdrawal.amount;
+            t.withdrawal.account = id;
+            t.withdrawal.nonce = leaf.nonce;
+            t.withdrawal.signature = key.sign(zkperp_state::tx::Withdrawal::message(
+                &zkperp_state::domain::SigningDomain::TEST,
+                id,
+                amount,
+                leaf.nonce,
+            ));
+            t.account = zkperp_circuits::witness::AccountWitness {
+                id,
+                leaf: leaf.clone(),
+                proof: start.proof(id.index()).expect("path"),
+            };
+        })
+    };
+    assert!(
+        as_account(f.id(1), &f.traders[1].key),
+        "the harness: another trader's own withdrawal"
+    );
+    assert!(
+        !as_account(AccountId::INSURANCE_FUND, &f.fund_key),
+        "the fund's key withdraws from the fund"
+    );
+}
+
+/// The fund's L1 owner asks to force money out of it: refused, and the proof cannot serve it.
+#[test]
+fn a_forced_withdrawal_from_the_insurance_fund_cannot_be_served() {
+    let mut f = leveraged_long(1_000_000_000);
+    let owner = f.state.config().insurance_fund.l1_address;
+    let (batch, start) = alone_from(&mut f, |_| vec![forced(0, 0, owner, 1_000_000)]);
+    let base = circuit(&f, &batch);
+    let slot = slot_of(&base, |w| matches!(w, SlotWitness::ForcedWithdrawal(_)));
+    let answer = |served: bool| {
+        dishonest_in(&base, &start, slot, |w| {
+            let SlotWitness::ForcedWithdrawal(fw) = w else {
+                unreachable!()
+            };
+            fw.served = served;
+        })
+    };
+    assert!(answer(false), "refused, as the rules say");
+    assert!(!answer(true), "served out of the fund");
+}
+
+/// No signature trades with the insurance fund: a fill whose maker is turned into the fund
+/// (its order signed by the fund's key, its leaf, an empty order slot, consistent paths) is
+/// refused, while the same edit to another trader with its own key passes.
+#[test]
+fn no_signature_trades_with_the_insurance_fund() {
+    use zkperp_state::units::AccountId;
+    let mut f = Fixture::with_depths(3, 5, 3);
+    f.deposit(0, 1_000_000_000);
+    f.deposit(1, 1_000_000_000);
+    f.deposit(2, 1_000_000_000);
+    f.fund_deposit(1_000_000_000);
+    f.state.end_batch().expect("seal 1");
+    f.state.begin_batch(ts(START + 60)).expect("begin");
+    let (batch, start) = alone_from(&mut f, |f| {
+        let buy = f.order(0, btc(), Side::Buy, 10, 500_000);
+        let sell = f.order(1, btc(), Side::Sell, 10, 500_000);
+        vec![Fixture::trade_tx(buy, sell, 10, 500_000)]
+    });
+    let base = circuit(&f, &batch);
+    let slot = only_slot(&base);
+    let depth = f.state.config().order_tree_depth;
+    let as_maker = |id: AccountId, key: &zkperp_state::eddsa::PrivateKey| {
+        let leaf = f.state.account(id).expect("account").leaf.clone();
+        dishonest_in(&base, &start, slot, |w| {
+            let SlotWitness::Trade(t) = w else {
+                unreachable!()
+            };
+            let mut order = t.trade.maker.order;
+            order.account = id;
+            t.trade.maker.order = order;
+            t.trade.maker.signature =
+                key.sign(order.hash(&zkperp_state::domain::SigningDomain::TEST));
+            let slot = zkperp_state::order::slot_index(order.order_id, depth);
+            t.maker.account = zkperp_circuits::witness::AccountWitness {
+                id,
+                leaf: leaf.clone(),
+                proof: start.proof(id.index()).expect("path"),
+            };
+            t.maker.order_slot = zkperp_circuits::witness::OrderSlotWitness {
+                slot: Default::default(),
+                proof: SparseMerkleTree::new(depth)
+                    .expect("tree")
+                    .proof(slot)
+                    .expect("path"),
+            };
+        })
+    };
+    assert!(
+        as_maker(f.id(2), &f.traders[2].key),
+        "the harness: a third trader, its own key, no order yet"
+    );
+    assert!(
+        !as_maker(AccountId::INSURANCE_FUND, &f.fund_key),
+        "the fund's key trades for the fund"
+    );
 }

@@ -171,9 +171,11 @@ fn random_batch(f: &mut Fixture, rng: &mut ChaCha20Rng, forced: &mut u64, n: usi
             let tx = Transaction::CancelOrder(CancelOrder {
                 account,
                 order_id,
-                signature: f.traders[t]
-                    .key
-                    .sign(CancelOrder::message(account, order_id)),
+                signature: f.traders[t].key.sign(CancelOrder::message(
+                    &zkperp_state::domain::SigningDomain::TEST,
+                    account,
+                    order_id,
+                )),
             });
             attempt(f, &mut counts, tx);
         }

@@ -22,6 +22,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::SigningDomain;
 use crate::field::Fr;
 use crate::market::MarketState;
 use crate::pubdata::{AccountUpdate, BatchPublicData, PubData, Record};
@@ -274,6 +275,9 @@ pub struct SealedBatch {
     /// 1 for the first batch after genesis: the L1 accepts each number once, in order.
     pub batch_number: u64,
     pub timestamp: Timestamp,
+    /// The deployment whose signatures the batch's transactions carry: published in the
+    /// header, where the L1 contract checks it is its own.
+    pub domain: SigningDomain,
     /// The account tree root and the markets when the batch began.
     #[serde(with = "crate::field::serde_fr")]
     pub start_accounts_root: Fr,
@@ -362,6 +366,7 @@ impl SealedBatch {
             new_root: self.new_root,
             batch_number: self.batch_number,
             timestamp: self.timestamp,
+            domain: self.domain,
             records,
             accounts,
         })

@@ -15,13 +15,14 @@
 //! ```
 //!
 //! Layers, bottom up: [`field`] (strict decoding), [`poseidon`], [`babyjubjub`], [`eddsa`],
-//! [`merkle`]; then the domain: [`units`] (every width, once), [`market`], [`leaf`] (the leaf
+//! [`merkle`]; [`domain`] (what every signature is bound to); then the exchange: [`units`] (every width, once), [`market`], [`leaf`] (the leaf
 //! encoding), [`order`], [`margin`], [`funding`]; then [`state`] and one module per transaction
 //! kind in [`tx`]; [`pubdata`] encodes what the L1 sees.
 
 pub mod account;
 pub mod babyjubjub;
 pub mod batch;
+pub mod domain;
 pub mod eddsa;
 pub mod exit;
 pub mod field;

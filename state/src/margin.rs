@@ -10,12 +10,16 @@
 //!
 //! Widths (see `units`): `|TV| < 2^100`, `TR * 10^6 < 2^119`; the ratio test multiplies the two
 //! and is done in 256-bit arithmetic (`< 2^220`).
+//!
+//! A margin check reads the mark of every market the account holds, so those marks must be
+//! fresh ([`enforce_fresh_marks`]): a trade, a withdrawal, a liquidation and a deleverage are
+//! refused while a mark they read is older than its market's `max_mark_age_secs`.
 
 use num_bigint::BigInt;
 
 use crate::leaf::Position;
 use crate::market::{MarketParams, MarketState};
-use crate::units::{notional, Collateral, Ppm, PPM_ONE};
+use crate::units::{notional, Collateral, MarketId, Ppm, Timestamp, PPM_ONE};
 
 /// Which margin fraction a risk figure uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +54,38 @@ pub struct MarginSummary {
 pub struct MarginError {
     pub tv: i128,
     pub tr_ppm: i128,
+}
+
+/// A mark too old for a margin check to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the mark of market {market} is {age} s old, more than the {max} s a margin check may use")]
+pub struct StaleMark {
+    pub market: MarketId,
+    pub age: u64,
+    pub max: u64,
+}
+
+/// Every market where `positions` (or `other`, the same account's positions on the other side
+/// of the change) hold a size must have a mark no older than its `max_mark_age_secs` at `now`.
+/// A market the account does not hold is not read, so its age does not matter.
+pub fn enforce_fresh_marks(
+    positions: &[Position],
+    other: &[Position],
+    markets: &[MarketState],
+    params: &[MarketParams],
+    now: Timestamp,
+) -> Result<(), StaleMark> {
+    for (i, (market, params)) in markets.iter().zip(params).enumerate() {
+        let held = |p: &[Position]| p.get(i).is_some_and(|p| p.size.get() != 0);
+        if (held(positions) || held(other)) && !market.is_fresh(now, params) {
+            return Err(StaleMark {
+                market: MarketId::new(i as u64).unwrap_or_default(),
+                age: now.get().saturating_sub(market.mark_time.get()),
+                max: params.max_mark_age_secs,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// `TV` alone.

@@ -32,6 +32,11 @@ pub struct MarketParams {
     pub oracle_quorum: u8,
     /// A quote older than this many seconds at the batch time is stale.
     pub oracle_freshness_secs: u64,
+    /// A mark older than this many seconds (since its newest quote) is not used: no trade,
+    /// withdrawal, liquidation or deleverage of an account holding this market checks its
+    /// margin on it. A forced withdrawal is served on whatever mark there is (the operator
+    /// chooses which oracle ticks enter a batch, so a stale mark must never let it refuse).
+    pub max_mark_age_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,6 +49,10 @@ pub enum MarketConfigError {
     OracleQuorum(String),
     #[error("market {0}: liquidation fee must be at most 1")]
     LiquidationFee(String),
+    #[error("market {0}: an oracle key appears twice (distinct quotes must be distinct keys)")]
+    DuplicateOracleKey(String),
+    #[error("market {0}: the maximum mark age must be 1..2^32 seconds")]
+    MarkAge(String),
 }
 
 impl MarketParams {
@@ -63,9 +72,19 @@ impl MarketParams {
         if self.liquidation_fee.get() > u64::from(PPM_ONE) {
             return Err(MarketConfigError::LiquidationFee(name()));
         }
+        let keys = &self.oracle_keys;
+        if (1..keys.len()).any(|i| keys[..i].contains(&keys[i])) {
+            return Err(MarketConfigError::DuplicateOracleKey(name()));
+        }
+        if self.max_mark_age_secs == 0 || self.max_mark_age_secs >= MAX_MARK_AGE {
+            return Err(MarketConfigError::MarkAge(name()));
+        }
         Ok(())
     }
 }
+
+/// The bound on [`MarketParams::max_mark_age_secs`]: ages are compared in 32 bits in-circuit.
+pub const MAX_MARK_AGE: u64 = 1 << 32;
 
 /// A market's public state, updated by oracle and funding ticks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -76,15 +95,25 @@ pub struct MarketState {
     pub funding_index: FundingIndex,
     /// Batch time of the last funding tick (or of the first oracle tick).
     pub last_funding: Timestamp,
+    /// The newest quote of the last oracle tick (0 before the first): how old the mark is,
+    /// and the time no quote of the next tick may be older than.
+    pub mark_time: Timestamp,
 }
 
 impl MarketState {
-    /// One field element: `price | (index + 2^63) << 40 | last_funding << 104`
-    /// (40 + 64 + 40 = 144 bits, canonical).
+    /// One field element: `price | (index + 2^63) << 40 | last_funding << 104 |
+    /// mark_time << 144` (40 + 64 + 40 + 40 = 184 bits, canonical).
     pub fn pack(&self) -> Fr {
         let index_offset = (self.funding_index.get() + (1i128 << 63)) as u128;
         let low = u128::from(self.mark_price.get()) | (index_offset << 40);
-        Fr::from(low) + Fr::from(self.last_funding.get()) * Fr::from(1u128 << 104)
+        let high = u128::from(self.last_funding.get()) | u128::from(self.mark_time.get()) << 40;
+        Fr::from(low) + Fr::from(high) * Fr::from(1u128 << 104)
+    }
+
+    /// Whether the mark may be used for a margin check at batch time `now` (`MarketParams::
+    /// max_mark_age_secs`).
+    pub fn is_fresh(&self, now: Timestamp, params: &MarketParams) -> bool {
+        now.get().saturating_sub(self.mark_time.get()) <= params.max_mark_age_secs
     }
 }
 

@@ -3,7 +3,7 @@
 //! ```text
 //! word0 = account | market << 32 | side << 40 | max_fee_ppm << 41 | expiry << 61     (101 bits)
 //! word1 = size | limit_price << 40 | order_id << 80                                  (120 bits)
-//! order hash = Poseidon(DOMAIN_ORDER, word0, word1)      signed with EdDSA-Poseidon
+//! order hash = Poseidon(tag(Order), word0, word1)        signed with EdDSA-Poseidon
 //! ```
 //! The orders tree of an account has `2^order_tree_depth` slots; order `id` uses slot
 //! `id mod 2^depth`, whose value packs `(order_id, filled)` as `order_id << 40 | filled` (0 is an
@@ -13,19 +13,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::{MessageKind, SigningDomain};
 use crate::eddsa::Signature;
 use crate::field::Fr;
 use crate::poseidon::poseidon;
 use crate::units::{AccountId, BaseLots, MarketId, OrderId, Ppm, PriceTicks, Timestamp};
-
-/// Domain tags: the first input of every signed message's hash, so no signature made for one
-/// kind of message is valid for another.
-pub const DOMAIN_ORDER: u64 = 1;
-pub const DOMAIN_WITHDRAWAL: u64 = 2;
-pub const DOMAIN_ORACLE_QUOTE: u64 = 3;
-pub const DOMAIN_CANCEL_ORDER: u64 = 4;
-/// Authenticates a private API read (`zkperp_api::auth`); never part of a transaction.
-pub const DOMAIN_API_READ: u64 = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -88,10 +80,10 @@ impl Order {
         [Fr::from(word0), Fr::from(word1)]
     }
 
-    /// The message the owner signs.
-    pub fn hash(&self) -> Fr {
+    /// The message the owner signs for `domain`'s deployment.
+    pub fn hash(&self, domain: &SigningDomain) -> Fr {
         let [w0, w1] = self.words();
-        poseidon([Fr::from(DOMAIN_ORDER), w0, w1])
+        poseidon([domain.tag(MessageKind::Order), w0, w1])
     }
 }
 

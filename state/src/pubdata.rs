@@ -5,10 +5,11 @@
 //!
 //! ```text
 //! kind  record                     bytes
-//! 0x01  deposit credited           1 + 8 index + 20 l1_address + 32 packed pubkey + 8 amount     = 69
-//! 0x06  deposit refunded           the same fields as 0x01 (the L1 repays the depositor)         = 69
+//! 0x01  deposit credited           1 + 8 index + 20 l1_address + 32 packed pubkey + 4 account
+//!                                  (u32::MAX: a new account) + 8 amount                           = 73
+//! 0x06  deposit refunded           the same fields as 0x01 (the L1 repays the depositor)         = 73
 //! 0x02  withdrawal                 1 + 4 account + 20 l1_address + 8 amount                       = 33
-//! 0x03  forced withdrawal answer   1 + 8 index + 4 account + 20 requester + 8 amount + 1 served   = 42
+//! 0x03  forced withdrawal answer   1 + 8 index + 4 account + 20 requester + 8 amount + 8 paid     = 49
 //! 0x04  mark price                 1 + 1 market + 8 price                                          = 10
 //! 0x05  funding index              1 + 1 market + 8 index (two's complement)                       = 10
 //! 0x00  no-op slot                 1 + 2 n + n zero bytes (as long as the slot kind's record)
@@ -26,7 +27,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::SigningDomain;
 use crate::field::{fr_to_be_bytes, Fr};
+use crate::tx::DepositTarget;
 use crate::units::{AccountId, Amount, FundingIndex, L1Address, MarketId, PriceTicks, Timestamp};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +40,8 @@ pub enum PubData {
         l1_address: L1Address,
         #[serde(with = "crate::field::serde_hex32")]
         public_key: [u8; 32],
+        /// The target the depositor named.
+        account: DepositTarget,
         amount: Amount,
         credited: bool,
     },
@@ -50,7 +55,9 @@ pub enum PubData {
         account: AccountId,
         requester: L1Address,
         amount: Amount,
-        served: bool,
+        /// What the requester is paid on L1: the amount when served, 0 when refused (the L1
+        /// accepts anything up to the amount, so a partial answer needs no new layout).
+        paid: Amount,
     },
     MarkPrice {
         market: MarketId,
@@ -72,9 +79,9 @@ impl PubData {
     /// A slot with no transaction.
     pub const NOOP: u8 = 0x00;
 
-    pub const DEPOSIT_LEN: usize = 69;
+    pub const DEPOSIT_LEN: usize = 73;
     pub const WITHDRAWAL_LEN: usize = 33;
-    pub const FORCED_WITHDRAWAL_LEN: usize = 42;
+    pub const FORCED_WITHDRAWAL_LEN: usize = 49;
     pub const MARKET_RECORD_LEN: usize = 10;
 
     /// The record's first byte.
@@ -97,6 +104,7 @@ impl PubData {
                 index,
                 l1_address,
                 public_key,
+                account,
                 amount,
                 credited: _,
             } => {
@@ -104,6 +112,7 @@ impl PubData {
                 out.extend_from_slice(&index.to_be_bytes());
                 out.extend_from_slice(&l1_address.0);
                 out.extend_from_slice(public_key);
+                out.extend_from_slice(&account.wire().to_be_bytes());
                 out.extend_from_slice(&amount.get().to_be_bytes());
             }
             PubData::Withdrawal {
@@ -121,14 +130,14 @@ impl PubData {
                 account,
                 requester,
                 amount,
-                served,
+                paid,
             } => {
                 out.push(self.kind());
                 out.extend_from_slice(&index.to_be_bytes());
                 out.extend_from_slice(&(account.get() as u32).to_be_bytes());
                 out.extend_from_slice(&requester.0);
                 out.extend_from_slice(&amount.get().to_be_bytes());
-                out.push(u8::from(*served));
+                out.extend_from_slice(&paid.get().to_be_bytes());
             }
             PubData::MarkPrice { market, price } => {
                 out.push(self.kind());
@@ -209,13 +218,16 @@ pub struct BatchPublicData {
     /// 1 for the first batch after genesis: the L1 accepts each number once, in order.
     pub batch_number: u64,
     pub timestamp: Timestamp,
+    /// The deployment the batch's signatures are bound to (`crate::domain`).
+    pub domain: SigningDomain,
     pub records: Vec<Record>,
     pub accounts: Vec<AccountUpdate>,
 }
 
 impl BatchPublicData {
-    /// `32 old root | 32 new root | 8 batch number | 8 timestamp | 4 record bytes`.
-    pub const HEADER_LEN: usize = 84;
+    /// `32 old root | 32 new root | 8 batch number | 8 timestamp | 8 chain id | 20 rollup |
+    /// 4 record bytes`.
+    pub const HEADER_LEN: usize = 112;
 
     /// The transactions' records, without the no-ops.
     pub fn data(&self) -> impl Iterator<Item = &PubData> {
@@ -227,18 +239,20 @@ impl BatchPublicData {
         commitment(&self.to_bytes())
     }
 
-    /// `32 old root | 32 new root | 8 batch number | 8 timestamp | 4 record bytes | records |
-    /// 4 account count | accounts`.
+    /// `32 old root | 32 new root | 8 batch number | 8 timestamp | 8 chain id | 20 rollup |
+    /// 4 record bytes | records | 4 account count | accounts`.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut records = Vec::new();
         for r in &self.records {
             r.encode(&mut records);
         }
-        let mut out = Vec::with_capacity(80 + records.len() + 36 * self.accounts.len());
+        let mut out =
+            Vec::with_capacity(Self::HEADER_LEN + 4 + records.len() + 36 * self.accounts.len());
         out.extend_from_slice(&fr_to_be_bytes(&self.old_root));
         out.extend_from_slice(&fr_to_be_bytes(&self.new_root));
         out.extend_from_slice(&self.batch_number.to_be_bytes());
         out.extend_from_slice(&self.timestamp.get().to_be_bytes());
+        out.extend_from_slice(&self.domain.header_bytes());
         out.extend_from_slice(&(records.len() as u32).to_be_bytes());
         out.extend_from_slice(&records);
         out.extend_from_slice(&(self.accounts.len() as u32).to_be_bytes());
@@ -269,6 +283,7 @@ mod tests {
             new_root: Fr::from(2u64),
             batch_number: 9,
             timestamp: Timestamp::new(1_700_000_000).expect("ts"),
+            domain: SigningDomain::TEST,
             records: vec![
                 Record::Data(PubData::Withdrawal {
                     account: AccountId::new(7).expect("id"),
@@ -298,13 +313,15 @@ mod tests {
         expected.push(2);
         expected.extend_from_slice(&9u64.to_be_bytes());
         expected.extend_from_slice(&1_700_000_000u64.to_be_bytes());
-        expected.extend_from_slice(&(33u32 + 69 + 10).to_be_bytes());
+        expected.extend_from_slice(&31337u64.to_be_bytes());
+        expected.extend_from_slice(b"zkperp-test-rollup-1");
+        expected.extend_from_slice(&(33u32 + 73 + 10).to_be_bytes());
         expected.push(PubData::WITHDRAWAL);
         expected.extend_from_slice(&7u32.to_be_bytes());
         expected.extend_from_slice(&[0xab; 20]);
         expected.extend_from_slice(&5u64.to_be_bytes());
-        expected.extend_from_slice(&[PubData::NOOP, 0, 66]);
-        expected.extend_from_slice(&[0u8; 66]);
+        expected.extend_from_slice(&[PubData::NOOP, 0, 70]);
+        expected.extend_from_slice(&[0u8; 70]);
         expected.extend_from_slice(&[PubData::MARK_PRICE, 1]);
         expected.extend_from_slice(&9u64.to_be_bytes());
         expected.extend_from_slice(&1u32.to_be_bytes());

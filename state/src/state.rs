@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::Account;
 use crate::batch::{AppliedTx, SealedBatch};
+use crate::domain::SigningDomain;
 use crate::eddsa::PublicKey;
 use crate::field::Fr;
 use crate::leaf::{AccountLeaf, Position};
@@ -46,6 +47,10 @@ pub struct StateConfig {
     pub markets: Vec<MarketParams>,
     pub insurance_fund: SystemOwner,
     pub fee_account: SystemOwner,
+    /// The deployment every signature is bound to (`crate::domain`). Absent from a
+    /// configuration written before its rollup was deployed (the default: no deployment).
+    #[serde(default)]
+    pub domain: SigningDomain,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -249,10 +254,10 @@ impl State<MemoryStore> {
             .collect::<Result<_, StateError>>()?;
         for (id, account, hash) in rebuilt {
             leaves.push((id.index(), hash));
-            owners.insert(
-                (account.leaf.public_key.pack(), account.leaf.l1_address),
-                id,
-            );
+            owners
+                .entry((account.leaf.public_key.pack(), account.leaf.l1_address))
+                .and_modify(|first: &mut AccountId| *first = (*first).min(id))
+                .or_insert(id);
             if accounts.insert(id, account).is_some() {
                 return Err(bad(format!("account {id} appears twice")));
             }
@@ -365,6 +370,7 @@ impl<S: NodeStore> State<S> {
         self.accounts.iter()
     }
 
+    /// The first account of `(pk, l1)` (an owner may open more, by depositing to a new account).
     pub fn account_by_owner(&self, pk: &PublicKey, l1: &L1Address) -> Option<AccountId> {
         self.owners.get(&(pk.pack(), *l1)).copied()
     }
@@ -500,6 +506,7 @@ impl<S: NodeStore> State<S> {
             new_root: self.root(),
             batch_number: self.batches_sealed + 1,
             timestamp: self.now,
+            domain: self.config.domain,
             start_accounts_root: self.batch_start_accounts_root,
             start_markets: std::mem::take(&mut self.batch_start_markets),
             markets: self.markets.clone(),
@@ -582,8 +589,10 @@ impl<S: NodeStore> State<S> {
                 }
                 None => {
                     if let Some(account) = self.accounts.remove(&id) {
-                        self.owners
-                            .remove(&(account.leaf.public_key.pack(), account.leaf.l1_address));
+                        let pair = (account.leaf.public_key.pack(), account.leaf.l1_address);
+                        if self.owners.get(&pair) == Some(&id) {
+                            self.owners.remove(&pair);
+                        }
                     }
                     self.tree
                         .update(id.index(), Fr::from(0u64))
@@ -637,8 +646,11 @@ impl<S: NodeStore> State<S> {
                         staged.leaf.l1_address,
                         staged.leaf.salt,
                     );
+                    // The pair's first account: a later one (a deposit that asked for a new
+                    // account) does not replace it.
                     self.owners
-                        .insert((staged.leaf.public_key.pack(), staged.leaf.l1_address), id);
+                        .entry((staged.leaf.public_key.pack(), staged.leaf.l1_address))
+                        .or_insert(id);
                     self.next_account = self.next_account.max(id.index() + 1);
                     (None, self.accounts.entry(id).or_insert(account))
                 }
@@ -841,8 +853,15 @@ impl<'a, S: NodeStore> Ctx<'a, S> {
     }
 
     /// Creates an account at the next free id; `None` when the tree is full.
+    /// The id `2^32 - 1` is never created: on the L1 it means "a new account"
+    /// (`DepositTarget::NEW_ACCOUNT`).
     pub fn create_account(&mut self, pk: PublicKey, l1: L1Address, salt: Fr) -> Option<AccountId> {
-        if self.next_account >= self.state.tree.capacity() {
+        let capacity = self
+            .state
+            .tree
+            .capacity()
+            .min(u64::from(crate::tx::DepositTarget::NEW_ACCOUNT));
+        if self.next_account >= capacity {
             return None;
         }
         let id = AccountId::new(self.next_account).ok()?;

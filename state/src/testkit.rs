@@ -5,13 +5,15 @@
 //! It panics on misuse (it is test scaffolding); nothing in the exchange calls it.
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
+use crate::domain::SigningDomain;
 use crate::eddsa::{PrivateKey, PublicKey};
 use crate::field::Fr;
 use crate::market::MarketParams;
 use crate::order::{Order, Side, SignedOrder};
 use crate::state::{StateConfig, SystemOwner};
 use crate::tx::{
-    Deposit, L1Deposit, OracleTick, Quote, SignedQuote, Trade, Transaction, TxError, Withdrawal,
+    Deposit, DepositTarget, L1Deposit, OracleTick, Quote, SignedQuote, Trade, Transaction, TxError,
+    Withdrawal,
 };
 use crate::units::*;
 use crate::{Receipt, State};
@@ -97,6 +99,9 @@ pub fn config_of_keys(keys: &[PublicKey], fund: PublicKey, fees: PublicKey) -> S
             oracle_keys: keys.to_vec(),
             oracle_quorum: 3,
             oracle_freshness_secs: 60,
+            // A day: fixtures advance the clock by hours between ticks; the rules' own tests
+            // use a short age.
+            max_mark_age_secs: 86_400,
         };
     StateConfig {
         account_tree_depth: 8,
@@ -113,6 +118,7 @@ pub fn config_of_keys(keys: &[PublicKey], fund: PublicKey, fees: PublicKey) -> S
             public_key: fees,
             l1_address: l1(0xf1),
         },
+        domain: SigningDomain::TEST,
     }
 }
 
@@ -125,6 +131,22 @@ impl Fixture {
 
     /// As [`Fixture::new`] with the given account and orders tree depths.
     pub fn with_depths(traders: usize, account_tree_depth: u8, order_tree_depth: u8) -> Self {
+        Self::for_deployment(
+            traders,
+            account_tree_depth,
+            order_tree_depth,
+            SigningDomain::TEST,
+        )
+    }
+
+    /// As [`Fixture::with_depths`], every signature bound to `domain` (a test that submits
+    /// batches to a rollup it deployed).
+    pub fn for_deployment(
+        traders: usize,
+        account_tree_depth: u8,
+        order_tree_depth: u8,
+        domain: SigningDomain,
+    ) -> Self {
         let mut rng = ChaCha20Rng::seed_from_u64(42);
         let oracles: Vec<_> = (0..3).map(|_| PrivateKey::random(&mut rng)).collect();
         let fund_key = PrivateKey::random(&mut rng);
@@ -132,6 +154,7 @@ impl Fixture {
         let mut config = config(&oracles, &fund_key, &fees);
         config.account_tree_depth = account_tree_depth;
         config.order_tree_depth = order_tree_depth;
+        config.domain = domain;
         let mut state = State::genesis(config).expect("genesis");
         state.begin_batch(ts(START)).expect("time");
         let traders = (0..traders)
@@ -189,6 +212,7 @@ impl Fixture {
                 index: self.deposits,
                 l1_address: t.l1,
                 public_key: t.key.public_key().pack(),
+                account: t.id.map_or(DepositTarget::New, DepositTarget::Existing),
                 amount: amount(amount_units),
             },
             salt: Fr::from(1000 + trader as u64),
@@ -212,6 +236,7 @@ impl Fixture {
                 index: self.deposits,
                 l1_address: l1(0xf0),
                 public_key: self.fund_key.public_key().pack(),
+                account: DepositTarget::Existing(AccountId::INSURANCE_FUND),
                 amount: amount(amount_units),
             },
             salt: Fr::from(0u64),
@@ -231,7 +256,8 @@ impl Fixture {
         SignedQuote {
             oracle,
             quote,
-            signature: self.oracles[usize::from(oracle)].sign(quote.message()),
+            signature: self.oracles[usize::from(oracle)]
+                .sign(quote.message(&self.state.config().domain)),
         }
     }
 
@@ -300,7 +326,9 @@ impl Fixture {
     pub fn sign(&self, trader: usize, order: Order) -> SignedOrder {
         SignedOrder {
             order,
-            signature: self.traders[trader].key.sign(order.hash()),
+            signature: self.traders[trader]
+                .key
+                .sign(order.hash(&self.state.config().domain)),
         }
     }
 
@@ -345,9 +373,12 @@ impl Fixture {
         let id = self.id(trader);
         let nonce = self.state.account(id).expect("account").leaf.nonce;
         let a = amount(amount_units);
-        let signature = self.traders[trader]
-            .key
-            .sign(Withdrawal::message(id, a, nonce));
+        let signature = self.traders[trader].key.sign(Withdrawal::message(
+            &self.state.config().domain,
+            id,
+            a,
+            nonce,
+        ));
         Transaction::Withdrawal(Withdrawal {
             account: id,
             amount: a,

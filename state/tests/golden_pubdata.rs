@@ -48,6 +48,7 @@ fn record(r: &PubData) -> Value {
             index,
             l1_address,
             public_key,
+            account,
             amount,
             credited: _,
         } => json!({
@@ -55,6 +56,7 @@ fn record(r: &PubData) -> Value {
             "index": index,
             "l1_address": address(l1_address),
             "public_key": hex0x(public_key),
+            "account": account.wire(),
             "amount": amount.get(),
         }),
         PubData::Withdrawal {
@@ -72,14 +74,14 @@ fn record(r: &PubData) -> Value {
             account,
             requester,
             amount,
-            served,
+            paid,
         } => json!({
             "kind": r.kind(),
             "index": index,
             "account": account.get(),
             "requester": address(requester),
             "amount": amount.get(),
-            "served": served,
+            "paid": paid.get(),
         }),
         PubData::MarkPrice { market, price } => json!({
             "kind": r.kind(),
@@ -110,6 +112,8 @@ fn batch(name: &str, data: &BatchPublicData) -> Value {
         "old_root": fr(&data.old_root),
         "new_root": fr(&data.new_root),
         "timestamp": data.timestamp.get(),
+        "chain_id": data.domain.chain_id,
+        "rollup": address(&data.domain.rollup),
         "records": data.records.iter().map(slot_record).collect::<Vec<_>>(),
         "accounts": data.accounts.iter().map(|a| json!({
             "account": a.account.get(),
@@ -213,13 +217,13 @@ fn batches() -> Vec<(&'static str, BatchPublicData)> {
     let served = apply(&mut f, forced(0, b, owner, 300_000_000));
     assert!(matches!(
         served.as_slice(),
-        [PubData::ForcedWithdrawal { served: true, .. }]
+        [PubData::ForcedWithdrawal { paid, .. }] if paid.get() == 300_000_000
     ));
     let stranger = f.traders[2].l1;
     let refused = apply(&mut f, forced(1, a, stranger, 5));
     assert!(matches!(
         refused.as_slice(),
-        [PubData::ForcedWithdrawal { served: false, .. }]
+        [PubData::ForcedWithdrawal { paid, .. }] if paid.get() == 0
     ));
     let tx = f.withdrawal_tx(1, 1_000_000);
     apply(&mut f, tx);

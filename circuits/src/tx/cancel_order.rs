@@ -3,7 +3,7 @@
 
 use ark_r1cs_std::{alloc::AllocVar, boolean::Boolean, fields::fp::FpVar};
 use ark_relations::gr1cs::SynthesisError;
-use zkperp_state::order::DOMAIN_CANCEL_ORDER;
+use zkperp_state::domain::MessageKind;
 use zkperp_state::tx::cancel_order::CANCELLED;
 use zkperp_state::units::{AccountId, OrderId};
 use zkperp_state::Fr;
@@ -32,7 +32,7 @@ pub fn execute_cancel_order(
 
     let (leaf, path) = b.account(&w.account, &account)?;
     let message = poseidon(&[
-        FpVar::Constant(Fr::from(DOMAIN_CANCEL_ORDER)),
+        b.domain.tag(MessageKind::CancelOrder),
         &account + &order_id * two_pow(32),
     ])?;
     leaf.public_key

@@ -20,7 +20,10 @@ use zkperp_state::Fr;
 use crate::batch::BatchVar;
 use crate::eq::{conditional_enforce_equal, conditional_enforce_not_equal};
 use crate::funding::settle_funding;
-use crate::margin::{abs_size, is_liquidatable, is_nonnegative, margin_summary, total_value};
+use crate::margin::{
+    abs_size, conditional_enforce_fresh_marks, is_liquidatable, is_nonnegative, margin_summary,
+    total_value,
+};
 use crate::market::{market_selector, select_by};
 use crate::units::{conditional_enforce_unsigned_bits, enforce_signed_bits, enforce_unsigned_bits};
 use crate::witness::DeleverageWitness;
@@ -72,6 +75,7 @@ pub fn execute_deleverage(
     let (fund_collateral, fund_positions) =
         settle_funding(&fund.collateral, &fund.positions, &indices)?;
     let fund_sizes: Vec<FpVar<Fr>> = fund_positions.iter().map(|p| p.size.clone()).collect();
+    conditional_enforce_fresh_marks(&fund_sizes, &[], &b.markets, &params, &b.now, enabled)?;
     let fund_summary = margin_summary(
         &fund_collateral,
         &fund_sizes,
@@ -85,6 +89,7 @@ pub fn execute_deleverage(
     let (collateral, mut positions) =
         settle_funding(&bankrupt.collateral, &bankrupt.positions, &indices)?;
     let sizes: Vec<FpVar<Fr>> = positions.iter().map(|p| p.size.clone()).collect();
+    conditional_enforce_fresh_marks(&sizes, &[], &b.markets, &params, &b.now, enabled)?;
     let tv_before = total_value(&collateral, &sizes, &marks, &params);
     conditional_enforce_unsigned_bits(&(tv_before.negate()? - FpVar::one()), VALUE_BITS, enabled)?;
     // (3) (TV_fund + absorbed) * 10^6 < TR_fund(positions + a in this market), where
@@ -144,6 +149,7 @@ pub fn execute_deleverage(
     let (collateral, mut positions) =
         settle_funding(&counter.collateral, &counter.positions, &indices)?;
     let sizes: Vec<FpVar<Fr>> = positions.iter().map(|p| p.size.clone()).collect();
+    conditional_enforce_fresh_marks(&sizes, &[], &b.markets, &params, &b.now, enabled)?;
     let bpos = select_by(&flags, &sizes)?;
     let b_long = is_nonnegative(&bpos, BaseLots::BITS)?;
     (&a_long ^ &b_long).conditional_enforce_equal(&Boolean::TRUE, enabled)?;

@@ -1,9 +1,12 @@
-//! Twin of `zkperp_state::tx::deposit`: an L1 deposit, credited to the account of
-//! `(public key, L1 address)` (created in an empty leaf the first time) or refunded.
+//! Twin of `zkperp_state::tx::deposit`: an L1 deposit, credited to the account it names, or
+//! refunded.
 //!
 //! The record carries the request exactly as the L1 queued it, `0x01` (credited) or `0x06`
-//! (refunded) `| u64 index | address | bytes32 packed key | u64 amount`; the contract checks
-//! it against its queue, in order. When credited, the proof binds the packed key bytes to the
+//! (refunded) `| u64 index | address | bytes32 packed key | u32 account | u64 amount`; the
+//! contract checks it against its queue, in order. The target decides, not the prover: a
+//! credited deposit naming `u32::MAX` creates an account in an empty leaf; one naming an id
+//! credits that id's leaf, whose key and L1 address must be the depositor's unless the id is
+//! the insurance fund's (anyone may top it up). When credited, the proof binds the packed key bytes to the
 //! leaf's key: `y` is the low 254 bits (canonical, below `p`), bit 254 is zero, and bit 255 is
 //! the sign of `x` (set when `x > (p - 1) / 2`), as circomlib packs points; the identity is
 //! refused. A refund moves no L2 funds: the L1 returns the amount to the depositor, so the proof
@@ -16,6 +19,7 @@ use ark_r1cs_std::{
 };
 use ark_relations::gr1cs::SynthesisError;
 use zkperp_state::merkle::empty_roots;
+use zkperp_state::tx::DepositTarget;
 use zkperp_state::units::{AccountId, Amount, Collateral};
 use zkperp_state::Fr;
 
@@ -39,7 +43,12 @@ pub fn execute_deposit(
     let cs = b.cs.clone();
     let r = &w.deposit.request;
     let credited = &Boolean::new_witness(cs.clone(), || Ok(w.credited))? & enabled;
-    let created = &Boolean::new_witness(cs.clone(), || Ok(w.created))? & &credited;
+    // Range-checked to 32 bits by its record bytes below.
+    let target = FpVar::new_witness(cs.clone(), || Ok(Fr::from(r.account.wire())))?;
+    let is_new = target.is_eq(&FpVar::Constant(Fr::from(DepositTarget::NEW_ACCOUNT)))?;
+    let created = &credited & &is_new;
+    let existing = &credited & &!is_new.clone();
+    let is_fund = target.is_eq(&FpVar::zero())?;
     let index = FpVar::new_witness(cs.clone(), || Ok(Fr::from(r.index)))?;
     let l1_address = FpVar::new_witness(cs.clone(), || Ok(r.l1_address.to_field()))?;
     let amount = FpVar::new_witness(cs.clone(), || Ok(Fr::from(r.amount.get())))?;
@@ -55,10 +64,10 @@ pub fn execute_deposit(
         .collect::<Result<Vec<_>, SynthesisError>>()?;
     let salt = FpVar::new_witness(cs.clone(), || Ok(w.deposit.salt))?;
 
-    // The key the bytes pack, when credited: a created account's leaf witness is a placeholder,
-    // so the key's witness is the deposit's own key then, the leaf's otherwise.
+    // The key the bytes pack, when credited (a refunded deposit's bytes need not be a key, and
+    // nothing is checked of them then).
     let key_value = match zkperp_state::eddsa::PublicKey::unpack(&r.public_key) {
-        Ok(k) if w.credited && w.created => k,
+        Ok(k) if w.credited => k,
         _ => w.account.leaf.public_key,
     };
     let key = PublicKeyVar::new_witness(cs.clone(), || Ok(key_value))?;
@@ -83,14 +92,16 @@ pub fn execute_deposit(
     let folded_bits = enforce_canonical_bits(&folded)?;
     enforce_bits_at_most(&folded_bits, Fr::MODULUS_MINUS_ONE_DIV_TWO.as_ref())?;
 
-    // The account: an existing leaf of the same owner, or an empty leaf for a new one.
+    // The account: the named one, whose owner is the depositor unless it is the fund, or an
+    // empty leaf for a new one.
     let id = FpVar::new_witness(cs.clone(), || Ok(Fr::from(w.account.id.get())))?;
     enforce_unsigned_bits(&id, AccountId::BITS)?;
+    conditional_enforce_equal(&id, &target, &existing)?;
     let (leaf, path) = b.account(&w.account, &id)?;
-    let existing = &credited & &!created.clone();
-    conditional_enforce_equal(leaf.public_key.point().x(), &x, &existing)?;
-    conditional_enforce_equal(leaf.public_key.point().y(), &y, &existing)?;
-    conditional_enforce_equal(&leaf.l1_address, &l1_address, &existing)?;
+    let owned = &existing & &!is_fund;
+    conditional_enforce_equal(leaf.public_key.point().x(), &x, &owned)?;
+    conditional_enforce_equal(leaf.public_key.point().y(), &y, &owned)?;
+    conditional_enforce_equal(&leaf.l1_address, &l1_address, &owned)?;
     let old_hash = created.select(&FpVar::zero(), &leaf.hash()?)?;
 
     let zero = FpVar::zero();
@@ -145,6 +156,7 @@ pub fn execute_deposit(
     body.extend(uint_be_bytes(&enabled.select(&l1_address, &zero)?, 20)?);
     // The packed key in its own byte order (little-endian y, sign in the last byte's top bit).
     body.extend(key_bits.chunks(8).map(UInt8::from_bits_le));
+    body.extend(uint_be_bytes(&enabled.select(&target, &zero)?, 4)?);
     body.extend(uint_be_bytes(&enabled.select(&amount, &zero)?, 8)?);
     b.record_with_kind(kind, body, enabled)
 }

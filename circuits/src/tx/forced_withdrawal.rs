@@ -1,9 +1,11 @@
 //! Twin of `zkperp_state::tx::forced_withdrawal`: an L1 request answered either way, and the
 //! answer is the rules', not the sequencer's: *served* exactly when the account exists, the
-//! requester is its L1 owner, the amount is not zero, the balance stays within its width and the
+//! requester is its L1 owner, the account is not the insurance fund (a system account), the
+//! amount is not zero, the balance stays within its width and the
 //! margin rule (initial fractions) holds after paying; *refused* otherwise, with the account's
 //! leaf (or its empty slot) proven in the tree so that the refusal is justified.
-//! Record: `0x03 | u64 index | u32 account | address requester | u64 amount | u8 served`.
+//! Record: `0x03 | u64 index | u32 account | address requester | u64 amount | u64 paid`
+//! (paid: the amount when served, 0 when refused).
 //!
 //! One difference from the native rules, on the safe side: a settlement of pending funding that
 //! would overflow the balance width (about 9.2 trillion USD) makes the batch unprovable here,
@@ -11,7 +13,6 @@
 
 use ark_r1cs_std::{
     alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar,
-    uint8::UInt8,
 };
 use ark_relations::gr1cs::SynthesisError;
 use zkperp_state::margin::Fraction;
@@ -69,6 +70,8 @@ pub fn execute_forced_withdrawal(
     // What the rules decide.
     let owner = leaf.l1_address.is_eq(&requester)?;
     let nonzero = !amount.is_eq(&FpVar::zero())?;
+    // The insurance fund is a system account: nobody forces money out of it.
+    let not_fund = !account.is_eq(&FpVar::Constant(Fr::from(AccountId::INSURANCE_FUND.get())))?;
     let params = &b.config.markets;
     let marks = b.marks();
     let (collateral, positions) =
@@ -80,7 +83,7 @@ pub fn execute_forced_withdrawal(
     let fits = is_nonnegative(&(&after_collateral + (two_pow(63) - Fr::from(1u64))), 64)?;
     let after = margin_summary(&after_collateral, &sizes, &marks, params, Fraction::Initial)?;
     let margin_ok = &is_well_margined(&after)? | &is_risk_reducing(&before, &after)?;
-    let ok = Boolean::kary_and(&[exists, owner, nonzero, fits, margin_ok])?;
+    let ok = Boolean::kary_and(&[exists, owner, nonzero, not_fund, fits, margin_ok])?;
     served.conditional_enforce_equal(&ok, enabled)?;
 
     let mut paid = leaf;
@@ -95,9 +98,7 @@ pub fn execute_forced_withdrawal(
     body.extend(uint_be_bytes(&enabled.select(&account, &zero)?, 4)?);
     body.extend(uint_be_bytes(&enabled.select(&requester, &zero)?, 20)?);
     body.extend(uint_be_bytes(&enabled.select(&amount, &zero)?, 8)?);
-    let mut served_bits = vec![Boolean::FALSE; 8];
-    served_bits[0] = pays;
-    body.push(UInt8::from_bits_le(&served_bits));
+    body.extend(uint_be_bytes(&pays.select(&amount, &zero)?, 8)?);
     b.record(
         zkperp_state::pubdata::PubData::FORCED_WITHDRAWAL,
         body,

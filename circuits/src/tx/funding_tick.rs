@@ -68,6 +68,7 @@ pub fn execute_funding_tick(
             mark_price: state.mark_price.clone(),
             funding_index: index.clone(),
             last_funding: b.now.clone(),
+            mark_time: state.mark_time.clone(),
         };
         markets.push(MarketStateVar::select(&here, &updated, state)?);
     }

@@ -18,7 +18,10 @@ use zkperp_state::Fr;
 use crate::batch::BatchVar;
 use crate::eq::conditional_enforce_not_equal;
 use crate::funding::settle_funding;
-use crate::margin::{abs_size, is_liquidatable, is_nonnegative, margin_summary, total_value};
+use crate::margin::{
+    abs_size, conditional_enforce_fresh_marks, is_liquidatable, is_nonnegative, margin_summary,
+    total_value,
+};
 use crate::market::{market_selector, select_by, select_constant};
 use crate::units::{conditional_enforce_unsigned_bits, enforce_signed_bits, enforce_unsigned_bits};
 use crate::witness::LiquidationWitness;
@@ -70,6 +73,7 @@ pub fn execute_liquidation(
     let (leaf, path) = b.account(&w.account, &account)?;
     let (collateral, mut positions) = settle_funding(&leaf.collateral, &leaf.positions, &indices)?;
     let sizes: Vec<FpVar<Fr>> = positions.iter().map(|p| p.size.clone()).collect();
+    conditional_enforce_fresh_marks(&sizes, &[], &b.markets, &params, &b.now, enabled)?;
     let maintenance = margin_summary(&collateral, &sizes, &marks, &params, Fraction::Maintenance)?;
     is_liquidatable(&maintenance)?.conditional_enforce_equal(&Boolean::TRUE, enabled)?;
 
@@ -135,6 +139,7 @@ pub fn execute_liquidation(
     let fund_after = fund_collateral + &value + &fee + &absorbed;
     enforce_signed_bits(&fund_after, Collateral::BITS)?;
     let fund_sizes: Vec<FpVar<Fr>> = fund_positions.iter().map(|p| p.size.clone()).collect();
+    conditional_enforce_fresh_marks(&fund_sizes, &[], &b.markets, &params, &b.now, enabled)?;
     let fund_maintenance = margin_summary(
         &fund_after,
         &fund_sizes,

@@ -1,7 +1,10 @@
 //! Twin of `zkperp_state::tx::oracle_tick`: the mark price of a market becomes the median of its
 //! quorum of quotes, each signed by a distinct one of the market's oracle keys (constants of the
-//! circuit), no older than the market's freshness window and not from the future; the quotes are
-//! sorted by price, so the median is the middle one and no sorting network is needed.
+//! circuit), no older than the market's freshness window, not from the future, and no older than
+//! the previous tick's newest quote (the market's `mark_time`); the quotes are sorted by price,
+//! so the median is the middle one and no sorting network is needed. The new `mark_time` is the
+//! newest quote's time: an upper bound of every counted quote's time that equals one of them
+//! (the product of the gaps is zero).
 //!
 //! The slot has room for the largest quorum of any market; quote `i` counts when `i` is below the
 //! selected market's quorum. A key is picked by a one-hot choice over (market, oracle index)
@@ -12,7 +15,7 @@ use ark_r1cs_std::{
     alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar,
 };
 use ark_relations::gr1cs::SynthesisError;
-use zkperp_state::order::DOMAIN_ORACLE_QUOTE;
+use zkperp_state::domain::MessageKind;
 use zkperp_state::pubdata::PubData;
 use zkperp_state::tx::OracleTick;
 use zkperp_state::units::{MarketId, PriceTicks, Timestamp};
@@ -21,8 +24,8 @@ use zkperp_state::Fr;
 use crate::babyjubjub::point_from_coordinates;
 use crate::batch::BatchVar;
 use crate::eddsa::{PublicKeyVar, SignatureVar};
-use crate::eq::{conditional_enforce_not_equal, enforce_equal};
-use crate::market::{market_selector, select_constant, MarketStateVar};
+use crate::eq::{conditional_enforce_equal, conditional_enforce_not_equal, enforce_equal};
+use crate::market::{market_selector, select_by, select_constant, MarketStateVar};
 use crate::poseidon::poseidon;
 use crate::pubdata::uint_be_bytes;
 use crate::units::{conditional_enforce_unsigned_bits, enforce_unsigned_bits, two_pow};
@@ -67,6 +70,17 @@ pub fn execute_oracle_tick(
             .collect::<Vec<_>>(),
     );
 
+    let times: Vec<FpVar<Fr>> = b.markets.iter().map(|m| m.mark_time.clone()).collect();
+    let last = select_by(&flags, &times)?;
+    let newest_value = t
+        .quotes
+        .iter()
+        .map(|q| q.quote.timestamp.get())
+        .max()
+        .unwrap_or_default();
+    let newest = FpVar::new_witness(cs.clone(), || Ok(Fr::from(newest_value)))?;
+    let mut gaps = FpVar::one();
+
     let mut prices = Vec::with_capacity(width);
     let mut oracles = Vec::with_capacity(width);
     let mut median = FpVar::zero();
@@ -109,12 +123,17 @@ pub fn execute_oracle_tick(
         enforce_equal(&chosen, &FpVar::one())?;
         let key = PublicKeyVar::from_point(point_from_coordinates(&x, &y)?);
         let word = &market + &price * two_pow(8) + &time * two_pow(48);
-        let message = poseidon(&[FpVar::Constant(Fr::from(DOMAIN_ORACLE_QUOTE)), word])?;
+        let message = poseidon(&[b.domain.tag(MessageKind::OracleQuote), word])?;
         key.conditional_enforce_valid(&message, &signature, &on)?;
         // Fresh, and not from the future.
         let age = &b.now - &time;
         conditional_enforce_unsigned_bits(&age, Timestamp::BITS, &on)?;
         conditional_enforce_unsigned_bits(&(&freshness - &age), Timestamp::BITS, &on)?;
+        // No older than the last tick's newest quote; the newest of this tick's bounds it.
+        conditional_enforce_unsigned_bits(&(&time - &last), Timestamp::BITS, &on)?;
+        let gap = &newest - &time;
+        conditional_enforce_unsigned_bits(&gap, Timestamp::BITS, &on)?;
+        gaps *= on.select(&gap, &FpVar::one())?;
         median += &is_median[i] * &price;
         prices.push(price);
         oracles.push((oracle, on));
@@ -128,6 +147,7 @@ pub fn execute_oracle_tick(
         }
     }
     conditional_enforce_not_equal(&median, &FpVar::zero(), enabled)?;
+    conditional_enforce_equal(&gaps, &FpVar::zero(), enabled)?;
 
     // The selected market's price becomes the median; on its first price, funding starts now.
     let mut markets = Vec::with_capacity(b.markets.len());
@@ -138,6 +158,7 @@ pub fn execute_oracle_tick(
             mark_price: median.clone(),
             funding_index: state.funding_index.clone(),
             last_funding: (&here & &first).select(&b.now, &state.last_funding)?,
+            mark_time: newest.clone(),
         };
         markets.push(MarketStateVar::select(&here, &updated, state)?);
     }

@@ -2,7 +2,8 @@
 //! the slot's `enabled` bit.
 //!
 //! Rules, numbered as natively:
-//! 1. different accounts, neither the fee account; same market, which has a mark price;
+//! 1. different accounts, neither the fee account nor the insurance fund; same market, which
+//!    has a mark price;
 //!    opposite sides;
 //! 2. `0 < size`; the price within both limits;
 //! 3. neither order expired (`expiry >= batch time`);
@@ -21,6 +22,7 @@ use ark_r1cs_std::{
     alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar,
 };
 use ark_relations::gr1cs::SynthesisError;
+use zkperp_state::domain::MessageKind;
 use zkperp_state::field::fr_from_i128;
 use zkperp_state::margin::Fraction;
 use zkperp_state::order::SignedOrder;
@@ -33,7 +35,9 @@ use crate::batch::BatchVar;
 use crate::eddsa::SignatureVar;
 use crate::eq::{conditional_enforce_equal, conditional_enforce_not_equal};
 use crate::funding::settle_funding;
-use crate::margin::{conditional_enforce_margin_rule, margin_summary};
+use crate::margin::{
+    conditional_enforce_fresh_marks, conditional_enforce_margin_rule, margin_summary,
+};
 use crate::market::{market_selector, select_by, select_constant};
 use crate::merkle::MerkleProofVar;
 use crate::order::{filled_so_far, OrderSlotVar, OrderVar};
@@ -66,6 +70,9 @@ pub fn execute_trade(
     conditional_enforce_not_equal(&maker.0.account, &taker.0.account, enabled)?;
     conditional_enforce_not_equal(&maker.0.account, &fees_id, enabled)?;
     conditional_enforce_not_equal(&taker.0.account, &fees_id, enabled)?;
+    let fund_id = FpVar::Constant(Fr::from(AccountId::INSURANCE_FUND.get()));
+    conditional_enforce_not_equal(&maker.0.account, &fund_id, enabled)?;
+    conditional_enforce_not_equal(&taker.0.account, &fund_id, enabled)?;
     conditional_enforce_equal(&maker.0.market, &taker.0.market, enabled)?;
     let market_flags = market_selector(&maker.0.market, b.markets_count())?;
     let mark = select_by(&market_flags, &b.marks())?;
@@ -133,8 +140,11 @@ fn party(
     // 3.
     conditional_enforce_unsigned_bits(&(&order.expiry - &b.now), Timestamp::BITS, enabled)?;
     // 4.
-    leaf.public_key
-        .conditional_enforce_valid(&order.hash()?, signature, enabled)?;
+    leaf.public_key.conditional_enforce_valid(
+        &order.hash(&b.domain.tag(MessageKind::Order))?,
+        signature,
+        enabled,
+    )?;
 
     // 5. The slot of the order id is proven against the orders root, then rewritten.
     let slot = OrderSlotVar::new_witness(cs.clone(), Some(&w.order_slot.slot))?;
@@ -193,6 +203,7 @@ fn party(
         params,
         Fraction::Initial,
     )?;
+    conditional_enforce_fresh_marks(&sizes, &after_sizes, &b.markets, params, &b.now, enabled)?;
     conditional_enforce_margin_rule(&before, &after, enabled)?;
 
     let old_hash = leaf.hash()?;

@@ -4,8 +4,8 @@
 
 use ark_r1cs_std::{alloc::AllocVar, boolean::Boolean, fields::fp::FpVar, fields::FieldVar};
 use ark_relations::gr1cs::SynthesisError;
+use zkperp_state::domain::MessageKind;
 use zkperp_state::margin::Fraction;
-use zkperp_state::order::DOMAIN_WITHDRAWAL;
 use zkperp_state::pubdata::PubData;
 use zkperp_state::units::{AccountId, Amount, Collateral, Nonce};
 use zkperp_state::Fr;
@@ -14,7 +14,9 @@ use crate::batch::BatchVar;
 use crate::eddsa::SignatureVar;
 use crate::eq::{conditional_enforce_equal, conditional_enforce_not_equal};
 use crate::funding::settle_funding;
-use crate::margin::{conditional_enforce_margin_rule, margin_summary};
+use crate::margin::{
+    conditional_enforce_fresh_marks, conditional_enforce_margin_rule, margin_summary,
+};
 use crate::poseidon::poseidon;
 use crate::pubdata::uint_be_bytes;
 use crate::units::{enforce_signed_bits, enforce_unsigned_bits, two_pow};
@@ -32,6 +34,9 @@ pub fn execute_withdrawal(
     let amount = FpVar::new_witness(cs.clone(), || Ok(Fr::from(t.amount.get())))?;
     enforce_unsigned_bits(&amount, Amount::BITS)?;
     conditional_enforce_not_equal(&amount, &FpVar::zero(), enabled)?;
+    // No signature withdraws from the insurance fund.
+    let fund_id = FpVar::Constant(Fr::from(AccountId::INSURANCE_FUND.get()));
+    conditional_enforce_not_equal(&account, &fund_id, enabled)?;
     let nonce = FpVar::new_witness(cs.clone(), || Ok(Fr::from(t.nonce.get())))?;
     enforce_unsigned_bits(&nonce, Nonce::BITS)?;
     let signature = SignatureVar::new_witness(cs, || Ok(t.signature))?;
@@ -39,7 +44,7 @@ pub fn execute_withdrawal(
     let (leaf, path) = b.account(&w.account, &account)?;
     conditional_enforce_equal(&nonce, &leaf.nonce, enabled)?;
     let word = &account + &nonce * two_pow(32) + &amount * two_pow(64);
-    let message = poseidon(&[FpVar::Constant(Fr::from(DOMAIN_WITHDRAWAL)), word])?;
+    let message = poseidon(&[b.domain.tag(MessageKind::Withdrawal), word])?;
     leaf.public_key
         .conditional_enforce_valid(&message, &signature, enabled)?;
 
@@ -54,6 +59,7 @@ pub fn execute_withdrawal(
     let after_nonce = &leaf.nonce + FpVar::one();
     enforce_unsigned_bits(&after_nonce, Nonce::BITS)?;
     let after = margin_summary(&after_collateral, &sizes, &marks, params, Fraction::Initial)?;
+    conditional_enforce_fresh_marks(&sizes, &[], &b.markets, params, &b.now, enabled)?;
     conditional_enforce_margin_rule(&before, &after, enabled)?;
 
     let old_hash = leaf.hash()?;

@@ -3,7 +3,7 @@
 //! (Expiry bounds every order's life; cancellation ends it sooner, and the proof enforces both.)
 //!
 //! ```text
-//! message = Poseidon(DOMAIN_CANCEL_ORDER, account | order_id << 32)      (72 bits)
+//! message = Poseidon(tag(CancelOrder), account | order_id << 32)      (72 bits)
 //! ```
 //! Rules: the signature is the account's; the slot does not already hold a later order (that
 //! order superseded this one, so there is nothing to cancel). The slot becomes
@@ -12,10 +12,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::{MessageKind, SigningDomain};
 use crate::eddsa::Signature;
 use crate::field::Fr;
 use crate::merkle::NodeStore;
-use crate::order::{OrderSlot, DOMAIN_CANCEL_ORDER};
+use crate::order::OrderSlot;
 use crate::poseidon::poseidon;
 use crate::state::Ctx;
 use crate::units::{AccountId, BaseLots, OrderId};
@@ -31,9 +32,10 @@ pub struct CancelOrder {
 }
 
 impl CancelOrder {
-    pub fn message(account: AccountId, order_id: OrderId) -> Fr {
+    /// `Poseidon(tag(CancelOrder), account | order_id << 32)` (72 bits).
+    pub fn message(domain: &SigningDomain, account: AccountId, order_id: OrderId) -> Fr {
         let word = u128::from(account.get()) | u128::from(order_id.get()) << 32;
-        poseidon([Fr::from(DOMAIN_CANCEL_ORDER), Fr::from(word)])
+        poseidon([domain.tag(MessageKind::CancelOrder), Fr::from(word)])
     }
 }
 
@@ -55,7 +57,10 @@ pub fn execute_cancel_order<S: NodeStore>(
         .peek(tx.account)
         .ok_or(CancelOrderError::NoSuchAccount)?;
     leaf.public_key
-        .verify(CancelOrder::message(tx.account, tx.order_id), &tx.signature)
+        .verify(
+            CancelOrder::message(&ctx.config().domain, tx.account, tx.order_id),
+            &tx.signature,
+        )
         .map_err(|_| CancelOrderError::BadSignature)?;
     let slot = ctx.order_slot(tx.account, tx.order_id);
     if slot.order_id > tx.order_id {

@@ -28,7 +28,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::funding::settle_funding;
-use crate::margin::{is_liquidatable, margin_summary, total_value, Fraction};
+use crate::margin::{
+    enforce_fresh_marks, is_liquidatable, margin_summary, total_value, Fraction, StaleMark,
+};
 use crate::merkle::NodeStore;
 use crate::state::Ctx;
 use crate::units::{AccountId, BaseLots, Collateral, MarketId, RangeError, PPM_ONE};
@@ -67,6 +69,8 @@ pub enum DeleverageError {
     #[error("the deleverager would become liquidatable")]
     DeleveragerUnderMargin,
     #[error(transparent)]
+    StaleMark(#[from] StaleMark),
+    #[error(transparent)]
     Range(#[from] RangeError),
 }
 
@@ -98,12 +102,14 @@ pub fn execute_deleverage<S: NodeStore>(
     let params = &ctx.config().markets;
     let markets = ctx.markets().to_vec();
     let m = tx.market.index();
+    let now = ctx.now();
 
     // The fund is read, not written.
     let mut fund = ctx
         .read(AccountId::INSURANCE_FUND)
         .ok_or(DeleverageError::NoSuchAccount)?;
     settle_funding(&mut fund, &markets)?;
+    enforce_fresh_marks(&fund.positions, &[], &markets, params, now)?;
     let fund_summary = margin_summary(
         fund.collateral,
         &fund.positions,
@@ -116,6 +122,7 @@ pub fn execute_deleverage<S: NodeStore>(
         .account(tx.deleveraged)
         .map_err(|_| DeleverageError::NoSuchAccount)?;
     settle_funding(bankrupt, &markets)?;
+    enforce_fresh_marks(&bankrupt.positions, &[], &markets, params, now)?;
     let tv_before = total_value(bankrupt.collateral, &bankrupt.positions, &markets, params);
     if tv_before >= 0 {
         return Err(DeleverageError::NotBankrupt);
@@ -159,6 +166,7 @@ pub fn execute_deleverage<S: NodeStore>(
         .account(tx.deleverager)
         .map_err(|_| DeleverageError::NoSuchAccount)?;
     settle_funding(counterparty, &markets)?;
+    enforce_fresh_marks(&counterparty.positions, &[], &markets, params, now)?;
     let b = counterparty.positions[m].size.get();
     if b.signum() != -a.signum() || tx.size.get() > b.abs() {
         return Err(DeleverageError::BadSize);

@@ -1,10 +1,15 @@
-//! Deposit: consumes the next L1 deposit request, in queue order, and credits the account of
-//! `(public key, L1 address)`, creating it the first time that pair is seen.
+//! Deposit: consumes the next L1 deposit request, in queue order, and credits the account it
+//! names: an existing account whose owner is the depositor (same Baby Jubjub key and L1
+//! address), the insurance fund (anyone may top it up), or a new account the deposit creates
+//! when the depositor asked for one. The operator never chooses which account a deposit credits:
+//! the L1 queue records the target and the proof checks it, so a top-up can never open a second
+//! account for the same owner while the first is liquidated.
 //!
-//! A request that cannot be credited (its key bytes are not a valid Baby Jubjub key, the credit
-//! would overflow the collateral width, or the tree is full) is still consumed, and published as
-//! *refunded*: the L1 contract makes the amount claimable by the depositor. Without this, one
-//! unusable deposit would block the queue, and every deposit behind it, until a freeze.
+//! A request that cannot be credited (its key bytes are not a valid Baby Jubjub key, the target
+//! does not exist or belongs to someone else, the credit would overflow the collateral width, or
+//! the tree is full) is still consumed, and published as *refunded*: the L1 contract makes the
+//! amount claimable by the depositor. Without this, one unusable deposit would block the queue,
+//! and every deposit behind it, until a freeze.
 
 use serde::{Deserialize, Serialize};
 
@@ -13,7 +18,45 @@ use crate::field::Fr;
 use crate::merkle::NodeStore;
 use crate::pubdata::PubData;
 use crate::state::Ctx;
-use crate::units::{Amount, Collateral, L1Address, RangeError};
+use crate::units::{AccountId, Amount, Collateral, L1Address, RangeError};
+
+/// The account a deposit credits, as the L1 queued it (`u32` on the wire, `u32::MAX` = new).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "u32", into = "u32")]
+pub enum DepositTarget {
+    /// Open a new account at the next free id.
+    New,
+    /// Credit this existing account (its owner must be the depositor, unless it is the fund).
+    Existing(AccountId),
+}
+
+impl DepositTarget {
+    /// The wire value that asks for a new account. Never an account id: the tree refuses to
+    /// create the account `2^32 - 1` (`Ctx::create_account`).
+    pub const NEW_ACCOUNT: u32 = u32::MAX;
+
+    pub fn wire(self) -> u32 {
+        match self {
+            DepositTarget::New => Self::NEW_ACCOUNT,
+            DepositTarget::Existing(id) => id.get() as u32,
+        }
+    }
+}
+
+impl From<u32> for DepositTarget {
+    fn from(v: u32) -> Self {
+        match v {
+            Self::NEW_ACCOUNT => DepositTarget::New,
+            id => DepositTarget::Existing(AccountId::new(u64::from(id)).expect("u32 ids fit")),
+        }
+    }
+}
+
+impl From<DepositTarget> for u32 {
+    fn from(t: DepositTarget) -> u32 {
+        t.wire()
+    }
+}
 
 /// A deposit as the L1 contract queued it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +68,8 @@ pub struct L1Deposit {
     /// The trader's Baby Jubjub key, packed, exactly as the L1 queued it (checked here).
     #[serde(with = "crate::field::serde_hex32")]
     pub public_key: [u8; 32],
+    /// The account to credit, as the depositor named it.
+    pub account: DepositTarget,
     pub amount: Amount,
 }
 
@@ -48,6 +93,10 @@ pub enum DepositError {
 pub enum Refund {
     #[error("the key is not a valid Baby Jubjub public key")]
     InvalidKey,
+    #[error("the target account does not exist")]
+    NoSuchAccount,
+    #[error("the target account belongs to another owner")]
+    NotOwner,
     #[error("the account tree is full")]
     TreeFull,
     #[error(transparent)]
@@ -72,6 +121,7 @@ pub fn execute_deposit<S: NodeStore>(
         index: r.index,
         l1_address: r.l1_address,
         public_key: r.public_key,
+        account: r.account,
         amount: r.amount,
         credited: outcome.is_none(),
     });
@@ -82,16 +132,23 @@ pub fn execute_deposit<S: NodeStore>(
 fn credit<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Deposit) -> Result<(), Refund> {
     let r = &tx.request;
     let key = PublicKey::unpack(&r.public_key).map_err(|_| Refund::InvalidKey)?;
-    let existing = ctx.account_by_owner(&key, &r.l1_address);
-    let balance = existing
-        .and_then(|id| ctx.peek(id))
-        .map_or(Collateral::ZERO, |leaf| leaf.collateral);
-    let credited = balance.checked_add(r.amount.as_collateral())?;
-    let id = match existing {
-        Some(id) => id,
-        None => ctx
-            .create_account(key, r.l1_address, tx.salt)
-            .ok_or(Refund::TreeFull)?,
+    let (id, credited) = match r.account {
+        DepositTarget::Existing(id) => {
+            let leaf = ctx.peek(id).ok_or(Refund::NoSuchAccount)?;
+            let owner = leaf.public_key == key && leaf.l1_address == r.l1_address;
+            if !owner && id != AccountId::INSURANCE_FUND {
+                return Err(Refund::NotOwner);
+            }
+            (id, leaf.collateral.checked_add(r.amount.as_collateral())?)
+        }
+        DepositTarget::New => {
+            // An amount (< 2^63) always fits an empty account's collateral (|x| < 2^63).
+            let credited = Collateral::ZERO.checked_add(r.amount.as_collateral())?;
+            let id = ctx
+                .create_account(key, r.l1_address, tx.salt)
+                .ok_or(Refund::TreeFull)?;
+            (id, credited)
+        }
     };
     ctx.account(id).map_err(|_| Refund::TreeFull)?.collateral = credited;
     Ok(())

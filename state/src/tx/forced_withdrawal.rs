@@ -34,6 +34,8 @@ pub struct ForcedWithdrawal {
 pub enum Refusal {
     NoSuchAccount,
     NotOwner,
+    /// The insurance fund is a system account: its L1 owner cannot force money out of it.
+    InsuranceFund,
     ZeroAmount,
     /// Paying the amount would break the margin rule (or a width).
     Margin,
@@ -56,6 +58,9 @@ pub fn outcome<S: NodeStore>(
     };
     if leaf.l1_address != request.requester {
         return Err(Refusal::NotOwner);
+    }
+    if request.account == AccountId::INSURANCE_FUND {
+        return Err(Refusal::InsuranceFund);
     }
     if request.amount.get() == 0 {
         return Err(Refusal::ZeroAmount);
@@ -107,7 +112,11 @@ pub fn execute_forced_withdrawal<S: NodeStore>(
         account: r.account,
         requester: r.requester,
         amount: r.amount,
-        served: decision.is_ok(),
+        paid: if decision.is_ok() {
+            r.amount
+        } else {
+            Amount::default()
+        },
     });
     Ok(decision.err())
 }

@@ -19,7 +19,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::funding::settle_funding;
-use crate::margin::{is_liquidatable, margin_summary, total_value, Fraction};
+use crate::margin::{
+    enforce_fresh_marks, is_liquidatable, margin_summary, total_value, Fraction, StaleMark,
+};
 use crate::merkle::NodeStore;
 use crate::state::Ctx;
 use crate::units::{notional, AccountId, BaseLots, Collateral, MarketId, RangeError, PPM_ONE};
@@ -51,6 +53,8 @@ pub enum LiquidationError {
     #[error("the insurance fund cannot absorb this account: deleverage instead")]
     FundExhausted,
     #[error(transparent)]
+    StaleMark(#[from] StaleMark),
+    #[error(transparent)]
     Range(#[from] RangeError),
 }
 
@@ -68,11 +72,13 @@ pub fn execute_liquidation<S: NodeStore>(
         .ok_or(LiquidationError::UnknownMarket)?;
     let markets = ctx.markets().to_vec();
     let mark = markets[tx.market.index()].mark_price;
+    let now = ctx.now();
 
     let leaf = ctx
         .account(tx.account)
         .map_err(|_| LiquidationError::NoSuchAccount)?;
     settle_funding(leaf, &markets)?;
+    enforce_fresh_marks(&leaf.positions, &[], &markets, params, now)?;
     let maintenance = margin_summary(
         leaf.collateral,
         &leaf.positions,
@@ -114,6 +120,7 @@ pub fn execute_liquidation<S: NodeStore>(
     let fund_position = fund.positions[tx.market.index()].size;
     fund.positions[tx.market.index()].size = fund_position.checked_add(-change)?;
     fund.collateral = fund.collateral.checked_add(value + fee + absorbed)?;
+    enforce_fresh_marks(&fund.positions, &[], &markets, params, now)?;
     let fund_maintenance = margin_summary(
         fund.collateral,
         &fund.positions,

@@ -19,7 +19,7 @@ pub mod withdrawal;
 
 pub use cancel_order::{execute_cancel_order, CancelOrder, CancelOrderError};
 pub use deleverage::{execute_deleverage, Deleverage, DeleverageError};
-pub use deposit::{execute_deposit, Deposit, DepositError, L1Deposit, Refund};
+pub use deposit::{execute_deposit, Deposit, DepositError, DepositTarget, L1Deposit, Refund};
 pub use forced_withdrawal::{
     execute_forced_withdrawal, ForcedWithdrawal, ForcedWithdrawalError, L1ForcedWithdrawal, Refusal,
 };

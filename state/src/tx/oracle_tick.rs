@@ -1,18 +1,22 @@
 //! Oracle tick: the mark price of a market becomes the median of `quorum` quotes, each signed by a
 //! distinct one of the market's oracle keys and no older than the freshness window at the batch
-//! time. The quotes arrive sorted by price, so the median is the middle one and checking the
-//! order is enough (the circuit does the same: no sorting network).
+//! time, and no older than the newest quote of the market's previous tick
+//! (`MarketState::mark_time`), so the operator cannot go back to a price it liked better. (Equal
+//! is allowed: two ticks may fall in one second, and an oracle signs one quote per second.) The mark records its newest quote's
+//! time, and margin checks refuse a mark older than the market's `max_mark_age_secs`. The
+//! quotes arrive sorted by price, so the median is the middle one and checking the order is
+//! enough (the circuit does the same: no sorting network).
 //!
 //! ```text
-//! quote message = Poseidon(DOMAIN_ORACLE_QUOTE, market | price << 8 | timestamp << 48)   (88 bits)
+//! quote message = Poseidon(tag(OracleQuote), market | price << 8 | timestamp << 48)   (88 bits)
 //! ```
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::{MessageKind, SigningDomain};
 use crate::eddsa::Signature;
 use crate::field::Fr;
 use crate::merkle::NodeStore;
-use crate::order::DOMAIN_ORACLE_QUOTE;
 use crate::poseidon::poseidon;
 use crate::pubdata::PubData;
 use crate::state::Ctx;
@@ -26,11 +30,12 @@ pub struct Quote {
 }
 
 impl Quote {
-    pub fn message(&self) -> Fr {
+    /// The message an oracle key signs for `domain`'s deployment.
+    pub fn message(&self, domain: &SigningDomain) -> Fr {
         let word = u128::from(self.market.get())
             | u128::from(self.price.get()) << 8
             | u128::from(self.timestamp.get()) << 48;
-        poseidon([Fr::from(DOMAIN_ORACLE_QUOTE), Fr::from(word)])
+        poseidon([domain.tag(MessageKind::OracleQuote), Fr::from(word)])
     }
 }
 
@@ -65,6 +70,8 @@ pub enum OracleTickError {
     Stale(usize),
     #[error("quote {0} is from the future")]
     FromTheFuture(usize),
+    #[error("quote {0} is older than the last tick's newest quote")]
+    NotNewer(usize),
     #[error("quote {0} is not sorted by price")]
     NotSorted(usize),
     #[error("quote {0}'s signature does not verify")]
@@ -89,6 +96,7 @@ pub fn execute_oracle_tick<S: NodeStore>(
         });
     }
     let now = ctx.now().get();
+    let last = ctx.markets()[tx.market.index()].mark_time;
     for (i, q) in tx.quotes.iter().enumerate() {
         let key = params
             .oracle_keys
@@ -107,10 +115,13 @@ pub fn execute_oracle_tick<S: NodeStore>(
         if now - t > params.oracle_freshness_secs {
             return Err(OracleTickError::Stale(i));
         }
+        if t < last.get() {
+            return Err(OracleTickError::NotNewer(i));
+        }
         if i > 0 && tx.quotes[i - 1].quote.price > q.quote.price {
             return Err(OracleTickError::NotSorted(i));
         }
-        key.verify(q.quote.message(), &q.signature)
+        key.verify(q.quote.message(&ctx.config().domain), &q.signature)
             .map_err(|_| OracleTickError::BadSignature(i))?;
     }
     let median = tx.quotes[quorum / 2].quote.price;
@@ -124,6 +135,12 @@ pub fn execute_oracle_tick<S: NodeStore>(
         market.last_funding = now;
     }
     market.mark_price = median;
+    market.mark_time = tx
+        .quotes
+        .iter()
+        .map(|q| q.quote.timestamp)
+        .max()
+        .unwrap_or_default();
     ctx.publish(PubData::MarkPrice {
         market: tx.market,
         price: median,

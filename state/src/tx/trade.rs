@@ -1,8 +1,10 @@
 //! Trade (a fill): two orders signed by their owners, opposite sides of one market.
 //!
 //! Rules, in the order they are checked:
-//! 1. the orders come from two different accounts, neither of them the fee account, on the same
-//!    open market (it has a mark price), on opposite sides;
+//! 1. the orders come from two different accounts, neither of them a system account (the fee
+//!    account, or the insurance fund: no signature trades with the fund's capital; only
+//!    deposits, liquidations, deleverages move it), on the same open market (it has a mark
+//!    price), on opposite sides;
 //! 2. `0 < size`, and the price is within both limits (a buyer pays at most its limit, a seller
 //!    takes at least its limit);
 //! 3. neither order has expired (`expiry >= batch time`);
@@ -16,7 +18,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::funding::settle_funding;
-use crate::margin::{enforce_margin_rule, margin_summary, Fraction, MarginError};
+use crate::margin::{
+    enforce_fresh_marks, enforce_margin_rule, margin_summary, Fraction, MarginError, StaleMark,
+};
 use crate::merkle::NodeStore;
 use crate::order::{filled_so_far, OrderSlot, Side, SignedOrder};
 use crate::state::Ctx;
@@ -55,6 +59,8 @@ pub enum TradeError {
     SelfTrade,
     #[error("the fee account cannot trade")]
     FeeAccountTrades,
+    #[error("the insurance fund cannot trade: only liquidations and deleverages move it")]
+    InsuranceFundTrades,
     #[error("the orders are for different markets")]
     MarketMismatch,
     #[error("unknown market")]
@@ -81,6 +87,8 @@ pub enum TradeError {
     BadFee(Role),
     #[error("the {0} would break the margin rule: {1}")]
     Margin(Role, MarginError),
+    #[error("the {0}'s margin check would read a stale mark: {1}")]
+    StaleMark(Role, StaleMark),
     #[error("{0}: {1}")]
     Range(Role, RangeError),
 }
@@ -92,6 +100,9 @@ pub fn execute_trade<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Trade) -> Result<(
     }
     if maker.account == AccountId::FEES || taker.account == AccountId::FEES {
         return Err(TradeError::FeeAccountTrades);
+    }
+    if maker.account == AccountId::INSURANCE_FUND || taker.account == AccountId::INSURANCE_FUND {
+        return Err(TradeError::InsuranceFundTrades);
     }
     if maker.market != taker.market {
         return Err(TradeError::MarketMismatch);
@@ -133,7 +144,7 @@ pub fn execute_trade<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Trade) -> Result<(
             .peek(order.account)
             .ok_or(TradeError::NoSuchAccount(role))?;
         leaf.public_key
-            .verify(order.hash(), &signed.signature)
+            .verify(order.hash(&ctx.config().domain), &signed.signature)
             .map_err(|_| TradeError::BadSignature(role))?;
         let slot = ctx.order_slot(order.account, order.order_id);
         let filled = filled_so_far(&slot, order.order_id).ok_or(TradeError::Superseded(role))?;
@@ -156,6 +167,7 @@ pub fn execute_trade<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Trade) -> Result<(
     }
     let markets = ctx.markets().to_vec();
     let all_params = &ctx.config().markets;
+    let now = ctx.now();
     for (role, signed, fee) in [
         (Role::Maker, &tx.maker, tx.maker_fee),
         (Role::Taker, &tx.taker, tx.taker_fee),
@@ -173,6 +185,7 @@ pub fn execute_trade<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Trade) -> Result<(
             all_params,
             Fraction::Initial,
         );
+        let held = leaf.positions.clone();
         let sign = order.side.sign();
         let position = &mut leaf.positions[market.index()];
         position.size = position
@@ -190,6 +203,8 @@ pub fn execute_trade<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Trade) -> Result<(
             all_params,
             Fraction::Initial,
         );
+        enforce_fresh_marks(&held, &leaf.positions, &markets, all_params, now)
+            .map_err(|e| TradeError::StaleMark(role, e))?;
         enforce_margin_rule(&before, &after).map_err(|e| TradeError::Margin(role, e))?;
     }
     ctx.add_fees(fees)

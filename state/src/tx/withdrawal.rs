@@ -1,15 +1,18 @@
 //! Withdrawal: the owner signs `(account, amount, nonce)`; the amount leaves the account for the
 //! account's own L1 address, and the account must obey the margin rule afterwards (a withdrawal
-//! does not reduce risk, so that means well margined with initial fractions).
+//! does not reduce risk, so that means well margined with initial fractions). The insurance fund
+//! is a system account: no signature withdraws from it.
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::{MessageKind, SigningDomain};
 use crate::eddsa::Signature;
 use crate::field::Fr;
 use crate::funding::settle_funding;
-use crate::margin::{enforce_margin_rule, margin_summary, Fraction, MarginError};
+use crate::margin::{
+    enforce_fresh_marks, enforce_margin_rule, margin_summary, Fraction, MarginError, StaleMark,
+};
 use crate::merkle::NodeStore;
-use crate::order::DOMAIN_WITHDRAWAL;
 use crate::poseidon::poseidon;
 use crate::pubdata::PubData;
 use crate::state::Ctx;
@@ -25,12 +28,12 @@ pub struct Withdrawal {
 }
 
 impl Withdrawal {
-    /// `Poseidon(DOMAIN_WITHDRAWAL, account | nonce << 32 | amount << 64)` (127 bits).
-    pub fn message(account: AccountId, amount: Amount, nonce: Nonce) -> Fr {
+    /// `Poseidon(tag(Withdrawal), account | nonce << 32 | amount << 64)` (127 bits).
+    pub fn message(domain: &SigningDomain, account: AccountId, amount: Amount, nonce: Nonce) -> Fr {
         let word = u128::from(account.get())
             | u128::from(nonce.get()) << 32
             | u128::from(amount.get()) << 64;
-        poseidon([Fr::from(DOMAIN_WITHDRAWAL), Fr::from(word)])
+        poseidon([domain.tag(MessageKind::Withdrawal), Fr::from(word)])
     }
 }
 
@@ -40,12 +43,16 @@ pub enum WithdrawalError {
     NoSuchAccount,
     #[error("amount must be positive")]
     ZeroAmount,
+    #[error("no signature withdraws from the insurance fund")]
+    InsuranceFund,
     #[error("nonce {got} is not the account's nonce {expected}")]
     BadNonce { expected: u64, got: u64 },
     #[error("signature does not verify")]
     BadSignature,
     #[error(transparent)]
     Margin(#[from] MarginError),
+    #[error(transparent)]
+    StaleMark(#[from] StaleMark),
     #[error(transparent)]
     Range(#[from] RangeError),
 }
@@ -57,8 +64,13 @@ pub fn execute_withdrawal<S: NodeStore>(
     if tx.amount.get() == 0 {
         return Err(WithdrawalError::ZeroAmount);
     }
+    if tx.account == AccountId::INSURANCE_FUND {
+        return Err(WithdrawalError::InsuranceFund);
+    }
     let markets = ctx.markets().to_vec();
     let params = &ctx.config().markets;
+    let domain = ctx.config().domain;
+    let now = ctx.now();
     let leaf = ctx
         .account(tx.account)
         .map_err(|_| WithdrawalError::NoSuchAccount)?;
@@ -70,7 +82,7 @@ pub fn execute_withdrawal<S: NodeStore>(
     }
     leaf.public_key
         .verify(
-            Withdrawal::message(tx.account, tx.amount, tx.nonce),
+            Withdrawal::message(&domain, tx.account, tx.amount, tx.nonce),
             &tx.signature,
         )
         .map_err(|_| WithdrawalError::BadSignature)?;
@@ -91,6 +103,7 @@ pub fn execute_withdrawal<S: NodeStore>(
         params,
         Fraction::Initial,
     );
+    enforce_fresh_marks(&leaf.positions, &[], &markets, params, now)?;
     enforce_margin_rule(&before, &after)?;
     let l1_address = leaf.l1_address;
     ctx.publish(PubData::Withdrawal {

@@ -1,3 +1,4 @@
+use zkperp_state::domain::SigningDomain;
 use zkperp_state::order::Side;
 use zkperp_state::testkit::*;
 use zkperp_state::tx::{CancelOrder, CancelOrderError, Role, TradeError, Transaction, TxError};
@@ -6,9 +7,11 @@ use zkperp_state::units::{AccountId, OrderId};
 fn cancel(f: &Fixture, trader: usize, order_id: u64) -> Transaction {
     let account = f.id(trader);
     let order_id = OrderId::new(order_id).expect("id");
-    let signature = f.traders[trader]
-        .key
-        .sign(CancelOrder::message(account, order_id));
+    let signature = f.traders[trader].key.sign(CancelOrder::message(
+        &SigningDomain::TEST,
+        account,
+        order_id,
+    ));
     Transaction::CancelOrder(CancelOrder {
         account,
         order_id,
@@ -60,9 +63,11 @@ fn only_the_owner_cancels_and_only_orders_not_superseded() {
     let Transaction::CancelOrder(mut forged) = cancel(&f, 0, 3) else {
         unreachable!()
     };
-    forged.signature = f.traders[1]
-        .key
-        .sign(CancelOrder::message(forged.account, forged.order_id));
+    forged.signature = f.traders[1].key.sign(CancelOrder::message(
+        &SigningDomain::TEST,
+        forged.account,
+        forged.order_id,
+    ));
     assert_eq!(
         cerr(f.refuse(Transaction::CancelOrder(forged))),
         CancelOrderError::BadSignature

@@ -95,6 +95,7 @@ fn sides_must_be_distinct_opposite_and_large_enough() {
     f.traders.push(f.traders[0].clone());
     f.traders[2].key = zkperp_state::eddsa::PrivateKey::from_bytes([3; 32]);
     f.traders[2].l1 = zkperp_state::units::L1Address([3; 20]);
+    f.traders[2].id = None;
     f.deposit(2, 1_000_000_000);
     f.trade(2, 1, btc(), 100, 500_000).expect("another long");
     let (a, b, c) = (f.id(0), f.id(1), f.id(2));

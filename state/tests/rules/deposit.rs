@@ -3,7 +3,7 @@ use zkperp_state::eddsa::PrivateKey;
 use zkperp_state::pubdata::PubData;
 use zkperp_state::state::State;
 use zkperp_state::testkit::*;
-use zkperp_state::tx::{Deposit, DepositError, L1Deposit, Transaction, TxError};
+use zkperp_state::tx::{Deposit, DepositError, DepositTarget, L1Deposit, Transaction, TxError};
 use zkperp_state::units::{AccountId, L1Address};
 use zkperp_state::Fr;
 
@@ -126,19 +126,116 @@ fn a_full_tree_refunds_new_accounts_but_credits_existing_ones() {
     let mut config = config(&keys[..3], &keys[3], &keys[4]);
     config.account_tree_depth = 2; // four leaves: two system accounts and two traders
     let mut state = State::genesis(config).expect("genesis");
-    let deposit = |index: u64, owner: u8| {
+    let deposit = |index: u64, owner: u8, account: DepositTarget| {
         Transaction::Deposit(Deposit {
             request: L1Deposit {
                 index,
                 l1_address: L1Address([owner; 20]),
                 public_key: keys[0].public_key().pack(),
+                account,
                 amount: amount(7),
             },
             salt: Fr::from(9u64),
         })
     };
-    assert!(credited(&mut state, &deposit(0, 1)), "third leaf");
-    assert!(credited(&mut state, &deposit(1, 2)), "fourth leaf");
-    assert!(!credited(&mut state, &deposit(2, 3)), "no fifth leaf");
-    assert!(credited(&mut state, &deposit(3, 1)), "existing account");
+    let new = DepositTarget::New;
+    assert!(credited(&mut state, &deposit(0, 1, new)), "third leaf");
+    assert!(credited(&mut state, &deposit(1, 2, new)), "fourth leaf");
+    assert!(!credited(&mut state, &deposit(2, 3, new)), "no fifth leaf");
+    let third = DepositTarget::Existing(AccountId::new(2).expect("id"));
+    assert!(
+        credited(&mut state, &deposit(3, 1, third)),
+        "existing account"
+    );
+}
+
+/// The deposit of `trader` naming `target`, as the L1 would queue it next.
+fn deposit_to(f: &Fixture, trader: usize, units: u64, target: DepositTarget) -> Transaction {
+    let Transaction::Deposit(mut tx) = f.deposit_tx(trader, units) else {
+        unreachable!()
+    };
+    tx.request.account = target;
+    Transaction::Deposit(tx)
+}
+
+#[test]
+fn a_deposit_credits_exactly_the_account_it_names() {
+    let mut f = Fixture::new(1);
+    let first = f.deposit(0, 10);
+    // The same owner asks for a second account: a new id, the first untouched.
+    let tx = deposit_to(&f, 0, 20, DepositTarget::New);
+    let receipt = f.apply(tx).expect("deposit");
+    f.deposits += 1;
+    let second = receipt.writes[0].account;
+    assert_ne!(second, first);
+    assert_eq!((f.collateral(first), f.collateral(second)), (10, 20));
+    // A top-up naming the first account credits it, never the second (nor a third).
+    let tx = deposit_to(&f, 0, 5, DepositTarget::Existing(first));
+    f.apply(tx).expect("deposit");
+    f.deposits += 1;
+    assert_eq!((f.collateral(first), f.collateral(second)), (15, 20));
+    let tx = deposit_to(&f, 0, 1, DepositTarget::Existing(second));
+    f.apply(tx).expect("deposit");
+    assert_eq!((f.collateral(first), f.collateral(second)), (15, 21));
+    assert_eq!(
+        f.state
+            .account_by_owner(&f.traders[0].key.public_key(), &f.traders[0].l1),
+        Some(first)
+    );
+}
+
+/// Applies `tx`, which must be refunded (consumed, no account changed).
+fn refunded(f: &mut Fixture, tx: Transaction) {
+    assert!(!credited(&mut f.state, &tx));
+    f.deposits += 1;
+}
+
+#[test]
+fn a_deposit_naming_another_owners_or_no_account_is_refunded() {
+    let mut f = Fixture::new(2);
+    let a = f.deposit(0, 10);
+    let b = f.deposit(1, 10);
+    // Trader 1 names trader 0's account: refunded, trader 0 untouched.
+    let tx = deposit_to(&f, 1, 7, DepositTarget::Existing(a));
+    refunded(&mut f, tx);
+    // The same key with another L1 address is another owner.
+    f.traders[1].key = f.traders[0].key.clone();
+    let tx = deposit_to(&f, 1, 7, DepositTarget::Existing(a));
+    refunded(&mut f, tx);
+    // The fee account is not the fund: nobody but its owner tops it up.
+    let tx = deposit_to(&f, 1, 7, DepositTarget::Existing(AccountId::FEES));
+    refunded(&mut f, tx);
+    let nobody = AccountId::new(200).expect("id");
+    let tx = deposit_to(&f, 0, 7, DepositTarget::Existing(nobody));
+    refunded(&mut f, tx);
+    assert_eq!((f.collateral(a), f.collateral(b)), (10, 10));
+}
+
+#[test]
+fn anyone_may_top_up_the_insurance_fund() {
+    let mut f = Fixture::new(1);
+    let before = f.collateral(AccountId::INSURANCE_FUND);
+    let tx = deposit_to(
+        &f,
+        0,
+        1_000,
+        DepositTarget::Existing(AccountId::INSURANCE_FUND),
+    );
+    f.apply(tx).expect("deposit");
+    assert_eq!(f.collateral(AccountId::INSURANCE_FUND), before + 1_000);
+}
+
+#[test]
+fn the_target_travels_in_the_record_and_new_is_all_ones() {
+    assert_eq!(DepositTarget::New.wire(), u32::MAX);
+    assert_eq!(DepositTarget::from(u32::MAX), DepositTarget::New);
+    let id = AccountId::new(7).expect("id");
+    assert_eq!(DepositTarget::from(7), DepositTarget::Existing(id));
+    let mut f = Fixture::new(1);
+    let receipt = f.apply(f.deposit_tx(0, 10)).expect("deposit");
+    let mut bytes = Vec::new();
+    receipt.pubdata[0].encode(&mut bytes);
+    assert_eq!(bytes.len(), PubData::DEPOSIT_LEN);
+    assert_eq!(bytes[61..65], [0xff; 4], "u32 account after the key");
+    assert_eq!(bytes[65..], 10u64.to_be_bytes());
 }

@@ -20,7 +20,13 @@ fn served(f: &mut Fixture, tx: Transaction) -> bool {
     let root = f.state.root();
     let receipt = f.apply(tx).expect("a forced request is always answered");
     let served = match receipt.pubdata.as_slice() {
-        [PubData::ForcedWithdrawal { served, .. }] => *served,
+        [PubData::ForcedWithdrawal { amount, paid, .. }] => {
+            assert!(
+                paid == amount || paid.get() == 0,
+                "served in full or refused"
+            );
+            paid.get() != 0
+        }
         other => panic!("unexpected public data {other:?}"),
     };
     assert_eq!(

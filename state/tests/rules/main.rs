@@ -4,9 +4,12 @@
 mod cancel_order;
 mod deleverage;
 mod deposit;
+mod domain;
 mod forced_withdrawal;
 mod funding_tick;
+mod insurance_fund;
 pub mod liquidation;
+mod marks;
 mod oracle_tick;
 mod trade;
 mod withdrawal;

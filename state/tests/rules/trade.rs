@@ -1,3 +1,4 @@
+use zkperp_state::domain::SigningDomain;
 use zkperp_state::margin::{is_well_margined, margin_summary, Fraction};
 use zkperp_state::order::{Order, OrderSlot, Side};
 use zkperp_state::testkit::*;
@@ -367,6 +368,10 @@ fn order_encoding_separates_every_field() {
         },
     ];
     for v in variants {
-        assert_ne!(v.hash(), base.hash(), "{v:?}");
+        assert_ne!(
+            v.hash(&SigningDomain::TEST),
+            base.hash(&SigningDomain::TEST),
+            "{v:?}"
+        );
     }
 }

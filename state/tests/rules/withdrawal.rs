@@ -1,3 +1,4 @@
+use zkperp_state::domain::SigningDomain;
 use zkperp_state::pubdata::PubData;
 use zkperp_state::testkit::*;
 use zkperp_state::tx::{Transaction, TxError, Withdrawal, WithdrawalError};
@@ -54,6 +55,7 @@ fn refuses_zero_unknown_and_forged() {
     };
     let forged = Withdrawal {
         signature: f.traders[1].key.sign(Withdrawal::message(
+            &SigningDomain::TEST,
             genuine.account,
             genuine.amount,
             genuine.nonce,
