@@ -2,7 +2,8 @@
 //! its WebSocket channel) is shown only to a request signed by the account's own key.
 //!
 //! ```text
-//! message   = Poseidon(DOMAIN_API_READ = 5, account, timestamp)        (circomlib Poseidon, 3 inputs)
+//! message   = Poseidon(tag(ApiRead), account, timestamp)   (circomlib Poseidon, 3 inputs;
+//!             tag = 5 | domain << 8, the deployment's signing domain: zkperp_state::domain)
 //! signature = EdDSA-Poseidon over message with the account's Baby Jubjub key
 //!             (circomlibjs signPoseidon; packed R8 || S, 128 hex digits, as for orders)
 //! headers   = x-zkperp-timestamp: <unix seconds>, x-zkperp-signature: <128 hex digits>
@@ -10,14 +11,15 @@
 //!
 //! The signature is accepted for [`WINDOW_SECS`] either side of the server's clock, so it works
 //! as a short-lived token: a client signs once and reuses it for a minute of polling, and a
-//! leaked one expires by itself. It cannot authorise anything else: the domain tag differs from
-//! every transaction's (orders 1, withdrawals 2, quotes 3, cancels 4), so no read signature is
-//! ever a valid order, withdrawal or cancel, and no transaction signature opens a read.
+//! leaked one expires by itself. It cannot authorise anything else: the kind in the tag differs
+//! from every transaction's (orders 1, withdrawals 2, quotes 3, cancels 4), so no read signature
+//! is ever a valid order, withdrawal or cancel, and no transaction signature opens a read; and
+//! the domain in the tag makes a read signed for another deployment useless here.
 //! Decoding is strict as everywhere: a non-canonical signature (`S >= l`, `R8` off the curve or
 //! outside the subgroup) is refused.
 
+use zkperp_state::domain::{MessageKind, SigningDomain};
 use zkperp_state::eddsa::{PublicKey, Signature};
-use zkperp_state::order::DOMAIN_API_READ;
 use zkperp_state::poseidon::poseidon;
 use zkperp_state::units::AccountId;
 use zkperp_state::Fr;
@@ -28,10 +30,10 @@ pub const WINDOW_SECS: u64 = 60;
 pub const TIMESTAMP_HEADER: &str = "x-zkperp-timestamp";
 pub const SIGNATURE_HEADER: &str = "x-zkperp-signature";
 
-/// The message a read of `account` at `timestamp` signs.
-pub fn read_message(account: AccountId, timestamp: u64) -> Fr {
+/// The message a read of `account` at `timestamp` signs on `domain`'s deployment.
+pub fn read_message(domain: &SigningDomain, account: AccountId, timestamp: u64) -> Fr {
     poseidon([
-        Fr::from(DOMAIN_API_READ),
+        domain.tag(MessageKind::ApiRead),
         Fr::from(account.get()),
         Fr::from(timestamp),
     ])
@@ -64,6 +66,7 @@ pub fn parse_signature(text: &str) -> Result<Signature, AuthError> {
 
 /// Checks a read of `account` (whose key is `key`) signed at `timestamp`, at server time `now`.
 pub fn check(
+    domain: &SigningDomain,
     key: &PublicKey,
     account: AccountId,
     timestamp: u64,
@@ -73,18 +76,19 @@ pub fn check(
     if timestamp.abs_diff(now) > WINDOW_SECS {
         return Err(AuthError::Stale { timestamp, now });
     }
-    key.verify(read_message(account, timestamp), signature)
+    key.verify(read_message(domain, account, timestamp), signature)
         .map_err(|_| AuthError::BadSignature)
 }
 
 /// The two headers of a read of `account` signed with `key` at `timestamp` (for clients and
 /// tests).
 pub fn sign(
+    domain: &SigningDomain,
     key: &zkperp_state::eddsa::PrivateKey,
     account: AccountId,
     timestamp: u64,
 ) -> [(&'static str, String); 2] {
-    let signature = key.sign(read_message(account, timestamp));
+    let signature = key.sign(read_message(domain, account, timestamp));
     [
         (TIMESTAMP_HEADER, timestamp.to_string()),
         (SIGNATURE_HEADER, hex::encode(signature.pack())),

@@ -3,7 +3,7 @@
 //!
 //! | route | what | auth |
 //! |---|---|---|
-//! | `GET /v1/info` | the deployment: rollup and token addresses, chain id, RPC URL | |
+//! | `GET /v1/info` | the deployment: rollup and token addresses, chain id, RPC URL, signing domain | |
 //! | `GET /v1/config` | the state configuration (what proofs are made for: exits need it) | |
 //! | `GET /v1/accounts?public_key=0x..` | the accounts of a public key, with their L1 owners | |
 //! | `GET /v1/markets` | each market's parameters, mark price and funding index | |
@@ -180,7 +180,7 @@ fn order_code(e: &OrderError) -> &'static str {
     }
 }
 
-/// The code of a withdrawal or cancel the state machine refused.
+/// The code of a withdrawal, cancel or fill the state machine refused.
 fn tx_code(e: &TxError) -> &'static str {
     match e {
         TxError::CancelOrder(c) => match c {
@@ -191,11 +191,15 @@ fn tx_code(e: &TxError) -> &'static str {
         TxError::Withdrawal(w) => match w {
             WithdrawalError::NoSuchAccount => "no_such_account",
             WithdrawalError::ZeroAmount => "zero_amount",
+            WithdrawalError::InsuranceFund => "insurance_fund",
             WithdrawalError::BadNonce { .. } => "bad_nonce",
             WithdrawalError::BadSignature => "bad_signature",
             WithdrawalError::Margin(_) => "insufficient_margin",
+            WithdrawalError::StaleMark(_) => "stale_mark",
             WithdrawalError::Range(_) => "out_of_range",
         },
+        // A mark older than its market's maximum age: no margin check until the next tick.
+        TxError::Trade(zkperp_state::tx::TradeError::StaleMark(..)) => "stale_mark",
         _ => "state_refused",
     }
 }
@@ -335,8 +339,24 @@ fn units(s: &Services) -> Units {
     s.hub.with_sequencer(Units::of)
 }
 
+/// The deployment's public facts, with the signing domain every signature must commit to:
+/// `{chain_id, rollup, value}` (value = `chain_id << 160 | rollup`, decimal; docs/SIGNING.md).
 async fn info(State(s): State<Services>) -> Json<Value> {
-    Json(s.info.clone())
+    let domain = s
+        .hub
+        .with_sequencer(|seq| seq.engine().state().config().domain);
+    let mut info = s.info.clone();
+    if let Value::Object(map) = &mut info {
+        map.insert(
+            "signing_domain".into(),
+            serde_json::json!({
+                "chain_id": domain.chain_id,
+                "rollup": format!("0x{}", hex::encode(domain.rollup.0)),
+                "value": zkperp_state::field::fr_to_decimal(&domain.value()),
+            }),
+        );
+    }
+    Json(info)
 }
 
 async fn config(State(s): State<Services>) -> Json<Value> {
@@ -501,16 +521,13 @@ pub(crate) fn check_read(
     timestamp: u64,
     signature: &Signature,
 ) -> Result<(), ApiError> {
-    let key = s
-        .hub
-        .with_sequencer(|seq| {
-            seq.engine()
-                .state()
-                .account(account)
-                .map(|a| a.leaf.public_key)
-        })
-        .ok_or_else(|| ApiError::UnknownAccount(account.get().to_string()))?;
-    auth::check(&key, account, timestamp, signature, wall_clock())
+    let (domain, key) = s.hub.with_sequencer(|seq| {
+        let state = seq.engine().state();
+        let key = state.account(account).map(|a| a.leaf.public_key);
+        (state.config().domain, key)
+    });
+    let key = key.ok_or_else(|| ApiError::UnknownAccount(account.get().to_string()))?;
+    auth::check(&domain, &key, account, timestamp, signature, wall_clock())
         .map_err(ApiError::Unauthenticated)
 }
 
@@ -723,7 +740,12 @@ fn check_withdrawal(seq: &Sequencer, w: &Withdrawal) -> Result<(), ApiError> {
     }
     leaf.public_key
         .verify(
-            Withdrawal::message(w.account, w.amount, w.nonce),
+            Withdrawal::message(
+                &seq.engine().state().config().domain,
+                w.account,
+                w.amount,
+                w.nonce,
+            ),
             &w.signature,
         )
         .map_err(|_| refuse(WithdrawalError::BadSignature))

@@ -40,7 +40,7 @@ pub fn document() -> Value {
         "info": {
             "title": "zkperp API",
             "version": "1.0.0",
-            "description": "Markets, books, trades, signed orders, cancels and withdrawals, accounts, batches, exit witnesses and a WebSocket feed. Prices, sizes and collateral are exact decimal strings (price, size, collateral, ...) next to the integers orders sign (price_ticks, size_lots, *_units). Private reads carry the headers x-zkperp-timestamp and x-zkperp-signature: EdDSA-Poseidon over Poseidon(5, account, timestamp), within 60 s of the server's clock. Every refusal is a 4xx with a stable code."
+            "description": "Markets, books, trades, signed orders, cancels and withdrawals, accounts, batches, exit witnesses and a WebSocket feed. Prices, sizes and collateral are exact decimal strings (price, size, collateral, ...) next to the integers orders sign (price_ticks, size_lots, *_units). Private reads carry the headers x-zkperp-timestamp and x-zkperp-signature: EdDSA-Poseidon over Poseidon(5 | signing_domain << 8, account, timestamp) (signing_domain: GET /v1/info; docs/SIGNING.md), within 60 s of the server's clock. Every refusal is a 4xx with a stable code."
         },
         "paths": {
             "/v1/info": {"get": {
@@ -158,7 +158,7 @@ pub fn document() -> Value {
         },
         "components": {
         "securitySchemes": {"readSignature": {"type": "apiKey", "in": "header", "name": "x-zkperp-signature",
-            "description": "128 hex digits: the account key's EdDSA-Poseidon signature over Poseidon(5, account, x-zkperp-timestamp)"}},
+            "description": "128 hex digits: the account key's EdDSA-Poseidon signature over Poseidon(5 | signing_domain << 8, account, x-zkperp-timestamp)"}},
         "schemas": {
             "Error": {"type": "object", "required": ["code", "message"], "properties": {
                 "code": {"type": "string", "description": "stable, machine-readable"},

@@ -52,7 +52,12 @@ impl Server {
 
     /// A private read of trader `t`'s account, signed now with the trader's key.
     async fn private(&self, t: usize, path: &str) -> (u16, Value) {
-        let headers = auth::sign(&self.f.traders[t].key, self.f.id(t), wall_clock());
+        let headers = auth::sign(
+            &zkperp_state::domain::SigningDomain::TEST,
+            &self.f.traders[t].key,
+            self.f.id(t),
+            wall_clock(),
+        );
         self.get_with(path, &headers).await
     }
 
@@ -255,7 +260,12 @@ async fn batches_and_exit_witnesses_follow_the_verified_state() {
     assert_eq!(list["verified_batch"], 0);
     // The genesis accounts exist at batch 0: the insurance fund's witness opens the root, for
     // the fund's owner.
-    let headers = auth::sign(&s.f.fund_key, AccountId::INSURANCE_FUND, wall_clock());
+    let headers = auth::sign(
+        &zkperp_state::domain::SigningDomain::TEST,
+        &s.f.fund_key,
+        AccountId::INSURANCE_FUND,
+        wall_clock(),
+    );
     let (status, w) = s.get_with("/v1/accounts/0/exit-witness", &headers).await;
     assert_eq!(status, 200, "{w}");
     assert_eq!(w["batch"], 0);
@@ -356,14 +366,24 @@ async fn trading_private_reads_cancels_and_withdrawals() {
         (Some("open"), Some(20), Some(10)),
         "{order}"
     );
-    let forged = auth::sign(&s.f.traders[1].key, a, wall_clock());
+    let forged = auth::sign(
+        &zkperp_state::domain::SigningDomain::TEST,
+        &s.f.traders[1].key,
+        a,
+        wall_clock(),
+    );
     let (status, err) = s.get_with(&bid_path, &forged).await;
     assert_eq!(
         (status, err["code"].as_str()),
         (401, Some("unauthenticated")),
         "{err}"
     );
-    let stale = auth::sign(&s.f.traders[0].key, a, wall_clock() - auth::WINDOW_SECS - 5);
+    let stale = auth::sign(
+        &zkperp_state::domain::SigningDomain::TEST,
+        &s.f.traders[0].key,
+        a,
+        wall_clock() - auth::WINDOW_SECS - 5,
+    );
     let (status, err) = s.get_with(&bid_path, &stale).await;
     assert_eq!(
         (status, err["code"].as_str()),
@@ -393,7 +413,11 @@ async fn trading_private_reads_cancels_and_withdrawals() {
     assert_eq!(account["total_value"], "1000.200000", "{account}");
 
     // A signed cancel of the rest; a cancel signed by someone else is refused.
-    let message = CancelOrder::message(a, bid.order.order_id);
+    let message = CancelOrder::message(
+        &zkperp_state::domain::SigningDomain::TEST,
+        a,
+        bid.order.order_id,
+    );
     let (status, err) = s
         .delete(
             &bid_path,
@@ -440,9 +464,12 @@ async fn trading_private_reads_cancels_and_withdrawals() {
             account,
             amount,
             nonce,
-            signature: s.f.traders[signer]
-                .key
-                .sign(Withdrawal::message(account, amount, nonce)),
+            signature: s.f.traders[signer].key.sign(Withdrawal::message(
+                &zkperp_state::domain::SigningDomain::TEST,
+                account,
+                amount,
+                nonce,
+            )),
         }
     };
     let (status, err) = s
@@ -485,9 +512,12 @@ async fn trading_private_reads_cancels_and_withdrawals() {
         account,
         amount,
         nonce,
-        signature: s.f.traders[1]
-            .key
-            .sign(Withdrawal::message(account, amount, nonce)),
+        signature: s.f.traders[1].key.sign(Withdrawal::message(
+            &zkperp_state::domain::SigningDomain::TEST,
+            account,
+            amount,
+            nonce,
+        )),
     };
     let (status, ack) = s
         .post("/v1/withdrawals", json!({"withdrawal": next}).to_string())
@@ -544,8 +574,13 @@ async fn the_websocket_streams_books_trades_accounts_and_batches() {
     let ask = |v: Value| Message::Text(v.to_string().into());
     let (a, b) = (s.f.id(0), s.f.id(1));
     let t = wall_clock();
-    let read =
-        |key: &zkperp_state::eddsa::PrivateKey, id: AccountId| key.sign(auth::read_message(id, t));
+    let read = |key: &zkperp_state::eddsa::PrivateKey, id: AccountId| {
+        key.sign(auth::read_message(
+            &zkperp_state::domain::SigningDomain::TEST,
+            id,
+            t,
+        ))
+    };
     let requests = [
         json!({"op": "subscribe", "channel": "book", "market": "BTC-USD"}),
         json!({"op": "subscribe", "channel": "trades", "market": 0}),
@@ -685,7 +720,8 @@ async fn oracle_quotes_are_kept_only_when_signed_fresh_and_newer() {
             price: PriceTicks::new(price).expect("price"),
             timestamp: Timestamp::new(at).expect("time"),
         };
-        let signature = s.f.oracles[oracle].sign(quote.message());
+        let signature =
+            s.f.oracles[oracle].sign(quote.message(&zkperp_state::domain::SigningDomain::TEST));
         json!({
             "market": market, "oracle": oracle, "price_ticks": price, "timestamp": at,
             "signature": signature,

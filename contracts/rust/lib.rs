@@ -206,6 +206,16 @@ pub struct DeployConfig {
     pub grace_period: u64,
     /// Seconds between consecutive forced requests' deadlines (the anti-spam stagger).
     pub forced_spacing: u64,
+    /// Seconds between consecutive deposits' deadlines (a deposit not consumed by its
+    /// deadline lets anyone freeze the rollup).
+    pub deposit_spacing: u64,
+    /// Seconds after a freeze during which exits are registered; they are paid after it.
+    pub claim_window: u64,
+    /// Seconds a batch's time may lag the L1's: more than the worst proving and submission lag.
+    pub max_batch_age: u64,
+    /// The smallest deposit and forced withdrawal the L1 queues (collateral units).
+    pub min_deposit: u64,
+    pub min_forced_amount: u64,
     /// One key per batch shape; the shape index is the position.
     pub batch_keys: Vec<VerifierKey>,
     pub exit_key: VerifierKey,
@@ -272,14 +282,21 @@ pub async fn deploy<P: Provider>(
     let exit_verifier = deploy_verifier(provider, &config.exit_key).await?;
     let rollup = Rollup::deploy(
         provider,
-        token,
-        config.operator,
-        config.genesis_root,
-        U256::from(config.market_count),
-        U256::from(config.grace_period),
-        U256::from(config.forced_spacing),
-        batch_verifiers.clone(),
-        exit_verifier,
+        Rollup::Config {
+            token,
+            operator: config.operator,
+            genesisRoot: config.genesis_root,
+            marketCount: U256::from(config.market_count),
+            gracePeriod: U256::from(config.grace_period),
+            forcedSpacing: U256::from(config.forced_spacing),
+            depositSpacing: U256::from(config.deposit_spacing),
+            claimWindow: U256::from(config.claim_window),
+            maxBatchAge: U256::from(config.max_batch_age),
+            minDeposit: U256::from(config.min_deposit),
+            minForcedAmount: U256::from(config.min_forced_amount),
+            batchVerifiers: batch_verifiers.clone(),
+            exitVerifier: exit_verifier,
+        },
     )
     .await
     .map_err(|e| L1Error::from_contract("deploy Rollup", e))?;
@@ -316,7 +333,11 @@ pub struct DepositEvent {
     pub index: u64,
     pub l1_address: Address,
     pub public_key: FixedBytes<32>,
+    /// The L2 account the deposit names (`u32::MAX`: a new account).
+    pub account: u32,
     pub amount: u64,
+    /// From then on anyone may freeze the rollup if the deposit is still unconsumed.
+    pub deadline: u64,
     pub running_hash: FixedBytes<32>,
     pub block: u64,
 }
@@ -433,9 +454,15 @@ impl L1 {
             .map_err(|e| L1Error::from_contract("balanceOf", e))
     }
 
-    /// Approves the rollup for `amount` and queues a deposit to the L2 account of
-    /// `(public_key, sender)`. Returns the deposit's queue index.
-    pub async fn deposit(&self, public_key: [u8; 32], amount: u64) -> Result<u64, L1Error> {
+    /// Approves the rollup for `amount` and queues a deposit from the sender with the trading
+    /// key `public_key` to the L2 account `account` (`u32::MAX`: a new account). Returns the
+    /// deposit's queue index.
+    pub async fn deposit(
+        &self,
+        public_key: [u8; 32],
+        account: u32,
+        amount: u64,
+    ) -> Result<u64, L1Error> {
         let token = TestToken::new(self.token().await?, self.provider.clone());
         self.send(
             "approve",
@@ -445,7 +472,7 @@ impl L1 {
         let receipt = self
             .send(
                 "deposit",
-                self.rollup.deposit(FixedBytes(public_key), amount),
+                self.rollup.deposit(FixedBytes(public_key), account, amount),
             )
             .await?;
         receipt
@@ -502,11 +529,63 @@ impl L1 {
         self.send("freeze", self.rollup.freeze()).await.map(|_| ())
     }
 
-    /// Exits `account` after a freeze with a proof made against the last verified root.
-    pub async fn exit(&self, account: u32, amount: U256, proof: [U256; 8]) -> Result<(), L1Error> {
-        self.send("exit", self.rollup.exit(account, amount, proof))
+    /// Registers the exit of `account` after a freeze, within the claim window, with a proof
+    /// made against the last verified root.
+    pub async fn register_exit(
+        &self,
+        account: u32,
+        amount: U256,
+        proof: [U256; 8],
+    ) -> Result<(), L1Error> {
+        self.send(
+            "registerExit",
+            self.rollup.registerExit(account, amount, proof),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Pays a registered exit once the claim window has passed (anyone may call; the owner is
+    /// paid its share of the pool).
+    pub async fn claim_exit(&self, account: u32) -> Result<(), L1Error> {
+        self.send("claimExit", self.rollup.claimExit(account))
             .await
             .map(|_| ())
+    }
+
+    /// What a registered exit pays when claimed (its share of the pool once the window closed).
+    pub async fn exit_payout(&self, account: u32) -> Result<U256, L1Error> {
+        self.rollup
+            .exitPayout(account)
+            .call()
+            .await
+            .map_err(|e| L1Error::from_contract("exitPayout", e))
+    }
+
+    /// When the rollup froze (0 if it has not) and how long exits may be registered after.
+    pub async fn exit_window(&self) -> Result<(u64, u64), L1Error> {
+        let frozen_at = self
+            .rollup
+            .frozenAt()
+            .call()
+            .await
+            .map_err(|e| L1Error::from_contract("frozenAt", e))?;
+        let window = self
+            .rollup
+            .claimWindow()
+            .call()
+            .await
+            .map_err(|e| L1Error::from_contract("claimWindow", e))?;
+        Ok((frozen_at, u64::try_from(window).unwrap_or(u64::MAX)))
+    }
+
+    /// The value every L2 signature of this deployment commits to (`chain id << 160 | rollup`).
+    pub async fn signing_domain(&self) -> Result<U256, L1Error> {
+        self.rollup
+            .signingDomain()
+            .call()
+            .await
+            .map_err(|e| L1Error::from_contract("signingDomain", e))
     }
 
     /// The last verified state root.
@@ -532,6 +611,15 @@ impl L1 {
             .call()
             .await
             .map_err(|e| L1Error::from_contract("claimable", e))
+    }
+
+    /// Deposits consumed (credited or refunded) by batches so far.
+    pub async fn deposits_consumed(&self) -> Result<u64, L1Error> {
+        self.rollup
+            .depositsConsumed()
+            .call()
+            .await
+            .map_err(|e| L1Error::from_contract("depositsConsumed", e))
     }
 
     /// Forced requests answered by batches so far.
@@ -638,7 +726,9 @@ impl L1 {
                 index: e.index,
                 l1_address: e.l1Address,
                 public_key: e.publicKey,
+                account: e.account,
                 amount: e.amount,
+                deadline: e.deadline,
                 running_hash: e.runningHash,
                 block,
             })

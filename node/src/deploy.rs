@@ -18,6 +18,7 @@ use zkperp_contracts::alloy::signers::local::PrivateKeySigner;
 use zkperp_contracts::{deploy, provider, DeployConfig, VerifierKey, L1};
 use zkperp_prover::{export, BatchProver, ExitProver, KeyCache};
 use zkperp_state::batch::Shape;
+use zkperp_state::domain::SigningDomain;
 use zkperp_state::eddsa::PublicKey;
 use zkperp_state::field::fr_to_decimal;
 use zkperp_state::state::{StateConfig, SystemOwner};
@@ -77,9 +78,27 @@ pub struct DeployArgs {
     /// Seconds the operator has to answer a forced request before anyone may freeze the rollup.
     #[arg(long, default_value_t = 3_600)]
     grace_period: u64,
-    /// Seconds between consecutive forced requests' deadlines.
+    /// Seconds between consecutive forced requests' deadlines: at least the batch interval
+    /// divided by the forced-withdrawal slots of the shape, so the queue is always servable.
     #[arg(long, default_value_t = 60)]
     forced_spacing: u64,
+    /// Seconds between consecutive deposits' deadlines (a deposit unconsumed by its deadline
+    /// lets anyone freeze): at least the batch interval divided by the shape's deposit slots.
+    #[arg(long, default_value_t = 60)]
+    deposit_spacing: u64,
+    /// Seconds after a freeze during which users register their exits (paid after it).
+    #[arg(long, default_value_t = 14 * 24 * 3_600)]
+    claim_window: u64,
+    /// Seconds a batch's time may lag the L1's (orders' expiry and quotes' freshness are judged
+    /// at the batch time): more than the worst proving and submission lag, 600..=2592000.
+    #[arg(long, default_value_t = 86_400)]
+    max_batch_age: u64,
+    /// The smallest deposit the L1 queues, in collateral units (10^-6).
+    #[arg(long, default_value_t = 1_000_000)]
+    min_deposit: u64,
+    /// The smallest forced withdrawal the L1 queues, in collateral units.
+    #[arg(long, default_value_t = 1_000_000)]
+    min_forced_amount: u64,
     #[arg(long, default_value_t = 0)]
     maker_fee_ppm: u32,
     #[arg(long, default_value_t = 500)]
@@ -190,7 +209,7 @@ async fn run_async(args: &DeployArgs) -> Result<()> {
         .shape
         .parse()
         .map_err(|e| anyhow::anyhow!("--shape {}: {e}", args.shape))?;
-    let config = state_config(args)?;
+    let mut config = state_config(args)?;
     let signer = l1_signer(&args.operator_key, "--operator-key")?;
     let operator = signer.address();
     let token = args
@@ -231,11 +250,22 @@ async fn run_async(args: &DeployArgs) -> Result<()> {
             market_count: config.markets.len() as u64,
             grace_period: args.grace_period,
             forced_spacing: args.forced_spacing,
+            deposit_spacing: args.deposit_spacing,
+            claim_window: args.claim_window,
+            max_batch_age: args.max_batch_age,
+            min_deposit: args.min_deposit,
+            min_forced_amount: args.min_forced_amount,
             batch_keys: vec![batch_key],
             exit_key,
         },
     )
     .await?;
+    // Every signature of the deployment is bound to its chain and rollup (the keys and the
+    // genesis root do not depend on them).
+    config.domain = SigningDomain {
+        chain_id,
+        rollup: L1Address(deployment.rollup.into_array()),
+    };
     let l1 = L1::connect(&args.rpc, signer, deployment.rollup, deployment.block)?;
     for (who, units) in &mints {
         l1.mint_test_tokens(*who, *units).await?;

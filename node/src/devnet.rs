@@ -45,10 +45,12 @@ use zkperp_sequencer::proving::{self, ProvingQueue, DEFAULT_LEASE_SECS};
 use zkperp_sequencer::sequencer::{Outcome, Sequencer, SequencerConfig};
 use zkperp_sequencer::verified::VerifiedState;
 use zkperp_state::batch::Shape;
+use zkperp_state::domain::SigningDomain;
 use zkperp_state::eddsa::PrivateKey;
 use zkperp_state::field::fr_to_decimal;
 use zkperp_state::order::{Order, Side, SignedOrder};
 use zkperp_state::state::StateConfig;
+use zkperp_state::tx::DepositTarget;
 use zkperp_state::units::{
     AccountId, BaseLots, L1Address, MarketId, OrderId, Ppm, PriceTicks, Timestamp,
 };
@@ -166,6 +168,8 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
     config.order_tree_depth = args.order_depth;
     config.insurance_fund.l1_address = l1_address(9);
     config.fee_account.l1_address = l1_address(8);
+    // The genesis root does not depend on the signing domain (the rollup's address, known
+    // once it is deployed): deploy with it, then bind the configuration to the deployment.
     let genesis = State::genesis(config.clone())?;
 
     // Keys: generated once per configuration and shape, then loaded from disk.
@@ -182,6 +186,12 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
             market_count: config.markets.len() as u64,
             grace_period: 3_600,
             forced_spacing: 60,
+            deposit_spacing: 60,
+            // A day: the e2e test moves the L1's clock past it.
+            claim_window: 86_400,
+            max_batch_age: 86_400,
+            min_deposit: 1_000_000,
+            min_forced_amount: 1_000_000,
             batch_keys: vec![key(prover.verifying_key())?],
             exit_key: key(exit_prover.verifying_key())?,
         },
@@ -195,6 +205,11 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         "token": deployment.token.to_string(),
         "operator": anvil.addresses()[0].to_string(),
     }));
+    config.domain = SigningDomain {
+        chain_id: 31337,
+        rollup: L1Address(deployment.rollup.into_array()),
+    };
+    let genesis = State::genesis(config.clone())?;
     let client = |i: usize| L1::connect(&url, signer(i), deployment.rollup, deployment.block);
     let operator = client(0)?;
 
@@ -216,7 +231,14 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         operator
             .mint_test_tokens(anvil.addresses()[*account], *amount)
             .await?;
-        client(*account)?.deposit(*public_key, *amount).await?;
+        let target = if *account == 9 {
+            DepositTarget::Existing(AccountId::INSURANCE_FUND)
+        } else {
+            DepositTarget::New
+        };
+        client(*account)?
+            .deposit(*public_key, target.wire(), *amount)
+            .await?;
     }
     // The other anvil accounts get test collateral on L1 too, for traders who bring their own
     // wallet (`zkperp wallet`): 10,000 USD each.
@@ -395,7 +417,8 @@ fn local_oracles(
         };
         for (i, key) in keys.iter().enumerate() {
             out.push(
-                LocalOracle::new(key.clone(), i as u8, id, path.clone()).with_offset(i as i64),
+                LocalOracle::new(config.domain, key.clone(), i as u8, id, path.clone())
+                    .with_offset(i as i64),
             );
         }
     }
@@ -426,13 +449,10 @@ fn market_make(
     rng: &mut ChaCha20Rng,
     now: u64,
 ) -> Result<()> {
-    let markets: Vec<u64> = op.hub.with_sequencer(|s| {
-        s.engine()
-            .state()
-            .markets()
-            .iter()
-            .map(|m| m.mark_price.get())
-            .collect()
+    let (domain, markets): (_, Vec<u64>) = op.hub.with_sequencer(|s| {
+        let state = s.engine().state();
+        let marks = state.markets().iter().map(|m| m.mark_price.get()).collect();
+        (state.config().domain, marks)
     });
     let mut orders = Vec::new();
     for (m, mark) in markets.iter().enumerate() {
@@ -476,7 +496,7 @@ fn market_make(
             t.next_order += 1;
             let signed = SignedOrder {
                 order,
-                signature: t.key.sign(order.hash()),
+                signature: t.key.sign(order.hash(&domain)),
             };
             orders.push((signed, tif));
         }

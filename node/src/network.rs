@@ -21,7 +21,7 @@ use zkperp_state::batch::Shape;
 use zkperp_state::state::StateConfig;
 
 /// The file's format version: a service refuses a file of another.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,6 +63,18 @@ impl Network {
             .state
             .validate()
             .with_context(|| format!("the state configuration in {}", path.display()))?;
+        let domain = network.state.domain;
+        if domain.chain_id != network.chain_id || domain.rollup.0 != network.rollup.into_array() {
+            bail!(
+                "the network file {} binds signatures to chain {} and rollup 0x{}, not to its own \
+                 chain {} and rollup {}",
+                path.display(),
+                domain.chain_id,
+                hex::encode(domain.rollup.0),
+                network.chain_id,
+                network.rollup
+            );
+        }
         network.shape()?;
         Ok(network)
     }

@@ -144,10 +144,10 @@ impl Operator {
         self
     }
 
-    /// Watches the oldest forced request the rollup has not seen answered (as of the last
-    /// poll of the L1 queues) against the L1's clock: `forced_deadline` once it is within the
-    /// warning window, `forced_overdue` once its deadline has passed and anyone may freeze
-    /// the rollup. Each is said once per request. Called every period, whether or not batches
+    /// Watches the first entry due of the L1 queues the rollup has not seen served (a forced
+    /// request unanswered or a deposit unconsumed, as of the last poll) against the L1's
+    /// clock: `forced_deadline` once it is within the warning window, `forced_overdue` once
+    /// its deadline has passed and anyone may freeze the rollup (`queue` says which). Each is said once per request. Called every period, whether or not batches
     /// still land: a prover or an L1 that stopped is exactly when the deadline comes closer.
     pub async fn watch_forced(&mut self) {
         let Some(due) = self.follower.oldest_unanswered() else {
@@ -172,16 +172,16 @@ impl Operator {
         self.alarmed = Some(alarm);
         match alarm {
             DeadlineAlarm::Near { due, secs_left } => {
-                tracing::warn!(target: "operator", request = due.index, secs_left, "a forced request's deadline is near");
+                tracing::warn!(target: "operator", queue = due.queue.name(), request = due.index, secs_left, "an L1 request's deadline is near");
                 emit(json!({
-                    "event": "forced_deadline", "request": due.index,
+                    "event": "forced_deadline", "queue": due.queue.name(), "request": due.index,
                     "deadline": due.deadline, "secs_left": secs_left,
                 }));
             }
             DeadlineAlarm::Overdue { due, secs_over } => {
-                tracing::error!(target: "operator", request = due.index, secs_over, "a forced request is overdue: anyone may freeze the rollup");
+                tracing::error!(target: "operator", queue = due.queue.name(), request = due.index, secs_over, "an L1 request is overdue: anyone may freeze the rollup");
                 emit(json!({
-                    "event": "forced_overdue", "request": due.index,
+                    "event": "forced_overdue", "queue": due.queue.name(), "request": due.index,
                     "deadline": due.deadline, "secs_over": secs_over,
                 }));
             }
@@ -283,7 +283,10 @@ impl Operator {
     /// them before anything carried over), then the batch begins, then the liquidations the
     /// new marks trigger and the L1 queues' new entries.
     pub async fn open_batch(&mut self, at: Timestamp) -> Result<()> {
-        let ticks = lock(&self.oracle).ticks(at);
+        let markets = self
+            .hub
+            .with_sequencer(|s| s.engine().state().markets().to_vec());
+        let ticks = lock(&self.oracle).ticks(at, &markets);
         let last_trades: Vec<Option<PriceTicks>> = (0..self.config.markets.len())
             .map(|m| {
                 let trades = self.hub.trades(m);

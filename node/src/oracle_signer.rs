@@ -155,7 +155,10 @@ async fn run_async(args: &OracleArgs) -> Result<()> {
             }
         };
         let id = MarketId::new(*m as u64)?;
-        oracles.push(LocalOracle::new(key.clone(), index as u8, id, path).with_offset(args.offset));
+        oracles.push(
+            LocalOracle::new(config.domain, key.clone(), index as u8, id, path)
+                .with_offset(args.offset),
+        );
         emit(json!({"event": "oracle", "market": market.name, "oracle": index}));
     }
 

@@ -8,11 +8,17 @@
 //! trading key from the Ethereum key, so one secret restores both:
 //!
 //! ```text
-//! trading key = keccak256(personal_sign(eth key, "zkperp trading key v1"))
+//! trading key = keccak256(personal_sign(eth key,
+//!                   "zkperp trading key v2\nchain id: <decimal>\nrollup: <0x + 40 lowercase hex>"))
 //! ```
 //!
 //! (an RFC 6979 ECDSA signature is deterministic, so the same Ethereum key always derives the
-//! same trading key; a different message would derive an unrelated one).
+//! same trading key on one deployment; another deployment, or another message, derives an
+//! unrelated one, so nothing signed with it here is valid anywhere else).
+//!
+//! Every signature is bound to the deployment's signing domain (`zkperp_state::domain`): the
+//! wallet takes it from `GET /v1/info`, and refuses to sign when `--rollup` names another
+//! rollup than the API announces (pass it to trust the API with nothing).
 //!
 //! Amounts, sizes and prices are decimals in the market's units (`--size 0.18 --price 44000.5`)
 //! and must be whole numbers of lots and ticks; collateral has six decimals.
@@ -33,18 +39,26 @@ use zkperp_contracts::L1;
 use zkperp_prover::{export, ExitProver, KeyCache};
 use zkperp_sequencer::book::{SelfTradePrevention, TimeInForce};
 use zkperp_sequencer::engine::OrderOptions;
+use zkperp_state::domain::SigningDomain;
 use zkperp_state::eddsa::PrivateKey;
 use zkperp_state::exit::ExitWitness;
 use zkperp_state::field::{fr_from_decimal, fr_to_decimal};
 use zkperp_state::order::{Order, Side, SignedOrder};
 use zkperp_state::state::StateConfig;
-use zkperp_state::tx::{CancelOrder, Withdrawal};
+use zkperp_state::tx::{CancelOrder, DepositTarget, Withdrawal};
 use zkperp_state::units::{
-    AccountId, Amount, BaseLots, MarketId, Nonce, OrderId, Ppm, PriceTicks, Timestamp,
+    AccountId, Amount, BaseLots, L1Address, MarketId, Nonce, OrderId, Ppm, PriceTicks, Timestamp,
 };
 
-/// The message whose signature by the Ethereum key derives the trading key.
-pub const DERIVATION_MESSAGE: &str = "zkperp trading key v1";
+/// The message whose signature by the Ethereum key derives the trading key on `domain`'s
+/// deployment.
+pub fn derivation_message(domain: &SigningDomain) -> String {
+    format!(
+        "zkperp trading key v2\nchain id: {}\nrollup: 0x{}",
+        domain.chain_id,
+        hex::encode(domain.rollup.0)
+    )
+}
 
 #[derive(Debug, clap::Args)]
 pub struct WalletArgs {
@@ -60,6 +74,13 @@ pub struct WalletArgs {
     /// The L1 RPC URL (default: the one the API announces in /v1/info).
     #[arg(long, env = "ZKPERP_RPC")]
     rpc: Option<String>,
+    /// The rollup contract (0x + 40 hex digits) every signature is bound to: when given, the
+    /// wallet refuses an API that announces another.
+    #[arg(long, env = "ZKPERP_ROLLUP")]
+    rollup: Option<String>,
+    /// The L2 account to act on, when the key and L1 owner have several (default: the first).
+    #[arg(long, env = "ZKPERP_ACCOUNT")]
+    account: Option<u64>,
     #[command(subcommand)]
     command: WalletCommand,
 }
@@ -78,6 +99,11 @@ enum WalletCommand {
         /// Collateral, e.g. 100.5.
         #[arg(long)]
         amount: String,
+        /// The account to credit: an id, or `new` to open another (default: this key's
+        /// account, or a new one if it has none yet). The L1 queues the target and the proof
+        /// credits exactly it (a target owned by someone else is refunded on L1).
+        #[arg(long)]
+        to: Option<String>,
     },
     /// Sign and place an order.
     Order {
@@ -130,12 +156,16 @@ enum WalletCommand {
     },
     /// Freeze the rollup (anyone may, once a forced request is overdue).
     Freeze,
-    /// After a freeze: fetch the exit witness, prove the exit here, and submit it on L1.
+    /// After a freeze, within the claim window: fetch the exit witness, prove the exit here,
+    /// and register it on L1 (`claim-exit` pays it once the window has passed).
     Exit {
         /// Where the deployment's exit proving key is (the operator publishes it).
         #[arg(long)]
         keys: PathBuf,
     },
+    /// After the claim window: pay a registered exit its share (in full unless registered
+    /// exits exceed what the rollup holds; then every exit the same fraction).
+    ClaimExit,
 }
 
 fn now() -> u64 {
@@ -159,10 +189,11 @@ pub fn hex32(text: &str, what: &str) -> Result<[u8; 32]> {
     Ok(bytes)
 }
 
-/// The trading key derived from an Ethereum key (see the module documentation).
-pub fn derive_trading_key(eth: &PrivateKeySigner) -> Result<PrivateKey> {
+/// The trading key derived from an Ethereum key on `domain`'s deployment (see the module
+/// documentation).
+pub fn derive_trading_key(eth: &PrivateKeySigner, domain: &SigningDomain) -> Result<PrivateKey> {
     let signature = eth
-        .sign_message_sync(DERIVATION_MESSAGE.as_bytes())
+        .sign_message_sync(derivation_message(domain).as_bytes())
         .map_err(|e| anyhow!("signing the derivation message: {e}"))?;
     Ok(PrivateKey::from_bytes(
         keccak256(signature.as_bytes()).into(),
@@ -175,10 +206,10 @@ struct Wallet {
 }
 
 impl Wallet {
-    fn key(&self) -> Result<PrivateKey> {
+    async fn key(&self) -> Result<PrivateKey> {
         match (&self.args.key, &self.args.eth_key) {
             (Some(k), _) => Ok(PrivateKey::from_bytes(hex32(k, "--key")?)),
-            (None, Some(_)) => derive_trading_key(&self.eth()?),
+            (None, Some(_)) => derive_trading_key(&self.eth()?, &self.domain().await?),
             (None, None) => {
                 bail!("a trading key is needed: --key or ZKPERP_KEY (or --eth-key to derive it)")
             }
@@ -218,17 +249,47 @@ impl Wallet {
     }
 
     /// A read signed by the account's key.
+    /// The deployment every signature is bound to: the API's, checked against `--rollup`.
+    async fn domain(&self) -> Result<SigningDomain> {
+        let info = self.get("/v1/info").await?;
+        let d = &info["signing_domain"];
+        let chain_id = d["chain_id"]
+            .as_u64()
+            .ok_or_else(|| anyhow!("the API announces no signing domain"))?;
+        let rollup = Address::from_str(d["rollup"].as_str().unwrap_or_default())
+            .map_err(|e| anyhow!("the API's signing domain has no valid rollup address: {e}"))?;
+        if let Some(expected) = &self.args.rollup {
+            let expected = Address::from_str(expected)
+                .map_err(|e| anyhow!("--rollup is not an address: {e}"))?;
+            if expected != rollup {
+                bail!("the API serves the rollup {rollup}, not --rollup {expected}: refusing to sign for another deployment");
+            }
+        }
+        Ok(SigningDomain {
+            chain_id,
+            rollup: L1Address(rollup.into_array()),
+        })
+    }
+
     async fn private(&self, account: AccountId, path: &str) -> Result<Value> {
         let mut request = self.http.get(format!("{}{path}", self.args.api));
-        for (name, value) in auth::sign(&self.key()?, account, now()) {
+        let (domain, key) = (self.domain().await?, self.key().await?);
+        for (name, value) in auth::sign(&domain, &key, account, now()) {
             request = request.header(name, value);
         }
         self.call(request).await
     }
 
-    /// This key's account (with this Ethereum owner, when an Ethereum key is given).
+    /// This key's account (with this Ethereum owner, when an Ethereum key is given): `--account`
+    /// if given and it is one of them, else the first.
     async fn account(&self) -> Result<AccountId> {
-        let key = self.key()?;
+        self.find_account()
+            .await?
+            .ok_or_else(|| anyhow!("this key has no account yet: deposit first (and wait for the sequencer to follow it)"))
+    }
+
+    async fn find_account(&self) -> Result<Option<AccountId>> {
+        let key = self.key().await?;
         let owner = self.args.eth_key.as_ref().map(|_| self.eth()).transpose()?;
         let found = self
             .get(&format!(
@@ -237,16 +298,28 @@ impl Wallet {
             ))
             .await?;
         let accounts = found["accounts"].as_array().cloned().unwrap_or_default();
-        let mine = accounts.iter().find(|a| match &owner {
-            Some(eth) => a["l1_address"]
-                .as_str()
-                .is_some_and(|s| s.eq_ignore_ascii_case(&eth.address().to_string())),
-            None => true,
-        });
-        let id = mine
-            .and_then(|a| a["account"].as_u64())
-            .ok_or_else(|| anyhow!("this key has no account yet: deposit first (and wait for the sequencer to follow it)"))?;
-        Ok(AccountId::new(id)?)
+        let mut mine = accounts
+            .iter()
+            .filter(|a| match &owner {
+                Some(eth) => a["l1_address"]
+                    .as_str()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(&eth.address().to_string())),
+                None => true,
+            })
+            .filter_map(|a| a["account"].as_u64());
+        let id = match self.args.account {
+            Some(wanted) => match mine.find(|id| *id == wanted) {
+                Some(id) => id,
+                None => {
+                    bail!("account {wanted} is not one of this key's (and L1 owner's) accounts")
+                }
+            },
+            None => match mine.min() {
+                Some(id) => id,
+                None => return Ok(None),
+            },
+        };
+        Ok(Some(AccountId::new(id)?))
     }
 
     async fn l1(&self) -> Result<L1> {
@@ -318,7 +391,7 @@ async fn run_async(w: Wallet) -> Result<Value> {
     match &w.args.command {
         WalletCommand::Key { from_eth_key } => {
             let key = if *from_eth_key {
-                derive_trading_key(&w.eth()?)?
+                derive_trading_key(&w.eth()?, &w.domain().await?)?
             } else {
                 PrivateKey::random(&mut rand::rngs::OsRng)
             };
@@ -342,7 +415,7 @@ async fn run_async(w: Wallet) -> Result<Value> {
             w.private(id, &format!("/v1/accounts/{}/fills", id.get()))
                 .await
         }
-        WalletCommand::Deposit { amount } => {
+        WalletCommand::Deposit { amount, to } => {
             let units = collateral_units(amount)?;
             let l1 = w.l1().await?;
             let eth = w.eth()?;
@@ -353,10 +426,28 @@ async fn run_async(w: Wallet) -> Result<Value> {
                     eth.address()
                 );
             }
-            let index = l1.deposit(w.key()?.public_key().pack(), units).await?;
-            Ok(
-                json!({"deposit_index": index, "amount": COLLATERAL.of(i128::from(units)).to_string(), "l1_owner": eth.address().to_string()}),
-            )
+            let target = match to.as_deref() {
+                Some("new") => DepositTarget::New,
+                Some(id) => DepositTarget::Existing(AccountId::new(
+                    id.parse::<u64>()
+                        .map_err(|_| anyhow!("--to takes an account id or `new`, got {id:?}"))?,
+                )?),
+                None => w
+                    .find_account()
+                    .await?
+                    .map_or(DepositTarget::New, DepositTarget::Existing),
+            };
+            let key = w.key().await?.public_key().pack();
+            let index = l1.deposit(key, target.wire(), units).await?;
+            Ok(json!({
+                "deposit_index": index,
+                "to": match target {
+                    DepositTarget::New => json!("new"),
+                    DepositTarget::Existing(id) => json!(id.get()),
+                },
+                "amount": COLLATERAL.of(i128::from(units)).to_string(),
+                "l1_owner": eth.address().to_string(),
+            }))
         }
         WalletCommand::Order {
             market,
@@ -400,7 +491,7 @@ async fn run_async(w: Wallet) -> Result<Value> {
             };
             let signed = SignedOrder {
                 order,
-                signature: w.key()?.sign(order.hash()),
+                signature: w.key().await?.sign(order.hash(&w.domain().await?)),
             };
             let ack = w
                 .call(
@@ -416,7 +507,8 @@ async fn run_async(w: Wallet) -> Result<Value> {
         WalletCommand::Cancel { order_id } => {
             let account = w.account().await?;
             let order_id = OrderId::new(*order_id)?;
-            let signature = w.key()?.sign(CancelOrder::message(account, order_id));
+            let message = CancelOrder::message(&w.domain().await?, account, order_id);
+            let signature = w.key().await?.sign(message);
             w.call(
                 w.http
                     .delete(format!(
@@ -443,7 +535,12 @@ async fn run_async(w: Wallet) -> Result<Value> {
                 account,
                 amount,
                 nonce,
-                signature: w.key()?.sign(Withdrawal::message(account, amount, nonce)),
+                signature: w.key().await?.sign(Withdrawal::message(
+                    &w.domain().await?,
+                    account,
+                    amount,
+                    nonce,
+                )),
             };
             w.call(
                 w.http
@@ -525,15 +622,34 @@ async fn run_async(w: Wallet) -> Result<Value> {
                 .ok_or_else(|| anyhow!("exit inputs"))?;
             let amount = U256::from_str(&fr_to_decimal(&amount))?;
             let words = export::evm_proof(&prover.proof).map(|w| U256::from_be_bytes(w.0));
-            l1.exit(u32::try_from(account.get())?, amount, words)
+            l1.register_exit(u32::try_from(account.get())?, amount, words)
                 .await
                 .map_err(|e| match e.reason() {
                     Some(reason) => anyhow!("the rollup refused the exit: {reason}"),
                     None => anyhow!("{e}"),
                 })?;
-            Ok(
-                json!({"account": account.get(), "exited_units": amount.to_string(), "paid_to": w.eth()?.address().to_string()}),
-            )
+            let (frozen_at, window) = l1.exit_window().await?;
+            Ok(json!({
+                "account": account.get(),
+                "registered_units": amount.to_string(),
+                "owner": w.eth()?.address().to_string(),
+                "claimable_from": frozen_at.saturating_add(window),
+            }))
+        }
+        WalletCommand::ClaimExit => {
+            let account = u32::try_from(w.account().await?.get())?;
+            let l1 = w.l1().await?;
+            // Final once the window has closed (claimExit refuses before).
+            let payout = l1.exit_payout(account).await?;
+            l1.claim_exit(account).await.map_err(|e| match e.reason() {
+                Some(reason) => anyhow!("the rollup refused the exit claim: {reason}"),
+                None => anyhow!("{e}"),
+            })?;
+            Ok(json!({
+                "account": account,
+                "paid_units": payout.to_string(),
+                "paid_to": w.eth()?.address().to_string(),
+            }))
         }
     }
 }

@@ -121,7 +121,21 @@ fn services_refuse_bad_options_with_a_message() {
         args.extend(extra.iter().map(|s| s.to_string()));
         args
     };
-    let three = ["--oracle-key", pk, "--oracle-key", pk, "--oracle-key", pk];
+    let keys: Vec<String> = (1..=3u8)
+        .map(|i| {
+            let key = zkperp_state::eddsa::PrivateKey::from_bytes([i; 32]);
+            hex::encode(key.public_key().pack())
+        })
+        .collect();
+    let three = [
+        "--oracle-key",
+        keys[0].as_str(),
+        "--oracle-key",
+        keys[1].as_str(),
+        "--oracle-key",
+        keys[2].as_str(),
+    ];
+    let repeated = ["--oracle-key", pk, "--oracle-key", pk, "--oracle-key", pk];
     let dir = tempfile::tempdir().expect("tmp");
     let garbage = dir.path().join("network.json");
     std::fs::write(&garbage, "{\"version\": 1}").expect("write");
@@ -135,6 +149,7 @@ fn services_refuse_bad_options_with_a_message() {
             deploy(&["--oracle-key", "zz", "--oracle-key", pk, "--oracle-key", pk]),
             "--oracle-key",
         ),
+        (deploy(&repeated), "an oracle key appears twice"),
         (
             deploy(&[&three[..], &["--mint", "nonsense"]].concat()),
             "--mint",

@@ -138,6 +138,18 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
     let taker_account = account_of(&taker_eth);
     assert_eq!(maker_account["collateral"], "1000.000000");
     let maker_id = AccountId::new(maker_account["account"].as_u64().expect("id")).expect("id");
+    // Every signature is bound to this deployment: chain 31337 and the rollup the devnet
+    // deployed, as /v1/info announces.
+    let domain = zkperp_state::domain::SigningDomain {
+        chain_id: 31337,
+        rollup: zkperp_state::units::L1Address(rollup.into_array()),
+    };
+    let info = get(&rt, format!("{api}/v1/info"));
+    assert_eq!(
+        info["signing_domain"]["value"].as_str(),
+        Some(zkperp_state::field::fr_to_decimal(&domain.value()).as_str()),
+        "{info}"
+    );
 
     // The maker follows its account on the WebSocket.
     let ws_url = format!("{}/v1/ws", api.replace("http://", "ws://"));
@@ -145,7 +157,7 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
         .block_on(tokio_tungstenite::connect_async(ws_url.as_str()))
         .expect("WebSocket");
     let t = now();
-    let signature = maker_key.sign(zkperp_api::auth::read_message(maker_id, t));
+    let signature = maker_key.sign(zkperp_api::auth::read_message(&domain, maker_id, t));
     rt.block_on(
         ws.send(Message::Text(
             json!({"op": "subscribe", "channel": "account", "account": maker_id.get(),
@@ -296,10 +308,12 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
     let frozen = ok(wallet(&api, &taker_eth, &["freeze"]), "freeze");
     assert_eq!(frozen["frozen"], true);
 
-    // The maker proves its exit locally from the witness and is paid its value, once.
+    // The maker proves its exit locally from the witness and registers it within the claim
+    // window; once the window has passed it is paid its value (the rollup holds every
+    // registered exit in full here), once.
     let config: StateConfig =
         serde_json::from_value(get(&rt, format!("{api}/v1/config"))).expect("config");
-    let headers = zkperp_api::auth::sign(&maker_key, maker_id, now());
+    let headers = zkperp_api::auth::sign(&domain, &maker_key, maker_id, now());
     let served: Value = rt.block_on(async {
         let mut r = reqwest::Client::new()
             .get(format!("{api}/v1/accounts/{}/exit-witness", maker_id.get()));
@@ -334,9 +348,35 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
         "exit",
     );
     assert_eq!(
-        exited["exited_units"].as_str(),
+        exited["registered_units"].as_str(),
         Some(value.as_str()),
         "{exited}"
+    );
+    let early = wallet(&api, &maker_eth, &["claim-exit"]);
+    assert!(
+        early.as_ref().is_err_and(|e| e.contains("ExitWindowOpen")),
+        "{early:?}"
+    );
+    // The devnet's claim window is a day.
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        for (method, params) in [
+            ("evm_increaseTime", json!([86_400])),
+            ("evm_mine", json!([])),
+        ] {
+            client
+                .post(&rpc)
+                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+                .send()
+                .await
+                .expect("anvil answers");
+        }
+    });
+    let claimed = ok(wallet(&api, &maker_eth, &["claim-exit"]), "claim-exit");
+    assert_eq!(
+        claimed["paid_units"].as_str(),
+        Some(value.as_str()),
+        "{claimed}"
     );
     let paid = rt
         .block_on(maker_l1.token_balance(maker_address))
@@ -350,8 +390,15 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
         &["exit", "--keys", keys.to_str().expect("utf-8")],
     );
     assert!(
-        again.as_ref().is_err_and(|e| e.contains("AlreadyExited")),
+        again
+            .as_ref()
+            .is_err_and(|e| e.contains("ExitWindowClosed") || e.contains("AlreadyExited")),
         "{again:?}"
+    );
+    let twice = wallet(&api, &maker_eth, &["claim-exit"]);
+    assert!(
+        twice.as_ref().is_err_and(|e| e.contains("AlreadyClaimed")),
+        "{twice:?}"
     );
 
     // What the operator saw on the way: marks from the oracle book and funding ticks, handed

@@ -100,6 +100,17 @@ fn separate_services_and_a_node_killed_and_restarted_where_it_stopped() {
         .parse()
         .expect("address");
     let block = deployed["block"].as_u64().expect("block");
+    let domain = zkperp_state::domain::SigningDomain {
+        chain_id: 31337,
+        rollup: zkperp_state::units::L1Address(
+            deployed["rollup"]
+                .as_str()
+                .expect("rollup")
+                .parse::<zkperp_contracts::alloy::primitives::Address>()
+                .expect("address")
+                .into_array(),
+        ),
+    };
 
     // A node started with the wrong key or without the deployment's proving key refuses.
     let data = dir.path().join("node");
@@ -172,7 +183,7 @@ fn separate_services_and_a_node_killed_and_restarted_where_it_stopped() {
             block,
         )
         .expect("L1");
-        rt.block_on(l1.deposit(traders[trader].public_key().pack(), DEPOSIT))
+        rt.block_on(l1.deposit(traders[trader].public_key().pack(), u32::MAX, DEPOSIT))
             .expect("deposit");
     };
     let account_of = |trader: usize| -> Option<AccountId> {
@@ -184,7 +195,7 @@ fn separate_services_and_a_node_killed_and_restarted_where_it_stopped() {
     let collateral = |trader: usize, id: AccountId| -> String {
         rt.block_on(async {
             let mut request = reqwest::Client::new().get(format!("{api}/v1/accounts/{}", id.get()));
-            for (name, value) in zkperp_api::auth::sign(&traders[trader], id, now()) {
+            for (name, value) in zkperp_api::auth::sign(&domain, &traders[trader], id, now()) {
                 request = request.header(name, value);
             }
             let body: Value = request

@@ -220,12 +220,18 @@ impl KeyCache {
 }
 
 /// What a circuit's keys depend on, hashed: the circuit kind, the configuration, the shape.
+///
+/// The signing domain is left out: the circuit takes it as a witness bound to the public data
+/// (the L1 checks it), so one key serves every deployment of a configuration, and keys can be
+/// made before the rollup's address is known. The version string changes with the circuits.
 pub fn fingerprint(kind: &str, config: &StateConfig, shape: Option<&Shape>) -> [u8; 32] {
     let mut h = Sha256::new();
-    h.update(b"zkperp circuit v1\0");
+    h.update(b"zkperp circuit v2\0");
     h.update(kind.as_bytes());
     h.update([0]);
-    h.update(serde_json::to_vec(config).unwrap_or_default());
+    let mut config = config.clone();
+    config.domain = Default::default();
+    h.update(serde_json::to_vec(&config).unwrap_or_default());
     if let Some(shape) = shape {
         h.update(shape.id().as_bytes());
     }

@@ -296,7 +296,7 @@ impl<S: NodeStore> Engine<S> {
         account
             .leaf
             .public_key
-            .verify(order.hash(), &signed.signature)
+            .verify(order.hash(&self.state.config().domain), &signed.signature)
             .map_err(|_| OrderError::BadSignature)?;
         if order.expiry.get() < now {
             return Err(OrderError::Expired);

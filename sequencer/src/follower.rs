@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 
 use rand::RngCore;
 use zkperp_contracts::{DepositEvent, ForcedEvent, L1Error, L1};
-use zkperp_state::tx::{Deposit, ForcedWithdrawal, L1Deposit, L1ForcedWithdrawal, Transaction};
+use zkperp_state::tx::{
+    Deposit, DepositTarget, ForcedWithdrawal, L1Deposit, L1ForcedWithdrawal, Transaction,
+};
 use zkperp_state::units::{AccountId, Amount, L1Address};
 use zkperp_state::Fr;
 
@@ -55,6 +57,7 @@ pub fn deposit_tx(event: &DepositEvent, salt: Fr) -> Result<Transaction, FollowE
             index: event.index,
             l1_address: L1Address(event.l1_address.into_array()),
             public_key: event.public_key.0,
+            account: DepositTarget::from(event.account),
             amount,
         },
         salt,
@@ -79,15 +82,34 @@ pub fn forced_tx(event: &ForcedEvent) -> Result<Transaction, FollowError> {
     }))
 }
 
-/// A forced request the rollup has not seen answered yet.
+/// The L1 queue an entry with a deadline is in: an unserved entry of either freezes the
+/// rollup (`Rollup.freeze`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queue {
+    Forced,
+    Deposit,
+}
+
+impl Queue {
+    pub fn name(self) -> &'static str {
+        match self {
+            Queue::Forced => "forced",
+            Queue::Deposit => "deposit",
+        }
+    }
+}
+
+/// A forced request the rollup has not seen answered yet, or a deposit it has not seen
+/// consumed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ForcedDue {
+    pub queue: Queue,
     pub index: u64,
     /// L1 seconds: from this one on, anyone may freeze the rollup (`Rollup.freeze`).
     pub deadline: u64,
 }
 
-/// How close the oldest unanswered forced request is to freezing the rollup.
+/// How close the first entry due is to freezing the rollup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeadlineAlarm {
     /// Less than the warning window is left.
@@ -126,6 +148,8 @@ pub struct Follower {
     /// their deadlines. Includes requests the journal took in before a restart: the first
     /// poll scans from the deployment block.
     unanswered: BTreeMap<u64, u64>,
+    /// Deposits seen on L1 and not consumed by a verified batch yet, likewise.
+    unconsumed: BTreeMap<u64, u64>,
 }
 
 impl Follower {
@@ -136,15 +160,28 @@ impl Follower {
             next_forced,
             scan_from,
             unanswered: BTreeMap::new(),
+            unconsumed: BTreeMap::new(),
         }
     }
 
-    /// The oldest forced request the rollup has not seen answered, as of the last poll: the
-    /// one whose deadline freezes the rollup first (requests are answered in queue order).
+    /// The entry whose deadline freezes the rollup first, as of the last poll: the oldest
+    /// unanswered forced request or the oldest unconsumed deposit, whichever is due first
+    /// (each queue is served in order, and its deadlines never decrease).
     pub fn oldest_unanswered(&self) -> Option<ForcedDue> {
-        self.unanswered
-            .first_key_value()
-            .map(|(&index, &deadline)| ForcedDue { index, deadline })
+        let first = |queue, map: &BTreeMap<u64, u64>| {
+            map.first_key_value().map(|(&index, &deadline)| ForcedDue {
+                queue,
+                index,
+                deadline,
+            })
+        };
+        [
+            first(Queue::Forced, &self.unanswered),
+            first(Queue::Deposit, &self.unconsumed),
+        ]
+        .into_iter()
+        .flatten()
+        .min_by_key(|d| d.deadline)
     }
 
     /// The L1's clock (its latest block's timestamp), which deadlines are on.
@@ -167,6 +204,7 @@ impl Follower {
         // unanswered until the next poll, never the other way round. Nothing changes here
         // until every read has succeeded.
         let answered = self.l1.forced_answered().await?;
+        let consumed = self.l1.deposits_consumed().await?;
         let deposits = self.l1.deposits(self.scan_from).await?;
         let forced = self.l1.forced_requests(self.scan_from).await?;
         let mut txs = Vec::new();
@@ -208,6 +246,10 @@ impl Follower {
             self.unanswered.insert(event.index, event.deadline);
         }
         self.unanswered = self.unanswered.split_off(&answered);
+        for event in deposits.iter().filter(|e| e.index >= consumed) {
+            self.unconsumed.insert(event.index, event.deadline);
+        }
+        self.unconsumed = self.unconsumed.split_off(&consumed);
         self.next_deposit = next_deposit;
         self.next_forced = next_forced;
         Ok(txs)
@@ -221,6 +263,7 @@ mod tests {
     #[test]
     fn the_deadline_alarm_warns_inside_the_window_and_then_says_overdue() {
         let due = ForcedDue {
+            queue: Queue::Forced,
             index: 3,
             deadline: 10_000,
         };

@@ -32,8 +32,10 @@
 //!    one; a quote with the same or an earlier timestamp is refused ([`QuoteError::NotNewer`]),
 //!    so one key can never sign two quotes that both count, and a resent quote is harmless.
 //! 3. **A tick at batch time `t` uses the quotes fresh at `t`**: `timestamp <= t` and
-//!    `t - timestamp <= oracle_freshness_secs`, the state machine's own test. With fewer than
-//!    `quorum` of them there is no tick (the mark stays; the proof would refuse any tick).
+//!    `t - timestamp <= oracle_freshness_secs`, the state machine's own test, and no older than
+//!    the newest quote of the market's last tick (its `mark_time`: the state machine refuses a
+//!    tick that goes back in time). With fewer than `quorum` of them there is no tick (the mark
+//!    stays, and ages; the proof would refuse any tick).
 //! 4. **More fresh quotes than the quorum: keep the middle.** The fresh quotes are sorted by
 //!    `(price, key index)` and the extremes are dropped symmetrically, the window of `quorum`
 //!    starting at `(n - quorum) / 2`. Its median is the median of all `n` fresh quotes when `n`
@@ -55,8 +57,9 @@ use std::path::Path;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
+use zkperp_state::domain::SigningDomain;
 use zkperp_state::eddsa::{PrivateKey, PublicKey, Signature};
-use zkperp_state::market::MarketParams;
+use zkperp_state::market::MarketState;
 use zkperp_state::tx::{OracleTick, Quote, SignedQuote};
 use zkperp_state::units::{MarketId, PriceTicks, RangeError, Timestamp, PRICE_BITS};
 use zkperp_state::StateConfig;
@@ -146,18 +149,17 @@ impl MarketOracles {
 #[derive(Debug, Clone)]
 pub struct OracleBook {
     markets: Vec<MarketOracles>,
+    /// The deployment every quote's signature must be bound to.
+    domain: SigningDomain,
 }
 
 impl OracleBook {
     /// A book for the markets of `config`, holding no quote yet.
     pub fn new(config: &StateConfig) -> Self {
-        Self::for_markets(&config.markets)
-    }
-
-    /// A book for `markets` (market `i` is `MarketId` `i`).
-    pub fn for_markets(markets: &[MarketParams]) -> Self {
         OracleBook {
-            markets: markets
+            domain: config.domain,
+            markets: config
+                .markets
                 .iter()
                 .map(|m| MarketOracles {
                     keys: m.oracle_keys.clone(),
@@ -212,7 +214,7 @@ impl OracleBook {
             }
         }
         // Last, as the costliest check: two scalar multiplications.
-        key.verify(quote.quote.message(), &quote.signature)
+        key.verify(quote.quote.message(&self.domain), &quote.signature)
             .map_err(|_| QuoteError::BadSignature { market, oracle })?;
         *slot = Some(quote);
         Ok(())
@@ -232,7 +234,9 @@ impl OracleBook {
     }
 
     /// The quotes of `market` fresh at `now` (rule 3), sorted by `(price, key index)`.
-    pub fn fresh(&self, market: MarketId, now: Timestamp) -> Vec<SignedQuote> {
+    /// The quotes of `market` a tick at `now` may carry: fresh, and no older than `since`
+    /// (the market's `mark_time`), sorted by price.
+    pub fn fresh(&self, market: MarketId, now: Timestamp, since: Timestamp) -> Vec<SignedQuote> {
         let Some(m) = self.markets.get(market.index()) else {
             return Vec::new();
         };
@@ -240,7 +244,7 @@ impl OracleBook {
             .latest
             .iter()
             .flatten()
-            .filter(|q| m.is_fresh(q.quote.timestamp, now))
+            .filter(|q| m.is_fresh(q.quote.timestamp, now) && q.quote.timestamp >= since)
             .copied()
             .collect();
         fresh.sort_by_key(|q| (q.quote.price, q.oracle));
@@ -249,10 +253,10 @@ impl OracleBook {
 
     /// The oracle tick of `market` for a batch at time `now`: `quorum` fresh quotes from
     /// distinct keys, sorted by price, the middle ones when there are more (rule 4); `None`
-    /// with fewer than `quorum` fresh quotes.
-    pub fn tick(&self, market: MarketId, now: Timestamp) -> Option<OracleTick> {
+    /// with fewer than `quorum` fresh quotes. `since` is the market's `mark_time`.
+    pub fn tick(&self, market: MarketId, now: Timestamp, since: Timestamp) -> Option<OracleTick> {
         let quorum = self.markets.get(market.index())?.quorum;
-        let fresh = self.fresh(market, now);
+        let fresh = self.fresh(market, now, since);
         if fresh.len() < quorum {
             return None;
         }
@@ -263,12 +267,15 @@ impl OracleBook {
         })
     }
 
-    /// The ticks of every market that has a quorum of fresh quotes at `now`, in market order
-    /// (the order to apply them in).
-    pub fn ticks(&self, now: Timestamp) -> Vec<OracleTick> {
+    /// The ticks of every market that has a quorum of fresh quotes at `now`, no older than
+    /// its last tick's (`markets`: the state's), in market order (the order to apply them in).
+    pub fn ticks(&self, now: Timestamp, markets: &[MarketState]) -> Vec<OracleTick> {
         (0..self.markets.len())
             .filter_map(|i| MarketId::new(i as u64).ok())
-            .filter_map(|m| self.tick(m, now))
+            .filter_map(|m| {
+                let since = markets.get(m.index()).map(|s| s.mark_time)?;
+                self.tick(m, now, since)
+            })
             .collect()
     }
 }
@@ -427,6 +434,8 @@ impl PricePath {
 /// A local oracle: one of a market's oracle keys signing a price path, for the devnet and tests.
 #[derive(Debug, Clone)]
 pub struct LocalOracle {
+    /// The deployment the quotes are signed for.
+    pub domain: SigningDomain,
     pub key: PrivateKey,
     /// Index of `key` in the market's `oracle_keys`.
     pub oracle: u8,
@@ -438,8 +447,15 @@ pub struct LocalOracle {
 }
 
 impl LocalOracle {
-    pub fn new(key: PrivateKey, oracle: u8, market: MarketId, path: PricePath) -> Self {
+    pub fn new(
+        domain: SigningDomain,
+        key: PrivateKey,
+        oracle: u8,
+        market: MarketId,
+        path: PricePath,
+    ) -> Self {
         LocalOracle {
+            domain,
             key,
             oracle,
             market,
@@ -470,7 +486,7 @@ impl LocalOracle {
         SignedQuote {
             oracle: self.oracle,
             quote,
-            signature: self.key.sign(quote.message()),
+            signature: self.key.sign(quote.message(&self.domain)),
         }
     }
 }

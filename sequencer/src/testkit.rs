@@ -13,7 +13,9 @@ use zkperp_state::merkle::MemoryStore;
 use zkperp_state::order::{Order, Side, SignedOrder};
 use zkperp_state::state::StateConfig;
 use zkperp_state::testkit::{btc, eth, Fixture, START};
-use zkperp_state::tx::{CancelOrder, Deposit, L1Deposit, OracleTick, Transaction, Withdrawal};
+use zkperp_state::tx::{
+    CancelOrder, Deposit, DepositTarget, L1Deposit, OracleTick, Transaction, Withdrawal,
+};
 use zkperp_state::units::{
     AccountId, Amount, BaseLots, MarketId, OrderId, Ppm, PriceTicks, Timestamp,
 };
@@ -104,6 +106,7 @@ impl CommandStream {
                             index: n - 4,
                             l1_address: t.l1,
                             public_key: t.key.public_key().pack(),
+                            account: DepositTarget::New,
                             amount: Amount::new(10_000_000_000).expect("amount"),
                         },
                         salt: Fr::from(n),
@@ -159,7 +162,7 @@ impl CommandStream {
             Command::Submit {
                 order: SignedOrder {
                     order,
-                    signature: key.sign(order.hash()),
+                    signature: key.sign(order.hash(&engine.state().config().domain)),
                 },
                 options,
             }
@@ -174,7 +177,8 @@ impl CommandStream {
                 true => OrderId::new(n).expect("id"),
                 false => resting[rng.gen_range(0..resting.len())].key.order_id,
             };
-            let signature = key.sign(CancelOrder::message(account, order_id));
+            let domain = engine.state().config().domain;
+            let signature = key.sign(CancelOrder::message(&domain, account, order_id));
             Command::Cancel {
                 cancel: CancelOrder {
                     account,
@@ -185,7 +189,8 @@ impl CommandStream {
         } else {
             let nonce = engine.state().account(account).expect("account").leaf.nonce;
             let amount = Amount::new(rng.gen_range(1..1_000_000)).expect("amount");
-            let signature = key.sign(Withdrawal::message(account, amount, nonce));
+            let domain = engine.state().config().domain;
+            let signature = key.sign(Withdrawal::message(&domain, account, amount, nonce));
             Command::Apply {
                 tx: Transaction::Withdrawal(Withdrawal {
                     account,

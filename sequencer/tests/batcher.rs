@@ -123,9 +123,12 @@ impl World {
             amount(units),
             zkperp_state::units::Nonce::new(nonce).expect("n"),
         );
-        let signature = self.f.traders[trader]
-            .key
-            .sign(Withdrawal::message(account, amount, nonce));
+        let signature = self.f.traders[trader].key.sign(Withdrawal::message(
+            &zkperp_state::domain::SigningDomain::TEST,
+            account,
+            amount,
+            nonce,
+        ));
         Command::Apply {
             tx: Transaction::Withdrawal(Withdrawal {
                 account,
@@ -155,9 +158,11 @@ impl World {
             .iter()
             .position(|t| t.id == Some(account))
             .expect("a trader's account");
-        let signature = self.f.traders[trader]
-            .key
-            .sign(CancelOrder::message(account, order_id));
+        let signature = self.f.traders[trader].key.sign(CancelOrder::message(
+            &zkperp_state::domain::SigningDomain::TEST,
+            account,
+            order_id,
+        ));
         Command::Cancel {
             cancel: CancelOrder {
                 account,
@@ -386,9 +391,11 @@ fn withdrawals_and_cancels_land_after_the_trades() {
     let Command::Cancel { mut cancel } = w.cancel(ask.order.account, ask.order.order_id) else {
         unreachable!()
     };
-    cancel.signature = w.f.traders[0]
-        .key
-        .sign(CancelOrder::message(cancel.account, cancel.order_id));
+    cancel.signature = w.f.traders[0].key.sign(CancelOrder::message(
+        &zkperp_state::domain::SigningDomain::TEST,
+        cancel.account,
+        cancel.order_id,
+    ));
     assert!(matches!(
         w.run(Command::Cancel { cancel }).outcome,
         Outcome::Refused(OrderError::State(_))

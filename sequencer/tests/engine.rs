@@ -113,9 +113,12 @@ fn a_maker_that_lost_its_margin_is_cancelled_at_fill_time_and_matching_goes_on()
             account: id,
             amount: a,
             nonce,
-            signature: f.traders[0]
-                .key
-                .sign(zkperp_state::tx::Withdrawal::message(id, a, nonce)),
+            signature: f.traders[0].key.sign(zkperp_state::tx::Withdrawal::message(
+                &zkperp_state::domain::SigningDomain::TEST,
+                id,
+                a,
+                nonce,
+            )),
         })
     };
     e.apply(&withdrawal).expect("withdraw");
@@ -152,9 +155,11 @@ fn fill_or_kill_is_all_or_nothing_in_the_state_too() {
     let cancel = CancelOrder {
         account: resting_2.account,
         order_id: resting_2.order_id,
-        signature: f.traders[2]
-            .key
-            .sign(CancelOrder::message(resting_2.account, resting_2.order_id)),
+        signature: f.traders[2].key.sign(CancelOrder::message(
+            &zkperp_state::domain::SigningDomain::TEST,
+            resting_2.account,
+            resting_2.order_id,
+        )),
     };
     e.apply(&zkperp_state::tx::Transaction::CancelOrder(cancel))
         .expect("cancel in the state only");
@@ -187,9 +192,11 @@ fn fill_or_kill_is_all_or_nothing_in_the_state_too() {
     let cancel = CancelOrder {
         account: own.order.account,
         order_id: own.order.order_id,
-        signature: f.traders[0]
-            .key
-            .sign(CancelOrder::message(own.order.account, own.order.order_id)),
+        signature: f.traders[0].key.sign(CancelOrder::message(
+            &zkperp_state::domain::SigningDomain::TEST,
+            own.order.account,
+            own.order.order_id,
+        )),
     };
     let events = e.cancel(cancel).expect("cancelled");
     assert_eq!(

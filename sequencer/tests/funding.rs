@@ -152,6 +152,7 @@ fn rounding_is_to_the_nearest_unit() {
         mark_price: ticks(500_000),
         funding_index: FundingIndex::ZERO,
         last_funding: ts(START),
+        mark_time: ts(START),
     };
     let now = ts(START + 1);
     // A cap far above these steps, so only the rounding shows.
@@ -304,7 +305,7 @@ fn set_mark(state: &mut State, keys: &[PrivateKey], price: u64) {
             SignedQuote {
                 oracle: i as u8,
                 quote,
-                signature: key.sign(quote.message()),
+                signature: key.sign(quote.message(&zkperp_state::domain::SigningDomain::TEST)),
             }
         })
         .collect();
@@ -471,6 +472,7 @@ fn market_state() -> impl Strategy<Value = MarketState> {
         mark_price: PriceTicks::new(mark).expect("price"),
         funding_index: FundingIndex::new(index).expect("index"),
         last_funding: ts(last),
+        mark_time: ts(last),
     })
 }
 

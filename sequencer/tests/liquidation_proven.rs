@@ -79,8 +79,14 @@ impl Scenario {
             let path = PricePath::parse(text, ts(START)).expect("path");
             for (i, key) in f.oracles.iter().enumerate() {
                 oracles.push(
-                    LocalOracle::new(key.clone(), i as u8, market, path.clone())
-                        .with_offset(i as i64 - 1),
+                    LocalOracle::new(
+                        zkperp_state::domain::SigningDomain::TEST,
+                        key.clone(),
+                        i as u8,
+                        market,
+                        path.clone(),
+                    )
+                    .with_offset(i as i64 - 1),
                 );
             }
         }
@@ -131,7 +137,8 @@ impl Scenario {
         for oracle in &mut self.oracles {
             self.book.ingest(oracle.sign_at(at), at).expect("quote");
         }
-        let ticks = self.book.ticks(at);
+        let markets = self.sequencer.engine().state().markets().to_vec();
+        let ticks = self.book.ticks(at, &markets);
         assert_eq!(ticks.len(), 2, "a quorum of fresh quotes for both markets");
         for tick in ticks {
             self.queue(Transaction::OracleTick(tick));
@@ -181,6 +188,14 @@ impl Scenario {
                 index,
                 l1_address: zkperp_state::units::L1Address(l1),
                 public_key: key.pack(),
+                // The fund's top-up names the fund, every trader opens its account.
+                account: if index == 0 {
+                    zkperp_state::tx::DepositTarget::Existing(
+                        zkperp_state::units::AccountId::INSURANCE_FUND,
+                    )
+                } else {
+                    zkperp_state::tx::DepositTarget::New
+                },
                 amount: Amount::new(units).expect("amount"),
             },
             salt: Fr::from(100 + index),

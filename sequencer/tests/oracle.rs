@@ -8,6 +8,7 @@ use zkperp_sequencer::oracle::{
     LocalOracle, OracleBook, PathError, PricePath, QuoteError, RandomWalk, RawQuote,
 };
 use zkperp_state::eddsa::PrivateKey;
+use zkperp_state::market::MarketState;
 use zkperp_state::state::StateConfig;
 use zkperp_state::testkit::{btc, eth, ticks, ts, Fixture, START};
 use zkperp_state::tx::{OracleTick, Quote, SignedQuote, Transaction};
@@ -43,7 +44,7 @@ fn sign(key: &PrivateKey, oracle: u8, market: MarketId, price: u64, at: u64) -> 
     SignedQuote {
         oracle,
         quote,
-        signature: key.sign(quote.message()),
+        signature: key.sign(quote.message(&zkperp_state::domain::SigningDomain::TEST)),
     }
 }
 
@@ -256,7 +257,7 @@ fn more_fresh_quotes_than_the_quorum_keep_the_middle_ones() {
         book.ingest(s.quote(k as u8, btc(), *p, now), ts(now))
             .expect("fresh");
     }
-    let tick = book.tick(btc(), ts(now)).expect("a quorum");
+    let tick = book.tick(btc(), ts(now), ts(0)).expect("a quorum");
     assert_eq!(prices(&tick), [101, 102, 103]);
     let mut state = s.state_at(now);
     state
@@ -270,14 +271,14 @@ fn more_fresh_quotes_than_the_quorum_keep_the_middle_ones() {
         book.ingest(s.quote(k as u8, btc(), *p, now), ts(now))
             .expect("fresh");
     }
-    let tick = book.tick(btc(), ts(now)).expect("a quorum");
+    let tick = book.tick(btc(), ts(now), ts(0)).expect("a quorum");
     assert_eq!(prices(&tick), [100, 101, 102]);
     // ETH, quorum 5 of six: the window starts at (6 - 5) / 2 = 0.
     for (k, p) in [7, 3, 5, 1, 9, 11].iter().enumerate() {
         book.ingest(s.quote(k as u8, eth(), *p, now), ts(now))
             .expect("fresh");
     }
-    let tick = book.tick(eth(), ts(now)).expect("a quorum");
+    let tick = book.tick(eth(), ts(now), ts(0)).expect("a quorum");
     assert_eq!(prices(&tick), [1, 3, 5, 7, 9]);
 }
 
@@ -290,7 +291,7 @@ fn equal_prices_are_ordered_by_key_and_accepted() {
         book.ingest(s.quote(k, eth(), 500, now), ts(now))
             .expect("fresh");
     }
-    let tick = book.tick(eth(), ts(now)).expect("a quorum");
+    let tick = book.tick(eth(), ts(now), ts(0)).expect("a quorum");
     let keys: Vec<u8> = tick.quotes.iter().map(|q| q.oracle).collect();
     assert_eq!(keys, [0, 2, 4, 5, 6]);
     let mut state = s.state_at(now);
@@ -308,14 +309,32 @@ fn no_tick_without_a_quorum_of_fresh_quotes_at_the_batch_time() {
         .expect("fresh");
     book.ingest(s.quote(1, btc(), 101, now - 5), ts(now))
         .expect("fresh");
-    assert_eq!(book.tick(btc(), ts(now)), None, "two of three");
+    assert_eq!(book.tick(btc(), ts(now), ts(0)), None, "two of three");
     book.ingest(s.quote(2, btc(), 102, now), ts(now))
         .expect("fresh");
-    assert!(book.tick(btc(), ts(now)).is_some());
+    assert!(book.tick(btc(), ts(now), ts(0)).is_some());
     // Eleven seconds on, key 0's quote is 61 s old.
-    assert_eq!(book.tick(btc(), ts(now + 11)), None);
-    assert!(book.tick(btc(), ts(now + 10)).is_some());
-    assert_eq!(book.ticks(ts(now)).len(), 1, "ETH has no quote");
+    assert_eq!(book.tick(btc(), ts(now + 11), ts(0)), None);
+    assert!(book.tick(btc(), ts(now + 10), ts(0)).is_some());
+    assert_eq!(
+        book.ticks(ts(now), &[MarketState::default(); 2]).len(),
+        1,
+        "ETH has no quote"
+    );
+    // A quote older than the last tick's newest (the market's mark time) does not count: the
+    // state machine refuses a tick that goes back in time.
+    assert_eq!(
+        book.tick(btc(), ts(now), ts(now - 49)),
+        None,
+        "key 0's is older"
+    );
+    assert!(
+        book.tick(btc(), ts(now), ts(now - 50)).is_some(),
+        "as old is allowed"
+    );
+    let mut marked = [MarketState::default(); 2];
+    marked[0].mark_time = ts(now - 5);
+    assert!(book.ticks(ts(now), &marked).is_empty());
 }
 
 #[test]
@@ -330,8 +349,8 @@ fn a_quote_newer_than_the_batch_does_not_count_for_it() {
     // Key 2 quotes after the batch began: usable from the next batch on.
     book.ingest(s.quote(2, btc(), 100, batch + 3), ts(batch + 3))
         .expect("fresh");
-    assert_eq!(book.tick(btc(), ts(batch)), None);
-    assert!(book.tick(btc(), ts(batch + 3)).is_some());
+    assert_eq!(book.tick(btc(), ts(batch), ts(0)), None);
+    assert!(book.tick(btc(), ts(batch + 3), ts(0)).is_some());
 }
 
 /// One oracle's attempts: `(price, seconds before the ingestion time (negative: after), forged)`.
@@ -397,7 +416,7 @@ proptest! {
                 .map(|(_, p)| *p)
                 .collect();
             fresh.sort_unstable();
-            let tick = book.tick(market, ts(batch_at));
+            let tick = book.tick(market, ts(batch_at), ts(0));
             prop_assert_eq!(tick.is_some(), fresh.len() >= quorum);
             if let Some(tick) = tick {
                 prop_assert_eq!(tick.quotes.len(), quorum);
@@ -408,8 +427,8 @@ proptest! {
                 prop_assert_eq!(state.markets()[m].mark_price.get(), lower_median);
             }
         }
-        let all = book.ticks(ts(batch_at));
-        let each: Vec<_> = [btc(), eth()].iter().filter_map(|m| book.tick(*m, ts(batch_at))).collect();
+        let all = book.ticks(ts(batch_at), &[MarketState::default(); 2]);
+        let each: Vec<_> = [btc(), eth()].iter().filter_map(|m| book.tick(*m, ts(batch_at), ts(0))).collect();
         prop_assert_eq!(all, each);
     }
 }
@@ -436,7 +455,14 @@ fn three_local_signers_over_a_path_set_the_paths_price() {
         .iter()
         .enumerate()
         .map(|(i, offset)| {
-            LocalOracle::new(f.oracles[i].clone(), i as u8, btc(), walk(7)).with_offset(*offset)
+            LocalOracle::new(
+                zkperp_state::domain::SigningDomain::TEST,
+                f.oracles[i].clone(),
+                i as u8,
+                btc(),
+                walk(7),
+            )
+            .with_offset(*offset)
         })
         .collect();
     let mut moved = false;
@@ -446,7 +472,7 @@ fn three_local_signers_over_a_path_set_the_paths_price() {
         for signer in &mut signers {
             book.ingest(signer.sign_at(now), now).expect("fresh");
         }
-        let tick = book.tick(btc(), now).expect("a quorum");
+        let tick = book.tick(btc(), now, ts(0)).expect("a quorum");
         f.apply(Transaction::OracleTick(tick)).expect("accepted");
         let expected = path.price_at(now);
         assert_eq!(f.state.markets()[0].mark_price, expected);
@@ -549,11 +575,21 @@ fn bad_path_files_and_walks_are_refused() {
 fn an_offset_never_quotes_below_one_tick() {
     let path = PricePath::parse("0 3\n", ts(START)).expect("path");
     let key = PrivateKey::from_bytes([1; 32]);
-    let mut low = LocalOracle::new(key, 0, btc(), path).with_offset(-10);
+    let mut low = LocalOracle::new(
+        zkperp_state::domain::SigningDomain::TEST,
+        key,
+        0,
+        btc(),
+        path,
+    )
+    .with_offset(-10);
     let q = low.sign_at(ts(START));
     assert_eq!(q.quote.price, ticks(1));
     assert_eq!(
-        low.key.public_key().verify(q.quote.message(), &q.signature),
+        low.key.public_key().verify(
+            q.quote.message(&zkperp_state::domain::SigningDomain::TEST),
+            &q.signature
+        ),
         Ok(())
     );
 }

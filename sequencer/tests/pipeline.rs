@@ -17,7 +17,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use zkperp_contracts::{alloy, deploy, provider, DeployConfig, VerifierKey, L1};
 use zkperp_prover::{export, BatchProver, ExitProver, KeyCache};
-use zkperp_sequencer::follower::{deadline_alarm, DeadlineAlarm, Follower};
+use zkperp_sequencer::follower::{deadline_alarm, DeadlineAlarm, Follower, Queue};
 use zkperp_sequencer::pipeline::{BatchStatus, BatchStore, Pipeline};
 use zkperp_sequencer::proving::{self, ProvingQueue};
 use zkperp_sequencer::verified::VerifiedState;
@@ -46,7 +46,13 @@ async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
     let signer = |i: usize| PrivateKeySigner::from(anvil.keys()[i].clone());
     let trader_l1 = |t: usize| anvil.addresses()[t + 1];
 
-    let mut f = Fixture::with_depths(2, 4, 2);
+    // Signatures name the rollup `deploy` creates: the deployer's fourth contract.
+    let rollup_address = anvil.addresses()[0].create(3);
+    let domain = zkperp_state::domain::SigningDomain {
+        chain_id: 31337,
+        rollup: L1Address(rollup_address.into_array()),
+    };
+    let mut f = Fixture::for_deployment(2, 4, 2, domain);
     for t in 0..2 {
         f.traders[t].l1 = L1Address(trader_l1(t).into_array());
     }
@@ -69,12 +75,18 @@ async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
             market_count: 2,
             grace_period: 3_600,
             forced_spacing: 60,
+            deposit_spacing: 60,
+            claim_window: 3_600,
+            max_batch_age: 86_400,
+            min_deposit: 1,
+            min_forced_amount: 1,
             batch_keys: vec![key(prover.verifying_key())],
             exit_key: key(exit.verifying_key()),
         },
     )
     .await
     .expect("deploy");
+    assert_eq!(deployment.rollup, rollup_address);
     let l1 = |i: usize| {
         L1::connect(&url, signer(i), deployment.rollup, deployment.block).expect("client")
     };
@@ -87,7 +99,7 @@ async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
             .await
             .expect("mint");
         l1(t + 1)
-            .deposit(f.traders[t].key.public_key().pack(), amount)
+            .deposit(f.traders[t].key.public_key().pack(), u32::MAX, amount)
             .await
             .expect("deposit");
     }
@@ -97,6 +109,10 @@ async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
     let txs = follower.poll(&mut rng).await.expect("poll");
     assert_eq!(txs.len(), 2);
     assert_eq!(follower.next_deposit(), 2);
+    // Until a verified batch consumes them, the deposits' deadlines are watched: an
+    // unconsumed deposit freezes the rollup as an unanswered forced request does.
+    let due = follower.oldest_unanswered().expect("the deposits are due");
+    assert_eq!((due.queue, due.index), (Queue::Deposit, 0), "{due:?}");
     assert!(
         follower.poll(&mut rng).await.expect("poll").is_empty(),
         "nothing new"
@@ -152,7 +168,11 @@ async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
     // Its deadline is watched until a verified batch answers it.
     let due = follower.oldest_unanswered().expect("unanswered");
     let now = follower.chain_time().await.expect("L1 time");
-    assert_eq!(due.index, 0);
+    assert_eq!(
+        (due.queue, due.index),
+        (Queue::Forced, 0),
+        "the deposits were consumed"
+    );
     assert!(
         due.deadline > now && due.deadline - now <= 3_600,
         "{due:?} at {now}"
@@ -273,15 +293,31 @@ async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
     );
     operator.freeze().await.expect("freeze");
     let exit_words = export::evm_proof(&exit_proof.proof).map(|w| U256::from_be_bytes(w.0));
+    let id = accounts[0].get() as u32;
     let wrong = l1(2)
-        .exit(accounts[0].get() as u32, word(&amount), exit_words)
+        .register_exit(id, word(&amount), exit_words)
         .await
         .expect_err("another owner");
     assert_eq!(wrong.reason(), Some("InvalidProof"), "{wrong}");
     l1(1)
-        .exit(accounts[0].get() as u32, word(&amount), exit_words)
+        .register_exit(id, word(&amount), exit_words)
         .await
-        .expect("exit");
+        .expect("exit registered");
+    let early = l1(2).claim_exit(id).await.expect_err("the window is open");
+    assert_eq!(early.reason(), Some("ExitWindowOpen"), "{early}");
+    for (method, params) in [
+        ("evm_increaseTime", serde_json::json!([3_600])),
+        ("evm_mine", serde_json::json!([])),
+    ] {
+        let _: serde_json::Value = operator
+            .provider()
+            .raw_request(method.into(), params)
+            .await
+            .expect("time");
+    }
+    // Anyone may trigger the payment; it goes to the registered owner, in full (the rollup
+    // holds every registered exit's value).
+    l1(2).claim_exit(id).await.expect("exit claimed");
     assert_eq!(
         word(&amount),
         U256::from(1_000_000_000u64),

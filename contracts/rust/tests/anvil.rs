@@ -14,9 +14,10 @@ use rand_chacha::ChaCha20Rng;
 use zkperp_contracts::{deploy, provider, DeployConfig, VerifierKey, L1};
 use zkperp_prover::{export, BatchProver, ExitProver, KeyCache};
 use zkperp_state::batch::Shape;
+use zkperp_state::domain::SigningDomain;
 use zkperp_state::field::fr_to_decimal;
 use zkperp_state::testkit::Fixture;
-use zkperp_state::tx::Transaction;
+use zkperp_state::tx::{DepositTarget, Transaction};
 use zkperp_state::units::L1Address;
 use zkperp_state::{Fr, State};
 
@@ -42,8 +43,14 @@ async fn deposits_and_a_real_proven_batch_move_the_root_on_anvil() {
     let signer = |i: usize| PrivateKeySigner::from(anvil.keys()[i].clone());
     let operator: Address = anvil.addresses()[0];
 
-    // The traders' L1 accounts are anvil's accounts 1 and 2.
-    let mut f = Fixture::with_depths(2, 4, 2);
+    // The traders' L1 accounts are anvil's accounts 1 and 2. Signatures are bound to the
+    // rollup `deploy` will create: the deployer's fourth contract (token, two verifiers, rollup).
+    let rollup_address = operator.create(3);
+    let domain = SigningDomain {
+        chain_id: 31337,
+        rollup: L1Address(rollup_address.into_array()),
+    };
+    let mut f = Fixture::for_deployment(2, 4, 2, domain);
     for (t, trader) in f.traders.iter_mut().enumerate() {
         trader.l1 = L1Address(anvil.addresses()[t + 1].into_array());
     }
@@ -73,12 +80,21 @@ async fn deposits_and_a_real_proven_batch_move_the_root_on_anvil() {
             market_count: config.markets.len() as u64,
             grace_period: 3_600,
             forced_spacing: 60,
+            deposit_spacing: 60,
+            claim_window: 3_600,
+            max_batch_age: 86_400,
+            min_deposit: 1,
+            min_forced_amount: 1,
             batch_keys: vec![key(batch_prover.verifying_key())],
             exit_key: key(exit_prover.verifying_key()),
         },
     )
     .await
     .expect("deploy");
+    assert_eq!(
+        deployment.rollup, rollup_address,
+        "the rollup the signatures name"
+    );
     let l1 = |i: usize| {
         L1::connect(&url, signer(i), deployment.rollup, deployment.block).expect("client")
     };
@@ -101,7 +117,10 @@ async fn deposits_and_a_real_proven_batch_move_the_root_on_anvil() {
             .await
             .expect("the deployer mints");
         let key = f.traders[t].key.public_key().pack();
-        let index = trader.deposit(key, *amount).await.expect("deposit");
+        let index = trader
+            .deposit(key, DepositTarget::New.wire(), *amount)
+            .await
+            .expect("deposit");
         assert_eq!(index, t as u64, "queue order");
     }
     let queued = op.deposits(0).await.expect("events");
@@ -119,6 +138,7 @@ async fn deposits_and_a_real_proven_batch_move_the_root_on_anvil() {
         assert_eq!(d.request.l1_address.0, event.l1_address.into_array());
         assert_eq!(d.request.public_key, event.public_key.0);
         assert_eq!(d.request.amount.get(), event.amount);
+        assert_eq!(d.request.account.wire(), event.account);
         f.deposit(t, *amount);
     }
     let batch = f.state.end_batch().expect("seal");
