@@ -89,7 +89,8 @@ pub struct CancelOrderWitness {
 #[derive(Debug, Clone)]
 pub struct ForcedWithdrawalWitness {
     pub request: L1ForcedWithdrawal,
-    pub served: bool,
+    /// What the answer pays (0: refused); the circuit proves it is what the rules pay.
+    pub paid: Amount,
     /// An account has the requested id (its leaf is not empty).
     pub exists: bool,
     /// Its leaf (a placeholder when it does not exist) and the path to its id (zeros when the
@@ -251,16 +252,16 @@ impl BatchWitness {
                     })
                 }
                 Transaction::ForcedWithdrawal(t) => {
-                    let served = match applied.receipt.pubdata.first() {
+                    let paid = match applied.receipt.pubdata.first() {
                         Some(zkperp_state::pubdata::PubData::ForcedWithdrawal { paid, .. }) => {
-                            paid.get() != 0
+                            *paid
                         }
                         _ => return Err(receipt_error()),
                     };
                     let read = applied.receipt.reads.first().ok_or_else(receipt_error)?;
                     SlotWitness::ForcedWithdrawal(ForcedWithdrawalWitness {
                         request: t.request,
-                        served,
+                        paid,
                         exists: read.leaf.is_some(),
                         account: AccountWitness {
                             id: read.account,
@@ -488,7 +489,7 @@ fn dummy_slot(config: &StateConfig, kind: SlotKind) -> Option<SlotWitness> {
                 requester: L1Address([0; 20]),
                 amount: Amount::default(),
             },
-            served: false,
+            paid: Amount::default(),
             exists: false,
             account: dummy_account(config),
         }),

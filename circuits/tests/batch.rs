@@ -972,11 +972,11 @@ fn forced_withdrawal_answers_follow_the_rules() {
             let SlotWitness::ForcedWithdrawal(fw) = w else {
                 unreachable!()
             };
-            fw.served = !fw.served;
+            fw.paid = fw.request.amount;
         })
     };
     // Refusals the proof shows justified: another owner, no such account, an id beyond the
-    // tree; flipping them to served is refused (flipping the served one is checked with the
+    // tree; paying them is refused (flipping the served one is checked with the
     // state-consistent harness below, since it changes a leaf).
     for &slot in &forced[1..] {
         assert!(!flip(slot), "slot {slot} served against the rules");
@@ -991,16 +991,47 @@ fn a_served_forced_withdrawal_cannot_be_refused() {
     let (batch, start) = alone_from(&mut f, |_| vec![forced(0, b.get(), owner, 1_000_000)]);
     let base = circuit(&f, &batch);
     let slot = slot_of(&base, |w| matches!(w, SlotWitness::ForcedWithdrawal(_)));
-    let answer = |served: bool| {
+    let answer = |paid: u64| {
         dishonest_in(&base, &start, slot, |w| {
             let SlotWitness::ForcedWithdrawal(fw) = w else {
                 unreachable!()
             };
-            fw.served = served;
+            fw.paid = amount(paid);
         })
     };
-    assert!(answer(true), "served, as the rules say");
-    assert!(!answer(false), "refused although the rules serve it");
+    assert!(answer(1_000_000), "served in full, as the rules say");
+    assert!(!answer(0), "refused although the rules serve it");
+    assert!(!answer(999_999), "underpaid");
+    assert!(!answer(1_000_001), "more than asked");
+}
+
+/// A request above the free collateral is served up to it: exactly the largest payment that
+/// keeps the initial margin, never less (refusing it or underpaying) and never more.
+#[test]
+fn a_margin_limited_forced_withdrawal_is_served_up_to_the_limit() {
+    let mut f = leveraged_long(0);
+    let b = f.id(1);
+    let owner = f.traders[1].l1;
+    let (batch, start) = alone_from(&mut f, |_| vec![forced(0, b.get(), owner, 5_000_000_000)]);
+    let limit = match batch.txs[0].receipt.pubdata.as_slice() {
+        [zkperp_state::pubdata::PubData::ForcedWithdrawal { paid, .. }] => paid.get(),
+        other => panic!("{other:?}"),
+    };
+    assert!(limit > 0 && limit < 5_000_000_000, "partial: {limit}");
+    let base = circuit(&f, &batch);
+    let slot = slot_of(&base, |w| matches!(w, SlotWitness::ForcedWithdrawal(_)));
+    let answer = |paid: u64| {
+        dishonest_in(&base, &start, slot, |w| {
+            let SlotWitness::ForcedWithdrawal(fw) = w else {
+                unreachable!()
+            };
+            fw.paid = amount(paid);
+        })
+    };
+    assert!(answer(limit), "up to the margin rule, as the rules say");
+    assert!(!answer(limit + 1), "a unit past the margin rule");
+    assert!(!answer(limit - 1), "a unit short of what the rule allows");
+    assert!(!answer(0), "refused for holding a position");
 }
 
 #[test]
@@ -1273,16 +1304,16 @@ fn a_forced_withdrawal_from_the_insurance_fund_cannot_be_served() {
     let (batch, start) = alone_from(&mut f, |_| vec![forced(0, 0, owner, 1_000_000)]);
     let base = circuit(&f, &batch);
     let slot = slot_of(&base, |w| matches!(w, SlotWitness::ForcedWithdrawal(_)));
-    let answer = |served: bool| {
+    let answer = |paid: u64| {
         dishonest_in(&base, &start, slot, |w| {
             let SlotWitness::ForcedWithdrawal(fw) = w else {
                 unreachable!()
             };
-            fw.served = served;
+            fw.paid = amount(paid);
         })
     };
-    assert!(answer(false), "refused, as the rules say");
-    assert!(!answer(true), "served out of the fund");
+    assert!(answer(0), "refused, as the rules say");
+    assert!(!answer(1_000_000), "served out of the fund");
 }
 
 /// No signature trades with the insurance fund: a fill whose maker is turned into the fund

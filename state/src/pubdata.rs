@@ -55,8 +55,8 @@ pub enum PubData {
         account: AccountId,
         requester: L1Address,
         amount: Amount,
-        /// What the requester is paid on L1: the amount when served, 0 when refused (the L1
-        /// accepts anything up to the amount, so a partial answer needs no new layout).
+        /// What the requester is paid on L1: the amount, or as much of it as the margin rule
+        /// allows; 0 when refused. The L1 accepts anything up to the amount; the proof decides.
         paid: Amount,
     },
     MarkPrice {

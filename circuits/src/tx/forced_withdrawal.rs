@@ -1,11 +1,17 @@
 //! Twin of `zkperp_state::tx::forced_withdrawal`: an L1 request answered either way, and the
-//! answer is the rules', not the sequencer's: *served* exactly when the account exists, the
-//! requester is its L1 owner, the account is not the insurance fund (a system account), the
-//! amount is not zero, the balance stays within its width and the
-//! margin rule (initial fractions) holds after paying; *refused* otherwise, with the account's
-//! leaf (or its empty slot) proven in the tree so that the refusal is justified.
-//! Record: `0x03 | u64 index | u32 account | address requester | u64 amount | u64 paid`
-//! (paid: the amount when served, 0 when refused).
+//! answer is the rules', not the sequencer's. The prover names `paid`; the circuit checks it is
+//! exactly what the rules pay:
+//!
+//! ```text
+//! eligible = exists & owner & amount != 0 & account != insurance fund
+//! D(p)     = (TV - p) * 10^6 - TR*10^6        (initial fractions, after funding; |D| < 2^121)
+//! 0 <= paid <= amount;  !eligible => paid = 0
+//! paid != 0 => D(paid) >= 0                    (the margin rule holds after paying)
+//! eligible  => paid = amount or D(paid) < 10^6 (one unit more would break it: paid is maximal)
+//! ```
+//! so a margin-limited request is served up to what the rule allows, and an account whose
+//! leaf (or empty slot) is proven in the tree shows why a refusal is justified.
+//! Record: `0x03 | u64 index | u32 account | address requester | u64 amount | u64 paid`.
 //!
 //! One difference from the native rules, on the safe side: a settlement of pending funding that
 //! would overflow the balance width (about 9.2 trillion USD) makes the batch unprovable here,
@@ -16,17 +22,21 @@ use ark_r1cs_std::{
 };
 use ark_relations::gr1cs::SynthesisError;
 use zkperp_state::margin::Fraction;
-use zkperp_state::units::{AccountId, Amount};
+use zkperp_state::units::{AccountId, Amount, PPM_ONE};
 use zkperp_state::Fr;
 
 use crate::batch::BatchVar;
 use crate::eq::conditional_enforce_equal;
 use crate::funding::settle_funding;
 use crate::leaf::AccountLeafVar;
-use crate::margin::{is_nonnegative, is_risk_reducing, is_well_margined, margin_summary};
+use crate::margin::{is_nonnegative, margin_summary};
 use crate::merkle::MerkleProofVar;
 use crate::pubdata::uint_be_bytes;
-use crate::units::{enforce_unsigned_bits, two_pow};
+use crate::units::{conditional_enforce_unsigned_bits, enforce_unsigned_bits, two_pow};
+
+/// `|D| < 2^121` (`D = TV * 10^6 - TR * 10^6` less a payment below 2^63 * 10^6): 122-bit
+/// checks decide its sign without wrapping.
+const D_BITS: u32 = 122;
 use crate::witness::ForcedWithdrawalWitness;
 
 pub fn execute_forced_withdrawal(
@@ -42,7 +52,8 @@ pub fn execute_forced_withdrawal(
     let requester = FpVar::new_witness(cs.clone(), || Ok(r.requester.to_field()))?;
     let amount = FpVar::new_witness(cs.clone(), || Ok(Fr::from(r.amount.get())))?;
     enforce_unsigned_bits(&amount, Amount::BITS)?;
-    let served = Boolean::new_witness(cs.clone(), || Ok(w.served))?;
+    let paid = FpVar::new_witness(cs.clone(), || Ok(Fr::from(w.paid.get())))?;
+    enforce_unsigned_bits(&paid, Amount::BITS)?;
     let exists = Boolean::new_witness(cs.clone(), || Ok(w.exists))?;
 
     // The account's leaf, or its empty slot, under the current root; an id beyond the tree
@@ -77,28 +88,39 @@ pub fn execute_forced_withdrawal(
     let (collateral, positions) =
         settle_funding(&leaf.collateral, &leaf.positions, &b.funding_indices())?;
     let sizes: Vec<FpVar<Fr>> = positions.iter().map(|p| p.size.clone()).collect();
-    let before = margin_summary(&collateral, &sizes, &marks, params, Fraction::Initial)?;
-    let after_collateral = collateral - &amount;
+    let summary = margin_summary(&collateral, &sizes, &marks, params, Fraction::Initial)?;
+    let eligible = Boolean::kary_and(&[exists, owner, nonzero, not_fund])?;
+    let zero = FpVar::zero();
+    // 0 <= paid <= amount; nothing for a request the rules do not serve.
+    conditional_enforce_unsigned_bits(&(&amount - &paid), Amount::BITS, enabled)?;
+    conditional_enforce_equal(&paid, &zero, &(enabled & &!eligible.clone()))?;
+    let pays = enabled & &!paid.is_eq(&zero)?;
+    // D(paid) = (TV - paid) * 10^6 - TR*10^6: |TV| < 2^100 and TR*10^6 < 2^119, so |D| < 2^121.
+    let d = (&summary.total_value - &paid) * Fr::from(PPM_ONE) - &summary.total_risk_ppm;
+    conditional_enforce_unsigned_bits(&d, D_BITS, &pays)?;
+    // Maximal: all of it, or one unit more would break the rule (D(paid + 1) = D - 10^6 < 0).
+    let full = paid.is_eq(&amount)?;
+    let at_the_limit = is_nonnegative(&(FpVar::Constant(Fr::from(PPM_ONE - 1)) - &d), D_BITS)?;
+    (&full | &at_the_limit).conditional_enforce_equal(&Boolean::TRUE, &(enabled & &eligible))?;
+    let after_collateral = collateral - &paid;
     // Within the collateral width: after >= -(2^63 - 1) (it is below 2^63 already).
-    let fits = is_nonnegative(&(&after_collateral + (two_pow(63) - Fr::from(1u64))), 64)?;
-    let after = margin_summary(&after_collateral, &sizes, &marks, params, Fraction::Initial)?;
-    let margin_ok = &is_well_margined(&after)? | &is_risk_reducing(&before, &after)?;
-    let ok = Boolean::kary_and(&[exists, owner, nonzero, not_fund, fits, margin_ok])?;
-    served.conditional_enforce_equal(&ok, enabled)?;
+    conditional_enforce_unsigned_bits(
+        &(&after_collateral + (two_pow(63) - Fr::from(1u64))),
+        64,
+        &pays,
+    )?;
 
-    let mut paid = leaf;
-    paid.collateral = after_collateral;
-    paid.positions = positions;
-    let new_hash = paid.hash()?;
-    let pays = enabled & &served;
+    let mut after = leaf;
+    after.collateral = after_collateral;
+    after.positions = positions;
+    let new_hash = after.hash()?;
     b.write_proven_account(&path, &new_hash, &pays)?;
 
-    let zero = FpVar::zero();
     let mut body = uint_be_bytes(&enabled.select(&index, &zero)?, 8)?;
     body.extend(uint_be_bytes(&enabled.select(&account, &zero)?, 4)?);
     body.extend(uint_be_bytes(&enabled.select(&requester, &zero)?, 20)?);
     body.extend(uint_be_bytes(&enabled.select(&amount, &zero)?, 8)?);
-    body.extend(uint_be_bytes(&pays.select(&amount, &zero)?, 8)?);
+    body.extend(uint_be_bytes(&enabled.select(&paid, &zero)?, 8)?);
     b.record(
         zkperp_state::pubdata::PubData::FORCED_WITHDRAWAL,
         body,

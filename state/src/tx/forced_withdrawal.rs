@@ -1,18 +1,23 @@
 //! Forced withdrawal: a request made on L1 (so the sequencer cannot censor it without the rollup
 //! freezing). It is consumed in queue order and answered either way: *served* when the requester
-//! is the account's L1 owner and the account obeys the margin rule after paying the amount, and
-//! otherwise *refused* with the reason, leaving the account untouched. The outcome is decided by
-//! the rules, never chosen by the sequencer.
+//! is the account's L1 owner (and the account is not the insurance fund), paying the amount, or
+//! as much of it as the margin rule allows: the largest `paid <= amount` that leaves
+//! `TV * 10^6 >= TR * 10^6` with initial fractions, i.e. `paid = min(amount, floor((TV * 10^6 -
+//! TR * 10^6) / 10^6))`. A position held is therefore never a reason to pay nothing while the
+//! account has free collateral. *Refused* (paid 0) with the reason otherwise, leaving the account
+//! untouched. A stale mark is never a reason: the mark is used as it is (the operator chooses
+//! which oracle ticks enter a batch). The outcome is decided by the rules, never chosen by the
+//! sequencer; the circuit proves `paid` maximal.
 
 use serde::{Deserialize, Serialize};
 
 use crate::funding::settle_funding;
 use crate::leaf::AccountLeaf;
-use crate::margin::{enforce_margin_rule, margin_summary, Fraction};
+use crate::margin::{margin_summary, Fraction};
 use crate::merkle::NodeStore;
 use crate::pubdata::PubData;
 use crate::state::Ctx;
-use crate::units::{AccountId, Amount, L1Address};
+use crate::units::{AccountId, Amount, L1Address, PPM_ONE};
 
 /// A forced withdrawal as the L1 contract queued it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,7 +42,7 @@ pub enum Refusal {
     /// The insurance fund is a system account: its L1 owner cannot force money out of it.
     InsuranceFund,
     ZeroAmount,
-    /// Paying the amount would break the margin rule (or a width).
+    /// Not even one unit can be paid without breaking the margin rule (or a width).
     Margin,
 }
 
@@ -48,11 +53,11 @@ pub enum ForcedWithdrawalError {
 }
 
 /// What the rules decide for `request` against the current state: the account's leaf after
-/// paying, or why it is refused.
+/// paying and what was paid, or why it is refused.
 pub fn outcome<S: NodeStore>(
     ctx: &mut Ctx<'_, S>,
     request: &L1ForcedWithdrawal,
-) -> Result<AccountLeaf, Refusal> {
+) -> Result<(AccountLeaf, Amount), Refusal> {
     let Some(mut leaf) = ctx.read(request.account) else {
         return Err(Refusal::NoSuchAccount);
     };
@@ -68,26 +73,29 @@ pub fn outcome<S: NodeStore>(
     let markets = ctx.markets();
     let params = &ctx.config().markets;
     settle_funding(&mut leaf, markets).map_err(|_| Refusal::Margin)?;
-    let before = margin_summary(
+    let summary = margin_summary(
         leaf.collateral,
         &leaf.positions,
         markets,
         params,
         Fraction::Initial,
     );
+    // Paying `p` leaves `(TV - p) * 10^6 - TR*10^6`; the largest `p` keeping it >= 0. (A
+    // withdrawal leaves TR as it is, so the rule's risk-reducing branch never applies.)
+    let room = summary.total_value * i128::from(PPM_ONE) - summary.total_risk_ppm;
+    let allowed = room.div_euclid(i128::from(PPM_ONE)).max(0);
+    let paid = allowed.min(i128::from(request.amount.get()));
+    if paid == 0 {
+        return Err(Refusal::Margin);
+    }
+    // Below the collateral width's floor (about -9.2 trillion USD) no payment is made: the
+    // circuit cannot prove such a batch, and no real account comes near it.
     leaf.collateral = leaf
         .collateral
-        .checked_add(-request.amount.as_collateral())
+        .checked_add(-paid)
         .map_err(|_| Refusal::Margin)?;
-    let after = margin_summary(
-        leaf.collateral,
-        &leaf.positions,
-        markets,
-        params,
-        Fraction::Initial,
-    );
-    enforce_margin_rule(&before, &after).map_err(|_| Refusal::Margin)?;
-    Ok(leaf)
+    let paid = Amount::new(paid as u64).map_err(|_| Refusal::Margin)?;
+    Ok((leaf, paid))
 }
 
 pub fn execute_forced_withdrawal<S: NodeStore>(
@@ -101,10 +109,10 @@ pub fn execute_forced_withdrawal<S: NodeStore>(
             got: r.index,
         });
     }
-    let decision = outcome(ctx, r).and_then(|paid| {
+    let decision = outcome(ctx, r).and_then(|(after, paid)| {
         let leaf = ctx.account(r.account).map_err(|_| Refusal::NoSuchAccount)?;
-        *leaf = paid;
-        Ok(())
+        *leaf = after;
+        Ok(paid)
     });
     ctx.consume_forced();
     ctx.publish(PubData::ForcedWithdrawal {
@@ -112,11 +120,7 @@ pub fn execute_forced_withdrawal<S: NodeStore>(
         account: r.account,
         requester: r.requester,
         amount: r.amount,
-        paid: if decision.is_ok() {
-            r.amount
-        } else {
-            Amount::default()
-        },
+        paid: decision.unwrap_or_default(),
     });
     Ok(decision.err())
 }
