@@ -468,6 +468,16 @@ fn oracle_tick_rules_are_enforced() {
         "forged signature"
     );
     assert!(!forged(&|t| t.quotes[0].oracle = 3), "no such oracle key");
+    // A quote signed for another market (its key is also that market's): the tick's market is
+    // what the signature must cover.
+    assert!(
+        !forged(&|t| t.quotes[1] = f.quote(t.quotes[1].oracle, eth(), 501_000, now)),
+        "a quote for another market"
+    );
+    assert!(
+        !with(&[(0, 0, now), (1, 0, now), (2, 1, now)], false),
+        "a zero median"
+    );
 }
 
 #[test]
@@ -520,6 +530,33 @@ fn withdrawal_rules_are_enforced() {
         "a nonce already used or not yet"
     );
     assert!(!resigned(&|_| {}, 1), "signed by another trader");
+}
+
+/// A withdrawal of zero, signed by its owner, with consistent paths: refused (it would only
+/// burn a nonce and a slot), while another positive amount passes.
+#[test]
+fn a_withdrawal_of_zero_is_refused() {
+    let mut f = funded();
+    let (batch, start) = alone_from(&mut f, |f| vec![f.withdrawal_tx(2, 100_000_000)]);
+    let base = circuit(&f, &batch);
+    let slot = only_slot(&base);
+    let with_amount = |units: u64| {
+        dishonest_in(&base, &start, slot, |w| {
+            let SlotWitness::Withdrawal(t) = w else {
+                unreachable!()
+            };
+            let t = &mut t.withdrawal;
+            t.amount = amount(units);
+            t.signature = f.traders[2].key.sign(zkperp_state::tx::Withdrawal::message(
+                &zkperp_state::domain::SigningDomain::TEST,
+                t.account,
+                t.amount,
+                t.nonce,
+            ));
+        })
+    };
+    assert!(with_amount(1), "another amount, signed by its owner");
+    assert!(!with_amount(0), "a withdrawal of zero, signed by its owner");
 }
 
 #[test]
@@ -1371,4 +1408,54 @@ fn no_signature_trades_with_the_insurance_fund() {
         !as_maker(AccountId::INSURANCE_FUND, &f.fund_key),
         "the fund's key trades for the fund"
     );
+}
+
+/// A credited deposit's key bytes must be the canonical packing of the account's key: the same
+/// point written with `y + p` (the weighted sum is the same field element) or with bit 254 set
+/// is refused, though everything else about the deposit is as the rules want it.
+#[test]
+fn a_deposit_key_must_be_encoded_canonically() {
+    use ark_ff::PrimeField;
+    use num_bigint::BigUint;
+    let p: BigUint = Fr::MODULUS.into();
+    // A trader whose y leaves room for y + p below 2^254.
+    let mut f = Fixture::with_depths(8, 5, 3);
+    let t = (0..8)
+        .find(|&t| {
+            let packed = f.traders[t].key.public_key().pack();
+            let mut y = packed;
+            y[31] &= 0x3f;
+            BigUint::from_bytes_le(&y) + &p < BigUint::from(1u8) << 254
+        })
+        .expect("a key with a small y");
+    f.deposit(t, 1_000_000);
+    f.state.end_batch().expect("seal 1");
+    f.state.begin_batch(ts(START + 60)).expect("begin");
+    let tx = f.deposit_tx(t, 2_000_000);
+    f.apply(tx).expect("top-up");
+    let batch = f.state.end_batch().expect("seal 2");
+    let base = circuit(&f, &batch);
+    let slot = only_slot(&base);
+    let with_key = |key: [u8; 32]| {
+        dishonest(&base, slot, |w| {
+            let SlotWitness::Deposit(d) = w else {
+                unreachable!()
+            };
+            d.deposit.request.public_key = key;
+        })
+    };
+    let packed = f.traders[t].key.public_key().pack();
+    assert!(with_key(packed), "the canonical packing");
+    let sign = packed[31] & 0x80;
+    let mut y = packed;
+    y[31] &= 0x3f;
+    let shifted = BigUint::from_bytes_le(&y) + &p;
+    let mut plus_p = [0u8; 32];
+    let bytes = shifted.to_bytes_le();
+    plus_p[..bytes.len()].copy_from_slice(&bytes);
+    plus_p[31] |= sign;
+    assert!(!with_key(plus_p), "y + p: the same point, not canonical");
+    let mut bit_254 = packed;
+    bit_254[31] |= 0x40;
+    assert!(!with_key(bit_254), "bit 254 set");
 }
