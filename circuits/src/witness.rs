@@ -108,6 +108,9 @@ pub struct LiquidationWitness {
 #[derive(Debug, Clone)]
 pub struct DeleverageWitness {
     pub deleverage: Deleverage,
+    /// The closed lots' share of the bankrupt account's deficit, as the rule computes it
+    /// (`deleverage::deficit_share`); the circuit proves it is exactly that.
+    pub share: i128,
     /// The insurance fund as the rules read it (not written).
     pub fund: AccountWitness,
     pub deleveraged: AccountWitness,
@@ -288,8 +291,27 @@ impl BatchWitness {
                         return Err(receipt_error());
                     };
                     let read = applied.receipt.reads.first().ok_or_else(receipt_error)?;
+                    // The share the rule charged: the bankrupt account's collateral change less
+                    // the closed lots' value at the mark (markets are final after the ticks,
+                    // which come first in a batch).
+                    let share = {
+                        let markets = &batch.markets;
+                        let mut before = deleveraged.before.clone().ok_or_else(receipt_error)?;
+                        zkperp_state::funding::settle_funding(&mut before, markets)
+                            .map_err(|_| receipt_error())?;
+                        let m = t.market.index();
+                        let params = config.market(t.market).ok_or_else(receipt_error)?;
+                        let value = zkperp_state::units::notional(
+                            t.size,
+                            markets[m].mark_price,
+                            params.tick_value,
+                        );
+                        let received = deleveraged.after.collateral.get() - before.collateral.get();
+                        received - before.positions[m].size.get().signum() * value
+                    };
                     SlotWitness::Deleverage(DeleverageWitness {
                         deleverage: *t,
+                        share,
                         fund: AccountWitness {
                             id: read.account,
                             leaf: read.leaf.clone().ok_or_else(receipt_error)?,
@@ -509,8 +531,8 @@ fn dummy_slot(config: &StateConfig, kind: SlotKind) -> Option<SlotWitness> {
                 deleverager: AccountId::INSURANCE_FUND,
                 market: MarketId::default(),
                 size: BaseLots::ZERO,
-                quote: Collateral::ZERO,
             },
+            share: 0,
             fund: dummy_account(config),
             deleveraged: dummy_account(config),
             deleverager: dummy_account(config),

@@ -835,7 +835,6 @@ fn deleverage_batch() -> (Fixture, SealedBatch) {
         deleverager: b,
         market: btc(),
         size: lots(900),
-        quote: coll(4_000_000_000),
     }))
     .expect("deleverage");
     let sealed = f.state.end_batch().expect("seal");
@@ -1072,7 +1071,7 @@ fn a_margin_limited_forced_withdrawal_is_served_up_to_the_limit() {
 }
 
 #[test]
-fn deleverage_quotes_stay_within_the_bankruptcy_bounds() {
+fn deleverage_prices_are_the_rules() {
     let mut f = leveraged_long(0);
     let (a, b) = (f.id(0), f.id(1));
     let (batch, start) = alone_from(&mut f, |f| {
@@ -1082,37 +1081,45 @@ fn deleverage_quotes_stay_within_the_bankruptcy_bounds() {
             deleverager: b,
             market: btc(),
             size: lots(900),
-            quote: coll(4_000_000_000),
         })]
     });
     let base = circuit(&f, &batch);
     let slot = slot_of(&base, |w| matches!(w, SlotWitness::Deleverage(_)));
-    let quote = |size: i128, units: i128| {
+    let priced = |size: i128, share: i128| {
         dishonest_in(&base, &start, slot, |w| {
             let SlotWitness::Deleverage(d) = w else {
                 unreachable!()
             };
             d.deleverage.size = lots(size);
-            d.deleverage.quote = coll(units);
+            d.share = share;
         })
     };
-    assert!(quote(900, 4_000_000_000), "as applied");
-    // 900 lots at the mark are worth 3,960 USD; the deficit is 80 USD. TV after = TV before +
-    // quote - 3,960 USD must stay within [-80, 0].
+    // 900 of 1,800 lots carry half the 80 USD deficit: 40 USD, exactly.
+    assert!(priced(900, 40_000_000), "as applied");
     assert!(
-        quote(900, 3_960_000_000),
-        "no deficit covered: TV after = TV before"
-    );
-    assert!(quote(900, 4_040_000_000), "the whole deficit: TV after = 0");
-    assert!(
-        !quote(900, 3_959_999_999),
-        "the bankrupt account made worse"
+        !priced(900, 40_000_001),
+        "the counterparty charged a unit more"
     );
     assert!(
-        !quote(900, 4_040_000_001),
-        "the counterparty pays more than the deficit"
+        !priced(900, 39_999_999),
+        "the bankrupt account given a unit less"
     );
-    assert!(!quote(1_801, 8_000_000_000), "more lots than the position");
+    assert!(
+        !priced(900, 80_000_000),
+        "one counterparty made to pay the whole deficit"
+    );
+    assert!(
+        !priced(900, 0),
+        "at the mark: the deficit left on the exchange"
+    );
+    // One lot carries one lot's share: floor(80 USD / 1,800), not more.
+    assert!(priced(1, 80_000_000 / 1_800), "one lot's share");
+    assert!(
+        !priced(1, 80_000_000 / 1_800 + 1),
+        "a lot charged more than its share"
+    );
+    assert!(!priced(1, 80_000_000), "the whole deficit on a single lot");
+    assert!(!priced(1_801, 80_000_000), "more lots than the position");
 }
 
 /// The fund-can-absorb rule in the circuit, at its boundary: a bankrupt long of 1,800 lots
@@ -1131,7 +1138,6 @@ fn a_fund_that_can_absorb_forbids_deleveraging() {
             deleverager: b,
             market: btc(),
             size: lots(1_800),
-            quote: coll(8_000_000_000),
         })]
     });
     let base = circuit(&f, &batch);
@@ -1226,7 +1232,6 @@ fn liquidations_and_deleverages_refuse_a_stale_mark() {
             deleverager: b,
             market: btc(),
             size: lots(900),
-            quote: coll(4_000_000_000),
         })
     });
     assert!(under(&f, &batch, mark_age(60)));

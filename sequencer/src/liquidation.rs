@@ -14,7 +14,6 @@ use zkperp_state::funding::settle_funding;
 use zkperp_state::leaf::AccountLeaf;
 use zkperp_state::margin::{is_liquidatable, margin_summary, Fraction};
 use zkperp_state::merkle::NodeStore;
-use zkperp_state::tx::deleverage::quote_covering;
 use zkperp_state::tx::{Deleverage, Liquidation, LiquidationError, Transaction, TxError};
 use zkperp_state::units::{notional, AccountId, BaseLots, Collateral, MarketId, PPM_ONE};
 use zkperp_state::State;
@@ -88,7 +87,7 @@ pub fn next_step<S: NodeStore>(state: &State<S>, entries: &CostBasis) -> Option<
         match state.check(&liquidation) {
             Ok(()) => return Some(liquidation),
             Err(TxError::Liquidation(LiquidationError::FundExhausted)) if tv < 0 => {
-                if let Some(tx) = deleverage(state, entries, *id, market, size, tv) {
+                if let Some(tx) = deleverage(state, entries, *id, market, size) {
                     return Some(tx);
                 }
             }
@@ -99,14 +98,13 @@ pub fn next_step<S: NodeStore>(state: &State<S>, entries: &CostBasis) -> Option<
 }
 
 /// Deleverage `id`'s position of `size` lots in `market` against the most profitable opposite
-/// one at the mark (ties: the lower account id).
+/// one (ties: the lower account id), at the price the rule fixes.
 fn deleverage<S: NodeStore>(
     state: &State<S>,
     entries: &CostBasis,
     id: AccountId,
     market: MarketId,
     size: i128,
-    tv: i128,
 ) -> Option<Transaction> {
     let m = market.index();
     let mark = state.markets()[m].mark_price.get();
@@ -124,20 +122,13 @@ fn deleverage<S: NodeStore>(
         .max_by_key(|(profit, c, _)| (*profit, std::cmp::Reverse(*c)))
         .map(|(_, c, s)| (c, s))?;
     let closed = size.abs().min(their_size.abs());
-    let params = &state.config().markets[m];
-    let mark_value = notional(
-        BaseLots::new(closed).ok()?,
-        state.markets()[m].mark_price,
-        params.tick_value,
-    );
-    let covered = -tv * closed / size.abs();
-    let quote = quote_covering(BaseLots::new(size).ok()?, mark_value, covered).max(0);
+    // The price is the rule's (the closed lots' share of the deficit): only the counterparty
+    // and the size are the engine's to choose.
     let tx = Transaction::Deleverage(Deleverage {
         deleveraged: id,
         deleverager: counterparty,
         market,
         size: BaseLots::new(closed).ok()?,
-        quote: Collateral::new(quote).ok()?,
     });
     state.check(&tx).ok().map(|()| tx)
 }

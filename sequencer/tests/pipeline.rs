@@ -39,7 +39,10 @@ fn key(vk: &zkperp_prover::VerifyingKey) -> VerifierKey {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
+    // The L1's clock starts an hour after the fixture's batches: they are in its past, and
+    // within maxBatchAge of it.
     let anvil = Anvil::at(zkperp_contracts::anvil_path())
+        .args(["--timestamp", &(START + 3_600).to_string()])
         .try_spawn()
         .expect("anvil runs (scripts/setup.sh installs it)");
     let url = anvil.endpoint();

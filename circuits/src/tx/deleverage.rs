@@ -1,12 +1,13 @@
 //! Twin of `zkperp_state::tx::deleverage`: a bankrupt account the insurance fund cannot absorb
-//! hands `size` lots to a counterparty on the other side for `quote` collateral. Rules as
+//! hands `size` lots to a counterparty on the other side at the price the rule fixes. Rules as
 //! natively: (1) two accounts, neither the fund; funding settled; (2) the deleveraged account is
 //! bankrupt (`TV < 0`); (3) the fund, read (proven in the tree, not written), cannot absorb it:
 //! taking the position `a` (and the deficit, if it is the account's last position) would leave
 //! it liquidatable, the exact complement of the liquidation's `FundExhausted`;
-//! (4) opposite positions, `0 < size <= min(|a|, |b|)`; (5) `quote >= 0` and
-//! `TV_before <= TV_after <= 0` for the deleveraged account; (6) the deleverager is not
-//! liquidatable afterwards. Two writes: the deleveraged account, then the deleverager.
+//! (4) opposite positions, `0 < size <= min(|a|, |b|)`; (5) the price: the mark moved against
+//! the counterparty by `share = floor(D * V / N)` (`D = -TV`, `V` the closed lots at the mark,
+//! `N` every position's notional), proven as `0 <= D * V - share * N < N`; (6) the deleverager
+//! is not liquidatable afterwards. Two writes: the deleveraged account, then the deleverager.
 
 use ark_r1cs_std::{
     alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar,
@@ -24,7 +25,7 @@ use crate::margin::{
     abs_size, conditional_enforce_fresh_marks, is_liquidatable, is_nonnegative, margin_summary,
     total_value,
 };
-use crate::market::{market_selector, select_by};
+use crate::market::{market_selector, select_by, select_constant};
 use crate::units::{conditional_enforce_unsigned_bits, enforce_signed_bits, enforce_unsigned_bits};
 use crate::witness::DeleverageWitness;
 
@@ -32,6 +33,8 @@ use crate::witness::DeleverageWitness;
 const VALUE_BITS: u32 = 101;
 /// `TR_fund * 10^6 - (TV_fund + TV) * 10^6 - 1` when non-negative: below `2^122`.
 const RISK_BITS: u32 = 123;
+/// An account's total notional: 8 markets of `|size| * price * tick_value < 2^96`.
+const NOTIONAL_BITS: u32 = 99;
 
 pub fn execute_deleverage(
     b: &mut BatchVar,
@@ -57,8 +60,9 @@ pub fn execute_deleverage(
     let size = FpVar::new_witness(cs.clone(), || Ok(fr_from_i128(t.size.get())))?;
     enforce_unsigned_bits(&size, BaseLots::BITS)?;
     conditional_enforce_not_equal(&size, &FpVar::zero(), enabled)?;
-    let quote = FpVar::new_witness(cs, || Ok(fr_from_i128(t.quote.get())))?;
-    enforce_unsigned_bits(&quote, Collateral::BITS)?;
+    // Below 2^100: at most the deficit (units.rs: |TV| < 2^100).
+    let share = FpVar::new_witness(cs, || Ok(fr_from_i128(w.share)))?;
+    enforce_unsigned_bits(&share, VALUE_BITS - 1)?;
 
     let params = b.config.markets.clone();
     let marks = b.marks();
@@ -125,18 +129,39 @@ pub fn execute_deleverage(
     conditional_enforce_unsigned_bits(&(abs_size(&a)? - &size), BaseLots::BITS, enabled)?;
     let a_long = is_nonnegative(&a, BaseLots::BITS)?;
     let change = a_long.select(&size.negate()?, &size)?;
-    let received = a_long.select(&quote, &quote.negate()?)?;
+    // (5) The price. V: the closed lots at the mark; N: every position's notional; the share
+    // is floor(D * V / N), proven by its remainder: 0 <= D * V - share * N < N. Widths:
+    // D < 2^100, V <= N < 2^99 (8 markets of 2^96), so D * V < 2^196 and share * N < 2^199:
+    // nothing wraps, and a share one too large leaves a "negative" remainder the range refuses.
+    let tick_value = select_constant(
+        &flags,
+        &params
+            .iter()
+            .map(|m| Fr::from(m.tick_value.get()))
+            .collect::<Vec<_>>(),
+    );
+    let mark = select_by(&flags, &marks)?;
+    let value = &size * &mark * &tick_value;
+    let mut notional = FpVar::zero();
+    for ((s, m), p) in sizes.iter().zip(&marks).zip(&params) {
+        notional += abs_size(s)? * m * Fr::from(p.tick_value.get());
+    }
+    let remainder = tv_before.negate()? * &value - &share * &notional;
+    conditional_enforce_unsigned_bits(&remainder, NOTIONAL_BITS, enabled)?;
+    conditional_enforce_unsigned_bits(
+        &(&notional - &remainder - FpVar::one()),
+        NOTIONAL_BITS,
+        enabled,
+    )?;
+    // The side that was long sells for V + share; the side that was short buys for V - share:
+    // the bankrupt account's TV rises by exactly `share`, the counterparty's falls by it.
+    let received = a_long.select(&(&value + &share), &(&share - &value))?;
     for (p, flag) in positions.iter_mut().zip(&flags) {
         p.size = &p.size + flag.select(&change, &FpVar::zero())?;
         enforce_signed_bits(&p.size, BaseLots::BITS)?;
     }
     let after_collateral = collateral + &received;
     enforce_signed_bits(&after_collateral, Collateral::BITS)?;
-    // (5) TV_before <= TV_after <= 0.
-    let after_sizes: Vec<FpVar<Fr>> = positions.iter().map(|p| p.size.clone()).collect();
-    let tv_after = total_value(&after_collateral, &after_sizes, &marks, &params);
-    conditional_enforce_unsigned_bits(&(&tv_after - &tv_before), VALUE_BITS, enabled)?;
-    conditional_enforce_unsigned_bits(&tv_after.negate()?, VALUE_BITS, enabled)?;
     let old_hash = bankrupt.hash()?;
     let mut bankrupt = bankrupt;
     bankrupt.collateral = after_collateral;

@@ -36,7 +36,13 @@ fn proof_words(p: &zkperp_prover::Proof) -> [U256; 8] {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deposits_and_a_real_proven_batch_move_the_root_on_anvil() {
+    // The L1's clock starts an hour after the fixture's batches: they are in its past, and
+    // within maxBatchAge of it.
     let anvil = Anvil::at(zkperp_contracts::anvil_path())
+        .args([
+            "--timestamp",
+            &(zkperp_state::testkit::START + 3_600).to_string(),
+        ])
         .try_spawn()
         .expect("anvil runs (scripts/setup.sh installs it into contracts/node_modules)");
     let url = anvil.endpoint();

@@ -17,13 +17,24 @@
 //!    refused by both.)
 //! 4. the two positions in the market have opposite signs and `0 < size <= min(|a|, |b|)`: both
 //!    only shrink toward zero;
-//! 5. the deleveraged account's seller receives `quote` collateral from the buyer (`quote >= 0`),
-//!    chosen so that `TV_before <= TV_after <= 0` for the deleveraged account: the counterparty
-//!    pays no more than covers the deficit, and the bankrupt account is never made worse;
+//! 5. the price is the rule's, not the operator's: the lots change hands at the mark, moved
+//!    against the counterparty by their share of the bankrupt account's deficit, the deficit
+//!    shared across all the account's positions in proportion to their notional and rounded
+//!    against the bankrupt account:
+//!    ```text
+//!    deficit D = -TV,  N = sum_i |size_i| * mark_i * tick_value_i,  V = size * mark * tick_value
+//!    share     = floor(D * V / N)                  (the bankrupt account's TV rises by exactly it)
+//!    long  (sells): receives V + share;   short (buys): pays V - share
+//!    ```
+//!    `D / N` is the same before and after a deleverage (up to rounding), so the order and
+//!    the size of the steps do not matter: a 1-lot deleverage carries one lot's share, closing
+//!    every position covers the whole deficit (the last step's share is the deficit left), and
+//!    no counterparty pays more than its lots' share. `TV_before < TV_after <= 0` follows;
 //! 6. the deleverager is not liquidatable afterwards.
 //!
 //! Which counterparties are chosen (the most profitable first) is the sequencer's policy, not
-//! a rule the proof can check without every account: see docs/ARCHITECTURE.md.
+//! a rule the proof can check without every account: the operator's remaining discretion, and
+//! what it can cost a trader is bounded by rule 5 (docs/ARCHITECTURE.md, trust boundary).
 
 use serde::{Deserialize, Serialize};
 
@@ -33,7 +44,7 @@ use crate::margin::{
 };
 use crate::merkle::NodeStore;
 use crate::state::Ctx;
-use crate::units::{AccountId, BaseLots, Collateral, MarketId, RangeError, PPM_ONE};
+use crate::units::{notional, AccountId, BaseLots, MarketId, RangeError, PPM_ONE};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deleverage {
@@ -42,10 +53,8 @@ pub struct Deleverage {
     /// The counterparty that takes the position over.
     pub deleverager: AccountId,
     pub market: MarketId,
-    /// Lots closed on both sides, positive.
+    /// Lots closed on both sides, positive. The price is the rule's ([`deficit_share`]).
     pub size: BaseLots,
-    /// Collateral the seller (the side that was long) receives from the buyer.
-    pub quote: Collateral,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,8 +73,6 @@ pub enum DeleverageError {
     FundCanAbsorb,
     #[error("positions are not opposite, or size is not within both")]
     BadSize,
-    #[error("quote is negative or outside the bankruptcy bounds")]
-    UnfairQuote,
     #[error("the deleverager would become liquidatable")]
     DeleveragerUnderMargin,
     #[error(transparent)]
@@ -74,16 +81,34 @@ pub enum DeleverageError {
     Range(#[from] RangeError),
 }
 
-/// The quote that raises the deleveraged account's total value by `covered` when it closes lots
-/// worth `mark_value` at the mark from a `position` (long: it receives the quote; short: it pays
-/// it). `0 <= covered <= -TV` keeps the quote within the rule's bounds. The sequencer's policy
-/// covers the deficit in proportion to the share of the position closed.
-pub fn quote_covering(position: BaseLots, mark_value: i128, covered: i128) -> i128 {
-    if position.get() >= 0 {
-        mark_value + covered
-    } else {
-        mark_value - covered
+/// The part of a bankrupt account's `deficit` (`-TV > 0`) that closing lots worth
+/// `closed_value` at the mark carries, when all its positions are worth `total_notional`:
+/// `floor(deficit * closed_value / total_notional)` (rounded against the bankrupt account).
+/// `deficit < 2^100` and `closed_value <= total_notional < 2^99`, so the product needs 199 bits:
+/// computed exactly in 256-bit arithmetic. `None` when nothing is held.
+pub fn deficit_share(deficit: i128, closed_value: i128, total_notional: i128) -> Option<i128> {
+    use num_bigint::BigInt;
+    if total_notional <= 0 || deficit < 0 || closed_value < 0 {
+        return None;
     }
+    let share = BigInt::from(deficit) * BigInt::from(closed_value) / BigInt::from(total_notional);
+    i128::try_from(share).ok()
+}
+
+/// `sum_i |size_i| * mark_i * tick_value_i`: what every position of an account is worth.
+pub fn total_notional(
+    positions: &[crate::leaf::Position],
+    markets: &[crate::market::MarketState],
+    params: &[crate::market::MarketParams],
+) -> i128 {
+    positions
+        .iter()
+        .zip(markets)
+        .zip(params)
+        .map(|((p, m), params)| {
+            crate::units::notional(p.size, m.mark_price, params.tick_value).abs()
+        })
+        .sum()
 }
 
 pub fn execute_deleverage<S: NodeStore>(
@@ -149,18 +174,21 @@ pub fn execute_deleverage<S: NodeStore>(
     if tx.size.get() <= 0 || tx.size.get() > a.abs() {
         return Err(DeleverageError::BadSize);
     }
-    if tx.quote.get() < 0 {
-        return Err(DeleverageError::UnfairQuote);
-    }
-    // The side that was long sells (receives quote); the side that was short buys (pays it).
+    // The price: the mark, moved against the counterparty by the closed lots' share of the
+    // deficit. The side that was long sells (receives V + share); the side that was short buys
+    // (pays V - share): either way the bankrupt account's TV rises by exactly `share`.
+    let market_params = &params[m];
+    let closed_value = notional(tx.size, markets[m].mark_price, market_params.tick_value);
+    let all = total_notional(&bankrupt.positions, &markets, params);
+    let share = deficit_share(-tv_before, closed_value, all).ok_or(DeleverageError::BadSize)?;
     let change = -a.signum() * tx.size.get();
-    let received = a.signum() * tx.quote.get();
+    let received = a.signum() * closed_value + share;
     bankrupt.positions[m].size = BaseLots::new(a + change)?;
     bankrupt.collateral = bankrupt.collateral.checked_add(received)?;
-    let tv_after = total_value(bankrupt.collateral, &bankrupt.positions, &markets, params);
-    if tv_after < tv_before || tv_after > 0 {
-        return Err(DeleverageError::UnfairQuote);
-    }
+    debug_assert!({
+        let tv_after = total_value(bankrupt.collateral, &bankrupt.positions, &markets, params);
+        tv_after == tv_before + share && tv_after <= 0
+    });
 
     let counterparty = ctx
         .account(tx.deleverager)

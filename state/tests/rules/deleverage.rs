@@ -3,18 +3,12 @@ use zkperp_state::testkit::*;
 use zkperp_state::tx::{Deleverage, DeleverageError, Transaction, TxError};
 use zkperp_state::units::AccountId;
 
-fn deleverage(
-    deleveraged: AccountId,
-    deleverager: AccountId,
-    size: i128,
-    quote: i128,
-) -> Transaction {
+fn deleverage(deleveraged: AccountId, deleverager: AccountId, size: i128) -> Transaction {
     Transaction::Deleverage(Deleverage {
         deleveraged,
         deleverager,
         market: btc(),
         size: lots(size),
-        quote: coll(quote),
     })
 }
 
@@ -30,13 +24,15 @@ fn a_bankrupt_account_is_closed_against_a_profitable_one_at_the_bankruptcy_price
     let mut f = leveraged_long(0);
     let (a, b) = (f.id(0), f.id(1));
     f.set_price(btc(), 440_000); // a: TV -80 USD, collateral -8,000 USD; b: TV 2,080 USD
-                                 // Half: a's deficit halves (quote = 8,000 - 3,960 - 40 USD).
-    f.apply(deleverage(a, b, 900, 4_000_000_000)).expect("half");
+                                 // Half the position carries half the deficit: a sells 900 lots for their 3,960 USD at the
+                                 // mark plus 40 USD.
+    f.apply(deleverage(a, b, 900)).expect("half");
     assert_eq!(f.position(a, btc()), 900);
     assert_eq!(f.position(b, btc()), -900);
+    assert_eq!(f.collateral(a), -8_000_000_000 + 3_960_000_000 + 40_000_000);
+    assert_eq!(f.total_value(a), -40_000_000, "half the deficit left");
     // The rest at the bankruptcy price leaves a at exactly zero.
-    f.apply(deleverage(a, b, 900, 3_960_000_000 + 40_000_000))
-        .expect("rest");
+    f.apply(deleverage(a, b, 900)).expect("rest");
     assert_eq!(f.collateral(a), 0);
     assert_eq!(f.position(a, btc()), 0);
     assert_eq!(
@@ -48,27 +44,83 @@ fn a_bankrupt_account_is_closed_against_a_profitable_one_at_the_bankruptcy_price
     assert_eq!(f.open_interest_balance(btc()), 0);
 }
 
+/// The price is the rule's: a 1-lot deleverage carries exactly one lot's share of the deficit
+/// (80 USD / 1,800 lots, rounded down against the bankrupt account), so the operator cannot
+/// make one counterparty pay the whole deficit for a single lot; and the steps add up to the
+/// whole deficit whatever their sizes.
 #[test]
-fn quotes_outside_the_bankruptcy_bounds_are_refused() {
+fn each_lot_carries_its_share_of_the_deficit_whatever_the_steps() {
     let mut f = leveraged_long(0);
     let (a, b) = (f.id(0), f.id(1));
     f.set_price(btc(), 440_000);
-    // More than covers the deficit: a would end positive.
+    let before_b = f.total_value(b);
+    f.apply(deleverage(a, b, 1)).expect("one lot");
+    let one_lot_share = 80_000_000 / 1_800; // 44,444 units, rounded down
+    assert_eq!(f.total_value(a), -80_000_000 + one_lot_share);
     assert_eq!(
-        derr(f.refuse(deleverage(a, b, 1_800, 8_000_000_001))),
-        DeleverageError::UnfairQuote
+        f.total_value(b),
+        before_b - one_lot_share,
+        "b pays one lot's share"
     );
-    // Less than the mark value: a would end worse than it was.
+    for step in [7, 100, 1, 692, 999] {
+        f.apply(deleverage(a, b, step)).expect("a step");
+        assert!(
+            f.total_value(a) <= 0,
+            "never made solvent by more than its deficit"
+        );
+    }
+    assert_eq!(f.position(a, btc()), 0);
     assert_eq!(
-        derr(f.refuse(deleverage(a, b, 1_800, 7_920_000_000 - 1))),
-        DeleverageError::UnfairQuote
+        f.total_value(a),
+        0,
+        "the last step carries what is left, exactly"
     );
+    assert_eq!(f.total_value(b), before_b - 80_000_000);
+}
+
+/// A bankrupt account with positions in two markets: the deficit is shared in proportion to
+/// the positions' notional, so closing one market's position carries that market's part only.
+#[test]
+fn the_deficit_is_shared_across_markets_by_notional() {
+    use zkperp_state::tx::deleverage::{deficit_share, total_notional};
+    let mut f = Fixture::new(2);
+    let (a, b) = (f.deposit(0, 1_200_000_000), f.deposit(1, 10_000_000_000));
+    f.trade(0, 1, btc(), 500, 500_000).expect("BTC long"); // 2,500 USD
+    f.trade(0, 1, eth(), 1_000, 3_000_000).expect("ETH long"); // 3,000 USD
+    f.set_price(btc(), 400_000); // -500 USD
+    f.set_price(eth(), 2_200_000); // -800 USD: TV -100 USD
+    let tv = f.total_value(a);
+    assert_eq!(tv, -100_000_000);
+    let leaf = f.state.account(a).expect("a").leaf.clone();
+    let all = total_notional(
+        &leaf.positions,
+        f.state.markets(),
+        &f.state.config().markets,
+    );
+    assert_eq!(all, 2_000_000_000 + 2_200_000_000);
+    let btc_value = 2_000_000_000;
+    let expected = deficit_share(-tv, btc_value, all).expect("share");
     assert_eq!(
-        derr(f.refuse(deleverage(a, b, 1_800, -1))),
-        DeleverageError::UnfairQuote
+        expected, 47_619_047,
+        "100 USD * 2,000 / 4,200, rounded down"
     );
-    f.apply(deleverage(a, b, 1_800, 7_920_000_000))
-        .expect("at the mark: within bounds");
+    let before = f.total_value(a);
+    f.apply(Transaction::Deleverage(Deleverage {
+        deleveraged: a,
+        deleverager: b,
+        market: btc(),
+        size: lots(500),
+    }))
+    .expect("the BTC position");
+    assert_eq!(
+        f.total_value(a),
+        before + expected,
+        "BTC's part of the deficit only"
+    );
+    assert!(
+        f.total_value(a) < 0,
+        "ETH's part is left for ETH's counterparties"
+    );
 }
 
 #[test]
@@ -77,14 +129,14 @@ fn only_bankrupt_accounts_the_fund_cannot_absorb_are_deleveraged() {
     let (a, b) = (f.id(0), f.id(1));
     f.set_price(btc(), 465_000); // liquidatable but not bankrupt
     assert_eq!(
-        derr(f.refuse(deleverage(a, b, 100, 0))),
+        derr(f.refuse(deleverage(a, b, 100))),
         DeleverageError::NotBankrupt
     );
     let mut g = leveraged_long(10_000_000_000);
     let (a2, b2) = (g.id(0), g.id(1));
     g.set_price(btc(), 440_000);
     assert_eq!(
-        derr(g.refuse(deleverage(a2, b2, 1_800, 8_000_000_000))),
+        derr(g.refuse(deleverage(a2, b2, 1_800))),
         DeleverageError::FundCanAbsorb
     );
 }
@@ -101,28 +153,27 @@ fn sides_must_be_distinct_opposite_and_large_enough() {
     let (a, b, c) = (f.id(0), f.id(1), f.id(2));
     f.set_price(btc(), 440_000);
     assert_eq!(
-        derr(f.refuse(deleverage(a, a, 1, 0))),
+        derr(f.refuse(deleverage(a, a, 1))),
         DeleverageError::SameAccount
     );
     assert_eq!(
-        derr(f.refuse(deleverage(a, AccountId::INSURANCE_FUND, 1, 0))),
+        derr(f.refuse(deleverage(a, AccountId::INSURANCE_FUND, 1))),
         DeleverageError::InsuranceFund
     );
     assert_eq!(
-        derr(f.refuse(deleverage(a, c, 10, 44_000_000))),
+        derr(f.refuse(deleverage(a, c, 10))),
         DeleverageError::BadSize,
         "c is long too"
     );
     assert_eq!(
-        derr(f.refuse(deleverage(a, b, 1_801, 8_000_000_000))),
+        derr(f.refuse(deleverage(a, b, 1_801))),
         DeleverageError::BadSize
     );
     assert_eq!(
-        derr(f.refuse(deleverage(a, b, 0, 0))),
+        derr(f.refuse(deleverage(a, b, 0))),
         DeleverageError::BadSize
     );
-    f.apply(deleverage(a, b, 1_800, 8_000_000_000))
-        .expect("valid");
+    f.apply(deleverage(a, b, 1_800)).expect("valid");
 }
 
 /// The fund-can-absorb test is the exact complement of the liquidation's `FundExhausted`: for
@@ -144,9 +195,7 @@ fn every_bankrupt_position_can_be_liquidated_or_deleveraged_but_not_both() {
             fee: coll(0),
         });
         let liquidated = f.state.check(&liquidation);
-        let deleveraged = f
-            .state
-            .check(&deleverage(a, b, 1_800, 7_920_000_000 + 80_000_000));
+        let deleveraged = f.state.check(&deleverage(a, b, 1_800));
         match (&liquidated, &deleveraged) {
             (Ok(()), Err(TxError::Deleverage(DeleverageError::FundCanAbsorb))) => {
                 assert!(fund_usd >= 476, "fund {fund_usd} USD")

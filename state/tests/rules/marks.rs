@@ -97,7 +97,6 @@ fn liquidations_and_deleverages_wait_for_a_fresh_mark() {
         deleverager: b,
         market: btc(),
         size: lots(900),
-        quote: coll(4_000_000_000),
     });
     assert_eq!(
         f.refuse(deleverage.clone()),
