@@ -110,6 +110,16 @@ pub fn select_constant(flags: &[Boolean<Fr>], constants: &[Fr]) -> FpVar<Fr> {
         })
 }
 
+/// A per-market parameter of the selected market, `param(params[m])` (free: a constant sum).
+pub fn select_param(
+    flags: &[Boolean<Fr>],
+    params: &[zkperp_state::market::MarketParams],
+    param: impl Fn(&zkperp_state::market::MarketParams) -> u64,
+) -> FpVar<Fr> {
+    let constants: Vec<Fr> = params.iter().map(|m| Fr::from(param(m))).collect();
+    select_constant(flags, &constants)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

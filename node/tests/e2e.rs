@@ -102,6 +102,20 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
     };
     let (maker_eth, taker_eth) = (eth_of(&mut devnet, 3), eth_of(&mut devnet, 4));
     let rpc = deployed["rpc"].as_str().expect("rpc").to_string();
+    // Moves the L1's clock on by `secs` and mines a block at the new time.
+    let advance_l1 = |secs: u64| {
+        rt.block_on(async {
+            let client = reqwest::Client::new();
+            for (method, params) in [("evm_increaseTime", json!([secs])), ("evm_mine", json!([]))] {
+                client
+                    .post(&rpc)
+                    .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+                    .send()
+                    .await
+                    .expect("anvil answers");
+            }
+        })
+    };
     let rollup = Address::from_str(deployed["rollup"].as_str().expect("rollup")).expect("address");
     let l1_of = |key: &str| {
         let signer = PrivateKeySigner::from_str(key.trim_start_matches("0x")).expect("key");
@@ -286,20 +300,7 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
         early.as_ref().is_err_and(|e| e.contains("NotOverdue")),
         "{early:?}"
     );
-    rt.block_on(async {
-        let client = reqwest::Client::new();
-        for (method, params) in [
-            ("evm_increaseTime", json!([3_700])),
-            ("evm_mine", json!([])),
-        ] {
-            client
-                .post(&rpc)
-                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
-                .send()
-                .await
-                .expect("anvil answers");
-        }
-    });
+    advance_l1(3_700);
     // The operator's own watch sees it first: the request is overdue.
     let alarm = devnet.wait(60, "the operator's overdue alarm", |e| {
         e["event"] == "forced_overdue"
@@ -358,20 +359,7 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
         "{early:?}"
     );
     // The devnet's claim window is a day.
-    rt.block_on(async {
-        let client = reqwest::Client::new();
-        for (method, params) in [
-            ("evm_increaseTime", json!([86_400])),
-            ("evm_mine", json!([])),
-        ] {
-            client
-                .post(&rpc)
-                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
-                .send()
-                .await
-                .expect("anvil answers");
-        }
-    });
+    advance_l1(86_400);
     let claimed = ok(wallet(&api, &maker_eth, &["claim-exit"]), "claim-exit");
     assert_eq!(
         claimed["paid_units"].as_str(),

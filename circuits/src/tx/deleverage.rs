@@ -25,7 +25,7 @@ use crate::margin::{
     abs_size, conditional_enforce_fresh_marks, is_liquidatable, is_nonnegative, margin_summary,
     total_value,
 };
-use crate::market::{market_selector, select_by, select_constant};
+use crate::market::{market_selector, select_by, select_param};
 use crate::units::{conditional_enforce_unsigned_bits, enforce_signed_bits, enforce_unsigned_bits};
 use crate::witness::DeleverageWitness;
 
@@ -133,13 +133,7 @@ pub fn execute_deleverage(
     // is floor(D * V / N), proven by its remainder: 0 <= D * V - share * N < N. Widths:
     // D < 2^100, V <= N < 2^99 (8 markets of 2^96), so D * V < 2^196 and share * N < 2^199:
     // nothing wraps, and a share one too large leaves a "negative" remainder the range refuses.
-    let tick_value = select_constant(
-        &flags,
-        &params
-            .iter()
-            .map(|m| Fr::from(m.tick_value.get()))
-            .collect::<Vec<_>>(),
-    );
+    let tick_value = select_param(&flags, &params, |m| m.tick_value.get());
     let mark = select_by(&flags, &marks)?;
     let value = &size * &mark * &tick_value;
     let mut notional = FpVar::zero();

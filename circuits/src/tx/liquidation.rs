@@ -22,7 +22,7 @@ use crate::margin::{
     abs_size, conditional_enforce_fresh_marks, is_liquidatable, is_nonnegative, margin_summary,
     total_value,
 };
-use crate::market::{market_selector, select_by, select_constant};
+use crate::market::{market_selector, select_by, select_param};
 use crate::units::{conditional_enforce_unsigned_bits, enforce_signed_bits, enforce_unsigned_bits};
 use crate::witness::LiquidationWitness;
 
@@ -54,20 +54,8 @@ pub fn execute_liquidation(
     let marks = b.marks();
     let indices = b.funding_indices();
     let mark = select_by(&flags, &marks)?;
-    let tick_value = select_constant(
-        &flags,
-        &params
-            .iter()
-            .map(|m| Fr::from(m.tick_value.get()))
-            .collect::<Vec<_>>(),
-    );
-    let fee_ppm = select_constant(
-        &flags,
-        &params
-            .iter()
-            .map(|m| Fr::from(m.liquidation_fee.get()))
-            .collect::<Vec<_>>(),
-    );
+    let tick_value = select_param(&flags, &params, |m| m.tick_value.get());
+    let fee_ppm = select_param(&flags, &params, |m| m.liquidation_fee.get());
 
     // (1, 2) The account, settled, below maintenance.
     let (leaf, path) = b.account(&w.account, &account)?;

@@ -38,7 +38,7 @@ use crate::funding::settle_funding;
 use crate::margin::{
     conditional_enforce_fresh_marks, conditional_enforce_margin_rule, margin_summary,
 };
-use crate::market::{market_selector, select_by, select_constant};
+use crate::market::{market_selector, select_by, select_param};
 use crate::merkle::MerkleProofVar;
 use crate::order::{filled_so_far, OrderSlotVar, OrderVar};
 use crate::units::{conditional_enforce_unsigned_bits, enforce_signed_bits, enforce_unsigned_bits};
@@ -88,13 +88,7 @@ pub fn execute_trade(
     conditional_enforce_not_equal(&size, &FpVar::zero(), enabled)?;
     let price = FpVar::new_witness(cs.clone(), || Ok(Fr::from(t.price.get())))?;
     enforce_unsigned_bits(&price, PriceTicks::BITS)?;
-    let tick_values: Vec<Fr> = b
-        .config
-        .markets
-        .iter()
-        .map(|m| Fr::from(m.tick_value.get()))
-        .collect();
-    let tick_value = select_constant(&market_flags, &tick_values);
+    let tick_value = select_param(&market_flags, &b.config.markets, |m| m.tick_value.get());
     let notional = &size * &price * tick_value;
 
     let fill = Fill {
