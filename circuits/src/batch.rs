@@ -41,7 +41,7 @@ use crate::merkle::MerkleProofVar;
 use crate::poseidon::poseidon2;
 use crate::pubdata::{commitment, constant_be_bytes, field_be_bytes, uint_be_bytes};
 use crate::units::{enforce_signed_bits, enforce_unsigned_bits};
-use crate::witness::{AccountWitness, BatchWitness, SlotWitness, WitnessError};
+use crate::witness::{AccountWitness, BatchWitness, WitnessError};
 
 /// The state a batch threads through its slots, and the public data it accumulates.
 #[derive(Debug)]
@@ -317,28 +317,7 @@ impl ConstraintSynthesizer<Fr> for BatchCircuit {
         };
         for slot in &w.slots {
             let enabled = Boolean::new_witness(cs.clone(), || Ok(slot.enabled))?;
-            use crate::tx::*;
-            match &slot.witness {
-                SlotWitness::OracleTick(t) => {
-                    oracle_tick::execute_oracle_tick(&mut b, t, &enabled)?
-                }
-                SlotWitness::FundingTick(t) => {
-                    funding_tick::execute_funding_tick(&mut b, t, &enabled)?
-                }
-                SlotWitness::Deposit(t) => deposit::execute_deposit(&mut b, t, &enabled)?,
-                SlotWitness::Trade(t) => trade::execute_trade(&mut b, t, &enabled)?,
-                SlotWitness::Withdrawal(t) => withdrawal::execute_withdrawal(&mut b, t, &enabled)?,
-                SlotWitness::ForcedWithdrawal(t) => {
-                    forced_withdrawal::execute_forced_withdrawal(&mut b, t, &enabled)?
-                }
-                SlotWitness::Liquidation(t) => {
-                    liquidation::execute_liquidation(&mut b, t, &enabled)?
-                }
-                SlotWitness::Deleverage(t) => deleverage::execute_deleverage(&mut b, t, &enabled)?,
-                SlotWitness::CancelOrder(t) => {
-                    cancel_order::execute_cancel_order(&mut b, t, &enabled)?
-                }
-            }
+            slot.witness.synthesize(&mut b, &enabled)?;
         }
         settle_fees(&mut b, &w.fee_account)?;
         let new_root = poseidon2(&b.accounts_root, &markets_hash(&b.markets)?)?;

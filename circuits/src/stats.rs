@@ -12,7 +12,7 @@ use zkperp_state::state::StateConfig;
 use zkperp_state::Fr;
 
 use crate::batch::BatchCircuit;
-use crate::witness::{supported, WitnessError};
+use crate::witness::WitnessError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StatsError {
@@ -54,12 +54,11 @@ pub fn only(kind: SlotKind, n: u16) -> Shape {
     shape
 }
 
-/// The marginal cost of each slot kind the circuit supports.
+/// The marginal cost of each slot kind.
 pub fn slot_costs(config: &Arc<StateConfig>) -> Result<Vec<SlotCost>, StatsError> {
     let empty = batch_constraints(config, Shape::default())?;
     SlotKind::ALL
         .into_iter()
-        .filter(|k| supported(*k))
         .map(|kind| {
             let n = batch_constraints(config, only(kind, SAMPLE as u16))?;
             Ok(SlotCost {

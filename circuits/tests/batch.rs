@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use ark_relations::gr1cs::{ConstraintSynthesizer, ConstraintSystem, ConstraintSystemRef};
 use zkperp_circuits::batch::BatchCircuit;
-use zkperp_circuits::witness::{SlotWitness, TradeWitness};
+use zkperp_circuits::tx::trade::TradeWitness;
+use zkperp_circuits::witness::SlotWitness;
 use zkperp_state::batch::{SealedBatch, Shape};
 use zkperp_state::merkle::{MerkleProof, SparseMerkleTree};
 use zkperp_state::order::{Order, Side};
@@ -596,7 +597,7 @@ fn deposit_rules_are_enforced() {
         .filter(|&i| base.witness.slots[i].enabled)
         .collect();
     let (existing, created) = (slots[0], slots[1]);
-    let edit = |slot: usize, e: &dyn Fn(&mut zkperp_circuits::witness::DepositWitness)| {
+    let edit = |slot: usize, e: &dyn Fn(&mut zkperp_circuits::tx::deposit::DepositWitness)| {
         dishonest(&base, slot, |w| {
             let SlotWitness::Deposit(d) = w else {
                 unreachable!()
@@ -680,7 +681,7 @@ fn a_deposit_credits_only_the_account_it_names() {
         .filter(|&i| base.witness.slots[i].enabled)
         .collect();
     let (topup, created, gift, intrusion) = (slots[0], slots[1], slots[2], slots[3]);
-    let edit = |slot: usize, e: &dyn Fn(&mut zkperp_circuits::witness::DepositWitness)| {
+    let edit = |slot: usize, e: &dyn Fn(&mut zkperp_circuits::tx::deposit::DepositWitness)| {
         dishonest(&base, slot, |w| {
             let SlotWitness::Deposit(d) = w else {
                 unreachable!()
@@ -709,7 +710,7 @@ fn a_deposit_credits_only_the_account_it_names() {
     // The refund of a stranger's deposit to the first account, turned into a credit of it
     // with consistent paths: only the owner check refuses it (the fund's exception is the
     // fund's alone).
-    let credit_first = |d: &mut zkperp_circuits::witness::DepositWitness| {
+    let credit_first = |d: &mut zkperp_circuits::tx::deposit::DepositWitness| {
         d.credited = true;
         d.account = zkperp_circuits::witness::AccountWitness {
             id: first,
@@ -717,7 +718,7 @@ fn a_deposit_credits_only_the_account_it_names() {
             proof: start.proof(first.index()).expect("path"),
         };
     };
-    let as_prover = |e: &dyn Fn(&mut zkperp_circuits::witness::DepositWitness)| {
+    let as_prover = |e: &dyn Fn(&mut zkperp_circuits::tx::deposit::DepositWitness)| {
         dishonest_in(&base, &start, intrusion, |w| {
             let SlotWitness::Deposit(d) = w else {
                 unreachable!()
@@ -1050,7 +1051,9 @@ fn a_margin_limited_forced_withdrawal_is_served_up_to_the_limit() {
     let owner = f.traders[1].l1;
     let (batch, start) = alone_from(&mut f, |_| vec![forced(0, b.get(), owner, 5_000_000_000)]);
     let limit = match batch.txs[0].receipt.pubdata.as_slice() {
-        [zkperp_state::pubdata::PubData::ForcedWithdrawal { paid, .. }] => paid.get(),
+        [zkperp_state::pubdata::PubData::ForcedWithdrawal(
+            zkperp_state::tx::forced_withdrawal::ForcedWithdrawalRecord { paid, .. },
+        )] => paid.get(),
         other => panic!("{other:?}"),
     };
     assert!(limit > 0 && limit < 5_000_000_000, "partial: {limit}");

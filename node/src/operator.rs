@@ -22,7 +22,7 @@ use zkperp_sequencer::liquidation::next_step;
 use zkperp_sequencer::oracle::OracleBook;
 use zkperp_sequencer::pipeline::{BatchStatus, Pipeline, PipelineError};
 use zkperp_sequencer::sequencer::{Executed, Outcome};
-use zkperp_state::batch::{SealedBatch, Shape};
+use zkperp_state::batch::{SealedBatch, Shape, SlotKind};
 use zkperp_state::field::fr_to_decimal;
 use zkperp_state::state::StateConfig;
 use zkperp_state::tx::Transaction;
@@ -363,10 +363,7 @@ impl Operator {
             let Some(tx) = step else {
                 break;
             };
-            let kind = match &tx {
-                Transaction::Liquidation(_) => "liquidation",
-                _ => "deleverage",
-            };
+            let kind = tx.kind().name();
             let done = self.exec(Command::Apply { tx })?;
             emit(json!({"event": kind, "outcome": format!("{:?}", done.outcome)}));
             if !matches!(done.outcome, Outcome::Applied) {
@@ -382,24 +379,18 @@ impl Operator {
             }
         };
         for tx in queued {
-            if self.censor_forced && matches!(tx, Transaction::ForcedWithdrawal(_)) {
-                emit(json!({"event": "censored", "tx": tx_name(&tx)}));
+            // A test switch: an operator that ignores every forced request (any queued kind
+            // but deposits), to walk the freeze.
+            if self.censor_forced && tx.kind() != SlotKind::Deposit {
+                emit(json!({"event": "censored", "tx": tx.kind().name()}));
                 continue;
             }
             let done = self.exec(Command::Apply { tx: tx.clone() })?;
             emit(json!({
-                "event": "l1", "tx": tx_name(&tx), "outcome": format!("{:?}", done.outcome),
+                "event": "l1", "tx": tx.kind().name(), "outcome": format!("{:?}", done.outcome),
             }));
         }
         Ok(())
-    }
-}
-
-fn tx_name(tx: &Transaction) -> &'static str {
-    match tx {
-        Transaction::Deposit(_) => "deposit",
-        Transaction::ForcedWithdrawal(_) => "forced_withdrawal",
-        _ => "other",
     }
 }
 

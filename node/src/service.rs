@@ -32,7 +32,7 @@ use zkperp_sequencer::pipeline::{BatchStore, Pipeline};
 use zkperp_sequencer::proving::{self, ProvingQueue, DEFAULT_LEASE_SECS};
 use zkperp_sequencer::snapshot::{SnapshotChoice, SnapshotPolicy};
 use zkperp_sequencer::verified::VerifiedState;
-use zkperp_state::batch::SealedBatch;
+use zkperp_state::batch::{SealedBatch, SlotKind};
 
 use crate::deploy::l1_signer;
 use crate::network::Network;
@@ -237,8 +237,8 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
         FundingSchedule::new(args.funding_secs, DEFAULT_PREMIUM_PERIOD_SECS)?,
         Follower::new(
             operator,
-            cursors.next_deposit,
-            cursors.next_forced,
+            cursors.next(SlotKind::Deposit),
+            cursors.next(SlotKind::ForcedWithdrawal),
             network.deploy_block,
         ),
         false,
@@ -260,8 +260,8 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
         "replayed_commands": opened.replayed,
         "verified_batch": verified_batch,
         "resent_batches": owed.iter().map(|b| b.batch_number).collect::<Vec<_>>(),
-        "next_deposit": cursors.next_deposit,
-        "next_forced": cursors.next_forced,
+        "next_deposit": cursors.next(SlotKind::Deposit),
+        "next_forced": cursors.next(SlotKind::ForcedWithdrawal),
     }));
     for batch in owed {
         op.resend(batch);

@@ -148,13 +148,13 @@ fn check_l1_fixture(
     let deposits: Vec<serde_json::Value> = data
         .data()
         .filter_map(|r| match r {
-            zkperp_state::pubdata::PubData::Deposit {
+            zkperp_state::pubdata::PubData::Deposit(zkperp_state::tx::deposit::DepositRecord {
                 index,
                 l1_address,
                 public_key,
                 amount,
                 ..
-            } => Some(serde_json::json!({
+            }) => Some(serde_json::json!({
                 "index": index,
                 "l1_address": format!("0x{}", hex(&l1_address.0)),
                 "public_key": format!("0x{}", hex(public_key)),

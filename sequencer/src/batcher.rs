@@ -167,24 +167,21 @@ struct Slots {
     cursors: QueueCursors,
 }
 
-/// The L1 queues' cursors: the next deposit and forced-request indices not yet taken in (every
-/// queue entry the follower brought is journaled, so what the journal holds is what was read).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct QueueCursors {
-    pub next_deposit: u64,
-    pub next_forced: u64,
-}
+/// The L1 queues' cursors: per queued kind, the next index not yet taken in (every queue entry
+/// the follower brought is journaled, so what the journal holds is what was read).
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct QueueCursors(std::collections::BTreeMap<SlotKind, u64>);
 
 impl QueueCursors {
+    /// The next index of `kind`'s queue not yet taken in.
+    pub fn next(&self, kind: SlotKind) -> u64 {
+        self.0.get(&kind).copied().unwrap_or(0)
+    }
+
     fn observe(&mut self, tx: &Transaction) {
-        match tx {
-            Transaction::Deposit(d) => {
-                self.next_deposit = self.next_deposit.max(d.request.index + 1)
-            }
-            Transaction::ForcedWithdrawal(f) => {
-                self.next_forced = self.next_forced.max(f.request.index + 1)
-            }
-            _ => {}
+        if let Some(index) = tx.queue_index() {
+            let next = self.0.entry(tx.kind()).or_default();
+            *next = (*next).max(index + 1);
         }
     }
 }
@@ -375,7 +372,7 @@ impl<S: NodeStore> Batcher<S> {
 
     /// The L1 queues' cursors the commands so far imply.
     pub fn cursors(&self) -> QueueCursors {
-        self.slots.cursors
+        self.slots.cursors.clone()
     }
 
     /// The builder as [`Batcher::restore`] rebuilds it: only between batches (`None` while one
@@ -393,7 +390,7 @@ impl<S: NodeStore> Batcher<S> {
                 .map(|q| q.iter().cloned().collect())
                 .collect(),
             cost_basis: self.slots.cost_basis.clone(),
-            cursors: self.slots.cursors,
+            cursors: self.slots.cursors.clone(),
         })
     }
 

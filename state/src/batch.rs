@@ -25,124 +25,96 @@ use serde::{Deserialize, Serialize};
 use crate::domain::SigningDomain;
 use crate::field::Fr;
 use crate::market::MarketState;
-use crate::pubdata::{AccountUpdate, BatchPublicData, PubData, Record};
+use crate::pubdata::{AccountUpdate, BatchPublicData, L1Record, PubData, Record};
 use crate::state::{AccountWrite, Receipt};
-use crate::tx::Transaction;
+use crate::tx::{Kind, Transaction};
 use crate::units::Timestamp;
 
-/// The kind of a batch slot, in batch order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SlotKind {
-    OracleTick,
-    FundingTick,
-    Liquidation,
-    Deleverage,
-    Deposit,
-    ForcedWithdrawal,
-    Trade,
-    Withdrawal,
-    CancelOrder,
+macro_rules! declare_slots {
+    ($($variant:ident($ty:ident) $module:ident $field:ident $letter:literal,)*) => {
+        /// The kind of a batch slot, in batch order (the order of [`crate::for_each_kind!`]).
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+        )]
+        #[serde(rename_all = "snake_case")]
+        pub enum SlotKind {
+            $($variant,)*
+        }
+
+        impl SlotKind {
+            /// Every kind, in the order a batch runs them.
+            pub const ALL: [SlotKind; [$(SlotKind::$variant),*].len()] = [$(SlotKind::$variant),*];
+            pub const COUNT: usize = Self::ALL.len();
+
+            pub fn of(tx: &Transaction) -> SlotKind {
+                tx.kind()
+            }
+
+            /// Bytes of the L1 record a slot of this kind publishes (0: none).
+            pub const fn record_len(self) -> usize {
+                match self {
+                    $(SlotKind::$variant => <<crate::tx::$ty as Kind>::Record as L1Record>::LEN,)*
+                }
+            }
+
+            /// Leaf writes a slot of this kind reserves in the data-availability record.
+            pub const fn writes(self) -> usize {
+                match self {
+                    $(SlotKind::$variant => <crate::tx::$ty as Kind>::WRITES,)*
+                }
+            }
+
+            /// The kind's name in logs, metrics and JSON: its module's name, `cancel_order`.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(SlotKind::$variant => stringify!($module),)*
+                }
+            }
+
+            /// The name in prose: `cancel order`.
+            pub fn title(self) -> String {
+                self.name().replace('_', " ")
+            }
+
+            /// The kind's letter in a shape's id (`t` in `t4`).
+            pub const fn letter(self) -> &'static str {
+                match self {
+                    $(SlotKind::$variant => $letter,)*
+                }
+            }
+
+            pub fn from_letter(letter: &str) -> Option<SlotKind> {
+                Self::ALL.into_iter().find(|k| k.letter() == letter)
+            }
+        }
+
+        /// Slots per kind: one batch circuit (and one verifying key) per shape.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+        #[serde(default)]
+        pub struct Shape {
+            $(pub $field: u16,)*
+        }
+
+        impl Shape {
+            pub fn count(&self, kind: SlotKind) -> usize {
+                usize::from(match kind {
+                    $(SlotKind::$variant => self.$field,)*
+                })
+            }
+
+            /// The slots of `kind`, to change.
+            pub fn count_mut(&mut self, kind: SlotKind) -> &mut u16 {
+                match kind {
+                    $(SlotKind::$variant => &mut self.$field,)*
+                }
+            }
+        }
+    };
 }
 
-impl SlotKind {
-    /// Every kind, in the order a batch runs them.
-    pub const ALL: [SlotKind; 9] = [
-        SlotKind::OracleTick,
-        SlotKind::FundingTick,
-        SlotKind::Liquidation,
-        SlotKind::Deleverage,
-        SlotKind::Deposit,
-        SlotKind::ForcedWithdrawal,
-        SlotKind::Trade,
-        SlotKind::Withdrawal,
-        SlotKind::CancelOrder,
-    ];
-
-    pub fn of(tx: &Transaction) -> SlotKind {
-        match tx {
-            Transaction::OracleTick(_) => SlotKind::OracleTick,
-            Transaction::FundingTick(_) => SlotKind::FundingTick,
-            Transaction::Liquidation(_) => SlotKind::Liquidation,
-            Transaction::Deleverage(_) => SlotKind::Deleverage,
-            Transaction::Deposit(_) => SlotKind::Deposit,
-            Transaction::ForcedWithdrawal(_) => SlotKind::ForcedWithdrawal,
-            Transaction::Trade(_) => SlotKind::Trade,
-            Transaction::Withdrawal(_) => SlotKind::Withdrawal,
-            Transaction::CancelOrder(_) => SlotKind::CancelOrder,
-        }
-    }
-
-    /// Bytes of the L1 record a slot of this kind publishes (0: none).
-    pub const fn record_len(self) -> usize {
-        match self {
-            SlotKind::OracleTick | SlotKind::FundingTick => PubData::MARKET_RECORD_LEN,
-            SlotKind::Deposit => PubData::DEPOSIT_LEN,
-            SlotKind::ForcedWithdrawal => PubData::FORCED_WITHDRAWAL_LEN,
-            SlotKind::Withdrawal => PubData::WITHDRAWAL_LEN,
-            SlotKind::Liquidation
-            | SlotKind::Deleverage
-            | SlotKind::Trade
-            | SlotKind::CancelOrder => 0,
-        }
-    }
-
-    /// Leaf writes a slot of this kind reserves in the data-availability record.
-    pub const fn writes(self) -> usize {
-        match self {
-            SlotKind::OracleTick | SlotKind::FundingTick => 0,
-            SlotKind::Deposit
-            | SlotKind::ForcedWithdrawal
-            | SlotKind::Withdrawal
-            | SlotKind::CancelOrder => 1,
-            SlotKind::Liquidation | SlotKind::Deleverage | SlotKind::Trade => 2,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            SlotKind::OracleTick => "oracle_tick",
-            SlotKind::FundingTick => "funding_tick",
-            SlotKind::Liquidation => "liquidation",
-            SlotKind::Deleverage => "deleverage",
-            SlotKind::Deposit => "deposit",
-            SlotKind::ForcedWithdrawal => "forced_withdrawal",
-            SlotKind::Trade => "trade",
-            SlotKind::Withdrawal => "withdrawal",
-            SlotKind::CancelOrder => "cancel_order",
-        }
-    }
-}
-
-/// Slots per kind: one batch circuit (and one verifying key) per shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-pub struct Shape {
-    pub oracle_ticks: u16,
-    pub funding_ticks: u16,
-    pub liquidations: u16,
-    pub deleverages: u16,
-    pub deposits: u16,
-    pub forced_withdrawals: u16,
-    pub trades: u16,
-    pub withdrawals: u16,
-    pub cancels: u16,
-}
+crate::for_each_kind!(declare_slots);
 
 impl Shape {
-    pub fn count(&self, kind: SlotKind) -> usize {
-        usize::from(match kind {
-            SlotKind::OracleTick => self.oracle_ticks,
-            SlotKind::FundingTick => self.funding_ticks,
-            SlotKind::Liquidation => self.liquidations,
-            SlotKind::Deleverage => self.deleverages,
-            SlotKind::Deposit => self.deposits,
-            SlotKind::ForcedWithdrawal => self.forced_withdrawals,
-            SlotKind::Trade => self.trades,
-            SlotKind::Withdrawal => self.withdrawals,
-            SlotKind::CancelOrder => self.cancels,
-        })
-    }
-
     /// Every slot, in batch order.
     pub fn slots(&self) -> impl Iterator<Item = SlotKind> + '_ {
         SlotKind::ALL
@@ -165,45 +137,24 @@ impl Shape {
         BatchPublicData::HEADER_LEN + self.records_len() + 4 + 36 * self.writes()
     }
 
-    /// The slots of `kind`, to change.
-    pub fn count_mut(&mut self, kind: SlotKind) -> &mut u16 {
-        match kind {
-            SlotKind::OracleTick => &mut self.oracle_ticks,
-            SlotKind::FundingTick => &mut self.funding_ticks,
-            SlotKind::Liquidation => &mut self.liquidations,
-            SlotKind::Deleverage => &mut self.deleverages,
-            SlotKind::Deposit => &mut self.deposits,
-            SlotKind::ForcedWithdrawal => &mut self.forced_withdrawals,
-            SlotKind::Trade => &mut self.trades,
-            SlotKind::Withdrawal => &mut self.withdrawals,
-            SlotKind::CancelOrder => &mut self.cancels,
-        }
-    }
-
     /// The smallest shape `batch` fits (when its kinds are in batch order).
     pub fn tight(batch: &SealedBatch) -> Shape {
         let mut shape = Shape::default();
         for applied in &batch.txs {
-            let count = shape.count_mut(SlotKind::of(&applied.tx));
+            let count = shape.count_mut(applied.tx.kind());
             *count = count.saturating_add(1);
         }
         shape
     }
 
-    /// A stable name for key files and logs, e.g. `o1-f1-l1-x1-d2-fw1-t4-w2-c1`.
+    /// A stable name for key files and logs: every kind's letter and count in batch order,
+    /// e.g. `o1-f1-l1-x1-d2-fw1-fc1-t4-w2-c1`.
     pub fn id(&self) -> String {
-        format!(
-            "o{}-f{}-l{}-x{}-d{}-fw{}-t{}-w{}-c{}",
-            self.oracle_ticks,
-            self.funding_ticks,
-            self.liquidations,
-            self.deleverages,
-            self.deposits,
-            self.forced_withdrawals,
-            self.trades,
-            self.withdrawals,
-            self.cancels
-        )
+        SlotKind::ALL
+            .into_iter()
+            .map(|k| format!("{}{}", k.letter(), self.count(k)))
+            .collect::<Vec<_>>()
+            .join("-")
     }
 }
 
@@ -221,19 +172,14 @@ impl std::str::FromStr for Shape {
             let count: u16 = count
                 .parse()
                 .map_err(|_| format!("`{part}`: the count must be a number up to 65535"))?;
-            let slot = match kind {
-                "o" => &mut shape.oracle_ticks,
-                "f" => &mut shape.funding_ticks,
-                "l" => &mut shape.liquidations,
-                "x" => &mut shape.deleverages,
-                "d" => &mut shape.deposits,
-                "fw" => &mut shape.forced_withdrawals,
-                "t" => &mut shape.trades,
-                "w" => &mut shape.withdrawals,
-                "c" => &mut shape.cancels,
-                other => return Err(format!("`{other}` is not a slot kind (o f l x d fw t w c)")),
+            let Some(kind) = SlotKind::from_letter(kind) else {
+                let letters: Vec<&str> = SlotKind::ALL.iter().map(|k| k.letter()).collect();
+                return Err(format!(
+                    "`{kind}` is not a slot kind ({})",
+                    letters.join(" ")
+                ));
             };
-            *slot = count;
+            *shape.count_mut(kind) = count;
         }
         Ok(shape)
     }

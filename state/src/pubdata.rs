@@ -29,137 +29,69 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::SigningDomain;
 use crate::field::{fr_to_be_bytes, Fr};
-use crate::tx::DepositTarget;
-use crate::units::{AccountId, Amount, FundingIndex, L1Address, MarketId, PriceTicks, Timestamp};
+use crate::tx::Kind;
+use crate::units::{AccountId, Timestamp};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum PubData {
-    /// A deposit consumed from the L1 queue: credited to its account, or refunded.
-    Deposit {
-        index: u64,
-        l1_address: L1Address,
-        #[serde(with = "crate::field::serde_hex32")]
-        public_key: [u8; 32],
-        /// The target the depositor named.
-        account: DepositTarget,
-        amount: Amount,
-        credited: bool,
-    },
-    Withdrawal {
-        account: AccountId,
-        l1_address: L1Address,
-        amount: Amount,
-    },
-    ForcedWithdrawal {
-        index: u64,
-        account: AccountId,
-        requester: L1Address,
-        amount: Amount,
-        /// What the requester is paid on L1: the amount, or as much of it as the margin rule
-        /// allows; 0 when refused. The L1 accepts anything up to the amount; the proof decides.
-        paid: Amount,
-    },
-    MarkPrice {
-        market: MarketId,
-        price: PriceTicks,
-    },
-    FundingIndex {
-        market: MarketId,
-        index: FundingIndex,
-    },
+/// The layout of one kind's L1 record (each in its kind's file, `crate::tx::<kind>`).
+pub trait L1Record: Clone + std::fmt::Debug {
+    /// Bytes of the record, kind byte included (0: the kind publishes none).
+    const LEN: usize;
+    /// The record's first byte.
+    fn kind_byte(&self) -> u8;
+    /// Appends the record, kind byte first: exactly `LEN` bytes.
+    fn encode(&self, out: &mut Vec<u8>);
 }
 
+/// The record of a kind that publishes none: it has no value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NoRecord {}
+
+impl L1Record for NoRecord {
+    const LEN: usize = 0;
+    fn kind_byte(&self) -> u8 {
+        match *self {}
+    }
+    fn encode(&self, _: &mut Vec<u8>) {
+        match *self {}
+    }
+}
+
+macro_rules! declare_pubdata {
+    ($($variant:ident($ty:ident) $module:ident $field:ident $letter:literal,)*) => {
+        /// One transaction's L1 record, by kind (kinds without one never have a value here).
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum PubData {
+            $($variant(<crate::tx::$ty as Kind>::Record),)*
+        }
+
+        impl PubData {
+            /// The record's first byte.
+            pub fn kind(&self) -> u8 {
+                match self {
+                    $(PubData::$variant(r) => r.kind_byte(),)*
+                }
+            }
+
+            pub fn encode(&self, out: &mut Vec<u8>) {
+                match self {
+                    $(PubData::$variant(r) => r.encode(out),)*
+                }
+            }
+
+            pub fn encoded_len(&self) -> usize {
+                match self {
+                    $(PubData::$variant(_) => <<crate::tx::$ty as Kind>::Record as L1Record>::LEN,)*
+                }
+            }
+        }
+    };
+}
+
+crate::for_each_kind!(declare_pubdata);
+
 impl PubData {
-    pub const DEPOSIT: u8 = 0x01;
-    pub const WITHDRAWAL: u8 = 0x02;
-    pub const FORCED_WITHDRAWAL: u8 = 0x03;
-    pub const MARK_PRICE: u8 = 0x04;
-    pub const FUNDING_INDEX: u8 = 0x05;
-    pub const DEPOSIT_REFUNDED: u8 = 0x06;
-    /// A slot with no transaction.
+    /// The kind byte of a slot with no transaction.
     pub const NOOP: u8 = 0x00;
-
-    pub const DEPOSIT_LEN: usize = 73;
-    pub const WITHDRAWAL_LEN: usize = 33;
-    pub const FORCED_WITHDRAWAL_LEN: usize = 49;
-    pub const MARKET_RECORD_LEN: usize = 10;
-
-    /// The record's first byte.
-    pub fn kind(&self) -> u8 {
-        match self {
-            PubData::Deposit { credited: true, .. } => Self::DEPOSIT,
-            PubData::Deposit {
-                credited: false, ..
-            } => Self::DEPOSIT_REFUNDED,
-            PubData::Withdrawal { .. } => Self::WITHDRAWAL,
-            PubData::ForcedWithdrawal { .. } => Self::FORCED_WITHDRAWAL,
-            PubData::MarkPrice { .. } => Self::MARK_PRICE,
-            PubData::FundingIndex { .. } => Self::FUNDING_INDEX,
-        }
-    }
-
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        match self {
-            PubData::Deposit {
-                index,
-                l1_address,
-                public_key,
-                account,
-                amount,
-                credited: _,
-            } => {
-                out.push(self.kind());
-                out.extend_from_slice(&index.to_be_bytes());
-                out.extend_from_slice(&l1_address.0);
-                out.extend_from_slice(public_key);
-                out.extend_from_slice(&account.wire().to_be_bytes());
-                out.extend_from_slice(&amount.get().to_be_bytes());
-            }
-            PubData::Withdrawal {
-                account,
-                l1_address,
-                amount,
-            } => {
-                out.push(self.kind());
-                out.extend_from_slice(&(account.get() as u32).to_be_bytes());
-                out.extend_from_slice(&l1_address.0);
-                out.extend_from_slice(&amount.get().to_be_bytes());
-            }
-            PubData::ForcedWithdrawal {
-                index,
-                account,
-                requester,
-                amount,
-                paid,
-            } => {
-                out.push(self.kind());
-                out.extend_from_slice(&index.to_be_bytes());
-                out.extend_from_slice(&(account.get() as u32).to_be_bytes());
-                out.extend_from_slice(&requester.0);
-                out.extend_from_slice(&amount.get().to_be_bytes());
-                out.extend_from_slice(&paid.get().to_be_bytes());
-            }
-            PubData::MarkPrice { market, price } => {
-                out.push(self.kind());
-                out.push(market.get() as u8);
-                out.extend_from_slice(&price.get().to_be_bytes());
-            }
-            PubData::FundingIndex { market, index } => {
-                out.push(self.kind());
-                out.push(market.get() as u8);
-                out.extend_from_slice(&(index.get() as i64).to_be_bytes());
-            }
-        }
-    }
-
-    pub fn encoded_len(&self) -> usize {
-        match self {
-            PubData::Deposit { .. } => Self::DEPOSIT_LEN,
-            PubData::Withdrawal { .. } => Self::WITHDRAWAL_LEN,
-            PubData::ForcedWithdrawal { .. } => Self::FORCED_WITHDRAWAL_LEN,
-            PubData::MarkPrice { .. } | PubData::FundingIndex { .. } => Self::MARKET_RECORD_LEN,
-        }
-    }
 }
 
 /// One slot's record: a transaction's, or a no-op of the slot's length.
@@ -275,7 +207,10 @@ pub fn commitment(bytes: &[u8]) -> Fr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::units::{AccountId, Amount, MarketId, PriceTicks, Timestamp};
+    use crate::tx::deposit::DepositRecord;
+    use crate::tx::oracle_tick::MarkPriceRecord;
+    use crate::tx::withdrawal::WithdrawalRecord;
+    use crate::units::{AccountId, Amount, L1Address, MarketId, PriceTicks, Timestamp};
 
     fn sample() -> BatchPublicData {
         BatchPublicData {
@@ -285,16 +220,16 @@ mod tests {
             timestamp: Timestamp::new(1_700_000_000).expect("ts"),
             domain: SigningDomain::TEST,
             records: vec![
-                Record::Data(PubData::Withdrawal {
+                Record::Data(PubData::Withdrawal(WithdrawalRecord {
                     account: AccountId::new(7).expect("id"),
                     l1_address: L1Address([0xab; 20]),
                     amount: Amount::new(5).expect("amount"),
-                }),
-                Record::NoOp(PubData::DEPOSIT_LEN),
-                Record::Data(PubData::MarkPrice {
+                })),
+                Record::NoOp(DepositRecord::LEN),
+                Record::Data(PubData::OracleTick(MarkPriceRecord {
                     market: MarketId::new(1).expect("id"),
                     price: PriceTicks::new(9).expect("p"),
-                }),
+                })),
             ],
             accounts: vec![AccountUpdate {
                 account: AccountId::new(7).expect("id"),
@@ -316,13 +251,13 @@ mod tests {
         expected.extend_from_slice(&31337u64.to_be_bytes());
         expected.extend_from_slice(b"zkperp-test-rollup-1");
         expected.extend_from_slice(&(33u32 + 73 + 10).to_be_bytes());
-        expected.push(PubData::WITHDRAWAL);
+        expected.push(WithdrawalRecord::KIND);
         expected.extend_from_slice(&7u32.to_be_bytes());
         expected.extend_from_slice(&[0xab; 20]);
         expected.extend_from_slice(&5u64.to_be_bytes());
         expected.extend_from_slice(&[PubData::NOOP, 0, 70]);
         expected.extend_from_slice(&[0u8; 70]);
-        expected.extend_from_slice(&[PubData::MARK_PRICE, 1]);
+        expected.extend_from_slice(&[MarkPriceRecord::KIND, 1]);
         expected.extend_from_slice(&9u64.to_be_bytes());
         expected.extend_from_slice(&1u32.to_be_bytes());
         expected.extend_from_slice(&7u32.to_be_bytes());

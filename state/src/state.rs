@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::account::Account;
-use crate::batch::{AppliedTx, SealedBatch};
+use crate::batch::{AppliedTx, SealedBatch, SlotKind};
 use crate::domain::SigningDomain;
 use crate::eddsa::PublicKey;
 use crate::field::Fr;
@@ -145,8 +145,7 @@ pub struct State<S: NodeStore = MemoryStore> {
     tree: SparseMerkleTree<S>,
     markets: Vec<MarketState>,
     next_account: u64,
-    deposits_consumed: u64,
-    forced_consumed: u64,
+    queues: Queues,
     now: Timestamp,
     batch_start_root: Fr,
     batch_start_accounts_root: Fr,
@@ -177,10 +176,25 @@ pub struct Savepoint {
     undo_len: usize,
     markets: Vec<MarketState>,
     next_account: u64,
-    deposits_consumed: u64,
-    forced_consumed: u64,
+    queues: Queues,
     log_len: usize,
     pending_fees: i128,
+}
+
+/// How many entries of each L1 queue the state has consumed. Each queued kind
+/// ([`crate::tx::Kind::queue_index`]) has its own queue; the other kinds' counts stay 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Queues([u64; SlotKind::COUNT]);
+
+impl Queues {
+    /// The index of the next entry of `kind`'s queue.
+    pub fn next(&self, kind: SlotKind) -> u64 {
+        self.0[kind as usize]
+    }
+
+    fn consume(&mut self, kind: SlotKind) {
+        self.0[kind as usize] += 1;
+    }
 }
 
 /// One account in a [`StateSnapshot`]: its leaf in the clear and its orders tree's slots.
@@ -205,8 +219,8 @@ pub struct StateSnapshot {
     pub accounts: Vec<AccountSnapshot>,
     pub markets: Vec<MarketState>,
     pub next_account: u64,
-    pub deposits_consumed: u64,
-    pub forced_consumed: u64,
+    /// Entries consumed of each L1 queue.
+    pub queues: Queues,
 }
 
 impl State<MemoryStore> {
@@ -281,8 +295,7 @@ impl State<MemoryStore> {
             accounts,
             owners,
             next_account: snapshot.next_account,
-            deposits_consumed: snapshot.deposits_consumed,
-            forced_consumed: snapshot.forced_consumed,
+            queues: snapshot.queues,
             now: snapshot.now,
             batches_sealed: snapshot.batches_sealed,
             ..State::empty(config, tree, snapshot.markets)
@@ -308,8 +321,7 @@ impl<S: NodeStore> State<S> {
             tree,
             markets,
             next_account: 0,
-            deposits_consumed: 0,
-            forced_consumed: 0,
+            queues: Queues::default(),
             now: Timestamp::default(),
             batch_start_root: Fr::from(0u64),
             batch_start_accounts_root: Fr::from(0u64),
@@ -383,12 +395,9 @@ impl<S: NodeStore> State<S> {
         self.now
     }
 
-    pub fn deposits_consumed(&self) -> u64 {
-        self.deposits_consumed
-    }
-
-    pub fn forced_consumed(&self) -> u64 {
-        self.forced_consumed
+    /// The index of the next entry of `kind`'s L1 queue to consume.
+    pub fn queue_next(&self, kind: SlotKind) -> u64 {
+        self.queues.next(kind)
     }
 
     pub fn account_tree(&self) -> &SparseMerkleTree<S> {
@@ -460,8 +469,7 @@ impl<S: NodeStore> State<S> {
                 .collect(),
             markets: self.markets.clone(),
             next_account: self.next_account,
-            deposits_consumed: self.deposits_consumed,
-            forced_consumed: self.forced_consumed,
+            queues: self.queues,
         })
     }
 
@@ -493,8 +501,7 @@ impl<S: NodeStore> State<S> {
                 order_write: None,
             }],
             markets: None,
-            deposits_consumed: self.deposits_consumed,
-            forced_consumed: self.forced_consumed,
+            queues: self.queues,
             fees: 0,
             reads: Vec::new(),
             pubdata: Vec::new(),
@@ -553,8 +560,7 @@ impl<S: NodeStore> State<S> {
             undo_len: undo.len(),
             markets: self.markets.clone(),
             next_account: self.next_account,
-            deposits_consumed: self.deposits_consumed,
-            forced_consumed: self.forced_consumed,
+            queues: self.queues,
             log_len: self.batch_log.len(),
             pending_fees: self.pending_fees,
         }
@@ -602,8 +608,7 @@ impl<S: NodeStore> State<S> {
         }
         self.markets = sp.markets;
         self.next_account = sp.next_account;
-        self.deposits_consumed = sp.deposits_consumed;
-        self.forced_consumed = sp.forced_consumed;
+        self.queues = sp.queues;
         self.batch_log.truncate(sp.log_len);
         self.pending_fees = sp.pending_fees;
         if sp.undo_len == 0 {
@@ -633,8 +638,7 @@ impl<S: NodeStore> State<S> {
         if let Some(markets) = effects.markets {
             self.markets = markets;
         }
-        self.deposits_consumed = effects.deposits_consumed;
-        self.forced_consumed = effects.forced_consumed;
+        self.queues = effects.queues;
         self.pending_fees += effects.fees;
         for staged in effects.accounts {
             let id = staged.id;
@@ -698,8 +702,7 @@ pub(crate) struct Staged {
 pub(crate) struct Effects {
     accounts: Vec<Staged>,
     markets: Option<Vec<MarketState>>,
-    deposits_consumed: u64,
-    forced_consumed: u64,
+    queues: Queues,
     fees: i128,
     reads: Vec<AccountId>,
     pubdata: Vec<PubData>,
@@ -711,8 +714,7 @@ pub struct Ctx<'a, S: NodeStore> {
     state: &'a State<S>,
     accounts: Vec<Staged>,
     markets: Option<Vec<MarketState>>,
-    deposits_consumed: u64,
-    forced_consumed: u64,
+    queues: Queues,
     next_account: u64,
     fees: i128,
     reads: Vec<AccountId>,
@@ -730,8 +732,7 @@ impl<'a, S: NodeStore> Ctx<'a, S> {
             state,
             accounts: Vec::new(),
             markets: None,
-            deposits_consumed: state.deposits_consumed,
-            forced_consumed: state.forced_consumed,
+            queues: state.queues,
             next_account: state.next_account,
             fees: 0,
             reads: Vec::new(),
@@ -743,8 +744,7 @@ impl<'a, S: NodeStore> Ctx<'a, S> {
         Effects {
             accounts: self.accounts,
             markets: self.markets,
-            deposits_consumed: self.deposits_consumed,
-            forced_consumed: self.forced_consumed,
+            queues: self.queues,
             fees: self.fees,
             reads: self.reads,
             pubdata: self.pubdata,
@@ -768,20 +768,13 @@ impl<'a, S: NodeStore> Ctx<'a, S> {
             .get_or_insert_with(|| self.state.markets.clone())
     }
 
-    pub fn deposits_consumed(&self) -> u64 {
-        self.deposits_consumed
+    /// The index of the next entry of `kind`'s L1 queue to consume.
+    pub fn queue_next(&self, kind: SlotKind) -> u64 {
+        self.queues.next(kind)
     }
 
-    pub fn consume_deposit(&mut self) {
-        self.deposits_consumed += 1;
-    }
-
-    pub fn forced_consumed(&self) -> u64 {
-        self.forced_consumed
-    }
-
-    pub fn consume_forced(&mut self) {
-        self.forced_consumed += 1;
+    pub(crate) fn consume_queue(&mut self, kind: SlotKind) {
+        self.queues.consume(kind);
     }
 
     /// Adds trading fees for the fee account, credited when the batch seals. The batch's total

@@ -5,6 +5,7 @@
 //! It panics on misuse (it is test scaffolding); nothing in the exchange calls it.
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
+use crate::batch::SlotKind;
 use crate::domain::SigningDomain;
 use crate::eddsa::{PrivateKey, PublicKey};
 use crate::field::Fr;
@@ -191,7 +192,7 @@ impl Fixture {
     /// Applies `tx`, expecting a refusal that leaves the state root and counters untouched.
     pub fn refuse(&mut self, tx: Transaction) -> TxError {
         let root = self.state.root();
-        let deposits = self.state.deposits_consumed();
+        let deposits = self.state.queue_next(SlotKind::Deposit);
         let err = self
             .state
             .apply(&tx)
@@ -201,7 +202,7 @@ impl Fixture {
             root,
             "a refused transaction changed the state"
         );
-        assert_eq!(self.state.deposits_consumed(), deposits);
+        assert_eq!(self.state.queue_next(SlotKind::Deposit), deposits);
         err
     }
 

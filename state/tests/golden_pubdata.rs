@@ -44,14 +44,14 @@ fn address(a: &L1Address) -> String {
 /// One record, decoded, in the order the batch publishes it.
 fn record(r: &PubData) -> Value {
     match r {
-        PubData::Deposit {
+        PubData::Deposit(zkperp_state::tx::deposit::DepositRecord {
             index,
             l1_address,
             public_key,
             account,
             amount,
             credited: _,
-        } => json!({
+        }) => json!({
             "kind": r.kind(),
             "index": index,
             "l1_address": address(l1_address),
@@ -59,23 +59,25 @@ fn record(r: &PubData) -> Value {
             "account": account.wire(),
             "amount": amount.get(),
         }),
-        PubData::Withdrawal {
+        PubData::Withdrawal(zkperp_state::tx::withdrawal::WithdrawalRecord {
             account,
             l1_address,
             amount,
-        } => json!({
+        }) => json!({
             "kind": r.kind(),
             "account": account.get(),
             "l1_address": address(l1_address),
             "amount": amount.get(),
         }),
-        PubData::ForcedWithdrawal {
-            index,
-            account,
-            requester,
-            amount,
-            paid,
-        } => json!({
+        PubData::ForcedWithdrawal(
+            zkperp_state::tx::forced_withdrawal::ForcedWithdrawalRecord {
+                index,
+                account,
+                requester,
+                amount,
+                paid,
+            },
+        ) => json!({
             "kind": r.kind(),
             "index": index,
             "account": account.get(),
@@ -83,16 +85,25 @@ fn record(r: &PubData) -> Value {
             "amount": amount.get(),
             "paid": paid.get(),
         }),
-        PubData::MarkPrice { market, price } => json!({
-            "kind": r.kind(),
-            "market": market.get(),
-            "price": price.get(),
-        }),
-        PubData::FundingIndex { market, index } => json!({
+        PubData::OracleTick(zkperp_state::tx::oracle_tick::MarkPriceRecord { market, price }) => {
+            json!({
+                "kind": r.kind(),
+                "market": market.get(),
+                "price": price.get(),
+            })
+        }
+        PubData::FundingTick(zkperp_state::tx::funding_tick::FundingIndexRecord {
+            market,
+            index,
+        }) => json!({
             "kind": r.kind(),
             "market": market.get(),
             "index": i64::try_from(index.get()).expect("funding indices are 64-bit"),
         }),
+        PubData::Liquidation(none)
+        | PubData::Deleverage(none)
+        | PubData::Trade(none)
+        | PubData::CancelOrder(none) => match *none {},
     }
 }
 
@@ -142,10 +153,10 @@ fn refunded_deposit(f: &mut Fixture, trader: usize, units: u64) {
     let receipt = f.apply(Transaction::Deposit(tx)).expect("consumed");
     assert!(matches!(
         receipt.pubdata.as_slice(),
-        [PubData::Deposit {
+        [PubData::Deposit(zkperp_state::tx::deposit::DepositRecord {
             credited: false,
             ..
-        }]
+        })]
     ));
     f.deposits += 1;
 }
@@ -217,13 +228,13 @@ fn batches() -> Vec<(&'static str, BatchPublicData)> {
     let served = apply(&mut f, forced(0, b, owner, 300_000_000));
     assert!(matches!(
         served.as_slice(),
-        [PubData::ForcedWithdrawal { paid, .. }] if paid.get() == 300_000_000
+        [PubData::ForcedWithdrawal(zkperp_state::tx::forced_withdrawal::ForcedWithdrawalRecord { paid, .. })] if paid.get() == 300_000_000
     ));
     let stranger = f.traders[2].l1;
     let refused = apply(&mut f, forced(1, a, stranger, 5));
     assert!(matches!(
         refused.as_slice(),
-        [PubData::ForcedWithdrawal { paid, .. }] if paid.get() == 0
+        [PubData::ForcedWithdrawal(zkperp_state::tx::forced_withdrawal::ForcedWithdrawalRecord { paid, .. })] if paid.get() == 0
     ));
     let tx = f.withdrawal_tx(1, 1_000_000);
     apply(&mut f, tx);

@@ -296,7 +296,13 @@ impl Run {
                     .expect("forced requests are always answered");
                 self.forced += 1;
                 let paid = match receipt.pubdata.as_slice() {
-                    [zkperp_state::pubdata::PubData::ForcedWithdrawal { amount, paid, .. }] => {
+                    [zkperp_state::pubdata::PubData::ForcedWithdrawal(
+                        zkperp_state::tx::forced_withdrawal::ForcedWithdrawalRecord {
+                            amount,
+                            paid,
+                            ..
+                        },
+                    )] => {
                         assert!(paid <= amount, "never more than asked");
                         paid.get()
                     }

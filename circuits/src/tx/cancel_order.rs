@@ -1,6 +1,8 @@
 //! Twin of `zkperp_state::tx::cancel_order`: the owner signs `(account, order_id)`; the order's
 //! slot becomes `(order_id, CANCELLED)` unless a later order already holds it.
 
+use zkperp_state::order::OrderSlot;
+use zkperp_state::tx::CancelOrder;
 use ark_r1cs_std::{alloc::AllocVar, boolean::Boolean, fields::fp::FpVar};
 use ark_relations::gr1cs::SynthesisError;
 use zkperp_state::domain::MessageKind;
@@ -8,6 +10,10 @@ use zkperp_state::tx::cancel_order::CANCELLED;
 use zkperp_state::units::{AccountId, OrderId};
 use zkperp_state::Fr;
 
+use zkperp_state::batch::{AppliedTx, SealedBatch};
+use zkperp_state::state::StateConfig;
+use crate::tx::Gadget;
+use crate::witness::ReceiptError;
 use crate::batch::BatchVar;
 use crate::eddsa::SignatureVar;
 use crate::eq::conditional_enforce_equal;
@@ -15,7 +21,9 @@ use crate::merkle::MerkleProofVar;
 use crate::order::OrderSlotVar;
 use crate::poseidon::poseidon;
 use crate::units::{conditional_enforce_unsigned_bits, enforce_unsigned_bits, two_pow};
-use crate::witness::CancelOrderWitness;
+use crate::witness::{
+    account_witness, dummy_account, dummy_key, zero_proof, AccountWitness, OrderSlotWitness,
+};
 
 pub fn execute_cancel_order(
     b: &mut BatchVar,
@@ -62,4 +70,57 @@ pub fn execute_cancel_order(
     new_leaf.orders_root = orders_root;
     let new_hash = new_leaf.hash()?;
     b.write_account(&path, &old_hash, &new_hash, enabled)
+}
+
+#[derive(Debug, Clone)]
+pub struct CancelOrderWitness {
+    pub cancel: CancelOrder,
+    pub account: AccountWitness,
+    pub order_slot: OrderSlotWitness,
+}
+
+impl Gadget for CancelOrder {
+    type Witness = CancelOrderWitness;
+
+    fn witness(
+        config: &StateConfig,
+        batch: &SealedBatch,
+        tx: &Self,
+        applied: &AppliedTx,
+    ) -> Result<Self::Witness, ReceiptError> {
+        let _ = (config, batch);
+        let w = applied.receipt.writes.first().ok_or(ReceiptError)?;
+        let order = w.order_update.as_ref().ok_or(ReceiptError)?;
+        Ok(CancelOrderWitness {
+            cancel: *tx,
+            account: account_witness(w).ok_or(ReceiptError)?,
+            order_slot: OrderSlotWitness {
+                slot: OrderSlot::unpack(&order.old_leaf).ok_or(ReceiptError)?,
+                proof: order.proof.clone(),
+            },
+        })
+    }
+
+    fn dummy(config: &StateConfig) -> Self::Witness {
+        CancelOrderWitness {
+            cancel: CancelOrder {
+                account: AccountId::INSURANCE_FUND,
+                order_id: OrderId::default(),
+                signature: dummy_key().1,
+            },
+            account: dummy_account(config),
+            order_slot: OrderSlotWitness {
+                slot: OrderSlot::default(),
+                proof: zero_proof(config.order_tree_depth),
+            },
+        }
+    }
+
+    fn synthesize(
+        b: &mut BatchVar,
+        w: &Self::Witness,
+        enabled: &Boolean<Fr>,
+    ) -> Result<(), SynthesisError> {
+        execute_cancel_order(b, w, enabled)
+    }
 }

@@ -9,6 +9,7 @@
 //! `N` every position's notional), proven as `0 <= D * V - share * N < N`; (6) the deleverager
 //! is not liquidatable afterwards. Two writes: the deleveraged account, then the deleverager.
 
+use zkperp_state::tx::Deleverage;
 use ark_r1cs_std::{
     alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar,
 };
@@ -18,6 +19,10 @@ use zkperp_state::margin::Fraction;
 use zkperp_state::units::{AccountId, BaseLots, Collateral, MarketId, PPM_ONE};
 use zkperp_state::Fr;
 
+use zkperp_state::batch::{AppliedTx, SealedBatch};
+use zkperp_state::state::StateConfig;
+use crate::tx::Gadget;
+use crate::witness::ReceiptError;
 use crate::batch::BatchVar;
 use crate::eq::{conditional_enforce_equal, conditional_enforce_not_equal};
 use crate::funding::settle_funding;
@@ -27,7 +32,7 @@ use crate::margin::{
 };
 use crate::market::{market_selector, select_by, select_param};
 use crate::units::{conditional_enforce_unsigned_bits, enforce_signed_bits, enforce_unsigned_bits};
-use crate::witness::DeleverageWitness;
+use crate::witness::{account_witness, dummy_account, AccountWitness};
 
 /// `|TV| < 2^100` (units.rs).
 const VALUE_BITS: u32 = 101;
@@ -194,4 +199,81 @@ pub fn execute_deleverage(
     counter.positions = positions;
     let new_hash = counter.hash()?;
     b.write_account(&counter_path, &old_hash, &new_hash, enabled)
+}
+
+#[derive(Debug, Clone)]
+pub struct DeleverageWitness {
+    pub deleverage: Deleverage,
+    /// The closed lots' share of the bankrupt account's deficit, as the rule computes it
+    /// (`deleverage::deficit_share`); the circuit proves it is exactly that.
+    pub share: i128,
+    /// The insurance fund as the rules read it (not written).
+    pub fund: AccountWitness,
+    pub deleveraged: AccountWitness,
+    pub deleverager: AccountWitness,
+}
+
+impl Gadget for Deleverage {
+    type Witness = DeleverageWitness;
+
+    fn witness(
+        config: &StateConfig,
+        batch: &SealedBatch,
+        tx: &Self,
+        applied: &AppliedTx,
+    ) -> Result<Self::Witness, ReceiptError> {
+        let [deleveraged, deleverager] = applied.receipt.writes.as_slice() else {
+            return Err(ReceiptError);
+        };
+        let read = applied.receipt.reads.first().ok_or(ReceiptError)?;
+        // The share the rule charged: the bankrupt account's collateral change less the closed
+        // lots' value at the mark (markets are final after the ticks, which come first in a
+        // batch).
+        let share = {
+            let markets = &batch.markets;
+            let mut before = deleveraged.before.clone().ok_or(ReceiptError)?;
+            zkperp_state::funding::settle_funding(&mut before, markets)
+                .map_err(|_| ReceiptError)?;
+            let m = tx.market.index();
+            let params = config.market(tx.market).ok_or(ReceiptError)?;
+            let value =
+                zkperp_state::units::notional(tx.size, markets[m].mark_price, params.tick_value);
+            let received = deleveraged.after.collateral.get() - before.collateral.get();
+            received - before.positions[m].size.get().signum() * value
+        };
+        Ok(DeleverageWitness {
+            deleverage: *tx,
+            share,
+            fund: AccountWitness {
+                id: read.account,
+                leaf: read.leaf.clone().ok_or(ReceiptError)?,
+                proof: read.proof.clone().ok_or(ReceiptError)?,
+            },
+            deleveraged: account_witness(deleveraged).ok_or(ReceiptError)?,
+            deleverager: account_witness(deleverager).ok_or(ReceiptError)?,
+        })
+    }
+
+    fn dummy(config: &StateConfig) -> Self::Witness {
+        DeleverageWitness {
+            deleverage: Deleverage {
+                deleveraged: AccountId::INSURANCE_FUND,
+                deleverager: AccountId::INSURANCE_FUND,
+                market: MarketId::default(),
+                size: BaseLots::ZERO,
+            },
+            share: 0,
+            fund: dummy_account(config),
+            deleveraged: dummy_account(config),
+            deleverager: dummy_account(config),
+        }
+    }
+
+    fn synthesize(
+        b: &mut BatchVar,
+        w: &Self::Witness,
+        enabled: &Boolean<Fr>,
+    ) -> Result<(), SynthesisError> {
+        execute_deleverage(b, w, enabled)
+    }
 }

@@ -12,6 +12,8 @@
 //! refused. A refund moves no L2 funds: the L1 returns the amount to the depositor, so the proof
 //! does not need to show why a deposit was refunded (docs/CIRCUITS.md).
 
+use zkperp_state::tx::Deposit;
+use zkperp_state::units::L1Address;
 use ark_ff::PrimeField;
 use ark_r1cs_std::{
     alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar,
@@ -19,10 +21,15 @@ use ark_r1cs_std::{
 };
 use ark_relations::gr1cs::SynthesisError;
 use zkperp_state::merkle::empty_roots;
-use zkperp_state::tx::DepositTarget;
 use zkperp_state::units::{AccountId, Amount, Collateral};
 use zkperp_state::Fr;
 
+use zkperp_state::batch::{AppliedTx, SealedBatch};
+use zkperp_state::state::StateConfig;
+use crate::tx::Gadget;
+use crate::witness::ReceiptError;
+use zkperp_state::pubdata::PubData;
+use zkperp_state::tx::{DepositTarget, L1Deposit};
 use crate::babyjubjub::PointVar;
 use crate::batch::BatchVar;
 use crate::eddsa::PublicKeyVar;
@@ -33,7 +40,7 @@ use crate::units::{
     enforce_bits_at_most, enforce_canonical_bits, enforce_signed_bits, enforce_unsigned_bits,
     two_pow,
 };
-use crate::witness::DepositWitness;
+use crate::witness::{dummy_account, dummy_leaf, AccountWitness};
 
 pub fn execute_deposit(
     b: &mut BatchVar,
@@ -159,4 +166,68 @@ pub fn execute_deposit(
     body.extend(uint_be_bytes(&enabled.select(&target, &zero)?, 4)?);
     body.extend(uint_be_bytes(&enabled.select(&amount, &zero)?, 8)?);
     b.record_with_kind(kind, body, enabled)
+}
+
+#[derive(Debug, Clone)]
+pub struct DepositWitness {
+    pub deposit: Deposit,
+    pub credited: bool,
+    /// The leaf before (a placeholder when created or refunded) and its path.
+    pub account: AccountWitness,
+}
+
+impl Gadget for Deposit {
+    type Witness = DepositWitness;
+
+    fn witness(
+        config: &StateConfig,
+        batch: &SealedBatch,
+        tx: &Self,
+        applied: &AppliedTx,
+    ) -> Result<Self::Witness, ReceiptError> {
+        let _ = batch;
+        let credited = match applied.receipt.pubdata.first() {
+            Some(PubData::Deposit(record)) => record.credited,
+            _ => return Err(ReceiptError),
+        };
+        let account = match applied.receipt.writes.first() {
+            Some(w) => AccountWitness {
+                id: w.account,
+                leaf: w.before.clone().unwrap_or_else(|| dummy_leaf(config)),
+                proof: w.update.proof.clone(),
+            },
+            None if !credited => dummy_account(config),
+            None => return Err(ReceiptError),
+        };
+        Ok(DepositWitness {
+            deposit: *tx,
+            credited,
+            account,
+        })
+    }
+
+    fn dummy(config: &StateConfig) -> Self::Witness {
+        DepositWitness {
+            deposit: Deposit {
+                request: L1Deposit {
+                    index: 0,
+                    l1_address: L1Address([0; 20]),
+                    public_key: [0; 32],
+                    account: DepositTarget::New,
+                    amount: Amount::default(),
+                },
+                salt: Fr::from(0u64),
+            },
+            credited: false,
+            account: dummy_account(config),
+        }
+    }
+
+    fn synthesize(
+        b: &mut BatchVar,
+        w: &Self::Witness,
+        enabled: &Boolean<Fr>,
+    ) -> Result<(), SynthesisError> {
+        execute_deposit(b, w, enabled)
+    }
 }

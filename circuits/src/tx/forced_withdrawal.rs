@@ -17,6 +17,7 @@
 //! would overflow the balance width (about 9.2 trillion USD) makes the batch unprovable here,
 //! where natively it refuses the request.
 
+use zkperp_state::units::L1Address;
 use ark_r1cs_std::{
     alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar,
 };
@@ -25,6 +26,12 @@ use zkperp_state::margin::Fraction;
 use zkperp_state::units::{AccountId, Amount, PPM_ONE};
 use zkperp_state::Fr;
 
+use zkperp_state::batch::{AppliedTx, SealedBatch};
+use zkperp_state::state::StateConfig;
+use crate::tx::Gadget;
+use crate::witness::ReceiptError;
+use zkperp_state::pubdata::PubData;
+use zkperp_state::tx::{ForcedWithdrawal, L1ForcedWithdrawal};
 use crate::batch::BatchVar;
 use crate::eq::conditional_enforce_equal;
 use crate::funding::settle_funding;
@@ -37,7 +44,7 @@ use crate::units::{conditional_enforce_unsigned_bits, enforce_unsigned_bits, two
 /// `|D| < 2^121` (`D = TV * 10^6 - TR * 10^6` less a payment below 2^63 * 10^6): 122-bit
 /// checks decide its sign without wrapping.
 const D_BITS: u32 = 122;
-use crate::witness::ForcedWithdrawalWitness;
+use crate::witness::{dummy_account, dummy_leaf, zero_proof, AccountWitness};
 
 pub fn execute_forced_withdrawal(
     b: &mut BatchVar,
@@ -122,8 +129,73 @@ pub fn execute_forced_withdrawal(
     body.extend(uint_be_bytes(&enabled.select(&amount, &zero)?, 8)?);
     body.extend(uint_be_bytes(&enabled.select(&paid, &zero)?, 8)?);
     b.record(
-        zkperp_state::pubdata::PubData::FORCED_WITHDRAWAL,
+        zkperp_state::tx::forced_withdrawal::ForcedWithdrawalRecord::KIND,
         body,
         enabled,
     )
+}
+
+#[derive(Debug, Clone)]
+pub struct ForcedWithdrawalWitness {
+    pub request: L1ForcedWithdrawal,
+    /// What the answer pays (0: refused); the circuit proves it is what the rules pay.
+    pub paid: Amount,
+    /// An account has the requested id (its leaf is not empty).
+    pub exists: bool,
+    /// Its leaf (a placeholder when it does not exist) and the path to its id (zeros when the
+    /// id is beyond the tree).
+    pub account: AccountWitness,
+}
+
+impl Gadget for ForcedWithdrawal {
+    type Witness = ForcedWithdrawalWitness;
+
+    fn witness(
+        config: &StateConfig,
+        batch: &SealedBatch,
+        tx: &Self,
+        applied: &AppliedTx,
+    ) -> Result<Self::Witness, ReceiptError> {
+        let _ = batch;
+        let paid = match applied.receipt.pubdata.first() {
+            Some(PubData::ForcedWithdrawal(record)) => record.paid,
+            _ => return Err(ReceiptError),
+        };
+        let read = applied.receipt.reads.first().ok_or(ReceiptError)?;
+        Ok(ForcedWithdrawalWitness {
+            request: tx.request,
+            paid,
+            exists: read.leaf.is_some(),
+            account: AccountWitness {
+                id: read.account,
+                leaf: read.leaf.clone().unwrap_or_else(|| dummy_leaf(config)),
+                proof: read
+                    .proof
+                    .clone()
+                    .unwrap_or_else(|| zero_proof(config.account_tree_depth)),
+            },
+        })
+    }
+
+    fn dummy(config: &StateConfig) -> Self::Witness {
+        ForcedWithdrawalWitness {
+            request: L1ForcedWithdrawal {
+                index: 0,
+                account: AccountId::INSURANCE_FUND,
+                requester: L1Address([0; 20]),
+                amount: Amount::default(),
+            },
+            paid: Amount::default(),
+            exists: false,
+            account: dummy_account(config),
+        }
+    }
+
+    fn synthesize(
+        b: &mut BatchVar,
+        w: &Self::Witness,
+        enabled: &Boolean<Fr>,
+    ) -> Result<(), SynthesisError> {
+        execute_forced_withdrawal(b, w, enabled)
+    }
 }

@@ -6,11 +6,14 @@
 use ark_r1cs_std::{alloc::AllocVar, boolean::Boolean, fields::fp::FpVar, fields::FieldVar};
 use ark_relations::gr1cs::SynthesisError;
 use zkperp_state::field::fr_from_i128;
-use zkperp_state::pubdata::PubData;
 use zkperp_state::tx::FundingTick;
 use zkperp_state::units::{FundingIndex, MarketId, Timestamp, FUNDING_ELAPSED_BITS, PPB_ONE};
 use zkperp_state::Fr;
 
+use zkperp_state::batch::{AppliedTx, SealedBatch};
+use zkperp_state::state::StateConfig;
+use crate::tx::Gadget;
+use crate::witness::ReceiptError;
 use crate::batch::BatchVar;
 use crate::eq::conditional_enforce_not_equal;
 use crate::market::{market_selector, select_by, select_constant, MarketStateVar};
@@ -82,5 +85,39 @@ pub fn execute_funding_tick(
     let mut index_bits = enforce_unsigned_bits(&shifted, 64)?;
     index_bits[63] = &index_bits[63] ^ enabled;
     body.extend(le_bits_to_be_bytes(&index_bits));
-    b.record(PubData::FUNDING_INDEX, body, enabled)
+    b.record(
+        zkperp_state::tx::funding_tick::FundingIndexRecord::KIND,
+        body,
+        enabled,
+    )
+}
+
+impl Gadget for FundingTick {
+    type Witness = FundingTick;
+
+    fn witness(
+        config: &StateConfig,
+        batch: &SealedBatch,
+        tx: &Self,
+        applied: &AppliedTx,
+    ) -> Result<Self::Witness, ReceiptError> {
+        let _ = (config, batch, applied);
+        Ok(*tx)
+    }
+
+    fn dummy(config: &StateConfig) -> Self::Witness {
+        let _ = config;
+        FundingTick {
+            market: MarketId::default(),
+            index: FundingIndex::default(),
+        }
+    }
+
+    fn synthesize(
+        b: &mut BatchVar,
+        w: &Self::Witness,
+        enabled: &Boolean<Fr>,
+    ) -> Result<(), SynthesisError> {
+        execute_funding_tick(b, w, enabled)
+    }
 }

@@ -6,6 +6,7 @@
 //! account's remaining total value; (6) a bankrupt remainder with no position left is absorbed by
 //! the fund; (7) the fund is not liquidatable afterwards. Two writes: the account, then the fund.
 
+use zkperp_state::tx::Liquidation;
 use ark_r1cs_std::{
     alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar,
 };
@@ -15,6 +16,10 @@ use zkperp_state::margin::Fraction;
 use zkperp_state::units::{AccountId, BaseLots, Collateral, MarketId, PPM_ONE};
 use zkperp_state::Fr;
 
+use zkperp_state::batch::{AppliedTx, SealedBatch};
+use zkperp_state::state::StateConfig;
+use crate::tx::Gadget;
+use crate::witness::ReceiptError;
 use crate::batch::BatchVar;
 use crate::eq::conditional_enforce_not_equal;
 use crate::funding::settle_funding;
@@ -24,7 +29,7 @@ use crate::margin::{
 };
 use crate::market::{market_selector, select_by, select_param};
 use crate::units::{conditional_enforce_unsigned_bits, enforce_signed_bits, enforce_unsigned_bits};
-use crate::witness::LiquidationWitness;
+use crate::witness::{account_witness, dummy_account, AccountWitness};
 
 /// `|TV| < 2^100` (units.rs): the bits of a non-negative total value minus a fee.
 const VALUE_BITS: u32 = 101;
@@ -142,4 +147,53 @@ pub fn execute_liquidation(
     fund_new.positions = fund_positions;
     let fund_hash = fund_new.hash()?;
     b.write_account(&fund_path, &fund_old, &fund_hash, enabled)
+}
+
+#[derive(Debug, Clone)]
+pub struct LiquidationWitness {
+    pub liquidation: Liquidation,
+    pub account: AccountWitness,
+    pub fund: AccountWitness,
+}
+
+impl Gadget for Liquidation {
+    type Witness = LiquidationWitness;
+
+    fn witness(
+        config: &StateConfig,
+        batch: &SealedBatch,
+        tx: &Self,
+        applied: &AppliedTx,
+    ) -> Result<Self::Witness, ReceiptError> {
+        let _ = (config, batch);
+        let [account, fund] = applied.receipt.writes.as_slice() else {
+            return Err(ReceiptError);
+        };
+        Ok(LiquidationWitness {
+            liquidation: *tx,
+            account: account_witness(account).ok_or(ReceiptError)?,
+            fund: account_witness(fund).ok_or(ReceiptError)?,
+        })
+    }
+
+    fn dummy(config: &StateConfig) -> Self::Witness {
+        LiquidationWitness {
+            liquidation: Liquidation {
+                account: AccountId::INSURANCE_FUND,
+                market: MarketId::default(),
+                size: BaseLots::ZERO,
+                fee: Collateral::ZERO,
+            },
+            account: dummy_account(config),
+            fund: dummy_account(config),
+        }
+    }
+
+    fn synthesize(
+        b: &mut BatchVar,
+        w: &Self::Witness,
+        enabled: &Boolean<Fr>,
+    ) -> Result<(), SynthesisError> {
+        execute_liquidation(b, w, enabled)
+    }
 }

@@ -16,11 +16,16 @@ use ark_r1cs_std::{
 };
 use ark_relations::gr1cs::SynthesisError;
 use zkperp_state::domain::MessageKind;
-use zkperp_state::pubdata::PubData;
 use zkperp_state::tx::OracleTick;
 use zkperp_state::units::{MarketId, PriceTicks, Timestamp};
 use zkperp_state::Fr;
 
+use zkperp_state::batch::{AppliedTx, SealedBatch};
+use zkperp_state::state::StateConfig;
+use crate::tx::Gadget;
+use crate::witness::ReceiptError;
+use crate::witness::dummy_key;
+use zkperp_state::tx::{Quote, SignedQuote};
 use crate::babyjubjub::point_from_coordinates;
 use crate::batch::BatchVar;
 use crate::eddsa::{PublicKeyVar, SignatureVar};
@@ -167,5 +172,49 @@ pub fn execute_oracle_tick(
     let zero = FpVar::zero();
     let mut body = uint_be_bytes(&enabled.select(&market, &zero)?, 1)?;
     body.extend(uint_be_bytes(&enabled.select(&median, &zero)?, 8)?);
-    b.record(PubData::MARK_PRICE, body, enabled)
+    b.record(
+        zkperp_state::tx::oracle_tick::MarkPriceRecord::KIND,
+        body,
+        enabled,
+    )
+}
+
+impl Gadget for OracleTick {
+    type Witness = OracleTick;
+
+    fn witness(
+        config: &StateConfig,
+        batch: &SealedBatch,
+        tx: &Self,
+        applied: &AppliedTx,
+    ) -> Result<Self::Witness, ReceiptError> {
+        let _ = (config, batch, applied);
+        Ok(tx.clone())
+    }
+
+    fn dummy(config: &StateConfig) -> Self::Witness {
+        OracleTick {
+            market: MarketId::default(),
+            quotes: vec![
+                SignedQuote {
+                    oracle: 0,
+                    quote: Quote {
+                        market: MarketId::default(),
+                        price: PriceTicks::default(),
+                        timestamp: Timestamp::default(),
+                    },
+                    signature: dummy_key().1,
+                };
+                max_quorum(config)
+            ],
+        }
+    }
+
+    fn synthesize(
+        b: &mut BatchVar,
+        w: &Self::Witness,
+        enabled: &Boolean<Fr>,
+    ) -> Result<(), SynthesisError> {
+        execute_oracle_tick(b, w, enabled)
+    }
 }

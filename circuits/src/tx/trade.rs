@@ -18,6 +18,12 @@
 //! Each account is one leaf write (maker first, as natively), proven against the root the
 //! previous write left.
 
+use zkperp_state::order::Order;
+use zkperp_state::order::OrderSlot;
+use zkperp_state::order::Side;
+use zkperp_state::tx::Trade;
+use zkperp_state::units::MarketId;
+use zkperp_state::units::Ppm;
 use ark_r1cs_std::{
     alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar,
 };
@@ -31,6 +37,10 @@ use zkperp_state::units::{
 };
 use zkperp_state::Fr;
 
+use zkperp_state::batch::{AppliedTx, SealedBatch};
+use zkperp_state::state::StateConfig;
+use crate::tx::Gadget;
+use crate::witness::ReceiptError;
 use crate::batch::BatchVar;
 use crate::eddsa::SignatureVar;
 use crate::eq::{conditional_enforce_equal, conditional_enforce_not_equal};
@@ -42,7 +52,7 @@ use crate::market::{market_selector, select_by, select_param};
 use crate::merkle::MerkleProofVar;
 use crate::order::{filled_so_far, OrderSlotVar, OrderVar};
 use crate::units::{conditional_enforce_unsigned_bits, enforce_signed_bits, enforce_unsigned_bits};
-use crate::witness::{PartyWitness, TradeWitness};
+use crate::witness::{account_witness, dummy_account, dummy_key, zero_proof, AccountWitness, OrderSlotWitness};
 
 /// Bits of `max_fee * notional - fee * 10^6` when it is non-negative: `2^20 * 2^96`.
 const FEE_BOUND_BITS: u32 = 117;
@@ -208,4 +218,102 @@ fn party(
     let new_hash = new_leaf.hash()?;
     b.write_account(&path, &old_hash, &new_hash, enabled)?;
     Ok(fee)
+}
+
+#[derive(Debug, Clone)]
+pub struct PartyWitness {
+    pub account: AccountWitness,
+    pub order_slot: OrderSlotWitness,
+}
+
+#[derive(Debug, Clone)]
+pub struct TradeWitness {
+    pub trade: Trade,
+    pub maker: PartyWitness,
+    pub taker: PartyWitness,
+}
+
+fn dummy_party(config: &StateConfig) -> PartyWitness {
+    PartyWitness {
+        account: dummy_account(config),
+        order_slot: OrderSlotWitness {
+            slot: OrderSlot::default(),
+            proof: zero_proof(config.order_tree_depth),
+        },
+    }
+}
+
+fn dummy_order() -> SignedOrder {
+    SignedOrder {
+        order: Order {
+            account: AccountId::INSURANCE_FUND,
+            market: MarketId::default(),
+            side: Side::Buy,
+            size: BaseLots::ZERO,
+            limit_price: PriceTicks::default(),
+            max_fee: Ppm::default(),
+            expiry: Timestamp::default(),
+            order_id: OrderId::default(),
+        },
+        signature: dummy_key().1,
+    }
+}
+
+impl Gadget for Trade {
+    type Witness = TradeWitness;
+
+    fn witness(
+        config: &StateConfig,
+        batch: &SealedBatch,
+        tx: &Self,
+        applied: &AppliedTx,
+    ) -> Result<Self::Witness, ReceiptError> {
+        let _ = (config, batch);
+        let writes = &applied.receipt.writes;
+        let party = |account: AccountId| {
+            let w = writes
+                .iter()
+                .find(|w| w.account == account)
+                .ok_or(ReceiptError)?;
+            let order = w.order_update.as_ref().ok_or(ReceiptError)?;
+            Ok::<_, ReceiptError>(PartyWitness {
+                account: account_witness(w).ok_or(ReceiptError)?,
+                order_slot: OrderSlotWitness {
+                    slot: OrderSlot::unpack(&order.old_leaf).ok_or(ReceiptError)?,
+                    proof: order.proof.clone(),
+                },
+            })
+        };
+        if writes.len() != 2 || writes[0].account != tx.maker.order.account {
+            return Err(ReceiptError);
+        }
+        Ok(TradeWitness {
+            trade: *tx,
+            maker: party(tx.maker.order.account)?,
+            taker: party(tx.taker.order.account)?,
+        })
+    }
+
+    fn dummy(config: &StateConfig) -> Self::Witness {
+        TradeWitness {
+            trade: Trade {
+                maker: dummy_order(),
+                taker: dummy_order(),
+                size: BaseLots::ZERO,
+                price: PriceTicks::default(),
+                maker_fee: Collateral::ZERO,
+                taker_fee: Collateral::ZERO,
+            },
+            maker: dummy_party(config),
+            taker: dummy_party(config),
+        }
+    }
+
+    fn synthesize(
+        b: &mut BatchVar,
+        w: &Self::Witness,
+        enabled: &Boolean<Fr>,
+    ) -> Result<(), SynthesisError> {
+        execute_trade(b, w, enabled)
+    }
 }

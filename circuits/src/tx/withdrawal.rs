@@ -2,14 +2,18 @@
 //! amount leaves the account for its own L1 address; the nonce moves on; the margin rule holds
 //! afterwards. Record: `0x02 | u32 account | address | u64 amount`.
 
+use zkperp_state::tx::Withdrawal;
 use ark_r1cs_std::{alloc::AllocVar, boolean::Boolean, fields::fp::FpVar, fields::FieldVar};
 use ark_relations::gr1cs::SynthesisError;
 use zkperp_state::domain::MessageKind;
 use zkperp_state::margin::Fraction;
-use zkperp_state::pubdata::PubData;
 use zkperp_state::units::{AccountId, Amount, Collateral, Nonce};
 use zkperp_state::Fr;
 
+use zkperp_state::batch::{AppliedTx, SealedBatch};
+use zkperp_state::state::StateConfig;
+use crate::tx::Gadget;
+use crate::witness::ReceiptError;
 use crate::batch::BatchVar;
 use crate::eddsa::SignatureVar;
 use crate::eq::{conditional_enforce_equal, conditional_enforce_not_equal};
@@ -20,7 +24,7 @@ use crate::margin::{
 use crate::poseidon::poseidon;
 use crate::pubdata::uint_be_bytes;
 use crate::units::{enforce_signed_bits, enforce_unsigned_bits, two_pow};
-use crate::witness::WithdrawalWitness;
+use crate::witness::{account_witness, dummy_account, dummy_key, AccountWitness};
 
 pub fn execute_withdrawal(
     b: &mut BatchVar,
@@ -77,6 +81,54 @@ pub fn execute_withdrawal(
         20,
     )?);
     body.extend(uint_be_bytes(&enabled.select(&amount, &zero)?, 8)?);
-    b.record(PubData::WITHDRAWAL, body, enabled)?;
+    b.record(
+        zkperp_state::tx::withdrawal::WithdrawalRecord::KIND,
+        body,
+        enabled,
+    )?;
     b.write_account(&path, &old_hash, &new_hash, enabled)
+}
+
+#[derive(Debug, Clone)]
+pub struct WithdrawalWitness {
+    pub withdrawal: Withdrawal,
+    pub account: AccountWitness,
+}
+
+impl Gadget for Withdrawal {
+    type Witness = WithdrawalWitness;
+
+    fn witness(
+        config: &StateConfig,
+        batch: &SealedBatch,
+        tx: &Self,
+        applied: &AppliedTx,
+    ) -> Result<Self::Witness, ReceiptError> {
+        let _ = (config, batch);
+        let w = applied.receipt.writes.first().ok_or(ReceiptError)?;
+        Ok(WithdrawalWitness {
+            withdrawal: *tx,
+            account: account_witness(w).ok_or(ReceiptError)?,
+        })
+    }
+
+    fn dummy(config: &StateConfig) -> Self::Witness {
+        WithdrawalWitness {
+            withdrawal: Withdrawal {
+                account: AccountId::INSURANCE_FUND,
+                amount: Amount::default(),
+                nonce: Nonce::default(),
+                signature: dummy_key().1,
+            },
+            account: dummy_account(config),
+        }
+    }
+
+    fn synthesize(
+        b: &mut BatchVar,
+        w: &Self::Witness,
+        enabled: &Boolean<Fr>,
+    ) -> Result<(), SynthesisError> {
+        execute_withdrawal(b, w, enabled)
+    }
 }

@@ -16,6 +16,8 @@ use crate::domain::{MessageKind, SigningDomain};
 use crate::eddsa::Signature;
 use crate::field::Fr;
 use crate::merkle::NodeStore;
+use crate::pubdata::NoRecord;
+use crate::tx::Kind;
 use crate::order::OrderSlot;
 use crate::poseidon::poseidon;
 use crate::state::Ctx;
@@ -72,4 +74,14 @@ pub fn execute_cancel_order<S: NodeStore>(
     };
     ctx.write_order_slot(tx.account, cancelled)
         .map_err(|_| CancelOrderError::NoSuchAccount)
+}
+
+impl Kind for CancelOrder {
+    type Record = NoRecord;
+    type Error = CancelOrderError;
+    const WRITES: usize = 1;
+
+    fn execute<S: NodeStore>(&self, ctx: &mut Ctx<'_, S>) -> Result<(), Self::Error> {
+        execute_cancel_order(ctx, self)
+    }
 }

@@ -43,6 +43,8 @@ use crate::margin::{
     enforce_fresh_marks, is_liquidatable, margin_summary, total_value, Fraction, StaleMark,
 };
 use crate::merkle::NodeStore;
+use crate::pubdata::NoRecord;
+use crate::tx::Kind;
 use crate::state::Ctx;
 use crate::units::{notional, AccountId, BaseLots, MarketId, RangeError, PPM_ONE};
 
@@ -212,4 +214,14 @@ pub fn execute_deleverage<S: NodeStore>(
         return Err(DeleverageError::DeleveragerUnderMargin);
     }
     Ok(())
+}
+
+impl Kind for Deleverage {
+    type Record = NoRecord;
+    type Error = DeleverageError;
+    const WRITES: usize = 2;
+
+    fn execute<S: NodeStore>(&self, ctx: &mut Ctx<'_, S>) -> Result<(), Self::Error> {
+        execute_deleverage(ctx, self)
+    }
 }

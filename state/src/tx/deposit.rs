@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use crate::eddsa::PublicKey;
 use crate::field::Fr;
 use crate::merkle::NodeStore;
-use crate::pubdata::PubData;
+use crate::pubdata::{L1Record, PubData};
+use crate::tx::Kind;
 use crate::state::Ctx;
 use crate::units::{AccountId, Amount, Collateral, L1Address, RangeError};
 
@@ -82,12 +83,6 @@ pub struct Deposit {
     pub salt: Fr,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DepositError {
-    #[error("deposit {got} consumed out of order: the next is {expected}")]
-    OutOfOrder { expected: u64, got: u64 },
-}
-
 /// Why a deposit was refunded instead of credited.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refund {
@@ -103,29 +98,20 @@ pub enum Refund {
     Range(#[from] RangeError),
 }
 
-/// Consumes the next deposit: credited (`Ok(None)`) or refunded (`Ok(Some(reason))`).
-pub fn execute_deposit<S: NodeStore>(
-    ctx: &mut Ctx<'_, S>,
-    tx: &Deposit,
-) -> Result<Option<Refund>, DepositError> {
+/// Consumes the next deposit (the queue's order is checked by `tx::execute`): credited
+/// (`None`) or refunded (`Some(reason)`).
+pub fn execute_deposit<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Deposit) -> Option<Refund> {
     let r = &tx.request;
-    if r.index != ctx.deposits_consumed() {
-        return Err(DepositError::OutOfOrder {
-            expected: ctx.deposits_consumed(),
-            got: r.index,
-        });
-    }
-    ctx.consume_deposit();
     let outcome = credit(ctx, tx).err();
-    ctx.publish(PubData::Deposit {
+    ctx.publish(PubData::Deposit(DepositRecord {
         index: r.index,
         l1_address: r.l1_address,
         public_key: r.public_key,
         account: r.account,
         amount: r.amount,
         credited: outcome.is_none(),
-    });
-    Ok(outcome)
+    }));
+    outcome
 }
 
 /// Credits the deposit, staging nothing unless every check passes.
@@ -152,4 +138,61 @@ fn credit<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Deposit) -> Result<(), Refund
     };
     ctx.account(id).map_err(|_| Refund::TreeFull)?.collateral = credited;
     Ok(())
+}
+
+/// `0x01 | u64 index | address l1 | bytes32 packed key | u32 account | u64 amount` when
+/// credited, the same with `0x06` when refunded (`u32::MAX`: a new account).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepositRecord {
+    pub index: u64,
+    pub l1_address: L1Address,
+    #[serde(with = "crate::field::serde_hex32")]
+    pub public_key: [u8; 32],
+    /// The target the depositor named.
+    pub account: DepositTarget,
+    pub amount: Amount,
+    pub credited: bool,
+}
+
+impl DepositRecord {
+    pub const CREDITED: u8 = 0x01;
+    pub const REFUNDED: u8 = 0x06;
+}
+
+impl L1Record for DepositRecord {
+    const LEN: usize = 73;
+    fn kind_byte(&self) -> u8 {
+        if self.credited {
+            Self::CREDITED
+        } else {
+            Self::REFUNDED
+        }
+    }
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.push(self.kind_byte());
+        out.extend_from_slice(&self.index.to_be_bytes());
+        out.extend_from_slice(&self.l1_address.0);
+        out.extend_from_slice(&self.public_key);
+        out.extend_from_slice(&self.account.wire().to_be_bytes());
+        out.extend_from_slice(&self.amount.get().to_be_bytes());
+    }
+}
+
+/// A deposit is never refused: once its turn in the L1 queue comes, it is answered (the
+/// answer says what the rules decided).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DepositError {}
+
+impl Kind for Deposit {
+    type Record = DepositRecord;
+    type Error = DepositError;
+    const WRITES: usize = 1;
+    fn queue_index(&self) -> Option<u64> {
+        Some(self.request.index)
+    }
+
+    fn execute<S: NodeStore>(&self, ctx: &mut Ctx<'_, S>) -> Result<(), Self::Error> {
+        execute_deposit(ctx, self);
+        Ok(())
+    }
 }

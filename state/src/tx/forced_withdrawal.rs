@@ -15,7 +15,8 @@ use crate::funding::settle_funding;
 use crate::leaf::AccountLeaf;
 use crate::margin::{margin_summary, Fraction};
 use crate::merkle::NodeStore;
-use crate::pubdata::PubData;
+use crate::pubdata::{L1Record, PubData};
+use crate::tx::Kind;
 use crate::state::Ctx;
 use crate::units::{AccountId, Amount, L1Address, PPM_ONE};
 
@@ -44,12 +45,6 @@ pub enum Refusal {
     ZeroAmount,
     /// Not even one unit can be paid without breaking the margin rule (or a width).
     Margin,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ForcedWithdrawalError {
-    #[error("forced request {got} consumed out of order: the next is {expected}")]
-    OutOfOrder { expected: u64, got: u64 },
 }
 
 /// What the rules decide for `request` against the current state: the account's leaf after
@@ -98,29 +93,75 @@ pub fn outcome<S: NodeStore>(
     Ok((leaf, paid))
 }
 
+/// Answers the next forced withdrawal (the queue's order is checked by `tx::execute`): what it
+/// paid, or why it was refused.
 pub fn execute_forced_withdrawal<S: NodeStore>(
     ctx: &mut Ctx<'_, S>,
     tx: &ForcedWithdrawal,
-) -> Result<Option<Refusal>, ForcedWithdrawalError> {
+) -> Option<Refusal> {
     let r = &tx.request;
-    if r.index != ctx.forced_consumed() {
-        return Err(ForcedWithdrawalError::OutOfOrder {
-            expected: ctx.forced_consumed(),
-            got: r.index,
-        });
-    }
     let decision = outcome(ctx, r).and_then(|(after, paid)| {
         let leaf = ctx.account(r.account).map_err(|_| Refusal::NoSuchAccount)?;
         *leaf = after;
         Ok(paid)
     });
-    ctx.consume_forced();
-    ctx.publish(PubData::ForcedWithdrawal {
+    ctx.publish(PubData::ForcedWithdrawal(ForcedWithdrawalRecord {
         index: r.index,
         account: r.account,
         requester: r.requester,
         amount: r.amount,
         paid: decision.unwrap_or_default(),
-    });
-    Ok(decision.err())
+    }));
+    decision.err()
+}
+
+/// `0x03 | u64 index | u32 account | address requester | u64 amount | u64 paid`: the answer to
+/// the request, paid to the requester on L1 (0: refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForcedWithdrawalRecord {
+    pub index: u64,
+    pub account: AccountId,
+    pub requester: L1Address,
+    pub amount: Amount,
+    /// What the requester is paid on L1: the amount, or as much of it as the margin rule
+    /// allows; 0 when refused. The L1 accepts anything up to the amount; the proof decides.
+    pub paid: Amount,
+}
+
+impl ForcedWithdrawalRecord {
+    pub const KIND: u8 = 0x03;
+}
+
+impl L1Record for ForcedWithdrawalRecord {
+    const LEN: usize = 49;
+    fn kind_byte(&self) -> u8 {
+        Self::KIND
+    }
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.push(Self::KIND);
+        out.extend_from_slice(&self.index.to_be_bytes());
+        out.extend_from_slice(&(self.account.get() as u32).to_be_bytes());
+        out.extend_from_slice(&self.requester.0);
+        out.extend_from_slice(&self.amount.get().to_be_bytes());
+        out.extend_from_slice(&self.paid.get().to_be_bytes());
+    }
+}
+
+/// A forced withdrawal is never refused: once its turn in the L1 queue comes, it is answered (the
+/// answer says what the rules decided).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ForcedWithdrawalError {}
+
+impl Kind for ForcedWithdrawal {
+    type Record = ForcedWithdrawalRecord;
+    type Error = ForcedWithdrawalError;
+    const WRITES: usize = 1;
+    fn queue_index(&self) -> Option<u64> {
+        Some(self.request.index)
+    }
+
+    fn execute<S: NodeStore>(&self, ctx: &mut Ctx<'_, S>) -> Result<(), Self::Error> {
+        execute_forced_withdrawal(ctx, self);
+        Ok(())
+    }
 }

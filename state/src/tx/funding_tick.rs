@@ -11,7 +11,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::merkle::NodeStore;
-use crate::pubdata::PubData;
+use crate::pubdata::{L1Record, PubData};
+use crate::tx::Kind;
 use crate::state::Ctx;
 use crate::units::{
     FundingIndex, MarketId, PpbPerSecond, PriceTicks, TickValue, FUNDING_ELAPSED_BITS, PPB_ONE,
@@ -75,9 +76,42 @@ pub fn execute_funding_tick<S: NodeStore>(
     let market = &mut ctx.markets_mut()[tx.market.index()];
     market.funding_index = tx.index;
     market.last_funding = now;
-    ctx.publish(PubData::FundingIndex {
+    ctx.publish(PubData::FundingTick(FundingIndexRecord {
         market: tx.market,
         index: tx.index,
-    });
+    }));
     Ok(())
+}
+
+/// `0x05 | u8 market | i64 funding index` (two's complement).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FundingIndexRecord {
+    pub market: MarketId,
+    pub index: FundingIndex,
+}
+
+impl FundingIndexRecord {
+    pub const KIND: u8 = 0x05;
+}
+
+impl L1Record for FundingIndexRecord {
+    const LEN: usize = 10;
+    fn kind_byte(&self) -> u8 {
+        Self::KIND
+    }
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.push(Self::KIND);
+        out.push(self.market.get() as u8);
+        out.extend_from_slice(&(self.index.get() as i64).to_be_bytes());
+    }
+}
+
+impl Kind for FundingTick {
+    type Record = FundingIndexRecord;
+    type Error = FundingTickError;
+    const WRITES: usize = 0;
+
+    fn execute<S: NodeStore>(&self, ctx: &mut Ctx<'_, S>) -> Result<(), Self::Error> {
+        execute_funding_tick(ctx, self)
+    }
 }

@@ -23,6 +23,8 @@ use crate::margin::{
     enforce_fresh_marks, is_liquidatable, margin_summary, total_value, Fraction, StaleMark,
 };
 use crate::merkle::NodeStore;
+use crate::pubdata::NoRecord;
+use crate::tx::Kind;
 use crate::state::Ctx;
 use crate::units::{notional, AccountId, BaseLots, Collateral, MarketId, RangeError, PPM_ONE};
 
@@ -132,4 +134,14 @@ pub fn execute_liquidation<S: NodeStore>(
         return Err(LiquidationError::FundExhausted);
     }
     Ok(())
+}
+
+impl Kind for Liquidation {
+    type Record = NoRecord;
+    type Error = LiquidationError;
+    const WRITES: usize = 2;
+
+    fn execute<S: NodeStore>(&self, ctx: &mut Ctx<'_, S>) -> Result<(), Self::Error> {
+        execute_liquidation(ctx, self)
+    }
 }

@@ -18,7 +18,8 @@ use crate::eddsa::Signature;
 use crate::field::Fr;
 use crate::merkle::NodeStore;
 use crate::poseidon::poseidon;
-use crate::pubdata::PubData;
+use crate::pubdata::{L1Record, PubData};
+use crate::tx::Kind;
 use crate::state::Ctx;
 use crate::units::{MarketId, PriceTicks, Timestamp};
 
@@ -141,9 +142,42 @@ pub fn execute_oracle_tick<S: NodeStore>(
         .map(|q| q.quote.timestamp)
         .max()
         .unwrap_or_default();
-    ctx.publish(PubData::MarkPrice {
+    ctx.publish(PubData::OracleTick(MarkPriceRecord {
         market: tx.market,
         price: median,
-    });
+    }));
     Ok(())
+}
+
+/// `0x04 | u8 market | u64 price`: the market's new mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarkPriceRecord {
+    pub market: MarketId,
+    pub price: PriceTicks,
+}
+
+impl MarkPriceRecord {
+    pub const KIND: u8 = 0x04;
+}
+
+impl L1Record for MarkPriceRecord {
+    const LEN: usize = 10;
+    fn kind_byte(&self) -> u8 {
+        Self::KIND
+    }
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.push(Self::KIND);
+        out.push(self.market.get() as u8);
+        out.extend_from_slice(&self.price.get().to_be_bytes());
+    }
+}
+
+impl Kind for OracleTick {
+    type Record = MarkPriceRecord;
+    type Error = OracleTickError;
+    const WRITES: usize = 0;
+
+    fn execute<S: NodeStore>(&self, ctx: &mut Ctx<'_, S>) -> Result<(), Self::Error> {
+        execute_oracle_tick(ctx, self)
+    }
 }

@@ -22,6 +22,8 @@ use crate::margin::{
     enforce_fresh_marks, enforce_margin_rule, margin_summary, Fraction, MarginError, StaleMark,
 };
 use crate::merkle::NodeStore;
+use crate::pubdata::NoRecord;
+use crate::tx::Kind;
 use crate::order::{filled_so_far, OrderSlot, Side, SignedOrder};
 use crate::state::Ctx;
 use crate::units::{notional, AccountId, BaseLots, Collateral, PriceTicks, RangeError, PPM_ONE};
@@ -210,4 +212,14 @@ pub fn execute_trade<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Trade) -> Result<(
     ctx.add_fees(fees)
         .map_err(|e| TradeError::Range(Role::Taker, e))?;
     Ok(())
+}
+
+impl Kind for Trade {
+    type Record = NoRecord;
+    type Error = TradeError;
+    const WRITES: usize = 2;
+
+    fn execute<S: NodeStore>(&self, ctx: &mut Ctx<'_, S>) -> Result<(), Self::Error> {
+        execute_trade(ctx, self)
+    }
 }

@@ -14,9 +14,10 @@ use crate::margin::{
 };
 use crate::merkle::NodeStore;
 use crate::poseidon::poseidon;
-use crate::pubdata::PubData;
+use crate::pubdata::{L1Record, PubData};
+use crate::tx::Kind;
 use crate::state::Ctx;
-use crate::units::{AccountId, Amount, Nonce, RangeError};
+use crate::units::{AccountId, Amount, L1Address, Nonce, RangeError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Withdrawal {
@@ -106,10 +107,45 @@ pub fn execute_withdrawal<S: NodeStore>(
     enforce_fresh_marks(&leaf.positions, &[], &markets, params, now)?;
     enforce_margin_rule(&before, &after)?;
     let l1_address = leaf.l1_address;
-    ctx.publish(PubData::Withdrawal {
+    ctx.publish(PubData::Withdrawal(WithdrawalRecord {
         account: tx.account,
         l1_address,
         amount: tx.amount,
-    });
+    }));
     Ok(())
+}
+
+/// `0x02 | u32 account | address l1 | u64 amount`: credited on L1 to the account's owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WithdrawalRecord {
+    pub account: AccountId,
+    pub l1_address: L1Address,
+    pub amount: Amount,
+}
+
+impl WithdrawalRecord {
+    pub const KIND: u8 = 0x02;
+}
+
+impl L1Record for WithdrawalRecord {
+    const LEN: usize = 33;
+    fn kind_byte(&self) -> u8 {
+        Self::KIND
+    }
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.push(Self::KIND);
+        out.extend_from_slice(&(self.account.get() as u32).to_be_bytes());
+        out.extend_from_slice(&self.l1_address.0);
+        out.extend_from_slice(&self.amount.get().to_be_bytes());
+    }
+}
+
+impl Kind for Withdrawal {
+    type Record = WithdrawalRecord;
+    type Error = WithdrawalError;
+    const WRITES: usize = 1;
+
+    fn execute<S: NodeStore>(&self, ctx: &mut Ctx<'_, S>) -> Result<(), Self::Error> {
+        execute_withdrawal(ctx, self)
+    }
 }

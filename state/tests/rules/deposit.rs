@@ -1,9 +1,10 @@
 use zkperp_state::batch::Shape;
+use zkperp_state::batch::SlotKind;
 use zkperp_state::eddsa::PrivateKey;
 use zkperp_state::pubdata::PubData;
 use zkperp_state::state::State;
 use zkperp_state::testkit::*;
-use zkperp_state::tx::{Deposit, DepositError, DepositTarget, L1Deposit, Transaction, TxError};
+use zkperp_state::tx::{Deposit, DepositTarget, L1Deposit, Transaction, TxError};
 use zkperp_state::units::{AccountId, L1Address};
 use zkperp_state::Fr;
 
@@ -20,12 +21,15 @@ fn first_deposit_creates_the_account_and_later_ones_credit_it() {
     assert_ne!(a, b);
     assert_eq!(f.deposit(0, 2_500_000), a);
     assert_eq!(f.collateral(a), 3_500_000);
-    assert_eq!(f.state.deposits_consumed(), 3);
+    assert_eq!(f.state.queue_next(SlotKind::Deposit), 3);
     let sealed = f.state.end_batch().expect("batch");
     let data = sealed.public_data(&Shape::tight(&sealed)).expect("fits");
     assert_eq!(
         data.data()
-            .filter(|r| matches!(r, PubData::Deposit { .. }))
+            .filter(|r| matches!(
+                r,
+                PubData::Deposit(zkperp_state::tx::deposit::DepositRecord { .. })
+            ))
             .count(),
         3
     );
@@ -55,10 +59,11 @@ fn deposits_are_consumed_strictly_in_queue_order() {
     let err = f.refuse(f.deposit_tx(0, 10));
     assert_eq!(
         err,
-        TxError::Deposit(DepositError::OutOfOrder {
+        TxError::QueueOutOfOrder {
+            kind: SlotKind::Deposit,
             expected: 0,
             got: 1
-        })
+        }
     );
 }
 
@@ -66,16 +71,16 @@ fn deposits_are_consumed_strictly_in_queue_order() {
 /// no account but still consumes the request.
 fn credited(state: &mut State, tx: &Transaction) -> bool {
     let root = state.accounts_root();
-    let consumed = state.deposits_consumed();
+    let consumed = state.queue_next(SlotKind::Deposit);
     let receipt = state
         .apply(tx)
         .expect("a deposit in order is always consumed");
-    assert_eq!(state.deposits_consumed(), consumed + 1);
+    assert_eq!(state.queue_next(SlotKind::Deposit), consumed + 1);
     match receipt.pubdata.as_slice() {
-        [PubData::Deposit { credited: true, .. }] => true,
-        [PubData::Deposit {
+        [PubData::Deposit(zkperp_state::tx::deposit::DepositRecord { credited: true, .. })] => true,
+        [PubData::Deposit(zkperp_state::tx::deposit::DepositRecord {
             credited: false, ..
-        }] => {
+        })] => {
             assert_eq!(state.accounts_root(), root, "a refund changes no account");
             assert!(receipt.writes.is_empty());
             false
@@ -100,7 +105,7 @@ fn a_deposit_that_would_overflow_collateral_is_refunded() {
         .last()
         .expect("record")
         .encode(&mut bytes);
-    assert_eq!(bytes[0], PubData::DEPOSIT_REFUNDED);
+    assert_eq!(bytes[0], zkperp_state::tx::deposit::DepositRecord::REFUNDED);
 }
 
 #[test]
@@ -235,7 +240,10 @@ fn the_target_travels_in_the_record_and_new_is_all_ones() {
     let receipt = f.apply(f.deposit_tx(0, 10)).expect("deposit");
     let mut bytes = Vec::new();
     receipt.pubdata[0].encode(&mut bytes);
-    assert_eq!(bytes.len(), PubData::DEPOSIT_LEN);
+    assert_eq!(
+        bytes.len(),
+        <zkperp_state::tx::deposit::DepositRecord as zkperp_state::pubdata::L1Record>::LEN
+    );
     assert_eq!(bytes[61..65], [0xff; 4], "u32 account after the key");
     assert_eq!(bytes[65..], 10u64.to_be_bytes());
 }

@@ -1,8 +1,7 @@
+use zkperp_state::batch::SlotKind;
 use zkperp_state::pubdata::PubData;
 use zkperp_state::testkit::*;
-use zkperp_state::tx::{
-    ForcedWithdrawal, ForcedWithdrawalError, L1ForcedWithdrawal, Transaction, TxError,
-};
+use zkperp_state::tx::{ForcedWithdrawal, L1ForcedWithdrawal, Transaction, TxError};
 use zkperp_state::units::{AccountId, L1Address};
 
 fn forced(index: u64, account: AccountId, requester: L1Address, units: u64) -> Transaction {
@@ -21,7 +20,9 @@ fn paid(f: &mut Fixture, tx: Transaction) -> u64 {
     let root = f.state.root();
     let receipt = f.apply(tx).expect("a forced request is always answered");
     let paid = match receipt.pubdata.as_slice() {
-        [PubData::ForcedWithdrawal { amount, paid, .. }] => {
+        [PubData::ForcedWithdrawal(
+            zkperp_state::tx::forced_withdrawal::ForcedWithdrawalRecord { amount, paid, .. },
+        )] => {
             assert!(paid <= amount, "never more than asked");
             paid.get()
         }
@@ -82,7 +83,7 @@ fn the_owner_is_paid_what_the_margin_rule_allows() {
         0,
         "nothing left to pay"
     );
-    assert_eq!(f.state.forced_consumed(), 6);
+    assert_eq!(f.state.queue_next(SlotKind::ForcedWithdrawal), 6);
 }
 
 /// The payment rounds down to a whole unit: what is left keeps the account at or above its
@@ -121,9 +122,10 @@ fn requests_are_answered_in_queue_order() {
     let err = f.refuse(forced(1, a, f.traders[0].l1, 1));
     assert_eq!(
         err,
-        TxError::ForcedWithdrawal(ForcedWithdrawalError::OutOfOrder {
+        TxError::QueueOutOfOrder {
+            kind: SlotKind::ForcedWithdrawal,
             expected: 0,
             got: 1
-        })
+        }
     );
 }

@@ -92,7 +92,7 @@ fn the_funds_owner_cannot_force_money_out_of_it() {
         }))
         .expect("answered");
     assert!(
-        matches!(receipt.pubdata.as_slice(), [PubData::ForcedWithdrawal { paid, .. }] if paid.get() == 0),
+        matches!(receipt.pubdata.as_slice(), [PubData::ForcedWithdrawal(zkperp_state::tx::forced_withdrawal::ForcedWithdrawalRecord { paid, .. })] if paid.get() == 0),
         "refused (an answer: no freeze follows)"
     );
     assert_eq!(f.collateral(FUND), before);

@@ -126,7 +126,7 @@ fn a_forced_withdrawal_is_served_on_a_stale_mark() {
         }))
         .expect("answered");
     assert!(
-        matches!(receipt.pubdata.as_slice(), [PubData::ForcedWithdrawal { paid, .. }] if paid.get() == 1_000_000),
+        matches!(receipt.pubdata.as_slice(), [PubData::ForcedWithdrawal(zkperp_state::tx::forced_withdrawal::ForcedWithdrawalRecord { paid, .. })] if paid.get() == 1_000_000),
         "served: the operator chooses which ticks enter a batch, so a stale mark is no ground"
     );
 }

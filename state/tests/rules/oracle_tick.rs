@@ -31,10 +31,12 @@ fn the_mark_price_is_the_median_of_fresh_distinct_signed_quotes() {
     assert_eq!(f.state.markets()[0].mark_price, ticks(501_000));
     assert_eq!(
         receipt.pubdata,
-        vec![PubData::MarkPrice {
-            market: btc(),
-            price: ticks(501_000)
-        }]
+        vec![PubData::OracleTick(
+            zkperp_state::tx::oracle_tick::MarkPriceRecord {
+                market: btc(),
+                price: ticks(501_000)
+            }
+        )]
     );
     assert_eq!(
         f.state.markets()[0].mark_time,

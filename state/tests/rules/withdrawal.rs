@@ -20,11 +20,13 @@ fn a_signed_withdrawal_pays_the_owners_l1_address_once() {
     assert_eq!(f.collateral(a), 600);
     assert_eq!(
         receipt.pubdata,
-        vec![PubData::Withdrawal {
-            account: a,
-            l1_address: f.traders[0].l1,
-            amount: amount(400)
-        }]
+        vec![PubData::Withdrawal(
+            zkperp_state::tx::withdrawal::WithdrawalRecord {
+                account: a,
+                l1_address: f.traders[0].l1,
+                amount: amount(400)
+            }
+        )]
     );
     // Replaying the same signed withdrawal fails on the nonce.
     assert_eq!(
