@@ -170,6 +170,8 @@ fn order_code(e: &OrderError) -> &'static str {
         OrderError::BadSignature => "bad_signature",
         OrderError::Expired => "expired",
         OrderError::Duplicate => "duplicate_order",
+        OrderError::NonPositiveSize => "bad_size",
+        OrderError::BelowFloor => "cancelled_from_l1",
         OrderError::Risk(_) => "insufficient_margin",
         OrderError::State(e) => tx_code(e),
         OrderError::NoOpenBatch => "no_open_batch",

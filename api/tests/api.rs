@@ -101,7 +101,7 @@ async fn start() -> Server {
                 maker_ppm: 0,
                 taker_ppm: 500,
             },
-            shape: "o2-f1-l1-x1-d2-fw1-t4-w1-c1".parse().expect("shape"),
+            shape: "o2-f1-l1-x1-d2-fw1-fc1-t4-w1-c1".parse().expect("shape"),
         },
     )
     .expect("sequencer");
@@ -187,6 +187,19 @@ async fn markets_books_and_a_signed_order() {
     assert_eq!(
         (status, err["code"].as_str()),
         (422, Some("bad_signature")),
+        "{err}"
+    );
+
+    // A signed order of negative size: refused at the door, never read as a huge one.
+    let mut negative = s.f.order(1, btc(), Side::Sell, 10, 501_000).order;
+    negative.size = zkperp_state::units::BaseLots::new(-10).expect("size");
+    let negative = s.f.sign(1, negative);
+    let (status, err) = s
+        .post("/v1/orders", json!({ "order": negative }).to_string())
+        .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (422, Some("bad_size")),
         "{err}"
     );
 }
@@ -684,7 +697,7 @@ async fn the_websocket_streams_books_trades_accounts_and_batches() {
     // A batch record written by the pipeline reaches the batches channel.
     let record = BatchRecord {
         number: 1,
-        shape: "o2-f1-l1-x1-d2-fw1-t4-w1-c1".into(),
+        shape: "o2-f1-l1-x1-d2-fw1-fc1-t4-w1-c1".into(),
         old_root: "1".into(),
         new_root: "2".into(),
         timestamp: START,

@@ -2,23 +2,24 @@
 //! range-checked to its width, and its hash.
 //!
 //! ```text
-//! leaf hash      = Poseidon(pk.x, pk.y, l1_address, collateral, nonce, orders_root,
-//!                           positions_hash, salt)
+//! leaf hash      = Poseidon(pk.x, pk.y, l1_address, collateral, nonce + order_floor * 2^32,
+//!                           orders_root, positions_hash, salt)
 //! positions_hash = Poseidon(pack(position_0), .., pack(position_{M-1}))
 //! pack(position) = (size + 2^40) * 2^64 + (funding_index + 2^63)
 //! ```
+//! The nonce element is linear too: nonce (32 bits) and order floor (40 bits) are range-checked.
 //! Packing is linear (free) because both fields were range-checked at allocation: the shifted
 //! size fits 41 bits and the shifted index 64, so the packing is injective and below `r`.
 //!
-//! Costs (asserted by the tests for two markets: 498 to allocate, 642 to hash): key 20
-//! (subgroup check), L1 address 161, collateral 66, nonce 33, per position 43 + 66; hashing
+//! Costs (asserted by the tests for two markets: 539 to allocate, 642 to hash): key 20
+//! (subgroup check), L1 address 161, collateral 66, nonce 33, order floor 41, per position 43 + 66; hashing
 //! Poseidon(8) 402 plus Poseidon(M) of the positions.
 
 use ark_r1cs_std::{alloc::AllocVar, fields::fp::FpVar};
 use ark_relations::gr1cs::{ConstraintSystemRef, SynthesisError};
 use zkperp_state::field::fr_from_i128;
 use zkperp_state::leaf::AccountLeaf;
-use zkperp_state::units::{BaseLots, Collateral, FundingIndex, Nonce};
+use zkperp_state::units::{BaseLots, Collateral, FundingIndex, Nonce, OrderId};
 use zkperp_state::Fr;
 
 use crate::eddsa::PublicKeyVar;
@@ -33,6 +34,8 @@ pub struct AccountLeafVar {
     pub l1_address: FpVar<Fr>,
     pub collateral: FpVar<Fr>,
     pub nonce: FpVar<Fr>,
+    /// Orders with an id below it cannot fill (40 bits).
+    pub order_floor: FpVar<Fr>,
     pub positions: Vec<PositionVar>,
     pub orders_root: FpVar<Fr>,
     pub salt: FpVar<Fr>,
@@ -44,6 +47,7 @@ struct LeafElements {
     l1_address: Fr,
     collateral: Fr,
     nonce: Fr,
+    order_floor: Fr,
     /// `(size, funding index)` per market.
     positions: Vec<(Fr, Fr)>,
     orders_root: Fr,
@@ -56,6 +60,7 @@ impl LeafElements {
             l1_address: leaf.l1_address.to_field(),
             collateral: fr_from_i128(leaf.collateral.get()),
             nonce: Fr::from(leaf.nonce.get()),
+            order_floor: Fr::from(leaf.order_floor.get()),
             positions: leaf
                 .positions
                 .iter()
@@ -113,6 +118,8 @@ impl AccountLeafVar {
         enforce_signed_bits(&collateral, Collateral::BITS)?;
         let nonce = w(e.as_ref().map(|e| e.nonce))?;
         enforce_unsigned_bits(&nonce, Nonce::BITS)?;
+        let order_floor = w(e.as_ref().map(|e| e.order_floor))?;
+        enforce_unsigned_bits(&order_floor, OrderId::BITS)?;
         let mut positions = Vec::with_capacity(markets);
         for m in 0..markets {
             let p = e.as_ref().and_then(|e| e.positions.get(m).copied());
@@ -130,6 +137,7 @@ impl AccountLeafVar {
             l1_address,
             collateral,
             nonce,
+            order_floor,
             positions,
             orders_root: w(e.as_ref().map(|e| e.orders_root))?,
             salt: w(e.as_ref().map(|e| e.salt))?,
@@ -144,7 +152,7 @@ impl AccountLeafVar {
             point.y().clone(),
             self.l1_address.clone(),
             self.collateral.clone(),
-            self.nonce.clone(),
+            &self.nonce + &self.order_floor * two_pow(Nonce::BITS),
             self.orders_root.clone(),
             positions_hash(&self.positions)?,
             self.salt.clone(),
@@ -203,6 +211,19 @@ mod tests {
                 Box::new(|e| e.positions[0].1 = two_pow(63)),
             ),
             ("nonce 2^32", Box::new(|e| e.nonce = two_pow(32))),
+            // Without its range check a floor could borrow the nonce's bits: nonce 2^32 - 1
+            // and floor f hash as nonce 2^32 - 1 + 2^32 f.
+            (
+                "order floor 2^40",
+                Box::new(|e| e.order_floor = two_pow(40)),
+            ),
+            (
+                "nonce borrowing the floor's bits",
+                Box::new(|e| {
+                    e.nonce = two_pow(32);
+                    e.order_floor -= Fr::from(1u64);
+                }),
+            ),
             (
                 "l1 address 2^160",
                 Box::new(|e| e.l1_address = two_pow(160)),
@@ -236,6 +257,9 @@ mod tests {
         variants.push(l);
         let mut l = leaf.clone();
         l.nonce = Nonce::new(l.nonce.get() + 1).expect("nonce");
+        variants.push(l);
+        let mut l = leaf.clone();
+        l.order_floor = zkperp_state::units::OrderId::new(l.order_floor.get() + 1).expect("floor");
         variants.push(l);
         let mut l = leaf.clone();
         l.positions[1].funding_index =
@@ -287,6 +311,6 @@ mod costs {
         let var = AccountLeafVar::new_witness(cs.clone(), 2, Some(&leaf)).expect("alloc");
         let alloc = cs.num_constraints();
         let _hash = var.hash().expect("hash");
-        assert_eq!((alloc, cs.num_constraints() - alloc), (498, 642));
+        assert_eq!((alloc, cs.num_constraints() - alloc), (539, 642));
     }
 }

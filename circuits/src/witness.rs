@@ -88,6 +88,13 @@ macro_rules! declare_slot_witness {
                 }
             }
 
+            /// The slot's kind.
+            pub fn kind(&self) -> SlotKind {
+                match self {
+                    $(SlotWitness::$variant(_) => SlotKind::$variant,)*
+                }
+            }
+
             /// Runs the slot's gadget.
             pub fn synthesize(
                 &self,
@@ -209,6 +216,7 @@ pub(crate) fn dummy_leaf(config: &StateConfig) -> AccountLeaf {
         l1_address: L1Address([0; 20]),
         collateral: Collateral::ZERO,
         nonce: Nonce::default(),
+        order_floor: zkperp_state::units::OrderId::default(),
         positions: vec![Position::default(); config.markets.len()],
         orders_root: Fr::from(0u64),
         salt: Fr::from(0u64),

@@ -26,6 +26,7 @@ const SHAPE: Shape = Shape {
     deleverages: 0,
     deposits: 3,
     forced_withdrawals: 0,
+    forced_cancels: 0,
     trades: 3,
     withdrawals: 1,
     cancels: 0,
@@ -139,7 +140,7 @@ fn write_paths(w: &mut SlotWitness) -> Vec<&mut MerkleProof> {
         SlotWitness::Trade(t) => vec![&mut t.maker.account.proof, &mut t.taker.account.proof],
         SlotWitness::Deposit(d) => vec![&mut d.account.proof],
         SlotWitness::Withdrawal(d) => vec![&mut d.account.proof],
-        SlotWitness::ForcedWithdrawal(_) => vec![],
+        SlotWitness::ForcedWithdrawal(_) | SlotWitness::ForcedCancel(_) => vec![],
         SlotWitness::CancelOrder(d) => vec![&mut d.account.proof],
         SlotWitness::Liquidation(l) => vec![&mut l.account.proof, &mut l.fund.proof],
         SlotWitness::Deleverage(d) => vec![&mut d.deleveraged.proof, &mut d.deleverager.proof],
@@ -154,24 +155,26 @@ fn consistent(mut c: BatchCircuit, start: &SparseMerkleTree) -> BatchCircuit {
     let mut tree = start.clone();
     let mut k = 0;
     for slot in &mut c.witness.slots {
-        let kind_writes = match &slot.witness {
-            SlotWitness::OracleTick(_) | SlotWitness::FundingTick(_) => 0,
-            SlotWitness::Trade(_) | SlotWitness::Liquidation(_) | SlotWitness::Deleverage(_) => 2,
-            _ => 1,
-        };
-        match &mut slot.witness {
-            SlotWitness::Deleverage(d) => d.fund.proof = tree.proof(0).expect("proof"),
-            SlotWitness::ForcedWithdrawal(fw) => {
-                let id = fw.account.id.index();
-                if id < tree.capacity() {
-                    fw.account.proof = tree.proof(id).expect("proof");
-                }
-                let (wid, hash) = writes[k];
-                if hash != Fr::from(0u64) {
-                    tree.update(wid, hash).expect("update");
-                }
+        let kind_writes = slot.witness.kind().writes();
+        // A forced request reads its account's path and writes there when it is served.
+        let forced = match &mut slot.witness {
+            SlotWitness::Deleverage(d) => {
+                d.fund.proof = tree.proof(0).expect("proof");
+                None
             }
-            _ => {}
+            SlotWitness::ForcedWithdrawal(fw) => Some(&mut fw.account),
+            SlotWitness::ForcedCancel(fc) => Some(&mut fc.account),
+            _ => None,
+        };
+        if let Some(account) = forced {
+            let id = account.id.index();
+            if id < tree.capacity() {
+                account.proof = tree.proof(id).expect("proof");
+            }
+            let (wid, hash) = writes[k];
+            if hash != Fr::from(0u64) {
+                tree.update(wid, hash).expect("update");
+            }
         }
         for (j, path) in write_paths(&mut slot.witness).into_iter().enumerate() {
             let (id, hash) = writes[k + j];
@@ -740,6 +743,7 @@ const WIDE: Shape = Shape {
     deleverages: 1,
     deposits: 1,
     forced_withdrawals: 4,
+    forced_cancels: 4,
     trades: 1,
     withdrawals: 1,
     cancels: 1,
@@ -1466,4 +1470,144 @@ fn a_deposit_key_must_be_encoded_canonically() {
     let mut bit_254 = packed;
     bit_254[31] |= 0x40;
     assert!(!with_key(bit_254), "bit 254 set");
+}
+
+/// Forced cancels of `funded()`'s accounts: served (the owner), refused (a stranger, an empty
+/// leaf, an id beyond the tree).
+fn forced_cancels(f: &mut Fixture) -> (SealedBatch, SparseMerkleTree) {
+    let (a, b) = (f.id(0), f.id(1));
+    let owner = f.traders[1].l1;
+    let stranger = f.traders[2].l1;
+    let empty = zkperp_state::units::AccountId::new(9).expect("id");
+    let beyond = zkperp_state::units::AccountId::new(1 << 20).expect("id");
+    alone_from(f, |_| {
+        vec![
+            Fixture::forced_cancel_tx(0, b, owner, 42),
+            Fixture::forced_cancel_tx(1, a, stranger, 42),
+            Fixture::forced_cancel_tx(2, empty, owner, 42),
+            Fixture::forced_cancel_tx(3, beyond, owner, 42),
+        ]
+    })
+}
+
+fn forced_cancel_slots(c: &BatchCircuit) -> Vec<usize> {
+    (0..c.witness.slots.len())
+        .filter(|&i| {
+            c.witness.slots[i].enabled
+                && matches!(c.witness.slots[i].witness, SlotWitness::ForcedCancel(_))
+        })
+        .collect()
+}
+
+#[test]
+fn forced_cancels_satisfy_the_circuit() {
+    let mut f = funded();
+    let (batch, _) = forced_cancels(&mut f);
+    assert_eq!(
+        f.state.account(f.id(1)).expect("b").leaf.order_floor.get(),
+        42
+    );
+    assert!(satisfied(circuit(&f, &batch)));
+    assert!(
+        satisfied(wide(&f, &batch)),
+        "with unused slots of every kind"
+    );
+}
+
+#[test]
+fn forced_cancel_answers_are_the_rules() {
+    let mut f = funded();
+    let (batch, start) = forced_cancels(&mut f);
+    let base = circuit(&f, &batch);
+    let slots = forced_cancel_slots(&base);
+    assert_eq!(slots.len(), 4);
+    let edit =
+        |slot: usize, e: &dyn Fn(&mut zkperp_circuits::tx::forced_cancel::ForcedCancelWitness)| {
+            dishonest_in(&base, &start, slot, |w| {
+                let SlotWitness::ForcedCancel(fc) = w else {
+                    unreachable!()
+                };
+                e(fc);
+            })
+        };
+    assert!(
+        edit(slots[0], &|_| {}),
+        "the harness accepts the honest answers"
+    );
+    // A served request published as refused: the account is there, so "it does not exist"
+    // cannot be shown.
+    assert!(
+        !edit(slots[0], &|fc| fc.exists = false),
+        "served refused as missing"
+    );
+    // A stranger's request served: the leaf names another owner.
+    let stranger = f.traders[2].l1;
+    assert!(
+        !edit(slots[1], &|fc| fc.account.leaf.l1_address = stranger),
+        "a stranger made owner"
+    );
+    // An empty leaf shown as an account owned by the requester.
+    let owner = f.traders[1].l1;
+    assert!(
+        !edit(slots[2], &|fc| {
+            fc.exists = true;
+            fc.account.leaf.l1_address = owner;
+        }),
+        "an empty leaf made an account"
+    );
+    // An id beyond the tree cannot exist.
+    assert!(
+        !edit(slots[3], &|fc| fc.exists = true),
+        "an id beyond the tree"
+    );
+    // The floor written is max(floor, order id): a prover cannot start from a lower floor to
+    // write a smaller one, nor from a higher one the account never had.
+    assert!(
+        !edit(slots[0], &|fc| fc.account.leaf.order_floor =
+            zkperp_state::units::OrderId::new(99).expect("id")),
+        "a floor the account does not have"
+    );
+}
+
+/// A trade whose maker order (re-signed, same orders-tree slot) has `order_id`, after
+/// `before` in the same batch.
+fn trade_with_maker_id(before: Vec<Transaction>, order_id: u64) -> bool {
+    let mut f = funded();
+    let (batch, start) = alone_from(&mut f, |f| {
+        let buy = f.order_with_id(0, btc(), Side::Buy, 10, 502_000, 50);
+        let sell = f.order(1, btc(), Side::Sell, 6, 500_000);
+        let mut txs = before;
+        txs.push(Fixture::trade_tx(buy, sell, 6, 501_000));
+        txs
+    });
+    let base = circuit(&f, &batch);
+    let slot = slot_of(&base, |w| matches!(w, SlotWitness::Trade(_)));
+    let SlotWitness::Trade(t) = &base.witness.slots[slot].witness else {
+        unreachable!()
+    };
+    let mut maker = t.trade.maker.order;
+    maker.order_id = zkperp_state::units::OrderId::new(order_id).expect("id");
+    let maker = f.sign(0, maker);
+    dishonest_in(&base, &start, slot, move |w| {
+        let SlotWitness::Trade(t) = w else {
+            unreachable!()
+        };
+        t.trade.maker = maker;
+    })
+}
+
+#[test]
+fn an_order_below_the_floor_cannot_fill() {
+    // 50 and 34 share slot 2 of a depth-3 orders tree; the floor 42 lies between them.
+    let floor = |f: &Fixture| vec![Fixture::forced_cancel_tx(0, f.id(0), f.traders[0].l1, 42)];
+    let f = funded();
+    let raise = floor(&f);
+    assert!(trade_with_maker_id(vec![], 50), "honest");
+    assert!(
+        trade_with_maker_id(vec![], 34),
+        "no floor: order 34 may fill"
+    );
+    assert!(trade_with_maker_id(raise.clone(), 50), "above the floor");
+    assert!(trade_with_maker_id(raise.clone(), 42), "at the floor");
+    assert!(!trade_with_maker_id(raise, 34), "below the floor");
 }

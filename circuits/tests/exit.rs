@@ -145,6 +145,7 @@ fn random_case(rng: &mut ChaCha20Rng, depth: u8, markets: usize) -> Case {
         )
         .expect("collateral"),
         nonce: Nonce::new(rng.gen_range(0..1 << 32)).expect("nonce"),
+        order_floor: zkperp_state::units::OrderId::new(rng.gen_range(0..1 << 40)).expect("floor"),
         positions,
         orders_root: Fr::from(rng.gen::<u128>()),
         salt: Fr::from(rng.gen::<u128>()) * Fr::from(rng.gen::<u128>()),

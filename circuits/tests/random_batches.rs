@@ -26,6 +26,7 @@ const SHAPE: Shape = Shape {
     deleverages: 1,
     deposits: 3,
     forced_withdrawals: 2,
+    forced_cancels: 1,
     trades: 4,
     withdrawals: 2,
     cancels: 2,
@@ -34,7 +35,7 @@ const SHAPE: Shape = Shape {
 const TRADERS: usize = 5;
 
 /// Applies `tx` if the native rules accept it and its kind has a free slot.
-fn attempt(f: &mut Fixture, counts: &mut [usize; 9], tx: Transaction) -> bool {
+fn attempt(f: &mut Fixture, counts: &mut [usize; SlotKind::COUNT], tx: Transaction) -> bool {
     let kind = SlotKind::of(&tx);
     if counts[kind as usize] >= SHAPE.count(kind) {
         return false;
@@ -49,7 +50,7 @@ fn attempt(f: &mut Fixture, counts: &mut [usize; 9], tx: Transaction) -> bool {
 fn random_batch(f: &mut Fixture, rng: &mut ChaCha20Rng, forced: &mut u64, n: usize) -> SealedBatch {
     let now = f.state.now().get() + rng.gen_range(10..120);
     f.state.begin_batch(ts(now)).expect("time");
-    let mut counts = [0usize; 9];
+    let mut counts = [0usize; SlotKind::COUNT];
     for m in 0..2u64 {
         let market = MarketId::new(m).expect("market");
         if n % 3 == 1 || rng.gen_bool(0.8) {
@@ -126,6 +127,22 @@ fn random_batch(f: &mut Fixture, rng: &mut ChaCha20Rng, forced: &mut u64, n: usi
             *forced += 1;
         }
     }
+    if rng.gen_bool(0.5) {
+        // Served or refused (a stranger, an account that may not exist), raising a floor that
+        // later orders (numbered upwards) may or may not be below.
+        let t = rng.gen_range(0..TRADERS);
+        let account = f.traders[t]
+            .id
+            .unwrap_or(AccountId::new(rng.gen_range(0..40)).expect("id"));
+        let requester = f.traders[rng.gen_range(0..TRADERS)].l1;
+        let below = f.traders[t].next_order.saturating_sub(rng.gen_range(0..3));
+        let index = f.state.queue_next(SlotKind::ForcedCancel);
+        attempt(
+            f,
+            &mut counts,
+            Fixture::forced_cancel_tx(index, account, requester, below),
+        );
+    }
     let funded: Vec<usize> = (0..TRADERS)
         .filter(|&t| f.traders[t].id.is_some())
         .collect();
@@ -187,7 +204,7 @@ fn random_batch(f: &mut Fixture, rng: &mut ChaCha20Rng, forced: &mut u64, n: usi
 fn random_native_batches_satisfy_the_circuit() {
     // The native runs first (milliseconds a batch), then the circuits, which take seconds
     // each and are independent: synthesized on every core.
-    let mut total = [0usize; 9];
+    let mut total = [0usize; SlotKind::COUNT];
     let mut jobs = Vec::new();
     for seed in [1u64, 2, 3] {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
@@ -203,7 +220,7 @@ fn random_native_batches_satisfy_the_circuit() {
         f.state.end_batch().expect("genesis batch");
         let config = Arc::new(f.state.config().clone());
         let mut forced = 0;
-        let mut kinds = [0usize; 9];
+        let mut kinds = [0usize; SlotKind::COUNT];
         for n in 0..5 {
             let batch = random_batch(&mut f, &mut rng, &mut forced, n);
             for a in &batch.txs {
@@ -211,7 +228,7 @@ fn random_native_batches_satisfy_the_circuit() {
             }
             jobs.push((seed, n, config.clone(), batch));
         }
-        eprintln!("seed {seed}: transactions per kind (o f l x d fw t w c) {kinds:?}");
+        eprintln!("seed {seed}: transactions per kind (o f l x d fw fc t w c) {kinds:?}");
         total.iter_mut().zip(kinds).for_each(|(t, k)| *t += k);
     }
     let next = std::sync::atomic::AtomicUsize::new(0);

@@ -68,7 +68,7 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
         "--max-unproven",
         "1",
         "--shape",
-        "o2-f1-l1-x1-d2-fw1-t1-w1-c1",
+        "o2-f1-l1-x1-d2-fw1-fc1-t1-w1-c1",
         "--account-depth",
         "6",
         "--order-depth",

@@ -75,6 +75,12 @@ pub enum OrderError {
     Expired,
     #[error("an order with this id is already open")]
     Duplicate,
+    #[error("the order size must be positive")]
+    NonPositiveSize,
+    #[error(
+        "the order's id is below its account's order floor: a forced cancel from L1 cancelled it"
+    )]
+    BelowFloor,
     #[error(transparent)]
     Risk(#[from] RiskError),
     #[error("the state machine refused a transaction: {0}")]
@@ -304,6 +310,12 @@ impl<S: NodeStore> Engine<S> {
         if self.open.contains_key(&key) {
             return Err(OrderError::Duplicate);
         }
+        if order.size.get() <= 0 {
+            return Err(OrderError::NonPositiveSize);
+        }
+        if order.order_id < account.leaf.order_floor {
+            return Err(OrderError::BelowFloor);
+        }
         let size = order.size.get() as u64;
         let position = account.leaf.positions[market].size.get() as i64;
         if !options.reduce_only {
@@ -515,6 +527,7 @@ fn blame(e: &TradeError) -> Role {
         | TradeError::NoSuchAccount(r)
         | TradeError::BadSignature(r)
         | TradeError::Superseded(r)
+        | TradeError::BelowFloor(r)
         | TradeError::Overfill(r)
         | TradeError::BadFee(r)
         | TradeError::Range(r, _)

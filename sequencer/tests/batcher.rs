@@ -234,7 +234,7 @@ use SlotKind::{CancelOrder as C, Deposit as D, OracleTick as O, Trade as T, With
 
 #[test]
 fn a_deposit_after_a_trade_goes_to_the_next_batch() {
-    let mut w = opened(3, 2, "o2-f1-l1-x1-d2-fw1-t4-w2-c2");
+    let mut w = opened(3, 2, "o2-f1-l1-x1-d2-fw1-fc1-t4-w2-c2");
     let ask = w.f.order(1, btc(), Side::Sell, 10, 500_000);
     w.submit(ask, TimeInForce::GoodTillCancelled);
     let bid = w.f.order(0, btc(), Side::Buy, 10, 500_000);
@@ -278,7 +278,7 @@ fn a_deposit_after_a_trade_goes_to_the_next_batch() {
 
 #[test]
 fn start_of_batch_kinds_keep_slot_order_and_their_queues_order() {
-    let mut w = opened(4, 2, "o2-f1-l1-x1-d2-fw1-t4-w2-c2");
+    let mut w = opened(4, 2, "o2-f1-l1-x1-d2-fw1-fc1-t4-w2-c2");
     // Deposits are full (2 of 2): the next two wait, in queue order.
     let third = (w.next_ticket(), w.deposit(2, 1_000_000_000));
     assert_eq!(w.run(third.1).outcome, Outcome::Held);
@@ -305,7 +305,7 @@ fn start_of_batch_kinds_keep_slot_order_and_their_queues_order() {
 
 #[test]
 fn a_trade_beyond_capacity_rolls_the_batch() {
-    let mut w = opened(3, 3, "o2-f1-l1-x1-d4-fw1-t2-w1-c2");
+    let mut w = opened(3, 3, "o2-f1-l1-x1-d4-fw1-fc1-t2-w1-c2");
     let asks: Vec<_> = (0..3)
         .map(|_| w.f.order(1, btc(), Side::Sell, 5, 500_000))
         .collect();
@@ -354,7 +354,7 @@ fn a_trade_beyond_capacity_rolls_the_batch() {
 
 #[test]
 fn withdrawals_and_cancels_land_after_the_trades() {
-    let mut w = opened(3, 3, "o2-f1-l1-x1-d4-fw1-t4-w2-c2");
+    let mut w = opened(3, 3, "o2-f1-l1-x1-d4-fw1-fc1-t4-w2-c2");
     let withdrawal = (w.next_ticket(), w.withdrawal(2, 1_000, 0));
     assert_eq!(w.run(withdrawal.1).outcome, Outcome::Held);
     let resting = w.f.order(2, btc(), Side::Buy, 3, 499_000);
@@ -426,7 +426,7 @@ fn withdrawals_and_cancels_land_after_the_trades() {
 
 #[test]
 fn a_fill_or_kill_larger_than_what_is_left_rolls_first_and_one_larger_than_a_batch_is_refused() {
-    let mut w = opened(3, 3, "o2-f1-l1-x1-d4-fw1-t2-w1-c1");
+    let mut w = opened(3, 3, "o2-f1-l1-x1-d4-fw1-fc1-t2-w1-c1");
     for _ in 0..3 {
         let ask = w.f.order(1, btc(), Side::Sell, 5, 500_000);
         w.submit(ask, TimeInForce::GoodTillCancelled);
@@ -469,7 +469,7 @@ fn a_fill_or_kill_larger_than_what_is_left_rolls_first_and_one_larger_than_a_bat
 
 #[test]
 fn between_batches_orders_wait_and_batch_commands_out_of_place_are_refused() {
-    let mut w = World::new(2, "o2-f1-l1-x1-d2-fw1-t2-w1-c1");
+    let mut w = World::new(2, "o2-f1-l1-x1-d2-fw1-fc1-t2-w1-c1");
     assert!(matches!(w.end().outcome, Outcome::BatchRefused(_)));
     let deposit = (w.next_ticket(), w.deposit(0, 1_000_000_000));
     assert_eq!(
@@ -506,7 +506,7 @@ fn between_batches_orders_wait_and_batch_commands_out_of_place_are_refused() {
     );
     // A shape without a slot of some kind is refused outright.
     let mut config = w.config.clone();
-    config.shape = "o1-f1-l1-x1-d1-fw0-t1-w1-c1".parse().expect("shape");
+    config.shape = "o1-f1-l1-x1-d1-fw0-fc1-t1-w1-c1".parse().expect("shape");
     assert!(config.genesis().is_err());
 }
 
@@ -744,7 +744,7 @@ fn replay(w: &World) {
 fn random_streams_fit_the_shape_and_replay_identically() {
     let mut total = Tally::default();
     for seed in 0..4 {
-        let mut w = World::new(4, "o2-f1-l1-x1-d2-fw1-t3-w1-c2");
+        let mut w = World::new(4, "o2-f1-l1-x1-d2-fw1-fc1-t3-w1-c2");
         random_stream(&mut w, seed, 300);
         let tally = check_stream(&w);
         replay(&w);
@@ -769,7 +769,7 @@ fn random_streams_fit_the_shape_and_replay_identically() {
 fn a_restarted_sequencer_rebuilds_the_same_batches_and_held_queues() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("journal");
-    let mut w = World::new(4, "o2-f1-l1-x1-d2-fw1-t3-w1-c2");
+    let mut w = World::new(4, "o2-f1-l1-x1-d2-fw1-fc1-t3-w1-c2");
     random_stream(&mut w, 99, 200);
     check_stream(&w);
     {

@@ -30,6 +30,7 @@ impl Account {
             l1_address,
             collateral: crate::units::Collateral::ZERO,
             nonce: crate::units::Nonce::default(),
+            order_floor: crate::units::OrderId::default(),
             positions,
             orders_root: orders.root(),
             salt,

@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! oracle ticks | funding ticks | liquidations | deleverages | deposits | forced withdrawals |
-//! trades | withdrawals | cancels | fee settlement (always one write)
+//! forced cancels | trades | withdrawals | cancels | fee settlement (always one write)
 //! ```
 //!
 //! Why this order: ticks set the batch's prices before anything is valued at them; the
@@ -161,7 +161,7 @@ impl Shape {
 impl std::str::FromStr for Shape {
     type Err = String;
 
-    /// Parses [`Shape::id`]'s form, e.g. `o1-f1-l1-x1-d2-fw1-t4-w2-c1` (missing kinds are 0).
+    /// Parses [`Shape::id`]'s form, e.g. `o1-f1-l1-x1-d2-fw1-fc1-t4-w2-c1` (missing kinds are 0).
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let mut shape = Shape::default();
         for part in text.split('-').filter(|p| !p.is_empty()) {
@@ -339,6 +339,7 @@ mod tests {
             deleverages: 4,
             deposits: 5,
             forced_withdrawals: 6,
+            forced_cancels: 10,
             trades: 7,
             withdrawals: 8,
             cancels: 9,
@@ -348,5 +349,14 @@ mod tests {
         assert!("q4".parse::<Shape>().is_err());
         assert!("t".parse::<Shape>().is_err());
         assert!("t70000".parse::<Shape>().is_err());
+        // A two-letter kind is not read as a one-letter one.
+        assert_eq!(
+            "f1-fw2-fc3".parse::<Shape>().map(|s| (
+                s.funding_ticks,
+                s.forced_withdrawals,
+                s.forced_cancels
+            )),
+            Ok((1, 2, 3))
+        );
     }
 }

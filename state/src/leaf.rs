@@ -1,12 +1,13 @@
 //! The account leaf and its hash: the one place its encoding is written.
 //!
 //! ```text
-//! leaf hash      = Poseidon(pk.x, pk.y, l1_address, collateral, nonce, orders_root,
-//!                           positions_hash, salt)
+//! leaf hash      = Poseidon(pk.x, pk.y, l1_address, collateral, nonce | order_floor << 32,
+//!                           orders_root, positions_hash, salt)
 //! positions_hash = Poseidon(pack(position_0), .., pack(position_{M-1}))    M = number of markets
 //! pack(position) = (size + 2^40) * 2^64 + (funding_index + 2^63)           105 bits
 //! ```
-//! Signed values (collateral) enter as field elements `r - |x|` when negative. The salt is a
+//! The order floor shares the nonce's element (72 bits): an account whose floor was never
+//! raised hashes exactly as before the floor existed. Signed values (collateral) enter as field elements `r - |x|` when negative. The salt is a
 //! random field element chosen when the account is created: without it, a leaf hash published
 //! for data availability could be brute-forced to its balance and positions.
 
@@ -15,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::eddsa::PublicKey;
 use crate::field::{fr_from_i128, Fr};
 use crate::poseidon::{poseidon, poseidon_slice};
-use crate::units::{BaseLots, Collateral, FundingIndex, L1Address, Nonce};
+use crate::units::{BaseLots, Collateral, FundingIndex, L1Address, Nonce, OrderId};
 
 /// One market's slot in an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -41,6 +42,10 @@ pub struct AccountLeaf {
     pub l1_address: L1Address,
     pub collateral: Collateral,
     pub nonce: Nonce,
+    /// Orders with an id below this can never fill: raised by a forced cancel
+    /// (`tx::forced_cancel`), never lowered.
+    #[serde(default)]
+    pub order_floor: OrderId,
     pub positions: Vec<Position>,
     #[serde(with = "crate::field::serde_fr")]
     pub orders_root: Fr,
@@ -61,7 +66,7 @@ impl AccountLeaf {
             self.public_key.y(),
             self.l1_address.to_field(),
             fr_from_i128(self.collateral.get()),
-            Fr::from(u64::from(self.nonce)),
+            Fr::from(u128::from(u64::from(self.nonce)) | u128::from(self.order_floor.get()) << 32),
             self.orders_root,
             positions_hash(&self.positions),
             self.salt,

@@ -370,6 +370,24 @@ impl Fixture {
         self.apply(Self::trade_tx(maker, taker, size, price))
     }
 
+    /// The forced cancel of queue entry `index`: `requester` asks that `account`'s orders below
+    /// `below` never fill.
+    pub fn forced_cancel_tx(
+        index: u64,
+        account: AccountId,
+        requester: L1Address,
+        below: u64,
+    ) -> Transaction {
+        Transaction::ForcedCancel(crate::tx::ForcedCancel {
+            request: crate::tx::forced_cancel::L1ForcedCancel {
+                index,
+                account,
+                requester,
+                order_id: OrderId::new(below).expect("order id"),
+            },
+        })
+    }
+
     pub fn withdrawal_tx(&self, trader: usize, amount_units: u64) -> Transaction {
         let id = self.id(trader);
         let nonce = self.state.account(id).expect("account").leaf.nonce;

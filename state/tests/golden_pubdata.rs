@@ -100,6 +100,20 @@ fn record(r: &PubData) -> Value {
             "market": market.get(),
             "index": i64::try_from(index.get()).expect("funding indices are 64-bit"),
         }),
+        PubData::ForcedCancel(zkperp_state::tx::forced_cancel::ForcedCancelRecord {
+            index,
+            account,
+            requester,
+            order_id,
+            served,
+        }) => json!({
+            "kind": r.kind(),
+            "index": index,
+            "account": account.get(),
+            "requester": address(requester),
+            "order_id": order_id.get(),
+            "served": served,
+        }),
         PubData::Liquidation(none)
         | PubData::Deleverage(none)
         | PubData::Trade(none)
@@ -130,6 +144,17 @@ fn batch(name: &str, data: &BatchPublicData) -> Value {
             "account": a.account.get(),
             "leaf_hash": fr(&a.leaf_hash),
         })).collect::<Vec<_>>(),
+    })
+}
+
+fn forced_cancel(index: u64, account: AccountId, requester: L1Address, below: u64) -> Transaction {
+    Transaction::ForcedCancel(zkperp_state::tx::ForcedCancel {
+        request: zkperp_state::tx::forced_cancel::L1ForcedCancel {
+            index,
+            account,
+            requester,
+            order_id: zkperp_state::units::OrderId::new(below).expect("order id"),
+        },
     })
 }
 
@@ -174,6 +199,7 @@ const SHAPE: Shape = Shape {
     deleverages: 0,
     deposits: 4,
     forced_withdrawals: 2,
+    forced_cancels: 2,
     trades: 1,
     withdrawals: 2,
     cancels: 0,
@@ -205,7 +231,7 @@ fn batches() -> Vec<(&'static str, BatchPublicData)> {
 
     // Batch 2, an hour later: a new mark price, funding indices, another refund (a key of a
     // small-order point), a credit to an existing account, a served and a refused forced
-    // withdrawal, a withdrawal.
+    // withdrawal, a served and a refused forced cancel, a withdrawal.
     f.advance(3600);
     f.set_price(btc(), 510_000);
     for (market, index) in [(btc(), -1_500i128), (eth(), 7)] {
@@ -236,10 +262,20 @@ fn batches() -> Vec<(&'static str, BatchPublicData)> {
         refused.as_slice(),
         [PubData::ForcedWithdrawal(zkperp_state::tx::forced_withdrawal::ForcedWithdrawalRecord { paid, .. })] if paid.get() == 0
     ));
+    let cancelled = apply(&mut f, forced_cancel(0, b, owner, 1_000));
+    assert!(matches!(
+        cancelled.as_slice(),
+        [PubData::ForcedCancel(r)] if r.served
+    ));
+    let refused = apply(&mut f, forced_cancel(1, a, stranger, 7));
+    assert!(matches!(
+        refused.as_slice(),
+        [PubData::ForcedCancel(r)] if !r.served
+    ));
     let tx = f.withdrawal_tx(1, 1_000_000);
     apply(&mut f, tx);
     out.push((
-        "funding, forced served and refused, a refund, a withdrawal",
+        "funding, forced withdrawals and cancels served and refused, a refund, a withdrawal",
         seal(&mut f),
     ));
 

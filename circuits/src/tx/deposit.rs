@@ -140,6 +140,7 @@ pub fn execute_deposit(
         l1_address: created.select(&l1_address, &leaf.l1_address)?,
         collateral,
         nonce: created.select(&zero, &leaf.nonce)?,
+        order_floor: created.select(&zero, &leaf.order_floor)?,
         positions,
         orders_root: created.select(&empty_orders, &leaf.orders_root)?,
         salt: created.select(&salt, &leaf.salt)?,

@@ -165,6 +165,13 @@ fn party(
     )?;
     let (filled, may_fill) = filled_so_far(&slot, &order.order_id)?;
     may_fill.conditional_enforce_equal(&Boolean::TRUE, enabled)?;
+    // Not below the account's order floor: both are 40-bit, so the difference is 40-bit
+    // exactly when it is non-negative.
+    conditional_enforce_unsigned_bits(
+        &(&order.order_id - &leaf.order_floor),
+        OrderId::BITS,
+        enabled,
+    )?;
     let new_filled = filled + &fill.size;
     conditional_enforce_unsigned_bits(&(&order.size - &new_filled), BaseLots::BITS + 1, enabled)?;
     let new_slot = OrderSlotVar {

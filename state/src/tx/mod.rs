@@ -36,6 +36,7 @@ macro_rules! for_each_kind {
             Deleverage(Deleverage) deleverage deleverages "x",
             Deposit(Deposit) deposit deposits "d",
             ForcedWithdrawal(ForcedWithdrawal) forced_withdrawal forced_withdrawals "fw",
+            ForcedCancel(ForcedCancel) forced_cancel forced_cancels "fc",
             Trade(Trade) trade trades "t",
             Withdrawal(Withdrawal) withdrawal withdrawals "w",
             CancelOrder(CancelOrder) cancel_order cancels "c",

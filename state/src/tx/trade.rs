@@ -9,7 +9,8 @@
 //!    takes at least its limit);
 //! 3. neither order has expired (`expiry >= batch time`);
 //! 4. each order is signed by its account's key;
-//! 5. each order was not superseded in its slot, and `filled + size <= order size`;
+//! 5. each order was not superseded in its slot, is not below its account's order floor (a
+//!    forced cancel raised it past the order), and `filled + size <= order size`;
 //! 6. fees are non-negative and each at most `max_fee * notional`;
 //! 7. funding is settled on both accounts, then the fill moves `size` lots and `notional`
 //!    collateral between them; the fees go to the fee account when the batch seals;
@@ -83,6 +84,8 @@ pub enum TradeError {
     BadSignature(Role),
     #[error("the {0}'s order was superseded in its slot")]
     Superseded(Role),
+    #[error("the {0}'s order was cancelled from L1: its id is below the account's order floor")]
+    BelowFloor(Role),
     #[error("the fill exceeds what is left of the {0}'s order")]
     Overfill(Role),
     #[error("the {0}'s fee is negative or above its maximum")]
@@ -150,6 +153,9 @@ pub fn execute_trade<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Trade) -> Result<(
             .map_err(|_| TradeError::BadSignature(role))?;
         let slot = ctx.order_slot(order.account, order.order_id);
         let filled = filled_so_far(&slot, order.order_id).ok_or(TradeError::Superseded(role))?;
+        if order.order_id < leaf.order_floor {
+            return Err(TradeError::BelowFloor(role));
+        }
         let new_filled = filled.get() + tx.size.get();
         if new_filled > order.size.get() {
             return Err(TradeError::Overfill(role));

@@ -5,6 +5,7 @@ mod cancel_order;
 mod deleverage;
 mod deposit;
 mod domain;
+mod forced_cancel;
 mod forced_withdrawal;
 mod funding_tick;
 mod insurance_fund;

@@ -1,0 +1,150 @@
+//! Twin of `zkperp_state::tx::forced_cancel`: an L1 request answered either way, and the
+//! answer is the rules', not the sequencer's:
+//!
+//! ```text
+//! served    = exists & requester == owner      (the only grounds of refusal are their negations)
+//! served   => floor' = max(floor, order_id), the leaf rewritten with it
+//! record    = 0x07 | u64 index | u32 account | address requester | u64 order_id | u8 served
+//! ```
+//! The account's leaf, or its empty slot, is proven under the current root, so a refusal shows
+//! why it is justified, and a served request cannot be published as refused.
+
+use ark_r1cs_std::{
+    alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar,
+    uint8::UInt8,
+};
+use ark_relations::gr1cs::SynthesisError;
+use zkperp_state::batch::{AppliedTx, SealedBatch};
+use zkperp_state::pubdata::PubData;
+use zkperp_state::state::StateConfig;
+use zkperp_state::tx::forced_cancel::{ForcedCancel, ForcedCancelRecord, L1ForcedCancel};
+use zkperp_state::units::{AccountId, L1Address, OrderId};
+use zkperp_state::Fr;
+
+use crate::batch::BatchVar;
+use crate::eq::conditional_enforce_equal;
+use crate::leaf::AccountLeafVar;
+use crate::margin::is_nonnegative;
+use crate::merkle::MerkleProofVar;
+use crate::pubdata::uint_be_bytes;
+use crate::tx::Gadget;
+use crate::units::enforce_unsigned_bits;
+use crate::witness::{dummy_account, dummy_leaf, zero_proof, AccountWitness, ReceiptError};
+
+#[derive(Debug, Clone)]
+pub struct ForcedCancelWitness {
+    pub request: L1ForcedCancel,
+    /// An account has the requested id (its leaf is not empty).
+    pub exists: bool,
+    /// Its leaf (a placeholder when it does not exist) and the path to its id (zeros when the
+    /// id is beyond the tree).
+    pub account: AccountWitness,
+}
+
+pub fn execute_forced_cancel(
+    b: &mut BatchVar,
+    w: &ForcedCancelWitness,
+    enabled: &Boolean<Fr>,
+) -> Result<(), SynthesisError> {
+    let cs = b.cs.clone();
+    let r = &w.request;
+    let index = FpVar::new_witness(cs.clone(), || Ok(Fr::from(r.index)))?;
+    let account = FpVar::new_witness(cs.clone(), || Ok(Fr::from(r.account.get())))?;
+    let id_bits = enforce_unsigned_bits(&account, AccountId::BITS)?;
+    let requester = FpVar::new_witness(cs.clone(), || Ok(r.requester.to_field()))?;
+    enforce_unsigned_bits(&requester, 160)?;
+    let order_id = FpVar::new_witness(cs.clone(), || Ok(Fr::from(r.order_id.get())))?;
+    enforce_unsigned_bits(&order_id, OrderId::BITS)?;
+    let exists = Boolean::new_witness(cs.clone(), || Ok(w.exists))?;
+
+    // The account's leaf, or its empty slot, under the current root; an id beyond the tree
+    // names no account.
+    let depth = usize::from(b.config.account_tree_depth);
+    let in_range = if depth < id_bits.len() {
+        !Boolean::kary_or(&id_bits[depth..])?
+    } else {
+        Boolean::TRUE
+    };
+    (&exists & &!in_range.clone()).enforce_equal(&Boolean::FALSE)?;
+    let leaf = AccountLeafVar::new_witness(cs.clone(), b.markets_count(), Some(&w.account.leaf))?;
+    let siblings = b
+        .path(&w.account.proof, b.config.account_tree_depth)?
+        .siblings;
+    let path = MerkleProofVar::new(id_bits[..depth].to_vec(), siblings);
+    let hash = leaf.hash()?;
+    let present = exists.select(&hash, &FpVar::zero())?;
+    conditional_enforce_equal(
+        &path.root_for(&present)?,
+        &b.accounts_root,
+        &(enabled & &in_range),
+    )?;
+
+    // What the rules decide, in both directions.
+    let owner = leaf.l1_address.is_eq(&requester)?;
+    let served = enabled & &(&exists & &owner);
+    // Both are 40-bit: the difference is 40-bit exactly when order_id >= floor.
+    let raises = is_nonnegative(&(&order_id - &leaf.order_floor), OrderId::BITS)?;
+    let mut after = leaf;
+    after.order_floor = raises.select(&order_id, &after.order_floor)?;
+    let new_hash = after.hash()?;
+    b.write_proven_account(&path, &new_hash, &served)?;
+
+    let zero = FpVar::zero();
+    let mut body = uint_be_bytes(&enabled.select(&index, &zero)?, 8)?;
+    body.extend(uint_be_bytes(&enabled.select(&account, &zero)?, 4)?);
+    body.extend(uint_be_bytes(&enabled.select(&requester, &zero)?, 20)?);
+    body.extend(uint_be_bytes(&enabled.select(&order_id, &zero)?, 8)?);
+    let mut served_bits = vec![served];
+    served_bits.resize(8, Boolean::FALSE);
+    body.push(UInt8::from_bits_le(&served_bits));
+    b.record(ForcedCancelRecord::KIND, body, enabled)
+}
+
+impl Gadget for ForcedCancel {
+    type Witness = ForcedCancelWitness;
+
+    fn witness(
+        config: &StateConfig,
+        _batch: &SealedBatch,
+        tx: &Self,
+        applied: &AppliedTx,
+    ) -> Result<Self::Witness, ReceiptError> {
+        if !matches!(applied.receipt.pubdata.first(), Some(PubData::ForcedCancel(_))) {
+            return Err(ReceiptError);
+        }
+        let read = applied.receipt.reads.first().ok_or(ReceiptError)?;
+        Ok(ForcedCancelWitness {
+            request: tx.request,
+            exists: read.leaf.is_some(),
+            account: AccountWitness {
+                id: read.account,
+                leaf: read.leaf.clone().unwrap_or_else(|| dummy_leaf(config)),
+                proof: read
+                    .proof
+                    .clone()
+                    .unwrap_or_else(|| zero_proof(config.account_tree_depth)),
+            },
+        })
+    }
+
+    fn dummy(config: &StateConfig) -> Self::Witness {
+        ForcedCancelWitness {
+            request: L1ForcedCancel {
+                index: 0,
+                account: AccountId::INSURANCE_FUND,
+                requester: L1Address([0; 20]),
+                order_id: OrderId::default(),
+            },
+            exists: false,
+            account: dummy_account(config),
+        }
+    }
+
+    fn synthesize(
+        b: &mut BatchVar,
+        w: &Self::Witness,
+        enabled: &Boolean<Fr>,
+    ) -> Result<(), SynthesisError> {
+        execute_forced_cancel(b, w, enabled)
+    }
+}
