@@ -9,15 +9,15 @@ import {IVerifier} from "./IVerifier.sol";
 ///
 ///   deposit(key, account, amount) --> deposit queue (hash, deadlines) -+
 ///   requestForcedWithdrawal() ------> forced queue (deadlines) --------+--> submitBatch(pubdata, proof)
-///                                                                      |     header names this chain
+///   requestForcedCancel() ----------> forced-cancel queue (deadlines) -+     header names this chain
 ///                                                                      |     and this rollup; consumes
-///                                                                      |     both queues in order,
+///                                                                      |     each queue in order,
 ///                                                                      |     moves the root, credits
 ///   claim() <---------------------- claimable[l1 address] <------------+     claims (withdrawals, what
 ///                                                                             forced answers paid,
 ///                                                                             refunded deposits)
-///   freeze()  anyone, once the oldest unanswered forced request or the oldest unconsumed deposit
-///             is due; then no batch, deposit or request, and:
+///   freeze()  anyone, once the oldest unanswered forced request (withdrawal or cancel) or the
+///             oldest unconsumed deposit is due; then no batch, deposit or request, and:
 ///   registerExit(account, amount, proof)  once per account, within claimWindow of the freeze
 ///   claimExit(account)                    after the window: the registered amount, or its
 ///                                         pro-rata share if registered exits exceed the pool
@@ -66,6 +66,8 @@ contract Rollup {
     uint256 internal constant AMOUNT_LIMIT = 1 << 63;
     /// An exit pays a total value, `|TV| < 2^100` (units.rs); the exit circuit range-checks it.
     uint256 internal constant EXIT_AMOUNT_LIMIT = 1 << 100;
+    /// Order ids: `orderId < 2^40` (units.rs ORDER_ID_BITS).
+    uint256 internal constant ORDER_ID_LIMIT = 1 << 40;
     /// Markets per deployment (units.rs MAX_MARKETS).
     uint256 internal constant MAX_MARKETS = 8;
     /// The insurance fund's L2 account (units.rs AccountId::INSURANCE_FUND).
@@ -79,6 +81,8 @@ contract Rollup {
     uint8 internal constant KIND_FUNDING_INDEX = 0x05;
     /// A queued deposit the state machine consumed without crediting it: repaid on L1.
     uint8 internal constant KIND_DEPOSIT_REFUNDED = 0x06;
+    /// The answer to a forced cancel: served (the account's order floor was raised) or refused.
+    uint8 internal constant KIND_FORCED_CANCEL = 0x07;
     /// `kind | u64 index | address l1 | bytes32 packed key | u32 account | u64 amount`, the same
     /// for 0x01 and 0x06; the fields' offsets in the record follow.
     uint256 internal constant DEPOSIT_LEN = 73;
@@ -99,6 +103,14 @@ contract Rollup {
     uint256 internal constant FORCED_REQUESTER = 13;
     uint256 internal constant FORCED_AMOUNT = 33;
     uint256 internal constant FORCED_PAID = 41;
+    /// `0x07 | u64 index | u32 account | address requester | u64 orderId | u8 served`, served 0
+    /// (refused) or 1 (served).
+    uint256 internal constant FORCED_CANCEL_LEN = 42;
+    uint256 internal constant FORCED_CANCEL_INDEX = 1;
+    uint256 internal constant FORCED_CANCEL_ACCOUNT = 9;
+    uint256 internal constant FORCED_CANCEL_REQUESTER = 13;
+    uint256 internal constant FORCED_CANCEL_ORDER_ID = 33;
+    uint256 internal constant FORCED_CANCEL_SERVED = 41;
     /// `0x04 | u8 market | u64 price` and `0x05 | u8 market | i64 funding index`.
     uint256 internal constant MARKET_RECORD_LEN = 10;
     uint256 internal constant MARKET_ID = 1;
@@ -121,17 +133,20 @@ contract Rollup {
     /// The queue a freeze names as overdue (event Frozen).
     uint8 public constant QUEUE_FORCED = 0;
     uint8 public constant QUEUE_DEPOSIT = 1;
+    uint8 public constant QUEUE_FORCED_CANCEL = 2;
 
     // ---- Fixed at deployment ----
 
     IERC20 public immutable token;
     IVerifier public immutable exitVerifier;
-    /// Seconds the operator has to answer a forced request, or consume a deposit, before anyone
-    /// may freeze.
+    /// Seconds the operator has to answer a forced request (withdrawal or cancel), or consume a
+    /// deposit, before anyone may freeze.
     uint256 public immutable gracePeriod;
-    /// Seconds between consecutive forced requests' deadlines, at least: a request's deadline
-    /// is `max(now + gracePeriod, previous deadline + forcedSpacing)`, so the operator always
-    /// has `forcedSpacing` seconds per request and a flood of requests cannot force a freeze.
+    /// Seconds between consecutive forced requests' deadlines, at least, in each forced queue
+    /// (withdrawals, cancels: each staggered on its own): a request's deadline is
+    /// `max(now + gracePeriod, previous deadline in its queue + forcedSpacing)`, so the operator
+    /// always has `forcedSpacing` seconds per request and a flood of requests cannot force a
+    /// freeze.
     uint256 public immutable forcedSpacing;
     /// The same for deposits: a deposit's deadline is
     /// `max(now + gracePeriod, previous deposit's deadline + depositSpacing)`.
@@ -162,6 +177,15 @@ contract Rollup {
     // ---- State ----
 
     address public operator;
+    /// Set by freeze(), for good. With frozenAt and exitPoolFixed it fills the rest of the
+    /// operator's slot: submitBatch reads both in one cold read, and freeze() writes a slot
+    /// already in use. (The three queues' counters below fill two slots of their own.)
+    bool public frozen;
+    /// The block time of the freeze (0 while not frozen): the exit claim window starts here.
+    uint64 public frozenAt;
+    /// Set by the first exit claim, with exitPool (packed here: the first claim writes a slot
+    /// already in use).
+    bool public exitPoolFixed;
     /// The last verified state root.
     uint256 public stateRoot;
     /// Batches applied so far; the next batch must carry the number `batchCount + 1`.
@@ -172,12 +196,9 @@ contract Rollup {
     uint64 public depositsConsumed;
     uint64 public forcedCount;
     uint64 public forcedAnswered;
-    bool public frozen;
-    /// The block time of the freeze (0 while not frozen): the exit claim window starts here.
-    uint64 public frozenAt;
-    /// Set by the first exit claim, with exitPool (packed here: the first claim writes a slot
-    /// already in use).
-    bool public exitPoolFixed;
+    /// Forced cancels requested so far, and answered so far (the next one to answer).
+    uint64 public forcedCancelCount;
+    uint64 public forcedCancelsAnswered;
 
     /// `depositHash[i]`: the running hash after deposit `i`, `h_{-1} = 0`,
     /// `h_i = keccak256(h_{i-1} | u64 index | address l1 | bytes32 packed key | u32 account | u64 amount)`:
@@ -195,6 +216,16 @@ contract Rollup {
     }
 
     mapping(uint64 => ForcedRequest) public forcedRequests;
+
+    /// A forced cancel: every order of `account` with an id below `orderId` is to be cancelled.
+    struct ForcedCancel {
+        address requester;
+        uint32 account;
+        uint64 orderId;
+        uint64 deadline;
+    }
+
+    mapping(uint64 => ForcedCancel) public forcedCancels;
 
     struct Market {
         uint64 markPrice;
@@ -237,6 +268,9 @@ contract Rollup {
     event ForcedWithdrawalRequested(
         uint64 indexed index, uint32 indexed account, address indexed requester, uint64 amount, uint64 deadline
     );
+    event ForcedCancelRequested(
+        uint64 indexed index, uint32 indexed account, address requester, uint64 orderId, uint64 deadline
+    );
     event BatchApplied(
         uint64 indexed batchNumber,
         uint256 oldRoot,
@@ -250,10 +284,14 @@ contract Rollup {
     );
     event DepositRefunded(uint64 indexed index, address indexed l1Address, uint64 amount);
     event ForcedWithdrawalAnswered(uint64 indexed index, uint32 indexed account, uint64 paid);
+    /// `served`: the account's order floor was raised (false: refused, no such account or
+    /// another owner).
+    event ForcedCancelAnswered(uint64 indexed index, uint32 indexed account, bool served);
     event MarkPriceUpdated(uint256 indexed market, uint64 price);
     event FundingIndexUpdated(uint256 indexed market, int64 fundingIndex);
     event Claimed(address indexed l1Address, uint256 amount);
-    /// `queue`: QUEUE_FORCED or QUEUE_DEPOSIT; `overdueIndex`: the overdue entry's index in it.
+    /// `queue`: QUEUE_FORCED, QUEUE_DEPOSIT or QUEUE_FORCED_CANCEL; `overdueIndex`: the overdue
+    /// entry's index in it.
     event Frozen(uint8 queue, uint64 overdueIndex, address by);
     event ExitRegistered(uint32 indexed account, address indexed l1Address, uint256 amount);
     /// `amount`: as registered; `paid`: what the claim paid (less if the pool fell short).
@@ -281,6 +319,8 @@ contract Rollup {
     error DepositMismatch();
     error ForcedOutOfOrder(uint64 expected, uint64 got);
     error ForcedMismatch();
+    error ForcedCancelOutOfOrder(uint64 expected, uint64 got);
+    error ForcedCancelMismatch();
     error UnknownRecord(uint8 kind);
     error UnknownMarket(uint256 market);
     error Overdraft();
@@ -448,7 +488,7 @@ contract Rollup {
         _push(msg.sender, amount);
     }
 
-    // ---- Forced withdrawals and freeze ----
+    // ---- Forced requests (withdrawals, cancels) and freeze ----
 
     /// Asks the rollup to pay `amount` of L2 account `account` to the sender. The next batches
     /// must answer it (paid in full, in part as far as the margin rule allows, or refused on a
@@ -467,6 +507,36 @@ contract Rollup {
         emit ForcedWithdrawalRequested(index, account, msg.sender, amount, deadline);
     }
 
+    /// Asks the rollup to cancel every order of L2 account `account` whose order id is below
+    /// `orderId`: the state machine raises the account's order floor to `max(floor, orderId)`,
+    /// and an order whose id is below the floor can never fill. This is the L1 way out for a
+    /// trader whose signed cancels the operator will not include: their resting orders stop
+    /// being fillable without the operator's consent. The contract cannot read leaves, so it
+    /// only queues the request; the next batches must answer it, in order, by its deadline:
+    /// served if the sender is the account's L1 owner, refused if the account does not exist or
+    /// has another owner. The proof decides which; the contract checks that the answer is this
+    /// request's (_answerForcedCancel). If the oldest unanswered one reaches its deadline,
+    /// anyone may freeze the rollup.
+    ///
+    /// Its own queue, not the forced withdrawals': a batch runs forced cancels in slots of
+    /// their own, and each kind's slots consume their own queue in order. Its deadlines are
+    /// staggered like the forced withdrawals', with the same `forcedSpacing` but on this
+    /// queue's own previous deadline. `0 < orderId < 2^40` (units.rs ORDER_ID_BITS; 0 would
+    /// cancel nothing). No minimum amount applies: a forced cancel moves no value, so there is
+    /// no amount to put a floor on. As for forced withdrawals, the staggered deadlines are what
+    /// guarantee that the operator can always serve the queue within a batch's slots: a flood
+    /// of requests only delays the later ones instead of freezing the rollup.
+    function requestForcedCancel(uint32 account, uint64 orderId) external {
+        if (frozen) revert IsFrozen();
+        if (orderId == 0 || orderId >= ORDER_ID_LIMIT) revert BadAmount();
+        uint64 index = forcedCancelCount;
+        uint64 deadline = _nextDeadline(index == 0 ? 0 : forcedCancels[index - 1].deadline, forcedSpacing);
+        forcedCancels[index] =
+            ForcedCancel({requester: msg.sender, account: account, orderId: orderId, deadline: deadline});
+        forcedCancelCount = index + 1;
+        emit ForcedCancelRequested(index, account, msg.sender, orderId, deadline);
+    }
+
     /// The deadline of a queue's next entry: `max(now + gracePeriod, previous + spacing)`, where
     /// `previous` is the deadline of the entry before it (0 for the first: `spacing` is at most
     /// `gracePeriod`, so the first gets `now + gracePeriod`). A lone entry gets the full grace
@@ -482,19 +552,24 @@ contract Rollup {
         return uint64(due);
     }
 
-    /// Freezes the rollup for good once the oldest unanswered forced request or the oldest
-    /// unconsumed deposit is due: possible from its deadline second on (`block.timestamp >=
-    /// deadline`), never before. Each queue is served in order and its deadlines never decrease,
-    /// so its oldest entry is its first due. The forced queue is looked at first: when both are
-    /// overdue, `Frozen` names the forced request.
+    /// Freezes the rollup for good once the oldest unanswered forced withdrawal, the oldest
+    /// unanswered forced cancel or the oldest unconsumed deposit is due: possible from its
+    /// deadline second on (`block.timestamp >= deadline`), never before. Each queue is served in
+    /// order and its deadlines never decrease, so its oldest entry is its first due. The queues
+    /// are looked at in this order: forced withdrawals, forced cancels, deposits; when several
+    /// are overdue, `Frozen` names the first overdue one.
     function freeze() external {
         if (frozen) revert IsFrozen();
         uint8 queue = QUEUE_FORCED;
         uint64 index = forcedAnswered;
         if (index >= forcedCount || block.timestamp < forcedRequests[index].deadline) {
-            queue = QUEUE_DEPOSIT;
-            index = depositsConsumed;
-            if (index >= depositCount || block.timestamp < depositDeadline[index]) revert NotOverdue();
+            queue = QUEUE_FORCED_CANCEL;
+            index = forcedCancelsAnswered;
+            if (index >= forcedCancelCount || block.timestamp < forcedCancels[index].deadline) {
+                queue = QUEUE_DEPOSIT;
+                index = depositsConsumed;
+                if (index >= depositCount || block.timestamp < depositDeadline[index]) revert NotOverdue();
+            }
         }
         frozen = true;
         // forge-lint: disable-next-line(unsafe-typecast)
@@ -520,6 +595,7 @@ contract Rollup {
         uint64 batchNumber;
         uint64 nextDeposit;
         uint64 nextForced;
+        uint64 nextForcedCancel;
         bytes32 depositHash;
         /// Consumed deposits credited to L2 accounts (0x01).
         uint256 deposited;
@@ -535,7 +611,8 @@ contract Rollup {
     /// signatures the proof checked were made for this domain); the old root is the current root; the new root is a field element; the batch number is
     /// exactly `batchCount + 1`; the timestamp is not before the last batch's, not in the
     /// future and not more than `maxBatchAge` behind the L1's; deposits (credited or refunded) are the next queued ones in order, record for
-    /// record; forced answers are the next requests in order, field for field; markets exist.
+    /// record; forced answers are the next requests in order, field for field, and forced-cancel
+    /// answers the next forced cancels, in their own order, field for field; markets exist.
     /// The batch number is what makes a batch impossible to apply twice, even one that changes
     /// no leaf (its root stays where it was) at the same second as the previous batch.
     function _applyBatch(bytes calldata pubdata) internal {
@@ -565,6 +642,7 @@ contract Rollup {
         c.batchNumber = number;
         c.nextDeposit = depositsConsumed;
         c.nextForced = forcedAnswered;
+        c.nextForcedCancel = forcedCancelsAnswered;
         c.depositHash = c.nextDeposit == 0 ? bytes32(0) : depositHash[c.nextDeposit - 1];
 
         uint256 off = HEADER_LEN;
@@ -583,6 +661,8 @@ contract Rollup {
                 size = WITHDRAWAL_LEN;
             } else if (kind == KIND_FORCED_WITHDRAWAL) {
                 size = FORCED_WITHDRAWAL_LEN;
+            } else if (kind == KIND_FORCED_CANCEL) {
+                size = FORCED_CANCEL_LEN;
             } else if (kind == KIND_MARK_PRICE || kind == KIND_FUNDING_INDEX) {
                 size = MARKET_RECORD_LEN;
             } else {
@@ -597,6 +677,8 @@ contract Rollup {
                 _creditWithdrawal(pubdata, off, c);
             } else if (kind == KIND_FORCED_WITHDRAWAL) {
                 _answerForced(pubdata, off, c);
+            } else if (kind == KIND_FORCED_CANCEL) {
+                _answerForcedCancel(pubdata, off, c);
             } else {
                 _updateMarket(pubdata, off, kind);
             }
@@ -612,6 +694,9 @@ contract Rollup {
             pendingDeposits -= c.deposited + c.refunded;
         }
         forcedAnswered = c.nextForced;
+        // Not in BatchApplied (its signature is fixed): read forcedCancelsAnswered() or the
+        // ForcedCancelAnswered events.
+        forcedCancelsAnswered = c.nextForcedCancel;
         // Withdrawals leave L2 collateral. The proof enforces conservation; this check refuses a
         // batch that would pay out more than was ever credited, whatever the proof says.
         // Refunded deposits never entered L2: they cannot fund a payout.
@@ -696,6 +781,28 @@ contract Rollup {
         }
         c.nextForced = index + 1;
         emit ForcedWithdrawalAnswered(index, account, paid);
+    }
+
+    /// `0x07 | u64 index | u32 account | address requester | u64 orderId | u8 served`: the answer
+    /// to the next forced cancel. Index, account, requester and order id must be the request's,
+    /// and `served` a boolean byte. The proof decides it: 1 if the requester is the account's L1
+    /// owner (the state machine raised the order floor), 0 if the account does not exist or has
+    /// another owner. Nothing moves on L1 either way; the answer only clears the request.
+    function _answerForcedCancel(bytes calldata pubdata, uint256 off, Cursor memory c) private {
+        uint64 index = uint64(_uint(pubdata, off + FORCED_CANCEL_INDEX, 8));
+        if (index != c.nextForcedCancel || index >= forcedCancelCount) {
+            revert ForcedCancelOutOfOrder(c.nextForcedCancel, index);
+        }
+        ForcedCancel storage req = forcedCancels[index];
+        uint32 account = uint32(_uint(pubdata, off + FORCED_CANCEL_ACCOUNT, 4));
+        address requester = address(uint160(_uint(pubdata, off + FORCED_CANCEL_REQUESTER, 20)));
+        uint64 orderId = uint64(_uint(pubdata, off + FORCED_CANCEL_ORDER_ID, 8));
+        uint256 served = _uint(pubdata, off + FORCED_CANCEL_SERVED, 1);
+        if (account != req.account || requester != req.requester || orderId != req.orderId || served > 1) {
+            revert ForcedCancelMismatch();
+        }
+        c.nextForcedCancel = index + 1;
+        emit ForcedCancelAnswered(index, account, served == 1);
     }
 
     /// `0x04 | u8 market | u64 price` or `0x05 | u8 market | i64 funding index`

@@ -37,6 +37,12 @@ contract GasTest is RollupFixture {
         report("requestForcedWithdrawal");
     }
 
+    function test_gas_requestForcedCancel() public {
+        vm.prank(ALICE);
+        rollup.requestForcedCancel(2, 1000);
+        report("requestForcedCancel");
+    }
+
     /// The sample shape: 2 deposits, 2 withdrawals, 1 forced request paid, a mark price and a
     /// funding index for each of the 2 markets, 4 changed accounts.
     function test_gas_submitBatch_sample() public {
@@ -93,6 +99,14 @@ contract GasTest is RollupFixture {
         report("submitBatch 1 refunded deposit");
     }
 
+    /// One forced-cancel answer (served): checked against the queued request, nothing credited.
+    function test_gas_submitBatch_forcedCancel() public {
+        vm.prank(ALICE);
+        rollup.requestForcedCancel(2, 1000);
+        submit(Pubdata.forcedCancel(0, 2, ALICE, 1000, 1), "");
+        report("submitBatch 1 forced cancel answered");
+    }
+
     function test_gas_verifyProof() public {
         uint256[] memory input = new uint256[](1);
         input[0] = uint256(keccak256("commitment")) >> 3;
@@ -118,8 +132,19 @@ contract GasTest is RollupFixture {
         report("freeze (forced queue)");
     }
 
+    /// Freeze on the forced-cancel queue: a cancel past its deadline (no forced withdrawal
+    /// pending, the deposit queue not due).
+    function test_gas_freeze_forcedCancelQueue() public {
+        apply_(Pubdata.deposit(0, CAROL, KEY_B, NEW, 1));
+        vm.prank(ALICE);
+        rollup.requestForcedCancel(2, 1000);
+        vm.warp(block.timestamp + GRACE);
+        rollup.freeze();
+        report("freeze (forced-cancel queue)");
+    }
+
     /// Freeze on the deposit queue: no forced request pending, the oldest deposit past its
-    /// deadline (the forced queue is read first, then the deposit queue).
+    /// deadline (the forced queues are read first, then the deposit queue).
     function test_gas_freeze_depositQueue() public {
         vm.warp(rollup.depositDeadline(0));
         rollup.freeze();

@@ -28,6 +28,7 @@ contract GoldenPubdataTest is Test {
     uint8 constant MARK_PRICE = 0x04;
     uint8 constant FUNDING_INDEX = 0x05;
     uint8 constant DEPOSIT_REFUNDED = 0x06;
+    uint8 constant FORCED_CANCEL = 0x07;
 
     /// One decoded record of the golden file (the fields its kind has; the rest are zero).
     struct Record {
@@ -42,6 +43,8 @@ contract GoldenPubdataTest is Test {
         uint64 price;
         int64 fundingIndex;
         uint16 length;
+        uint64 orderId;
+        bool served;
     }
 
     string json;
@@ -114,6 +117,12 @@ contract GoldenPubdataTest is Test {
             r.l1 = vm.parseJsonAddress(json, string.concat(k, ".requester"));
             r.amount = uint64(vm.parseJsonUint(json, string.concat(k, ".amount")));
             r.paid = uint64(vm.parseJsonUint(json, string.concat(k, ".paid")));
+        } else if (r.kind == FORCED_CANCEL) {
+            r.index = uint64(vm.parseJsonUint(json, string.concat(k, ".index")));
+            r.account = uint32(vm.parseJsonUint(json, string.concat(k, ".account")));
+            r.l1 = vm.parseJsonAddress(json, string.concat(k, ".requester"));
+            r.orderId = uint64(vm.parseJsonUint(json, string.concat(k, ".order_id")));
+            r.served = vm.parseJsonBool(json, string.concat(k, ".served"));
         } else if (r.kind == MARK_PRICE) {
             r.market = uint8(vm.parseJsonUint(json, string.concat(k, ".market")));
             r.price = uint64(vm.parseJsonUint(json, string.concat(k, ".price")));
@@ -131,6 +140,9 @@ contract GoldenPubdataTest is Test {
         if (r.kind == DEPOSIT_REFUNDED) return Pubdata.depositRefunded(r.index, r.l1, r.key, r.account, r.amount);
         if (r.kind == WITHDRAWAL) return Pubdata.withdrawal(r.account, r.l1, r.amount);
         if (r.kind == FORCED) return Pubdata.forced(r.index, r.account, r.l1, r.amount, r.paid);
+        if (r.kind == FORCED_CANCEL) {
+            return Pubdata.forcedCancel(r.index, r.account, r.l1, r.orderId, r.served ? 1 : 0);
+        }
         if (r.kind == MARK_PRICE) return Pubdata.markPrice(r.market, r.price);
         return Pubdata.fundingIndex(r.market, r.fundingIndex);
     }
@@ -160,7 +172,7 @@ contract GoldenPubdataTest is Test {
     function test_golden_fileHasTheCases() public view {
         uint256 n = batchCount();
         assertGe(n, 3, "batches");
-        bool[7] memory seen;
+        bool[8] memory seen;
         bool servedSeen;
         bool refusedSeen;
         for (uint256 i = 0; i < n; ++i) {
@@ -235,7 +247,8 @@ contract GoldenPubdataTest is Test {
         assertEq(rollup.batchCount(), batchCount(), "every batch applied");
     }
 
-    /// Queues on L1 the deposits and forced requests the batch consumes, in their order.
+    /// Queues on L1 the deposits, forced withdrawals and forced cancels the batch consumes, each
+    /// queue in its order.
     function queue(Record[] memory rs) internal {
         for (uint256 j = 0; j < rs.length; ++j) {
             Record memory r = rs[j];
@@ -250,6 +263,10 @@ contract GoldenPubdataTest is Test {
                 assertEq(rollup.forcedCount(), r.index, "forced index");
                 vm.prank(r.l1);
                 rollup.requestForcedWithdrawal(r.account, r.amount);
+            } else if (r.kind == FORCED_CANCEL) {
+                assertEq(rollup.forcedCancelCount(), r.index, "forced cancel index");
+                vm.prank(r.l1);
+                rollup.requestForcedCancel(r.account, r.orderId);
             }
         }
     }
@@ -275,6 +292,8 @@ contract GoldenPubdataTest is Test {
             } else if (r.kind == FORCED) {
                 nextForced = r.index + 1;
                 emit Rollup.ForcedWithdrawalAnswered(r.index, r.account, r.paid);
+            } else if (r.kind == FORCED_CANCEL) {
+                emit Rollup.ForcedCancelAnswered(r.index, r.account, r.served);
             } else if (r.kind == MARK_PRICE) {
                 emit Rollup.MarkPriceUpdated(r.market, r.price);
             } else {
@@ -319,6 +338,7 @@ contract GoldenPubdataTest is Test {
         assertEq(rollup.lastBatchTimestamp(), field(i, "timestamp"), "timestamp");
         assertEq(rollup.depositsConsumed(), rollup.depositCount(), "every queued deposit consumed");
         assertEq(rollup.forcedAnswered(), rollup.forcedCount(), "every forced request answered");
+        assertEq(rollup.forcedCancelsAnswered(), rollup.forcedCancelCount(), "every forced cancel answered");
         assertEq(rollup.pendingDeposits(), 0, "nothing pending");
         assertEq(rollup.l2Collateral(), expectedL2, "L2 collateral");
         assertEq(rollup.totalClaimable(), expectedTotalClaimable, "total claimable");

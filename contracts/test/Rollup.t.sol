@@ -598,8 +598,11 @@ contract RollupBatchTest is RollupFixture {
         vm.expectRevert(Rollup.MalformedPubdata.selector);
         rollup.applyBatch(batchFor(genesis, 5, 1, uint64(T0), records, ""));
         // Unknown kinds and markets.
-        vm.expectRevert(abi.encodeWithSelector(Rollup.UnknownRecord.selector, uint8(0x07)));
-        rollup.applyBatch(batchFor(genesis, 5, 1, uint64(T0), abi.encodePacked(uint8(0x07)), ""));
+        vm.expectRevert(abi.encodeWithSelector(Rollup.UnknownRecord.selector, uint8(0x08)));
+        rollup.applyBatch(batchFor(genesis, 5, 1, uint64(T0), abi.encodePacked(uint8(0x08)), ""));
+        // A forced-cancel answer one byte short of its 42.
+        vm.expectRevert(Rollup.MalformedPubdata.selector);
+        rollup.applyBatch(batchFor(genesis, 5, 1, uint64(T0), abi.encodePacked(uint8(0x07), new bytes(40)), ""));
         // No-op slots: a lone 0x00 has no length; a length past the record bytes is refused.
         vm.expectRevert(Rollup.MalformedPubdata.selector);
         rollup.applyBatch(batchFor(genesis, 5, 1, uint64(T0), abi.encodePacked(uint8(0x00)), ""));
@@ -614,7 +617,12 @@ contract RollupBatchTest is RollupFixture {
     function test_batch_skipsNoopSlots() public {
         apply_(
             abi.encodePacked(
-                Pubdata.noop(10), Pubdata.markPrice(0, 1000), Pubdata.noop(73), Pubdata.noop(33), Pubdata.noop(49)
+                Pubdata.noop(10),
+                Pubdata.markPrice(0, 1000),
+                Pubdata.noop(73),
+                Pubdata.noop(33),
+                Pubdata.noop(49),
+                Pubdata.noop(42)
             )
         );
         (uint64 price,) = rollup.markets(0);

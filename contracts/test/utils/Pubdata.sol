@@ -11,6 +11,7 @@ pragma solidity 0.8.37;
 ///   0x03 forced answer    u64 index | u32 account | address requester | u64 amount | u64 paid
 ///   0x04 mark price       u8 market | u64 price
 ///   0x05 funding index    u8 market | i64 index
+///   0x07 forced cancel    u64 index | u32 account | address requester | u64 order id | u8 served
 ///   0x00 no-op slot       u16 n | n zero bytes (an unused slot, as long as its kind's record)
 library Pubdata {
     /// An unused slot whose kind's records are `len` bytes long.
@@ -46,6 +47,16 @@ library Pubdata {
         returns (bytes memory)
     {
         return abi.encodePacked(uint8(0x03), index, account, requester, amount, paid);
+    }
+
+    /// `served`: 1 (the order floor was raised) or 0 (refused); any other byte is malformed, and
+    /// tests build it on purpose.
+    function forcedCancel(uint64 index, uint32 account, address requester, uint64 orderId, uint8 served)
+        internal
+        pure
+        returns (bytes memory)
+    {
+        return abi.encodePacked(uint8(0x07), index, account, requester, orderId, served);
     }
 
     function markPrice(uint8 market, uint64 price) internal pure returns (bytes memory) {
