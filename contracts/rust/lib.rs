@@ -353,6 +353,18 @@ pub struct ForcedEvent {
     pub block: u64,
 }
 
+/// A forced cancel request, from its `ForcedCancelRequested` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForcedCancelEvent {
+    pub index: u64,
+    pub account: u32,
+    pub requester: Address,
+    /// Orders with a smaller id are cancelled.
+    pub order_id: u64,
+    pub deadline: u64,
+    pub block: u64,
+}
+
 /// A batch the rollup applied, from its `BatchApplied` event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchAppliedEvent {
@@ -525,6 +537,24 @@ impl L1 {
             })
     }
 
+    /// Requests that every order of `account` with an id below `order_id` be cancelled;
+    /// returns its index in the forced-cancel queue.
+    pub async fn request_forced_cancel(&self, account: u32, order_id: u64) -> Result<u64, L1Error> {
+        let receipt = self
+            .send(
+                "requestForcedCancel",
+                self.rollup.requestForcedCancel(account, order_id),
+            )
+            .await?;
+        receipt
+            .decoded_log::<Rollup::ForcedCancelRequested>()
+            .map(|log| log.data.index)
+            .ok_or(L1Error::Transaction {
+                call: "requestForcedCancel",
+                reason: "no ForcedCancelRequested event".into(),
+            })
+    }
+
     pub async fn freeze(&self) -> Result<(), L1Error> {
         self.send("freeze", self.rollup.freeze()).await.map(|_| ())
     }
@@ -631,6 +661,15 @@ impl L1 {
             .map_err(|e| L1Error::from_contract("forcedAnswered", e))
     }
 
+    /// Forced cancels answered by batches so far.
+    pub async fn forced_cancels_answered(&self) -> Result<u64, L1Error> {
+        self.rollup
+            .forcedCancelsAnswered()
+            .call()
+            .await
+            .map_err(|e| L1Error::from_contract("forcedCancelsAnswered", e))
+    }
+
     /// The timestamp of the L1's latest block: the clock the rollup's deadlines are on.
     pub async fn chain_time(&self) -> Result<u64, L1Error> {
         let block = self
@@ -730,6 +769,23 @@ impl L1 {
                 amount: e.amount,
                 deadline: e.deadline,
                 running_hash: e.runningHash,
+                block,
+            })
+            .collect())
+    }
+
+    /// Forced cancel requests from `from_block` on, in queue order.
+    pub async fn forced_cancels(&self, from_block: u64) -> Result<Vec<ForcedCancelEvent>, L1Error> {
+        Ok(self
+            .logs::<Rollup::ForcedCancelRequested>(from_block)
+            .await?
+            .into_iter()
+            .map(|(e, block)| ForcedCancelEvent {
+                index: e.index,
+                account: e.account,
+                requester: e.requester,
+                order_id: e.orderId,
+                deadline: e.deadline,
                 block,
             })
             .collect())

@@ -323,7 +323,7 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         config.clone(),
         shape,
         FundingSchedule::new(args.funding_secs, DEFAULT_PREMIUM_PERIOD_SECS)?,
-        Follower::new(client(0)?, 0, 0, deployment.block),
+        Follower::new(client(0)?, |_| 0, deployment.block),
         args.censor_forced,
         pipeline,
         want,

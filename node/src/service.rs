@@ -235,12 +235,7 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
         config.state.clone(),
         shape,
         FundingSchedule::new(args.funding_secs, DEFAULT_PREMIUM_PERIOD_SECS)?,
-        Follower::new(
-            operator,
-            cursors.next(SlotKind::Deposit),
-            cursors.next(SlotKind::ForcedWithdrawal),
-            network.deploy_block,
-        ),
+        Follower::new(operator, |kind| cursors.next(kind), network.deploy_block),
         false,
         pipeline,
         0,
@@ -262,6 +257,7 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
         "resent_batches": owed.iter().map(|b| b.batch_number).collect::<Vec<_>>(),
         "next_deposit": cursors.next(SlotKind::Deposit),
         "next_forced": cursors.next(SlotKind::ForcedWithdrawal),
+        "next_forced_cancel": cursors.next(SlotKind::ForcedCancel),
     }));
     for batch in owed {
         op.resend(batch);

@@ -154,6 +154,13 @@ enum WalletCommand {
         #[arg(long)]
         amount: String,
     },
+    /// Request a forced cancel on L1: no order of the account with an id below `--below` can
+    /// fill once it is served (the sequencer must answer it before its deadline). By default
+    /// `--below` is now in this wallet's order ids (centiseconds): every order made so far.
+    ForcedCancel {
+        #[arg(long)]
+        below: Option<u64>,
+    },
     /// Freeze the rollup (anyone may, once a forced request is overdue).
     Freeze,
     /// After a freeze, within the claim window: fetch the exit witness, prove the exit here,
@@ -166,6 +173,15 @@ enum WalletCommand {
     /// After the claim window: pay a registered exit its share (in full unless registered
     /// exits exceed what the rollup holds; then every exit the same fraction).
     ClaimExit,
+}
+
+/// The wallet's default order id: the time in centiseconds (increasing, below 2^40 until
+/// the year 2318).
+fn now_centiseconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| (d.as_millis() / 10) as u64)
+        .unwrap_or(0)
 }
 
 fn now() -> u64 {
@@ -467,7 +483,7 @@ async fn run_async(w: Wallet) -> Result<Value> {
                 bail!("--size and --price must be positive");
             }
             let account = w.account().await?;
-            let centiseconds = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() / 10;
+            let centiseconds = now_centiseconds();
             let order = Order {
                 account,
                 market: MarketId::new(m as u64)?,
@@ -476,8 +492,7 @@ async fn run_async(w: Wallet) -> Result<Value> {
                 limit_price: PriceTicks::new(u64::try_from(ticks)?).context("--price")?,
                 max_fee: Ppm::new(*max_fee_ppm).context("--max-fee-ppm")?,
                 expiry: Timestamp::new(now() + expiry_secs).context("--expiry-secs")?,
-                order_id: OrderId::new(order_id.unwrap_or(centiseconds as u64))
-                    .context("--order-id")?,
+                order_id: OrderId::new(order_id.unwrap_or(centiseconds)).context("--order-id")?,
             };
             let options = OrderOptions {
                 time_in_force: match tif.as_str() {
@@ -573,6 +588,27 @@ async fn run_async(w: Wallet) -> Result<Value> {
                 .await?;
             Ok(
                 json!({"forced_index": index, "account": account.get(), "amount": COLLATERAL.of(i128::from(units)).to_string()}),
+            )
+        }
+        WalletCommand::ForcedCancel { below } => {
+            let below = match below {
+                Some(id) => *id,
+                // The next order this wallet would number: every order it made so far is below.
+                None => now_centiseconds().saturating_add(1),
+            };
+            let below =
+                OrderId::new(below).map_err(|e| anyhow!("--below: {e} (order ids are 40-bit)"))?;
+            if below.get() == 0 {
+                bail!("--below 0 cancels nothing: give the first order id to keep");
+            }
+            let account = w.account().await?;
+            let index = w
+                .l1()
+                .await?
+                .request_forced_cancel(u32::try_from(account.get())?, below.get())
+                .await?;
+            Ok(
+                json!({"forced_cancel_index": index, "account": account.get(), "below": below.get()}),
             )
         }
         WalletCommand::Freeze => {

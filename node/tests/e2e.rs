@@ -6,10 +6,10 @@
 //! collateral), derive their trading keys from them, deposit on L1 and trade with each other
 //! through the API; the maker sees the fill on the WebSocket; the batch is proven and verified
 //! on L1 (the rollup's root is the API's verified root). The taker withdraws and claims the
-//! tokens on L1. Then the maker requests a forced withdrawal that the operator censors; past
-//! the deadline the operator's own watch reports it overdue, anyone freezes the rollup, and
-//! the maker proves its exit on its own machine and is paid exactly its account value at the
-//! last verified batch, once.
+//! tokens on L1. Then the maker, holding a position and a resting order, requests a forced
+//! cancel and a forced withdrawal that the operator censors; past the deadline the operator's
+//! own watch reports them overdue, anyone freezes the rollup, and the maker proves its exit on
+//! its own machine and is paid exactly its account value at the last verified batch, once.
 
 mod common;
 
@@ -289,12 +289,36 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
     );
     let _ = (taker_address, &taker_l1, &taker_account);
 
-    // A forced withdrawal the operator censors; past its deadline anyone freezes the rollup.
+    // The maker, long 0.01 BTC, rests a bid far below the mark (1,000 USD), then asks L1 to cancel its
+    // orders and to force out 1 USD; the operator censors both; past their deadlines anyone
+    // freezes the rollup.
+    let resting = ok(
+        wallet(
+            &api,
+            &maker_eth,
+            &[
+                "order", "--market", "BTC-USD", "--side", "buy", "--size", "0.01", "--price",
+                "1000",
+            ],
+        ),
+        "the maker's resting bid",
+    );
+    assert_eq!(resting["ack"]["events"][0]["event"], "rested", "{resting}");
+    let cancel = ok(
+        wallet(&api, &maker_eth, &["forced-cancel"]),
+        "forced cancel",
+    );
+    assert_eq!(cancel["forced_cancel_index"], 0, "{cancel}");
     ok(
         wallet(&api, &maker_eth, &["forced-withdrawal", "--amount", "1"]),
         "forced request",
     );
-    devnet.wait(60, "the censored request", |e| e["event"] == "censored");
+    devnet.wait(60, "the censored cancel", |e| {
+        e["event"] == "censored" && e["tx"] == "forced_cancel"
+    });
+    devnet.wait(60, "the censored request", |e| {
+        e["event"] == "censored" && e["tx"] == "forced_withdrawal"
+    });
     let early = wallet(&api, &taker_eth, &["freeze"]);
     assert!(
         early.as_ref().is_err_and(|e| e.contains("NotOverdue")),

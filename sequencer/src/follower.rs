@@ -1,8 +1,9 @@
-//! The L1 follower: the rollup's deposit and forced-withdrawal queues, read from its events and
-//! turned into the state machine's transactions, strictly in queue order.
+//! The L1 follower: the rollup's queues (deposits, forced withdrawals, forced cancels: one per
+//! queued kind, `zkperp_state::tx::Kind::queue_index`), read from their events and turned into
+//! the state machine's transactions, strictly in each queue's order.
 //!
 //! The follower never decides anything: each L1 queue entry becomes exactly one transaction
-//! (a deposit, credited or refunded by the rules; a forced withdrawal, served or refused by the
+//! (a deposit, credited or refunded by the rules; a forced request, served or refused by the
 //! rules), and the batch that carries it is checked by the contract against the queue's running
 //! hash (deposits) or the stored request (forced). The only choice made here is a deposit's
 //! salt: a fresh random field element, hiding the new account's leaf from brute force
@@ -12,11 +13,14 @@
 use std::collections::BTreeMap;
 
 use rand::RngCore;
-use zkperp_contracts::{DepositEvent, ForcedEvent, L1Error, L1};
+use zkperp_contracts::{DepositEvent, ForcedCancelEvent, ForcedEvent, L1Error, L1};
+use zkperp_state::batch::SlotKind;
+use zkperp_state::tx::forced_cancel::L1ForcedCancel;
 use zkperp_state::tx::{
-    Deposit, DepositTarget, ForcedWithdrawal, L1Deposit, L1ForcedWithdrawal, Transaction,
+    Deposit, DepositTarget, ForcedCancel, ForcedWithdrawal, L1Deposit, L1ForcedWithdrawal,
+    Transaction,
 };
-use zkperp_state::units::{AccountId, Amount, L1Address};
+use zkperp_state::units::{AccountId, Amount, L1Address, OrderId};
 use zkperp_state::Fr;
 
 #[derive(Debug, thiserror::Error)]
@@ -82,28 +86,108 @@ pub fn forced_tx(event: &ForcedEvent) -> Result<Transaction, FollowError> {
     }))
 }
 
-/// The L1 queue an entry with a deadline is in: an unserved entry of either freezes the
-/// rollup (`Rollup.freeze`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Queue {
-    Forced,
-    Deposit,
+/// The forced-cancel transaction of an L1 queue entry.
+pub fn forced_cancel_tx(event: &ForcedCancelEvent) -> Result<Transaction, FollowError> {
+    let unusable = |reason: String| FollowError::Unusable {
+        queue: "forced_cancel",
+        index: event.index,
+        reason,
+    };
+    Ok(Transaction::ForcedCancel(ForcedCancel {
+        request: L1ForcedCancel {
+            index: event.index,
+            account: AccountId::new(u64::from(event.account))
+                .map_err(|e| unusable(e.to_string()))?,
+            requester: L1Address(event.requester.into_array()),
+            order_id: OrderId::new(event.order_id).map_err(|e| unusable(e.to_string()))?,
+        },
+    }))
 }
 
-impl Queue {
-    pub fn name(self) -> &'static str {
-        match self {
-            Queue::Forced => "forced",
-            Queue::Deposit => "deposit",
+/// The kinds the L1 queues, in the order the follower reads them (a batch's order).
+pub const QUEUES: [SlotKind; 3] = [
+    SlotKind::Deposit,
+    SlotKind::ForcedWithdrawal,
+    SlotKind::ForcedCancel,
+];
+
+/// One queue entry as read from L1.
+struct Entry {
+    index: u64,
+    deadline: u64,
+    block: u64,
+    tx: Result<Transaction, FollowError>,
+}
+
+/// Reads `kind`'s queue: its entries from `from_block` on, and how many batches served.
+async fn read_queue(
+    l1: &L1,
+    kind: SlotKind,
+    from_block: u64,
+    rng: &mut impl RngCore,
+) -> Result<(Vec<Entry>, u64), FollowError> {
+    Ok(match kind {
+        SlotKind::Deposit => {
+            let served = l1.deposits_consumed().await?;
+            let entries = l1
+                .deposits(from_block)
+                .await?
+                .iter()
+                .map(|e| Entry {
+                    index: e.index,
+                    deadline: e.deadline,
+                    block: e.block,
+                    tx: deposit_tx(e, random_salt(rng)),
+                })
+                .collect();
+            (entries, served)
         }
-    }
+        SlotKind::ForcedWithdrawal => {
+            let served = l1.forced_answered().await?;
+            let entries = l1
+                .forced_requests(from_block)
+                .await?
+                .iter()
+                .map(|e| Entry {
+                    index: e.index,
+                    deadline: e.deadline,
+                    block: e.block,
+                    tx: forced_tx(e),
+                })
+                .collect();
+            (entries, served)
+        }
+        SlotKind::ForcedCancel => {
+            let served = l1.forced_cancels_answered().await?;
+            let entries = l1
+                .forced_cancels(from_block)
+                .await?
+                .iter()
+                .map(|e| Entry {
+                    index: e.index,
+                    deadline: e.deadline,
+                    block: e.block,
+                    tx: forced_cancel_tx(e),
+                })
+                .collect();
+            (entries, served)
+        }
+        other => {
+            return Err(FollowError::Unusable {
+                queue: other.name(),
+                index: 0,
+                reason: "the L1 has no queue of this kind".into(),
+            })
+        }
+    })
 }
 
 /// A forced request the rollup has not seen answered yet, or a deposit it has not seen
 /// consumed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ForcedDue {
-    pub queue: Queue,
+    /// The queue: the kind it holds.
+    pub queue: SlotKind,
     pub index: u64,
     /// L1 seconds: from this one on, anyone may freeze the rollup (`Rollup.freeze`).
     pub deadline: u64,
@@ -135,53 +219,59 @@ pub fn deadline_alarm(due: ForcedDue, now: u64, warn_secs: u64) -> Option<Deadli
     }
 }
 
-/// Follows the two L1 queues from given cursors (the next index of each the sequencer has not
-/// yet taken in), and the forced requests the rollup has not seen answered.
+/// One L1 queue as followed: the next index not yet taken in, and the entries seen on L1 and
+/// not served by a verified batch yet (index -> deadline). The latter includes entries the
+/// journal took in before a restart: the first poll scans from the deployment block.
+#[derive(Debug)]
+struct Followed {
+    kind: SlotKind,
+    next: u64,
+    unserved: BTreeMap<u64, u64>,
+}
+
+/// Follows the L1 queues from given cursors (the next index of each the sequencer has not yet
+/// taken in), and the entries the rollup has not seen served.
 #[derive(Debug)]
 pub struct Follower {
     l1: L1,
-    next_deposit: u64,
-    next_forced: u64,
+    queues: Vec<Followed>,
     /// Blocks before this one hold no entry at or after the cursors.
     scan_from: u64,
-    /// Forced requests seen on L1 and not answered by a verified batch yet, by index, with
-    /// their deadlines. Includes requests the journal took in before a restart: the first
-    /// poll scans from the deployment block.
-    unanswered: BTreeMap<u64, u64>,
-    /// Deposits seen on L1 and not consumed by a verified batch yet, likewise.
-    unconsumed: BTreeMap<u64, u64>,
 }
 
 impl Follower {
-    pub fn new(l1: L1, next_deposit: u64, next_forced: u64, scan_from: u64) -> Self {
+    /// `next(kind)`: the next index of `kind`'s queue the sequencer has not taken in.
+    pub fn new(l1: L1, next: impl Fn(SlotKind) -> u64, scan_from: u64) -> Self {
         Follower {
             l1,
-            next_deposit,
-            next_forced,
+            queues: QUEUES
+                .into_iter()
+                .map(|kind| Followed {
+                    kind,
+                    next: next(kind),
+                    unserved: BTreeMap::new(),
+                })
+                .collect(),
             scan_from,
-            unanswered: BTreeMap::new(),
-            unconsumed: BTreeMap::new(),
         }
     }
 
-    /// The entry whose deadline freezes the rollup first, as of the last poll: the oldest
-    /// unanswered forced request or the oldest unconsumed deposit, whichever is due first
-    /// (each queue is served in order, and its deadlines never decrease).
+    /// The entry whose deadline freezes the rollup first, as of the last poll: of each queue's
+    /// oldest unserved entry, the one due first (each queue is served in order, and its
+    /// deadlines never decrease).
     pub fn oldest_unanswered(&self) -> Option<ForcedDue> {
-        let first = |queue, map: &BTreeMap<u64, u64>| {
-            map.first_key_value().map(|(&index, &deadline)| ForcedDue {
-                queue,
-                index,
-                deadline,
+        self.queues
+            .iter()
+            .filter_map(|q| {
+                q.unserved
+                    .first_key_value()
+                    .map(|(&index, &deadline)| ForcedDue {
+                        queue: q.kind,
+                        index,
+                        deadline,
+                    })
             })
-        };
-        [
-            first(Queue::Forced, &self.unanswered),
-            first(Queue::Deposit, &self.unconsumed),
-        ]
-        .into_iter()
-        .flatten()
-        .min_by_key(|d| d.deadline)
+            .min_by_key(|d| d.deadline)
     }
 
     /// The L1's clock (its latest block's timestamp), which deadlines are on.
@@ -189,69 +279,65 @@ impl Follower {
         Ok(self.l1.chain_time().await?)
     }
 
-    pub fn next_deposit(&self) -> u64 {
-        self.next_deposit
+    /// The next index of `kind`'s queue not yet taken in.
+    pub fn next(&self, kind: SlotKind) -> u64 {
+        self.queues
+            .iter()
+            .find(|q| q.kind == kind)
+            .map_or(0, |q| q.next)
     }
 
-    pub fn next_forced(&self) -> u64 {
-        self.next_forced
-    }
-
-    /// The new queue entries since the last poll, as transactions in queue order: deposits
-    /// first, then forced requests (the order the batch layout wants them in).
+    /// The new queue entries since the last poll, as transactions in each queue's order, the
+    /// queues in batch order.
     pub async fn poll(&mut self, rng: &mut impl RngCore) -> Result<Vec<Transaction>, FollowError> {
-        // Read before the queues: a request answered after this read is still listed as
-        // unanswered until the next poll, never the other way round. Nothing changes here
-        // until every read has succeeded.
-        let answered = self.l1.forced_answered().await?;
-        let consumed = self.l1.deposits_consumed().await?;
-        let deposits = self.l1.deposits(self.scan_from).await?;
-        let forced = self.l1.forced_requests(self.scan_from).await?;
-        let mut txs = Vec::new();
-        let mut next_deposit = self.next_deposit;
-        let mut next_forced = self.next_forced;
-        for event in deposits.iter().filter(|e| e.index >= self.next_deposit) {
-            if event.index != next_deposit {
-                return Err(FollowError::Gap {
-                    queue: "deposit",
-                    expected: next_deposit,
-                    got: event.index,
-                });
-            }
-            txs.push(deposit_tx(event, random_salt(rng))?);
-            next_deposit += 1;
+        // Each queue's served count is read before its entries: an entry served after this
+        // read is still listed as unserved until the next poll, never the other way round.
+        // Nothing changes here until every read has succeeded.
+        let mut read = Vec::with_capacity(self.queues.len());
+        for q in &self.queues {
+            read.push(read_queue(&self.l1, q.kind, self.scan_from, rng).await?);
         }
-        for event in forced.iter().filter(|e| e.index >= self.next_forced) {
-            if event.index != next_forced {
-                return Err(FollowError::Gap {
-                    queue: "forced",
-                    expected: next_forced,
-                    got: event.index,
-                });
+        let mut txs = Vec::new();
+        let mut nexts = Vec::with_capacity(self.queues.len());
+        for (q, (entries, _)) in self.queues.iter().zip(&mut read) {
+            let mut next = q.next;
+            for entry in entries.iter_mut().filter(|e| e.index >= q.next) {
+                if entry.index != next {
+                    return Err(FollowError::Gap {
+                        queue: q.kind.name(),
+                        expected: next,
+                        got: entry.index,
+                    });
+                }
+                let tx = std::mem::replace(
+                    &mut entry.tx,
+                    Err(FollowError::Gap {
+                        queue: q.kind.name(),
+                        expected: next,
+                        got: entry.index,
+                    }),
+                );
+                txs.push(tx?);
+                next += 1;
             }
-            txs.push(forced_tx(event)?);
-            next_forced += 1;
+            nexts.push(next);
         }
         // Every entry is taken or was taken before: later polls need only newer blocks, less
         // the last one scanned (an entry of it may have been mined after the scan began).
-        let last = deposits
+        let last = read
             .iter()
-            .map(|e| e.block)
-            .chain(forced.iter().map(|e| e.block))
+            .flat_map(|(entries, _)| entries.iter().map(|e| e.block))
             .max();
         if let Some(block) = last {
             self.scan_from = self.scan_from.max(block);
         }
-        for event in forced.iter().filter(|e| e.index >= answered) {
-            self.unanswered.insert(event.index, event.deadline);
+        for ((q, (entries, served)), next) in self.queues.iter_mut().zip(read).zip(nexts) {
+            for entry in entries.iter().filter(|e| e.index >= served) {
+                q.unserved.insert(entry.index, entry.deadline);
+            }
+            q.unserved = q.unserved.split_off(&served);
+            q.next = next;
         }
-        self.unanswered = self.unanswered.split_off(&answered);
-        for event in deposits.iter().filter(|e| e.index >= consumed) {
-            self.unconsumed.insert(event.index, event.deadline);
-        }
-        self.unconsumed = self.unconsumed.split_off(&consumed);
-        self.next_deposit = next_deposit;
-        self.next_forced = next_forced;
         Ok(txs)
     }
 }
@@ -263,7 +349,7 @@ mod tests {
     #[test]
     fn the_deadline_alarm_warns_inside_the_window_and_then_says_overdue() {
         let due = ForcedDue {
-            queue: Queue::Forced,
+            queue: SlotKind::ForcedWithdrawal,
             index: 3,
             deadline: 10_000,
         };

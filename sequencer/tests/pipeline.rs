@@ -17,11 +17,12 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use zkperp_contracts::{alloy, deploy, provider, DeployConfig, VerifierKey, L1};
 use zkperp_prover::{export, BatchProver, ExitProver, KeyCache};
-use zkperp_sequencer::follower::{deadline_alarm, DeadlineAlarm, Follower, Queue};
+use zkperp_sequencer::follower::{deadline_alarm, DeadlineAlarm, Follower};
 use zkperp_sequencer::pipeline::{BatchStatus, BatchStore, Pipeline};
 use zkperp_sequencer::proving::{self, ProvingQueue};
 use zkperp_sequencer::verified::VerifiedState;
 use zkperp_state::batch::Shape;
+use zkperp_state::batch::SlotKind;
 use zkperp_state::field::fr_to_decimal;
 use zkperp_state::testkit::{ts, Fixture, START};
 use zkperp_state::tx::Transaction;
@@ -63,7 +64,7 @@ async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
     let genesis = State::genesis(f.state.config().clone())
         .expect("genesis")
         .root();
-    let shape: Shape = "o2-d2-fw1".parse().expect("shape");
+    let shape: Shape = "o2-d2-fw1-fc1".parse().expect("shape");
     let keys = tempfile::tempdir().expect("tmp");
     let cache = KeyCache::new(keys.path());
     let mut rng = ChaCha20Rng::seed_from_u64(9);
@@ -108,14 +109,14 @@ async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
     }
 
     // The follower turns the queue into deposit transactions, in order, with fresh salts.
-    let mut follower = Follower::new(l1(0), 0, 0, deployment.block);
+    let mut follower = Follower::new(l1(0), |_| 0, deployment.block);
     let txs = follower.poll(&mut rng).await.expect("poll");
     assert_eq!(txs.len(), 2);
-    assert_eq!(follower.next_deposit(), 2);
+    assert_eq!(follower.next(SlotKind::Deposit), 2);
     // Until a verified batch consumes them, the deposits' deadlines are watched: an
     // unconsumed deposit freezes the rollup as an unanswered forced request does.
     let due = follower.oldest_unanswered().expect("the deposits are due");
-    assert_eq!((due.queue, due.index), (Queue::Deposit, 0), "{due:?}");
+    assert_eq!((due.queue, due.index), (SlotKind::Deposit, 0), "{due:?}");
     assert!(
         follower.poll(&mut rng).await.expect("poll").is_empty(),
         "nothing new"
@@ -166,14 +167,30 @@ async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
         .request_forced_withdrawal(account, 300_000_000)
         .await
         .expect("request");
+    // Trader 0 asks L1 to cancel every order of its below id 100 (its own queue).
+    let account0 = u32::try_from(accounts[0].get()).expect("a small id");
+    assert_eq!(
+        l1(1)
+            .request_forced_cancel(account0, 100)
+            .await
+            .expect("request"),
+        0
+    );
     let txs = follower.poll(&mut rng).await.expect("poll");
-    assert_eq!(txs.len(), 1, "the forced request");
+    assert_eq!(txs.len(), 2, "the forced requests");
+    assert!(matches!(
+        (&txs[0], &txs[1]),
+        (
+            Transaction::ForcedWithdrawal(_),
+            Transaction::ForcedCancel(_)
+        )
+    ));
     // Its deadline is watched until a verified batch answers it.
     let due = follower.oldest_unanswered().expect("unanswered");
     let now = follower.chain_time().await.expect("L1 time");
     assert_eq!(
         (due.queue, due.index),
-        (Queue::Forced, 0),
+        (SlotKind::ForcedWithdrawal, 0),
         "the deposits were consumed"
     );
     assert!(
@@ -202,6 +219,17 @@ async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
         word(&second.new_root)
     );
     assert_eq!(operator.forced_answered().await.expect("cursor"), 1);
+    assert_eq!(operator.forced_cancels_answered().await.expect("cursor"), 1);
+    assert_eq!(
+        f.state
+            .account(accounts[0])
+            .expect("account")
+            .leaf
+            .order_floor
+            .get(),
+        100,
+        "the owner's forced cancel was served"
+    );
     assert!(follower.poll(&mut rng).await.expect("poll").is_empty());
     assert_eq!(follower.oldest_unanswered(), None, "answered on L1");
     assert_eq!(
