@@ -1611,3 +1611,82 @@ fn an_order_below_the_floor_cannot_fill() {
     assert!(trade_with_maker_id(raise.clone(), 42), "at the floor");
     assert!(!trade_with_maker_id(raise, 34), "below the floor");
 }
+
+/// A trade on a market whose mark is 0 (never opened) is refused by the mark rule alone: the
+/// same batch with another non-zero mark in the witness is accepted (its old root published
+/// accordingly, which is the L1's to refuse; here only the rule is under test).
+#[test]
+fn a_trade_on_a_market_without_a_mark_is_refused() {
+    let (f, batch) = one_trade();
+    let base = circuit(&f, &batch);
+    let with_mark = |price: u64| {
+        let mut c = base.clone();
+        c.commitment = None;
+        c.witness.start_markets[btc().index()].mark_price = ticks(price);
+        satisfied(c)
+    };
+    assert!(with_mark(500_000), "another open mark");
+    assert!(!with_mark(0), "a market that has no mark");
+}
+
+/// The fee settlement credits the batch's fees to the fee account's leaf as it is in the
+/// tree: a prover cannot start it from another balance, nor credit another account.
+#[test]
+fn the_fee_settlement_credits_the_fee_account() {
+    let (f, batch) = one_trade();
+    let base = circuit(&f, &batch);
+    let settle = |edit: &dyn Fn(&mut zkperp_circuits::witness::AccountWitness)| {
+        let mut c = base.clone();
+        c.commitment = None;
+        edit(&mut c.witness.fee_account);
+        satisfied(c)
+    };
+    assert!(settle(&|_| {}), "untouched");
+    assert!(
+        !settle(&|a| a.leaf.collateral = coll(a.leaf.collateral.get() - 3_000)),
+        "the fees credited over a smaller balance"
+    );
+    let other = f.state.account(f.id(2)).expect("account").leaf.clone();
+    let path = f.state.account_tree().proof(f.id(2).index()).expect("path");
+    assert!(
+        !settle(&|a| {
+            a.id = f.id(2);
+            a.leaf = other.clone();
+            a.proof = path.clone();
+        }),
+        "the fees credited to a trader"
+    );
+}
+
+/// A cancel needs its owner's signature: another message's signature by the same key, or the
+/// same message signed by another key, is refused.
+#[test]
+fn a_cancel_needs_its_owners_signature() {
+    let (f, batch) = liquidation_batch();
+    let base = wide(&f, &batch);
+    let slot = slot_of(&base, |w| matches!(w, SlotWitness::CancelOrder(_)));
+    let with_signature = |key: usize, order_id: u64| {
+        let signature = f.traders[key]
+            .key
+            .sign(zkperp_state::tx::CancelOrder::message(
+                &zkperp_state::domain::SigningDomain::TEST,
+                f.id(1),
+                zkperp_state::units::OrderId::new(order_id).expect("id"),
+            ));
+        dishonest(&base, slot, |w| {
+            let SlotWitness::CancelOrder(c) = w else {
+                unreachable!()
+            };
+            c.cancel.signature = signature;
+        })
+    };
+    assert!(with_signature(1, 9), "the owner's signature");
+    assert!(
+        !with_signature(2, 9),
+        "the same cancel signed by another trader"
+    );
+    assert!(
+        !with_signature(1, 10),
+        "the owner's signature of another cancel"
+    );
+}

@@ -661,6 +661,17 @@ impl L1 {
             .map_err(|e| L1Error::from_contract("forcedAnswered", e))
     }
 
+    /// The most a batch's time may lag the L1's when it is applied (`Rollup.maxBatchAge`).
+    pub async fn max_batch_age(&self) -> Result<u64, L1Error> {
+        let age = self
+            .rollup
+            .maxBatchAge()
+            .call()
+            .await
+            .map_err(|e| L1Error::from_contract("maxBatchAge", e))?;
+        Ok(u64::try_from(age).unwrap_or(u64::MAX))
+    }
+
     /// Forced cancels answered by batches so far.
     pub async fn forced_cancels_answered(&self) -> Result<u64, L1Error> {
         self.rollup

@@ -317,6 +317,7 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
     tokio::spawn(async move { axum::serve(listener, app).await });
     emit(json!({"event": "api", "url": api_url}));
     let want = args.batches;
+    let max_batch_age = client(0)?.max_batch_age().await?;
     let mut op = Operator::new(
         hub.clone(),
         oracle_book,
@@ -328,7 +329,8 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         pipeline,
         want,
         args.max_unproven,
-    );
+    )
+    .with_max_batch_age(max_batch_age);
     let mut local_oracles = local_oracles(args, &oracles, &config, &genesis)?;
     let mut interval = tokio::time::interval(Duration::from_secs(args.batch_secs.max(1)));
     loop {

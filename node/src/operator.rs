@@ -77,6 +77,22 @@ pub struct Operator {
     forced_warn_secs: u64,
     /// The last deadline alarm raised (so each is said once, not every period).
     alarmed: Option<DeadlineAlarm>,
+    /// The rollup's `maxBatchAge`: a batch applied later than this after its time is refused.
+    max_batch_age: Option<u64>,
+    /// The times of the batches handed to the prover and not through it yet, oldest first.
+    unverified_times: std::collections::VecDeque<u64>,
+    /// Whether sealing is paused for the age of the oldest unverified batch (said once).
+    aging: bool,
+}
+
+/// Whether the oldest batch not yet through the prover, with time `oldest`, is old enough at
+/// L1 time `l1_now` that no more batches may be sealed: half of the rollup's `max_batch_age`.
+/// A batch proven later than `max_batch_age` after its time can never be applied, and every
+/// batch after it is stuck behind it, so the node stops adding to the backlog with half the
+/// window left for the prover to catch up (one more batch sealed then is older still when its
+/// turn comes).
+pub fn too_old_to_seal_behind(oldest: u64, l1_now: u64, max_batch_age: u64) -> bool {
+    l1_now.saturating_sub(oldest) >= max_batch_age / 2
 }
 
 /// How long before an unanswered forced request's deadline the operator warns, by default: a
@@ -134,7 +150,17 @@ impl Operator {
             deferring: false,
             forced_warn_secs: FORCED_WARN_SECS,
             alarmed: None,
+            max_batch_age: None,
+            unverified_times: std::collections::VecDeque::new(),
+            aging: false,
         }
+    }
+
+    /// Pauses sealing while the oldest unverified batch is older than half of `secs`, the
+    /// rollup's `maxBatchAge` ([`too_old_to_seal_behind`]).
+    pub fn with_max_batch_age(mut self, secs: u64) -> Self {
+        self.max_batch_age = Some(secs);
+        self
     }
 
     /// Warns `secs` L1 seconds before a forced request's deadline instead of
@@ -236,6 +262,7 @@ impl Operator {
     pub async fn flush(&mut self) -> bool {
         for batch in std::mem::take(&mut self.outbox) {
             self.sent += 1;
+            self.unverified_times.push_back(batch.timestamp.get());
             self.in_flight.fetch_add(1, Ordering::SeqCst);
             if self.to_prover.send(batch).await.is_err() {
                 return false;
@@ -253,8 +280,35 @@ impl Operator {
     /// wait, and a forced request could miss its deadline and freeze the rollup) against
     /// marks and liquidations, which move only at batch boundaries, going stale while the
     /// prover catches up. Neither is acceptable for long: the cure is proving capacity.
+    ///
+    /// Nor does it seal while the oldest batch the prover has not finished is older than half
+    /// the rollup's `maxBatchAge` (L1 time): `sealing_paused` says so once, `sealing_resumed`
+    /// when it is through.
     pub async fn seal(&mut self) -> Result<Seal> {
         let behind = self.in_flight.load(Ordering::SeqCst);
+        // The prover finishes batches in order: the unfinished ones are the newest `behind`.
+        while self.unverified_times.len() as u64 > behind {
+            self.unverified_times.pop_front();
+        }
+        if let (Some(max), Some(&oldest)) = (self.max_batch_age, self.unverified_times.front()) {
+            // The L1's clock is the one the rollup judges by; the wall clock if it is silent.
+            let l1_now = self.follower.chain_time().await.unwrap_or_else(|_| now());
+            if too_old_to_seal_behind(oldest, l1_now, max) {
+                if !self.aging {
+                    emit(json!({
+                        "event": "sealing_paused", "reason": "batch_age",
+                        "oldest_unverified_time": oldest, "l1_time": l1_now,
+                        "max_batch_age": max, "in_flight": behind,
+                    }));
+                    self.aging = true;
+                }
+                return Ok(Seal::Deferred);
+            }
+        }
+        if self.aging {
+            emit(json!({"event": "sealing_resumed", "reason": "batch_age"}));
+            self.aging = false;
+        }
         if behind >= self.max_in_flight {
             if !self.deferring {
                 emit(json!({"event": "prover_behind", "in_flight": behind}));
@@ -511,4 +565,28 @@ pub fn run_until_signal(service: impl std::future::Future<Output = Result<()>>) 
     });
     runtime.shutdown_timeout(Duration::from_secs(1));
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealing_pauses_at_half_the_batch_age_window() {
+        let day = 86_400;
+        assert!(!too_old_to_seal_behind(1_000, 1_000, day), "a fresh batch");
+        assert!(!too_old_to_seal_behind(1_000, 1_000 + day / 2 - 1, day));
+        assert!(
+            too_old_to_seal_behind(1_000, 1_000 + day / 2, day),
+            "half the window"
+        );
+        assert!(
+            too_old_to_seal_behind(1_000, 1_000 + 2 * day, day),
+            "long past"
+        );
+        assert!(
+            !too_old_to_seal_behind(5_000, 1_000, day),
+            "an L1 clock behind the batch's is no age"
+        );
+    }
 }

@@ -229,6 +229,7 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
     });
     tokio::spawn(async move { axum::serve(listener, app).await });
 
+    let max_batch_age = operator.max_batch_age().await?;
     let mut op = Operator::new(
         hub.clone(),
         oracle,
@@ -241,7 +242,8 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
         0,
         args.max_unproven,
     )
-    .with_forced_warning(args.forced_warn_secs);
+    .with_forced_warning(args.forced_warn_secs)
+    .with_max_batch_age(max_batch_age);
     emit(json!({
         "event": "node",
         "api": api_url,
