@@ -101,6 +101,41 @@ impl BatchVar {
         Ok((leaf, proof))
     }
 
+    /// The account a forced request names (`id_bits`: its id's 32 bits), read under the
+    /// current root when `enabled`: its leaf when `exists`, its empty slot otherwise, so a
+    /// refusal for a missing account is shown, not claimed. An id beyond the tree names no
+    /// account (`exists` must be false). Returns the leaf (a placeholder when it does not
+    /// exist) and the path to the id.
+    pub fn account_or_empty(
+        &self,
+        w: &AccountWitness,
+        exists: &Boolean<Fr>,
+        id_bits: &[Boolean<Fr>],
+        enabled: &Boolean<Fr>,
+    ) -> Result<(AccountLeafVar, MerkleProofVar), SynthesisError> {
+        let depth = usize::from(self.config.account_tree_depth);
+        let in_range = if depth < id_bits.len() {
+            !Boolean::kary_or(&id_bits[depth..])?
+        } else {
+            Boolean::TRUE
+        };
+        ark_r1cs_std::eq::EqGadget::enforce_equal(&(exists & &!in_range.clone()), &Boolean::FALSE)?;
+        let leaf =
+            AccountLeafVar::new_witness(self.cs.clone(), self.markets_count(), Some(&w.leaf))?;
+        let siblings = self
+            .path(&w.proof, self.config.account_tree_depth)?
+            .siblings;
+        let path = MerkleProofVar::new(id_bits[..depth].to_vec(), siblings);
+        let hash = leaf.hash()?;
+        let present = exists.select(&hash, &FpVar::Constant(Fr::from(0u64)))?;
+        conditional_enforce_equal(
+            &path.root_for(&present)?,
+            &self.accounts_root,
+            &(enabled & &in_range),
+        )?;
+        Ok((leaf, path))
+    }
+
     /// Allocates a Merkle path of `depth` levels.
     pub fn path(&self, proof: &MerkleProof, depth: u8) -> Result<MerkleProofVar, SynthesisError> {
         MerkleProofVar::new_variable_with_depth(

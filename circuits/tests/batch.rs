@@ -1690,3 +1690,54 @@ fn a_cancel_needs_its_owners_signature() {
         "the owner's signature of another cancel"
     );
 }
+
+/// A funding tick needs an open market (a mark): a step of 0 passes any cap, so only the mark
+/// rule can refuse it on a market whose mark is 0.
+#[test]
+fn a_funding_tick_on_an_unopened_market_is_refused() {
+    let (f, batch) = alone(|_| {
+        vec![Transaction::FundingTick(FundingTick {
+            market: btc(),
+            index: FundingIndex::new(0).expect("index"),
+        })]
+    });
+    let base = circuit(&f, &batch);
+    let with_mark = |price: u64| {
+        let mut c = base.clone();
+        c.commitment = None;
+        c.witness.start_markets[btc().index()].mark_price = ticks(price);
+        satisfied(c)
+    };
+    assert!(with_mark(400_000), "another open mark");
+    assert!(!with_mark(0), "no mark");
+}
+
+/// The elapsed time a funding step is capped by is the batch time less the market's last
+/// funding time, both in the proof: a prover cannot claim less time passed than did (a step
+/// at the cap for 60 s is over it for 59 s), nor a last funding time after the batch.
+#[test]
+fn the_funding_cap_uses_the_time_that_elapsed() {
+    let (f, batch) = alone(|_| {
+        vec![Transaction::FundingTick(FundingTick {
+            market: btc(),
+            index: FundingIndex::new(-30).expect("index"),
+        })]
+    });
+    let base = circuit(&f, &batch);
+    let last = base.witness.start_markets[btc().index()].last_funding.get();
+    let with_last = |t: u64| {
+        let mut c = base.clone();
+        c.commitment = None;
+        c.witness.start_markets[btc().index()].last_funding = ts(t);
+        satisfied(c)
+    };
+    assert!(
+        with_last(last),
+        "the real last funding time: 60 s, at the cap"
+    );
+    assert!(!with_last(last + 1), "59 s claimed: over the cap");
+    assert!(
+        !with_last(START + 61),
+        "a last funding time after the batch"
+    );
+}

@@ -35,9 +35,7 @@ use zkperp_state::tx::{ForcedWithdrawal, L1ForcedWithdrawal};
 use crate::batch::BatchVar;
 use crate::eq::conditional_enforce_equal;
 use crate::funding::settle_funding;
-use crate::leaf::AccountLeafVar;
 use crate::margin::{is_nonnegative, margin_summary};
-use crate::merkle::MerkleProofVar;
 use crate::pubdata::uint_be_bytes;
 use crate::units::{conditional_enforce_unsigned_bits, enforce_unsigned_bits, two_pow};
 
@@ -63,27 +61,7 @@ pub fn execute_forced_withdrawal(
     enforce_unsigned_bits(&paid, Amount::BITS)?;
     let exists = Boolean::new_witness(cs.clone(), || Ok(w.exists))?;
 
-    // The account's leaf, or its empty slot, under the current root; an id beyond the tree
-    // names no account.
-    let depth = usize::from(b.config.account_tree_depth);
-    let in_range = if depth < id_bits.len() {
-        !Boolean::kary_or(&id_bits[depth..])?
-    } else {
-        Boolean::TRUE
-    };
-    (&exists & &!in_range.clone()).enforce_equal(&Boolean::FALSE)?;
-    let leaf = AccountLeafVar::new_witness(cs.clone(), b.markets_count(), Some(&w.account.leaf))?;
-    let siblings = b
-        .path(&w.account.proof, b.config.account_tree_depth)?
-        .siblings;
-    let path = MerkleProofVar::new(id_bits[..depth].to_vec(), siblings);
-    let hash = leaf.hash()?;
-    let present = exists.select(&hash, &FpVar::zero())?;
-    conditional_enforce_equal(
-        &path.root_for(&present)?,
-        &b.accounts_root,
-        &(enabled & &in_range),
-    )?;
+    let (leaf, path) = b.account_or_empty(&w.account, &exists, &id_bits, enabled)?;
 
     // What the rules decide.
     let owner = leaf.l1_address.is_eq(&requester)?;
