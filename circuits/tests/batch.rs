@@ -1741,3 +1741,41 @@ fn the_funding_cap_uses_the_time_that_elapsed() {
         "a last funding time after the batch"
     );
 }
+
+/// A liquidation's penalty is capped by the account's remaining value as well as by the
+/// market's fraction: closing a 10 USD account's whole position (1% of its value would be
+/// 80.1 USD) may charge 10 USD, not a unit more.
+#[test]
+fn a_liquidation_fee_cannot_exceed_the_remaining_value() {
+    let mut f = leveraged_long(10_000_000_000);
+    let a = f.id(0);
+    let liquidation = move |fee: i128| {
+        Transaction::Liquidation(zkperp_state::tx::Liquidation {
+            account: a,
+            market: btc(),
+            size: lots(1_800),
+            fee: coll(fee),
+        })
+    };
+    let (batch, start) = alone_from(&mut f, |f| {
+        // TV = 1,000 USD - 1,800 lots * 55,000 ticks * 10 units = 10 USD.
+        f.set_price(btc(), 445_000);
+        assert!(
+            f.state.check(&liquidation(10_000_001)).is_err(),
+            "natively refused"
+        );
+        vec![liquidation(10_000_000)]
+    });
+    let base = circuit(&f, &batch);
+    let slot = slot_of(&base, |w| matches!(w, SlotWitness::Liquidation(_)));
+    let with_fee = |fee: i128| {
+        dishonest_in(&base, &start, slot, |w| {
+            let SlotWitness::Liquidation(l) = w else {
+                unreachable!()
+            };
+            l.liquidation.fee = coll(fee);
+        })
+    };
+    assert!(with_fee(10_000_000), "all that is left");
+    assert!(!with_fee(10_000_001), "a unit more than is left");
+}
