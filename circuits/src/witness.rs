@@ -18,7 +18,7 @@ use zkperp_state::leaf::{AccountLeaf, Position};
 use zkperp_state::market::MarketState;
 use zkperp_state::merkle::MerkleProof;
 use zkperp_state::order::OrderSlot;
-use zkperp_state::state::{AccountWrite, StateConfig};
+use zkperp_state::state::{AccountRead, AccountWrite, StateConfig};
 use zkperp_state::tx::Transaction;
 use zkperp_state::units::{AccountId, Collateral, L1Address, Nonce, Timestamp};
 
@@ -199,6 +199,21 @@ pub(crate) fn account_witness(w: &AccountWrite) -> Option<AccountWitness> {
         leaf: w.before.clone()?,
         proof: w.update.proof.clone(),
     })
+}
+
+/// An account a transaction read without necessarily writing it (a forced request's): whether
+/// it exists, and its leaf (a placeholder when it does not) with the path to its id (zeros
+/// when the id is beyond the tree).
+pub(crate) fn read_witness(config: &StateConfig, read: &AccountRead) -> (bool, AccountWitness) {
+    let witness = AccountWitness {
+        id: read.account,
+        leaf: read.leaf.clone().unwrap_or_else(|| dummy_leaf(config)),
+        proof: read
+            .proof
+            .clone()
+            .unwrap_or_else(|| zero_proof(config.account_tree_depth)),
+    };
+    (read.leaf.is_some(), witness)
 }
 
 /// A key and signature for dummy witnesses (a fixed key: the values are never checked).

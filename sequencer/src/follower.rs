@@ -111,19 +111,22 @@ pub const QUEUES: [SlotKind; 3] = [
     SlotKind::ForcedCancel,
 ];
 
-/// One queue entry as read from L1.
+/// One queue entry as read from L1, with its transaction if it is not taken in yet.
 struct Entry {
     index: u64,
     deadline: u64,
     block: u64,
-    tx: Result<Transaction, FollowError>,
+    tx: Option<Result<Transaction, FollowError>>,
 }
 
-/// Reads `kind`'s queue: its entries from `from_block` on, and how many batches served.
+/// Reads `kind`'s queue: its entries from `from_block` on (the transactions of those from
+/// index `next` on: a deposit's salt is drawn only for a deposit not taken in before), and
+/// how many batches served.
 async fn read_queue(
     l1: &L1,
     kind: SlotKind,
     from_block: u64,
+    next: u64,
     rng: &mut impl RngCore,
 ) -> Result<(Vec<Entry>, u64), FollowError> {
     Ok(match kind {
@@ -137,7 +140,7 @@ async fn read_queue(
                     index: e.index,
                     deadline: e.deadline,
                     block: e.block,
-                    tx: deposit_tx(e, random_salt(rng)),
+                    tx: (e.index >= next).then(|| deposit_tx(e, random_salt(rng))),
                 })
                 .collect();
             (entries, served)
@@ -152,7 +155,7 @@ async fn read_queue(
                     index: e.index,
                     deadline: e.deadline,
                     block: e.block,
-                    tx: forced_tx(e),
+                    tx: (e.index >= next).then(|| forced_tx(e)),
                 })
                 .collect();
             (entries, served)
@@ -167,7 +170,7 @@ async fn read_queue(
                     index: e.index,
                     deadline: e.deadline,
                     block: e.block,
-                    tx: forced_cancel_tx(e),
+                    tx: (e.index >= next).then(|| forced_cancel_tx(e)),
                 })
                 .collect();
             (entries, served)
@@ -295,7 +298,7 @@ impl Follower {
         // Nothing changes here until every read has succeeded.
         let mut read = Vec::with_capacity(self.queues.len());
         for q in &self.queues {
-            read.push(read_queue(&self.l1, q.kind, self.scan_from, rng).await?);
+            read.push(read_queue(&self.l1, q.kind, self.scan_from, q.next, rng).await?);
         }
         let mut txs = Vec::new();
         let mut nexts = Vec::with_capacity(self.queues.len());
@@ -309,15 +312,9 @@ impl Follower {
                         got: entry.index,
                     });
                 }
-                let tx = std::mem::replace(
-                    &mut entry.tx,
-                    Err(FollowError::Gap {
-                        queue: q.kind.name(),
-                        expected: next,
-                        got: entry.index,
-                    }),
-                );
-                txs.push(tx?);
+                if let Some(tx) = entry.tx.take() {
+                    txs.push(tx?);
+                }
                 next += 1;
             }
             nexts.push(next);

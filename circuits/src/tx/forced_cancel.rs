@@ -26,7 +26,7 @@ use crate::margin::is_nonnegative;
 use crate::pubdata::uint_be_bytes;
 use crate::tx::Gadget;
 use crate::units::enforce_unsigned_bits;
-use crate::witness::{dummy_account, dummy_leaf, zero_proof, AccountWitness, ReceiptError};
+use crate::witness::{dummy_account, read_witness, AccountWitness, ReceiptError};
 
 #[derive(Debug, Clone)]
 pub struct ForcedCancelWitness {
@@ -90,17 +90,11 @@ impl Gadget for ForcedCancel {
             return Err(ReceiptError);
         }
         let read = applied.receipt.reads.first().ok_or(ReceiptError)?;
+        let (exists, account) = read_witness(config, read);
         Ok(ForcedCancelWitness {
             request: tx.request,
-            exists: read.leaf.is_some(),
-            account: AccountWitness {
-                id: read.account,
-                leaf: read.leaf.clone().unwrap_or_else(|| dummy_leaf(config)),
-                proof: read
-                    .proof
-                    .clone()
-                    .unwrap_or_else(|| zero_proof(config.account_tree_depth)),
-            },
+            exists,
+            account,
         })
     }
 

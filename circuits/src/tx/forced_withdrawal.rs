@@ -42,7 +42,7 @@ use crate::units::{conditional_enforce_unsigned_bits, enforce_unsigned_bits, two
 /// `|D| < 2^121` (`D = TV * 10^6 - TR * 10^6` less a payment below 2^63 * 10^6): 122-bit
 /// checks decide its sign without wrapping.
 const D_BITS: u32 = 122;
-use crate::witness::{dummy_account, dummy_leaf, zero_proof, AccountWitness};
+use crate::witness::{dummy_account, read_witness, AccountWitness};
 
 pub fn execute_forced_withdrawal(
     b: &mut BatchVar,
@@ -140,18 +140,12 @@ impl Gadget for ForcedWithdrawal {
             _ => return Err(ReceiptError),
         };
         let read = applied.receipt.reads.first().ok_or(ReceiptError)?;
+        let (exists, account) = read_witness(config, read);
         Ok(ForcedWithdrawalWitness {
             request: tx.request,
             paid,
-            exists: read.leaf.is_some(),
-            account: AccountWitness {
-                id: read.account,
-                leaf: read.leaf.clone().unwrap_or_else(|| dummy_leaf(config)),
-                proof: read
-                    .proof
-                    .clone()
-                    .unwrap_or_else(|| zero_proof(config.account_tree_depth)),
-            },
+            exists,
+            account,
         })
     }
 
