@@ -43,6 +43,18 @@ use crate::pubdata::{commitment, constant_be_bytes, field_be_bytes, uint_be_byte
 use crate::units::{enforce_signed_bits, enforce_unsigned_bits};
 use crate::witness::{AccountWitness, BatchWitness, WitnessError};
 
+/// An account a forced request names, allocated but not yet proven
+/// ([`BatchVar::alloc_account_or_empty`]).
+#[derive(Debug)]
+pub struct MaybeAccountVar {
+    /// Its leaf (a placeholder when it does not exist).
+    pub leaf: AccountLeafVar,
+    /// The path to its id.
+    pub path: MerkleProofVar,
+    exists: Boolean<Fr>,
+    in_range: Boolean<Fr>,
+}
+
 /// The state a batch threads through its slots, and the public data it accumulates.
 #[derive(Debug)]
 pub struct BatchVar {
@@ -113,6 +125,20 @@ impl BatchVar {
         id_bits: &[Boolean<Fr>],
         enabled: &Boolean<Fr>,
     ) -> Result<(AccountLeafVar, MerkleProofVar), SynthesisError> {
+        let account = self.alloc_account_or_empty(w, exists, id_bits)?;
+        self.prove_account_or_empty(&account, enabled)?;
+        Ok((account.leaf, account.path))
+    }
+
+    /// [`Self::account_or_empty`]'s allocation alone, for a gadget that must prove the
+    /// account under a root a later write makes (a second party, proven after the first is
+    /// written): prove it then with [`Self::prove_account_or_empty`].
+    pub fn alloc_account_or_empty(
+        &self,
+        w: &AccountWitness,
+        exists: &Boolean<Fr>,
+        id_bits: &[Boolean<Fr>],
+    ) -> Result<MaybeAccountVar, SynthesisError> {
         let depth = usize::from(self.config.account_tree_depth);
         let in_range = if depth < id_bits.len() {
             !Boolean::kary_or(&id_bits[depth..])?
@@ -126,14 +152,29 @@ impl BatchVar {
             .path(&w.proof, self.config.account_tree_depth)?
             .siblings;
         let path = MerkleProofVar::new(id_bits[..depth].to_vec(), siblings);
-        let hash = leaf.hash()?;
-        let present = exists.select(&hash, &FpVar::Constant(Fr::from(0u64)))?;
+        Ok(MaybeAccountVar {
+            leaf,
+            path,
+            exists: exists.clone(),
+            in_range,
+        })
+    }
+
+    /// Proves an allocated account (or its empty slot) under the current root when `enabled`.
+    pub fn prove_account_or_empty(
+        &self,
+        account: &MaybeAccountVar,
+        enabled: &Boolean<Fr>,
+    ) -> Result<(), SynthesisError> {
+        let hash = account.leaf.hash()?;
+        let present = account
+            .exists
+            .select(&hash, &FpVar::Constant(Fr::from(0u64)))?;
         conditional_enforce_equal(
-            &path.root_for(&present)?,
+            &account.path.root_for(&present)?,
             &self.accounts_root,
-            &(enabled & &in_range),
-        )?;
-        Ok((leaf, path))
+            &(enabled & &account.in_range),
+        )
     }
 
     /// Allocates a Merkle path of `depth` levels.

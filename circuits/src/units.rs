@@ -84,6 +84,20 @@ pub fn enforce_signed_bits(x: &FpVar<Fr>, bits: u32) -> Result<(), SynthesisErro
     enforce_not_equal(&shifted, &FpVar::Constant(all_ones))
 }
 
+/// Whether `|x| < 2^bits` (the twin of a signed unit's range check, as a boolean) for an `x`
+/// known to satisfy `|x| < 2^bound_bits`: both `x + 2^bits - 1` and `2^bits - 1 - x` are
+/// non-negative (two `bound_bits + 3`-constraint sign tests).
+pub fn is_signed_within(
+    x: &FpVar<Fr>,
+    bits: u32,
+    bound_bits: u32,
+) -> Result<Boolean<Fr>, SynthesisError> {
+    let limit = FpVar::Constant(two_pow(bits) - Fr::ONE);
+    let above = crate::margin::is_nonnegative(&(x + &limit), bound_bits + 1)?;
+    let below = crate::margin::is_nonnegative(&(&limit - x), bound_bits + 1)?;
+    Ok(&above & &below)
+}
+
 /// Enforces that the little-endian `bits` read as an integer are at most `bound` (little-endian
 /// 64-bit limbs), the comparison behind `S < l` and canonical decompositions.
 ///

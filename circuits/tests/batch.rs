@@ -27,6 +27,7 @@ const SHAPE: Shape = Shape {
     deposits: 3,
     forced_withdrawals: 0,
     forced_cancels: 0,
+    forced_trades: 0,
     trades: 3,
     withdrawals: 1,
     cancels: 0,
@@ -140,7 +141,9 @@ fn write_paths(w: &mut SlotWitness) -> Vec<&mut MerkleProof> {
         SlotWitness::Trade(t) => vec![&mut t.maker.account.proof, &mut t.taker.account.proof],
         SlotWitness::Deposit(d) => vec![&mut d.account.proof],
         SlotWitness::Withdrawal(d) => vec![&mut d.account.proof],
-        SlotWitness::ForcedWithdrawal(_) | SlotWitness::ForcedCancel(_) => vec![],
+        SlotWitness::ForcedWithdrawal(_)
+        | SlotWitness::ForcedCancel(_)
+        | SlotWitness::ForcedTrade(_) => vec![],
         SlotWitness::CancelOrder(d) => vec![&mut d.account.proof],
         SlotWitness::Liquidation(l) => vec![&mut l.account.proof, &mut l.fund.proof],
         SlotWitness::Deleverage(d) => vec![&mut d.deleveraged.proof, &mut d.deleverager.proof],
@@ -156,6 +159,19 @@ fn consistent(mut c: BatchCircuit, start: &SparseMerkleTree) -> BatchCircuit {
     let mut k = 0;
     for slot in &mut c.witness.slots {
         let kind_writes = slot.witness.kind().writes();
+        // A forced trade reads both accounts, A then B, each written when it is served.
+        if let SlotWitness::ForcedTrade(ft) = &mut slot.witness {
+            for (j, account) in ft.accounts.iter_mut().enumerate() {
+                let id = account.id.index();
+                if id < tree.capacity() {
+                    account.proof = tree.proof(id).expect("proof");
+                }
+                let (wid, hash) = writes[k + j];
+                if hash != Fr::from(0u64) {
+                    tree.update(wid, hash).expect("update");
+                }
+            }
+        }
         // A forced request reads its account's path and writes there when it is served.
         let forced = match &mut slot.witness {
             SlotWitness::Deleverage(d) => {
@@ -744,6 +760,7 @@ const WIDE: Shape = Shape {
     deposits: 1,
     forced_withdrawals: 4,
     forced_cancels: 4,
+    forced_trades: 2,
     trades: 1,
     withdrawals: 1,
     cancels: 1,
@@ -1778,4 +1795,168 @@ fn a_liquidation_fee_cannot_exceed_the_remaining_value() {
     };
     assert!(with_fee(10_000_000), "all that is left");
     assert!(!with_fee(10_000_001), "a unit more than is left");
+}
+
+/// Forced trades between `funded()`'s accounts (0: 1,000 USD, 1: 2,000 USD, 2: 500 USD):
+/// served, then refused for each ground (a stranger signed, a stranger requested, an empty
+/// account, an id beyond the tree, the margin rule, the position width).
+fn forced_trades(f: &mut Fixture) -> (SealedBatch, SparseMerkleTree) {
+    use zkperp_state::tx::forced_trade::L1ForcedTrade;
+    let stranger = f.traders[2].l1;
+    let empty = zkperp_state::units::AccountId::new(9).expect("id");
+    let beyond = zkperp_state::units::AccountId::new(1 << 20).expect("id");
+    let edit = |tx: Transaction, change: &dyn Fn(&mut L1ForcedTrade)| {
+        let Transaction::ForcedTrade(mut t) = tx else {
+            unreachable!()
+        };
+        change(&mut t.request);
+        Transaction::ForcedTrade(t)
+    };
+    alone_from(f, |f| {
+        vec![
+            f.forced_trade_tx(0, 0, 1, btc(), Side::Buy, 10, 500_000),
+            edit(
+                f.forced_trade_tx(1, 0, 1, btc(), Side::Buy, 1, 500_000),
+                &|r| r.signer = stranger,
+            ),
+            edit(
+                f.forced_trade_tx(2, 0, 1, btc(), Side::Sell, 1, 500_000),
+                &|r| r.requester = stranger,
+            ),
+            edit(
+                f.forced_trade_tx(3, 0, 1, btc(), Side::Buy, 1, 500_000),
+                &|r| r.account_b = empty,
+            ),
+            edit(
+                f.forced_trade_tx(4, 1, 0, eth(), Side::Sell, 1, 3_000_000),
+                &|r| r.account_a = beyond,
+            ),
+            // 1,500 lots of 5 USD at 10%: 750 USD of initial margin, trader 2 has 500.
+            f.forced_trade_tx(5, 2, 1, btc(), Side::Buy, 1_500, 500_000),
+            // 10 + 2^40 - 1 lots: past the width (at price 0, the balance does not move).
+            f.forced_trade_tx(6, 0, 1, btc(), Side::Buy, (1 << 40) - 1, 0),
+        ]
+    })
+}
+
+fn forced_trade_slots(c: &BatchCircuit) -> Vec<usize> {
+    (0..c.witness.slots.len())
+        .filter(|&i| {
+            c.witness.slots[i].enabled
+                && matches!(c.witness.slots[i].witness, SlotWitness::ForcedTrade(_))
+        })
+        .collect()
+}
+
+/// Every answer is decided in-circuit and published: the honest witness satisfies the circuit
+/// with the native commitment only if the circuit decides each request as the native rules do
+/// (served, or refused on each ground), since the served byte is in the commitment. (Checked
+/// to fail with the margin test, the width test or an owner test removed from the gadget.)
+#[test]
+fn forced_trades_are_decided_as_the_native_rules_decide() {
+    let mut f = funded();
+    let (batch, _) = forced_trades(&mut f);
+    let served: Vec<bool> = batch
+        .txs
+        .iter()
+        .map(|a| match &a.receipt.pubdata[..] {
+            [zkperp_state::pubdata::PubData::ForcedTrade(r)] => r.served,
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(served, [true, false, false, false, false, false, false]);
+    assert_eq!(f.position(f.id(0), btc()), 10);
+    assert!(satisfied(circuit(&f, &batch)));
+    let mut two = funded();
+    let (batch, _) = alone_from(&mut two, |f| {
+        vec![f.forced_trade_tx(0, 1, 2, eth(), Side::Sell, 7, 2_990_000)]
+    });
+    assert!(
+        satisfied(wide(&two, &batch)),
+        "with unused slots of every kind"
+    );
+}
+
+#[test]
+fn forced_trade_answers_cannot_be_bent() {
+    use zkperp_circuits::tx::forced_trade::ForcedTradeWitness;
+    let mut f = funded();
+    let fees = f
+        .state
+        .account(zkperp_state::units::AccountId::FEES)
+        .expect("fees")
+        .leaf
+        .clone();
+    let (batch, start) = forced_trades(&mut f);
+    let base = circuit(&f, &batch);
+    let slots = forced_trade_slots(&base);
+    assert_eq!(slots.len(), 7);
+    let edit = |slot: usize, e: &dyn Fn(&mut ForcedTradeWitness)| {
+        dishonest_in(&base, &start, slot, |w| {
+            let SlotWitness::ForcedTrade(ft) = w else {
+                unreachable!()
+            };
+            e(ft);
+        })
+    };
+    assert!(
+        edit(slots[0], &|_| {}),
+        "the harness accepts the honest answers"
+    );
+    // A served trade published as refused: A's account is there, its absence cannot be shown.
+    assert!(
+        !edit(slots[0], &|ft| ft.exists[0] = false),
+        "served refused as missing"
+    );
+    // A stranger's signature served: B's leaf would have to name the stranger.
+    let stranger = f.traders[2].l1;
+    assert!(
+        !edit(slots[1], &|ft| ft.accounts[1].leaf.l1_address = stranger),
+        "a stranger made B's owner"
+    );
+    assert!(
+        !edit(slots[2], &|ft| ft.accounts[0].leaf.l1_address = stranger),
+        "a stranger made A's owner"
+    );
+    // An empty slot shown as an account of B's signer, and an id beyond the tree as existing.
+    let owner = f.traders[1].l1;
+    assert!(
+        !edit(slots[3], &|ft| {
+            ft.exists[1] = true;
+            ft.accounts[1].leaf.l1_address = owner;
+        }),
+        "an empty leaf made an account"
+    );
+    assert!(
+        !edit(slots[4], &|ft| ft.exists[0] = true),
+        "an id beyond the tree"
+    );
+    // More collateral than trader 2 has, so that the margin rule would pass.
+    assert!(
+        !edit(slots[5], &|ft| ft.accounts[0].leaf.collateral =
+            coll(2_000_000_000)),
+        "a balance the account does not have"
+    );
+    // What the contract refuses at its door: the same account twice, a system account, a
+    // size of zero (each with a consistent witness, so only that rule can refuse it).
+    assert!(
+        !edit(slots[1], &|ft| {
+            ft.request.account_b = ft.request.account_a;
+            ft.accounts[1] = ft.accounts[0].clone();
+        }),
+        "the same account on both sides"
+    );
+    let fees = fees.clone();
+    let system = move |ft: &mut ForcedTradeWitness| {
+        ft.request.account_b = zkperp_state::units::AccountId::FEES;
+        ft.accounts[1].id = zkperp_state::units::AccountId::FEES;
+        ft.accounts[1].leaf = fees.clone();
+    };
+    assert!(!edit(slots[1], &system), "the fee account as party B");
+    // (On the last slot, which nothing after it reads: a size of zero would be served and
+    // rewrite both leaves as they are.)
+    assert!(
+        !edit(slots[6], &|ft| ft.request.size = lots(0)),
+        "a size of zero"
+    );
 }

@@ -27,6 +27,7 @@ const SHAPE: Shape = Shape {
     deposits: 3,
     forced_withdrawals: 2,
     forced_cancels: 1,
+    forced_trades: 2,
     trades: 4,
     withdrawals: 2,
     cancels: 2,
@@ -146,6 +147,41 @@ fn random_batch(f: &mut Fixture, rng: &mut ChaCha20Rng, forced: &mut u64, n: usi
     let funded: Vec<usize> = (0..TRADERS)
         .filter(|&t| f.traders[t].id.is_some())
         .collect();
+    for _ in 0..rng.gen_range(0..=2) {
+        // Served, or refused: an account that does not exist, a stranger's key, a size past the
+        // margin rule or past the position width.
+        let (a, b) = (rng.gen_range(0..TRADERS), rng.gen_range(0..TRADERS));
+        if a == b || f.traders[a].id.is_none() || f.traders[b].id.is_none() {
+            continue;
+        }
+        let market = MarketId::new(rng.gen_range(0..2)).expect("market");
+        let mark = f.state.markets()[market.index()].mark_price.get();
+        let size = match rng.gen_range(0..6) {
+            0 => (1i128 << 40) - 1,
+            1 => rng.gen_range(3_000..10_000),
+            _ => rng.gen_range(1..500),
+        };
+        let side = if rng.gen_bool(0.5) {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        let index = f.state.queue_next(SlotKind::ForcedTrade);
+        let Transaction::ForcedTrade(mut tx) =
+            f.forced_trade_tx(index, a, b, market, side, size, mark)
+        else {
+            unreachable!("a forced trade")
+        };
+        match rng.gen_range(0..8) {
+            0 => tx.request.signer = f.traders[rng.gen_range(0..TRADERS)].l1,
+            1 => tx.request.requester = f.traders[rng.gen_range(0..TRADERS)].l1,
+            2 => tx.request.account_b = AccountId::new(rng.gen_range(2..40)).expect("id"),
+            _ => {}
+        }
+        if tx.request.account_a != tx.request.account_b {
+            attempt(f, &mut counts, Transaction::ForcedTrade(tx));
+        }
+    }
     if funded.len() >= 2 {
         for _ in 0..10 {
             let b = funded[rng.gen_range(0..funded.len())];
@@ -205,6 +241,8 @@ fn random_native_batches_satisfy_the_circuit() {
     // The native runs first (milliseconds a batch), then the circuits, which take seconds
     // each and are independent: synthesized on every core.
     let mut total = [0usize; SlotKind::COUNT];
+    // Forced trades refused and served.
+    let mut forced_trades = [0usize; 2];
     let mut jobs = Vec::new();
     for seed in [1u64, 2, 3] {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
@@ -225,10 +263,13 @@ fn random_native_batches_satisfy_the_circuit() {
             let batch = random_batch(&mut f, &mut rng, &mut forced, n);
             for a in &batch.txs {
                 kinds[SlotKind::of(&a.tx) as usize] += 1;
+                if let [zkperp_state::pubdata::PubData::ForcedTrade(r)] = &a.receipt.pubdata[..] {
+                    forced_trades[usize::from(r.served)] += 1;
+                }
             }
             jobs.push((seed, n, config.clone(), batch));
         }
-        eprintln!("seed {seed}: transactions per kind (o f l x d fw fc t w c) {kinds:?}");
+        eprintln!("seed {seed}: transactions per kind (o f l x d fw fc ft t w c) {kinds:?}");
         total.iter_mut().zip(kinds).for_each(|(t, k)| *t += k);
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -258,6 +299,10 @@ fn random_native_batches_satisfy_the_circuit() {
     });
     // The random runs reach every kind but deleveraging (which needs an exhausted fund: see
     // tests/batch.rs), and fill some kinds' slots while leaving others empty.
+    assert!(
+        forced_trades.iter().all(|&n| n > 0),
+        "forced trades refused and served: {forced_trades:?}"
+    );
     for kind in SlotKind::ALL {
         if kind != SlotKind::Deleverage {
             assert!(

@@ -340,6 +340,7 @@ mod tests {
             deposits: 5,
             forced_withdrawals: 6,
             forced_cancels: 10,
+            forced_trades: 11,
             trades: 7,
             withdrawals: 8,
             cancels: 9,
@@ -351,12 +352,13 @@ mod tests {
         assert!("t70000".parse::<Shape>().is_err());
         // A two-letter kind is not read as a one-letter one.
         assert_eq!(
-            "f1-fw2-fc3".parse::<Shape>().map(|s| (
+            "f1-fw2-fc3-ft4".parse::<Shape>().map(|s| (
                 s.funding_ticks,
                 s.forced_withdrawals,
-                s.forced_cancels
+                s.forced_cancels,
+                s.forced_trades
             )),
-            Ok((1, 2, 3))
+            Ok((1, 2, 3, 4))
         );
     }
 }

@@ -388,6 +388,34 @@ impl Fixture {
         })
     }
 
+    /// The forced trade of queue entry `index`: trader `a` (the requester) buys (or, with
+    /// `Side::Sell`, sells) `size` lots of `market` from trader `b` at `price`, both authorised
+    /// by their own L1 addresses.
+    pub fn forced_trade_tx(
+        &self,
+        index: u64,
+        a: usize,
+        b: usize,
+        market: MarketId,
+        a_side: crate::order::Side,
+        size: i128,
+        price: u64,
+    ) -> Transaction {
+        Transaction::ForcedTrade(crate::tx::ForcedTrade {
+            request: crate::tx::forced_trade::L1ForcedTrade {
+                index,
+                account_a: self.id(a),
+                account_b: self.id(b),
+                requester: self.traders[a].l1,
+                signer: self.traders[b].l1,
+                market,
+                a_side,
+                size: lots(size),
+                price: ticks(price),
+            },
+        })
+    }
+
     pub fn withdrawal_tx(&self, trader: usize, amount_units: u64) -> Transaction {
         let id = self.id(trader);
         let nonce = self.state.account(id).expect("account").leaf.nonce;

@@ -114,6 +114,22 @@ fn record(r: &PubData) -> Value {
             "order_id": order_id.get(),
             "served": served,
         }),
+        PubData::ForcedTrade(zkperp_state::tx::forced_trade::ForcedTradeRecord {
+            request,
+            served,
+        }) => json!({
+            "kind": r.kind(),
+            "index": request.index,
+            "account_a": request.account_a.get(),
+            "account_b": request.account_b.get(),
+            "requester": address(&request.requester),
+            "signer": address(&request.signer),
+            "market": request.market.get(),
+            "a_buys": request.a_side == zkperp_state::order::Side::Buy,
+            "size": request.size.get() as u64,
+            "price": request.price.get(),
+            "served": served,
+        }),
         PubData::Liquidation(none)
         | PubData::Deleverage(none)
         | PubData::Trade(none)
@@ -200,6 +216,7 @@ const SHAPE: Shape = Shape {
     deposits: 4,
     forced_withdrawals: 2,
     forced_cancels: 2,
+    forced_trades: 2,
     trades: 1,
     withdrawals: 2,
     cancels: 0,
@@ -272,10 +289,23 @@ fn batches() -> Vec<(&'static str, BatchPublicData)> {
         refused.as_slice(),
         [PubData::ForcedCancel(r)] if !r.served
     ));
+    // A forced trade served (b sells 2 lots of ETH to a), and one refused: its signer is not
+    // the counterparty's owner.
+    let tx = f.forced_trade_tx(0, 0, 1, eth(), zkperp_state::order::Side::Buy, 2, 3_000_000);
+    let traded = apply(&mut f, tx);
+    assert!(matches!(traded.as_slice(), [PubData::ForcedTrade(r)] if r.served));
+    let Transaction::ForcedTrade(mut forged) =
+        f.forced_trade_tx(1, 1, 0, btc(), zkperp_state::order::Side::Sell, 1, 500_000)
+    else {
+        unreachable!("forced_trade_tx makes a forced trade")
+    };
+    forged.request.signer = stranger;
+    let refused = apply(&mut f, Transaction::ForcedTrade(forged));
+    assert!(matches!(refused.as_slice(), [PubData::ForcedTrade(r)] if !r.served));
     let tx = f.withdrawal_tx(1, 1_000_000);
     apply(&mut f, tx);
     out.push((
-        "funding, forced withdrawals and cancels served and refused, a refund, a withdrawal",
+        "funding, forced withdrawals, cancels and trades served and refused, a refund, a withdrawal",
         seal(&mut f),
     ));
 

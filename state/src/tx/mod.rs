@@ -37,6 +37,7 @@ macro_rules! for_each_kind {
             Deposit(Deposit) deposit deposits "d",
             ForcedWithdrawal(ForcedWithdrawal) forced_withdrawal forced_withdrawals "fw",
             ForcedCancel(ForcedCancel) forced_cancel forced_cancels "fc",
+            ForcedTrade(ForcedTrade) forced_trade forced_trades "ft",
             Trade(Trade) trade trades "t",
             Withdrawal(Withdrawal) withdrawal withdrawals "w",
             CancelOrder(CancelOrder) cancel_order cancels "c",

@@ -6,6 +6,7 @@ mod deleverage;
 mod deposit;
 mod domain;
 mod forced_cancel;
+mod forced_trade;
 mod forced_withdrawal;
 mod funding_tick;
 mod insurance_fund;

@@ -1,0 +1,264 @@
+//! Twin of `zkperp_state::tx::forced_trade`: a trade two accounts agreed on, requested on L1,
+//! answered either way, and the answer is the rules', not the sequencer's:
+//!
+//! ```text
+//! door (the contract refused anything else): A != B, neither is 0 or 1, market < count with
+//!       a mark, 0 < size < 2^40, price < 2^40
+//! for each party p (A with the requester and A's side, B with the signer and the other side):
+//!   ok_p = exists_p & owner_p == authoriser_p & fits_p & margin_p
+//!   fits_p   = |size'_p| < 2^40 & |collateral'_p| < 2^63     (after funding and the fill)
+//!   margin_p = TV' >= TR' or the fill reduces risk without lowering TV/TR  (initial fractions)
+//! served = ok_A & ok_B; served => both leaves rewritten (A first, then B under the new root)
+//! record = 0x08 | u64 index | u32 A | u32 B | address requester | address signer | u8 market
+//!          | u8 a_buys | u64 size | u64 price | u8 served
+//! ```
+//! Both accounts' leaves (or empty slots) are proven in the tree, so a refusal shows its
+//! ground and a trade the rules serve cannot be published as refused. The margin test reads
+//! the values after the fill only when they fit their widths (the widths' own test refuses
+//! otherwise), so every comparison stays within the bounds its sign test assumes. No mark age
+//! is checked (a stale mark is never a ground) and no fee is charged.
+
+use ark_r1cs_std::{
+    alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar,
+};
+use ark_relations::gr1cs::SynthesisError;
+use zkperp_state::batch::{AppliedTx, SealedBatch};
+use zkperp_state::margin::Fraction;
+use zkperp_state::order::Side;
+use zkperp_state::pubdata::PubData;
+use zkperp_state::state::StateConfig;
+use zkperp_state::tx::forced_trade::{ForcedTrade, ForcedTradeRecord, L1ForcedTrade};
+use zkperp_state::units::{
+    AccountId, BaseLots, Collateral, L1Address, MarketId, PriceTicks, MARKET_ID_BITS,
+};
+use zkperp_state::Fr;
+
+use crate::batch::{BatchVar, MaybeAccountVar};
+use crate::eq::conditional_enforce_not_equal;
+use crate::funding::settle_funding;
+use crate::margin::{is_risk_reducing, is_well_margined, margin_summary};
+use crate::market::{market_selector, select_by, select_param};
+use crate::pubdata::{byte_of_bits, uint_be_bytes};
+use crate::tx::Gadget;
+use crate::units::{enforce_unsigned_bits, is_signed_within};
+use crate::witness::{account_witness, dummy_account, read_witness, AccountWitness, ReceiptError};
+
+/// `|size'| < 2^41`: a 40-bit position plus or minus a 40-bit fill.
+const SIZE_AFTER_BOUND: u32 = 41;
+/// `|collateral'| < 2^97`: a 63-bit balance plus or minus a notional below `2^(40+40+16)`.
+const COLLATERAL_AFTER_BOUND: u32 = 97;
+
+#[derive(Debug, Clone)]
+pub struct ForcedTradeWitness {
+    pub request: L1ForcedTrade,
+    /// Whether each account exists (its leaf is not empty), A first.
+    pub exists: [bool; 2],
+    /// Each account's leaf (a placeholder when it does not exist) and path: A's under the
+    /// slot's root, B's under the root A's write leaves.
+    pub accounts: [AccountWitness; 2],
+}
+
+/// One party's side of the fill, decided but not yet written.
+struct PartyVar {
+    account: MaybeAccountVar,
+    ok: Boolean<Fr>,
+    new_hash: FpVar<Fr>,
+}
+
+/// What both parties share.
+struct Fill {
+    flags: Vec<Boolean<Fr>>,
+    size: FpVar<Fr>,
+    notional: FpVar<Fr>,
+}
+
+pub fn execute_forced_trade(
+    b: &mut BatchVar,
+    w: &ForcedTradeWitness,
+    enabled: &Boolean<Fr>,
+) -> Result<(), SynthesisError> {
+    let cs = b.cs.clone();
+    let r = &w.request;
+    let index = FpVar::new_witness(cs.clone(), || Ok(Fr::from(r.index)))?;
+    let account_a = FpVar::new_witness(cs.clone(), || Ok(Fr::from(r.account_a.get())))?;
+    let bits_a = enforce_unsigned_bits(&account_a, AccountId::BITS)?;
+    let account_b = FpVar::new_witness(cs.clone(), || Ok(Fr::from(r.account_b.get())))?;
+    let bits_b = enforce_unsigned_bits(&account_b, AccountId::BITS)?;
+    let requester = FpVar::new_witness(cs.clone(), || Ok(r.requester.to_field()))?;
+    enforce_unsigned_bits(&requester, 160)?;
+    let signer = FpVar::new_witness(cs.clone(), || Ok(r.signer.to_field()))?;
+    enforce_unsigned_bits(&signer, 160)?;
+    let market = FpVar::new_witness(cs.clone(), || Ok(Fr::from(r.market.get())))?;
+    let flags = market_selector(&market, b.markets_count())?;
+    let a_buys = Boolean::new_witness(cs.clone(), || Ok(r.a_side == Side::Buy))?;
+    let size = FpVar::new_witness(cs.clone(), || {
+        Ok(Fr::from(u64::try_from(r.size.get()).unwrap_or(u64::MAX)))
+    })?;
+    enforce_unsigned_bits(&size, BaseLots::BITS)?;
+    let price = FpVar::new_witness(cs.clone(), || Ok(Fr::from(r.price.get())))?;
+    enforce_unsigned_bits(&price, PriceTicks::BITS)?;
+
+    // What the contract refused at its door cannot be proven.
+    let zero = FpVar::zero();
+    conditional_enforce_not_equal(&account_a, &account_b, enabled)?;
+    for system in [AccountId::INSURANCE_FUND, AccountId::FEES] {
+        let id = FpVar::Constant(Fr::from(system.get()));
+        conditional_enforce_not_equal(&account_a, &id, enabled)?;
+        conditional_enforce_not_equal(&account_b, &id, enabled)?;
+    }
+    conditional_enforce_not_equal(&select_by(&flags, &b.marks())?, &zero, enabled)?;
+    conditional_enforce_not_equal(&size, &zero, enabled)?;
+
+    let tick_value = select_param(&flags, &b.config.markets, |m| m.tick_value.get());
+    let fill = Fill {
+        notional: &size * &price * tick_value,
+        flags,
+        size: size.clone(),
+    };
+    let exists_a = Boolean::new_witness(cs.clone(), || Ok(w.exists[0]))?;
+    let exists_b = Boolean::new_witness(cs.clone(), || Ok(w.exists[1]))?;
+    let a = b.alloc_account_or_empty(&w.accounts[0], &exists_a, &bits_a)?;
+    let a = party(b, &fill, a, &exists_a, &requester, &a_buys)?;
+    let b_account = b.alloc_account_or_empty(&w.accounts[1], &exists_b, &bits_b)?;
+    let counterparty = party(b, &fill, b_account, &exists_b, &signer, &!a_buys.clone())?;
+
+    let served = enabled & &(&a.ok & &counterparty.ok);
+    b.prove_account_or_empty(&a.account, enabled)?;
+    b.write_proven_account(&a.account.path, &a.new_hash, &served)?;
+    b.prove_account_or_empty(&counterparty.account, enabled)?;
+    b.write_proven_account(&counterparty.account.path, &counterparty.new_hash, &served)?;
+
+    let gate = |x: &FpVar<Fr>| enabled.select(x, &zero);
+    let mut body = uint_be_bytes(&gate(&index)?, 8)?;
+    body.extend(uint_be_bytes(&gate(&account_a)?, 4)?);
+    body.extend(uint_be_bytes(&gate(&account_b)?, 4)?);
+    body.extend(uint_be_bytes(&gate(&requester)?, 20)?);
+    body.extend(uint_be_bytes(&gate(&signer)?, 20)?);
+    body.extend(uint_be_bytes(&gate(&market)?, (MARKET_ID_BITS / 8) as usize)?);
+    body.push(byte_of_bits(&[enabled & &a_buys]));
+    body.extend(uint_be_bytes(&gate(&size)?, 8)?);
+    body.extend(uint_be_bytes(&gate(&price)?, 8)?);
+    body.push(byte_of_bits(&[served]));
+    b.record(ForcedTradeRecord::KIND, body, enabled)
+}
+
+/// One party: owned by `authoriser`, buying when `buys`; whether the rules let it trade, and
+/// its leaf after the fill.
+fn party(
+    b: &BatchVar,
+    fill: &Fill,
+    account: MaybeAccountVar,
+    exists: &Boolean<Fr>,
+    authoriser: &FpVar<Fr>,
+    buys: &Boolean<Fr>,
+) -> Result<PartyVar, SynthesisError> {
+    let leaf = &account.leaf;
+    let owner = leaf.l1_address.is_eq(authoriser)?;
+    let params = &b.config.markets;
+    let marks = b.marks();
+    let (collateral, positions) =
+        settle_funding(&leaf.collateral, &leaf.positions, &b.funding_indices())?;
+    let sizes: Vec<FpVar<Fr>> = positions.iter().map(|p| p.size.clone()).collect();
+    let before = margin_summary(&collateral, &sizes, &marks, params, Fraction::Initial)?;
+
+    // A buy adds `size` lots and pays `notional`; a sell the opposite.
+    let signed_size = buys.select(&fill.size, &fill.size.negate()?)?;
+    let signed_notional = buys.select(&fill.notional, &fill.notional.negate()?)?;
+    let traded: Vec<FpVar<Fr>> = sizes
+        .iter()
+        .zip(&fill.flags)
+        .map(|(s, f)| Ok(s + f.select(&signed_size, &FpVar::zero())?))
+        .collect::<Result<_, SynthesisError>>()?;
+    let paid = &collateral - &signed_notional;
+    let fits = &is_signed_within(&select_by(&fill.flags, &traded)?, BaseLots::BITS, SIZE_AFTER_BOUND)?
+        & &is_signed_within(&paid, Collateral::BITS, COLLATERAL_AFTER_BOUND)?;
+    // Past a width the trade is refused; the margin test then reads the values before it.
+    let after_sizes: Vec<FpVar<Fr>> = traded
+        .iter()
+        .zip(&sizes)
+        .map(|(t, s)| fits.select(t, s))
+        .collect::<Result<_, _>>()?;
+    let after_collateral = fits.select(&paid, &collateral)?;
+    let after = margin_summary(&after_collateral, &after_sizes, &marks, params, Fraction::Initial)?;
+    let margin = &is_well_margined(&after)? | &is_risk_reducing(&before, &after)?;
+    let ok = Boolean::kary_and(&[exists.clone(), owner, fits, margin])?;
+
+    let mut new_leaf = leaf.clone();
+    new_leaf.collateral = after_collateral;
+    new_leaf.positions = positions;
+    for (p, s) in new_leaf.positions.iter_mut().zip(after_sizes) {
+        p.size = s;
+    }
+    let new_hash = new_leaf.hash()?;
+    Ok(PartyVar {
+        account,
+        ok,
+        new_hash,
+    })
+}
+
+impl Gadget for ForcedTrade {
+    type Witness = ForcedTradeWitness;
+
+    fn witness(
+        config: &StateConfig,
+        _batch: &SealedBatch,
+        tx: &Self,
+        applied: &AppliedTx,
+    ) -> Result<Self::Witness, ReceiptError> {
+        let Some(PubData::ForcedTrade(record)) = applied.receipt.pubdata.first() else {
+            return Err(ReceiptError);
+        };
+        let (exists, accounts) = if record.served {
+            // Written: each write's path is under the root the one before it left.
+            let [a, b] = &applied.receipt.writes[..] else {
+                return Err(ReceiptError);
+            };
+            let a = account_witness(a).ok_or(ReceiptError)?;
+            let b = account_witness(b).ok_or(ReceiptError)?;
+            ([true, true], [a, b])
+        } else {
+            // Refused: both read under the slot's root, which nothing changes.
+            let [a, b] = &applied.receipt.reads[..] else {
+                return Err(ReceiptError);
+            };
+            let (exists_a, a) = read_witness(config, a);
+            let (exists_b, b) = read_witness(config, b);
+            ([exists_a, exists_b], [a, b])
+        };
+        if accounts[0].id != tx.request.account_a || accounts[1].id != tx.request.account_b {
+            return Err(ReceiptError);
+        }
+        Ok(ForcedTradeWitness {
+            request: tx.request,
+            exists,
+            accounts,
+        })
+    }
+
+    fn dummy(config: &StateConfig) -> Self::Witness {
+        ForcedTradeWitness {
+            request: L1ForcedTrade {
+                index: 0,
+                account_a: AccountId::INSURANCE_FUND,
+                account_b: AccountId::INSURANCE_FUND,
+                requester: L1Address([0; 20]),
+                signer: L1Address([0; 20]),
+                market: MarketId::default(),
+                a_side: Side::Sell,
+                size: BaseLots::ZERO,
+                price: PriceTicks::default(),
+            },
+            exists: [false, false],
+            accounts: [dummy_account(config), dummy_account(config)],
+        }
+    }
+
+    fn synthesize(
+        b: &mut BatchVar,
+        w: &Self::Witness,
+        enabled: &Boolean<Fr>,
+    ) -> Result<(), SynthesisError> {
+        execute_forced_trade(b, w, enabled)
+    }
+}
