@@ -10,14 +10,14 @@ import {IVerifier} from "./IVerifier.sol";
 ///   deposit(key, account, amount) --> deposit queue (hash, deadlines) -+
 ///   requestForcedWithdrawal() ------> forced queue (deadlines) --------+--> submitBatch(pubdata, proof)
 ///   requestForcedCancel() ----------> forced-cancel queue (deadlines) -+     header names this chain
-///                                                                      |     and this rollup; consumes
+///   requestForcedTrade() -----------> forced-trade queue (deadlines) --+     and this rollup; consumes
 ///                                                                      |     each queue in order,
 ///                                                                      |     moves the root, credits
 ///   claim() <---------------------- claimable[l1 address] <------------+     claims (withdrawals, what
 ///                                                                             forced answers paid,
 ///                                                                             refunded deposits)
-///   freeze()  anyone, once the oldest unanswered forced request (withdrawal or cancel) or the
-///             oldest unconsumed deposit is due; then no batch, deposit or request, and:
+///   freeze()  anyone, once the oldest unanswered forced request (withdrawal, cancel or trade)
+///             or the oldest unconsumed deposit is due; then no batch, deposit or request, and:
 ///   registerExit(account, amount, proof)  once per account, within claimWindow of the freeze
 ///   claimExit(account)                    after the window: the registered amount, or its
 ///                                         pro-rata share if registered exits exceed the pool
@@ -72,6 +72,25 @@ contract Rollup {
     uint256 internal constant MAX_MARKETS = 8;
     /// The insurance fund's L2 account (units.rs AccountId::INSURANCE_FUND).
     uint32 internal constant INSURANCE_FUND = 0;
+    /// The fee account's L2 account (units.rs AccountId::FEES). Neither system account has an
+    /// owner key that could sign a forced trade, so neither may be a party to one.
+    uint32 internal constant FEE_ACCOUNT = 1;
+    /// Forced-trade sizes, in lots: `0 < size < 2^40` (units.rs SIZE_BITS).
+    uint256 internal constant SIZE_LIMIT = 1 << 40;
+    /// Forced-trade prices, in ticks: `0 < price < 2^40` (units.rs PRICE_BITS).
+    uint256 internal constant PRICE_LIMIT = 1 << 40;
+    /// secp256k1n / 2: a signature's `s` must not exceed it (EIP-2), so each signed message has
+    /// one accepted signature and the malleated twin `(r, n - s, v ^ 1)` is refused.
+    uint256 internal constant SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
+    /// EIP-712: the domain's type, name and version (chain id and address are read at call time).
+    bytes32 internal constant EIP712_DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+    bytes32 internal constant EIP712_NAME_HASH = keccak256("zkperp");
+    bytes32 internal constant EIP712_VERSION_HASH = keccak256("1");
+    /// EIP-712 type of the terms party B signs (ForcedTradeTerms, field for field).
+    bytes32 internal constant FORCED_TRADE_TYPEHASH = keccak256(
+        "ForcedTrade(uint32 accountA,uint32 accountB,uint8 market,bool aBuys,uint64 size,uint64 price,uint64 expiry,uint64 nonce)"
+    );
 
     uint8 internal constant KIND_NOOP = 0x00;
     uint8 internal constant KIND_DEPOSIT = 0x01;
@@ -83,6 +102,8 @@ contract Rollup {
     uint8 internal constant KIND_DEPOSIT_REFUNDED = 0x06;
     /// The answer to a forced cancel: served (the account's order floor was raised) or refused.
     uint8 internal constant KIND_FORCED_CANCEL = 0x07;
+    /// The answer to a forced trade: served (the trade was made in L2) or refused.
+    uint8 internal constant KIND_FORCED_TRADE = 0x08;
     /// `kind | u64 index | address l1 | bytes32 packed key | u32 account | u64 amount`, the same
     /// for 0x01 and 0x06; the fields' offsets in the record follow.
     uint256 internal constant DEPOSIT_LEN = 73;
@@ -111,6 +132,19 @@ contract Rollup {
     uint256 internal constant FORCED_CANCEL_REQUESTER = 13;
     uint256 internal constant FORCED_CANCEL_ORDER_ID = 33;
     uint256 internal constant FORCED_CANCEL_SERVED = 41;
+    /// `0x08 | u64 index | u32 accountA | u32 accountB | address requester | address signer |
+    /// u8 market | u8 aBuys | u64 size | u64 price | u8 served`, aBuys and served 0 or 1.
+    uint256 internal constant FORCED_TRADE_LEN = 76;
+    uint256 internal constant FORCED_TRADE_INDEX = 1;
+    uint256 internal constant FORCED_TRADE_ACCOUNT_A = 9;
+    uint256 internal constant FORCED_TRADE_ACCOUNT_B = 13;
+    uint256 internal constant FORCED_TRADE_REQUESTER = 17;
+    uint256 internal constant FORCED_TRADE_SIGNER = 37;
+    uint256 internal constant FORCED_TRADE_MARKET = 57;
+    uint256 internal constant FORCED_TRADE_A_BUYS = 58;
+    uint256 internal constant FORCED_TRADE_SIZE = 59;
+    uint256 internal constant FORCED_TRADE_PRICE = 67;
+    uint256 internal constant FORCED_TRADE_SERVED = 75;
     /// `0x04 | u8 market | u64 price` and `0x05 | u8 market | i64 funding index`.
     uint256 internal constant MARKET_RECORD_LEN = 10;
     uint256 internal constant MARKET_ID = 1;
@@ -134,16 +168,17 @@ contract Rollup {
     uint8 public constant QUEUE_FORCED = 0;
     uint8 public constant QUEUE_DEPOSIT = 1;
     uint8 public constant QUEUE_FORCED_CANCEL = 2;
+    uint8 public constant QUEUE_FORCED_TRADE = 3;
 
     // ---- Fixed at deployment ----
 
     IERC20 public immutable token;
     IVerifier public immutable exitVerifier;
-    /// Seconds the operator has to answer a forced request (withdrawal or cancel), or consume a
-    /// deposit, before anyone may freeze.
+    /// Seconds the operator has to answer a forced request (withdrawal, cancel or trade), or
+    /// consume a deposit, before anyone may freeze.
     uint256 public immutable gracePeriod;
     /// Seconds between consecutive forced requests' deadlines, at least, in each forced queue
-    /// (withdrawals, cancels: each staggered on its own): a request's deadline is
+    /// (withdrawals, cancels, trades: each staggered on its own): a request's deadline is
     /// `max(now + gracePeriod, previous deadline in its queue + forcedSpacing)`, so the operator
     /// always has `forcedSpacing` seconds per request and a flood of requests cannot force a
     /// freeze.
@@ -179,7 +214,8 @@ contract Rollup {
     address public operator;
     /// Set by freeze(), for good. With frozenAt and exitPoolFixed it fills the rest of the
     /// operator's slot: submitBatch reads both in one cold read, and freeze() writes a slot
-    /// already in use. (The three queues' counters below fill two slots of their own.)
+    /// already in use. (The four queues' counters below fill two slots of their own and half of
+    /// a third: the forced trades'.)
     bool public frozen;
     /// The block time of the freeze (0 while not frozen): the exit claim window starts here.
     uint64 public frozenAt;
@@ -199,6 +235,11 @@ contract Rollup {
     /// Forced cancels requested so far, and answered so far (the next one to answer).
     uint64 public forcedCancelCount;
     uint64 public forcedCancelsAnswered;
+    /// Forced trades requested so far, and answered so far (the next one to answer). A slot of
+    /// their own (the other counters' slots are full): a batch without a forced-trade record
+    /// never reads it (see Cursor.forcedTradeLoaded).
+    uint64 public forcedTradeCount;
+    uint64 public forcedTradesAnswered;
 
     /// `depositHash[i]`: the running hash after deposit `i`, `h_{-1} = 0`,
     /// `h_i = keccak256(h_{i-1} | u64 index | address l1 | bytes32 packed key | u32 account | u64 amount)`:
@@ -226,6 +267,41 @@ contract Rollup {
     }
 
     mapping(uint64 => ForcedCancel) public forcedCancels;
+
+    /// What party B signs (EIP-712 type `ForcedTrade`, these fields in this order): account A
+    /// (the requester's) trades `size` lots of `market` at `price` ticks with account B, A buying
+    /// if `aBuys` (B selling), else A selling; the offer may be submitted until `expiry` (L1
+    /// time, inclusive); `nonce` is any value that makes otherwise-equal offers distinct.
+    struct ForcedTradeTerms {
+        uint32 accountA;
+        uint32 accountB;
+        uint8 market;
+        bool aBuys;
+        uint64 size;
+        uint64 price;
+        uint64 expiry;
+        uint64 nonce;
+    }
+
+    /// A queued forced trade: the terms as signed (without expiry and nonce, which only the door
+    /// uses), who sent it (party A's claimed owner) and who signed it (party B's claimed owner);
+    /// the proof checks both claims. Three slots: requester, accounts, market and side; signer
+    /// and deadline; size and price.
+    struct ForcedTrade {
+        address requester;
+        uint32 accountA;
+        uint32 accountB;
+        uint8 market;
+        bool aBuys;
+        address signer;
+        uint64 deadline;
+        uint64 size;
+        uint64 price;
+    }
+
+    mapping(uint64 => ForcedTrade) public forcedTrades;
+    /// EIP-712 digests of the forced trades queued so far: each signed offer enters once.
+    mapping(bytes32 => bool) public forcedTradeUsed;
 
     struct Market {
         uint64 markPrice;
@@ -271,6 +347,20 @@ contract Rollup {
     event ForcedCancelRequested(
         uint64 indexed index, uint32 indexed account, address requester, uint64 orderId, uint64 deadline
     );
+    /// `requester`: the sender (party A's claimed owner); `signer`: who signed the terms (party
+    /// B's claimed owner), recovered from the signature.
+    event ForcedTradeRequested(
+        uint64 indexed index,
+        uint32 indexed accountA,
+        uint32 indexed accountB,
+        address requester,
+        address signer,
+        uint8 market,
+        bool aBuys,
+        uint64 size,
+        uint64 price,
+        uint64 deadline
+    );
     event BatchApplied(
         uint64 indexed batchNumber,
         uint256 oldRoot,
@@ -287,11 +377,13 @@ contract Rollup {
     /// `served`: the account's order floor was raised (false: refused, no such account or
     /// another owner).
     event ForcedCancelAnswered(uint64 indexed index, uint32 indexed account, bool served);
+    /// `served`: the trade was made in L2 (false: refused on a ground the proof shows).
+    event ForcedTradeAnswered(uint64 indexed index, uint32 indexed accountA, uint32 indexed accountB, bool served);
     event MarkPriceUpdated(uint256 indexed market, uint64 price);
     event FundingIndexUpdated(uint256 indexed market, int64 fundingIndex);
     event Claimed(address indexed l1Address, uint256 amount);
-    /// `queue`: QUEUE_FORCED, QUEUE_DEPOSIT or QUEUE_FORCED_CANCEL; `overdueIndex`: the overdue
-    /// entry's index in it.
+    /// `queue`: QUEUE_FORCED, QUEUE_DEPOSIT, QUEUE_FORCED_CANCEL or QUEUE_FORCED_TRADE;
+    /// `overdueIndex`: the overdue entry's index in it.
     event Frozen(uint8 queue, uint64 overdueIndex, address by);
     event ExitRegistered(uint32 indexed account, address indexed l1Address, uint256 amount);
     /// `amount`: as registered; `paid`: what the claim paid (less if the pool fell short).
@@ -321,6 +413,23 @@ contract Rollup {
     error ForcedMismatch();
     error ForcedCancelOutOfOrder(uint64 expected, uint64 got);
     error ForcedCancelMismatch();
+    error ForcedTradeOutOfOrder(uint64 expected, uint64 got);
+    error ForcedTradeMismatch();
+    /// A forced trade's two parties are one account.
+    error SameAccount();
+    /// A forced trade names the insurance fund (0) or the fee account (1).
+    error SystemAccount(uint32 account);
+    /// A forced trade on a market with no published mark price yet.
+    error NoMarkPrice(uint256 market);
+    /// A forced trade's price is 0 or not below 2^40.
+    error BadPrice();
+    /// A forced trade submitted after its terms' expiry.
+    error OfferExpired(uint64 expiry);
+    /// Not a canonical secp256k1 signature (v not 27 or 28, r or s zero, s above n/2), or one
+    /// that recovers no address.
+    error BadSignature();
+    /// These exact terms (this EIP-712 digest) were queued already.
+    error ForcedTradeReplayed(bytes32 digest);
     error UnknownRecord(uint8 kind);
     error UnknownMarket(uint256 market);
     error Overdraft();
@@ -488,7 +597,7 @@ contract Rollup {
         _push(msg.sender, amount);
     }
 
-    // ---- Forced requests (withdrawals, cancels) and freeze ----
+    // ---- Forced requests (withdrawals, cancels, trades) and freeze ----
 
     /// Asks the rollup to pay `amount` of L2 account `account` to the sender. The next batches
     /// must answer it (paid in full, in part as far as the margin rule allows, or refused on a
@@ -537,6 +646,137 @@ contract Rollup {
         emit ForcedCancelRequested(index, account, msg.sender, orderId, deadline);
     }
 
+    /// Asks the rollup to make a trade between L2 accounts A and B that both owners agreed on:
+    /// A buys `size` lots of `market` from B at `price` if `aBuys`, else sells them to B. This is
+    /// the L1 way out for a trader holding a position whom the operator censors: a forced
+    /// withdrawal takes out only what the margin rule leaves free, and a forced cancel only
+    /// stops orders, but a position can be closed or handed over only by a trade, and every
+    /// trade needs the operator. Here the operator must serve it or refuse it on a ground the
+    /// proof shows, by its deadline, or anyone may freeze the rollup.
+    ///
+    /// Party A authorises by sending this transaction (the proof checks that the sender is
+    /// account A's L1 owner); party B by an EIP-712 signature of `terms` by B's L1 owner key
+    /// (`forcedTradeDigest`), which the contract verifies here and the proof checks is B's owner.
+    /// The door refuses, each with its own error: a freeze; A equal to B; a system account
+    /// (insurance fund, fee account: no owner key signs for them) on either side; an unknown
+    /// market or one without a published mark; `size` or `price` outside `1..2^40`; terms past
+    /// `expiry`; a non-canonical signature (v not 27/28, r or s zero, s above n/2) or one that
+    /// recovers no address; terms already queued (same digest). So a malformed or replayed
+    /// signature never enters the queue. A valid signature by a key that is not B's owner does
+    /// enter, with that signer: the contract cannot read leaves, and the proof refuses it
+    /// (answered, never a freeze). So does a request from a sender who is not A's owner, or one
+    /// the accounts' margin cannot carry: refused by the proof, likewise.
+    ///
+    /// Its own queue, answered by `0x08` records in order (_answerForcedTrade), with deadlines
+    /// staggered like the other forced queues' (the same `forcedSpacing`, on this queue's own
+    /// previous deadline). No minimum amount: the spacing is what keeps a flood from forcing a
+    /// freeze (it only delays the requests behind it), a forced trade moves no L1 value, and it
+    /// needs both owners' consent, so nobody can push a trade onto a stranger's account.
+    function requestForcedTrade(ForcedTradeTerms calldata terms, uint8 v, bytes32 r, bytes32 s) external {
+        if (frozen) revert IsFrozen();
+        // One copy, whose ABI decoding checks each field's width once (smaller code than
+        // reading each field from calldata, checked, at every use).
+        ForcedTradeTerms memory t = terms;
+        _checkForcedTradeTerms(t);
+        bytes32 digest = _forcedTradeDigest(t);
+        address signer = _recoverCanonical(digest, v, r, s);
+        if (forcedTradeUsed[digest]) revert ForcedTradeReplayed(digest);
+        forcedTradeUsed[digest] = true;
+        _queueForcedTrade(t, signer);
+    }
+
+    /// Appends the checked terms to the forced-trade queue, with the sender and the recovered
+    /// signer (a function of its own: the event's ten fields and the signature's do not fit on
+    /// one stack).
+    function _queueForcedTrade(ForcedTradeTerms memory terms, address signer) private {
+        uint64 index = forcedTradeCount;
+        uint64 deadline = _nextDeadline(index == 0 ? 0 : forcedTrades[index - 1].deadline, forcedSpacing);
+        forcedTrades[index] = ForcedTrade({
+            requester: msg.sender,
+            accountA: terms.accountA,
+            accountB: terms.accountB,
+            market: terms.market,
+            aBuys: terms.aBuys,
+            signer: signer,
+            deadline: deadline,
+            size: terms.size,
+            price: terms.price
+        });
+        forcedTradeCount = index + 1;
+        emit ForcedTradeRequested(
+            index,
+            terms.accountA,
+            terms.accountB,
+            msg.sender,
+            signer,
+            terms.market,
+            terms.aBuys,
+            terms.size,
+            terms.price,
+            deadline
+        );
+    }
+
+    /// The door's checks on the terms themselves (requestForcedTrade lists them).
+    function _checkForcedTradeTerms(ForcedTradeTerms memory terms) private view {
+        if (terms.accountA == terms.accountB) revert SameAccount();
+        if (terms.accountA == INSURANCE_FUND || terms.accountA == FEE_ACCOUNT) revert SystemAccount(terms.accountA);
+        if (terms.accountB == INSURANCE_FUND || terms.accountB == FEE_ACCOUNT) revert SystemAccount(terms.accountB);
+        if (terms.market >= marketCount) revert UnknownMarket(terms.market);
+        // A trade is margined at the mark: without one the state machine cannot judge it.
+        if (markets[terms.market].markPrice == 0) revert NoMarkPrice(terms.market);
+        if (terms.size == 0 || terms.size >= SIZE_LIMIT) revert BadAmount();
+        if (terms.price == 0 || terms.price >= PRICE_LIMIT) revert BadPrice();
+        if (block.timestamp > terms.expiry) revert OfferExpired(terms.expiry);
+    }
+
+    /// The signer of `digest`, for a canonical signature only: `v` 27 or 28, `0 < r`,
+    /// `0 < s <= n/2` (EIP-2: the malleated twin `(r, n - s)` is refused), and ecrecover must
+    /// recover an address. `r < n` is not checked here: ecrecover recovers nothing for a larger
+    /// one, which is refused as well.
+    function _recoverCanonical(bytes32 digest, uint8 v, bytes32 r, bytes32 s) private pure returns (address signer) {
+        if ((v != 27 && v != 28) || r == 0 || s == 0 || uint256(s) > SECP256K1_HALF_N) revert BadSignature();
+        signer = ecrecover(digest, v, r, s);
+        if (signer == address(0)) revert BadSignature();
+    }
+
+    /// EIP-712 domain separator of this deployment: `EIP712Domain(string name,string
+    /// version,uint256 chainId,address verifyingContract)` with name "zkperp", version "1", this
+    /// chain and this contract. Computed at each call, so after a chain split the side whose id
+    /// changed refuses signatures made for the other (a few hundred gas; no cache to go stale).
+    function eip712DomainSeparator() public view returns (bytes32) {
+        return keccak256(
+            abi.encode(EIP712_DOMAIN_TYPEHASH, EIP712_NAME_HASH, EIP712_VERSION_HASH, block.chainid, address(this))
+        );
+    }
+
+    /// What party B's owner signs for `terms`: `keccak256("\x19\x01" | eip712DomainSeparator() |
+    /// structHash)`, with `structHash = keccak256(abi.encode(typeHash, accountA, accountB,
+    /// market, aBuys, size, price, expiry, nonce))` and `typeHash = keccak256("ForcedTrade(uint32
+    /// accountA,uint32 accountB,uint8 market,bool aBuys,uint64 size,uint64 price,uint64
+    /// expiry,uint64 nonce)")` (EIP-712: each field one 32-byte word). Wallets and tests check
+    /// their hashing against it.
+    function forcedTradeDigest(ForcedTradeTerms calldata terms) external view returns (bytes32) {
+        return _forcedTradeDigest(terms);
+    }
+
+    function _forcedTradeDigest(ForcedTradeTerms memory terms) private view returns (bytes32) {
+        bytes32 structHash = keccak256(
+            abi.encode(
+                FORCED_TRADE_TYPEHASH,
+                terms.accountA,
+                terms.accountB,
+                terms.market,
+                terms.aBuys,
+                terms.size,
+                terms.price,
+                terms.expiry,
+                terms.nonce
+            )
+        );
+        return keccak256(abi.encodePacked("\x19\x01", eip712DomainSeparator(), structHash));
+    }
+
     /// The deadline of a queue's next entry: `max(now + gracePeriod, previous + spacing)`, where
     /// `previous` is the deadline of the entry before it (0 for the first: `spacing` is at most
     /// `gracePeriod`, so the first gets `now + gracePeriod`). A lone entry gets the full grace
@@ -553,11 +793,12 @@ contract Rollup {
     }
 
     /// Freezes the rollup for good once the oldest unanswered forced withdrawal, the oldest
-    /// unanswered forced cancel or the oldest unconsumed deposit is due: possible from its
-    /// deadline second on (`block.timestamp >= deadline`), never before. Each queue is served in
-    /// order and its deadlines never decrease, so its oldest entry is its first due. The queues
-    /// are looked at in this order: forced withdrawals, forced cancels, deposits; when several
-    /// are overdue, `Frozen` names the first overdue one.
+    /// unanswered forced cancel, the oldest unanswered forced trade or the oldest unconsumed
+    /// deposit is due: possible from its deadline second on (`block.timestamp >= deadline`),
+    /// never before. Each queue is served in order and its deadlines never decrease, so its
+    /// oldest entry is its first due. The queues are looked at in this order: forced
+    /// withdrawals, forced cancels, forced trades, deposits; when several are overdue, `Frozen`
+    /// names the first overdue one.
     function freeze() external {
         if (frozen) revert IsFrozen();
         uint8 queue = QUEUE_FORCED;
@@ -566,9 +807,13 @@ contract Rollup {
             queue = QUEUE_FORCED_CANCEL;
             index = forcedCancelsAnswered;
             if (index >= forcedCancelCount || block.timestamp < forcedCancels[index].deadline) {
-                queue = QUEUE_DEPOSIT;
-                index = depositsConsumed;
-                if (index >= depositCount || block.timestamp < depositDeadline[index]) revert NotOverdue();
+                queue = QUEUE_FORCED_TRADE;
+                index = forcedTradesAnswered;
+                if (index >= forcedTradeCount || block.timestamp < forcedTrades[index].deadline) {
+                    queue = QUEUE_DEPOSIT;
+                    index = depositsConsumed;
+                    if (index >= depositCount || block.timestamp < depositDeadline[index]) revert NotOverdue();
+                }
             }
         }
         frozen = true;
@@ -596,6 +841,11 @@ contract Rollup {
         uint64 nextDeposit;
         uint64 nextForced;
         uint64 nextForcedCancel;
+        /// Read from storage at the batch's first forced-trade record only (then
+        /// `forcedTradeLoaded`), and written back only then: the forced-trade counters have a
+        /// slot of their own, which a batch without forced trades need not touch.
+        uint64 nextForcedTrade;
+        bool forcedTradeLoaded;
         bytes32 depositHash;
         /// Consumed deposits credited to L2 accounts (0x01).
         uint256 deposited;
@@ -612,7 +862,8 @@ contract Rollup {
     /// exactly `batchCount + 1`; the timestamp is not before the last batch's, not in the
     /// future and not more than `maxBatchAge` behind the L1's; deposits (credited or refunded) are the next queued ones in order, record for
     /// record; forced answers are the next requests in order, field for field, and forced-cancel
-    /// answers the next forced cancels, in their own order, field for field; markets exist.
+    /// and forced-trade answers the next entries of their own queues, in order, field for
+    /// field; markets exist.
     /// The batch number is what makes a batch impossible to apply twice, even one that changes
     /// no leaf (its root stays where it was) at the same second as the previous batch.
     function _applyBatch(bytes calldata pubdata) internal {
@@ -663,6 +914,8 @@ contract Rollup {
                 size = FORCED_WITHDRAWAL_LEN;
             } else if (kind == KIND_FORCED_CANCEL) {
                 size = FORCED_CANCEL_LEN;
+            } else if (kind == KIND_FORCED_TRADE) {
+                size = FORCED_TRADE_LEN;
             } else if (kind == KIND_MARK_PRICE || kind == KIND_FUNDING_INDEX) {
                 size = MARKET_RECORD_LEN;
             } else {
@@ -679,6 +932,8 @@ contract Rollup {
                 _answerForced(pubdata, off, c);
             } else if (kind == KIND_FORCED_CANCEL) {
                 _answerForcedCancel(pubdata, off, c);
+            } else if (kind == KIND_FORCED_TRADE) {
+                _answerForcedTrade(pubdata, off, c);
             } else {
                 _updateMarket(pubdata, off, kind);
             }
@@ -697,6 +952,8 @@ contract Rollup {
         // Not in BatchApplied (its signature is fixed): read forcedCancelsAnswered() or the
         // ForcedCancelAnswered events.
         forcedCancelsAnswered = c.nextForcedCancel;
+        // Likewise not in BatchApplied: forcedTradesAnswered() or the ForcedTradeAnswered events.
+        if (c.forcedTradeLoaded) forcedTradesAnswered = c.nextForcedTrade;
         // Withdrawals leave L2 collateral. The proof enforces conservation; this check refuses a
         // batch that would pay out more than was ever credited, whatever the proof says.
         // Refunded deposits never entered L2: they cannot fund a payout.
@@ -803,6 +1060,38 @@ contract Rollup {
         }
         c.nextForcedCancel = index + 1;
         emit ForcedCancelAnswered(index, account, served == 1);
+    }
+
+    /// `0x08 | u64 index | u32 accountA | u32 accountB | address requester | address signer |
+    /// u8 market | u8 aBuys | u64 size | u64 price | u8 served`: the answer to the next forced
+    /// trade. Every field but `served` must be the request's (aBuys as 1 or 0), and `served` a
+    /// boolean byte. The proof decides it: 1 if the requester is account A's L1 owner, the
+    /// signer account B's, and the trade passes the state machine's rules (the trade was made
+    /// in L2), 0 on a ground of refusal the proof shows. Nothing moves on L1 either way: the
+    /// trade happens inside L2, and the answer only clears the request.
+    function _answerForcedTrade(bytes calldata pubdata, uint256 off, Cursor memory c) private {
+        if (!c.forcedTradeLoaded) {
+            c.nextForcedTrade = forcedTradesAnswered;
+            c.forcedTradeLoaded = true;
+        }
+        uint64 index = uint64(_uint(pubdata, off + FORCED_TRADE_INDEX, 8));
+        if (index != c.nextForcedTrade || index >= forcedTradeCount) {
+            revert ForcedTradeOutOfOrder(c.nextForcedTrade, index);
+        }
+        ForcedTrade storage req = forcedTrades[index];
+        uint256 served = _uint(pubdata, off + FORCED_TRADE_SERVED, 1);
+        if (
+            _uint(pubdata, off + FORCED_TRADE_ACCOUNT_A, 4) != req.accountA
+                || _uint(pubdata, off + FORCED_TRADE_ACCOUNT_B, 4) != req.accountB
+                || _uint(pubdata, off + FORCED_TRADE_REQUESTER, 20) != uint160(req.requester)
+                || _uint(pubdata, off + FORCED_TRADE_SIGNER, 20) != uint160(req.signer)
+                || _uint(pubdata, off + FORCED_TRADE_MARKET, 1) != req.market
+                || _uint(pubdata, off + FORCED_TRADE_A_BUYS, 1) != (req.aBuys ? 1 : 0)
+                || _uint(pubdata, off + FORCED_TRADE_SIZE, 8) != req.size
+                || _uint(pubdata, off + FORCED_TRADE_PRICE, 8) != req.price || served > 1
+        ) revert ForcedTradeMismatch();
+        c.nextForcedTrade = index + 1;
+        emit ForcedTradeAnswered(index, req.accountA, req.accountB, served == 1);
     }
 
     /// `0x04 | u8 market | u64 price` or `0x05 | u8 market | i64 funding index`

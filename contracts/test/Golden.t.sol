@@ -29,6 +29,7 @@ contract GoldenPubdataTest is Test {
     uint8 constant FUNDING_INDEX = 0x05;
     uint8 constant DEPOSIT_REFUNDED = 0x06;
     uint8 constant FORCED_CANCEL = 0x07;
+    uint8 constant FORCED_TRADE = 0x08;
 
     /// One decoded record of the golden file (the fields its kind has; the rest are zero).
     struct Record {
@@ -45,6 +46,18 @@ contract GoldenPubdataTest is Test {
         uint16 length;
         uint64 orderId;
         bool served;
+        /// A forced trade's (0x08) fields beyond those above: `account` is account A, `l1` the
+        /// requester, `price` the trade's price; then what L1 needs to queue the request (the
+        /// terms' expiry and nonce, party B's 65-byte signature `r | s | v`) and the EIP-712
+        /// digest the Rust side signed, checked against forcedTradeDigest.
+        uint32 accountB;
+        address signer;
+        bool aBuys;
+        uint64 size;
+        uint64 expiry;
+        uint64 nonce;
+        bytes signature;
+        bytes32 digest;
     }
 
     string json;
@@ -123,6 +136,8 @@ contract GoldenPubdataTest is Test {
             r.l1 = vm.parseJsonAddress(json, string.concat(k, ".requester"));
             r.orderId = uint64(vm.parseJsonUint(json, string.concat(k, ".order_id")));
             r.served = vm.parseJsonBool(json, string.concat(k, ".served"));
+        } else if (r.kind == FORCED_TRADE) {
+            forcedTrade(k, r);
         } else if (r.kind == MARK_PRICE) {
             r.market = uint8(vm.parseJsonUint(json, string.concat(k, ".market")));
             r.price = uint64(vm.parseJsonUint(json, string.concat(k, ".price")));
@@ -134,6 +149,28 @@ contract GoldenPubdataTest is Test {
         }
     }
 
+    /// A forced-trade record (kind 8), keys: the record's fields `index`, `account_a`,
+    /// `account_b`, `requester`, `signer`, `market`, `a_buys` (a JSON boolean), `size`, `price`,
+    /// `served` (a JSON boolean); and for queueing it on L1 `expiry`, `nonce`, `signature` (hex
+    /// of 65 bytes `r | s | v`, v 27 or 28) and `digest` (the EIP-712 digest signed).
+    function forcedTrade(string memory k, Record memory r) internal view {
+        r.index = uint64(vm.parseJsonUint(json, string.concat(k, ".index")));
+        r.account = uint32(vm.parseJsonUint(json, string.concat(k, ".account_a")));
+        r.accountB = uint32(vm.parseJsonUint(json, string.concat(k, ".account_b")));
+        r.l1 = vm.parseJsonAddress(json, string.concat(k, ".requester"));
+        r.signer = vm.parseJsonAddress(json, string.concat(k, ".signer"));
+        r.market = uint8(vm.parseJsonUint(json, string.concat(k, ".market")));
+        r.aBuys = vm.parseJsonBool(json, string.concat(k, ".a_buys"));
+        r.size = uint64(vm.parseJsonUint(json, string.concat(k, ".size")));
+        r.price = uint64(vm.parseJsonUint(json, string.concat(k, ".price")));
+        r.served = vm.parseJsonBool(json, string.concat(k, ".served"));
+        r.expiry = uint64(vm.parseJsonUint(json, string.concat(k, ".expiry")));
+        r.nonce = uint64(vm.parseJsonUint(json, string.concat(k, ".nonce")));
+        r.signature = vm.parseJsonBytes(json, string.concat(k, ".signature"));
+        r.digest = vm.parseJsonBytes32(json, string.concat(k, ".digest"));
+        require(r.signature.length == 65, "a forced trade's signature is 65 bytes");
+    }
+
     function encode(Record memory r) internal pure returns (bytes memory) {
         if (r.kind == NOOP) return Pubdata.noop(r.length);
         if (r.kind == DEPOSIT) return Pubdata.deposit(r.index, r.l1, r.key, r.account, r.amount);
@@ -142,6 +179,22 @@ contract GoldenPubdataTest is Test {
         if (r.kind == FORCED) return Pubdata.forced(r.index, r.account, r.l1, r.amount, r.paid);
         if (r.kind == FORCED_CANCEL) {
             return Pubdata.forcedCancel(r.index, r.account, r.l1, r.orderId, r.served ? 1 : 0);
+        }
+        if (r.kind == FORCED_TRADE) {
+            return Pubdata.forcedTrade(
+                Pubdata.ForcedTrade({
+                    index: r.index,
+                    accountA: r.account,
+                    accountB: r.accountB,
+                    requester: r.l1,
+                    signer: r.signer,
+                    market: r.market,
+                    aBuys: r.aBuys ? 1 : 0,
+                    size: r.size,
+                    price: r.price,
+                    served: r.served ? 1 : 0
+                })
+            );
         }
         if (r.kind == MARK_PRICE) return Pubdata.markPrice(r.market, r.price);
         return Pubdata.fundingIndex(r.market, r.fundingIndex);
@@ -172,7 +225,8 @@ contract GoldenPubdataTest is Test {
     function test_golden_fileHasTheCases() public view {
         uint256 n = batchCount();
         assertGe(n, 3, "batches");
-        bool[8] memory seen;
+        // Indexed by kind: room for every kind the contract knows (0x00..0x08).
+        bool[9] memory seen;
         bool servedSeen;
         bool refusedSeen;
         for (uint256 i = 0; i < n; ++i) {
@@ -247,8 +301,8 @@ contract GoldenPubdataTest is Test {
         assertEq(rollup.batchCount(), batchCount(), "every batch applied");
     }
 
-    /// Queues on L1 the deposits, forced withdrawals and forced cancels the batch consumes, each
-    /// queue in its order.
+    /// Queues on L1 the deposits, forced withdrawals, forced cancels and forced trades the batch
+    /// consumes, each queue in its order.
     function queue(Record[] memory rs) internal {
         for (uint256 j = 0; j < rs.length; ++j) {
             Record memory r = rs[j];
@@ -267,8 +321,39 @@ contract GoldenPubdataTest is Test {
                 assertEq(rollup.forcedCancelCount(), r.index, "forced cancel index");
                 vm.prank(r.l1);
                 rollup.requestForcedCancel(r.account, r.orderId);
+            } else if (r.kind == FORCED_TRADE) {
+                queueForcedTrade(r);
             }
         }
+    }
+
+    /// The requester submits the terms with party B's signature, as the Rust side made them: the
+    /// contract's digest must be the one signed, and the signer it recovers the record's.
+    function queueForcedTrade(Record memory r) internal {
+        assertEq(rollup.forcedTradeCount(), r.index, "forced trade index");
+        Rollup.ForcedTradeTerms memory t = Rollup.ForcedTradeTerms({
+            accountA: r.account,
+            accountB: r.accountB,
+            market: r.market,
+            aBuys: r.aBuys,
+            size: r.size,
+            price: r.price,
+            expiry: r.expiry,
+            nonce: r.nonce
+        });
+        assertEq(rollup.forcedTradeDigest(t), r.digest, "EIP-712 digest");
+        bytes memory sig = r.signature;
+        bytes32 sigR;
+        bytes32 sigS;
+        uint8 v = uint8(sig[64]);
+        assembly {
+            sigR := mload(add(sig, 32))
+            sigS := mload(add(sig, 64))
+        }
+        vm.prank(r.l1);
+        rollup.requestForcedTrade(t, v, sigR, sigS);
+        (,,,,, address signer,,,) = rollup.forcedTrades(r.index);
+        assertEq(signer, r.signer, "recovered signer");
     }
 
     /// The event of each record, in order, then BatchApplied.
@@ -294,6 +379,8 @@ contract GoldenPubdataTest is Test {
                 emit Rollup.ForcedWithdrawalAnswered(r.index, r.account, r.paid);
             } else if (r.kind == FORCED_CANCEL) {
                 emit Rollup.ForcedCancelAnswered(r.index, r.account, r.served);
+            } else if (r.kind == FORCED_TRADE) {
+                emit Rollup.ForcedTradeAnswered(r.index, r.account, r.accountB, r.served);
             } else if (r.kind == MARK_PRICE) {
                 emit Rollup.MarkPriceUpdated(r.market, r.price);
             } else {
@@ -339,6 +426,7 @@ contract GoldenPubdataTest is Test {
         assertEq(rollup.depositsConsumed(), rollup.depositCount(), "every queued deposit consumed");
         assertEq(rollup.forcedAnswered(), rollup.forcedCount(), "every forced request answered");
         assertEq(rollup.forcedCancelsAnswered(), rollup.forcedCancelCount(), "every forced cancel answered");
+        assertEq(rollup.forcedTradesAnswered(), rollup.forcedTradeCount(), "every forced trade answered");
         assertEq(rollup.pendingDeposits(), 0, "nothing pending");
         assertEq(rollup.l2Collateral(), expectedL2, "L2 collateral");
         assertEq(rollup.totalClaimable(), expectedTotalClaimable, "total claimable");

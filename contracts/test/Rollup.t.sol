@@ -598,11 +598,13 @@ contract RollupBatchTest is RollupFixture {
         vm.expectRevert(Rollup.MalformedPubdata.selector);
         rollup.applyBatch(batchFor(genesis, 5, 1, uint64(T0), records, ""));
         // Unknown kinds and markets.
-        vm.expectRevert(abi.encodeWithSelector(Rollup.UnknownRecord.selector, uint8(0x08)));
-        rollup.applyBatch(batchFor(genesis, 5, 1, uint64(T0), abi.encodePacked(uint8(0x08)), ""));
-        // A forced-cancel answer one byte short of its 42.
+        vm.expectRevert(abi.encodeWithSelector(Rollup.UnknownRecord.selector, uint8(0x09)));
+        rollup.applyBatch(batchFor(genesis, 5, 1, uint64(T0), abi.encodePacked(uint8(0x09)), ""));
+        // A forced-cancel answer one byte short of its 42, a forced-trade answer of its 76.
         vm.expectRevert(Rollup.MalformedPubdata.selector);
         rollup.applyBatch(batchFor(genesis, 5, 1, uint64(T0), abi.encodePacked(uint8(0x07), new bytes(40)), ""));
+        vm.expectRevert(Rollup.MalformedPubdata.selector);
+        rollup.applyBatch(batchFor(genesis, 5, 1, uint64(T0), abi.encodePacked(uint8(0x08), new bytes(74)), ""));
         // No-op slots: a lone 0x00 has no length; a length past the record bytes is refused.
         vm.expectRevert(Rollup.MalformedPubdata.selector);
         rollup.applyBatch(batchFor(genesis, 5, 1, uint64(T0), abi.encodePacked(uint8(0x00)), ""));

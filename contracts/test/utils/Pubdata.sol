@@ -12,8 +12,25 @@ pragma solidity 0.8.37;
 ///   0x04 mark price       u8 market | u64 price
 ///   0x05 funding index    u8 market | i64 index
 ///   0x07 forced cancel    u64 index | u32 account | address requester | u64 order id | u8 served
+///   0x08 forced trade     u64 index | u32 account A | u32 account B | address requester |
+///                         address signer | u8 market | u8 aBuys | u64 size | u64 price | u8 served
 ///   0x00 no-op slot       u16 n | n zero bytes (an unused slot, as long as its kind's record)
 library Pubdata {
+    /// The fields of a 0x08 record, in its order. `aBuys` and `served` are bytes, 1 or 0; any
+    /// other value is malformed, and tests build it on purpose.
+    struct ForcedTrade {
+        uint64 index;
+        uint32 accountA;
+        uint32 accountB;
+        address requester;
+        address signer;
+        uint8 market;
+        uint8 aBuys;
+        uint64 size;
+        uint64 price;
+        uint8 served;
+    }
+
     /// An unused slot whose kind's records are `len` bytes long.
     function noop(uint16 len) internal pure returns (bytes memory) {
         return abi.encodePacked(uint8(0x00), uint16(len - 3), new bytes(len - 3));
@@ -57,6 +74,15 @@ library Pubdata {
         returns (bytes memory)
     {
         return abi.encodePacked(uint8(0x07), index, account, requester, orderId, served);
+    }
+
+    /// 76 bytes: `0x08 | u64 index | u32 accountA | u32 accountB | address requester | address
+    /// signer | u8 market | u8 aBuys | u64 size | u64 price | u8 served`.
+    function forcedTrade(ForcedTrade memory t) internal pure returns (bytes memory) {
+        return abi.encodePacked(
+            abi.encodePacked(uint8(0x08), t.index, t.accountA, t.accountB, t.requester, t.signer),
+            abi.encodePacked(t.market, t.aBuys, t.size, t.price, t.served)
+        );
     }
 
     function markPrice(uint8 market, uint64 price) internal pure returns (bytes memory) {

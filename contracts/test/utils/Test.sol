@@ -18,6 +18,7 @@ interface Vm {
     function assume(bool condition) external pure;
     function label(address account, string calldata name) external;
     function addr(uint256 privateKey) external pure returns (address);
+    function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
     function readFile(string calldata path) external view returns (string memory);
     function parseJsonUint(string calldata json, string calldata key) external pure returns (uint256);
     function parseJsonInt(string calldata json, string calldata key) external pure returns (int256);
