@@ -28,6 +28,9 @@ use serde::{Deserialize, Serialize};
 
 pub use alloy;
 
+mod forced_trade;
+pub use forced_trade::{ForcedTradeEvent, ForcedTradeOffer, ForcedTradeTerms};
+
 /// The generated bindings. `sol!` writes types without `Debug`; the lint is silenced here only.
 #[allow(missing_debug_implementations, clippy::all)]
 pub mod bindings {

@@ -15,8 +15,8 @@ pub struct Args {
     /// Depth of each account's orders tree (production: 16).
     #[arg(long, default_value_t = 16)]
     order_depth: u8,
-    /// The batch shape to count in full, as `o1-f1-l1-x1-d2-fw1-fc1-t4-w1-c1` (kind letter, count).
-    #[arg(long, default_value = "o2-f2-l1-x1-d2-fw1-fc1-t4-w1-c1")]
+    /// The batch shape to count in full, as `o1-f1-l1-x1-d2-fw1-fc1-ft1-t4-w1-c1` (kind letter, count).
+    #[arg(long, default_value = "o2-f2-l1-x1-d2-fw1-fc1-ft1-t4-w1-c1")]
     shape: String,
 }
 

@@ -73,7 +73,7 @@ pub struct DevnetArgs {
     #[arg(long, default_value_t = 4)]
     traders: usize,
     /// The batch circuit's shape (slots per kind).
-    #[arg(long, default_value = "o2-f2-l1-x1-d4-fw1-fc1-t4-w2-c2")]
+    #[arg(long, default_value = "o2-f2-l1-x1-d4-fw1-fc1-ft1-t4-w2-c2")]
     shape: String,
     /// Depth of the accounts tree.
     #[arg(long, default_value_t = 16)]

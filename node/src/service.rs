@@ -25,14 +25,14 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 use zkperp_api::hub::{Hub, OpenOptions};
 use zkperp_contracts::L1;
-use zkperp_sequencer::follower::Follower;
+use zkperp_sequencer::follower::{Follower, QUEUES};
 use zkperp_sequencer::funding::{FundingSchedule, DEFAULT_PREMIUM_PERIOD_SECS};
 use zkperp_sequencer::oracle::OracleBook;
 use zkperp_sequencer::pipeline::{BatchStore, Pipeline};
 use zkperp_sequencer::proving::{self, ProvingQueue, DEFAULT_LEASE_SECS};
 use zkperp_sequencer::snapshot::{SnapshotChoice, SnapshotPolicy};
 use zkperp_sequencer::verified::VerifiedState;
-use zkperp_state::batch::{SealedBatch, SlotKind};
+use zkperp_state::batch::SealedBatch;
 
 use crate::deploy::l1_signer;
 use crate::network::Network;
@@ -257,9 +257,11 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
         "replayed_commands": opened.replayed,
         "verified_batch": verified_batch,
         "resent_batches": owed.iter().map(|b| b.batch_number).collect::<Vec<_>>(),
-        "next_deposit": cursors.next(SlotKind::Deposit),
-        "next_forced": cursors.next(SlotKind::ForcedWithdrawal),
-        "next_forced_cancel": cursors.next(SlotKind::ForcedCancel),
+        // The next entry of each L1 queue the journal has not taken in, by kind.
+        "next_in_queue": QUEUES
+            .iter()
+            .map(|&kind| (kind.name().to_string(), json!(cursors.next(kind))))
+            .collect::<serde_json::Map<_, _>>(),
     }));
     for batch in owed {
         op.resend(batch);

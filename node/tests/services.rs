@@ -315,7 +315,7 @@ fn separate_services_and_a_node_killed_and_restarted_where_it_stopped() {
         "{restarted}"
     );
     assert_eq!(
-        restarted["next_deposit"], 1,
+        restarted["next_in_queue"]["deposit"], 1,
         "the journal took deposit 0: {restarted}"
     );
     assert!(restarted["verified_batch"].as_u64() >= Some(verified_before));

@@ -1,6 +1,6 @@
-//! The L1 follower: the rollup's queues (deposits, forced withdrawals, forced cancels: one per
-//! queued kind, `zkperp_state::tx::Kind::queue_index`), read from their events and turned into
-//! the state machine's transactions, strictly in each queue's order.
+//! The L1 follower: the rollup's queues (deposits, forced withdrawals, forced cancels, forced
+//! trades: one per queued kind, `zkperp_state::tx::Kind::queue_index`), read from their events
+//! and turned into the state machine's transactions, strictly in each queue's order.
 //!
 //! The follower never decides anything: each L1 queue entry becomes exactly one transaction
 //! (a deposit, credited or refunded by the rules; a forced request, served or refused by the
@@ -13,14 +13,18 @@
 use std::collections::BTreeMap;
 
 use rand::RngCore;
-use zkperp_contracts::{DepositEvent, ForcedCancelEvent, ForcedEvent, L1Error, L1};
-use zkperp_state::batch::SlotKind;
-use zkperp_state::tx::forced_cancel::L1ForcedCancel;
-use zkperp_state::tx::{
-    Deposit, DepositTarget, ForcedCancel, ForcedWithdrawal, L1Deposit, L1ForcedWithdrawal,
-    Transaction,
+use zkperp_contracts::{
+    DepositEvent, ForcedCancelEvent, ForcedEvent, ForcedTradeEvent, L1Error, L1,
 };
-use zkperp_state::units::{AccountId, Amount, L1Address, OrderId};
+use zkperp_state::batch::SlotKind;
+use zkperp_state::order::Side;
+use zkperp_state::tx::forced_cancel::L1ForcedCancel;
+use zkperp_state::tx::forced_trade::L1ForcedTrade;
+use zkperp_state::tx::{
+    Deposit, DepositTarget, ForcedCancel, ForcedTrade, ForcedWithdrawal, L1Deposit,
+    L1ForcedWithdrawal, Transaction,
+};
+use zkperp_state::units::{AccountId, Amount, BaseLots, L1Address, MarketId, OrderId, PriceTicks};
 use zkperp_state::Fr;
 
 #[derive(Debug, thiserror::Error)]
@@ -104,11 +108,36 @@ pub fn forced_cancel_tx(event: &ForcedCancelEvent) -> Result<Transaction, Follow
     }))
 }
 
+/// The forced-trade transaction of an L1 queue entry.
+pub fn forced_trade_tx(event: &ForcedTradeEvent) -> Result<Transaction, FollowError> {
+    let unusable = |reason: String| FollowError::Unusable {
+        queue: "forced_trade",
+        index: event.index,
+        reason,
+    };
+    let account = |id: u32| AccountId::new(u64::from(id)).map_err(|e| unusable(e.to_string()));
+    let size = i128::from(event.size);
+    Ok(Transaction::ForcedTrade(ForcedTrade {
+        request: L1ForcedTrade {
+            index: event.index,
+            account_a: account(event.account_a)?,
+            account_b: account(event.account_b)?,
+            requester: L1Address(event.requester.into_array()),
+            signer: L1Address(event.signer.into_array()),
+            market: MarketId::new(u64::from(event.market)).map_err(|e| unusable(e.to_string()))?,
+            a_side: if event.a_buys { Side::Buy } else { Side::Sell },
+            size: BaseLots::new(size).map_err(|e| unusable(e.to_string()))?,
+            price: PriceTicks::new(event.price).map_err(|e| unusable(e.to_string()))?,
+        },
+    }))
+}
+
 /// The kinds the L1 queues, in the order the follower reads them (a batch's order).
-pub const QUEUES: [SlotKind; 3] = [
+pub const QUEUES: [SlotKind; 4] = [
     SlotKind::Deposit,
     SlotKind::ForcedWithdrawal,
     SlotKind::ForcedCancel,
+    SlotKind::ForcedTrade,
 ];
 
 /// One queue entry as read from L1, with its transaction if it is not taken in yet.
@@ -119,9 +148,40 @@ struct Entry {
     tx: Option<Result<Transaction, FollowError>>,
 }
 
-/// Reads `kind`'s queue: its entries from `from_block` on (the transactions of those from
-/// index `next` on: a deposit's salt is drawn only for a deposit not taken in before), and
-/// how many batches served.
+/// What every queue's L1 event tells the follower.
+trait QueueEvent {
+    fn entry(&self, next: u64, rng: &mut impl RngCore) -> Entry;
+}
+
+macro_rules! queue_event {
+    ($event:ty, |$e:ident, $rng:ident| $tx:expr) => {
+        impl QueueEvent for $event {
+            fn entry(&self, next: u64, $rng: &mut impl RngCore) -> Entry {
+                let $e = self;
+                Entry {
+                    index: $e.index,
+                    deadline: $e.deadline,
+                    block: $e.block,
+                    // Only for an entry not taken in: a deposit's salt is drawn once.
+                    tx: ($e.index >= next).then(|| $tx),
+                }
+            }
+        }
+    };
+}
+
+queue_event!(DepositEvent, |e, rng| deposit_tx(e, random_salt(rng)));
+queue_event!(ForcedEvent, |e, _rng| forced_tx(e));
+queue_event!(ForcedCancelEvent, |e, _rng| forced_cancel_tx(e));
+queue_event!(ForcedTradeEvent, |e, _rng| forced_trade_tx(e));
+
+fn entries<E: QueueEvent>(events: &[E], next: u64, rng: &mut impl RngCore) -> Vec<Entry> {
+    events.iter().map(|e| e.entry(next, rng)).collect()
+}
+
+/// Reads `kind`'s queue: how many entries batches served, then its entries from `from_block`
+/// on (the served count first: an entry served after it is read is listed as unserved until
+/// the next poll, never the other way round).
 async fn read_queue(
     l1: &L1,
     kind: SlotKind,
@@ -132,48 +192,28 @@ async fn read_queue(
     Ok(match kind {
         SlotKind::Deposit => {
             let served = l1.deposits_consumed().await?;
-            let entries = l1
-                .deposits(from_block)
-                .await?
-                .iter()
-                .map(|e| Entry {
-                    index: e.index,
-                    deadline: e.deadline,
-                    block: e.block,
-                    tx: (e.index >= next).then(|| deposit_tx(e, random_salt(rng))),
-                })
-                .collect();
-            (entries, served)
+            (entries(&l1.deposits(from_block).await?, next, rng), served)
         }
         SlotKind::ForcedWithdrawal => {
             let served = l1.forced_answered().await?;
-            let entries = l1
-                .forced_requests(from_block)
-                .await?
-                .iter()
-                .map(|e| Entry {
-                    index: e.index,
-                    deadline: e.deadline,
-                    block: e.block,
-                    tx: (e.index >= next).then(|| forced_tx(e)),
-                })
-                .collect();
-            (entries, served)
+            (
+                entries(&l1.forced_requests(from_block).await?, next, rng),
+                served,
+            )
         }
         SlotKind::ForcedCancel => {
             let served = l1.forced_cancels_answered().await?;
-            let entries = l1
-                .forced_cancels(from_block)
-                .await?
-                .iter()
-                .map(|e| Entry {
-                    index: e.index,
-                    deadline: e.deadline,
-                    block: e.block,
-                    tx: (e.index >= next).then(|| forced_cancel_tx(e)),
-                })
-                .collect();
-            (entries, served)
+            (
+                entries(&l1.forced_cancels(from_block).await?, next, rng),
+                served,
+            )
+        }
+        SlotKind::ForcedTrade => {
+            let served = l1.forced_trades_answered().await?;
+            (
+                entries(&l1.forced_trades(from_block).await?, next, rng),
+                served,
+            )
         }
         other => {
             return Err(FollowError::Unusable {

@@ -35,7 +35,7 @@ pub const FEES: FeeSchedule = FeeSchedule {
 };
 /// The stream's batch shape: small enough that trades roll batches and withdrawals and cancels
 /// are carried over now and then.
-pub const SHAPE: &str = "o2-f1-l1-x1-d4-fw1-fc1-t16-w4-c16";
+pub const SHAPE: &str = "o2-f1-l1-x1-d4-fw1-fc1-ft1-t16-w4-c16";
 
 pub fn shape() -> Shape {
     SHAPE.parse().expect("a valid shape")

@@ -35,7 +35,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("tmp");
     let mut f = Fixture::with_depths(TRADERS, 32, 16);
     let config = f.state.config().clone();
-    let shape = "o2-f1-l1-x1-d32-fw1-fc1-t4096-w1-c1"
+    let shape = "o2-f1-l1-x1-d32-fw1-fc1-ft1-t4096-w1-c1"
         .parse()
         .expect("shape");
     let sequencer = Sequencer::open(
