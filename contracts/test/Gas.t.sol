@@ -4,6 +4,7 @@ pragma solidity 0.8.37;
 import {TestKey} from "./utils/TestKey.sol";
 import {Pubdata} from "./utils/Pubdata.sol";
 import {RollupFixture} from "./Rollup.t.sol";
+import {Rollup} from "../src/Rollup.sol";
 
 /// One successful call per path, so `forge test --match-contract GasTest --gas-report` gives
 /// the gas of each path (docs/CONTRACTS.md, docs/PERFORMANCE.md). The batch verifier is the real
@@ -42,6 +43,42 @@ contract GasTest is RollupFixture {
         rollup.requestForcedCancel(2, 1000);
         report("requestForcedCancel");
     }
+
+    /// A forced trade needs a published mark (one batch) and party B's signature. The first
+    /// request of a deployment also turns the forced-trade counters' slot from zero; a later one
+    /// (below) writes it as a slot already in use.
+    function test_gas_requestForcedTrade() public {
+        apply_(Pubdata.markPrice(0, 500_000));
+        (Rollup.ForcedTradeTerms memory t, uint8 v, bytes32 r, bytes32 s) = signedTrade(1);
+        vm.prank(ALICE);
+        rollup.requestForcedTrade(t, v, r, s);
+        report("requestForcedTrade, the first");
+        (t, v, r, s) = signedTrade(2);
+        vm.prank(ALICE);
+        rollup.requestForcedTrade(t, v, r, s);
+        report("requestForcedTrade, a later one");
+    }
+
+    /// Account 2 buys 5 lots of market 0 from account 3, signed by account 3's owner key.
+    function signedTrade(uint64 nonce)
+        internal
+        view
+        returns (Rollup.ForcedTradeTerms memory t, uint8 v, bytes32 r, bytes32 s)
+    {
+        t = Rollup.ForcedTradeTerms({
+            accountA: 2,
+            accountB: 3,
+            market: 0,
+            aBuys: true,
+            size: 5,
+            price: 500_000,
+            expiry: uint64(block.timestamp + 1 days),
+            nonce: nonce
+        });
+        (v, r, s) = vm.sign(B_OWNER_KEY, rollup.forcedTradeDigest(t));
+    }
+
+    uint256 constant B_OWNER_KEY = 0xB0B0B0;
 
     /// The sample shape: 2 deposits, 2 withdrawals, 1 forced request paid, a mark price and a
     /// funding index for each of the 2 markets, 4 changed accounts.
@@ -107,6 +144,34 @@ contract GasTest is RollupFixture {
         report("submitBatch 1 forced cancel answered");
     }
 
+    /// One forced-trade answer (served): checked against the queued request, nothing credited.
+    function test_gas_submitBatch_forcedTrade() public {
+        apply_(Pubdata.markPrice(0, 500_000));
+        (Rollup.ForcedTradeTerms memory t, uint8 v, bytes32 r, bytes32 s) = signedTrade(1);
+        vm.prank(ALICE);
+        rollup.requestForcedTrade(t, v, r, s);
+        // The mark's batch took this second.
+        vm.warp(block.timestamp + 1);
+        submit(
+            Pubdata.forcedTrade(
+                Pubdata.ForcedTrade({
+                    index: 0,
+                    accountA: 2,
+                    accountB: 3,
+                    requester: ALICE,
+                    signer: vm.addr(B_OWNER_KEY),
+                    market: 0,
+                    aBuys: 1,
+                    size: 5,
+                    price: 500_000,
+                    served: 1
+                })
+            ),
+            ""
+        );
+        report("submitBatch 1 forced trade answered");
+    }
+
     function test_gas_verifyProof() public {
         uint256[] memory input = new uint256[](1);
         input[0] = uint256(keccak256("commitment")) >> 3;
@@ -141,6 +206,18 @@ contract GasTest is RollupFixture {
         vm.warp(block.timestamp + GRACE);
         rollup.freeze();
         report("freeze (forced-cancel queue)");
+    }
+
+    /// Freeze on the forced-trade queue: a trade past its deadline (no forced withdrawal or
+    /// cancel pending, the deposit queue not due).
+    function test_gas_freeze_forcedTradeQueue() public {
+        apply_(abi.encodePacked(Pubdata.deposit(0, CAROL, KEY_B, NEW, 1), Pubdata.markPrice(0, 500_000)));
+        (Rollup.ForcedTradeTerms memory t, uint8 v, bytes32 r, bytes32 s) = signedTrade(1);
+        vm.prank(ALICE);
+        rollup.requestForcedTrade(t, v, r, s);
+        vm.warp(block.timestamp + GRACE);
+        rollup.freeze();
+        report("freeze (forced-trade queue)");
     }
 
     /// Freeze on the deposit queue: no forced request pending, the oldest deposit past its
