@@ -214,3 +214,68 @@ impl L1 {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The vector contracts/test/ForcedTrade.t.sol checks the contract against (computed
+    /// independently with node and js-sha3): alloy's EIP-712 hashing is the contract's.
+    #[test]
+    fn the_digest_is_the_one_the_contract_checks() {
+        let terms = ForcedTradeTerms {
+            account_a: 2,
+            account_b: 3,
+            market: 0,
+            a_buys: true,
+            size: 5,
+            price: 500_000,
+            expiry: 1_700_086_400,
+            nonce: 7,
+        };
+        let rollup: Address = "0x7a6b706572702d746573742d726f6c6c75702d31"
+            .parse()
+            .expect("address");
+        let expected: B256 = "0xf86aa12d3d0c84700cdcb0a6f7a433b0a1373ff2212e1572a564202eded377d5"
+            .parse()
+            .expect("digest");
+        assert_eq!(terms.digest(31337, rollup), expected);
+        assert_ne!(terms.digest(1, rollup), expected, "bound to the chain");
+        let other = ForcedTradeTerms { nonce: 8, ..terms };
+        assert_ne!(
+            other.digest(31337, rollup),
+            expected,
+            "bound to every field"
+        );
+    }
+
+    #[test]
+    fn an_offer_recovers_to_its_signer_with_a_low_s() {
+        let signer = PrivateKeySigner::random();
+        let terms = ForcedTradeTerms {
+            account_a: 9,
+            account_b: 4,
+            market: 1,
+            a_buys: false,
+            size: 1,
+            price: 3_000_000,
+            expiry: 2_000_000_000,
+            nonce: 1,
+        };
+        let rollup = Address::repeat_byte(0x42);
+        let offer = terms.sign(&signer, 31337, rollup).expect("sign");
+        assert!(offer.v == 27 || offer.v == 28);
+        // The contract refuses s above n/2 (a malleated signature).
+        let half_n: B256 = "0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0"
+            .parse()
+            .expect("n/2");
+        assert!(offer.s <= half_n);
+        let signature =
+            alloy::primitives::Signature::from_scalars_and_parity(offer.r, offer.s, offer.v == 28);
+        let recovered = signature
+            .recover_address_from_prehash(&terms.digest(31337, rollup))
+            .expect("recover");
+        assert_eq!(recovered, signer.address());
+        assert_eq!(offer.signer, signer.address());
+    }
+}

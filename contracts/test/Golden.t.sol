@@ -47,18 +47,20 @@ contract GoldenPubdataTest is Test {
         uint64 orderId;
         bool served;
         /// A forced trade's (0x08) fields beyond those above: `account` is account A, `l1` the
-        /// requester, `price` the trade's price; then what L1 needs to queue the request (the
-        /// terms' expiry and nonce, party B's 65-byte signature `r | s | v`) and the EIP-712
-        /// digest the Rust side signed, checked against forcedTradeDigest.
+        /// requester, `price` the trade's price. Its signer is one of the TEST_SIGNERS, whose
+        /// key signs the terms here (the record does not carry the expiry, nonce or signature).
         uint32 accountB;
         address signer;
         bool aBuys;
         uint64 size;
-        uint64 expiry;
-        uint64 nonce;
-        bytes signature;
-        bytes32 digest;
     }
+
+    /// Keys of the golden file's forced-trade signers (anvil's accounts 1 and 2: the Rust
+    /// scenario gives its traders 1 and 2 these L1 addresses).
+    uint256[2] TEST_SIGNERS = [
+        0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d,
+        0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a
+    ];
 
     string json;
     TestToken token;
@@ -151,8 +153,7 @@ contract GoldenPubdataTest is Test {
 
     /// A forced-trade record (kind 8), keys: the record's fields `index`, `account_a`,
     /// `account_b`, `requester`, `signer`, `market`, `a_buys` (a JSON boolean), `size`, `price`,
-    /// `served` (a JSON boolean); and for queueing it on L1 `expiry`, `nonce`, `signature` (hex
-    /// of 65 bytes `r | s | v`, v 27 or 28) and `digest` (the EIP-712 digest signed).
+    /// `served` (a JSON boolean).
     function forcedTrade(string memory k, Record memory r) internal view {
         r.index = uint64(vm.parseJsonUint(json, string.concat(k, ".index")));
         r.account = uint32(vm.parseJsonUint(json, string.concat(k, ".account_a")));
@@ -164,11 +165,6 @@ contract GoldenPubdataTest is Test {
         r.size = uint64(vm.parseJsonUint(json, string.concat(k, ".size")));
         r.price = uint64(vm.parseJsonUint(json, string.concat(k, ".price")));
         r.served = vm.parseJsonBool(json, string.concat(k, ".served"));
-        r.expiry = uint64(vm.parseJsonUint(json, string.concat(k, ".expiry")));
-        r.nonce = uint64(vm.parseJsonUint(json, string.concat(k, ".nonce")));
-        r.signature = vm.parseJsonBytes(json, string.concat(k, ".signature"));
-        r.digest = vm.parseJsonBytes32(json, string.concat(k, ".digest"));
-        require(r.signature.length == 65, "a forced trade's signature is 65 bytes");
     }
 
     function encode(Record memory r) internal pure returns (bytes memory) {
@@ -229,6 +225,8 @@ contract GoldenPubdataTest is Test {
         bool[9] memory seen;
         bool servedSeen;
         bool refusedSeen;
+        // Forced trades served and refused.
+        bool[2] memory tradeAnswers;
         for (uint256 i = 0; i < n; ++i) {
             assertEq(field(i, "batch_number"), i + 1, "numbered from 1");
             Record[] memory rs = records(i);
@@ -238,12 +236,14 @@ contract GoldenPubdataTest is Test {
                     if (rs[j].paid == rs[j].amount) servedSeen = true;
                     else if (rs[j].paid == 0) refusedSeen = true;
                 }
+                if (rs[j].kind == FORCED_TRADE) tradeAnswers[rs[j].served ? 1 : 0] = true;
             }
         }
-        for (uint8 k = DEPOSIT; k <= DEPOSIT_REFUNDED; ++k) {
+        for (uint8 k = DEPOSIT; k <= FORCED_TRADE; ++k) {
             assertTrue(seen[k], "every record kind");
         }
         assertTrue(servedSeen && refusedSeen, "a forced answer paid in full and a refused one");
+        assertTrue(tradeAnswers[0] && tradeAnswers[1], "a forced trade served and a refused one");
         assertTrue(seen[NOOP], "no-op slots");
     }
 
@@ -327,8 +327,8 @@ contract GoldenPubdataTest is Test {
         }
     }
 
-    /// The requester submits the terms with party B's signature, as the Rust side made them: the
-    /// contract's digest must be the one signed, and the signer it recovers the record's.
+    /// The requester submits the terms with party B's signature: the signer's test key signs
+    /// the contract's digest of them, and the contract must recover the record's signer.
     function queueForcedTrade(Record memory r) internal {
         assertEq(rollup.forcedTradeCount(), r.index, "forced trade index");
         Rollup.ForcedTradeTerms memory t = Rollup.ForcedTradeTerms({
@@ -338,18 +338,15 @@ contract GoldenPubdataTest is Test {
             aBuys: r.aBuys,
             size: r.size,
             price: r.price,
-            expiry: r.expiry,
-            nonce: r.nonce
+            expiry: uint64(block.timestamp + 1 days),
+            nonce: r.index
         });
-        assertEq(rollup.forcedTradeDigest(t), r.digest, "EIP-712 digest");
-        bytes memory sig = r.signature;
-        bytes32 sigR;
-        bytes32 sigS;
-        uint8 v = uint8(sig[64]);
-        assembly {
-            sigR := mload(add(sig, 32))
-            sigS := mload(add(sig, 64))
+        uint256 key = 0;
+        for (uint256 i = 0; i < TEST_SIGNERS.length; ++i) {
+            if (vm.addr(TEST_SIGNERS[i]) == r.signer) key = TEST_SIGNERS[i];
         }
+        require(key != 0, "a forced trade's signer must be one of TEST_SIGNERS");
+        (uint8 v, bytes32 sigR, bytes32 sigS) = vm.sign(key, rollup.forcedTradeDigest(t));
         vm.prank(r.l1);
         rollup.requestForcedTrade(t, v, sigR, sigS);
         (,,,,, address signer,,,) = rollup.forcedTrades(r.index);

@@ -232,6 +232,16 @@ fn seal(f: &mut Fixture) -> BatchPublicData {
 /// The scenario: three batches, numbered 1, 2, 3 from genesis.
 fn batches() -> Vec<(&'static str, BatchPublicData)> {
     let mut f = Fixture::new(3);
+    // Traders 1 and 2 sign forced trades on L1: their addresses are anvil's accounts 1 and 2,
+    // whose keys Golden.t.sol signs with.
+    for (t, address) in [
+        (1, "70997970C51812dc3A010C7d01b50e0d17dc79C8"),
+        (2, "3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"),
+    ] {
+        let mut bytes = [0u8; 20];
+        hex::decode_to_slice(address, &mut bytes).expect("address");
+        f.traders[t].l1 = L1Address(bytes);
+    }
     let mut out = Vec::new();
 
     // Batch 1 (genesis + mark prices of both markets, from Fixture::new): two credited
