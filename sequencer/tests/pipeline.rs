@@ -24,7 +24,7 @@ use zkperp_sequencer::verified::VerifiedState;
 use zkperp_state::batch::Shape;
 use zkperp_state::batch::SlotKind;
 use zkperp_state::field::fr_to_decimal;
-use zkperp_state::testkit::{ts, Fixture, START};
+use zkperp_state::testkit::{btc, ts, Fixture, START};
 use zkperp_state::tx::Transaction;
 use zkperp_state::units::L1Address;
 use zkperp_state::{Fr, State};
@@ -64,7 +64,7 @@ async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
     let genesis = State::genesis(f.state.config().clone())
         .expect("genesis")
         .root();
-    let shape: Shape = "o2-d2-fw1-fc1".parse().expect("shape");
+    let shape: Shape = "o2-d2-fw1-fc1-ft2".parse().expect("shape");
     let keys = tempfile::tempdir().expect("tmp");
     let cache = KeyCache::new(keys.path());
     let mut rng = ChaCha20Rng::seed_from_u64(9);
@@ -176,13 +176,61 @@ async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
             .expect("request"),
         0
     );
+    // Trader 1 (party B) offers to sell 2 BTC lots to trader 0 at the mark, signing the terms
+    // with its L1 key; trader 0 submits them (its own queue). A second offer names trader 1's
+    // account but is signed by trader 0's key: the contract queues it, the proof refuses it.
+    let terms = zkperp_contracts::ForcedTradeTerms {
+        account_a: account0,
+        account_b: account,
+        market: 0,
+        a_buys: true,
+        size: 2,
+        price: 500_000,
+        expiry: follower.chain_time().await.expect("L1 time") + 3_600,
+        nonce: 1,
+    };
+    assert_eq!(
+        l1(1).forced_trade_digest(&terms).await.expect("digest"),
+        terms.digest(31337, deployment.rollup),
+        "the wallet's EIP-712 digest is the contract's"
+    );
+    let offer = l1(2)
+        .sign_forced_trade(&signer(2), &terms)
+        .await
+        .expect("offer");
+    assert_eq!(
+        l1(1).request_forced_trade(&offer).await.expect("request"),
+        0
+    );
+    let forged = zkperp_contracts::ForcedTradeTerms { nonce: 2, ..terms };
+    let forged = l1(1)
+        .sign_forced_trade(&signer(1), &forged)
+        .await
+        .expect("offer");
+    assert_eq!(
+        l1(1).request_forced_trade(&forged).await.expect("request"),
+        1
+    );
+    let replayed = l1(1)
+        .request_forced_trade(&offer)
+        .await
+        .expect_err("replay");
+    assert_eq!(
+        replayed
+            .reason()
+            .map(|r| r.starts_with("ForcedTradeReplayed")),
+        Some(true),
+        "{replayed}"
+    );
     let txs = follower.poll(&mut rng).await.expect("poll");
-    assert_eq!(txs.len(), 2, "the forced requests");
+    assert_eq!(txs.len(), 4, "the forced requests");
     assert!(matches!(
-        (&txs[0], &txs[1]),
+        (&txs[0], &txs[1], &txs[2], &txs[3]),
         (
             Transaction::ForcedWithdrawal(_),
-            Transaction::ForcedCancel(_)
+            Transaction::ForcedCancel(_),
+            Transaction::ForcedTrade(_),
+            Transaction::ForcedTrade(_)
         )
     ));
     // Its deadline is watched until a verified batch answers it.
@@ -220,6 +268,15 @@ async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
     );
     assert_eq!(operator.forced_answered().await.expect("cursor"), 1);
     assert_eq!(operator.forced_cancels_answered().await.expect("cursor"), 1);
+    assert_eq!(operator.forced_trades_answered().await.expect("cursor"), 2);
+    assert_eq!(
+        (
+            f.position(accounts[0], btc()),
+            f.position(accounts[1], btc())
+        ),
+        (2, -2),
+        "the signed forced trade was served, the forged one refused"
+    );
     assert_eq!(
         f.state
             .account(accounts[0])
