@@ -1,6 +1,7 @@
 //! `zkperp wallet`: a trader's command-line wallet over the public interfaces only: the REST
 //! API (orders, cancels, withdrawals, signed reads, the exit witness) and the L1 RPC (deposits,
-//! claims, forced withdrawals, the freeze, exits). Every command prints one JSON document.
+//! claims, forced withdrawals, cancels and trades, the freeze, exits). Every command prints one
+//! JSON document.
 //!
 //! Keys: the trading key (Baby Jubjub, `--key` / `ZKPERP_KEY`, 64 hex digits) signs orders,
 //! cancels, withdrawals and reads; the Ethereum key (`--eth-key` / `ZKPERP_ETH_KEY`) owns the L1
@@ -35,7 +36,7 @@ use zkperp_api::decimal::{Scale, COLLATERAL};
 use zkperp_contracts::alloy::primitives::{keccak256, Address, U256};
 use zkperp_contracts::alloy::signers::local::PrivateKeySigner;
 use zkperp_contracts::alloy::signers::SignerSync;
-use zkperp_contracts::L1;
+use zkperp_contracts::{ForcedTradeOffer, ForcedTradeTerms, L1};
 use zkperp_prover::{export, ExitProver, KeyCache};
 use zkperp_sequencer::book::{SelfTradePrevention, TimeInForce};
 use zkperp_sequencer::engine::OrderOptions;
@@ -160,6 +161,38 @@ enum WalletCommand {
     ForcedCancel {
         #[arg(long)]
         below: Option<u64>,
+    },
+    /// Offer a forced trade as party B: sign its terms with this wallet's Ethereum key (the
+    /// account's L1 owner) and print the offer for party A, who submits it on L1 with
+    /// `forced-trade`. `--side` is this account's: `sell` means A buys from it. The sequencer
+    /// must then serve it (or refuse it on a ground the proof shows) before its deadline.
+    ForcedTradeOffer {
+        /// Party A's account id (the one that will submit the offer).
+        #[arg(long)]
+        with: u64,
+        /// Market name or index (BTC-USD).
+        #[arg(long)]
+        market: String,
+        #[arg(long, value_parser = ["buy", "sell"])]
+        side: String,
+        /// Size in the market's base asset, e.g. 0.18.
+        #[arg(long)]
+        size: String,
+        /// The agreed price, e.g. 44000.5.
+        #[arg(long)]
+        price: String,
+        /// Seconds (of L1 time) A has to submit it.
+        #[arg(long, default_value_t = 86_400)]
+        expiry_secs: u64,
+        /// Tells otherwise equal offers apart (default: the time in centiseconds).
+        #[arg(long)]
+        nonce: Option<u64>,
+    },
+    /// Submit a forced trade on L1 as party A: the offer party B made with
+    /// `forced-trade-offer` (its printed JSON, inline or in a file).
+    ForcedTrade {
+        #[arg(long)]
+        offer: String,
     },
     /// Freeze the rollup (anyone may, once a forced request is overdue).
     Freeze,
@@ -610,6 +643,76 @@ async fn run_async(w: Wallet) -> Result<Value> {
             Ok(
                 json!({"forced_cancel_index": index, "account": account.get(), "below": below.get()}),
             )
+        }
+        WalletCommand::ForcedTradeOffer {
+            with,
+            market,
+            side,
+            size,
+            price,
+            expiry_secs,
+            nonce,
+        } => {
+            let (m, lot, tick) = w.market(market).await?;
+            let lots = lot.units(size).map_err(|e| anyhow!("--size: {e}"))?;
+            let ticks = tick.units(price).map_err(|e| anyhow!("--price: {e}"))?;
+            if lots <= 0 || ticks <= 0 {
+                bail!("--size and --price must be positive");
+            }
+            let account = w.account().await?;
+            if *with == account.get() {
+                bail!("--with {with} is this wallet's own account: a forced trade is between two accounts");
+            }
+            let l1 = w.l1().await?;
+            let terms = ForcedTradeTerms {
+                account_a: u32::try_from(*with).context("--with: account ids are 32-bit")?,
+                account_b: u32::try_from(account.get())?,
+                market: u8::try_from(m)?,
+                // This account sells: A buys.
+                a_buys: side == "sell",
+                size: u64::try_from(lots).context("--size")?,
+                price: u64::try_from(ticks).context("--price")?,
+                expiry: l1.chain_time().await?.saturating_add(*expiry_secs),
+                nonce: nonce.unwrap_or_else(now_centiseconds),
+            };
+            let offer = l1.sign_forced_trade(&w.eth()?, &terms).await?;
+            Ok(
+                json!({"offer": offer, "account": account.get(), "market": market, "side": side, "size": size, "price": price}),
+            )
+        }
+        WalletCommand::ForcedTrade { offer } => {
+            let text = match std::fs::read_to_string(offer) {
+                Ok(text) => text,
+                Err(_) => offer.clone(),
+            };
+            let doc: Value = serde_json::from_str(&text)
+                .context("--offer: the JSON `forced-trade-offer` printed, or a file holding it")?;
+            let offer: ForcedTradeOffer =
+                serde_json::from_value(doc.get("offer").cloned().unwrap_or(doc))
+                    .context("--offer: not a forced-trade offer")?;
+            let account = w.account().await?;
+            if u64::from(offer.terms.account_a) != account.get() {
+                bail!(
+                    "the offer names account {} as party A; this wallet's is {}",
+                    offer.terms.account_a,
+                    account.get()
+                );
+            }
+            let index = w
+                .l1()
+                .await?
+                .request_forced_trade(&offer)
+                .await
+                .map_err(|e| match e.reason() {
+                    Some(reason) => anyhow!("the rollup refused the forced trade: {reason}"),
+                    None => anyhow!("{e}"),
+                })?;
+            Ok(json!({
+                "forced_trade_index": index,
+                "account": account.get(),
+                "counterparty": offer.terms.account_b,
+                "signer": offer.signer,
+            }))
         }
         WalletCommand::Freeze => {
             let l1 = w.l1().await?;

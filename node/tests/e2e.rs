@@ -7,7 +7,8 @@
 //! through the API; the maker sees the fill on the WebSocket; the batch is proven and verified
 //! on L1 (the rollup's root is the API's verified root). The taker withdraws and claims the
 //! tokens on L1. Then the maker, holding a position and a resting order, requests a forced
-//! cancel and a forced withdrawal that the operator censors; past the deadline the operator's
+//! cancel, a forced trade the taker signed (closing its position) and a forced withdrawal, all
+//! of which the operator censors; past the deadline the operator's
 //! own watch reports them overdue, anyone freezes the rollup, and the maker proves its exit on
 //! its own machine and is paid exactly its account value at the last verified batch, once.
 
@@ -68,7 +69,7 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
         "--max-unproven",
         "1",
         "--shape",
-        "o2-f1-l1-x1-d2-fw1-fc1-t1-w1-c1",
+        "o2-f1-l1-x1-d2-fw1-fc1-ft1-t1-w1-c1",
         "--account-depth",
         "6",
         "--order-depth",
@@ -313,8 +314,52 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
         wallet(&api, &maker_eth, &["forced-withdrawal", "--amount", "1"]),
         "forced request",
     );
+    // The taker agrees to buy the maker's position back at the mark: it signs the offer with
+    // its L1 key (party B), the maker submits it on L1 (party A); the operator censors it too.
+    let offer = ok(
+        wallet(
+            &api,
+            &taker_eth,
+            &[
+                "forced-trade-offer",
+                "--with",
+                &maker_id.get().to_string(),
+                "--market",
+                "BTC-USD",
+                "--side",
+                "buy",
+                "--size",
+                "0.01",
+                "--price",
+                &mark,
+            ],
+        ),
+        "the taker's forced-trade offer",
+    );
+    assert_eq!(offer["offer"]["terms"]["a_buys"], false, "{offer}");
+    let offer_text = offer.to_string();
+    let own = wallet(&api, &taker_eth, &["forced-trade", "--offer", &offer_text]);
+    assert!(
+        own.as_ref().is_err_and(|e| e.contains("party A")),
+        "only party A submits: {own:?}"
+    );
+    let forced_trade = ok(
+        wallet(&api, &maker_eth, &["forced-trade", "--offer", &offer_text]),
+        "forced trade",
+    );
+    assert_eq!(forced_trade["forced_trade_index"], 0, "{forced_trade}");
+    let replay = wallet(&api, &maker_eth, &["forced-trade", "--offer", &offer_text]);
+    assert!(
+        replay
+            .as_ref()
+            .is_err_and(|e| e.contains("ForcedTradeReplayed")),
+        "{replay:?}"
+    );
     devnet.wait(60, "the censored cancel", |e| {
         e["event"] == "censored" && e["tx"] == "forced_cancel"
+    });
+    devnet.wait(60, "the censored trade", |e| {
+        e["event"] == "censored" && e["tx"] == "forced_trade"
     });
     devnet.wait(60, "the censored request", |e| {
         e["event"] == "censored" && e["tx"] == "forced_withdrawal"

@@ -28,7 +28,7 @@ use zkperp_state::units::AccountId;
 
 /// One slot of every kind (a shape must have one: the sequencer refuses a shape in which some
 /// transaction could never be applied), two oracle ticks for the two markets.
-const SHAPE: &str = "o2-f1-l1-x1-d1-fw1-fc1-t1-w1-c1";
+const SHAPE: &str = "o2-f1-l1-x1-d1-fw1-fc1-ft1-t1-w1-c1";
 const DEPOSIT: u64 = 1_000_000_000; // 1,000 USD
 
 fn hex32(bytes: [u8; 32]) -> String {
