@@ -1439,6 +1439,148 @@ fn no_signature_trades_with_the_insurance_fund() {
     );
 }
 
+/// The fee account's key cannot trade for it: the witness is made consistent (its leaf as the
+/// trade leaves it is what the batch's fee settlement reads), so only the rule refuses it.
+/// Checked to pass with the gadget's fee-account test removed.
+#[test]
+fn no_signature_trades_with_the_fee_account() {
+    use zkperp_circuits::witness::{AccountWitness, OrderSlotWitness};
+    use zkperp_state::order::{slot_index, OrderSlot};
+    use zkperp_state::units::AccountId;
+    // A first batch pays the fee account 5 USD, enough margin for the 5 lots it buys below.
+    let mut f = after_batch(|f| {
+        let buy = f.order(0, btc(), Side::Buy, 1_000, 500_000);
+        let sell = f.order(1, btc(), Side::Sell, 1_000, 500_000);
+        vec![Fixture::trade_tx_with_fees(
+            sell, buy, 1_000, 500_000, 0, 5_000_000,
+        )]
+    });
+    let fees = AccountId::FEES;
+    let before = f.state.account(fees).expect("fee account").leaf.clone();
+    assert_eq!(before.collateral.get(), 5_000_000);
+    let (batch, start) = alone_from(&mut f, |f| {
+        let buy = f.order(0, btc(), Side::Buy, 5, 500_000);
+        let sell = f.order(1, btc(), Side::Sell, 5, 500_000);
+        vec![Fixture::trade_tx(buy, sell, 5, 500_000)]
+    });
+    let base = circuit(&f, &batch);
+    let slot = only_slot(&base);
+    let depth = f.state.config().order_tree_depth;
+    let SlotWitness::Trade(t) = &base.witness.slots[slot].witness else {
+        unreachable!()
+    };
+    let as_maker = |key: &zkperp_state::eddsa::PrivateKey| {
+        let mut order = t.trade.maker.order;
+        order.account = fees;
+        let signed = zkperp_state::order::SignedOrder {
+            order,
+            signature: key.sign(order.hash(&zkperp_state::domain::SigningDomain::TEST)),
+        };
+        // The fee account's leaf once its buy is written: 5 lots for 25 USD, its slot filled.
+        let index = slot_index(order.order_id, depth);
+        let mut orders = SparseMerkleTree::new(depth).expect("tree");
+        let empty_path = orders.proof(index).expect("path");
+        orders
+            .update(
+                index,
+                OrderSlot {
+                    order_id: order.order_id,
+                    filled: lots(5),
+                }
+                .pack(),
+            )
+            .expect("slot");
+        let mut bought = before.clone();
+        bought.positions[btc().index()].size = lots(5);
+        bought.collateral = coll(before.collateral.get() - 25_000_000);
+        bought.orders_root = orders.root();
+        let mut c = base.clone();
+        c.commitment = None;
+        let SlotWitness::Trade(t) = &mut c.witness.slots[slot].witness else {
+            unreachable!()
+        };
+        t.trade.maker = signed;
+        t.maker.account = AccountWitness {
+            id: fees,
+            leaf: before.clone(),
+            proof: start.proof(fees.index()).expect("path"),
+        };
+        t.maker.order_slot = OrderSlotWitness {
+            slot: OrderSlot::default(),
+            proof: empty_path,
+        };
+        c.witness.fee_account.leaf = bought;
+        satisfied(consistent(c, &start))
+    };
+    assert!(
+        !as_maker(&f.fees_key),
+        "the fee account's key trades for it"
+    );
+}
+
+/// A trade between an account and itself is refused by that rule alone: the witness is made
+/// consistent (trader 1 buys with a second order, and its leaf as the buy left it is what the
+/// sell reads). Checked to pass with the gadget's self-trade test removed.
+#[test]
+fn a_trade_between_an_account_and_itself_is_refused() {
+    use zkperp_circuits::witness::{AccountWitness, OrderSlotWitness};
+    use zkperp_state::order::{slot_index, OrderSlot};
+    use zkperp_state::units::OrderId;
+    let mut f = funded();
+    let (batch, start) = alone_from(&mut f, |f| {
+        let buy = f.order(0, btc(), Side::Buy, 10, 500_000);
+        let sell = f.order(1, btc(), Side::Sell, 10, 500_000);
+        vec![Fixture::trade_tx(buy, sell, 10, 500_000)]
+    });
+    let base = circuit(&f, &batch);
+    let slot = only_slot(&base);
+    let depth = f.state.config().order_tree_depth;
+    let b = f.id(1);
+    let SlotWitness::Trade(t) = &base.witness.slots[slot].witness else {
+        unreachable!()
+    };
+    let before = t.taker.account.leaf.clone();
+    let sell_id = t.trade.taker.order.order_id;
+    let mut buy = t.trade.maker.order;
+    buy.account = b;
+    buy.order_id = OrderId::new(5).expect("id");
+    let buy = f.sign(1, buy);
+    // Trader 1's leaf once its buy is written: 10 lots for 50 USD, slot 5 filled.
+    let mut orders = SparseMerkleTree::new(depth).expect("tree");
+    let filled = OrderSlot {
+        order_id: buy.order.order_id,
+        filled: lots(10),
+    };
+    orders
+        .update(slot_index(filled.order_id, depth), filled.pack())
+        .expect("slot");
+    let mut bought = before.clone();
+    bought.positions[btc().index()].size = lots(10);
+    bought.collateral = coll(before.collateral.get() - 50_000_000);
+    bought.orders_root = orders.root();
+    let with_itself = dishonest_in(&base, &start, slot, |w| {
+        let SlotWitness::Trade(t) = w else {
+            unreachable!()
+        };
+        t.trade.maker = buy;
+        t.maker.account = AccountWitness {
+            id: b,
+            leaf: before.clone(),
+            proof: start.proof(b.index()).expect("path"),
+        };
+        t.maker.order_slot = OrderSlotWitness {
+            slot: OrderSlot::default(),
+            proof: SparseMerkleTree::new(depth)
+                .expect("tree")
+                .proof(slot_index(buy.order.order_id, depth))
+                .expect("path"),
+        };
+        t.taker.account.leaf = bought.clone();
+        t.taker.order_slot.proof = orders.proof(slot_index(sell_id, depth)).expect("path");
+    });
+    assert!(!with_itself, "maker and taker are one account");
+}
+
 /// A credited deposit's key bytes must be the canonical packing of the account's key: the same
 /// point written with `y + p` (the weighted sum is the same field element) or with bit 254 set
 /// is refused, though everything else about the deposit is as the rules want it.
@@ -1589,9 +1731,19 @@ fn forced_cancel_answers_are_the_rules() {
 /// A trade whose maker order (re-signed, same orders-tree slot) has `order_id`, after
 /// `before` in the same batch.
 fn trade_with_maker_id(before: Vec<Transaction>, order_id: u64) -> bool {
-    let mut f = funded();
+    trade_with_maker_id_after(funded(), before, 50, order_id)
+}
+
+/// As [`trade_with_maker_id`] on `f` (batches it sealed before stay in its trees), the
+/// honest maker order numbered `honest`.
+fn trade_with_maker_id_after(
+    mut f: Fixture,
+    before: Vec<Transaction>,
+    honest: u64,
+    order_id: u64,
+) -> bool {
     let (batch, start) = alone_from(&mut f, |f| {
-        let buy = f.order_with_id(0, btc(), Side::Buy, 10, 502_000, 50);
+        let buy = f.order_with_id(0, btc(), Side::Buy, 10, 502_000, honest);
         let sell = f.order(1, btc(), Side::Sell, 6, 500_000);
         let mut txs = before;
         txs.push(Fixture::trade_tx(buy, sell, 6, 501_000));
@@ -1611,6 +1763,131 @@ fn trade_with_maker_id(before: Vec<Transaction>, order_id: u64) -> bool {
         };
         t.trade.maker = maker;
     })
+}
+
+/// `funded()` after a batch of `txs` (made from it), sealed, and the next batch begun.
+fn after_batch(txs: impl FnOnce(&mut Fixture) -> Vec<Transaction>) -> Fixture {
+    let mut f = funded();
+    for tx in txs(&mut f) {
+        f.apply(tx).expect("applies");
+    }
+    f.state.end_batch().expect("seal");
+    f.state.begin_batch(ts(START + 120)).expect("begin");
+    f
+}
+
+/// A cancelled order never fills: its slot holds `(id, CANCELLED)`, above any size. (50, 42,
+/// 34 and 58 share slot 2 of the depth-3 orders tree.)
+#[test]
+fn a_cancelled_order_cannot_fill_in_a_later_batch() {
+    let cancelled = || after_batch(|f| vec![cancel(f, 0, 42)]);
+    assert!(
+        trade_with_maker_id(vec![], 42),
+        "before the cancel, 42 fills"
+    );
+    assert!(
+        trade_with_maker_id_after(cancelled(), vec![], 50, 50),
+        "a later order takes the slot"
+    );
+    assert!(
+        !trade_with_maker_id_after(cancelled(), vec![], 50, 42),
+        "the cancelled order"
+    );
+}
+
+/// An order superseded in its slot by a later one of the same account (filled in an earlier
+/// batch) never fills again; the later one goes on filling.
+#[test]
+fn a_superseded_order_cannot_fill_in_a_later_batch() {
+    let partly = || {
+        after_batch(|f| {
+            let buy = f.order_with_id(0, btc(), Side::Buy, 10, 502_000, 50);
+            let sell = f.order(1, btc(), Side::Sell, 4, 500_000);
+            vec![Fixture::trade_tx(buy, sell, 4, 501_000)]
+        })
+    };
+    assert!(
+        trade_with_maker_id_after(partly(), vec![], 58, 58),
+        "a later order supersedes 50"
+    );
+    assert!(
+        trade_with_maker_id_after(partly(), vec![], 58, 50),
+        "order 50 fills its last 6 lots"
+    );
+    assert!(
+        !trade_with_maker_id_after(partly(), vec![], 58, 34),
+        "order 34 was superseded by 50"
+    );
+}
+
+/// A cancel of an order a later one superseded is refused (the later order keeps its slot).
+#[test]
+fn a_superseded_order_cannot_be_cancelled() {
+    let mut f = after_batch(|f| {
+        let buy = f.order_with_id(0, btc(), Side::Buy, 10, 502_000, 50);
+        let sell = f.order(1, btc(), Side::Sell, 4, 500_000);
+        vec![Fixture::trade_tx(buy, sell, 4, 501_000)]
+    });
+    let (batch, start) = alone_from(&mut f, |f| vec![cancel(f, 0, 58)]);
+    let base = circuit(&f, &batch);
+    let slot = only_slot(&base);
+    let with_id = |order_id: u64| {
+        let Transaction::CancelOrder(c) = cancel(&f, 0, order_id) else {
+            unreachable!()
+        };
+        dishonest_in(&base, &start, slot, |w| {
+            let SlotWitness::CancelOrder(w) = w else {
+                unreachable!()
+            };
+            w.cancel = c;
+        })
+    };
+    assert!(with_id(58), "a later order: honest");
+    assert!(with_id(50), "the order in the slot");
+    assert!(!with_id(34), "superseded by 50");
+}
+
+/// One order filled in two slots of one batch: the second fill reads the slot the first
+/// wrote (the orders root is threaded through the batch), so it cannot start from the slot
+/// as it was before the batch and fill the order past its size.
+#[test]
+fn one_order_in_two_slots_reads_its_first_fill() {
+    let mut f = funded();
+    let (batch, start) = alone_from(&mut f, |f| {
+        let buy = f.order_with_id(0, btc(), Side::Buy, 10, 502_000, 50);
+        let first = f.order(1, btc(), Side::Sell, 5, 500_000);
+        // Room for 6: only the maker's order can refuse a sixth lot below.
+        let second = f.order(2, btc(), Side::Sell, 6, 500_000);
+        vec![
+            Fixture::trade_tx(buy, first, 5, 501_000),
+            Fixture::trade_tx(buy, second, 5, 501_000),
+        ]
+    });
+    let base = circuit(&f, &batch);
+    let slots: Vec<usize> = (0..base.witness.slots.len())
+        .filter(|&i| {
+            base.witness.slots[i].enabled
+                && matches!(base.witness.slots[i].witness, SlotWitness::Trade(_))
+        })
+        .collect();
+    assert_eq!(slots.len(), 2);
+    let second = |edit: &dyn Fn(&mut TradeWitness)| {
+        dishonest_in(&base, &start, slots[1], |w| {
+            let SlotWitness::Trade(t) = w else {
+                unreachable!()
+            };
+            edit(t);
+        })
+    };
+    assert!(second(&|_| {}), "honest: 5 + 5 of 10");
+    assert!(
+        !second(&|t| t.maker.order_slot.slot.filled = lots(0)),
+        "the second fill from the slot before the first"
+    );
+    assert!(
+        !second(&|t| t.trade.size = lots(6)),
+        "5 + 6 of 10: overfilled across the slots"
+    );
 }
 
 #[test]

@@ -65,6 +65,8 @@ pub struct Fixture {
     pub oracles: Vec<PrivateKey>,
     pub traders: Vec<Trader>,
     pub fund_key: PrivateKey,
+    /// The fee account's key (a system account: no signature may trade or withdraw with it).
+    pub fees_key: PrivateKey,
     pub rng: ChaCha20Rng,
     pub deposits: u64,
     pub deposited: i128,
@@ -171,6 +173,7 @@ impl Fixture {
             oracles,
             traders,
             fund_key,
+            fees_key: fees,
             rng,
             deposits: 0,
             deposited: 0,
