@@ -2237,3 +2237,97 @@ fn forced_trade_answers_cannot_be_bent() {
         "a size of zero"
     );
 }
+
+/// A credited deposit's key is never of small order: the identity (written `y = 1`, or with
+/// the sign bit set on `x = 0`) and the point `(0, -1)` are refused by the `x != 0` rule alone
+/// (the witness carries the point the bytes pack, and the written leaf is made consistent).
+/// Checked to pass with that rule removed.
+#[test]
+fn a_deposit_key_of_small_order_is_refused() {
+    use ark_ff::{AdditiveGroup, BigInteger, Field, PrimeField};
+    use zkperp_state::babyjubjub::Point;
+    let mut f = Fixture::with_depths(4, 5, 3);
+    f.deposit(0, 1_000_000);
+    f.state.end_batch().expect("seal 1");
+    f.state.begin_batch(ts(START + 60)).expect("begin");
+    let (batch, start) = alone_from(&mut f, |f| vec![f.deposit_tx(3, 2_000_000)]);
+    let base = circuit(&f, &batch);
+    let slot = only_slot(&base);
+    let with_key = |bytes: [u8; 32], key: Point| {
+        dishonest_in(&base, &start, slot, |w| {
+            let SlotWitness::Deposit(d) = w else {
+                unreachable!()
+            };
+            d.deposit.request.public_key = bytes;
+            d.key = key;
+        })
+    };
+    let other = f.traders[2].key.public_key();
+    assert!(
+        with_key(other.pack(), *other.point()),
+        "the harness: another valid key"
+    );
+    let mut one = [0u8; 32];
+    one[0] = 1;
+    let identity = Point::new_unchecked(Fr::ZERO, Fr::ONE);
+    assert!(!with_key(one, identity), "the identity");
+    let mut signed = one;
+    signed[31] |= 0x80;
+    assert!(
+        !with_key(signed, identity),
+        "the identity, sign bit set on x = 0"
+    );
+    let minus_one = -Fr::ONE;
+    let mut y = [0u8; 32];
+    let le = minus_one.into_bigint().to_bytes_le();
+    y[..le.len()].copy_from_slice(&le);
+    assert!(
+        !with_key(y, Point::new_unchecked(Fr::ZERO, minus_one)),
+        "(0, -1), of order 2"
+    );
+}
+
+/// A credit that would take the balance past its 63-bit width is refused: `2^62` more on
+/// `2^62` is `2^63`. (A refund is the native answer; here a prover that credits it anyway.)
+#[test]
+fn a_credit_cannot_overflow_the_balance() {
+    let mut f = Fixture::with_depths(2, 5, 3);
+    f.deposit(0, 1 << 62);
+    f.state.end_batch().expect("seal 1");
+    f.state.begin_batch(ts(START + 60)).expect("begin");
+    let (batch, start) = alone_from(&mut f, |f| vec![f.deposit_tx(0, (1 << 62) - 1)]);
+    let base = circuit(&f, &batch);
+    let slot = only_slot(&base);
+    let with_amount = |units: u64| {
+        dishonest_in(&base, &start, slot, |w| {
+            let SlotWitness::Deposit(d) = w else {
+                unreachable!()
+            };
+            d.deposit.request.amount = amount(units);
+        })
+    };
+    assert!(with_amount((1 << 62) - 1), "2^63 - 1: the widest balance");
+    assert!(!with_amount(1 << 62), "2^63: past the width");
+}
+
+/// A forced withdrawal of zero pays nothing, whatever the prover claims (two rules refuse it:
+/// `paid <= amount`, and a request of zero is not eligible, so `paid = 0`).
+#[test]
+fn a_forced_withdrawal_of_zero_pays_nothing() {
+    let mut f = funded();
+    let owner = f.traders[1].l1;
+    let b = f.id(1).get();
+    let (batch, start) = alone_from(&mut f, |_| vec![forced(0, b, owner, 0)]);
+    let base = circuit(&f, &batch);
+    let slot = only_slot(&base);
+    let paying = |units: u64| {
+        dishonest_in(&base, &start, slot, |w| {
+            let SlotWitness::ForcedWithdrawal(fw) = w else {
+                unreachable!()
+            };
+            fw.paid = amount(units);
+        })
+    };
+    assert!(paying(0), "nothing: the honest answer");
+    assert!(!paying(1), "a unit of a request for zero");
+}

@@ -20,6 +20,7 @@ use ark_r1cs_std::{
     select::CondSelectGadget, uint8::UInt8,
 };
 use ark_relations::gr1cs::SynthesisError;
+use zkperp_state::babyjubjub::Point;
 use zkperp_state::merkle::empty_roots;
 use zkperp_state::units::{AccountId, Amount, Collateral};
 use zkperp_state::Fr;
@@ -71,13 +72,9 @@ pub fn execute_deposit(
         .collect::<Result<Vec<_>, SynthesisError>>()?;
     let salt = FpVar::new_witness(cs.clone(), || Ok(w.deposit.salt))?;
 
-    // The key the bytes pack, when credited (a refunded deposit's bytes need not be a key, and
-    // nothing is checked of them then).
-    let key_value = match zkperp_state::eddsa::PublicKey::unpack(&r.public_key) {
-        Ok(k) if w.credited => k,
-        _ => w.account.leaf.public_key,
-    };
-    let key = PublicKeyVar::new_witness(cs.clone(), || Ok(key_value))?;
+    // The point the bytes pack, when credited (checked below: a refunded deposit's bytes need
+    // not be a key, and nothing is checked of them then).
+    let key = PublicKeyVar::from_point(PointVar::new_witness(cs.clone(), || Ok(w.key))?);
     let (x, y) = (key.point().x().clone(), key.point().y().clone());
     let y_bits: Vec<Boolean<Fr>> = key_bits[..254].iter().map(|k| k & &credited).collect();
     // A plain weighted sum: `le_bits_to_fp` would also require the 254 bits to be below `p`,
@@ -173,6 +170,9 @@ pub fn execute_deposit(
 pub struct DepositWitness {
     pub deposit: Deposit,
     pub credited: bool,
+    /// The point the key bytes pack when credited (the leaf's key otherwise): the circuit
+    /// checks the bytes are its canonical packing and that it is not of small order.
+    pub key: Point,
     /// The leaf before (a placeholder when created or refunded) and its path.
     pub account: AccountWitness,
 }
@@ -200,9 +200,14 @@ impl Gadget for Deposit {
             None if !credited => dummy_account(config),
             None => return Err(ReceiptError),
         };
+        let key = match zkperp_state::eddsa::PublicKey::unpack(&tx.request.public_key) {
+            Ok(k) if credited => *k.point(),
+            _ => *account.leaf.public_key.point(),
+        };
         Ok(DepositWitness {
             deposit: *tx,
             credited,
+            key,
             account,
         })
     }
@@ -220,6 +225,7 @@ impl Gadget for Deposit {
                 salt: Fr::from(0u64),
             },
             credited: false,
+            key: *dummy_account(config).leaf.public_key.point(),
             account: dummy_account(config),
         }
     }
