@@ -2331,3 +2331,52 @@ fn a_forced_withdrawal_of_zero_pays_nothing() {
     assert!(paying(0), "nothing: the honest answer");
     assert!(!paying(1), "a unit of a request for zero");
 }
+
+/// A bankrupt remainder is absorbed by the fund exactly when the account is left flat: the
+/// absorption is computed in-circuit, never witnessed, so the native commitment (whose leaves
+/// carry it) holds only if the gadget absorbs what the rules absorb. A partial liquidation of
+/// the same account leaves its debt where it is. No penalty can be charged on a deficit.
+/// (Checked to fail with the gadget's absorption removed.)
+#[test]
+fn a_bankrupt_remainder_is_absorbed_by_the_fund() {
+    for (size, absorbs) in [(1_800i128, true), (1_000, false)] {
+        let mut f = leveraged_long(10_000_000_000);
+        let a = f.id(0);
+        let fund_before = f.collateral(zkperp_state::units::AccountId::INSURANCE_FUND);
+        let (batch, start) = alone_from(&mut f, |f| {
+            // Trader 0 (1,000 USD, long 1,800 lots from 500,000): at 440,000 its value is
+            // -80 USD.
+            f.set_price(btc(), 440_000);
+            vec![Transaction::Liquidation(zkperp_state::tx::Liquidation {
+                account: a,
+                market: btc(),
+                size: lots(size),
+                fee: coll(0),
+            })]
+        });
+        let after = f.collateral(a);
+        if absorbs {
+            assert_eq!(after, 0, "the deficit went to the fund");
+            assert_eq!(
+                f.collateral(zkperp_state::units::AccountId::INSURANCE_FUND),
+                fund_before - 1_800 * 440_000 * 10 - 80_000_000,
+                "the fund paid the lots' value and took the deficit"
+            );
+        } else {
+            assert!(after < 0, "a partial liquidation keeps the debt: {after}");
+        }
+        let base = circuit(&f, &batch);
+        assert!(satisfied(base.clone()), "size {size}: the native leaves");
+        let slot = slot_of(&base, |w| matches!(w, SlotWitness::Liquidation(_)));
+        let with_fee = |units: i128| {
+            dishonest_in(&base, &start, slot, |w| {
+                let SlotWitness::Liquidation(l) = w else {
+                    unreachable!()
+                };
+                l.liquidation.fee = coll(units);
+            })
+        };
+        assert!(with_fee(0), "size {size}: the harness");
+        assert!(!with_fee(1), "size {size}: a penalty on a deficit");
+    }
+}
