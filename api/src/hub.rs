@@ -33,6 +33,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
+use zkperp_sequencer::batcher::BatchEvent;
 use zkperp_sequencer::book::{CancelReason, Event, OrderKey, RejectReason, TimeInForce};
 use zkperp_sequencer::journal::Command;
 use zkperp_sequencer::sequencer::{Executed, Outcome, Sequencer, SequencerConfig, SequencerError};
@@ -301,10 +302,16 @@ impl Views {
         incoming: Option<OrderView>,
         time: u64,
     ) -> Vec<FeedEvent> {
-        let events: &[Event] = match &executed.outcome {
-            Outcome::Book(events) | Outcome::Cancelled(events) => events,
-            _ => &[],
+        let mut events: Vec<Event> = match &executed.outcome {
+            Outcome::Book(events) | Outcome::Cancelled(events) => events.clone(),
+            _ => Vec::new(),
         };
+        // Orders the book dropped because a forced cancel raised their account's floor.
+        for event in &executed.events {
+            if let BatchEvent::Book(dropped) = event {
+                events.extend_from_slice(dropped);
+            }
+        }
         let incoming = match executed.outcome {
             Outcome::Book(_) => incoming.map(|o| OrderView {
                 ticket: executed.ticket,
@@ -315,7 +322,7 @@ impl Views {
         if incoming.is_none() && events.is_empty() {
             return Vec::new();
         }
-        self.apply(incoming, events, time, executed.ticket)
+        self.apply(incoming, &events, time, executed.ticket)
     }
 
     fn apply(

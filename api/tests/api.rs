@@ -101,7 +101,9 @@ async fn start() -> Server {
                 maker_ppm: 0,
                 taker_ppm: 500,
             },
-            shape: "o2-f1-l1-x1-d2-fw1-fc1-t4-w1-c1".parse().expect("shape"),
+            shape: "o2-f1-l1-x1-d2-fw1-fc1-ft1-t4-w1-c1"
+                .parse()
+                .expect("shape"),
         },
     )
     .expect("sequencer");
@@ -202,6 +204,18 @@ async fn markets_books_and_a_signed_order() {
         (422, Some("bad_size")),
         "{err}"
     );
+
+    // A forced cancel from L1 (the operator applies what the follower read) takes the resting
+    // bid off the book at once, and the book's view says so.
+    let below = order.order.order_id.get() + 1;
+    let tx = Fixture::forced_cancel_tx(0, order.order.account, s.f.traders[0].l1, below);
+    s.services
+        .hub
+        .execute(Command::Apply { tx })
+        .expect("forced cancel");
+    let (status, book) = s.get("/v1/markets/0/book").await;
+    assert_eq!(status, 200);
+    assert_eq!(book["bids"].as_array().map(Vec::len), Some(0), "{book}");
 }
 
 #[tokio::test]
@@ -697,7 +711,7 @@ async fn the_websocket_streams_books_trades_accounts_and_batches() {
     // A batch record written by the pipeline reaches the batches channel.
     let record = BatchRecord {
         number: 1,
-        shape: "o2-f1-l1-x1-d2-fw1-fc1-t4-w1-c1".into(),
+        shape: "o2-f1-l1-x1-d2-fw1-fc1-ft1-t4-w1-c1".into(),
         old_root: "1".into(),
         new_root: "2".into(),
         timestamp: START,

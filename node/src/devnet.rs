@@ -139,7 +139,7 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         .shape
         .parse()
         .map_err(|e| anyhow::anyhow!("--shape {}: {e}", args.shape))?;
-    zkperp_sequencer::follower::check_shape_serves_queues(&shape)
+    zkperp_sequencer::batcher::check_shape(&shape)
         .map_err(|e| anyhow::anyhow!("--shape {}: {e}", args.shape))?;
     if args.traders < 2 || args.traders > 7 {
         bail!("--traders must be 2..=7 (anvil has 10 accounts: operator, traders, fund, fees)");

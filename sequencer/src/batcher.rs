@@ -63,7 +63,7 @@ use zkperp_state::merkle::{MemoryStore, NodeStore};
 use zkperp_state::order::SignedOrder;
 use zkperp_state::state::{StateConfig, StateError};
 use zkperp_state::tx::{CancelOrder, Transaction, TxError};
-use zkperp_state::units::Timestamp;
+use zkperp_state::units::{AccountId, Timestamp};
 use zkperp_state::State;
 
 use crate::book::{Event, OrderKey};
@@ -108,6 +108,9 @@ pub enum BatchEvent {
         kind: SlotKind,
         error: TxError,
     },
+    /// The book dropped orders the state no longer lets fill: a forced cancel from L1 raised
+    /// their account's order floor past them (the book's events, as for a cancel).
+    Book(Vec<Event>),
     /// A batch was sealed: by `EndBatch`, or by a trade that found the open batch full (the next
     /// batch then began at once, at the same time).
     Sealed(Box<SealedBatch>),
@@ -165,6 +168,9 @@ struct Slots {
     cost_basis: CostBasis,
     /// The L1 queues' entries taken in so far.
     cursors: QueueCursors,
+    /// Accounts whose order floor a forced cancel raised during the command being executed:
+    /// their orders below it leave the book when the command ends.
+    floors_raised: Vec<AccountId>,
 }
 
 /// The L1 queues' cursors: per queued kind, the next index not yet taken in (every queue entry
@@ -229,6 +235,14 @@ impl Slots {
         self.held[SlotKind::of(&tx) as usize].push_back(Held { ticket, tx });
     }
 
+    /// Notes the account of an applied forced cancel (its orders below the floor leave the
+    /// book once the command is done).
+    fn note_floor(&mut self, tx: &Transaction) {
+        if let Transaction::ForcedCancel(fc) = tx {
+            self.floors_raised.push(fc.request.account);
+        }
+    }
+
     /// Applies held transactions of `kind`, oldest first, while the batch has room for them.
     fn apply_held<S: NodeStore>(&mut self, state: &mut State<S>, kind: SlotKind) {
         while self.room(state, kind) > 0 {
@@ -238,14 +252,18 @@ impl Slots {
             if let Transaction::CancelOrder(cancel) = &tx {
                 self.cancels.remove(&key_of_cancel(cancel));
             }
-            self.events.push(match state.apply(&tx) {
-                Ok(_) => BatchEvent::Applied { ticket, kind },
+            let event = match state.apply(&tx) {
+                Ok(_) => {
+                    self.note_floor(&tx);
+                    BatchEvent::Applied { ticket, kind }
+                }
                 Err(error) => BatchEvent::Refused {
                     ticket,
                     kind,
                     error,
                 },
-            });
+            };
+            self.events.push(event);
         }
     }
 
@@ -331,6 +349,19 @@ impl Batcher<MemoryStore> {
     }
 }
 
+/// Refuses a shape without a slot of every kind: transactions of a kind without one would
+/// wait forever, and an L1 queue's entry never served lets anyone freeze the rollup. What
+/// [`Batcher::new`] checks, and what `zkperp deploy` checks before it makes keys for a shape.
+pub fn check_shape(shape: &Shape) -> Result<(), BatcherError> {
+    match SlotKind::ALL.into_iter().find(|k| shape.count(*k) == 0) {
+        Some(kind) => Err(BatcherError::NoSlots {
+            shape: shape.id(),
+            kind: kind.name(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The engine with its batches built to a shape: the sequencer's deterministic core.
 #[derive(Debug)]
 pub struct Batcher<S: NodeStore> {
@@ -343,12 +374,7 @@ impl<S: NodeStore> Batcher<S> {
     /// `BeginBatch` opens one). The shape needs a slot of every kind, or transactions of a kind
     /// without one would wait forever (a forced withdrawal never served freezes the rollup).
     pub fn new(engine: Engine<S>, shape: Shape) -> Result<Self, BatcherError> {
-        if let Some(kind) = SlotKind::ALL.into_iter().find(|k| shape.count(*k) == 0) {
-            return Err(BatcherError::NoSlots {
-                shape: shape.id(),
-                kind: kind.name(),
-            });
-        }
+        check_shape(&shape)?;
         if !engine.state().batch_log().is_empty() {
             return Err(BatcherError::BatchInProgress);
         }
@@ -362,6 +388,7 @@ impl<S: NodeStore> Batcher<S> {
                 events: Vec::new(),
                 cost_basis: CostBasis::default(),
                 cursors: QueueCursors::default(),
+                floors_raised: Vec::new(),
             },
         })
     }
@@ -435,6 +462,12 @@ impl<S: NodeStore> Batcher<S> {
                 self.apply(ticket, tx)
             }
         };
+        for account in std::mem::take(&mut self.slots.floors_raised) {
+            let dropped = self.engine.drop_below_floor(account);
+            if !dropped.is_empty() {
+                self.slots.events.push(BatchEvent::Book(dropped));
+            }
+        }
         Executed {
             ticket,
             outcome,
@@ -509,7 +542,10 @@ impl<S: NodeStore> Batcher<S> {
             return Outcome::Held;
         }
         match state.apply(tx) {
-            Ok(_) => Outcome::Applied,
+            Ok(_) => {
+                self.slots.note_floor(tx);
+                Outcome::Applied
+            }
             Err(e) => Outcome::TxRefused(e),
         }
     }

@@ -425,6 +425,35 @@ impl<S: NodeStore> Engine<S> {
         Ok(self.drop_from_book(cancel))
     }
 
+    /// Drops from the book every open order of `account` whose id is below the account's order
+    /// floor (a forced cancel from L1 raised it): the state refuses their fills now, so the book
+    /// must not keep proposing them. Returns the book's events.
+    pub fn drop_below_floor(&mut self, account: AccountId) -> Vec<Event> {
+        let Some(floor) = self.state.account(account).map(|a| a.leaf.order_floor) else {
+            return Vec::new();
+        };
+        let below: Vec<OrderKey> = self
+            .by_account
+            .get(&account)
+            .map(|keys| {
+                keys.iter()
+                    .filter(|k| k.order_id < floor)
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let now = self.state.now().get();
+        let mut events = Vec::new();
+        for key in below {
+            if let Some(open) = self.open.get(&key).copied() {
+                let dropped = self.books[open.signed.order.market.index()].cancel(key, now);
+                self.record(&open.signed, &dropped);
+                events.extend(dropped);
+            }
+        }
+        events
+    }
+
     fn drop_from_book(&mut self, cancel: &CancelOrder) -> Vec<Event> {
         let key = OrderKey {
             account: cancel.account,

@@ -16,7 +16,7 @@ use rand::RngCore;
 use zkperp_contracts::{
     DepositEvent, ForcedCancelEvent, ForcedEvent, ForcedTradeEvent, L1Error, L1,
 };
-use zkperp_state::batch::{Shape, SlotKind};
+use zkperp_state::batch::SlotKind;
 use zkperp_state::order::Side;
 use zkperp_state::tx::forced_cancel::L1ForcedCancel;
 use zkperp_state::tx::forced_trade::L1ForcedTrade;
@@ -139,24 +139,6 @@ pub const QUEUES: [SlotKind; 4] = [
     SlotKind::ForcedCancel,
     SlotKind::ForcedTrade,
 ];
-
-/// Refuses a batch shape without a slot for every L1 queue: the operator could never serve
-/// such a queue's entries, so the first one would let anyone freeze the rollup.
-pub fn check_shape_serves_queues(shape: &Shape) -> Result<(), String> {
-    let missing: Vec<&str> = QUEUES
-        .iter()
-        .filter(|&&kind| shape.count(kind) == 0)
-        .map(|kind| kind.letter())
-        .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "the shape has no slot for the L1 queue(s) {}: their first entry could never be served and would let anyone freeze the rollup",
-            missing.join(", ")
-        ))
-    }
-}
 
 /// One queue entry as read from L1, with its transaction if it is not taken in yet.
 struct Entry {
@@ -400,17 +382,6 @@ impl Follower {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_shape_must_serve_every_queue() {
-        let shape = |s: &str| s.parse::<Shape>().expect("shape");
-        assert_eq!(
-            check_shape_serves_queues(&shape("o1-d1-fw1-fc1-ft1-t1")),
-            Ok(())
-        );
-        let missing = check_shape_serves_queues(&shape("o1-d1-fw1-t1")).expect_err("no fc, ft");
-        assert!(missing.contains("fc, ft"), "{missing}");
-    }
 
     #[test]
     fn the_deadline_alarm_warns_inside_the_window_and_then_says_overdue() {

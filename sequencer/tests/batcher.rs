@@ -234,7 +234,7 @@ use SlotKind::{CancelOrder as C, Deposit as D, OracleTick as O, Trade as T, With
 
 #[test]
 fn a_deposit_after_a_trade_goes_to_the_next_batch() {
-    let mut w = opened(3, 2, "o2-f1-l1-x1-d2-fw1-fc1-t4-w2-c2");
+    let mut w = opened(3, 2, "o2-f1-l1-x1-d2-fw1-fc1-ft1-t4-w2-c2");
     let ask = w.f.order(1, btc(), Side::Sell, 10, 500_000);
     w.submit(ask, TimeInForce::GoodTillCancelled);
     let bid = w.f.order(0, btc(), Side::Buy, 10, 500_000);
@@ -278,7 +278,7 @@ fn a_deposit_after_a_trade_goes_to_the_next_batch() {
 
 #[test]
 fn start_of_batch_kinds_keep_slot_order_and_their_queues_order() {
-    let mut w = opened(4, 2, "o2-f1-l1-x1-d2-fw1-fc1-t4-w2-c2");
+    let mut w = opened(4, 2, "o2-f1-l1-x1-d2-fw1-fc1-ft1-t4-w2-c2");
     // Deposits are full (2 of 2): the next two wait, in queue order.
     let third = (w.next_ticket(), w.deposit(2, 1_000_000_000));
     assert_eq!(w.run(third.1).outcome, Outcome::Held);
@@ -305,7 +305,7 @@ fn start_of_batch_kinds_keep_slot_order_and_their_queues_order() {
 
 #[test]
 fn a_trade_beyond_capacity_rolls_the_batch() {
-    let mut w = opened(3, 3, "o2-f1-l1-x1-d4-fw1-fc1-t2-w1-c2");
+    let mut w = opened(3, 3, "o2-f1-l1-x1-d4-fw1-fc1-ft1-t2-w1-c2");
     let asks: Vec<_> = (0..3)
         .map(|_| w.f.order(1, btc(), Side::Sell, 5, 500_000))
         .collect();
@@ -354,7 +354,7 @@ fn a_trade_beyond_capacity_rolls_the_batch() {
 
 #[test]
 fn withdrawals_and_cancels_land_after_the_trades() {
-    let mut w = opened(3, 3, "o2-f1-l1-x1-d4-fw1-fc1-t4-w2-c2");
+    let mut w = opened(3, 3, "o2-f1-l1-x1-d4-fw1-fc1-ft1-t4-w2-c2");
     let withdrawal = (w.next_ticket(), w.withdrawal(2, 1_000, 0));
     assert_eq!(w.run(withdrawal.1).outcome, Outcome::Held);
     let resting = w.f.order(2, btc(), Side::Buy, 3, 499_000);
@@ -426,7 +426,7 @@ fn withdrawals_and_cancels_land_after_the_trades() {
 
 #[test]
 fn a_fill_or_kill_larger_than_what_is_left_rolls_first_and_one_larger_than_a_batch_is_refused() {
-    let mut w = opened(3, 3, "o2-f1-l1-x1-d4-fw1-fc1-t2-w1-c1");
+    let mut w = opened(3, 3, "o2-f1-l1-x1-d4-fw1-fc1-ft1-t2-w1-c1");
     for _ in 0..3 {
         let ask = w.f.order(1, btc(), Side::Sell, 5, 500_000);
         w.submit(ask, TimeInForce::GoodTillCancelled);
@@ -469,7 +469,7 @@ fn a_fill_or_kill_larger_than_what_is_left_rolls_first_and_one_larger_than_a_bat
 
 #[test]
 fn between_batches_orders_wait_and_batch_commands_out_of_place_are_refused() {
-    let mut w = World::new(2, "o2-f1-l1-x1-d2-fw1-fc1-t2-w1-c1");
+    let mut w = World::new(2, "o2-f1-l1-x1-d2-fw1-fc1-ft1-t2-w1-c1");
     assert!(matches!(w.end().outcome, Outcome::BatchRefused(_)));
     let deposit = (w.next_ticket(), w.deposit(0, 1_000_000_000));
     assert_eq!(
@@ -506,7 +506,9 @@ fn between_batches_orders_wait_and_batch_commands_out_of_place_are_refused() {
     );
     // A shape without a slot of some kind is refused outright.
     let mut config = w.config.clone();
-    config.shape = "o1-f1-l1-x1-d1-fw0-fc1-t1-w1-c1".parse().expect("shape");
+    config.shape = "o1-f1-l1-x1-d1-fw0-fc1-ft1-t1-w1-c1"
+        .parse()
+        .expect("shape");
     assert!(config.genesis().is_err());
 }
 
@@ -702,6 +704,7 @@ fn check_stream(w: &World) -> Tally {
                     tally.sealed += 1;
                 }
                 BatchEvent::SealFailed(reason) => panic!("seal failed: {reason}"),
+                BatchEvent::Book(events) => panic!("no forced cancel here: {events:?}"),
             }
         }
     }
@@ -744,7 +747,7 @@ fn replay(w: &World) {
 fn random_streams_fit_the_shape_and_replay_identically() {
     let mut total = Tally::default();
     for seed in 0..4 {
-        let mut w = World::new(4, "o2-f1-l1-x1-d2-fw1-fc1-t3-w1-c2");
+        let mut w = World::new(4, "o2-f1-l1-x1-d2-fw1-fc1-ft1-t3-w1-c2");
         random_stream(&mut w, seed, 300);
         let tally = check_stream(&w);
         replay(&w);
@@ -769,7 +772,7 @@ fn random_streams_fit_the_shape_and_replay_identically() {
 fn a_restarted_sequencer_rebuilds_the_same_batches_and_held_queues() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("journal");
-    let mut w = World::new(4, "o2-f1-l1-x1-d2-fw1-fc1-t3-w1-c2");
+    let mut w = World::new(4, "o2-f1-l1-x1-d2-fw1-fc1-ft1-t3-w1-c2");
     random_stream(&mut w, 99, 200);
     check_stream(&w);
     {
@@ -785,4 +788,80 @@ fn a_restarted_sequencer_rebuilds_the_same_batches_and_held_queues() {
     assert_eq!(reopened.journal_len(), w.commands.len() as u64);
     // The fingerprint covers the root, the books and the held transactions.
     assert_eq!(fingerprint(reopened.batcher()), fingerprint(&w.batcher));
+}
+
+/// A served forced cancel raises its account's order floor; the book then drops the account's
+/// resting orders below it at once (they could never fill), and keeps those above. Between
+/// batches it is held and the drop comes with the next batch's start.
+#[test]
+fn a_forced_cancel_drops_the_orders_below_the_floor_from_the_book() {
+    let mut w = opened(2, 2, "o2-f1-l1-x1-d2-fw1-fc1-ft1-t2-w1-c1");
+    let account = w.f.id(0);
+    let resting = |w: &World| -> Vec<u64> {
+        let mut ids: Vec<u64> = w
+            .batcher
+            .engine()
+            .snapshots()
+            .iter()
+            .flat_map(|s| s.bids.iter().chain(&s.asks).map(|o| o.key.order_id.get()))
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+    for id in [5, 8, 20, 30] {
+        let bid = w.f.order_with_id(0, btc(), Side::Buy, 1, 400_000, id);
+        w.submit(bid, TimeInForce::GoodTillCancelled);
+    }
+    assert_eq!(resting(&w), [5, 8, 20, 30]);
+    let dropped = |executed: &Executed| -> Vec<u64> {
+        executed
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                BatchEvent::Book(events) => Some(events),
+                _ => None,
+            })
+            .flatten()
+            .filter_map(|e| match e {
+                Event::Cancelled { key, .. } if key.account == account => Some(key.order_id.get()),
+                _ => None,
+            })
+            .collect()
+    };
+    let l1 = w.f.traders[0].l1;
+    let forced = |index, below| Command::Apply {
+        tx: Fixture::forced_cancel_tx(index, account, l1, below),
+    };
+    let executed = w.run(forced(0, 10));
+    assert_eq!(executed.outcome, Outcome::Applied);
+    assert_eq!(dropped(&executed), [5, 8]);
+    assert_eq!(resting(&w), [20, 30]);
+    // Between batches: held, then applied and dropped when the next batch begins.
+    w.end();
+    assert_eq!(w.run(forced(1, 25)).outcome, Outcome::Held);
+    assert_eq!(resting(&w), [20, 30]);
+    let begun = w.begin(START + 1);
+    assert_eq!(dropped(&begun), [20]);
+    assert_eq!(resting(&w), [30]);
+    // A stranger's forced cancel is refused by the rules: nothing leaves the book. (The
+    // batch's one forced-cancel slot is taken: it waits for the next batch.)
+    let stranger = w.f.traders[1].l1;
+    let executed = w.run(Command::Apply {
+        tx: Fixture::forced_cancel_tx(2, account, stranger, 40),
+    });
+    assert_eq!(executed.outcome, Outcome::Held);
+    w.end();
+    let begun = w.begin(START + 2);
+    assert!(
+        begun.events.iter().any(|e| matches!(
+            e,
+            BatchEvent::Applied {
+                kind: SlotKind::ForcedCancel,
+                ..
+            }
+        )),
+        "{begun:?}"
+    );
+    assert!(dropped(&begun).is_empty());
+    assert_eq!(resting(&w), [30]);
 }

@@ -36,7 +36,7 @@ use zkperp_state::units::{AccountId, Amount, MarketId};
 use zkperp_state::{Fr, State};
 
 /// A slot of every kind (the batcher needs one), and no more: the proving key is made here.
-const SHAPE: &str = "o2-f1-l1-x1-d2-fw1-fc1-t1-w1-c1";
+const SHAPE: &str = "o2-f1-l1-x1-d2-fw1-fc1-ft1-t1-w1-c1";
 
 const A: usize = 0;
 const B: usize = 1;

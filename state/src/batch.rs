@@ -148,7 +148,7 @@ impl Shape {
     }
 
     /// A stable name for key files and logs: every kind's letter and count in batch order,
-    /// e.g. `o1-f1-l1-x1-d2-fw1-fc1-t4-w2-c1`.
+    /// e.g. `o1-f1-l1-x1-d2-fw1-fc1-ft1-t4-w2-c1`.
     pub fn id(&self) -> String {
         SlotKind::ALL
             .into_iter()
@@ -161,7 +161,7 @@ impl Shape {
 impl std::str::FromStr for Shape {
     type Err = String;
 
-    /// Parses [`Shape::id`]'s form, e.g. `o1-f1-l1-x1-d2-fw1-fc1-t4-w2-c1` (missing kinds are 0).
+    /// Parses [`Shape::id`]'s form, e.g. `o1-f1-l1-x1-d2-fw1-fc1-ft1-t4-w2-c1` (missing kinds are 0).
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let mut shape = Shape::default();
         for part in text.split('-').filter(|p| !p.is_empty()) {
