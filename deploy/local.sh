@@ -82,9 +82,16 @@ echo "deploying (the first run makes the proving keys: minutes)"
 
 "$BIN" "${node_args[@]}" >"$DIR/logs/node.log" 2>&1 &
 echo $! >"$DIR/node.pid"
+# The oracles pin the deployment they sign for (network.json's rollup and chain id): a node
+# that served another deployment's configuration would get no quote from them.
+ROLLUP=$(field "$DIR/network.json" rollup | head -n 1)
+CHAIN_ID=$(sed -n 's/.*"chain_id": \([0-9]*\).*/\1/p' "$DIR/network.json" | head -n 1)
+pin=()
+[ -n "$ROLLUP" ] && pin+=(--rollup "$ROLLUP")
+[ -n "$CHAIN_ID" ] && pin+=(--chain-id "$CHAIN_ID")
 for i in $(seq "$ORACLES"); do
   ZKPERP_ORACLE_KEY=$(field "$DIR/identities/oracle-$i.json" private_key) \
-    "$BIN" oracle --api "http://$ZKPERP_LISTEN" --offset "$((i - 1))" \
+    "$BIN" oracle --api "http://$ZKPERP_LISTEN" --offset "$((i - 1))" ${pin[@]+"${pin[@]}"} \
     >"$DIR/logs/oracle-$i.log" 2>&1 &
   pids+=($!)
 done

@@ -7,7 +7,10 @@
 //! deployment would quote an exchange's feed here; the signing and the posting are the same.
 //!
 //! The key's index among each market's oracle keys is looked up in the node's configuration
-//! (`GET /v1/config`): a key that is not one of a market's oracles is refused at start.
+//! (`GET /v1/config`): a key that is not one of a market's oracles is refused at start. The
+//! signing domain comes from there too, checked against `--rollup` and `--chain-id` when they
+//! pin it (they should, in production: the oracle then signs for no other deployment, whatever
+//! the node says).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,6 +18,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use zkperp_sequencer::oracle::{LocalOracle, PricePath, RandomWalk};
+use zkperp_state::domain::SigningDomain;
 use zkperp_state::eddsa::PrivateKey;
 use zkperp_state::state::StateConfig;
 use zkperp_state::units::{MarketId, PriceTicks, Timestamp};
@@ -52,6 +56,45 @@ pub struct OracleArgs {
     /// Seconds between quotes.
     #[arg(long, default_value_t = 2)]
     every: u64,
+    /// The rollup this key quotes for: the oracle refuses to sign when the node serves another
+    /// deployment's configuration (a quote commits to the chain id and the rollup address, so
+    /// a node that lied would get quotes valid elsewhere). Give it with --chain-id in
+    /// production; without them the node's word is taken, and the start event says so.
+    #[arg(long, env = "ZKPERP_ROLLUP")]
+    rollup: Option<String>,
+    /// The L1 chain id this key quotes for (see --rollup).
+    #[arg(long, env = "ZKPERP_CHAIN_ID")]
+    chain_id: Option<u64>,
+}
+
+/// The signing domain to quote under: the node's, which must be the pinned one when
+/// `--rollup` or `--chain-id` pin it.
+pub fn pinned_domain(
+    served: SigningDomain,
+    rollup: Option<&str>,
+    chain_id: Option<u64>,
+) -> Result<SigningDomain> {
+    if let Some(rollup) = rollup {
+        let digits = rollup.trim().trim_start_matches("0x");
+        let mut expected = [0u8; 20];
+        hex::decode_to_slice(digits, &mut expected)
+            .with_context(|| format!("--rollup {rollup:?} is not a 20-byte hex address"))?;
+        if expected != served.rollup.0 {
+            bail!(
+                "the node serves the rollup 0x{}, not --rollup {rollup}: refusing to sign quotes for another deployment",
+                hex::encode(served.rollup.0)
+            );
+        }
+    }
+    if let Some(chain_id) = chain_id {
+        if chain_id != served.chain_id {
+            bail!(
+                "the node serves chain {}, not --chain-id {chain_id}: refusing to sign quotes for another deployment",
+                served.chain_id
+            );
+        }
+    }
+    Ok(served)
 }
 
 pub fn run(args: &OracleArgs) -> Result<()> {
@@ -100,6 +143,13 @@ async fn run_async(args: &OracleArgs) -> Result<()> {
     let http = reqwest::Client::new();
     let api = args.api.trim_end_matches('/');
     let config = config(&http, api).await?;
+    let domain = pinned_domain(config.domain, args.rollup.as_deref(), args.chain_id)?;
+    emit(json!({
+        "event": "signing_domain",
+        "chain_id": domain.chain_id,
+        "rollup": format!("0x{}", hex::encode(domain.rollup.0)),
+        "pinned": args.rollup.is_some() && args.chain_id.is_some(),
+    }));
     let wanted: Vec<usize> = if args.markets.is_empty() {
         (0..config.markets.len())
             .filter(|m| config.markets[*m].oracle_keys.contains(&public))
@@ -156,8 +206,7 @@ async fn run_async(args: &OracleArgs) -> Result<()> {
         };
         let id = MarketId::new(*m as u64)?;
         oracles.push(
-            LocalOracle::new(config.domain, key.clone(), index as u8, id, path)
-                .with_offset(args.offset),
+            LocalOracle::new(domain, key.clone(), index as u8, id, path).with_offset(args.offset),
         );
         emit(json!({"event": "oracle", "market": market.name, "oracle": index}));
     }
@@ -191,5 +240,36 @@ async fn run_async(args: &OracleArgs) -> Result<()> {
                 Err(e) => emit(json!({"event": "node_unreachable", "reason": e.to_string()})),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zkperp_state::units::L1Address;
+
+    #[test]
+    fn a_pinned_domain_refuses_another_deployment() {
+        let served = SigningDomain {
+            chain_id: 31337,
+            rollup: L1Address([0xab; 20]),
+        };
+        let rollup = format!("0x{}", hex::encode([0xab; 20]));
+        assert_eq!(
+            pinned_domain(served, Some(&rollup), Some(31337)).expect("the same"),
+            served
+        );
+        assert_eq!(pinned_domain(served, None, None).expect("unpinned"), served);
+        let other = format!("0x{}", hex::encode([0xac; 20]));
+        let refused = pinned_domain(served, Some(&other), None).expect_err("another rollup");
+        assert!(refused.to_string().contains("refusing"), "{refused}");
+        assert!(
+            pinned_domain(served, None, Some(1)).is_err(),
+            "another chain"
+        );
+        assert!(
+            pinned_domain(served, Some("0x12"), None).is_err(),
+            "not an address"
+        );
     }
 }

@@ -100,6 +100,7 @@ fn separate_services_and_a_node_killed_and_restarted_where_it_stopped() {
         .parse()
         .expect("address");
     let block = deployed["block"].as_u64().expect("block");
+    let rollup_hex = deployed["rollup"].as_str().expect("rollup").to_string();
     let domain = zkperp_state::domain::SigningDomain {
         chain_id: 31337,
         rollup: zkperp_state::units::L1Address(
@@ -160,7 +161,17 @@ fn separate_services_and_a_node_killed_and_restarted_where_it_stopped() {
         .iter()
         .enumerate()
         .map(|(i, o)| {
-            let mut c = zkperp(&["oracle", "--api", &api, "--every", "1"]);
+            let mut c = zkperp(&[
+                "oracle",
+                "--api",
+                &api,
+                "--every",
+                "1",
+                "--rollup",
+                &rollup_hex,
+                "--chain-id",
+                "31337",
+            ]);
             c.args(["--offset", &i.to_string()])
                 .env("ZKPERP_ORACLE_KEY", hex::encode(o.to_bytes()));
             Service::spawn(c)

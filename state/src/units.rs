@@ -268,11 +268,52 @@ impl MarketId {
     }
 }
 
-/// An L1 (Ethereum) address.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+/// An L1 (Ethereum) address. In human-readable formats (JSON: the API, configuration files)
+/// it is `"0x"` and 40 lowercase hex digits, as every Ethereum tool writes it (a 20-number
+/// array is still read, for files written before); in binary formats (the journal's and
+/// snapshots' CBOR) it stays 20 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct L1Address(pub [u8; 20]);
+
+impl Serialize for L1Address {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.serialize_str(&format!("0x{}", hex::encode(self.0)))
+        } else {
+            serializer.serialize_newtype_struct("L1Address", &self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for L1Address {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Text {
+            Hex(String),
+            Bytes([u8; 20]),
+        }
+        #[derive(Deserialize)]
+        #[serde(rename = "L1Address")]
+        struct Binary([u8; 20]);
+        if !deserializer.is_human_readable() {
+            return Binary::deserialize(deserializer).map(|b| L1Address(b.0));
+        }
+        match Text::deserialize(deserializer)? {
+            Text::Bytes(bytes) => Ok(L1Address(bytes)),
+            Text::Hex(text) => {
+                let digits = text.strip_prefix("0x").unwrap_or(&text);
+                let mut bytes = [0u8; 20];
+                hex::decode_to_slice(digits, &mut bytes).map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "{text:?} is not an L1 address (0x and 40 hex digits)"
+                    ))
+                })?;
+                Ok(L1Address(bytes))
+            }
+        }
+    }
+}
 
 impl L1Address {
     /// The address as a field element (160 bits, so always canonical).
@@ -291,6 +332,29 @@ pub fn notional(size: BaseLots, price: PriceTicks, tick_value: TickValue) -> i12
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_l1_address_is_hex_in_json_and_bytes_in_cbor() {
+        let a = L1Address([0xab; 20]);
+        let json = serde_json::to_string(&a).expect("json");
+        assert_eq!(json, format!("\"0x{}\"", "ab".repeat(20)));
+        assert_eq!(serde_json::from_str::<L1Address>(&json).expect("back"), a);
+        let legacy = serde_json::to_string(&[0xabu8; 20]).expect("array");
+        assert_eq!(
+            serde_json::from_str::<L1Address>(&legacy).expect("legacy"),
+            a
+        );
+        assert!(serde_json::from_str::<L1Address>("\"0x1234\"").is_err());
+        let mut cbor = Vec::new();
+        ciborium::into_writer(&a, &mut cbor).expect("cbor");
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&[0xabu8; 20], &mut bytes).expect("cbor");
+        assert_eq!(cbor, bytes, "the binary form is unchanged");
+        assert_eq!(
+            ciborium::from_reader::<L1Address, _>(&cbor[..]).expect("back"),
+            a
+        );
+    }
 
     #[test]
     fn widths_are_enforced_at_the_edges() {
