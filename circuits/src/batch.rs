@@ -82,6 +82,18 @@ impl BatchVar {
         FpVar::new_witness(self.cs.clone(), || Ok(f().into()))
     }
 
+    /// A witness range-checked to `bits` unsigned bits (the check every value entering the
+    /// circuit gets): its variable and its little-endian bits.
+    pub fn unsigned(
+        &self,
+        value: Fr,
+        bits: u32,
+    ) -> Result<(FpVar<Fr>, Vec<Boolean<Fr>>), SynthesisError> {
+        let x = FpVar::new_witness(self.cs.clone(), || Ok(value))?;
+        let le = crate::units::enforce_unsigned_bits(&x, bits)?;
+        Ok((x, le))
+    }
+
     pub fn markets_count(&self) -> usize {
         self.config.markets.len()
     }

@@ -1049,14 +1049,7 @@ fn a_served_forced_withdrawal_cannot_be_refused() {
     let (batch, start) = alone_from(&mut f, |_| vec![forced(0, b.get(), owner, 1_000_000)]);
     let base = circuit(&f, &batch);
     let slot = slot_of(&base, |w| matches!(w, SlotWitness::ForcedWithdrawal(_)));
-    let answer = |paid: u64| {
-        dishonest_in(&base, &start, slot, |w| {
-            let SlotWitness::ForcedWithdrawal(fw) = w else {
-                unreachable!()
-            };
-            fw.paid = amount(paid);
-        })
-    };
+    let answer = |paid: u64| forced_withdrawal_paying(&base, &start, slot, paid);
     assert!(answer(1_000_000), "served in full, as the rules say");
     assert!(!answer(0), "refused although the rules serve it");
     assert!(!answer(999_999), "underpaid");
@@ -1080,14 +1073,7 @@ fn a_margin_limited_forced_withdrawal_is_served_up_to_the_limit() {
     assert!(limit > 0 && limit < 5_000_000_000, "partial: {limit}");
     let base = circuit(&f, &batch);
     let slot = slot_of(&base, |w| matches!(w, SlotWitness::ForcedWithdrawal(_)));
-    let answer = |paid: u64| {
-        dishonest_in(&base, &start, slot, |w| {
-            let SlotWitness::ForcedWithdrawal(fw) = w else {
-                unreachable!()
-            };
-            fw.paid = amount(paid);
-        })
-    };
+    let answer = |paid: u64| forced_withdrawal_paying(&base, &start, slot, paid);
     assert!(answer(limit), "up to the margin rule, as the rules say");
     assert!(!answer(limit + 1), "a unit past the margin rule");
     assert!(!answer(limit - 1), "a unit short of what the rule allows");
@@ -1362,6 +1348,21 @@ fn no_signature_withdraws_from_the_insurance_fund() {
     );
 }
 
+/// The forced withdrawal of `slot` answered by paying `units`, its later paths made consistent.
+fn forced_withdrawal_paying(
+    base: &BatchCircuit,
+    start: &SparseMerkleTree,
+    slot: usize,
+    units: u64,
+) -> bool {
+    dishonest_in(base, start, slot, |w| {
+        let SlotWitness::ForcedWithdrawal(fw) = w else {
+            unreachable!()
+        };
+        fw.paid = amount(units);
+    })
+}
+
 /// The fund's L1 owner asks to force money out of it: refused, and the proof cannot serve it.
 #[test]
 fn a_forced_withdrawal_from_the_insurance_fund_cannot_be_served() {
@@ -1370,14 +1371,7 @@ fn a_forced_withdrawal_from_the_insurance_fund_cannot_be_served() {
     let (batch, start) = alone_from(&mut f, |_| vec![forced(0, 0, owner, 1_000_000)]);
     let base = circuit(&f, &batch);
     let slot = slot_of(&base, |w| matches!(w, SlotWitness::ForcedWithdrawal(_)));
-    let answer = |paid: u64| {
-        dishonest_in(&base, &start, slot, |w| {
-            let SlotWitness::ForcedWithdrawal(fw) = w else {
-                unreachable!()
-            };
-            fw.paid = amount(paid);
-        })
-    };
+    let answer = |paid: u64| forced_withdrawal_paying(&base, &start, slot, paid);
     assert!(answer(0), "refused, as the rules say");
     assert!(!answer(1_000_000), "served out of the fund");
 }
@@ -2320,14 +2314,7 @@ fn a_forced_withdrawal_of_zero_pays_nothing() {
     let (batch, start) = alone_from(&mut f, |_| vec![forced(0, b, owner, 0)]);
     let base = circuit(&f, &batch);
     let slot = only_slot(&base);
-    let paying = |units: u64| {
-        dishonest_in(&base, &start, slot, |w| {
-            let SlotWitness::ForcedWithdrawal(fw) = w else {
-                unreachable!()
-            };
-            fw.paid = amount(units);
-        })
-    };
+    let paying = |units: u64| forced_withdrawal_paying(&base, &start, slot, units);
     assert!(paying(0), "nothing: the honest answer");
     assert!(!paying(1), "a unit of a request for zero");
 }

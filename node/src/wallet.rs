@@ -388,6 +388,22 @@ impl Wallet {
         Ok(L1::connect(&rpc, self.eth()?, rollup, 0)?)
     }
 
+    /// A market's index, and `--size` and `--price` in its lots and ticks (both positive).
+    async fn size_and_price(
+        &self,
+        market: &str,
+        size: &str,
+        price: &str,
+    ) -> Result<(usize, i128, i128)> {
+        let (m, lot, tick) = self.market(market).await?;
+        let lots = lot.units(size).map_err(|e| anyhow!("--size: {e}"))?;
+        let ticks = tick.units(price).map_err(|e| anyhow!("--price: {e}"))?;
+        if lots <= 0 || ticks <= 0 {
+            bail!("--size and --price must be positive");
+        }
+        Ok((m, lots, ticks))
+    }
+
     /// Market index and its decimal units.
     async fn market(&self, name: &str) -> Result<(usize, Scale, Scale)> {
         let markets = self.get("/v1/markets").await?;
@@ -509,12 +525,7 @@ async fn run_async(w: Wallet) -> Result<Value> {
             order_id,
             max_fee_ppm,
         } => {
-            let (m, lot, tick) = w.market(market).await?;
-            let lots = lot.units(size).map_err(|e| anyhow!("--size: {e}"))?;
-            let ticks = tick.units(price).map_err(|e| anyhow!("--price: {e}"))?;
-            if lots <= 0 || ticks <= 0 {
-                bail!("--size and --price must be positive");
-            }
+            let (m, lots, ticks) = w.size_and_price(market, size, price).await?;
             let account = w.account().await?;
             let centiseconds = now_centiseconds();
             let order = Order {
@@ -653,12 +664,7 @@ async fn run_async(w: Wallet) -> Result<Value> {
             expiry_secs,
             nonce,
         } => {
-            let (m, lot, tick) = w.market(market).await?;
-            let lots = lot.units(size).map_err(|e| anyhow!("--size: {e}"))?;
-            let ticks = tick.units(price).map_err(|e| anyhow!("--price: {e}"))?;
-            if lots <= 0 || ticks <= 0 {
-                bail!("--size and --price must be positive");
-            }
+            let (m, lots, ticks) = w.size_and_price(market, size, price).await?;
             let account = w.account().await?;
             if *with == account.get() {
                 bail!("--with {with} is this wallet's own account: a forced trade is between two accounts");

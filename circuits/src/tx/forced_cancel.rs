@@ -25,7 +25,6 @@ use crate::batch::BatchVar;
 use crate::margin::is_nonnegative;
 use crate::pubdata::uint_be_bytes;
 use crate::tx::Gadget;
-use crate::units::enforce_unsigned_bits;
 use crate::witness::{dummy_account, read_witness, AccountWitness, ReceiptError};
 
 #[derive(Debug, Clone)]
@@ -45,13 +44,11 @@ pub fn execute_forced_cancel(
 ) -> Result<(), SynthesisError> {
     let cs = b.cs.clone();
     let r = &w.request;
-    let index = FpVar::new_witness(cs.clone(), || Ok(Fr::from(r.index)))?;
-    let account = FpVar::new_witness(cs.clone(), || Ok(Fr::from(r.account.get())))?;
-    let id_bits = enforce_unsigned_bits(&account, AccountId::BITS)?;
-    let requester = FpVar::new_witness(cs.clone(), || Ok(r.requester.to_field()))?;
-    enforce_unsigned_bits(&requester, 160)?;
-    let order_id = FpVar::new_witness(cs.clone(), || Ok(Fr::from(r.order_id.get())))?;
-    enforce_unsigned_bits(&order_id, OrderId::BITS)?;
+    // The index is range-checked by its record bytes below.
+    let index = b.witness(|| r.index)?;
+    let (account, id_bits) = b.unsigned(Fr::from(r.account.get()), AccountId::BITS)?;
+    let (requester, _) = b.unsigned(r.requester.to_field(), 160)?;
+    let (order_id, _) = b.unsigned(Fr::from(r.order_id.get()), OrderId::BITS)?;
     let exists = Boolean::new_witness(cs.clone(), || Ok(w.exists))?;
 
     let (leaf, path) = b.account_or_empty(&w.account, &exists, &id_bits, enabled)?;

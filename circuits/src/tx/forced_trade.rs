@@ -40,7 +40,7 @@ use crate::margin::{is_risk_reducing, is_well_margined, margin_summary};
 use crate::market::{market_selector, select_by, select_param};
 use crate::pubdata::{byte_of_bits, uint_be_bytes};
 use crate::tx::Gadget;
-use crate::units::{enforce_unsigned_bits, is_signed_within};
+use crate::units::is_signed_within;
 use crate::witness::{account_witness, dummy_account, read_witness, AccountWitness, ReceiptError};
 
 /// `|size'| < 2^41`: a 40-bit position plus or minus a 40-bit fill.
@@ -79,24 +79,18 @@ pub fn execute_forced_trade(
 ) -> Result<(), SynthesisError> {
     let cs = b.cs.clone();
     let r = &w.request;
-    let index = FpVar::new_witness(cs.clone(), || Ok(Fr::from(r.index)))?;
-    let account_a = FpVar::new_witness(cs.clone(), || Ok(Fr::from(r.account_a.get())))?;
-    let bits_a = enforce_unsigned_bits(&account_a, AccountId::BITS)?;
-    let account_b = FpVar::new_witness(cs.clone(), || Ok(Fr::from(r.account_b.get())))?;
-    let bits_b = enforce_unsigned_bits(&account_b, AccountId::BITS)?;
-    let requester = FpVar::new_witness(cs.clone(), || Ok(r.requester.to_field()))?;
-    enforce_unsigned_bits(&requester, 160)?;
-    let signer = FpVar::new_witness(cs.clone(), || Ok(r.signer.to_field()))?;
-    enforce_unsigned_bits(&signer, 160)?;
-    let market = FpVar::new_witness(cs.clone(), || Ok(Fr::from(r.market.get())))?;
+    // The index is range-checked by its record bytes below, the market by its selector.
+    let index = b.witness(|| r.index)?;
+    let (account_a, bits_a) = b.unsigned(Fr::from(r.account_a.get()), AccountId::BITS)?;
+    let (account_b, bits_b) = b.unsigned(Fr::from(r.account_b.get()), AccountId::BITS)?;
+    let (requester, _) = b.unsigned(r.requester.to_field(), 160)?;
+    let (signer, _) = b.unsigned(r.signer.to_field(), 160)?;
+    let market = b.witness(|| r.market.get())?;
     let flags = market_selector(&market, b.markets_count())?;
     let a_buys = Boolean::new_witness(cs.clone(), || Ok(r.a_side == Side::Buy))?;
-    let size = FpVar::new_witness(cs.clone(), || {
-        Ok(Fr::from(u64::try_from(r.size.get()).unwrap_or(u64::MAX)))
-    })?;
-    enforce_unsigned_bits(&size, BaseLots::BITS)?;
-    let price = FpVar::new_witness(cs.clone(), || Ok(Fr::from(r.price.get())))?;
-    enforce_unsigned_bits(&price, PriceTicks::BITS)?;
+    let size = u64::try_from(r.size.get()).unwrap_or(u64::MAX);
+    let (size, _) = b.unsigned(Fr::from(size), BaseLots::BITS)?;
+    let (price, _) = b.unsigned(Fr::from(r.price.get()), PriceTicks::BITS)?;
 
     // What the contract refused at its door cannot be proven.
     let zero = FpVar::zero();

@@ -37,7 +37,7 @@ use crate::eq::conditional_enforce_equal;
 use crate::funding::settle_funding;
 use crate::margin::{is_nonnegative, margin_summary};
 use crate::pubdata::uint_be_bytes;
-use crate::units::{conditional_enforce_unsigned_bits, enforce_unsigned_bits, two_pow};
+use crate::units::{conditional_enforce_unsigned_bits, two_pow};
 
 /// `|D| < 2^121` (`D = TV * 10^6 - TR * 10^6` less a payment below 2^63 * 10^6): 122-bit
 /// checks decide its sign without wrapping.
@@ -51,14 +51,12 @@ pub fn execute_forced_withdrawal(
 ) -> Result<(), SynthesisError> {
     let cs = b.cs.clone();
     let r = &w.request;
-    let index = FpVar::new_witness(cs.clone(), || Ok(Fr::from(r.index)))?;
-    let account = FpVar::new_witness(cs.clone(), || Ok(Fr::from(r.account.get())))?;
-    let id_bits = enforce_unsigned_bits(&account, AccountId::BITS)?;
-    let requester = FpVar::new_witness(cs.clone(), || Ok(r.requester.to_field()))?;
-    let amount = FpVar::new_witness(cs.clone(), || Ok(Fr::from(r.amount.get())))?;
-    enforce_unsigned_bits(&amount, Amount::BITS)?;
-    let paid = FpVar::new_witness(cs.clone(), || Ok(Fr::from(w.paid.get())))?;
-    enforce_unsigned_bits(&paid, Amount::BITS)?;
+    // The index and the requester are range-checked by their record bytes below.
+    let index = b.witness(|| r.index)?;
+    let (account, id_bits) = b.unsigned(Fr::from(r.account.get()), AccountId::BITS)?;
+    let requester = b.witness(|| r.requester.to_field())?;
+    let (amount, _) = b.unsigned(Fr::from(r.amount.get()), Amount::BITS)?;
+    let (paid, _) = b.unsigned(Fr::from(w.paid.get()), Amount::BITS)?;
     let exists = Boolean::new_witness(cs.clone(), || Ok(w.exists))?;
 
     let (leaf, path) = b.account_or_empty(&w.account, &exists, &id_bits, enabled)?;
