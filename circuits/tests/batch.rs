@@ -2085,27 +2085,27 @@ fn forced_trades(f: &mut Fixture) -> (SealedBatch, SparseMerkleTree) {
     };
     alone_from(f, |f| {
         vec![
-            f.forced_trade_tx(0, 0, 1, btc(), Side::Buy, 10, 500_000),
+            f.forced_trade_tx(0, (0, 1), btc(), Side::Buy, 10, 500_000),
             edit(
-                f.forced_trade_tx(1, 0, 1, btc(), Side::Buy, 1, 500_000),
+                f.forced_trade_tx(1, (0, 1), btc(), Side::Buy, 1, 500_000),
                 &|r| r.signer = stranger,
             ),
             edit(
-                f.forced_trade_tx(2, 0, 1, btc(), Side::Sell, 1, 500_000),
+                f.forced_trade_tx(2, (0, 1), btc(), Side::Sell, 1, 500_000),
                 &|r| r.requester = stranger,
             ),
             edit(
-                f.forced_trade_tx(3, 0, 1, btc(), Side::Buy, 1, 500_000),
+                f.forced_trade_tx(3, (0, 1), btc(), Side::Buy, 1, 500_000),
                 &|r| r.account_b = empty,
             ),
             edit(
-                f.forced_trade_tx(4, 1, 0, eth(), Side::Sell, 1, 3_000_000),
+                f.forced_trade_tx(4, (1, 0), eth(), Side::Sell, 1, 3_000_000),
                 &|r| r.account_a = beyond,
             ),
             // 1,500 lots of 5 USD at 10%: 750 USD of initial margin, trader 2 has 500.
-            f.forced_trade_tx(5, 2, 1, btc(), Side::Buy, 1_500, 500_000),
+            f.forced_trade_tx(5, (2, 1), btc(), Side::Buy, 1_500, 500_000),
             // 10 + 2^40 - 1 lots: past the width (at price 0, the balance does not move).
-            f.forced_trade_tx(6, 0, 1, btc(), Side::Buy, (1 << 40) - 1, 0),
+            f.forced_trade_tx(6, (0, 1), btc(), Side::Buy, (1 << 40) - 1, 0),
         ]
     })
 }
@@ -2140,7 +2140,7 @@ fn forced_trades_are_decided_as_the_native_rules_decide() {
     assert!(satisfied(circuit(&f, &batch)));
     let mut two = funded();
     let (batch, _) = alone_from(&mut two, |f| {
-        vec![f.forced_trade_tx(0, 1, 2, eth(), Side::Sell, 7, 2_990_000)]
+        vec![f.forced_trade_tx(0, (1, 2), eth(), Side::Sell, 7, 2_990_000)]
     });
     assert!(
         satisfied(wide(&two, &batch)),

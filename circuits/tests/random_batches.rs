@@ -168,7 +168,7 @@ fn random_batch(f: &mut Fixture, rng: &mut ChaCha20Rng, forced: &mut u64, n: usi
         };
         let index = f.state.queue_next(SlotKind::ForcedTrade);
         let Transaction::ForcedTrade(mut tx) =
-            f.forced_trade_tx(index, a, b, market, side, size, mark)
+            f.forced_trade_tx(index, (a, b), market, side, size, mark)
         else {
             unreachable!("a forced trade")
         };

@@ -391,14 +391,13 @@ impl Fixture {
         })
     }
 
-    /// The forced trade of queue entry `index`: trader `a` (the requester) buys (or, with
-    /// `Side::Sell`, sells) `size` lots of `market` from trader `b` at `price`, both authorised
-    /// by their own L1 addresses.
+    /// The forced trade of queue entry `index` between traders `(a, b)`: `a` (the requester)
+    /// buys (or, with `Side::Sell`, sells) `size` lots of `market` from `b` at `price`, both
+    /// authorised by their own L1 addresses.
     pub fn forced_trade_tx(
         &self,
         index: u64,
-        a: usize,
-        b: usize,
+        (a, b): (usize, usize),
         market: MarketId,
         a_side: crate::order::Side,
         size: i128,

@@ -301,12 +301,24 @@ fn batches() -> Vec<(&'static str, BatchPublicData)> {
     ));
     // A forced trade served (b sells 2 lots of ETH to a), and one refused: its signer is not
     // the counterparty's owner.
-    let tx = f.forced_trade_tx(0, 0, 1, eth(), zkperp_state::order::Side::Buy, 2, 3_000_000);
+    let tx = f.forced_trade_tx(
+        0,
+        (0, 1),
+        eth(),
+        zkperp_state::order::Side::Buy,
+        2,
+        3_000_000,
+    );
     let traded = apply(&mut f, tx);
     assert!(matches!(traded.as_slice(), [PubData::ForcedTrade(r)] if r.served));
-    let Transaction::ForcedTrade(mut forged) =
-        f.forced_trade_tx(1, 1, 0, btc(), zkperp_state::order::Side::Sell, 1, 500_000)
-    else {
+    let Transaction::ForcedTrade(mut forged) = f.forced_trade_tx(
+        1,
+        (1, 0),
+        btc(),
+        zkperp_state::order::Side::Sell,
+        1,
+        500_000,
+    ) else {
         unreachable!("forced_trade_tx makes a forced trade")
     };
     forged.request.signer = stranger;

@@ -58,7 +58,7 @@ fn a_served_trade_moves_size_and_notional_between_the_two_and_charges_no_fee() {
     let (a, b) = (f.id(0), f.id(1));
     let fees = f.collateral(AccountId::FEES);
     // A sells 3 lots of BTC to B at 49,000.0 (490,000 ticks of 10 units: 14.7 USD).
-    let tx = f.forced_trade_tx(0, 0, 1, btc(), Side::Sell, 3, 490_000);
+    let tx = f.forced_trade_tx(0, (0, 1), btc(), Side::Sell, 3, 490_000);
     assert!(served(&mut f, tx));
     assert_eq!(f.position(a, btc()), -3);
     assert_eq!(f.position(b, btc()), 3);
@@ -67,7 +67,7 @@ fn a_served_trade_moves_size_and_notional_between_the_two_and_charges_no_fee() {
     assert_eq!(f.collateral(AccountId::FEES), fees, "no fee");
     assert_eq!(f.state.queue_next(SlotKind::ForcedTrade), 1);
     // Closing it again the other way.
-    let tx = f.forced_trade_tx(1, 0, 1, btc(), Side::Buy, 3, 500_000);
+    let tx = f.forced_trade_tx(1, (0, 1), btc(), Side::Buy, 3, 500_000);
     assert!(served(&mut f, tx));
     assert_eq!((f.position(a, btc()), f.position(b, btc())), (0, 0));
 }
@@ -77,7 +77,7 @@ fn refused_only_for_a_missing_account_or_owner_and_then_nothing_changes() {
     let mut f = funded(3);
     let stranger = f.traders[2].l1;
     let nobody = AccountId::new(77).expect("id");
-    let base = f.forced_trade_tx(0, 0, 1, btc(), Side::Buy, 1, 500_000);
+    let base = f.forced_trade_tx(0, (0, 1), btc(), Side::Buy, 1, 500_000);
     let cases = [
         with(&base, |r| r.account_a = nobody),
         with(&base, |r| r.account_b = nobody),
@@ -99,18 +99,18 @@ fn refused_only_for_a_missing_account_or_owner_and_then_nothing_changes() {
 fn the_margin_rule_decides_for_both_sides_and_lets_risk_shrink() {
     let mut f = funded(2);
     // 1,000 USD at 10% initial margin carries 10,000 USD of BTC: 2,000 lots of 5 USD.
-    let too_big = f.forced_trade_tx(0, 0, 1, btc(), Side::Buy, 2_001, 500_000);
+    let too_big = f.forced_trade_tx(0, (0, 1), btc(), Side::Buy, 2_001, 500_000);
     assert!(!served(&mut f, too_big), "A would break the margin rule");
-    let too_big = f.forced_trade_tx(1, 1, 0, btc(), Side::Sell, 2_001, 500_000);
+    let too_big = f.forced_trade_tx(1, (1, 0), btc(), Side::Sell, 2_001, 500_000);
     assert!(!served(&mut f, too_big), "B would break the margin rule");
-    let at_the_limit = f.forced_trade_tx(2, 0, 1, btc(), Side::Buy, 2_000, 500_000);
+    let at_the_limit = f.forced_trade_tx(2, (0, 1), btc(), Side::Buy, 2_000, 500_000);
     assert!(served(&mut f, at_the_limit));
     // The price falls 5%: A (long 2,000 lots) is below initial margin. Adding is refused;
     // reducing at the mark is served (the rule's risk-reducing branch).
     f.set_price(btc(), 475_000);
-    let adds = f.forced_trade_tx(3, 0, 1, btc(), Side::Buy, 1, 475_000);
+    let adds = f.forced_trade_tx(3, (0, 1), btc(), Side::Buy, 1, 475_000);
     assert!(!served(&mut f, adds));
-    let reduces = f.forced_trade_tx(4, 0, 1, btc(), Side::Sell, 500, 475_000);
+    let reduces = f.forced_trade_tx(4, (0, 1), btc(), Side::Sell, 500, 475_000);
     assert!(served(&mut f, reduces));
     assert_eq!(f.position(f.id(0), btc()), 1_500);
 }
@@ -123,7 +123,7 @@ fn a_position_beyond_its_width_is_refused_as_a_risk_limit() {
     // 10 + (2^40 - 5) lots is past the 40-bit width; at a price of 0 the margin rule alone
     // would not stop it (it adds no value and the fixture's ETH risk is tiny per lot).
     let huge = (1i128 << 40) - 5;
-    let tx = f.forced_trade_tx(0, 0, 1, eth(), Side::Buy, huge, 0);
+    let tx = f.forced_trade_tx(0, (0, 1), eth(), Side::Buy, huge, 0);
     assert!(!served(&mut f, tx));
 }
 
@@ -139,7 +139,7 @@ fn a_stale_mark_is_never_a_ground_for_refusal() {
         f.refuse(Fixture::trade_tx(buy, sell, 10, 500_000)),
         TxError::Trade(zkperp_state::tx::TradeError::StaleMark(..))
     ));
-    let tx = f.forced_trade_tx(0, 0, 1, btc(), Side::Sell, 10, 500_000);
+    let tx = f.forced_trade_tx(0, (0, 1), btc(), Side::Sell, 10, 500_000);
     assert!(served(&mut f, tx));
     assert_eq!(f.position(f.id(0), btc()), 0);
 }
@@ -147,7 +147,7 @@ fn a_stale_mark_is_never_a_ground_for_refusal() {
 #[test]
 fn what_the_contract_refuses_at_its_door_is_no_transaction() {
     let mut f = funded(2);
-    let base = f.forced_trade_tx(0, 0, 1, btc(), Side::Buy, 1, 500_000);
+    let base = f.forced_trade_tx(0, (0, 1), btc(), Side::Buy, 1, 500_000);
     let a = f.id(0);
     let unknown = MarketId::new(5).expect("market id");
     for (tx, error) in [
