@@ -206,11 +206,14 @@ fn consistent(mut c: BatchCircuit, start: &SparseMerkleTree) -> BatchCircuit {
 }
 
 fn slot_of(c: &BatchCircuit, pick: impl Fn(&SlotWitness) -> bool) -> usize {
-    c.witness
-        .slots
-        .iter()
-        .position(|s| s.enabled && pick(&s.witness))
-        .expect("slot")
+    *slots_of(c, pick).first().expect("slot")
+}
+
+/// Every enabled slot whose witness `pick` accepts, in order.
+fn slots_of(c: &BatchCircuit, pick: impl Fn(&SlotWitness) -> bool) -> Vec<usize> {
+    (0..c.witness.slots.len())
+        .filter(|&i| c.witness.slots[i].enabled && pick(&c.witness.slots[i].witness))
+        .collect()
 }
 
 #[test]
@@ -1015,15 +1018,7 @@ fn liquidation_rules_are_enforced() {
 fn forced_withdrawal_answers_follow_the_rules() {
     let (f, batch) = liquidation_batch();
     let base = circuit(&f, &batch);
-    let forced: Vec<usize> = (0..base.witness.slots.len())
-        .filter(|&i| {
-            base.witness.slots[i].enabled
-                && matches!(
-                    base.witness.slots[i].witness,
-                    SlotWitness::ForcedWithdrawal(_)
-                )
-        })
-        .collect();
+    let forced = slots_of(&base, |w| matches!(w, SlotWitness::ForcedWithdrawal(_)));
     assert_eq!(forced.len(), 4);
     let flip = |slot: usize| {
         dishonest(&base, slot, |w| {
@@ -1643,15 +1638,6 @@ fn forced_cancels(f: &mut Fixture) -> (SealedBatch, SparseMerkleTree) {
     })
 }
 
-fn forced_cancel_slots(c: &BatchCircuit) -> Vec<usize> {
-    (0..c.witness.slots.len())
-        .filter(|&i| {
-            c.witness.slots[i].enabled
-                && matches!(c.witness.slots[i].witness, SlotWitness::ForcedCancel(_))
-        })
-        .collect()
-}
-
 #[test]
 fn forced_cancels_satisfy_the_circuit() {
     let mut f = funded();
@@ -1672,7 +1658,7 @@ fn forced_cancel_answers_are_the_rules() {
     let mut f = funded();
     let (batch, start) = forced_cancels(&mut f);
     let base = circuit(&f, &batch);
-    let slots = forced_cancel_slots(&base);
+    let slots = slots_of(&base, |w| matches!(w, SlotWitness::ForcedCancel(_)));
     assert_eq!(slots.len(), 4);
     let edit =
         |slot: usize, e: &dyn Fn(&mut zkperp_circuits::tx::forced_cancel::ForcedCancelWitness)| {
@@ -1858,12 +1844,7 @@ fn one_order_in_two_slots_reads_its_first_fill() {
         ]
     });
     let base = circuit(&f, &batch);
-    let slots: Vec<usize> = (0..base.witness.slots.len())
-        .filter(|&i| {
-            base.witness.slots[i].enabled
-                && matches!(base.witness.slots[i].witness, SlotWitness::Trade(_))
-        })
-        .collect();
+    let slots = slots_of(&base, |w| matches!(w, SlotWitness::Trade(_)));
     assert_eq!(slots.len(), 2);
     let second = |edit: &dyn Fn(&mut TradeWitness)| {
         dishonest_in(&base, &start, slots[1], |w| {
@@ -2110,15 +2091,6 @@ fn forced_trades(f: &mut Fixture) -> (SealedBatch, SparseMerkleTree) {
     })
 }
 
-fn forced_trade_slots(c: &BatchCircuit) -> Vec<usize> {
-    (0..c.witness.slots.len())
-        .filter(|&i| {
-            c.witness.slots[i].enabled
-                && matches!(c.witness.slots[i].witness, SlotWitness::ForcedTrade(_))
-        })
-        .collect()
-}
-
 /// Every answer is decided in-circuit and published: the honest witness satisfies the circuit
 /// with the native commitment only if the circuit decides each request as the native rules do
 /// (served, or refused on each ground), since the served byte is in the commitment. (Checked
@@ -2160,7 +2132,7 @@ fn forced_trade_answers_cannot_be_bent() {
         .clone();
     let (batch, start) = forced_trades(&mut f);
     let base = circuit(&f, &batch);
-    let slots = forced_trade_slots(&base);
+    let slots = slots_of(&base, |w| matches!(w, SlotWitness::ForcedTrade(_)));
     assert_eq!(slots.len(), 7);
     let edit = |slot: usize, e: &dyn Fn(&mut ForcedTradeWitness)| {
         dishonest_in(&base, &start, slot, |w| {
