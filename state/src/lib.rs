@@ -22,6 +22,7 @@
 pub mod account;
 pub mod babyjubjub;
 pub mod batch;
+pub mod blob;
 pub mod cipher;
 pub mod domain;
 pub mod eddsa;
