@@ -37,6 +37,7 @@
 
 pub mod babyjubjub;
 pub mod batch;
+pub mod blob;
 pub mod cipher;
 pub mod domain;
 pub mod eddsa;
