@@ -49,6 +49,7 @@ pub mod margin;
 pub mod market;
 pub mod merkle;
 pub mod order;
+pub mod permutation;
 pub mod poseidon;
 pub mod pubdata;
 pub mod sha256;
