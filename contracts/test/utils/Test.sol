@@ -41,6 +41,7 @@ interface Vm {
     function split(string calldata input, string calldata delimiter) external pure returns (string[] memory);
     function projectRoot() external view returns (string memory);
     function snapshotGasLastCall(string calldata group, string calldata name) external returns (uint256 gasUsed);
+    function blobhashes(bytes32[] calldata hashes) external;
 }
 
 /// Assertions that revert with a message, the way forge recognises a failed test.
