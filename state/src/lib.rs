@@ -37,6 +37,7 @@ pub mod order;
 pub mod poseidon;
 pub mod pubdata;
 pub mod state;
+pub mod table;
 pub mod testkit;
 pub mod tx;
 pub mod units;
