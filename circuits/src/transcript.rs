@@ -9,11 +9,13 @@
 //! slot rows : one per access, time = the access's constant position in the batch (1 ..= 2^T - 2)
 //! table rows: per entry, open  (time 0,       before = after = the leaf the tree holds)
 //!                         close (time 2^T - 1, before = after = the leaf the tree will hold)
-//! sorted    : key = id 2^T + time strictly increasing            (a 32 + T + 1-bit range check)
+//! void rows : a disabled access has the id VOID = 2^32 (beyond every account): it reads and
+//!             writes nothing, so it chains with nothing and needs no table entry
+//! sorted    : key = id 2^T + time strictly increasing            (a 34 + T + 1-bit range check)
 //!             same = id_(j+1) == id_j
-//!             same  => imm_(j+1) == imm_j and before_(j+1) == after_j
-//!             !same => row j is a close and row j+1 an open
-//!             the first row is an open, the last a close
+//!             same and row j+1 not void => imm_(j+1) == imm_j and before_(j+1) == after_j
+//!             !same => row j is a close unless void, row j+1 an open unless void
+//!             the first row is an open and the last a close, unless void
 //! ```
 //!
 //! So every accessed account has exactly one table entry (a second open or close would repeat a
@@ -30,8 +32,12 @@ use crate::eq::{conditional_enforce_equal, enforce_product_zero};
 use crate::permutation::{permute, route, Row};
 use crate::units::{enforce_unsigned_bits, two_pow};
 
-/// Bits of an account id.
-const ID_BITS: u32 = 32;
+/// Bits of a row's id: account ids are below 2^32, the void id is 2^32 and a disabled table
+/// entry's is `2^32 + 1 + k` (circuits/src/table.rs), all below 2^34.
+const ID_BITS: u32 = 34;
+
+/// The id of a void row (a disabled access).
+pub const VOID_ID: u64 = 1 << 32;
 
 /// One access (or a table entry's open or close) to one account.
 #[derive(Clone, Debug)]
@@ -129,22 +135,33 @@ pub fn check(
     let shift = two_pow(time_bits);
     let close = FpVar::Constant(Fr::from(close_time(time_bits)));
     let open = FpVar::Constant(Fr::from(OPEN_TIME));
-    sorted[0].time.enforce_equal(&open)?;
-    sorted[sorted.len() - 1].time.enforce_equal(&close)?;
-    for pair in sorted.windows(2) {
+    let void_id = FpVar::Constant(Fr::from(VOID_ID));
+    let real = sorted
+        .iter()
+        .map(|r| Ok(!r.id.is_eq(&void_id)?))
+        .collect::<Result<Vec<Boolean<Fr>>, SynthesisError>>()?;
+    let last = sorted.len() - 1;
+    enforce_product_zero(&FpVar::from(real[0].clone()), &(&sorted[0].time - &open))?;
+    enforce_product_zero(
+        &FpVar::from(real[last].clone()),
+        &(&sorted[last].time - &close),
+    )?;
+    for (j, pair) in sorted.windows(2).enumerate() {
         let (a, b) = (&pair[0], &pair[1]);
         let gap = (&b.id - &a.id) * shift + (&b.time - &a.time) - FpVar::Constant(Fr::from(1u64));
         enforce_unsigned_bits(&gap, ID_BITS + time_bits + 1)?;
         let same = a.id.is_eq(&b.id)?;
+        let chained = &same & &real[j + 1];
         for (x, y) in a.imm.iter().zip(&b.imm) {
-            conditional_enforce_equal(x, y, &same)?;
+            conditional_enforce_equal(x, y, &chained)?;
         }
         for (x, y) in a.after.iter().zip(&b.before) {
-            conditional_enforce_equal(x, y, &same)?;
+            conditional_enforce_equal(x, y, &chained)?;
         }
-        let boundary = FpVar::from(!same);
-        enforce_product_zero(&boundary, &(&a.time - &close))?;
-        enforce_product_zero(&boundary, &(&b.time - &open))?;
+        let ends = &!same.clone() & &real[j];
+        enforce_product_zero(&FpVar::from(ends), &(&a.time - &close))?;
+        let starts = &!same & &real[j + 1];
+        enforce_product_zero(&FpVar::from(starts), &(&b.time - &open))?;
     }
     Ok(sorted)
 }
@@ -205,6 +222,11 @@ mod tests {
     #[test]
     fn a_consistent_transcript_is_accepted() {
         assert!(synth(&honest()).0);
+        // Void rows (disabled accesses) anywhere, with any values.
+        let mut rows = honest();
+        rows.insert(3, (VOID_ID, 3, 0, 1, 2));
+        rows.push((VOID_ID, 6, 5, 9, 4));
+        assert!(synth(&rows).0);
         // An entry no slot accessed (a refresh): open and close alone.
         let mut rows = honest();
         rows.push((12, 0, 1, 5, 5));
@@ -249,6 +271,17 @@ mod tests {
             (
                 "an access after the close time",
                 Box::new(|r| r[7].1 = C + 1),
+            ),
+            (
+                "a real access made void, so the next one reads what it wrote",
+                Box::new(|r| r[6].0 = VOID_ID),
+            ),
+            (
+                "two void rows at one time",
+                Box::new(|r| {
+                    r.push((VOID_ID, 3, 0, 0, 0));
+                    r.push((VOID_ID, 3, 1, 1, 1));
+                }),
             ),
         ];
         for (name, tamper) in cases {
