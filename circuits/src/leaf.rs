@@ -43,15 +43,15 @@ pub struct AccountLeafVar {
 
 /// A leaf's fields as the field elements the circuit allocates.
 #[derive(Debug, Clone)]
-struct LeafElements {
-    l1_address: Fr,
-    collateral: Fr,
-    nonce: Fr,
-    order_floor: Fr,
+pub(crate) struct LeafElements {
+    pub(crate) l1_address: Fr,
+    pub(crate) collateral: Fr,
+    pub(crate) nonce: Fr,
+    pub(crate) order_floor: Fr,
     /// `(size, funding index)` per market.
-    positions: Vec<(Fr, Fr)>,
-    orders_root: Fr,
-    salt: Fr,
+    pub(crate) positions: Vec<(Fr, Fr)>,
+    pub(crate) orders_root: Fr,
+    pub(crate) salt: Fr,
 }
 
 impl LeafElements {
@@ -89,6 +89,11 @@ pub fn positions_hash(positions: &[PositionVar]) -> Result<FpVar<Fr>, SynthesisE
 }
 
 impl AccountLeafVar {
+    /// A native leaf's fields as field elements (signed values as `r - |x|`).
+    pub(crate) fn elements(leaf: &AccountLeaf) -> LeafElements {
+        LeafElements::of(leaf)
+    }
+
     /// Allocates a leaf with `markets` positions as a witness, range-checking every field
     /// (`leaf` is `None` when building the constraint system without a witness).
     pub fn new_witness(

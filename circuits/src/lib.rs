@@ -54,6 +54,7 @@ pub mod poseidon;
 pub mod pubdata;
 pub mod sha256;
 pub mod stats;
+pub mod table;
 pub mod transcript;
 pub mod tx;
 pub mod units;

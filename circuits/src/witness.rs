@@ -226,13 +226,18 @@ pub(crate) fn dummy_key() -> &'static (PublicKey, Signature) {
 }
 
 pub(crate) fn dummy_leaf(config: &StateConfig) -> AccountLeaf {
+    dummy_leaf_of(config.markets.len())
+}
+
+/// The placeholder leaf with `markets` positions.
+pub(crate) fn dummy_leaf_of(markets: usize) -> AccountLeaf {
     AccountLeaf {
         public_key: dummy_key().0,
         l1_address: L1Address([0; 20]),
         collateral: Collateral::ZERO,
         nonce: Nonce::default(),
         order_floor: zkperp_state::units::OrderId::default(),
-        positions: vec![Position::default(); config.markets.len()],
+        positions: vec![Position::default(); markets],
         orders_root: Fr::from(0u64),
         salt: Fr::from(0u64),
     }
