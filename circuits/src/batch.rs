@@ -6,19 +6,25 @@
 //!
 //! old root = Poseidon(accounts root, markets hash)        (witness accounts root and markets)
 //! for each slot of the shape, in batch order (zkperp_state::batch):
-//!     the slot's gadget checks its rules when `enabled`, and moves the accounts root and the
-//!     markets; a disabled slot changes nothing and publishes a no-op record and zero entries
-//! fee settlement: the fee account gets the sum of the batch's trading fees (always one write)
-//! new root = Poseidon(accounts root, markets hash)
+//!     the slot's gadget checks its rules when `enabled`, moves the markets, and records each
+//!     account access (the leaf it found, the leaf it left) as a transcript row; a disabled
+//!     slot changes nothing, its accesses are void, and it publishes a no-op record
+//! fee settlement: the fee account gets the sum of the batch's trading fees (always an access)
+//! account table: one tree update per touched account, in id order (crate::table), whose open
+//!     and close rows and the accesses form a transcript that must chain (crate::transcript)
+//! new root = Poseidon(accounts root after the table, markets hash)
 //! pubdata  = old root | new root | batch number | timestamp | chain id | rollup address |
-//!            record bytes | records | write count | (account id | new leaf hash) per write
+//!            record bytes | records | entry count | (account id | final leaf hash) per table
+//!            entry, in id order
 //! every signed message's tag = kind + 2^8 * (chain id << 160 | rollup address)
 //! ```
 //! The layout is the one `SealedBatch::public_data` produces natively and the L1 contract reads;
 //! the differential tests compare the bytes.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use ark_ff::PrimeField;
 use ark_r1cs_std::{
     alloc::{AllocVar, AllocationMode},
     boolean::Boolean,
@@ -28,31 +34,32 @@ use ark_r1cs_std::{
 };
 use ark_relations::gr1cs::{ConstraintSynthesizer, ConstraintSystemRef, SynthesisError};
 use zkperp_state::batch::{SealedBatch, Shape};
+use zkperp_state::eddsa::PublicKey;
 use zkperp_state::merkle::MerkleProof;
 use zkperp_state::state::StateConfig;
 use zkperp_state::units::{AccountId, Collateral, Timestamp};
 use zkperp_state::Fr;
 
 use crate::domain::SigningDomainVar;
-use crate::eq::{conditional_enforce_equal, enforce_equal};
-use crate::leaf::AccountLeafVar;
+use crate::eq::enforce_equal;
+use crate::leaf::{AccountLeafVar, LeafElements};
 use crate::market::{markets_hash, MarketStateVar};
 use crate::merkle::MerkleProofVar;
 use crate::poseidon::poseidon2;
 use crate::pubdata::{commitment, constant_be_bytes, field_be_bytes, uint_be_bytes};
+use crate::table::{row_imm, row_state, table};
+use crate::transcript::{check, TranscriptRow, VOID_ID};
 use crate::units::{enforce_signed_bits, enforce_unsigned_bits};
 use crate::witness::{AccountWitness, BatchWitness, WitnessError};
 
-/// An account a forced request names, allocated but not yet proven
-/// ([`BatchVar::alloc_account_or_empty`]).
+/// An account a forced request names ([`BatchVar::read_named`]).
 #[derive(Debug)]
-pub struct MaybeAccountVar {
+pub struct NamedAccountVar {
+    pub exists: Boolean<Fr>,
     /// Its leaf (a placeholder when it does not exist).
     pub leaf: AccountLeafVar,
-    /// The path to its id.
-    pub path: MerkleProofVar,
-    exists: Boolean<Fr>,
-    in_range: Boolean<Fr>,
+    /// Whether its access joins the transcript.
+    pub real: Boolean<Fr>,
 }
 
 /// The state a batch threads through its slots, and the public data it accumulates.
@@ -70,8 +77,15 @@ pub struct BatchVar {
     pub fees: FpVar<Fr>,
     /// The records section, slot by slot.
     pub records: Vec<UInt8<Fr>>,
-    /// The data-availability section, write by write.
-    pub writes: Vec<UInt8<Fr>>,
+    /// Every account access so far, for the transcript (`crate::transcript`).
+    pub rows: Vec<TranscriptRow>,
+    /// The values each account's latest access left, by id (prover side: what the next access
+    /// to it is given to read, so a witness stays consistent whatever the slots computed).
+    pub current: HashMap<u64, (bool, PublicKey, LeafElements)>,
+    /// The values each account's first access found, by id (for [`Trace`]).
+    pub firsts: HashMap<u64, (bool, PublicKey, LeafElements)>,
+    /// Whether the running slot's reads take its witness's leaves as they are.
+    pub pinned: bool,
 }
 
 impl BatchVar {
@@ -111,82 +125,106 @@ impl BatchVar {
             .collect()
     }
 
-    /// Allocates an account's leaf (range-checked) and its path in the account tree, binding the
-    /// path's index to `id`.
-    pub fn account(
+    /// The leaf an access to account `id` finds, allocated with every field range-checked: as
+    /// the batch's latest access to `id` left it, or `w`'s leaf for the first access (the
+    /// transcript proves either is the account's value at that point of the batch). Returns
+    /// whether it exists too (`w_exists` for a first access).
+    pub fn read_leaf(
         &self,
         w: &AccountWitness,
+        w_exists: bool,
         id: &FpVar<Fr>,
-    ) -> Result<(AccountLeafVar, MerkleProofVar), SynthesisError> {
-        let leaf =
-            AccountLeafVar::new_witness(self.cs.clone(), self.markets_count(), Some(&w.leaf))?;
-        let proof = self.path(&w.proof, self.config.account_tree_depth)?;
-        enforce_equal(&proof.index()?, id)?;
-        Ok((leaf, proof))
+    ) -> Result<(bool, AccountLeafVar), SynthesisError> {
+        let latest = small_value(id)
+            .filter(|_| !self.pinned)
+            .and_then(|id| self.current.get(&id));
+        let leaf = match latest {
+            Some((_, key, elements)) => AccountLeafVar::from_elements(
+                self.cs.clone(),
+                self.markets_count(),
+                Some(*key),
+                Some(elements.clone()),
+            )?,
+            None => {
+                AccountLeafVar::new_witness(self.cs.clone(), self.markets_count(), Some(&w.leaf))?
+            }
+        };
+        Ok((latest.map_or(w_exists, |l| l.0), leaf))
     }
 
-    /// The account a forced request names (`id_bits`: its id's 32 bits), read under the
-    /// current root when `enabled`: its leaf when `exists`, its empty slot otherwise, so a
-    /// refusal for a missing account is shown, not claimed. An id beyond the tree names no
-    /// account (`exists` must be false). Returns the leaf (a placeholder when it does not
-    /// exist) and the path to the id.
-    pub fn account_or_empty(
+    /// One access to account `id` (range-checked to 32 bits): the account as it was found
+    /// (`before`) and as it is left (`after`, whose key, address and salt the account keeps
+    /// for the batch), each with whether it exists. A `real` access joins the transcript under
+    /// its id; any other (a disabled slot, a request naming an id beyond the tree) is void:
+    /// it chains with nothing and its values mean nothing.
+    pub fn access(
+        &mut self,
+        id: &FpVar<Fr>,
+        real: &Boolean<Fr>,
+        before: (&Boolean<Fr>, &AccountLeafVar),
+        after: (&Boolean<Fr>, &AccountLeafVar),
+    ) -> Result<(), SynthesisError> {
+        enforce_unsigned_bits(id, AccountId::BITS)?;
+        let row_id = real.select(id, &FpVar::Constant(Fr::from(VOID_ID)))?;
+        let time = self.rows.len() as u64 + 1;
+        self.rows.push(TranscriptRow {
+            id: row_id,
+            time: FpVar::Constant(Fr::from(time)),
+            imm: row_imm(after.1),
+            before: row_state(before.0, before.1),
+            after: row_state(after.0, after.1),
+        });
+        if real.value().unwrap_or(false) {
+            if let Some(id) = small_value(id) {
+                if let std::collections::hash_map::Entry::Vacant(first) = self.firsts.entry(id) {
+                    // As the row reads it: the state found, under the key, address and salt
+                    // the account has for the batch.
+                    if let (Some(found), Some(left)) = (values_of(before), values_of(after)) {
+                        let mut elements = found.2;
+                        elements.l1_address = left.2.l1_address;
+                        elements.salt = left.2.salt;
+                        first.insert((found.0, left.1, elements));
+                    }
+                }
+                if let Some(left) = values_of(after) {
+                    self.current.insert(id, left);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The account a forced request names (`id_bits`: its id's 32 bits), as this access finds
+    /// it: whether it exists (never, for an id beyond the tree), its leaf (a placeholder when
+    /// it does not exist), and whether the access is real (`enabled`, inside the tree; an id
+    /// beyond the tree reads nothing, so its access is void).
+    pub fn read_named(
         &self,
         w: &AccountWitness,
-        exists: &Boolean<Fr>,
+        w_exists: bool,
+        id: &FpVar<Fr>,
         id_bits: &[Boolean<Fr>],
         enabled: &Boolean<Fr>,
-    ) -> Result<(AccountLeafVar, MerkleProofVar), SynthesisError> {
-        let account = self.alloc_account_or_empty(w, exists, id_bits)?;
-        self.prove_account_or_empty(&account, enabled)?;
-        Ok((account.leaf, account.path))
-    }
-
-    /// [`Self::account_or_empty`]'s allocation alone, for a gadget that must prove the
-    /// account under a root a later write makes (a second party, proven after the first is
-    /// written): prove it then with [`Self::prove_account_or_empty`].
-    pub fn alloc_account_or_empty(
-        &self,
-        w: &AccountWitness,
-        exists: &Boolean<Fr>,
-        id_bits: &[Boolean<Fr>],
-    ) -> Result<MaybeAccountVar, SynthesisError> {
-        let depth = usize::from(self.config.account_tree_depth);
-        let in_range = if depth < id_bits.len() {
-            !Boolean::kary_or(&id_bits[depth..])?
-        } else {
-            Boolean::TRUE
-        };
-        ark_r1cs_std::eq::EqGadget::enforce_equal(&(exists & &!in_range.clone()), &Boolean::FALSE)?;
-        let leaf =
-            AccountLeafVar::new_witness(self.cs.clone(), self.markets_count(), Some(&w.leaf))?;
-        let siblings = self
-            .path(&w.proof, self.config.account_tree_depth)?
-            .siblings;
-        let path = MerkleProofVar::new(id_bits[..depth].to_vec(), siblings);
-        Ok(MaybeAccountVar {
+    ) -> Result<NamedAccountVar, SynthesisError> {
+        let in_tree = self.in_tree(id_bits)?;
+        let (exists, leaf) = self.read_leaf(w, w_exists, id)?;
+        let exists = Boolean::new_witness(self.cs.clone(), || Ok(exists))?;
+        ark_r1cs_std::eq::EqGadget::enforce_equal(&(&exists & &!in_tree.clone()), &Boolean::FALSE)?;
+        Ok(NamedAccountVar {
+            exists,
             leaf,
-            path,
-            exists: exists.clone(),
-            in_range,
+            real: enabled & &in_tree,
         })
     }
 
-    /// Proves an allocated account (or its empty slot) under the current root when `enabled`.
-    pub fn prove_account_or_empty(
-        &self,
-        account: &MaybeAccountVar,
-        enabled: &Boolean<Fr>,
-    ) -> Result<(), SynthesisError> {
-        let hash = account.leaf.hash()?;
-        let present = account
-            .exists
-            .select(&hash, &FpVar::Constant(Fr::from(0u64)))?;
-        conditional_enforce_equal(
-            &account.path.root_for(&present)?,
-            &self.accounts_root,
-            &(enabled & &account.in_range),
-        )
+    /// Whether an id (its 32 bits) names a leaf of the account tree.
+    pub fn in_tree(&self, id_bits: &[Boolean<Fr>]) -> Result<Boolean<Fr>, SynthesisError> {
+        let depth = usize::from(self.config.account_tree_depth);
+        if depth < id_bits.len() {
+            Ok(!Boolean::kary_or(&id_bits[depth..])?)
+        } else {
+            Ok(Boolean::TRUE)
+        }
     }
 
     /// Allocates a Merkle path of `depth` levels.
@@ -197,49 +235,6 @@ impl BatchVar {
             || Ok(proof.clone()),
             AllocationMode::Witness,
         )
-    }
-
-    /// One leaf write: when `enabled`, `old_hash` must be at the path's index under the current
-    /// accounts root, which becomes the root with `new_hash` there; the write's data-availability
-    /// entry is published (zeros when not enabled).
-    pub fn write_account(
-        &mut self,
-        proof: &MerkleProofVar,
-        old_hash: &FpVar<Fr>,
-        new_hash: &FpVar<Fr>,
-        enabled: &Boolean<Fr>,
-    ) -> Result<(), SynthesisError> {
-        let old_root = proof.root_for(old_hash)?;
-        conditional_enforce_equal(&old_root, &self.accounts_root, enabled)?;
-        let new_root = proof.root_for(new_hash)?;
-        self.accounts_root = enabled.select(&new_root, &self.accounts_root)?;
-        let id = enabled.select(&proof.index()?, &FpVar::Constant(Fr::from(0u64)))?;
-        let hash = enabled.select(new_hash, &FpVar::Constant(Fr::from(0u64)))?;
-        self.writes.extend(uint_be_bytes(&id, 4)?);
-        self.writes.extend(field_be_bytes(&hash)?);
-        Ok(())
-    }
-
-    /// As [`Self::write_account`] for a caller that has already proven the old leaf under the
-    /// current root with this path: only the new root and the entry.
-    pub fn write_proven_account(
-        &mut self,
-        proof: &MerkleProofVar,
-        new_hash: &FpVar<Fr>,
-        enabled: &Boolean<Fr>,
-    ) -> Result<(), SynthesisError> {
-        let new_root = proof.root_for(new_hash)?;
-        self.accounts_root = enabled.select(&new_root, &self.accounts_root)?;
-        let id = enabled.select(&proof.index()?, &FpVar::Constant(Fr::from(0u64)))?;
-        let hash = enabled.select(new_hash, &FpVar::Constant(Fr::from(0u64)))?;
-        self.writes.extend(uint_be_bytes(&id, 4)?);
-        self.writes.extend(field_be_bytes(&hash)?);
-        Ok(())
-    }
-
-    /// A write the slot kind reserves but this transaction does not make: 36 zero bytes.
-    pub fn skip_write(&mut self) {
-        self.writes.extend(constant_be_bytes(0, 36));
     }
 
     /// Appends a slot's record: `bytes` when `enabled` (the gadget made them zero otherwise,
@@ -282,6 +277,20 @@ impl BatchVar {
     }
 }
 
+/// An account's values in an access (whether it exists, its key, its fields), when known.
+fn values_of(
+    (exists, leaf): (&Boolean<Fr>, &AccountLeafVar),
+) -> Option<(bool, PublicKey, LeafElements)> {
+    let key = PublicKey::from_point(leaf.public_key.point().value().ok()?).ok()?;
+    Some((exists.value().ok()?, key, leaf.elements_value()?))
+}
+
+/// The value of `x` when it is known and fits a `u64`.
+fn small_value(x: &FpVar<Fr>) -> Option<u64> {
+    let v = x.value().ok()?.into_bigint();
+    v.0[1..].iter().all(|l| *l == 0).then_some(v.0[0])
+}
+
 /// A constant byte when `enabled` is `!negate`, else zero (its bits are `enabled` or `!enabled`).
 fn gated_byte(value: u8, enabled: &Boolean<Fr>, negate: bool) -> UInt8<Fr> {
     let on = if negate {
@@ -301,8 +310,18 @@ fn gated_byte(value: u8, enabled: &Boolean<Fr>, negate: bool) -> UInt8<Fr> {
     UInt8::from_bits_le(&bits)
 }
 
-/// Where [`BatchCircuit::trace_writes`] collects `(account id, new leaf hash)` per write.
-pub type WriteTrace = Arc<std::sync::Mutex<Vec<(u64, Fr)>>>;
+/// What synthesis records when asked ([`BatchCircuit::trace`]): every account the slots
+/// accessed, as their first access found it and their last left it (whether it exists, its
+/// key, its fields), by id.
+#[derive(Debug, Clone, Default)]
+pub struct Trace {
+    pub finals: BTreeMap<u64, (bool, PublicKey, LeafElements)>,
+    /// As each account's first access found it.
+    pub firsts: BTreeMap<u64, (bool, PublicKey, LeafElements)>,
+}
+
+/// Where synthesis puts the [`Trace`].
+pub type TraceCell = Arc<std::sync::Mutex<Trace>>;
 
 /// The batch circuit for one shape.
 #[derive(Debug, Clone)]
@@ -314,9 +333,9 @@ pub struct BatchCircuit {
     /// public input whatever the witness commits to: how tests play a dishonest prover who
     /// publishes data matching a witness that breaks a rule (never used for keys or proofs).
     pub commitment: Option<Fr>,
-    /// When set, synthesis records every write's `(account id, new leaf hash)` here, as the
+    /// When set, synthesis records every account's final values here, as the
     /// circuit computed them (zeros for writes a slot did not make): see [`Self::trace_writes`].
-    pub trace: Option<WriteTrace>,
+    pub trace: Option<TraceCell>,
 }
 
 impl BatchCircuit {
@@ -351,18 +370,16 @@ impl BatchCircuit {
 }
 
 impl BatchCircuit {
-    /// The writes the circuit computes from its witness, `(account id, new leaf hash)` in
-    /// order, whether or not the witness satisfies it: what a test needs to give a
-    /// rule-breaking witness consistent paths for the writes after it.
-    pub fn trace_writes(&self) -> Result<Vec<(u64, Fr)>, SynthesisError> {
-        let trace = Arc::new(std::sync::Mutex::new(Vec::new()));
+    /// The accounts' final values the circuit computes from its witness, whether or not the
+    /// witness satisfies it: what a test needs to give a rule-breaking witness a table that
+    /// matches what its slots wrote (a dishonest prover's consistent witness).
+    pub fn trace(&self) -> Result<Trace, SynthesisError> {
+        let cell = Arc::new(std::sync::Mutex::new(Trace::default()));
         let mut c = self.clone();
-        c.trace = Some(trace.clone());
+        c.trace = Some(cell.clone());
         let cs = ark_relations::gr1cs::ConstraintSystem::<Fr>::new_ref();
         c.generate_constraints(cs)?;
-        let out = trace
-            .lock()
-            .map_err(|_| SynthesisError::AssignmentMissing)?;
+        let out = cell.lock().map_err(|_| SynthesisError::AssignmentMissing)?;
         Ok(out.clone())
     }
 }
@@ -401,35 +418,49 @@ impl ConstraintSynthesizer<Fr> for BatchCircuit {
             domain,
             fees: FpVar::Constant(Fr::from(0u64)),
             records: Vec::with_capacity(self.shape.records_len()),
-            writes: Vec::with_capacity(36 * self.shape.writes()),
+            rows: Vec::with_capacity(self.shape.accesses()),
+            current: HashMap::new(),
+            firsts: HashMap::new(),
+            pinned: false,
         };
         for slot in &w.slots {
             let enabled = Boolean::new_witness(cs.clone(), || Ok(slot.enabled))?;
+            b.pinned = slot.pinned;
             slot.witness.synthesize(&mut b, &enabled)?;
         }
+        b.pinned = false;
         settle_fees(&mut b, &w.fee_account)?;
-        let new_root = poseidon2(&b.accounts_root, &markets_hash(&b.markets)?)?;
+        // The account table: one tree update per touched account, and the transcript that
+        // ties every access to it.
+        let time_bits = (b.rows.len() as u64 + 2)
+            .next_power_of_two()
+            .trailing_zeros();
+        let mut root = b.accounts_root.clone();
+        let table = table(
+            &cs,
+            &mut root,
+            &w.table,
+            self.config.markets.len(),
+            self.config.account_tree_depth,
+            time_bits,
+        )?;
+        let mut rows = std::mem::take(&mut b.rows);
+        rows.extend(table.rows);
+        check(&cs, rows, time_bits)?;
+        let new_root = poseidon2(&root, &markets_hash(&b.markets)?)?;
+        let mut writes = table.published;
 
-        if b.records.len() != self.shape.records_len() || b.writes.len() != 36 * self.shape.writes()
+        if b.records.len() != self.shape.records_len()
+            || writes.len() != 36 * self.shape.table_len()
         {
             return Err(SynthesisError::Unsatisfiable);
         }
         if let Some(trace) = &self.trace {
-            let values = b.writes.value().unwrap_or_default();
             let mut out = trace
                 .lock()
                 .map_err(|_| SynthesisError::AssignmentMissing)?;
-            *out = values
-                .chunks(36)
-                .map(|e| {
-                    let id = u32::from_be_bytes([e[0], e[1], e[2], e[3]]);
-                    let hash = zkperp_state::field::fr_from_be_bytes(
-                        &e[4..].try_into().unwrap_or([0; 32]),
-                    )
-                    .unwrap_or_default();
-                    (u64::from(id), hash)
-                })
-                .collect();
+            out.finals = b.current.clone().into_iter().collect();
+            out.firsts = b.firsts.clone().into_iter().collect();
         }
         let mut bytes = field_be_bytes(&old_root)?;
         bytes.extend(field_be_bytes(&new_root)?);
@@ -438,8 +469,8 @@ impl ConstraintSynthesizer<Fr> for BatchCircuit {
         bytes.extend(domain_bytes);
         bytes.extend(constant_be_bytes(self.shape.records_len() as u64, 4));
         bytes.append(&mut b.records);
-        bytes.extend(constant_be_bytes(self.shape.writes() as u64, 4));
-        bytes.append(&mut b.writes);
+        bytes.extend(constant_be_bytes(self.shape.table_len() as u64, 4));
+        bytes.append(&mut writes);
         let computed = commitment(&bytes)?;
         let input = match input {
             Some(input) => input,
@@ -453,11 +484,10 @@ impl ConstraintSynthesizer<Fr> for BatchCircuit {
 /// write `State::end_batch` makes).
 fn settle_fees(b: &mut BatchVar, w: &AccountWitness) -> Result<(), SynthesisError> {
     let id = FpVar::Constant(Fr::from(AccountId::FEES.get()));
-    let (leaf, proof) = b.account(w, &id)?;
-    let old_hash = leaf.hash()?;
-    let mut after = leaf;
+    let (_, leaf) = b.read_leaf(w, true, &id)?;
+    let mut after = leaf.clone();
     after.collateral = &after.collateral + &b.fees;
     enforce_signed_bits(&after.collateral, Collateral::BITS)?;
-    let new_hash = after.hash()?;
-    b.write_account(&proof, &old_hash, &new_hash, &Boolean::TRUE)
+    let exists = Boolean::TRUE;
+    b.access(&id, &Boolean::TRUE, (&exists, &leaf), (&exists, &after))
 }

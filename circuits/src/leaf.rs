@@ -15,7 +15,7 @@
 //! (subgroup check), L1 address 161, collateral 66, nonce 33, order floor 41, per position 43 + 66; hashing
 //! Poseidon(8) 402 plus Poseidon(M) of the positions.
 
-use ark_r1cs_std::{alloc::AllocVar, fields::fp::FpVar};
+use ark_r1cs_std::{alloc::AllocVar, boolean::Boolean, fields::fp::FpVar, GR1CSVar};
 use ark_relations::gr1cs::{ConstraintSystemRef, SynthesisError};
 use zkperp_state::field::fr_from_i128;
 use zkperp_state::leaf::AccountLeaf;
@@ -41,21 +41,44 @@ pub struct AccountLeafVar {
     pub salt: FpVar<Fr>,
 }
 
-/// A leaf's fields as the field elements the circuit allocates.
-#[derive(Debug, Clone)]
-pub(crate) struct LeafElements {
-    pub(crate) l1_address: Fr,
-    pub(crate) collateral: Fr,
-    pub(crate) nonce: Fr,
-    pub(crate) order_floor: Fr,
+/// A leaf's fields (but its key) as the field elements the circuit allocates: signed values as
+/// `r - |x|`. What a prover carries from one access of an account to the next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafElements {
+    pub l1_address: Fr,
+    pub collateral: Fr,
+    pub nonce: Fr,
+    pub order_floor: Fr,
     /// `(size, funding index)` per market.
-    pub(crate) positions: Vec<(Fr, Fr)>,
-    pub(crate) orders_root: Fr,
-    pub(crate) salt: Fr,
+    pub positions: Vec<(Fr, Fr)>,
+    pub orders_root: Fr,
+    pub salt: Fr,
 }
 
 impl LeafElements {
-    fn of(leaf: &AccountLeaf) -> Self {
+    /// The leaf hash of these fields under `key` (twin of `AccountLeaf::hash`, for values a
+    /// circuit computed, which need not fit the native types).
+    pub fn hash(&self, key: &zkperp_state::eddsa::PublicKey) -> Fr {
+        let packed: Vec<Fr> = self
+            .positions
+            .iter()
+            .map(|(size, index)| {
+                (*size + two_pow(BaseLots::BITS)) * two_pow(64) + (*index + two_pow(63))
+            })
+            .collect();
+        zkperp_state::poseidon::poseidon([
+            key.x(),
+            key.y(),
+            self.l1_address,
+            self.collateral,
+            self.nonce + self.order_floor * two_pow(Nonce::BITS),
+            self.orders_root,
+            zkperp_state::poseidon::poseidon_slice(&packed).expect("1..=MAX_MARKETS positions"),
+            self.salt,
+        ])
+    }
+
+    pub fn of(leaf: &AccountLeaf) -> Self {
         LeafElements {
             l1_address: leaf.l1_address.to_field(),
             collateral: fr_from_i128(leaf.collateral.get()),
@@ -89,9 +112,21 @@ pub fn positions_hash(positions: &[PositionVar]) -> Result<FpVar<Fr>, SynthesisE
 }
 
 impl AccountLeafVar {
-    /// A native leaf's fields as field elements (signed values as `r - |x|`).
-    pub(crate) fn elements(leaf: &AccountLeaf) -> LeafElements {
-        LeafElements::of(leaf)
+    /// The values of the fields, when known (a prover's).
+    pub fn elements_value(&self) -> Option<LeafElements> {
+        Some(LeafElements {
+            l1_address: self.l1_address.value().ok()?,
+            collateral: self.collateral.value().ok()?,
+            nonce: self.nonce.value().ok()?,
+            order_floor: self.order_floor.value().ok()?,
+            positions: self
+                .positions
+                .iter()
+                .map(|p| Some((p.size.value().ok()?, p.funding_index.value().ok()?)))
+                .collect::<Option<_>>()?,
+            orders_root: self.orders_root.value().ok()?,
+            salt: self.salt.value().ok()?,
+        })
     }
 
     /// Allocates a leaf with `markets` positions as a witness, range-checking every field
@@ -101,22 +136,25 @@ impl AccountLeafVar {
         markets: usize,
         leaf: Option<&AccountLeaf>,
     ) -> Result<Self, SynthesisError> {
-        Self::from_elements(cs, markets, leaf, leaf.map(LeafElements::of))
+        Self::from_elements(
+            cs,
+            markets,
+            leaf.map(|l| l.public_key),
+            leaf.map(LeafElements::of),
+        )
     }
 
     /// Allocation from the field elements a prover claims; the range checks here are what stop
     /// a dishonest prover (tests feed out-of-width elements through this).
-    fn from_elements(
+    pub(crate) fn from_elements(
         cs: ConstraintSystemRef<Fr>,
         markets: usize,
-        leaf: Option<&AccountLeaf>,
+        key: Option<zkperp_state::eddsa::PublicKey>,
         e: Option<LeafElements>,
     ) -> Result<Self, SynthesisError> {
         let missing = || SynthesisError::AssignmentMissing;
         let w = |v: Option<Fr>| FpVar::new_witness(cs.clone(), || v.ok_or_else(missing));
-        let public_key = PublicKeyVar::new_witness(cs.clone(), || {
-            leaf.map(|l| l.public_key).ok_or_else(missing)
-        })?;
+        let public_key = PublicKeyVar::new_witness(cs.clone(), || key.ok_or_else(missing))?;
         let l1_address = w(e.as_ref().map(|e| e.l1_address))?;
         enforce_unsigned_bits(&l1_address, 160)?;
         let collateral = w(e.as_ref().map(|e| e.collateral))?;
@@ -146,6 +184,35 @@ impl AccountLeafVar {
             positions,
             orders_root: w(e.as_ref().map(|e| e.orders_root))?,
             salt: w(e.as_ref().map(|e| e.salt))?,
+        })
+    }
+
+    /// `new`'s mutable fields when `cond`, else `old`'s; the key, address and salt are `old`'s
+    /// (an access changes them only by creating the account).
+    pub fn select_state(
+        cond: &Boolean<Fr>,
+        new: &Self,
+        old: &Self,
+    ) -> Result<Self, SynthesisError> {
+        Ok(AccountLeafVar {
+            public_key: old.public_key.clone(),
+            l1_address: old.l1_address.clone(),
+            collateral: cond.select(&new.collateral, &old.collateral)?,
+            nonce: cond.select(&new.nonce, &old.nonce)?,
+            order_floor: cond.select(&new.order_floor, &old.order_floor)?,
+            positions: new
+                .positions
+                .iter()
+                .zip(&old.positions)
+                .map(|(n, o)| {
+                    Ok(PositionVar {
+                        size: cond.select(&n.size, &o.size)?,
+                        funding_index: cond.select(&n.funding_index, &o.funding_index)?,
+                    })
+                })
+                .collect::<Result<_, SynthesisError>>()?,
+            orders_root: cond.select(&new.orders_root, &old.orders_root)?,
+            salt: old.salt.clone(),
         })
     }
 
@@ -238,8 +305,8 @@ mod tests {
             let mut e = honest.clone();
             tamper(&mut e);
             let cs = ConstraintSystem::<Fr>::new_ref();
-            let var =
-                AccountLeafVar::from_elements(cs.clone(), 2, Some(&leaf), Some(e)).expect("alloc");
+            let var = AccountLeafVar::from_elements(cs.clone(), 2, Some(leaf.public_key), Some(e))
+                .expect("alloc");
             let _hash = var.hash().expect("hash");
             assert!(
                 !cs.is_satisfied().expect("evaluates"),
@@ -248,7 +315,8 @@ mod tests {
         }
         let cs = ConstraintSystem::<Fr>::new_ref();
         let _var =
-            AccountLeafVar::from_elements(cs.clone(), 2, Some(&leaf), Some(honest)).expect("alloc");
+            AccountLeafVar::from_elements(cs.clone(), 2, Some(leaf.public_key), Some(honest))
+                .expect("alloc");
         assert!(cs.is_satisfied().expect("evaluates"));
     }
 

@@ -82,7 +82,7 @@ fn route_into(destination: &[usize], bits: &mut Vec<bool>) {
             }
         }
     };
-    if n % 2 == 1 {
+    if !n.is_multiple_of(2) {
         // The unpaired input and the row bound for the unpaired output both pass the bottom
         // network: they are the two ends of one path of even length, so this is consistent.
         color(n - 1, true, &mut bottom);
@@ -112,7 +112,7 @@ fn route_into(destination: &[usize], bits: &mut Vec<bool>) {
     route_into(&top_destination, bits);
     route_into(&bottom_destination, bits);
     for k in 0..half {
-        if n % 2 == 0 && k == half - 1 {
+        if n.is_multiple_of(2) && k == half - 1 {
             continue;
         }
         // Swapped when the row from the top network leaves at the odd output.
@@ -192,7 +192,7 @@ fn network(
     let mut out = Vec::with_capacity(n);
     for (k, top) in top_out.into_iter().enumerate() {
         let bottom = bottom_out.next().expect("as many bottom rows");
-        if n % 2 == 0 && k == half - 1 {
+        if n.is_multiple_of(2) && k == half - 1 {
             out.push(top);
             out.push(bottom);
         } else {

@@ -27,14 +27,14 @@ use ark_r1cs_std::{
     uint8::UInt8,
 };
 use ark_relations::gr1cs::{ConstraintSystemRef, SynthesisError};
-use zkperp_state::leaf::AccountLeaf;
+use zkperp_state::eddsa::PublicKey;
 use zkperp_state::merkle::MerkleProof;
 use zkperp_state::units::AccountId;
 use zkperp_state::Fr;
 
 use crate::eq::{conditional_enforce_equal, enforce_product_zero};
 use crate::funding::PositionVar;
-use crate::leaf::AccountLeafVar;
+use crate::leaf::{AccountLeafVar, LeafElements};
 use crate::merkle::MerkleProofVar;
 use crate::pubdata::{field_be_bytes, uint_be_bytes};
 use crate::transcript::{close_time, TranscriptRow, OPEN_TIME, VOID_ID};
@@ -80,11 +80,12 @@ fn tree_hash(exists: &Boolean<Fr>, leaf: &AccountLeafVar) -> Result<FpVar<Fr>, S
 #[derive(Debug, Clone)]
 pub struct TableEntryWitness {
     pub id: Option<AccountId>,
-    /// The leaf before (a placeholder with the final key, address and salt when it did not
-    /// exist), and whether it existed.
-    pub before: (bool, AccountLeaf),
-    /// The leaf after, and whether it exists.
-    pub after: (bool, AccountLeaf),
+    /// Whether the account existed, its key and its fields before (a placeholder with the
+    /// final key, address and salt when it did not exist).
+    pub before: (bool, PublicKey, LeafElements),
+    /// The leaf after (its fields but the key, address and salt, which are before's), and
+    /// whether it exists.
+    pub after: (bool, LeafElements),
     pub proof: MerkleProof,
 }
 
@@ -136,7 +137,12 @@ pub fn table(
 
         let exists_before = Boolean::new_witness(cs.clone(), || Ok(e.before.0))?;
         let exists_after = Boolean::new_witness(cs.clone(), || Ok(e.after.0))?;
-        let before = AccountLeafVar::new_witness(cs.clone(), markets, Some(&e.before.1))?;
+        let before = AccountLeafVar::from_elements(
+            cs.clone(),
+            markets,
+            Some(e.before.1),
+            Some(e.before.2.clone()),
+        )?;
         let after = after_leaf(cs, &before, &e.after.1)?;
         let hash_before = tree_hash(&exists_before, &before)?;
         let hash_after = tree_hash(&exists_after, &after)?;
@@ -182,9 +188,8 @@ pub fn table(
 fn after_leaf(
     cs: &ConstraintSystemRef<Fr>,
     before: &AccountLeafVar,
-    leaf: &AccountLeaf,
+    native: &LeafElements,
 ) -> Result<AccountLeafVar, SynthesisError> {
-    let native = AccountLeafVar::elements(leaf);
     let w = |v: Fr| FpVar::new_witness(cs.clone(), || Ok(v));
     Ok(AccountLeafVar {
         public_key: before.public_key.clone(),
@@ -216,17 +221,10 @@ mod tests {
     use zkperp_state::testkit::*;
 
     use crate::transcript::check;
+    use zkperp_state::leaf::AccountLeaf;
 
-    /// A placeholder leaf for an id that did not exist: `imm_of`'s key, address and salt, a
-    /// default state.
     fn placeholder(markets: usize, imm_of: Option<&AccountLeaf>) -> AccountLeaf {
-        let mut leaf = crate::witness::dummy_leaf_of(markets);
-        if let Some(i) = imm_of {
-            leaf.public_key = i.public_key;
-            leaf.l1_address = i.l1_address;
-            leaf.salt = i.salt;
-        }
-        leaf
+        crate::witness::placeholder_leaf(markets, imm_of)
     }
 
     /// The table and transcript of `batch` with access rows made straight from its receipts
@@ -243,34 +241,11 @@ mod tests {
         let depth = config.account_tree_depth;
         let native = batch.table(depth).expect("table");
         let mut entries: Vec<TableEntryWitness> = native
-            .iter()
-            .map(|e| {
-                let after = e
-                    .after
-                    .clone()
-                    .map_or_else(|| (false, placeholder(markets, None)), |l| (true, l));
-                let before = e.before.clone().map_or_else(
-                    || (false, placeholder(markets, e.after.as_ref())),
-                    |l| (true, l),
-                );
-                TableEntryWitness {
-                    id: Some(e.id),
-                    before,
-                    after,
-                    proof: e.proof.clone(),
-                }
-            })
+            .into_iter()
+            .map(|e| crate::witness::table_entry(markets, e))
             .collect();
         for _ in 0..extra {
-            entries.push(TableEntryWitness {
-                id: None,
-                before: (false, placeholder(markets, None)),
-                after: (false, placeholder(markets, None)),
-                proof: zkperp_state::merkle::MerkleProof {
-                    index: 0,
-                    siblings: vec![Fr::from(0u64); usize::from(depth)],
-                },
-            });
+            entries.push(crate::witness::unused_entry(config));
         }
         tamper(&mut entries);
         let cs = ConstraintSystem::<Fr>::new_ref();
@@ -383,15 +358,11 @@ mod tests {
         let cases: Vec<(&str, Tamper)> = vec![
             (
                 "a final leaf no access wrote",
-                Box::new(|e| {
-                    e[2].after.1.collateral = e[2].after.1.collateral.checked_add(1).expect("fits")
-                }),
+                Box::new(|e| e[2].after.1.collateral += Fr::from(1u64)),
             ),
             (
                 "an opening leaf the tree does not hold",
-                Box::new(|e| {
-                    e[0].before.1.nonce = zkperp_state::units::Nonce::new(7).expect("fits")
-                }),
+                Box::new(|e| e[0].before.2.nonce = Fr::from(7u64)),
             ),
             (
                 "an account left out of the table",
@@ -424,8 +395,14 @@ mod tests {
         let native = batch.table(config.account_tree_depth).expect("table");
         let entry = |depth: u8| TableEntryWitness {
             id: Some(native[0].id),
-            before: (true, native[0].before.clone().expect("existed")),
-            after: (true, native[0].after.clone().expect("exists")),
+            before: {
+                let leaf = native[0].before.clone().expect("existed");
+                (true, leaf.public_key, LeafElements::of(&leaf))
+            },
+            after: (
+                true,
+                LeafElements::of(&native[0].after.clone().expect("exists")),
+            ),
             proof: zkperp_state::merkle::MerkleProof {
                 index: native[0].id.get(),
                 siblings: vec![Fr::from(0u64); usize::from(depth)],

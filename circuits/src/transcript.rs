@@ -236,7 +236,8 @@ mod tests {
 
     #[test]
     fn every_broken_chain_is_refused() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut Vec<Plain>)>)> = vec![
+        type Tamper = Box<dyn Fn(&mut Vec<Plain>)>;
+        let cases: Vec<(&str, Tamper)> = vec![
             ("an access reads a stale value", Box::new(|r| r[6].3 = 100)),
             (
                 "the table writes another final leaf",

@@ -23,6 +23,8 @@ use zkperp_state::tx::Transaction;
 use zkperp_state::units::{AccountId, Collateral, L1Address, Nonce, Timestamp};
 
 use crate::batch::BatchVar;
+use crate::leaf::LeafElements;
+use crate::table::TableEntryWitness;
 use crate::tx::Gadget;
 
 /// Why a sealed batch cannot become a witness.
@@ -32,6 +34,8 @@ pub enum WitnessError {
     Shape(#[from] ShapeError),
     #[error("slot {slot}: the receipt does not have the writes a {kind} makes")]
     Receipt { slot: usize, kind: &'static str },
+    #[error(transparent)]
+    Table(#[from] zkperp_state::table::TableError),
 }
 
 /// A receipt that does not hold what its kind's witness needs (the slot is added by the
@@ -117,6 +121,10 @@ zkperp_state::for_each_kind!(declare_slot_witness);
 pub struct Slot {
     pub enabled: bool,
     pub witness: SlotWitness,
+    /// Its reads take the witness's leaves even where the batch's earlier accesses left other
+    /// values (by default a read follows them: see `BatchVar::read_leaf`). For tests playing a
+    /// dishonest prover who claims a leaf.
+    pub pinned: bool,
 }
 
 /// Everything the batch circuit is given.
@@ -130,6 +138,8 @@ pub struct BatchWitness {
     pub slots: Vec<Slot>,
     /// The fee account before the fee settlement (the circuit sums the fees itself).
     pub fee_account: AccountWitness,
+    /// The account table: the batch's touched accounts in id order, then unused entries.
+    pub table: Vec<TableEntryWitness>,
 }
 
 impl BatchWitness {
@@ -149,6 +159,7 @@ impl BatchWitness {
                 slots.push(Slot {
                     enabled: false,
                     witness: SlotWitness::dummy(config, kind),
+                    pinned: false,
                 });
                 continue;
             };
@@ -156,6 +167,7 @@ impl BatchWitness {
             slots.push(Slot {
                 enabled: true,
                 witness,
+                pinned: false,
             });
         }
         Ok(BatchWitness {
@@ -169,6 +181,7 @@ impl BatchWitness {
                 slot: usize::MAX,
                 kind: "fee settlement",
             })?,
+            table: table_witness(config, shape, batch)?,
         })
     }
 
@@ -179,6 +192,7 @@ impl BatchWitness {
             .map(|kind| Slot {
                 enabled: false,
                 witness: SlotWitness::dummy(config, kind),
+                pinned: false,
             })
             .collect();
         Ok(BatchWitness {
@@ -189,7 +203,72 @@ impl BatchWitness {
             start_markets: vec![MarketState::default(); config.markets.len()],
             slots,
             fee_account: dummy_account(config),
+            table: vec![unused_entry(config); shape.table_len()],
         })
+    }
+}
+
+/// A placeholder leaf for an id with no account: `imm_of`'s key, address and salt (the ones the
+/// batch gives it when it creates it), a default state.
+pub fn placeholder_leaf(markets: usize, imm_of: Option<&AccountLeaf>) -> AccountLeaf {
+    let mut leaf = dummy_leaf_of(markets);
+    if let Some(i) = imm_of {
+        leaf.public_key = i.public_key;
+        leaf.l1_address = i.l1_address;
+        leaf.salt = i.salt;
+    }
+    leaf
+}
+
+/// The account table's witness for `batch` in `shape`: its entries, then unused ones.
+pub fn table_witness(
+    config: &StateConfig,
+    shape: &Shape,
+    batch: &SealedBatch,
+) -> Result<Vec<TableEntryWitness>, WitnessError> {
+    let markets = config.markets.len();
+    let mut entries: Vec<TableEntryWitness> = batch
+        .table(config.account_tree_depth)?
+        .into_iter()
+        .map(|e| table_entry(markets, e))
+        .collect();
+    if entries.len() > shape.table_len() {
+        return Err(WitnessError::Shape(ShapeError::TooManyAccounts {
+            count: entries.len(),
+            capacity: shape.table_len(),
+        }));
+    }
+    entries.resize(shape.table_len(), unused_entry(config));
+    Ok(entries)
+}
+
+/// The witness of one entry of the native table (placeholders for empty leaves).
+pub fn table_entry(markets: usize, e: zkperp_state::table::TableEntry) -> TableEntryWitness {
+    TableEntryWitness {
+        id: Some(e.id),
+        before: {
+            let (existed, leaf) = e.before.clone().map_or_else(
+                || (false, placeholder_leaf(markets, e.after.as_ref())),
+                |l| (true, l),
+            );
+            (existed, leaf.public_key, LeafElements::of(&leaf))
+        },
+        after: e.after.as_ref().map_or_else(
+            || (false, LeafElements::of(&placeholder_leaf(markets, None))),
+            |l| (true, LeafElements::of(l)),
+        ),
+        proof: e.proof,
+    }
+}
+
+/// An unused table entry.
+pub fn unused_entry(config: &StateConfig) -> TableEntryWitness {
+    let leaf = dummy_leaf(config);
+    TableEntryWitness {
+        id: None,
+        after: (false, LeafElements::of(&leaf)),
+        before: (false, leaf.public_key, LeafElements::of(&leaf)),
+        proof: zero_proof(config.account_tree_depth),
     }
 }
 

@@ -7,14 +7,16 @@ use std::sync::Arc;
 
 use ark_relations::gr1cs::{ConstraintSynthesizer, ConstraintSystem, ConstraintSystemRef};
 use zkperp_circuits::batch::BatchCircuit;
+use zkperp_circuits::table::TableEntryWitness;
 use zkperp_circuits::tx::trade::TradeWitness;
 use zkperp_circuits::witness::SlotWitness;
 use zkperp_state::batch::{SealedBatch, Shape};
-use zkperp_state::merkle::{MerkleProof, SparseMerkleTree};
+use zkperp_state::merkle::SparseMerkleTree;
 use zkperp_state::order::{Order, Side};
 use zkperp_state::state::StateConfig;
 use zkperp_state::testkit::*;
 use zkperp_state::tx::{FundingTick, Transaction};
+use zkperp_state::units::AccountId;
 use zkperp_state::units::FundingIndex;
 use zkperp_state::units::Ppm;
 use zkperp_state::Fr;
@@ -31,6 +33,7 @@ const SHAPE: Shape = Shape {
     trades: 3,
     withdrawals: 1,
     cancels: 0,
+    accounts: 0,
 };
 
 fn satisfied(circuit: BatchCircuit) -> bool {
@@ -118,6 +121,7 @@ fn dishonest(base: &BatchCircuit, slot: usize, edit: impl FnOnce(&mut SlotWitnes
     let mut c = base.clone();
     c.commitment = None;
     edit(&mut c.witness.slots[slot].witness);
+    c.witness.slots[slot].pinned = true;
     satisfied(c)
 }
 
@@ -131,77 +135,39 @@ fn dishonest_in(
     let mut c = base.clone();
     c.commitment = None;
     edit(&mut c.witness.slots[slot].witness);
+    c.witness.slots[slot].pinned = true;
     satisfied(consistent(c, start))
 }
 
-/// The paths of a slot's writes, in write order (reads are handled in [`consistent`]).
-fn write_paths(w: &mut SlotWitness) -> Vec<&mut MerkleProof> {
-    match w {
-        SlotWitness::OracleTick(_) | SlotWitness::FundingTick(_) => vec![],
-        SlotWitness::Trade(t) => vec![&mut t.maker.account.proof, &mut t.taker.account.proof],
-        SlotWitness::Deposit(d) => vec![&mut d.account.proof],
-        SlotWitness::Withdrawal(d) => vec![&mut d.account.proof],
-        SlotWitness::ForcedWithdrawal(_)
-        | SlotWitness::ForcedCancel(_)
-        | SlotWitness::ForcedTrade(_) => vec![],
-        SlotWitness::CancelOrder(d) => vec![&mut d.account.proof],
-        SlotWitness::Liquidation(l) => vec![&mut l.account.proof, &mut l.fund.proof],
-        SlotWitness::Deleverage(d) => vec![&mut d.deleveraged.proof, &mut d.deleverager.proof],
-    }
-}
-
-/// Replays the writes the circuit computes from `c`'s witness on the batch's starting tree and
-/// gives every read and write the path it then has: a rule-breaking witness that is otherwise
-/// consistent, as a dishonest prover would build it.
+/// Gives a rule-breaking witness the account table its slots make, as a dishonest prover
+/// would build it: one entry per account the circuit's accesses touch, in id order, with the
+/// values its first access found and its last access left, each with the path it has when the
+/// entries are written in that order over the batch's starting tree. (The slots' reads follow
+/// the circuit's own earlier writes.)
 fn consistent(mut c: BatchCircuit, start: &SparseMerkleTree) -> BatchCircuit {
-    let writes = c.trace_writes().expect("trace");
+    let trace = c.trace().expect("trace");
     let mut tree = start.clone();
-    let mut k = 0;
-    for slot in &mut c.witness.slots {
-        let kind_writes = slot.witness.kind().writes();
-        // A forced trade reads both accounts, A then B, each written when it is served.
-        if let SlotWitness::ForcedTrade(ft) = &mut slot.witness {
-            for (j, account) in ft.accounts.iter_mut().enumerate() {
-                let id = account.id.index();
-                if id < tree.capacity() {
-                    account.proof = tree.proof(id).expect("proof");
-                }
-                let (wid, hash) = writes[k + j];
-                if hash != Fr::from(0u64) {
-                    tree.update(wid, hash).expect("update");
-                }
-            }
-        }
-        // A forced request reads its account's path and writes there when it is served.
-        let forced = match &mut slot.witness {
-            SlotWitness::Deleverage(d) => {
-                d.fund.proof = tree.proof(0).expect("proof");
-                None
-            }
-            SlotWitness::ForcedWithdrawal(fw) => Some(&mut fw.account),
-            SlotWitness::ForcedCancel(fc) => Some(&mut fc.account),
-            _ => None,
+    let unused = c.witness.table.last().expect("an entry").clone();
+    let len = c.witness.table.len();
+    let mut table = Vec::with_capacity(len);
+    for (id, before) in &trace.firsts {
+        let (exists, key, elements) = trace.finals.get(id).expect("accessed");
+        let hash = if *exists {
+            elements.hash(key)
+        } else {
+            Fr::from(0u64)
         };
-        if let Some(account) = forced {
-            let id = account.id.index();
-            if id < tree.capacity() {
-                account.proof = tree.proof(id).expect("proof");
-            }
-            let (wid, hash) = writes[k];
-            if hash != Fr::from(0u64) {
-                tree.update(wid, hash).expect("update");
-            }
-        }
-        for (j, path) in write_paths(&mut slot.witness).into_iter().enumerate() {
-            let (id, hash) = writes[k + j];
-            if hash != Fr::from(0u64) {
-                *path = tree.proof(id).expect("proof");
-                tree.update(id, hash).expect("update");
-            }
-        }
-        k += kind_writes;
+        table.push(TableEntryWitness {
+            id: Some(AccountId::new(*id).expect("an id")),
+            before: before.clone(),
+            after: (*exists, elements.clone()),
+            proof: tree.proof(*id).expect("proof"),
+        });
+        tree.update(*id, hash).expect("update");
     }
-    c.witness.fee_account.proof = tree.proof(1).expect("proof");
+    assert!(table.len() <= len, "the touched accounts fit the table");
+    table.resize(len, unused);
+    c.witness.table = table;
     c
 }
 
@@ -341,8 +307,8 @@ fn trade_rules_are_enforced() {
         "forged signature"
     );
     assert!(
-        !trade(&|t| t.maker.account.proof.siblings[0] += Fr::from(1u64)),
-        "wrong Merkle sibling"
+        !trade(&|t| t.maker.account.leaf.nonce = zkperp_state::units::Nonce::new(9).expect("nonce")),
+        "a maker leaf the tree does not hold"
     );
     assert!(
         !trade(&|t| t.maker.order_slot.proof.siblings[0] += Fr::from(1u64)),
@@ -767,6 +733,7 @@ const WIDE: Shape = Shape {
     trades: 1,
     withdrawals: 1,
     cancels: 1,
+    accounts: 0,
 };
 
 /// Trader 0: 1,000 USD, long 1,800 BTC lots bought at 500,000 ticks from trader 1 (1,000 USD);
@@ -2151,10 +2118,20 @@ fn forced_trade_answers_cannot_be_bent() {
         !edit(slots[0], &|ft| ft.exists[0] = false),
         "served refused as missing"
     );
-    // A stranger's signature served: B's leaf would have to name the stranger.
+    // A stranger's signature served: B's leaf would have to name the stranger, from B's first
+    // access in the batch (slot 0's) on, where the tree holds B's own leaf.
     let stranger = f.traders[2].l1;
+    let mut c = base.clone();
+    c.commitment = None;
+    for slot in [slots[0], slots[1]] {
+        let SlotWitness::ForcedTrade(ft) = &mut c.witness.slots[slot].witness else {
+            unreachable!()
+        };
+        ft.accounts[1].leaf.l1_address = stranger;
+        c.witness.slots[slot].pinned = true;
+    }
     assert!(
-        !edit(slots[1], &|ft| ft.accounts[1].leaf.l1_address = stranger),
+        !satisfied(consistent(c, &start)),
         "a stranger made B's owner"
     );
     assert!(

@@ -31,6 +31,7 @@ const SHAPE: Shape = Shape {
     trades: 4,
     withdrawals: 2,
     cancels: 2,
+    accounts: 0,
 };
 
 const TRADERS: usize = 5;

@@ -321,10 +321,13 @@ fn an_unsatisfied_batch_is_refused_before_proving() {
     let shape: Shape = SECOND.parse().expect("shape");
     let (prover, _) =
         BatchProver::new(config, shape, &KeyCache::new(dir.path()), &mut rng).expect("keys");
+    // The trade's maker signature swapped for the taker's: the receipts and the table are
+    // consistent, only the signature rule refuses it.
     let mut tampered = second.clone();
-    if let Some(w) = tampered.txs[0].receipt.writes.first_mut() {
-        w.update.proof.siblings[0] += Fr::from(1u64);
-    }
+    let zkperp_state::tx::Transaction::Trade(trade) = &mut tampered.txs[0].tx else {
+        panic!("the second batch starts with its trade");
+    };
+    trade.maker.signature = trade.taker.signature;
     match prover.prove(&tampered, &mut rng) {
         Err(ProverError::Unsatisfied(_)) => {}
         other => panic!("expected an unsatisfied witness, got {other:?}"),

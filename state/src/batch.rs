@@ -16,18 +16,23 @@
 //! once, at the end, so a trade slot updates two leaves rather than three (docs/CIRCUITS.md).
 //!
 //! Unused slots are no-ops. In the public data a no-op slot of a kind that publishes a record
-//! takes the record's length: `0x00 | u16 n | n zero bytes`; each slot's data-availability
-//! entries are its writes' `(account, new leaf hash)`, padded with zero entries to the kind's
-//! fixed number of writes (a zero leaf hash is never a real leaf's hash).
+//! takes the record's length: `0x00 | u16 n | n zero bytes`. The data-availability entries are
+//! not the slots' but the account table's (`crate::table`): one `(account, leaf hash at the end)`
+//! per account the batch touched, in ascending id, padded with zero entries to the shape's table
+//! size (a zero leaf hash is never a real leaf's hash), so the order of the batch, and with it
+//! who traded with whom, is not published.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::domain::SigningDomain;
 use crate::field::Fr;
 use crate::market::MarketState;
-use crate::pubdata::{AccountUpdate, BatchPublicData, L1Record, PubData, Record};
+use crate::pubdata::{AccountUpdate, BatchPublicData, L1Record, Record};
 use crate::state::{AccountWrite, Receipt};
 use crate::tx::{Kind, Transaction};
+use crate::units::AccountId;
 use crate::units::Timestamp;
 
 macro_rules! declare_slots {
@@ -57,10 +62,10 @@ macro_rules! declare_slots {
                 }
             }
 
-            /// Leaf writes a slot of this kind reserves in the data-availability record.
-            pub const fn writes(self) -> usize {
+            /// Accounts a transaction of this kind reads or writes at most.
+            pub const fn accounts(self) -> usize {
                 match self {
-                    $(SlotKind::$variant => <crate::tx::$ty as Kind>::WRITES,)*
+                    $(SlotKind::$variant => <crate::tx::$ty as Kind>::ACCOUNTS,)*
                 }
             }
 
@@ -88,11 +93,16 @@ macro_rules! declare_slots {
             }
         }
 
-        /// Slots per kind: one batch circuit (and one verifying key) per shape.
+        /// Slots per kind, and the accounts a batch may touch: one batch circuit (and one
+        /// verifying key) per shape.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
         #[serde(default)]
         pub struct Shape {
             $(pub $field: u16,)*
+            /// Entries of the account table (`crate::table`): the distinct accounts one batch
+            /// may touch, each proven with one tree update. 0: as many as the slots' accesses
+            /// ([`Shape::accesses`]), so any batch of the slots fits.
+            pub accounts: u16,
         }
 
         impl Shape {
@@ -127,14 +137,22 @@ impl Shape {
         self.slots().map(SlotKind::record_len).sum()
     }
 
-    /// Entries of the data-availability record: the slots' writes plus the fee settlement.
-    pub fn writes(&self) -> usize {
-        self.slots().map(SlotKind::writes).sum::<usize>() + 1
+    /// Accounts the slots read or write at most, plus the fee account.
+    pub fn accesses(&self) -> usize {
+        self.slots().map(SlotKind::accounts).sum::<usize>() + 1
+    }
+
+    /// Entries of the account table, and of the data-availability record.
+    pub fn table_len(&self) -> usize {
+        match self.accounts {
+            0 => self.accesses(),
+            k => usize::from(k),
+        }
     }
 
     /// Bytes of the whole public data.
     pub fn pubdata_len(&self) -> usize {
-        BatchPublicData::HEADER_LEN + self.records_len() + 4 + 36 * self.writes()
+        BatchPublicData::HEADER_LEN + self.records_len() + 4 + 36 * self.table_len()
     }
 
     /// The smallest shape `batch` fits (when its kinds are in batch order).
@@ -148,15 +166,21 @@ impl Shape {
     }
 
     /// A stable name for key files and logs: every kind's letter and count in batch order,
-    /// e.g. `o1-f1-l1-x1-d2-fw1-fc1-ft1-t4-w2-c1`.
+    /// then the table's entries when set, e.g. `o1-f1-l1-x1-d2-fw1-fc1-ft1-t4-w2-c1-a8`.
     pub fn id(&self) -> String {
-        SlotKind::ALL
+        let mut parts: Vec<String> = SlotKind::ALL
             .into_iter()
             .map(|k| format!("{}{}", k.letter(), self.count(k)))
-            .collect::<Vec<_>>()
-            .join("-")
+            .collect();
+        if self.accounts != 0 {
+            parts.push(format!("{}{}", ACCOUNTS_LETTER, self.accounts));
+        }
+        parts.join("-")
     }
 }
+
+/// The letter of the account table's size in a shape's id (`a8`).
+const ACCOUNTS_LETTER: &str = "a";
 
 impl std::str::FromStr for Shape {
     type Err = String;
@@ -172,6 +196,10 @@ impl std::str::FromStr for Shape {
             let count: u16 = count
                 .parse()
                 .map_err(|_| format!("`{part}`: the count must be a number up to 65535"))?;
+            if kind == ACCOUNTS_LETTER {
+                shape.accounts = count;
+                continue;
+            }
             let Some(kind) = SlotKind::from_letter(kind) else {
                 let letters: Vec<&str> = SlotKind::ALL.iter().map(|k| k.letter()).collect();
                 return Err(format!(
@@ -202,6 +230,8 @@ pub enum ShapeError {
         count: usize,
         capacity: usize,
     },
+    #[error("the batch touches {count} accounts, the shape's table has {capacity} entries")]
+    TooManyAccounts { count: usize, capacity: usize },
 }
 
 /// One applied transaction and what it did.
@@ -265,7 +295,31 @@ impl SealedBatch {
                 });
             }
         }
+        let (count, capacity) = (self.touched().len(), shape.table_len());
+        if count > capacity {
+            return Err(ShapeError::TooManyAccounts { count, capacity });
+        }
         Ok(())
+    }
+
+    /// Every account the batch's transactions and fee settlement read or wrote (inside the
+    /// tree: a refused request may name an id beyond it, which reads nothing), with its leaf
+    /// hash at the end of the batch (0: empty), in ascending id: the account table's ids and
+    /// what it publishes (`crate::table`).
+    pub fn touched(&self) -> BTreeMap<AccountId, Fr> {
+        let mut touched = BTreeMap::new();
+        for receipt in self.txs.iter().map(|a| &a.receipt) {
+            for read in receipt.reads.iter().filter(|r| r.proof.is_some()) {
+                touched
+                    .entry(read.account)
+                    .or_insert_with(|| read.leaf.as_ref().map_or(Fr::from(0u64), |l| l.hash()));
+            }
+            for write in &receipt.writes {
+                touched.insert(write.account, write.update.new_leaf);
+            }
+        }
+        touched.insert(self.fee_write.account, self.fee_write.update.new_leaf);
+        touched
     }
 
     /// The transactions of each slot of `shape`, in batch order (`None`: a no-op slot).
@@ -288,25 +342,23 @@ impl SealedBatch {
     /// The public data of this batch in `shape`'s layout.
     pub fn public_data(&self, shape: &Shape) -> Result<BatchPublicData, ShapeError> {
         let mut records = Vec::new();
-        let mut accounts = Vec::with_capacity(shape.writes());
         for (kind, applied) in self.slots(shape)? {
             let len = kind.record_len();
-            let (record, writes): (Option<&PubData>, &[AccountWrite]) = match applied {
-                Some(a) => (a.receipt.pubdata.first(), &a.receipt.writes),
-                None => (None, &[]),
-            };
-            debug_assert!(writes.len() <= kind.writes(), "{} writes", kind.name());
+            let record = applied.and_then(|a| a.receipt.pubdata.first());
             if len > 0 {
                 records.push(match record {
                     Some(r) => Record::Data(r.clone()),
                     None => Record::NoOp(len),
                 });
             }
-            for i in 0..kind.writes() {
-                accounts.push(writes.get(i).map_or(AccountUpdate::NOOP, update_of));
-            }
         }
-        accounts.push(update_of(&self.fee_write));
+        // The account table's entries, in id order, then unused entries.
+        let mut accounts: Vec<AccountUpdate> = self
+            .touched()
+            .into_iter()
+            .map(|(account, leaf_hash)| AccountUpdate { account, leaf_hash })
+            .collect();
+        accounts.resize(shape.table_len(), AccountUpdate::NOOP);
         Ok(BatchPublicData {
             old_root: self.old_root,
             new_root: self.new_root,
@@ -316,13 +368,6 @@ impl SealedBatch {
             records,
             accounts,
         })
-    }
-}
-
-fn update_of(write: &AccountWrite) -> AccountUpdate {
-    AccountUpdate {
-        account: write.account,
-        leaf_hash: write.update.new_leaf,
     }
 }
 
@@ -344,8 +389,11 @@ mod tests {
             trades: 7,
             withdrawals: 8,
             cancels: 9,
+            accounts: 12,
         };
         assert_eq!(shape.id().parse::<Shape>(), Ok(shape));
+        assert!(shape.id().ends_with("-a12"));
+        assert_eq!("t4".parse::<Shape>().map(|s| s.table_len()), Ok(4 * 2 + 1));
         assert_eq!("t4".parse::<Shape>().map(|s| s.trades), Ok(4));
         assert!("q4".parse::<Shape>().is_err());
         assert!("t".parse::<Shape>().is_err());

@@ -38,7 +38,7 @@ pub fn execute_cancel_order(
     let id_bits = enforce_unsigned_bits(&order_id, OrderId::BITS)?;
     let signature = SignatureVar::new_witness(cs.clone(), || Ok(t.signature))?;
 
-    let (leaf, path) = b.account(&w.account, &account)?;
+    let (_, leaf) = b.read_leaf(&w.account, true, &account)?;
     let message = poseidon(&[
         b.domain.tag(MessageKind::CancelOrder),
         &account + &order_id * two_pow(32),
@@ -65,11 +65,10 @@ pub fn execute_cancel_order(
     };
     let orders_root = slot_path.root_for(&cancelled.pack())?;
 
-    let old_hash = leaf.hash()?;
-    let mut new_leaf = leaf;
+    let mut new_leaf = leaf.clone();
     new_leaf.orders_root = orders_root;
-    let new_hash = new_leaf.hash()?;
-    b.write_account(&path, &old_hash, &new_hash, enabled)
+    let exists = Boolean::TRUE;
+    b.access(&account, enabled, (&exists, &leaf), (&exists, &new_leaf))
 }
 
 #[derive(Debug, Clone)]

@@ -24,7 +24,7 @@ use zkperp_state::state::StateConfig;
 use crate::tx::Gadget;
 use crate::witness::ReceiptError;
 use crate::batch::BatchVar;
-use crate::eq::{conditional_enforce_equal, conditional_enforce_not_equal};
+use crate::eq::conditional_enforce_not_equal;
 use crate::funding::settle_funding;
 use crate::margin::{
     abs_size, conditional_enforce_fresh_marks, is_liquidatable, is_nonnegative, margin_summary,
@@ -75,12 +75,10 @@ pub fn execute_deleverage(
 
     // (3) The fund as it stands, settled, read from the tree.
     let fund_id = FpVar::Constant(Fr::from(AccountId::INSURANCE_FUND.get()));
-    let (fund, fund_path) = b.account(&w.fund, &fund_id)?;
-    conditional_enforce_equal(
-        &fund_path.root_for(&fund.hash()?)?,
-        &b.accounts_root,
-        enabled,
-    )?;
+    let (_, fund) = b.read_leaf(&w.fund, true, &fund_id)?;
+    let exists = Boolean::TRUE;
+    // Read, not written: the access leaves it as it found it.
+    b.access(&fund_id, enabled, (&exists, &fund), (&exists, &fund))?;
     let (fund_collateral, fund_positions) =
         settle_funding(&fund.collateral, &fund.positions, &indices)?;
     let fund_sizes: Vec<FpVar<Fr>> = fund_positions.iter().map(|p| p.size.clone()).collect();
@@ -94,7 +92,7 @@ pub fn execute_deleverage(
     )?;
 
     // (2) Bankrupt.
-    let (bankrupt, bankrupt_path) = b.account(&w.deleveraged, &bankrupt_id)?;
+    let (_, bankrupt) = b.read_leaf(&w.deleveraged, true, &bankrupt_id)?;
     let (collateral, mut positions) =
         settle_funding(&bankrupt.collateral, &bankrupt.positions, &indices)?;
     let sizes: Vec<FpVar<Fr>> = positions.iter().map(|p| p.size.clone()).collect();
@@ -161,15 +159,18 @@ pub fn execute_deleverage(
     }
     let after_collateral = collateral + &received;
     enforce_signed_bits(&after_collateral, Collateral::BITS)?;
-    let old_hash = bankrupt.hash()?;
-    let mut bankrupt = bankrupt;
-    bankrupt.collateral = after_collateral;
-    bankrupt.positions = positions;
-    let new_hash = bankrupt.hash()?;
-    b.write_account(&bankrupt_path, &old_hash, &new_hash, enabled)?;
+    let mut bankrupt_after = bankrupt.clone();
+    bankrupt_after.collateral = after_collateral;
+    bankrupt_after.positions = positions;
+    b.access(
+        &bankrupt_id,
+        enabled,
+        (&exists, &bankrupt),
+        (&exists, &bankrupt_after),
+    )?;
 
     // (4, 6) The counterparty: the other side, at least `size` of it; not liquidatable after.
-    let (counter, counter_path) = b.account(&w.deleverager, &counter_id)?;
+    let (_, counter) = b.read_leaf(&w.deleverager, true, &counter_id)?;
     let (collateral, mut positions) =
         settle_funding(&counter.collateral, &counter.positions, &indices)?;
     let sizes: Vec<FpVar<Fr>> = positions.iter().map(|p| p.size.clone()).collect();
@@ -193,12 +194,15 @@ pub fn execute_deleverage(
         Fraction::Maintenance,
     )?;
     is_liquidatable(&maintenance)?.conditional_enforce_equal(&Boolean::FALSE, enabled)?;
-    let old_hash = counter.hash()?;
-    let mut counter = counter;
-    counter.collateral = after_collateral;
-    counter.positions = positions;
-    let new_hash = counter.hash()?;
-    b.write_account(&counter_path, &old_hash, &new_hash, enabled)
+    let mut counter_after = counter.clone();
+    counter_after.collateral = after_collateral;
+    counter_after.positions = positions;
+    b.access(
+        &counter_id,
+        enabled,
+        (&exists, &counter),
+        (&exists, &counter_after),
+    )
 }
 
 #[derive(Debug, Clone)]

@@ -101,12 +101,11 @@ pub fn execute_deposit(
     let id = FpVar::new_witness(cs.clone(), || Ok(Fr::from(w.account.id.get())))?;
     enforce_unsigned_bits(&id, AccountId::BITS)?;
     conditional_enforce_equal(&id, &target, &existing)?;
-    let (leaf, path) = b.account(&w.account, &id)?;
+    let (_, leaf) = b.read_leaf(&w.account, true, &id)?;
     let owned = &existing & &!is_fund;
     conditional_enforce_equal(leaf.public_key.point().x(), &x, &owned)?;
     conditional_enforce_equal(leaf.public_key.point().y(), &y, &owned)?;
     conditional_enforce_equal(&leaf.l1_address, &l1_address, &owned)?;
-    let old_hash = created.select(&FpVar::zero(), &leaf.hash()?)?;
 
     let zero = FpVar::zero();
     let empty_orders = FpVar::Constant(empty_roots()[usize::from(b.config.order_tree_depth)]);
@@ -142,8 +141,9 @@ pub fn execute_deposit(
         orders_root: created.select(&empty_orders, &leaf.orders_root)?,
         salt: created.select(&salt, &leaf.salt)?,
     };
-    let new_hash = new_leaf.hash()?;
-    b.write_account(&path, &old_hash, &new_hash, &credited)?;
+    // A created account's id held no account; a credited one exists after.
+    let existed = !created.clone();
+    b.access(&id, &credited, (&existed, &leaf), (&Boolean::TRUE, &new_leaf))?;
 
     // 0x01 credited, 0x06 refunded, 0x00 disabled.
     let refunded = enabled & &!credited.clone();

@@ -10,7 +10,7 @@
 //! why it is justified, and a served request cannot be published as refused.
 
 use ark_r1cs_std::{
-    alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar,
+    boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar,
     uint8::UInt8,
 };
 use ark_relations::gr1cs::SynthesisError;
@@ -22,6 +22,7 @@ use zkperp_state::units::{AccountId, L1Address, OrderId};
 use zkperp_state::Fr;
 
 use crate::batch::BatchVar;
+use crate::leaf::AccountLeafVar;
 use crate::margin::is_nonnegative;
 use crate::pubdata::uint_be_bytes;
 use crate::tx::Gadget;
@@ -42,26 +43,24 @@ pub fn execute_forced_cancel(
     w: &ForcedCancelWitness,
     enabled: &Boolean<Fr>,
 ) -> Result<(), SynthesisError> {
-    let cs = b.cs.clone();
     let r = &w.request;
     // The index is range-checked by its record bytes below.
     let index = b.witness(|| r.index)?;
     let (account, id_bits) = b.unsigned(Fr::from(r.account.get()), AccountId::BITS)?;
     let (requester, _) = b.unsigned(r.requester.to_field(), 160)?;
     let (order_id, _) = b.unsigned(Fr::from(r.order_id.get()), OrderId::BITS)?;
-    let exists = Boolean::new_witness(cs.clone(), || Ok(w.exists))?;
-
-    let (leaf, path) = b.account_or_empty(&w.account, &exists, &id_bits, enabled)?;
+    let named = b.read_named(&w.account, w.exists, &account, &id_bits, enabled)?;
+    let (exists, leaf) = (named.exists.clone(), named.leaf.clone());
 
     // What the rules decide, in both directions.
     let owner = leaf.l1_address.is_eq(&requester)?;
     let served = enabled & &(&exists & &owner);
     // Both are 40-bit: the difference is 40-bit exactly when order_id >= floor.
     let raises = is_nonnegative(&(&order_id - &leaf.order_floor), OrderId::BITS)?;
-    let mut after = leaf;
-    after.order_floor = raises.select(&order_id, &after.order_floor)?;
-    let new_hash = after.hash()?;
-    b.write_proven_account(&path, &new_hash, &served)?;
+    let mut raised = leaf.clone();
+    raised.order_floor = raises.select(&order_id, &raised.order_floor)?;
+    let after = AccountLeafVar::select_state(&served, &raised, &leaf)?;
+    b.access(&account, &named.real, (&exists, &leaf), (&exists, &after))?;
 
     let zero = FpVar::zero();
     let mut body = uint_be_bytes(&enabled.select(&index, &zero)?, 8)?;

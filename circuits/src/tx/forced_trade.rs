@@ -33,7 +33,8 @@ use zkperp_state::units::{
 };
 use zkperp_state::Fr;
 
-use crate::batch::{BatchVar, MaybeAccountVar};
+use crate::batch::{BatchVar, NamedAccountVar};
+use crate::leaf::AccountLeafVar;
 use crate::eq::conditional_enforce_not_equal;
 use crate::funding::settle_funding;
 use crate::margin::{is_risk_reducing, is_well_margined, margin_summary};
@@ -60,9 +61,9 @@ pub struct ForcedTradeWitness {
 
 /// One party's side of the fill, decided but not yet written.
 struct PartyVar {
-    account: MaybeAccountVar,
+    account: NamedAccountVar,
     ok: Boolean<Fr>,
-    new_hash: FpVar<Fr>,
+    new_leaf: AccountLeafVar,
 }
 
 /// What both parties share.
@@ -109,18 +110,19 @@ pub fn execute_forced_trade(
         flags,
         size: size.clone(),
     };
-    let exists_a = Boolean::new_witness(cs.clone(), || Ok(w.exists[0]))?;
-    let exists_b = Boolean::new_witness(cs.clone(), || Ok(w.exists[1]))?;
-    let a = b.alloc_account_or_empty(&w.accounts[0], &exists_a, &bits_a)?;
-    let a = party(b, &fill, a, &exists_a, &requester, &a_buys)?;
-    let b_account = b.alloc_account_or_empty(&w.accounts[1], &exists_b, &bits_b)?;
-    let counterparty = party(b, &fill, b_account, &exists_b, &signer, &!a_buys.clone())?;
+    // A is read first and B as A's write leaves the batch: both are decided before either is
+    // written, and the accesses are recorded in that order.
+    let a_account = b.read_named(&w.accounts[0], w.exists[0], &account_a, &bits_a, enabled)?;
+    let a = party(b, &fill, a_account, &requester, &a_buys)?;
+    let b_account = b.read_named(&w.accounts[1], w.exists[1], &account_b, &bits_b, enabled)?;
+    let counterparty = party(b, &fill, b_account, &signer, &!a_buys.clone())?;
 
     let served = enabled & &(&a.ok & &counterparty.ok);
-    b.prove_account_or_empty(&a.account, enabled)?;
-    b.write_proven_account(&a.account.path, &a.new_hash, &served)?;
-    b.prove_account_or_empty(&counterparty.account, enabled)?;
-    b.write_proven_account(&counterparty.account.path, &counterparty.new_hash, &served)?;
+    for (id, p) in [(&account_a, &a), (&account_b, &counterparty)] {
+        let after = AccountLeafVar::select_state(&served, &p.new_leaf, &p.account.leaf)?;
+        let exists = &p.account.exists;
+        b.access(id, &p.account.real, (exists, &p.account.leaf), (exists, &after))?;
+    }
 
     let gate = |x: &FpVar<Fr>| enabled.select(x, &zero);
     let mut body = uint_be_bytes(&gate(&index)?, 8)?;
@@ -141,12 +143,12 @@ pub fn execute_forced_trade(
 fn party(
     b: &BatchVar,
     fill: &Fill,
-    account: MaybeAccountVar,
-    exists: &Boolean<Fr>,
+    account: NamedAccountVar,
     authoriser: &FpVar<Fr>,
     buys: &Boolean<Fr>,
 ) -> Result<PartyVar, SynthesisError> {
     let leaf = &account.leaf;
+    let exists = &account.exists;
     let owner = leaf.l1_address.is_eq(authoriser)?;
     let params = &b.config.markets;
     let marks = b.marks();
@@ -183,11 +185,10 @@ fn party(
     for (p, s) in new_leaf.positions.iter_mut().zip(after_sizes) {
         p.size = s;
     }
-    let new_hash = new_leaf.hash()?;
     Ok(PartyVar {
         account,
         ok,
-        new_hash,
+        new_leaf,
     })
 }
 

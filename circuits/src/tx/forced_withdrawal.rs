@@ -19,7 +19,7 @@
 
 use zkperp_state::units::L1Address;
 use ark_r1cs_std::{
-    alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar,
+    boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar,
 };
 use ark_relations::gr1cs::SynthesisError;
 use zkperp_state::margin::Fraction;
@@ -33,6 +33,7 @@ use crate::witness::ReceiptError;
 use zkperp_state::pubdata::PubData;
 use zkperp_state::tx::{ForcedWithdrawal, L1ForcedWithdrawal};
 use crate::batch::BatchVar;
+use crate::leaf::AccountLeafVar;
 use crate::eq::conditional_enforce_equal;
 use crate::funding::settle_funding;
 use crate::margin::{is_nonnegative, margin_summary};
@@ -49,7 +50,6 @@ pub fn execute_forced_withdrawal(
     w: &ForcedWithdrawalWitness,
     enabled: &Boolean<Fr>,
 ) -> Result<(), SynthesisError> {
-    let cs = b.cs.clone();
     let r = &w.request;
     // The index and the requester are range-checked by their record bytes below.
     let index = b.witness(|| r.index)?;
@@ -57,9 +57,8 @@ pub fn execute_forced_withdrawal(
     let requester = b.witness(|| r.requester.to_field())?;
     let (amount, _) = b.unsigned(Fr::from(r.amount.get()), Amount::BITS)?;
     let (paid, _) = b.unsigned(Fr::from(w.paid.get()), Amount::BITS)?;
-    let exists = Boolean::new_witness(cs.clone(), || Ok(w.exists))?;
-
-    let (leaf, path) = b.account_or_empty(&w.account, &exists, &id_bits, enabled)?;
+    let named = b.read_named(&w.account, w.exists, &account, &id_bits, enabled)?;
+    let (exists, leaf) = (named.exists.clone(), named.leaf.clone());
 
     // What the rules decide.
     let owner = leaf.l1_address.is_eq(&requester)?;
@@ -72,7 +71,7 @@ pub fn execute_forced_withdrawal(
         settle_funding(&leaf.collateral, &leaf.positions, &b.funding_indices())?;
     let sizes: Vec<FpVar<Fr>> = positions.iter().map(|p| p.size.clone()).collect();
     let summary = margin_summary(&collateral, &sizes, &marks, params, Fraction::Initial)?;
-    let eligible = Boolean::kary_and(&[exists, owner, nonzero, not_fund])?;
+    let eligible = Boolean::kary_and(&[exists.clone(), owner, nonzero, not_fund])?;
     let zero = FpVar::zero();
     // 0 <= paid <= amount; nothing for a request the rules do not serve.
     conditional_enforce_unsigned_bits(&(&amount - &paid), Amount::BITS, enabled)?;
@@ -93,11 +92,11 @@ pub fn execute_forced_withdrawal(
         &pays,
     )?;
 
-    let mut after = leaf;
-    after.collateral = after_collateral;
-    after.positions = positions;
-    let new_hash = after.hash()?;
-    b.write_proven_account(&path, &new_hash, &pays)?;
+    let mut paid_out = leaf.clone();
+    paid_out.collateral = after_collateral;
+    paid_out.positions = positions;
+    let after = AccountLeafVar::select_state(&pays, &paid_out, &leaf)?;
+    b.access(&account, &named.real, (&exists, &leaf), (&exists, &after))?;
 
     let mut body = uint_be_bytes(&enabled.select(&index, &zero)?, 8)?;
     body.extend(uint_be_bytes(&enabled.select(&account, &zero)?, 4)?);

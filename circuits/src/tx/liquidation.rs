@@ -63,7 +63,7 @@ pub fn execute_liquidation(
     let fee_ppm = select_param(&flags, &params, |m| m.liquidation_fee.get());
 
     // (1, 2) The account, settled, below maintenance.
-    let (leaf, path) = b.account(&w.account, &account)?;
+    let (_, leaf) = b.read_leaf(&w.account, true, &account)?;
     let (collateral, mut positions) = settle_funding(&leaf.collateral, &leaf.positions, &indices)?;
     let sizes: Vec<FpVar<Fr>> = positions.iter().map(|p| p.size.clone()).collect();
     conditional_enforce_fresh_marks(&sizes, &[], &b.markets, &params, &b.now, enabled)?;
@@ -112,17 +112,16 @@ pub fn execute_liquidation(
         enforce_signed_bits(&p.size, BaseLots::BITS)?;
     }
 
-    let old_hash = leaf.hash()?;
-    let mut liquidated = leaf;
+    let mut liquidated = leaf.clone();
     liquidated.collateral = final_collateral;
     liquidated.positions = positions;
-    let new_hash = liquidated.hash()?;
-    b.write_account(&path, &old_hash, &new_hash, enabled)?;
+    let exists = Boolean::TRUE;
+    b.access(&account, enabled, (&exists, &leaf), (&exists, &liquidated))?;
 
     // (7) The fund takes the lots, the value, the fee and the deficit; it stays above
     // maintenance.
     let fund_id = FpVar::Constant(Fr::from(AccountId::INSURANCE_FUND.get()));
-    let (fund, fund_path) = b.account(&w.fund, &fund_id)?;
+    let (_, fund) = b.read_leaf(&w.fund, true, &fund_id)?;
     let (fund_collateral, mut fund_positions) =
         settle_funding(&fund.collateral, &fund.positions, &indices)?;
     for (p, flag) in fund_positions.iter_mut().zip(&flags) {
@@ -141,12 +140,10 @@ pub fn execute_liquidation(
         Fraction::Maintenance,
     )?;
     is_liquidatable(&fund_maintenance)?.conditional_enforce_equal(&Boolean::FALSE, enabled)?;
-    let fund_old = fund.hash()?;
-    let mut fund_new = fund;
+    let mut fund_new = fund.clone();
     fund_new.collateral = fund_after;
     fund_new.positions = fund_positions;
-    let fund_hash = fund_new.hash()?;
-    b.write_account(&fund_path, &fund_old, &fund_hash, enabled)
+    b.access(&fund_id, enabled, (&exists, &fund), (&exists, &fund_new))
 }
 
 #[derive(Debug, Clone)]

@@ -133,7 +133,7 @@ fn party(
     enabled: &Boolean<Fr>,
 ) -> Result<FpVar<Fr>, SynthesisError> {
     let cs = b.cs.clone();
-    let (leaf, path) = b.account(&w.account, &order.account)?;
+    let (_, leaf) = b.read_leaf(&w.account, true, &order.account)?;
 
     // 2. A buyer pays at most its limit, a seller takes at least its limit.
     let room = order.is_sell.select(
@@ -217,13 +217,12 @@ fn party(
     conditional_enforce_fresh_marks(&sizes, &after_sizes, &b.markets, params, &b.now, enabled)?;
     conditional_enforce_margin_rule(&before, &after, enabled)?;
 
-    let old_hash = leaf.hash()?;
-    let mut new_leaf = leaf;
+    let mut new_leaf = leaf.clone();
     new_leaf.collateral = after_collateral;
     new_leaf.positions = after_positions;
     new_leaf.orders_root = orders_root;
-    let new_hash = new_leaf.hash()?;
-    b.write_account(&path, &old_hash, &new_hash, enabled)?;
+    let exists = Boolean::TRUE;
+    b.access(&order.account, enabled, (&exists, &leaf), (&exists, &new_leaf))?;
     Ok(fee)
 }
 

@@ -45,7 +45,7 @@ pub fn execute_withdrawal(
     enforce_unsigned_bits(&nonce, Nonce::BITS)?;
     let signature = SignatureVar::new_witness(cs, || Ok(t.signature))?;
 
-    let (leaf, path) = b.account(&w.account, &account)?;
+    let (_, leaf) = b.read_leaf(&w.account, true, &account)?;
     conditional_enforce_equal(&nonce, &leaf.nonce, enabled)?;
     let word = &account + &nonce * two_pow(32) + &amount * two_pow(64);
     let message = poseidon(&[b.domain.tag(MessageKind::Withdrawal), word])?;
@@ -66,12 +66,10 @@ pub fn execute_withdrawal(
     conditional_enforce_fresh_marks(&sizes, &[], &b.markets, params, &b.now, enabled)?;
     conditional_enforce_margin_rule(&before, &after, enabled)?;
 
-    let old_hash = leaf.hash()?;
-    let mut new_leaf = leaf;
+    let mut new_leaf = leaf.clone();
     new_leaf.collateral = after_collateral;
     new_leaf.nonce = after_nonce;
     new_leaf.positions = positions;
-    let new_hash = new_leaf.hash()?;
 
     // The record, zero when disabled (apart from what `record` puts there).
     let zero = FpVar::zero();
@@ -86,7 +84,8 @@ pub fn execute_withdrawal(
         body,
         enabled,
     )?;
-    b.write_account(&path, &old_hash, &new_hash, enabled)
+    let exists = Boolean::TRUE;
+    b.access(&account, enabled, (&exists, &leaf), (&exists, &new_leaf))
 }
 
 #[derive(Debug, Clone)]

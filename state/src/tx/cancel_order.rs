@@ -79,7 +79,7 @@ pub fn execute_cancel_order<S: NodeStore>(
 impl Kind for CancelOrder {
     type Record = NoRecord;
     type Error = CancelOrderError;
-    const WRITES: usize = 1;
+    const ACCOUNTS: usize = 1;
 
     fn execute<S: NodeStore>(&self, ctx: &mut Ctx<'_, S>) -> Result<(), Self::Error> {
         execute_cancel_order(ctx, self)

@@ -219,7 +219,8 @@ pub fn execute_deleverage<S: NodeStore>(
 impl Kind for Deleverage {
     type Record = NoRecord;
     type Error = DeleverageError;
-    const WRITES: usize = 2;
+    /// The bankrupt account, the counterparty, and the insurance fund it reads.
+    const ACCOUNTS: usize = 3;
 
     fn execute<S: NodeStore>(&self, ctx: &mut Ctx<'_, S>) -> Result<(), Self::Error> {
         execute_deleverage(ctx, self)

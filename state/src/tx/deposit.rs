@@ -186,7 +186,7 @@ pub enum DepositError {}
 impl Kind for Deposit {
     type Record = DepositRecord;
     type Error = DepositError;
-    const WRITES: usize = 1;
+    const ACCOUNTS: usize = 1;
     fn queue_index(&self) -> Option<u64> {
         Some(self.request.index)
     }

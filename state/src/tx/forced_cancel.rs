@@ -108,7 +108,7 @@ impl L1Record for ForcedCancelRecord {
 impl Kind for ForcedCancel {
     type Record = ForcedCancelRecord;
     type Error = ForcedCancelError;
-    const WRITES: usize = 1;
+    const ACCOUNTS: usize = 1;
 
     fn queue_index(&self) -> Option<u64> {
         Some(self.request.index)

@@ -231,7 +231,7 @@ impl L1Record for ForcedTradeRecord {
 impl Kind for ForcedTrade {
     type Record = ForcedTradeRecord;
     type Error = ForcedTradeError;
-    const WRITES: usize = 2;
+    const ACCOUNTS: usize = 2;
 
     fn queue_index(&self) -> Option<u64> {
         Some(self.request.index)

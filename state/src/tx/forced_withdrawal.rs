@@ -155,7 +155,7 @@ pub enum ForcedWithdrawalError {}
 impl Kind for ForcedWithdrawal {
     type Record = ForcedWithdrawalRecord;
     type Error = ForcedWithdrawalError;
-    const WRITES: usize = 1;
+    const ACCOUNTS: usize = 1;
     fn queue_index(&self) -> Option<u64> {
         Some(self.request.index)
     }

@@ -109,7 +109,7 @@ impl L1Record for FundingIndexRecord {
 impl Kind for FundingTick {
     type Record = FundingIndexRecord;
     type Error = FundingTickError;
-    const WRITES: usize = 0;
+    const ACCOUNTS: usize = 0;
 
     fn execute<S: NodeStore>(&self, ctx: &mut Ctx<'_, S>) -> Result<(), Self::Error> {
         execute_funding_tick(ctx, self)

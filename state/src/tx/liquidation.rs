@@ -139,7 +139,7 @@ pub fn execute_liquidation<S: NodeStore>(
 impl Kind for Liquidation {
     type Record = NoRecord;
     type Error = LiquidationError;
-    const WRITES: usize = 2;
+    const ACCOUNTS: usize = 2;
 
     fn execute<S: NodeStore>(&self, ctx: &mut Ctx<'_, S>) -> Result<(), Self::Error> {
         execute_liquidation(ctx, self)

@@ -52,7 +52,7 @@ pub trait Kind: Sized {
     /// Why a transaction of this kind is refused.
     type Error: std::error::Error + Clone + PartialEq + Eq;
     /// Leaf writes a slot of this kind reserves in the data-availability record.
-    const WRITES: usize;
+    const ACCOUNTS: usize;
     /// The index of the L1 queue entry this transaction serves, for kinds the L1 queues. Each
     /// such kind has its own queue, consumed in order: [`execute`] refuses any other index.
     fn queue_index(&self) -> Option<u64> {

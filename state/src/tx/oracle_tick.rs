@@ -175,7 +175,7 @@ impl L1Record for MarkPriceRecord {
 impl Kind for OracleTick {
     type Record = MarkPriceRecord;
     type Error = OracleTickError;
-    const WRITES: usize = 0;
+    const ACCOUNTS: usize = 0;
 
     fn execute<S: NodeStore>(&self, ctx: &mut Ctx<'_, S>) -> Result<(), Self::Error> {
         execute_oracle_tick(ctx, self)

@@ -223,7 +223,7 @@ pub fn execute_trade<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Trade) -> Result<(
 impl Kind for Trade {
     type Record = NoRecord;
     type Error = TradeError;
-    const WRITES: usize = 2;
+    const ACCOUNTS: usize = 2;
 
     fn execute<S: NodeStore>(&self, ctx: &mut Ctx<'_, S>) -> Result<(), Self::Error> {
         execute_trade(ctx, self)

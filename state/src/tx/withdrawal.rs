@@ -143,7 +143,7 @@ impl L1Record for WithdrawalRecord {
 impl Kind for Withdrawal {
     type Record = WithdrawalRecord;
     type Error = WithdrawalError;
-    const WRITES: usize = 1;
+    const ACCOUNTS: usize = 1;
 
     fn execute<S: NodeStore>(&self, ctx: &mut Ctx<'_, S>) -> Result<(), Self::Error> {
         execute_withdrawal(ctx, self)
