@@ -374,6 +374,38 @@ impl SealedBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::*;
+
+    /// Four traders; in one batch 0 trades with 1 and 2 with 3, in the other 0 with 3 and 2
+    /// with 1 (same sizes, prices, fees): the L1 sees the same accounts in the same order, and
+    /// nothing in the data-availability list pairs them.
+    #[test]
+    fn the_published_accounts_say_nothing_of_the_pairs() {
+        let published = |pairs: [(usize, usize); 2]| {
+            let mut f = Fixture::new(4);
+            for t in 0..4 {
+                f.deposit(t, 1_000_000_000);
+            }
+            f.state.end_batch().expect("seal");
+            f.state.begin_batch(ts(START + 60)).expect("begin");
+            for (buyer, seller) in pairs {
+                f.trade(buyer, seller, btc(), 100, 500_000).expect("trade");
+            }
+            let batch = f.state.end_batch().expect("seal");
+            let shape = Shape::tight(&batch);
+            let data = batch.public_data(&shape).expect("fits");
+            (data, (0..4).map(|t| f.id(t)).collect::<Vec<_>>())
+        };
+        let (one, ids) = published([(0, 1), (2, 3)]);
+        let (other, _) = published([(0, 3), (2, 1)]);
+        // Each trader ends where it would with the other pairing: the bytes are the same.
+        assert_eq!(one.to_bytes(), other.to_bytes());
+        let mut expected = ids;
+        expected.push(AccountId::FEES);
+        expected.sort();
+        let listed: Vec<AccountId> = one.accounts.iter().map(|a| a.account).collect();
+        assert_eq!(listed, expected, "each touched account once, ascending");
+    }
 
     #[test]
     fn shape_ids_round_trip() {

@@ -131,7 +131,7 @@ pub struct AccountUpdate {
 }
 
 impl AccountUpdate {
-    /// A reserved write that did not happen: account 0, leaf hash 0.
+    /// An unused entry of the account table: account 0, leaf hash 0.
     pub const NOOP: AccountUpdate = AccountUpdate {
         account: AccountId::INSURANCE_FUND,
         leaf_hash: <Fr as ark_ff::AdditiveGroup>::ZERO,
