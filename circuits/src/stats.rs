@@ -38,7 +38,9 @@ pub fn batch_constraints(config: &Arc<StateConfig>, shape: Shape) -> Result<usiz
 }
 
 /// What one slot of a kind adds to a batch, averaged over `SAMPLE` slots so that the SHA-256
-/// blocks its bytes fill are counted fairly.
+/// blocks its bytes fill are counted fairly. The account table's size is held fixed: a slot's
+/// accesses are counted here, the entries of the distinct accounts they touch apart
+/// ([`table_entry_cost`]).
 #[derive(Debug, Clone, Serialize)]
 pub struct SlotCost {
     pub kind: &'static str,
@@ -47,6 +49,9 @@ pub struct SlotCost {
 
 const SAMPLE: usize = 4;
 
+/// The account table size the slot costs are measured at.
+const TABLE: u16 = 16;
+
 /// A shape with `n` slots of `kind` and nothing else.
 pub fn only(kind: SlotKind, n: u16) -> Shape {
     let mut shape = Shape::default();
@@ -54,19 +59,35 @@ pub fn only(kind: SlotKind, n: u16) -> Shape {
     shape
 }
 
-/// The marginal cost of each slot kind.
+fn with_table(mut shape: Shape, accounts: u16) -> Shape {
+    shape.accounts = accounts;
+    shape
+}
+
+/// The marginal cost of each slot kind (its accesses; the table fixed).
 pub fn slot_costs(config: &Arc<StateConfig>) -> Result<Vec<SlotCost>, StatsError> {
-    let empty = batch_constraints(config, Shape::default())?;
+    let empty = batch_constraints(config, with_table(Shape::default(), TABLE))?;
     SlotKind::ALL
         .into_iter()
         .map(|kind| {
-            let n = batch_constraints(config, only(kind, SAMPLE as u16))?;
+            let n = batch_constraints(config, with_table(only(kind, SAMPLE as u16), TABLE))?;
             Ok(SlotCost {
                 kind: kind.name(),
                 constraints: (n - empty).div_ceil(SAMPLE),
             })
         })
         .collect()
+}
+
+/// The marginal cost of one entry of the account table: one distinct account of a batch (its
+/// tree update, its rows, its published 36 bytes).
+pub fn table_entry_cost(config: &Arc<StateConfig>) -> Result<usize, StatsError> {
+    let base = batch_constraints(config, with_table(Shape::default(), TABLE))?;
+    let more = batch_constraints(
+        config,
+        with_table(Shape::default(), TABLE + SAMPLE as u16),
+    )?;
+    Ok((more - base).div_ceil(SAMPLE))
 }
 
 /// The constraints `gadget` adds to a constraint system (counted in setup mode).

@@ -43,6 +43,7 @@ pub fn run(args: &Args) -> Result<()> {
             .map(|s| (s.kind.to_string(), serde_json::json!(s.constraints)))
             .collect::<serde_json::Map<_, _>>(),
         "batch_overhead": empty,
+        "table_entry": stats::table_entry_cost(&config)?,
         "exit": stats::constraints(zkperp_circuits::exit::ExitCircuit::blank(config.clone()))?,
         "batch": { "shape": shape.id(), "constraints": batch, "pubdata_bytes": shape.pubdata_len() },
     });
