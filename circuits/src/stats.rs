@@ -83,10 +83,7 @@ pub fn slot_costs(config: &Arc<StateConfig>) -> Result<Vec<SlotCost>, StatsError
 /// tree update, its rows, its published 36 bytes).
 pub fn table_entry_cost(config: &Arc<StateConfig>) -> Result<usize, StatsError> {
     let base = batch_constraints(config, with_table(Shape::default(), TABLE))?;
-    let more = batch_constraints(
-        config,
-        with_table(Shape::default(), TABLE + SAMPLE as u16),
-    )?;
+    let more = batch_constraints(config, with_table(Shape::default(), TABLE + SAMPLE as u16))?;
     Ok((more - base).div_ceil(SAMPLE))
 }
 

@@ -211,12 +211,25 @@ fn key_of_cancel(cancel: &CancelOrder) -> OrderKey {
 
 impl Slots {
     /// Transactions of `kind` the open batch can still take: 0 when no batch is open or the
-    /// batch has passed `kind`. The state's batch log is the record of what the batch holds
-    /// (a rolled-back fill-or-kill leaves no trace in it).
+    /// batch has passed `kind`; no more than its slots and its account table leave. The
+    /// state's batch log is the record of what the batch holds (a rolled-back fill-or-kill
+    /// leaves no trace in it).
     fn room<S: NodeStore>(&self, state: &State<S>, kind: SlotKind) -> usize {
         if !self.open {
             return 0;
         }
+        // The account table: each transaction may bring as many new accounts as its kind
+        // touches (a conservative bound: near a full table, a transaction whose accounts are
+        // already in it waits for the next batch too).
+        let table_room = match kind.accounts() {
+            0 => usize::MAX,
+            n => {
+                self.shape
+                    .table_len()
+                    .saturating_sub(state.batch_accounts())
+                    / n
+            }
+        };
         let mut used = 0;
         for applied in state.batch_log().iter().rev() {
             match SlotKind::of(&applied.tx).cmp(&kind) {
@@ -225,7 +238,7 @@ impl Slots {
                 std::cmp::Ordering::Equal => used += 1,
             }
         }
-        self.shape.count(kind).saturating_sub(used)
+        self.shape.count(kind).saturating_sub(used).min(table_room)
     }
 
     fn hold(&mut self, ticket: u64, tx: Transaction) {

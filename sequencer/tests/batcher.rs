@@ -865,3 +865,65 @@ fn a_forced_cancel_drops_the_orders_below_the_floor_from_the_book() {
     assert!(dropped(&begun).is_empty());
     assert_eq!(resting(&w), [30]);
 }
+
+/// A shape whose account table is smaller than its slots could touch: deposits and trades of
+/// new accounts fill the table before the slots, and the batch rolls (or the deposit waits)
+/// when the next transaction could bring accounts the table has no room for. Every sealed
+/// batch fits, its table included.
+#[test]
+fn a_full_account_table_rolls_the_batch() {
+    // 5 entries: the fee account and four more; 6 deposit and 8 trade slots.
+    let mut w = World::new(6, "o2-f1-l1-x1-d6-fw1-fc1-ft1-t8-w1-c1-a5");
+    assert_eq!(w.begin(START).outcome, Outcome::BatchStarted);
+    let tick = w.tick(btc(), 500_000);
+    assert_eq!(w.run(tick).outcome, Outcome::Applied);
+    let mut outcomes = Vec::new();
+    for t in 0..6 {
+        let deposit = w.deposit(t, 1_000_000_000);
+        outcomes.push(w.run(deposit).outcome);
+    }
+    assert!(outcomes[..4].iter().all(|o| *o == Outcome::Applied));
+    assert!(
+        outcomes[4..].iter().all(|o| *o == Outcome::Held),
+        "the table is full: the next batch"
+    );
+    w.end();
+    w.begin(START + 1);
+    assert_eq!(
+        w.batcher.engine().state().batch_log().len(),
+        2,
+        "the held deposits"
+    );
+    w.end();
+    w.begin(START + 2);
+
+    // Trader 0 bids; traders 1..=5 each sell 1 lot into it: five fills of two accounts each.
+    for seller in 1..=5 {
+        let ask = w.f.order(seller, btc(), Side::Sell, 1, 500_000);
+        w.submit(ask, TimeInForce::GoodTillCancelled);
+    }
+    let bid = w.f.order(0, btc(), Side::Buy, 5, 500_000);
+    let executed = w.submit(bid, TimeInForce::GoodTillCancelled);
+    assert_eq!(fills(&executed.outcome), 5);
+    let rolled: Vec<_> = executed.sealed().cloned().collect();
+    assert_eq!(
+        rolled.len(),
+        2,
+        "two fills per batch: each may bring two accounts"
+    );
+    w.end();
+    let trades: Vec<usize> = w
+        .sealed()
+        .iter()
+        .skip(2)
+        .map(|b| kinds(b).iter().filter(|k| **k == T).count())
+        .collect();
+    assert_eq!(trades, [2, 2, 1]);
+    for batch in w.sealed() {
+        assert!(
+            batch.touched().len() <= 5,
+            "{} accounts",
+            batch.touched().len()
+        );
+    }
+}

@@ -7,7 +7,7 @@
 //! markets hash = Poseidon(pack(market state_0), ..)   (pack: see MarketState::pack)
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -153,6 +153,9 @@ pub struct State<S: NodeStore = MemoryStore> {
     batches_sealed: u64,
     /// The batch's transactions so far, with their receipts (the circuit's witness).
     batch_log: Vec<AppliedTx>,
+    /// The accounts the batch's transactions have read or written so far (its account table
+    /// but the fee account: `SealedBatch::touched`).
+    batch_touched: BTreeSet<AccountId>,
     /// Trading fees of the batch so far, credited to the fee account when it seals.
     pending_fees: i128,
     /// While a savepoint is open: how to undo each account write since.
@@ -328,6 +331,7 @@ impl<S: NodeStore> State<S> {
             batch_start_markets: Vec::new(),
             batches_sealed: 0,
             batch_log: Vec::new(),
+            batch_touched: BTreeSet::new(),
             pending_fees: 0,
             undo: None,
         }
@@ -428,6 +432,7 @@ impl<S: NodeStore> State<S> {
         self.now = timestamp;
         self.mark_batch_start();
         self.batch_log.clear();
+        self.batch_touched.clear();
         Ok(())
     }
 
@@ -478,6 +483,23 @@ impl<S: NodeStore> State<S> {
         &self.batch_log
     }
 
+    /// The accounts the open batch touches: its transactions' and, at the seal, the fee
+    /// account (the entries of its account table, `crate::table`).
+    pub fn batch_accounts(&self) -> usize {
+        self.batch_touched.len() + usize::from(!self.batch_touched.contains(&AccountId::FEES))
+    }
+
+    fn note_touched(touched: &mut BTreeSet<AccountId>, receipt: &Receipt) {
+        touched.extend(
+            receipt
+                .reads
+                .iter()
+                .filter(|r| r.proof.is_some())
+                .map(|r| r.account),
+        );
+        touched.extend(receipt.writes.iter().map(|w| w.account));
+    }
+
     /// Seals the batch: credits its trading fees to the fee account (one write, always made, so
     /// every batch ends with the same step) and returns everything its proof and public data need.
     pub fn end_batch(&mut self) -> Result<SealedBatch, StateError> {
@@ -522,6 +544,7 @@ impl<S: NodeStore> State<S> {
             fee_write,
         };
         self.batches_sealed += 1;
+        self.batch_touched.clear();
         self.mark_batch_start();
         Ok(sealed)
     }
@@ -544,6 +567,7 @@ impl<S: NodeStore> State<S> {
         let receipt = self
             .commit(effects)
             .map_err(|e| TxError::Storage(e.to_string()))?;
+        Self::note_touched(&mut self.batch_touched, &receipt);
         self.batch_log.push(AppliedTx {
             tx: tx.clone(),
             receipt: receipt.clone(),
@@ -610,6 +634,10 @@ impl<S: NodeStore> State<S> {
         self.next_account = sp.next_account;
         self.queues = sp.queues;
         self.batch_log.truncate(sp.log_len);
+        self.batch_touched.clear();
+        for applied in &self.batch_log {
+            Self::note_touched(&mut self.batch_touched, &applied.receipt);
+        }
         self.pending_fees = sp.pending_fees;
         if sp.undo_len == 0 {
             self.undo = None;
