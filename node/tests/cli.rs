@@ -67,10 +67,20 @@ fn circuit_stats_reports_the_budgets() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(json["poseidon2"], 240);
     assert!(json["eddsa_verify"].as_u64().expect("count") <= 6_000);
-    // Production depths by default: a trade slot within 100,000 constraints.
+    // Production depths by default: a trade slot (its accesses: signatures, orders trees,
+    // margin) and the table entry of one new account within 100,000 constraints, a market
+    // maker's fill against a new taker.
     assert_eq!(json["account_tree_depth"], 32);
     let trade = json["slots"]["trade"].as_u64().expect("count");
-    assert!(trade > 50_000 && trade <= 100_000, "trade slot {trade}");
+    let entry = json["table_entry"].as_u64().expect("count");
+    assert!(
+        trade > 25_000 && entry > 15_000,
+        "trade slot {trade}, entry {entry}"
+    );
+    assert!(
+        trade + entry <= 100_000,
+        "trade slot {trade} + entry {entry}"
+    );
     for kind in [
         "oracle_tick",
         "funding_tick",
