@@ -166,11 +166,6 @@ pub fn check(
     Ok(sorted)
 }
 
-/// Whether a row is a table entry's open (for callers that walk the sorted rows).
-pub fn is_open(row: &TranscriptRow) -> Result<Boolean<Fr>, SynthesisError> {
-    row.time.is_eq(&FpVar::Constant(Fr::from(OPEN_TIME)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
