@@ -23,7 +23,7 @@ const WIDTH: usize = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CipherError {
-    #[error("a ciphertext of {got} elements cannot hold {len} (it has 3 ceil(len / 3) + 1)")]
+    #[error("a ciphertext of {got} elements cannot hold {len} (it has 3 ceil(len / 3), and one more with its tag)")]
     Length { len: usize, got: usize },
     #[error("the padding does not decrypt to zeros: another key, nonce or length")]
     Padding,
@@ -55,9 +55,8 @@ pub fn ciphertext_len(len: usize) -> usize {
     len.div_ceil(3) * 3 + 1
 }
 
-/// Encrypts `message` under `key` and `nonce` (never reuse one for a key; the type keeps it
-/// below 2^128, as the cipher requires).
-pub fn encrypt(message: &[Fr], key: [Fr; 2], nonce: u128) -> Vec<Fr> {
+/// The sponge's ciphertext blocks without the tag, and the state after the last block.
+fn absorb(message: &[Fr], key: [Fr; 2], nonce: u128) -> (Vec<Fr>, [Fr; WIDTH]) {
     let mut state = initial_state(key, nonce, message.len());
     let mut out = Vec::with_capacity(ciphertext_len(message.len()));
     let zero = Fr::from(0u64);
@@ -68,9 +67,45 @@ pub fn encrypt(message: &[Fr], key: [Fr; 2], nonce: u128) -> Vec<Fr> {
             out.push(*s);
         }
     }
+    (out, state)
+}
+
+/// Encrypts `message` under `key` and `nonce` (never reuse one for a key; the type keeps it
+/// below 2^128, as the cipher requires).
+pub fn encrypt(message: &[Fr], key: [Fr; 2], nonce: u128) -> Vec<Fr> {
+    let (mut out, mut state) = absorb(message, key, nonce);
     permute4(&mut state);
     out.push(state[1]);
     out
+}
+
+/// [`encrypt`] without the authentication tag: the first `3 ceil(len / 3)` elements, for a
+/// message whose integrity something else checks (a data-availability record: the leaf hash the
+/// proof publishes). zk-kit's `poseidonDecryptWithoutCheck` reads it.
+pub fn encrypt_untagged(message: &[Fr], key: [Fr; 2], nonce: u128) -> Vec<Fr> {
+    absorb(message, key, nonce).0
+}
+
+/// The message blocks of `ciphertext` (without a tag) and the sponge state after them.
+fn squeeze(ciphertext: &[Fr], key: [Fr; 2], nonce: u128, len: usize) -> (Vec<Fr>, [Fr; WIDTH]) {
+    let mut state = initial_state(key, nonce, len);
+    let mut message = Vec::with_capacity(ciphertext.len());
+    for block in ciphertext.chunks(3) {
+        permute4(&mut state);
+        for (j, c) in block.iter().enumerate() {
+            message.push(*c - state[j + 1]);
+            state[j + 1] = *c;
+        }
+    }
+    (message, state)
+}
+
+fn unpad(mut message: Vec<Fr>, len: usize) -> Result<Vec<Fr>, CipherError> {
+    if message[len..].iter().any(|m| *m != Fr::from(0u64)) {
+        return Err(CipherError::Padding);
+    }
+    message.truncate(len);
+    Ok(message)
 }
 
 /// Decrypts `len` elements; refuses a ciphertext that another key, nonce or length made, or
@@ -87,24 +122,29 @@ pub fn decrypt(
             got: ciphertext.len(),
         });
     }
-    let mut state = initial_state(key, nonce, len);
-    let mut message = Vec::with_capacity(ciphertext.len() - 1);
-    for block in ciphertext[..ciphertext.len() - 1].chunks(3) {
-        permute4(&mut state);
-        for (j, c) in block.iter().enumerate() {
-            message.push(*c - state[j + 1]);
-            state[j + 1] = *c;
-        }
-    }
-    if message[len..].iter().any(|m| *m != Fr::from(0u64)) {
-        return Err(CipherError::Padding);
-    }
+    let (message, mut state) = squeeze(&ciphertext[..ciphertext.len() - 1], key, nonce, len);
     permute4(&mut state);
     if ciphertext.last() != Some(&state[1]) {
         return Err(CipherError::Tag);
     }
-    message.truncate(len);
-    Ok(message)
+    unpad(message, len)
+}
+
+/// Decrypts a ciphertext of [`encrypt_untagged`]: nothing authenticates it but the zero padding
+/// (when `len` is not a multiple of 3), so the caller checks what it decrypts to.
+pub fn decrypt_untagged(
+    ciphertext: &[Fr],
+    key: [Fr; 2],
+    nonce: u128,
+    len: usize,
+) -> Result<Vec<Fr>, CipherError> {
+    if ciphertext.len() != ciphertext_len(len) - 1 {
+        return Err(CipherError::Length {
+            len,
+            got: ciphertext.len(),
+        });
+    }
+    unpad(squeeze(ciphertext, key, nonce, len).0, len)
 }
 
 #[cfg(test)]
@@ -160,5 +200,30 @@ mod tests {
             decrypt(&ct[..6], key, 99, 4),
             Err(CipherError::Length { len: 4, got: 6 })
         );
+    }
+
+    #[test]
+    fn the_untagged_ciphertext_is_the_tagged_one_without_its_tag() {
+        let key = [Fr::from(3u64), Fr::from(4u64)];
+        for len in 1..=7 {
+            let message: Vec<Fr> = (0..len as u64).map(|i| Fr::from(50 + i)).collect();
+            let tagged = encrypt(&message, key, 12);
+            let untagged = encrypt_untagged(&message, key, 12);
+            assert_eq!(untagged[..], tagged[..tagged.len() - 1], "length {len}");
+            assert_eq!(
+                decrypt_untagged(&untagged, key, 12, len).expect("decrypt"),
+                message
+            );
+            assert_eq!(
+                decrypt_untagged(&tagged, key, 12, len),
+                Err(CipherError::Length {
+                    len,
+                    got: tagged.len()
+                })
+            );
+        }
+        // Without a tag only the padding can catch another nonce (length 2 pads one zero).
+        let ct = encrypt_untagged(&[Fr::from(1u64), Fr::from(2u64)], key, 12);
+        assert_eq!(decrypt_untagged(&ct, key, 13, 2), Err(CipherError::Padding));
     }
 }

@@ -91,6 +91,16 @@ impl PrivateKey {
         PublicKey(mul_base8_le(&shr3(&s)))
     }
 
+    /// Baby Jubjub Diffie-Hellman: `s * point` for this key's secret scalar `s` (zk-kit's
+    /// `deriveSecretScalar`, MACI's `generateEcdhSharedKey`). With `point = e * Base8` it equals
+    /// `e * A` for the public key `A = s * Base8`: how an owner recovers the secret the operator
+    /// derived from their public key (`record::owner_salt`). `point` is a checked subgroup point,
+    /// where `s` may be read modulo `l`.
+    pub fn shared_point(&self, point: &Point) -> Point {
+        let (s, _) = self.expand();
+        mul(point, &Fs::from_le_bytes_mod_order(&shr3(&s)))
+    }
+
     /// Signs a field element (the Poseidon hash of a transaction's encoding).
     pub fn sign(&self, msg: Fq) -> Signature {
         let (s, seed) = self.expand();

@@ -36,6 +36,7 @@ pub mod merkle;
 pub mod order;
 pub mod poseidon;
 pub mod pubdata;
+pub mod record;
 pub mod state;
 pub mod table;
 pub mod testkit;
