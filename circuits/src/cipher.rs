@@ -24,6 +24,17 @@ pub fn encrypt(
     tag: bool,
 ) -> Result<Vec<FpVar<Fr>>, SynthesisError> {
     enforce_unsigned_bits(nonce, 128)?;
+    encrypt_bounded(message, key, nonce, tag)
+}
+
+/// [`encrypt`] for a nonce the caller knows is below 2^128 (one built from range-checked parts,
+/// as a record's `2^32 batch + id`), which it does not check again.
+pub fn encrypt_bounded(
+    message: &[FpVar<Fr>],
+    key: [&FpVar<Fr>; 2],
+    nonce: &FpVar<Fr>,
+    tag: bool,
+) -> Result<Vec<FpVar<Fr>>, SynthesisError> {
     let params = params(WIDTH - 1).map_err(|_| SynthesisError::Unsatisfiable)?;
     let mut state = vec![
         FpVar::zero(),

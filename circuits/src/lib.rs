@@ -52,6 +52,7 @@ pub mod order;
 pub mod permutation;
 pub mod poseidon;
 pub mod pubdata;
+pub mod record;
 pub mod sha256;
 pub mod stats;
 pub mod table;

@@ -77,3 +77,112 @@ fn eddsa_gadget_accepts_circomlibjs_signatures_and_nothing_else() {
         }
     }
 }
+
+fn int(v: &Value) -> i128 {
+    v.as_str().expect("decimal").parse().expect("integer")
+}
+
+/// The record gadgets against zk-kit (`da.json`, made by `gen-da.js`): the creation from the
+/// operator's scalar and the owner's key, the salt's steps, the leaf hash and the ciphertext, all
+/// from the JSON's values; a ciphertext element off by one is refused.
+#[test]
+fn record_gadgets_match_zk_kit() {
+    use ark_ff::{BigInteger, PrimeField};
+    use zkperp_circuits::funding::PositionVar;
+    use zkperp_circuits::leaf::AccountLeafVar;
+    use zkperp_circuits::record::{create, nonce, step, RecordVar};
+    use zkperp_state::babyjubjub::Fs;
+    use zkperp_state::field::fr_from_i128;
+
+    let da = load("da.json");
+    for (n, case) in da["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .enumerate()
+    {
+        for tamper in [false, true] {
+            let cs = ConstraintSystem::<Fr>::new_ref();
+            let w = |v: Fr| witness(&cs, v);
+            let key = PublicKeyVar::new_witness(cs.clone(), || {
+                zkperp_state::eddsa::PublicKey::from_coordinates(
+                    fe(&case["public_key"]["x"]),
+                    fe(&case["public_key"]["y"]),
+                )
+                .map_err(|_| ark_relations::gr1cs::SynthesisError::Unsatisfiable)
+            })
+            .expect("key");
+            let e: Fs = case["e"].as_str().expect("e").parse().expect("scalar");
+            let bits: Vec<Boolean<Fr>> = e.into_bigint().to_bits_le()[..251]
+                .iter()
+                .map(|b| Boolean::new_witness(cs.clone(), || Ok(*b)).expect("bit"))
+                .collect();
+            let created = create(&bits, key.point()).expect("create");
+            assert_eq!(
+                created.ephemeral.x().value().expect("x"),
+                fe(&case["ephemeral"]["x"])
+            );
+            assert_eq!(
+                created.salt.value().expect("salt"),
+                fe(&case["salt_0"]),
+                "case {n}"
+            );
+
+            let id = w(fe(&case["account"]));
+            let mut salt = created.salt;
+            let mut record_nonce = None;
+            for s in case["steps"].as_array().expect("steps") {
+                let batch_nonce = nonce(&w(fe(&s["batch"])), &id);
+                salt = step(&salt, &batch_nonce, &w(fe(&s["rho"]))).expect("step");
+                assert_eq!(salt.value().expect("salt"), fe(&s["salt"]), "case {n}");
+                record_nonce = Some(batch_nonce);
+            }
+            let record_nonce = record_nonce.expect("a batch");
+            assert_eq!(record_nonce.value().expect("nonce"), fe(&case["nonce"]));
+
+            let leaf = &case["leaf"];
+            let l1 = leaf["l1_address"]
+                .as_str()
+                .expect("hex")
+                .trim_start_matches("0x");
+            let l1 = Fr::from(num_bigint::BigUint::parse_bytes(l1.as_bytes(), 16).expect("hex"));
+            let leaf = AccountLeafVar {
+                public_key: key,
+                l1_address: w(l1),
+                collateral: w(fr_from_i128(int(&leaf["collateral"]))),
+                nonce: w(fr_from_i128(int(&leaf["nonce"]))),
+                order_floor: w(fr_from_i128(int(&leaf["order_floor"]))),
+                positions: leaf["positions"]
+                    .as_array()
+                    .expect("positions")
+                    .iter()
+                    .map(|p| PositionVar {
+                        size: w(fr_from_i128(int(&p["size"]))),
+                        funding_index: w(fr_from_i128(int(&p["funding_index"]))),
+                    })
+                    .collect(),
+                orders_root: w(fe(&leaf["orders_root"])),
+                salt,
+            };
+            let hash = leaf.hash().expect("hash");
+            assert_eq!(
+                hash.value().expect("hash"),
+                fe(&case["leaf_hash"]),
+                "case {n}"
+            );
+            let record = RecordVar::seal(&record_nonce, &id, &leaf, &hash).expect("seal");
+            let expected = case["ciphertext"].as_array().expect("ciphertext");
+            assert_eq!(record.ciphertext.len(), expected.len());
+            for (i, (c, e)) in record.ciphertext.iter().zip(expected).enumerate() {
+                let claimed = fe(e) + Fr::from(u64::from(tamper && i == 0));
+                let input = FpVar::new_input(cs.clone(), || Ok(claimed)).expect("input");
+                ark_r1cs_std::eq::EqGadget::enforce_equal(c, &input).expect("equal");
+            }
+            assert_eq!(
+                cs.is_satisfied().expect("satisfiable?"),
+                !tamper,
+                "case {n}"
+            );
+        }
+    }
+}

@@ -274,7 +274,7 @@ fn unpack(words: &[Fr], markets: usize, owner: &Owner, salt: Fr) -> Option<Accou
         }
     }
     Some(AccountLeaf {
-        public_key: owner.public_key.clone(),
+        public_key: owner.public_key,
         l1_address: owner.l1_address,
         collateral: Collateral::new(collateral).ok()?,
         nonce: Nonce::new(nonce as u64).ok()?,
@@ -361,7 +361,7 @@ mod tests {
             let record = Record::seal(9, AccountId::new(5).expect("id"), &leaf);
             assert_eq!(record.ciphertext.len(), ciphertext_len(markets));
             let owner = Owner {
-                public_key: leaf.public_key.clone(),
+                public_key: leaf.public_key,
                 l1_address: leaf.l1_address,
             };
             assert_eq!(record.open(9, &owner, salt, markets), Ok(leaf.clone()));
