@@ -13,7 +13,7 @@
 //! the words are the leaf's fields, and the leaf hash the proof publishes pins the fields, so the
 //! ciphertext decrypts to the leaf behind the published hash. Costs (asserted by the tests):
 //! a step 258, the words 0, the cipher 258 for up to three words (up to three markets), 264 for
-//! each three more, a creation 4,104 (the scalar's 251 bits, `e Base8` and `e A`, the hash).
+//! each three more, a creation 4,105 (the scalar's 251 bits, `e Base8` and `e A`, the hash).
 
 use ark_r1cs_std::{boolean::Boolean, fields::fp::FpVar, fields::FieldVar};
 use ark_relations::gr1cs::SynthesisError;
@@ -25,6 +25,7 @@ use zkperp_state::Fr;
 
 use crate::babyjubjub::{mul, mul_base8_le, PointVar};
 use crate::cipher::encrypt_bounded;
+use crate::eq::conditional_enforce_not_equal;
 use crate::leaf::{pack_position, AccountLeafVar};
 use crate::poseidon::poseidon;
 use crate::units::two_pow;
@@ -107,11 +108,16 @@ pub struct CreationVar {
 
 /// Twin of `record::create`: `E` and the salt from the operator's scalar `e` as little-endian
 /// bits (not reduced; `e` and `e + l` give the same point) and the owner's key (a subgroup
-/// point). `E` is refused when it is the identity (`e = 0 mod l`: a salt anyone could compute);
-/// in the subgroup, the identity is the only point with `x = 0`.
-pub fn create(e_le: &[Boolean<Fr>], owner: &PointVar) -> Result<CreationVar, SynthesisError> {
+/// point). When `creates`, `E` is refused if it is the identity (`e = 0 mod l`: a salt anyone
+/// could compute); in the subgroup the identity is the only point with `x = 0`. A deposit slot
+/// that credits an existing account carries a scalar it does not use, and refuses nothing.
+pub fn create(
+    e_le: &[Boolean<Fr>],
+    owner: &PointVar,
+    creates: &Boolean<Fr>,
+) -> Result<CreationVar, SynthesisError> {
     let ephemeral = mul_base8_le(e_le)?;
-    let _ = ephemeral.x().inverse()?;
+    conditional_enforce_not_equal(ephemeral.x(), &FpVar::zero(), creates)?;
     let shared = mul(owner, e_le)?;
     Ok(CreationVar {
         ephemeral,
@@ -255,16 +261,31 @@ mod tests {
 
     /// The creation of an account against the native one; `claim` may tamper with the native
     /// salt. Returns whether satisfied and the constraints of the creation with its 251 bits.
-    fn create_run(e: Fs, claim: impl FnOnce(&mut Fr)) -> (bool, usize) {
+    fn create_run(e: Fs, creates: bool, claim: impl FnOnce(&mut Fr)) -> (bool, usize) {
         let key = PrivateKey::from_bytes([7; 32]).public_key();
-        let expected = native::create(&e, &key);
+        // e = 0 has no native creation: its honest outputs are the identity and its hash, so
+        // only the refusal of the identity can fail.
+        let expected = native::Ephemeral::new(e)
+            .map(|e| native::create(&e, &key))
+            .unwrap_or(native::Creation {
+                ephemeral: zkperp_state::babyjubjub::Point::new_unchecked(
+                    Fr::from(0u64),
+                    Fr::from(1u64),
+                ),
+                salt: zkperp_state::poseidon::poseidon([
+                    native::tag(SALT_TAG),
+                    Fr::from(0u64),
+                    Fr::from(1u64),
+                ]),
+            });
         let mut salt = expected.salt;
         claim(&mut salt);
         let cs = ConstraintSystem::<Fr>::new_ref();
         let owner = PublicKeyVar::new_witness(cs.clone(), || Ok(key)).expect("key");
         let before = cs.num_constraints();
         let bits = scalar_bits(&cs, &e);
-        let created = create(&bits, owner.point()).expect("create");
+        let creates = Boolean::new_witness(cs.clone(), || Ok(creates)).expect("bit");
+        let created = create(&bits, owner.point(), &creates).expect("create");
         let cost = cs.num_constraints() - before;
         let public = |v: Fr| FpVar::new_input(cs.clone(), || Ok(v)).expect("input");
         created.salt.enforce_equal(&public(salt)).expect("eq");
@@ -284,13 +305,15 @@ mod tests {
     #[test]
     fn the_creation_derives_the_native_salt_and_refuses_a_zero_scalar() {
         for e in [Fs::from(1u64), Fs::from(123_456_789u64), -Fs::from(1u64)] {
-            let (ok, cost) = create_run(e, |_| {});
+            let (ok, cost) = create_run(e, true, |_| {});
             assert!(ok);
-            assert_eq!(cost, 4_104);
+            assert_eq!(cost, 4_105);
         }
-        let (ok, _) = create_run(Fs::from(5u64), |salt| *salt += Fr::from(1u64));
+        let (ok, _) = create_run(Fs::from(5u64), true, |salt| *salt += Fr::from(1u64));
         assert!(!ok, "a salt the scalar does not make");
-        let (ok, _) = create_run(Fs::from(0u64), |_| {});
+        let (ok, _) = create_run(Fs::from(0u64), true, |_| {});
         assert!(!ok, "e = 0: the identity as E");
+        let (ok, _) = create_run(Fs::from(0u64), false, |_| {});
+        assert!(ok, "a scalar nothing is created with is not checked");
     }
 }

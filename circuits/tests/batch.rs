@@ -617,6 +617,22 @@ fn deposit_rules_are_enforced() {
         ),
         "an account created over an existing leaf"
     );
+    // A created account's salt is the secret its scalar shares with the key: another scalar
+    // makes another salt, and zero makes the identity, a salt anyone computes. A deposit that
+    // creates nothing does not use its scalar.
+    use zkperp_state::babyjubjub::Fs;
+    assert!(
+        !edit(created, &|d| d.ephemeral += Fs::from(1u64)),
+        "a salt another scalar makes"
+    );
+    assert!(
+        !edit(created, &|d| d.ephemeral = Fs::from(0u64)),
+        "a zero scalar"
+    );
+    assert!(
+        edit(existing, &|d| d.ephemeral = Fs::from(0u64)),
+        "a top-up's unused scalar"
+    );
 }
 
 /// The target a deposit names decides which account it credits: a prover who credits another

@@ -117,7 +117,7 @@ fn record_gadgets_match_zk_kit() {
                 .iter()
                 .map(|b| Boolean::new_witness(cs.clone(), || Ok(*b)).expect("bit"))
                 .collect();
-            let created = create(&bits, key.point()).expect("create");
+            let created = create(&bits, key.point(), &Boolean::TRUE).expect("create");
             assert_eq!(
                 created.ephemeral.x().value().expect("x"),
                 fe(&case["ephemeral"]["x"])

@@ -6,18 +6,20 @@
 //! (a deposit, credited or refunded by the rules; a forced request, served or refused by the
 //! rules), and the batch that carries it is checked by the contract against the queue's running
 //! hash (deposits) or the stored request (forced). The only choice made here is a deposit's
-//! salt: a fresh random field element, hiding the new account's leaf from brute force
-//! (docs/ARCHITECTURE.md). It is chosen once, when the deposit is journaled, so a replay is
-//! deterministic.
+//! ephemeral scalar, from which a created account's salt is derived as a secret the owner's key
+//! shares (`zkperp_state::record`): it hides the new leaf from brute force and keys its
+//! data-availability records (docs/ARCHITECTURE.md). It is drawn once, when the deposit is
+//! journaled, so a replay is deterministic.
 
 use std::collections::BTreeMap;
 
-use rand::RngCore;
+use rand::{CryptoRng, RngCore};
 use zkperp_contracts::{
     DepositEvent, ForcedCancelEvent, ForcedEvent, ForcedTradeEvent, L1Error, L1,
 };
 use zkperp_state::batch::SlotKind;
 use zkperp_state::order::Side;
+use zkperp_state::record::Ephemeral;
 use zkperp_state::tx::forced_cancel::L1ForcedCancel;
 use zkperp_state::tx::forced_trade::L1ForcedTrade;
 use zkperp_state::tx::{
@@ -25,7 +27,6 @@ use zkperp_state::tx::{
     L1ForcedWithdrawal, Transaction,
 };
 use zkperp_state::units::{AccountId, Amount, BaseLots, L1Address, MarketId, OrderId, PriceTicks};
-use zkperp_state::Fr;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FollowError {
@@ -46,15 +47,8 @@ pub enum FollowError {
     },
 }
 
-/// A random salt for a new account's leaf: 248 random bits, always below the field modulus.
-pub fn random_salt(rng: &mut impl RngCore) -> Fr {
-    let mut bytes = [0u8; 32];
-    rng.fill_bytes(&mut bytes[..31]);
-    zkperp_state::field::fr_from_le_bytes(&bytes).unwrap_or_default()
-}
-
 /// The deposit transaction of an L1 queue entry.
-pub fn deposit_tx(event: &DepositEvent, salt: Fr) -> Result<Transaction, FollowError> {
+pub fn deposit_tx(event: &DepositEvent, ephemeral: Ephemeral) -> Result<Transaction, FollowError> {
     let amount = Amount::new(event.amount).map_err(|e| FollowError::Unusable {
         queue: "deposit",
         index: event.index,
@@ -68,7 +62,7 @@ pub fn deposit_tx(event: &DepositEvent, salt: Fr) -> Result<Transaction, FollowE
             account: DepositTarget::from(event.account),
             amount,
         },
-        salt,
+        ephemeral,
     }))
 }
 
@@ -150,13 +144,13 @@ struct Entry {
 
 /// What every queue's L1 event tells the follower.
 trait QueueEvent {
-    fn entry(&self, next: u64, rng: &mut impl RngCore) -> Entry;
+    fn entry(&self, next: u64, rng: &mut (impl RngCore + CryptoRng)) -> Entry;
 }
 
 macro_rules! queue_event {
     ($event:ty, |$e:ident, $rng:ident| $tx:expr) => {
         impl QueueEvent for $event {
-            fn entry(&self, next: u64, $rng: &mut impl RngCore) -> Entry {
+            fn entry(&self, next: u64, $rng: &mut (impl RngCore + CryptoRng)) -> Entry {
                 let $e = self;
                 Entry {
                     index: $e.index,
@@ -170,12 +164,16 @@ macro_rules! queue_event {
     };
 }
 
-queue_event!(DepositEvent, |e, rng| deposit_tx(e, random_salt(rng)));
+queue_event!(DepositEvent, |e, rng| deposit_tx(e, Ephemeral::random(rng)));
 queue_event!(ForcedEvent, |e, _rng| forced_tx(e));
 queue_event!(ForcedCancelEvent, |e, _rng| forced_cancel_tx(e));
 queue_event!(ForcedTradeEvent, |e, _rng| forced_trade_tx(e));
 
-fn entries<E: QueueEvent>(events: &[E], next: u64, rng: &mut impl RngCore) -> Vec<Entry> {
+fn entries<E: QueueEvent>(
+    events: &[E],
+    next: u64,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Vec<Entry> {
     events.iter().map(|e| e.entry(next, rng)).collect()
 }
 
@@ -187,7 +185,7 @@ async fn read_queue(
     kind: SlotKind,
     from_block: u64,
     next: u64,
-    rng: &mut impl RngCore,
+    rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<(Vec<Entry>, u64), FollowError> {
     Ok(match kind {
         SlotKind::Deposit => {
@@ -332,7 +330,10 @@ impl Follower {
 
     /// The new queue entries since the last poll, as transactions in each queue's order, the
     /// queues in batch order.
-    pub async fn poll(&mut self, rng: &mut impl RngCore) -> Result<Vec<Transaction>, FollowError> {
+    pub async fn poll(
+        &mut self,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<Vec<Transaction>, FollowError> {
         // Each queue's served count is read before its entries: an entry served after this
         // read is still listed as unserved until the next poll, never the other way round.
         // Nothing changes here until every read has succeeded.

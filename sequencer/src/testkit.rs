@@ -8,7 +8,6 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use zkperp_state::batch::Shape;
-use zkperp_state::field::Fr;
 use zkperp_state::merkle::MemoryStore;
 use zkperp_state::order::{Order, Side, SignedOrder};
 use zkperp_state::state::StateConfig;
@@ -109,7 +108,7 @@ impl CommandStream {
                             account: DepositTarget::New,
                             amount: Amount::new(10_000_000_000).expect("amount"),
                         },
-                        salt: Fr::from(n),
+                        ephemeral: zkperp_state::testkit::ephemeral(n + 1),
                     }),
                 };
             }

@@ -33,7 +33,7 @@ use zkperp_state::order::Side;
 use zkperp_state::testkit::{btc, eth, ts, Fixture, START};
 use zkperp_state::tx::{Deposit, L1Deposit, Transaction};
 use zkperp_state::units::{AccountId, Amount, MarketId};
-use zkperp_state::{Fr, State};
+use zkperp_state::State;
 
 /// A slot of every kind (the batcher needs one), and no more: the proving key is made here.
 const SHAPE: &str = "o2-f1-l1-x1-d2-fw1-fc1-ft1-t1-w1-c1";
@@ -198,7 +198,7 @@ impl Scenario {
                 },
                 amount: Amount::new(units).expect("amount"),
             },
-            salt: Fr::from(100 + index),
+            ephemeral: zkperp_state::testkit::ephemeral(100 + index),
         }));
     }
 

@@ -108,7 +108,8 @@ async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
             .expect("deposit");
     }
 
-    // The follower turns the queue into deposit transactions, in order, with fresh salts.
+    // The follower turns the queue into deposit transactions, in order, with fresh ephemeral
+    // scalars.
     let mut follower = Follower::new(l1(0), |_| 0, deployment.block);
     let txs = follower.poll(&mut rng).await.expect("poll");
     assert_eq!(txs.len(), 2);
@@ -127,11 +128,11 @@ async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
         let Transaction::Deposit(d) = tx else {
             panic!("a deposit")
         };
-        salts.push(d.salt);
+        salts.push(d.ephemeral);
         let receipt = f.state.apply(tx).expect("the followed deposit applies");
         accounts.push(receipt.writes[0].account);
     }
-    assert_ne!(salts[0], salts[1], "each account its own salt");
+    assert_ne!(salts[0], salts[1], "each account its own ephemeral scalar");
     let first = f.state.end_batch().expect("seal 1");
 
     let store_dir = tempfile::tempdir().expect("tmp");

@@ -29,11 +29,14 @@
 //! binds the plaintext to the published leaf hash, which the owner checks, and that is stronger.
 
 use ark_ec::AffineRepr;
-use ark_ff::{BigInteger, Field, PrimeField};
+use ark_ff::{BigInteger, Field, PrimeField, Zero};
 use num_bigint::BigUint;
+use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 
-use crate::babyjubjub::{mul, point_from_coordinates, Fs, Point, PointError, BASE8};
+use crate::babyjubjub::{
+    fs_from_le_bytes, fs_to_le_bytes, mul, point_from_coordinates, Fs, Point, PointError, BASE8,
+};
 use crate::cipher;
 use crate::eddsa::{PrivateKey, PublicKey};
 use crate::field::Fr;
@@ -83,6 +86,51 @@ pub enum RecordError {
     Hash { batch: u64, id: AccountId },
 }
 
+/// The operator's ephemeral scalar `e` for one created account: non-zero and below `l` by
+/// construction, drawn from a CSPRNG and journaled with the deposit that creates the account,
+/// so that a replay derives the same salt. Serialized as 32 little-endian bytes in hex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ephemeral(Fs);
+
+impl Ephemeral {
+    /// `None` for zero, which would make `E` the identity and the salt public.
+    pub fn new(e: Fs) -> Option<Self> {
+        (!e.is_zero()).then_some(Ephemeral(e))
+    }
+
+    /// Uniform in `[1, l)`: 64 random bytes reduced modulo `l` (a bias below 2^-250).
+    pub fn random<R: RngCore + CryptoRng>(rng: &mut R) -> Self {
+        loop {
+            let mut wide = [0u8; 64];
+            rng.fill_bytes(&mut wide);
+            if let Some(e) = Self::new(Fs::from_le_bytes_mod_order(&wide)) {
+                return e;
+            }
+        }
+    }
+
+    pub fn scalar(&self) -> &Fs {
+        &self.0
+    }
+}
+
+impl Serialize for Ephemeral {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(fs_to_le_bytes(&self.0)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Ephemeral {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(&text, &mut bytes).map_err(serde::de::Error::custom)?;
+        fs_from_le_bytes(&bytes)
+            .and_then(Ephemeral::new)
+            .ok_or_else(|| serde::de::Error::custom("the ephemeral scalar is zero or not below l"))
+    }
+}
+
 /// What the operator derives when it creates an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Creation {
@@ -96,12 +144,11 @@ fn salt_from_shared(shared: &Point) -> Fr {
     poseidon([tag(SALT_TAG), shared.x, shared.y])
 }
 
-/// The operator's side of the creation: `E` and `salt_0` from its scalar `e` (non-zero) and the
-/// owner's key.
-pub fn create(e: &Fs, owner: &PublicKey) -> Creation {
+/// The operator's side of the creation: `E` and `salt_0` from its scalar and the owner's key.
+pub fn create(e: &Ephemeral, owner: &PublicKey) -> Creation {
     Creation {
-        ephemeral: mul(&BASE8, e),
-        salt: salt_from_shared(&mul(owner.point(), e)),
+        ephemeral: mul(&BASE8, &e.0),
+        salt: salt_from_shared(&mul(owner.point(), &e.0)),
     }
 }
 
@@ -289,6 +336,7 @@ fn unpack(words: &[Fr], markets: usize, owner: &Owner, salt: Fr) -> Option<Accou
 mod tests {
     use super::*;
     use crate::field::fr_from_decimal;
+    use rand::SeedableRng;
 
     fn key() -> PrivateKey {
         PrivateKey::from_bytes(std::array::from_fn(|i| i as u8 + 1))
@@ -331,7 +379,7 @@ mod tests {
 
     #[test]
     fn owner_and_operator_derive_the_same_salt() {
-        let e = Fs::from(123_456_789u64);
+        let e = Ephemeral::new(Fs::from(123_456_789u64)).expect("non-zero");
         let creation = create(&e, &key().public_key());
         let e_point = (creation.ephemeral.x, creation.ephemeral.y);
         assert_eq!(owner_salt(&key(), e_point), Ok(creation.salt));
@@ -395,6 +443,17 @@ mod tests {
                 Err(RecordError::Length { .. })
             ));
         }
+    }
+
+    #[test]
+    fn an_ephemeral_scalar_is_never_zero_and_round_trips() {
+        assert_eq!(Ephemeral::new(Fs::from(0u64)), None);
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+        let e = Ephemeral::random(&mut rng);
+        let json = serde_json::to_string(&e).expect("json");
+        assert_eq!(serde_json::from_str::<Ephemeral>(&json).expect("back"), e);
+        assert!(serde_json::from_str::<Ephemeral>(&format!("\"{}\"", "00".repeat(32))).is_err());
+        assert!(serde_json::from_str::<Ephemeral>(&format!("\"{}\"", "ff".repeat(32))).is_err());
     }
 
     #[test]

@@ -8,7 +8,6 @@
 use crate::batch::SlotKind;
 use crate::domain::SigningDomain;
 use crate::eddsa::{PrivateKey, PublicKey};
-use crate::field::Fr;
 use crate::market::MarketParams;
 use crate::order::{Order, Side, SignedOrder};
 use crate::state::{StateConfig, SystemOwner};
@@ -219,7 +218,7 @@ impl Fixture {
                 account: t.id.map_or(DepositTarget::New, DepositTarget::Existing),
                 amount: amount(amount_units),
             },
-            salt: Fr::from(1000 + trader as u64),
+            ephemeral: ephemeral(1000 + trader as u64),
         })
     }
 
@@ -243,7 +242,7 @@ impl Fixture {
                 account: DepositTarget::Existing(AccountId::INSURANCE_FUND),
                 amount: amount(amount_units),
             },
-            salt: Fr::from(0u64),
+            ephemeral: ephemeral(1),
         });
         let receipt = self.apply(tx).expect("fund deposit");
         assert_eq!(receipt.writes[0].account, AccountId::INSURANCE_FUND);
@@ -489,4 +488,9 @@ impl Fixture {
             .map(|(_, a)| a.leaf.collateral.get())
             .sum()
     }
+}
+
+/// A fixed ephemeral scalar for a test's deposit (`n` non-zero).
+pub fn ephemeral(n: u64) -> crate::record::Ephemeral {
+    crate::record::Ephemeral::new(crate::babyjubjub::Fs::from(n)).expect("a non-zero scalar")
 }

@@ -122,6 +122,7 @@ fn records_match_zk_kit_from_creation_to_the_last_batch() {
         assert_eq!(key.public_key().y(), fe(&case["public_key"]["y"]));
 
         let e = Fs::from_str(case["e"].as_str().expect("e")).expect("scalar");
+        let e = record::Ephemeral::new(e).expect("non-zero");
         let creation = record::create(&e, &key.public_key());
         assert_eq!(creation.ephemeral.x, fe(&case["ephemeral"]["x"]));
         assert_eq!(creation.ephemeral.y, fe(&case["ephemeral"]["y"]));

@@ -14,13 +14,14 @@
 
 use zkperp_state::tx::Deposit;
 use zkperp_state::units::L1Address;
-use ark_ff::PrimeField;
+use ark_ff::{BigInteger, PrimeField};
 use ark_r1cs_std::{
     alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar,
     select::CondSelectGadget, uint8::UInt8,
 };
 use ark_relations::gr1cs::SynthesisError;
-use zkperp_state::babyjubjub::Point;
+use zkperp_state::babyjubjub::{Fs, Point};
+use zkperp_state::record::Ephemeral;
 use zkperp_state::merkle::empty_roots;
 use zkperp_state::units::{AccountId, Amount, Collateral};
 use zkperp_state::Fr;
@@ -42,6 +43,9 @@ use crate::units::{
     two_pow,
 };
 use crate::witness::{dummy_account, dummy_leaf, AccountWitness};
+
+/// Bits of the ephemeral scalar (below `l < 2^251`).
+const EPHEMERAL_BITS: usize = 251;
 
 pub fn execute_deposit(
     b: &mut BatchVar,
@@ -70,7 +74,16 @@ pub fn execute_deposit(
             Ok(&bit & enabled)
         })
         .collect::<Result<Vec<_>, SynthesisError>>()?;
-    let salt = FpVar::new_witness(cs.clone(), || Ok(w.deposit.salt))?;
+    // The operator's ephemeral scalar: a created account's salt is the secret it shares with
+    // the depositor's key (`crate::record::create`), never a value the prover picks.
+    let e_bits = w
+        .ephemeral
+        .into_bigint()
+        .to_bits_le()
+        .into_iter()
+        .take(EPHEMERAL_BITS)
+        .map(|bit| Boolean::new_witness(cs.clone(), || Ok(bit)))
+        .collect::<Result<Vec<_>, SynthesisError>>()?;
 
     // The point the bytes pack, when credited (checked below: a refunded deposit's bytes need
     // not be a key, and nothing is checked of them then).
@@ -107,6 +120,8 @@ pub fn execute_deposit(
     conditional_enforce_equal(leaf.public_key.point().y(), &y, &owned)?;
     conditional_enforce_equal(&leaf.l1_address, &l1_address, &owned)?;
 
+    let creation = crate::record::create(&e_bits, key.point(), &created)?;
+
     let zero = FpVar::zero();
     let empty_orders = FpVar::Constant(empty_roots()[usize::from(b.config.order_tree_depth)]);
     let credit = credited.select(&amount, &zero)?;
@@ -139,7 +154,7 @@ pub fn execute_deposit(
         order_floor: created.select(&zero, &leaf.order_floor)?,
         positions,
         orders_root: created.select(&empty_orders, &leaf.orders_root)?,
-        salt: created.select(&salt, &leaf.salt)?,
+        salt: created.select(&creation.salt, &leaf.salt)?,
     };
     // A created account's id held no account; a credited one exists after.
     let existed = !created.clone();
@@ -169,6 +184,8 @@ pub fn execute_deposit(
 #[derive(Debug, Clone)]
 pub struct DepositWitness {
     pub deposit: Deposit,
+    /// The deposit's ephemeral scalar (apart, so that a test can give a zero one).
+    pub ephemeral: Fs,
     pub credited: bool,
     /// The point the key bytes pack when credited (the leaf's key otherwise): the circuit
     /// checks the bytes are its canonical packing and that it is not of small order.
@@ -206,6 +223,7 @@ impl Gadget for Deposit {
         };
         Ok(DepositWitness {
             deposit: *tx,
+            ephemeral: *tx.ephemeral.scalar(),
             credited,
             key,
             account,
@@ -222,8 +240,9 @@ impl Gadget for Deposit {
                     account: DepositTarget::New,
                     amount: Amount::default(),
                 },
-                salt: Fr::from(0u64),
+                ephemeral: Ephemeral::new(Fs::from(1u64)).expect("non-zero"),
             },
+            ephemeral: Fs::from(1u64),
             credited: false,
             key: *dummy_account(config).leaf.public_key.point(),
             account: dummy_account(config),

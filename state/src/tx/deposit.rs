@@ -14,9 +14,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::eddsa::PublicKey;
-use crate::field::Fr;
 use crate::merkle::NodeStore;
 use crate::pubdata::{L1Record, PubData};
+use crate::record::{self, Ephemeral};
 use crate::tx::Kind;
 use crate::state::Ctx;
 use crate::units::{AccountId, Amount, Collateral, L1Address, RangeError};
@@ -77,10 +77,10 @@ pub struct L1Deposit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deposit {
     pub request: L1Deposit,
-    /// Blinding salt for the leaf if this deposit creates the account (chosen by the sequencer
-    /// from a CSPRNG; ignored when the account exists).
-    #[serde(with = "crate::field::serde_fr")]
-    pub salt: Fr,
+    /// The operator's ephemeral scalar for the account this deposit creates (drawn by the
+    /// sequencer from a CSPRNG; unused when the account exists): the leaf's salt is the secret
+    /// it shares with the owner's key (`crate::record::create`).
+    pub ephemeral: Ephemeral,
 }
 
 /// Why a deposit was refunded instead of credited.
@@ -131,7 +131,7 @@ fn credit<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Deposit) -> Result<(), Refund
             // An amount (< 2^63) always fits an empty account's collateral (|x| < 2^63).
             let credited = Collateral::ZERO.checked_add(r.amount.as_collateral())?;
             let id = ctx
-                .create_account(key, r.l1_address, tx.salt)
+                .create_account(key, r.l1_address, record::create(&tx.ephemeral, &key).salt)
                 .ok_or(Refund::TreeFull)?;
             (id, credited)
         }

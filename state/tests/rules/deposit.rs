@@ -6,7 +6,6 @@ use zkperp_state::state::State;
 use zkperp_state::testkit::*;
 use zkperp_state::tx::{Deposit, DepositTarget, L1Deposit, Transaction, TxError};
 use zkperp_state::units::{AccountId, L1Address};
-use zkperp_state::Fr;
 
 #[test]
 fn first_deposit_creates_the_account_and_later_ones_credit_it() {
@@ -143,7 +142,7 @@ fn a_full_tree_refunds_new_accounts_but_credits_existing_ones() {
                 account,
                 amount: amount(7),
             },
-            salt: Fr::from(9u64),
+            ephemeral: ephemeral(9),
         })
     };
     let new = DepositTarget::New;
