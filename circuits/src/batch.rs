@@ -13,7 +13,7 @@
 //! account table: one tree update per touched account, in id order (crate::table), whose open
 //!     and close rows and the accesses form a transcript that must chain (crate::transcript)
 //! new root = Poseidon(accounts root after the table, markets hash)
-//! pubdata  = old root | new root | batch number | timestamp | chain id | rollup address |
+//! pubdata  = old root | new root | batch number | timestamp | chain id | rollup address | rho |
 //!            record bytes | records | entry count | (account id | final leaf hash) per table
 //!            entry, in id order
 //! every signed message's tag = kind + 2^8 * (chain id << 160 | rollup address)
@@ -406,6 +406,9 @@ impl ConstraintSynthesizer<Fr> for BatchCircuit {
         enforce_unsigned_bits(&now, Timestamp::BITS)?;
         let number = FpVar::new_witness(cs.clone(), || Ok(Fr::from(w.batch_number)))?;
         let number_bytes = uint_be_bytes(&number, 8)?;
+        // Range-checked to 128 bits by its bytes.
+        let rho = FpVar::new_witness(cs.clone(), || Ok(Fr::from(w.rho)))?;
+        let rho_bytes = uint_be_bytes(&rho, 16)?;
         let domain = SigningDomainVar::new_witness(cs.clone(), &w.domain)?;
         let domain_bytes = domain.header_bytes.clone();
 
@@ -443,6 +446,7 @@ impl ConstraintSynthesizer<Fr> for BatchCircuit {
             self.config.markets.len(),
             self.config.account_tree_depth,
             time_bits,
+            (&number, &rho),
         )?;
         let mut rows = std::mem::take(&mut b.rows);
         rows.extend(table.rows);
@@ -467,6 +471,7 @@ impl ConstraintSynthesizer<Fr> for BatchCircuit {
         bytes.extend(number_bytes);
         bytes.extend(now_bytes);
         bytes.extend(domain_bytes);
+        bytes.extend(rho_bytes);
         bytes.extend(constant_be_bytes(self.shape.records_len() as u64, 4));
         bytes.append(&mut b.records);
         bytes.extend(constant_be_bytes(self.shape.table_len() as u64, 4));

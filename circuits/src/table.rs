@@ -7,8 +7,9 @@
 //!
 //! ```text
 //! entry k   : enabled, id (32 bits, inside the tree), exists before / after, the leaf before
-//!             (range-checked) and the leaf after (its mutable fields; the key, L1 address and
-//!             salt are the same variables as before's)
+//!             (range-checked) and the leaf after (its mutable fields; the key and L1 address
+//!             are the same variables as before's, the salt is before's stepped:
+//!             `crate::record::step` with the nonce 2^32 batch + id, 258 constraints)
 //! row id    : id when enabled, else 2^32 + 1 + k (an unused entry: no tree work, publishes zeros)
 //! order     : row id strictly increasing (a 35-constraint range check per entry)
 //! tree      : when enabled, root = path(id).root_for(hash before) -> path(id).root_for(hash after)
@@ -37,6 +38,7 @@ use crate::funding::PositionVar;
 use crate::leaf::{AccountLeafVar, LeafElements};
 use crate::merkle::MerkleProofVar;
 use crate::pubdata::{field_be_bytes, uint_be_bytes};
+use crate::record::{self, step};
 use crate::transcript::{close_time, TranscriptRow, OPEN_TIME, VOID_ID};
 use crate::units::enforce_unsigned_bits;
 
@@ -99,8 +101,9 @@ pub struct TableVar {
 }
 
 /// The table of `entries` over the accounts root `root` (moved to the root after every entry's
-/// write), with `markets` positions per leaf, paths of `depth` levels, and close rows at time
-/// `2^time_bits - 1`.
+/// write), with `markets` positions per leaf, paths of `depth` levels, close rows at time
+/// `2^time_bits - 1`, and the salts stepped for batch number `batch` (64 bits) with `rho` (128
+/// bits): both range-checked by the caller.
 pub fn table(
     cs: &ConstraintSystemRef<Fr>,
     root: &mut FpVar<Fr>,
@@ -108,6 +111,7 @@ pub fn table(
     markets: usize,
     depth: u8,
     time_bits: u32,
+    (batch, rho): (&FpVar<Fr>, &FpVar<Fr>),
 ) -> Result<TableVar, SynthesisError> {
     let mut rows = Vec::with_capacity(2 * entries.len());
     let mut published = Vec::with_capacity(36 * entries.len());
@@ -143,7 +147,9 @@ pub fn table(
             Some(e.before.1),
             Some(e.before.2.clone()),
         )?;
-        let after = after_leaf(cs, &before, &e.after.1)?;
+        let mut after = after_leaf(cs, &before, &e.after.1)?;
+        // The seal steps the salt (an unused entry's or an empty leaf's step is never written).
+        after.salt = step(&before.salt, &record::nonce(batch, &row_id), rho)?;
         let hash_before = tree_hash(&exists_before, &before)?;
         let hash_after = tree_hash(&exists_after, &after)?;
         let siblings = MerkleProofVar::new_variable_with_depth(
@@ -252,7 +258,20 @@ mod tests {
         let mut root =
             FpVar::new_witness(cs.clone(), || Ok(batch.start_accounts_root)).expect("root");
         let time_bits = 10;
-        let t = table(&cs, &mut root, &entries, markets, depth, time_bits).expect("table");
+        let (number, rho) = (
+            FpVar::Constant(Fr::from(batch.batch_number)),
+            FpVar::Constant(Fr::from(batch.rho)),
+        );
+        let t = table(
+            &cs,
+            &mut root,
+            &entries,
+            markets,
+            depth,
+            time_bits,
+            (&number, &rho),
+        )
+        .expect("table");
         let mut rows = t.rows;
         let mut time = 1u64;
         let leaf_var = |exists: bool, leaf: &AccountLeaf| {
@@ -411,7 +430,20 @@ mod tests {
         for depth in [config.account_tree_depth, 32] {
             let cs = ConstraintSystem::<Fr>::new_ref();
             let mut root = FpVar::new_witness(cs.clone(), || Ok(Fr::from(0u64))).expect("root");
-            table(&cs, &mut root, &[entry(depth)], markets, depth, 12).expect("table");
+            let (number, rho) = (
+                FpVar::Constant(Fr::from(7u64)),
+                FpVar::Constant(Fr::from(9u64)),
+            );
+            table(
+                &cs,
+                &mut root,
+                &[entry(depth)],
+                markets,
+                depth,
+                12,
+                (&number, &rho),
+            )
+            .expect("table");
             println!(
                 "one table entry at depth {depth}: {} constraints",
                 cs.num_constraints()

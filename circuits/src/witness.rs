@@ -48,7 +48,6 @@ pub struct ReceiptError;
 pub struct AccountWitness {
     pub id: AccountId,
     pub leaf: AccountLeaf,
-    pub proof: MerkleProof,
 }
 
 /// An orders-tree slot before a write, and the path to it.
@@ -131,6 +130,8 @@ pub struct Slot {
 #[derive(Debug, Clone)]
 pub struct BatchWitness {
     pub batch_number: u64,
+    /// `ρ_b`, which keys the salt steps (`zkperp_state::record::batch_rho`).
+    pub rho: u128,
     pub timestamp: Timestamp,
     pub domain: SigningDomain,
     pub start_accounts_root: Fr,
@@ -172,6 +173,7 @@ impl BatchWitness {
         }
         Ok(BatchWitness {
             batch_number: batch.batch_number,
+            rho: batch.rho,
             timestamp: batch.timestamp,
             domain: batch.domain,
             start_accounts_root: batch.start_accounts_root,
@@ -197,6 +199,7 @@ impl BatchWitness {
             .collect();
         Ok(BatchWitness {
             batch_number: 0,
+            rho: 0,
             timestamp: Timestamp::default(),
             domain: config.domain,
             start_accounts_root: Fr::from(0u64),
@@ -248,7 +251,11 @@ pub fn table_entry(markets: usize, e: zkperp_state::table::TableEntry) -> TableE
         id: Some(e.id),
         before: {
             let (existed, leaf) = e.before.clone().map_or_else(
-                || (false, placeholder_leaf(markets, e.after.as_ref())),
+                || {
+                    let mut leaf = placeholder_leaf(markets, e.after.as_ref());
+                    leaf.salt = e.salt;
+                    (false, leaf)
+                },
                 |l| (true, l),
             );
             (existed, leaf.public_key, LeafElements::of(&leaf))
@@ -276,7 +283,6 @@ pub(crate) fn account_witness(w: &AccountWrite) -> Option<AccountWitness> {
     Some(AccountWitness {
         id: w.account,
         leaf: w.before.clone()?,
-        proof: w.update.proof.clone(),
     })
 }
 
@@ -287,10 +293,6 @@ pub(crate) fn read_witness(config: &StateConfig, read: &AccountRead) -> (bool, A
     let witness = AccountWitness {
         id: read.account,
         leaf: read.leaf.clone().unwrap_or_else(|| dummy_leaf(config)),
-        proof: read
-            .proof
-            .clone()
-            .unwrap_or_else(|| zero_proof(config.account_tree_depth)),
     };
     (read.leaf.is_some(), witness)
 }
@@ -333,7 +335,6 @@ pub(crate) fn dummy_account(config: &StateConfig) -> AccountWitness {
     AccountWitness {
         id: AccountId::INSURANCE_FUND,
         leaf: dummy_leaf(config),
-        proof: zero_proof(config.account_tree_depth),
     }
 }
 

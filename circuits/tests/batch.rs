@@ -113,6 +113,30 @@ fn a_wrong_public_input_is_refused() {
     assert!(!satisfied(c));
 }
 
+/// The salts step with the header's `rho`: a prover who steps them with another value than the
+/// one the native batch published is refused; `rho` itself is the prover's to choose (the
+/// public data then carries the value used).
+#[test]
+fn the_salts_step_with_the_published_rho() {
+    let mut f = Fixture::with_depths(3, 5, 3);
+    f.deposit(0, 1_000_000_000);
+    f.deposit(1, 2_000_000_000);
+    f.state.end_batch().expect("seal 1");
+    f.state.begin_batch(ts(START + 60)).expect("begin");
+    let start = f.state.account_tree().clone();
+    f.deposit(0, 5_000_000);
+    f.deposit(2, 7_000_000); // created
+    let batch = f.state.end_batch().expect("seal 2");
+    let mut c = circuit(&f, &batch);
+    c.witness.rho ^= 1;
+    assert!(
+        !satisfied(c.clone()),
+        "another rho under the published data"
+    );
+    c.commitment = None;
+    assert!(satisfied(consistent(c, &start)), "another rho, published");
+}
+
 /// The circuit with `edit` applied to its witness and the public input set to whatever that
 /// witness commits to: a dishonest prover publishing data that matches a rule-breaking witness,
 /// so only the rule can refuse it. Edits that change the state get consistent paths for every
@@ -152,8 +176,16 @@ fn consistent(mut c: BatchCircuit, start: &SparseMerkleTree) -> BatchCircuit {
     let mut table = Vec::with_capacity(len);
     for (id, before) in &trace.firsts {
         let (exists, key, elements) = trace.finals.get(id).expect("accessed");
+        // The seal steps the salt of what it writes.
+        let mut written = elements.clone();
+        written.salt = zkperp_state::record::step(
+            elements.salt,
+            c.witness.batch_number,
+            AccountId::new(*id).expect("an id"),
+            c.witness.rho,
+        );
         let hash = if *exists {
-            elements.hash(key)
+            written.hash(key)
         } else {
             Fr::from(0u64)
         };
@@ -719,7 +751,6 @@ fn a_deposit_credits_only_the_account_it_names() {
         d.account = zkperp_circuits::witness::AccountWitness {
             id: first,
             leaf: first_leaf.clone(),
-            proof: start.proof(first.index()).expect("path"),
         };
     };
     let as_prover = |e: &dyn Fn(&mut zkperp_circuits::tx::deposit::DepositWitness)| {
@@ -1312,7 +1343,6 @@ fn no_signature_withdraws_from_the_insurance_fund() {
             t.account = zkperp_circuits::witness::AccountWitness {
                 id,
                 leaf: leaf.clone(),
-                proof: start.proof(id.index()).expect("path"),
             };
         })
     };
@@ -1390,7 +1420,6 @@ fn no_signature_trades_with_the_insurance_fund() {
             t.maker.account = zkperp_circuits::witness::AccountWitness {
                 id,
                 leaf: leaf.clone(),
-                proof: start.proof(id.index()).expect("path"),
             };
             t.maker.order_slot = zkperp_circuits::witness::OrderSlotWitness {
                 slot: Default::default(),
@@ -1475,7 +1504,6 @@ fn no_signature_trades_with_the_fee_account() {
         t.maker.account = AccountWitness {
             id: fees,
             leaf: before.clone(),
-            proof: start.proof(fees.index()).expect("path"),
         };
         t.maker.order_slot = OrderSlotWitness {
             slot: OrderSlot::default(),
@@ -1538,7 +1566,6 @@ fn a_trade_between_an_account_and_itself_is_refused() {
         t.maker.account = AccountWitness {
             id: b,
             leaf: before.clone(),
-            proof: start.proof(b.index()).expect("path"),
         };
         t.maker.order_slot = OrderSlotWitness {
             slot: OrderSlot::default(),
@@ -1899,12 +1926,10 @@ fn the_fee_settlement_credits_the_fee_account() {
         "the fees credited over a smaller balance"
     );
     let other = f.state.account(f.id(2)).expect("account").leaf.clone();
-    let path = f.state.account_tree().proof(f.id(2).index()).expect("path");
     assert!(
         !settle(&|a| {
             a.id = f.id(2);
             a.leaf = other.clone();
-            a.proof = path.clone();
         }),
         "the fees credited to a trader"
     );

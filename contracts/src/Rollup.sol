@@ -150,15 +150,17 @@ contract Rollup {
     uint256 internal constant MARKET_ID = 1;
     uint256 internal constant MARKET_VALUE = 2;
     /// `32 old root | 32 new root | 8 batch number | 8 timestamp | 8 chain id | 20 rollup address |
-    /// 4 record bytes`: the offsets below, then the records.
-    uint256 internal constant HEADER_LEN = 112;
+    /// 16 rho | 4 record bytes`: the offsets below, then the records. `rho` keys the batch's salt
+    /// steps (docs/CIRCUITS.md, *Records*); the contract does not read it, wallets do.
+    uint256 internal constant HEADER_LEN = 128;
     uint256 internal constant HEADER_OLD_ROOT = 0;
     uint256 internal constant HEADER_NEW_ROOT = 32;
     uint256 internal constant HEADER_BATCH_NUMBER = 64;
     uint256 internal constant HEADER_TIMESTAMP = 72;
     uint256 internal constant HEADER_CHAIN_ID = 80;
     uint256 internal constant HEADER_ROLLUP = 88;
-    uint256 internal constant HEADER_RECORD_BYTES = 108;
+    uint256 internal constant HEADER_RHO = 108;
+    uint256 internal constant HEADER_RECORD_BYTES = 124;
     /// Data availability: `4 account id | 32 new leaf hash` per changed account.
     uint256 internal constant ACCOUNT_UPDATE_LEN = 36;
 

@@ -263,6 +263,7 @@ contract GoldenPubdataTest is Test {
                 uint64(field(i, "timestamp")),
                 ProofFixture.CHAIN_ID,
                 ProofFixture.ROLLUP,
+                uint128(field(i, "rho")),
                 recs,
                 accounts(i)
             );

@@ -200,22 +200,17 @@ impl VerifiedState {
         }
         // The final leaf of each written account, in the order first written.
         let mut leaves: Vec<(AccountId, AccountLeaf)> = Vec::new();
-        let writes = batch
-            .txs
-            .iter()
-            .flat_map(|t| t.receipt.writes.iter())
-            .chain(std::iter::once(&batch.fee_write));
-        for w in writes {
+        for w in batch.writes() {
             match leaves.iter_mut().find(|(id, _)| *id == w.account) {
                 Some(entry) => entry.1 = w.after.clone(),
                 None => leaves.push((w.account, w.after.clone())),
             }
         }
-        // Checked before anything is written: the batch's last write (the fee settlement)
-        // carries the accounts root after all its writes, so a batch that does not reach its
-        // own new root is refused with the disk untouched; after the commit, this tree must
-        // reach that same accounts root.
-        let accounts_root = batch.fee_write.update.new_root;
+        // Checked before anything is written: the batch's last write (a salt step) carries the
+        // accounts root after all its writes, so a batch that does not reach its own new root
+        // is refused with the disk untouched; after the commit, this tree must reach that same
+        // accounts root.
+        let accounts_root = batch.end_accounts_root();
         let expected = state_root(accounts_root, &batch.markets);
         if expected != batch.new_root {
             return Err(VerifiedError::WrongNewRoot {

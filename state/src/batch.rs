@@ -266,6 +266,12 @@ pub struct SealedBatch {
     #[serde(with = "crate::field::serde_i128")]
     pub fees: i128,
     pub fee_write: AccountWrite,
+    /// `ρ_b`, public in the header (`crate::record::batch_rho`).
+    #[serde(with = "crate::field::serde_u128")]
+    pub rho: u128,
+    /// The last writes: every touched account that exists steps its salt
+    /// (`crate::record::step`), in ascending id. The last one's root is the accounts root.
+    pub salt_steps: Vec<AccountWrite>,
 }
 
 impl SealedBatch {
@@ -307,19 +313,33 @@ impl SealedBatch {
     /// hash at the end of the batch (0: empty), in ascending id: the account table's ids and
     /// what it publishes (`crate::table`).
     pub fn touched(&self) -> BTreeMap<AccountId, Fr> {
-        let mut touched = BTreeMap::new();
-        for receipt in self.txs.iter().map(|a| &a.receipt) {
-            for read in receipt.reads.iter().filter(|r| r.proof.is_some()) {
-                touched
-                    .entry(read.account)
-                    .or_insert_with(|| read.leaf.as_ref().map_or(Fr::from(0u64), |l| l.hash()));
-            }
-            for write in &receipt.writes {
-                touched.insert(write.account, write.update.new_leaf);
-            }
+        // A read sees the leaf as the batch left it so far, so in batch order the last
+        // access of an account holds its final hash.
+        let mut touched: BTreeMap<AccountId, Fr> =
+            self.txs.iter().flat_map(|a| a.receipt.accounts()).collect();
+        for write in std::iter::once(&self.fee_write).chain(&self.salt_steps) {
+            touched.insert(write.account, write.update.new_leaf);
         }
-        touched.insert(self.fee_write.account, self.fee_write.update.new_leaf);
         touched
+    }
+
+    /// Every write of the batch in the order made: its transactions', the fee settlement, the
+    /// salt steps.
+    pub fn writes(&self) -> impl Iterator<Item = &AccountWrite> {
+        self.txs
+            .iter()
+            .flat_map(|t| t.receipt.writes.iter())
+            .chain(std::iter::once(&self.fee_write))
+            .chain(&self.salt_steps)
+    }
+
+    /// The accounts root the batch ends at (its last write's).
+    pub fn end_accounts_root(&self) -> Fr {
+        self.writes()
+            .last()
+            .expect("the fee settlement is always written")
+            .update
+            .new_root
     }
 
     /// The transactions of each slot of `shape`, in batch order (`None`: a no-op slot).
@@ -365,6 +385,7 @@ impl SealedBatch {
             batch_number: self.batch_number,
             timestamp: self.timestamp,
             domain: self.domain,
+            rho: self.rho,
             records,
             accounts,
         })

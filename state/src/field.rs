@@ -166,6 +166,23 @@ pub mod serde_fr_vec {
     }
 }
 
+/// Serde of a `u128` as a decimal string (JSON numbers lose precision above 2^53).
+pub mod serde_u128 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(serde::de::Error::custom("not a decimal integer"));
+        }
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// Serde of an `i128` as a decimal string (JSON numbers lose precision above 2^53).
 pub mod serde_i128 {
     use serde::{Deserialize, Deserializer, Serializer};

@@ -152,14 +152,16 @@ pub struct BatchPublicData {
     pub timestamp: Timestamp,
     /// The deployment the batch's signatures are bound to (`crate::domain`).
     pub domain: SigningDomain,
+    /// `ρ_b`, which keys the batch's salt steps (`crate::record::batch_rho`).
+    pub rho: u128,
     pub records: Vec<Record>,
     pub accounts: Vec<AccountUpdate>,
 }
 
 impl BatchPublicData {
     /// `32 old root | 32 new root | 8 batch number | 8 timestamp | 8 chain id | 20 rollup |
-    /// 4 record bytes`.
-    pub const HEADER_LEN: usize = 112;
+    /// 16 rho | 4 record bytes`.
+    pub const HEADER_LEN: usize = 128;
 
     /// The transactions' records, without the no-ops.
     pub fn data(&self) -> impl Iterator<Item = &PubData> {
@@ -172,7 +174,7 @@ impl BatchPublicData {
     }
 
     /// `32 old root | 32 new root | 8 batch number | 8 timestamp | 8 chain id | 20 rollup |
-    /// 4 record bytes | records | 4 account count | accounts`.
+    /// 16 rho | 4 record bytes | records | 4 account count | accounts`.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut records = Vec::new();
         for r in &self.records {
@@ -185,6 +187,7 @@ impl BatchPublicData {
         out.extend_from_slice(&self.batch_number.to_be_bytes());
         out.extend_from_slice(&self.timestamp.get().to_be_bytes());
         out.extend_from_slice(&self.domain.header_bytes());
+        out.extend_from_slice(&self.rho.to_be_bytes());
         out.extend_from_slice(&(records.len() as u32).to_be_bytes());
         out.extend_from_slice(&records);
         out.extend_from_slice(&(self.accounts.len() as u32).to_be_bytes());
@@ -219,6 +222,7 @@ mod tests {
             batch_number: 9,
             timestamp: Timestamp::new(1_700_000_000).expect("ts"),
             domain: SigningDomain::TEST,
+            rho: u128::MAX - 1,
             records: vec![
                 Record::Data(PubData::Withdrawal(WithdrawalRecord {
                     account: AccountId::new(7).expect("id"),
@@ -250,6 +254,8 @@ mod tests {
         expected.extend_from_slice(&1_700_000_000u64.to_be_bytes());
         expected.extend_from_slice(&31337u64.to_be_bytes());
         expected.extend_from_slice(b"zkperp-test-rollup-1");
+        expected.extend_from_slice(&[0xff; 15]);
+        expected.push(0xfe);
         expected.extend_from_slice(&(33u32 + 73 + 10).to_be_bytes());
         expected.push(WithdrawalRecord::KIND);
         expected.extend_from_slice(&7u32.to_be_bytes());

@@ -49,6 +49,8 @@ pub const SALT_TAG: &[u8] = b"zkperp.da.salt";
 pub const STEP_TAG: &[u8] = b"zkperp.da.step";
 pub const KEY_TAG: &[u8] = b"zkperp.da.key";
 
+pub const RHO_TAG: &[u8] = b"zkperp.da.rho";
+
 /// A tag as the field element it is hashed as.
 pub fn tag(name: &[u8]) -> Fr {
     Fr::from_be_bytes_mod_order(name)
@@ -169,6 +171,21 @@ pub fn nonce(batch: u64, id: AccountId) -> u128 {
 
 fn two_pow(bits: u32) -> Fr {
     Fr::from(2u64).pow([u64::from(bits)])
+}
+
+/// `ρ_b` of batch `batch`: the low 128 bits of `Poseidon(RHO_TAG, R, batch)` with `R` the
+/// accounts root after the batch's transactions and fee settlement, before the salts step.
+///
+/// Not random, and it need not be: its one job is that two different sealings of one batch
+/// number never encrypt under one key and nonce. Two sealings that reach the same `R` hold the
+/// same final leaves, so they encrypt the same plaintexts to the same ciphertexts; two that do
+/// not get unrelated keys. Derived, it needs no journal entry, so a replay seals the same batch.
+/// `R` is never published (only the root after the steps is), and the proof takes `ρ_b` as
+/// given: how it was chosen is the operator's business, like a salt.
+pub fn batch_rho(accounts_root: Fr, batch: u64) -> u128 {
+    let h = poseidon([tag(RHO_TAG), accounts_root, Fr::from(batch)]);
+    let bytes = h.into_bigint().to_bytes_le();
+    u128::from_le_bytes(bytes[..16].try_into().expect("32 bytes"))
 }
 
 /// The salt a record of batch `batch` gives account `id`, from its salt before the batch.

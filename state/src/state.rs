@@ -25,6 +25,7 @@ use crate::merkle::{
 };
 use crate::order::{slot_index, OrderSlot};
 use crate::pubdata::PubData;
+use crate::record;
 use crate::tx::{Transaction, TxError};
 use crate::units::{
     AccountId, Collateral, L1Address, MarketId, OrderId, RangeError, Timestamp, MAX_MARKETS,
@@ -134,6 +135,19 @@ pub struct Receipt {
     pub reads: Vec<AccountRead>,
     pub writes: Vec<AccountWrite>,
     pub pubdata: Vec<PubData>,
+}
+
+impl Receipt {
+    /// The accounts the transaction touched inside the tree (those with a path: a refused
+    /// request may name an id beyond it, which reads nothing), each with its leaf hash after
+    /// (0: empty), reads first: what the account table holds (`crate::table`).
+    pub fn accounts(&self) -> impl Iterator<Item = (AccountId, Fr)> + '_ {
+        let reads = self.reads.iter().filter(|r| r.proof.is_some()).map(|r| {
+            let hash = r.leaf.as_ref().map_or(Fr::from(0u64), AccountLeaf::hash);
+            (r.account, hash)
+        });
+        reads.chain(self.writes.iter().map(|w| (w.account, w.update.new_leaf)))
+    }
 }
 
 /// The state of the exchange.
@@ -490,18 +504,13 @@ impl<S: NodeStore> State<S> {
     }
 
     fn note_touched(touched: &mut BTreeSet<AccountId>, receipt: &Receipt) {
-        touched.extend(
-            receipt
-                .reads
-                .iter()
-                .filter(|r| r.proof.is_some())
-                .map(|r| r.account),
-        );
-        touched.extend(receipt.writes.iter().map(|w| w.account));
+        touched.extend(receipt.accounts().map(|(id, _)| id));
     }
 
     /// Seals the batch: credits its trading fees to the fee account (one write, always made, so
-    /// every batch ends with the same step) and returns everything its proof and public data need.
+    /// every batch ends with the same step), steps the salt of every account the batch touched
+    /// (`crate::record`: what keys their data-availability records) and returns everything its
+    /// proof and public data need.
     pub fn end_batch(&mut self) -> Result<SealedBatch, StateError> {
         let fees = self.pending_fees;
         let fee_leaf = {
@@ -530,6 +539,34 @@ impl<S: NodeStore> State<S> {
         })?;
         let fee_write = receipt.writes.pop().expect("one staged write");
         self.pending_fees = 0;
+        // Every touched account that exists steps its salt, keyed by the batch (the fee
+        // account is touched by the settlement above).
+        let number = self.batches_sealed + 1;
+        let rho = record::batch_rho(self.accounts_root(), number);
+        self.batch_touched.insert(AccountId::FEES);
+        let steps: Vec<Staged> = self
+            .batch_touched
+            .iter()
+            .filter_map(|id| {
+                let mut leaf = self.accounts.get(id)?.leaf.clone();
+                leaf.salt = record::step(leaf.salt, number, *id, rho);
+                Some(Staged {
+                    id: *id,
+                    leaf,
+                    order_write: None,
+                })
+            })
+            .collect();
+        let salt_steps = self
+            .commit(Effects {
+                accounts: steps,
+                markets: None,
+                queues: self.queues,
+                fees: 0,
+                reads: Vec::new(),
+                pubdata: Vec::new(),
+            })?
+            .writes;
         let sealed = SealedBatch {
             old_root: self.batch_start_root,
             new_root: self.root(),
@@ -542,6 +579,8 @@ impl<S: NodeStore> State<S> {
             txs: std::mem::take(&mut self.batch_log),
             fees,
             fee_write,
+            rho,
+            salt_steps,
         };
         self.batches_sealed += 1;
         self.batch_touched.clear();

@@ -1,6 +1,6 @@
 //! The account table of a sealed batch (issue 18, design (b) of docs/design/da-v2/records.md):
 //! every account the batch touched, once, in ascending id, with its leaf when the batch began,
-//! its leaf when the batch ended, and the Merkle path for writing the second over the first when
+//! its leaf when the batch ended (its salt stepped by the seal, `crate::record::step`), and the Merkle path for writing the second over the first when
 //! the entries are written in id order, starting from the batch's starting tree.
 //!
 //! The batch circuit proves one tree update per entry instead of one per access (a market maker
@@ -32,6 +32,9 @@ pub struct TableEntry {
     pub after: Option<AccountLeaf>,
     /// Its path once every entry of a smaller id has been written.
     pub proof: MerkleProof,
+    /// The salt the account had during the batch, before the seal stepped it (`after`'s salt
+    /// is the stepped one): what its accesses saw, and a created account's placeholder holds.
+    pub salt: Fr,
 }
 
 impl TableEntry {
@@ -83,7 +86,8 @@ impl SealedBatch {
             .txs
             .iter()
             .map(|a| (&a.receipt.reads[..], &a.receipt.writes[..]))
-            .chain(std::iter::once((&no_reads[..], &fee_write[..])));
+            .chain(std::iter::once((&no_reads[..], &fee_write[..])))
+            .chain(std::iter::once((&no_reads[..], &self.salt_steps[..])));
         for (reads, writes) in accesses {
             // A transaction's reads see the state before its writes.
             for read in reads {
@@ -153,10 +157,21 @@ impl SealedBatch {
                 expected: self.start_accounts_root,
             });
         }
+        let batch_salts: HashMap<AccountId, Fr> = self
+            .salt_steps
+            .iter()
+            .filter_map(|w| Some((w.account, w.before.as_ref()?.salt)))
+            .collect();
         let mut entries = Vec::with_capacity(touched.len());
         for (id, t) in touched {
             let before = t.before.flatten();
             let after = t.after.unwrap_or_else(|| before.clone());
+            let salt = batch_salts.get(&id).copied().unwrap_or_else(|| {
+                after
+                    .as_ref()
+                    .or(before.as_ref())
+                    .map_or(Fr::from(0u64), |l| l.salt)
+            });
             let proof = tree.proof(id.index()).expect("in range");
             tree.update(id.index(), hash(&after)).expect("in range");
             entries.push(TableEntry {
@@ -164,6 +179,7 @@ impl SealedBatch {
                 before,
                 after,
                 proof,
+                salt,
             });
         }
         let end = state_root(tree.root(), &self.markets);

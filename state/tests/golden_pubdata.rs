@@ -155,6 +155,7 @@ fn batch(name: &str, data: &BatchPublicData) -> Value {
         "timestamp": data.timestamp.get(),
         "chain_id": data.domain.chain_id,
         "rollup": address(&data.domain.rollup),
+        "rho": hex0x(&data.rho.to_be_bytes()),
         "records": data.records.iter().map(slot_record).collect::<Vec<_>>(),
         "accounts": data.accounts.iter().map(|a| json!({
             "account": a.account.get(),
@@ -332,22 +333,26 @@ fn batches() -> Vec<(&'static str, BatchPublicData)> {
         seal(&mut f),
     ));
 
-    // Batch 3, at the same second: only a refused forced withdrawal. No leaf changes, so the
-    // root stays where it was; only the batch number tells it from a replay.
+    // Batch 3, at the same second: only a refused forced withdrawal. No balance changes, but
+    // the seal steps the salts of the accounts it touched, so the root moves all the same.
     f.advance(0);
     let tx = forced(2, a, owner, 1);
     apply(&mut f, tx);
     out.push((
-        "a refused forced withdrawal only: same root, same timestamp",
+        "a refused forced withdrawal only: same timestamp, salts stepped",
         seal(&mut f),
     ));
 
     let (first, second, third) = (&out[0].1, &out[1].1, &out[2].1);
     assert_eq!(first.batch_number, 1);
     assert_eq!(second.old_root, first.new_root);
-    assert_eq!(third.old_root, third.new_root, "batch 3 changes no leaf");
+    assert_ne!(
+        third.old_root, third.new_root,
+        "batch 3 steps its accounts' salts"
+    );
     assert_eq!(third.timestamp, second.timestamp);
-    // Batch 3's table: the account the refused request read and the fee account, unchanged.
+    // Batch 3's table: the account the refused request read and the fee account, their salts
+    // stepped.
     assert_eq!(third.accounts.iter().filter(|a| !a.is_noop()).count(), 2);
     assert!(third
         .accounts

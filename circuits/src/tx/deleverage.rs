@@ -250,8 +250,12 @@ impl Gadget for Deleverage {
             share,
             fund: AccountWitness {
                 id: read.account,
-                leaf: read.leaf.clone().ok_or(ReceiptError)?,
-                proof: read.proof.clone().ok_or(ReceiptError)?,
+                // The fund is read inside the tree: a read without a path is not its.
+                leaf: read
+                    .proof
+                    .as_ref()
+                    .and(read.leaf.clone())
+                    .ok_or(ReceiptError)?,
             },
             deleveraged: account_witness(deleveraged).ok_or(ReceiptError)?,
             deleverager: account_witness(deleverager).ok_or(ReceiptError)?,

@@ -212,7 +212,6 @@ impl Gadget for Deposit {
             Some(w) => AccountWitness {
                 id: w.account,
                 leaf: w.before.clone().unwrap_or_else(|| dummy_leaf(config)),
-                proof: w.update.proof.clone(),
             },
             None if !credited => dummy_account(config),
             None => return Err(ReceiptError),

@@ -109,6 +109,21 @@ library Pubdata {
         bytes memory records,
         bytes memory accounts
     ) internal pure returns (bytes memory) {
+        return batch(oldRoot, newRoot, batchNumber, timestamp, chainId, rollup, 0, records, accounts);
+    }
+
+    /// The same with the batch's `rho` (what keys its salt steps; the rollup does not read it).
+    function batch(
+        uint256 oldRoot,
+        uint256 newRoot,
+        uint64 batchNumber,
+        uint64 timestamp,
+        uint64 chainId,
+        address rollup,
+        uint128 rho,
+        bytes memory records,
+        bytes memory accounts
+    ) internal pure returns (bytes memory) {
         require(accounts.length % 36 == 0, "accounts");
         return abi.encodePacked(
             oldRoot,
@@ -117,6 +132,7 @@ library Pubdata {
             timestamp,
             chainId,
             rollup,
+            rho,
             uint32(records.length),
             records,
             uint32(accounts.length / 36),
