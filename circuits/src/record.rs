@@ -133,34 +133,15 @@ mod tests {
     use ark_relations::gr1cs::{ConstraintSystem, ConstraintSystemRef};
     use zkperp_state::babyjubjub::Fs;
     use zkperp_state::eddsa::PrivateKey;
-    use zkperp_state::leaf::{AccountLeaf, Position};
+    use zkperp_state::leaf::AccountLeaf;
     use zkperp_state::record::{self as native, Record};
-    use zkperp_state::units::{AccountId, BaseLots, FundingIndex, L1Address, Nonce, OrderId};
+    use zkperp_state::units::AccountId;
 
     use crate::eddsa::PublicKeyVar;
 
     fn leaf(markets: usize, salt: Fr) -> AccountLeaf {
-        AccountLeaf {
-            public_key: PrivateKey::from_bytes([3; 32]).public_key(),
-            l1_address: L1Address([0x5a; 20]),
-            collateral: Collateral::new(-(1i128 << 63) + 1).expect("collateral"),
-            nonce: Nonce::new(u64::from(u32::MAX)).expect("nonce"),
-            order_floor: OrderId::new((1 << 40) - 1).expect("floor"),
-            positions: (0..markets)
-                .map(|m| Position {
-                    size: BaseLots::new(if m % 2 == 0 {
-                        (1 << 40) - 1
-                    } else {
-                        -(1 << 40) + 1
-                    })
-                    .expect("size"),
-                    funding_index: FundingIndex::new(-(1i128 << 63) + 1 + m as i128)
-                        .expect("index"),
-                })
-                .collect(),
-            orders_root: Fr::from(987_654_321u64),
-            salt,
-        }
+        let key = PrivateKey::from_bytes([3; 32]).public_key();
+        zkperp_state::testkit::extreme_leaf(key, markets, salt)
     }
 
     /// Steps `salt` and seals the leaf in the circuit, every claimed output (the new salt, the

@@ -22,7 +22,7 @@
 //! root the L1 verified, so take it from the state as of the last sealed batch (what a frozen
 //! rollup holds), not from the middle of an open batch.
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::field::{fr_to_decimal, Fr};
 use crate::funding::settle_funding;
@@ -114,7 +114,7 @@ pub struct ExitPublicInputs {
     pub account: AccountId,
     pub owner: L1Address,
     /// `max(0, TV)`, `< 2^EXIT_AMOUNT_BITS`; a decimal string in JSON (it exceeds 2^53).
-    #[serde(with = "serde_u128")]
+    #[serde(with = "crate::field::serde_u128")]
     pub amount: u128,
     pub mark_prices: Vec<PriceTicks>,
 }
@@ -234,23 +234,6 @@ impl<S: NodeStore> State<S> {
             accounts_root: self.accounts_root(),
             markets: self.markets().to_vec(),
         })
-    }
-}
-
-/// Serde of a `u128` as a decimal string (JSON numbers lose precision above 2^53).
-mod serde_u128 {
-    use super::*;
-
-    pub fn serialize<S: Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&v.to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
-        let s = String::deserialize(d)?;
-        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(serde::de::Error::custom("not a decimal integer"));
-        }
-        s.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -360,26 +360,7 @@ mod tests {
     }
 
     fn leaf(markets: usize, salt: Fr) -> AccountLeaf {
-        AccountLeaf {
-            public_key: key().public_key(),
-            l1_address: L1Address([0xab; 20]),
-            collateral: Collateral::new(-(1i128 << 63) + 1).expect("collateral"),
-            nonce: Nonce::new(u64::from(u32::MAX)).expect("nonce"),
-            order_floor: OrderId::new((1 << 40) - 1).expect("floor"),
-            positions: (0..markets)
-                .map(|m| Position {
-                    size: BaseLots::new(if m % 2 == 0 {
-                        (1 << 40) - 1
-                    } else {
-                        -(1 << 40) + 1
-                    })
-                    .expect("size"),
-                    funding_index: FundingIndex::new((1i128 << 63) - 1 - m as i128).expect("index"),
-                })
-                .collect(),
-            orders_root: fr_from_decimal("12345678901234567890").expect("root"),
-            salt,
-        }
+        crate::testkit::extreme_leaf(key().public_key(), markets, salt)
     }
 
     #[test]

@@ -494,3 +494,33 @@ impl Fixture {
 pub fn ephemeral(n: u64) -> crate::record::Ephemeral {
     crate::record::Ephemeral::new(crate::babyjubjub::Fs::from(n)).expect("a non-zero scalar")
 }
+
+/// A leaf with every field at the end of its width (collateral and funding indices near -2^63,
+/// nonce 2^32 - 1, floor 2^40 - 1, sizes +-(2^40 - 1)) under `key` and `salt`: what packing and
+/// encryption tests need to reach.
+pub fn extreme_leaf(
+    key: PublicKey,
+    markets: usize,
+    salt: crate::field::Fr,
+) -> crate::leaf::AccountLeaf {
+    crate::leaf::AccountLeaf {
+        public_key: key,
+        l1_address: L1Address([0xab; 20]),
+        collateral: Collateral::new(-(1i128 << 63) + 1).expect("collateral"),
+        nonce: Nonce::new(u64::from(u32::MAX)).expect("nonce"),
+        order_floor: OrderId::new((1 << 40) - 1).expect("floor"),
+        positions: (0..markets)
+            .map(|m| crate::leaf::Position {
+                size: BaseLots::new(if m % 2 == 0 {
+                    (1 << 40) - 1
+                } else {
+                    -(1 << 40) + 1
+                })
+                .expect("size"),
+                funding_index: FundingIndex::new(-(1i128 << 63) + 1 + m as i128).expect("index"),
+            })
+            .collect(),
+        orders_root: crate::field::Fr::from(987_654_321u64),
+        salt,
+    }
+}
