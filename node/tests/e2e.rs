@@ -69,7 +69,9 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
         "--max-unproven",
         "1",
         "--shape",
-        "o2-f1-l1-x1-d2-fw1-fc1-ft1-t1-w1-c1",
+        // An account table of 8 (the slots could touch 16): a third smaller circuit, and the
+        // batcher seals a batch whose table is full.
+        "o2-f1-l1-x1-d2-fw1-fc1-ft1-t1-w1-c1-a8",
         "--account-depth",
         "6",
         "--order-depth",

@@ -27,8 +27,10 @@ use zkperp_state::eddsa::PrivateKey;
 use zkperp_state::units::AccountId;
 
 /// One slot of every kind (a shape must have one: the sequencer refuses a shape in which some
-/// transaction could never be applied), two oracle ticks for the two markets.
-const SHAPE: &str = "o2-f1-l1-x1-d1-fw1-fc1-ft1-t1-w1-c1";
+/// transaction could never be applied), two oracle ticks for the two markets, and an account
+/// table of 8 (the slots could touch 15; the batcher seals a batch whose table is full, and a
+/// smaller table proves faster).
+const SHAPE: &str = "o2-f1-l1-x1-d1-fw1-fc1-ft1-t1-w1-c1-a8";
 const DEPOSIT: u64 = 1_000_000_000; // 1,000 USD
 
 fn hex32(bytes: [u8; 32]) -> String {
