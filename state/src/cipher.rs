@@ -15,7 +15,7 @@
 //! Decryption runs the same sponge, takes each message element as `c - state[j]`, refuses a
 //! ciphertext whose padding does not decrypt to zeros or whose tag differs.
 
-use crate::field::Fr;
+use crate::field::{two_pow, Fr};
 use crate::poseidon::{params, permute};
 
 /// The cipher's permutation width.
@@ -31,18 +31,13 @@ pub enum CipherError {
     Tag,
 }
 
-/// `2^128`.
-fn two_128() -> Fr {
-    Fr::from(1u128 << 64) * Fr::from(1u128 << 64)
-}
-
 /// The sponge's first state for `len` elements.
 pub fn initial_state(key: [Fr; 2], nonce: u128, len: usize) -> [Fr; WIDTH] {
     [
         Fr::from(0u64),
         key[0],
         key[1],
-        Fr::from(nonce) + Fr::from(len as u64) * two_128(),
+        Fr::from(nonce) + Fr::from(len as u64) * two_pow(128),
     ]
 }
 

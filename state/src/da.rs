@@ -18,13 +18,11 @@
 //! deposit slot their deposit took (the calldata records are in slot order), derives the salt
 //! from `E` and their key, and follows it through the `rho` of each batch that lists their id.
 
-use std::collections::BTreeMap;
-
 use ark_ff::{BigInteger, PrimeField};
 
-use crate::batch::{SealedBatch, Shape, SlotKind};
+use crate::batch::{SealedBatch, Shape, ShapeError, SlotKind};
 use crate::eddsa::PublicKey;
-use crate::field::Fr;
+use crate::field::{fr_to_u128, Fr};
 use crate::record::{self, Record};
 use crate::table::TableError;
 use crate::tx::Transaction;
@@ -74,14 +72,6 @@ pub fn payload_len(shape: &Shape, markets: usize) -> usize {
     k.div_ceil(IDS_PER_ELEMENT)
         + k * (1 + record::ciphertext_len(markets))
         + shape.count(SlotKind::Deposit) * CREATION_LEN
-}
-
-fn to_u64(x: &Fr) -> Option<u64> {
-    let bytes = x.into_bigint().to_bytes_le();
-    bytes[8..]
-        .iter()
-        .all(|b| *b == 0)
-        .then(|| u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")))
 }
 
 impl Payload {
@@ -182,8 +172,8 @@ impl Payload {
                 if x.iter().all(|x| *x == Fr::from(0u64)) {
                     return Ok(None);
                 }
-                let id = to_u64(&x[2])
-                    .and_then(|id| AccountId::new(id).ok())
+                let id = fr_to_u128(&x[2])
+                    .and_then(|id| AccountId::new(u64::try_from(id).ok()?).ok())
                     .ok_or(PayloadError::CreationId(slot))?;
                 Ok(Some(Creation {
                     id,
@@ -203,6 +193,8 @@ impl Payload {
 impl SealedBatch {
     /// The batch's payload in `shape` (which it fits) for a tree of `depth` levels.
     pub fn payload(&self, shape: &Shape, depth: u8) -> Result<Payload, PayloadSourceError> {
+        // Kinds, slot counts and the table's size, checked once.
+        let slots = self.slots(shape)?;
         let mut records: Vec<Option<Record>> = self
             .table(depth)?
             .into_iter()
@@ -220,13 +212,8 @@ impl SealedBatch {
                 })
             })
             .collect();
-        if records.len() > shape.table_len() {
-            return Err(PayloadSourceError::Shape);
-        }
         records.resize(shape.table_len(), None);
-        let creations = self
-            .slots(shape)
-            .map_err(|_| PayloadSourceError::Shape)?
+        let creations = slots
             .into_iter()
             .filter(|(kind, _)| *kind == SlotKind::Deposit)
             .map(|(_, applied)| {
@@ -247,21 +234,6 @@ impl SealedBatch {
             })
             .collect();
         Ok(Payload { records, creations })
-    }
-
-    /// The payload's records by account (for a reader that wants one).
-    pub fn records_by_account(
-        &self,
-        shape: &Shape,
-        depth: u8,
-    ) -> Result<BTreeMap<AccountId, Record>, PayloadSourceError> {
-        Ok(self
-            .payload(shape, depth)?
-            .records
-            .into_iter()
-            .flatten()
-            .map(|r| (r.id, r))
-            .collect())
     }
 }
 
@@ -349,8 +321,8 @@ impl Follower {
 pub enum PayloadSourceError {
     #[error(transparent)]
     Table(#[from] TableError),
-    #[error("the batch does not fit the shape")]
-    Shape,
+    #[error(transparent)]
+    Shape(#[from] ShapeError),
 }
 
 #[cfg(test)]

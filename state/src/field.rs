@@ -5,7 +5,7 @@
 //! Reducing would let two encodings name one element, which breaks every hash commitment built on
 //! these bytes.
 
-use ark_ff::{BigInt, BigInteger, PrimeField};
+use ark_ff::{BigInt, BigInteger, Field, PrimeField};
 
 pub use ark_bn254::Fr;
 
@@ -83,6 +83,11 @@ pub fn fr_from_i128(v: i128) -> Fr {
 /// An unsigned integer as a field element.
 pub fn fr_from_u128(v: u128) -> Fr {
     Fr::from(v)
+}
+
+/// `2^bits` as a field element (the shifts of packed fields).
+pub fn two_pow(bits: u32) -> Fr {
+    Fr::from(2u64).pow([u64::from(bits)])
 }
 
 /// The low 128 bits of an element's canonical integer, or `None` when it does not fit.

@@ -29,7 +29,7 @@
 //! binds the plaintext to the published leaf hash, which the owner checks, and that is stronger.
 
 use ark_ec::AffineRepr;
-use ark_ff::{BigInteger, Field, PrimeField, Zero};
+use ark_ff::{BigInteger, PrimeField, Zero};
 use num_bigint::BigUint;
 use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
@@ -39,7 +39,7 @@ use crate::babyjubjub::{
 };
 use crate::cipher;
 use crate::eddsa::{PrivateKey, PublicKey};
-use crate::field::Fr;
+use crate::field::{two_pow, Fr};
 use crate::leaf::{AccountLeaf, Position};
 use crate::poseidon::poseidon;
 use crate::units::{AccountId, BaseLots, Collateral, FundingIndex, L1Address, Nonce, OrderId};
@@ -167,10 +167,6 @@ pub fn owner_salt(key: &PrivateKey, ephemeral: (Fr, Fr)) -> Result<Fr, RecordErr
 /// The cipher nonce of account `id`'s record in batch `batch`.
 pub fn nonce(batch: u64, id: AccountId) -> u128 {
     (u128::from(batch) << 32) | u128::from(id.get())
-}
-
-fn two_pow(bits: u32) -> Fr {
-    Fr::from(2u64).pow([u64::from(bits)])
 }
 
 /// `ρ_b` of batch `batch`: the low 128 bits of `Poseidon(RHO_TAG, R, batch)` with `R` the
