@@ -13,9 +13,13 @@
 //! account table: one tree update per touched account, in id order (crate::table), whose open
 //!     and close rows and the accesses form a transcript that must chain (crate::transcript)
 //! new root = Poseidon(accounts root after the table, markets hash)
+//! payload  = the table's records (id, hash, ciphertext) in id order and the deposit slots'
+//!            creations, as blob elements (crate::da), split into blobs of 4096
+//! claims   = per blob: its versioned hash (a witness the L1 checks with BLOBHASH), z drawn
+//!            from the elements' commitment and that hash, y = the blob polynomial at z
+//!            (crate::blob)
 //! pubdata  = old root | new root | batch number | timestamp | chain id | rollup address | rho |
-//!            record bytes | records | entry count | (account id | final leaf hash) per table
-//!            entry, in id order
+//!            record bytes | records | blob count | (vh | z | y) per blob
 //! every signed message's tag = kind + 2^8 * (chain id << 160 | rollup address)
 //! ```
 //! The layout is the one `SealedBatch::public_data` produces natively and the L1 contract reads;
@@ -33,13 +37,15 @@ use ark_r1cs_std::{
     GR1CSVar,
 };
 use ark_relations::gr1cs::{ConstraintSynthesizer, ConstraintSystemRef, SynthesisError};
-use zkperp_state::batch::{SealedBatch, Shape};
+use zkperp_state::batch::{SealedBatch, Shape, SlotKind};
+use zkperp_state::da::payload_len;
 use zkperp_state::eddsa::PublicKey;
 use zkperp_state::merkle::MerkleProof;
 use zkperp_state::state::StateConfig;
 use zkperp_state::units::{AccountId, Collateral, Timestamp};
 use zkperp_state::Fr;
 
+use crate::da::CreationSlotVar;
 use crate::domain::SigningDomainVar;
 use crate::eq::enforce_equal;
 use crate::leaf::{AccountLeafVar, LeafElements};
@@ -79,6 +85,8 @@ pub struct BatchVar {
     pub records: Vec<UInt8<Fr>>,
     /// Every account access so far, for the transcript (`crate::transcript`).
     pub rows: Vec<TranscriptRow>,
+    /// Each deposit slot's creation so far, for the payload (`crate::da`).
+    pub creations: Vec<CreationSlotVar>,
     /// The values each account's latest access left, by id (prover side: what the next access
     /// to it is given to read, so a witness stays consistent whatever the slots computed).
     pub current: HashMap<u64, (bool, PublicKey, LeafElements)>,
@@ -345,8 +353,9 @@ impl BatchCircuit {
         shape: Shape,
         batch: &SealedBatch,
     ) -> Result<Self, WitnessError> {
-        let witness = BatchWitness::new(&config, &shape, batch)?;
-        let commitment = Some(batch.public_data(&shape)?.commitment());
+        let publication = batch.publish(&shape, config.account_tree_depth)?;
+        let witness = BatchWitness::new(&config, &shape, batch, &publication)?;
+        let commitment = Some(publication.public.commitment());
         Ok(BatchCircuit {
             config,
             shape,
@@ -422,6 +431,7 @@ impl ConstraintSynthesizer<Fr> for BatchCircuit {
             fees: FpVar::Constant(Fr::from(0u64)),
             records: Vec::with_capacity(self.shape.records_len()),
             rows: Vec::with_capacity(self.shape.accesses()),
+            creations: Vec::with_capacity(self.shape.count(SlotKind::Deposit)),
             current: HashMap::new(),
             firsts: HashMap::new(),
             pinned: false,
@@ -452,13 +462,16 @@ impl ConstraintSynthesizer<Fr> for BatchCircuit {
         rows.extend(table.rows);
         check(&cs, rows, time_bits)?;
         let new_root = poseidon2(&root, &markets_hash(&b.markets)?)?;
-        let mut writes = table.published;
-
+        // The payload and the claims binding it to the transaction's blobs.
+        let markets = self.config.markets.len();
+        let elements = crate::da::elements(&table.records, &b.creations)?;
         if b.records.len() != self.shape.records_len()
-            || writes.len() != 36 * self.shape.table_len()
+            || elements.len() != payload_len(&self.shape, markets)
+            || w.versioned_hashes.len() != self.shape.blobs(markets)
         {
             return Err(SynthesisError::Unsatisfiable);
         }
+        let mut claims = crate::da::claims(&cs, &elements, &w.versioned_hashes)?;
         if let Some(trace) = &self.trace {
             let mut out = trace
                 .lock()
@@ -474,8 +487,8 @@ impl ConstraintSynthesizer<Fr> for BatchCircuit {
         bytes.extend(rho_bytes);
         bytes.extend(constant_be_bytes(self.shape.records_len() as u64, 4));
         bytes.append(&mut b.records);
-        bytes.extend(constant_be_bytes(self.shape.table_len() as u64, 4));
-        bytes.append(&mut writes);
+        bytes.extend(constant_be_bytes(w.versioned_hashes.len() as u64, 4));
+        bytes.append(&mut claims);
         let computed = commitment(&bytes)?;
         let input = match input {
             Some(input) => input,

@@ -424,6 +424,37 @@ impl BlobElementVar {
         Self::with_representative(x, value)
     }
 
+    /// The element whose representative has the little-endian `bits` (at most 253, so it is
+    /// below `p_bn254` and canonical, its top bit zero): no constraints, for values made of
+    /// bits the circuit has already constrained (the payload's packed account ids).
+    ///
+    /// # Panics
+    /// When given more than 253 bits (a shape error).
+    pub fn from_bits(bits: &[Boolean<Fr>]) -> Self {
+        assert!(
+            bits.len() < COEFFICIENT_BITS,
+            "at most {} bits",
+            COEFFICIENT_BITS - 1
+        );
+        let mut padded = bits.to_vec();
+        padded.resize(COEFFICIENT_BITS, Boolean::FALSE);
+        let value = bits
+            .iter()
+            .enumerate()
+            .map(|(i, b)| FpVar::from(b.clone()) * two_pow(i as u32))
+            .sum();
+        Self {
+            value,
+            limbs: IntPoly::from_bits(&padded),
+            top: Boolean::FALSE,
+        }
+    }
+
+    /// The element.
+    pub fn value(&self) -> &FpVar<Fr> {
+        &self.value
+    }
+
     fn with_representative(
         x: &FpVar<Fr>,
         representative: Option<BigUint>,

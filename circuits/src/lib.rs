@@ -39,6 +39,7 @@ pub mod babyjubjub;
 pub mod batch;
 pub mod blob;
 pub mod cipher;
+pub mod da;
 pub mod domain;
 pub mod eddsa;
 pub mod eq;

@@ -16,7 +16,9 @@
 //!             (a hash is 0 for a leaf that does not exist)
 //! rows      : open  (row id, 0,       imm, state before, state before)
 //!             close (row id, 2^T - 1, imm, state after,  state after)
-//! publishes : id | hash after (36 bytes; zeros for an unused entry)
+//! publishes : its payload record (`crate::da`): the id (u32::MAX when unused), the hash after
+//!             and the ciphertext of the leaf after (`crate::record`; zeros when unused or
+//!             empty after)
 //! imm       = pk.x, pk.y, l1 address, salt
 //! state     = exists, collateral, nonce, order floor, orders root, (size, funding index) per market
 //! ```
@@ -25,7 +27,6 @@ use ark_r1cs_std::{
     alloc::{AllocVar, AllocationMode},
     boolean::Boolean,
     fields::{fp::FpVar, FieldVar},
-    uint8::UInt8,
 };
 use ark_relations::gr1cs::{ConstraintSystemRef, SynthesisError};
 use zkperp_state::eddsa::PublicKey;
@@ -33,12 +34,12 @@ use zkperp_state::merkle::MerkleProof;
 use zkperp_state::units::AccountId;
 use zkperp_state::Fr;
 
+use crate::da::EntryRecordVar;
 use crate::eq::{conditional_enforce_equal, enforce_product_zero};
 use crate::funding::PositionVar;
 use crate::leaf::{AccountLeafVar, LeafElements};
 use crate::merkle::MerkleProofVar;
-use crate::pubdata::{field_be_bytes, uint_be_bytes};
-use crate::record::{self, step};
+use crate::record::{self, step, RecordVar};
 use crate::transcript::{close_time, TranscriptRow, OPEN_TIME, VOID_ID};
 use crate::units::enforce_unsigned_bits;
 
@@ -96,8 +97,8 @@ pub struct TableEntryWitness {
 pub struct TableVar {
     /// Two rows per entry, for the transcript.
     pub rows: Vec<TranscriptRow>,
-    /// `id | hash after` per entry, in id order.
-    pub published: Vec<UInt8<Fr>>,
+    /// Each entry's payload record, in id order.
+    pub records: Vec<EntryRecordVar>,
 }
 
 /// The table of `entries` over the accounts root `root` (moved to the root after every entry's
@@ -114,7 +115,7 @@ pub fn table(
     (batch, rho): (&FpVar<Fr>, &FpVar<Fr>),
 ) -> Result<TableVar, SynthesisError> {
     let mut rows = Vec::with_capacity(2 * entries.len());
-    let mut published = Vec::with_capacity(36 * entries.len());
+    let mut records = Vec::with_capacity(entries.len());
     let mut previous: Option<FpVar<Fr>> = None;
     let open = FpVar::Constant(Fr::from(OPEN_TIME));
     let close = FpVar::Constant(Fr::from(close_time(time_bits)));
@@ -149,7 +150,8 @@ pub fn table(
         )?;
         let mut after = after_leaf(cs, &before, &e.after.1)?;
         // The seal steps the salt (an unused entry's or an empty leaf's step is never written).
-        after.salt = step(&before.salt, &record::nonce(batch, &row_id), rho)?;
+        let nonce = record::nonce(batch, &row_id);
+        after.salt = step(&before.salt, &nonce, rho)?;
         let hash_before = tree_hash(&exists_before, &before)?;
         let hash_after = tree_hash(&exists_after, &after)?;
         let siblings = MerkleProofVar::new_variable_with_depth(
@@ -163,9 +165,19 @@ pub fn table(
         conditional_enforce_equal(&path.root_for(&hash_before)?, root, &enabled)?;
         *root = enabled.select(&path.root_for(&hash_after)?, root)?;
 
+        // The record: the leaf after under the stepped salt, as its owner will read it.
         let zero = FpVar::zero();
-        published.extend(uint_be_bytes(&enabled.select(&id, &zero)?, 4)?);
-        published.extend(field_be_bytes(&enabled.select(&hash_after, &zero)?)?);
+        let sealed = RecordVar::seal(&nonce, &id, &after, &hash_after)?;
+        let readable = &enabled & &exists_after;
+        records.push(EntryRecordVar {
+            id_bits: id_bits.iter().map(|b| b | &!enabled.clone()).collect(),
+            hash: enabled.select(&hash_after, &zero)?,
+            ciphertext: sealed
+                .ciphertext
+                .iter()
+                .map(|c| readable.select(c, &zero))
+                .collect::<Result<_, _>>()?,
+        });
 
         let imm = row_imm(&before);
         let state_before = row_state(&exists_before, &before);
@@ -185,7 +197,7 @@ pub fn table(
             after: state_after,
         });
     }
-    Ok(TableVar { rows, published })
+    Ok(TableVar { rows, records })
 }
 
 /// The leaf after: `before`'s key, address and salt, and the mutable fields of `leaf` as
@@ -233,6 +245,9 @@ mod tests {
         crate::witness::placeholder_leaf(markets, imm_of)
     }
 
+    /// An entry's payload record: id, hash, ciphertext.
+    type Published = (u64, Fr, Vec<Fr>);
+
     /// The table and transcript of `batch` with access rows made straight from its receipts
     /// (each write: before -> after; each read: unchanged), `extra` unused entries, and
     /// `tamper` applied to the witness entries.
@@ -241,7 +256,7 @@ mod tests {
         batch: &SealedBatch,
         extra: usize,
         tamper: impl FnOnce(&mut Vec<TableEntryWitness>),
-    ) -> (bool, Vec<u8>, Fr) {
+    ) -> (bool, Vec<Published>, Fr) {
         let config = f.state.config();
         let markets = config.markets.len();
         let depth = config.account_tree_depth;
@@ -327,7 +342,20 @@ mod tests {
             }
         }
         check(&cs, rows, time_bits).expect("transcript");
-        let published = t.published.value().unwrap_or_default();
+        let published = t
+            .records
+            .iter()
+            .map(|r| {
+                let id = r.id_bits.iter().rev().fold(0u64, |acc, b| {
+                    2 * acc + u64::from(b.value().expect("known"))
+                });
+                (
+                    id,
+                    r.hash.value().expect("known"),
+                    r.ciphertext.value().expect("known"),
+                )
+            })
+            .collect();
         (
             cs.is_satisfied().expect("satisfiable?"),
             published,
@@ -355,18 +383,23 @@ mod tests {
         let (ok, published, root) = run(&f, &batch, 2, |_| {});
         assert!(ok);
         assert_eq!(root, f.state.accounts_root(), "the native end root");
-        let mut expected = Vec::new();
+        let markets = f.state.config().markets.len();
+        let c = zkperp_state::record::ciphertext_len(markets);
+        let mut expected: Vec<Published> = Vec::new();
         for e in batch
             .table(f.state.config().account_tree_depth)
             .expect("table")
         {
-            expected.extend((e.id.get() as u32).to_be_bytes());
-            expected.extend(zkperp_state::field::fr_to_be_bytes(&e.new_hash()));
+            let leaf = e.after.as_ref().expect("every account exists after");
+            let record = zkperp_state::record::Record::seal(batch.batch_number, e.id, leaf);
+            expected.push((e.id.get(), record.hash, record.ciphertext));
         }
-        expected.extend([0u8; 72]);
+        for _ in 0..2 {
+            expected.push((u64::from(u32::MAX), Fr::from(0u64), vec![Fr::from(0u64); c]));
+        }
         assert_eq!(
             published, expected,
-            "sorted (id, hash), then the unused entries' zeros"
+            "sorted records sealed to their owners, then the unused entries' zeros"
         );
     }
 

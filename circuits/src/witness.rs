@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 use ark_r1cs_std::boolean::Boolean;
 use ark_relations::gr1cs::SynthesisError;
 use zkperp_state::batch::{AppliedTx, SealedBatch, Shape, ShapeError, SlotKind};
+use zkperp_state::da::Publication;
 use zkperp_state::domain::SigningDomain;
 use zkperp_state::eddsa::{PrivateKey, PublicKey, Signature};
 use zkperp_state::field::Fr;
@@ -36,6 +37,8 @@ pub enum WitnessError {
     Receipt { slot: usize, kind: &'static str },
     #[error(transparent)]
     Table(#[from] zkperp_state::table::TableError),
+    #[error(transparent)]
+    Payload(#[from] zkperp_state::da::PayloadSourceError),
 }
 
 /// A receipt that does not hold what its kind's witness needs (the slot is added by the
@@ -141,14 +144,18 @@ pub struct BatchWitness {
     pub fee_account: AccountWitness,
     /// The account table: the batch's touched accounts in id order, then unused entries.
     pub table: Vec<TableEntryWitness>,
+    /// The versioned hash of each of the batch's blobs (`zkperp_state::da::Publication`).
+    pub versioned_hashes: Vec<[u8; 32]>,
 }
 
 impl BatchWitness {
-    /// The witness of `batch` in `shape`'s slots.
+    /// The witness of `batch` in `shape`'s slots, whose blobs are `publication`'s (the batch's
+    /// `SealedBatch::publish` in that shape).
     pub fn new(
         config: &StateConfig,
         shape: &Shape,
         batch: &SealedBatch,
+        publication: &Publication,
     ) -> Result<Self, WitnessError> {
         let mut slots = Vec::new();
         for (i, (kind, applied)) in batch.slots(shape)?.into_iter().enumerate() {
@@ -184,6 +191,11 @@ impl BatchWitness {
                 kind: "fee settlement",
             })?,
             table: table_witness(config, shape, batch)?,
+            versioned_hashes: publication
+                .blobs
+                .iter()
+                .map(|b| b.claim.versioned_hash)
+                .collect(),
         })
     }
 
@@ -207,6 +219,7 @@ impl BatchWitness {
             slots,
             fee_account: dummy_account(config),
             table: vec![unused_entry(config); shape.table_len()],
+            versioned_hashes: vec![[0u8; 32]; shape.blobs(config.markets.len())],
         })
     }
 }

@@ -11,6 +11,7 @@ use zkperp_circuits::table::TableEntryWitness;
 use zkperp_circuits::tx::trade::TradeWitness;
 use zkperp_circuits::witness::SlotWitness;
 use zkperp_state::batch::{SealedBatch, Shape};
+use zkperp_state::blob::{BlobClaim, SealedBlob};
 use zkperp_state::merkle::SparseMerkleTree;
 use zkperp_state::order::{Order, Side};
 use zkperp_state::state::StateConfig;
@@ -111,6 +112,79 @@ fn a_wrong_public_input_is_refused() {
     let mut c = circuit(&f, &second);
     c.commitment = c.commitment.map(|x| x + Fr::from(1u64));
     assert!(!satisfied(c));
+}
+
+/// The blob claims bind the batch's payload: a publication whose blob is not the batch's
+/// records and creations is refused even when its claim (versioned hash, z, y) is made honestly
+/// from that other blob (one ciphertext element changed, two records swapped out of id order,
+/// a creation's `E` changed), and so is the true blob under another evaluation or another
+/// versioned hash. The versioned hash itself is the prover's to name: the L1 checks it is the
+/// transaction's blob.
+#[test]
+fn the_blob_claims_bind_the_batch_payload() {
+    let mut f = Fixture::with_depths(3, 5, 3);
+    f.deposit(0, 1_000_000_000);
+    f.deposit(1, 2_000_000_000);
+    f.state.end_batch().expect("seal 1");
+    f.state.begin_batch(ts(START + 60)).expect("begin");
+    f.deposit(0, 5_000_000);
+    f.deposit(2, 7_000_000); // created
+    let batch = f.state.end_batch().expect("seal 2");
+    let shape = Shape::tight(&batch);
+    let markets = f.state.config().markets.len();
+    let published = batch
+        .publish(&shape, f.state.config().account_tree_depth)
+        .expect("fits");
+    let base = circuit(&f, &batch);
+    let with_claim = |claim: BlobClaim| -> bool {
+        let mut c = base.clone();
+        let mut public = published.public.clone();
+        public.blobs = vec![claim];
+        c.commitment = Some(public.commitment());
+        c.witness.versioned_hashes = vec![claim.versioned_hash];
+        satisfied(c)
+    };
+    let claim_of = |e: &[Fr]| SealedBlob::new(e).expect("seals").claim;
+    let elements = published.payload.elements(markets);
+    assert_eq!(published.blobs.len(), 1);
+    assert_eq!(claim_of(&elements), published.blobs[0].claim);
+    assert!(with_claim(claim_of(&elements)), "the batch's own blob");
+
+    let entries = published.payload.records.len();
+    let ids = entries.div_ceil(zkperp_state::da::IDS_PER_ELEMENT);
+    let mut changed = elements.clone();
+    changed[ids + 1] += Fr::from(1u64);
+    assert!(
+        !with_claim(claim_of(&changed)),
+        "a ciphertext element changed"
+    );
+    let mut swapped = published.payload.clone();
+    swapped.records.swap(0, 1);
+    assert!(
+        !with_claim(claim_of(&swapped.elements(markets))),
+        "two records out of id order"
+    );
+    let mut creation = published.payload.clone();
+    let slot = creation
+        .creations
+        .iter()
+        .position(Option::is_some)
+        .expect("a deposit created an account");
+    if let Some(c) = creation.creations[slot].as_mut() {
+        c.ephemeral.0 += Fr::from(1u64);
+    }
+    assert!(
+        !with_claim(claim_of(&creation.elements(markets))),
+        "a creation's E changed"
+    );
+
+    let honest = claim_of(&elements);
+    let mut y = honest;
+    y.y[31] ^= 1;
+    assert!(!with_claim(y), "another evaluation");
+    let mut vh = honest;
+    vh.versioned_hash[31] ^= 1;
+    assert!(!with_claim(vh), "another versioned hash with the old z");
 }
 
 /// The salts step with the header's `rho`: a prover who steps them with another value than the

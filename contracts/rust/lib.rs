@@ -52,6 +52,33 @@ pub mod bindings {
 }
 
 use bindings::Groth16Verifier::{self, Groth16VerifierErrors};
+
+/// One blob of a batch as `submitBatch`'s transaction carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchBlob {
+    /// Its 131,072 bytes.
+    pub blob: Vec<u8>,
+    /// Its KZG commitment.
+    pub commitment: [u8; 48],
+    /// The KZG opening at the public data's `z` for this blob (the point-evaluation input).
+    pub opening: [u8; 48],
+    /// The EIP-7594 cell proofs of the sidecar (128).
+    pub cell_proofs: Vec<[u8; 48]>,
+}
+
+impl BatchBlob {
+    /// A sealed blob of a batch's publication, with its opening and cell proofs computed.
+    pub fn of(
+        sealed: &zkperp_state::blob::SealedBlob,
+    ) -> Result<Self, zkperp_state::blob::BlobError> {
+        Ok(BatchBlob {
+            blob: sealed.blob.as_bytes().to_vec(),
+            commitment: sealed.commitment,
+            opening: sealed.opening_proof()?,
+            cell_proofs: sealed.blob.cell_proofs()?,
+        })
+    }
+}
 use bindings::Rollup::{self, RollupErrors, RollupInstance};
 use bindings::TestToken::{self, TestTokenErrors};
 
@@ -324,7 +351,15 @@ pub fn provider(rpc_url: &str, signer: PrivateKeySigner) -> Result<DynProvider, 
     let url = rpc_url
         .parse()
         .map_err(|_| L1Error::BadUrl(rpc_url.to_string()))?;
+    // alloy's recommended fillers, but with the nonce read from the node for every
+    // transaction: the default cache takes a nonce before gas estimation and keeps it when the
+    // estimate reverts (a refused batch), so every later transaction would wait behind a gap.
     Ok(ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .with_gas_estimation()
+        .with_blob_gas_estimation()
+        .with_simple_nonce_management()
+        .fetch_chain_id()
         .wallet(EthereumWallet::from(signer))
         .connect_http(url)
         .erased())
@@ -500,19 +535,50 @@ impl L1 {
     }
 
     /// Submits a proven batch (`BatchPublicData::to_bytes()` and the EIP-197 proof) for the
-    /// shape at index `shape`. Only the operator may.
+    /// shape at index `shape`, as a type-3 transaction carrying `blobs` in the order the public
+    /// data claims them (an EIP-7594 sidecar, the form pools keep since Osaka). Only the
+    /// operator may.
     pub async fn submit_batch(
         &self,
         shape: u64,
         pubdata: Vec<u8>,
         proof: [U256; 8],
+        blobs: &[BatchBlob],
     ) -> Result<alloy::rpc::types::TransactionReceipt, L1Error> {
-        self.send(
-            "submitBatch",
-            self.rollup
-                .submitBatch(U256::from(shape), Bytes::from(pubdata), proof),
-        )
-        .await
+        let mut kzg = Vec::with_capacity(96 * blobs.len());
+        for b in blobs {
+            kzg.extend_from_slice(&b.commitment);
+            kzg.extend_from_slice(&b.opening);
+        }
+        let call = self.rollup.submitBatch(
+            U256::from(shape),
+            Bytes::from(pubdata),
+            proof,
+            Bytes::from(kzg),
+        );
+        if blobs.is_empty() {
+            return self.send("submitBatch", call).await;
+        }
+        let mut sidecar_blobs = Vec::with_capacity(blobs.len());
+        let mut commitments = Vec::with_capacity(blobs.len());
+        let mut cell_proofs = Vec::new();
+        for b in blobs {
+            let blob = alloy::eips::eip4844::Blob::try_from(b.blob.as_slice()).map_err(|_| {
+                L1Error::Transaction {
+                    call: "submitBatch",
+                    reason: format!("a blob is 131072 bytes, got {}", b.blob.len()),
+                }
+            })?;
+            sidecar_blobs.push(blob);
+            commitments.push(FixedBytes::from(b.commitment));
+            cell_proofs.extend(b.cell_proofs.iter().map(|p| FixedBytes::from(*p)));
+        }
+        let sidecar = alloy::eips::eip7594::BlobTransactionSidecarEip7594::new(
+            sidecar_blobs,
+            commitments,
+            cell_proofs,
+        );
+        self.send("submitBatch", call.sidecar_7594(sidecar)).await
     }
 
     pub async fn claim(&self) -> Result<(), L1Error> {

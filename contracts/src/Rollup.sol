@@ -3,6 +3,7 @@ pragma solidity 0.8.37;
 
 import {IERC20} from "./IERC20.sol";
 import {IVerifier} from "./IVerifier.sol";
+import {BlobBinding} from "./BlobBinding.sol";
 
 /// @title zkperp rollup: collateral custody, the L1 queues, proven batches, freeze and exits
 /// @notice What flows in and out:
@@ -161,8 +162,14 @@ contract Rollup {
     uint256 internal constant HEADER_ROLLUP = 88;
     uint256 internal constant HEADER_RHO = 108;
     uint256 internal constant HEADER_RECORD_BYTES = 124;
-    /// Data availability: `4 account id | 32 new leaf hash` per changed account.
-    uint256 internal constant ACCOUNT_UPDATE_LEN = 36;
+    /// Data availability: after the records, `4 blob count`, then per blob of the transaction,
+    /// in its order, `32 versioned hash | 16 z | 32 y` (the proof computed `z` and `y` from the
+    /// accounts' records it proved; docs/CONTRACTS.md, *Blobs*).
+    uint256 internal constant BLOB_CLAIM_LEN = 80;
+    uint256 internal constant BLOB_CLAIM_Z = 32;
+    uint256 internal constant BLOB_CLAIM_Y = 48;
+    /// `submitBatch`'s `kzg`: per blob, `48 commitment | 48 opening proof at z`.
+    uint256 internal constant KZG_PAIR_LEN = 96;
 
     /// A deposit's target meaning "open a new account" (any other value names an existing one).
     uint32 public constant NEW_ACCOUNT = type(uint32).max;
@@ -404,6 +411,9 @@ contract Rollup {
     error UnknownShape();
     error InvalidProof();
     error MalformedPubdata();
+    /// The public data claims a blob whose versioned hash is not the transaction's blob `index`,
+    /// or the transaction carries more blobs than the public data claims.
+    error WrongBlob(uint256 index);
     error WrongDomain();
     error WrongOldRoot(uint256 expected, uint256 got);
     error BadNewRoot();
@@ -827,14 +837,18 @@ contract Rollup {
     // ---- Batches ----
 
     /// Applies a proven batch. `pubdata` is `BatchPublicData::to_bytes()`; `proof` is the batch
-    /// proof of shape `shape` (encoding: IVerifier).
-    function submitBatch(uint256 shape, bytes calldata pubdata, uint256[8] calldata proof) external {
+    /// proof of shape `shape` (encoding: IVerifier); `kzg` holds, per blob the public data
+    /// claims, its KZG commitment and the opening at the claim's `z` (48 bytes each), for the
+    /// point-evaluation precompile. The transaction carries the blobs themselves, in order.
+    function submitBatch(uint256 shape, bytes calldata pubdata, uint256[8] calldata proof, bytes calldata kzg)
+        external
+    {
         if (msg.sender != operator) revert NotOperator();
         if (shape >= batchVerifiers.length) revert UnknownShape();
         uint256[] memory input = new uint256[](1);
         input[0] = uint256(sha256(pubdata)) & COMMITMENT_MASK;
         if (!batchVerifiers[shape].verifyProof(proof, input)) revert InvalidProof();
-        _applyBatch(pubdata);
+        _applyBatch(pubdata, kzg);
     }
 
     /// The running totals of one batch, kept in memory while its records are walked.
@@ -868,14 +882,13 @@ contract Rollup {
     /// field; markets exist.
     /// The batch number is what makes a batch impossible to apply twice, even one that changes
     /// no leaf (its root stays where it was) at the same second as the previous batch.
-    function _applyBatch(bytes calldata pubdata) internal {
+    function _applyBatch(bytes calldata pubdata, bytes calldata kzg) internal {
         if (frozen) revert IsFrozen();
         uint256 len = pubdata.length;
         if (len < HEADER_LEN + 4) revert MalformedPubdata();
         uint256 recordsEnd = HEADER_LEN + _uint(pubdata, HEADER_RECORD_BYTES, 4);
         if (len < recordsEnd + 4) revert MalformedPubdata();
-        uint256 accountCount = _uint(pubdata, recordsEnd, 4);
-        if (len != recordsEnd + 4 + accountCount * ACCOUNT_UPDATE_LEN) revert MalformedPubdata();
+        _checkBlobs(pubdata, recordsEnd, kzg);
 
         if (
             _uint(pubdata, HEADER_CHAIN_ID, 8) != block.chainid
@@ -967,6 +980,33 @@ contract Rollup {
         lastBatchTimestamp = timestamp;
         batchCount = number;
         emit BatchApplied(number, oldRoot, newRoot, timestamp, c.nextDeposit, c.nextForced);
+    }
+
+    /// Checks the blob claims after the records (`recordsEnd`): exactly as many blobs in the
+    /// transaction as claimed, each claim's versioned hash the transaction's blob at its index
+    /// (BLOBHASH), and the blob's polynomial worth the claimed `y` at the claimed `z` (the
+    /// point-evaluation precompile, with the commitment and opening from `kzg`). The proof fixed
+    /// `z` and `y` from the records it proved, so the blobs hold exactly those records.
+    function _checkBlobs(bytes calldata pubdata, uint256 recordsEnd, bytes calldata kzg) private view {
+        uint256 count = _uint(pubdata, recordsEnd, 4);
+        uint256 claims = recordsEnd + 4;
+        if (pubdata.length != claims + count * BLOB_CLAIM_LEN || kzg.length != count * KZG_PAIR_LEN) {
+            revert MalformedPubdata();
+        }
+        for (uint256 j = 0; j < count; ++j) {
+            uint256 off = claims + j * BLOB_CLAIM_LEN;
+            bytes32 vh = BlobBinding.versionedHash(j);
+            if (bytes32(pubdata[off:off + 32]) != vh) revert WrongBlob(j);
+            uint256 k = j * KZG_PAIR_LEN;
+            BlobBinding.verifyOpening(
+                vh,
+                _uint(pubdata, off + BLOB_CLAIM_Z, 16),
+                _uint(pubdata, off + BLOB_CLAIM_Y, 32),
+                kzg[k:k + 48],
+                kzg[k + 48:k + KZG_PAIR_LEN]
+            );
+        }
+        if (blobhash(count) != 0) revert WrongBlob(count);
     }
 
     /// `0x01 | u64 index | address l1 | bytes32 packed key | u32 account | u64 amount`: credited

@@ -26,6 +26,8 @@ contract BatchProofTest is Test {
     Groth16Verifier verifier;
     bytes pubdata;
     uint256[8] proof;
+    /// The batch's KZG commitments and openings (its blobs ride in every test transaction).
+    bytes kzg;
 
     function setUp() public {
         json = vm.readFile(FILE);
@@ -44,9 +46,12 @@ contract BatchProofTest is Test {
         ProofFixture.queueDeposits(json, token, rollup);
     }
 
+    /// Submits in a transaction carrying the batch's blobs (BLOBHASH reads a test's own
+    /// transaction: set per test, not in setUp).
     function submit(bytes memory data, uint256[8] memory p) internal {
+        kzg = ProofFixture.carryBlobs(json);
         vm.prank(OPERATOR);
-        rollup.submitBatch(0, data, p);
+        rollup.submitBatch(0, data, p, kzg);
     }
 
     function test_realProof_isAcceptedAndMovesTheRoot() public {
@@ -77,7 +82,7 @@ contract BatchProofTest is Test {
             changed[offsets[i]] = bytes1(uint8(changed[offsets[i]]) ^ 1);
             vm.prank(OPERATOR);
             vm.expectRevert(Rollup.InvalidProof.selector);
-            rollup.submitBatch(0, changed, proof);
+            rollup.submitBatch(0, changed, proof, kzg);
         }
     }
 
@@ -86,7 +91,7 @@ contract BatchProofTest is Test {
             uint256[8] memory p = proof;
             p[i] = (p[i] + 1) % Q;
             vm.prank(OPERATOR);
-            try rollup.submitBatch{gas: 5_000_000}(0, pubdata, p) {
+            try rollup.submitBatch{gas: 5_000_000}(0, pubdata, p, kzg) {
                 revert(string.concat("tampered coordinate accepted: ", vm.toString(i)));
             } catch (bytes memory reason) {
                 assertEq(reason, abi.encodeWithSelector(Rollup.InvalidProof.selector), vm.toString(i));
@@ -96,7 +101,7 @@ contract BatchProofTest is Test {
         outside[0] += Q;
         vm.prank(OPERATOR);
         vm.expectRevert(Rollup.InvalidProof.selector);
-        rollup.submitBatch(0, pubdata, outside);
+        rollup.submitBatch(0, pubdata, outside, kzg);
     }
 
     /// Groth16 proofs are malleable: `(-A, -B, C)` proves the same statement. It can never apply
@@ -111,6 +116,6 @@ contract BatchProofTest is Test {
         );
         vm.prank(OPERATOR);
         vm.expectRevert(refusal);
-        rollup.submitBatch(0, pubdata, m);
+        rollup.submitBatch(0, pubdata, m, kzg);
     }
 }

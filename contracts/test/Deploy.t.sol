@@ -51,7 +51,7 @@ contract DeployTest is Test {
         input[0] = Pubdata.commitment(b);
         uint256[8] memory proof = TestKey.prove(TestKey.make(1, 101), input, 3);
         vm.prank(OPERATOR);
-        d.rollup.submitBatch(0, b, proof);
+        d.rollup.submitBatch(0, b, proof, "");
         assertEq(d.rollup.stateRoot(), 43, "proven batch applied");
 
         uint256[] memory exitInput = d.rollup.exitInputs(5, address(this), 0);

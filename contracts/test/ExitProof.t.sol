@@ -45,8 +45,9 @@ contract ExitProofTest is Test {
 
         vm.warp(vm.parseJsonUint(batch, ".timestamp") + 1);
         ProofFixture.queueDeposits(batch, token, rollup);
+        bytes memory kzg = ProofFixture.carryBlobs(batch);
         vm.prank(OPERATOR);
-        rollup.submitBatch(0, vm.parseJsonBytes(batch, ".pubdata"), ProofFixture.proof(batch));
+        rollup.submitBatch(0, vm.parseJsonBytes(batch, ".pubdata"), ProofFixture.proof(batch), kzg);
         assertEq(rollup.stateRoot(), vm.parseJsonUint(exitJson, ".root"), "the exit's root is the batch's");
     }
 

@@ -203,7 +203,7 @@ contract RollupForcedCancelTest is RollupFixture {
         vm.expectEmit(true, true, true, true, address(rollup));
         emit Rollup.ForcedCancelAnswered(0, 2, true);
         vm.prank(OPERATOR);
-        rollup.submitBatch(0, b, proof);
+        rollup.submitBatch(0, b, proof, "");
         assertEq(rollup.forcedCancelsAnswered(), 1, "answered");
     }
 

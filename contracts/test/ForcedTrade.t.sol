@@ -565,7 +565,7 @@ contract RollupForcedTradeTest is RollupFixture {
         vm.expectEmit(true, true, true, true, address(rollup));
         emit Rollup.ForcedTradeAnswered(0, A, B, true);
         vm.prank(OPERATOR);
-        rollup.submitBatch(0, b, proof);
+        rollup.submitBatch(0, b, proof, "");
         assertEq(rollup.forcedTradesAnswered(), 1, "answered");
     }
 

@@ -100,28 +100,35 @@ contract GasTest is RollupFixture {
             Pubdata.fundingIndex(0, 12),
             Pubdata.fundingIndex(1, -4)
         );
-        bytes memory accounts;
-        for (uint32 i = 0; i < 4; ++i) {
-            accounts = abi.encodePacked(accounts, Pubdata.accountUpdate(i, uint256(keccak256(abi.encode(i))) % R));
-        }
-        submit(records, accounts);
-        report("submitBatch sample (2 deposits, 2 withdrawals, 1 forced, 4 market records, 4 accounts)");
+        submit(records, "");
+        report("submitBatch sample (2 deposits, 2 withdrawals, 1 forced, 4 market records, no blob)");
     }
 
-    /// Data availability only, for 0 and 64 changed accounts: the difference is the marginal
-    /// execution gas of one DA entry (36 bytes hashed by sha256 and walked by the length check).
+    /// Data availability: no blob claimed, then one full blob (4,096 elements, from
+    /// test/data/blob_binding.json): the difference is what binding one blob costs in execution
+    /// (its claim hashed with the public data, BLOBHASH, the point-evaluation precompile's
+    /// 50,000 and the KZG calldata), before the blob gas itself.
     function test_gas_submitBatch_da0() public {
         submit("", "");
-        report("submitBatch empty (no record, no account)");
+        report("submitBatch empty (no record, no blob)");
     }
 
-    function test_gas_submitBatch_da64() public {
-        bytes memory accounts;
-        for (uint32 i = 0; i < 64; ++i) {
-            accounts = abi.encodePacked(accounts, Pubdata.accountUpdate(i, uint256(keccak256(abi.encode(i))) % R));
-        }
-        submit("", accounts);
-        report("submitBatch 64 accounts of data availability");
+    function test_gas_submitBatch_fullBlob() public {
+        string memory json = vm.readFile("test/data/blob_binding.json");
+        bytes32 vh = vm.parseJsonBytes32(json, ".cases[2].versioned_hash");
+        bytes memory claim = Pubdata.blobClaim(
+            vh,
+            uint128(uint256(vm.parseJsonBytes32(json, ".cases[2].z"))),
+            uint256(vm.parseJsonBytes32(json, ".cases[2].y"))
+        );
+        bytes memory kzg = bytes.concat(
+            vm.parseJsonBytes(json, ".cases[2].kzg_commitment"), vm.parseJsonBytes(json, ".cases[2].kzg_proof")
+        );
+        bytes32[] memory hashes = new bytes32[](1);
+        hashes[0] = vh;
+        vm.blobhashes(hashes);
+        submitWith("", claim, kzg);
+        report("submitBatch one full blob (4,096 elements) claimed and opened");
     }
 
     /// One deposit record, credited or refunded (the refund writes a fresh `claimable` slot where
@@ -265,12 +272,16 @@ contract GasTest is RollupFixture {
         report("reclaimDeposit");
     }
 
-    function submit(bytes memory records, bytes memory accounts) internal {
+    function submit(bytes memory records, bytes memory blobs) internal {
+        submitWith(records, blobs, "");
+    }
+
+    function submitWith(bytes memory records, bytes memory blobs, bytes memory kzg) internal {
         uint64 ts = rollup.lastBatchTimestamp() + 1;
         if (ts < T0) ts = uint64(T0);
-        bytes memory b = batchFor(rollup.stateRoot(), nextRoot(), rollup.batchCount() + 1, ts, records, accounts);
+        bytes memory b = batchFor(rollup.stateRoot(), nextRoot(), rollup.batchCount() + 1, ts, records, blobs);
         uint256[8] memory p = batchProof(b);
         vm.prank(OPERATOR);
-        rollup.submitBatch(0, b, p);
+        rollup.submitBatch(0, b, p, kzg);
     }
 }

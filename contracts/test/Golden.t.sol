@@ -196,17 +196,29 @@ contract GoldenPubdataTest is Test {
         return Pubdata.fundingIndex(r.market, r.fundingIndex);
     }
 
-    function accounts(uint256 i) internal view returns (bytes memory out) {
+    function blobs(uint256 i) internal view returns (bytes memory out) {
         string memory b = batchKeyOf(i);
-        for (uint256 j = 0; vm.keyExistsJson(json, string.concat(b, ".accounts[", _str(j), "]")); ++j) {
-            string memory k = string.concat(b, ".accounts[", _str(j), "]");
+        for (uint256 j = 0; vm.keyExistsJson(json, string.concat(b, ".blobs[", _str(j), "]")); ++j) {
+            string memory k = string.concat(b, ".blobs[", _str(j), "]");
             out = abi.encodePacked(
                 out,
-                Pubdata.accountUpdate(
-                    uint32(vm.parseJsonUint(json, string.concat(k, ".account"))),
-                    vm.parseJsonUint(json, string.concat(k, ".leaf_hash"))
+                Pubdata.blobClaim(
+                    vm.parseJsonBytes32(json, string.concat(k, ".versioned_hash")),
+                    uint128(vm.parseJsonUint(json, string.concat(k, ".z"))),
+                    vm.parseJsonUint(json, string.concat(k, ".y"))
                 )
             );
+        }
+    }
+
+    /// The transaction's blob hashes for batch `i`, as BLOBHASH will read them.
+    function versionedHashes(uint256 i) internal view returns (bytes32[] memory out) {
+        string memory b = batchKeyOf(i);
+        uint256 n = 0;
+        while (vm.keyExistsJson(json, string.concat(b, ".blobs[", _str(n), "]"))) ++n;
+        out = new bytes32[](n);
+        for (uint256 j = 0; j < n; ++j) {
+            out[j] = vm.parseJsonBytes32(json, string.concat(b, ".blobs[", _str(j), "].versioned_hash"));
         }
     }
 
@@ -265,7 +277,7 @@ contract GoldenPubdataTest is Test {
                 ProofFixture.ROLLUP,
                 uint128(field(i, "rho")),
                 recs,
-                accounts(i)
+                blobs(i)
             );
             bytes memory rust = pubdata(i);
             assertEq(built, rust, "layout");
@@ -286,9 +298,11 @@ contract GoldenPubdataTest is Test {
             uint256[] memory input = new uint256[](1);
             input[0] = field(i, "commitment");
             uint256[8] memory proof = TestKey.prove(batchKey, input, 17 + i);
+            bytes memory kzg = vm.parseJsonBytes(json, string.concat(batchKeyOf(i), ".kzg"));
+            vm.blobhashes(versionedHashes(i));
             expectEvents(i, rs);
             vm.prank(OPERATOR);
-            rollup.submitBatch(0, data, proof);
+            rollup.submitBatch(0, data, proof, kzg);
             checkState(i, rs);
 
             // Never twice, whether or not the batch moved the root.
@@ -297,7 +311,7 @@ contract GoldenPubdataTest is Test {
                 : abi.encodeWithSelector(Rollup.WrongOldRoot.selector, rollup.stateRoot(), field(i, "old_root"));
             vm.prank(OPERATOR);
             vm.expectRevert(refusal);
-            rollup.submitBatch(0, data, proof);
+            rollup.submitBatch(0, data, proof, kzg);
         }
         assertEq(rollup.batchCount(), batchCount(), "every batch applied");
     }

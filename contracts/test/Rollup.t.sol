@@ -5,6 +5,7 @@ import {Test} from "./utils/Test.sol";
 import {TestKey} from "./utils/TestKey.sol";
 import {Pubdata} from "./utils/Pubdata.sol";
 import {RollupHarness} from "./utils/RollupHarness.sol";
+import {BlobBinding} from "../src/BlobBinding.sol";
 import {Rollup} from "../src/Rollup.sol";
 import {TestToken} from "../src/TestToken.sol";
 import {IERC20} from "../src/IERC20.sol";
@@ -98,7 +99,7 @@ abstract contract RollupFixture is Test {
         // At the L1's time: never older than maxBatchAge.
         if (ts < block.timestamp) ts = uint64(block.timestamp);
         if (block.timestamp < ts) vm.warp(ts);
-        return batchFor(rollup.stateRoot(), nextRoot(), next(), ts, records, Pubdata.accountUpdate(2, 0x1234));
+        return batchFor(rollup.stateRoot(), nextRoot(), next(), ts, records, "");
     }
 
     /// A batch for this deployment: the header names this chain and the rollup's address.
@@ -490,7 +491,7 @@ contract RollupBatchTest is RollupFixture {
         uint256[8] memory p = batchProof(b);
         vm.prank(OPERATOR);
         vm.expectRevert(Rollup.WrongDomain.selector);
-        rollup.submitBatch(0, b, p);
+        rollup.submitBatch(0, b, p, "");
     }
 
     function test_signingDomain_isChainIdAndAddress() public {
@@ -580,8 +581,84 @@ contract RollupBatchTest is RollupFixture {
         rollup.applyBatch(batchFor(genesis, R, 1, uint64(T0), "", ""));
     }
 
+    /// A real blob's claim and KZG values (test/data/blob_binding.json), and another blob's hash.
+    struct BlobCase {
+        bytes32 vh;
+        bytes32 other;
+        uint128 z;
+        uint256 y;
+        bytes kzg;
+    }
+
+    function blobCase() internal view returns (BlobCase memory c) {
+        string memory json = vm.readFile("test/data/blob_binding.json");
+        c.vh = vm.parseJsonBytes32(json, ".cases[1].versioned_hash");
+        c.other = vm.parseJsonBytes32(json, ".cases[0].versioned_hash");
+        c.z = uint128(uint256(vm.parseJsonBytes32(json, ".cases[1].z")));
+        c.y = uint256(vm.parseJsonBytes32(json, ".cases[1].y"));
+        c.kzg = bytes.concat(
+            vm.parseJsonBytes(json, ".cases[1].kzg_commitment"), vm.parseJsonBytes(json, ".cases[1].kzg_proof")
+        );
+    }
+
+    function carry(bytes32 a) internal {
+        bytes32[] memory hashes = new bytes32[](1);
+        hashes[0] = a;
+        vm.blobhashes(hashes);
+    }
+
+    /// A batch's blobs: each claim must name the transaction's blob at its index (BLOBHASH), the
+    /// transaction must carry no blob beyond the claims, and the KZG values come whole.
+    function test_batch_blobClaimsNameTheTransactionsBlobs() public {
+        BlobCase memory c = blobCase();
+        bytes memory claimed = batchFor(genesis, 5, 1, uint64(T0), "", Pubdata.blobClaim(c.vh, c.z, c.y));
+        // No blob in the transaction.
+        vm.expectRevert(abi.encodeWithSelector(BlobBinding.NoBlob.selector, 0));
+        rollup.applyBatch(claimed, c.kzg);
+        // Another blob than the one claimed.
+        carry(c.other);
+        vm.expectRevert(abi.encodeWithSelector(Rollup.WrongBlob.selector, 0));
+        rollup.applyBatch(claimed, c.kzg);
+        // A blob more than claimed.
+        bytes32[] memory two = new bytes32[](2);
+        (two[0], two[1]) = (c.vh, c.other);
+        vm.blobhashes(two);
+        vm.expectRevert(abi.encodeWithSelector(Rollup.WrongBlob.selector, 1));
+        rollup.applyBatch(claimed, c.kzg);
+        // KZG values missing or one byte long.
+        carry(c.vh);
+        vm.expectRevert(Rollup.MalformedPubdata.selector);
+        rollup.applyBatch(claimed, "");
+        vm.expectRevert(Rollup.MalformedPubdata.selector);
+        rollup.applyBatch(claimed, bytes.concat(c.kzg, hex"00"));
+        // The true claim applies.
+        rollup.applyBatch(claimed, c.kzg);
+        assertEq(rollup.stateRoot(), 5, "applied");
+    }
+
+    /// The opening must verify at the claimed z and y: another evaluation, another point or
+    /// another proof is refused by the point-evaluation precompile. A refused opening burns the
+    /// gas given to the precompile, hence the cap on those calls.
+    function test_batch_blobOpeningsAreChecked() public {
+        BlobCase memory c = blobCase();
+        carry(c.vh);
+        bytes memory wrongY = batchFor(genesis, 5, 1, uint64(T0), "", Pubdata.blobClaim(c.vh, c.z, c.y ^ 1));
+        vm.expectRevert(abi.encodeWithSelector(BlobBinding.BlobOpeningFailed.selector, c.vh));
+        rollup.applyBatch{gas: 1_000_000}(wrongY, c.kzg);
+        bytes memory wrongZ = batchFor(genesis, 5, 1, uint64(T0), "", Pubdata.blobClaim(c.vh, c.z ^ 1, c.y));
+        vm.expectRevert(abi.encodeWithSelector(BlobBinding.BlobOpeningFailed.selector, c.vh));
+        rollup.applyBatch{gas: 1_000_000}(wrongZ, c.kzg);
+        bytes memory claimed = batchFor(genesis, 5, 1, uint64(T0), "", Pubdata.blobClaim(c.vh, c.z, c.y));
+        bytes memory badProof = bytes.concat(c.kzg);
+        badProof[60] ^= 0x01;
+        vm.expectRevert(abi.encodeWithSelector(BlobBinding.BlobOpeningFailed.selector, c.vh));
+        rollup.applyBatch{gas: 1_000_000}(claimed, badProof);
+        rollup.applyBatch(claimed, c.kzg);
+        assertEq(rollup.stateRoot(), 5, "applied");
+    }
+
     function test_batch_refusesMalformedLayout() public {
-        bytes memory ok = batchFor(genesis, 5, 1, uint64(T0), Pubdata.markPrice(0, 5), Pubdata.accountUpdate(3, 4));
+        bytes memory ok = batchFor(genesis, 5, 1, uint64(T0), Pubdata.markPrice(0, 5), "");
         // Truncated by one byte, one byte too long, and too short for a header.
         bytes memory cut = new bytes(ok.length - 1);
         for (uint256 i = 0; i < cut.length; ++i) {
@@ -916,7 +993,7 @@ contract RollupForcedTest is RollupFixture {
         uint256[8] memory proof = batchProof(b);
         vm.prank(OPERATOR);
         vm.expectRevert(Rollup.IsFrozen.selector);
-        rollup.submitBatch(0, b, proof);
+        rollup.submitBatch(0, b, proof, "");
         vm.prank(ALICE);
         vm.expectRevert(Rollup.IsFrozen.selector);
         rollup.deposit(KEY_A, NEW, 1);
@@ -1345,7 +1422,7 @@ contract RollupSubmitTest is RollupFixture {
         bytes memory b = sampleBatch();
         uint256[8] memory p = batchProof(b);
         vm.prank(OPERATOR);
-        rollup.submitBatch(0, b, p);
+        rollup.submitBatch(0, b, p, "");
         assertEq(rollup.batchCount(), 1, "applied");
         assertEq(rollup.depositsConsumed(), 2, "deposits");
         assertEq(rollup.claimable(ALICE), 250, "withdrawal");
@@ -1357,10 +1434,10 @@ contract RollupSubmitTest is RollupFixture {
         uint256[8] memory p = batchProof(b);
         vm.prank(ALICE);
         vm.expectRevert(Rollup.NotOperator.selector);
-        rollup.submitBatch(0, b, p);
+        rollup.submitBatch(0, b, p, "");
         vm.prank(OPERATOR);
         vm.expectRevert(Rollup.UnknownShape.selector);
-        rollup.submitBatch(1, b, p);
+        rollup.submitBatch(1, b, p, "");
     }
 
     /// Every byte of the public data is bound by the proof: change any one and it fails.
@@ -1372,7 +1449,7 @@ contract RollupSubmitTest is RollupFixture {
             t[i] = bytes1(uint8(t[i]) ^ 0x01);
             vm.prank(OPERATOR);
             vm.expectRevert(Rollup.InvalidProof.selector);
-            rollup.submitBatch(0, t, p);
+            rollup.submitBatch(0, t, p, "");
         }
     }
 
@@ -1383,22 +1460,22 @@ contract RollupSubmitTest is RollupFixture {
         p[7] = TestKey.mulG1(18)[1];
         vm.prank(OPERATOR);
         vm.expectRevert(Rollup.InvalidProof.selector);
-        rollup.submitBatch(0, b, p);
+        rollup.submitBatch(0, b, p, "");
     }
 
     function test_submitBatch_malleatedProofCannotReapply() public {
         bytes memory b = sampleBatch();
         uint256[8] memory p = batchProof(b);
         vm.prank(OPERATOR);
-        rollup.submitBatch(0, b, p);
+        rollup.submitBatch(0, b, p, "");
         uint256 root = rollup.stateRoot();
         vm.warp(block.timestamp + 60);
         vm.prank(OPERATOR);
         vm.expectRevert(abi.encodeWithSelector(Rollup.WrongOldRoot.selector, root, genesis));
-        rollup.submitBatch(0, b, TestKey.malleate(p));
+        rollup.submitBatch(0, b, TestKey.malleate(p), "");
         vm.prank(OPERATOR);
         vm.expectRevert(abi.encodeWithSelector(Rollup.WrongOldRoot.selector, root, genesis));
-        rollup.submitBatch(0, b, p);
+        rollup.submitBatch(0, b, p, "");
         assertEq(rollup.claimable(ALICE), 250, "credited once");
     }
 

@@ -108,7 +108,7 @@ contract SolvencyHandler {
                 uint64(block.chainid),
                 address(rollup),
                 records,
-                Pubdata.accountUpdate(7, 1)
+                ""
             )
         );
         ++calls;

@@ -45,7 +45,13 @@ pub fn run(args: &Args) -> Result<()> {
         "batch_overhead": empty,
         "table_entry": stats::table_entry_cost(&config)?,
         "exit": stats::constraints(zkperp_circuits::exit::ExitCircuit::blank(config.clone()))?,
-        "batch": { "shape": shape.id(), "constraints": batch, "pubdata_bytes": shape.pubdata_len() },
+        "batch": {
+            "shape": shape.id(),
+            "constraints": batch,
+            "pubdata_bytes": shape.pubdata_len(config.markets.len()),
+            "payload_elements": zkperp_state::da::payload_len(&shape, config.markets.len()),
+            "blobs": shape.blobs(config.markets.len()),
+        },
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())

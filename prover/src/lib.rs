@@ -3,7 +3,7 @@
 //! ```text
 //!   SealedBatch ──BatchCircuit──> Groth16::prove (proving key from the KeyCache) ──> Proof
 //!        │                                                                        │
-//!        └──public_data(shape).commitment()──── the one public input ─────────────┤
+//!        └──publish(shape, depth).public.commitment() ── the one public input ─────┤
 //!                                                                                 v
 //!                                             export::evm_proof (calldata, EIP-197 layout)
 //!                                             export::snarkjs_* (verification_key/proof/public)
@@ -32,6 +32,7 @@ use zkperp_circuits::batch::BatchCircuit;
 use zkperp_circuits::exit::ExitCircuit;
 use zkperp_circuits::witness::WitnessError;
 use zkperp_state::batch::{SealedBatch, Shape, ShapeError};
+use zkperp_state::da::{PayloadSourceError, Publication};
 use zkperp_state::exit::{ExitError, ExitWitness};
 use zkperp_state::state::StateConfig;
 use zkperp_state::Fr;
@@ -258,13 +259,16 @@ pub struct BatchProver {
 #[derive(Debug, Clone)]
 pub struct BatchVerifier {
     shape: Shape,
+    /// The account tree's depth (the batch's payload depends on it).
+    depth: u8,
     pvk: PreparedVerifyingKey<Bn254>,
 }
 
 impl BatchVerifier {
-    pub fn new(shape: Shape, vk: &VerifyingKey) -> Self {
+    pub fn new(shape: Shape, depth: u8, vk: &VerifyingKey) -> Self {
         BatchVerifier {
             shape,
+            depth,
             pvk: ark_groth16::prepare_verifying_key(vk),
         }
     }
@@ -273,9 +277,14 @@ impl BatchVerifier {
         &self.shape
     }
 
+    /// What `batch` publishes in this shape: its public data and its blobs.
+    pub fn publish(&self, batch: &SealedBatch) -> Result<Publication, PayloadSourceError> {
+        batch.publish(&self.shape, self.depth)
+    }
+
     /// The circuit's one public input for `batch`: the commitment to its public data.
-    pub fn commitment(&self, batch: &SealedBatch) -> Result<Fr, ShapeError> {
-        Ok(batch.public_data(&self.shape)?.commitment())
+    pub fn commitment(&self, batch: &SealedBatch) -> Result<Fr, PayloadSourceError> {
+        Ok(self.publish(batch)?.public.commitment())
     }
 
     /// Whether `proof` proves the batch whose public-data commitment is `commitment`.
@@ -300,7 +309,7 @@ impl BatchProver {
             || Ok(BatchCircuit::blank(config.clone(), shape)?),
             rng,
         )?;
-        let verifier = BatchVerifier::new(shape, &pk.vk);
+        let verifier = BatchVerifier::new(shape, config.account_tree_depth, &pk.vk);
         Ok((
             BatchProver {
                 config,
@@ -322,8 +331,8 @@ impl BatchProver {
         let name = format!("batch-{}", shape.id());
         let fp = fingerprint("batch", &config, Some(&shape));
         Ok(cache.load(&name, &fp)?.map(|pk| BatchProver {
+            verifier: BatchVerifier::new(shape, config.account_tree_depth, &pk.vk),
             config,
-            verifier: BatchVerifier::new(shape, &pk.vk),
             pk,
         }))
     }

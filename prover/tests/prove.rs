@@ -93,7 +93,10 @@ fn batch_proofs_verify_here_in_snarkjs_and_on_the_l1_fixture() {
         let p = prover.prove(batch, &mut rng).expect("proof");
         assert_eq!(
             p.commitment,
-            batch.public_data(&shape).expect("fits").commitment()
+            batch
+                .public_data(&shape, config.account_tree_depth)
+                .expect("fits")
+                .commitment()
         );
         assert!(prover.verify(p.commitment, &p.proof), "{shape:?} verifies");
         assert!(!prover.verify(p.commitment + Fr::from(1u64), &p.proof));
@@ -129,6 +132,7 @@ fn batch_proofs_verify_here_in_snarkjs_and_on_the_l1_fixture() {
                 prover.verifying_key(),
                 &p.proof,
                 p.commitment,
+                config.account_tree_depth,
             );
         }
     }
@@ -142,9 +146,21 @@ fn check_l1_fixture(
     vk: &zkperp_prover::VerifyingKey,
     proof: &zkperp_prover::Proof,
     commitment: Fr,
+    depth: u8,
 ) {
-    let data = batch.public_data(shape).expect("fits");
+    let published = batch.publish(shape, depth).expect("fits");
+    let data = &published.public;
     let bytes = data.to_bytes();
+    let mut kzg = Vec::new();
+    for b in &published.blobs {
+        kzg.extend_from_slice(&b.commitment);
+        kzg.extend_from_slice(&b.opening_proof().expect("opens"));
+    }
+    let hashes: Vec<String> = published
+        .blobs
+        .iter()
+        .map(|b| format!("0x{}", hex(&b.claim.versioned_hash)))
+        .collect();
     let deposits: Vec<serde_json::Value> = data
         .data()
         .filter_map(|r| match r {
@@ -173,6 +189,8 @@ fn check_l1_fixture(
     fixture["new_root"] = serde_json::json!(zkperp_state::field::fr_to_decimal(&data.new_root));
     fixture["timestamp"] = serde_json::json!(data.timestamp.get());
     fixture["deposits"] = serde_json::json!(deposits);
+    fixture["versioned_hashes"] = serde_json::json!(hashes);
+    fixture["kzg"] = serde_json::json!(format!("0x{}", hex(&kzg)));
     check_or_bless("contracts/test/data/batch_proof.json", &fixture);
     // The key alone, as `script/Deploy.s.sol` and `zkperp_contracts::VerifierKey` read it.
     let key = serde_json::to_value(export::evm_verifying_key(vk)).expect("json");

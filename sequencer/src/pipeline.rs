@@ -20,7 +20,7 @@ use rocksdb::{ColumnFamilyDescriptor, IteratorMode, Options, WriteOptions, DB};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use zkperp_contracts::{alloy, L1Error, L1};
+use zkperp_contracts::{alloy, BatchBlob, L1Error, L1};
 use zkperp_prover::export;
 use zkperp_state::batch::SealedBatch;
 use zkperp_state::field::fr_to_decimal;
@@ -361,14 +361,23 @@ impl Pipeline {
                 evm.map(|w| U256::from_be_bytes(w.0))
             }
         };
-        let pubdata = batch
-            .public_data(self.provers.shape())
-            .map_err(|e| PipelineError::Shape {
-                number,
-                reason: e.to_string(),
-            })?
-            .to_bytes();
-        match self.l1.submit_batch(self.shape_index, pubdata, proof).await {
+        let shape_error = |e: &dyn std::fmt::Display| PipelineError::Shape {
+            number,
+            reason: e.to_string(),
+        };
+        let published = self.provers.publish(batch).map_err(|e| shape_error(&e))?;
+        let pubdata = published.public.to_bytes();
+        let blobs = published
+            .blobs
+            .iter()
+            .map(BatchBlob::of)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| shape_error(&e))?;
+        match self
+            .l1
+            .submit_batch(self.shape_index, pubdata, proof, &blobs)
+            .await
+        {
             Ok(receipt) => {
                 record.status = BatchStatus::Verified {
                     tx: format!("{}", receipt.transaction_hash),

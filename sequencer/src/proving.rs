@@ -169,6 +169,14 @@ impl ProvingQueue {
         self.verifier.shape()
     }
 
+    /// What `batch` publishes in the queue's shape: its public data and its blobs.
+    pub fn publish(
+        &self,
+        batch: &SealedBatch,
+    ) -> Result<zkperp_state::da::Publication, zkperp_state::da::PayloadSourceError> {
+        self.verifier.publish(batch)
+    }
+
     pub fn lease_secs(&self) -> u64 {
         self.lease_for.as_secs()
     }
@@ -183,7 +191,7 @@ impl ProvingQueue {
     /// Queues `batch` for proving; a batch already queued is left as it is (and its
     /// commitment is not computed again: the pipeline offers each batch twice, on sealing and
     /// before it waits for the proof).
-    pub fn offer(&self, batch: &SealedBatch) -> Result<(), zkperp_state::batch::ShapeError> {
+    pub fn offer(&self, batch: &SealedBatch) -> Result<(), zkperp_state::da::PayloadSourceError> {
         if self.jobs().by_batch.contains_key(&batch.batch_number) {
             return Ok(());
         }

@@ -26,10 +26,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::blob::BlobClaim;
 use crate::domain::SigningDomain;
 use crate::field::Fr;
 use crate::market::MarketState;
-use crate::pubdata::{AccountUpdate, BatchPublicData, L1Record, Record};
+use crate::pubdata::{BatchPublicData, L1Record, Record};
 use crate::state::{AccountWrite, Receipt};
 use crate::tx::{Kind, Transaction};
 use crate::units::AccountId;
@@ -150,9 +151,14 @@ impl Shape {
         }
     }
 
-    /// Bytes of the whole public data.
-    pub fn pubdata_len(&self) -> usize {
-        BatchPublicData::HEADER_LEN + self.records_len() + 4 + 36 * self.table_len()
+    /// Bytes of the whole public data with `markets` markets.
+    pub fn pubdata_len(&self, markets: usize) -> usize {
+        BatchPublicData::HEADER_LEN + self.records_len() + 4 + BlobClaim::LEN * self.blobs(markets)
+    }
+
+    /// Blobs of a batch with `markets` markets (`crate::da`).
+    pub fn blobs(&self, markets: usize) -> usize {
+        crate::blob::blob_count(crate::da::payload_len(self, markets))
     }
 
     /// The smallest shape `batch` fits (when its kinds are in batch order).
@@ -359,8 +365,13 @@ impl SealedBatch {
         Ok(out)
     }
 
-    /// The public data of this batch in `shape`'s layout.
-    pub fn public_data(&self, shape: &Shape) -> Result<BatchPublicData, ShapeError> {
+    /// The public data of this batch in `shape`'s layout, with its blobs' claims
+    /// (`SealedBatch::publish` makes both).
+    pub(crate) fn public_data_with(
+        &self,
+        shape: &Shape,
+        blobs: Vec<BlobClaim>,
+    ) -> Result<BatchPublicData, ShapeError> {
         let mut records = Vec::new();
         for (kind, applied) in self.slots(shape)? {
             let len = kind.record_len();
@@ -372,13 +383,6 @@ impl SealedBatch {
                 });
             }
         }
-        // The account table's entries, in id order, then unused entries.
-        let mut accounts: Vec<AccountUpdate> = self
-            .touched()
-            .into_iter()
-            .map(|(account, leaf_hash)| AccountUpdate { account, leaf_hash })
-            .collect();
-        accounts.resize(shape.table_len(), AccountUpdate::NOOP);
         Ok(BatchPublicData {
             old_root: self.old_root,
             new_root: self.new_root,
@@ -387,7 +391,7 @@ impl SealedBatch {
             domain: self.domain,
             rho: self.rho,
             records,
-            accounts,
+            blobs,
         })
     }
 }
@@ -414,17 +418,21 @@ mod tests {
             }
             let batch = f.state.end_batch().expect("seal");
             let shape = Shape::tight(&batch);
-            let data = batch.public_data(&shape).expect("fits");
-            (data, (0..4).map(|t| f.id(t)).collect::<Vec<_>>())
+            let published = batch
+                .publish(&shape, f.state.config().account_tree_depth)
+                .expect("fits");
+            (published, (0..4).map(|t| f.id(t)).collect::<Vec<_>>())
         };
         let (one, ids) = published([(0, 1), (2, 3)]);
         let (other, _) = published([(0, 3), (2, 1)]);
-        // Each trader ends where it would with the other pairing: the bytes are the same.
-        assert_eq!(one.to_bytes(), other.to_bytes());
+        // Each trader ends where it would with the other pairing: the calldata and the blobs
+        // are the same, byte for byte.
+        assert_eq!(one.public.to_bytes(), other.public.to_bytes());
+        assert_eq!(one.blobs, other.blobs);
         let mut expected = ids;
         expected.push(AccountId::FEES);
         expected.sort();
-        let listed: Vec<AccountId> = one.accounts.iter().map(|a| a.account).collect();
+        let listed: Vec<AccountId> = one.payload.records.iter().flatten().map(|r| r.id).collect();
         assert_eq!(listed, expected, "each touched account once, ascending");
     }
 

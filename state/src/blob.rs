@@ -51,6 +51,8 @@ pub enum BlobError {
     UnusedCoefficient(usize, usize),
     #[error("coefficient {0} does not fit {COEFFICIENT_BITS} bits: no proven element has it")]
     WideCoefficient(usize),
+    #[error("KZG: {0}")]
+    Kzg(String),
 }
 
 /// One blob: 4096 cells of 32 big-endian bytes, as EIP-4844 carries it.
@@ -221,6 +223,139 @@ pub fn challenge(commitment: Fr, versioned_hash: &[u8; 32]) -> u128 {
     u128::from(limbs[0]) | (u128::from(limbs[1]) << 64)
 }
 
+/// The KZG trusted setup: Ethereum's, as c-kzg ships it (the one the precompile and the
+/// consensus clients use), loaded once, without precomputation (which only speeds up cell
+/// proofs, a few per batch).
+pub fn kzg() -> &'static c_kzg::KzgSettings {
+    c_kzg::ethereum_kzg_settings(0)
+}
+
+/// The first byte of a KZG versioned hash (EIP-4844 `VERSIONED_HASH_VERSION_KZG`).
+pub const VERSIONED_HASH_VERSION_KZG: u8 = 0x01;
+/// Cell proofs per blob in an EIP-7594 sidecar (`CELLS_PER_EXT_BLOB`).
+pub const CELLS_PER_EXT_BLOB: usize = 128;
+
+/// `0x01 || sha256(commitment)[1..]`: how a transaction, BLOBHASH and the precompile name a blob.
+pub fn versioned_hash(commitment: &[u8; 48]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut out: [u8; 32] = Sha256::digest(commitment).into();
+    out[0] = VERSIONED_HASH_VERSION_KZG;
+    out
+}
+
+impl Blob {
+    fn c_kzg(&self) -> Result<Box<c_kzg::Blob>, BlobError> {
+        let blob = c_kzg::Blob::from_bytes(&self.0).map_err(|e| BlobError::Kzg(e.to_string()))?;
+        Ok(Box::new(blob))
+    }
+
+    /// The blob's KZG commitment (48 bytes, a compressed G1 point).
+    pub fn commitment(&self) -> Result<[u8; 48], BlobError> {
+        let c = kzg()
+            .blob_to_kzg_commitment(&*self.c_kzg()?)
+            .map_err(|e| BlobError::Kzg(e.to_string()))?;
+        Ok(*c.to_bytes())
+    }
+
+    /// The KZG opening at `z` the point-evaluation precompile checks, and the value there.
+    pub fn opening(&self, z: u128) -> Result<([u8; 48], [u8; 32]), BlobError> {
+        let z = c_kzg::Bytes32::new(evaluation_bytes(&BlsFr::from(z)));
+        let (proof, y) = kzg()
+            .compute_kzg_proof(&*self.c_kzg()?, &z)
+            .map_err(|e| BlobError::Kzg(e.to_string()))?;
+        Ok((*proof.to_bytes(), *y))
+    }
+
+    /// The EIP-7594 cell proofs a transaction's sidecar carries for this blob.
+    pub fn cell_proofs(&self) -> Result<Vec<[u8; 48]>, BlobError> {
+        let (_, proofs) = kzg()
+            .compute_cells_and_kzg_proofs(&*self.c_kzg()?)
+            .map_err(|e| BlobError::Kzg(e.to_string()))?;
+        Ok(proofs.iter().map(|p| *p.to_bytes()).collect())
+    }
+}
+
+/// What a batch's public data says of one of its blobs: the L1 checks `versioned_hash` against
+/// BLOBHASH and `p(z) = y` with the point-evaluation precompile; the proof computed `z` and `y`
+/// from the elements it proved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobClaim {
+    pub versioned_hash: [u8; 32],
+    /// [`challenge`] of the elements' [`commit`] and `versioned_hash`.
+    pub z: u128,
+    /// [`evaluate`] at `z`, big-endian (below `r`).
+    pub y: [u8; 32],
+}
+
+impl BlobClaim {
+    /// `32 versioned hash | 16 z | 32 y`, big-endian.
+    pub const LEN: usize = 80;
+
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.versioned_hash);
+        out.extend_from_slice(&self.z.to_be_bytes());
+        out.extend_from_slice(&self.y);
+    }
+}
+
+/// One blob of a batch as the operator posts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedBlob {
+    pub blob: Blob,
+    /// Its KZG commitment, which the transaction's sidecar and the precompile take.
+    pub commitment: [u8; 48],
+    pub claim: BlobClaim,
+}
+
+impl SealedBlob {
+    /// The blob of at most [`FIELD_ELEMENTS_PER_BLOB`] elements and its claim.
+    pub fn new(elements: &[Fr]) -> Result<Self, BlobError> {
+        let blob = encode(elements)?;
+        let commitment = blob.commitment()?;
+        let versioned_hash = versioned_hash(&commitment);
+        let z = challenge(commit(elements), &versioned_hash);
+        let y = evaluation_bytes(&evaluate(elements, z));
+        Ok(SealedBlob {
+            blob,
+            commitment,
+            claim: BlobClaim {
+                versioned_hash,
+                z,
+                y,
+            },
+        })
+    }
+
+    /// The opening proof at the claim's `z` (checked: its value is the claim's `y`).
+    pub fn opening_proof(&self) -> Result<[u8; 48], BlobError> {
+        let (proof, y) = self.blob.opening(self.claim.z)?;
+        if y != self.claim.y {
+            return Err(BlobError::Kzg(format!(
+                "the blob evaluates to 0x{} at z, its claim says 0x{}",
+                hex::encode(y),
+                hex::encode(self.claim.y)
+            )));
+        }
+        Ok(proof)
+    }
+}
+
+/// Blobs needed for `n` elements.
+pub fn blob_count(n: usize) -> usize {
+    n.div_ceil(FIELD_ELEMENTS_PER_BLOB).max(1)
+}
+
+/// The elements split into blobs of [`FIELD_ELEMENTS_PER_BLOB`] (at least one), each sealed.
+pub fn seal(elements: &[Fr]) -> Result<Vec<SealedBlob>, BlobError> {
+    if elements.is_empty() {
+        return Ok(vec![SealedBlob::new(&[])?]);
+    }
+    elements
+        .chunks(FIELD_ELEMENTS_PER_BLOB)
+        .map(SealedBlob::new)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,10 +366,6 @@ mod tests {
     fn elements(n: usize, seed: u64) -> Vec<Fr> {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         (0..n).map(|_| Fr::rand(&mut rng)).collect()
-    }
-
-    fn kzg() -> &'static c_kzg::KzgSettings {
-        c_kzg::ethereum_kzg_settings(0)
     }
 
     #[test]
@@ -260,6 +391,53 @@ mod tests {
                 .verify_kzg_proof(&commitment.to_bytes(), &z_bytes, &y, &proof.to_bytes())
                 .expect("verify"));
         }
+    }
+
+    #[test]
+    fn a_sealed_blob_carries_what_the_precompile_and_the_pool_check() {
+        let data = elements(100, 6);
+        let sealed = SealedBlob::new(&data).expect("seals");
+        let c_blob = c_kzg::Blob::from_bytes(sealed.blob.as_bytes()).expect("canonical cells");
+        let commitment = kzg().blob_to_kzg_commitment(&c_blob).expect("commit");
+        assert_eq!(sealed.commitment, *commitment.to_bytes());
+        // The versioned hash EIP-4844 defines: 0x01, then sha256 of the commitment's tail.
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(sealed.commitment);
+        assert_eq!(sealed.claim.versioned_hash[0], 0x01);
+        assert_eq!(sealed.claim.versioned_hash[1..], digest[1..]);
+        // z is drawn from the elements' commitment and that hash; the opening verifies.
+        assert_eq!(
+            sealed.claim.z,
+            challenge(commit(&data), &sealed.claim.versioned_hash)
+        );
+        let proof = sealed.opening_proof().expect("opens");
+        let z = c_kzg::Bytes32::new(evaluation_bytes(&BlsFr::from(sealed.claim.z)));
+        assert!(kzg()
+            .verify_kzg_proof(
+                &commitment.to_bytes(),
+                &z,
+                &c_kzg::Bytes32::new(sealed.claim.y),
+                &c_kzg::Bytes48::new(proof),
+            )
+            .expect("verify"));
+        // A claim whose y is not the blob's is refused before anything is sent.
+        let mut lying = sealed.clone();
+        lying.claim.y[31] ^= 1;
+        assert!(matches!(lying.opening_proof(), Err(BlobError::Kzg(_))));
+        // The sidecar's cell proofs: 128, and they verify.
+        let proofs = sealed.blob.cell_proofs().expect("cells");
+        assert_eq!(proofs.len(), CELLS_PER_EXT_BLOB);
+        let (cells, _) = kzg().compute_cells_and_kzg_proofs(&c_blob).expect("cells");
+        let commitments = vec![commitment.to_bytes(); CELLS_PER_EXT_BLOB];
+        let indices: Vec<u64> = (0..CELLS_PER_EXT_BLOB as u64).collect();
+        let proofs: Vec<c_kzg::Bytes48> = proofs.into_iter().map(c_kzg::Bytes48::new).collect();
+        assert!(kzg()
+            .verify_cell_kzg_proof_batch(&commitments, &indices, cells.as_ref(), &proofs)
+            .expect("verify cells"));
+        // Many elements take several blobs; none takes one, empty.
+        assert_eq!(blob_count(0), 1);
+        assert_eq!(blob_count(FIELD_ELEMENTS_PER_BLOB + 1), 2);
+        assert_eq!(seal(&[]).expect("empty").len(), 1);
     }
 
     #[test]

@@ -21,8 +21,10 @@
 use ark_ff::{BigInteger, PrimeField};
 
 use crate::batch::{SealedBatch, Shape, ShapeError, SlotKind};
+use crate::blob::{self, BlobError, SealedBlob};
 use crate::eddsa::PublicKey;
 use crate::field::{fr_to_u128, Fr};
+use crate::pubdata::BatchPublicData;
 use crate::record::{self, Record};
 use crate::table::TableError;
 use crate::tx::Transaction;
@@ -323,6 +325,40 @@ pub enum PayloadSourceError {
     Table(#[from] TableError),
     #[error(transparent)]
     Shape(#[from] ShapeError),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+}
+
+/// A batch as the operator posts it: the public data (calldata, under the proof's commitment)
+/// and the blobs carrying its payload, which the public data claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publication {
+    pub public: BatchPublicData,
+    pub payload: Payload,
+    pub blobs: Vec<SealedBlob>,
+}
+
+impl SealedBatch {
+    /// The batch's publication in `shape` for a tree of `depth` levels.
+    pub fn publish(&self, shape: &Shape, depth: u8) -> Result<Publication, PayloadSourceError> {
+        let payload = self.payload(shape, depth)?;
+        let blobs = blob::seal(&payload.elements(self.markets.len()))?;
+        let public = self.public_data_with(shape, blobs.iter().map(|b| b.claim).collect())?;
+        Ok(Publication {
+            public,
+            payload,
+            blobs,
+        })
+    }
+
+    /// The public data of the batch in `shape` for a tree of `depth` levels.
+    pub fn public_data(
+        &self,
+        shape: &Shape,
+        depth: u8,
+    ) -> Result<BatchPublicData, PayloadSourceError> {
+        Ok(self.publish(shape, depth)?.public)
+    }
 }
 
 #[cfg(test)]

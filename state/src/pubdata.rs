@@ -16,9 +16,11 @@
 //! ```
 //! Records come one per slot of the batch's shape, in slot order (`crate::batch`), so the layout
 //! is fixed per shape and the circuit hashes it without variable-length logic.
-//! Then the data-availability record: for each leaf write of the batch, in order, `4 account id +
-//! 32 new leaf hash` (a no-op write is 36 zero bytes). With these and the public history, anyone
-//! rebuilds the tree of leaf hashes; a trader who holds their own leaf proves an exit.
+//! Then the blobs' claims: the accounts' records travel in EIP-4844 blobs (`crate::da`,
+//! `crate::blob`), and the public data says, per blob, `32 versioned hash | 16 z | 32 y`: the L1
+//! checks the versioned hash against BLOBHASH and `p(z) = y` with the point-evaluation
+//! precompile, the proof computed `z` and `y` from the records it proved. With the blobs and the
+//! public history, anyone rebuilds the tree of leaf hashes and each owner their own leaf.
 //!
 //! The batch proof has one public input, the commitment: `sha256(bytes)` read as a big-endian
 //! integer with its top three bits cleared (so it is below `2^253 < r`). SHA-256 because the L1
@@ -27,10 +29,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::blob::BlobClaim;
 use crate::domain::SigningDomain;
 use crate::field::{fr_to_be_bytes, Fr};
 use crate::tx::Kind;
-use crate::units::{AccountId, Timestamp};
+use crate::units::Timestamp;
 
 /// The layout of one kind's L1 record (each in its kind's file, `crate::tx::<kind>`).
 pub trait L1Record: Clone + std::fmt::Debug {
@@ -123,25 +126,6 @@ impl Record {
     }
 }
 
-/// One entry of the data-availability record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AccountUpdate {
-    pub account: AccountId,
-    pub leaf_hash: Fr,
-}
-
-impl AccountUpdate {
-    /// An unused entry of the account table: account 0, leaf hash 0.
-    pub const NOOP: AccountUpdate = AccountUpdate {
-        account: AccountId::INSURANCE_FUND,
-        leaf_hash: <Fr as ark_ff::AdditiveGroup>::ZERO,
-    };
-
-    pub fn is_noop(&self) -> bool {
-        self.leaf_hash == <Fr as ark_ff::AdditiveGroup>::ZERO
-    }
-}
-
 /// Everything a batch publishes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchPublicData {
@@ -155,7 +139,8 @@ pub struct BatchPublicData {
     /// `ρ_b`, which keys the batch's salt steps (`crate::record::batch_rho`).
     pub rho: u128,
     pub records: Vec<Record>,
-    pub accounts: Vec<AccountUpdate>,
+    /// One per blob of the batch's shape, in the transaction's blob order.
+    pub blobs: Vec<BlobClaim>,
 }
 
 impl BatchPublicData {
@@ -174,14 +159,15 @@ impl BatchPublicData {
     }
 
     /// `32 old root | 32 new root | 8 batch number | 8 timestamp | 8 chain id | 20 rollup |
-    /// 16 rho | 4 record bytes | records | 4 account count | accounts`.
+    /// 16 rho | 4 record bytes | records | 4 blob count | blob claims`.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut records = Vec::new();
         for r in &self.records {
             r.encode(&mut records);
         }
-        let mut out =
-            Vec::with_capacity(Self::HEADER_LEN + 4 + records.len() + 36 * self.accounts.len());
+        let mut out = Vec::with_capacity(
+            Self::HEADER_LEN + records.len() + 4 + BlobClaim::LEN * self.blobs.len(),
+        );
         out.extend_from_slice(&fr_to_be_bytes(&self.old_root));
         out.extend_from_slice(&fr_to_be_bytes(&self.new_root));
         out.extend_from_slice(&self.batch_number.to_be_bytes());
@@ -190,10 +176,9 @@ impl BatchPublicData {
         out.extend_from_slice(&self.rho.to_be_bytes());
         out.extend_from_slice(&(records.len() as u32).to_be_bytes());
         out.extend_from_slice(&records);
-        out.extend_from_slice(&(self.accounts.len() as u32).to_be_bytes());
-        for a in &self.accounts {
-            out.extend_from_slice(&(a.account.get() as u32).to_be_bytes());
-            out.extend_from_slice(&fr_to_be_bytes(&a.leaf_hash));
+        out.extend_from_slice(&(self.blobs.len() as u32).to_be_bytes());
+        for b in &self.blobs {
+            b.encode(&mut out);
         }
         out
     }
@@ -235,9 +220,10 @@ mod tests {
                     price: PriceTicks::new(9).expect("p"),
                 })),
             ],
-            accounts: vec![AccountUpdate {
-                account: AccountId::new(7).expect("id"),
-                leaf_hash: Fr::from(3u64),
+            blobs: vec![BlobClaim {
+                versioned_hash: [0x01; 32],
+                z: 0x0102,
+                y: [0x03; 32],
             }],
         }
     }
@@ -266,9 +252,10 @@ mod tests {
         expected.extend_from_slice(&[MarkPriceRecord::KIND, 1]);
         expected.extend_from_slice(&9u64.to_be_bytes());
         expected.extend_from_slice(&1u32.to_be_bytes());
-        expected.extend_from_slice(&7u32.to_be_bytes());
-        expected.extend_from_slice(&[0u8; 31]);
-        expected.push(3);
+        expected.extend_from_slice(&[0x01; 32]);
+        expected.extend_from_slice(&[0u8; 14]);
+        expected.extend_from_slice(&[0x01, 0x02]);
+        expected.extend_from_slice(&[0x03; 32]);
         assert_eq!(bytes, expected);
         for r in sample().data() {
             let mut one = Vec::new();
@@ -286,7 +273,7 @@ mod tests {
         assert_eq!(c[0], digest[0] & 0x1f);
         assert_eq!(c[1..], digest[1..]);
         let mut changed = sample();
-        changed.accounts[0].leaf_hash = Fr::from(4u64);
+        changed.blobs[0].y[31] = 4;
         assert_ne!(changed.commitment(), sample().commitment());
     }
 }

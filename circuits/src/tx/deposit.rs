@@ -159,6 +159,12 @@ pub fn execute_deposit(
     // A created account's id held no account; a credited one exists after.
     let existed = !created.clone();
     b.access(&id, &credited, (&existed, &leaf), (&Boolean::TRUE, &new_leaf))?;
+    // The payload's creation for this slot: `E` and the id, so the owner can derive the salt.
+    b.creations.push([
+        created.select(creation.ephemeral.x(), &zero)?,
+        created.select(creation.ephemeral.y(), &zero)?,
+        created.select(&id, &zero)?,
+    ]);
 
     // 0x01 credited, 0x06 refunded, 0x00 disabled.
     let refunded = enabled & &!credited.clone();

@@ -11,7 +11,7 @@ use alloy::primitives::{Address, U256};
 use alloy::signers::local::PrivateKeySigner;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use zkperp_contracts::{deploy, provider, DeployConfig, VerifierKey, L1};
+use zkperp_contracts::{deploy, provider, BatchBlob, DeployConfig, VerifierKey, L1};
 use zkperp_prover::{export, BatchProver, ExitProver, KeyCache};
 use zkperp_state::batch::Shape;
 use zkperp_state::domain::SigningDomain;
@@ -149,25 +149,41 @@ async fn deposits_and_a_real_proven_batch_move_the_root_on_anvil() {
     }
     let batch = f.state.end_batch().expect("seal");
     let proof = batch_prover.prove(&batch, &mut rng).expect("prove");
-    let pubdata = batch.public_data(&shape).expect("fits").to_bytes();
+    let published = batch
+        .publish(&shape, f.state.config().account_tree_depth)
+        .expect("fits");
+    let pubdata = published.public.to_bytes();
+    let blobs: Vec<BatchBlob> = published
+        .blobs
+        .iter()
+        .map(|b| BatchBlob::of(b).expect("kzg"))
+        .collect();
 
     // Only the operator may submit.
     let refused = l1(1)
-        .submit_batch(0, pubdata.clone(), proof_words(&proof.proof))
+        .submit_batch(0, pubdata.clone(), proof_words(&proof.proof), &blobs)
         .await
         .expect_err("not the operator");
     assert_eq!(refused.reason(), Some("NotOperator"), "{refused}");
+    // Without its blobs, the batch is refused: the claim names a blob the transaction lacks.
+    let blobless = op
+        .submit_batch(0, pubdata.clone(), proof_words(&proof.proof), &[])
+        .await
+        .expect_err("no blob");
+    assert_eq!(blobless.reason(), Some("MalformedPubdata"), "{blobless}");
 
     let receipt = op
-        .submit_batch(0, pubdata.clone(), proof_words(&proof.proof))
+        .submit_batch(0, pubdata.clone(), proof_words(&proof.proof), &blobs)
         .await
         .expect("the proven batch applies");
     // Reported, never asserted: docs/PERFORMANCE.md quotes it.
     eprintln!(
-        "anvil: submitBatch of {} ({} public-data bytes): {} gas",
+        "anvil: submitBatch of {} ({} public-data bytes, {} blob): {} gas, {} blob gas",
         shape.id(),
         pubdata.len(),
-        receipt.gas_used
+        blobs.len(),
+        receipt.gas_used,
+        receipt.blob_gas_used.unwrap_or_default()
     );
     assert_eq!(op.state_root().await.expect("root"), word(&batch.new_root));
     assert_eq!(batch.old_root, genesis);
@@ -175,7 +191,7 @@ async fn deposits_and_a_real_proven_batch_move_the_root_on_anvil() {
 
     // The same batch again: the root has moved on.
     let again = op
-        .submit_batch(0, pubdata, proof_words(&proof.proof))
+        .submit_batch(0, pubdata, proof_words(&proof.proof), &blobs)
         .await
         .expect_err("applied twice");
     assert!(

@@ -81,6 +81,13 @@ library ProofFixture {
         );
     }
 
+    /// The batch's blobs as its transaction carries them: sets the blob hashes BLOBHASH reads
+    /// (`.versioned_hashes`) and returns `submitBatch`'s `kzg` argument (`.kzg`).
+    function carryBlobs(string memory json) internal returns (bytes memory) {
+        vm.blobhashes(vm.parseJsonBytes32Array(json, ".versioned_hashes"));
+        return vm.parseJsonBytes(json, ".kzg");
+    }
+
     function proof(string memory json) internal pure returns (uint256[8] memory p) {
         uint256[] memory words = vm.parseJsonUintArray(json, ".proof");
         for (uint256 i = 0; i < 8; ++i) {

@@ -93,12 +93,14 @@ library Pubdata {
         return abi.encodePacked(uint8(0x05), market, index);
     }
 
-    function accountUpdate(uint32 id, uint256 leafHash) internal pure returns (bytes memory) {
-        return abi.encodePacked(id, leafHash);
+    /// One blob's claim: `32 versioned hash | 16 z | 32 y`.
+    function blobClaim(bytes32 versionedHash, uint128 z, uint256 y) internal pure returns (bytes memory) {
+        return abi.encodePacked(versionedHash, z, y);
     }
 
-    /// `records` and `accounts` are concatenations of the encoders above; `chainId` and `rollup`
-    /// name the deployment the batch is for (the rollup checks both).
+    /// `records` and `blobs` are concatenations of the encoders above; `chainId` and `rollup`
+    /// name the deployment the batch is for (the rollup checks both). Empty `blobs` claims no
+    /// blob (no real shape does: the tests of other rules use it).
     function batch(
         uint256 oldRoot,
         uint256 newRoot,
@@ -107,9 +109,9 @@ library Pubdata {
         uint64 chainId,
         address rollup,
         bytes memory records,
-        bytes memory accounts
+        bytes memory blobs
     ) internal pure returns (bytes memory) {
-        return batch(oldRoot, newRoot, batchNumber, timestamp, chainId, rollup, 0, records, accounts);
+        return batch(oldRoot, newRoot, batchNumber, timestamp, chainId, rollup, 0, records, blobs);
     }
 
     /// The same with the batch's `rho` (what keys its salt steps; the rollup does not read it).
@@ -122,9 +124,9 @@ library Pubdata {
         address rollup,
         uint128 rho,
         bytes memory records,
-        bytes memory accounts
+        bytes memory blobs
     ) internal pure returns (bytes memory) {
-        require(accounts.length % 36 == 0, "accounts");
+        require(blobs.length % 80 == 0, "blob claims");
         return abi.encodePacked(
             oldRoot,
             newRoot,
@@ -135,8 +137,8 @@ library Pubdata {
             rho,
             uint32(records.length),
             records,
-            uint32(accounts.length / 36),
-            accounts
+            uint32(blobs.length / 80),
+            blobs
         );
     }
 

@@ -8,7 +8,13 @@ import {Rollup} from "../../src/Rollup.sol";
 contract RollupHarness is Rollup {
     constructor(Config memory config) Rollup(config) {}
 
+    /// A batch that claims no blob.
     function applyBatch(bytes calldata pubdata) external {
-        _applyBatch(pubdata);
+        _applyBatch(pubdata, pubdata[0:0]);
+    }
+
+    /// A batch with its blobs' KZG commitments and openings (the test sets `vm.blobhashes`).
+    function applyBatch(bytes calldata pubdata, bytes calldata kzg) external {
+        _applyBatch(pubdata, kzg);
     }
 }

@@ -22,7 +22,9 @@ fn first_deposit_creates_the_account_and_later_ones_credit_it() {
     assert_eq!(f.collateral(a), 3_500_000);
     assert_eq!(f.state.queue_next(SlotKind::Deposit), 3);
     let sealed = f.state.end_batch().expect("batch");
-    let data = sealed.public_data(&Shape::tight(&sealed)).expect("fits");
+    let depth = f.state.config().account_tree_depth;
+    let published = sealed.publish(&Shape::tight(&sealed), depth).expect("fits");
+    let data = &published.public;
     assert_eq!(
         data.data()
             .filter(|r| matches!(
@@ -34,15 +36,25 @@ fn first_deposit_creates_the_account_and_later_ones_credit_it() {
     );
     // The account table: each touched account once, in id order, with its final leaf; the
     // tight shape's table has room for every access (four), so one entry is unused.
-    let written: Vec<_> = data.accounts.iter().map(|u| u.account).collect();
+    let records = &published.payload.records;
+    let written: Vec<_> = records.iter().flatten().map(|r| r.id).collect();
     assert_eq!(
         written,
-        vec![AccountId::FEES, a, b, AccountId::INSURANCE_FUND],
-        "the fee account, a, b, then an unused entry (written as id 0)"
+        vec![AccountId::FEES, a, b],
+        "the fee account, a, b, then an unused entry"
     );
-    assert!(data.accounts[3].is_noop());
+    assert_eq!(records.len(), 4);
+    assert!(records[3].is_none());
     let leaf = f.state.account(a).expect("account").leaf.hash();
-    assert_eq!(data.accounts[1].leaf_hash, leaf);
+    assert_eq!(records[1].as_ref().map(|r| r.hash), Some(leaf));
+    // Two deposits created accounts (slots 0 and 1); the third credited one.
+    let created: Vec<_> = published
+        .payload
+        .creations
+        .iter()
+        .map(|c| c.map(|c| c.id))
+        .collect();
+    assert_eq!(created, vec![Some(a), Some(b), None]);
 }
 
 #[test]
@@ -101,7 +113,7 @@ fn a_deposit_that_would_overflow_collateral_is_refunded() {
     let mut bytes = Vec::new();
     let sealed = f.state.end_batch().expect("batch");
     sealed
-        .public_data(&Shape::tight(&sealed))
+        .public_data(&Shape::tight(&sealed), f.state.config().account_tree_depth)
         .expect("fits")
         .data()
         .last()
