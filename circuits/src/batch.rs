@@ -13,8 +13,9 @@
 //! account table: one tree update per touched account, in id order (crate::table), whose open
 //!     and close rows and the accesses form a transcript that must chain (crate::transcript)
 //! new root = Poseidon(accounts root after the table, markets hash)
-//! payload  = the table's records (id, hash, ciphertext) in id order and the deposit slots'
-//!            creations, as blob elements (crate::da), split into blobs of 4096
+//! payload  = the table's records (id, hash, ciphertext) in id order, the deposit slots'
+//!            creations and the final markets, as blob elements (crate::da), split into blobs
+//!            of 4096
 //! claims   = per blob: its versioned hash (a witness the L1 checks with BLOBHASH), z drawn
 //!            from the elements' commitment and that hash, y = the blob polynomial at z
 //!            (crate::blob)
@@ -464,7 +465,8 @@ impl ConstraintSynthesizer<Fr> for BatchCircuit {
         let new_root = poseidon2(&root, &markets_hash(&b.markets)?)?;
         // The payload and the claims binding it to the transaction's blobs.
         let markets = self.config.markets.len();
-        let elements = crate::da::elements(&table.records, &b.creations)?;
+        let packed: Vec<FpVar<Fr>> = b.markets.iter().map(MarketStateVar::pack).collect();
+        let elements = crate::da::elements(&table.records, &b.creations, &packed)?;
         if b.records.len() != self.shape.records_len()
             || elements.len() != payload_len(&self.shape, markets)
             || w.versioned_hashes.len() != self.shape.blobs(markets)

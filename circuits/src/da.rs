@@ -9,6 +9,7 @@
 //!            the entry is used and its account exists after), each a 254-bit element
 //! creations  per deposit slot, in slot order: E.x, E.y and the created id (zeros unless the
 //!            slot created an account)
+//! markets    per market, its state at the end of the batch packed (`MarketStateVar::pack`)
 //! claims     per blob (4096 elements each): vh (a witness: the L1 checks it with BLOBHASH),
 //!            C = blob::commit, z = blob::challenge(C, vh), y = blob::evaluate at z;
 //!            published as vh 32 | z 16 | y 32, big-endian
@@ -46,6 +47,7 @@ pub type CreationSlotVar = [FpVar<Fr>; 3];
 pub fn elements(
     entries: &[EntryRecordVar],
     creations: &[CreationSlotVar],
+    markets: &[FpVar<Fr>],
 ) -> Result<Vec<BlobElementVar>, SynthesisError> {
     let mut out: Vec<BlobElementVar> = entries
         .chunks(IDS_PER_ELEMENT)
@@ -70,6 +72,9 @@ pub fn elements(
         for x in creation {
             out.push(BlobElementVar::new(x)?);
         }
+    }
+    for m in markets {
+        out.push(BlobElementVar::new(m)?);
     }
     Ok(out)
 }
@@ -139,7 +144,8 @@ mod tests {
             .collect();
         let creation = [3u64, 4, 5]
             .map(|v| FpVar::new_witness(cs.clone(), || Ok(Fr::from(v))).expect("creation"));
-        let elements = elements(&entries, &[creation]).expect("elements");
+        let market = FpVar::new_witness(cs.clone(), || Ok(Fr::from(6u64))).expect("market");
+        let elements = elements(&entries, &[creation], &[market]).expect("elements");
         let native: Vec<Fr> = elements
             .iter()
             .map(|e| e.value().value().expect("known"))
@@ -148,7 +154,7 @@ mod tests {
             acc * Fr::from(1u64 << 32) + Fr::from(*id)
         });
         assert_eq!(native[0], packed);
-        assert_eq!(native.len(), 1 + 3 * 2 + 3);
+        assert_eq!(native.len(), 1 + 3 * 2 + 3 + 1);
         let sealed = SealedBlob::new(&native).expect("seals");
         let bytes = claims(&cs, &elements, &[sealed.claim.versioned_hash]).expect("claims");
         let mut expected = Vec::new();

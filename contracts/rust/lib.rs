@@ -365,6 +365,20 @@ pub fn provider(rpc_url: &str, signer: PrivateKeySigner) -> Result<DynProvider, 
         .erased())
 }
 
+/// A batch as the L1 holds it (`L1::posted_batch`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostedBatch {
+    pub number: u64,
+    /// The index of the verifier (shape) it was proven against.
+    pub shape: u64,
+    /// Its public data, exactly as `submitBatch` received it.
+    pub pubdata: Vec<u8>,
+    /// Its transaction's blobs' versioned hashes, in order.
+    pub versioned_hashes: Vec<[u8; 32]>,
+    pub tx: alloy::primitives::B256,
+    pub block: u64,
+}
+
 /// A queued deposit, from its `Deposited` event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DepositEvent {
@@ -833,6 +847,65 @@ impl L1 {
             block: log.block_number.unwrap_or_default(),
             tx: log.transaction_hash.unwrap_or_default(),
         }))
+    }
+
+    /// Batch `number` as the L1 holds it: the calldata of the `submitBatch` that applied it
+    /// (shape index and public data) and its transaction's blob hashes, or `None` if the rollup
+    /// has not applied it. Read from the chain alone: the operator need not be up.
+    pub async fn posted_batch(&self, number: u64) -> Result<Option<PostedBatch>, L1Error> {
+        let Some(event) = self.batch_applied(number).await? else {
+            return Ok(None);
+        };
+        let rpc = |call: &'static str| {
+            move |e: alloy::transports::TransportError| L1Error::Rpc {
+                call,
+                source: Box::new(e.into()),
+            }
+        };
+        let tx = self
+            .provider
+            .get_transaction_by_hash(event.tx)
+            .await
+            .map_err(rpc("eth_getTransactionByHash"))?
+            .ok_or(L1Error::Transaction {
+                call: "eth_getTransactionByHash",
+                reason: format!("batch {number}'s transaction {} is unknown", event.tx),
+            })?;
+        use alloy::consensus::Transaction as _;
+        use alloy::sol_types::SolCall;
+        let call =
+            Rollup::submitBatchCall::abi_decode(tx.input()).map_err(|e| L1Error::Transaction {
+                call: "submitBatch",
+                reason: format!("batch {number}'s transaction is no submitBatch call: {e}"),
+            })?;
+        Ok(Some(PostedBatch {
+            number,
+            shape: u64::try_from(call.shape).unwrap_or(u64::MAX),
+            pubdata: call.pubdata.to_vec(),
+            versioned_hashes: tx
+                .blob_versioned_hashes()
+                .map(|h| h.iter().map(|h| h.0).collect())
+                .unwrap_or_default(),
+            tx: event.tx,
+            block: event.block,
+        }))
+    }
+
+    /// The blobs a mined transaction carried, from the node's `anvil_getBlobsByTransactionHash`
+    /// (a local L1; a public one serves them from its consensus client's beacon API instead).
+    pub async fn blobs_of(
+        &self,
+        tx: alloy::primitives::B256,
+    ) -> Result<Option<Vec<Vec<u8>>>, L1Error> {
+        let blobs: Option<Vec<Bytes>> = self
+            .provider
+            .raw_request("anvil_getBlobsByTransactionHash".into(), (tx,))
+            .await
+            .map_err(|e| L1Error::Rpc {
+                call: "anvil_getBlobsByTransactionHash",
+                source: Box::new(e.into()),
+            })?;
+        Ok(blobs.map(|b| b.into_iter().map(|b| b.to_vec()).collect()))
     }
 
     /// Deposits queued from `from_block` on, in queue order.

@@ -24,6 +24,7 @@ use crate::batch::{SealedBatch, Shape, ShapeError, SlotKind};
 use crate::blob::{self, BlobError, SealedBlob};
 use crate::eddsa::PublicKey;
 use crate::field::{fr_to_u128, Fr};
+use crate::market::MarketState;
 use crate::pubdata::BatchPublicData;
 use crate::record::{self, Record};
 use crate::table::TableError;
@@ -49,6 +50,8 @@ pub enum PayloadError {
     UnusedNotEmpty(usize),
     #[error("deposit slot {0}: the created account's id does not fit 32 bits")]
     CreationId(usize),
+    #[error("market {0}: the element is no packed market state")]
+    Market(usize),
 }
 
 /// A deposit slot's creation: the new account and the operator's `E` for it.
@@ -66,6 +69,8 @@ pub struct Payload {
     pub records: Vec<Option<Record>>,
     /// One per deposit slot, in slot order (`None`: the slot created no account).
     pub creations: Vec<Option<Creation>>,
+    /// Every market at the end of the batch.
+    pub markets: Vec<MarketState>,
 }
 
 /// Elements of the payload of `shape` with `markets` markets.
@@ -74,6 +79,7 @@ pub fn payload_len(shape: &Shape, markets: usize) -> usize {
     k.div_ceil(IDS_PER_ELEMENT)
         + k * (1 + record::ciphertext_len(markets))
         + shape.count(SlotKind::Deposit) * CREATION_LEN
+        + markets
 }
 
 impl Payload {
@@ -108,6 +114,7 @@ impl Payload {
                 None => out.extend([Fr::from(0u64); CREATION_LEN]),
             }
         }
+        out.extend(self.markets.iter().map(MarketState::pack));
         out
     }
 
@@ -167,7 +174,9 @@ impl Payload {
                 }));
             }
         }
-        let creations = elements[id_elements + k * (1 + c)..]
+        let creations_start = id_elements + k * (1 + c);
+        let markets_start = elements.len() - markets;
+        let creations = elements[creations_start..markets_start]
             .chunks(CREATION_LEN)
             .enumerate()
             .map(|(slot, x)| {
@@ -183,7 +192,16 @@ impl Payload {
                 }))
             })
             .collect::<Result<_, _>>()?;
-        Ok(Payload { records, creations })
+        let markets = elements[markets_start..]
+            .iter()
+            .enumerate()
+            .map(|(i, x)| MarketState::unpack(x).ok_or(PayloadError::Market(i)))
+            .collect::<Result<_, _>>()?;
+        Ok(Payload {
+            records,
+            creations,
+            markets,
+        })
     }
 
     /// The record of account `id`, if the batch has one.
@@ -235,7 +253,11 @@ impl SealedBatch {
                 })
             })
             .collect();
-        Ok(Payload { records, creations })
+        Ok(Payload {
+            records,
+            creations,
+            markets: self.markets.clone(),
+        })
     }
 }
 
@@ -281,6 +303,29 @@ impl Follower {
             batch: batch.saturating_sub(1),
             leaf: None,
         })
+    }
+
+    /// The accounts among a batch's creations that `key` and `l1_address` own: each creation's
+    /// salt is tried on the record of the account it created, which only the owner's salt
+    /// opens. A wallet that does not know which batch took its deposit scans them with this.
+    pub fn discover(
+        key: &crate::eddsa::PrivateKey,
+        l1_address: crate::units::L1Address,
+        number: u64,
+        rho: u128,
+        payload: &Payload,
+        markets: usize,
+    ) -> Vec<Follower> {
+        payload
+            .creations
+            .iter()
+            .flatten()
+            .filter_map(|creation| {
+                let mut f = Follower::new(key, l1_address, creation, number).ok()?;
+                f.follow(number, rho, payload, markets).ok()?;
+                f.leaf.is_some().then_some(f)
+            })
+            .collect()
     }
 
     pub fn account(&self) -> AccountId {
@@ -481,5 +526,14 @@ mod tests {
         let c = record::ciphertext_len(markets);
         ghost[1 + 3 * (1 + c)] = Fr::from(5u64);
         assert_eq!(parse(&ghost), Err(PayloadError::UnusedNotEmpty(3)));
+        // The markets close the payload, each its packed state; a wider element is none.
+        assert_eq!(
+            MarketState::unpack(&elements[elements.len() - 1]),
+            Some(batch.markets[markets - 1])
+        );
+        let mut wide_market = elements.clone();
+        let last = wide_market.len() - 1;
+        wide_market[last] += Fr::from(2u64).pow([190u64]);
+        assert_eq!(parse(&wide_market), Err(PayloadError::Market(markets - 1)));
     }
 }

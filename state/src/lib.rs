@@ -37,6 +37,7 @@ pub mod merkle;
 pub mod order;
 pub mod poseidon;
 pub mod pubdata;
+pub mod rebuild;
 pub mod record;
 pub mod state;
 pub mod table;

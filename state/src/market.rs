@@ -110,6 +110,38 @@ impl MarketState {
         Fr::from(low) + Fr::from(high) * Fr::from(1u128 << 104)
     }
 
+    /// The state [`MarketState::pack`] packed, or `None` for an element no market packs to
+    /// (a field out of its width).
+    pub fn unpack(x: &Fr) -> Option<MarketState> {
+        use ark_ff::{BigInteger, PrimeField};
+        let bytes = x.into_bigint().to_bytes_le();
+        if bytes[23..].iter().any(|b| *b != 0) {
+            return None;
+        }
+        let mut wide = [0u8; 32];
+        wide[..24].copy_from_slice(&bytes[..24]);
+        let low = u128::from_le_bytes(wide[..16].try_into().ok()?);
+        let high = u128::from_le_bytes(wide[16..].try_into().ok()?);
+        // bits 0..40 price, 40..104 index + 2^63, 104..144 last funding, 144..184 mark time
+        let field = |from: u32, bits: u32| -> u128 {
+            let mask = (1u128 << bits) - 1;
+            if from >= 128 {
+                (high >> (from - 128)) & mask
+            } else if from + bits <= 128 {
+                (low >> from) & mask
+            } else {
+                ((low >> from) | (high << (128 - from))) & mask
+            }
+        };
+        let index = i128::try_from(field(40, 64)).ok()? - (1i128 << 63);
+        Some(MarketState {
+            mark_price: PriceTicks::new(u64::try_from(field(0, 40)).ok()?).ok()?,
+            funding_index: FundingIndex::new(index).ok()?,
+            last_funding: Timestamp::new(u64::try_from(field(104, 40)).ok()?).ok()?,
+            mark_time: Timestamp::new(u64::try_from(field(144, 40)).ok()?).ok()?,
+        })
+    }
+
     /// Whether the mark may be used for a margin check at batch time `now` (`MarketParams::
     /// max_mark_age_secs`).
     pub fn is_fresh(&self, now: Timestamp, params: &MarketParams) -> bool {
@@ -127,4 +159,39 @@ pub fn markets_hash(markets: &[MarketState]) -> Fr {
 /// The state root the L1 tracks: `Poseidon(account tree root, markets hash)`.
 pub fn state_root(accounts_root: Fr, markets: &[MarketState]) -> Fr {
     crate::poseidon::poseidon([accounts_root, markets_hash(markets)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_packed_state_unpacks_to_itself_at_its_edges() {
+        let max = |bits: u32| (1u64 << bits) - 1;
+        let bound = (1i128 << crate::units::FUNDING_INDEX_BITS) - 1;
+        for (price, index, funding, mark) in [
+            (0, 0, 0, 0),
+            (
+                max(crate::units::PRICE_BITS),
+                bound,
+                max(crate::units::TIMESTAMP_BITS),
+                max(crate::units::TIMESTAMP_BITS),
+            ),
+            (1, -bound, 7, 9),
+        ] {
+            let m = MarketState {
+                mark_price: PriceTicks::new(price).expect("price"),
+                funding_index: FundingIndex::new(index).expect("index"),
+                last_funding: Timestamp::new(funding).expect("time"),
+                mark_time: Timestamp::new(mark).expect("time"),
+            };
+            assert_eq!(MarketState::unpack(&m.pack()), Some(m));
+        }
+        // Bits above the 184 a state packs into, or a field beyond its width, are no state.
+        assert_eq!(
+            MarketState::unpack(&(Fr::from(1u128 << 100) * Fr::from(1u128 << 84))),
+            None
+        );
+        assert_eq!(MarketState::unpack(&-Fr::from(1u64)), None);
+    }
 }

@@ -184,6 +184,77 @@ impl BatchPublicData {
     }
 }
 
+/// What a reader takes from a batch's public data as the L1 accepted it (calldata): the header
+/// and the blobs' claims. The records stay raw: a reader of the accounts needs none of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicDataView {
+    pub old_root: Fr,
+    pub new_root: Fr,
+    pub batch_number: u64,
+    pub timestamp: u64,
+    pub domain: SigningDomain,
+    pub rho: u128,
+    /// The records section, as published.
+    pub records: Vec<u8>,
+    pub blobs: Vec<BlobClaim>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublicDataError {
+    #[error("public data of {0} bytes: shorter than its header, or not as long as it says")]
+    Length(usize),
+    #[error("the {0} root is not a field element")]
+    Root(&'static str),
+}
+
+impl PublicDataView {
+    /// Reads `bytes` (`BatchPublicData::to_bytes`), checking the layout the L1 checks.
+    pub fn parse(bytes: &[u8]) -> Result<Self, PublicDataError> {
+        let bad = || PublicDataError::Length(bytes.len());
+        let h = BatchPublicData::HEADER_LEN;
+        if bytes.len() < h + 4 {
+            return Err(bad());
+        }
+        let u64_at = |at: usize| u64::from_be_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+        let u32_at =
+            |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        let root = |at: usize, name| {
+            crate::field::fr_from_be_bytes(&bytes[at..at + 32].try_into().expect("32 bytes"))
+                .map_err(|_| PublicDataError::Root(name))
+        };
+        let records_end = h + u32_at(h - 4);
+        if bytes.len() < records_end + 4 {
+            return Err(bad());
+        }
+        let count = u32_at(records_end);
+        let claims = records_end + 4;
+        if bytes.len() != claims + count * BlobClaim::LEN {
+            return Err(bad());
+        }
+        let blobs = bytes[claims..]
+            .chunks(BlobClaim::LEN)
+            .map(|c| BlobClaim {
+                versioned_hash: c[..32].try_into().expect("32 bytes"),
+                z: u128::from_be_bytes(c[32..48].try_into().expect("16 bytes")),
+                y: c[48..].try_into().expect("32 bytes"),
+            })
+            .collect();
+        Ok(PublicDataView {
+            old_root: root(0, "old")?,
+            new_root: root(32, "new")?,
+            batch_number: u64_at(64),
+            timestamp: u64_at(72),
+            domain: SigningDomain {
+                chain_id: u64_at(80),
+                rollup: crate::units::L1Address(bytes[88..108].try_into().expect("20 bytes")),
+            },
+            rho: u128::from_be_bytes(bytes[108..124].try_into().expect("16 bytes")),
+            records: bytes[h..records_end].to_vec(),
+            blobs,
+        })
+    }
+}
+
 /// `sha256(bytes)` as a big-endian integer with its top three bits cleared: a canonical element.
 pub fn commitment(bytes: &[u8]) -> Fr {
     use sha2::{Digest, Sha256};
@@ -262,6 +333,36 @@ mod tests {
             r.encode(&mut one);
             assert_eq!(one.len(), r.encoded_len());
         }
+    }
+
+    #[test]
+    fn a_reader_parses_what_it_needs_and_refuses_a_bad_layout() {
+        let data = sample();
+        let bytes = data.to_bytes();
+        let view = PublicDataView::parse(&bytes).expect("parses");
+        assert_eq!(view.old_root, data.old_root);
+        assert_eq!(view.new_root, data.new_root);
+        assert_eq!(view.batch_number, 9);
+        assert_eq!(view.timestamp, 1_700_000_000);
+        assert_eq!(view.domain, data.domain);
+        assert_eq!(view.rho, data.rho);
+        assert_eq!(view.records.len(), 33 + 73 + 10);
+        assert_eq!(view.blobs, data.blobs);
+        for cut in [0, 100, bytes.len() - 1] {
+            assert_eq!(
+                PublicDataView::parse(&bytes[..cut]),
+                Err(PublicDataError::Length(cut))
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(PublicDataView::parse(&longer).is_err());
+        let mut big_root = bytes;
+        big_root[32..64].copy_from_slice(&[0xff; 32]);
+        assert_eq!(
+            PublicDataView::parse(&big_root),
+            Err(PublicDataError::Root("new"))
+        );
     }
 
     #[test]

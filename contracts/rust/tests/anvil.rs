@@ -189,6 +189,38 @@ async fn deposits_and_a_real_proven_batch_move_the_root_on_anvil() {
     assert_eq!(batch.old_root, genesis);
     assert_eq!(op.batch_count().await.expect("count"), 1);
 
+    // Anyone reads the batch back from the chain alone (another client, not the operator's):
+    // its calldata and its blobs, from which the state is rebuilt to the L1's root.
+    let reader = l1(2);
+    let posted = reader
+        .posted_batch(1)
+        .await
+        .expect("rpc")
+        .expect("batch 1 applied");
+    assert_eq!((posted.shape, &posted.pubdata), (0, &pubdata));
+    let claimed: Vec<[u8; 32]> = published
+        .blobs
+        .iter()
+        .map(|b| b.claim.versioned_hash)
+        .collect();
+    assert_eq!(posted.versioned_hashes, claimed);
+    let carried = reader
+        .blobs_of(posted.tx)
+        .await
+        .expect("rpc")
+        .expect("the transaction carried blobs");
+    let carried: Vec<zkperp_state::blob::Blob> = carried
+        .iter()
+        .map(|b| zkperp_state::blob::Blob::from_bytes(b).expect("a blob"))
+        .collect();
+    let mut rebuild =
+        zkperp_state::rebuild::Rebuilder::genesis(f.state.config().clone()).expect("genesis");
+    rebuild
+        .apply(&shape, &posted.pubdata, &carried)
+        .expect("the chain's batch rebuilds");
+    assert_eq!(rebuild.root(), batch.new_root);
+    assert_eq!(reader.posted_batch(2).await.expect("rpc"), None);
+
     // The same batch again: the root has moved on.
     let again = op
         .submit_batch(0, pubdata, proof_words(&proof.proof), &blobs)
