@@ -134,6 +134,12 @@ struct Trader {
     next_order: u64,
 }
 
+/// The devnet's fees: none for makers, 5 bp for takers.
+const DEVNET_FEES: FeeSchedule = FeeSchedule {
+    maker_ppm: 0,
+    taker_ppm: 500,
+};
+
 async fn run_async(args: &DevnetArgs) -> Result<()> {
     let shape: Shape = args
         .shape
@@ -211,6 +217,30 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         chain_id: 31337,
         rollup: L1Address(deployment.rollup.into_array()),
     };
+    // The devnet's network file, as `zkperp deploy` writes one: what a wallet or `zkperp
+    // rebuild` needs to read the rollup from the L1 with no API.
+    let network_file = args.data_dir.join("network.json");
+    crate::network::Network {
+        version: crate::network::VERSION,
+        chain_id: 31337,
+        rpc: url.to_string(),
+        rollup: deployment.rollup,
+        token: deployment.token,
+        operator: anvil.addresses()[0],
+        deploy_block: deployment.block,
+        shape: shape.id(),
+        maker_fee_ppm: DEVNET_FEES.maker_ppm,
+        taker_fee_ppm: DEVNET_FEES.taker_ppm,
+        state: config.clone(),
+        batch_verifying_key: serde_json::to_value(export::evm_verifying_key(
+            prover.verifying_key(),
+        ))?,
+        exit_verifying_key: serde_json::to_value(export::evm_verifying_key(
+            exit_prover.verifying_key(),
+        ))?,
+    }
+    .save(&network_file)?;
+    emit(json!({"event": "network_file", "path": network_file.display().to_string()}));
     let genesis = State::genesis(config.clone())?;
     let client = |i: usize| L1::connect(&url, signer(i), deployment.rollup, deployment.block);
     let operator = client(0)?;
@@ -278,10 +308,7 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         &run_dir.join("journal"),
         &SequencerConfig {
             state: config.clone(),
-            fees: FeeSchedule {
-                maker_ppm: 0,
-                taker_ppm: 500,
-            },
+            fees: DEVNET_FEES,
             shape,
         },
     )?));
@@ -296,7 +323,8 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
     ));
     proving::spawn_local(provers.clone(), Arc::new(prover), "local-0".into());
     let pipeline = Pipeline::new(batches.clone(), provers, 0, operator.clone())
-        .with_verified(verified.clone());
+        .with_verified(verified.clone())
+        .with_archive(run_dir.join("blobs"));
     // The REST API, over the same sequencer, batch records and verified state.
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.api_port))
         .await

@@ -8,6 +8,7 @@
 mod circuit_stats;
 mod deploy;
 mod devnet;
+mod history;
 mod network;
 mod operator;
 mod oracle_signer;
@@ -48,6 +49,9 @@ enum Command {
     /// Print, as JSON, the constraint counts of the circuits: each slot kind, a batch of the
     /// given shape, and the building blocks.
     CircuitStats(circuit_stats::Args),
+    /// Rebuild the rollup's tree of leaf hashes from the L1 alone (calldata and blobs, or an
+    /// archive of blobs), checking every batch against the root the L1 accepted.
+    Rebuild(history::RebuildArgs),
     /// A trader's wallet: deposit, trade, withdraw and claim, and exit after a freeze, through
     /// the API and the L1 RPC.
     Wallet(wallet::WalletArgs),
@@ -78,6 +82,7 @@ fn main() -> Result<()> {
         Command::Keygen { private_key } => keygen(private_key.as_deref()),
         Command::CircuitStats(args) => circuit_stats::run(&args),
         Command::Wallet(args) => wallet::run(args),
+        Command::Rebuild(args) => history::run(&args),
     }
 }
 

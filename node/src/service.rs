@@ -213,7 +213,8 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
         _ => None,
     };
     let pipeline = Pipeline::new(batches.clone(), provers, 0, operator.clone())
-        .with_verified(verified.clone());
+        .with_verified(verified.clone())
+        .with_archive(args.data_dir.join("blobs"));
 
     let oracle = Arc::new(Mutex::new(OracleBook::new(&config.state)));
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -202,10 +202,119 @@ enum WalletCommand {
         /// Where the deployment's exit proving key is (the operator publishes it).
         #[arg(long)]
         keys: PathBuf,
+        /// The deployment's network file: with it the wallet needs no API, it rebuilds the
+        /// state from the L1's calldata and blobs and finds its account with its key alone.
+        #[arg(long)]
+        network: Option<PathBuf>,
+        /// With --network: a directory of archived blobs to read before the L1 node's.
+        #[arg(long)]
+        archive: Option<PathBuf>,
     },
     /// After the claim window: pay a registered exit its share (in full unless registered
     /// exits exceed what the rollup holds; then every exit the same fraction).
     ClaimExit,
+}
+
+/// Proves the exit `witness` opens against `root` with the deployment's key in `keys`, and
+/// registers it on L1.
+async fn prove_and_register(
+    w: &Wallet,
+    l1: &L1,
+    config: StateConfig,
+    keys: &std::path::Path,
+    witness: ExitWitness,
+    root: zkperp_state::Fr,
+) -> Result<Value> {
+    let account = witness.account;
+    let config = Arc::new(config);
+    let prover = tokio::task::spawn_blocking({
+        let keys = keys.to_path_buf();
+        move || -> Result<_> {
+            let prover = ExitProver::load(config, &KeyCache::new(&keys))?
+                .ok_or_else(|| anyhow!("no exit key for this deployment in {}", keys.display()))?;
+            let proof = prover.prove(witness, root, &mut rand::rngs::OsRng)?;
+            Ok(proof)
+        }
+    })
+    .await??;
+    let amount = prover
+        .inputs
+        .get(3)
+        .copied()
+        .ok_or_else(|| anyhow!("exit inputs"))?;
+    let amount = U256::from_str(&fr_to_decimal(&amount))?;
+    let words = export::evm_proof(&prover.proof).map(|w| U256::from_be_bytes(w.0));
+    l1.register_exit(u32::try_from(account.get())?, amount, words)
+        .await
+        .map_err(|e| match e.reason() {
+            Some(reason) => anyhow!("the rollup refused the exit: {reason}"),
+            None => anyhow!("{e}"),
+        })?;
+    let (frozen_at, window) = l1.exit_window().await?;
+    Ok(json!({
+        "account": account.get(),
+        "registered_units": amount.to_string(),
+        "owner": w.eth()?.address().to_string(),
+        "claimable_from": frozen_at.saturating_add(window),
+    }))
+}
+
+/// `wallet exit --network`: no API. The state is rebuilt from the L1's calldata and blobs (or
+/// an archive's, checked against them); the wallet finds its account among the creations with
+/// its key, follows its records to its leaf, and proves against the rebuilt root, which must be
+/// the rollup's.
+async fn exit_from_l1(
+    w: &Wallet,
+    keys: &std::path::Path,
+    network: &std::path::Path,
+    archive: Option<&std::path::Path>,
+) -> Result<Value> {
+    let network = crate::network::Network::load(network)?;
+    let domain = network.state.domain;
+    let key = match (&w.args.key, &w.args.eth_key) {
+        (Some(k), _) => PrivateKey::from_bytes(hex32(k, "--key")?),
+        (None, Some(_)) => derive_trading_key(&w.eth()?, &domain)?,
+        (None, None) => {
+            bail!("a trading key is needed: --key or ZKPERP_KEY (or --eth-key to derive it)")
+        }
+    };
+    let eth = w.eth()?;
+    let owner = L1Address(eth.address().into_array());
+    let rpc = w.args.rpc.clone().unwrap_or_else(|| network.rpc.clone());
+    let l1 = L1::connect(&rpc, eth, network.rollup, network.deploy_block)?;
+    let markets = network.state.markets.len();
+    let mut mine: Vec<zkperp_state::da::Follower> = Vec::new();
+    let state = crate::history::rebuild(&network, &l1, archive, |batch, _, _| {
+        let (number, rho) = (batch.public.batch_number, batch.public.rho);
+        for f in &mut mine {
+            f.follow(number, rho, &batch.payload, markets)?;
+        }
+        mine.extend(zkperp_state::da::Follower::discover(
+            &key,
+            owner,
+            number,
+            rho,
+            &batch.payload,
+            markets,
+        ));
+        Ok(())
+    })
+    .await?;
+    let found = match w.args.account {
+        Some(id) => mine.iter().find(|f| f.account().get() == id),
+        None => mine.first(),
+    }
+    .ok_or_else(|| {
+        anyhow!(
+            "no account of this key and L1 owner in the rollup's {} batches",
+            state.batch()
+        )
+    })?;
+    let (_, leaf) = found
+        .leaf()
+        .ok_or_else(|| anyhow!("account {} has no record", found.account()))?;
+    let witness = state.exit_witness(found.account(), leaf)?;
+    prove_and_register(w, &l1, network.state.clone(), keys, witness, state.root()).await
 }
 
 /// The wallet's default order id: the time in centiseconds (increasing, below 2^40 until
@@ -728,7 +837,12 @@ async fn run_async(w: Wallet) -> Result<Value> {
             })?;
             Ok(json!({"frozen": l1.frozen().await?}))
         }
-        WalletCommand::Exit { keys } => {
+        WalletCommand::Exit {
+            keys,
+            network: Some(network),
+            archive,
+        } => exit_from_l1(&w, keys, network, archive.as_deref()).await,
+        WalletCommand::Exit { keys, .. } => {
             let account = w.account().await?;
             let config: StateConfig = serde_json::from_value(w.get("/v1/config").await?)
                 .context("the API's configuration")?;
@@ -747,39 +861,7 @@ async fn run_async(w: Wallet) -> Result<Value> {
             if l1_root.to_string() != fr_to_decimal(&root) {
                 bail!("the API's verified root is not the rollup's ({l1_root}): wait for it to catch up");
             }
-            let config = Arc::new(config);
-            let prover = tokio::task::spawn_blocking({
-                let keys = keys.clone();
-                move || -> Result<_> {
-                    let prover =
-                        ExitProver::load(config, &KeyCache::new(&keys))?.ok_or_else(|| {
-                            anyhow!("no exit key for this deployment in {}", keys.display())
-                        })?;
-                    let proof = prover.prove(witness, root, &mut rand::rngs::OsRng)?;
-                    Ok(proof)
-                }
-            })
-            .await??;
-            let amount = prover
-                .inputs
-                .get(3)
-                .copied()
-                .ok_or_else(|| anyhow!("exit inputs"))?;
-            let amount = U256::from_str(&fr_to_decimal(&amount))?;
-            let words = export::evm_proof(&prover.proof).map(|w| U256::from_be_bytes(w.0));
-            l1.register_exit(u32::try_from(account.get())?, amount, words)
-                .await
-                .map_err(|e| match e.reason() {
-                    Some(reason) => anyhow!("the rollup refused the exit: {reason}"),
-                    None => anyhow!("{e}"),
-                })?;
-            let (frozen_at, window) = l1.exit_window().await?;
-            Ok(json!({
-                "account": account.get(),
-                "registered_units": amount.to_string(),
-                "owner": w.eth()?.address().to_string(),
-                "claimable_from": frozen_at.saturating_add(window),
-            }))
+            prove_and_register(&w, &l1, config, keys, witness, root).await
         }
         WalletCommand::ClaimExit => {
             let account = u32::try_from(w.account().await?.get())?;

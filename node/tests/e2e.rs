@@ -411,13 +411,46 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
         .block_on(maker_l1.token_balance(maker_address))
         .expect("balance");
     let keys = data.path().join("keys");
+    // Anyone rebuilds the rollup's state from the L1 alone, from anvil's blobs or from the
+    // node's archive (checked against the L1): the root the rollup froze at.
+    let network = data.path().join("network.json");
+    let network = network.to_str().expect("utf-8");
+    let archive = data.path().join("run").join("blobs");
+    for extra in [vec![], vec!["--archive", archive.to_str().expect("utf-8")]] {
+        let mut args = vec!["rebuild", "--network", network];
+        args.extend(extra);
+        let out = Command::new(env!("CARGO_BIN_EXE_zkperp"))
+            .args(&args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("the zkperp binary runs");
+        assert!(
+            out.status.success(),
+            "rebuild: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rebuilt: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(
+            rebuilt["state_root"].as_str(),
+            Some(fr_to_decimal(&root).as_str())
+        );
+        assert_eq!(rebuilt["matches_l1"], true, "{rebuilt}");
+    }
+    // The maker exits with no API at all (an address nothing listens on): its wallet rebuilds
+    // the state from the L1, finds its account with its key and proves its leaf.
     let exited = ok(
         wallet(
-            &api,
+            "http://127.0.0.1:9",
             &maker_eth,
-            &["exit", "--keys", keys.to_str().expect("utf-8")],
+            &[
+                "exit",
+                "--keys",
+                keys.to_str().expect("utf-8"),
+                "--network",
+                network,
+            ],
         ),
-        "exit",
+        "exit without the API",
     );
     assert_eq!(
         exited["registered_units"].as_str(),

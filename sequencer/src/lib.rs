@@ -53,6 +53,7 @@
 //! The binary `merkle-crash-writer` exists for the crash test (`tests/crash.rs`), which kills it
 //! with SIGKILL mid-stream and checks that the database reopens at exactly the last commit.
 
+pub mod archive;
 pub mod batcher;
 pub mod book;
 pub mod cost_basis;

@@ -224,6 +224,8 @@ pub struct Pipeline {
     l1: L1,
     /// Moved forward by every verified batch, when given.
     verified: Option<Arc<Mutex<VerifiedState>>>,
+    /// Where every blob is kept before its batch is submitted, when given (`crate::archive`).
+    archive: Option<std::path::PathBuf>,
 }
 
 impl Pipeline {
@@ -239,7 +241,14 @@ impl Pipeline {
             shape_index,
             l1,
             verified: None,
+            archive: None,
         }
+    }
+
+    /// Also writes every batch's blobs into `dir` before submitting it.
+    pub fn with_archive(mut self, dir: std::path::PathBuf) -> Self {
+        self.archive = Some(dir);
+        self
     }
 
     /// Also keeps `verified` at the last verified batch (leaves and paths for the API).
@@ -366,6 +375,10 @@ impl Pipeline {
             reason: e.to_string(),
         };
         let published = self.provers.publish(batch).map_err(|e| shape_error(&e))?;
+        if let Some(dir) = &self.archive {
+            let sealed: Vec<_> = published.blobs.iter().map(|b| b.blob.clone()).collect();
+            crate::archive::write(dir, number, &sealed).map_err(|e| shape_error(&e))?;
+        }
         let pubdata = published.public.to_bytes();
         let blobs = published
             .blobs
