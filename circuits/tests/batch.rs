@@ -114,6 +114,21 @@ fn a_wrong_public_input_is_refused() {
     assert!(!satisfied(c));
 }
 
+/// Two accounts opened in batch 1; batch 2 credits one and creates a third (with the account
+/// tree it started from).
+fn a_credit_and_a_creation() -> (Fixture, SparseMerkleTree, SealedBatch) {
+    let mut f = Fixture::with_depths(3, 5, 3);
+    f.deposit(0, 1_000_000_000);
+    f.deposit(1, 2_000_000_000);
+    f.state.end_batch().expect("seal 1");
+    f.state.begin_batch(ts(START + 60)).expect("begin");
+    let start = f.state.account_tree().clone();
+    f.deposit(0, 5_000_000);
+    f.deposit(2, 7_000_000); // created
+    let batch = f.state.end_batch().expect("seal 2");
+    (f, start, batch)
+}
+
 /// The blob claims bind the batch's payload: a publication whose blob is not the batch's
 /// records and creations is refused even when its claim (versioned hash, z, y) is made honestly
 /// from that other blob (one ciphertext element changed, two records swapped out of id order,
@@ -122,14 +137,7 @@ fn a_wrong_public_input_is_refused() {
 /// transaction's blob.
 #[test]
 fn the_blob_claims_bind_the_batch_payload() {
-    let mut f = Fixture::with_depths(3, 5, 3);
-    f.deposit(0, 1_000_000_000);
-    f.deposit(1, 2_000_000_000);
-    f.state.end_batch().expect("seal 1");
-    f.state.begin_batch(ts(START + 60)).expect("begin");
-    f.deposit(0, 5_000_000);
-    f.deposit(2, 7_000_000); // created
-    let batch = f.state.end_batch().expect("seal 2");
+    let (f, _, batch) = a_credit_and_a_creation();
     let shape = Shape::tight(&batch);
     let markets = f.state.config().markets.len();
     let published = batch
@@ -192,15 +200,7 @@ fn the_blob_claims_bind_the_batch_payload() {
 /// public data then carries the value used).
 #[test]
 fn the_salts_step_with_the_published_rho() {
-    let mut f = Fixture::with_depths(3, 5, 3);
-    f.deposit(0, 1_000_000_000);
-    f.deposit(1, 2_000_000_000);
-    f.state.end_batch().expect("seal 1");
-    f.state.begin_batch(ts(START + 60)).expect("begin");
-    let start = f.state.account_tree().clone();
-    f.deposit(0, 5_000_000);
-    f.deposit(2, 7_000_000); // created
-    let batch = f.state.end_batch().expect("seal 2");
+    let (f, start, batch) = a_credit_and_a_creation();
     let mut c = circuit(&f, &batch);
     c.witness.rho ^= 1;
     assert!(

@@ -82,6 +82,11 @@ pub struct WalletArgs {
     /// The L2 account to act on, when the key and L1 owner have several (default: the first).
     #[arg(long, env = "ZKPERP_ACCOUNT")]
     account: Option<u64>,
+    /// The deployment's network file: the L1 commands then take the RPC and the rollup from it
+    /// instead of the API (with `--account`, `claim-exit` needs no API), and `exit` rebuilds the
+    /// state from the L1's calldata and blobs instead of asking the API for a witness.
+    #[arg(long, env = "ZKPERP_NETWORK")]
+    network: Option<PathBuf>,
     #[command(subcommand)]
     command: WalletCommand,
 }
@@ -202,10 +207,6 @@ enum WalletCommand {
         /// Where the deployment's exit proving key is (the operator publishes it).
         #[arg(long)]
         keys: PathBuf,
-        /// The deployment's network file: with it the wallet needs no API, it rebuilds the
-        /// state from the L1's calldata and blobs and finds its account with its key alone.
-        #[arg(long)]
-        network: Option<PathBuf>,
         /// With --network: a directory of archived blobs to read before the L1 node's.
         #[arg(long)]
         archive: Option<PathBuf>,
@@ -266,10 +267,9 @@ async fn prove_and_register(
 async fn exit_from_l1(
     w: &Wallet,
     keys: &std::path::Path,
-    network: &std::path::Path,
     archive: Option<&std::path::Path>,
 ) -> Result<Value> {
-    let network = crate::network::Network::load(network)?;
+    let network = w.network()?.ok_or_else(|| anyhow!("--network is needed"))?;
     let domain = network.state.domain;
     let key = match (&w.args.key, &w.args.eth_key) {
         (Some(k), _) => PrivateKey::from_bytes(hex32(k, "--key")?),
@@ -280,8 +280,7 @@ async fn exit_from_l1(
     };
     let eth = w.eth()?;
     let owner = L1Address(eth.address().into_array());
-    let rpc = w.args.rpc.clone().unwrap_or_else(|| network.rpc.clone());
-    let l1 = L1::connect(&rpc, eth, network.rollup, network.deploy_block)?;
+    let l1 = w.l1().await?;
     let markets = network.state.markets.len();
     let mut mine: Vec<zkperp_state::da::Follower> = Vec::new();
     let state = crate::history::rebuild(&network, &l1, archive, |batch, _, _| {
@@ -440,7 +439,20 @@ impl Wallet {
 
     /// This key's account (with this Ethereum owner, when an Ethereum key is given): `--account`
     /// if given and it is one of them, else the first.
+    /// The network file, when `--network` names one.
+    fn network(&self) -> Result<Option<crate::network::Network>> {
+        self.args
+            .network
+            .as_deref()
+            .map(crate::network::Network::load)
+            .transpose()
+    }
+
     async fn account(&self) -> Result<AccountId> {
+        if let (Some(id), Some(_)) = (self.args.account, &self.args.network) {
+            // The L1 commands of a wallet with a network file need no API to name the account.
+            return Ok(AccountId::new(id)?);
+        }
         self.find_account()
             .await?
             .ok_or_else(|| anyhow!("this key has no account yet: deposit first (and wait for the sequencer to follow it)"))
@@ -481,6 +493,15 @@ impl Wallet {
     }
 
     async fn l1(&self) -> Result<L1> {
+        if let Some(network) = self.network()? {
+            let rpc = self.args.rpc.clone().unwrap_or_else(|| network.rpc.clone());
+            return Ok(L1::connect(
+                &rpc,
+                self.eth()?,
+                network.rollup,
+                network.deploy_block,
+            )?);
+        }
         let info = self.get("/v1/info").await?;
         let rpc = match &self.args.rpc {
             Some(r) => r.clone(),
@@ -837,11 +858,9 @@ async fn run_async(w: Wallet) -> Result<Value> {
             })?;
             Ok(json!({"frozen": l1.frozen().await?}))
         }
-        WalletCommand::Exit {
-            keys,
-            network: Some(network),
-            archive,
-        } => exit_from_l1(&w, keys, network, archive.as_deref()).await,
+        WalletCommand::Exit { keys, archive } if w.args.network.is_some() => {
+            exit_from_l1(&w, keys, archive.as_deref()).await
+        }
         WalletCommand::Exit { keys, .. } => {
             let account = w.account().await?;
             let config: StateConfig = serde_json::from_value(w.get("/v1/config").await?)

@@ -51,6 +51,9 @@ fn wallet(api: &str, eth_key: &str, args: &[&str]) -> Result<Value, String> {
     }
 }
 
+/// An API address nothing listens on: the wallet commands given it must not need the API.
+const NO_API: &str = "http://127.0.0.1:9";
+
 fn ok(result: Result<Value, String>, what: &str) -> Value {
     result.unwrap_or_else(|e| panic!("{what}: {e}"))
 }
@@ -440,14 +443,14 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
     // the state from the L1, finds its account with its key and proves its leaf.
     let exited = ok(
         wallet(
-            "http://127.0.0.1:9",
+            NO_API,
             &maker_eth,
             &[
+                "--network",
+                network,
                 "exit",
                 "--keys",
                 keys.to_str().expect("utf-8"),
-                "--network",
-                network,
             ],
         ),
         "exit without the API",
@@ -464,7 +467,21 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
     );
     // The devnet's claim window is a day.
     advance_l1(86_400);
-    let claimed = ok(wallet(&api, &maker_eth, &["claim-exit"]), "claim-exit");
+    let maker_account = maker_id.get().to_string();
+    let claimed = ok(
+        wallet(
+            NO_API,
+            &maker_eth,
+            &[
+                "--network",
+                network,
+                "--account",
+                &maker_account,
+                "claim-exit",
+            ],
+        ),
+        "claim-exit without the API",
+    );
     assert_eq!(
         claimed["paid_units"].as_str(),
         Some(value.as_str()),
