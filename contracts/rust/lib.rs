@@ -817,11 +817,24 @@ impl L1 {
 
     /// The `BatchApplied` event of batch `number`, if the rollup applied it.
     pub async fn batch_applied(&self, number: u64) -> Result<Option<BatchAppliedEvent>, L1Error> {
-        let filter = Filter::new()
+        Ok(self.batch_events(Some(number)).await?.into_iter().next())
+    }
+
+    /// Every `BatchApplied` event since the deployment, in batch order: one log scan.
+    pub async fn batches_applied(&self) -> Result<Vec<BatchAppliedEvent>, L1Error> {
+        let mut events = self.batch_events(None).await?;
+        events.sort_by_key(|e| e.batch_number);
+        Ok(events)
+    }
+
+    async fn batch_events(&self, number: Option<u64>) -> Result<Vec<BatchAppliedEvent>, L1Error> {
+        let mut filter = Filter::new()
             .address(*self.rollup.address())
             .event_signature(Rollup::BatchApplied::SIGNATURE_HASH)
-            .topic1(U256::from(number))
             .from_block(self.from_block);
+        if let Some(number) = number {
+            filter = filter.topic1(U256::from(number));
+        }
         let logs = self
             .provider
             .get_logs(&filter)
@@ -830,32 +843,42 @@ impl L1 {
                 call: "eth_getLogs",
                 source: Box::new(e.into()),
             })?;
-        let Some(log) = logs.into_iter().next() else {
-            return Ok(None);
-        };
-        let e = Rollup::BatchApplied::decode_log(&log.inner).map_err(|e| L1Error::Transaction {
-            call: "eth_getLogs",
-            reason: format!("undecodable BatchApplied log: {e}"),
-        })?;
-        Ok(Some(BatchAppliedEvent {
-            batch_number: e.batchNumber,
-            old_root: e.oldRoot,
-            new_root: e.newRoot,
-            timestamp: e.timestamp,
-            deposits_consumed: e.depositsConsumed,
-            forced_answered: e.forcedAnswered,
-            block: log.block_number.unwrap_or_default(),
-            tx: log.transaction_hash.unwrap_or_default(),
-        }))
+        logs.into_iter()
+            .map(|log| {
+                let e = Rollup::BatchApplied::decode_log(&log.inner).map_err(|e| {
+                    L1Error::Transaction {
+                        call: "eth_getLogs",
+                        reason: format!("undecodable BatchApplied log: {e}"),
+                    }
+                })?;
+                Ok(BatchAppliedEvent {
+                    batch_number: e.batchNumber,
+                    old_root: e.oldRoot,
+                    new_root: e.newRoot,
+                    timestamp: e.timestamp,
+                    deposits_consumed: e.depositsConsumed,
+                    forced_answered: e.forcedAnswered,
+                    block: log.block_number.unwrap_or_default(),
+                    tx: log.transaction_hash.unwrap_or_default(),
+                })
+            })
+            .collect()
     }
 
     /// Batch `number` as the L1 holds it: the calldata of the `submitBatch` that applied it
     /// (shape index and public data) and its transaction's blob hashes, or `None` if the rollup
     /// has not applied it. Read from the chain alone: the operator need not be up.
     pub async fn posted_batch(&self, number: u64) -> Result<Option<PostedBatch>, L1Error> {
-        let Some(event) = self.batch_applied(number).await? else {
-            return Ok(None);
-        };
+        match self.batch_applied(number).await? {
+            Some(event) => Ok(Some(self.posted(&event).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The batch an applied event names, as its transaction posted it (with
+    /// [`L1::batches_applied`], one log scan for a whole history instead of one per batch).
+    pub async fn posted(&self, event: &BatchAppliedEvent) -> Result<PostedBatch, L1Error> {
+        let number = event.batch_number;
         let rpc = |call: &'static str| {
             move |e: alloy::transports::TransportError| L1Error::Rpc {
                 call,
@@ -878,7 +901,7 @@ impl L1 {
                 call: "submitBatch",
                 reason: format!("batch {number}'s transaction is no submitBatch call: {e}"),
             })?;
-        Ok(Some(PostedBatch {
+        Ok(PostedBatch {
             number,
             shape: u64::try_from(call.shape).unwrap_or(u64::MAX),
             pubdata: call.pubdata.to_vec(),
@@ -888,7 +911,7 @@ impl L1 {
                 .unwrap_or_default(),
             tx: event.tx,
             block: event.block,
-        }))
+        })
     }
 
     /// The blobs a mined transaction carried, from the node's `anvil_getBlobsByTransactionHash`

@@ -30,7 +30,8 @@ use rand_chacha::ChaCha20Rng;
 use serde_json::json;
 use zkperp_api::hub::Hub;
 use zkperp_contracts::alloy::node_bindings::Anvil;
-use zkperp_contracts::alloy::primitives::U256;
+use zkperp_contracts::alloy::primitives::{Address, U256};
+use zkperp_contracts::alloy::providers::Provider as _;
 use zkperp_contracts::alloy::signers::local::PrivateKeySigner;
 use zkperp_contracts::{anvil_path, deploy, provider, DeployConfig, VerifierKey, L1};
 use zkperp_prover::export;
@@ -87,6 +88,10 @@ pub struct DevnetArgs {
     /// anvil's port.
     #[arg(long, default_value_t = 8545)]
     port: u16,
+    /// An anvil already running (started with its default mnemonic) to deploy to, instead of
+    /// starting one: the L1 then outlives the devnet, as a real one outlives its operator.
+    #[arg(long, conflicts_with = "port")]
+    l1: Option<String>,
     /// The REST API's port on 127.0.0.1 (0: any free port, printed in the `api` event).
     #[arg(long, default_value_t = 8080)]
     api_port: u16,
@@ -126,6 +131,89 @@ pub fn run(args: &DevnetArgs) -> Result<()> {
     run_until_signal(run_async(args))
 }
 
+/// anvil's ten funded accounts, in order, for its default mnemonic ("test test ... junk"):
+/// what an anvil the devnet did not start holds.
+const ANVIL_DEFAULT_KEYS: [&str; 10] = [
+    "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    "5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    "7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+    "47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+    "8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
+    "92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e",
+    "4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
+    "dbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
+    "2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
+];
+
+/// The devnet's L1: an anvil it started (ended when the devnet drops it) or one given with
+/// `--l1`, and its funded accounts' keys.
+struct L1Node {
+    url: String,
+    keys: Vec<PrivateKeySigner>,
+    _process: Option<zkperp_contracts::alloy::node_bindings::AnvilInstance>,
+}
+
+impl L1Node {
+    async fn start(args: &DevnetArgs) -> Result<Self> {
+        if let Some(url) = &args.l1 {
+            let keys: Vec<PrivateKeySigner> = ANVIL_DEFAULT_KEYS
+                .iter()
+                .map(|k| k.parse())
+                .collect::<Result<_, _>>()?;
+            // Its accounts must be those keys' (an anvil with another mnemonic, or another
+            // node, would take the operator's transactions from nobody).
+            let accounts: Vec<Address> = zkperp_contracts::alloy::providers::ProviderBuilder::new()
+                .connect_http(url.parse().with_context(|| format!("--l1 {url}"))?)
+                .get_accounts()
+                .await
+                .with_context(|| format!("eth_accounts on --l1 {url}"))?;
+            let ours: Vec<Address> = keys.iter().map(|k| k.address()).collect();
+            if accounts.get(..ours.len()) != Some(&ours[..]) {
+                bail!("--l1 {url} is not an anvil with its default mnemonic: its accounts are not the devnet's");
+            }
+            return Ok(L1Node {
+                url: url.clone(),
+                keys,
+                _process: None,
+            });
+        }
+        let anvil_bin = anvil_path();
+        if !anvil_bin.exists() {
+            bail!(
+                "anvil is not installed at {}: run scripts/setup.sh",
+                anvil_bin.display()
+            );
+        }
+        let anvil = Anvil::at(anvil_bin)
+            .port(args.port)
+            .try_spawn()
+            .with_context(|| format!("starting anvil on port {}", args.port))?;
+        Ok(L1Node {
+            url: anvil.endpoint(),
+            keys: anvil
+                .keys()
+                .iter()
+                .cloned()
+                .map(PrivateKeySigner::from)
+                .collect(),
+            _process: Some(anvil),
+        })
+    }
+
+    fn endpoint(&self) -> String {
+        self.url.clone()
+    }
+
+    fn keys(&self) -> &[PrivateKeySigner] {
+        &self.keys
+    }
+
+    fn addresses(&self) -> Vec<Address> {
+        self.keys.iter().map(|k| k.address()).collect()
+    }
+}
+
 /// A trader of the devnet: its L2 key, its L1 account, its account id once deposited.
 struct Trader {
     key: PrivateKey,
@@ -150,19 +238,9 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
     if args.traders < 2 || args.traders > 7 {
         bail!("--traders must be 2..=7 (anvil has 10 accounts: operator, traders, fund, fees)");
     }
-    let anvil_bin = anvil_path();
-    if !anvil_bin.exists() {
-        bail!(
-            "anvil is not installed at {}: run scripts/setup.sh",
-            anvil_bin.display()
-        );
-    }
-    let anvil = Anvil::at(anvil_bin)
-        .port(args.port)
-        .try_spawn()
-        .with_context(|| format!("starting anvil on port {}", args.port))?;
+    let anvil = L1Node::start(args).await?;
     let url = anvil.endpoint();
-    let signer = |i: usize| PrivateKeySigner::from(anvil.keys()[i].clone());
+    let signer = |i: usize| anvil.keys()[i].clone();
     let l1_address = |i: usize| L1Address(anvil.addresses()[i].into_array());
 
     // The configuration: two markets, three oracle keys, the fund and fee accounts owned by
@@ -458,11 +536,7 @@ fn local_oracles(
 }
 
 /// Finds each trader's account once its deposit has been applied.
-fn learn_ids(
-    traders: &mut [Trader],
-    state: &State,
-    anvil: &zkperp_contracts::alloy::node_bindings::AnvilInstance,
-) {
+fn learn_ids(traders: &mut [Trader], state: &State, anvil: &L1Node) {
     for t in traders.iter_mut().filter(|t| t.id.is_none()) {
         let pk = t.key.public_key();
         let l1 = L1Address(anvil.addresses()[t.l1].into_array());

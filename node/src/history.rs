@@ -29,20 +29,28 @@ pub fn reader(network: &Network, rpc: Option<&str>) -> Result<L1> {
     )?)
 }
 
-/// Applies every batch the rollup verified, from genesis, calling `each` after each one.
+/// Applies every batch the rollup verified after `state`'s (from genesis, or a checkpoint),
+/// calling `each` after each one; the result must have the rollup's root.
 pub async fn rebuild(
     network: &Network,
     l1: &L1,
+    mut state: Rebuilder,
     archive_dir: Option<&Path>,
     mut each: impl FnMut(&RebuiltBatch, &[Blob], &Rebuilder) -> Result<()>,
 ) -> Result<Rebuilder> {
     let shape = network.shape()?;
-    let mut state = Rebuilder::genesis(network.state.clone())?;
-    loop {
-        let number = state.batch() + 1;
-        let Some(posted) = l1.posted_batch(number).await? else {
-            break;
-        };
+    // One log scan for the whole history, then each new batch's transaction.
+    let from = state.batch();
+    let applied = l1.batches_applied().await?;
+    for event in applied.iter().filter(|e| e.batch_number > from) {
+        let number = event.batch_number;
+        if number != state.batch() + 1 {
+            bail!(
+                "the L1's logs skip from batch {} to batch {number}: ask another RPC",
+                state.batch()
+            );
+        }
+        let posted = l1.posted(event).await?;
         if posted.shape != 0 {
             bail!(
                 "batch {number} was proven against verifier {}: this network has one shape",
@@ -113,13 +121,20 @@ pub fn run(args: &RebuildArgs) -> Result<()> {
     let (state, records) = runtime.block_on(async {
         let l1 = reader(&network, args.rpc.as_deref())?;
         let mut records = 0usize;
-        let state = rebuild(&network, &l1, args.archive.as_deref(), |batch, blobs, _| {
-            records += batch.payload.records.iter().flatten().count();
-            match &args.save {
-                Some(dir) => Ok(archive::write(dir, batch.public.batch_number, blobs)?),
-                None => Ok(()),
-            }
-        })
+        let genesis = Rebuilder::genesis(network.state.clone())?;
+        let state = rebuild(
+            &network,
+            &l1,
+            genesis,
+            args.archive.as_deref(),
+            |batch, blobs, _| {
+                records += batch.payload.records.iter().flatten().count();
+                match &args.save {
+                    Some(dir) => Ok(archive::write(dir, batch.public.batch_number, blobs)?),
+                    None => Ok(()),
+                }
+            },
+        )
         .await?;
         anyhow::Ok((state, records))
     })?;

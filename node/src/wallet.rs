@@ -210,6 +210,21 @@ enum WalletCommand {
         /// With --network: a directory of archived blobs to read before the L1 node's.
         #[arg(long)]
         archive: Option<PathBuf>,
+        /// With --network: the directory `sync` keeps (read first, so only the batches after
+        /// it need blobs; brought up to date).
+        #[arg(long)]
+        sync: Option<PathBuf>,
+    },
+    /// With --network: follow the rollup's verified batches from the L1 (or --archive) into
+    /// `--dir`: the tree of every account's leaf hash and this key's own accounts and leaves,
+    /// checked against the rollup's root. Run it within the blobs' retention (about 18 days)
+    /// and an exit never needs the operator or an old blob.
+    Sync {
+        #[arg(long)]
+        dir: PathBuf,
+        /// A directory of archived blobs to read before the L1 node's.
+        #[arg(long)]
+        archive: Option<PathBuf>,
     },
     /// After the claim window: pay a registered exit its share (in full unless registered
     /// exits exceed what the rollup holds; then every exit the same fraction).
@@ -260,50 +275,100 @@ async fn prove_and_register(
     }))
 }
 
-/// `wallet exit --network`: no API. The state is rebuilt from the L1's calldata and blobs (or
-/// an archive's, checked against them); the wallet finds its account among the creations with
-/// its key, follows its records to its leaf, and proves against the rebuilt root, which must be
-/// the rollup's.
+/// What `wallet sync` keeps in its directory (`sync.json`): the rebuilt state and this key's
+/// accounts, as of one batch of one rollup.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Synced {
+    rollup: String,
+    checkpoint: zkperp_state::rebuild::Checkpoint,
+    accounts: Vec<zkperp_state::da::Followed>,
+}
+
+const SYNCED: &str = "sync.json";
+
+/// The state rebuilt from the L1's calldata and blobs (or an archive's, checked against them),
+/// from the sync directory's checkpoint if there is one, and this key's accounts followed
+/// through it: found among the creations with the key, each record opened with its salt. The
+/// directory, if given, is brought up to date.
+async fn follow_from_l1(
+    w: &Wallet,
+    dir: Option<&std::path::Path>,
+    archive: Option<&std::path::Path>,
+) -> Result<(zkperp_state::rebuild::Rebuilder, zkperp_state::da::Owned)> {
+    use zkperp_state::da::Owned;
+    use zkperp_state::rebuild::Rebuilder;
+    let network = w.network()?.ok_or_else(|| anyhow!("--network is needed"))?;
+    let key = w.key().await?;
+    let owner = L1Address(w.eth()?.address().into_array());
+    let markets = network.state.markets.len();
+    let rollup = network.rollup.to_string();
+    let saved = match dir.map(|d| d.join(SYNCED)) {
+        Some(path) if path.exists() => {
+            let synced: Synced = serde_json::from_slice(&std::fs::read(&path)?)
+                .with_context(|| format!("{}", path.display()))?;
+            if !synced.rollup.eq_ignore_ascii_case(&rollup) {
+                bail!(
+                    "{} follows the rollup {}, not this network's {rollup}",
+                    path.display(),
+                    synced.rollup
+                );
+            }
+            Some(synced)
+        }
+        _ => None,
+    };
+    let (start, mut mine) = match &saved {
+        Some(synced) => {
+            let depth = network.state.account_tree_depth;
+            let state = Rebuilder::load(depth, &synced.checkpoint)?;
+            let mine = Owned::load(
+                key,
+                owner,
+                markets,
+                synced.checkpoint.batch,
+                &synced.accounts,
+            )?;
+            (state, mine)
+        }
+        None => (
+            Rebuilder::genesis(network.state.clone())?,
+            Owned::new(key, owner, markets),
+        ),
+    };
+    let l1 = w.l1().await?;
+    let state = crate::history::rebuild(&network, &l1, start, archive, |batch, _, _| {
+        let (number, rho) = (batch.public.batch_number, batch.public.rho);
+        mine.follow(number, rho, &batch.payload)
+            .with_context(|| format!("batch {number}: this key's records"))
+    })
+    .await?;
+    if let Some(dir) = dir {
+        std::fs::create_dir_all(dir)?;
+        let synced = Synced {
+            rollup,
+            checkpoint: state.checkpoint(),
+            accounts: mine.save(),
+        };
+        let path = dir.join(SYNCED);
+        let tmp = dir.join(format!("{SYNCED}.tmp"));
+        std::fs::write(&tmp, serde_json::to_vec(&synced)?)?;
+        std::fs::rename(&tmp, &path)?;
+    }
+    Ok((state, mine))
+}
+
+/// `wallet exit --network`: no API. The wallet follows its accounts through the rollup's
+/// history from the L1 alone (from its sync directory's checkpoint, if any), and proves against
+/// the rebuilt root, which must be the rollup's.
 async fn exit_from_l1(
     w: &Wallet,
     keys: &std::path::Path,
+    dir: Option<&std::path::Path>,
     archive: Option<&std::path::Path>,
 ) -> Result<Value> {
     let network = w.network()?.ok_or_else(|| anyhow!("--network is needed"))?;
-    let domain = network.state.domain;
-    let key = match (&w.args.key, &w.args.eth_key) {
-        (Some(k), _) => PrivateKey::from_bytes(hex32(k, "--key")?),
-        (None, Some(_)) => derive_trading_key(&w.eth()?, &domain)?,
-        (None, None) => {
-            bail!("a trading key is needed: --key or ZKPERP_KEY (or --eth-key to derive it)")
-        }
-    };
-    let eth = w.eth()?;
-    let owner = L1Address(eth.address().into_array());
-    let l1 = w.l1().await?;
-    let markets = network.state.markets.len();
-    let mut mine: Vec<zkperp_state::da::Follower> = Vec::new();
-    let state = crate::history::rebuild(&network, &l1, archive, |batch, _, _| {
-        let (number, rho) = (batch.public.batch_number, batch.public.rho);
-        for f in &mut mine {
-            f.follow(number, rho, &batch.payload, markets)?;
-        }
-        mine.extend(zkperp_state::da::Follower::discover(
-            &key,
-            owner,
-            number,
-            rho,
-            &batch.payload,
-            markets,
-        ));
-        Ok(())
-    })
-    .await?;
-    let found = match w.args.account {
-        Some(id) => mine.iter().find(|f| f.account().get() == id),
-        None => mine.first(),
-    }
-    .ok_or_else(|| {
+    let (state, mine) = follow_from_l1(w, dir, archive).await?;
+    let found = mine.find(w.args.account).ok_or_else(|| {
         anyhow!(
             "no account of this key and L1 owner in the rollup's {} batches",
             state.batch()
@@ -313,6 +378,7 @@ async fn exit_from_l1(
         .leaf()
         .ok_or_else(|| anyhow!("account {} has no record", found.account()))?;
     let witness = state.exit_witness(found.account(), leaf)?;
+    let l1 = w.l1().await?;
     prove_and_register(w, &l1, network.state.clone(), keys, witness, state.root()).await
 }
 
@@ -407,7 +473,11 @@ impl Wallet {
 
     /// A read signed by the account's key.
     /// The deployment every signature is bound to: the API's, checked against `--rollup`.
+    /// The deployment's signing domain: the network file's, else the one the API announces.
     async fn domain(&self) -> Result<SigningDomain> {
+        if let Some(network) = self.network()? {
+            return Ok(network.state.domain);
+        }
         let info = self.get("/v1/info").await?;
         let d = &info["signing_domain"];
         let chain_id = d["chain_id"]
@@ -858,8 +928,32 @@ async fn run_async(w: Wallet) -> Result<Value> {
             })?;
             Ok(json!({"frozen": l1.frozen().await?}))
         }
-        WalletCommand::Exit { keys, archive } if w.args.network.is_some() => {
-            exit_from_l1(&w, keys, archive.as_deref()).await
+        WalletCommand::Exit {
+            keys,
+            archive,
+            sync,
+        } if w.args.network.is_some() => {
+            exit_from_l1(&w, keys, sync.as_deref(), archive.as_deref()).await
+        }
+        WalletCommand::Sync { dir, archive } => {
+            let (state, mine) = follow_from_l1(&w, Some(dir), archive.as_deref()).await?;
+            let accounts: Vec<Value> = mine
+                .accounts()
+                .iter()
+                .map(|f| {
+                    let leaf = f.leaf();
+                    json!({
+                        "account": f.account().get(),
+                        "record_batch": leaf.map(|(b, _)| b),
+                        "collateral_units": leaf.map(|(_, l)| l.collateral.to_string()),
+                    })
+                })
+                .collect();
+            Ok(json!({
+                "batch": state.batch(),
+                "state_root": fr_to_decimal(&state.root()),
+                "accounts": accounts,
+            }))
         }
         WalletCommand::Exit { keys, .. } => {
             let account = w.account().await?;

@@ -1,6 +1,6 @@
-//! The exchange end to end through its public interfaces only: the devnet process (anvil, the
-//! contracts, the sequencer, real Groth16 proofs, the API), the `zkperp wallet` CLI, the REST
-//! API, the WebSocket and the L1 RPC.
+//! The exchange end to end through its public interfaces only: the devnet process (the
+//! contracts, the sequencer, real Groth16 proofs, the API) on an anvil it does not own, the
+//! `zkperp wallet` CLI, the REST API, the WebSocket and the L1 RPC.
 //!
 //! Two traders bring their own Ethereum keys (anvil accounts the devnet funded with test
 //! collateral), derive their trading keys from them, deposit on L1 and trade with each other
@@ -8,9 +8,11 @@
 //! on L1 (the rollup's root is the API's verified root). The taker withdraws and claims the
 //! tokens on L1. Then the maker, holding a position and a resting order, requests a forced
 //! cancel, a forced trade the taker signed (closing its position) and a forced withdrawal, all
-//! of which the operator censors; past the deadline the operator's
-//! own watch reports them overdue, anyone freezes the rollup, and the maker proves its exit on
-//! its own machine and is paid exactly its account value at the last verified batch, once.
+//! of which the operator censors; past the deadline the operator's own watch reports them
+//! overdue. The operator then stops, API and all. With nothing but the L1 (calldata and blobs)
+//! and their keys, anyone freezes the rollup and rebuilds its state, and each trader proves its
+//! exit on its own machine and is paid exactly its account value at the last verified batch,
+//! once.
 
 mod common;
 
@@ -26,9 +28,6 @@ use zkperp_contracts::alloy::primitives::{Address, U256};
 use zkperp_contracts::alloy::signers::local::PrivateKeySigner;
 use zkperp_contracts::L1;
 use zkperp_state::eddsa::PrivateKey;
-use zkperp_state::exit::ExitWitness;
-use zkperp_state::field::{fr_from_decimal, fr_to_decimal};
-use zkperp_state::state::StateConfig;
 use zkperp_state::units::AccountId;
 
 type Devnet = Service;
@@ -61,7 +60,11 @@ fn ok(result: Result<Value, String>, what: &str) -> Value {
 #[test]
 fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
     let data = tempfile::tempdir().expect("tmp");
-    let port = free_port().to_string();
+    // The L1 is not the operator's: it outlives the devnet, which deploys to it.
+    let anvil = zkperp_contracts::alloy::node_bindings::Anvil::at(zkperp_contracts::anvil_path())
+        .port(free_port())
+        .try_spawn()
+        .expect("anvil starts (scripts/setup.sh installs it)");
     let mut command = common::zkperp(&[
         "devnet",
         // Proving a batch takes longer than a period here: with one batch in flight, each is
@@ -83,8 +86,8 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
         "2",
         "--no-market-maker",
         "--censor-forced",
-        "--port",
-        &port,
+        "--l1",
+        &anvil.endpoint(),
         "--api-port",
         "0",
         "--data-dir",
@@ -158,6 +161,7 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
     let taker_account = account_of(&taker_eth);
     assert_eq!(maker_account["collateral"], "1000.000000");
     let maker_id = AccountId::new(maker_account["account"].as_u64().expect("id")).expect("id");
+    let taker_id = AccountId::new(taker_account["account"].as_u64().expect("id")).expect("id");
     // Every signature is bound to this deployment: chain 31337 and the rollup the devnet
     // deployed, as /v1/info announces.
     let domain = zkperp_state::domain::SigningDomain {
@@ -242,6 +246,16 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
     );
     let fills = ok(wallet(&api, &maker_eth, &["fills"]), "fills");
     assert_eq!(fills["fills"].as_array().map(Vec::len), Some(1));
+    // Their collateral after the trade (the taker paid its fee). From here on only funding
+    // moves value between them, and funding is zero-sum: whatever the marks and the funding
+    // ticks, the two exits must add up to exactly this, less the taker's withdrawal.
+    let collateral_units = |key: &str| -> u64 {
+        let a = ok(wallet(&api, key, &["account"]), "account");
+        let text = a["collateral"].as_str().expect("collateral");
+        let (whole, frac) = text.split_once('.').expect("six decimals");
+        whole.parse::<u64>().expect("units") * 1_000_000 + frac.parse::<u64>().expect("units")
+    };
+    let traded_units = collateral_units(&maker_eth) + collateral_units(&taker_eth);
 
     // The trade's batch is proven and verified: the rollup's root is the API's verified root.
     let verified_after = |target: u64| {
@@ -293,7 +307,6 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
         wallet(&api, &taker_eth, &["claim"]).is_err(),
         "nothing left to claim"
     );
-    let _ = (taker_address, &taker_l1, &taker_account);
 
     // The maker, long 0.01 BTC, rests a bid far below the mark (1,000 USD), then asks L1 to cancel its
     // orders and to force out 1 USD; the operator censors both; past their deadlines anyone
@@ -369,151 +382,37 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
     devnet.wait(60, "the censored request", |e| {
         e["event"] == "censored" && e["tx"] == "forced_withdrawal"
     });
-    let early = wallet(&api, &taker_eth, &["freeze"]);
+    let network = data.path().join("network.json");
+    let network = network.to_str().expect("utf-8");
+    let early = wallet(NO_API, &taker_eth, &["--network", network, "freeze"]);
     assert!(
         early.as_ref().is_err_and(|e| e.contains("NotOverdue")),
         "{early:?}"
     );
+    // The maker keeps its own copy of the state as batches are verified: `wallet sync`, from
+    // the L1 alone.
+    let synced = data.path().join("maker-sync");
+    let synced = synced.to_str().expect("utf-8");
+    let sync = ok(
+        wallet(
+            NO_API,
+            &maker_eth,
+            &["--network", network, "sync", "--dir", synced],
+        ),
+        "sync",
+    );
+    assert_eq!(sync["accounts"][0]["account"], maker_id.get(), "{sync}");
+    assert!(sync["batch"].as_u64() >= Some(trade_batch), "{sync}");
     advance_l1(3_700);
     // The operator's own watch sees it first: the request is overdue.
     let alarm = devnet.wait(60, "the operator's overdue alarm", |e| {
         e["event"] == "forced_overdue"
     });
     assert!(alarm["secs_over"].as_u64().is_some(), "{alarm}");
-    let frozen = ok(wallet(&api, &taker_eth, &["freeze"]), "freeze");
-    assert_eq!(frozen["frozen"], true);
-
-    // The maker proves its exit locally from the witness and registers it within the claim
-    // window; once the window has passed it is paid its value (the rollup holds every
-    // registered exit in full here), once.
-    let config: StateConfig =
-        serde_json::from_value(get(&rt, format!("{api}/v1/config"))).expect("config");
-    let headers = zkperp_api::auth::sign(&domain, &maker_key, maker_id, now());
-    let served: Value = rt.block_on(async {
-        let mut r = reqwest::Client::new()
-            .get(format!("{api}/v1/accounts/{}/exit-witness", maker_id.get()));
-        for (name, value) in headers {
-            r = r.header(name, value);
-        }
-        r.send().await.expect("API").json().await.expect("JSON")
-    });
-    let witness: ExitWitness = serde_json::from_value(served["witness"].clone()).expect("witness");
-    let root = fr_from_decimal(served["state_root"].as_str().expect("root")).expect("root");
-    assert_eq!(
-        rt.block_on(maker_l1.state_root())
-            .expect("root")
-            .to_string(),
-        fr_to_decimal(&root),
-        "the frozen rollup's root is the API's verified root"
-    );
-    let inputs = witness
-        .public_inputs(&config, root)
-        .expect("the native exit value");
-    let value = fr_to_decimal(&inputs[3]);
-    let balance = rt
-        .block_on(maker_l1.token_balance(maker_address))
-        .expect("balance");
-    let keys = data.path().join("keys");
-    // Anyone rebuilds the rollup's state from the L1 alone, from anvil's blobs or from the
-    // node's archive (checked against the L1): the root the rollup froze at.
-    let network = data.path().join("network.json");
-    let network = network.to_str().expect("utf-8");
-    let archive = data.path().join("run").join("blobs");
-    for extra in [vec![], vec!["--archive", archive.to_str().expect("utf-8")]] {
-        let mut args = vec!["rebuild", "--network", network];
-        args.extend(extra);
-        let out = Command::new(env!("CARGO_BIN_EXE_zkperp"))
-            .args(&args)
-            .env("RUST_LOG", "warn")
-            .output()
-            .expect("the zkperp binary runs");
-        assert!(
-            out.status.success(),
-            "rebuild: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let rebuilt: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-        assert_eq!(
-            rebuilt["state_root"].as_str(),
-            Some(fr_to_decimal(&root).as_str())
-        );
-        assert_eq!(rebuilt["matches_l1"], true, "{rebuilt}");
-    }
-    // The maker exits with no API at all (an address nothing listens on): its wallet rebuilds
-    // the state from the L1, finds its account with its key and proves its leaf.
-    let exited = ok(
-        wallet(
-            NO_API,
-            &maker_eth,
-            &[
-                "--network",
-                network,
-                "exit",
-                "--keys",
-                keys.to_str().expect("utf-8"),
-            ],
-        ),
-        "exit without the API",
-    );
-    assert_eq!(
-        exited["registered_units"].as_str(),
-        Some(value.as_str()),
-        "{exited}"
-    );
-    let early = wallet(&api, &maker_eth, &["claim-exit"]);
-    assert!(
-        early.as_ref().is_err_and(|e| e.contains("ExitWindowOpen")),
-        "{early:?}"
-    );
-    // The devnet's claim window is a day.
-    advance_l1(86_400);
-    let maker_account = maker_id.get().to_string();
-    let claimed = ok(
-        wallet(
-            NO_API,
-            &maker_eth,
-            &[
-                "--network",
-                network,
-                "--account",
-                &maker_account,
-                "claim-exit",
-            ],
-        ),
-        "claim-exit without the API",
-    );
-    assert_eq!(
-        claimed["paid_units"].as_str(),
-        Some(value.as_str()),
-        "{claimed}"
-    );
-    let paid = rt
-        .block_on(maker_l1.token_balance(maker_address))
-        .expect("balance")
-        - balance;
-    assert_eq!(paid.to_string(), value, "paid exactly the account's value");
-    assert!(U256::from_str(&value).expect("n") > U256::from(900_000_000u64));
-    let again = wallet(
-        &api,
-        &maker_eth,
-        &["exit", "--keys", keys.to_str().expect("utf-8")],
-    );
-    assert!(
-        again
-            .as_ref()
-            .is_err_and(|e| e.contains("ExitWindowClosed") || e.contains("AlreadyExited")),
-        "{again:?}"
-    );
-    let twice = wallet(&api, &maker_eth, &["claim-exit"]);
-    assert!(
-        twice.as_ref().is_err_and(|e| e.contains("AlreadyClaimed")),
-        "{twice:?}"
-    );
 
     // What the operator saw on the way: marks from the oracle book and funding ticks, handed
     // over between batches and each applied when its batch began, none refused; the devnet's
-    // own traders and the fund credited; the refused batch after the freeze halted the
-    // pipeline while the API kept serving.
+    // own traders and the fund credited.
     devnet.next_batch();
     let of = |name: &str| -> Vec<&Value> {
         devnet
@@ -539,8 +438,8 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
     assert!(of("refused").is_empty(), "{:?}", of("refused"));
     assert!(of("verified").len() >= 3);
 
-    // The operator stops the devnet: on SIGTERM it says so, exits cleanly and takes anvil with
-    // it (nothing is left listening on the L1 port).
+    // The operator goes away: on SIGTERM the devnet says so and exits cleanly, its API with
+    // it. The L1 stays. From here on nothing the operator ran answers.
     devnet.terminate();
     devnet.wait(30, "the stop", |e| {
         e["event"] == "stopped" && e["reason"] == "SIGTERM"
@@ -549,9 +448,159 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
         devnet.child.try_wait().expect("wait")
     });
     assert!(status.success(), "the devnet exits cleanly: {status}");
-    until(10, "anvil gone with the devnet", || {
-        std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().expect("port")))
-            .is_err()
-            .then_some(())
-    });
+    assert!(
+        wallet(&api, &maker_eth, &["account"]).is_err(),
+        "the API is gone"
+    );
+    let frozen = ok(
+        wallet(NO_API, &taker_eth, &["--network", network, "freeze"]),
+        "freeze",
+    );
+    assert_eq!(frozen["frozen"], true);
+    let root = rt
+        .block_on(maker_l1.state_root())
+        .expect("root")
+        .to_string();
+
+    // Anyone rebuilds the rollup's state from the L1 alone, from anvil's blobs or from the
+    // node's archive (checked against the L1): the root the rollup froze at.
+    let keys = data.path().join("keys");
+    let keys = keys.to_str().expect("utf-8");
+    let archive = data.path().join("run").join("blobs");
+    for extra in [vec![], vec!["--archive", archive.to_str().expect("utf-8")]] {
+        let mut args = vec!["rebuild", "--network", network];
+        args.extend(extra);
+        let out = Command::new(env!("CARGO_BIN_EXE_zkperp"))
+            .args(&args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("the zkperp binary runs");
+        assert!(
+            out.status.success(),
+            "rebuild: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rebuilt: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(rebuilt["state_root"].as_str(), Some(root.as_str()));
+        assert_eq!(rebuilt["matches_l1"], true, "{rebuilt}");
+    }
+
+    // A sync directory that lies (one leaf hash changed) is refused, naming its batch.
+    let lying = data.path().join("lying-sync");
+    std::fs::create_dir_all(&lying).expect("dir");
+    let mut saved: Value = serde_json::from_slice(
+        &std::fs::read(std::path::Path::new(synced).join("sync.json")).expect("sync.json"),
+    )
+    .expect("JSON");
+    saved["checkpoint"]["leaves"][0]["hash"] = json!("12345");
+    std::fs::write(lying.join("sync.json"), saved.to_string()).expect("write");
+    let refused = wallet(
+        NO_API,
+        &maker_eth,
+        &[
+            "--network",
+            network,
+            "exit",
+            "--keys",
+            keys,
+            "--sync",
+            lying.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.contains("checkpoint of batch")),
+        "{refused:?}"
+    );
+
+    // Each trader proves its exit on its own machine with the API gone: the maker from its
+    // sync directory onwards, the taker from genesis. Each registers its value within the
+    // claim window.
+    let exit_of = |key: &str, extra: &[&str]| -> String {
+        let mut args = vec!["--network", network, "exit", "--keys", keys];
+        args.extend(extra);
+        let exited = ok(wallet(NO_API, key, &args), "exit without the API");
+        exited["registered_units"]
+            .as_str()
+            .expect("units")
+            .to_string()
+    };
+    let maker_value = exit_of(&maker_eth, &["--sync", synced]);
+    let taker_value = exit_of(&taker_eth, &[]);
+    let (maker_value, taker_value): (u64, u64) = (
+        maker_value.parse().expect("units"),
+        taker_value.parse().expect("units"),
+    );
+    assert_eq!(
+        maker_value + taker_value,
+        traded_units - 100_000_000,
+        "the two exits are worth what the trade left them, less the withdrawal"
+    );
+    assert!(maker_value > 900_000_000 && taker_value > 800_000_000);
+    let maker_account = maker_id.get().to_string();
+    let early = wallet(
+        NO_API,
+        &maker_eth,
+        &[
+            "--network",
+            network,
+            "--account",
+            &maker_account,
+            "claim-exit",
+        ],
+    );
+    assert!(
+        early.as_ref().is_err_and(|e| e.contains("ExitWindowOpen")),
+        "{early:?}"
+    );
+    // The devnet's claim window is a day. Each is paid exactly its value, once.
+    advance_l1(86_400);
+    for (key, l1, address, id, value) in [
+        (
+            &maker_eth,
+            &maker_l1,
+            maker_address,
+            maker_id.get(),
+            maker_value,
+        ),
+        (
+            &taker_eth,
+            &taker_l1,
+            taker_address,
+            taker_id.get(),
+            taker_value,
+        ),
+    ] {
+        let account = id.to_string();
+        let args = [
+            "--network",
+            network,
+            "--account",
+            account.as_str(),
+            "claim-exit",
+        ];
+        let balance = rt.block_on(l1.token_balance(address)).expect("balance");
+        let claimed = ok(wallet(NO_API, key, &args), "claim-exit without the API");
+        assert_eq!(claimed["paid_units"], value.to_string(), "{claimed}");
+        let paid = rt.block_on(l1.token_balance(address)).expect("balance") - balance;
+        assert_eq!(paid, U256::from(value), "paid exactly the account's value");
+        let twice = wallet(NO_API, key, &args);
+        assert!(
+            twice.as_ref().is_err_and(|e| e.contains("AlreadyClaimed")),
+            "{twice:?}"
+        );
+    }
+    let again = wallet(
+        NO_API,
+        &maker_eth,
+        &["--network", network, "exit", "--keys", keys],
+    );
+    assert!(
+        again
+            .as_ref()
+            .is_err_and(|e| e.contains("ExitWindowClosed") || e.contains("AlreadyExited")),
+        "{again:?}"
+    );
+    drop(anvil);
 }

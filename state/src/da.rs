@@ -282,6 +282,8 @@ pub enum FollowError {
     Record(#[from] record::RecordError),
     #[error("batch {batch} comes after batch {last}, which was followed, but not right after it")]
     Gap { last: u64, batch: u64 },
+    #[error("a saved follower names account {account}, which is no account id")]
+    Saved { account: u64 },
 }
 
 impl Follower {
@@ -360,6 +362,167 @@ impl Follower {
         }
         self.batch = number;
         Ok(self.leaf.as_ref().map(|(_, l)| l))
+    }
+}
+
+/// A [`Follower`] at rest, without its key: what a wallet writes between syncs. Its salt is
+/// as secret as the leaf it opens: the file is the owner's alone.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Followed {
+    pub account: u32,
+    #[serde(with = "crate::field::serde_fr")]
+    pub salt: Fr,
+    pub batch: u64,
+    /// The batch of the account's latest record, and the leaf it opened to.
+    pub leaf: Option<(u64, crate::leaf::AccountLeaf)>,
+}
+
+impl Follower {
+    /// The follower at rest.
+    pub fn save(&self) -> Followed {
+        Followed {
+            account: self.id.get() as u32,
+            salt: self.salt,
+            batch: self.batch,
+            leaf: self.leaf.clone(),
+        }
+    }
+
+    /// The follower `saved` was, for the owner of `key` and `l1_address`.
+    pub fn load(
+        key: &crate::eddsa::PrivateKey,
+        l1_address: crate::units::L1Address,
+        saved: &Followed,
+    ) -> Result<Self, FollowError> {
+        Ok(Follower {
+            owner: record::Owner {
+                public_key: key.public_key(),
+                l1_address,
+            },
+            id: AccountId::new(u64::from(saved.account)).map_err(|_| FollowError::Saved {
+                account: u64::from(saved.account),
+            })?,
+            salt: saved.salt,
+            batch: saved.batch,
+            leaf: saved.leaf.clone(),
+        })
+    }
+}
+
+/// Everything one key and L1 address own, followed batch by batch with nothing but the key:
+/// the accounts already found, each stepped through every batch, and each batch's creations
+/// tried for new ones. What `wallet sync` and `wallet exit --network` run over the history.
+#[derive(Clone)]
+pub struct Owned {
+    key: crate::eddsa::PrivateKey,
+    l1_address: crate::units::L1Address,
+    markets: usize,
+    /// The last batch followed.
+    batch: u64,
+    accounts: Vec<Follower>,
+}
+
+impl std::fmt::Debug for Owned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Owned")
+            .field("l1_address", &self.l1_address)
+            .field("batch", &self.batch)
+            .field("accounts", &self.accounts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Owned {
+    /// Before batch 1, for a deployment with `markets` markets.
+    pub fn new(
+        key: crate::eddsa::PrivateKey,
+        l1_address: crate::units::L1Address,
+        markets: usize,
+    ) -> Self {
+        Owned {
+            key,
+            l1_address,
+            markets,
+            batch: 0,
+            accounts: Vec::new(),
+        }
+    }
+
+    /// As of batch `batch`, with the accounts `saved` (each followed to that batch).
+    pub fn load(
+        key: crate::eddsa::PrivateKey,
+        l1_address: crate::units::L1Address,
+        markets: usize,
+        batch: u64,
+        saved: &[Followed],
+    ) -> Result<Self, FollowError> {
+        let accounts = saved
+            .iter()
+            .map(|f| {
+                if f.batch != batch {
+                    return Err(FollowError::Gap {
+                        last: f.batch,
+                        batch: batch + 1,
+                    });
+                }
+                Follower::load(&key, l1_address, f)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Owned {
+            key,
+            l1_address,
+            markets,
+            batch,
+            accounts,
+        })
+    }
+
+    /// Follows batch `number` (the next one): its header's `rho` and its payload.
+    pub fn follow(&mut self, number: u64, rho: u128, payload: &Payload) -> Result<(), FollowError> {
+        if number != self.batch + 1 {
+            return Err(FollowError::Gap {
+                last: self.batch,
+                batch: number,
+            });
+        }
+        let mut accounts = self.accounts.clone();
+        for f in &mut accounts {
+            f.follow(number, rho, payload, self.markets)?;
+        }
+        accounts.extend(Follower::discover(
+            &self.key,
+            self.l1_address,
+            number,
+            rho,
+            payload,
+            self.markets,
+        ));
+        self.accounts = accounts;
+        self.batch = number;
+        Ok(())
+    }
+
+    /// The last batch followed.
+    pub fn batch(&self) -> u64 {
+        self.batch
+    }
+
+    /// The accounts found, in the order their creations came.
+    pub fn accounts(&self) -> &[Follower] {
+        &self.accounts
+    }
+
+    /// Account `id` if given, else the first found.
+    pub fn find(&self, id: Option<u64>) -> Option<&Follower> {
+        match id {
+            Some(id) => self.accounts.iter().find(|f| f.id.get() == id),
+            None => self.accounts.first(),
+        }
+    }
+
+    /// The accounts at rest.
+    pub fn save(&self) -> Vec<Followed> {
+        self.accounts.iter().map(Follower::save).collect()
     }
 }
 

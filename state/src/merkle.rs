@@ -46,6 +46,18 @@ impl MemoryStore {
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
     }
+
+    /// The non-empty leaves written, by index.
+    pub fn leaves(&self) -> Vec<(u64, Fr)> {
+        let mut leaves: Vec<(u64, Fr)> = self
+            .nodes
+            .iter()
+            .filter(|(k, _)| k.level == 0)
+            .map(|(k, v)| (k.index, *v))
+            .collect();
+        leaves.sort_unstable_by_key(|(index, _)| *index);
+        leaves
+    }
 }
 
 impl NodeStore for MemoryStore {

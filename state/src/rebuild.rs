@@ -63,6 +63,30 @@ pub enum RebuildError {
     NewRoot { batch: u64 },
     #[error("account {account} has no leaf in the rebuilt tree, or not the one given")]
     Leaf { account: u64 },
+    #[error("the checkpoint of batch {batch} does not hash to the root it names: {reason}")]
+    Checkpoint { batch: u64, reason: String },
+}
+
+/// A rebuilt state at rest: the leaf hashes and markets after batch `batch`, whose state root
+/// is `root`. What `wallet sync` keeps, so that the batches it holds need neither the operator
+/// nor blobs the consensus nodes may have pruned. Loading recomputes the root from the leaves;
+/// the next batch applied must start from it, and it is the L1's own, so a checkpoint from
+/// anywhere is caught if it lies.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Checkpoint {
+    pub batch: u64,
+    #[serde(with = "crate::field::serde_fr")]
+    pub root: Fr,
+    pub markets: Vec<MarketState>,
+    /// Every non-empty leaf: its account id and hash.
+    pub leaves: Vec<CheckpointLeaf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CheckpointLeaf {
+    pub id: u64,
+    #[serde(with = "crate::field::serde_fr")]
+    pub hash: Fr,
 }
 
 /// A batch the rebuild applied: its header and claims, and the payload its blobs carried.
@@ -92,6 +116,44 @@ impl Rebuilder {
             root: state_root(state.accounts_root(), state.markets()),
             batch: 0,
         })
+    }
+
+    /// The state `checkpoint` holds, for a tree of `depth` levels: refused unless its leaves and
+    /// markets give the root it names.
+    pub fn load(depth: u8, checkpoint: &Checkpoint) -> Result<Self, RebuildError> {
+        let refused = |reason: String| RebuildError::Checkpoint {
+            batch: checkpoint.batch,
+            reason,
+        };
+        let tree =
+            SparseMerkleTree::from_leaves(depth, checkpoint.leaves.iter().map(|l| (l.id, l.hash)))
+                .map_err(|e| refused(e.to_string()))?;
+        let root = state_root(tree.root(), &checkpoint.markets);
+        if root != checkpoint.root {
+            return Err(refused("its leaves and markets give another root".into()));
+        }
+        Ok(Rebuilder {
+            tree,
+            markets: checkpoint.markets.clone(),
+            root,
+            batch: checkpoint.batch,
+        })
+    }
+
+    /// The state at rest.
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            batch: self.batch,
+            root: self.root,
+            markets: self.markets.clone(),
+            leaves: self
+                .tree
+                .store()
+                .leaves()
+                .into_iter()
+                .map(|(id, hash)| CheckpointLeaf { id, hash })
+                .collect(),
+        }
     }
 
     /// The last batch applied (0: none).
@@ -213,7 +275,7 @@ impl Rebuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::da::Follower;
+    use crate::da::{Followed, Owned};
     use crate::testkit::*;
     use crate::units::Nonce;
 
@@ -261,24 +323,29 @@ mod tests {
         let config = p.f.state.config().clone();
         let markets = config.markets.len();
         let mut rebuild = Rebuilder::genesis(config).expect("genesis");
-        let mut followers: Vec<Vec<Follower>> = vec![Vec::new(); 3];
+        let mut owners: Vec<Owned> =
+            p.f.traders
+                .iter()
+                .map(|t| Owned::new(t.key.clone(), t.l1, markets))
+                .collect();
         for (pubdata, blobs) in &p.batches {
             let batch = rebuild.apply(&p.shape, pubdata, blobs).expect("applies");
             let (number, rho) = (batch.public.batch_number, batch.public.rho);
-            for (t, found) in followers.iter_mut().enumerate() {
+            for owner in &mut owners {
+                owner.follow(number, rho, &batch.payload).expect("follows");
+            }
+            // At rest and back after every batch: the same state, the same accounts.
+            let depth = p.f.state.config().account_tree_depth;
+            let back = Rebuilder::load(depth, &rebuild.checkpoint()).expect("loads");
+            assert_eq!(back.root(), rebuild.root());
+            assert_eq!(back.batch(), rebuild.batch());
+            rebuild = back;
+            for (t, owner) in owners.iter_mut().enumerate() {
                 let trader = &p.f.traders[t];
-                for f in found.iter_mut() {
-                    f.follow(number, rho, &batch.payload, markets)
-                        .expect("follows");
-                }
-                found.extend(Follower::discover(
-                    &trader.key,
-                    trader.l1,
-                    number,
-                    rho,
-                    &batch.payload,
-                    markets,
-                ));
+                let json = serde_json::to_string(&owner.save()).expect("json");
+                let saved: Vec<Followed> = serde_json::from_str(&json).expect("parses");
+                *owner = Owned::load(trader.key.clone(), trader.l1, markets, number, &saved)
+                    .expect("loads");
             }
         }
         assert_eq!(rebuild.batch(), 3);
@@ -286,15 +353,38 @@ mod tests {
             rebuild.root(),
             state_root(p.f.state.accounts_root(), p.f.state.markets())
         );
-        for (t, found) in followers.iter().enumerate() {
+        for (t, owner) in owners.iter().enumerate() {
+            let found = owner.accounts();
             assert_eq!(found.len(), 1, "trader {t} owns one account");
             let id = p.f.id(t);
+            assert_eq!(owner.find(Some(id.get())).map(|f| f.account()), Some(id));
             assert_eq!(found[0].account(), id);
             let (_, leaf) = found[0].leaf().expect("a leaf");
             assert_eq!(leaf, &p.f.state.account(id).expect("account").leaf);
             let witness = rebuild.exit_witness(id, leaf).expect("witness");
             assert_eq!(witness.state_root(), rebuild.root());
         }
+        // A checkpoint with one leaf changed, or a market's state, names a root it does not
+        // hash to.
+        let depth = p.f.state.config().account_tree_depth;
+        let mut lying = rebuild.checkpoint();
+        lying.leaves[3].hash += Fr::from(1u64);
+        assert!(matches!(
+            Rebuilder::load(depth, &lying),
+            Err(RebuildError::Checkpoint { batch: 3, .. })
+        ));
+        let mut lying = rebuild.checkpoint();
+        lying.markets[0] = MarketState::default();
+        assert!(matches!(
+            Rebuilder::load(depth, &lying),
+            Err(RebuildError::Checkpoint { batch: 3, .. })
+        ));
+        // A follower saved at another batch is not resumed as if it were current.
+        let trader = &p.f.traders[0];
+        assert!(matches!(
+            Owned::load(trader.key.clone(), trader.l1, markets, 2, &owners[0].save()),
+            Err(crate::da::FollowError::Gap { last: 3, batch: 3 })
+        ));
         // A leaf the tree does not hold gets no witness.
         let mut other = p.f.state.account(p.f.id(0)).expect("account").leaf.clone();
         other.nonce = Nonce::new(other.nonce.get() + 1).expect("nonce");
