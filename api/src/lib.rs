@@ -16,6 +16,7 @@
 //! | `GET /v1/accounts/{id}/orders`, `/fills` | the account's orders and recent fills | read |
 //! | `POST /v1/withdrawals` | a signed withdrawal to the account's L1 owner | signed |
 //! | `GET /v1/batches`, `GET /v1/batches/{n}` | each batch's roots and L1 status | |
+//! | `GET /v1/batches/{n}/blobs/{i}` | blob `i` of batch `n`, as posted (the node's archive; check it against the L1's versioned hash) | |
 //! | `GET /v1/accounts/{id}/exit-witness` | the leaf and path at the last verified batch (or `?batch=n`) | read |
 //! | `POST /v1/oracle/quotes` | a quote signed by one of a market's oracle keys (oracle signer services) | signed by an oracle |
 //! | `GET /v1/ws` | WebSocket: books, trades, an account's orders and fills, batches ([`ws`]) | read for accounts |
@@ -76,6 +77,9 @@ pub struct Services {
     /// The latest quote of every oracle key: `POST /v1/oracle/quotes` adds to it, the process
     /// driving the sequencer makes each batch's oracle ticks from it.
     pub oracle: Arc<Mutex<OracleBook>>,
+    /// The blob archive the pipeline writes (`zkperp_sequencer::archive`), served as
+    /// `GET /v1/batches/{n}/blobs/{i}`: `None` when this node keeps none.
+    pub archive: Option<std::path::PathBuf>,
     /// What a wallet needs to reach the L1 (`GET /v1/info`): the rollup's and token's
     /// addresses, the chain id, an RPC URL. Public facts of the deployment.
     pub info: Value,
@@ -88,6 +92,8 @@ pub enum ApiError {
     UnknownMarket(String),
     #[error("no batch {0}")]
     UnknownBatch(u64),
+    #[error("batch {batch} has no blob {index} in this node's archive")]
+    UnknownBlob { batch: u64, index: u64 },
     #[error("no account {0}")]
     UnknownAccount(String),
     #[error("no order {0}")]
@@ -116,6 +122,7 @@ impl ApiError {
         match self {
             ApiError::UnknownMarket(_) => "unknown_market",
             ApiError::UnknownBatch(_) => "unknown_batch",
+            ApiError::UnknownBlob { .. } => "unknown_blob",
             ApiError::UnknownAccount(_) => "unknown_account",
             ApiError::UnknownOrder(_) => "unknown_order",
             ApiError::OrderRefused(e) => order_code(e),
@@ -133,6 +140,7 @@ impl ApiError {
         match self {
             ApiError::UnknownMarket(_)
             | ApiError::UnknownBatch(_)
+            | ApiError::UnknownBlob { .. }
             | ApiError::UnknownAccount(_)
             | ApiError::UnknownOrder(_)
             | ApiError::ProofRefused(zkperp_sequencer::proving::SubmitError::UnknownLease(_)) => {
@@ -242,6 +250,7 @@ pub fn router(services: Services) -> Router {
         .route("/v1/withdrawals", post(withdraw))
         .route("/v1/batches", get(batches))
         .route("/v1/batches/{n}", get(batch))
+        .route("/v1/batches/{n}/blobs/{i}", get(batch_blob))
         .route("/v1/accounts/{id}/exit-witness", get(exit_witness))
         .route("/v1/oracle/quotes", post(oracle_quote))
         .route("/v1/ws", get(ws::upgrade))
@@ -852,6 +861,37 @@ async fn batch(State(s): State<Services>, Path(n): Path<String>) -> Result<Json<
     Ok(Json(
         serde_json::to_value(record).map_err(|e| ApiError::Internal(e.to_string()))?,
     ))
+}
+
+/// Blob `i` of batch `n` as the node posted it: its 131,072 bytes, from the archive. Anyone
+/// reading it checks it against the versioned hash the L1 verified, so serving it needs no
+/// trust in this node.
+async fn batch_blob(
+    State(s): State<Services>,
+    Path((n, i)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let number = |what: &str, text: &str| {
+        text.parse::<u64>()
+            .map_err(|_| ApiError::BadRequest(format!("{what} {text:?} is not a number")))
+    };
+    let (batch, index) = (number("batch number", &n)?, number("blob index", &i)?);
+    let missing = ApiError::UnknownBlob { batch, index };
+    let (Some(dir), Ok(at)) = (&s.archive, usize::try_from(index)) else {
+        return Err(missing);
+    };
+    let file = zkperp_sequencer::archive::path(dir, batch, at);
+    let read = tokio::task::spawn_blocking(move || std::fs::read(file))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    match read {
+        Ok(bytes) => Ok((
+            [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+            bytes,
+        )
+            .into_response()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(missing),
+        Err(e) => Err(ApiError::Internal(e.to_string())),
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -131,6 +131,13 @@ pub fn document() -> Value {
                 "parameters": [{"name": "n", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 1}}],
                 "responses": {"200": ok("the batch"), "400": error_response("bad_request"), "404": error_response("unknown_batch")}
             }},
+            "/v1/batches/{n}/blobs/{i}": {"get": {
+                "summary": "Blob i of batch n, its 131,072 bytes as posted with the batch: the node's archive, kept after consensus clients prune blobs. Check it against the versioned hash the L1 verified (zkperp rebuild does)",
+                "parameters": [{"name": "n", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 1}},
+                    {"name": "i", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 0}}],
+                "responses": {"200": {"description": "the blob", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+                    "400": error_response("bad_request"), "404": error_response("unknown_blob")}
+            }},
             "/v1/accounts/{id}/exit-witness": {"get": {
                 "summary": "The account's leaf and Merkle path at the last batch verified on L1, with the markets: what an exit proof needs. With ?batch=n, as of verified batch n",
                 "parameters": [account(), {"name": "batch", "in": "query", "required": false,

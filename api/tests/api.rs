@@ -92,7 +92,7 @@ impl Server {
 async fn start() -> Server {
     let mut f = Fixture::with_depths(2, 6, 3);
     let config = f.state.config().clone();
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().expect("tmp")).collect();
+    let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().expect("tmp")).collect();
     let mut seq = Sequencer::open(
         dirs[0].path(),
         &SequencerConfig {
@@ -128,6 +128,7 @@ async fn start() -> Server {
             VerifiedState::open(dirs[2].path(), &config).expect("verified"),
         )),
         oracle: Arc::new(Mutex::new(OracleBook::new(&config))),
+        archive: Some(dirs[3].path().to_path_buf()),
         info: json!({"chain_id": 31337}),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -319,6 +320,40 @@ async fn batches_and_exit_witnesses_follow_the_verified_state() {
     }
 }
 
+/// The node serves its blob archive byte for byte; a blob it does not hold, or a path that is
+/// no number, is a clear refusal.
+#[tokio::test]
+async fn the_blob_archive_is_served() {
+    let s = start().await;
+    let dir = s.services.archive.clone().expect("an archive");
+    let sealed =
+        zkperp_state::blob::seal(&[zkperp_state::Fr::from(5u64), zkperp_state::Fr::from(7u64)])
+            .expect("a blob");
+    let blobs: Vec<_> = sealed.into_iter().map(|b| b.blob).collect();
+    zkperp_sequencer::archive::write(&dir, 3, &blobs).expect("archived");
+    let r = s
+        .client
+        .get(format!("{}/v1/batches/3/blobs/0", s.base))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.headers()["content-type"].to_str().ok(),
+        Some("application/octet-stream")
+    );
+    assert_eq!(
+        r.bytes().await.expect("bytes").as_ref(),
+        blobs[0].as_bytes()
+    );
+    let (status, body) = s.get("/v1/batches/3/blobs/1").await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("unknown_blob")));
+    let (status, body) = s.get("/v1/batches/2/blobs/0").await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("unknown_blob")));
+    let (status, body) = s.get("/v1/batches/3/blobs/x").await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("bad_request")));
+}
+
 /// The OpenAPI document lists exactly what is served: each documented path, with sample path
 /// parameters, answers with one of its documented statuses.
 #[tokio::test]
@@ -328,11 +363,12 @@ async fn the_openapi_document_matches_the_server() {
     assert_eq!(status, 200);
     assert_eq!(doc["openapi"], "3.0.3");
     let paths = doc["paths"].as_object().expect("paths");
-    assert_eq!(paths.len(), 18, "every route is documented");
+    assert_eq!(paths.len(), 19, "every route is documented");
     for (path, ops) in paths {
         let concrete = path
             .replace("{market}", "BTC-USD")
             .replace("{n}", "1")
+            .replace("{i}", "0")
             .replace("{id}", "0");
         for (method, op) in ops.as_object().expect("operations") {
             let (got, body) = match method.as_str() {

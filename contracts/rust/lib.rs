@@ -99,6 +99,8 @@ pub enum L1Error {
     BadKey(String),
     #[error("bad RPC URL {0}")]
     BadUrl(String),
+    #[error("the beacon API at {url}: {reason}")]
+    Beacon { url: String, reason: String },
 }
 
 impl L1Error {
@@ -929,6 +931,80 @@ impl L1 {
                 source: Box::new(e.into()),
             })?;
         Ok(blobs.map(|b| b.into_iter().map(|b| b.to_vec()).collect()))
+    }
+
+    /// The blobs with versioned hashes `wanted` (in that order) that block `block` carried,
+    /// from a consensus client's beacon API at `beacon` (`GET /eth/v1/beacon/blobs/{block_id}`),
+    /// or `None` if it no longer serves them all (it prunes them after about 18 days). The
+    /// beacon block is named by its root, which the next execution block's header holds
+    /// (`parentBeaconBlockRoot`); a chain with no beacon chain behind it (anvil, whose root is
+    /// zero) names it by the block's number. The blobs are picked by their commitments'
+    /// versioned hashes, whatever else the block carried; [`zkperp_state::rebuild`] checks them
+    /// again.
+    pub async fn beacon_blobs(
+        &self,
+        beacon: &str,
+        block: u64,
+        wanted: &[[u8; 32]],
+    ) -> Result<Option<Vec<Vec<u8>>>, L1Error> {
+        let failed = |reason: String| L1Error::Beacon {
+            url: beacon.to_string(),
+            reason,
+        };
+        let next = self
+            .provider
+            .get_block_by_number((block + 1).into())
+            .await
+            .map_err(|e| L1Error::Rpc {
+                call: "eth_getBlockByNumber",
+                source: Box::new(e.into()),
+            })?;
+        let block_id = match next.and_then(|b| b.header.parent_beacon_block_root) {
+            Some(root) if !root.is_zero() => root.to_string(),
+            _ => block.to_string(),
+        };
+        let mut url = format!(
+            "{}/eth/v1/beacon/blobs/{block_id}",
+            beacon.trim_end_matches('/')
+        );
+        for (i, h) in wanted.iter().enumerate() {
+            let sep = if i == 0 { '?' } else { '&' };
+            url.push_str(&format!(
+                "{sep}versioned_hashes=0x{}",
+                alloy::hex::encode(h)
+            ));
+        }
+        let response = alloy::transports::http::reqwest::get(&url)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        if response.status() == alloy::transports::http::reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !response.status().is_success() {
+            return Err(failed(format!("{url} answered {}", response.status())));
+        }
+        #[derive(Deserialize)]
+        struct Blobs {
+            data: Vec<Bytes>,
+        }
+        let served: Blobs = response
+            .json()
+            .await
+            .map_err(|e| failed(format!("{url}: {e}")))?;
+        let mut by_hash = std::collections::HashMap::new();
+        for bytes in served.data {
+            let Ok(blob) = zkperp_state::blob::Blob::from_bytes(&bytes) else {
+                continue;
+            };
+            let Ok(commitment) = blob.commitment() else {
+                continue;
+            };
+            by_hash.insert(
+                zkperp_state::blob::versioned_hash(&commitment),
+                bytes.to_vec(),
+            );
+        }
+        Ok(wanted.iter().map(|h| by_hash.remove(h)).collect())
     }
 
     /// Deposits queued from `from_block` on, in queue order.

@@ -414,6 +414,7 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         batches,
         verified: verified.clone(),
         oracle: oracle_book.clone(),
+        archive: Some(run_dir.join("blobs")),
         info: json!({
             "rpc": url,
             "chain_id": 31337,

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Result};
 use serde_json::json;
 use zkperp_contracts::alloy::signers::local::PrivateKeySigner;
-use zkperp_contracts::L1;
+use zkperp_contracts::{PostedBatch, L1};
 use zkperp_sequencer::archive;
 use zkperp_state::blob::Blob;
 use zkperp_state::field::fr_to_decimal;
@@ -29,13 +29,106 @@ pub fn reader(network: &Network, rpc: Option<&str>) -> Result<L1> {
     )?)
 }
 
+/// Where a batch's blobs are read, tried in this order: an archive, a consensus client's
+/// beacon API, the L1 node itself (anvil's `anvil_getBlobsByTransactionHash`). Whatever
+/// serves them, each blob is checked against the versioned hash the L1 verified.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct BlobSources {
+    /// A blob archive: a directory of `batch-<n>-<i>.blob` files (a node's `blobs/`, or one
+    /// `--save` wrote), or a node's API (`http://...`, serving `/v1/batches/{n}/blobs/{i}`).
+    #[arg(long)]
+    pub archive: Option<String>,
+    /// A consensus client's beacon API (`GET /eth/v1/beacon/blobs/{block}`): where a public
+    /// L1's blobs are, for about 18 days after their block.
+    #[arg(long, env = "ZKPERP_BEACON")]
+    pub beacon: Option<String>,
+}
+
+impl BlobSources {
+    /// The blobs `posted` carried, from the first source that has them all.
+    pub async fn blobs(&self, l1: &L1, posted: &PostedBatch) -> Result<Vec<Blob>> {
+        let (number, count) = (posted.number, posted.versioned_hashes.len());
+        let parse = |what: &str, bytes: Vec<Vec<u8>>| -> Result<Vec<Blob>> {
+            bytes
+                .iter()
+                .enumerate()
+                .map(|(index, b)| {
+                    Blob::from_bytes(b).map_err(|e| {
+                        anyhow!("batch {number}, blob {index}: {what} served no blob: {e}")
+                    })
+                })
+                .collect()
+        };
+        match self.archive.as_deref() {
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                if let Some(bytes) = fetch_archived(url, number, count).await? {
+                    return parse(url, bytes);
+                }
+            }
+            Some(dir) => {
+                if let Some(blobs) = archive::read(Path::new(dir), number, count)? {
+                    return Ok(blobs);
+                }
+            }
+            None => {}
+        }
+        if let Some(beacon) = &self.beacon {
+            let served = l1
+                .beacon_blobs(beacon, posted.block, &posted.versioned_hashes)
+                .await?;
+            if let Some(bytes) = served {
+                return parse(beacon, bytes);
+            }
+        }
+        let bytes =
+            l1.blobs_of(posted.tx).await?.ok_or_else(|| {
+                anyhow!(
+                "batch {number}: no source has its blobs (transaction {}): the L1 node no longer \
+                 serves them{}{}",
+                posted.tx,
+                if self.beacon.is_some() { ", nor the beacon API" } else { "" },
+                if self.archive.is_some() { ", nor the archive" } else { "" },
+            )
+            })?;
+        parse("the L1 node", bytes)
+    }
+}
+
+/// Batch `number`'s `count` blobs from a node's API, or `None` if it lacks one of them.
+async fn fetch_archived(url: &str, number: u64, count: usize) -> Result<Option<Vec<Vec<u8>>>> {
+    let client = reqwest::Client::new();
+    let mut out = Vec::with_capacity(count);
+    for index in 0..count {
+        let at = format!(
+            "{}/v1/batches/{number}/blobs/{index}",
+            url.trim_end_matches('/')
+        );
+        let response = client
+            .get(&at)
+            .send()
+            .await
+            .map_err(|e| anyhow!("batch {number}, blob {index}: {at}: {e}"))?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !response.status().is_success() {
+            bail!(
+                "batch {number}, blob {index}: {at} answered {}",
+                response.status()
+            );
+        }
+        out.push(response.bytes().await?.to_vec());
+    }
+    Ok(Some(out))
+}
+
 /// Applies every batch the rollup verified after `state`'s (from genesis, or a checkpoint),
 /// calling `each` after each one; the result must have the rollup's root.
 pub async fn rebuild(
     network: &Network,
     l1: &L1,
     mut state: Rebuilder,
-    archive_dir: Option<&Path>,
+    sources: &BlobSources,
     mut each: impl FnMut(&RebuiltBatch, &[Blob], &Rebuilder) -> Result<()>,
 ) -> Result<Rebuilder> {
     let shape = network.shape()?;
@@ -57,36 +150,21 @@ pub async fn rebuild(
                 posted.shape
             );
         }
-        let count = posted.versioned_hashes.len();
-        let archived = match archive_dir {
-            Some(dir) => archive::read(dir, number, count)?,
-            None => None,
-        };
-        let blobs = match archived {
-            Some(blobs) => blobs,
-            None => l1
-                .blobs_of(posted.tx)
-                .await?
-                .ok_or_else(|| {
-                    anyhow!(
-                        "batch {number}: the L1 node no longer serves the blobs of {} and no \
-                         archive has them",
-                        posted.tx
-                    )
-                })?
-                .iter()
-                .enumerate()
-                .map(|(index, b)| {
-                    Blob::from_bytes(b).map_err(|e| {
-                        anyhow!("batch {number}, blob {index}: the L1 node served no blob: {e}")
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?,
-        };
+        let blobs = sources.blobs(l1, &posted).await?;
         let batch = state.apply(&shape, &posted.pubdata, &blobs)?;
         each(&batch, &blobs, &state)?;
     }
-    let l1_root = l1.state_root().await?;
+    // The root the L1 accepted for the last batch applied: its event's, not the rollup's
+    // current root, which a batch verified since the scan may have moved on.
+    let l1_root = match applied.last() {
+        Some(e) if e.batch_number == state.batch() => e.new_root,
+        None if state.batch() == 0 => l1.state_root().await?,
+        _ => bail!(
+            "the state is at batch {}, past the L1's last applied batch: another rollup's, or \
+             an RPC that is behind",
+            state.batch()
+        ),
+    };
     if l1_root.to_string() != fr_to_decimal(&state.root()) {
         bail!(
             "after batch {} the rebuilt root is {}, the rollup's {l1_root}",
@@ -105,10 +183,8 @@ pub struct RebuildArgs {
     /// The L1 RPC URL (default: the network file's).
     #[arg(long, env = "ZKPERP_RPC")]
     rpc: Option<String>,
-    /// A directory of archived blobs (`batch-<n>-<i>.blob`), read before the L1 node: each is
-    /// checked against the versioned hash the L1 verified.
-    #[arg(long)]
-    archive: Option<PathBuf>,
+    #[command(flatten)]
+    blobs: BlobSources,
     /// Also write every blob read into this directory (an archive of one's own).
     #[arg(long)]
     save: Option<PathBuf>,
@@ -122,19 +198,13 @@ pub fn run(args: &RebuildArgs) -> Result<()> {
         let l1 = reader(&network, args.rpc.as_deref())?;
         let mut records = 0usize;
         let genesis = Rebuilder::genesis(network.state.clone())?;
-        let state = rebuild(
-            &network,
-            &l1,
-            genesis,
-            args.archive.as_deref(),
-            |batch, blobs, _| {
-                records += batch.payload.records.iter().flatten().count();
-                match &args.save {
-                    Some(dir) => Ok(archive::write(dir, batch.public.batch_number, blobs)?),
-                    None => Ok(()),
-                }
-            },
-        )
+        let state = rebuild(&network, &l1, genesis, &args.blobs, |batch, blobs, _| {
+            records += batch.payload.records.iter().flatten().count();
+            match &args.save {
+                Some(dir) => Ok(archive::write(dir, batch.public.batch_number, blobs)?),
+                None => Ok(()),
+            }
+        })
         .await?;
         anyhow::Ok((state, records))
     })?;

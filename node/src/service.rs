@@ -226,6 +226,7 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
         batches,
         verified: verified.clone(),
         oracle: oracle.clone(),
+        archive: Some(args.data_dir.join("blobs")),
         info: network.info(&rpc),
     });
     tokio::spawn(async move { axum::serve(listener, app).await });

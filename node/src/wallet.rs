@@ -207,9 +207,9 @@ enum WalletCommand {
         /// Where the deployment's exit proving key is (the operator publishes it).
         #[arg(long)]
         keys: PathBuf,
-        /// With --network: a directory of archived blobs to read before the L1 node's.
-        #[arg(long)]
-        archive: Option<PathBuf>,
+        /// With --network: where the blobs are read (else from the L1 node).
+        #[command(flatten)]
+        blobs: crate::history::BlobSources,
         /// With --network: the directory `sync` keeps (read first, so only the batches after
         /// it need blobs; brought up to date).
         #[arg(long)]
@@ -222,9 +222,8 @@ enum WalletCommand {
     Sync {
         #[arg(long)]
         dir: PathBuf,
-        /// A directory of archived blobs to read before the L1 node's.
-        #[arg(long)]
-        archive: Option<PathBuf>,
+        #[command(flatten)]
+        blobs: crate::history::BlobSources,
     },
     /// After the claim window: pay a registered exit its share (in full unless registered
     /// exits exceed what the rollup holds; then every exit the same fraction).
@@ -293,7 +292,7 @@ const SYNCED: &str = "sync.json";
 async fn follow_from_l1(
     w: &Wallet,
     dir: Option<&std::path::Path>,
-    archive: Option<&std::path::Path>,
+    blobs: &crate::history::BlobSources,
 ) -> Result<(zkperp_state::rebuild::Rebuilder, zkperp_state::da::Owned)> {
     use zkperp_state::da::Owned;
     use zkperp_state::rebuild::Rebuilder;
@@ -336,7 +335,7 @@ async fn follow_from_l1(
         ),
     };
     let l1 = w.l1().await?;
-    let state = crate::history::rebuild(&network, &l1, start, archive, |batch, _, _| {
+    let state = crate::history::rebuild(&network, &l1, start, blobs, |batch, _, _| {
         let (number, rho) = (batch.public.batch_number, batch.public.rho);
         mine.follow(number, rho, &batch.payload)
             .with_context(|| format!("batch {number}: this key's records"))
@@ -364,10 +363,10 @@ async fn exit_from_l1(
     w: &Wallet,
     keys: &std::path::Path,
     dir: Option<&std::path::Path>,
-    archive: Option<&std::path::Path>,
+    blobs: &crate::history::BlobSources,
 ) -> Result<Value> {
     let network = w.network()?.ok_or_else(|| anyhow!("--network is needed"))?;
-    let (state, mine) = follow_from_l1(w, dir, archive).await?;
+    let (state, mine) = follow_from_l1(w, dir, blobs).await?;
     let found = mine.find(w.args.account).ok_or_else(|| {
         anyhow!(
             "no account of this key and L1 owner in the rollup's {} batches",
@@ -928,15 +927,11 @@ async fn run_async(w: Wallet) -> Result<Value> {
             })?;
             Ok(json!({"frozen": l1.frozen().await?}))
         }
-        WalletCommand::Exit {
-            keys,
-            archive,
-            sync,
-        } if w.args.network.is_some() => {
-            exit_from_l1(&w, keys, sync.as_deref(), archive.as_deref()).await
+        WalletCommand::Exit { keys, blobs, sync } if w.args.network.is_some() => {
+            exit_from_l1(&w, keys, sync.as_deref(), blobs).await
         }
-        WalletCommand::Sync { dir, archive } => {
-            let (state, mine) = follow_from_l1(&w, Some(dir), archive.as_deref()).await?;
+        WalletCommand::Sync { dir, blobs } => {
+            let (state, mine) = follow_from_l1(&w, Some(dir), blobs).await?;
             let accounts: Vec<Value> = mine
                 .accounts()
                 .iter()

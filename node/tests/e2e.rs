@@ -65,6 +65,7 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
         .port(free_port())
         .try_spawn()
         .expect("anvil starts (scripts/setup.sh installs it)");
+    let l1_url = anvil.endpoint();
     let mut command = common::zkperp(&[
         "devnet",
         // Proving a batch takes longer than a period here: with one batch in flight, each is
@@ -87,7 +88,7 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
         "--no-market-maker",
         "--censor-forced",
         "--l1",
-        &anvil.endpoint(),
+        &l1_url,
         "--api-port",
         "0",
         "--data-dir",
@@ -403,6 +404,37 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
     );
     assert_eq!(sync["accounts"][0]["account"], maker_id.get(), "{sync}");
     assert!(sync["batch"].as_u64() >= Some(trade_batch), "{sync}");
+    // Anyone rebuilds the state from the L1 and the node's API serving its blob archive (each
+    // blob checked against the L1), keeping a copy of the blobs.
+    let rebuild = |extra: &[&str]| -> Value {
+        let mut args = vec!["rebuild", "--network", network];
+        args.extend(extra);
+        let out = Command::new(env!("CARGO_BIN_EXE_zkperp"))
+            .args(&args)
+            .env("RUST_LOG", "warn")
+            .env_remove("ZKPERP_BEACON")
+            .output()
+            .expect("the zkperp binary runs");
+        assert!(
+            out.status.success(),
+            "rebuild {extra:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rebuilt: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(rebuilt["matches_l1"], true, "{rebuilt}");
+        rebuilt
+    };
+    let from_api = data.path().join("from-api");
+    let served = rebuild(&[
+        "--archive",
+        &api,
+        "--save",
+        from_api.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        served["batches"].as_u64() >= sync["batch"].as_u64(),
+        "{served}"
+    );
     advance_l1(3_700);
     // The operator's own watch sees it first: the request is overdue.
     let alarm = devnet.wait(60, "the operator's overdue alarm", |e| {
@@ -462,27 +494,31 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
         .expect("root")
         .to_string();
 
-    // Anyone rebuilds the rollup's state from the L1 alone, from anvil's blobs or from the
-    // node's archive (checked against the L1): the root the rollup froze at.
+    // Anyone rebuilds the rollup's state from the L1 alone, with blobs from anvil (its RPC, its
+    // beacon API) or from an archive (the node's, or the copy made from its API): the root the
+    // rollup froze at.
     let keys = data.path().join("keys");
     let keys = keys.to_str().expect("utf-8");
     let archive = data.path().join("run").join("blobs");
-    for extra in [vec![], vec!["--archive", archive.to_str().expect("utf-8")]] {
-        let mut args = vec!["rebuild", "--network", network];
-        args.extend(extra);
-        let out = Command::new(env!("CARGO_BIN_EXE_zkperp"))
-            .args(&args)
-            .env("RUST_LOG", "warn")
-            .output()
-            .expect("the zkperp binary runs");
-        assert!(
-            out.status.success(),
-            "rebuild: {}",
-            String::from_utf8_lossy(&out.stderr)
+    let from_api = data.path().join("from-api");
+    for (extra, mode) in [
+        (vec![], "anvil's blobs"),
+        (
+            vec!["--archive", archive.to_str().expect("utf-8")],
+            "the node's archive",
+        ),
+        (vec!["--beacon", l1_url.as_str()], "the beacon API"),
+        (
+            vec!["--archive", from_api.to_str().expect("utf-8")],
+            "a copy of the API's archive",
+        ),
+    ] {
+        let rebuilt = rebuild(&extra);
+        assert_eq!(
+            rebuilt["state_root"].as_str(),
+            Some(root.as_str()),
+            "from {mode}"
         );
-        let rebuilt: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-        assert_eq!(rebuilt["state_root"].as_str(), Some(root.as_str()));
-        assert_eq!(rebuilt["matches_l1"], true, "{rebuilt}");
     }
 
     // A sync directory that lies (one leaf hash changed) is refused, naming its batch.

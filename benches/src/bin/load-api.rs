@@ -103,6 +103,7 @@ fn main() {
         oracle: Arc::new(Mutex::new(zkperp_sequencer::oracle::OracleBook::new(
             &config,
         ))),
+        archive: None,
         info: json!({}),
     };
     let (secs, mut latencies, statuses) = runtime.block_on(async move {

@@ -209,6 +209,21 @@ async fn deposits_and_a_real_proven_batch_move_the_root_on_anvil() {
         .await
         .expect("rpc")
         .expect("the transaction carried blobs");
+    // A consensus client's beacon API serves the same blobs (anvil's, named by block number
+    // since it has no beacon chain), picked by versioned hash; a blob it does not hold is
+    // `None`, not an error or a wrong blob.
+    let beacon = reader
+        .beacon_blobs(&anvil.endpoint(), posted.block, &posted.versioned_hashes)
+        .await
+        .expect("beacon API");
+    assert_eq!(beacon.as_ref(), Some(&carried));
+    assert_eq!(
+        reader
+            .beacon_blobs(&anvil.endpoint(), posted.block, &[[7u8; 32]])
+            .await
+            .expect("beacon API"),
+        None
+    );
     let carried: Vec<zkperp_state::blob::Blob> = carried
         .iter()
         .map(|b| zkperp_state::blob::Blob::from_bytes(b).expect("a blob"))
