@@ -251,6 +251,9 @@ pub struct DeployConfig {
     /// One key per batch shape; the shape index is the position.
     pub batch_keys: Vec<VerifierKey>,
     pub exit_key: VerifierKey,
+    /// What exits need, pinned (`Rollup.configHash`, `Rollup.exitKeyHash`): nonzero.
+    pub config_hash: [u8; 32],
+    pub exit_key_hash: [u8; 32],
 }
 
 /// Addresses of a deployment, as the devnet writes them for the other services.
@@ -328,6 +331,8 @@ pub async fn deploy<P: Provider>(
             minForcedAmount: U256::from(config.min_forced_amount),
             batchVerifiers: batch_verifiers.clone(),
             exitVerifier: exit_verifier,
+            configHash: config.config_hash.into(),
+            exitKeyHash: config.exit_key_hash.into(),
         },
     )
     .await
@@ -704,6 +709,24 @@ impl L1 {
     }
 
     /// The last verified state root.
+    /// What the rollup pins of its deployment: the network file's pinned hash and the exit
+    /// proving key's SHA-256 (`Rollup.configHash`, `Rollup.exitKeyHash`).
+    pub async fn pins(&self) -> Result<([u8; 32], [u8; 32]), L1Error> {
+        let config = self
+            .rollup
+            .configHash()
+            .call()
+            .await
+            .map_err(|e| L1Error::from_contract("configHash", e))?;
+        let exit_key = self
+            .rollup
+            .exitKeyHash()
+            .call()
+            .await
+            .map_err(|e| L1Error::from_contract("exitKeyHash", e))?;
+        Ok((config.0, exit_key.0))
+    }
+
     pub async fn state_root(&self) -> Result<U256, L1Error> {
         self.rollup
             .stateRoot()

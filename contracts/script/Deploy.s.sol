@@ -14,6 +14,7 @@ import {IVerifier} from "../src/IVerifier.sol";
 ///   BATCH_VK=<path.json>[,<path.json>..] EXIT_VK=<path.json> [OPERATOR=0x..] [TOKEN=0x..] \
 ///   [GRACE_PERIOD=<s>] [FORCED_SPACING=<s>] [DEPOSIT_SPACING=<s>] \
 ///   [CLAIM_WINDOW=<s>] [MIN_DEPOSIT=<units>] [MIN_FORCED_AMOUNT=<units>] \
+///   CONFIG_HASH=0x.. EXIT_KEY_HASH=0x.. \
 ///   node_modules/.bin/forge script script/Deploy.s.sol --rpc-url http://127.0.0.1:8545 --broadcast
 ///
 /// A verifying key file (paths relative to contracts/) is JSON with decimal or 0x-hex strings:
@@ -22,6 +23,7 @@ import {IVerifier} from "../src/IVerifier.sol";
 ///    or as points [[x0, y0], ..] as the prover exports it)
 /// The batch key has 1 public input; the exit key 4 + MARKET_COUNT (Rollup.exitInputs).
 /// BATCH_VK lists one key per batch shape, comma-separated: the shape index is the position.
+/// CONFIG_HASH and EXIT_KEY_HASH pin what exits need (Rollup.configHash, Rollup.exitKeyHash).
 contract Deploy {
     Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
 
@@ -41,6 +43,8 @@ contract Deploy {
         /// Comma-separated key files, one per batch shape.
         string batchVk;
         string exitVk;
+        bytes32 configHash;
+        bytes32 exitKeyHash;
     }
 
     struct Deployment {
@@ -77,7 +81,9 @@ contract Deploy {
             minDeposit: vm.envOr("MIN_DEPOSIT", uint256(1)),
             minForcedAmount: vm.envOr("MIN_FORCED_AMOUNT", uint256(1)),
             batchVk: vm.envString("BATCH_VK"),
-            exitVk: vm.envString("EXIT_VK")
+            exitVk: vm.envString("EXIT_VK"),
+            configHash: vm.envBytes32("CONFIG_HASH"),
+            exitKeyHash: vm.envBytes32("EXIT_KEY_HASH")
         });
         vm.startBroadcast(pk);
         d = deploy(c);
@@ -111,7 +117,9 @@ contract Deploy {
                 minDeposit: c.minDeposit,
                 minForcedAmount: c.minForcedAmount,
                 batchVerifiers: shapes,
-                exitVerifier: d.exitVerifier
+                exitVerifier: d.exitVerifier,
+                configHash: c.configHash,
+                exitKeyHash: c.exitKeyHash
             })
         );
     }

@@ -215,6 +215,13 @@ contract Rollup {
     /// and the operator must answer it in time; at least 1, below 2^63. (It bounds the request,
     /// not the answer: an answer may pay less, see _answerForced.)
     uint256 public immutable minForcedAmount;
+    /// What an exit needs besides L1 data and the owner's key, pinned so that a wallet can
+    /// check a copy from anywhere: the keccak256 of the deployment's network file with its
+    /// deployment-specific fields cleared (`Network::pinned_hash`: the state configuration,
+    /// shape, fees and verifying keys), and the SHA-256 of the exit proving key's bytes (the
+    /// checksum its key file carries). Nonzero; the contract never reads them.
+    bytes32 public immutable configHash;
+    bytes32 public immutable exitKeyHash;
     /// One verifier per batch shape, indexed by shape id. Written by the constructor only.
     IVerifier[] internal batchVerifiers;
 
@@ -458,7 +465,8 @@ contract Rollup {
     /// Everything a deployment fixes, for the contract's whole life (no setter anywhere). The
     /// constructor takes it as one tuple, fields in this order:
     ///   (token, operator, genesisRoot, marketCount, gracePeriod, forcedSpacing, depositSpacing,
-    ///    claimWindow, minDeposit, minForcedAmount, batchVerifiers, exitVerifier)
+    ///    claimWindow, maxBatchAge, minDeposit, minForcedAmount, batchVerifiers, exitVerifier,
+    ///    configHash, exitKeyHash)
     struct Config {
         /// The collateral (a contract; no fee-on-transfer token, see deposit()).
         IERC20 token;
@@ -486,6 +494,9 @@ contract Rollup {
         IVerifier[] batchVerifiers;
         /// The exit verifier (4 + marketCount public inputs, see exitInputs()).
         IVerifier exitVerifier;
+        /// See configHash and exitKeyHash; nonzero.
+        bytes32 configHash;
+        bytes32 exitKeyHash;
     }
 
     constructor(Config memory config) {
@@ -513,6 +524,7 @@ contract Rollup {
         if (config.maxBatchAge < 10 minutes || config.maxBatchAge > 30 days) revert BadConfig();
         if (config.minDeposit == 0 || config.minDeposit >= AMOUNT_LIMIT) revert BadConfig();
         if (config.minForcedAmount == 0 || config.minForcedAmount >= AMOUNT_LIMIT) revert BadConfig();
+        if (config.configHash == 0 || config.exitKeyHash == 0) revert BadConfig();
         if (config.batchVerifiers.length == 0) revert BadConfig();
         for (uint256 i = 0; i < config.batchVerifiers.length; ++i) {
             if (address(config.batchVerifiers[i]) == address(0)) revert BadConfig();
@@ -530,6 +542,8 @@ contract Rollup {
         minDeposit = config.minDeposit;
         minForcedAmount = config.minForcedAmount;
         exitVerifier = config.exitVerifier;
+        configHash = config.configHash;
+        exitKeyHash = config.exitKeyHash;
         emit OperatorChanged(address(0), config.operator);
     }
 

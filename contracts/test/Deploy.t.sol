@@ -26,7 +26,9 @@ contract DeployTest is Test {
             minDeposit: 1,
             minForcedAmount: 1,
             batchVk: "test/data/test-vk-batch.json",
-            exitVk: "test/data/test-vk-exit.json"
+            exitVk: "test/data/test-vk-exit.json",
+            configHash: keccak256("network"),
+            exitKeyHash: sha256("exit key")
         });
     }
 

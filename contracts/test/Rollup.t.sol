@@ -72,7 +72,9 @@ abstract contract RollupFixture is Test {
             minDeposit: MIN_DEPOSIT,
             minForcedAmount: MIN_FORCED_AMOUNT,
             batchVerifiers: shapes,
-            exitVerifier: exitVerifier
+            exitVerifier: exitVerifier,
+            configHash: keccak256("network"),
+            exitKeyHash: sha256("exit key")
         });
     }
 
@@ -1544,6 +1546,13 @@ contract RollupSubmitTest is RollupFixture {
         c = placeholderConfig();
         c.minForcedAmount = 1 << 63;
         refused(c);
+        // What exits need is pinned: neither hash may be left out.
+        c = placeholderConfig();
+        c.configHash = 0;
+        refused(c);
+        c = placeholderConfig();
+        c.exitKeyHash = 0;
+        refused(c);
         c = placeholderConfig();
         c.claimWindow = 1 hours - 1;
         refused(c);
@@ -1569,7 +1578,9 @@ contract RollupSubmitTest is RollupFixture {
         c.maxBatchAge = 10 minutes;
         c.minDeposit = (1 << 63) - 1;
         c.minForcedAmount = (1 << 63) - 1;
-        new Rollup(c);
+        Rollup r = new Rollup(c);
+        assertEq(r.configHash(), keccak256("network"), "configHash pinned");
+        assertEq(r.exitKeyHash(), sha256("exit key"), "exitKeyHash pinned");
     }
 
     /// The header's chain id is 8 bytes: the largest 64-bit id deploys. (The constructor refuses

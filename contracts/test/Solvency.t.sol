@@ -226,7 +226,9 @@ contract SolvencyInvariantTest is Test {
                 minDeposit: 1,
                 minForcedAmount: 1,
                 batchVerifiers: shapes,
-                exitVerifier: TestKey.deploy(exitKey)
+                exitVerifier: TestKey.deploy(exitKey),
+                configHash: keccak256("network"),
+                exitKeyHash: sha256("exit key")
             })
         );
         handler = new SolvencyHandler(rollup, token, exitKey);

@@ -243,6 +243,24 @@ async fn run_async(args: &DeployArgs) -> Result<()> {
         .get_chain_id()
         .await
         .with_context(|| format!("reaching the L1 at {}", args.rpc))?;
+    // The network file as it will be, but for what only the deployment tells (cleared in the
+    // pinned hash anyway): the rollup pins its hash and the exit key's.
+    let mut network = Network {
+        version: VERSION,
+        chain_id,
+        rpc: args.rpc.clone(),
+        rollup: Address::ZERO,
+        token: Address::ZERO,
+        operator,
+        deploy_block: 0,
+        shape: shape.id(),
+        maker_fee_ppm: args.maker_fee_ppm,
+        taker_fee_ppm: args.taker_fee_ppm,
+        state: config.clone(),
+        batch_verifying_key: batch_json,
+        exit_verifying_key: exit_json,
+    };
+    network.state.domain.chain_id = chain_id;
     let deployment = deploy(
         &deployer,
         &DeployConfig {
@@ -259,6 +277,8 @@ async fn run_async(args: &DeployArgs) -> Result<()> {
             min_forced_amount: args.min_forced_amount,
             batch_keys: vec![batch_key],
             exit_key,
+            config_hash: network.pinned_hash()?,
+            exit_key_hash: exit.key_hash()?,
         },
     )
     .await?;
@@ -273,21 +293,10 @@ async fn run_async(args: &DeployArgs) -> Result<()> {
         l1.mint_test_tokens(*who, *units).await?;
         emit(json!({"event": "minted", "to": who.to_string(), "units": units}));
     }
-    let network = Network {
-        version: VERSION,
-        chain_id,
-        rpc: args.rpc.clone(),
-        rollup: deployment.rollup,
-        token: deployment.token,
-        operator,
-        deploy_block: deployment.block,
-        shape: shape.id(),
-        maker_fee_ppm: args.maker_fee_ppm,
-        taker_fee_ppm: args.taker_fee_ppm,
-        state: config,
-        batch_verifying_key: batch_json,
-        exit_verifying_key: exit_json,
-    };
+    network.rollup = deployment.rollup;
+    network.token = deployment.token;
+    network.deploy_block = deployment.block;
+    network.state = config;
     network.save(&args.out)?;
     emit(json!({
         "event": "deployed",

@@ -262,6 +262,28 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
     let (prover, exit_prover) =
         crate::deploy::setup_keys(&config, shape, args.data_dir.join("keys")).await?;
 
+    // The network file as it will be, but for what only the deployment tells (cleared in the
+    // pinned hash anyway): the rollup pins its hash and the exit key's.
+    let mut network = crate::network::Network {
+        version: crate::network::VERSION,
+        chain_id: 31337,
+        rpc: url.to_string(),
+        rollup: Address::ZERO,
+        token: Address::ZERO,
+        operator: anvil.addresses()[0],
+        deploy_block: 0,
+        shape: shape.id(),
+        maker_fee_ppm: DEVNET_FEES.maker_ppm,
+        taker_fee_ppm: DEVNET_FEES.taker_ppm,
+        state: config.clone(),
+        batch_verifying_key: serde_json::to_value(export::evm_verifying_key(
+            prover.verifying_key(),
+        ))?,
+        exit_verifying_key: serde_json::to_value(export::evm_verifying_key(
+            exit_prover.verifying_key(),
+        ))?,
+    };
+    network.state.domain.chain_id = 31337;
     let deployer = provider(&url, signer(0))?;
     let deployment = deploy(
         &deployer,
@@ -280,6 +302,8 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
             min_forced_amount: 1_000_000,
             batch_keys: vec![key(prover.verifying_key())?],
             exit_key: key(exit_prover.verifying_key())?,
+            config_hash: network.pinned_hash()?,
+            exit_key_hash: exit_prover.key_hash()?,
         },
     )
     .await?;
@@ -298,26 +322,11 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
     // The devnet's network file, as `zkperp deploy` writes one: what a wallet or `zkperp
     // rebuild` needs to read the rollup from the L1 with no API.
     let network_file = args.data_dir.join("network.json");
-    crate::network::Network {
-        version: crate::network::VERSION,
-        chain_id: 31337,
-        rpc: url.to_string(),
-        rollup: deployment.rollup,
-        token: deployment.token,
-        operator: anvil.addresses()[0],
-        deploy_block: deployment.block,
-        shape: shape.id(),
-        maker_fee_ppm: DEVNET_FEES.maker_ppm,
-        taker_fee_ppm: DEVNET_FEES.taker_ppm,
-        state: config.clone(),
-        batch_verifying_key: serde_json::to_value(export::evm_verifying_key(
-            prover.verifying_key(),
-        ))?,
-        exit_verifying_key: serde_json::to_value(export::evm_verifying_key(
-            exit_prover.verifying_key(),
-        ))?,
-    }
-    .save(&network_file)?;
+    network.rollup = deployment.rollup;
+    network.token = deployment.token;
+    network.deploy_block = deployment.block;
+    network.state = config.clone();
+    network.save(&network_file)?;
     emit(json!({"event": "network_file", "path": network_file.display().to_string()}));
     let genesis = State::genesis(config.clone())?;
     let client = |i: usize| L1::connect(&url, signer(i), deployment.rollup, deployment.block);

@@ -196,6 +196,7 @@ pub fn run(args: &RebuildArgs) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     let (state, records) = runtime.block_on(async {
         let l1 = reader(&network, args.rpc.as_deref())?;
+        network.check_pinned(&l1).await?;
         let mut records = 0usize;
         let genesis = Rebuilder::genesis(network.state.clone())?;
         let state = rebuild(&network, &l1, genesis, &args.blobs, |batch, blobs, _| {

@@ -80,6 +80,44 @@ impl Network {
     }
 
     /// Written to a temporary file and renamed: a reader never sees half a file.
+    /// What the rollup pins of this file (`Rollup.configHash`): keccak256 of its JSON with the
+    /// fields cleared that are only known after the deployment or are a local choice (the RPC
+    /// URL, the rollup's and token's addresses, the operator, the deploy block, the rollup in
+    /// the signing domain). Those the wallet checks against the chain itself.
+    pub fn pinned_hash(&self) -> Result<[u8; 32]> {
+        let mut pinned = self.clone();
+        pinned.rpc = String::new();
+        pinned.rollup = Address::ZERO;
+        pinned.token = Address::ZERO;
+        pinned.operator = Address::ZERO;
+        pinned.deploy_block = 0;
+        pinned.state.domain.rollup = Default::default();
+        Ok(zkperp_contracts::alloy::primitives::keccak256(serde_json::to_vec(&pinned)?).0)
+    }
+
+    /// Checks this file and the rollup it names against each other: the rollup pins this
+    /// file's hash and holds its token. A copy of the file from anywhere is good if this passes.
+    pub async fn check_pinned(&self, l1: &zkperp_contracts::L1) -> Result<[u8; 32]> {
+        let (config, exit_key) = l1.pins().await?;
+        if config != self.pinned_hash()? {
+            bail!(
+                "this network file is not the one the rollup {} pins (its configHash is 0x{}): \
+                 take the deployment's own",
+                self.rollup,
+                hex::encode(config)
+            );
+        }
+        let token = l1.token().await?;
+        if token != self.token {
+            bail!(
+                "the network file names the token {}, the rollup {} holds {token}",
+                self.token,
+                self.rollup
+            );
+        }
+        Ok(exit_key)
+    }
+
     pub fn save(&self, path: &Path) -> Result<()> {
         let tmp = path.with_extension("json.tmp");
         std::fs::write(&tmp, serde_json::to_string_pretty(self)? + "\n")

@@ -242,11 +242,21 @@ async fn prove_and_register(
 ) -> Result<Value> {
     let account = witness.account;
     let config = Arc::new(config);
+    let (_, pinned) = l1.pins().await?;
     let prover = tokio::task::spawn_blocking({
         let keys = keys.to_path_buf();
         move || -> Result<_> {
             let prover = ExitProver::load(config, &KeyCache::new(&keys))?
                 .ok_or_else(|| anyhow!("no exit key for this deployment in {}", keys.display()))?;
+            // A key from anywhere is good if it is the one the rollup pins.
+            if prover.key_hash()? != pinned {
+                bail!(
+                    "the exit key in {} is not the one the rollup pins (SHA-256 0x{}): take the \
+                     deployment's own",
+                    keys.display(),
+                    hex::encode(pinned)
+                );
+            }
             let proof = prover.prove(witness, root, &mut rand::rngs::OsRng)?;
             Ok(proof)
         }
@@ -335,6 +345,7 @@ async fn follow_from_l1(
         ),
     };
     let l1 = w.l1().await?;
+    network.check_pinned(&l1).await?;
     let state = crate::history::rebuild(&network, &l1, start, blobs, |batch, _, _| {
         let (number, rho) = (batch.public.batch_number, batch.public.rho);
         mine.follow(number, rho, &batch.payload)

@@ -521,6 +521,52 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
         );
     }
 
+    // A network file or an exit key from anywhere is checked against what the rollup pins:
+    // one with a fee changed, or a key whose bytes (and checksum) were changed, is refused.
+    let other_network = data.path().join("other-network.json");
+    let mut changed: Value =
+        serde_json::from_slice(&std::fs::read(network).expect("network file")).expect("JSON");
+    changed["taker_fee_ppm"] = json!(1);
+    std::fs::write(&other_network, changed.to_string()).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_zkperp"))
+        .args([
+            "rebuild",
+            "--network",
+            other_network.to_str().expect("utf-8"),
+        ])
+        .output()
+        .expect("the zkperp binary runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("not the one the rollup"),
+        "{err}"
+    );
+    let other_keys = data.path().join("other-keys");
+    std::fs::create_dir_all(&other_keys).expect("dir");
+    let mut key = std::fs::read(std::path::Path::new(keys).join("exit.pk")).expect("exit key");
+    let last = key.len() - 40;
+    key[last] ^= 1;
+    let checksum = <sha2::Sha256 as sha2::Digest>::digest(&key[72..]);
+    key[40..72].copy_from_slice(&checksum);
+    std::fs::write(other_keys.join("exit.pk"), key).expect("write");
+    let refused = wallet(
+        NO_API,
+        &taker_eth,
+        &[
+            "--network",
+            network,
+            "exit",
+            "--keys",
+            other_keys.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.contains("not the one the rollup pins")),
+        "{refused:?}"
+    );
+
     // A sync directory that lies (one leaf hash changed) is refused, naming its batch.
     let lying = data.path().join("lying-sync");
     std::fs::create_dir_all(&lying).expect("dir");

@@ -411,6 +411,16 @@ impl ExitProver {
         &self.pk.vk
     }
 
+    /// The SHA-256 of the proving key's bytes (the checksum its key file carries): what the
+    /// rollup pins as `exitKeyHash`, so a trader can check a key taken from anywhere.
+    pub fn key_hash(&self) -> Result<[u8; 32], ProverError> {
+        let mut bytes = Vec::new();
+        self.pk
+            .serialize_uncompressed(&mut bytes)
+            .map_err(|e| ProverError::Serialization(e.to_string()))?;
+        Ok(Sha256::digest(&bytes).into())
+    }
+
     /// Proves the exit of `witness`'s account against `state_root` (the last verified root).
     pub fn prove(
         &self,

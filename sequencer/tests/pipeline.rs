@@ -86,6 +86,8 @@ async fn sealed_batches_are_proven_verified_on_l1_and_recorded() {
             min_forced_amount: 1,
             batch_keys: vec![key(prover.verifying_key())],
             exit_key: key(exit.verifying_key()),
+            config_hash: [1; 32],
+            exit_key_hash: exit.key_hash().expect("hash"),
         },
     )
     .await

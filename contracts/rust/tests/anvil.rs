@@ -93,6 +93,8 @@ async fn deposits_and_a_real_proven_batch_move_the_root_on_anvil() {
             min_forced_amount: 1,
             batch_keys: vec![key(batch_prover.verifying_key())],
             exit_key: key(exit_prover.verifying_key()),
+            config_hash: [1; 32],
+            exit_key_hash: exit_prover.key_hash().expect("hash"),
         },
     )
     .await
@@ -107,6 +109,11 @@ async fn deposits_and_a_real_proven_batch_move_the_root_on_anvil() {
     let op = l1(0);
     assert_eq!(op.state_root().await.expect("root"), word(&genesis));
     assert_eq!(op.token().await.expect("token"), deployment.token);
+    assert_eq!(
+        op.pins().await.expect("pins"),
+        ([1; 32], exit_prover.key_hash().expect("hash")),
+        "what exits need is pinned"
+    );
 
     // The token refuses a mint by anyone but its deployer.
     let refused = l1(1)

@@ -42,7 +42,9 @@ library ProofFixture {
             minDeposit: 1,
             minForcedAmount: 1,
             batchVerifiers: batchVerifiers,
-            exitVerifier: exitVerifier
+            exitVerifier: exitVerifier,
+            configHash: keccak256("network"),
+            exitKeyHash: sha256("exit key")
         });
     }
 

@@ -38,6 +38,7 @@ interface Vm {
     function stopBroadcast() external;
     function envUint(string calldata name) external view returns (uint256);
     function envString(string calldata name) external view returns (string memory);
+    function envBytes32(string calldata name) external view returns (bytes32);
     function toString(uint256 value) external pure returns (string memory);
     function split(string calldata input, string calldata delimiter) external pure returns (string[] memory);
     function projectRoot() external view returns (string memory);
