@@ -53,11 +53,12 @@ use crate::leaf::{AccountLeafVar, LeafElements};
 use crate::market::{markets_hash, MarketStateVar};
 use crate::merkle::MerkleProofVar;
 use crate::poseidon::poseidon2;
-use crate::pubdata::{commitment, constant_be_bytes, field_be_bytes, uint_be_bytes};
+use crate::pubdata::{commitment, constant_be_bytes, field_be_bytes, uint_be_bytes, FieldsVar};
 use crate::table::{row_imm, row_state, table};
 use crate::transcript::{check, TranscriptRow, VOID_ID};
 use crate::units::{enforce_signed_bits, enforce_unsigned_bits};
 use crate::witness::{AccountWitness, BatchWitness, WitnessError};
+use zkperp_state::layout::{BLOBS, HEADER};
 
 /// An account a forced request names ([`BatchVar::read_named`]).
 #[derive(Debug)]
@@ -412,13 +413,13 @@ impl ConstraintSynthesizer<Fr> for BatchCircuit {
         }
         let old_root = poseidon2(&accounts_root, &markets_hash(&markets)?)?;
         let now = FpVar::new_witness(cs.clone(), || Ok(Fr::from(w.timestamp.get())))?;
-        let now_bytes = uint_be_bytes(&now, 8)?;
+        let now_bytes = uint_be_bytes(&now, HEADER.width("TIMESTAMP"))?;
         enforce_unsigned_bits(&now, Timestamp::BITS)?;
         let number = FpVar::new_witness(cs.clone(), || Ok(Fr::from(w.batch_number)))?;
-        let number_bytes = uint_be_bytes(&number, 8)?;
+        let number_bytes = uint_be_bytes(&number, HEADER.width("BATCH_NUMBER"))?;
         // Range-checked to 128 bits by its bytes.
         let rho = FpVar::new_witness(cs.clone(), || Ok(Fr::from(w.rho)))?;
-        let rho_bytes = uint_be_bytes(&rho, 16)?;
+        let rho_bytes = uint_be_bytes(&rho, HEADER.width("RHO"))?;
         let domain = SigningDomainVar::new_witness(cs.clone(), &w.domain)?;
         let domain_bytes = domain.header_bytes.clone();
 
@@ -481,15 +482,28 @@ impl ConstraintSynthesizer<Fr> for BatchCircuit {
             out.finals = b.current.clone().into_iter().collect();
             out.firsts = b.firsts.clone().into_iter().collect();
         }
-        let mut bytes = field_be_bytes(&old_root)?;
-        bytes.extend(field_be_bytes(&new_root)?);
-        bytes.extend(number_bytes);
-        bytes.extend(now_bytes);
-        bytes.extend(domain_bytes);
-        bytes.extend(rho_bytes);
-        bytes.extend(constant_be_bytes(self.shape.records_len() as u64, 4));
+        let (chain_id_bytes, rollup_bytes) = domain_bytes.split_at(HEADER.width("CHAIN_ID"));
+        let record_bytes = self.shape.records_len() as u64;
+        let mut bytes = FieldsVar::all(&HEADER)
+            .bytes("OLD_ROOT", field_be_bytes(&old_root)?)
+            .bytes("NEW_ROOT", field_be_bytes(&new_root)?)
+            .bytes("BATCH_NUMBER", number_bytes)
+            .bytes("TIMESTAMP", now_bytes)
+            .bytes("CHAIN_ID", chain_id_bytes.to_vec())
+            .bytes("ROLLUP", rollup_bytes.to_vec())
+            .bytes("RHO", rho_bytes)
+            .bytes(
+                "RECORD_BYTES",
+                constant_be_bytes(record_bytes, HEADER.width("RECORD_BYTES")),
+            )
+            .finish();
         bytes.append(&mut b.records);
-        bytes.extend(constant_be_bytes(w.versioned_hashes.len() as u64, 4));
+        let count = w.versioned_hashes.len() as u64;
+        bytes.extend(
+            FieldsVar::all(&BLOBS)
+                .bytes("COUNT", constant_be_bytes(count, BLOBS.width("COUNT")))
+                .finish(),
+        );
         bytes.append(&mut claims);
         let computed = commitment(&bytes)?;
         let input = match input {

@@ -18,10 +18,12 @@
 //! The records' order is the table's, ascending id, so the payload never says which accounts
 //! met in a slot.
 
+use crate::pubdata::FieldsVar;
 use ark_r1cs_std::{boolean::Boolean, fields::fp::FpVar, uint8::UInt8};
 use ark_relations::gr1cs::{ConstraintSystemRef, SynthesisError};
 use zkperp_state::blob::FIELD_ELEMENTS_PER_BLOB;
 use zkperp_state::da::IDS_PER_ELEMENT;
+use zkperp_state::layout::BLOB_CLAIM;
 use zkperp_state::Fr;
 
 use crate::blob::{challenge, commit, evaluate, BlobElementVar};
@@ -101,15 +103,19 @@ pub fn claims(
         versioned_hashes.len(),
         "one versioned hash per blob"
     );
-    let mut out = Vec::with_capacity(80 * chunks.len());
+    let mut out = Vec::with_capacity(BLOB_CLAIM.len() * chunks.len());
     for (chunk, vh) in chunks.into_iter().zip(versioned_hashes) {
         let vh = UInt8::new_witness_vec(cs.clone(), vh)?;
         let c = commit(chunk)?;
         let z = challenge(&c, &vh)?;
         let y = evaluate(chunk, &z)?;
-        out.extend(vh);
-        out.extend(be_bytes(&z));
-        out.extend(be_bytes(&y));
+        out.extend(
+            FieldsVar::all(&BLOB_CLAIM)
+                .bytes("VERSIONED_HASH", vh)
+                .bytes("Z", be_bytes(&z))
+                .bytes("Y", be_bytes(&y))
+                .finish(),
+        );
     }
     Ok(out)
 }

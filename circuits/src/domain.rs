@@ -33,8 +33,9 @@ impl SigningDomainVar {
     ) -> Result<Self, SynthesisError> {
         let chain_id = FpVar::new_witness(cs.clone(), || Ok(Fr::from(domain.chain_id)))?;
         let rollup = FpVar::new_witness(cs, || Ok(domain.rollup.to_field()))?;
-        let mut header_bytes = uint_be_bytes(&chain_id, 8)?;
-        header_bytes.extend(uint_be_bytes(&rollup, 20)?);
+        use zkperp_state::layout::HEADER;
+        let mut header_bytes = uint_be_bytes(&chain_id, HEADER.width("CHAIN_ID"))?;
+        header_bytes.extend(uint_be_bytes(&rollup, HEADER.width("ROLLUP"))?);
         Ok(SigningDomainVar {
             value: chain_id * two_pow(160) + rollup,
             header_bytes,

@@ -97,3 +97,65 @@ mod tests {
         assert!(!cs.is_satisfied().expect("sat"));
     }
 }
+
+/// A record's body (the fields after its kind byte) built field by field, each checked against
+/// the one layout table (`zkperp_state::layout`), the twin of the native `layout::Writer`: the
+/// names in order, each width the table's.
+#[derive(Debug)]
+pub struct FieldsVar {
+    layout: &'static zkperp_state::layout::Layout,
+    next: usize,
+    bytes: Vec<UInt8<Fr>>,
+}
+
+impl FieldsVar {
+    /// The body of a `layout` record: its fields after `KIND`.
+    pub fn body(layout: &'static zkperp_state::layout::Layout) -> Self {
+        assert_eq!(layout.fields.first().map(|f| f.name), Some("KIND"));
+        FieldsVar {
+            layout,
+            next: 1,
+            bytes: Vec::with_capacity(layout.len()),
+        }
+    }
+
+    /// All of `layout`'s fields (the header, the blob claims: layouts with no kind byte).
+    pub fn all(layout: &'static zkperp_state::layout::Layout) -> Self {
+        FieldsVar {
+            layout,
+            next: 0,
+            bytes: Vec::with_capacity(layout.len()),
+        }
+    }
+
+    /// Field `name` as `bytes`, which must be as wide as the table says.
+    pub fn bytes(mut self, name: &str, bytes: Vec<UInt8<Fr>>) -> Self {
+        let field = self.layout.fields.get(self.next);
+        assert!(
+            field.is_some_and(|f| f.name == name && f.width == bytes.len()),
+            "{} field {name} ({} bytes) built out of its layout",
+            self.layout.name,
+            bytes.len()
+        );
+        self.bytes.extend(bytes);
+        self.next += 1;
+        self
+    }
+
+    /// Field `name` as the big-endian bytes of `x`, enforcing that it fits the field's width.
+    pub fn uint(self, name: &str, x: &FpVar<Fr>) -> Result<Self, SynthesisError> {
+        let width = self.layout.width(name);
+        Ok(self.bytes(name, uint_be_bytes(x, width)?))
+    }
+
+    /// The body's bytes, every field written.
+    pub fn finish(self) -> Vec<UInt8<Fr>> {
+        assert_eq!(
+            self.next,
+            self.layout.fields.len(),
+            "{} record left unfinished",
+            self.layout.name
+        );
+        self.bytes
+    }
+}

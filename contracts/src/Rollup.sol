@@ -4,6 +4,7 @@ pragma solidity 0.8.37;
 import {IERC20} from "./IERC20.sol";
 import {IVerifier} from "./IVerifier.sol";
 import {BlobBinding} from "./BlobBinding.sol";
+import {PubdataLayout} from "./PubdataLayout.sol";
 
 /// @title zkperp rollup: collateral custody, the L1 queues, proven batches, freeze and exits
 /// @notice What flows in and out:
@@ -55,7 +56,7 @@ import {BlobBinding} from "./BlobBinding.sol";
 /// `amount * min(1, exitPool / totalExitRegistered)`, rounded down, where exitPool is
 /// l2Collateral when the window closes. Every exiter bears the same fraction, the sum paid
 /// never exceeds the pool, and claims and unconsumed deposits are untouched.
-contract Rollup {
+contract Rollup is PubdataLayout {
     // ---- Widths and layout (state/src/units.rs, state/src/pubdata.rs) ----
 
     /// BN254 scalar field: roots and public inputs are elements of it.
@@ -93,81 +94,8 @@ contract Rollup {
         "ForcedTrade(uint32 accountA,uint32 accountB,uint8 market,bool aBuys,uint64 size,uint64 price,uint64 expiry,uint64 nonce)"
     );
 
-    uint8 internal constant KIND_NOOP = 0x00;
-    uint8 internal constant KIND_DEPOSIT = 0x01;
-    uint8 internal constant KIND_WITHDRAWAL = 0x02;
-    uint8 internal constant KIND_FORCED_WITHDRAWAL = 0x03;
-    uint8 internal constant KIND_MARK_PRICE = 0x04;
-    uint8 internal constant KIND_FUNDING_INDEX = 0x05;
-    /// A queued deposit the state machine consumed without crediting it: repaid on L1.
-    uint8 internal constant KIND_DEPOSIT_REFUNDED = 0x06;
-    /// The answer to a forced cancel: served (the account's order floor was raised) or refused.
-    uint8 internal constant KIND_FORCED_CANCEL = 0x07;
-    /// The answer to a forced trade: served (the trade was made in L2) or refused.
-    uint8 internal constant KIND_FORCED_TRADE = 0x08;
-    /// `kind | u64 index | address l1 | bytes32 packed key | u32 account | u64 amount`, the same
-    /// for 0x01 and 0x06; the fields' offsets in the record follow.
-    uint256 internal constant DEPOSIT_LEN = 73;
-    uint256 internal constant DEPOSIT_INDEX = 1;
-    uint256 internal constant DEPOSIT_L1 = 9;
-    uint256 internal constant DEPOSIT_KEY = 29;
-    uint256 internal constant DEPOSIT_ACCOUNT = 61;
-    uint256 internal constant DEPOSIT_AMOUNT = 65;
-    /// `0x02 | u32 account | address l1 | u64 amount`.
-    uint256 internal constant WITHDRAWAL_LEN = 33;
-    uint256 internal constant WITHDRAWAL_ACCOUNT = 1;
-    uint256 internal constant WITHDRAWAL_L1 = 5;
-    uint256 internal constant WITHDRAWAL_AMOUNT = 25;
-    /// `0x03 | u64 index | u32 account | address requester | u64 amount | u64 paid`.
-    uint256 internal constant FORCED_WITHDRAWAL_LEN = 49;
-    uint256 internal constant FORCED_INDEX = 1;
-    uint256 internal constant FORCED_ACCOUNT = 9;
-    uint256 internal constant FORCED_REQUESTER = 13;
-    uint256 internal constant FORCED_AMOUNT = 33;
-    uint256 internal constant FORCED_PAID = 41;
-    /// `0x07 | u64 index | u32 account | address requester | u64 orderId | u8 served`, served 0
-    /// (refused) or 1 (served).
-    uint256 internal constant FORCED_CANCEL_LEN = 42;
-    uint256 internal constant FORCED_CANCEL_INDEX = 1;
-    uint256 internal constant FORCED_CANCEL_ACCOUNT = 9;
-    uint256 internal constant FORCED_CANCEL_REQUESTER = 13;
-    uint256 internal constant FORCED_CANCEL_ORDER_ID = 33;
-    uint256 internal constant FORCED_CANCEL_SERVED = 41;
-    /// `0x08 | u64 index | u32 accountA | u32 accountB | address requester | address signer |
-    /// u8 market | u8 aBuys | u64 size | u64 price | u8 served`, aBuys and served 0 or 1.
-    uint256 internal constant FORCED_TRADE_LEN = 76;
-    uint256 internal constant FORCED_TRADE_INDEX = 1;
-    uint256 internal constant FORCED_TRADE_ACCOUNT_A = 9;
-    uint256 internal constant FORCED_TRADE_ACCOUNT_B = 13;
-    uint256 internal constant FORCED_TRADE_REQUESTER = 17;
-    uint256 internal constant FORCED_TRADE_SIGNER = 37;
-    uint256 internal constant FORCED_TRADE_MARKET = 57;
-    uint256 internal constant FORCED_TRADE_A_BUYS = 58;
-    uint256 internal constant FORCED_TRADE_SIZE = 59;
-    uint256 internal constant FORCED_TRADE_PRICE = 67;
-    uint256 internal constant FORCED_TRADE_SERVED = 75;
-    /// `0x04 | u8 market | u64 price` and `0x05 | u8 market | i64 funding index`.
-    uint256 internal constant MARKET_RECORD_LEN = 10;
-    uint256 internal constant MARKET_ID = 1;
-    uint256 internal constant MARKET_VALUE = 2;
-    /// `32 old root | 32 new root | 8 batch number | 8 timestamp | 8 chain id | 20 rollup address |
-    /// 16 rho | 4 record bytes`: the offsets below, then the records. `rho` keys the batch's salt
-    /// steps (docs/CIRCUITS.md, *Records*); the contract does not read it, wallets do.
-    uint256 internal constant HEADER_LEN = 128;
-    uint256 internal constant HEADER_OLD_ROOT = 0;
-    uint256 internal constant HEADER_NEW_ROOT = 32;
-    uint256 internal constant HEADER_BATCH_NUMBER = 64;
-    uint256 internal constant HEADER_TIMESTAMP = 72;
-    uint256 internal constant HEADER_CHAIN_ID = 80;
-    uint256 internal constant HEADER_ROLLUP = 88;
-    uint256 internal constant HEADER_RHO = 108;
-    uint256 internal constant HEADER_RECORD_BYTES = 124;
-    /// Data availability: after the records, `4 blob count`, then per blob of the transaction,
-    /// in its order, `32 versioned hash | 16 z | 32 y` (the proof computed `z` and `y` from the
-    /// accounts' records it proved; docs/CONTRACTS.md, *Blobs*).
-    uint256 internal constant BLOB_CLAIM_LEN = 80;
-    uint256 internal constant BLOB_CLAIM_Z = 32;
-    uint256 internal constant BLOB_CLAIM_Y = 48;
+    // The public data's kinds, record lengths, field offsets and widths: PubdataLayout.sol,
+    // generated from the one table in state/src/layout.rs.
     /// `submitBatch`'s `kzg`: per blob, `48 commitment | 48 opening proof at z`.
     uint256 internal constant KZG_PAIR_LEN = 96;
 
@@ -899,19 +827,19 @@ contract Rollup {
     function _applyBatch(bytes calldata pubdata, bytes calldata kzg) internal {
         if (frozen) revert IsFrozen();
         uint256 len = pubdata.length;
-        if (len < HEADER_LEN + 4) revert MalformedPubdata();
-        uint256 recordsEnd = HEADER_LEN + _uint(pubdata, HEADER_RECORD_BYTES, 4);
-        if (len < recordsEnd + 4) revert MalformedPubdata();
+        if (len < HEADER_LEN + BLOBS_LEN) revert MalformedPubdata();
+        uint256 recordsEnd = HEADER_LEN + _uint(pubdata, HEADER_RECORD_BYTES, HEADER_RECORD_BYTES_BYTES);
+        if (len < recordsEnd + BLOBS_LEN) revert MalformedPubdata();
         _checkBlobs(pubdata, recordsEnd, kzg);
 
         if (
-            _uint(pubdata, HEADER_CHAIN_ID, 8) != block.chainid
-                || _uint(pubdata, HEADER_ROLLUP, 20) != uint160(address(this))
+            _uint(pubdata, HEADER_CHAIN_ID, HEADER_CHAIN_ID_BYTES) != block.chainid
+                || _uint(pubdata, HEADER_ROLLUP, HEADER_ROLLUP_BYTES) != uint160(address(this))
         ) revert WrongDomain();
-        uint256 oldRoot = _uint(pubdata, HEADER_OLD_ROOT, 32);
-        uint256 newRoot = _uint(pubdata, HEADER_NEW_ROOT, 32);
-        uint64 number = uint64(_uint(pubdata, HEADER_BATCH_NUMBER, 8));
-        uint64 timestamp = uint64(_uint(pubdata, HEADER_TIMESTAMP, 8));
+        uint256 oldRoot = _uint(pubdata, HEADER_OLD_ROOT, HEADER_OLD_ROOT_BYTES);
+        uint256 newRoot = _uint(pubdata, HEADER_NEW_ROOT, HEADER_NEW_ROOT_BYTES);
+        uint64 number = uint64(_uint(pubdata, HEADER_BATCH_NUMBER, HEADER_BATCH_NUMBER_BYTES));
+        uint64 timestamp = uint64(_uint(pubdata, HEADER_TIMESTAMP, HEADER_TIMESTAMP_BYTES));
         if (oldRoot != stateRoot) revert WrongOldRoot(stateRoot, oldRoot);
         if (newRoot >= R) revert BadNewRoot();
         uint64 expected = batchCount + 1;
@@ -931,8 +859,8 @@ contract Rollup {
             uint256 size;
             if (kind == KIND_NOOP) {
                 // An unused slot of the batch's shape: `0x00 | u16 n | n bytes`.
-                if (off + 3 > recordsEnd) revert MalformedPubdata();
-                off += 3 + _uint(pubdata, off + 1, 2);
+                if (off + NOOP_LEN > recordsEnd) revert MalformedPubdata();
+                off += NOOP_LEN + _uint(pubdata, off + NOOP_REST, NOOP_REST_BYTES);
                 if (off > recordsEnd) revert MalformedPubdata();
                 continue;
             } else if (kind == KIND_DEPOSIT || kind == KIND_DEPOSIT_REFUNDED) {
@@ -946,7 +874,7 @@ contract Rollup {
             } else if (kind == KIND_FORCED_TRADE) {
                 size = FORCED_TRADE_LEN;
             } else if (kind == KIND_MARK_PRICE || kind == KIND_FUNDING_INDEX) {
-                size = MARKET_RECORD_LEN;
+                size = MARKET_LEN;
             } else {
                 revert UnknownRecord(kind);
             }
@@ -1002,20 +930,22 @@ contract Rollup {
     /// point-evaluation precompile, with the commitment and opening from `kzg`). The proof fixed
     /// `z` and `y` from the records it proved, so the blobs hold exactly those records.
     function _checkBlobs(bytes calldata pubdata, uint256 recordsEnd, bytes calldata kzg) private view {
-        uint256 count = _uint(pubdata, recordsEnd, 4);
-        uint256 claims = recordsEnd + 4;
+        uint256 count = _uint(pubdata, recordsEnd + BLOBS_COUNT, BLOBS_COUNT_BYTES);
+        uint256 claims = recordsEnd + BLOBS_LEN;
         if (pubdata.length != claims + count * BLOB_CLAIM_LEN || kzg.length != count * KZG_PAIR_LEN) {
             revert MalformedPubdata();
         }
         for (uint256 j = 0; j < count; ++j) {
             uint256 off = claims + j * BLOB_CLAIM_LEN;
             bytes32 vh = BlobBinding.versionedHash(j);
-            if (bytes32(pubdata[off:off + 32]) != vh) revert WrongBlob(j);
+            if (bytes32(pubdata[off + BLOB_CLAIM_VERSIONED_HASH:off + BLOB_CLAIM_VERSIONED_HASH + 32]) != vh) {
+                revert WrongBlob(j);
+            }
             uint256 k = j * KZG_PAIR_LEN;
             BlobBinding.verifyOpening(
                 vh,
-                _uint(pubdata, off + BLOB_CLAIM_Z, 16),
-                _uint(pubdata, off + BLOB_CLAIM_Y, 32),
+                _uint(pubdata, off + BLOB_CLAIM_Z, BLOB_CLAIM_Z_BYTES),
+                _uint(pubdata, off + BLOB_CLAIM_Y, BLOB_CLAIM_Y_BYTES),
                 kzg[k:k + 48],
                 kzg[k + 48:k + KZG_PAIR_LEN]
             );
@@ -1037,7 +967,7 @@ contract Rollup {
     function _refundDeposit(bytes calldata pubdata, uint256 off, Cursor memory c) private {
         uint64 index = c.nextDeposit;
         uint64 amount = _hashDeposit(pubdata, off, c);
-        address l1 = address(uint160(_uint(pubdata, off + DEPOSIT_L1, 20)));
+        address l1 = address(uint160(_uint(pubdata, off + DEPOSIT_L1, DEPOSIT_L1_BYTES)));
         claimable[l1] += amount;
         c.refunded += amount;
         emit DepositRefunded(index, l1, amount);
@@ -1046,17 +976,17 @@ contract Rollup {
     /// Checks a deposit record's index, chains its 72 bytes after the kind onto the running
     /// hash, moves the cursor and returns its amount.
     function _hashDeposit(bytes calldata pubdata, uint256 off, Cursor memory c) private pure returns (uint64 amount) {
-        uint64 index = uint64(_uint(pubdata, off + DEPOSIT_INDEX, 8));
+        uint64 index = uint64(_uint(pubdata, off + DEPOSIT_INDEX, DEPOSIT_INDEX_BYTES));
         if (index != c.nextDeposit) revert DepositOutOfOrder(c.nextDeposit, index);
-        amount = uint64(_uint(pubdata, off + DEPOSIT_AMOUNT, 8));
+        amount = uint64(_uint(pubdata, off + DEPOSIT_AMOUNT, DEPOSIT_AMOUNT_BYTES));
         bytes32 h = c.depositHash;
         assembly ("memory-safe") {
             // Scratch memory past the free pointer: 32 bytes of hash, then the record's 72 bytes
             // after its kind (DEPOSIT_LEN - DEPOSIT_INDEX).
             let m := mload(0x40)
             mstore(m, h)
-            calldatacopy(add(m, 32), add(pubdata.offset, add(off, DEPOSIT_INDEX)), 72)
-            h := keccak256(m, 104)
+            calldatacopy(add(m, 32), add(pubdata.offset, add(off, DEPOSIT_INDEX)), sub(DEPOSIT_LEN, DEPOSIT_INDEX))
+            h := keccak256(m, add(32, sub(DEPOSIT_LEN, DEPOSIT_INDEX)))
         }
         c.depositHash = h;
         c.nextDeposit = index + 1;
@@ -1064,9 +994,9 @@ contract Rollup {
 
     /// `0x02 | u32 account | address l1 | u64 amount`
     function _creditWithdrawal(bytes calldata pubdata, uint256 off, Cursor memory c) private {
-        uint32 account = uint32(_uint(pubdata, off + WITHDRAWAL_ACCOUNT, 4));
-        address l1 = address(uint160(_uint(pubdata, off + WITHDRAWAL_L1, 20)));
-        uint64 amount = uint64(_uint(pubdata, off + WITHDRAWAL_AMOUNT, 8));
+        uint32 account = uint32(_uint(pubdata, off + WITHDRAWAL_ACCOUNT, WITHDRAWAL_ACCOUNT_BYTES));
+        address l1 = address(uint160(_uint(pubdata, off + WITHDRAWAL_L1, WITHDRAWAL_L1_BYTES)));
+        uint64 amount = uint64(_uint(pubdata, off + WITHDRAWAL_AMOUNT, WITHDRAWAL_AMOUNT_BYTES));
         claimable[l1] += amount;
         c.withdrawn += amount;
         emit WithdrawalCredited(c.batchNumber, account, l1, amount);
@@ -1078,13 +1008,14 @@ contract Rollup {
     /// allows, or 0 on a listed ground of refusal): the contract only bounds it by the amount
     /// asked, and credits it to the requester.
     function _answerForced(bytes calldata pubdata, uint256 off, Cursor memory c) private {
-        uint64 index = uint64(_uint(pubdata, off + FORCED_INDEX, 8));
+        uint64 index = uint64(_uint(pubdata, off + FORCED_WITHDRAWAL_INDEX, FORCED_WITHDRAWAL_INDEX_BYTES));
         if (index != c.nextForced || index >= forcedCount) revert ForcedOutOfOrder(c.nextForced, index);
         ForcedRequest storage req = forcedRequests[index];
-        uint32 account = uint32(_uint(pubdata, off + FORCED_ACCOUNT, 4));
-        address requester = address(uint160(_uint(pubdata, off + FORCED_REQUESTER, 20)));
-        uint64 amount = uint64(_uint(pubdata, off + FORCED_AMOUNT, 8));
-        uint64 paid = uint64(_uint(pubdata, off + FORCED_PAID, 8));
+        uint32 account = uint32(_uint(pubdata, off + FORCED_WITHDRAWAL_ACCOUNT, FORCED_WITHDRAWAL_ACCOUNT_BYTES));
+        address requester =
+            address(uint160(_uint(pubdata, off + FORCED_WITHDRAWAL_REQUESTER, FORCED_WITHDRAWAL_REQUESTER_BYTES)));
+        uint64 amount = uint64(_uint(pubdata, off + FORCED_WITHDRAWAL_AMOUNT, FORCED_WITHDRAWAL_AMOUNT_BYTES));
+        uint64 paid = uint64(_uint(pubdata, off + FORCED_WITHDRAWAL_PAID, FORCED_WITHDRAWAL_PAID_BYTES));
         if (account != req.account || requester != req.requester || amount != req.amount || paid > amount) {
             revert ForcedMismatch();
         }
@@ -1102,15 +1033,16 @@ contract Rollup {
     /// owner (the state machine raised the order floor), 0 if the account does not exist or has
     /// another owner. Nothing moves on L1 either way; the answer only clears the request.
     function _answerForcedCancel(bytes calldata pubdata, uint256 off, Cursor memory c) private {
-        uint64 index = uint64(_uint(pubdata, off + FORCED_CANCEL_INDEX, 8));
+        uint64 index = uint64(_uint(pubdata, off + FORCED_CANCEL_INDEX, FORCED_CANCEL_INDEX_BYTES));
         if (index != c.nextForcedCancel || index >= forcedCancelCount) {
             revert ForcedCancelOutOfOrder(c.nextForcedCancel, index);
         }
         ForcedCancel storage req = forcedCancels[index];
-        uint32 account = uint32(_uint(pubdata, off + FORCED_CANCEL_ACCOUNT, 4));
-        address requester = address(uint160(_uint(pubdata, off + FORCED_CANCEL_REQUESTER, 20)));
-        uint64 orderId = uint64(_uint(pubdata, off + FORCED_CANCEL_ORDER_ID, 8));
-        uint256 served = _uint(pubdata, off + FORCED_CANCEL_SERVED, 1);
+        uint32 account = uint32(_uint(pubdata, off + FORCED_CANCEL_ACCOUNT, FORCED_CANCEL_ACCOUNT_BYTES));
+        address requester =
+            address(uint160(_uint(pubdata, off + FORCED_CANCEL_REQUESTER, FORCED_CANCEL_REQUESTER_BYTES)));
+        uint64 orderId = uint64(_uint(pubdata, off + FORCED_CANCEL_ORDER_ID, FORCED_CANCEL_ORDER_ID_BYTES));
+        uint256 served = _uint(pubdata, off + FORCED_CANCEL_SERVED, FORCED_CANCEL_SERVED_BYTES);
         if (account != req.account || requester != req.requester || orderId != req.orderId || served > 1) {
             revert ForcedCancelMismatch();
         }
@@ -1130,21 +1062,21 @@ contract Rollup {
             c.nextForcedTrade = forcedTradesAnswered;
             c.forcedTradeLoaded = true;
         }
-        uint64 index = uint64(_uint(pubdata, off + FORCED_TRADE_INDEX, 8));
+        uint64 index = uint64(_uint(pubdata, off + FORCED_TRADE_INDEX, FORCED_TRADE_INDEX_BYTES));
         if (index != c.nextForcedTrade || index >= forcedTradeCount) {
             revert ForcedTradeOutOfOrder(c.nextForcedTrade, index);
         }
         ForcedTrade storage req = forcedTrades[index];
-        uint256 served = _uint(pubdata, off + FORCED_TRADE_SERVED, 1);
+        uint256 served = _uint(pubdata, off + FORCED_TRADE_SERVED, FORCED_TRADE_SERVED_BYTES);
         if (
-            _uint(pubdata, off + FORCED_TRADE_ACCOUNT_A, 4) != req.accountA
-                || _uint(pubdata, off + FORCED_TRADE_ACCOUNT_B, 4) != req.accountB
-                || _uint(pubdata, off + FORCED_TRADE_REQUESTER, 20) != uint160(req.requester)
-                || _uint(pubdata, off + FORCED_TRADE_SIGNER, 20) != uint160(req.signer)
-                || _uint(pubdata, off + FORCED_TRADE_MARKET, 1) != req.market
-                || _uint(pubdata, off + FORCED_TRADE_A_BUYS, 1) != (req.aBuys ? 1 : 0)
-                || _uint(pubdata, off + FORCED_TRADE_SIZE, 8) != req.size
-                || _uint(pubdata, off + FORCED_TRADE_PRICE, 8) != req.price || served > 1
+            _uint(pubdata, off + FORCED_TRADE_ACCOUNT_A, FORCED_TRADE_ACCOUNT_A_BYTES) != req.accountA
+                || _uint(pubdata, off + FORCED_TRADE_ACCOUNT_B, FORCED_TRADE_ACCOUNT_B_BYTES) != req.accountB
+                || _uint(pubdata, off + FORCED_TRADE_REQUESTER, FORCED_TRADE_REQUESTER_BYTES) != uint160(req.requester)
+                || _uint(pubdata, off + FORCED_TRADE_SIGNER, FORCED_TRADE_SIGNER_BYTES) != uint160(req.signer)
+                || _uint(pubdata, off + FORCED_TRADE_MARKET, FORCED_TRADE_MARKET_BYTES) != req.market
+                || _uint(pubdata, off + FORCED_TRADE_A_BUYS, FORCED_TRADE_A_BUYS_BYTES) != (req.aBuys ? 1 : 0)
+                || _uint(pubdata, off + FORCED_TRADE_SIZE, FORCED_TRADE_SIZE_BYTES) != req.size
+                || _uint(pubdata, off + FORCED_TRADE_PRICE, FORCED_TRADE_PRICE_BYTES) != req.price || served > 1
         ) revert ForcedTradeMismatch();
         c.nextForcedTrade = index + 1;
         emit ForcedTradeAnswered(index, req.accountA, req.accountB, served == 1);
@@ -1152,11 +1084,11 @@ contract Rollup {
 
     /// `0x04 | u8 market | u64 price` or `0x05 | u8 market | i64 funding index`
     function _updateMarket(bytes calldata pubdata, uint256 off, uint8 kind) private {
-        uint256 market = _uint(pubdata, off + MARKET_ID, 1);
+        uint256 market = _uint(pubdata, off + MARKET_ID, MARKET_ID_BYTES);
         if (market >= marketCount) revert UnknownMarket(market);
         // An 8-byte field: exactly a u64 (a price) or the bit pattern of an i64 (an index).
         // forge-lint: disable-next-line(unsafe-typecast)
-        uint64 value = uint64(_uint(pubdata, off + MARKET_VALUE, 8));
+        uint64 value = uint64(_uint(pubdata, off + MARKET_VALUE, MARKET_VALUE_BYTES));
         if (kind == KIND_MARK_PRICE) {
             markets[market].markPrice = value;
             emit MarkPriceUpdated(market, value);

@@ -289,12 +289,13 @@ pub struct BlobClaim {
 
 impl BlobClaim {
     /// `32 versioned hash | 16 z | 32 y`, big-endian.
-    pub const LEN: usize = 80;
+    pub const LEN: usize = crate::layout::BLOB_CLAIM.len();
 
     pub fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.versioned_hash);
-        out.extend_from_slice(&self.z.to_be_bytes());
-        out.extend_from_slice(&self.y);
+        crate::layout::Writer::new(&crate::layout::BLOB_CLAIM, out)
+            .put("VERSIONED_HASH", &self.versioned_hash)
+            .put("Z", &self.z.to_be_bytes())
+            .put("Y", &self.y);
     }
 }
 

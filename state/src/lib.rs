@@ -30,6 +30,7 @@ pub mod eddsa;
 pub mod exit;
 pub mod field;
 pub mod funding;
+pub mod layout;
 pub mod leaf;
 pub mod margin;
 pub mod market;

@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::blob::BlobClaim;
 use crate::domain::SigningDomain;
 use crate::field::{fr_to_be_bytes, Fr};
+use crate::layout::{self, Writer};
 use crate::tx::Kind;
 use crate::units::Timestamp;
 
@@ -110,9 +111,10 @@ impl Record {
         match self {
             Record::Data(d) => d.encode(out),
             Record::NoOp(len) => {
-                let rest = len.saturating_sub(3);
-                out.push(PubData::NOOP);
-                out.extend_from_slice(&(rest as u16).to_be_bytes());
+                let rest = len.saturating_sub(layout::NOOP.len());
+                Writer::new(&layout::NOOP, out)
+                    .put("KIND", &[PubData::NOOP])
+                    .put("REST", &(rest as u16).to_be_bytes());
                 out.resize(out.len() + rest, 0);
             }
         }
@@ -146,7 +148,7 @@ pub struct BatchPublicData {
 impl BatchPublicData {
     /// `32 old root | 32 new root | 8 batch number | 8 timestamp | 8 chain id | 20 rollup |
     /// 16 rho | 4 record bytes`.
-    pub const HEADER_LEN: usize = 128;
+    pub const HEADER_LEN: usize = layout::HEADER.len();
 
     /// The transactions' records, without the no-ops.
     pub fn data(&self) -> impl Iterator<Item = &PubData> {
@@ -168,15 +170,20 @@ impl BatchPublicData {
         let mut out = Vec::with_capacity(
             Self::HEADER_LEN + records.len() + 4 + BlobClaim::LEN * self.blobs.len(),
         );
-        out.extend_from_slice(&fr_to_be_bytes(&self.old_root));
-        out.extend_from_slice(&fr_to_be_bytes(&self.new_root));
-        out.extend_from_slice(&self.batch_number.to_be_bytes());
-        out.extend_from_slice(&self.timestamp.get().to_be_bytes());
-        out.extend_from_slice(&self.domain.header_bytes());
-        out.extend_from_slice(&self.rho.to_be_bytes());
-        out.extend_from_slice(&(records.len() as u32).to_be_bytes());
+        let domain = self.domain.header_bytes();
+        let (chain_id, rollup) = domain.split_at(layout::HEADER.width("CHAIN_ID"));
+        Writer::new(&layout::HEADER, &mut out)
+            .put("OLD_ROOT", &fr_to_be_bytes(&self.old_root))
+            .put("NEW_ROOT", &fr_to_be_bytes(&self.new_root))
+            .put("BATCH_NUMBER", &self.batch_number.to_be_bytes())
+            .put("TIMESTAMP", &self.timestamp.get().to_be_bytes())
+            .put("CHAIN_ID", chain_id)
+            .put("ROLLUP", rollup)
+            .put("RHO", &self.rho.to_be_bytes())
+            .put("RECORD_BYTES", &(records.len() as u32).to_be_bytes());
         out.extend_from_slice(&records);
-        out.extend_from_slice(&(self.blobs.len() as u32).to_be_bytes());
+        Writer::new(&layout::BLOBS, &mut out)
+            .put("COUNT", &(self.blobs.len() as u32).to_be_bytes());
         for b in &self.blobs {
             b.encode(&mut out);
         }
@@ -210,6 +217,7 @@ pub enum PublicDataError {
 impl PublicDataView {
     /// Reads `bytes` (`BatchPublicData::to_bytes`), checking the layout the L1 checks.
     pub fn parse(bytes: &[u8]) -> Result<Self, PublicDataError> {
+        use layout::{BLOBS, BLOB_CLAIM, HEADER};
         let bad = || PublicDataError::Length(bytes.len());
         let h = BatchPublicData::HEADER_LEN;
         if bytes.len() < h + 4 {
@@ -222,33 +230,37 @@ impl PublicDataView {
             crate::field::fr_from_be_bytes(&bytes[at..at + 32].try_into().expect("32 bytes"))
                 .map_err(|_| PublicDataError::Root(name))
         };
-        let records_end = h + u32_at(h - 4);
-        if bytes.len() < records_end + 4 {
+        let records_end = h + u32_at(HEADER.offset("RECORD_BYTES"));
+        if bytes.len() < records_end + BLOBS.len() {
             return Err(bad());
         }
-        let count = u32_at(records_end);
-        let claims = records_end + 4;
+        let count = u32_at(records_end + BLOBS.offset("COUNT"));
+        let claims = records_end + BLOBS.len();
         if bytes.len() != claims + count * BlobClaim::LEN {
             return Err(bad());
         }
         let blobs = bytes[claims..]
             .chunks(BlobClaim::LEN)
-            .map(|c| BlobClaim {
-                versioned_hash: c[..32].try_into().expect("32 bytes"),
-                z: u128::from_be_bytes(c[32..48].try_into().expect("16 bytes")),
-                y: c[48..].try_into().expect("32 bytes"),
+            .map(|c| {
+                let at = |name| &c[BLOB_CLAIM.offset(name)..][..BLOB_CLAIM.width(name)];
+                BlobClaim {
+                    versioned_hash: at("VERSIONED_HASH").try_into().expect("32 bytes"),
+                    z: u128::from_be_bytes(at("Z").try_into().expect("16 bytes")),
+                    y: at("Y").try_into().expect("32 bytes"),
+                }
             })
             .collect();
+        let at = |name| &bytes[HEADER.offset(name)..][..HEADER.width(name)];
         Ok(PublicDataView {
-            old_root: root(0, "old")?,
-            new_root: root(32, "new")?,
-            batch_number: u64_at(64),
-            timestamp: u64_at(72),
+            old_root: root(HEADER.offset("OLD_ROOT"), "old")?,
+            new_root: root(HEADER.offset("NEW_ROOT"), "new")?,
+            batch_number: u64_at(HEADER.offset("BATCH_NUMBER")),
+            timestamp: u64_at(HEADER.offset("TIMESTAMP")),
             domain: SigningDomain {
-                chain_id: u64_at(80),
-                rollup: crate::units::L1Address(bytes[88..108].try_into().expect("20 bytes")),
+                chain_id: u64_at(HEADER.offset("CHAIN_ID")),
+                rollup: crate::units::L1Address(at("ROLLUP").try_into().expect("20 bytes")),
             },
-            rho: u128::from_be_bytes(bytes[108..124].try_into().expect("16 bytes")),
+            rho: u128::from_be_bytes(at("RHO").try_into().expect("16 bytes")),
             records: bytes[h..records_end].to_vec(),
             blobs,
         })

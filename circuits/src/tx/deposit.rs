@@ -37,7 +37,8 @@ use crate::batch::BatchVar;
 use crate::eddsa::PublicKeyVar;
 use crate::eq::{conditional_enforce_equal, conditional_enforce_not_equal};
 use crate::funding::PositionVar;
-use crate::pubdata::uint_be_bytes;
+use zkperp_state::layout::DEPOSIT;
+use crate::pubdata::FieldsVar;
 use crate::units::{
     enforce_bits_at_most, enforce_canonical_bits, enforce_signed_bits, enforce_unsigned_bits,
     two_pow,
@@ -178,12 +179,15 @@ pub fn execute_deposit(
         Boolean::FALSE,
         Boolean::FALSE,
     ]);
-    let mut body = uint_be_bytes(&enabled.select(&index, &zero)?, 8)?;
-    body.extend(uint_be_bytes(&enabled.select(&l1_address, &zero)?, 20)?);
-    // The packed key in its own byte order (little-endian y, sign in the last byte's top bit).
-    body.extend(key_bits.chunks(8).map(UInt8::from_bits_le));
-    body.extend(uint_be_bytes(&enabled.select(&target, &zero)?, 4)?);
-    body.extend(uint_be_bytes(&enabled.select(&amount, &zero)?, 8)?);
+    let body = FieldsVar::body(&DEPOSIT)
+        .uint("INDEX", &enabled.select(&index, &zero)?)?
+        .uint("L1", &enabled.select(&l1_address, &zero)?)?
+        // The packed key in its own byte order (little-endian y, sign in the last byte's top
+        // bit).
+        .bytes("KEY", key_bits.chunks(8).map(UInt8::from_bits_le).collect())
+        .uint("ACCOUNT", &enabled.select(&target, &zero)?)?
+        .uint("AMOUNT", &enabled.select(&amount, &zero)?)?
+        .finish();
     b.record_with_kind(kind, body, enabled)
 }
 

@@ -9,10 +9,7 @@
 //! The account's leaf, or its empty slot, is proven under the current root, so a refusal shows
 //! why it is justified, and a served request cannot be published as refused.
 
-use ark_r1cs_std::{
-    boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar,
-    uint8::UInt8,
-};
+use ark_r1cs_std::{boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar};
 use ark_relations::gr1cs::SynthesisError;
 use zkperp_state::batch::{AppliedTx, SealedBatch};
 use zkperp_state::pubdata::PubData;
@@ -24,7 +21,8 @@ use zkperp_state::Fr;
 use crate::batch::BatchVar;
 use crate::leaf::AccountLeafVar;
 use crate::margin::is_nonnegative;
-use crate::pubdata::uint_be_bytes;
+use zkperp_state::layout::FORCED_CANCEL;
+use crate::pubdata::{byte_of_bits, FieldsVar};
 use crate::tx::Gadget;
 use crate::witness::{dummy_account, read_witness, AccountWitness, ReceiptError};
 
@@ -63,13 +61,13 @@ pub fn execute_forced_cancel(
     b.access(&account, &named.real, (&exists, &leaf), (&exists, &after))?;
 
     let zero = FpVar::zero();
-    let mut body = uint_be_bytes(&enabled.select(&index, &zero)?, 8)?;
-    body.extend(uint_be_bytes(&enabled.select(&account, &zero)?, 4)?);
-    body.extend(uint_be_bytes(&enabled.select(&requester, &zero)?, 20)?);
-    body.extend(uint_be_bytes(&enabled.select(&order_id, &zero)?, 8)?);
-    let mut served_bits = vec![served];
-    served_bits.resize(8, Boolean::FALSE);
-    body.push(UInt8::from_bits_le(&served_bits));
+    let body = FieldsVar::body(&FORCED_CANCEL)
+        .uint("INDEX", &enabled.select(&index, &zero)?)?
+        .uint("ACCOUNT", &enabled.select(&account, &zero)?)?
+        .uint("REQUESTER", &enabled.select(&requester, &zero)?)?
+        .uint("ORDER_ID", &enabled.select(&order_id, &zero)?)?
+        .bytes("SERVED", vec![byte_of_bits(&[served])])
+        .finish();
     b.record(ForcedCancelRecord::KIND, body, enabled)
 }
 

@@ -29,7 +29,7 @@ use zkperp_state::pubdata::PubData;
 use zkperp_state::state::StateConfig;
 use zkperp_state::tx::forced_trade::{ForcedTrade, ForcedTradeRecord, L1ForcedTrade};
 use zkperp_state::units::{
-    AccountId, BaseLots, Collateral, L1Address, MarketId, PriceTicks, MARKET_ID_BITS,
+    AccountId, BaseLots, Collateral, L1Address, MarketId, PriceTicks,
 };
 use zkperp_state::Fr;
 
@@ -39,7 +39,8 @@ use crate::eq::conditional_enforce_not_equal;
 use crate::funding::settle_funding;
 use crate::margin::{is_risk_reducing, is_well_margined, margin_summary};
 use crate::market::{market_selector, select_by, select_param};
-use crate::pubdata::{byte_of_bits, uint_be_bytes};
+use zkperp_state::layout::FORCED_TRADE;
+use crate::pubdata::{byte_of_bits, FieldsVar};
 use crate::tx::Gadget;
 use crate::units::is_signed_within;
 use crate::witness::{account_witness, dummy_account, read_witness, AccountWitness, ReceiptError};
@@ -125,16 +126,18 @@ pub fn execute_forced_trade(
     }
 
     let gate = |x: &FpVar<Fr>| enabled.select(x, &zero);
-    let mut body = uint_be_bytes(&gate(&index)?, 8)?;
-    body.extend(uint_be_bytes(&gate(&account_a)?, 4)?);
-    body.extend(uint_be_bytes(&gate(&account_b)?, 4)?);
-    body.extend(uint_be_bytes(&gate(&requester)?, 20)?);
-    body.extend(uint_be_bytes(&gate(&signer)?, 20)?);
-    body.extend(uint_be_bytes(&gate(&market)?, (MARKET_ID_BITS / 8) as usize)?);
-    body.push(byte_of_bits(&[enabled & &a_buys]));
-    body.extend(uint_be_bytes(&gate(&size)?, 8)?);
-    body.extend(uint_be_bytes(&gate(&price)?, 8)?);
-    body.push(byte_of_bits(&[served]));
+    let body = FieldsVar::body(&FORCED_TRADE)
+        .uint("INDEX", &gate(&index)?)?
+        .uint("ACCOUNT_A", &gate(&account_a)?)?
+        .uint("ACCOUNT_B", &gate(&account_b)?)?
+        .uint("REQUESTER", &gate(&requester)?)?
+        .uint("SIGNER", &gate(&signer)?)?
+        .uint("MARKET", &gate(&market)?)?
+        .bytes("A_BUYS", vec![byte_of_bits(&[enabled & &a_buys])])
+        .uint("SIZE", &gate(&size)?)?
+        .uint("PRICE", &gate(&price)?)?
+        .bytes("SERVED", vec![byte_of_bits(&[served])])
+        .finish();
     b.record(ForcedTradeRecord::KIND, body, enabled)
 }
 

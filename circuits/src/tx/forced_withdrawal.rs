@@ -37,7 +37,8 @@ use crate::leaf::AccountLeafVar;
 use crate::eq::conditional_enforce_equal;
 use crate::funding::settle_funding;
 use crate::margin::{is_nonnegative, margin_summary};
-use crate::pubdata::uint_be_bytes;
+use zkperp_state::layout::FORCED_WITHDRAWAL;
+use crate::pubdata::FieldsVar;
 use crate::units::{conditional_enforce_unsigned_bits, two_pow};
 
 /// `|D| < 2^121` (`D = TV * 10^6 - TR * 10^6` less a payment below 2^63 * 10^6): 122-bit
@@ -98,11 +99,13 @@ pub fn execute_forced_withdrawal(
     let after = AccountLeafVar::select_state(&pays, &paid_out, &leaf)?;
     b.access(&account, &named.real, (&exists, &leaf), (&exists, &after))?;
 
-    let mut body = uint_be_bytes(&enabled.select(&index, &zero)?, 8)?;
-    body.extend(uint_be_bytes(&enabled.select(&account, &zero)?, 4)?);
-    body.extend(uint_be_bytes(&enabled.select(&requester, &zero)?, 20)?);
-    body.extend(uint_be_bytes(&enabled.select(&amount, &zero)?, 8)?);
-    body.extend(uint_be_bytes(&enabled.select(&paid, &zero)?, 8)?);
+    let body = FieldsVar::body(&FORCED_WITHDRAWAL)
+        .uint("INDEX", &enabled.select(&index, &zero)?)?
+        .uint("ACCOUNT", &enabled.select(&account, &zero)?)?
+        .uint("REQUESTER", &enabled.select(&requester, &zero)?)?
+        .uint("AMOUNT", &enabled.select(&amount, &zero)?)?
+        .uint("PAID", &enabled.select(&paid, &zero)?)?
+        .finish();
     b.record(
         zkperp_state::tx::forced_withdrawal::ForcedWithdrawalRecord::KIND,
         body,

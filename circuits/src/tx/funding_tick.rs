@@ -17,7 +17,8 @@ use crate::witness::ReceiptError;
 use crate::batch::BatchVar;
 use crate::eq::conditional_enforce_not_equal;
 use crate::market::{market_selector, select_by, select_constant, MarketStateVar};
-use crate::pubdata::{le_bits_to_be_bytes, uint_be_bytes};
+use zkperp_state::layout::MARKET;
+use crate::pubdata::{le_bits_to_be_bytes, FieldsVar};
 use crate::units::{
     conditional_enforce_unsigned_bits, enforce_signed_bits, enforce_unsigned_bits, two_pow,
 };
@@ -80,11 +81,13 @@ pub fn execute_funding_tick(
     // The index in two's complement: the bits of `index + 2^63` with the top bit flipped (and
     // all zero in a disabled slot).
     let zero = FpVar::zero();
-    let mut body = uint_be_bytes(&enabled.select(&market, &zero)?, 1)?;
     let shifted = enabled.select(&(&index + two_pow(63)), &zero)?;
     let mut index_bits = enforce_unsigned_bits(&shifted, 64)?;
     index_bits[63] = &index_bits[63] ^ enabled;
-    body.extend(le_bits_to_be_bytes(&index_bits));
+    let body = FieldsVar::body(&MARKET)
+        .uint("ID", &enabled.select(&market, &zero)?)?
+        .bytes("VALUE", le_bits_to_be_bytes(&index_bits))
+        .finish();
     b.record(
         zkperp_state::tx::funding_tick::FundingIndexRecord::KIND,
         body,

@@ -32,7 +32,8 @@ use crate::eddsa::{PublicKeyVar, SignatureVar};
 use crate::eq::{conditional_enforce_equal, conditional_enforce_not_equal, enforce_equal};
 use crate::market::{market_selector, select_by, select_constant, MarketStateVar};
 use crate::poseidon::poseidon;
-use crate::pubdata::uint_be_bytes;
+use zkperp_state::layout::MARKET;
+use crate::pubdata::FieldsVar;
 use crate::units::{conditional_enforce_unsigned_bits, enforce_unsigned_bits, two_pow};
 use crate::witness::max_quorum;
 
@@ -170,8 +171,10 @@ pub fn execute_oracle_tick(
     b.markets = markets;
 
     let zero = FpVar::zero();
-    let mut body = uint_be_bytes(&enabled.select(&market, &zero)?, 1)?;
-    body.extend(uint_be_bytes(&enabled.select(&median, &zero)?, 8)?);
+    let body = FieldsVar::body(&MARKET)
+        .uint("ID", &enabled.select(&market, &zero)?)?
+        .uint("VALUE", &enabled.select(&median, &zero)?)?
+        .finish();
     b.record(
         zkperp_state::tx::oracle_tick::MarkPriceRecord::KIND,
         body,

@@ -22,7 +22,8 @@ use crate::margin::{
     conditional_enforce_fresh_marks, conditional_enforce_margin_rule, margin_summary,
 };
 use crate::poseidon::poseidon;
-use crate::pubdata::uint_be_bytes;
+use zkperp_state::layout::WITHDRAWAL;
+use crate::pubdata::FieldsVar;
 use crate::units::{enforce_signed_bits, enforce_unsigned_bits, two_pow};
 use crate::witness::{account_witness, dummy_account, dummy_key, AccountWitness};
 
@@ -73,12 +74,11 @@ pub fn execute_withdrawal(
 
     // The record, zero when disabled (apart from what `record` puts there).
     let zero = FpVar::zero();
-    let mut body = uint_be_bytes(&enabled.select(&account, &zero)?, 4)?;
-    body.extend(uint_be_bytes(
-        &enabled.select(&new_leaf.l1_address, &zero)?,
-        20,
-    )?);
-    body.extend(uint_be_bytes(&enabled.select(&amount, &zero)?, 8)?);
+    let body = FieldsVar::body(&WITHDRAWAL)
+        .uint("ACCOUNT", &enabled.select(&account, &zero)?)?
+        .uint("L1", &enabled.select(&new_leaf.l1_address, &zero)?)?
+        .uint("AMOUNT", &enabled.select(&amount, &zero)?)?
+        .finish();
     b.record(
         zkperp_state::tx::withdrawal::WithdrawalRecord::KIND,
         body,

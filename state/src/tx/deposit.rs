@@ -11,6 +11,7 @@
 //! amount claimable by the depositor. Without this, one unusable deposit would block the queue,
 //! and every deposit behind it, until a freeze.
 
+use crate::layout::{Writer, DEPOSIT};
 use serde::{Deserialize, Serialize};
 
 use crate::eddsa::PublicKey;
@@ -160,7 +161,7 @@ impl DepositRecord {
 }
 
 impl L1Record for DepositRecord {
-    const LEN: usize = 73;
+    const LEN: usize = DEPOSIT.len();
     fn kind_byte(&self) -> u8 {
         if self.credited {
             Self::CREDITED
@@ -169,12 +170,13 @@ impl L1Record for DepositRecord {
         }
     }
     fn encode(&self, out: &mut Vec<u8>) {
-        out.push(self.kind_byte());
-        out.extend_from_slice(&self.index.to_be_bytes());
-        out.extend_from_slice(&self.l1_address.0);
-        out.extend_from_slice(&self.public_key);
-        out.extend_from_slice(&self.account.wire().to_be_bytes());
-        out.extend_from_slice(&self.amount.get().to_be_bytes());
+        Writer::new(&DEPOSIT, out)
+            .put("KIND", &[self.kind_byte()])
+            .put("INDEX", &self.index.to_be_bytes())
+            .put("L1", &self.l1_address.0)
+            .put("KEY", &self.public_key)
+            .put("ACCOUNT", &self.account.wire().to_be_bytes())
+            .put("AMOUNT", &self.amount.get().to_be_bytes());
     }
 }
 

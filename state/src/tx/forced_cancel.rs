@@ -11,6 +11,7 @@
 //! is what a wallet that numbers its orders in sequence means by "every order I have made".
 //! An order the sequencer already filled stays filled; a partly filled one fills no further.
 
+use crate::layout::{Writer, FORCED_CANCEL};
 use serde::{Deserialize, Serialize};
 
 use crate::merkle::NodeStore;
@@ -91,17 +92,18 @@ impl ForcedCancelRecord {
 }
 
 impl L1Record for ForcedCancelRecord {
-    const LEN: usize = 42;
+    const LEN: usize = FORCED_CANCEL.len();
     fn kind_byte(&self) -> u8 {
         Self::KIND
     }
     fn encode(&self, out: &mut Vec<u8>) {
-        out.push(Self::KIND);
-        out.extend_from_slice(&self.index.to_be_bytes());
-        out.extend_from_slice(&(self.account.get() as u32).to_be_bytes());
-        out.extend_from_slice(&self.requester.0);
-        out.extend_from_slice(&self.order_id.get().to_be_bytes());
-        out.push(u8::from(self.served));
+        Writer::new(&FORCED_CANCEL, out)
+            .put("KIND", &[Self::KIND])
+            .put("INDEX", &self.index.to_be_bytes())
+            .put("ACCOUNT", &(self.account.get() as u32).to_be_bytes())
+            .put("REQUESTER", &self.requester.0)
+            .put("ORDER_ID", &self.order_id.get().to_be_bytes())
+            .put("SERVED", &[u8::from(self.served)]);
     }
 }
 

@@ -20,6 +20,7 @@
 //! funding settlement that would overflow the balance width (about 9.2 trillion USD) refuses
 //! the request here and makes the batch unprovable there.
 
+use crate::layout::{Writer, FORCED_TRADE};
 use serde::{Deserialize, Serialize};
 
 use crate::funding::settle_funding;
@@ -208,23 +209,24 @@ impl ForcedTradeRecord {
 }
 
 impl L1Record for ForcedTradeRecord {
-    const LEN: usize = 76;
+    const LEN: usize = FORCED_TRADE.len();
     fn kind_byte(&self) -> u8 {
         Self::KIND
     }
     fn encode(&self, out: &mut Vec<u8>) {
         let r = &self.request;
-        out.push(Self::KIND);
-        out.extend_from_slice(&r.index.to_be_bytes());
-        out.extend_from_slice(&(r.account_a.get() as u32).to_be_bytes());
-        out.extend_from_slice(&(r.account_b.get() as u32).to_be_bytes());
-        out.extend_from_slice(&r.requester.0);
-        out.extend_from_slice(&r.signer.0);
-        out.push(r.market.index() as u8);
-        out.push(u8::from(r.a_side == Side::Buy));
-        out.extend_from_slice(&(r.size.get() as u64).to_be_bytes());
-        out.extend_from_slice(&r.price.get().to_be_bytes());
-        out.push(u8::from(self.served));
+        Writer::new(&FORCED_TRADE, out)
+            .put("KIND", &[Self::KIND])
+            .put("INDEX", &r.index.to_be_bytes())
+            .put("ACCOUNT_A", &(r.account_a.get() as u32).to_be_bytes())
+            .put("ACCOUNT_B", &(r.account_b.get() as u32).to_be_bytes())
+            .put("REQUESTER", &r.requester.0)
+            .put("SIGNER", &r.signer.0)
+            .put("MARKET", &[r.market.index() as u8])
+            .put("A_BUYS", &[u8::from(r.a_side == Side::Buy)])
+            .put("SIZE", &(r.size.get() as u64).to_be_bytes())
+            .put("PRICE", &r.price.get().to_be_bytes())
+            .put("SERVED", &[u8::from(self.served)]);
     }
 }
 

@@ -9,6 +9,7 @@
 //! which oracle ticks enter a batch). The outcome is decided by the rules, never chosen by the
 //! sequencer; the circuit proves `paid` maximal.
 
+use crate::layout::{Writer, FORCED_WITHDRAWAL};
 use serde::{Deserialize, Serialize};
 
 use crate::funding::settle_funding;
@@ -133,17 +134,18 @@ impl ForcedWithdrawalRecord {
 }
 
 impl L1Record for ForcedWithdrawalRecord {
-    const LEN: usize = 49;
+    const LEN: usize = FORCED_WITHDRAWAL.len();
     fn kind_byte(&self) -> u8 {
         Self::KIND
     }
     fn encode(&self, out: &mut Vec<u8>) {
-        out.push(Self::KIND);
-        out.extend_from_slice(&self.index.to_be_bytes());
-        out.extend_from_slice(&(self.account.get() as u32).to_be_bytes());
-        out.extend_from_slice(&self.requester.0);
-        out.extend_from_slice(&self.amount.get().to_be_bytes());
-        out.extend_from_slice(&self.paid.get().to_be_bytes());
+        Writer::new(&FORCED_WITHDRAWAL, out)
+            .put("KIND", &[Self::KIND])
+            .put("INDEX", &self.index.to_be_bytes())
+            .put("ACCOUNT", &(self.account.get() as u32).to_be_bytes())
+            .put("REQUESTER", &self.requester.0)
+            .put("AMOUNT", &self.amount.get().to_be_bytes())
+            .put("PAID", &self.paid.get().to_be_bytes());
     }
 }
 

@@ -8,6 +8,7 @@
 //! funding ticks longer than that cannot catch up in one jump. Widths: `|d| * 10^9 < 2^64 * 2^30`
 //! and the cap `< 2^32 * 2^40 * 2^16 * 2^20 = 2^108`, both far inside `u128` and the field.
 
+use crate::layout::{Writer, MARKET};
 use serde::{Deserialize, Serialize};
 
 use crate::merkle::NodeStore;
@@ -95,14 +96,15 @@ impl FundingIndexRecord {
 }
 
 impl L1Record for FundingIndexRecord {
-    const LEN: usize = 10;
+    const LEN: usize = MARKET.len();
     fn kind_byte(&self) -> u8 {
         Self::KIND
     }
     fn encode(&self, out: &mut Vec<u8>) {
-        out.push(Self::KIND);
-        out.push(self.market.get() as u8);
-        out.extend_from_slice(&(self.index.get() as i64).to_be_bytes());
+        Writer::new(&MARKET, out)
+            .put("KIND", &[Self::KIND])
+            .put("ID", &[self.market.get() as u8])
+            .put("VALUE", &(self.index.get() as i64).to_be_bytes());
     }
 }
 

@@ -11,6 +11,7 @@
 //! quote message = Poseidon(tag(OracleQuote), market | price << 8 | timestamp << 48)   (88 bits)
 //! ```
 
+use crate::layout::{Writer, MARKET};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{MessageKind, SigningDomain};
@@ -161,14 +162,15 @@ impl MarkPriceRecord {
 }
 
 impl L1Record for MarkPriceRecord {
-    const LEN: usize = 10;
+    const LEN: usize = MARKET.len();
     fn kind_byte(&self) -> u8 {
         Self::KIND
     }
     fn encode(&self, out: &mut Vec<u8>) {
-        out.push(Self::KIND);
-        out.push(self.market.get() as u8);
-        out.extend_from_slice(&self.price.get().to_be_bytes());
+        Writer::new(&MARKET, out)
+            .put("KIND", &[Self::KIND])
+            .put("ID", &[self.market.get() as u8])
+            .put("VALUE", &self.price.get().to_be_bytes());
     }
 }
 

@@ -3,6 +3,7 @@
 //! does not reduce risk, so that means well margined with initial fractions). The insurance fund
 //! is a system account: no signature withdraws from it.
 
+use crate::layout::{Writer, WITHDRAWAL};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{MessageKind, SigningDomain};
@@ -128,15 +129,16 @@ impl WithdrawalRecord {
 }
 
 impl L1Record for WithdrawalRecord {
-    const LEN: usize = 33;
+    const LEN: usize = WITHDRAWAL.len();
     fn kind_byte(&self) -> u8 {
         Self::KIND
     }
     fn encode(&self, out: &mut Vec<u8>) {
-        out.push(Self::KIND);
-        out.extend_from_slice(&(self.account.get() as u32).to_be_bytes());
-        out.extend_from_slice(&self.l1_address.0);
-        out.extend_from_slice(&self.amount.get().to_be_bytes());
+        Writer::new(&WITHDRAWAL, out)
+            .put("KIND", &[Self::KIND])
+            .put("ACCOUNT", &(self.account.get() as u32).to_be_bytes())
+            .put("L1", &self.l1_address.0)
+            .put("AMOUNT", &self.amount.get().to_be_bytes());
     }
 }
 
