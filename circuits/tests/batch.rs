@@ -211,6 +211,35 @@ fn the_salts_step_with_the_published_rho() {
     assert!(satisfied(consistent(c, &start)), "another rho, published");
 }
 
+/// A decoy (an idle account padded into the table, `State::pad_batch`) is proven like any
+/// entry: opened, its salt stepped, its unchanged leaf published. It has no access, so nothing
+/// may change it: a prover that credits it is refused.
+#[test]
+fn a_decoy_is_refreshed_and_cannot_change() {
+    let (mut f, _) = alone(|_| Vec::new());
+    f.state.begin_batch(ts(START + 120)).expect("begin");
+    let buy = f.order(0, btc(), Side::Buy, 10, 502_000);
+    let sell = f.order(1, btc(), Side::Sell, 6, 500_000);
+    f.apply(Fixture::trade_tx_with_fees(sell, buy, 6, 501_000, 0, 3_000))
+        .expect("trade");
+    let decoy = f.id(2);
+    assert_eq!(f.state.pad_batch([decoy]), 1);
+    let batch = f.state.end_batch().expect("seal");
+    assert!(batch.touched().contains_key(&decoy));
+    let c = circuit_in(&f, &batch, SHAPE);
+    assert!(satisfied(c.clone()), "a padded batch");
+    let mut credited = c.clone();
+    credited.commitment = None;
+    let entry = credited
+        .witness
+        .table
+        .iter_mut()
+        .find(|e| e.id == Some(decoy))
+        .expect("the decoy's entry");
+    entry.after.1.collateral += Fr::from(1u64);
+    assert!(!satisfied(credited), "a decoy credited");
+}
+
 /// The circuit with `edit` applied to its witness and the public input set to whatever that
 /// witness commits to: a dishonest prover publishing data that matches a rule-breaking witness,
 /// so only the rule can refuse it. Edits that change the state get consistent paths for every

@@ -171,6 +171,9 @@ struct Slots {
     /// Accounts whose order floor a forced cancel raised during the command being executed:
     /// their orders below it leave the book when the command ends.
     floors_raised: Vec<AccountId>,
+    /// The secret that draws each sealed batch's decoys (idle accounts refreshed to fill its
+    /// account table, `State::decoys`); `None`: no padding.
+    padding: Option<[u8; 32]>,
 }
 
 /// The L1 queues' cursors: per queued kind, the next index not yet taken in (every queue entry
@@ -298,6 +301,16 @@ impl Slots {
     fn seal<S: NodeStore>(&mut self, state: &mut State<S>) -> Result<(), StateError> {
         self.apply_held(state, SlotKind::Withdrawal);
         self.apply_held(state, SlotKind::CancelOrder);
+        if let Some(secret) = &self.padding {
+            // Every batch lists as many accounts as its table holds: the decoys are idle
+            // accounts, refreshed, indistinguishable from ones that traded (issue 18).
+            let room = self
+                .shape
+                .table_len()
+                .saturating_sub(state.batch_accounts());
+            let decoys = state.decoys(secret, room);
+            state.pad_batch(decoys);
+        }
         let batch = state.end_batch()?;
         self.cost_basis
             .record_all(batch.txs.iter().map(|applied| &applied.tx));
@@ -402,6 +415,7 @@ impl<S: NodeStore> Batcher<S> {
                 cost_basis: CostBasis::default(),
                 cursors: QueueCursors::default(),
                 floors_raised: Vec::new(),
+                padding: None,
             },
         })
     }
@@ -450,6 +464,13 @@ impl<S: NodeStore> Batcher<S> {
         self.slots
             .cost_basis
             .with(log.iter().map(|applied| &applied.tx))
+    }
+
+    /// Pads every batch sealed from now on with decoys drawn by `secret` (see
+    /// `State::decoys`): the sequencer keeps the secret with its journal, so a replay pads
+    /// exactly as the first run did.
+    pub fn set_padding_secret(&mut self, secret: [u8; 32]) {
+        self.slots.padding = Some(secret);
     }
 
     /// Every held transaction with its ticket, in the order it will be applied: by kind in

@@ -86,6 +86,30 @@ impl Journal {
         Ok(Journal { db, next })
     }
 
+    /// The secret that draws each batch's decoys (`Batcher::set_padding_secret`): drawn from
+    /// the OS the first time, then kept (synced) with the journal and its snapshots, so every
+    /// replay pads as the first run did. Never published: with it, anyone could tell the
+    /// decoys from the accounts that traded.
+    pub fn padding_secret(&mut self) -> Result<[u8; 32], JournalError> {
+        const KEY: &[u8] = b"padding-secret";
+        let cf = self
+            .db
+            .cf_handle(crate::snapshot::META_CF)
+            .ok_or(JournalError::MissingColumnFamily)?;
+        if let Some(stored) = self.db.get_cf(cf, KEY)? {
+            return stored.try_into().map_err(|_| JournalError::Corrupt {
+                seq: 0,
+                reason: "the padding secret is not 32 bytes".into(),
+            });
+        }
+        let mut secret = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+        let mut opts = WriteOptions::default();
+        opts.set_sync(true);
+        self.db.put_cf_opt(cf, KEY, secret, &opts)?;
+        Ok(secret)
+    }
+
     /// The number of commands written.
     pub fn len(&self) -> u64 {
         self.next

@@ -153,7 +153,8 @@ impl Sequencer {
         config: &SequencerConfig,
         choice: SnapshotChoice,
     ) -> Result<Opening, SequencerError> {
-        let journal = Journal::open(path)?;
+        let mut journal = Journal::open(path)?;
+        let padding = journal.padding_secret()?;
         let config_json = config.fingerprint();
         let mut skipped = Vec::new();
         let candidates: Vec<SnapshotMeta> = match choice {
@@ -167,7 +168,8 @@ impl Sequencer {
         };
         for meta in candidates.into_iter().rev() {
             match Self::restore(&journal, config, &config_json, &meta) {
-                Ok((batcher, extras)) => {
+                Ok((mut batcher, extras)) => {
+                    batcher.set_padding_secret(padding);
                     return Ok(Opening {
                         journal,
                         batcher,
@@ -176,14 +178,16 @@ impl Sequencer {
                         restored: Some(meta),
                         extras,
                         skipped,
-                    })
+                    });
                 }
                 Err(why) => skipped.push((meta, why)),
             }
         }
+        let mut batcher = config.genesis()?;
+        batcher.set_padding_secret(padding);
         Ok(Opening {
             journal,
-            batcher: config.genesis()?,
+            batcher,
             config_json,
             position: 0,
             restored: None,

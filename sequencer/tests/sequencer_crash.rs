@@ -77,8 +77,10 @@ fn killed_sequencer_restarts_with_every_acknowledged_command() {
         }
         // Reopen: every acknowledged command is in the journal, and replaying exactly up to the
         // last acknowledged one gives what the killed process reported.
-        let journal = Journal::open(&path).expect("journal reopens");
+        let mut journal = Journal::open(&path).expect("journal reopens");
         let commands = journal.read_all().expect("journal reads");
+        // The batches' decoys are drawn by the secret kept with the journal.
+        let secret = journal.padding_secret().expect("the padding secret");
         drop(journal);
         if let Some((last, reported)) = acked.last() {
             assert!(
@@ -87,6 +89,7 @@ fn killed_sequencer_restarts_with_every_acknowledged_command() {
             );
             let stream = CommandStream::new(SEED);
             let mut batcher = stream.sequencer_config().genesis().expect("genesis");
+            batcher.set_padding_secret(secret);
             for (ticket, c) in commands[..=*last as usize].iter().enumerate() {
                 batcher.execute(ticket as u64, c);
             }
@@ -105,11 +108,12 @@ fn killed_sequencer_restarts_with_every_acknowledged_command() {
     // stream did what it is meant to exercise: fills, cancels, refusals, sealed batches that
     // fit the shape.
     let stream = CommandStream::new(SEED);
-    let commands = Journal::open(&path)
-        .expect("journal")
-        .read_all()
-        .expect("reads");
+    let mut journal = Journal::open(&path).expect("journal");
+    let commands = journal.read_all().expect("reads");
+    let secret = journal.padding_secret().expect("the padding secret");
+    drop(journal);
     let mut batcher = stream.sequencer_config().genesis().expect("genesis");
+    batcher.set_padding_secret(secret);
     let (mut fills, mut cancels, mut refused, mut sealed) = (0, 0, 0, 0);
     for (ticket, c) in commands.iter().enumerate() {
         let executed = batcher.execute(ticket as u64, c);

@@ -579,6 +579,71 @@ mod tests {
     /// its key: find its creation, derive the salt, step it through each batch that lists it,
     /// and open its record to exactly the leaf the state holds.
     #[test]
+    fn a_decoy_looks_like_an_account_that_traded() {
+        let mut f = Fixture::new(4);
+        let shape: Shape = "o2-d4-t1-a6".parse().expect("shape");
+        let depth = f.state.config().account_tree_depth;
+        let markets = f.state.config().markets.len();
+        for t in 0..4 {
+            f.deposit(t, 1_000_000_000);
+        }
+        let first = f.state.end_batch().expect("seal 1");
+        f.state.begin_batch(ts(START + 60)).expect("begin");
+        let buy = f.order(0, btc(), crate::order::Side::Buy, 10, 502_000);
+        let sell = f.order(1, btc(), crate::order::Side::Sell, 10, 500_000);
+        f.apply(Fixture::trade_tx(sell, buy, 10, 501_000))
+            .expect("trade");
+        let (decoy, idle) = (f.id(2), f.id(3));
+        let before = f.state.account(decoy).expect("account").leaf.clone();
+        // The draw takes every idle account when they fit; padding skips what it must.
+        let secret = [7u8; 32];
+        assert_eq!(f.state.decoys(&secret, 5), vec![decoy, idle]);
+        let drawn = f.state.decoys(&secret, 1);
+        assert_eq!(drawn.len(), 1);
+        assert_eq!(drawn, f.state.decoys(&secret, 1), "deterministic");
+        assert_eq!(
+            f.state.pad_batch([
+                decoy,
+                f.id(0),
+                AccountId::FEES,
+                AccountId::INSURANCE_FUND,
+                AccountId::new(60).expect("id")
+            ]),
+            1,
+            "only the idle account is added"
+        );
+        let second = f.state.end_batch().expect("seal 2");
+        let payload = second.payload(&shape, depth).expect("payload");
+        // Listed like the traders: a new hash (the salt stepped), a record its owner opens to
+        // the leaf it had, and nothing in the bytes that sets it apart.
+        let record = payload.record(decoy).expect("the decoy is listed");
+        assert_ne!(record.hash, before.hash());
+        assert!(payload.record(idle).is_none());
+        let creation = first
+            .payload(&shape, depth)
+            .expect("payload")
+            .creations
+            .into_iter()
+            .flatten()
+            .find(|c| c.id == decoy)
+            .expect("its creation");
+        let mut follower =
+            Follower::new(&f.traders[2].key, f.traders[2].l1, &creation, 1).expect("salt");
+        for (batch, number) in [(&first, 1), (&second, 2)] {
+            let payload = batch.payload(&shape, depth).expect("payload");
+            follower
+                .follow(number, batch.rho, &payload, markets)
+                .expect("follows");
+        }
+        let (at, opened) = follower.leaf().expect("a leaf");
+        assert_eq!(at, 2);
+        let mut same = before.clone();
+        same.salt = opened.salt;
+        assert_eq!(opened, &same, "unchanged but for its salt");
+        assert_eq!(opened, &f.state.account(decoy).expect("account").leaf);
+    }
+
+    #[test]
     fn an_owner_reads_their_leaf_from_the_payloads_alone() {
         let mut f = Fixture::new(3);
         let shape: Shape = "o2-d3-t1-a6".parse().expect("shape");

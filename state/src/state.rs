@@ -503,6 +503,62 @@ impl<S: NodeStore> State<S> {
         self.batch_touched.len() + usize::from(!self.batch_touched.contains(&AccountId::FEES))
     }
 
+    /// Adds idle accounts to the open batch's account table as decoys (issue 18): at the seal
+    /// each is refreshed like every touched account (its salt stepped, its unchanged leaf
+    /// published under a new hash and a fresh ciphertext), so an observer cannot tell it from
+    /// an account that traded. Ids that do not exist, system accounts (their salts are public)
+    /// and accounts already in the batch are skipped; returns how many were added.
+    pub fn pad_batch(&mut self, ids: impl IntoIterator<Item = AccountId>) -> usize {
+        let mut added = 0;
+        for id in ids {
+            let system = id == AccountId::INSURANCE_FUND || id == AccountId::FEES;
+            if !system && self.accounts.contains_key(&id) && self.batch_touched.insert(id) {
+                added += 1;
+            }
+        }
+        added
+    }
+
+    /// Up to `room` idle accounts (existing, not system, not in the open batch) for the batch
+    /// about to be sealed, drawn by `secret`: all of them when there are no more than `room`,
+    /// else a uniform draw keyed by the secret and the batch number. Deterministic, so a replay
+    /// of the journal pads exactly as the first run did; unpredictable without the secret.
+    pub fn decoys(&self, secret: &[u8; 32], room: usize) -> Vec<AccountId> {
+        use sha2::{Digest, Sha256};
+        let first = 2u64;
+        let idle = |id: &AccountId| {
+            id.index() >= first
+                && !self.batch_touched.contains(id)
+                && self.accounts.contains_key(id)
+        };
+        let count = self.accounts.keys().filter(|id| idle(id)).count();
+        if count <= room {
+            return self.accounts.keys().copied().filter(idle).collect();
+        }
+        let span = self.next_account.saturating_sub(first);
+        let number = self.batches_sealed + 1;
+        let mut chosen = BTreeSet::new();
+        // Rejection sampling over the ids ever made; each draw is independent of the others.
+        for draw in 0u64.. {
+            if chosen.len() == room || draw >= 64 * room as u64 + 64 {
+                break;
+            }
+            let digest = Sha256::new()
+                .chain_update(secret)
+                .chain_update(number.to_be_bytes())
+                .chain_update(draw.to_be_bytes())
+                .finalize();
+            let word = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+            let Ok(id) = AccountId::new(first + word % span) else {
+                continue;
+            };
+            if idle(&id) {
+                chosen.insert(id);
+            }
+        }
+        chosen.into_iter().collect()
+    }
+
     fn note_touched(touched: &mut BTreeSet<AccountId>, receipt: &Receipt) {
         touched.extend(receipt.accounts().map(|(id, _)| id));
     }
