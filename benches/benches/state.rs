@@ -1,6 +1,6 @@
 //! The native state machine's hot paths: Poseidon, EdDSA, a Merkle update at production depth
 //! (32), and applying a trade (two signature checks, funding settlement, margin, five tree
-//! writes) to a state with production tree depths.
+//! writes) to a state with production tree depths, and sealing a batch with and without decoys.
 
 use std::hint::black_box;
 
@@ -13,7 +13,7 @@ use zkperp_state::eddsa::PrivateKey;
 use zkperp_state::merkle::SparseMerkleTree;
 use zkperp_state::order::Side;
 use zkperp_state::poseidon::{poseidon, poseidon_slice};
-use zkperp_state::testkit::{btc, Fixture};
+use zkperp_state::testkit::{btc, ts, Fixture, START};
 use zkperp_state::Fr;
 
 fn bench_poseidon(c: &mut Criterion) {
@@ -92,11 +92,49 @@ fn bench_trade(c: &mut Criterion) {
     g.finish();
 }
 
+/// What padding costs the sequencer (issue 18): sealing a batch with one trade alone, and with
+/// 64 decoys (idle accounts refreshed at the seal), at production depths.
+fn bench_padding(c: &mut Criterion) {
+    const ACCOUNTS: usize = 130;
+    let mut g = c.benchmark_group("seal (one trade, depth 32)");
+    g.sample_size(20);
+    for decoys in [0usize, 64] {
+        let mut f = Fixture::with_depths(ACCOUNTS, 32, 16);
+        for t in 0..ACCOUNTS {
+            f.deposit(t, 1_000_000_000_000);
+        }
+        f.state.end_batch().expect("seal the deposits");
+        let mut batch = 1;
+        g.bench_function(format!("{decoys} decoys"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = std::time::Duration::ZERO;
+                for _ in 0..iters {
+                    batch += 1;
+                    f.state.begin_batch(ts(START + 60 * batch)).expect("begin");
+                    f.set_price(btc(), 500_000);
+                    let maker = f.order(0, btc(), Side::Buy, 10, 500_000);
+                    let taker = f.order(1, btc(), Side::Sell, 10, 500_000);
+                    f.apply(Fixture::trade_tx(maker, taker, 1, 500_000))
+                        .expect("trade");
+                    let start = Instant::now();
+                    let chosen = f.state.decoys(&[7; 32], decoys);
+                    f.state.pad_batch(chosen);
+                    black_box(f.state.end_batch().expect("seal"));
+                    total += start.elapsed();
+                }
+                total
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
     bench_poseidon,
     bench_eddsa,
     bench_merkle,
-    bench_trade
+    bench_trade,
+    bench_padding
 );
 criterion_main!(benches);
