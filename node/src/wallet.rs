@@ -289,6 +289,8 @@ async fn prove_and_register(
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Synced {
     rollup: String,
+    /// The trading key's packed public key and the L1 owner whose accounts these are.
+    owner: String,
     checkpoint: zkperp_state::rebuild::Checkpoint,
     accounts: Vec<zkperp_state::da::Followed>,
 }
@@ -311,6 +313,11 @@ async fn follow_from_l1(
     let owner = L1Address(w.eth()?.address().into_array());
     let markets = network.state.markets.len();
     let rollup = network.rollup.to_string();
+    let whose = format!(
+        "0x{}/{}",
+        hex::encode(key.public_key().pack()),
+        w.eth()?.address()
+    );
     let saved = match dir.map(|d| d.join(SYNCED)) {
         Some(path) if path.exists() => {
             let synced: Synced = serde_json::from_slice(&std::fs::read(&path)?)
@@ -320,6 +327,14 @@ async fn follow_from_l1(
                     "{} follows the rollup {}, not this network's {rollup}",
                     path.display(),
                     synced.rollup
+                );
+            }
+            if !synced.owner.eq_ignore_ascii_case(&whose) {
+                bail!(
+                    "{} holds the accounts of another key or L1 owner ({}): sync into a \
+                     directory of this wallet's own",
+                    path.display(),
+                    synced.owner
                 );
             }
             Some(synced)
@@ -356,6 +371,7 @@ async fn follow_from_l1(
         std::fs::create_dir_all(dir)?;
         let synced = Synced {
             rollup,
+            owner: whose,
             checkpoint: state.checkpoint(),
             accounts: mine.save(),
         };

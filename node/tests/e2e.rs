@@ -595,6 +595,18 @@ fn two_traders_trade_withdraw_and_after_a_freeze_exit_on_their_own() {
             .is_err_and(|e| e.contains("checkpoint of batch")),
         "{refused:?}"
     );
+    // Another wallet's sync directory is refused, not followed with the wrong key.
+    let theirs = wallet(
+        NO_API,
+        &taker_eth,
+        &["--network", network, "sync", "--dir", synced],
+    );
+    assert!(
+        theirs
+            .as_ref()
+            .is_err_and(|e| e.contains("another key or L1 owner")),
+        "{theirs:?}"
+    );
 
     // Each trader proves its exit on its own machine with the API gone: the maker from its
     // sync directory onwards, the taker from genesis. Each registers its value within the

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: UNLICENSED
 pragma solidity 0.8.37;
 
-/// Builds batch public data exactly as `state/src/pubdata.rs` lays it out (big-endian, fixed
-/// width): `32 old root | 32 new root | 8 batch number | 8 timestamp | 8 chain id | 20 rollup
-/// address | 4 record bytes | records | 4 account count | (4 account id | 32 leaf hash) per
-/// account`. Records:
+/// Builds batch public data exactly as the one layout table lays it out (`state/src/layout.rs`,
+/// generated into `src/PubdataLayout.sol`; `test/Layout.t.sol` checks these builders against
+/// it): big-endian, fixed width, `32 old root | 32 new root | 8 batch number | 8 timestamp | 8
+/// chain id | 20 rollup address | 16 rho | 4 record bytes | records | 4 blob count | (32
+/// versioned hash | 16 z | 32 y) per blob`. Records:
 ///   0x01 deposit          u64 index | address l1 | bytes32 packed key | u32 account | u64 amount
 ///   0x06 deposit refunded the same fields as 0x01
 ///   0x02 withdrawal       u32 account | address l1 | u64 amount
