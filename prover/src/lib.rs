@@ -16,6 +16,7 @@
 //! synchronous, to be run on a blocking thread ([`spawn_prover`] does that with std threads).
 
 pub mod export;
+pub mod r1cs;
 
 use std::fs;
 use std::io::Write;
