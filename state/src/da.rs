@@ -575,9 +575,8 @@ mod tests {
     use crate::testkit::*;
     use ark_ff::Field;
 
-    /// The whole native path of a wallet with nothing but the payloads, the headers' rho and
-    /// its key: find its creation, derive the salt, step it through each batch that lists it,
-    /// and open its record to exactly the leaf the state holds.
+    /// A decoy padded into a batch is listed like the accounts that traded: a new hash and a
+    /// record its owner opens to the leaf it had, only its salt stepped.
     #[test]
     fn a_decoy_looks_like_an_account_that_traded() {
         let mut f = Fixture::new(4);
@@ -643,6 +642,9 @@ mod tests {
         assert_eq!(opened, &f.state.account(decoy).expect("account").leaf);
     }
 
+    /// The whole native path of a wallet with nothing but the payloads, the headers' rho and
+    /// its key: find its creation, derive the salt, step it through each batch that lists it,
+    /// and open its record to exactly the leaf the state holds.
     #[test]
     fn an_owner_reads_their_leaf_from_the_payloads_alone() {
         let mut f = Fixture::new(3);
