@@ -15,8 +15,11 @@
 //! corruption. Proving is CPU-bound and long (seconds to minutes): [`BatchProver::prove`] is
 //! synchronous, to be run on a blocking thread ([`spawn_prover`] does that with std threads).
 
+pub mod ceremony;
+pub mod circom;
 pub mod export;
 pub mod r1cs;
+pub mod wtns;
 
 use std::fs;
 use std::io::Write;

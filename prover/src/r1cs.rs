@@ -27,6 +27,9 @@ use ark_relations::gr1cs::{
 };
 use zkperp_state::Fr;
 
+use crate::ceremony::binfile::{self, BinFile, Reader};
+use crate::ceremony::FormatError;
+
 /// A term: a wire and its coefficient.
 pub type Term = (u32, Fr);
 
@@ -40,6 +43,12 @@ pub struct R1cs {
     /// Public inputs (wires `1..=public`).
     pub public: u32,
     pub constraints: Vec<Constraint>,
+}
+
+impl From<FormatError> for R1csError {
+    fn from(e: FormatError) -> Self {
+        R1csError::Format(e.reason)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,6 +71,7 @@ pub enum R1csError {
     TooLarge { what: &'static str, count: usize },
 }
 
+const KIND: &str = ".r1cs";
 const MAGIC: &[u8; 4] = b"r1cs";
 const HEADER: u32 = 1;
 const CONSTRAINTS: u32 = 2;
@@ -160,20 +170,15 @@ impl R1cs {
         let labels: Vec<u8> = (0..u64::from(self.wires))
             .flat_map(u64::to_le_bytes)
             .collect();
-        let mut out = Vec::with_capacity(12 + 3 * 12 + header.len() + body.len() + labels.len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&1u32.to_le_bytes());
-        out.extend_from_slice(&3u32.to_le_bytes());
-        for (kind, section) in [
-            (HEADER, &header),
-            (CONSTRAINTS, &body),
-            (WIRE2LABEL, &labels),
-        ] {
-            out.extend_from_slice(&kind.to_le_bytes());
-            out.extend_from_slice(&(section.len() as u64).to_le_bytes());
-            out.extend_from_slice(section);
-        }
-        out
+        binfile::write(
+            MAGIC,
+            1,
+            &[
+                (HEADER, &header),
+                (CONSTRAINTS, &body),
+                (WIRE2LABEL, &labels),
+            ],
+        )
     }
 
     /// Reads an `.r1cs` file (sections in any order, as the format allows), refusing another
@@ -181,29 +186,8 @@ impl R1cs {
     /// truncation.
     pub fn parse(bytes: &[u8]) -> Result<R1cs, R1csError> {
         let bad = |what: &str| R1csError::Format(what.to_string());
-        let mut r = Reader { bytes, at: 0 };
-        if r.take(4)? != MAGIC {
-            return Err(bad("no r1cs magic"));
-        }
-        if r.u32()? != 1 {
-            return Err(bad("not version 1"));
-        }
-        let count = r.u32()?;
-        let mut sections = std::collections::BTreeMap::new();
-        for _ in 0..count {
-            let kind = r.u32()?;
-            let size = usize::try_from(r.u64()?).map_err(|_| bad("a section too large"))?;
-            sections.insert(kind, r.take(size)?);
-        }
-        if r.at != bytes.len() {
-            return Err(bad("bytes after the last section"));
-        }
-        let mut h = Reader {
-            bytes: sections
-                .get(&HEADER)
-                .ok_or_else(|| bad("no header section"))?,
-            at: 0,
-        };
+        let file = BinFile::parse(KIND, bytes, MAGIC, 1..=1)?;
+        let mut h = Reader::new(KIND, file.section(KIND, HEADER)?);
         let n8 = h.u32()?;
         if n8 as usize != N8 || h.take(N8)? != Fr::MODULUS.to_bytes_le().as_slice() {
             return Err(R1csError::Field { n8 });
@@ -219,12 +203,7 @@ impl R1cs {
         if u64::from(public) + u64::from(private) + 1 > u64::from(wires) {
             return Err(bad("more signals than wires"));
         }
-        let mut c = Reader {
-            bytes: sections
-                .get(&CONSTRAINTS)
-                .ok_or_else(|| bad("no constraints section"))?,
-            at: 0,
-        };
+        let mut c = Reader::new(KIND, file.section(KIND, CONSTRAINTS)?);
         let mut constraints = Vec::with_capacity(m.min(1 << 24));
         for index in 0..m {
             let mut lcs: [Vec<Term>; 3] = Default::default();
@@ -249,11 +228,7 @@ impl R1cs {
             }
             constraints.push(lcs);
         }
-        if c.at != c.bytes.len() {
-            return Err(bad(
-                "the constraints section is longer than its constraints",
-            ));
-        }
+        c.end("constraints")?;
         Ok(R1cs {
             wires,
             public,
@@ -274,35 +249,5 @@ impl R1cs {
         self.constraints
             .iter()
             .position(|[a, b, c]| eval(a) * eval(b) != eval(c))
-    }
-}
-
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], R1csError> {
-        let end = self
-            .at
-            .checked_add(n)
-            .filter(|end| *end <= self.bytes.len())
-            .ok_or_else(|| R1csError::Format("truncated".into()))?;
-        let out = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(out)
-    }
-
-    fn u32(&mut self) -> Result<u32, R1csError> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().expect("4 bytes"),
-        ))
-    }
-
-    fn u64(&mut self) -> Result<u64, R1csError> {
-        Ok(u64::from_le_bytes(
-            self.take(8)?.try_into().expect("8 bytes"),
-        ))
     }
 }
