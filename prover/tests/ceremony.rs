@@ -156,12 +156,6 @@ fn a_new_key_is_byte_for_byte_the_one_snarkjs_makes() {
             parsed.coefficients == zkey.coefficients,
         );
     }
-    // And snarkjs verifies its key (so ours) against the r1cs and the phase 1.
-    let (ok, text) = snarkjs(
-        f.dir.path(),
-        &["zkey", "verify", "exit.r1cs", "final.ptau", "snarkjs.zkey"],
-    );
-    assert!(ok && text.contains("ZKey Ok!"), "{text}");
 }
 
 #[test]
@@ -285,4 +279,191 @@ fn bad_phase_1_and_phase_2_files_are_refused_with_the_check_that_failed() {
     other[alpha_y..alpha_y + 32].copy_from_slice(&[0xff; 32]);
     let e = Zkey::parse(&other).expect_err("modulus").to_string();
     assert!(e.contains("not below the modulus"), "{e}");
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Everything snarkjs printed, without whitespace (its hashes span lines).
+fn squeezed(text: &str) -> String {
+    text.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+#[test]
+fn a_transcript_of_zkperp_and_snarkjs_contributions_and_a_beacon_verifies_in_both() {
+    use zkperp_prover::ceremony::contribute::{contribution_hash, participant_rng};
+    use zkperp_prover::ceremony::verify::{verify, verify_from_init};
+    let f = fixture();
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = |name: &str| dir.path().join(name);
+    let to = |name: &str| path(name).to_str().expect("utf-8").to_string();
+    let ptau_path = f.dir.path().join("final.ptau");
+    let r1cs_path = f.dir.path().join("exit.r1cs");
+    let (ptau_path, r1cs_path) = (
+        ptau_path.to_str().expect("utf-8"),
+        r1cs_path.to_str().expect("utf-8"),
+    );
+    let ptau = Ptau::parse(&f.prepared).expect("parses");
+
+    // Two participants with zkperp around one with snarkjs, then the beacon.
+    let mut key = Zkey::new(&f.r1cs, &ptau).expect("new key");
+    let alice = key
+        .contribute(&mut participant_rng(b"alice's keyboard"), Some("alice"))
+        .expect("alice");
+    std::fs::write(path("1.zkey"), key.to_bytes()).expect("write");
+    let (ok, text) = snarkjs(
+        dir.path(),
+        &[
+            "zkey",
+            "contribute",
+            &to("1.zkey"),
+            &to("2.zkey"),
+            "--name=bob",
+            "-e=bob's dice",
+        ],
+    );
+    assert!(ok, "{text}");
+    let mut key = Zkey::parse(&std::fs::read(path("2.zkey")).expect("read")).expect("parses");
+    assert_eq!(key.contributions.len(), 2);
+    let bob = contribution_hash(&key.contributions[1]);
+    assert!(
+        squeezed(&text).contains(&hex(&bob)),
+        "snarkjs printed bob's hash: {text}"
+    );
+    let carol = key
+        .contribute(&mut participant_rng(b"carol"), Some("carol"))
+        .expect("carol");
+    std::fs::write(path("3.zkey"), key.to_bytes()).expect("write");
+    let beacon_hex = "8b4e3f2a1d0c9b8a7f6e5d4c3b2a19080706050403020100ffeeddccbbaa9988";
+    let beacon_bytes: Vec<u8> = (0..32)
+        .map(|i| u8::from_str_radix(&beacon_hex[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect();
+    let mut ours = key.clone();
+    ours.beacon(&beacon_bytes, 10, Some("beacon"))
+        .expect("beacon");
+    // The beacon is deterministic: snarkjs' beacon over the same key is the same key.
+    let (ok, text) = snarkjs(
+        dir.path(),
+        &[
+            "zkey",
+            "beacon",
+            &to("3.zkey"),
+            &to("4.zkey"),
+            beacon_hex,
+            "10",
+            "--name=beacon",
+        ],
+    );
+    assert!(ok, "{text}");
+    let theirs = Zkey::parse(&std::fs::read(path("4.zkey")).expect("read")).expect("parses");
+    assert_eq!(theirs, ours, "the beacon's draws are snarkjs' draws");
+
+    // Both tools verify the whole transcript, and list the same contribution hashes.
+    let verified = verify(&f.r1cs, &ptau, &ours).expect("verifies");
+    let names: Vec<_> = verified
+        .contributions
+        .iter()
+        .map(|c| c.name.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(names, ["alice", "bob", "carol", "beacon"]);
+    assert_eq!(
+        verified
+            .contributions
+            .iter()
+            .map(|c| c.hash)
+            .collect::<Vec<_>>()[..3],
+        [alice, bob, carol]
+    );
+    assert!(verified.contributions[3].beacon);
+    std::fs::write(path("final.zkey"), ours.to_bytes()).expect("write");
+    let (ok, text) = snarkjs(
+        dir.path(),
+        &["zkey", "verify", r1cs_path, ptau_path, &to("final.zkey")],
+    );
+    assert!(ok && text.contains("ZKey Ok!"), "{text}");
+    for c in &verified.contributions {
+        assert!(squeezed(&text).contains(&hex(&c.hash)), "{text}");
+    }
+
+    // A proof from the final key verifies with its verifying key, here and in snarkjs' export.
+    let pk = ours.proving_key();
+    let proof = Groth16::<Bn254, CircomReduction>::create_random_proof_with_reduction(
+        f.circuit.clone(),
+        &pk,
+        &mut ChaCha20Rng::seed_from_u64(4),
+    )
+    .expect("proof");
+    let inputs = f.circuit.public_inputs.clone().expect("inputs");
+    assert!(zkperp_prover::verify(
+        &ark_groth16::prepare_verifying_key(&pk.vk),
+        &inputs,
+        &proof
+    ));
+    let (ok, text) = snarkjs(
+        dir.path(),
+        &[
+            "zkey",
+            "export",
+            "verificationkey",
+            &to("final.zkey"),
+            &to("vk.json"),
+        ],
+    );
+    assert!(ok, "{text}");
+    let vk: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path("vk.json")).expect("read")).expect("json");
+    let mine = export::snarkjs_verifying_key(&pk.vk);
+    for field in [
+        "vk_alpha_1",
+        "vk_beta_2",
+        "vk_gamma_2",
+        "vk_delta_2",
+        "IC",
+        "nPublic",
+    ] {
+        assert_eq!(vk[field], mine[field], "{field}");
+    }
+
+    // Refused: each with the check that failed.
+    let init = Zkey::new(&f.r1cs, &ptau).expect("new key");
+    let refused = |key: &Zkey| {
+        verify_from_init(&init, key)
+            .expect_err("refused")
+            .to_string()
+    };
+    let mut skipped = ours.clone();
+    skipped.contributions[1].g2_spx = skipped.contributions[0].g2_spx;
+    let e = refused(&skipped);
+    assert!(
+        e.contains("contribution 2 (bob)") && e.contains("proof of knowledge"),
+        "{e}"
+    );
+    let mut unrecorded = key.clone();
+    unrecorded.delta_g1 = (unrecorded.delta_g1 * Fr::from(7u64)).into();
+    unrecorded.delta_g2 = (unrecorded.delta_g2 * Fr::from(7u64)).into();
+    let e = refused(&unrecorded);
+    assert!(e.contains("delta_1 is not the last contribution's"), "{e}");
+    let mut forged = ours.clone();
+    if let zkperp_prover::ceremony::zkey::ContributionKind::Beacon { hash, .. } =
+        &mut forged.contributions[3].kind
+    {
+        hash[0] ^= 1;
+    }
+    let e = refused(&forged);
+    assert!(e.contains("beacon"), "{e}");
+    let mut moved = ours.clone();
+    moved.h[0] = moved.h[1];
+    let e = refused(&moved);
+    assert!(e.contains("H (section 9)"), "{e}");
+    // A key for another circuit (one constraint less).
+    let mut other = f.r1cs.clone();
+    other.constraints.pop();
+    let other = Zkey::new(&other, &ptau).expect("key");
+    let e = refused(&other);
+    assert!(e.contains("not this circuit's"), "{e}");
+    let mut fewer = ours.clone();
+    fewer.public -= 1;
+    let e = refused(&fewer);
+    assert!(e.contains("another circuit"), "{e}");
 }

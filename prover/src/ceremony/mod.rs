@@ -11,8 +11,11 @@
 //! in docs/design/ceremony-formats.md.
 
 pub mod binfile;
+pub mod contribute;
 pub mod points;
 pub mod ptau;
+pub mod rng;
+pub mod verify;
 pub mod zkey;
 
 /// A file that is not what it claims to be: which kind of file and what was wrong.
@@ -47,6 +50,9 @@ pub enum CeremonyError {
         "the .ptau's power {power} is too small: this circuit needs a .ptau of power {needed} or more"
     )]
     PtauTooSmall { power: u32, needed: u32 },
+    /// A transcript check failed: which one, and for which contribution.
+    #[error("the transcript does not verify: {0}")]
+    Verify(String),
     #[error("unsupported: {0}")]
     Unsupported(String),
 }
