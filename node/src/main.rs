@@ -3,8 +3,10 @@
 //! `devnet` runs the whole exchange on one machine (anvil, the contracts, the sequencer, the
 //! prover, the API) in one process. `deploy`, `node`, `oracle` and `prover` are the same parts
 //! as the separate services of a deployment (see deploy/README.md). `wallet` is a trader's
-//! command-line wallet over the API and the L1; `keygen` and `circuit-stats` are tools.
+//! command-line wallet over the API and the L1; `ceremony` runs the trusted setup's phase 2;
+//! `keygen` and `circuit-stats` are tools.
 
+mod ceremony;
 mod circuit_stats;
 mod deploy;
 mod devnet;
@@ -55,6 +57,9 @@ enum Command {
     /// A trader's wallet: deposit, trade, withdraw and claim, and exit after a freeze, through
     /// the API and the L1 RPC.
     Wallet(wallet::WalletArgs),
+    /// The trusted setup as a multi-party ceremony in snarkjs' formats: export a circuit's
+    /// `.r1cs`, prepare a phase 1, then `new`, `contribute`, `beacon`, `verify`, `export`.
+    Ceremony(ceremony::CeremonyArgs),
     /// Create a Baby Jubjub key (circomlibjs-compatible EdDSA-Poseidon) and print it as JSON.
     Keygen {
         /// Use these 32 bytes (64 hex digits) as the private key instead of fresh randomness.
@@ -83,6 +88,7 @@ fn main() -> Result<()> {
         Command::CircuitStats(args) => circuit_stats::run(&args),
         Command::Wallet(args) => wallet::run(args),
         Command::Rebuild(args) => history::run(&args),
+        Command::Ceremony(args) => ceremony::run(&args),
     }
 }
 

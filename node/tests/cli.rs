@@ -204,3 +204,296 @@ fn services_refuse_bad_options_with_a_message() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// `zkperp ceremony` over files, as participants run it: the exit circuit of a small
+/// configuration, a phase 1 begun by snarkjs and prepared by zkperp, two contributions (entropy
+/// piped in) and a beacon, then verify and export; bad input gets a message, never a panic.
+#[test]
+fn ceremony_walks_from_the_r1cs_to_the_verifying_key() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = |name: &str| dir.path().join(name).to_str().expect("utf-8").to_string();
+    let fixture = zkperp_state::testkit::Fixture::with_depths(0, 4, 2);
+    std::fs::write(
+        p("config.json"),
+        serde_json::to_vec(fixture.state.config()).expect("json"),
+    )
+    .expect("write");
+    let ok = |args: &[&str]| {
+        let out = zkperp(args);
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {text}");
+        text
+    };
+    let refused = |args: &[&str], needle: &str| {
+        let out = zkperp(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    };
+    let text = ok(&[
+        "ceremony",
+        "r1cs",
+        "--state-config",
+        &p("config.json"),
+        "--circuit",
+        "exit",
+        "--out",
+        &p("exit.r1cs"),
+    ]);
+    assert!(text.contains("constraints"), "{text}");
+    refused(
+        &[
+            "ceremony",
+            "r1cs",
+            "--state-config",
+            &p("config.json"),
+            "--circuit",
+            "batch",
+            "--out",
+            &p("b.r1cs"),
+        ],
+        "--shape",
+    );
+
+    let snarkjs = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../contracts/node_modules/.bin/snarkjs");
+    for args in [
+        &["powersoftau", "new", "bn128", "12", &p("p0.ptau")][..],
+        &[
+            "powersoftau",
+            "contribute",
+            &p("p0.ptau"),
+            &p("p1.ptau"),
+            "--name=one",
+            "-e=x",
+        ],
+    ] {
+        let out = Command::new(&snarkjs)
+            .args(args)
+            .output()
+            .expect("snarkjs runs");
+        assert!(out.status.success(), "snarkjs {args:?}");
+    }
+    refused(
+        &[
+            "ceremony",
+            "new",
+            "--r1cs",
+            &p("exit.r1cs"),
+            "--ptau",
+            &p("p1.ptau"),
+            "--out",
+            &p("0.zkey"),
+        ],
+        "not prepared",
+    );
+    ok(&[
+        "ceremony",
+        "prepare",
+        "--in",
+        &p("p1.ptau"),
+        "--out",
+        &p("final.ptau"),
+    ]);
+    let text = ok(&[
+        "ceremony",
+        "new",
+        "--r1cs",
+        &p("exit.r1cs"),
+        "--ptau",
+        &p("final.ptau"),
+        "--out",
+        &p("0.zkey"),
+    ]);
+    assert!(text.contains("Circuit Hash"), "{text}");
+
+    // A participant pipes their entropy in.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zkperp"))
+        .args([
+            "ceremony",
+            "contribute",
+            "--in",
+            &p("0.zkey"),
+            "--out",
+            &p("1.zkey"),
+            "--name",
+            "alice",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("zkperp runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"the cat walked on the keyboard\n")
+        .expect("entropy");
+    let out = child.wait_with_output().expect("contribute");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let alice = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(alice.contains("Contribution Hash"), "{alice}");
+    let out = Command::new(env!("CARGO_BIN_EXE_zkperp"))
+        .args([
+            "ceremony",
+            "contribute",
+            "--in",
+            &p("1.zkey"),
+            "--out",
+            &p("x.zkey"),
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("zkperp runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no entropy"));
+    ok(&[
+        "ceremony",
+        "contribute",
+        "--in",
+        &p("1.zkey"),
+        "--out",
+        &p("2.zkey"),
+        "--name",
+        "bob",
+        "--entropy",
+        "dice 4 1 6",
+    ]);
+    refused(
+        &[
+            "ceremony",
+            "beacon",
+            "--in",
+            &p("2.zkey"),
+            "--out",
+            &p("3.zkey"),
+            "--hash",
+            "abc",
+            "--iterations-exp",
+            "10",
+        ],
+        "--hash",
+    );
+    refused(
+        &[
+            "ceremony",
+            "beacon",
+            "--in",
+            &p("2.zkey"),
+            "--out",
+            &p("3.zkey"),
+            "--hash",
+            "ab",
+            "--iterations-exp",
+            "9",
+        ],
+        "10 to 63",
+    );
+    ok(&[
+        "ceremony",
+        "beacon",
+        "--in",
+        &p("2.zkey"),
+        "--out",
+        &p("3.zkey"),
+        "--hash",
+        "0x00aabbcc",
+        "--name",
+        "beacon",
+    ]);
+
+    let text = ok(&[
+        "ceremony",
+        "verify",
+        "--r1cs",
+        &p("exit.r1cs"),
+        "--ptau",
+        &p("final.ptau"),
+        "--zkey",
+        &p("3.zkey"),
+    ]);
+    assert!(text.contains("the transcript verifies"), "{text}");
+    assert!(
+        text.contains("contribution #1 alice") && text.contains("contribution #3 beacon (beacon)"),
+        "{text}"
+    );
+    let alice_hash = alice.lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert!(
+        text.contains(&alice_hash),
+        "the published hash is in the transcript: {text}"
+    );
+    assert!(!text.contains("WARNING"), "{text}");
+    let text = ok(&[
+        "ceremony",
+        "verify",
+        "--r1cs",
+        &p("exit.r1cs"),
+        "--ptau",
+        &p("final.ptau"),
+        "--zkey",
+        &p("0.zkey"),
+    ]);
+    assert!(text.contains("WARNING: no contribution"), "{text}");
+    // The last byte of the file is in the beacon's parameters: the beacon no longer replays.
+    let mut bytes = std::fs::read(p("3.zkey")).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(p("bad.zkey"), &bytes).expect("write");
+    refused(
+        &[
+            "ceremony",
+            "verify",
+            "--r1cs",
+            &p("exit.r1cs"),
+            "--ptau",
+            &p("final.ptau"),
+            "--zkey",
+            &p("bad.zkey"),
+        ],
+        "beacon",
+    );
+    std::fs::write(p("cut.zkey"), &bytes[..1000]).expect("write");
+    refused(
+        &[
+            "ceremony",
+            "export",
+            "--zkey",
+            &p("cut.zkey"),
+            "--out-dir",
+            &p("vk"),
+        ],
+        "truncated",
+    );
+
+    ok(&[
+        "ceremony",
+        "export",
+        "--zkey",
+        &p("3.zkey"),
+        "--out-dir",
+        &p("vk"),
+    ]);
+    let vk: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("vk/verification_key.json")).expect("read"),
+    )
+    .expect("json");
+    assert_eq!(vk["protocol"], "groth16");
+    assert!(vk["nPublic"].as_u64().expect("count") > 0);
+    let args: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("vk/verifier_args.json")).expect("read"),
+    )
+    .expect("json");
+    assert_eq!(
+        args["ic"].as_array().expect("ic").len() as u64,
+        vk["nPublic"].as_u64().expect("n") + 1
+    );
+}
