@@ -65,12 +65,18 @@ pub enum ProverError {
     Unsatisfied(String),
 }
 
-/// Groth16 key generation for `circuit` (circuit-specific: toxic waste from `rng`).
+/// Groth16 in the QAP of snarkjs keys ([`circom::CircomReduction`]): every key, whether a
+/// ceremony's `.zkey` or a development setup's, is proven with the same reduction.
+pub type Snark = Groth16<Bn254, circom::CircomReduction>;
+
+/// A development setup for `circuit`: one party's keys, toxic waste from `rng`. Whoever runs
+/// it could prove anything; a deployment takes its keys from a ceremony instead
+/// ([`ceremony`], docs/CEREMONY.md).
 pub fn setup<C: ConstraintSynthesizer<Fr>>(
     circuit: C,
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<ProvingKey, ProverError> {
-    Ok(Groth16::<Bn254>::generate_random_parameters_with_reduction(
+    Ok(Snark::generate_random_parameters_with_reduction(
         circuit, rng,
     )?)
 }
@@ -81,9 +87,7 @@ pub fn prove<C: ConstraintSynthesizer<Fr>>(
     circuit: C,
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<Proof, ProverError> {
-    Ok(Groth16::<Bn254>::create_random_proof_with_reduction(
-        circuit, pk, rng,
-    )?)
+    Ok(Snark::create_random_proof_with_reduction(circuit, pk, rng)?)
 }
 
 /// Whether `proof` verifies for `inputs` (an input count that does not match the key is
@@ -231,7 +235,7 @@ impl KeyCache {
 /// made before the rollup's address is known. The version string changes with the circuits.
 pub fn fingerprint(kind: &str, config: &StateConfig, shape: Option<&Shape>) -> [u8; 32] {
     let mut h = Sha256::new();
-    h.update(b"zkperp circuit v2\0");
+    h.update(b"zkperp circuit v3\0");
     h.update(kind.as_bytes());
     h.update([0]);
     let mut config = config.clone();
