@@ -40,6 +40,15 @@ enum Step {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Make a development phase 1 (prepared): one party's secrets, no contribution record. For
+    /// tests and devnets only: its maker knows tau, and so the trapdoor of every key made from it.
+    DevPhase1 {
+        /// Its power: circuits of up to 2^power rows.
+        #[arg(long)]
+        power: u32,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Compute a phase-1 `.ptau`'s Lagrange sections (`snarkjs powersoftau prepare phase2`).
     Prepare {
         #[arg(long = "in")]
@@ -153,6 +162,18 @@ pub fn run(args: &CeremonyArgs) -> Result<()> {
                 r1cs.constraints.len(),
                 r1cs.wires,
                 r1cs.public
+            );
+        }
+        Step::DevPhase1 { power, out } => {
+            let max = zkperp_prover::ceremony::ptau::MAX_PREPARE_POWER;
+            if !(1..=max).contains(power) {
+                bail!("--power: 1 to {max}");
+            }
+            let bytes = zkperp_prover::ceremony::ptau::development(*power, &mut rand::rngs::OsRng);
+            write(out, &bytes)?;
+            println!(
+                "{}: a development phase 1 of power {power} (its maker knows tau: tests only)",
+                out.display()
             );
         }
         Step::Prepare { input, out } => {

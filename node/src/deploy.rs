@@ -25,7 +25,7 @@ use zkperp_state::state::{StateConfig, SystemOwner};
 use zkperp_state::units::L1Address;
 use zkperp_state::State;
 
-use crate::network::{Network, VERSION};
+use crate::network::{Network, Setup, VERSION};
 use crate::operator::emit;
 
 #[derive(Debug, clap::Args)]
@@ -75,6 +75,15 @@ pub struct DeployArgs {
     /// Where the proving keys are made (or found, if made before for this configuration).
     #[arg(long, default_value = ".zkperp/keys")]
     keys_dir: PathBuf,
+    /// Take the keys from a ceremony: a directory with the phase 1 (`phase1.ptau`) and the
+    /// final keys (`batch.zkey`, `exit.zkey`). Each transcript must verify against the circuits
+    /// of this configuration; its hashes go into the network file. Without it, the keys are a
+    /// development setup made by this machine alone.
+    #[arg(long)]
+    ceremony: Option<PathBuf>,
+    /// Accept a phase 1 with no contribution (a development phase 1; tests only).
+    #[arg(long, requires = "ceremony")]
+    development_phase1: bool,
     /// Seconds the operator has to answer a forced request before anyone may freeze the rollup.
     #[arg(long, default_value_t = 3_600)]
     grace_period: u64,
@@ -192,7 +201,15 @@ pub async fn setup_keys(
         Ok((batch, exit))
     })
     .await??;
-    emit(json!({"event": "keys", "shape": shape.id(), "secs": started.elapsed().as_secs()}));
+    eprintln!(
+        "development setup: these keys were made by this machine alone, and whoever holds its \
+         randomness could prove any batch; a deployment takes its keys from a ceremony \
+         (zkperp deploy --ceremony, docs/CEREMONY.md)"
+    );
+    emit(
+        json!({"event": "keys", "shape": shape.id(), "setup": "development",
+        "secs": started.elapsed().as_secs()}),
+    );
     Ok(provers)
 }
 
@@ -234,7 +251,26 @@ async fn run_async(args: &DeployArgs) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let genesis = State::genesis(config.clone())?;
 
-    let (batch, exit) = setup_keys(&config, shape, args.keys_dir.clone()).await?;
+    let (batch, exit, setup) = match &args.ceremony {
+        Some(dir) => {
+            let started = std::time::Instant::now();
+            let (config, dir, keys) = (config.clone(), dir.clone(), args.keys_dir.clone());
+            let development = args.development_phase1;
+            let (batch, exit, setup) = tokio::task::spawn_blocking(move || {
+                zkperp_prover::ceremony::deployment::keys(&config, shape, &dir, &keys, development)
+            })
+            .await??;
+            emit(
+                json!({"event": "keys", "shape": shape.id(), "setup": "ceremony",
+                "secs": started.elapsed().as_secs()}),
+            );
+            (batch, exit, setup)
+        }
+        None => {
+            let (batch, exit) = setup_keys(&config, shape, args.keys_dir.clone()).await?;
+            (batch, exit, Setup::Development)
+        }
+    };
     let (batch_key, batch_json) = verifier_key(batch.verifying_key())?;
     let (exit_key, exit_json) = verifier_key(exit.verifying_key())?;
 
@@ -259,6 +295,7 @@ async fn run_async(args: &DeployArgs) -> Result<()> {
         state: config.clone(),
         batch_verifying_key: batch_json,
         exit_verifying_key: exit_json,
+        setup,
     };
     network.state.domain.chain_id = chain_id;
     let deployment = deploy(

@@ -282,6 +282,7 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         exit_verifying_key: serde_json::to_value(export::evm_verifying_key(
             exit_prover.verifying_key(),
         ))?,
+        setup: crate::network::Setup::Development,
     };
     network.state.domain.chain_id = 31337;
     let deployer = provider(&url, signer(0))?;

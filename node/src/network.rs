@@ -14,6 +14,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use zkperp_contracts::alloy::primitives::Address;
+pub use zkperp_prover::ceremony::deployment::Setup;
 use zkperp_prover::{export, BatchProver, KeyCache};
 use zkperp_sequencer::engine::FeeSchedule;
 use zkperp_sequencer::sequencer::SequencerConfig;
@@ -44,6 +45,10 @@ pub struct Network {
     /// The batch and exit verifying keys as deployed (snarkjs-style JSON of the EVM export).
     pub batch_verifying_key: Value,
     pub exit_verifying_key: Value,
+    /// Where the keys came from: a development setup, or a ceremony's transcripts (pinned with
+    /// the rest of the file, so the rollup commits to the transcript it was deployed from).
+    #[serde(default)]
+    pub setup: Setup,
 }
 
 impl Network {

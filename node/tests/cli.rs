@@ -206,8 +206,9 @@ fn services_refuse_bad_options_with_a_message() {
 }
 
 /// `zkperp ceremony` over files, as participants run it: the exit circuit of a small
-/// configuration, a phase 1 begun by snarkjs and prepared by zkperp, two contributions (entropy
-/// piped in) and a beacon, then verify and export; bad input gets a message, never a panic.
+/// configuration, a development phase 1, two contributions (entropy piped in, then given) and a
+/// beacon, then verify and export; bad input gets a message, never a panic. (The three-party
+/// ceremony with snarkjs is tests/ceremony.rs; `prepare` against snarkjs is the prover's.)
 #[test]
 fn ceremony_walks_from_the_r1cs_to_the_verifying_key() {
     use std::io::Write;
@@ -261,23 +262,12 @@ fn ceremony_walks_from_the_r1cs_to_the_verifying_key() {
 
     let snarkjs = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../contracts/node_modules/.bin/snarkjs");
-    for args in [
-        &["powersoftau", "new", "bn128", "12", &p("p0.ptau")][..],
-        &[
-            "powersoftau",
-            "contribute",
-            &p("p0.ptau"),
-            &p("p1.ptau"),
-            "--name=one",
-            "-e=x",
-        ],
-    ] {
-        let out = Command::new(&snarkjs)
-            .args(args)
-            .output()
-            .expect("snarkjs runs");
-        assert!(out.status.success(), "snarkjs {args:?}");
-    }
+    // A phase 1 snarkjs began, not prepared yet: refused by `new`, prepared by `prepare`.
+    let out = Command::new(&snarkjs)
+        .args(["powersoftau", "new", "bn128", "4", &p("p1.ptau")])
+        .output()
+        .expect("snarkjs runs");
+    assert!(out.status.success(), "snarkjs powersoftau new");
     refused(
         &[
             "ceremony",
@@ -296,6 +286,27 @@ fn ceremony_walks_from_the_r1cs_to_the_verifying_key() {
         "prepare",
         "--in",
         &p("p1.ptau"),
+        "--out",
+        &p("small.ptau"),
+    ]);
+    refused(
+        &[
+            "ceremony",
+            "new",
+            "--r1cs",
+            &p("exit.r1cs"),
+            "--ptau",
+            &p("small.ptau"),
+            "--out",
+            &p("0.zkey"),
+        ],
+        "power 4 is too small",
+    );
+    ok(&[
+        "ceremony",
+        "dev-phase1",
+        "--power",
+        "12",
         "--out",
         &p("final.ptau"),
     ]);

@@ -328,6 +328,24 @@ impl BatchProver {
         ))
     }
 
+    /// Stores `pk` (a ceremony's key for `shape`, checked by the caller against the circuit's
+    /// transcript) in `cache` as the key of this configuration and shape, so every service loads
+    /// it as it loads any key, and returns its prover.
+    pub fn install(
+        config: Arc<StateConfig>,
+        shape: Shape,
+        cache: &KeyCache,
+        pk: ProvingKey,
+    ) -> Result<Self, ProverError> {
+        let name = format!("batch-{}", shape.id());
+        cache.store(&name, &fingerprint("batch", &config, Some(&shape)), &pk)?;
+        Ok(BatchProver {
+            verifier: BatchVerifier::new(shape, config.account_tree_depth, &pk.vk),
+            config,
+            pk,
+        })
+    }
+
     /// The deployment's key for `shape` from `cache`, never a new one: a service proving for
     /// a deployed rollup must use the key whose verifier is on L1 (`Ok(None)`: not there, or
     /// made for another configuration or shape).
@@ -402,6 +420,18 @@ impl ExitProver {
             cache.load_or_setup("exit", &fp, || Ok(ExitCircuit::blank(config.clone())), rng)?;
         let pvk = ark_groth16::prepare_verifying_key(&pk.vk);
         Ok((ExitProver { config, pk, pvk }, source))
+    }
+
+    /// Stores `pk` (a ceremony's exit key, checked by the caller) in `cache` as this
+    /// configuration's exit key, and returns its prover.
+    pub fn install(
+        config: Arc<StateConfig>,
+        cache: &KeyCache,
+        pk: ProvingKey,
+    ) -> Result<Self, ProverError> {
+        cache.store("exit", &fingerprint("exit", &config, None), &pk)?;
+        let pvk = ark_groth16::prepare_verifying_key(&pk.vk);
+        Ok(ExitProver { config, pk, pvk })
     }
 
     /// The deployment's exit key from `cache`, never a new one: a trader proving an exit must

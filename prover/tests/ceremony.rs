@@ -467,3 +467,19 @@ fn a_transcript_of_zkperp_and_snarkjs_contributions_and_a_beacon_verifies_in_bot
     let e = refused(&fewer);
     assert!(e.contains("another circuit"), "{e}");
 }
+
+#[test]
+fn a_development_phase_1_is_what_prepare_makes_of_its_own_powers() {
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    let dev = zkperp_prover::ceremony::ptau::development(6, &mut rng);
+    let ptau = Ptau::parse(&dev).expect("parses");
+    assert!(ptau.prepared());
+    assert_eq!((ptau.power, ptau.contributions().expect("count")), (6, 0));
+    assert!(
+        ptau.prepare().expect("prepared") == dev,
+        "the Lagrange sections are the powers' own"
+    );
+    // snarkjs' phase 1 records its two contributions and the beacon.
+    let snarkjs_made = Ptau::parse(&fixture().phase1).expect("parses");
+    assert_eq!(snarkjs_made.contributions().expect("count"), 3);
+}

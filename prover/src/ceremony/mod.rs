@@ -12,6 +12,7 @@
 
 pub mod binfile;
 pub mod contribute;
+pub mod deployment;
 pub mod points;
 pub mod ptau;
 pub mod rng;

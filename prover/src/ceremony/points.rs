@@ -99,6 +99,20 @@ pub fn g1(kind: &'static str, bytes: &[u8]) -> Result<G1Affine, FormatError> {
 }
 
 pub fn g2(kind: &'static str, bytes: &[u8]) -> Result<G2Affine, FormatError> {
+    let p = g2_on_curve(kind, bytes)?;
+    if !p.is_in_correct_subgroup_assuming_on_curve() {
+        return Err(FormatError::new(
+            kind,
+            "a G2 point is not in the prime-order subgroup",
+        ));
+    }
+    Ok(p)
+}
+
+/// A G2 point checked on the curve only: for a `.zkey`'s B query, which a verifier compares
+/// point for point with the initial key it derives from a fully checked phase 1 (the subgroup
+/// check is most of a G2 decode's cost).
+pub fn g2_on_curve(kind: &'static str, bytes: &[u8]) -> Result<G2Affine, FormatError> {
     if bytes.iter().all(|b| *b == 0) {
         return Ok(G2Affine::zero());
     }
@@ -110,9 +124,6 @@ pub fn g2(kind: &'static str, bytes: &[u8]) -> Result<G2Affine, FormatError> {
     let p = G2Affine::new_unchecked(Fq2::new(c[0], c[1]), Fq2::new(c[2], c[3]));
     if !p.is_on_curve() {
         return Err(bad("is not on the curve"));
-    }
-    if !p.is_in_correct_subgroup_assuming_on_curve() {
-        return Err(bad("is not in the prime-order subgroup"));
     }
     Ok(p)
 }
@@ -133,19 +144,22 @@ pub fn g1s(
         .collect()
 }
 
-/// `count` G2 points from `at` (a point index) in a section of points.
+/// `count` G2 points from `at` (a point index) in a section of points; `subgroup`: also check
+/// each is in the prime-order subgroup (see [`g2_on_curve`] for when that may be skipped).
 pub fn g2s(
     kind: &'static str,
     section: &[u8],
     at: usize,
     count: usize,
+    subgroup: bool,
 ) -> Result<Vec<G2Affine>, FormatError> {
     let bytes = section
         .get(at * G2_BYTES..(at + count) * G2_BYTES)
         .ok_or_else(|| FormatError::new(kind, "a section of G2 points is too short"))?;
+    let decode = if subgroup { g2 } else { g2_on_curve };
     bytes
         .par_chunks_exact(G2_BYTES)
-        .map(|b| g2(kind, b))
+        .map(|b| decode(kind, b))
         .collect()
 }
 

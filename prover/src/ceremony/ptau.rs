@@ -96,6 +96,12 @@ impl<'a> Ptau<'a> {
         })
     }
 
+    /// How many phase-1 contributions the file records (0: a development phase 1, whose maker
+    /// knows tau).
+    pub fn contributions(&self) -> Result<u32, FormatError> {
+        Reader::new(KIND, self.section(7)?).u32()
+    }
+
     /// Whether the Lagrange sections (12 to 15) are there.
     pub fn prepared(&self) -> bool {
         self.file.has(12)
@@ -171,7 +177,13 @@ impl<'a> Ptau<'a> {
                 needed: p,
             });
         }
-        Ok(points::g2s(KIND, self.section(13)?, (1 << p) - 1, 1 << p)?)
+        Ok(points::g2s(
+            KIND,
+            self.section(13)?,
+            (1 << p) - 1,
+            1 << p,
+            true,
+        )?)
     }
 
     /// The section-2 bytes and the `extra` bytes that follow them in the file (see
@@ -191,7 +203,7 @@ impl<'a> Ptau<'a> {
         }
         let n = 1usize << self.power;
         let tau_g1 = self.tau_g1(0, 2 * n - 1)?;
-        let tau_g2 = points::g2s(KIND, self.section(3)?, 0, n)?;
+        let tau_g2 = points::g2s(KIND, self.section(3)?, 0, n, true)?;
         let alpha = points::g1s(KIND, self.section(4)?, 0, n)?;
         let beta = points::g1s(KIND, self.section(5)?, 0, n)?;
         let mut s12 = Vec::new();
@@ -219,6 +231,83 @@ impl<'a> Ptau<'a> {
         ]);
         Ok(binfile::write(MAGIC, 1, &sections))
     }
+}
+
+/// A development phase 1 of `power`, prepared: one party's tau, alpha and beta from `rng`, and no
+/// contribution record. Whoever made it knows the trapdoor of every key made from it, whatever
+/// phase 2 adds, so it is for tests and devnets only; it is the file
+/// [`Ptau::prepare`] would make from its own powers, byte for byte, computed from the scalars
+/// (fixed-base multiplications) instead of group FFTs, so large powers take seconds.
+pub fn development(power: u32, rng: &mut (impl rand::RngCore + rand::CryptoRng)) -> Vec<u8> {
+    use ark_ec::scalar_mul::BatchMulPreprocessing;
+    use ark_ec::PrimeGroup;
+    use ark_ff::UniformRand;
+    assert!(
+        (1..=MAX_PREPARE_POWER).contains(&power),
+        "a development phase 1 of power 1 to {MAX_PREPARE_POWER}"
+    );
+    let (tau, alpha, beta) = (Fr::rand(rng), Fr::rand(rng), Fr::rand(rng));
+    let n = 1usize << power;
+    let mut powers = Vec::with_capacity(2 * n);
+    let mut x = Fr::from(1u64);
+    for _ in 0..2 * n {
+        powers.push(x);
+        x *= tau;
+    }
+    let times = |k: Fr, v: &[Fr]| v.iter().map(|x| k * x).collect::<Vec<_>>();
+    let lagrange = |v: &[Fr]| {
+        let mut v = v.to_vec();
+        domain(v.len()).ifft_in_place(&mut v);
+        v
+    };
+    let mut s12 = Vec::new();
+    let mut s13 = Vec::new();
+    let mut s14 = Vec::new();
+    let mut s15 = Vec::new();
+    for p in 0..=power {
+        let l = lagrange(&powers[..1 << p]);
+        s14.extend(times(alpha, &l));
+        s15.extend(times(beta, &l));
+        s13.extend_from_slice(&l);
+        s12.extend(l);
+    }
+    let mut top = powers[..2 * n - 1].to_vec();
+    top.push(Fr::from(0u64));
+    s12.extend(lagrange(&top));
+    let g1 = BatchMulPreprocessing::new(G1Projective::generator(), s12.len());
+    let g2 = BatchMulPreprocessing::new(G2Projective::generator(), n.max(s13.len()));
+    let g1s = |scalars: &[Fr]| {
+        let mut out = Vec::new();
+        points::put_g1s(&mut out, &g1.batch_mul(scalars));
+        out
+    };
+    let g2s = |scalars: &[Fr]| {
+        let mut out = Vec::new();
+        points::put_g2s(&mut out, &g2.batch_mul(scalars));
+        out
+    };
+    let mut header = Vec::new();
+    header.extend_from_slice(&32u32.to_le_bytes());
+    header.extend_from_slice(&Fq::MODULUS.to_bytes_le());
+    header.extend_from_slice(&power.to_le_bytes());
+    header.extend_from_slice(&power.to_le_bytes());
+    binfile::write(
+        MAGIC,
+        1,
+        &[
+            (1, &header),
+            (2, &g1s(&powers[..2 * n - 1])),
+            (3, &g2s(&powers[..n])),
+            (4, &g1s(&times(alpha, &powers[..n]))),
+            (5, &g1s(&times(beta, &powers[..n]))),
+            (6, &g2s(&[beta])),
+            (7, &0u32.to_le_bytes()),
+            (12, &g1s(&s12)),
+            (13, &g2s(&s13)),
+            (14, &g1s(&s14)),
+            (15, &g1s(&s15)),
+        ],
+    )
 }
 
 fn domain(size: usize) -> Radix2EvaluationDomain<Fr> {

@@ -105,6 +105,9 @@ impl Zkey {
     /// The initial key of `r1cs` over `ptau` (no contribution yet: delta = gamma = 1), what
     /// `snarkjs zkey new` writes.
     pub fn new(r1cs: &R1cs, ptau: &Ptau) -> Result<Zkey, CeremonyError> {
+        if !ptau.prepared() {
+            return Err(CeremonyError::NotPrepared);
+        }
         let m = r1cs.constraints.len();
         let public = r1cs.public as usize;
         let wires = r1cs.wires as usize;
@@ -126,6 +129,13 @@ impl Zkey {
                 needed: power + 1,
             });
         }
+        let started = std::time::Instant::now();
+        tracing::info!(
+            constraints = m,
+            wires,
+            domain = n,
+            "reading the phase 1's Lagrange bases"
+        );
         let lagrange = ptau.lagrange_g1(12, power)?;
         let lagrange_g2 = ptau.lagrange_g2(power)?;
         let alpha_lagrange = ptau.lagrange_g1(14, power)?;
@@ -162,17 +172,20 @@ impl Zkey {
             });
         }
         let [col_a, col_b, col_c] = &columns;
-        let a: Vec<G1Projective> = col_a.par_iter().map(|t| combine(&lagrange, t)).collect();
-        let b_g1: Vec<G1Projective> = col_b.par_iter().map(|t| combine(&lagrange, t)).collect();
-        let b_g2: Vec<G2Projective> = col_b.par_iter().map(|t| combine(&lagrange_g2, t)).collect();
-        let k: Vec<G1Projective> = (0..wires)
-            .into_par_iter()
-            .map(|s| {
-                combine(&beta_lagrange, &col_a[s])
-                    + combine(&alpha_lagrange, &col_b[s])
-                    + combine(&lagrange, &col_c[s])
-            })
-            .collect();
+        tracing::info!(
+            secs = started.elapsed().as_secs_f64(),
+            "combining the bases per wire"
+        );
+        let a = combine_all(&lagrange, col_a);
+        let b_g1 = combine_all(&lagrange, col_b);
+        let b_g2 = combine_all(&lagrange_g2, col_b);
+        let mut k = combine_all(&beta_lagrange, col_a);
+        for part in [
+            combine_all(&alpha_lagrange, col_b),
+            combine_all(&lagrange, col_c),
+        ] {
+            k.par_iter_mut().zip(part).for_each(|(k, p)| *k += p);
+        }
         let k = G1Projective::normalize_batch(&k);
         let (alpha, beta, beta2) = (ptau.alpha_g1()?, ptau.beta_g1()?, ptau.beta_g2()?);
         let mut zkey = Zkey {
@@ -195,7 +208,12 @@ impl Zkey {
             cs_hash: [0; 64],
             contributions: Vec::new(),
         };
+        tracing::info!(
+            secs = started.elapsed().as_secs_f64(),
+            "hashing the circuit"
+        );
         zkey.cs_hash = zkey.circuit_hash(ptau)?;
+        tracing::info!(secs = started.elapsed().as_secs_f64(), "initial key made");
         Ok(zkey)
     }
 
@@ -382,7 +400,7 @@ impl Zkey {
                 w * G2_BYTES
             )));
         }
-        let b_g2 = points::g2s(KIND, s7, 0, w)?;
+        let b_g2 = points::g2s(KIND, s7, 0, w, false)?;
         let mut r = Reader::new(KIND, file.section(KIND, 4)?);
         let count = r.u32()? as usize;
         if r.bytes.len() != 4 + 44 * count {
@@ -435,26 +453,43 @@ impl Zkey {
     }
 }
 
-/// `sum c_i * bases[row_i]`.
-fn combine<G: AffineRepr<ScalarField = Fr>>(bases: &[G], terms: &[Term]) -> G::Group
+/// Columns at least this long are one multi-scalar multiplication each (parallel inside);
+/// shorter ones are summed term by term, many columns at once. Never both: a parallel MSM
+/// nested in a parallel loop lets rayon's work stealing pile frames up until a stack overflows.
+const MSM_COLUMN: usize = 64;
+
+/// For each column, `sum c_i * bases[row_i]`.
+fn combine_all<G: AffineRepr<ScalarField = Fr>>(bases: &[G], columns: &[Vec<Term>]) -> Vec<G::Group>
 where
     G::Group: VariableBaseMSM<MulBase = G>,
 {
-    if terms.len() >= 16 {
-        let (b, s): (Vec<G>, Vec<Fr>) = terms.iter().map(|(r, c)| (bases[*r as usize], *c)).unzip();
-        return G::Group::msm_unchecked(&b, &s);
-    }
-    let minus_one = -Fr::one();
-    terms.iter().fold(G::Group::zero(), |acc, (row, c)| {
-        let base = bases[*row as usize];
-        if c.is_one() {
-            acc + base
-        } else if *c == minus_one {
-            acc - base
-        } else {
-            acc + base * c
+    let mut out: Vec<G::Group> = columns
+        .par_iter()
+        .map(|terms| {
+            if terms.len() >= MSM_COLUMN {
+                return G::Group::zero();
+            }
+            terms.iter().fold(G::Group::zero(), |acc, (row, c)| {
+                let base = bases[*row as usize];
+                // Most coefficients are small or small negatives (bits, signs): multiply by
+                // whichever of c and -c is shorter.
+                let (plus, minus) = (c.into_bigint(), (-*c).into_bigint());
+                if plus.num_bits() <= minus.num_bits() {
+                    acc + base.mul_bigint(plus)
+                } else {
+                    acc - base.mul_bigint(minus)
+                }
+            })
+        })
+        .collect();
+    for (i, terms) in columns.iter().enumerate() {
+        if terms.len() >= MSM_COLUMN {
+            let (b, s): (Vec<G>, Vec<Fr>) =
+                terms.iter().map(|(r, c)| (bases[*r as usize], *c)).unzip();
+            out[i] = G::Group::msm_unchecked(&b, &s);
         }
-    })
+    }
+    out
 }
 
 impl Contribution {
