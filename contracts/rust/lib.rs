@@ -171,6 +171,21 @@ pub struct VerifierKey {
 }
 
 impl VerifierKey {
+    /// The key's fingerprint as the deployed verifier computes it (`keyHash()`):
+    /// keccak256(abi.encode(alpha, beta, gamma, delta, ic)).
+    pub fn hash(&self) -> [u8; 32] {
+        use alloy::sol_types::SolValue;
+        let encoded = (
+            self.alpha,
+            self.beta,
+            self.gamma,
+            self.delta,
+            self.ic.clone(),
+        )
+            .abi_encode_params();
+        alloy::primitives::keccak256(encoded).0
+    }
+
     /// Reads `{"alpha": [..2], "beta": [..4], "gamma": [..4], "delta": [..4], "ic": [..]}`.
     pub fn from_json(v: &serde_json::Value) -> Result<Self, L1Error> {
         fn words<const N: usize>(v: &serde_json::Value, key: &str) -> Result<[U256; N], L1Error> {
@@ -711,6 +726,45 @@ impl L1 {
     /// The last verified state root.
     /// What the rollup pins of its deployment: the network file's pinned hash and the exit
     /// proving key's SHA-256 (`Rollup.configHash`, `Rollup.exitKeyHash`).
+    /// The `keyHash()` of each batch shape's verifier and of the exit verifier: what anyone
+    /// compares with the keys a ceremony's transcript exports.
+    pub async fn verifier_key_hashes(&self) -> Result<(Vec<[u8; 32]>, [u8; 32]), L1Error> {
+        let count = self
+            .rollup
+            .shapeCount()
+            .call()
+            .await
+            .map_err(|e| L1Error::from_contract("shapeCount", e))?;
+        let hash = |address: Address| {
+            let verifier = Groth16Verifier::new(address, self.provider.clone());
+            async move {
+                verifier
+                    .keyHash()
+                    .call()
+                    .await
+                    .map(|h| h.0)
+                    .map_err(|e| L1Error::from_contract("keyHash", e))
+            }
+        };
+        let mut batch = Vec::new();
+        for shape in 0..count.to::<u64>() {
+            let address = self
+                .rollup
+                .batchVerifier(U256::from(shape))
+                .call()
+                .await
+                .map_err(|e| L1Error::from_contract("batchVerifier", e))?;
+            batch.push(hash(address).await?);
+        }
+        let exit = self
+            .rollup
+            .exitVerifier()
+            .call()
+            .await
+            .map_err(|e| L1Error::from_contract("exitVerifier", e))?;
+        Ok((batch, hash(exit).await?))
+    }
+
     pub async fn pins(&self) -> Result<([u8; 32], [u8; 32]), L1Error> {
         let config = self
             .rollup

@@ -32,6 +32,11 @@ contract Groth16Verifier is IVerifier {
 
     uint256 public immutable publicInputCount;
 
+    /// keccak256(abi.encode(alpha, beta, gamma, delta, ic)) of the constructor's arguments: the
+    /// deployed key's fingerprint, to compare with the key a ceremony's transcript exports
+    /// (`zkperp ceremony export` prints it; docs/CEREMONY.md).
+    bytes32 public immutable keyHash;
+
     uint256 internal immutable alphaX;
     uint256 internal immutable alphaY;
     // G2 points, each `[x.c1, x.c0, y.c1, y.c0]`.
@@ -97,6 +102,7 @@ contract Groth16Verifier is IVerifier {
             _requireG1(ic[i][0], ic[i][1]);
         }
         publicInputCount = n - 1;
+        keyHash = keccak256(abi.encode(alpha, beta, gamma, delta, ic));
         (alphaX, alphaY) = (alpha[0], alpha[1]);
         (beta0, beta1, beta2, beta3) = (beta[0], beta[1], beta[2], beta[3]);
         (gamma0, gamma1, gamma2, gamma3) = (gamma[0], gamma[1], gamma[2], gamma[3]);

@@ -38,6 +38,19 @@ contract Groth16VerifierTest is Test {
         input[5] = 123456;
     }
 
+    function test_keyHashIsTheHashOfTheConstructorArguments() public {
+        uint256[2][] memory ic = new uint256[2][](key1.ic.length);
+        for (uint256 i = 0; i < key1.ic.length; ++i) {
+            ic[i] = TestKey.mulG1(key1.ic[i]);
+        }
+        uint256[2] memory alpha = TestKey.mulG1(key1.a);
+        uint256[4] memory g2 = TestKey.g2();
+        assertEq(v1.keyHash(), keccak256(abi.encode(alpha, g2, g2, g2, ic)), "the arguments' hash");
+        assertTrue(v1.keyHash() != v6.keyHash(), "another key, another hash");
+        // The same arguments deployed again: the same hash.
+        assertEq(TestKey.deploy(key1).keyHash(), v1.keyHash(), "deterministic");
+    }
+
     function test_validProofVerifies() public view {
         uint256[8] memory p = TestKey.prove(key1, one(42), 5);
         assertTrue(v1.verifyProof(p, one(42)), "one input");

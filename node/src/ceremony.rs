@@ -108,7 +108,8 @@ enum Step {
         zkey: PathBuf,
     },
     /// Write a `.zkey`'s verifying key as snarkjs JSON (`verification_key.json`) and as the
-    /// Solidity verifier's constructor arguments (`verifier_args.json`).
+    /// Solidity verifier's constructor arguments (`verifier_args.json`); print the key hash a
+    /// verifier deployed with it returns from `keyHash()`.
     Export {
         #[arg(long)]
         zkey: PathBuf,
@@ -274,10 +275,16 @@ pub fn run(args: &CeremonyArgs) -> Result<()> {
                 &out_dir.join("verifier_args.json"),
                 serde_json::to_string_pretty(&export::evm_verifying_key(&vk))?.as_bytes(),
             )?;
+            let hash = zkperp_contracts::VerifierKey::from_json(&serde_json::to_value(
+                export::evm_verifying_key(&vk),
+            )?)?
+            .hash();
             println!(
                 "{}: verification_key.json, verifier_args.json",
                 out_dir.display()
             );
+            // What the deployed verifier's keyHash() returns for this key.
+            println!("key hash: 0x{}", hex::encode(hash));
         }
     }
     Ok(())

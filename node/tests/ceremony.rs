@@ -289,7 +289,7 @@ fn a_three_party_ceremony_deploys_on_anvil_and_proves_a_batch_the_l1_verifies() 
     }
     assert!(alice_hash.contains(&exit.contributions[0].hash[..8]));
     // The verifying key the contracts get is the one the transcript exports.
-    ok(&mut zkperp(&[
+    let exported_text = ok(&mut zkperp(&[
         "ceremony",
         "export",
         "--zkey",
@@ -332,6 +332,14 @@ fn a_three_party_ceremony_deploys_on_anvil_and_proves_a_batch_the_l1_verifies() 
         .expect("deploy");
         assert_eq!(deployment.rollup, rollup);
         let op = L1::connect(&url, signer(0), deployment.rollup, deployment.block).expect("client");
+        // The deployed verifiers' keyHash() is the transcript's exported key's hash.
+        let (batch_hashes, exit_hash) = op.verifier_key_hashes().await.expect("key hashes");
+        assert_eq!(batch_hashes, [key(batch_prover.verifying_key()).hash()]);
+        assert_eq!(exit_hash, key(exit_prover.verifying_key()).hash());
+        assert!(
+            exported_text.contains(&format!("key hash: 0x{}", hex::encode(batch_hashes[0]))),
+            "{exported_text}"
+        );
         let mut state = State::genesis(config.clone()).expect("genesis");
         state.begin_batch(ts(START)).expect("time");
         let sealed = state.end_batch().expect("seal");

@@ -114,6 +114,14 @@ async fn deposits_and_a_real_proven_batch_move_the_root_on_anvil() {
         ([1; 32], exit_prover.key_hash().expect("hash")),
         "what exits need is pinned"
     );
+    assert_eq!(
+        op.verifier_key_hashes().await.expect("key hashes"),
+        (
+            vec![key(batch_prover.verifying_key()).hash()],
+            key(exit_prover.verifying_key()).hash()
+        ),
+        "each verifier's keyHash() is its key's"
+    );
 
     // The token refuses a mint by anyone but its deployer.
     let refused = l1(1)
