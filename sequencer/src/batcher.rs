@@ -234,8 +234,8 @@ impl Slots {
             }
         };
         let mut used = 0;
-        for applied in state.batch_log().iter().rev() {
-            match SlotKind::of(&applied.tx).cmp(&kind) {
+        for tx in state.batch_txs().rev() {
+            match SlotKind::of(tx).cmp(&kind) {
                 std::cmp::Ordering::Greater => return 0,
                 std::cmp::Ordering::Less => break,
                 std::cmp::Ordering::Equal => used += 1,
@@ -268,7 +268,7 @@ impl Slots {
             if let Transaction::CancelOrder(cancel) = &tx {
                 self.cancels.remove(&key_of_cancel(cancel));
             }
-            let event = match state.apply(&tx) {
+            let event = match state.execute(&tx) {
                 Ok(_) => {
                     self.note_floor(&tx);
                     BatchEvent::Applied { ticket, kind }
@@ -401,7 +401,7 @@ impl<S: NodeStore> Batcher<S> {
     /// without one would wait forever (a forced withdrawal never served freezes the rollup).
     pub fn new(engine: Engine<S>, shape: Shape) -> Result<Self, BatcherError> {
         check_shape(&shape)?;
-        if !engine.state().batch_log().is_empty() {
+        if engine.state().batch_len() != 0 {
             return Err(BatcherError::BatchInProgress);
         }
         Ok(Batcher {
@@ -460,10 +460,8 @@ impl<S: NodeStore> Batcher<S> {
     /// Entry prices of every trader's open position, the open batch's fills included (for the
     /// liquidation engine's choice of whom to deleverage).
     pub fn cost_basis(&self) -> CostBasis {
-        let log = self.engine.state().batch_log();
-        self.slots
-            .cost_basis
-            .with(log.iter().map(|applied| &applied.tx))
+        let log = self.engine.state().batch_txs();
+        self.slots.cost_basis.with(log)
     }
 
     /// Pads every batch sealed from now on with decoys drawn by `secret` (see
@@ -575,8 +573,8 @@ impl<S: NodeStore> Batcher<S> {
             self.slots.hold(ticket, tx.clone());
             return Outcome::Held;
         }
-        match state.apply(tx) {
-            Ok(_) => {
+        match state.execute(tx) {
+            Ok(()) => {
                 self.slots.note_floor(tx);
                 Outcome::Applied
             }

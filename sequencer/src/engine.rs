@@ -239,9 +239,10 @@ impl<S: NodeStore> Engine<S> {
     }
 
     /// For transactions that do not come through the book (deposits, oracle and funding ticks,
-    /// liquidations): the state machine is still the only way in.
-    pub fn apply(&mut self, tx: &Transaction) -> Result<zkperp_state::Receipt, TxError> {
-        self.state.apply(tx)
+    /// liquidations): the state machine is still the only way in. Applied to the leaves; the
+    /// trees are hashed when the batch seals.
+    pub fn apply(&mut self, tx: &Transaction) -> Result<(), TxError> {
+        self.state.execute(tx)
     }
 
     pub fn begin_batch(
@@ -412,7 +413,7 @@ impl<S: NodeStore> Engine<S> {
     /// Cancels an open order with its owner's signed cancel: the state marks the slot, so the
     /// order can never fill again, and the book drops it.
     pub fn cancel(&mut self, cancel: CancelOrder) -> Result<Vec<Event>, OrderError> {
-        self.state.apply(&Transaction::CancelOrder(cancel))?;
+        self.state.execute(&Transaction::CancelOrder(cancel))?;
         Ok(self.drop_from_book(&cancel))
     }
 
@@ -538,7 +539,7 @@ fn gate_fill<S: NodeStore>(
         maker_fee: fee(fees.maker_ppm, maker.order.max_fee.get()),
         taker_fee: fee(fees.taker_ppm, taker.order.max_fee.get()),
     };
-    match state.apply(&Transaction::Trade(trade)) {
+    match state.execute(&Transaction::Trade(trade)) {
         Ok(_) => Verdict::Accept,
         Err(TxError::Trade(e)) => match blame(&e) {
             Role::Maker => Verdict::RefuseMaker,

@@ -208,11 +208,17 @@ pub fn fingerprint(batcher: &Batcher<MemoryStore>) -> String {
     let books = serde_json::to_string(&engine.snapshots()).expect("snapshots serialise");
     let held: Vec<_> = batcher.held().collect();
     let held = serde_json::to_string(&held).expect("transactions serialise");
+    // The root covers the hashed transactions; the open batch's (applied to the leaves, hashed
+    // at the seal) are compared as themselves: the same transactions from the same root give
+    // the same leaves.
+    let open: Vec<_> = engine.state().batch_txs().collect();
+    let open = serde_json::to_string(&open).expect("transactions serialise");
     format!(
-        "{}:{}:{}:{}",
+        "{}:{}:{}:{}:{}",
         zkperp_state::field::fr_to_decimal(&engine.state().root()),
         blake(&books),
         blake(&held),
+        blake(&open),
         batcher.is_open()
     )
 }

@@ -184,14 +184,7 @@ impl World {
 
     /// The open batch's transaction kinds so far.
     fn open_kinds(&self) -> Vec<SlotKind> {
-        kinds_of(
-            self.batcher
-                .engine()
-                .state()
-                .batch_log()
-                .iter()
-                .map(|a| &a.tx),
-        )
+        kinds_of(self.batcher.engine().state().batch_txs())
     }
 
     fn sealed(&self) -> Vec<&SealedBatch> {
@@ -717,9 +710,8 @@ fn check_stream(w: &World) -> Tally {
     let batched: Vec<&Transaction> = w
         .sealed()
         .into_iter()
-        .flat_map(|b| b.txs.iter())
-        .chain(w.batcher.engine().state().batch_log())
-        .map(|a| &a.tx)
+        .flat_map(|b| b.txs.iter().map(|a| &a.tx))
+        .chain(w.batcher.engine().state().batch_txs())
         .collect();
     for tx in &late {
         assert!(
@@ -917,7 +909,7 @@ fn a_full_account_table_rolls_the_batch() {
     w.end();
     w.begin(START + 1);
     assert_eq!(
-        w.batcher.engine().state().batch_log().len(),
+        w.batcher.engine().state().batch_len(),
         2,
         "the held deposits"
     );

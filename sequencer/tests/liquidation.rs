@@ -12,8 +12,7 @@ use zkperp_state::units::AccountId;
 fn run(f: &mut Fixture) -> Vec<Transaction> {
     let mut applied = Vec::new();
     // Every transaction of these tests is in the fixture's one open batch.
-    let entries =
-        |f: &Fixture| CostBasis::default().with(f.state.batch_log().iter().map(|a| &a.tx));
+    let entries = |f: &Fixture| CostBasis::default().with(f.state.batch_txs());
     while let Some(tx) = next_step(&f.state, &entries(f)) {
         f.state
             .apply(&tx)

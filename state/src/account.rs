@@ -1,4 +1,9 @@
 //! An account as the state holds it: its leaf in the clear plus its orders tree.
+//!
+//! The slots in the clear change as soon as a transaction writes them; the orders tree (and
+//! with it the leaf's `orders_root`) catches up when the state hashes its pending writes
+//! (`State::hash_pending`, at the latest when the batch seals), so the matching path never
+//! hashes a path.
 
 use std::collections::HashMap;
 
@@ -82,19 +87,21 @@ impl Account {
             .expect("slot index is reduced mod 2^depth")
     }
 
-    /// Writes a slot; returns the orders tree's update (for the circuit witness).
-    pub(crate) fn write_order_slot(
+    /// Writes a slot in the clear; returns what it held. The orders tree is not touched:
+    /// [`Account::hash_order_slot`] brings it up to date.
+    pub(crate) fn set_order_slot(&mut self, slot: u64, value: OrderSlot) -> OrderSlot {
+        self.slots.insert(slot, value).unwrap_or_default()
+    }
+
+    /// Writes a slot into the orders tree; returns the tree's update (for the circuit witness).
+    pub(crate) fn hash_order_slot(
         &mut self,
         slot: u64,
         value: OrderSlot,
     ) -> crate::merkle::MerkleUpdate {
-        self.slots.insert(slot, value);
-        let update = self
-            .orders
+        self.orders
             .update(slot, value.pack())
-            .expect("slot index is reduced mod 2^depth");
-        self.leaf.orders_root = update.new_root;
-        update
+            .expect("slot index is reduced mod 2^depth")
     }
 
     pub fn orders_root(&self) -> crate::field::Fr {

@@ -2,6 +2,15 @@
 //! against a staged copy of what it touches, and only when every rule passes writes the staged
 //! accounts back, in the order they were first touched (the order the circuit updates leaves).
 //!
+//! A change has two layers. The leaves in the clear (balances, positions, nonces, order slots)
+//! change at once: every rule reads them. The trees (the account tree, each account's orders
+//! tree) and the circuit's witness (every intermediate path) are hashed from a log of the writes:
+//! [`State::execute`] changes the leaves only and leaves the tree work pending, and
+//! [`State::hash_pending`] (called by the seal, [`State::end_batch`]) replays the pending writes
+//! in order through the trees, giving exactly the receipts [`State::apply`] (execute, then hash)
+//! gives one at a time. The sequencer's matching path executes; the roots and the witness are
+//! made once per batch, accounts' orders trees in parallel.
+//!
 //! ```text
 //! state root = Poseidon(account tree root, markets hash)
 //! markets hash = Poseidon(pack(market state_0), ..)   (pack: see MarketState::pack)
@@ -165,8 +174,11 @@ pub struct State<S: NodeStore = MemoryStore> {
     batch_start_accounts_root: Fr,
     batch_start_markets: Vec<MarketState>,
     batches_sealed: u64,
-    /// The batch's transactions so far, with their receipts (the circuit's witness).
+    /// The batch's transactions whose tree work is done, with their receipts (the circuit's
+    /// witness).
     batch_log: Vec<AppliedTx>,
+    /// The batch's transactions after those, applied to the leaves, their tree work pending.
+    pending: Vec<PendingTx>,
     /// The accounts the batch's transactions have read or written so far (its account table
     /// but the fee account: `SealedBatch::touched`).
     batch_touched: BTreeSet<AccountId>,
@@ -186,6 +198,41 @@ struct Undo {
     order_slot: Option<(u64, OrderSlot)>,
 }
 
+/// A transaction applied to the leaves whose tree work waits for [`State::hash_pending`].
+#[derive(Debug, Clone)]
+struct PendingTx {
+    tx: Transaction,
+    work: TreeWork,
+}
+
+/// What a transaction did to the leaves, for the tree work that makes its receipt.
+#[derive(Debug, Clone)]
+struct TreeWork {
+    /// The accounts the rules read, with their leaves then (`None`: no such account).
+    reads: Vec<(AccountId, Option<AccountLeaf>)>,
+    writes: Vec<PendingWrite>,
+    pubdata: Vec<PubData>,
+}
+
+/// One account write in the clear. Its leaves' `orders_root` are not yet known: the hashing
+/// fills them in from the orders tree as it replays the slot writes.
+#[derive(Debug, Clone)]
+struct PendingWrite {
+    account: AccountId,
+    before: Option<AccountLeaf>,
+    after: AccountLeaf,
+    order_write: Option<(u64, OrderSlot)>,
+}
+
+impl TreeWork {
+    /// The accounts it touches inside the tree, reads first (as [`Receipt::accounts`]).
+    fn accounts(&self, capacity: u64) -> impl Iterator<Item = AccountId> + '_ {
+        let reads = self.reads.iter().map(|(id, _)| *id);
+        let reads = reads.filter(move |id| id.index() < capacity);
+        reads.chain(self.writes.iter().map(|w| w.account))
+    }
+}
+
 /// A point the state can return to with [`State::rollback`] (see [`State::savepoint`]).
 #[derive(Debug, Clone)]
 #[must_use = "a savepoint must be released or rolled back"]
@@ -194,7 +241,9 @@ pub struct Savepoint {
     markets: Vec<MarketState>,
     next_account: u64,
     queues: Queues,
+    /// Transactions in the batch (hashed and pending) and of them hashed, at the savepoint.
     log_len: usize,
+    hashed_len: usize,
     pending_fees: i128,
 }
 
@@ -345,6 +394,7 @@ impl<S: NodeStore> State<S> {
             batch_start_markets: Vec::new(),
             batches_sealed: 0,
             batch_log: Vec::new(),
+            pending: Vec::new(),
             batch_touched: BTreeSet::new(),
             pending_fees: 0,
             undo: None,
@@ -430,7 +480,9 @@ impl<S: NodeStore> State<S> {
         crate::market::markets_hash(&self.markets)
     }
 
-    /// The state root the L1 tracks.
+    /// The state root the L1 tracks. The account tree's part covers the hashed transactions:
+    /// with some pending ([`State::execute`]), it is the root before them until
+    /// [`State::hash_pending`].
     pub fn root(&self) -> Fr {
         crate::market::state_root(self.accounts_root(), &self.markets)
     }
@@ -446,6 +498,7 @@ impl<S: NodeStore> State<S> {
         self.now = timestamp;
         self.mark_batch_start();
         self.batch_log.clear();
+        self.pending.clear();
         self.batch_touched.clear();
         Ok(())
     }
@@ -470,7 +523,7 @@ impl<S: NodeStore> State<S> {
     /// open batch's witness (its log, its fees, a savepoint) is not part of a snapshot, so with
     /// any of them pending this is `None`.
     pub fn snapshot(&self) -> Option<StateSnapshot> {
-        if !self.batch_log.is_empty() || self.pending_fees != 0 || self.undo.is_some() {
+        if self.batch_len() != 0 || self.pending_fees != 0 || self.undo.is_some() {
             return None;
         }
         Some(StateSnapshot {
@@ -492,9 +545,21 @@ impl<S: NodeStore> State<S> {
         })
     }
 
-    /// The open batch's transactions so far.
-    pub fn batch_log(&self) -> &[AppliedTx] {
-        &self.batch_log
+    /// The open batch's transactions so far, in order.
+    pub fn batch_txs(&self) -> impl DoubleEndedIterator<Item = &Transaction> + '_ {
+        let hashed = self.batch_log.iter().map(|applied| &applied.tx);
+        hashed.chain(self.pending.iter().map(|p| &p.tx))
+    }
+
+    /// How many transactions the open batch has so far.
+    pub fn batch_len(&self) -> usize {
+        self.batch_log.len() + self.pending.len()
+    }
+
+    /// How many of the open batch's transactions wait for their tree work
+    /// ([`State::hash_pending`]).
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
     }
 
     /// The accounts the open batch touches: its transactions' and, at the seal, the fee
@@ -568,6 +633,7 @@ impl<S: NodeStore> State<S> {
     /// (`crate::record`: what keys their data-availability records) and returns everything its
     /// proof and public data need.
     pub fn end_batch(&mut self) -> Result<SealedBatch, StateError> {
+        self.hash_pending()?;
         let fees = self.pending_fees;
         let fee_leaf = {
             let account = self
@@ -652,22 +718,188 @@ impl<S: NodeStore> State<S> {
     }
 
     /// Applies one transaction: all its rules pass and the state changes, or it is refused with
-    /// a typed error and the state is exactly as before.
+    /// a typed error and the state is exactly as before. The trees and the receipt are made at
+    /// once ([`State::execute`], then [`State::hash_pending`]).
     pub fn apply(&mut self, tx: &Transaction) -> Result<Receipt, TxError> {
+        self.execute(tx)?;
+        self.hash_pending()
+            .map_err(|e| TxError::Storage(e.to_string()))?;
+        Ok(self
+            .batch_log
+            .last()
+            .expect("the transaction was just hashed")
+            .receipt
+            .clone())
+    }
+
+    /// Applies one transaction to the leaves: all its rules pass and the leaves, markets and
+    /// queues change, or it is refused with a typed error and nothing changes. The trees, the
+    /// roots and the receipt wait for [`State::hash_pending`] (the seal calls it).
+    pub fn execute(&mut self, tx: &Transaction) -> Result<(), TxError> {
         let effects = {
             let mut ctx = Ctx::new(self);
             crate::tx::execute(&mut ctx, tx)?;
             ctx.into_effects()
         };
-        let receipt = self
-            .commit(effects)
-            .map_err(|e| TxError::Storage(e.to_string()))?;
-        Self::note_touched(&mut self.batch_touched, &receipt);
-        self.batch_log.push(AppliedTx {
+        let work = self.commit_leaves(effects);
+        self.batch_touched
+            .extend(work.accounts(self.tree.capacity()));
+        self.pending.push(PendingTx {
             tx: tx.clone(),
-            receipt: receipt.clone(),
+            work,
         });
-        Ok(receipt)
+        Ok(())
+    }
+
+    /// Does the tree work of every pending transaction, in order: each read's path, each
+    /// write's orders-tree update and account-tree update, and so each transaction's receipt.
+    ///
+    /// The orders trees are independent of each other and of the account tree (a write's new
+    /// orders root depends only on its own account's slot writes): they are updated first, one
+    /// account per task across the cores, and the leaf hashes with them; then the account tree
+    /// takes the writes in order, each on the path the one before left.
+    pub fn hash_pending(&mut self) -> Result<(), StateError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let (txs, work): (Vec<Transaction>, Vec<TreeWork>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .map(|p| (p.tx, p.work))
+            .unzip();
+        let receipts = self.hash_work(work)?;
+        self.batch_log.extend(
+            txs.into_iter()
+                .zip(receipts)
+                .map(|(tx, receipt)| AppliedTx { tx, receipt }),
+        );
+        Ok(())
+    }
+
+    fn hash_work(&mut self, pending: Vec<TreeWork>) -> Result<Vec<Receipt>, StateError> {
+        // Each account's slot writes, in order, with where each write sits in `pending`.
+        let mut by_account: BTreeMap<AccountId, Vec<(usize, usize)>> = BTreeMap::new();
+        for (t, p) in pending.iter().enumerate() {
+            for (w, write) in p.writes.iter().enumerate() {
+                by_account.entry(write.account).or_default().push((t, w));
+            }
+        }
+        // Orders trees and leaf hashes: one task per account. Each write gets its orders
+        // root before and after and its new leaf's hash.
+        struct Hashed {
+            at: (usize, usize),
+            root_before: Fr,
+            order_update: Option<MerkleUpdate>,
+            after: AccountLeaf,
+            hash: Fr,
+        }
+        let mut work: Vec<(&mut Account, Vec<(usize, usize)>)> = Vec::new();
+        {
+            let mut wanted = by_account.into_iter().peekable();
+            for (id, account) in self.accounts.iter_mut() {
+                match wanted.peek() {
+                    Some((next, _)) if next == id => {
+                        let (_, at) = wanted.next().expect("peeked");
+                        work.push((account, at));
+                    }
+                    _ => {}
+                }
+            }
+            if let Some((id, _)) = wanted.next() {
+                return Err(StateError::Store(format!(
+                    "a pending write names account {id}, which does not exist"
+                )));
+            }
+        }
+        let hashed: Vec<Hashed> = work
+            .into_par_iter()
+            .flat_map_iter(|(account, at)| {
+                let mut out = Vec::with_capacity(at.len());
+                for (t, w) in at {
+                    let write = &pending[t].writes[w];
+                    let root_before = account.orders_root();
+                    let order_update = write
+                        .order_write
+                        .map(|(slot, value)| account.hash_order_slot(slot, value));
+                    let mut after = write.after.clone();
+                    after.orders_root = account.orders_root();
+                    account.leaf.orders_root = after.orders_root;
+                    let hash = after.hash();
+                    out.push(Hashed {
+                        at: (t, w),
+                        root_before,
+                        order_update,
+                        after,
+                        hash,
+                    });
+                }
+                out
+            })
+            .collect();
+        let mut slots: Vec<Vec<Option<Hashed>>> = pending
+            .iter()
+            .map(|p| p.writes.iter().map(|_| None).collect())
+            .collect();
+        // Reads see the orders root of the moment: the account's last write before the read,
+        // or, before its first write of this run, its root from before the run.
+        let mut last_root: HashMap<AccountId, Fr> = HashMap::new();
+        for h in hashed {
+            let (t, w) = h.at;
+            last_root
+                .entry(pending[t].writes[w].account)
+                .or_insert(h.root_before);
+            slots[t][w] = Some(h);
+        }
+        let mut done = Vec::with_capacity(pending.len());
+        for (p, hashed) in pending.into_iter().zip(slots) {
+            let mut receipt = Receipt {
+                reads: Vec::with_capacity(p.reads.len()),
+                writes: Vec::with_capacity(p.writes.len()),
+                pubdata: p.pubdata,
+            };
+            for (id, leaf) in p.reads {
+                let proof = if id.index() < self.tree.capacity() {
+                    Some(self.tree.proof(id.index()).map_err(store_error)?)
+                } else {
+                    None
+                };
+                let leaf = leaf.map(|mut leaf| {
+                    leaf.orders_root = match last_root.get(&id) {
+                        Some(root) => *root,
+                        None => self
+                            .accounts
+                            .get(&id)
+                            .map_or(leaf.orders_root, |a| a.orders_root()),
+                    };
+                    leaf
+                });
+                receipt.reads.push(AccountRead {
+                    account: id,
+                    leaf,
+                    proof,
+                });
+            }
+            for (write, h) in p.writes.into_iter().zip(hashed) {
+                let h = h.expect("every write was hashed");
+                let before = write.before.map(|mut leaf| {
+                    leaf.orders_root = h.root_before;
+                    leaf
+                });
+                let update = self
+                    .tree
+                    .update(write.account.index(), h.hash)
+                    .map_err(store_error)?;
+                last_root.insert(write.account, h.after.orders_root);
+                receipt.writes.push(AccountWrite {
+                    account: write.account,
+                    before,
+                    after: h.after,
+                    order_update: h.order_update,
+                    update,
+                });
+            }
+            done.push(receipt);
+        }
+        Ok(done)
     }
 
     /// Opens a savepoint: every transaction applied after it can be undone with
@@ -680,7 +912,8 @@ impl<S: NodeStore> State<S> {
             markets: self.markets.clone(),
             next_account: self.next_account,
             queues: self.queues,
-            log_len: self.batch_log.len(),
+            log_len: self.batch_len(),
+            hashed_len: self.batch_log.len(),
             pending_fees: self.pending_fees,
         }
     }
@@ -693,8 +926,14 @@ impl<S: NodeStore> State<S> {
     }
 
     /// Returns the state to exactly what it was at `sp`: the same leaves, orders trees, roots,
-    /// markets, queues and batch records.
+    /// markets, queues and batch records. The trees are untouched since `sp` unless something
+    /// hashed inside it; then everything is hashed and the tree writes are undone with the
+    /// leaves (the trees end as at `sp` with its pending transactions hashed).
     pub fn rollback(&mut self, sp: Savepoint) -> Result<(), StateError> {
+        let trees_changed = self.batch_log.len() > sp.hashed_len;
+        if trees_changed {
+            self.hash_pending()?;
+        }
         let entries = match self.undo.as_mut() {
             Some(undo) if undo.len() >= sp.undo_len => undo.split_off(sp.undo_len),
             _ => Vec::new(),
@@ -703,14 +942,21 @@ impl<S: NodeStore> State<S> {
             let id = entry.account;
             match entry.before {
                 Some(leaf) => {
-                    let hash = leaf.hash();
-                    if let Some(account) = self.accounts.get_mut(&id) {
-                        if let Some((slot, old)) = entry.order_slot {
-                            account.write_order_slot(slot, old);
+                    let Some(account) = self.accounts.get_mut(&id) else {
+                        continue;
+                    };
+                    if let Some((slot, old)) = entry.order_slot {
+                        account.set_order_slot(slot, old);
+                        if trees_changed {
+                            account.hash_order_slot(slot, old);
                         }
-                        account.leaf = leaf;
                     }
-                    self.tree.update(id.index(), hash).map_err(store_error)?;
+                    account.leaf = leaf;
+                    if trees_changed {
+                        account.leaf.orders_root = account.orders_root();
+                        let hash = account.leaf.hash();
+                        self.tree.update(id.index(), hash).map_err(store_error)?;
+                    }
                 }
                 None => {
                     if let Some(account) = self.accounts.remove(&id) {
@@ -719,19 +965,30 @@ impl<S: NodeStore> State<S> {
                             self.owners.remove(&pair);
                         }
                     }
-                    self.tree
-                        .update(id.index(), Fr::from(0u64))
-                        .map_err(store_error)?;
+                    if trees_changed {
+                        self.tree
+                            .update(id.index(), Fr::from(0u64))
+                            .map_err(store_error)?;
+                    }
                 }
             }
         }
         self.markets = sp.markets;
         self.next_account = sp.next_account;
         self.queues = sp.queues;
-        self.batch_log.truncate(sp.log_len);
+        if self.batch_log.len() >= sp.log_len {
+            self.batch_log.truncate(sp.log_len);
+            self.pending.clear();
+        } else {
+            self.pending.truncate(sp.log_len - self.batch_log.len());
+        }
         self.batch_touched.clear();
         for applied in &self.batch_log {
             Self::note_touched(&mut self.batch_touched, &applied.receipt);
+        }
+        let capacity = self.tree.capacity();
+        for p in &self.pending {
+            self.batch_touched.extend(p.work.accounts(capacity));
         }
         self.pending_fees = sp.pending_fees;
         if sp.undo_len == 0 {
@@ -740,29 +997,27 @@ impl<S: NodeStore> State<S> {
         Ok(())
     }
 
+    /// Writes a transaction's effects through at once, trees included (the seal's own writes).
     fn commit(&mut self, effects: Effects) -> Result<Receipt, StateError> {
-        let mut receipt = Receipt {
-            reads: Vec::new(),
-            writes: Vec::new(),
-            pubdata: effects.pubdata,
-        };
-        for id in effects.reads {
-            let proof = if id.index() < self.tree.capacity() {
-                Some(self.tree.proof(id.index()).map_err(store_error)?)
-            } else {
-                None
-            };
-            receipt.reads.push(AccountRead {
-                account: id,
-                leaf: self.accounts.get(&id).map(|a| a.leaf.clone()),
-                proof,
-            });
-        }
+        let work = self.commit_leaves(effects);
+        let mut done = self.hash_work(vec![work])?;
+        Ok(done.pop().expect("one transaction hashed"))
+    }
+
+    /// Writes a transaction's effects to the leaves, markets and queues, and returns its record
+    /// for the tree work.
+    fn commit_leaves(&mut self, effects: Effects) -> TreeWork {
+        let reads = effects
+            .reads
+            .into_iter()
+            .map(|id| (id, self.accounts.get(&id).map(|a| a.leaf.clone())))
+            .collect();
         if let Some(markets) = effects.markets {
             self.markets = markets;
         }
         self.queues = effects.queues;
         self.pending_fees += effects.fees;
+        let mut writes = Vec::with_capacity(effects.accounts.len());
         for staged in effects.accounts {
             let id = staged.id;
             let (before, account) = match self.accounts.get_mut(&id) {
@@ -782,34 +1037,31 @@ impl<S: NodeStore> State<S> {
                     (None, self.accounts.entry(id).or_insert(account))
                 }
             };
+            let previous = staged
+                .order_write
+                .map(|(slot, value)| (slot, account.set_order_slot(slot, value)));
             if let Some(undo) = self.undo.as_mut() {
                 undo.push(Undo {
                     account: id,
                     before: before.clone(),
-                    order_slot: staged
-                        .order_write
-                        .map(|(slot, _)| (slot, account.order_slot(slot))),
+                    order_slot: previous,
                 });
             }
-            let order_update = staged
-                .order_write
-                .map(|(slot, value)| account.write_order_slot(slot, value));
             let mut leaf = staged.leaf;
-            leaf.orders_root = account.orders_root();
+            leaf.orders_root = account.leaf.orders_root;
             account.leaf = leaf.clone();
-            let update = self
-                .tree
-                .update(id.index(), leaf.hash())
-                .map_err(store_error)?;
-            receipt.writes.push(AccountWrite {
+            writes.push(PendingWrite {
                 account: id,
                 before,
                 after: leaf,
-                order_update,
-                update,
+                order_write: staged.order_write,
             });
         }
-        Ok(receipt)
+        TreeWork {
+            reads,
+            writes,
+            pubdata: effects.pubdata,
+        }
     }
 }
 
@@ -1027,10 +1279,6 @@ impl<'a, S: NodeStore> Ctx<'a, S> {
         value: OrderSlot,
     ) -> Result<(), NoSuchAccount> {
         let slot = slot_index(value.order_id, self.state.config.order_tree_depth);
-        let new_root = match self.state.accounts.get(&id) {
-            Some(a) => a.order_proof(slot).root_for(value.pack()),
-            None => return Err(NoSuchAccount(id)),
-        };
         self.account(id)?;
         let staged = self
             .accounts
@@ -1041,8 +1289,8 @@ impl<'a, S: NodeStore> Ctx<'a, S> {
             staged.order_write.is_none(),
             "one order slot write per account per transaction"
         );
+        // The leaf's orders root follows when the tree work is done (`State::hash_pending`).
         staged.order_write = Some((slot, value));
-        staged.leaf.orders_root = new_root;
         Ok(())
     }
 }

@@ -285,7 +285,7 @@ impl Fixture {
     /// Seals the open batch (unless it is empty) and begins the next one `secs` later.
     pub fn advance(&mut self, secs: u64) {
         let now = self.state.now().get();
-        if !self.state.batch_log().is_empty() {
+        if self.state.batch_len() != 0 {
             self.state.end_batch().expect("seal");
         }
         self.state.begin_batch(ts(now + secs)).expect("time");

@@ -1,0 +1,95 @@
+//! The tree work done at the seal (`State::execute`, then `State::hash_pending`) gives exactly
+//! the batch that hashing each transaction as it is applied (`State::apply`) gives: the same
+//! receipts, paths, intermediate roots and final root. (The random streams of
+//! `circuits/tests/random_batches.rs` check the same over every kind, with savepoints.)
+
+use zkperp_state::batch::SlotKind;
+use zkperp_state::order::Side;
+use zkperp_state::testkit::*;
+use zkperp_state::tx::{ForcedWithdrawal, L1ForcedWithdrawal, Transaction};
+use zkperp_state::units::AccountId;
+
+fn base() -> Fixture {
+    let mut f = Fixture::new(3);
+    f.fund_deposit(10_000_000_000);
+    f.deposit(0, 1_000_000_000);
+    f.deposit(1, 1_000_000_000);
+    f.state.end_batch().expect("seal the deposits");
+    f.state.begin_batch(ts(START + 60)).expect("begin");
+    f.set_price(btc(), 500_000);
+    f
+}
+
+/// A forced withdrawal of `account` asked by someone else: refused, so it only reads the
+/// account (its leaf and path go into the receipt).
+fn stranger_withdrawal(f: &Fixture, account: AccountId) -> Transaction {
+    Transaction::ForcedWithdrawal(ForcedWithdrawal {
+        request: L1ForcedWithdrawal {
+            index: f.state.queue_next(SlotKind::ForcedWithdrawal),
+            account,
+            requester: f.traders[2].l1,
+            amount: amount(1_000_000),
+        },
+    })
+}
+
+#[test]
+fn a_read_after_a_write_of_the_same_account_sees_its_new_orders_root() {
+    let (mut eager, mut deferred) = (base(), base());
+    let mut txs = Vec::new();
+    // Trades write both accounts' orders slots; the refused forced withdrawals then read them,
+    // all in one run of pending work.
+    for round in 0..3 {
+        let buy = eager.order(0, btc(), Side::Buy, 10, 500_000);
+        let sell = eager.order(1, btc(), Side::Sell, 10, 500_000);
+        txs.push(Fixture::trade_tx(buy, sell, 10, 500_000));
+        let reader = if round % 2 == 0 { 0 } else { 1 };
+        for tx in [txs.last().cloned().expect("trade"), {
+            let id = eager.id(reader);
+            stranger_withdrawal(&eager, id)
+        }] {
+            let receipt = eager.apply(tx.clone()).expect("applies");
+            deferred.state.execute(&tx).expect("executes");
+            if let Transaction::ForcedWithdrawal(_) = tx {
+                assert_eq!(
+                    receipt.reads.len(),
+                    1,
+                    "a refused request reads its account"
+                );
+            }
+        }
+    }
+    assert_eq!(deferred.state.pending_len(), 6);
+    assert_ne!(
+        deferred.state.root(),
+        eager.state.root(),
+        "the pending work is not hashed yet"
+    );
+    deferred.state.hash_pending().expect("hash");
+    assert_eq!(deferred.state.root(), eager.state.root());
+    for t in 0..2 {
+        let id = deferred.id(t);
+        let leaf = &deferred.state.account(id).expect("exists").leaf;
+        assert_eq!(
+            leaf.hash(),
+            deferred
+                .state
+                .account_tree()
+                .leaf(id.index())
+                .expect("leaf"),
+            "after the tree work, the leaf in the clear is the one in the tree"
+        );
+    }
+    let (a, b) = (
+        eager.state.end_batch().expect("seal"),
+        deferred.state.end_batch().expect("seal"),
+    );
+    assert!(a == b, "the seal's tree work gave another batch");
+    assert_eq!(deferred.state.pending_len(), 0);
+    assert_eq!(eager.state.root(), deferred.state.root());
+    assert_eq!(
+        eager.state.snapshot().expect("between batches"),
+        deferred.state.snapshot().expect("between batches"),
+        "the leaves in the clear, orders roots included, agree after the seal"
+    );
+}
