@@ -92,6 +92,93 @@ fn bench_trade(c: &mut Criterion) {
     g.finish();
 }
 
+/// The sequencer's path since the trees moved to the seal (issue 20): `State::execute` runs the
+/// rules on the leaves (signatures, funding, margin) and leaves the tree work pending. With the
+/// signatures verified beforehand (as the intake's pool does; `PublicKey::verify` then answers
+/// from its per-thread memo), what is left is the core's own work per fill.
+fn bench_execute(c: &mut Criterion) {
+    let mut f = Fixture::with_depths(2, 32, 16);
+    f.deposit(0, 1_000_000_000_000);
+    f.deposit(1, 1_000_000_000_000);
+    let mut g = c.benchmark_group("state machine, trees at the seal");
+    for verified in [false, true] {
+        let name = if verified {
+            "execute trade (signatures verified before: memo lookups, funding, margin)"
+        } else {
+            "execute trade (two signature checks, funding, margin)"
+        };
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let txs: Vec<_> = (0..iters)
+                    .map(|_| {
+                        let maker = f.order(0, btc(), Side::Buy, 10, 500_000);
+                        let taker = f.order(1, btc(), Side::Sell, 10, 500_000);
+                        if verified {
+                            let domain = f.state.config().domain;
+                            for o in [&maker, &taker] {
+                                let pk = f.state.account(o.order.account).expect("account");
+                                let pk = pk.leaf.public_key;
+                                pk.verify(o.order.hash(&domain), &o.signature)
+                                    .expect("signed");
+                            }
+                        }
+                        Fixture::trade_tx(maker, taker, 1, 500_000)
+                    })
+                    .collect();
+                let start = Instant::now();
+                for tx in &txs {
+                    f.state.execute(black_box(tx)).expect("trade");
+                }
+                let elapsed = start.elapsed();
+                // The tree work of these fills is the seal's (measured below), not this.
+                f.state.hash_pending().expect("hash");
+                elapsed
+            })
+        });
+    }
+    g.finish();
+}
+
+/// The seal of a full batch at production depths: 1,024 trades among 256 traders executed on
+/// the leaves, then `end_batch` (every write's orders-tree and account-tree path, the fee write,
+/// the salt steps of every touched account): the witness the batch circuit consumes.
+fn bench_seal_full(c: &mut Criterion) {
+    const TRADERS: usize = 256;
+    const TRADES: usize = 1_024;
+    let mut f = Fixture::with_depths(TRADERS, 32, 16);
+    for t in 0..TRADERS {
+        f.deposit(t, 1_000_000_000_000);
+    }
+    f.state.end_batch().expect("seal the deposits");
+    let mut batch = 1;
+    let mut g = c.benchmark_group("seal (production depths)");
+    g.sample_size(10);
+    g.bench_function("1,024 trades, 256 traders: tree work and witness", |b| {
+        b.iter_custom(|iters| {
+            let mut total = std::time::Duration::ZERO;
+            for _ in 0..iters {
+                batch += 1;
+                f.state.begin_batch(ts(START + 60 * batch)).expect("begin");
+                f.set_price(btc(), 500_000);
+                for i in 0..TRADES {
+                    let (a, b) = (i % TRADERS, (i * 7 + 1) % TRADERS);
+                    let b = if a == b { (b + 1) % TRADERS } else { b };
+                    let maker = f.order(a, btc(), Side::Buy, 1, 500_000);
+                    let taker = f.order(b, btc(), Side::Sell, 1, 500_000);
+                    f.state
+                        .execute(&Fixture::trade_tx(maker, taker, 1, 500_000))
+                        .expect("trade");
+                }
+                let start = Instant::now();
+                black_box(f.state.end_batch().expect("seal"));
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
 /// What padding costs the sequencer (issue 18): sealing a batch with one trade alone, and with
 /// 64 decoys (idle accounts refreshed at the seal), at production depths.
 fn bench_padding(c: &mut Criterion) {
@@ -135,6 +222,8 @@ criterion_group!(
     bench_eddsa,
     bench_merkle,
     bench_trade,
+    bench_execute,
+    bench_seal_full,
     bench_padding
 );
 criterion_main!(benches);

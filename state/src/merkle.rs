@@ -261,6 +261,143 @@ impl<S: NodeStore> SparseMerkleTree<S> {
     }
 }
 
+/// One step of [`SparseMerkleTree::run`]: a leaf write, or a read of a leaf's path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathOp {
+    Write { index: u64, leaf: Fr },
+    Read { index: u64 },
+}
+
+impl PathOp {
+    fn index(&self) -> u64 {
+        match *self {
+            PathOp::Write { index, .. } | PathOp::Read { index } => index,
+        }
+    }
+}
+
+/// What one [`PathOp`] gives: a write's update, or a read's path at its moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathResult {
+    Write(MerkleUpdate),
+    Read(MerkleProof),
+}
+
+/// Below this many operations a run hashes on the calling thread (a level's work is too small
+/// to share).
+const PARALLEL_RUN: usize = 64;
+
+impl<S: NodeStore> SparseMerkleTree<S> {
+    /// Does `ops` in order and returns what each gives: exactly what [`Self::update`] and
+    /// [`Self::proof`] called one at a time give, every intermediate path and root included.
+    ///
+    /// The work is the same (a write hashes its whole path), but it is done a level at a time:
+    /// the value of a write's node at level `l + 1` needs only its node at level `l` and its
+    /// sibling there at the write's moment, which is the node as the latest earlier write
+    /// through it left it (or as stored). So each level is one ordered scan that finds the
+    /// siblings (no hashing) and then the level's hashes, independent of each other, on every
+    /// core.
+    pub fn run(&mut self, ops: &[PathOp]) -> Result<Vec<PathResult>, MerkleError<S::Error>> {
+        use rayon::prelude::*;
+        for op in ops {
+            self.check_index(op.index())?;
+        }
+        let n = ops.len();
+        let depth = usize::from(self.depth);
+        // A write's node at the level being done (its leaf at level 0).
+        let mut nodes: Vec<Fr> = ops
+            .iter()
+            .map(|op| match *op {
+                PathOp::Write { leaf, .. } => leaf,
+                PathOp::Read { .. } => Fr::from(0u64),
+            })
+            .collect();
+        let mut siblings: Vec<Vec<Fr>> = vec![Vec::with_capacity(depth); n];
+        let mut old_leaves = vec![Fr::from(0u64); n];
+        let mut latest: HashMap<u64, Fr> = HashMap::new();
+        for level in 0..self.depth {
+            latest.clear();
+            for (k, op) in ops.iter().enumerate() {
+                let at = op.index() >> level;
+                let sibling = match latest.get(&(at ^ 1)) {
+                    Some(value) => *value,
+                    None => self.node(level, at ^ 1)?,
+                };
+                siblings[k].push(sibling);
+                if level == 0 {
+                    old_leaves[k] = match latest.get(&at) {
+                        Some(value) => *value,
+                        None => self.node(0, at)?,
+                    };
+                }
+                if let PathOp::Write { .. } = op {
+                    latest.insert(at, nodes[k]);
+                }
+            }
+            for (&index, &value) in &latest {
+                self.store
+                    .put(NodeKey { level, index }, value)
+                    .map_err(MerkleError::Store)?;
+            }
+            let hash = |k: usize| match ops[k] {
+                PathOp::Write { index, .. } => {
+                    let sibling = siblings[k][usize::from(level)];
+                    if (index >> level) & 1 == 0 {
+                        poseidon2(nodes[k], sibling)
+                    } else {
+                        poseidon2(sibling, nodes[k])
+                    }
+                }
+                PathOp::Read { .. } => Fr::from(0u64),
+            };
+            nodes = if n >= PARALLEL_RUN {
+                (0..n).into_par_iter().map(hash).collect()
+            } else {
+                (0..n).map(hash).collect()
+            };
+        }
+        let mut root = self.root;
+        let mut results = Vec::with_capacity(n);
+        for ((op, siblings), (node, old_leaf)) in ops
+            .iter()
+            .zip(siblings)
+            .zip(nodes.into_iter().zip(old_leaves))
+        {
+            let proof = MerkleProof {
+                index: op.index(),
+                siblings,
+            };
+            results.push(match *op {
+                PathOp::Read { .. } => PathResult::Read(proof),
+                PathOp::Write { leaf, .. } => {
+                    let old_root = root;
+                    root = node;
+                    PathResult::Write(MerkleUpdate {
+                        proof,
+                        old_leaf,
+                        new_leaf: leaf,
+                        old_root,
+                        new_root: node,
+                    })
+                }
+            });
+        }
+        if ops.iter().any(|op| matches!(op, PathOp::Write { .. })) {
+            self.store
+                .put(
+                    NodeKey {
+                        level: self.depth,
+                        index: 0,
+                    },
+                    root,
+                )
+                .map_err(MerkleError::Store)?;
+            self.root = root;
+        }
+        Ok(results)
+    }
+}
+
 impl SparseMerkleTree<MemoryStore> {
     /// An empty in-memory tree.
     pub fn new(depth: u8) -> Result<Self, MerkleError<Infallible>> {
@@ -397,6 +534,70 @@ mod tests {
             SparseMerkleTree::from_leaves(3, [(8, Fr::from(1u64))]),
             Err(MerkleError::IndexOutOfRange { .. })
         ));
+    }
+
+    #[test]
+    fn a_run_gives_what_updates_and_proofs_one_at_a_time_give() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
+        // Short runs hash on the calling thread, long ones level by level on every core; the
+        // indices crowd a few subtrees so writes often share nodes and siblings.
+        for (depth, len) in [(1u8, 5usize), (4, 20), (6, 40), (8, 300), (32, 200)] {
+            let mut one_by_one = SparseMerkleTree::new(depth).expect("depth");
+            for i in 0..10u64 {
+                one_by_one
+                    .update(i * 3 % (1 << depth.min(20)), Fr::from(i + 1))
+                    .expect("update");
+            }
+            let mut in_a_run = one_by_one.clone();
+            let span = 1u64 << depth.min(6);
+            let ops: Vec<PathOp> = (0..len)
+                .map(|_| {
+                    let index = rng.gen_range(0..span);
+                    if rng.gen_bool(0.3) {
+                        PathOp::Read { index }
+                    } else {
+                        let leaf = Fr::from(rng.gen_range(0..4u64));
+                        PathOp::Write { index, leaf }
+                    }
+                })
+                .collect();
+            let expected: Vec<PathResult> = ops
+                .iter()
+                .map(|op| match *op {
+                    PathOp::Write { index, leaf } => {
+                        PathResult::Write(one_by_one.update(index, leaf).expect("update"))
+                    }
+                    PathOp::Read { index } => {
+                        PathResult::Read(one_by_one.proof(index).expect("proof"))
+                    }
+                })
+                .collect();
+            assert_eq!(in_a_run.run(&ops).expect("run"), expected, "depth {depth}");
+            assert_eq!(in_a_run.root(), one_by_one.root());
+            assert_eq!(
+                in_a_run.store().leaves(),
+                one_by_one.store().leaves(),
+                "depth {depth}"
+            );
+            for index in 0..span {
+                assert_eq!(
+                    in_a_run.proof(index).expect("proof"),
+                    one_by_one.proof(index).expect("proof")
+                );
+            }
+        }
+        let mut tree = SparseMerkleTree::new(3).expect("depth");
+        let root = tree.root();
+        assert!(tree.run(&[]).expect("nothing").is_empty());
+        assert!(matches!(
+            tree.run(&[PathOp::Write {
+                index: 8,
+                leaf: Fr::from(1u64)
+            }]),
+            Err(MerkleError::IndexOutOfRange { .. })
+        ));
+        assert_eq!(tree.root(), root, "a refused run changes nothing");
     }
 
     #[test]

@@ -30,7 +30,8 @@ use crate::field::Fr;
 use crate::leaf::{AccountLeaf, Position};
 use crate::market::{MarketConfigError, MarketParams, MarketState};
 use crate::merkle::{
-    MemoryStore, MerkleError, MerkleProof, MerkleUpdate, NodeStore, SparseMerkleTree,
+    MemoryStore, MerkleError, MerkleProof, MerkleUpdate, NodeStore, PathOp, PathResult,
+    SparseMerkleTree,
 };
 use crate::order::{slot_index, OrderSlot};
 use crate::pubdata::PubData;
@@ -849,6 +850,25 @@ impl<S: NodeStore> State<S> {
                 .or_insert(h.root_before);
             slots[t][w] = Some(h);
         }
+        // The account tree: every read's path and write's update, in order, each level of the
+        // run hashed on every core.
+        let capacity = self.tree.capacity();
+        let mut ops = Vec::new();
+        for (p, hashed) in pending.iter().zip(&slots) {
+            for (id, _) in &p.reads {
+                if id.index() < capacity {
+                    ops.push(PathOp::Read { index: id.index() });
+                }
+            }
+            for (write, h) in p.writes.iter().zip(hashed) {
+                let h = h.as_ref().expect("every write was hashed");
+                ops.push(PathOp::Write {
+                    index: write.account.index(),
+                    leaf: h.hash,
+                });
+            }
+        }
+        let mut paths = self.tree.run(&ops).map_err(store_error)?.into_iter();
         let mut done = Vec::with_capacity(pending.len());
         for (p, hashed) in pending.into_iter().zip(slots) {
             let mut receipt = Receipt {
@@ -857,8 +877,11 @@ impl<S: NodeStore> State<S> {
                 pubdata: p.pubdata,
             };
             for (id, leaf) in p.reads {
-                let proof = if id.index() < self.tree.capacity() {
-                    Some(self.tree.proof(id.index()).map_err(store_error)?)
+                let proof = if id.index() < capacity {
+                    match paths.next() {
+                        Some(PathResult::Read(proof)) => Some(proof),
+                        _ => unreachable!("a read's path"),
+                    }
                 } else {
                     None
                 };
@@ -884,10 +907,9 @@ impl<S: NodeStore> State<S> {
                     leaf.orders_root = h.root_before;
                     leaf
                 });
-                let update = self
-                    .tree
-                    .update(write.account.index(), h.hash)
-                    .map_err(store_error)?;
+                let Some(PathResult::Write(update)) = paths.next() else {
+                    unreachable!("a write's update")
+                };
                 last_root.insert(write.account, h.after.orders_root);
                 receipt.writes.push(AccountWrite {
                     account: write.account,
