@@ -14,14 +14,18 @@
 //! Verification here is strict where circomlibjs is lenient: `A` and `R8` must be on the curve
 //! and in the prime-order subgroup (enforced when they are constructed or decoded) and `S < l`.
 
+use std::sync::OnceLock;
+
+use ark_ec::scalar_mul::wnaf::WnafContext;
 use ark_ec::{AffineRepr, CurveGroup};
 use ark_ff::PrimeField;
+use ark_ff::Zero;
 use blake_hash::Digest;
 use rand::{CryptoRng, RngCore};
 
 use crate::babyjubjub::{
     fs_from_le_bytes, fs_to_le_bytes, mul, mul_base8_le, pack_point, point_from_coordinates,
-    unpack_point, Fq, Fs, Point, PointError, BASE8,
+    unpack_point, Fq, Fs, Point, PointError, PointProjective, BASE8,
 };
 use crate::field::fr_to_le_bytes;
 use crate::poseidon::poseidon;
@@ -174,27 +178,35 @@ impl PublicKey {
 
     /// Checks `sig` on `msg`.
     ///
-    /// The sequencer checks an order's signature when the order arrives and the state machine
-    /// checks it again in every fill; both run on the thread that holds the sequencer, so each
-    /// thread remembers the last [`VERIFIED_MEMO`] triples it saw verify and answers a repeat
-    /// from memory. The memo holds the whole key, message and signature, compared for
-    /// equality, and only successes: the function is the same, only faster the second time.
+    /// An order's signature is checked when the order arrives (on the intake's threads, before
+    /// the sequencer's critical section) and again by the state machine in every fill (on the
+    /// sequencer's thread), so the process remembers the last triples it saw verify
+    /// ([`VERIFIED_MEMO`]) and answers a repeat from memory, whichever thread checked it first.
+    /// The memo holds the whole key, message and signature, compared for equality, and only
+    /// successes: the function is the same, only faster the second time. The key is part of
+    /// the triple, so a check against an account's current key hits only when that key is the
+    /// one the signature was checked against.
     pub fn verify(&self, msg: Fq, sig: &Signature) -> Result<(), SignatureError> {
         let triple = (self.0.x, self.0.y, msg, sig.r8.x, sig.r8.y, sig.s);
-        if VERIFIED.with(|v| v.borrow().contains(&triple)) {
+        if memo::contains(&triple) {
             return Ok(());
         }
+        self.verify_uncached(msg, sig)?;
+        memo::insert(triple);
+        Ok(())
+    }
+
+    /// [`Self::verify`] without the memo: the arithmetic every time.
+    ///
+    /// `S * Base8` comes from a table of `Base8`'s multiples ([`mul_base8`]: 32 additions), the
+    /// key's multiple from a width-5 wNAF, and the two sides are compared in projective
+    /// coordinates (no inversion).
+    pub fn verify_uncached(&self, msg: Fq, sig: &Signature) -> Result<(), SignatureError> {
         let hm = challenge(&sig.r8, &self.0, msg);
-        let left = BASE8.mul_bigint(sig.s.into_bigint());
-        let right = sig.r8.into_group() + self.0.mul_bigint((hm * Fs::from(8u64)).into_bigint());
-        if left.into_affine() == right.into_affine() {
-            VERIFIED.with(|v| {
-                let mut v = v.borrow_mut();
-                if v.len() >= VERIFIED_MEMO {
-                    v.clear(); // bounded: forget everything rather than track ages
-                }
-                v.insert(triple);
-            });
+        let left = mul_base8(&sig.s);
+        let right = sig.r8.into_group()
+            + WnafContext::new(5).mul(self.0.into_group(), &(hm * Fs::from(8u64)));
+        if left == right {
             Ok(())
         } else {
             Err(SignatureError::Invalid)
@@ -202,14 +214,100 @@ impl PublicKey {
     }
 }
 
-/// Verified (key, message, signature) triples each thread remembers (128 bytes each).
-pub const VERIFIED_MEMO: usize = 4096;
+/// Verified (key, message, signature) triples the process remembers (128 bytes each), in
+/// [`memo::SHARDS`] independently locked shards.
+pub const VERIFIED_MEMO: usize = 65_536;
 
-type Triple = (Fq, Fq, Fq, Fq, Fq, Fs);
+mod memo {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
 
-thread_local! {
-    static VERIFIED: std::cell::RefCell<std::collections::HashSet<Triple>> =
-        std::cell::RefCell::new(std::collections::HashSet::with_capacity(VERIFIED_MEMO));
+    use super::{Fq, Fs, VERIFIED_MEMO};
+
+    pub(super) type Triple = (Fq, Fq, Fq, Fq, Fq, Fs);
+
+    pub(super) const SHARDS: usize = 16;
+
+    /// A bounded set of triples in independently locked shards; a full shard forgets
+    /// everything before it takes the next triple (no ages to track).
+    pub(super) struct Memo {
+        shards: Vec<Mutex<HashSet<Triple>>>,
+        per_shard: usize,
+    }
+
+    impl Memo {
+        pub(super) fn new(capacity: usize) -> Self {
+            let per_shard = capacity.div_ceil(SHARDS).max(1);
+            Memo {
+                shards: (0..SHARDS)
+                    .map(|_| Mutex::new(HashSet::with_capacity(per_shard)))
+                    .collect(),
+                per_shard,
+            }
+        }
+
+        /// The shard of a triple: the low bits of `S` (the signer cannot steer them without
+        /// breaking the signature, and a forger's triples are never inserted).
+        pub(super) fn shard(triple: &Triple) -> usize {
+            ark_ff::PrimeField::into_bigint(triple.5).0[0] as usize % SHARDS
+        }
+
+        pub(super) fn contains(&self, triple: &Triple) -> bool {
+            self.shards[Self::shard(triple)]
+                .lock()
+                .map(|set| set.contains(triple))
+                .unwrap_or(false)
+        }
+
+        pub(super) fn insert(&self, triple: Triple) {
+            if let Ok(mut set) = self.shards[Self::shard(&triple)].lock() {
+                if set.len() >= self.per_shard {
+                    set.clear();
+                }
+                set.insert(triple);
+            }
+        }
+    }
+
+    fn global() -> &'static Memo {
+        static MEMO: OnceLock<Memo> = OnceLock::new();
+        MEMO.get_or_init(|| Memo::new(VERIFIED_MEMO))
+    }
+
+    pub(super) fn contains(triple: &Triple) -> bool {
+        global().contains(triple)
+    }
+
+    pub(super) fn insert(triple: Triple) {
+        global().insert(triple)
+    }
+}
+
+/// `k * BASE8` from a table of its multiples: `k`'s 32 bytes select one precomputed point each,
+/// `table[i][b] = b * 256^i * BASE8`, so the product is 32 mixed additions (8,192 points,
+/// 512 KiB, made once per process).
+pub fn mul_base8(k: &Fs) -> PointProjective {
+    static TABLE: OnceLock<Vec<Point>> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut points = Vec::with_capacity(32 * 256);
+        let mut base = BASE8.into_group();
+        for _ in 0..32 {
+            let mut multiple = PointProjective::zero();
+            for _ in 0..256 {
+                points.push(multiple);
+                multiple += base;
+            }
+            base = multiple;
+        }
+        PointProjective::normalize_batch(&points)
+    });
+    let mut acc = PointProjective::zero();
+    for (i, byte) in fs_to_le_bytes(k).into_iter().enumerate() {
+        if byte != 0 {
+            acc += &table[i * 256 + usize::from(byte)];
+        }
+    }
+    acc
 }
 
 impl serde::Serialize for PublicKey {
@@ -311,7 +409,14 @@ mod tests {
                 "first computed, then remembered"
             );
         }
-        assert!(VERIFIED.with(|v| v.borrow().len()) >= 1);
+        assert!(memo::contains(&(
+            pk.x(),
+            pk.y(),
+            msg,
+            sig.r8.x,
+            sig.r8.y,
+            sig.s
+        )));
         assert_eq!(
             other.public_key().verify(msg, &sig),
             Err(SignatureError::Invalid),
@@ -323,18 +428,97 @@ mod tests {
         );
         let other_sig = key.sign(msg + Fq::from(1u64));
         assert_eq!(pk.verify(msg, &other_sig), Err(SignatureError::Invalid));
-        // Full, it forgets everything before it remembers the next success.
-        VERIFIED.with(|v| {
-            let mut v = v.borrow_mut();
-            v.clear();
-            for i in 0..VERIFIED_MEMO as u64 {
-                let f = Fq::from(i);
-                v.insert((f, f, f, f, f, Fs::from(i)));
+        // Checked on another thread (as the intake's pool does), remembered for this one.
+        let fresh = Fq::from(79u64);
+        let fresh_sig = key.sign(fresh);
+        let triple = (
+            pk.x(),
+            pk.y(),
+            fresh,
+            fresh_sig.r8.x,
+            fresh_sig.r8.y,
+            fresh_sig.s,
+        );
+        assert!(!memo::contains(&triple));
+        std::thread::spawn(move || pk.verify(fresh, &fresh_sig))
+            .join()
+            .expect("thread")
+            .expect("verifies");
+        assert!(memo::contains(&triple));
+        // A full shard forgets everything before it takes the next triple.
+        let small = memo::Memo::new(2 * memo::SHARDS);
+        let triple = |i: u64| {
+            let x = Fq::from(i);
+            // S values 16 apart: all in one shard.
+            (x, x, x, x, x, Fs::from(16 * i))
+        };
+        small.insert(triple(1));
+        small.insert(triple(2));
+        assert!(small.contains(&triple(1)) && small.contains(&triple(2)));
+        small.insert(triple(3));
+        assert!(!small.contains(&triple(1)) && !small.contains(&triple(2)));
+        assert!(small.contains(&triple(3)));
+        assert_eq!(memo::Memo::shard(&triple(3)), memo::Memo::shard(&triple(1)));
+    }
+
+    #[test]
+    fn the_base_table_and_the_wnaf_give_the_plain_products() {
+        use ark_ff::UniformRand;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
+        let mut scalars: Vec<Fs> = [0u64, 1, 2, 255, 256, 257, 65_535, 65_536]
+            .into_iter()
+            .map(Fs::from)
+            .collect();
+        scalars.push(-Fs::from(1u64));
+        scalars.extend((0..40).map(|_| Fs::rand(&mut rng)));
+        for k in scalars {
+            assert_eq!(
+                mul_base8(&k).into_affine(),
+                BASE8.mul_bigint(k.into_bigint()).into_affine(),
+                "{k}"
+            );
+        }
+        // Random signatures, honest and tampered: the table-and-wNAF check answers as the
+        // plain double-and-add equation does.
+        let plain = |pk: &PublicKey, msg: Fq, sig: &Signature| {
+            let hm = challenge(&sig.r8, pk.point(), msg);
+            let left = BASE8.mul_bigint(sig.s.into_bigint());
+            let right =
+                sig.r8.into_group() + pk.point().mul_bigint((hm * Fs::from(8u64)).into_bigint());
+            left.into_affine() == right.into_affine()
+        };
+        for i in 0..30u64 {
+            let key = PrivateKey::random(&mut rng);
+            let pk = key.public_key();
+            let msg = Fq::from(i);
+            let sig = key.sign(msg);
+            let tampered = [
+                (pk, msg, sig),
+                (pk, msg + Fq::from(1u64), sig),
+                (PrivateKey::random(&mut rng).public_key(), msg, sig),
+                (
+                    pk,
+                    msg,
+                    Signature {
+                        r8: sig.r8,
+                        s: sig.s + Fs::from(1u64),
+                    },
+                ),
+                (
+                    pk,
+                    msg,
+                    Signature {
+                        r8: (sig.r8 + BASE8).into_affine(),
+                        s: sig.s,
+                    },
+                ),
+            ];
+            for (n, (pk, msg, sig)) in tampered.into_iter().enumerate() {
+                let expected = plain(&pk, msg, &sig);
+                assert_eq!(expected, n == 0, "only the honest signature verifies");
+                assert_eq!(pk.verify_uncached(msg, &sig).is_ok(), expected);
             }
-        });
-        let fresh = Fq::from(78u64);
-        assert_eq!(pk.verify(fresh, &key.sign(fresh)), Ok(()));
-        assert_eq!(VERIFIED.with(|v| v.borrow().len()), 1);
+        }
     }
 
     #[test]
