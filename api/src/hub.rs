@@ -29,7 +29,7 @@
 //! deltas to a snapshot with sequence `s` starting at `s + 1`, and resubscribes on a gap.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -38,6 +38,8 @@ use zkperp_sequencer::book::{CancelReason, Event, OrderKey, RejectReason, TimeIn
 use zkperp_sequencer::journal::Command;
 use zkperp_sequencer::sequencer::{Executed, Outcome, Sequencer, SequencerConfig, SequencerError};
 use zkperp_sequencer::snapshot::{SnapshotChoice, SnapshotMeta, SnapshotPolicy};
+use zkperp_state::domain::SigningDomain;
+use zkperp_state::eddsa::PublicKey;
 use zkperp_state::order::Side;
 use zkperp_state::units::AccountId;
 
@@ -558,6 +560,11 @@ pub struct Hub {
     queue: Mutex<Queue>,
     /// Signalled when a group is done: its callers' results are in the queue.
     group_done: Condvar,
+    /// Account keys, for checking signatures outside the sequencer's lock
+    /// ([`Hub::check_signature`]). An account's key is fixed when the account is created, so
+    /// an entry never goes stale; filled on first use.
+    keys: RwLock<HashMap<AccountId, PublicKey>>,
+    domain: SigningDomain,
 }
 
 /// Commands waiting for the next group commit, and the results of the last ones.
@@ -633,13 +640,50 @@ impl Hub {
     }
 
     fn with_views(sequencer: Sequencer, views: Views) -> Self {
+        let domain = sequencer.engine().state().config().domain;
         Hub {
             sequencer: Arc::new(Mutex::new(sequencer)),
             views: Mutex::new(views),
             feed: broadcast::channel(FEED_BUFFER).0,
             queue: Mutex::new(Queue::default()),
             group_done: Condvar::new(),
+            keys: RwLock::new(HashMap::new()),
+            domain,
         }
+    }
+
+    /// Checks the signature `command` carries (an order's, a cancel's) against its account's
+    /// key, on the calling thread, before the command queues for the sequencer's lock. A
+    /// signature that verifies is remembered (`PublicKey::verify`), so the sequencer's own
+    /// check of it under the lock, and the state machine's in every fill, are memo lookups
+    /// that also confirm the key is still the account's. `Some(false)`: it does not verify
+    /// against the account's key, and never will (an account's key does not change); `None`:
+    /// nothing to check here (no signature, or no such account yet: the sequencer answers).
+    pub fn check_signature(&self, command: &Command) -> Option<bool> {
+        let (account, message, signature) = command.signed(&self.domain)?;
+        let known = self
+            .keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&account)
+            .copied();
+        let key = match known {
+            Some(key) => key,
+            None => {
+                let key = self.with_sequencer(|seq| {
+                    seq.engine()
+                        .state()
+                        .account(account)
+                        .map(|a| a.leaf.public_key)
+                })?;
+                self.keys
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(account, key);
+                key
+            }
+        };
+        Some(key.verify(message, signature).is_ok())
     }
 
     /// Executes `command`, journals it, records what it did and publishes it; returns once it

@@ -574,11 +574,39 @@ pub struct CancelRequest {
 }
 
 /// Journals `command` off the async workers (a synced disk write) and runs it through the hub.
+/// The threads that check traders' signatures before their commands queue for the
+/// sequencer's lock: one per core.
+fn verifiers() -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("zkperp-verify-{i}"))
+            .build()
+            .expect("a thread pool")
+    })
+}
+
+/// Runs `command` through the hub: its signature checked first on the verifiers' pool
+/// ([`Hub::check_signature`]), outside the sequencer's lock; an order whose signature does not
+/// verify against its account's key is refused there (`bad_signature`), never queued.
 async fn execute(
     s: &Services,
     command: Command,
 ) -> Result<zkperp_sequencer::sequencer::Executed, ApiError> {
     let hub = s.hub.clone();
+    let (checked, verdict) = tokio::sync::oneshot::channel();
+    let checking = hub.clone();
+    verifiers().spawn(move || {
+        let verdict = checking.check_signature(&command);
+        // The receiver is gone only if the request was dropped.
+        let _ = checked.send((verdict, command));
+    });
+    let (verdict, command) = verdict
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if verdict == Some(false) && matches!(command, Command::Submit { .. }) {
+        return Err(ApiError::OrderRefused(OrderError::BadSignature));
+    }
     tokio::task::spawn_blocking(move || hub.execute(command))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?

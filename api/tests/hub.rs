@@ -279,3 +279,56 @@ fn concurrent_callers_share_journal_writes_and_a_replay_rebuilds_the_same_exchan
     let replayed = Sequencer::open(dir.path(), &stream.sequencer_config()).expect("reopen");
     assert_eq!(fingerprint(replayed.batcher()), seen);
 }
+
+#[test]
+fn signatures_checked_before_the_lock_agree_with_the_sequencer() {
+    use zkperp_sequencer::engine::OrderError;
+    use zkperp_sequencer::journal::Command;
+    use zkperp_sequencer::sequencer::Outcome;
+    let stream = CommandStream::new(12);
+    let dir = tempfile::tempdir().expect("tmp");
+    let hub = Hub::new(Sequencer::open(dir.path(), &stream.sequencer_config()).expect("open"));
+    let (mut verified, mut forged, mut unsigned) = (0, 0, 0);
+    let mut previous = None;
+    for n in 0..600u64 {
+        let mut command = hub.with_sequencer(|seq| stream.command(n, seq.engine()));
+        if let Command::Submit { order, .. } = &mut command {
+            // Every third order carries the signature of the order before it.
+            let own = order.signature;
+            if n % 3 == 0 {
+                if let Some(other) = previous {
+                    order.signature = other;
+                }
+            }
+            previous = Some(own);
+        }
+        let verdict = hub.check_signature(&command);
+        let executed = hub.execute(command.clone()).expect("journaled");
+        let refused_for_signature =
+            matches!(executed.outcome, Outcome::Refused(OrderError::BadSignature));
+        match (&command, verdict) {
+            (Command::Submit { .. }, Some(false)) => {
+                assert!(
+                    matches!(executed.outcome, Outcome::Refused(_)),
+                    "{command:?}: refused before the lock, accepted under it"
+                );
+                forged += usize::from(refused_for_signature);
+            }
+            (Command::Submit { .. } | Command::Cancel { .. }, Some(true)) => {
+                assert!(!refused_for_signature, "{command:?}");
+                verified += 1;
+            }
+            (Command::Submit { .. } | Command::Cancel { .. }, None) => {
+                panic!("{command:?}: the stream's accounts exist")
+            }
+            (_, verdict) => {
+                assert_eq!(verdict, None, "{command:?} carries no trader's signature");
+                unsigned += 1;
+            }
+        }
+    }
+    assert!(
+        verified > 100 && forged > 20 && unsigned > 0,
+        "verified {verified}, forged {forged}, unsigned {unsigned}"
+    );
+}

@@ -12,9 +12,12 @@ use std::path::Path;
 
 use rocksdb::{IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use serde::{Deserialize, Serialize};
+use zkperp_state::domain::SigningDomain;
+use zkperp_state::eddsa::Signature;
 use zkperp_state::order::SignedOrder;
 use zkperp_state::tx::{CancelOrder, Transaction};
-use zkperp_state::units::Timestamp;
+use zkperp_state::units::{AccountId, Timestamp};
+use zkperp_state::Fr;
 
 use crate::engine::OrderOptions;
 
@@ -42,6 +45,28 @@ pub enum Command {
     Apply {
         tx: Transaction,
     },
+}
+
+impl Command {
+    /// The trader's signature the command carries (an order's, a cancel's): the account whose
+    /// key must have made it, the message and the signature. What can be checked before the
+    /// command reaches the sequencer (on every core: the intake, a replay); the sequencer's
+    /// own check then answers from the verification memo (`PublicKey::verify`).
+    pub fn signed(&self, domain: &SigningDomain) -> Option<(AccountId, Fr, &Signature)> {
+        match self {
+            Command::Submit { order, .. } => Some((
+                order.order.account,
+                order.order.hash(domain),
+                &order.signature,
+            )),
+            Command::Cancel { cancel } => Some((
+                cancel.account,
+                CancelOrder::message(domain, cancel.account, cancel.order_id),
+                &cancel.signature,
+            )),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
