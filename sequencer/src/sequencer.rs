@@ -121,9 +121,15 @@ impl Opening {
             restored,
             ..
         } = self;
-        for (i, command) in journal.read_from(position)?.iter().enumerate() {
-            let done = batcher.execute(position + i as u64, command);
-            observe(command, &batcher, &done);
+        let commands = journal.read_from(position)?;
+        let mut at = 0;
+        for chunk in commands.chunks(REPLAY_CHUNK) {
+            check_signatures(&batcher, chunk);
+            for command in chunk {
+                let done = batcher.execute(position + at, command);
+                observe(command, &batcher, &done);
+                at += 1;
+            }
         }
         Ok(Sequencer {
             journal,
@@ -134,6 +140,31 @@ impl Opening {
             last_snapshot: restored.map(|m| m.batches_sealed),
         })
     }
+}
+
+/// Commands whose signatures a replay checks together, on every core, before executing them.
+/// Well within the verification memo (`zkperp_state::eddsa::VERIFIED_MEMO`), so that what
+/// was checked is still remembered when the commands execute.
+const REPLAY_CHUNK: usize = 8_192;
+
+/// Checks the signatures `commands` carry against their accounts' keys as `batcher` holds them,
+/// on every core. Nothing is decided here: a success lands in the verification memo, so the
+/// engine's own check when the command executes (in order, on one thread) is a lookup; a
+/// failure, or an account the chunk itself creates, is checked again there in full.
+///
+/// A journaled command was checked before it was journaled, but a replay does not take the
+/// journal's word for it: the journal is a file on disk, and the rules are the same rules.
+fn check_signatures(batcher: &Batcher<MemoryStore>, commands: &[Command]) {
+    use rayon::prelude::*;
+    let state = batcher.engine().state();
+    let domain = state.config().domain;
+    commands.par_iter().for_each(|command| {
+        if let Some((account, message, signature)) = command.signed(&domain) {
+            if let Some(account) = state.account(account) {
+                let _ = account.leaf.public_key.verify(message, signature);
+            }
+        }
+    });
 }
 
 impl Sequencer {
