@@ -29,6 +29,7 @@
 //! deltas to a snapshot with sequence `s` starting at `s + 1`, and resubscribes on a gap.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
@@ -565,6 +566,25 @@ pub struct Hub {
     /// an entry never goes stale; filled on first use.
     keys: RwLock<HashMap<AccountId, PublicKey>>,
     domain: SigningDomain,
+    /// Traders' commands admitted and not yet answered ([`Hub::admit`]), and the most there
+    /// may be.
+    in_flight: Arc<AtomicUsize>,
+    intake_limit: AtomicUsize,
+}
+
+/// The traders' commands the hub admits at once by default: two full groups
+/// ([`MAX_GROUP`]). Beyond it the API answers 429: a queue that grows without bound only
+/// turns overload into latency for everyone.
+pub const INTAKE_LIMIT: usize = 2 * MAX_GROUP;
+
+/// A place in the hub's bounded intake ([`Hub::admit`]), given back when dropped.
+#[derive(Debug)]
+pub struct Admission(Arc<AtomicUsize>);
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Commands waiting for the next group commit, and the results of the last ones.
@@ -649,7 +669,37 @@ impl Hub {
             group_done: Condvar::new(),
             keys: RwLock::new(HashMap::new()),
             domain,
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            intake_limit: AtomicUsize::new(INTAKE_LIMIT),
         }
+    }
+
+    /// A place for one trader's command in the bounded intake, held until it is answered;
+    /// `None` when [`Hub::intake_limit`] commands are already in: the caller refuses it (the
+    /// API answers 429 with `Retry-After`). Commands of the node itself (L1 events, ticks,
+    /// batch boundaries) do not take a place: they are never refused for load.
+    pub fn admit(&self) -> Option<Admission> {
+        let limit = self.intake_limit.load(Ordering::Acquire);
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Admission(self.in_flight.clone()))
+    }
+
+    /// Traders' commands admitted and not yet answered.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// The most traders' commands admitted at once ([`INTAKE_LIMIT`] unless set).
+    pub fn intake_limit(&self) -> usize {
+        self.intake_limit.load(Ordering::Acquire)
+    }
+
+    pub fn set_intake_limit(&self, limit: usize) {
+        self.intake_limit.store(limit, Ordering::Release);
     }
 
     /// Checks the signature `command` carries (an order's, a cancel's) against its account's

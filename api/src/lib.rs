@@ -112,6 +112,8 @@ pub enum ApiError {
     ProofRefused(zkperp_sequencer::proving::SubmitError),
     #[error("{0}")]
     BadRequest(String),
+    #[error("the exchange is taking all the commands it can; retry after {0} s")]
+    Overloaded(u64),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -132,6 +134,7 @@ impl ApiError {
             ApiError::ProofRefused(e) => provers::submit_code(e),
             ApiError::Unauthenticated(_) => "unauthenticated",
             ApiError::BadRequest(_) => "bad_request",
+            ApiError::Overloaded(_) => "overloaded",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -152,6 +155,7 @@ impl ApiError {
             | ApiError::ProofRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::BadRequest(_) | ApiError::MalformedProof(_) => StatusCode::BAD_REQUEST,
+            ApiError::Overloaded(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -217,7 +221,13 @@ fn tx_code(e: &TxError) -> &'static str {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({"code": self.code(), "message": self.to_string()});
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if let ApiError::Overloaded(secs) = self {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 
@@ -586,14 +596,17 @@ fn verifiers() -> &'static rayon::ThreadPool {
     })
 }
 
-/// Runs `command` through the hub: its signature checked first on the verifiers' pool
-/// ([`Hub::check_signature`]), outside the sequencer's lock; an order whose signature does not
-/// verify against its account's key is refused there (`bad_signature`), never queued.
+/// Runs a trader's `command` through the hub: admitted to its bounded intake or refused at
+/// once (429 `overloaded`, `Retry-After`: nothing is queued, nothing journaled); its signature
+/// checked on the verifiers' pool ([`Hub::check_signature`]), outside the sequencer's lock (an
+/// order whose signature does not verify against its account's key is refused there,
+/// `bad_signature`, never queued); then executed, journaled before the answer.
 async fn execute(
     s: &Services,
     command: Command,
 ) -> Result<zkperp_sequencer::sequencer::Executed, ApiError> {
     let hub = s.hub.clone();
+    let _admitted = hub.admit().ok_or(ApiError::Overloaded(1))?;
     let (checked, verdict) = tokio::sync::oneshot::channel();
     let checking = hub.clone();
     verifiers().spawn(move || {
@@ -797,6 +810,7 @@ async fn withdraw(
     let Json(request) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let w = request.withdrawal;
     let hub = s.hub.clone();
+    let _admitted = hub.admit().ok_or(ApiError::Overloaded(1))?;
     let executed = tokio::task::spawn_blocking(move || {
         hub.execute_checked(
             Command::Apply {

@@ -11,6 +11,15 @@ fn error_response(description: &str) -> Value {
     })
 }
 
+/// A trader's command the bounded intake could not take (`zkperp_api::hub::Hub::admit`).
+fn overloaded() -> Value {
+    json!({
+        "description": "overloaded: the intake is full; nothing was queued or journaled. Retry after the Retry-After header's seconds",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    })
+}
+
 fn market() -> Value {
     json!({"name": "market", "in": "path", "required": true,
         "description": "market index or name (BTC-USD)", "schema": {"type": "string"}})
@@ -78,7 +87,8 @@ pub fn document() -> Value {
                 "responses": {
                     "200": ok("ticket (journal sequence number) and book events"),
                     "400": error_response("bad_request: malformed JSON or a value out of its width"),
-                    "422": error_response("refused: no_such_account, unknown_market, market_not_open, bad_signature, expired, duplicate_order, bad_size, cancelled_from_l1, insufficient_margin, state_refused, no_open_batch, cancel_pending, too_many_fills")
+                    "422": error_response("refused: no_such_account, unknown_market, market_not_open, bad_signature, expired, duplicate_order, bad_size, cancelled_from_l1, insufficient_margin, state_refused, no_open_batch, cancel_pending, too_many_fills"),
+                    "429": overloaded()
                 }
             }},
             "/v1/orders/{id}": {
@@ -92,7 +102,7 @@ pub fn document() -> Value {
                     "summary": "Cancel a resting order with the owner's signature over CancelOrder::message(account, order_id)",
                     "parameters": [order_id()],
                     "requestBody": body("CancelRequest"),
-                    "responses": {"200": ok("ticket and book events"), "400": error_response("bad_request"), "422": error_response("bad_signature, cancel_pending, no_open_batch")}
+                    "responses": {"200": ok("ticket and book events"), "400": error_response("bad_request"), "422": error_response("bad_signature, cancel_pending, no_open_batch"), "429": overloaded()}
                 }
             },
             "/v1/accounts/{id}": {"get": {
@@ -119,7 +129,8 @@ pub fn document() -> Value {
                 "responses": {
                     "200": ok("ticket, and applied (or held for the next batch's slots)"),
                     "400": error_response("bad_request"),
-                    "422": error_response("no_such_account, zero_amount, bad_nonce, bad_signature, insufficient_margin, out_of_range")
+                    "422": error_response("no_such_account, zero_amount, bad_nonce, bad_signature, insufficient_margin, out_of_range"),
+                    "429": overloaded()
                 }
             }},
             "/v1/batches": {"get": {

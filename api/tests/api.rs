@@ -193,6 +193,32 @@ async fn markets_books_and_a_signed_order() {
         "{err}"
     );
 
+    // A full intake: answered 429 with Retry-After at once, nothing queued or journaled; the
+    // same order is taken when there is room again.
+    let hub = s.services.hub.clone();
+    let journaled = hub.with_sequencer(|seq| seq.journal_len());
+    hub.set_intake_limit(0);
+    let waiting = s.f.order(1, btc(), Side::Sell, 10, 501_000);
+    let r = s
+        .client
+        .post(format!("{}/v1/orders", s.base))
+        .header("content-type", "application/json")
+        .body(json!({ "order": waiting }).to_string())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 429);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let err: Value = r.json().await.expect("a JSON body");
+    assert_eq!(err["code"], "overloaded", "{err}");
+    assert_eq!(hub.with_sequencer(|seq| seq.journal_len()), journaled);
+    hub.set_intake_limit(zkperp_api::hub::INTAKE_LIMIT);
+    let (status, ack) = s
+        .post("/v1/orders", json!({ "order": waiting }).to_string())
+        .await;
+    assert_eq!(status, 200, "{ack}");
+    assert_eq!(hub.in_flight(), 0, "every admission is given back");
+
     // A signed order of negative size: refused at the door, never read as a huge one.
     let mut negative = s.f.order(1, btc(), Side::Sell, 10, 501_000).order;
     negative.size = zkperp_state::units::BaseLots::new(-10).expect("size");

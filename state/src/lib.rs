@@ -6,13 +6,17 @@
 //!
 //! ```text
 //!   L1 deposits, forced requests ─┐
-//!   signed orders (matched) ──────┼─> Transaction ─> State::apply ─> Receipt (leaf writes with
-//!   signed quotes, funding ───────┘                     │             Merkle paths: the witness)
+//!   signed orders (matched) ──────┼─> Transaction ─> State::execute ─> the leaves change; the
+//!   signed quotes, funding ───────┘                     │               tree work is pending
 //!                                                       v
-//!                                     State::end_batch ─> SealedBatch ─(Shape)─> BatchPublicData
-//!                                                          (roots, slot-ordered L1 records,
-//!                                                           every write's new leaf hash)
+//!                 State::end_batch: hash_pending ─> Receipts (leaf writes with Merkle paths:
+//!                                                   the witness) ─> SealedBatch ─(Shape)─>
+//!                                                   BatchPublicData (roots, slot-ordered L1
+//!                                                   records, every write's new leaf hash)
 //! ```
+//!
+//! [`State::apply`] (execute, then hash at once, returning the receipt) is the same function
+//! one transaction at a time: the tests' and the specification's form.
 //!
 //! Layers, bottom up: [`field`] (strict decoding), [`poseidon`], [`babyjubjub`], [`eddsa`],
 //! [`merkle`]; [`domain`] (what every signature is bound to); then the exchange: [`units`] (every width, once), [`market`], [`leaf`] (the leaf
