@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use crate::leaf::{AccountLeaf, Position};
-use crate::merkle::{MerkleProof, SparseMerkleTree};
+use crate::merkle::SparseMerkleTree;
 use crate::order::OrderSlot;
 
 #[derive(Debug, Clone)]
@@ -79,12 +79,6 @@ impl Account {
 
     pub fn order_slot(&self, slot: u64) -> OrderSlot {
         self.slots.get(&slot).copied().unwrap_or_default()
-    }
-
-    pub fn order_proof(&self, slot: u64) -> MerkleProof {
-        self.orders
-            .proof(slot)
-            .expect("slot index is reduced mod 2^depth")
     }
 
     /// Writes a slot in the clear; returns what it held. The orders tree is not touched:

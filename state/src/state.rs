@@ -777,8 +777,10 @@ impl<S: NodeStore> State<S> {
     }
 
     fn hash_work(&mut self, pending: Vec<TreeWork>) -> Result<Vec<Receipt>, StateError> {
-        // Each account's slot writes, in order, with where each write sits in `pending`.
-        let mut by_account: BTreeMap<AccountId, Vec<(usize, usize)>> = BTreeMap::new();
+        /// Where a write sits in `pending`: its transaction, its place among the writes.
+        type At = (usize, usize);
+        // Each account's writes, in order.
+        let mut by_account: BTreeMap<AccountId, Vec<At>> = BTreeMap::new();
         for (t, p) in pending.iter().enumerate() {
             for (w, write) in p.writes.iter().enumerate() {
                 by_account.entry(write.account).or_default().push((t, w));
@@ -787,33 +789,29 @@ impl<S: NodeStore> State<S> {
         // Orders trees and leaf hashes: one task per account. Each write gets its orders
         // root before and after and its new leaf's hash.
         struct Hashed {
-            at: (usize, usize),
+            at: At,
             root_before: Fr,
             order_update: Option<MerkleUpdate>,
             after: AccountLeaf,
             hash: Fr,
         }
-        let mut work: Vec<(&mut Account, Vec<(usize, usize)>)> = Vec::new();
-        {
-            let mut wanted = by_account.into_iter().peekable();
-            for (id, account) in self.accounts.iter_mut() {
-                match wanted.peek() {
-                    Some((next, _)) if next == id => {
-                        let (_, at) = wanted.next().expect("peeked");
-                        work.push((account, at));
-                    }
-                    _ => {}
-                }
-            }
-            if let Some((id, _)) = wanted.next() {
-                return Err(StateError::Store(format!(
-                    "a pending write names account {id}, which does not exist"
-                )));
-            }
+        if let Some(id) = by_account.keys().find(|id| !self.accounts.contains_key(id)) {
+            return Err(StateError::Store(format!(
+                "a pending write names account {id}, which does not exist"
+            )));
         }
-        let hashed: Vec<Hashed> = work
+        // The touched accounts leave the map while their tasks own them (a move each, so the
+        // cost follows the accounts touched, not the accounts there are).
+        let work: Vec<(AccountId, Account, Vec<At>)> = by_account
+            .into_iter()
+            .map(|(id, at)| {
+                let account = self.accounts.remove(&id).expect("checked above");
+                (id, account, at)
+            })
+            .collect();
+        let (hashed, accounts): (Vec<Vec<Hashed>>, Vec<(AccountId, Account)>) = work
             .into_par_iter()
-            .flat_map_iter(|(account, at)| {
+            .map(|(id, mut account, at)| {
                 let mut out = Vec::with_capacity(at.len());
                 for (t, w) in at {
                     let write = &pending[t].writes[w];
@@ -833,9 +831,10 @@ impl<S: NodeStore> State<S> {
                         hash,
                     });
                 }
-                out
+                (out, (id, account))
             })
-            .collect();
+            .unzip();
+        self.accounts.extend(accounts);
         let mut slots: Vec<Vec<Option<Hashed>>> = pending
             .iter()
             .map(|p| p.writes.iter().map(|_| None).collect())
@@ -843,7 +842,7 @@ impl<S: NodeStore> State<S> {
         // Reads see the orders root of the moment: the account's last write before the read,
         // or, before its first write of this run, its root from before the run.
         let mut last_root: HashMap<AccountId, Fr> = HashMap::new();
-        for h in hashed {
+        for h in hashed.into_iter().flatten() {
             let (t, w) = h.at;
             last_root
                 .entry(pending[t].writes[w].account)
