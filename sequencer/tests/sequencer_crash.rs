@@ -3,6 +3,10 @@
 //! exactly those the killed process acknowledged (a replay of the journal). The driver commits
 //! in groups (`Sequencer::execute_group`), the way the API's hub does, and writes snapshots, so
 //! restarts start from one and a kill may land while one is written.
+//!
+//! CI kills it 12 times; the full run kills it 100 times or more:
+//! `ZKPERP_CRASH_ROUNDS=100 cargo test --release -p zkperp-sequencer --test sequencer_crash`
+//! (figures in docs/PERFORMANCE.md).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -16,7 +20,15 @@ use zkperp_sequencer::snapshot::SnapshotChoice;
 use zkperp_sequencer::testkit::{fingerprint, shape, CommandStream};
 
 const SEED: u64 = 5;
+/// Kills in CI; `ZKPERP_CRASH_ROUNDS` asks for more.
 const ROUNDS: usize = 12;
+
+fn rounds() -> usize {
+    std::env::var("ZKPERP_CRASH_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(ROUNDS)
+}
 
 #[test]
 fn killed_sequencer_restarts_with_every_acknowledged_command() {
@@ -25,7 +37,8 @@ fn killed_sequencer_restarts_with_every_acknowledged_command() {
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(99);
     let mut acked: Vec<(u64, String)> = Vec::new();
     let mut progressed = 0;
-    for round in 0..ROUNDS {
+    let rounds = rounds();
+    for round in 0..rounds {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sequencer-crash-driver"))
             .args([
                 path.to_str().expect("utf-8 path"),
@@ -101,7 +114,7 @@ fn killed_sequencer_restarts_with_every_acknowledged_command() {
         }
     }
     assert!(
-        progressed >= ROUNDS / 2,
+        progressed >= rounds / 2,
         "the driver made progress in only {progressed} rounds"
     );
     // A full restart gives the same sequencer as a replay by hand of the whole journal, and the
