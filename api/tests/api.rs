@@ -245,6 +245,92 @@ async fn markets_books_and_a_signed_order() {
     assert_eq!(book["bids"].as_array().map(Vec::len), Some(0), "{book}");
 }
 
+/// A burst far beyond a (deliberately small) intake: every order is answered, at once, with
+/// 200 (journaled: its ticket holds exactly this order), a refusal by the rules (422,
+/// journaled too), or 429 `overloaded` with `Retry-After` (never journaled); the server stays
+/// up and gives every place back. The full-size run is the `load-api` bench.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_beyond_the_intake_is_answered_and_nothing_acknowledged_is_lost() {
+    let mut s = start().await;
+    let hub = s.services.hub.clone();
+    hub.set_intake_limit(4);
+    let orders: Vec<_> = (0..240u64)
+        .map(|i| {
+            let (t, side, price) = if i % 2 == 0 {
+                (0, Side::Buy, 450_000 + i)
+            } else {
+                (1, Side::Sell, 550_000 + i)
+            };
+            s.f.order(t, btc(), side, 1, price)
+        })
+        .collect();
+    let before = hub.with_sequencer(|seq| seq.journal_len());
+    // The sequencer is kept busy while the burst arrives, however fast this machine is: the
+    // first orders take the intake's places and wait; the others must be refused, not queued.
+    let busy = {
+        let hub = hub.clone();
+        std::thread::spawn(move || {
+            hub.with_sequencer(|_| std::thread::sleep(std::time::Duration::from_millis(300)))
+        })
+    };
+    let tasks: Vec<_> = orders
+        .into_iter()
+        .map(|order| {
+            let (client, url) = (s.client.clone(), format!("{}/v1/orders", s.base));
+            tokio::spawn(async move {
+                let r = client
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .body(json!({ "order": order }).to_string())
+                    .send()
+                    .await
+                    .expect("answered");
+                let status = r.status().as_u16();
+                let retry = r.headers().get("retry-after").cloned();
+                let body: Value = r.json().await.expect("a JSON body");
+                (order, status, retry, body)
+            })
+        })
+        .collect();
+    let (mut acknowledged, mut refused, mut overloaded) = (0u64, 0u64, 0u64);
+    for task in tasks {
+        let (order, status, retry, body) = task.await.expect("task");
+        match status {
+            200 => {
+                let ticket = body["ticket"].as_u64().expect("a ticket");
+                let journaled = hub
+                    .with_sequencer(|seq| seq.journaled(ticket))
+                    .expect("reads");
+                assert!(
+                    matches!(journaled, Some(Command::Submit { order: o, .. }) if o == order),
+                    "ticket {ticket} does not hold the acknowledged order"
+                );
+                acknowledged += 1;
+            }
+            422 => refused += 1,
+            429 => {
+                assert_eq!(body["code"], "overloaded", "{body}");
+                assert_eq!(retry.expect("Retry-After"), "1");
+                overloaded += 1;
+            }
+            other => panic!("answered {other}: {body}"),
+        }
+    }
+    busy.join().expect("the busy thread");
+    assert!(
+        acknowledged > 0 && overloaded > 0,
+        "acknowledged {acknowledged}, overloaded {overloaded}"
+    );
+    assert_eq!(
+        hub.with_sequencer(|seq| seq.journal_len()) - before,
+        acknowledged + refused,
+        "what was refused for load was never journaled"
+    );
+    assert_eq!(hub.in_flight(), 0, "every place is given back");
+    let (status, _) = s.get("/v1/markets").await;
+    assert_eq!(status, 200, "the server is up");
+}
+
 #[tokio::test]
 async fn bad_requests_get_stable_codes() {
     let s = start().await;

@@ -186,6 +186,23 @@ impl Journal {
         Ok(first)
     }
 
+    /// The command at sequence number `seq`, if the journal has one.
+    pub fn get(&self, seq: u64) -> Result<Option<Command>, JournalError> {
+        let cf = self
+            .db
+            .cf_handle(JOURNAL_CF)
+            .ok_or(JournalError::MissingColumnFamily)?;
+        let Some(value) = self.db.get_cf(cf, seq.to_be_bytes())? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&value)
+            .map(Some)
+            .map_err(|e| JournalError::Corrupt {
+                seq,
+                reason: e.to_string(),
+            })
+    }
+
     /// Every command, in order.
     pub fn read_all(&self) -> Result<Vec<Command>, JournalError> {
         self.read_from(0)

@@ -345,6 +345,11 @@ impl Sequencer {
         self.journal.len()
     }
 
+    /// The journaled command whose ticket is `ticket`.
+    pub fn journaled(&self, ticket: u64) -> Result<Option<Command>, SequencerError> {
+        Ok(self.journal.get(ticket)?)
+    }
+
     /// Writes `command` to the journal (synced), then executes it; its sequence number is its
     /// ticket. When this returns, the command survives any crash.
     pub fn execute(&mut self, command: Command) -> Result<Executed, SequencerError> {
