@@ -597,7 +597,17 @@ impl<S: NodeStore> State<S> {
                 && !self.batch_touched.contains(id)
                 && self.accounts.contains_key(id)
         };
-        let count = self.accounts.keys().filter(|id| idle(id)).count();
+        // Counted from the batch's touched accounts, not by walking every account.
+        let below = self
+            .accounts
+            .keys()
+            .take_while(|id| id.index() < first)
+            .count();
+        let touched = self.batch_touched.iter();
+        let touched = touched
+            .filter(|id| id.index() >= first && self.accounts.contains_key(id))
+            .count();
+        let count = self.accounts.len() - below - touched;
         if count <= room {
             return self.accounts.keys().copied().filter(idle).collect();
         }
