@@ -142,17 +142,24 @@ fn bench_execute(c: &mut Criterion) {
     g.finish();
 }
 
+/// `traders` accounts at production depths (accounts 32, orders 16), each funded, their
+/// deposits sealed in a first batch.
+fn funded(traders: usize) -> Fixture {
+    let mut f = Fixture::with_depths(traders, 32, 16);
+    for t in 0..traders {
+        f.deposit(t, 1_000_000_000_000);
+    }
+    f.state.end_batch().expect("seal the deposits");
+    f
+}
+
 /// The seal of a full batch at production depths: 1,024 trades among 256 traders executed on
 /// the leaves, then `end_batch` (every write's orders-tree and account-tree path, the fee write,
 /// the salt steps of every touched account): the witness the batch circuit consumes.
 fn bench_seal_full(c: &mut Criterion) {
     const TRADERS: usize = 256;
     const TRADES: usize = 1_024;
-    let mut f = Fixture::with_depths(TRADERS, 32, 16);
-    for t in 0..TRADERS {
-        f.deposit(t, 1_000_000_000_000);
-    }
-    f.state.end_batch().expect("seal the deposits");
+    let mut f = funded(TRADERS);
     let mut batch = 1;
     let mut g = c.benchmark_group("seal (production depths)");
     g.sample_size(10);
@@ -189,11 +196,7 @@ fn bench_padding(c: &mut Criterion) {
     let mut g = c.benchmark_group("seal (one trade, depth 32)");
     g.sample_size(20);
     for decoys in [0usize, 64] {
-        let mut f = Fixture::with_depths(ACCOUNTS, 32, 16);
-        for t in 0..ACCOUNTS {
-            f.deposit(t, 1_000_000_000_000);
-        }
-        f.state.end_batch().expect("seal the deposits");
+        let mut f = funded(ACCOUNTS);
         let mut batch = 1;
         g.bench_function(format!("{decoys} decoys"), |b| {
             b.iter_custom(|iters| {
