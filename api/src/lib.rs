@@ -583,7 +583,6 @@ pub struct CancelRequest {
     pub signature: Signature,
 }
 
-/// Journals `command` off the async workers (a synced disk write) and runs it through the hub.
 /// The threads that check traders' signatures before their commands queue for the
 /// sequencer's lock: one per core.
 fn verifiers() -> &'static rayon::ThreadPool {
@@ -600,30 +599,35 @@ fn verifiers() -> &'static rayon::ThreadPool {
 /// once (429 `overloaded`, `Retry-After`: nothing is queued, nothing journaled); its signature
 /// checked on the verifiers' pool ([`Hub::check_signature`]), outside the sequencer's lock (an
 /// order whose signature does not verify against its account's key is refused there,
-/// `bad_signature`, never queued); then executed, journaled before the answer.
+/// `bad_signature`, never queued); then executed off the async workers, journaled (a synced
+/// disk write) before the answer. The place in the intake goes with the command, so a client
+/// that hangs up does not free it before the work is done.
 async fn execute(
     s: &Services,
     command: Command,
 ) -> Result<zkperp_sequencer::sequencer::Executed, ApiError> {
     let hub = s.hub.clone();
-    let _admitted = hub.admit().ok_or(ApiError::Overloaded(1))?;
+    let admitted = hub.admit().ok_or(ApiError::Overloaded(1))?;
     let (checked, verdict) = tokio::sync::oneshot::channel();
     let checking = hub.clone();
     verifiers().spawn(move || {
         let verdict = checking.check_signature(&command);
         // The receiver is gone only if the request was dropped.
-        let _ = checked.send((verdict, command));
+        let _ = checked.send((verdict, command, admitted));
     });
-    let (verdict, command) = verdict
+    let (verdict, command, admitted) = verdict
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     if verdict == Some(false) && matches!(command, Command::Submit { .. }) {
         return Err(ApiError::OrderRefused(OrderError::BadSignature));
     }
-    tokio::task::spawn_blocking(move || hub.execute(command))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Internal(e.to_string()))
+    tokio::task::spawn_blocking(move || {
+        let _admitted = admitted;
+        hub.execute(command)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 async fn cancel_order(
@@ -810,8 +814,9 @@ async fn withdraw(
     let Json(request) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let w = request.withdrawal;
     let hub = s.hub.clone();
-    let _admitted = hub.admit().ok_or(ApiError::Overloaded(1))?;
+    let admitted = hub.admit().ok_or(ApiError::Overloaded(1))?;
     let executed = tokio::task::spawn_blocking(move || {
+        let _admitted = admitted;
         hub.execute_checked(
             Command::Apply {
                 tx: Transaction::Withdrawal(w),
