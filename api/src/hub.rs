@@ -702,6 +702,14 @@ impl Hub {
         self.intake_limit.store(limit, Ordering::Release);
     }
 
+    /// This hub with a feed that holds `events` for a slow subscriber ([`FEED_BUFFER`] unless
+    /// set): one further behind is told it lagged and dropped (`crate::ws`). Set before anyone
+    /// subscribes.
+    pub fn with_feed_buffer(mut self, events: usize) -> Self {
+        self.feed = broadcast::channel(events.max(1)).0;
+        self
+    }
+
     /// Checks the signature `command` carries (an order's, a cancel's) against its account's
     /// key, on the calling thread, before the command queues for the sequencer's lock. A
     /// signature that verifies is remembered (`PublicKey::verify`), so the sequencer's own

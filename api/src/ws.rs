@@ -23,13 +23,19 @@
 //! * `orders`, `fills`: the subscribed account's order updates and fills;
 //! * `batches`: each batch record as it is written (sealed, proven, verified, failed);
 //! * `error`: `{"code", "message"}` for a bad request (the session goes on), or `lagged` when
-//!   this client fell more than the feed's buffer behind (the session is closed: resubscribe).
+//!   this client fell more than the feed's buffer behind ([`crate::hub::FEED_BUFFER`] events).
 //!
 //! Everything a session sends is in the order the sequencer did it.
+//!
+//! The feed never waits for a subscriber. One that falls more than the buffer behind gets the
+//! `lagged` error and then a close frame with code 1008 (policy violation) and the reason
+//! `lagged: <n> events missed; reconnect and resubscribe`; one that stops reading altogether
+//! (its TCP window full) is dropped when a message has waited [`SEND_TIMEOUT`] to leave.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -115,11 +121,43 @@ fn error(e: &ApiError) -> Value {
     json!({"channel": "error", "code": e.code(), "message": e.to_string()})
 }
 
+/// How long one message may wait to leave before its session is given up on: a subscriber
+/// that stops reading fills its TCP window, and then nothing it is sent can leave.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The close code of a subscriber dropped for falling behind the feed (RFC 6455: policy
+/// violation).
+pub const CLOSE_LAGGED: u16 = 1008;
+
+/// Sends `message`; false if the session is over (the peer went, or it did not take the
+/// message within [`SEND_TIMEOUT`]).
+async fn send_message(socket: &mut WebSocket, message: Message) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await,
+        Ok(Ok(()))
+    )
+}
+
 async fn send(socket: &mut WebSocket, v: Value) -> bool {
-    socket
-        .send(Message::Text(v.to_string().into()))
-        .await
-        .is_ok()
+    send_message(socket, Message::Text(v.to_string().into())).await
+}
+
+/// Tells a subscriber that fell `missed` messages behind, then closes its session with
+/// [`CLOSE_LAGGED`] and the reason.
+async fn drop_lagged(socket: &mut WebSocket, missed: u64, what: &str) {
+    let message = format!("{missed} {what} missed: reconnect and resubscribe");
+    let told = send(
+        socket,
+        json!({"channel": "error", "code": "lagged", "message": message}),
+    )
+    .await;
+    if told {
+        let frame = CloseFrame {
+            code: CLOSE_LAGGED,
+            reason: format!("lagged: {missed} {what} missed; reconnect and resubscribe").into(),
+        };
+        send_message(socket, Message::Close(Some(frame))).await;
+    }
 }
 
 async fn session(s: Services, mut socket: WebSocket) {
@@ -141,8 +179,7 @@ async fn session(s: Services, mut socket: WebSocket) {
             event = feed.recv() => match event {
                 Ok(event) => render(&units, &mut subs, &event).into_iter().collect(),
                 Err(RecvError::Lagged(n)) => {
-                    let _ = send(&mut socket, json!({"channel": "error", "code": "lagged",
-                        "message": format!("{n} events were missed: reconnect and resubscribe")})).await;
+                    drop_lagged(&mut socket, n, "events").await;
                     break;
                 }
                 Err(RecvError::Closed) => break,
@@ -151,8 +188,7 @@ async fn session(s: Services, mut socket: WebSocket) {
                 Ok(record) if subs.batches => vec![json!({"channel": "batches", "batch": record})],
                 Ok(_) => continue,
                 Err(RecvError::Lagged(n)) => {
-                    let _ = send(&mut socket, json!({"channel": "error", "code": "lagged",
-                        "message": format!("{n} batch updates were missed: reconnect and resubscribe")})).await;
+                    drop_lagged(&mut socket, n, "batch updates").await;
                     break;
                 }
                 Err(RecvError::Closed) => break,

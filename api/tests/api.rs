@@ -90,6 +90,11 @@ impl Server {
 
 /// A sequencer with both markets priced and two funded traders, behind the API on loopback.
 async fn start() -> Server {
+    start_with_feed(zkperp_api::hub::FEED_BUFFER).await
+}
+
+/// [`start`] with a feed that holds `feed_buffer` events for a slow subscriber.
+async fn start_with_feed(feed_buffer: usize) -> Server {
     let mut f = Fixture::with_depths(2, 6, 3);
     let config = f.state.config().clone();
     let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().expect("tmp")).collect();
@@ -122,7 +127,7 @@ async fn start() -> Server {
         f.deposit(t, 1_000_000_000);
     }
     let services = Services {
-        hub: Arc::new(Hub::new(seq)),
+        hub: Arc::new(Hub::new(seq).with_feed_buffer(feed_buffer)),
         batches: Arc::new(BatchStore::open(dirs[1].path()).expect("store")),
         verified: Arc::new(Mutex::new(
             VerifiedState::open(dirs[2].path(), &config).expect("verified"),
@@ -876,6 +881,90 @@ async fn the_websocket_streams_books_trades_accounts_and_batches() {
         ),
         (Some("batches"), Some("sealed"), Some(1)),
         "{batch}"
+    );
+}
+
+/// A subscriber that falls more than the feed's buffer behind is told it lagged and closed
+/// with code 1008 and a reason; the exchange does not wait for it, and a new session works.
+#[tokio::test]
+async fn a_websocket_subscriber_that_falls_behind_is_closed_with_a_reason() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::Message;
+    use zkperp_sequencer::engine::OrderOptions;
+
+    let mut s = start_with_feed(8).await;
+    let url = format!("{}/v1/ws", s.base.replace("http://", "ws://"));
+    let connect = || async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .expect("connect");
+        let subscribe = json!({"op": "subscribe", "channel": "trades", "market": 0});
+        ws.send(Message::Text(subscribe.to_string().into()))
+            .await
+            .expect("send");
+        let ack = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+            .await
+            .expect("an answer within 10 s")
+            .expect("open")
+            .expect("ok");
+        assert!(ack.to_text().expect("text").contains("subscribed"), "{ack}");
+        ws
+    };
+    let mut slow = connect().await;
+    // This test's runtime has one thread: while it runs the sequencer here, the session cannot
+    // read the feed. Twelve resting orders publish 24 events (each an order update and a book
+    // delta) into a feed that holds eight (one fill's events fit).
+    for i in 0..12 {
+        let order = s.f.order(0, btc(), Side::Buy, 1, 490_000 + i);
+        s.services
+            .hub
+            .execute(Command::Submit {
+                order,
+                options: OrderOptions::default(),
+            })
+            .expect("accepted");
+    }
+    let mut got = Vec::new();
+    let close = loop {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(10), slow.next())
+            .await
+            .expect("the session is closed within 10 s");
+        match msg {
+            Some(Ok(Message::Close(frame))) => break frame.expect("a close frame with a reason"),
+            Some(Ok(Message::Text(t))) => {
+                got.push(serde_json::from_str::<Value>(t.as_str()).expect("JSON"))
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("a close frame, not {other:?} (after {got:?})"),
+        }
+    };
+    assert_eq!(close.code, CloseCode::Policy, "{close:?}");
+    assert!(
+        close.reason.starts_with("lagged: ") && close.reason.contains("reconnect"),
+        "{close:?}"
+    );
+    let last = got.last().expect("the lagged error before the close");
+    assert_eq!(
+        (last["channel"].as_str(), last["code"].as_str()),
+        (Some("error"), Some("lagged")),
+        "{got:?}"
+    );
+    // The exchange went on: a new subscriber is served.
+    let mut fresh = connect().await;
+    let sell = s.f.order(1, btc(), Side::Sell, 1, 490_011);
+    let (status, _) = s
+        .post("/v1/orders", json!({ "order": sell }).to_string())
+        .await;
+    assert_eq!(status, 200);
+    let trade = tokio::time::timeout(std::time::Duration::from_secs(10), fresh.next())
+        .await
+        .expect("the trade within 10 s")
+        .expect("open")
+        .expect("ok");
+    assert!(
+        trade.to_text().expect("text").contains("\"trades\""),
+        "{trade}"
     );
 }
 
