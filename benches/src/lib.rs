@@ -35,3 +35,147 @@ pub fn trades_batch(trades: usize, account_depth: u8, order_depth: u8) -> (Fixtu
     let batch = f.state.end_batch().expect("seal 2");
     (f, batch)
 }
+
+/// The REST API's load benches' exchange: the real stack (axum, the hub, the sequencer with its
+/// RocksDB journal synced before every acknowledgement, the engine and the state machine at
+/// production tree depths), two markets priced, every trader funded; batches of
+/// `trades_per_batch` trades, sealed (trees hashed, witness made) inline when a fill finds the
+/// open batch full, as in the node.
+#[derive(Debug)]
+pub struct ApiStack {
+    pub fixture: Fixture,
+    pub hub: std::sync::Arc<zkperp_api::hub::Hub>,
+    pub services: zkperp_api::Services,
+    _dir: tempfile::TempDir,
+}
+
+impl ApiStack {
+    pub fn new(traders: usize, trades_per_batch: usize) -> Self {
+        use std::sync::{Arc, Mutex};
+        use zkperp_api::hub::Hub;
+        use zkperp_sequencer::journal::Command;
+        use zkperp_sequencer::pipeline::BatchStore;
+        use zkperp_sequencer::sequencer::{Sequencer, SequencerConfig};
+        use zkperp_sequencer::verified::VerifiedState;
+        use zkperp_state::testkit::eth;
+
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut f = Fixture::with_depths(traders, 32, 16);
+        let config = f.state.config().clone();
+        let shape = format!("o2-f1-l1-x1-d32-fw1-fc1-ft1-t{trades_per_batch}-w1-c1")
+            .parse()
+            .expect("shape");
+        let sequencer = Sequencer::open(
+            &dir.path().join("journal"),
+            &SequencerConfig {
+                state: config.clone(),
+                fees: zkperp_sequencer::testkit::FEES,
+                shape,
+            },
+        )
+        .expect("sequencer");
+        let hub = Arc::new(Hub::new(sequencer));
+        let run = |command: Command| hub.execute(command).expect("journaled");
+        run(Command::BeginBatch {
+            timestamp: ts(START),
+        });
+        for (market, price) in [(btc(), 500_000), (eth(), 3_000_000)] {
+            run(Command::Apply {
+                tx: f.oracle_tick_tx(market, [price - 1, price, price + 1]),
+            });
+        }
+        for t in 0..traders {
+            run(Command::Apply {
+                tx: f.deposit_tx(t, 100_000_000_000),
+            });
+            f.deposit(t, 100_000_000_000);
+        }
+        // A batch takes a shape's worth of deposits; the rest wait for the batches after.
+        let last = f.id(traders - 1);
+        while hub.with_sequencer(|s| s.engine().state().account(last).is_none()) {
+            run(Command::EndBatch);
+            run(Command::BeginBatch {
+                timestamp: ts(START),
+            });
+        }
+        let services = zkperp_api::Services {
+            hub: hub.clone(),
+            batches: Arc::new(BatchStore::open(&dir.path().join("batches")).expect("store")),
+            verified: Arc::new(Mutex::new(
+                VerifiedState::open(&dir.path().join("verified"), &config).expect("verified"),
+            )),
+            oracle: Arc::new(Mutex::new(zkperp_sequencer::oracle::OracleBook::new(
+                &config,
+            ))),
+            archive: None,
+            info: serde_json::json!({}),
+        };
+        ApiStack {
+            fixture: f,
+            hub,
+            services,
+            _dir: dir,
+        }
+    }
+
+    /// Serves the API on a loopback port (on the current tokio runtime); its base URL.
+    pub async fn serve(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let app = zkperp_api::router(self.services.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        base
+    }
+
+    /// `count` signed orders of the fixture's traders, in turn, with their request bodies,
+    /// signed on every core (signing is the clients' work, done before any clock starts). A
+    /// `cross_pct` share are immediate-or-cancel sells at the best bid (each a fill through the
+    /// state machine); the rest are bids resting below the mark. Order ids start at
+    /// `first_id` for every trader.
+    pub fn orders(
+        &self,
+        count: usize,
+        cross_pct: usize,
+        first_id: u64,
+    ) -> Vec<(zkperp_state::order::SignedOrder, String)> {
+        use rayon::prelude::*;
+        use zkperp_sequencer::book::{SelfTradePrevention, TimeInForce};
+        use zkperp_sequencer::engine::OrderOptions;
+        let traders = self.fixture.traders.len();
+        (0..count)
+            .into_par_iter()
+            .map(|i| {
+                let cross = i % 100 < cross_pct;
+                let (side, price, time_in_force) = if cross {
+                    (Side::Sell, 490_000, TimeInForce::ImmediateOrCancel)
+                } else {
+                    (
+                        Side::Buy,
+                        499_000 - (i % 500) as u64,
+                        TimeInForce::GoodTillCancelled,
+                    )
+                };
+                let id = first_id + (i / traders) as u64;
+                let order = self
+                    .fixture
+                    .order_with_id(i % traders, btc(), side, 1, price, id);
+                let options = OrderOptions {
+                    time_in_force,
+                    reduce_only: false,
+                    self_trade: SelfTradePrevention::CancelIncoming,
+                };
+                let body = serde_json::json!({"order": order, "options": options}).to_string();
+                (order, body)
+            })
+            .collect()
+    }
+}
+
+/// The `p`th percentile of sorted `durations`, in milliseconds.
+pub fn percentile_ms(sorted: &[std::time::Duration], p: usize) -> f64 {
+    sorted
+        .get((sorted.len() * p / 100).min(sorted.len().saturating_sub(1)))
+        .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+}
