@@ -7,93 +7,9 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha20Rng;
-use zkperp_sequencer::book::{
-    Event, NewOrder, OrderBook, OrderKey, SelfTradePrevention, TimeInForce,
-};
+use zkperp_benches::book_stream::{run, stream};
+use zkperp_sequencer::book::{Event, OrderBook};
 use zkperp_state::order::Side;
-use zkperp_state::units::{AccountId, OrderId};
-
-enum Op {
-    Submit(NewOrder),
-    Cancel(OrderKey),
-}
-
-fn stream(n: usize, seed: u64) -> (Vec<NewOrder>, Vec<Op>) {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let accounts: Vec<AccountId> = (0..1_000u64)
-        .map(|a| AccountId::new(a).expect("id"))
-        .collect();
-    let mut next_id = 1u64;
-    let mut new = |rng: &mut ChaCha20Rng, side: Side, price: u64, tif: TimeInForce| {
-        next_id += 1;
-        NewOrder {
-            key: OrderKey {
-                account: accounts[rng.gen_range(0..accounts.len())],
-                order_id: OrderId::new(next_id).expect("id"),
-            },
-            side,
-            price,
-            size: rng.gen_range(1..100),
-            time_in_force: tif,
-            reduce_only: None,
-            expiry: u64::MAX >> 24,
-            self_trade: SelfTradePrevention::CancelResting,
-        }
-    };
-    let mid = 100_000u64;
-    let mut resting = Vec::new();
-    let seed_orders: Vec<NewOrder> = (0..10_000)
-        .map(|i| {
-            let side = if i % 2 == 0 { Side::Buy } else { Side::Sell };
-            let price = if side == Side::Buy {
-                mid - 1 - rng.gen_range(0..200)
-            } else {
-                mid + 1 + rng.gen_range(0..200)
-            };
-            let o = new(&mut rng, side, price, TimeInForce::GoodTillCancelled);
-            resting.push(o.key);
-            o
-        })
-        .collect();
-    let ops = (0..n)
-        .map(|_| {
-            let roll = rng.gen_range(0..100);
-            if roll < 60 {
-                let side = if rng.gen_bool(0.5) {
-                    Side::Buy
-                } else {
-                    Side::Sell
-                };
-                let price = if side == Side::Buy {
-                    mid - 1 - rng.gen_range(0..50)
-                } else {
-                    mid + 1 + rng.gen_range(0..50)
-                };
-                let o = new(&mut rng, side, price, TimeInForce::GoodTillCancelled);
-                resting.push(o.key);
-                Op::Submit(o)
-            } else if roll < 85 && !resting.is_empty() {
-                let i = rng.gen_range(0..resting.len());
-                Op::Cancel(resting.swap_remove(i))
-            } else {
-                let side = if rng.gen_bool(0.5) {
-                    Side::Buy
-                } else {
-                    Side::Sell
-                };
-                let price = if side == Side::Buy {
-                    mid + 20
-                } else {
-                    mid - 20
-                };
-                Op::Submit(new(&mut rng, side, price, TimeInForce::ImmediateOrCancel))
-            }
-        })
-        .collect();
-    (seed_orders, ops)
-}
 
 fn bench_book(c: &mut Criterion) {
     const OPS: usize = 200_000;
@@ -113,14 +29,7 @@ fn bench_book(c: &mut Criterion) {
                         book.submit(*o, 0);
                     }
                     let start = Instant::now();
-                    for op in &ops {
-                        events.clear();
-                        match op {
-                            Op::Submit(o) => book.submit_into(*o, 0, &mut events),
-                            Op::Cancel(k) => book.cancel_into(*k, 0, &mut events),
-                        }
-                        black_box(&events);
-                    }
+                    black_box(run(&mut book, &ops, &mut events));
                     total += start.elapsed();
                 }
                 total

@@ -179,3 +179,116 @@ pub fn percentile_ms(sorted: &[std::time::Duration], p: usize) -> f64 {
         .get((sorted.len() * p / 100).min(sorted.len().saturating_sub(1)))
         .map_or(0.0, |d| d.as_secs_f64() * 1e3)
 }
+
+/// The order book benches' stream (`benches/book.rs` under criterion, the `book-ops` binary
+/// under callgrind): 60% resting limit orders near the touch, 25% cancels of resting orders,
+/// 15% immediate-or-cancel orders crossing 20 ticks deep, from 1,000 accounts, after a book
+/// seeded with 10,000 resting orders over 400 levels.
+pub mod book_stream {
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha20Rng;
+    use zkperp_sequencer::book::{
+        Event, NewOrder, OrderBook, OrderKey, SelfTradePrevention, TimeInForce,
+    };
+    use zkperp_state::order::Side;
+    use zkperp_state::units::{AccountId, OrderId};
+
+    /// One operation of the stream.
+    #[derive(Debug, Clone, Copy)]
+    pub enum Op {
+        Submit(NewOrder),
+        Cancel(OrderKey),
+    }
+
+    /// The seed book's orders and `n` operations, drawn from `seed`.
+    pub fn stream(n: usize, seed: u64) -> (Vec<NewOrder>, Vec<Op>) {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let accounts: Vec<AccountId> = (0..1_000u64)
+            .map(|a| AccountId::new(a).expect("id"))
+            .collect();
+        let mut next_id = 1u64;
+        let mut new = |rng: &mut ChaCha20Rng, side: Side, price: u64, tif: TimeInForce| {
+            next_id += 1;
+            NewOrder {
+                key: OrderKey {
+                    account: accounts[rng.gen_range(0..accounts.len())],
+                    order_id: OrderId::new(next_id).expect("id"),
+                },
+                side,
+                price,
+                size: rng.gen_range(1..100),
+                time_in_force: tif,
+                reduce_only: None,
+                expiry: u64::MAX >> 24,
+                self_trade: SelfTradePrevention::CancelResting,
+            }
+        };
+        let mid = 100_000u64;
+        let mut resting = Vec::new();
+        let seed_orders: Vec<NewOrder> = (0..10_000)
+            .map(|i| {
+                let side = if i % 2 == 0 { Side::Buy } else { Side::Sell };
+                let price = if side == Side::Buy {
+                    mid - 1 - rng.gen_range(0..200)
+                } else {
+                    mid + 1 + rng.gen_range(0..200)
+                };
+                let o = new(&mut rng, side, price, TimeInForce::GoodTillCancelled);
+                resting.push(o.key);
+                o
+            })
+            .collect();
+        let ops = (0..n)
+            .map(|_| {
+                let roll = rng.gen_range(0..100);
+                if roll < 60 {
+                    let side = if rng.gen_bool(0.5) {
+                        Side::Buy
+                    } else {
+                        Side::Sell
+                    };
+                    let price = if side == Side::Buy {
+                        mid - 1 - rng.gen_range(0..50)
+                    } else {
+                        mid + 1 + rng.gen_range(0..50)
+                    };
+                    let o = new(&mut rng, side, price, TimeInForce::GoodTillCancelled);
+                    resting.push(o.key);
+                    Op::Submit(o)
+                } else if roll < 85 && !resting.is_empty() {
+                    let i = rng.gen_range(0..resting.len());
+                    Op::Cancel(resting.swap_remove(i))
+                } else {
+                    let side = if rng.gen_bool(0.5) {
+                        Side::Buy
+                    } else {
+                        Side::Sell
+                    };
+                    let price = if side == Side::Buy {
+                        mid + 20
+                    } else {
+                        mid - 20
+                    };
+                    Op::Submit(new(&mut rng, side, price, TimeInForce::ImmediateOrCancel))
+                }
+            })
+            .collect();
+        (seed_orders, ops)
+    }
+
+    /// Runs `ops` against `book` (one `events` buffer, cleared per operation); the number of
+    /// events they made.
+    #[inline(never)]
+    pub fn run(book: &mut OrderBook, ops: &[Op], events: &mut Vec<Event>) -> usize {
+        let mut made = 0;
+        for op in ops {
+            events.clear();
+            match op {
+                Op::Submit(o) => book.submit_into(*o, 0, events),
+                Op::Cancel(k) => book.cancel_into(*k, 0, events),
+            }
+            made += std::hint::black_box(&*events).len();
+        }
+        made
+    }
+}
