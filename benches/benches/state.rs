@@ -6,10 +6,10 @@ use std::hint::black_box;
 
 use std::time::Instant;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use zkperp_state::eddsa::PrivateKey;
+use zkperp_state::eddsa::{verify_batch_uncached, PrivateKey};
 use zkperp_state::merkle::SparseMerkleTree;
 use zkperp_state::order::Side;
 use zkperp_state::poseidon::{poseidon, poseidon_slice};
@@ -43,6 +43,30 @@ fn bench_eddsa(c: &mut Criterion) {
     g.bench_function("verify, remembered (the memo's answer to a repeat)", |b| {
         b.iter(|| pk.verify(black_box(msg), black_box(&sig)))
     });
+    // The batch path, per signature (criterion's throughput line), on one core (ark-ec's
+    // multi-scalar multiplication would take every core): 16 traders, each signing several of
+    // the items, as in a burst of orders.
+    let one_core = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("pool");
+    let keys: Vec<PrivateKey> = (0..16u64)
+        .map(|i| PrivateKey::random(&mut ChaCha20Rng::seed_from_u64(100 + i)))
+        .collect();
+    let pks: Vec<_> = keys.iter().map(PrivateKey::public_key).collect();
+    for n in [16usize, 64, 256] {
+        let items: Vec<_> = (0..n)
+            .map(|i| {
+                let msg = Fr::from(1_000 + i as u64);
+                (pks[i % 16], msg, keys[i % 16].sign(msg))
+            })
+            .collect();
+        let refs: Vec<_> = items.iter().map(|(k, m, s)| (k, *m, s)).collect();
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_function(format!("verify a batch of {n}"), |b| {
+            b.iter(|| one_core.install(|| assert!(verify_batch_uncached(black_box(&refs)))))
+        });
+    }
     g.finish();
 }
 

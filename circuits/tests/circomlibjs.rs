@@ -58,6 +58,9 @@ fn eddsa_gadget_accepts_circomlibjs_signatures_and_nothing_else() {
     let v = load("eddsa.json");
     let cases = v["cases"].as_array().expect("cases");
     assert!(cases.len() >= 12);
+    // The gadget's verdicts, and the native batch path's on the same inputs, all at once.
+    let mut gadget = Vec::new();
+    let mut native = Vec::new();
     for case in cases {
         for (msg_delta, expected) in [(0u64, true), (1, false)] {
             let cs = ConstraintSystem::<Fr>::new_ref();
@@ -74,8 +77,44 @@ fn eddsa_gadget_accepts_circomlibjs_signatures_and_nothing_else() {
             pk.conditional_enforce_valid(&msg, &sig, &cond)
                 .expect("synthesise");
             assert_eq!(cs.is_satisfied().expect("check"), expected);
+            gadget.push(expected);
+            let key = zkperp_state::eddsa::PublicKey::from_coordinates(
+                fe(&case["public_key"]["x"]),
+                fe(&case["public_key"]["y"]),
+            )
+            .expect("key");
+            let signature = zkperp_state::eddsa::Signature::new(
+                zkperp_state::babyjubjub::Point::new_unchecked(
+                    fe(&case["signature"]["r8"]["x"]),
+                    fe(&case["signature"]["r8"]["y"]),
+                ),
+                fe(&case["signature"]["s"])
+                    .to_string()
+                    .parse()
+                    .expect("S below l"),
+            )
+            .expect("signature");
+            native.push((key, fe(&case["message"]) + Fr::from(msg_delta), signature));
         }
     }
+    let items: Vec<_> = native.iter().map(|(k, m, s)| (k, *m, s)).collect();
+    // The combination over what the circuit accepts holds; with one it refuses, it does not.
+    let accepted: Vec<_> = items
+        .iter()
+        .zip(&gadget)
+        .filter(|(_, ok)| **ok)
+        .map(|(item, _)| *item)
+        .collect();
+    assert!(zkperp_state::eddsa::verify_batch_uncached(&accepted));
+    let refused = gadget.iter().position(|ok| !ok).expect("a refused input");
+    let mut mixed = accepted.clone();
+    mixed.push(items[refused]);
+    assert!(!zkperp_state::eddsa::verify_batch_uncached(&mixed));
+    let batch: Vec<bool> = zkperp_state::eddsa::verify_batch(&items)
+        .iter()
+        .map(Result::is_ok)
+        .collect();
+    assert_eq!(batch, gadget, "the batch path and the circuit disagree");
 }
 
 fn int(v: &Value) -> i128 {

@@ -214,6 +214,112 @@ impl PublicKey {
     }
 }
 
+/// Items from which [`verify_batch`] combines them: below it each is checked on its own,
+/// which is faster there (the multi-scalar multiplication's fixed cost; per signature on one
+/// core, 16 items cost 88 µs, 64 cost 50 µs, 256 cost 41 µs, one alone 77 µs).
+pub const BATCH_FROM: usize = 32;
+
+/// Checks many signatures at once; answers, for each, exactly what [`PublicKey::verify`] would
+/// (and remembers the successes as it does).
+///
+/// One random linear combination of the verification equations is checked instead of each:
+///
+/// ```text
+/// (sum z_i S_i) * Base8  ==  sum z_i * R8_i  +  sum (8 z_i h_i) * A_i
+/// ```
+///
+/// the left side from the table of `Base8`'s multiples, the right as one multi-scalar
+/// multiplication (a key that signed several of the items is one base, its scalars summed).
+/// The `z_i` are 128-bit numbers drawn from a SHA-256 of every item, so no signer can know them
+/// before fixing their signature. If the combination holds, every item verifies; if not, each
+/// is checked on its own and the answers are those.
+///
+/// Why the combination cannot let through what a single check refuses: every `R8_i` and `A_i`
+/// is in the prime-order subgroup, checked when the signature was decoded and the key made
+/// (`Signature::new`, `PublicKey::from_coordinates`; the fields cannot be set otherwise) and
+/// `S_i < l` likewise. So each item's defect `D_i = S_i Base8 - R8_i - 8 h_i A_i` lies in a group
+/// of prime order `l`, where `sum z_i D_i = 0` with some `D_j != 0` holds for at most one `z_j`
+/// modulo `l` given the others: a chance of `2^-128`. Without those subgroup checks a defect
+/// with a small-order component (Baby Jubjub's cofactor is 8) would vanish for one `z_j` in
+/// eight, which is why they stay per item.
+pub fn verify_batch(items: &[(&PublicKey, Fq, &Signature)]) -> Vec<Result<(), SignatureError>> {
+    let triple = |(key, msg, sig): &(&PublicKey, Fq, &Signature)| {
+        (key.0.x, key.0.y, *msg, sig.r8.x, sig.r8.y, sig.s)
+    };
+    let mut answers = vec![Ok(()); items.len()];
+    let todo: Vec<usize> = (0..items.len())
+        .filter(|i| !memo::contains(&triple(&items[*i])))
+        .collect();
+    if todo.len() < BATCH_FROM {
+        for i in todo {
+            answers[i] = items[i].0.verify(items[i].1, items[i].2);
+        }
+        return answers;
+    }
+    let batch: Vec<&(&PublicKey, Fq, &Signature)> = todo.iter().map(|i| &items[*i]).collect();
+    if combination_holds(&batch) {
+        for i in todo {
+            memo::insert(triple(&items[i]));
+        }
+    } else {
+        for i in todo {
+            answers[i] = items[i].0.verify(items[i].1, items[i].2);
+        }
+    }
+    answers
+}
+
+/// [`verify_batch`] without the memo and without the per-item answers: whether every item
+/// verifies (the combination holds), computed every time.
+pub fn verify_batch_uncached(items: &[(&PublicKey, Fq, &Signature)]) -> bool {
+    combination_holds(&items.iter().collect::<Vec<_>>())
+}
+
+/// Whether the random linear combination of `items`' verification equations holds
+/// ([`verify_batch`]).
+fn combination_holds(items: &[&(&PublicKey, Fq, &Signature)]) -> bool {
+    use ark_ec::VariableBaseMSM;
+    use sha2::{Digest as _, Sha256};
+
+    // The weights: SHA-256 of every item, then of that and the item's place.
+    let mut transcript = Sha256::new();
+    transcript.update(b"zkperp eddsa-poseidon batch");
+    for (key, msg, sig) in items {
+        for x in [key.0.x, key.0.y, *msg, sig.r8.x, sig.r8.y] {
+            transcript.update(fr_to_le_bytes(&x));
+        }
+        transcript.update(fs_to_le_bytes(&sig.s));
+    }
+    let seed = transcript.finalize();
+    let mut s_sum = Fs::zero();
+    let mut bases: Vec<Point> = Vec::with_capacity(2 * items.len());
+    let mut scalars: Vec<Fs> = Vec::with_capacity(2 * items.len());
+    let mut key_at: std::collections::HashMap<(Fq, Fq), usize> = Default::default();
+    for (n, (key, msg, sig)) in items.iter().enumerate() {
+        let digest = Sha256::new()
+            .chain_update(seed)
+            .chain_update((n as u64).to_le_bytes())
+            .finalize();
+        let z = Fs::from(u128::from_le_bytes(
+            digest[..16].try_into().expect("16 bytes"),
+        ));
+        let h = challenge(&sig.r8, &key.0, *msg);
+        s_sum += z * sig.s;
+        bases.push(sig.r8);
+        scalars.push(z);
+        let weight = z * h * Fs::from(8u64);
+        match key_at.entry((key.0.x, key.0.y)) {
+            std::collections::hash_map::Entry::Occupied(at) => scalars[*at.get()] += weight,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(bases.len());
+                bases.push(key.0);
+                scalars.push(weight);
+            }
+        }
+    }
+    mul_base8(&s_sum) == PointProjective::msm_unchecked(&bases, &scalars)
+}
+
 /// Verified (key, message, signature) triples the process remembers (128 bytes each), in
 /// [`memo::SHARDS`] independently locked shards.
 pub const VERIFIED_MEMO: usize = 65_536;
@@ -459,6 +565,85 @@ mod tests {
         assert!(!small.contains(&triple(1)) && !small.contains(&triple(2)));
         assert!(small.contains(&triple(3)));
         assert_eq!(memo::Memo::shard(&triple(3)), memo::Memo::shard(&triple(1)));
+    }
+
+    /// The batch path answers exactly what each check answers: all-valid batches (one key
+    /// signing many items, and many keys), and batches with one or several bad items of every
+    /// kind (another message, another key, another signature, a changed `S`), with items the
+    /// memo already holds among them; nothing bad is remembered.
+    #[test]
+    fn a_batch_answers_what_each_check_answers() {
+        use rand::Rng;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(10);
+        let keys: Vec<PrivateKey> = (0..5).map(|_| PrivateKey::random(&mut rng)).collect();
+        let pks: Vec<PublicKey> = keys.iter().map(PrivateKey::public_key).collect();
+        for round in 0..12u64 {
+            let n = [2usize, 17, 40, 64][round as usize % 4];
+            let mut items: Vec<(PublicKey, Fq, Signature)> = (0..n)
+                .map(|i| {
+                    let k = rng.gen_range(0..keys.len());
+                    let msg = Fq::from(1_000_000 * (round + 1) + i as u64);
+                    (pks[k], msg, keys[k].sign(msg))
+                })
+                .collect();
+            // Rounds 0-3 all valid; then 1, 2 or 3 bad items of a kind drawn per item.
+            let bad = if round < 4 { 0 } else { 1 + round as usize % 3 };
+            for _ in 0..bad {
+                let i = rng.gen_range(0..n);
+                let (pk, msg, sig) = items[i];
+                items[i] = match rng.gen_range(0..4) {
+                    0 => (pk, msg + Fq::from(1u64), sig),
+                    1 => (
+                        pks[(pks.iter().position(|p| *p == pk).expect("one of the keys") + 1) % 5],
+                        msg,
+                        sig,
+                    ),
+                    2 => (pk, msg, keys[0].sign(msg + Fq::from(2u64))),
+                    _ => (
+                        pk,
+                        msg,
+                        Signature {
+                            r8: sig.r8,
+                            s: sig.s + Fs::from(1u64),
+                        },
+                    ),
+                };
+            }
+            if round % 2 == 1 {
+                // One item already remembered.
+                let _ = items[0].0.verify(items[0].1, &items[0].2);
+            }
+            let expected: Vec<_> = items
+                .iter()
+                .map(|(pk, msg, sig)| pk.verify_uncached(*msg, sig))
+                .collect();
+            let refs: Vec<(&PublicKey, Fq, &Signature)> =
+                items.iter().map(|(pk, msg, sig)| (pk, *msg, sig)).collect();
+            // The combination itself: it holds exactly when every item verifies.
+            let all: Vec<_> = refs.iter().collect();
+            assert_eq!(combination_holds(&all), bad == 0, "round {round}");
+            assert_eq!(verify_batch(&refs), expected, "round {round}");
+            for ((pk, msg, sig), answer) in items.iter().zip(&expected) {
+                let remembered = memo::contains(&(pk.x(), pk.y(), *msg, sig.r8.x, sig.r8.y, sig.s));
+                assert_eq!(
+                    remembered,
+                    answer.is_ok(),
+                    "round {round}: only successes remembered"
+                );
+            }
+            if bad > 0 {
+                assert!(
+                    expected.iter().any(|a| a.is_err()),
+                    "round {round} has a bad item"
+                );
+            }
+        }
+        // What the batch's argument rests on: `R8` with a small-order component never becomes
+        // a signature (the point (0, -1) has order 2).
+        let sig = keys[0].sign(Fq::from(5u64));
+        let torsion = Point::new_unchecked(Fq::zero(), -Fq::from(1u64));
+        let shifted = (sig.r8.into_group() + torsion).into_affine();
+        assert!(Signature::new(shifted, sig.s).is_err());
     }
 
     #[test]

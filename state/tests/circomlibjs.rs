@@ -131,6 +131,47 @@ fn eddsa_keys_and_signatures_match_circomlibjs() {
     }
 }
 
+/// The batch path over circomlibjs' signatures: together they verify; with one message
+/// changed, exactly that one is refused.
+#[test]
+fn circomlibjs_signatures_verify_as_a_batch() {
+    let v = load("eddsa.json");
+    let cases = v["cases"].as_array().expect("cases");
+    let items: Vec<(PublicKey, Fq, Signature)> = cases
+        .iter()
+        .map(|case| {
+            let pk = PublicKey::from_point(point(&case["public_key"])).expect("key");
+            let sig = Signature::unpack(&bytes::<64>(&case["signature_packed"])).expect("sig");
+            (pk, fe(&case["message"]), sig)
+        })
+        .collect();
+    // Three times over, so the batch is past `BATCH_FROM` and combined.
+    let refs: Vec<_> = items
+        .iter()
+        .cycle()
+        .take(3 * items.len())
+        .map(|(k, m, s)| (k, *m, s))
+        .collect();
+    assert!(refs.len() >= zkperp_state::eddsa::BATCH_FROM);
+    assert!(zkperp_state::eddsa::verify_batch_uncached(&refs));
+    assert!(zkperp_state::eddsa::verify_batch(&refs)
+        .iter()
+        .all(Result::is_ok));
+    for tampered in [0, cases.len() / 2, cases.len() - 1] {
+        let mut refs = refs.clone();
+        refs[tampered].1 += Fq::from(1u64);
+        assert!(!zkperp_state::eddsa::verify_batch_uncached(&refs));
+        let answers = zkperp_state::eddsa::verify_batch(&refs);
+        for (i, a) in answers.iter().enumerate() {
+            assert_eq!(
+                a.is_ok(),
+                i != tampered,
+                "item {i} with {tampered} tampered"
+            );
+        }
+    }
+}
+
 #[test]
 fn blake512_matches_circomlibjs() {
     let v = load("eddsa.json");
