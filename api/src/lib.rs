@@ -595,6 +595,49 @@ fn verifiers() -> &'static rayon::ThreadPool {
     })
 }
 
+/// A trader's command waiting for its signature check, and where the verdict goes.
+struct WaitingCheck {
+    hub: Arc<Hub>,
+    command: Command,
+    admitted: hub::Admission,
+    answer: tokio::sync::oneshot::Sender<(Option<bool>, Command, hub::Admission)>,
+}
+
+/// Commands waiting for the verifiers. Each arrival queues its command and asks the pool for
+/// one run of [`check_waiting`], which takes one command, or everything waiting (up to
+/// [`CHECK_BATCH`]) once a batch's worth waits: under light load each check has a thread of
+/// its own, and in a burst the checks go through the batch path ([`Hub::check_signatures`]),
+/// about half the arithmetic each from 64 on.
+static WAITING_CHECKS: Mutex<Vec<WaitingCheck>> = Mutex::new(Vec::new());
+
+/// The most signatures one run of [`check_waiting`] checks together.
+const CHECK_BATCH: usize = 256;
+
+fn check_waiting() {
+    let mut taken: Vec<WaitingCheck> = {
+        let mut waiting = lock(&WAITING_CHECKS);
+        // Fewer than a batch's worth: one, so the other verifiers take the others at once.
+        let n = match waiting.len() {
+            n if n >= zkperp_state::eddsa::BATCH_FROM => n.min(CHECK_BATCH),
+            n => n.min(1),
+        };
+        waiting.drain(..n).collect()
+    };
+    // Each hub checks its own commands (a process may run several).
+    while let Some(first) = taken.first() {
+        let hub = first.hub.clone();
+        let (mine, others): (Vec<_>, Vec<_>) =
+            taken.into_iter().partition(|w| Arc::ptr_eq(&w.hub, &hub));
+        taken = others;
+        let commands: Vec<&Command> = mine.iter().map(|w| &w.command).collect();
+        let verdicts = hub.check_signatures(&commands);
+        for (w, verdict) in mine.into_iter().zip(verdicts) {
+            // The receiver is gone only if the request was dropped.
+            let _ = w.answer.send((verdict, w.command, w.admitted));
+        }
+    }
+}
+
 /// Runs a trader's `command` through the hub: admitted to its bounded intake or refused at
 /// once (429 `overloaded`, `Retry-After`: nothing is queued, nothing journaled); its signature
 /// checked on the verifiers' pool ([`Hub::check_signature`]), outside the sequencer's lock (an
@@ -608,13 +651,14 @@ async fn execute(
 ) -> Result<zkperp_sequencer::sequencer::Executed, ApiError> {
     let hub = s.hub.clone();
     let admitted = hub.admit().ok_or(ApiError::Overloaded(1))?;
-    let (checked, verdict) = tokio::sync::oneshot::channel();
-    let checking = hub.clone();
-    verifiers().spawn(move || {
-        let verdict = checking.check_signature(&command);
-        // The receiver is gone only if the request was dropped.
-        let _ = checked.send((verdict, command, admitted));
+    let (answer, verdict) = tokio::sync::oneshot::channel();
+    lock(&WAITING_CHECKS).push(WaitingCheck {
+        hub: hub.clone(),
+        command,
+        admitted,
+        answer,
     });
+    verifiers().spawn(check_waiting);
     let (verdict, command, admitted) = verdict
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;

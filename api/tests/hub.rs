@@ -290,6 +290,7 @@ fn signatures_checked_before_the_lock_agree_with_the_sequencer() {
     let hub = Hub::new(Sequencer::open(dir.path(), &stream.sequencer_config()).expect("open"));
     let (mut verified, mut forged, mut unsigned) = (0, 0, 0);
     let mut previous = None;
+    let mut checked = Vec::new();
     for n in 0..600u64 {
         let mut command = hub.with_sequencer(|seq| stream.command(n, seq.engine()));
         if let Command::Submit { order, .. } = &mut command {
@@ -303,6 +304,7 @@ fn signatures_checked_before_the_lock_agree_with_the_sequencer() {
             previous = Some(own);
         }
         let verdict = hub.check_signature(&command);
+        checked.push((command.clone(), verdict));
         let executed = hub.execute(command.clone()).expect("journaled");
         let refused_for_signature =
             matches!(executed.outcome, Outcome::Refused(OrderError::BadSignature));
@@ -331,4 +333,10 @@ fn signatures_checked_before_the_lock_agree_with_the_sequencer() {
         verified > 100 && forged > 20 && unsigned > 0,
         "verified {verified}, forged {forged}, unsigned {unsigned}"
     );
+    // Checked together (as the intake's pool does in a burst), each gets its own verdict.
+    for chunk in checked.chunks(97) {
+        let commands: Vec<&Command> = chunk.iter().map(|(c, _)| c).collect();
+        let verdicts: Vec<Option<bool>> = chunk.iter().map(|(_, v)| *v).collect();
+        assert_eq!(hub.check_signatures(&commands), verdicts);
+    }
 }
