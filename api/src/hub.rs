@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use zkperp_sequencer::batcher::BatchEvent;
 use zkperp_sequencer::book::{CancelReason, Event, OrderKey, RejectReason, TimeInForce};
-use zkperp_sequencer::journal::Command;
+use zkperp_sequencer::command::Command;
 use zkperp_sequencer::sequencer::{Executed, Outcome, Sequencer, SequencerConfig, SequencerError};
 use zkperp_sequencer::snapshot::{SnapshotChoice, SnapshotMeta, SnapshotPolicy};
 use zkperp_state::domain::SigningDomain;

@@ -282,8 +282,8 @@ fn concurrent_callers_share_journal_writes_and_a_replay_rebuilds_the_same_exchan
 
 #[test]
 fn signatures_checked_before_the_lock_agree_with_the_sequencer() {
+    use zkperp_sequencer::command::Command;
     use zkperp_sequencer::engine::OrderError;
-    use zkperp_sequencer::journal::Command;
     use zkperp_sequencer::sequencer::Outcome;
     let stream = CommandStream::new(12);
     let dir = tempfile::tempdir().expect("tmp");

@@ -53,7 +53,7 @@ impl ApiStack {
     pub fn new(traders: usize, trades_per_batch: usize) -> Self {
         use std::sync::{Arc, Mutex};
         use zkperp_api::hub::Hub;
-        use zkperp_sequencer::journal::Command;
+        use zkperp_sequencer::command::Command;
         use zkperp_sequencer::pipeline::BatchStore;
         use zkperp_sequencer::sequencer::{Sequencer, SequencerConfig};
         use zkperp_sequencer::verified::VerifiedState;

@@ -67,9 +67,9 @@ use zkperp_state::units::{AccountId, Timestamp};
 use zkperp_state::State;
 
 use crate::book::{Event, OrderKey};
+use crate::command::Command;
 use crate::cost_basis::CostBasis;
 use crate::engine::{Engine, EngineSnapshot, FeeSchedule, OrderError, OrderOptions, TradeSlots};
-use crate::journal::Command;
 
 /// What a command did itself.
 #[derive(Debug, Clone, PartialEq, Eq)]

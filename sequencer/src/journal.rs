@@ -11,63 +11,17 @@
 use std::path::Path;
 
 use rocksdb::{IteratorMode, Options, WriteBatch, WriteOptions, DB};
-use serde::{Deserialize, Serialize};
-use zkperp_state::domain::SigningDomain;
-use zkperp_state::eddsa::Signature;
-use zkperp_state::order::SignedOrder;
-use zkperp_state::tx::{CancelOrder, Transaction};
-use zkperp_state::units::{AccountId, Timestamp};
-use zkperp_state::Fr;
 
-use crate::engine::OrderOptions;
+use crate::command::Command;
 
+/// The journal's database, column by column: the commands, the snapshots
+/// ([`crate::snapshot`]), their index, and metadata.
 pub const JOURNAL_CF: &str = "journal";
-
-/// Everything that can change the sequencer's state, in the order it happened.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "command", rename_all = "snake_case")]
-pub enum Command {
-    /// Starts a batch at this time (the clock of every rule that looks at time).
-    BeginBatch {
-        timestamp: Timestamp,
-    },
-    /// Seals the batch.
-    EndBatch,
-    Submit {
-        order: SignedOrder,
-        options: OrderOptions,
-    },
-    Cancel {
-        cancel: CancelOrder,
-    },
-    /// A transaction that does not go through the book: deposits, forced requests, oracle and
-    /// funding ticks, withdrawals, liquidations, deleveraging.
-    Apply {
-        tx: Transaction,
-    },
-}
-
-impl Command {
-    /// The trader's signature the command carries (an order's, a cancel's): the account whose
-    /// key must have made it, the message and the signature. What can be checked before the
-    /// command reaches the sequencer (on every core: the intake, a replay); the sequencer's
-    /// own check then answers from the verification memo (`PublicKey::verify`).
-    pub fn signed(&self, domain: &SigningDomain) -> Option<(AccountId, Fr, &Signature)> {
-        match self {
-            Command::Submit { order, .. } => Some((
-                order.order.account,
-                order.order.hash(domain),
-                &order.signature,
-            )),
-            Command::Cancel { cancel } => Some((
-                cancel.account,
-                CancelOrder::message(domain, cancel.account, cancel.order_id),
-                &cancel.signature,
-            )),
-            _ => None,
-        }
-    }
-}
+pub const SNAPSHOTS_CF: &str = "snapshots";
+pub const SNAPSHOT_INDEX_CF: &str = "snapshot_index";
+/// The sequencer's own secrets (the padding secret, [`Journal::padding_secret`]).
+pub const META_CF: &str = "meta";
+pub const COLUMN_FAMILIES: [&str; 4] = [JOURNAL_CF, SNAPSHOTS_CF, SNAPSHOT_INDEX_CF, META_CF];
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -92,7 +46,7 @@ impl Journal {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
-        let db = DB::open_cf(&opts, path, crate::snapshot::COLUMN_FAMILIES)?;
+        let db = DB::open_cf(&opts, path, COLUMN_FAMILIES)?;
         let cf = db
             .cf_handle(JOURNAL_CF)
             .ok_or(JournalError::MissingColumnFamily)?;
@@ -119,7 +73,7 @@ impl Journal {
         const KEY: &[u8] = b"padding-secret";
         let cf = self
             .db
-            .cf_handle(crate::snapshot::META_CF)
+            .cf_handle(META_CF)
             .ok_or(JournalError::MissingColumnFamily)?;
         if let Some(stored) = self.db.get_cf(cf, KEY)? {
             return stored.try_into().map_err(|_| JournalError::Corrupt {

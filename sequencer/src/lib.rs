@@ -22,7 +22,10 @@
 //!   state machine gating every fill.
 //! * [`batcher`]: the batch builder: runs commands so that every sealed batch fits the batch
 //!   circuit's shape (trades live, start-of-batch kinds and seal-time kinds held for their place).
-//! * [`journal`]: every accepted command, synced to RocksDB before it is acknowledged.
+//! * [`command`]: what can change the sequencer's state (a batch boundary, an order, a cancel,
+//!   a transaction), as the batcher runs it and the journal records it.
+//! * [`journal`]: every accepted command, synced to RocksDB before it is acknowledged; its
+//!   database (journal, snapshots and their index, the sequencer's secrets) is laid out there.
 //! * [`sequencer`]: journal first, then the batch builder; a restart replays the journal.
 //! * [`snapshot`]: the builder between batches, stored every so many batches, so a restart
 //!   replays only the journal after the newest usable snapshot.
@@ -56,6 +59,7 @@
 pub mod archive;
 pub mod batcher;
 pub mod book;
+pub mod command;
 pub mod cost_basis;
 pub mod engine;
 pub mod follower;

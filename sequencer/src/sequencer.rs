@@ -13,8 +13,9 @@ use zkperp_state::State;
 
 pub use crate::batcher::{BatchEvent, Executed, Outcome};
 use crate::batcher::{Batcher, BatcherError};
+use crate::command::Command;
 use crate::engine::{Engine, FeeSchedule};
-use crate::journal::{Command, Journal, JournalError};
+use crate::journal::{Journal, JournalError};
 use crate::snapshot::{SnapshotChoice, SnapshotMeta, SnapshotPolicy, Stored, SNAPSHOT_VERSION};
 
 #[derive(Debug, thiserror::Error)]

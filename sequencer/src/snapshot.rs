@@ -25,14 +25,7 @@ use rocksdb::{IteratorMode, WriteBatch, WriteOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::batcher::BatcherSnapshot;
-use crate::journal::{Journal, JournalError, JOURNAL_CF};
-
-pub const SNAPSHOTS_CF: &str = "snapshots";
-pub const SNAPSHOT_INDEX_CF: &str = "snapshot_index";
-/// Every column family of the sequencer's database.
-/// The sequencer's own secrets (the padding secret, `Journal::padding_secret`).
-pub const META_CF: &str = "meta";
-pub const COLUMN_FAMILIES: [&str; 4] = [JOURNAL_CF, SNAPSHOTS_CF, SNAPSHOT_INDEX_CF, META_CF];
+use crate::journal::{Journal, JournalError, SNAPSHOTS_CF, SNAPSHOT_INDEX_CF};
 
 /// The format of [`Stored`]; a snapshot of another version is skipped (the journal replays it).
 pub const SNAPSHOT_VERSION: u32 = 1;

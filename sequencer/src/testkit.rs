@@ -21,8 +21,8 @@ use zkperp_state::units::{
 
 use crate::batcher::Batcher;
 use crate::book::{SelfTradePrevention, TimeInForce};
+use crate::command::Command;
 use crate::engine::{Engine, FeeSchedule, OrderOptions};
-use crate::journal::Command;
 use crate::sequencer::SequencerConfig;
 
 pub const TRADERS: usize = 4;

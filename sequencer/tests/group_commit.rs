@@ -5,7 +5,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use zkperp_sequencer::journal::Command;
+use zkperp_sequencer::command::Command;
 use zkperp_sequencer::sequencer::{Sequencer, SequencerError};
 use zkperp_sequencer::testkit::{fingerprint, CommandStream};
 

@@ -6,8 +6,9 @@
 use std::path::Path;
 
 use zkperp_sequencer::engine::FeeSchedule;
+use zkperp_sequencer::journal::SNAPSHOTS_CF;
 use zkperp_sequencer::sequencer::{Sequencer, SequencerConfig};
-use zkperp_sequencer::snapshot::{SnapshotChoice, SnapshotPolicy, SNAPSHOTS_CF};
+use zkperp_sequencer::snapshot::{SnapshotChoice, SnapshotPolicy};
 use zkperp_sequencer::testkit::{fingerprint, CommandStream, BATCH};
 
 const SEED: u64 = 11;
@@ -177,7 +178,7 @@ fn a_snapshot_that_cannot_be_trusted_is_skipped() {
         let db = rocksdb::DB::open_cf(
             &rocksdb::Options::default(),
             &path,
-            zkperp_sequencer::snapshot::COLUMN_FAMILIES,
+            zkperp_sequencer::journal::COLUMN_FAMILIES,
         )
         .expect("db");
         let cf = db.cf_handle(SNAPSHOTS_CF).expect("cf");

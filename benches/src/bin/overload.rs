@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use zkperp_benches::{arg, percentile_ms, ApiStack};
-use zkperp_sequencer::journal::Command;
+use zkperp_sequencer::command::Command;
 use zkperp_state::order::SignedOrder;
 
 const TRADERS: usize = 64;
