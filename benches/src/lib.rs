@@ -2,6 +2,8 @@
 //! the machine that produced them are in docs/PERFORMANCE.md. What the bench binaries
 //! (`src/bin/`) share is here.
 
+pub mod overload;
+
 use zkperp_state::batch::SealedBatch;
 use zkperp_state::order::Side;
 use zkperp_state::testkit::{btc, ts, Fixture, START};
