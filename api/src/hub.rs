@@ -573,13 +573,15 @@ pub struct Hub {
 }
 
 /// The traders' commands the hub admits at once by default. Beyond it the API answers 429: a
-/// queue that grows without bound only turns overload into latency for everyone. Sized for
-/// latency, not for the largest group: a few dozen commands in flight already saturate the
-/// sequencer, and at its rate (about 4,000 orders a second on 2 cores) 256 waiting is some
-/// 60 ms. Offered twice that rate (the `overload` bench, docs/PERFORMANCE.md), 256 places
-/// answered accepted orders in 18 ms at the median where 2,048 took 650 ms, for 15% fewer
-/// accepted.
-pub const INTAKE_LIMIT: usize = 256;
+/// queue that grows without bound only turns overload into latency for everyone. Sized to
+/// carry a seal, not more: while a batch is sealed under the sequencer's lock (about 180 ms
+/// for 256 trades on 2 cores) commands keep arriving, and at half the saturation rate
+/// (some 2,000 a second) 256 places overflowed and refused orders at a load the exchange
+/// carries, where 1,024 refused none (the `overload` bench, docs/PERFORMANCE.md). Offered twice
+/// the saturation rate, a smaller intake answers accepted orders sooner (18 ms at the median
+/// with 256, 70-240 ms with 1,024, 650 ms with 2,048): taking the seal off the lock is what
+/// lets this shrink.
+pub const INTAKE_LIMIT: usize = 1_024;
 
 /// A place in the hub's bounded intake ([`Hub::admit`]), given back when dropped.
 #[derive(Debug)]

@@ -69,8 +69,9 @@ async fn post(http: &reqwest::Client, url: &str, index: usize, body: String) -> 
 pub struct Overload {
     /// How long the overload is offered.
     pub seconds: u64,
-    /// The offered rate, as a multiple of the measured saturation rate.
-    pub multiple: u64,
+    /// The offered rate, as a multiple of the measured saturation rate (below 1: a load the
+    /// exchange can carry, where the acknowledgement latency is the figure).
+    pub multiple: f64,
     /// Clients of the closed-loop run that measures saturation.
     pub clients: usize,
     /// The share of orders that cross (each a fill).
@@ -134,7 +135,7 @@ impl Overload {
         let saturation = saturation_count as f64 / started.elapsed().as_secs_f64();
 
         // 2. Overload: `multiple` times that rate, open loop, for `seconds`.
-        let offered_rate = saturation * multiple as f64;
+        let offered_rate = saturation * multiple;
         let count = (offered_rate * seconds as f64) as usize;
         let first_id = (saturation_count / traders + 1) as u64;
         let orders: Vec<(SignedOrder, String)> = stack.orders(count, cross_pct, first_id);

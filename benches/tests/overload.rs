@@ -9,7 +9,7 @@ use zkperp_benches::overload::Overload;
 fn four_times_the_saturation_rate_is_answered_and_nothing_acknowledged_is_lost() {
     let report = Overload {
         seconds: 1,
-        multiple: 4,
+        multiple: 4.0,
         clients: 8,
         cross_pct: 10,
         trades_per_batch: 32,
