@@ -638,8 +638,25 @@ fn check_waiting() {
     }
 }
 
-/// Runs a trader's `command` through the hub: admitted to its bounded intake or refused at
-/// once (429 `overloaded`, `Retry-After`: nothing is queued, nothing journaled); its signature
+/// A place in the hub's bounded intake ([`Hub::admit`]), taken before the request's body is
+/// read or decoded: with none free the answer is 429 `overloaded` with `Retry-After` at once,
+/// and a refused request costs no JSON and no point decoding (a signature's `R8` subgroup
+/// check is a scalar multiplication). Nothing is queued, nothing journaled.
+struct Admitted(hub::Admission);
+
+impl axum::extract::FromRequestParts<Services> for Admitted {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        _parts: &mut axum::http::request::Parts,
+        s: &Services,
+    ) -> Result<Self, ApiError> {
+        s.hub.admit().map(Admitted).ok_or(ApiError::Overloaded(1))
+    }
+}
+
+/// Runs a trader's `command`, admitted to the hub's bounded intake ([`Admitted`]), through
+/// the hub: its signature
 /// checked on the verifiers' pool ([`Hub::check_signature`]), outside the sequencer's lock (an
 /// order whose signature does not verify against its account's key is refused there,
 /// `bad_signature`, never queued); then executed off the async workers, journaled (a synced
@@ -647,10 +664,10 @@ fn check_waiting() {
 /// that hangs up does not free it before the work is done.
 async fn execute(
     s: &Services,
+    Admitted(admitted): Admitted,
     command: Command,
 ) -> Result<zkperp_sequencer::sequencer::Executed, ApiError> {
     let hub = s.hub.clone();
-    let admitted = hub.admit().ok_or(ApiError::Overloaded(1))?;
     let (answer, verdict) = tokio::sync::oneshot::channel();
     lock(&WAITING_CHECKS).push(WaitingCheck {
         hub: hub.clone(),
@@ -677,12 +694,14 @@ async fn execute(
 async fn cancel_order(
     State(s): State<Services>,
     Path(id): Path<String>,
+    admitted: Admitted,
     body: Result<Json<CancelRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let key = order_key(&id)?;
     let Json(request) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let executed = execute(
         &s,
+        admitted,
         Command::Cancel {
             cancel: CancelOrder {
                 account: key.account,
@@ -853,12 +872,12 @@ fn check_withdrawal(seq: &Sequencer, w: &Withdrawal) -> Result<(), ApiError> {
 
 async fn withdraw(
     State(s): State<Services>,
+    Admitted(admitted): Admitted,
     body: Result<Json<WithdrawalRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(request) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let w = request.withdrawal;
     let hub = s.hub.clone();
-    let admitted = hub.admit().ok_or(ApiError::Overloaded(1))?;
     let executed = tokio::task::spawn_blocking(move || {
         let _admitted = admitted;
         hub.execute_checked(
@@ -908,11 +927,13 @@ struct OrderAck {
 
 async fn submit_order(
     State(s): State<Services>,
+    admitted: Admitted,
     body: Result<Json<OrderRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<OrderAck>, ApiError> {
     let Json(request) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let executed = execute(
         &s,
+        admitted,
         Command::Submit {
             order: request.order,
             options: request.options,
