@@ -39,6 +39,7 @@ use zkperp_sequencer::book::{CancelReason, Event, OrderKey, RejectReason, TimeIn
 use zkperp_sequencer::command::Command;
 use zkperp_sequencer::sequencer::{Executed, Outcome, Sequencer, SequencerConfig, SequencerError};
 use zkperp_sequencer::snapshot::{SnapshotChoice, SnapshotMeta, SnapshotPolicy};
+use zkperp_state::batch::SealedBatch;
 use zkperp_state::domain::SigningDomain;
 use zkperp_state::eddsa::PublicKey;
 use zkperp_state::order::Side;
@@ -570,6 +571,9 @@ pub struct Hub {
     /// may be.
     in_flight: Arc<AtomicUsize>,
     intake_limit: AtomicUsize,
+    /// Where every batch the sequencer seals goes, whichever command sealed it
+    /// ([`Hub::sealed_batches`]).
+    sink: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Arc<SealedBatch>>>>,
 }
 
 /// The traders' commands the hub admits at once by default. Beyond it the API answers 429: a
@@ -677,6 +681,35 @@ impl Hub {
             domain,
             in_flight: Arc::new(AtomicUsize::new(0)),
             intake_limit: AtomicUsize::new(INTAKE_LIMIT),
+            sink: Mutex::new(None),
+        }
+    }
+
+    /// Every batch sealed from now on, in order, whichever command sealed it: the node's
+    /// `EndBatch`, or a trader's order whose fills found the open batch full and rolled it
+    /// over inside the API call. The one consumer (the operator, which proves them) takes
+    /// them from here, never from the results of its own commands, or a batch a trader's
+    /// order sealed would never reach the prover and the next one would not chain on the L1.
+    /// A second call replaces the first receiver. Batches sealed before the first call (a
+    /// replay at open) are not sent: [`Hub::open`]'s `observe` sees those.
+    pub fn sealed_batches(&self) -> tokio::sync::mpsc::UnboundedReceiver<Arc<SealedBatch>> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        *lock(&self.sink) = Some(tx);
+        rx
+    }
+
+    /// Hands `executed`'s sealed batches to the sink; called under the sequencer's lock, so
+    /// they go in the order they were sealed.
+    fn sink_sealed(&self, executed: &Executed) {
+        let mut sink = lock(&self.sink);
+        if let Some(tx) = sink.as_ref() {
+            for batch in executed.sealed_shared() {
+                if tx.send(batch.clone()).is_err() {
+                    // The receiver is gone: nobody is taking batches any more.
+                    *sink = None;
+                    break;
+                }
+            }
         }
     }
 
@@ -846,6 +879,7 @@ impl Hub {
         {
             let mut views = lock(&self.views);
             for ((done, incoming), time) in executed.iter().zip(incoming).zip(times) {
+                self.sink_sealed(done);
                 for event in views.record(done, incoming, time) {
                     // No subscriber is not an error.
                     let _ = self.feed.send(Arc::new(event));
@@ -871,6 +905,7 @@ impl Hub {
         }
         let executed = seq.execute(command)?;
         let time = seq.engine().state().now().get();
+        self.sink_sealed(&executed);
         let mut views = lock(&self.views);
         for event in views.record(&executed, incoming, time) {
             // No subscriber is not an error.

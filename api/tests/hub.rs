@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use zkperp_api::hub::{BookLevels, FeedEvent, Hub, OpenOptions, OrderStatus};
+use zkperp_sequencer::command::Command;
 use zkperp_sequencer::sequencer::Sequencer;
 use zkperp_sequencer::snapshot::{SnapshotChoice, SnapshotPolicy};
 use zkperp_sequencer::testkit::{CommandStream, BATCH};
@@ -232,9 +233,18 @@ fn concurrent_callers_share_journal_writes_and_a_replay_rebuilds_the_same_exchan
     let stream = CommandStream::new(5);
     let dir = tempfile::tempdir().expect("tmp");
     let hub = Hub::new(Sequencer::open(dir.path(), &stream.sequencer_config()).expect("open"));
+    let mut sealed = hub.sealed_batches();
+    // Batches sealed by a trader's order (its fills found the batch full), not by `EndBatch`.
+    let by_orders = AtomicU64::new(0);
+    let note = |command: &Command, done: &zkperp_sequencer::sequencer::Executed| {
+        if matches!(command, Command::Submit { .. }) {
+            by_orders.fetch_add(done.sealed().count() as u64, Ordering::SeqCst);
+        }
+    };
     for n in 0..OPENING {
         let command = hub.with_sequencer(|seq| stream.command(n, seq.engine()));
-        hub.execute(command).expect("journaled");
+        let done = hub.execute(command.clone()).expect("journaled");
+        note(&command, &done);
     }
     let next = AtomicU64::new(OPENING);
     let mut tickets: Vec<u64> = std::thread::scope(|scope| {
@@ -248,7 +258,9 @@ fn concurrent_callers_share_journal_writes_and_a_replay_rebuilds_the_same_exchan
                             return mine;
                         }
                         let command = hub.with_sequencer(|seq| stream.command(n, seq.engine()));
-                        mine.push(hub.execute(command).expect("journaled").ticket);
+                        let done = hub.execute(command.clone()).expect("journaled");
+                        note(&command, &done);
+                        mine.push(done.ticket);
                     }
                 })
             })
@@ -273,6 +285,26 @@ fn concurrent_callers_share_journal_writes_and_a_replay_rebuilds_the_same_exchan
         resting += bids.len() + asks.len();
     }
     assert!(resting > 0, "the concurrent part left orders resting");
+
+    // Every sealed batch reached the sink once, in order, each on the root the one before
+    // left, whichever command sealed it: the operator proves what it finds there, so a batch
+    // a trader's order sealed inside the API call must be there too.
+    let count = hub.with_sequencer(|s| s.engine().state().batches_sealed());
+    let mut got = Vec::new();
+    while let Ok(batch) = sealed.try_recv() {
+        got.push(batch);
+    }
+    assert_eq!(
+        got.iter().map(|b| b.batch_number).collect::<Vec<_>>(),
+        (1..=count).collect::<Vec<_>>()
+    );
+    for pair in got.windows(2) {
+        assert_eq!(pair[1].old_root, pair[0].new_root, "batches chain");
+    }
+    assert!(
+        by_orders.load(Ordering::SeqCst) > 0,
+        "traders' orders sealed some of the {count} batches"
+    );
 
     let seen = hub.with_sequencer(|s| fingerprint(s.batcher()));
     drop(hub);

@@ -400,6 +400,8 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
             shape,
         },
     )?));
+    // Before the API serves: a trader's order can seal a batch, and every one goes to L1.
+    let sealed = hub.sealed_batches();
     let verified = Arc::new(Mutex::new(VerifiedState::open(
         &run_dir.join("verified"),
         &config,
@@ -439,6 +441,7 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
     let max_batch_age = client(0)?.max_batch_age().await?;
     let mut op = Operator::new(
         hub.clone(),
+        sealed,
         oracle_book,
         config.clone(),
         shape,

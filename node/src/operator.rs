@@ -60,6 +60,8 @@ pub struct Operator {
     /// Leave forced withdrawals unserved (the devnet's censoring operator).
     censor_forced: bool,
     to_prover: tokio::sync::mpsc::Sender<SealedBatch>,
+    /// Every batch the hub seals, whichever command sealed it ([`Hub::sealed_batches`]).
+    sealed: tokio::sync::mpsc::UnboundedReceiver<Arc<SealedBatch>>,
     outbox: Vec<SealedBatch>,
     /// Batches handed to the prover so far.
     pub sent: u64,
@@ -116,8 +118,11 @@ pub const MAX_IN_FLIGHT: u64 = 4;
 
 impl Operator {
     #[allow(clippy::too_many_arguments)]
+    /// `sealed` is the hub's sink of sealed batches ([`Hub::sealed_batches`]), taken before
+    /// anything can seal one (before the API serves): every batch in it goes to the prover.
     pub fn new(
         hub: Arc<Hub>,
+        sealed: tokio::sync::mpsc::UnboundedReceiver<Arc<SealedBatch>>,
         oracle: Arc<Mutex<OracleBook>>,
         config: StateConfig,
         shape: Shape,
@@ -128,12 +133,13 @@ impl Operator {
         want: u64,
         max_in_flight: u64,
     ) -> Self {
-        let (to_prover, sealed) = tokio::sync::mpsc::channel::<SealedBatch>(64);
+        let (to_prover, proving) = tokio::sync::mpsc::channel::<SealedBatch>(64);
         let halted = Arc::new(AtomicBool::new(false));
         let in_flight = Arc::new(AtomicU64::new(0));
-        let proving = spawn_prover(pipeline, sealed, want, halted.clone(), in_flight.clone());
+        let proving = spawn_prover(pipeline, proving, want, halted.clone(), in_flight.clone());
         Operator {
             hub,
+            sealed,
             oracle,
             config,
             shape,
@@ -237,20 +243,11 @@ impl Operator {
         }
     }
 
-    /// Runs `command` through the hub (journaled before this returns); every batch it seals
-    /// waits in the outbox for [`Operator::flush`].
+    /// Runs `command` through the hub (journaled before this returns). Every batch it seals
+    /// (as every batch a trader's order seals through the API) waits in the hub's sink for
+    /// [`Operator::flush`].
     pub fn exec(&mut self, command: Command) -> Result<Executed> {
-        let done = self.hub.execute(command)?;
-        for batch in done.sealed() {
-            emit(json!({
-                "event": "sealed",
-                "batch": batch.batch_number,
-                "transactions": batch.txs.len(),
-                "new_root": fr_to_decimal(&batch.new_root),
-            }));
-            self.outbox.push(batch.clone());
-        }
-        Ok(done)
+        Ok(self.hub.execute(command)?)
     }
 
     /// Queues `batch` for the prover as if just sealed (a restart's batches still owed to L1).
@@ -260,6 +257,15 @@ impl Operator {
 
     /// Hands the outbox to the prover, in order; false once the prover has stopped.
     pub async fn flush(&mut self) -> bool {
+        while let Ok(batch) = self.sealed.try_recv() {
+            emit(json!({
+                "event": "sealed",
+                "batch": batch.batch_number,
+                "transactions": batch.txs.len(),
+                "new_root": fr_to_decimal(&batch.new_root),
+            }));
+            self.outbox.push(Arc::unwrap_or_clone(batch));
+        }
         for batch in std::mem::take(&mut self.outbox) {
             self.sent += 1;
             self.unverified_times.push_back(batch.timestamp.get());

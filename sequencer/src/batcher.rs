@@ -113,7 +113,7 @@ pub enum BatchEvent {
     Book(Vec<Event>),
     /// A batch was sealed: by `EndBatch`, or by a trade that found the open batch full (the next
     /// batch then began at once, at the same time).
-    Sealed(Box<SealedBatch>),
+    Sealed(std::sync::Arc<SealedBatch>),
     /// The open batch could not be sealed to make room for a trade; the fill was refused.
     SealFailed(String),
 }
@@ -130,8 +130,14 @@ pub struct Executed {
 impl Executed {
     /// The batches this command sealed, in order.
     pub fn sealed(&self) -> impl Iterator<Item = &SealedBatch> {
+        self.sealed_shared().map(|batch| batch.as_ref())
+    }
+
+    /// The batches this command sealed, in order, shared (a sink keeps them without copying
+    /// their witnesses).
+    pub fn sealed_shared(&self) -> impl Iterator<Item = &std::sync::Arc<SealedBatch>> {
         self.events.iter().filter_map(|e| match e {
-            BatchEvent::Sealed(batch) => Some(batch.as_ref()),
+            BatchEvent::Sealed(batch) => Some(batch),
             _ => None,
         })
     }
@@ -315,7 +321,8 @@ impl Slots {
         self.cost_basis
             .record_all(batch.txs.iter().map(|applied| &applied.tx));
         self.open = false;
-        self.events.push(BatchEvent::Sealed(Box::new(batch)));
+        self.events
+            .push(BatchEvent::Sealed(std::sync::Arc::new(batch)));
         Ok(())
     }
 }
