@@ -1,35 +1,34 @@
-//! An account as the state holds it: its leaf in the clear plus its orders tree.
+//! An account as the state holds it: its leaf and its order slots in the clear.
 //!
-//! The slots in the clear change as soon as a transaction writes them; the orders tree (and
-//! with it the leaf's `orders_root`) catches up when the state hashes its pending writes
-//! (`State::hash_pending`, at the latest when the batch seals), so the matching path never
-//! hashes a path.
+//! The leaf and the slots change as soon as a transaction writes them. The hashes over them
+//! live apart, in [`crate::trees::Trees`] (the account tree, each account's orders tree, the
+//! salts the seal steps): the trees catch up when the state hashes its pending writes, so the
+//! matching path never hashes a path, and a seal worker can own them while the matching goes
+//! on. The leaf's `orders_root` and `salt` are the trees' business: no rule reads them, and
+//! they are brought up to date when the trees are with the state (`State::trees`).
 
 use std::collections::HashMap;
 
 use crate::leaf::{AccountLeaf, Position};
-use crate::merkle::SparseMerkleTree;
 use crate::order::OrderSlot;
 
 #[derive(Debug, Clone)]
 pub struct Account {
     pub leaf: AccountLeaf,
-    orders: SparseMerkleTree,
     slots: HashMap<u64, OrderSlot>,
 }
 
 impl Account {
-    /// A new account with no orders and flat positions (cached at the current indices, so no
-    /// funding is owed for the time before it existed).
+    /// A new account with no orders (`empty_orders_root`: the root of an empty orders tree)
+    /// and flat positions (cached at the current indices, so no funding is owed for the time
+    /// before it existed).
     pub fn new(
         public_key: crate::eddsa::PublicKey,
         l1_address: crate::units::L1Address,
         salt: crate::field::Fr,
         positions: Vec<Position>,
-        order_tree_depth: u8,
+        empty_orders_root: crate::field::Fr,
     ) -> Self {
-        let orders =
-            SparseMerkleTree::new(order_tree_depth).expect("depth validated by StateConfig");
         let leaf = AccountLeaf {
             public_key,
             l1_address,
@@ -37,37 +36,23 @@ impl Account {
             nonce: crate::units::Nonce::default(),
             order_floor: crate::units::OrderId::default(),
             positions,
-            orders_root: orders.root(),
+            orders_root: empty_orders_root,
             salt,
         };
         Account {
             leaf,
-            orders,
             slots: HashMap::new(),
         }
     }
 
-    /// An account from its leaf and its orders tree's non-empty slots (a snapshot's record):
-    /// the tree is rebuilt and must give the leaf's `orders_root`.
-    pub fn restore(
-        leaf: AccountLeaf,
-        slots: impl IntoIterator<Item = (u64, OrderSlot)>,
-        order_tree_depth: u8,
-    ) -> Result<Self, String> {
-        let slots: HashMap<u64, OrderSlot> = slots.into_iter().collect();
-        let orders = SparseMerkleTree::from_leaves(
-            order_tree_depth,
-            slots.iter().map(|(slot, value)| (*slot, value.pack())),
-        )
-        .map_err(|e| e.to_string())?;
-        if orders.root() != leaf.orders_root {
-            return Err("its order slots do not give its leaf's orders root".into());
-        }
-        Ok(Account {
+    /// An account from its leaf and its orders tree's non-empty slots (a snapshot's record).
+    /// That the slots give the leaf's `orders_root` is the trees' check
+    /// (`crate::trees::Trees`).
+    pub fn restore(leaf: AccountLeaf, slots: impl IntoIterator<Item = (u64, OrderSlot)>) -> Self {
+        Account {
             leaf,
-            orders,
-            slots,
-        })
+            slots: slots.into_iter().collect(),
+        }
     }
 
     /// The orders tree's written slots, in slot order.
@@ -81,24 +66,8 @@ impl Account {
         self.slots.get(&slot).copied().unwrap_or_default()
     }
 
-    /// Writes a slot in the clear; returns what it held. The orders tree is not touched:
-    /// [`Account::hash_order_slot`] brings it up to date.
+    /// Writes a slot in the clear; returns what it held. The orders tree is the trees'.
     pub(crate) fn set_order_slot(&mut self, slot: u64, value: OrderSlot) -> OrderSlot {
         self.slots.insert(slot, value).unwrap_or_default()
-    }
-
-    /// Writes a slot into the orders tree; returns the tree's update (for the circuit witness).
-    pub(crate) fn hash_order_slot(
-        &mut self,
-        slot: u64,
-        value: OrderSlot,
-    ) -> crate::merkle::MerkleUpdate {
-        self.orders
-            .update(slot, value.pack())
-            .expect("slot index is reduced mod 2^depth")
-    }
-
-    pub fn orders_root(&self) -> crate::field::Fr {
-        self.orders.root()
     }
 }

@@ -47,6 +47,7 @@ pub mod record;
 pub mod state;
 pub mod table;
 pub mod testkit;
+pub mod trees;
 pub mod tx;
 pub mod units;
 

@@ -11,6 +11,11 @@
 //! gives one at a time. The sequencer's matching path executes; the roots and the witness are
 //! made once per batch, accounts' orders trees in parallel.
 //!
+//! The trees are a value of their own ([`crate::trees::Trees`]): [`State::end_batch`] is
+//! [`State::close_batch`] (the fee credit and the batch's accounts, on the leaves) then
+//! [`Trees::seal`], and a sequencer may lend its trees to a worker thread
+//! ([`State::lend_trees`]) that seals each closed batch while the next one executes.
+//!
 //! ```text
 //! state root = Poseidon(account tree root, markets hash)
 //! markets hash = Poseidon(pack(market state_0), ..)   (pack: see MarketState::pack)
@@ -30,12 +35,11 @@ use crate::field::Fr;
 use crate::leaf::{AccountLeaf, Position};
 use crate::market::{MarketConfigError, MarketParams, MarketState};
 use crate::merkle::{
-    MemoryStore, MerkleError, MerkleProof, MerkleUpdate, NodeStore, PathOp, PathResult,
-    SparseMerkleTree,
+    MemoryStore, MerkleError, MerkleProof, MerkleUpdate, NodeStore, SparseMerkleTree,
 };
 use crate::order::{slot_index, OrderSlot};
 use crate::pubdata::PubData;
-use crate::record;
+use crate::trees::{ClosedBatch, PendingWrite, TreeWork, Trees};
 use crate::tx::{Transaction, TxError};
 use crate::units::{
     AccountId, Collateral, L1Address, MarketId, OrderId, RangeError, Timestamp, MAX_MARKETS,
@@ -111,6 +115,8 @@ pub enum StateError {
     FeeOverflow(RangeError),
     #[error("the snapshot cannot be restored: {0}")]
     Snapshot(String),
+    #[error("the trees are with a seal worker")]
+    TreesAway,
 }
 
 fn store_error<E: std::error::Error>(e: MerkleError<E>) -> StateError {
@@ -166,13 +172,21 @@ pub struct State<S: NodeStore = MemoryStore> {
     config: Arc<StateConfig>,
     accounts: BTreeMap<AccountId, Account>,
     owners: HashMap<([u8; 32], L1Address), AccountId>,
-    tree: SparseMerkleTree<S>,
+    /// The hashes over the leaves; `None` while a seal worker holds them
+    /// ([`State::lend_trees`]).
+    trees: Option<Trees<S>>,
+    /// Accounts whose leaves' `orders_root` and `salt` went stale while the trees were away:
+    /// brought up to date when they come back ([`State::return_trees`]).
+    stale: BTreeSet<AccountId>,
+    /// The account tree's capacity and the root of an empty orders tree (known without it).
+    capacity: u64,
+    empty_orders_root: Fr,
     markets: Vec<MarketState>,
     next_account: u64,
     queues: Queues,
     now: Timestamp,
-    batch_start_root: Fr,
-    batch_start_accounts_root: Fr,
+    /// The state root and accounts root when the batch began, if the trees were here.
+    batch_start: Option<(Fr, Fr)>,
     batch_start_markets: Vec<MarketState>,
     batches_sealed: u64,
     /// The batch's transactions whose tree work is done, with their receipts (the circuit's
@@ -204,34 +218,6 @@ struct Undo {
 struct PendingTx {
     tx: Transaction,
     work: TreeWork,
-}
-
-/// What a transaction did to the leaves, for the tree work that makes its receipt.
-#[derive(Debug, Clone)]
-struct TreeWork {
-    /// The accounts the rules read, with their leaves then (`None`: no such account).
-    reads: Vec<(AccountId, Option<AccountLeaf>)>,
-    writes: Vec<PendingWrite>,
-    pubdata: Vec<PubData>,
-}
-
-/// One account write in the clear. Its leaves' `orders_root` are not yet known: the hashing
-/// fills them in from the orders tree as it replays the slot writes.
-#[derive(Debug, Clone)]
-struct PendingWrite {
-    account: AccountId,
-    before: Option<AccountLeaf>,
-    after: AccountLeaf,
-    order_write: Option<(u64, OrderSlot)>,
-}
-
-impl TreeWork {
-    /// The accounts it touches inside the tree, reads first (as [`Receipt::accounts`]).
-    fn accounts(&self, capacity: u64) -> impl Iterator<Item = AccountId> + '_ {
-        let reads = self.reads.iter().map(|(id, _)| *id);
-        let reads = reads.filter(move |id| id.index() < capacity);
-        reads.chain(self.writes.iter().map(|w| w.account))
-    }
 }
 
 /// A point the state can return to with [`State::rollback`] (see [`State::savepoint`]).
@@ -315,7 +301,8 @@ impl State<MemoryStore> {
         // Each account's orders tree and leaf hash are its own: rebuilt on every core.
         let next_account = snapshot.next_account;
         let (markets, order_depth) = (config.markets.len(), config.order_tree_depth);
-        let rebuilt: Vec<(AccountId, Account, Fr)> = snapshot
+        type Rebuilt = (AccountId, Account, Option<SparseMerkleTree>, Fr);
+        let rebuilt: Vec<Rebuilt> = snapshot
             .accounts
             .into_par_iter()
             .map(|AccountSnapshot { id, leaf, slots }| {
@@ -327,14 +314,17 @@ impl State<MemoryStore> {
                         "account {id} has the wrong number of positions"
                     )));
                 }
-                let account = Account::restore(leaf, slots, order_depth)
-                    .map_err(|why| bad(format!("account {id}: {why}")))?;
-                let hash = account.leaf.hash();
-                Ok((id, account, hash))
+                let orders =
+                    Trees::<MemoryStore>::orders_tree(order_depth, &slots, leaf.orders_root)
+                        .map_err(|why| bad(format!("account {id}: {why}")))?;
+                let hash = leaf.hash();
+                Ok((id, Account::restore(leaf, slots), orders, hash))
             })
             .collect::<Result<_, StateError>>()?;
-        for (id, account, hash) in rebuilt {
+        let mut adopted = Vec::with_capacity(rebuilt.len());
+        for (id, account, orders, hash) in rebuilt {
             leaves.push((id.index(), hash));
+            adopted.push((id, account.leaf.salt, orders));
             owners
                 .entry((account.leaf.public_key.pack(), account.leaf.l1_address))
                 .and_modify(|first: &mut AccountId| *first = (*first).min(id))
@@ -358,6 +348,10 @@ impl State<MemoryStore> {
         }
         let tree = SparseMerkleTree::from_leaves(config.account_tree_depth, leaves)
             .map_err(|e| bad(e.to_string()))?;
+        let mut trees = Trees::new(tree, config.order_tree_depth)?;
+        for (id, salt, orders) in adopted {
+            trees.adopt(id, salt, orders);
+        }
         let mut state = State {
             accounts,
             owners,
@@ -365,7 +359,7 @@ impl State<MemoryStore> {
             queues: snapshot.queues,
             now: snapshot.now,
             batches_sealed: snapshot.batches_sealed,
-            ..State::empty(config, tree, snapshot.markets)
+            ..State::empty(config, trees, snapshot.markets)
         };
         if state.root() != snapshot.root {
             return Err(bad(
@@ -380,18 +374,20 @@ impl State<MemoryStore> {
 impl<S: NodeStore> State<S> {
     /// No account, no batch yet, the clock at zero: where genesis and a restore start from
     /// (the batch's start is marked by the caller once the state is whole).
-    fn empty(config: StateConfig, tree: SparseMerkleTree<S>, markets: Vec<MarketState>) -> Self {
+    fn empty(config: StateConfig, trees: Trees<S>, markets: Vec<MarketState>) -> Self {
         State {
             config: Arc::new(config),
             accounts: BTreeMap::new(),
             owners: HashMap::new(),
-            tree,
+            capacity: trees.account_tree().capacity(),
+            empty_orders_root: trees.empty_orders_root(),
+            trees: Some(trees),
+            stale: BTreeSet::new(),
             markets,
             next_account: 0,
             queues: Queues::default(),
             now: Timestamp::default(),
-            batch_start_root: Fr::from(0u64),
-            batch_start_accounts_root: Fr::from(0u64),
+            batch_start: None,
             batch_start_markets: Vec::new(),
             batches_sealed: 0,
             batch_log: Vec::new(),
@@ -407,7 +403,8 @@ impl<S: NodeStore> State<S> {
         config.validate()?;
         let tree = SparseMerkleTree::open(config.account_tree_depth, store).map_err(store_error)?;
         let markets = vec![MarketState::default(); config.markets.len()];
-        let mut state = State::empty(config, tree, markets);
+        let trees = Trees::new(tree, config.order_tree_depth)?;
+        let mut state = State::empty(config, trees, markets);
         // System accounts have a zero salt: their balances are public on purpose.
         for owner in [
             state.config.insurance_fund.clone(),
@@ -420,7 +417,12 @@ impl<S: NodeStore> State<S> {
                 .insert((owner.public_key.pack(), owner.l1_address), id);
             let hash = account.leaf.hash();
             state.accounts.insert(id, account);
-            state.tree.update(id.index(), hash).map_err(store_error)?;
+            let trees = state.trees.as_mut().expect("a new state has its trees");
+            trees.adopt(id, Fr::from(0u64), None);
+            trees
+                .account_tree_mut()
+                .update(id.index(), hash)
+                .map_err(store_error)?;
             state.next_account += 1;
         }
         state.mark_batch_start();
@@ -436,7 +438,7 @@ impl<S: NodeStore> State<S> {
                 funding_index: m.funding_index,
             })
             .collect();
-        Account::new(pk, l1, salt, positions, self.config.order_tree_depth)
+        Account::new(pk, l1, salt, positions, self.empty_orders_root)
     }
 
     pub fn config(&self) -> &StateConfig {
@@ -469,12 +471,29 @@ impl<S: NodeStore> State<S> {
         self.queues.next(kind)
     }
 
-    pub fn account_tree(&self) -> &SparseMerkleTree<S> {
-        &self.tree
+    /// The trees, unless a seal worker holds them ([`State::lend_trees`]).
+    pub fn trees(&self) -> Option<&Trees<S>> {
+        self.trees.as_ref()
     }
 
+    fn trees_here(&self) -> &Trees<S> {
+        self.trees
+            .as_ref()
+            .expect("the trees are lent to a seal worker: return them before reading roots")
+    }
+
+    fn trees_mut(&mut self) -> Result<&mut Trees<S>, StateError> {
+        self.trees.as_mut().ok_or(StateError::TreesAway)
+    }
+
+    /// The account tree. Panics while the trees are lent ([`State::lend_trees`]).
+    pub fn account_tree(&self) -> &SparseMerkleTree<S> {
+        self.trees_here().account_tree()
+    }
+
+    /// Panics while the trees are lent ([`State::lend_trees`]).
     pub fn accounts_root(&self) -> Fr {
-        self.tree.root()
+        self.trees_here().accounts_root()
     }
 
     pub fn markets_hash(&self) -> Fr {
@@ -483,7 +502,7 @@ impl<S: NodeStore> State<S> {
 
     /// The state root the L1 tracks. The account tree's part covers the hashed transactions:
     /// with some pending ([`State::execute`]), it is the root before them until
-    /// [`State::hash_pending`].
+    /// [`State::hash_pending`]. Panics while the trees are lent ([`State::lend_trees`]).
     pub fn root(&self) -> Fr {
         crate::market::state_root(self.accounts_root(), &self.markets)
     }
@@ -505,8 +524,10 @@ impl<S: NodeStore> State<S> {
     }
 
     fn mark_batch_start(&mut self) {
-        self.batch_start_root = self.root();
-        self.batch_start_accounts_root = self.accounts_root();
+        self.batch_start = self.trees.as_ref().map(|trees| {
+            let accounts = trees.accounts_root();
+            (crate::market::state_root(accounts, &self.markets), accounts)
+        });
         self.batch_start_markets = self.markets.clone();
     }
 
@@ -520,11 +541,15 @@ impl<S: NodeStore> State<S> {
         self.batches_sealed
     }
 
-    /// Everything [`State::restore`] needs to rebuild this state. Only between batches: the
-    /// open batch's witness (its log, its fees, a savepoint) is not part of a snapshot, so with
-    /// any of them pending this is `None`.
+    /// Everything [`State::restore`] needs to rebuild this state. Only between batches and
+    /// with the trees here: the open batch's witness (its log, its fees, a savepoint) is not
+    /// part of a snapshot, so with any of them pending, or the trees lent, this is `None`.
     pub fn snapshot(&self) -> Option<StateSnapshot> {
-        if self.batch_len() != 0 || self.pending_fees != 0 || self.undo.is_some() {
+        if self.batch_len() != 0
+            || self.pending_fees != 0
+            || self.undo.is_some()
+            || self.trees.is_none()
+        {
             return None;
         }
         Some(StateSnapshot {
@@ -642,9 +667,23 @@ impl<S: NodeStore> State<S> {
     /// Seals the batch: credits its trading fees to the fee account (one write, always made, so
     /// every batch ends with the same step), steps the salt of every account the batch touched
     /// (`crate::record`: what keys their data-availability records) and returns everything its
-    /// proof and public data need.
+    /// proof and public data need. [`State::close_batch`] then [`Trees::seal`], with the trees
+    /// here; the leaves' orders roots and salts follow the trees.
     pub fn end_batch(&mut self) -> Result<SealedBatch, StateError> {
-        self.hash_pending()?;
+        self.trees_mut()?;
+        let closed = self.close_batch()?;
+        let accounts: BTreeSet<AccountId> = closed.accounts().collect();
+        let sealed = self.trees_mut()?.seal(closed)?;
+        self.refresh(accounts);
+        self.mark_batch_start();
+        Ok(sealed)
+    }
+
+    /// Closes the batch on the leaves: credits its trading fees to the fee account's leaf,
+    /// counts the batch sealed and opens the next at the same time, and returns the closed
+    /// batch's tree work for [`Trees::seal`] (here, or on a seal worker that holds the trees:
+    /// [`State::lend_trees`]). No hashing: the cost follows the batch's accounts, not paths.
+    pub fn close_batch(&mut self) -> Result<ClosedBatch, StateError> {
         let fees = self.pending_fees;
         let fee_leaf = {
             let account = self
@@ -658,7 +697,7 @@ impl<S: NodeStore> State<S> {
                 .map_err(StateError::FeeOverflow)?;
             leaf
         };
-        let mut receipt = self.commit(Effects {
+        let fee_write = self.commit_leaves(Effects {
             accounts: vec![Staged {
                 id: AccountId::FEES,
                 leaf: fee_leaf,
@@ -669,56 +708,77 @@ impl<S: NodeStore> State<S> {
             fees: 0,
             reads: Vec::new(),
             pubdata: Vec::new(),
-        })?;
-        let fee_write = receipt.writes.pop().expect("one staged write");
+        });
         self.pending_fees = 0;
-        // Every touched account that exists steps its salt, keyed by the batch (the fee
-        // account is touched by the settlement above).
-        let number = self.batches_sealed + 1;
-        let rho = record::batch_rho(self.accounts_root(), number);
+        // Every touched account that exists steps its salt at the seal (the fee account is
+        // touched by the settlement above).
         self.batch_touched.insert(AccountId::FEES);
-        let steps: Vec<Staged> = self
-            .batch_touched
-            .iter()
-            .filter_map(|id| {
-                let mut leaf = self.accounts.get(id)?.leaf.clone();
-                leaf.salt = record::step(leaf.salt, number, *id, rho);
-                Some(Staged {
-                    id: *id,
-                    leaf,
-                    order_write: None,
-                })
-            })
+        let touched = std::mem::take(&mut self.batch_touched)
+            .into_iter()
+            .filter_map(|id| Some((id, self.accounts.get(&id)?.leaf.clone())))
             .collect();
-        let salt_steps = self
-            .commit(Effects {
-                accounts: steps,
-                markets: None,
-                queues: self.queues,
-                fees: 0,
-                reads: Vec::new(),
-                pubdata: Vec::new(),
-            })?
-            .writes;
-        let sealed = SealedBatch {
-            old_root: self.batch_start_root,
-            new_root: self.root(),
-            batch_number: self.batches_sealed + 1,
+        let closed = ClosedBatch {
+            number: self.batches_sealed + 1,
             timestamp: self.now,
             domain: self.config.domain,
-            start_accounts_root: self.batch_start_accounts_root,
+            start: self.batch_start,
             start_markets: std::mem::take(&mut self.batch_start_markets),
             markets: self.markets.clone(),
-            txs: std::mem::take(&mut self.batch_log),
+            hashed: std::mem::take(&mut self.batch_log),
+            pending: std::mem::take(&mut self.pending)
+                .into_iter()
+                .map(|p| (p.tx, p.work))
+                .collect(),
             fees,
             fee_write,
-            rho,
-            salt_steps,
+            touched,
         };
+        if self.trees.is_none() {
+            self.stale.extend(closed.accounts());
+        }
         self.batches_sealed += 1;
-        self.batch_touched.clear();
         self.mark_batch_start();
-        Ok(sealed)
+        Ok(closed)
+    }
+
+    /// Hands the trees to a seal worker: from now on [`State::close_batch`] closes batches for
+    /// it to seal ([`Trees::seal`], in order), and nothing that needs a root or a path may be
+    /// asked of this state until [`State::return_trees`]. `None` if they are away already or
+    /// transactions of the open batch were hashed here (the worker's seal could not tell where
+    /// the batch began).
+    pub fn lend_trees(&mut self) -> Option<Trees<S>> {
+        if !self.batch_log.is_empty() || self.undo.is_some() {
+            return None;
+        }
+        let trees = self.trees.take()?;
+        self.batch_start = None;
+        Some(trees)
+    }
+
+    /// Takes the trees back from a seal worker that sealed every batch closed since
+    /// [`State::lend_trees`]: the leaves' orders roots and salts are brought up to date.
+    pub fn return_trees(&mut self, trees: Trees<S>) {
+        self.trees = Some(trees);
+        let stale = std::mem::take(&mut self.stale);
+        self.refresh(stale);
+        if self.batch_len() == 0 {
+            self.mark_batch_start();
+        }
+    }
+
+    /// Brings `ids`' leaves' orders roots and salts up to date from the trees, or, while they
+    /// are away, notes them stale.
+    fn refresh(&mut self, ids: impl IntoIterator<Item = AccountId>) {
+        let Some(trees) = self.trees.as_ref() else {
+            self.stale.extend(ids);
+            return;
+        };
+        for id in ids {
+            if let (Some(account), Some(salt)) = (self.accounts.get_mut(&id), trees.salt(id)) {
+                account.leaf.salt = salt;
+                account.leaf.orders_root = trees.orders_root(id);
+            }
+        }
     }
 
     /// Runs every rule of `tx` against the current state without changing it: what
@@ -753,8 +813,7 @@ impl<S: NodeStore> State<S> {
             ctx.into_effects()
         };
         let work = self.commit_leaves(effects);
-        self.batch_touched
-            .extend(work.accounts(self.tree.capacity()));
+        self.batch_touched.extend(work.accounts(self.capacity));
         self.pending.push(PendingTx {
             tx: tx.clone(),
             work,
@@ -762,175 +821,30 @@ impl<S: NodeStore> State<S> {
         Ok(())
     }
 
-    /// Does the tree work of every pending transaction, in order: each read's path, each
-    /// write's orders-tree update and account-tree update, and so each transaction's receipt.
-    ///
-    /// The orders trees are independent of each other and of the account tree (a write's new
-    /// orders root depends only on its own account's slot writes): they are updated first, one
-    /// account per task across the cores, and the leaf hashes with them; then the account tree
-    /// takes the writes in order, each on the path the one before left.
+    /// Does the tree work of every pending transaction, in order ([`Trees`]): each read's
+    /// path, each write's orders-tree and account-tree update, and so each transaction's
+    /// receipt. Fails while the trees are lent ([`State::lend_trees`]).
     pub fn hash_pending(&mut self) -> Result<(), StateError> {
         if self.pending.is_empty() {
             return Ok(());
         }
+        self.trees_mut()?;
         let (txs, work): (Vec<Transaction>, Vec<TreeWork>) = std::mem::take(&mut self.pending)
             .into_iter()
             .map(|p| (p.tx, p.work))
             .unzip();
-        let receipts = self.hash_work(work)?;
+        let written: BTreeSet<AccountId> = work
+            .iter()
+            .flat_map(|w| w.writes.iter().map(|w| w.account))
+            .collect();
+        let receipts = self.trees_mut()?.hash_work(work)?;
+        self.refresh(written);
         self.batch_log.extend(
             txs.into_iter()
                 .zip(receipts)
                 .map(|(tx, receipt)| AppliedTx { tx, receipt }),
         );
         Ok(())
-    }
-
-    fn hash_work(&mut self, pending: Vec<TreeWork>) -> Result<Vec<Receipt>, StateError> {
-        /// Where a write sits in `pending`: its transaction, its place among the writes.
-        type At = (usize, usize);
-        // Each account's writes, in order.
-        let mut by_account: BTreeMap<AccountId, Vec<At>> = BTreeMap::new();
-        for (t, p) in pending.iter().enumerate() {
-            for (w, write) in p.writes.iter().enumerate() {
-                by_account.entry(write.account).or_default().push((t, w));
-            }
-        }
-        // Orders trees and leaf hashes: one task per account. Each write gets its orders
-        // root before and after and its new leaf's hash.
-        struct Hashed {
-            at: At,
-            root_before: Fr,
-            order_update: Option<MerkleUpdate>,
-            after: AccountLeaf,
-            hash: Fr,
-        }
-        if let Some(id) = by_account.keys().find(|id| !self.accounts.contains_key(id)) {
-            return Err(StateError::Store(format!(
-                "a pending write names account {id}, which does not exist"
-            )));
-        }
-        // The touched accounts leave the map while their tasks own them (a move each, so the
-        // cost follows the accounts touched, not the accounts there are).
-        let work: Vec<(AccountId, Account, Vec<At>)> = by_account
-            .into_iter()
-            .map(|(id, at)| {
-                let account = self.accounts.remove(&id).expect("checked above");
-                (id, account, at)
-            })
-            .collect();
-        let (hashed, accounts): (Vec<Vec<Hashed>>, Vec<(AccountId, Account)>) = work
-            .into_par_iter()
-            .map(|(id, mut account, at)| {
-                let mut out = Vec::with_capacity(at.len());
-                for (t, w) in at {
-                    let write = &pending[t].writes[w];
-                    let root_before = account.orders_root();
-                    let order_update = write
-                        .order_write
-                        .map(|(slot, value)| account.hash_order_slot(slot, value));
-                    let mut after = write.after.clone();
-                    after.orders_root = account.orders_root();
-                    account.leaf.orders_root = after.orders_root;
-                    let hash = after.hash();
-                    out.push(Hashed {
-                        at: (t, w),
-                        root_before,
-                        order_update,
-                        after,
-                        hash,
-                    });
-                }
-                (out, (id, account))
-            })
-            .unzip();
-        self.accounts.extend(accounts);
-        let mut slots: Vec<Vec<Option<Hashed>>> = pending
-            .iter()
-            .map(|p| p.writes.iter().map(|_| None).collect())
-            .collect();
-        // Reads see the orders root of the moment: the account's last write before the read,
-        // or, before its first write of this run, its root from before the run.
-        let mut last_root: HashMap<AccountId, Fr> = HashMap::new();
-        for h in hashed.into_iter().flatten() {
-            let (t, w) = h.at;
-            last_root
-                .entry(pending[t].writes[w].account)
-                .or_insert(h.root_before);
-            slots[t][w] = Some(h);
-        }
-        // The account tree: every read's path and write's update, in order, each level of the
-        // run hashed on every core.
-        let capacity = self.tree.capacity();
-        let mut ops = Vec::new();
-        for (p, hashed) in pending.iter().zip(&slots) {
-            for (id, _) in &p.reads {
-                if id.index() < capacity {
-                    ops.push(PathOp::Read { index: id.index() });
-                }
-            }
-            for (write, h) in p.writes.iter().zip(hashed) {
-                let h = h.as_ref().expect("every write was hashed");
-                ops.push(PathOp::Write {
-                    index: write.account.index(),
-                    leaf: h.hash,
-                });
-            }
-        }
-        let mut paths = self.tree.run(&ops).map_err(store_error)?.into_iter();
-        let mut done = Vec::with_capacity(pending.len());
-        for (p, hashed) in pending.into_iter().zip(slots) {
-            let mut receipt = Receipt {
-                reads: Vec::with_capacity(p.reads.len()),
-                writes: Vec::with_capacity(p.writes.len()),
-                pubdata: p.pubdata,
-            };
-            for (id, leaf) in p.reads {
-                let proof = if id.index() < capacity {
-                    match paths.next() {
-                        Some(PathResult::Read(proof)) => Some(proof),
-                        _ => unreachable!("a read's path"),
-                    }
-                } else {
-                    None
-                };
-                let leaf = leaf.map(|mut leaf| {
-                    leaf.orders_root = match last_root.get(&id) {
-                        Some(root) => *root,
-                        None => self
-                            .accounts
-                            .get(&id)
-                            .map_or(leaf.orders_root, |a| a.orders_root()),
-                    };
-                    leaf
-                });
-                receipt.reads.push(AccountRead {
-                    account: id,
-                    leaf,
-                    proof,
-                });
-            }
-            for (write, h) in p.writes.into_iter().zip(hashed) {
-                let h = h.expect("every write was hashed");
-                let before = write.before.map(|mut leaf| {
-                    leaf.orders_root = h.root_before;
-                    leaf
-                });
-                let Some(PathResult::Write(update)) = paths.next() else {
-                    unreachable!("a write's update")
-                };
-                last_root.insert(write.account, h.after.orders_root);
-                receipt.writes.push(AccountWrite {
-                    account: write.account,
-                    before,
-                    after: h.after,
-                    order_update: h.order_update,
-                    update,
-                });
-            }
-            done.push(receipt);
-        }
-        Ok(done)
     }
 
     /// Opens a savepoint: every transaction applied after it can be undone with
@@ -965,6 +879,11 @@ impl<S: NodeStore> State<S> {
         if trees_changed {
             self.hash_pending()?;
         }
+        let mut trees = if trees_changed {
+            Some(self.trees.take().ok_or(StateError::TreesAway)?)
+        } else {
+            None
+        };
         let entries = match self.undo.as_mut() {
             Some(undo) if undo.len() >= sp.undo_len => undo.split_off(sp.undo_len),
             _ => Vec::new(),
@@ -978,15 +897,16 @@ impl<S: NodeStore> State<S> {
                     };
                     if let Some((slot, old)) = entry.order_slot {
                         account.set_order_slot(slot, old);
-                        if trees_changed {
-                            account.hash_order_slot(slot, old);
+                        if let Some(trees) = trees.as_mut() {
+                            trees.hash_order_slot(id, slot, old)?;
                         }
                     }
                     account.leaf = leaf;
-                    if trees_changed {
-                        account.leaf.orders_root = account.orders_root();
+                    if let Some(trees) = trees.as_mut() {
+                        account.leaf.orders_root = trees.orders_root(id);
                         let hash = account.leaf.hash();
-                        self.tree.update(id.index(), hash).map_err(store_error)?;
+                        let tree = trees.account_tree_mut();
+                        tree.update(id.index(), hash).map_err(store_error)?;
                     }
                 }
                 None => {
@@ -996,13 +916,17 @@ impl<S: NodeStore> State<S> {
                             self.owners.remove(&pair);
                         }
                     }
-                    if trees_changed {
-                        self.tree
-                            .update(id.index(), Fr::from(0u64))
+                    if let Some(trees) = trees.as_mut() {
+                        trees.forget(id);
+                        let tree = trees.account_tree_mut();
+                        tree.update(id.index(), Fr::from(0u64))
                             .map_err(store_error)?;
                     }
                 }
             }
+        }
+        if trees.is_some() {
+            self.trees = trees;
         }
         self.markets = sp.markets;
         self.next_account = sp.next_account;
@@ -1017,7 +941,7 @@ impl<S: NodeStore> State<S> {
         for applied in &self.batch_log {
             Self::note_touched(&mut self.batch_touched, &applied.receipt);
         }
-        let capacity = self.tree.capacity();
+        let capacity = self.capacity;
         for p in &self.pending {
             self.batch_touched.extend(p.work.accounts(capacity));
         }
@@ -1026,13 +950,6 @@ impl<S: NodeStore> State<S> {
             self.undo = None;
         }
         Ok(())
-    }
-
-    /// Writes a transaction's effects through at once, trees included (the seal's own writes).
-    fn commit(&mut self, effects: Effects) -> Result<Receipt, StateError> {
-        let work = self.commit_leaves(effects);
-        let mut done = self.hash_work(vec![work])?;
-        Ok(done.pop().expect("one transaction hashed"))
     }
 
     /// Writes a transaction's effects to the leaves, markets and queues, and returns its record
@@ -1051,8 +968,8 @@ impl<S: NodeStore> State<S> {
         let mut writes = Vec::with_capacity(effects.accounts.len());
         for staged in effects.accounts {
             let id = staged.id;
-            let (before, account) = match self.accounts.get_mut(&id) {
-                Some(account) => (Some(account.leaf.clone()), account),
+            let (before, new_salt, account) = match self.accounts.get_mut(&id) {
+                Some(account) => (Some(account.leaf.clone()), None, account),
                 None => {
                     let account = self.new_account(
                         staged.leaf.public_key,
@@ -1065,7 +982,8 @@ impl<S: NodeStore> State<S> {
                         .entry((staged.leaf.public_key.pack(), staged.leaf.l1_address))
                         .or_insert(id);
                     self.next_account = self.next_account.max(id.index() + 1);
-                    (None, self.accounts.entry(id).or_insert(account))
+                    let salt = Some(staged.leaf.salt);
+                    (None, salt, self.accounts.entry(id).or_insert(account))
                 }
             };
             let previous = staged
@@ -1086,6 +1004,7 @@ impl<S: NodeStore> State<S> {
                 before,
                 after: leaf,
                 order_write: staged.order_write,
+                new_salt,
             });
         }
         TreeWork {
@@ -1257,8 +1176,7 @@ impl<'a, S: NodeStore> Ctx<'a, S> {
     pub fn create_account(&mut self, pk: PublicKey, l1: L1Address, salt: Fr) -> Option<AccountId> {
         let capacity = self
             .state
-            .tree
-            .capacity()
+            .capacity
             .min(u64::from(crate::tx::DepositTarget::NEW_ACCOUNT));
         if self.next_account >= capacity {
             return None;
