@@ -571,9 +571,6 @@ pub struct Hub {
     /// may be.
     in_flight: Arc<AtomicUsize>,
     intake_limit: AtomicUsize,
-    /// Where every batch the sequencer seals goes, whichever command sealed it
-    /// ([`Hub::sealed_batches`]).
-    sink: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Arc<SealedBatch>>>>,
 }
 
 /// The traders' commands the hub admits at once by default. Beyond it the API answers 429: a
@@ -681,7 +678,6 @@ impl Hub {
             domain,
             in_flight: Arc::new(AtomicUsize::new(0)),
             intake_limit: AtomicUsize::new(INTAKE_LIMIT),
-            sink: Mutex::new(None),
         }
     }
 
@@ -690,27 +686,29 @@ impl Hub {
     /// over inside the API call. The one consumer (the operator, which proves them) takes
     /// them from here, never from the results of its own commands, or a batch a trader's
     /// order sealed would never reach the prover and the next one would not chain on the L1.
-    /// A second call replaces the first receiver. Batches sealed before the first call (a
-    /// replay at open) are not sent: [`Hub::open`]'s `observe` sees those.
-    pub fn sealed_batches(&self) -> tokio::sync::mpsc::UnboundedReceiver<Arc<SealedBatch>> {
+    ///
+    /// From this call on the batches are sealed off the sequencer's lock
+    /// ([`Sequencer::seal_off_thread`]): a command that ends a batch holds the lock for its
+    /// close, the trees are hashed on a worker while the next commands run, and each batch
+    /// arrives here once it is sealed and the command that closed it is journaled. Commands
+    /// report the batches they closed ([`Executed::batch_numbers`]). Batches sealed before the
+    /// call (a replay at open) are not sent: [`Hub::open`]'s `observe` sees those. A second
+    /// call replaces the first receiver.
+    pub fn sealed_batches(
+        &self,
+    ) -> Result<tokio::sync::mpsc::UnboundedReceiver<Arc<SealedBatch>>, SequencerError> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        *lock(&self.sink) = Some(tx);
-        rx
+        lock(&self.sequencer).seal_off_thread(Box::new(move |batch| {
+            // No receiver: nobody takes batches any more (the node is stopping).
+            let _ = tx.send(batch);
+        }))?;
+        Ok(rx)
     }
 
-    /// Hands `executed`'s sealed batches to the sink; called under the sequencer's lock, so
-    /// they go in the order they were sealed.
-    fn sink_sealed(&self, executed: &Executed) {
-        let mut sink = lock(&self.sink);
-        if let Some(tx) = sink.as_ref() {
-            for batch in executed.sealed_shared() {
-                if tx.send(batch.clone()).is_err() {
-                    // The receiver is gone: nobody is taking batches any more.
-                    *sink = None;
-                    break;
-                }
-            }
-        }
+    /// Waits until every batch closed so far is sealed and in the sink, and the state's roots
+    /// can be read ([`Sequencer::settle_seals`]); under the sequencer's lock.
+    pub fn settle_seals(&self) -> Result<(), SequencerError> {
+        lock(&self.sequencer).settle_seals()
     }
 
     /// A place for one trader's command in the bounded intake, held until it is answered;
@@ -879,7 +877,6 @@ impl Hub {
         {
             let mut views = lock(&self.views);
             for ((done, incoming), time) in executed.iter().zip(incoming).zip(times) {
-                self.sink_sealed(done);
                 for event in views.record(done, incoming, time) {
                     // No subscriber is not an error.
                     let _ = self.feed.send(Arc::new(event));
@@ -905,7 +902,6 @@ impl Hub {
         }
         let executed = seq.execute(command)?;
         let time = seq.engine().state().now().get();
-        self.sink_sealed(&executed);
         let mut views = lock(&self.views);
         for event in views.record(&executed, incoming, time) {
             // No subscriber is not an error.

@@ -940,7 +940,7 @@ async fn submit_order(
         },
     )
     .await?;
-    let sealed_batches = executed.sealed().map(|b| b.batch_number).collect();
+    let sealed_batches = executed.batch_numbers().collect();
     match executed.outcome {
         Outcome::Book(events) => Ok(Json(OrderAck {
             ticket: executed.ticket,

@@ -233,12 +233,12 @@ fn concurrent_callers_share_journal_writes_and_a_replay_rebuilds_the_same_exchan
     let stream = CommandStream::new(5);
     let dir = tempfile::tempdir().expect("tmp");
     let hub = Hub::new(Sequencer::open(dir.path(), &stream.sequencer_config()).expect("open"));
-    let mut sealed = hub.sealed_batches();
+    let mut sealed = hub.sealed_batches().expect("the seal worker starts");
     // Batches sealed by a trader's order (its fills found the batch full), not by `EndBatch`.
     let by_orders = AtomicU64::new(0);
     let note = |command: &Command, done: &zkperp_sequencer::sequencer::Executed| {
         if matches!(command, Command::Submit { .. }) {
-            by_orders.fetch_add(done.sealed().count() as u64, Ordering::SeqCst);
+            by_orders.fetch_add(done.batch_numbers().count() as u64, Ordering::SeqCst);
         }
     };
     for n in 0..OPENING {
@@ -288,7 +288,9 @@ fn concurrent_callers_share_journal_writes_and_a_replay_rebuilds_the_same_exchan
 
     // Every sealed batch reached the sink once, in order, each on the root the one before
     // left, whichever command sealed it: the operator proves what it finds there, so a batch
-    // a trader's order sealed inside the API call must be there too.
+    // a trader's order sealed inside the API call must be there too. They are sealed off the
+    // lock: settled, every batch closed is in the sink.
+    hub.settle_seals().expect("the seal worker");
     let count = hub.with_sequencer(|s| s.engine().state().batches_sealed());
     let mut got = Vec::new();
     while let Ok(batch) = sealed.try_recv() {

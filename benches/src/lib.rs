@@ -41,8 +41,9 @@ pub fn trades_batch(trades: usize, account_depth: u8, order_depth: u8) -> (Fixtu
 /// The REST API's load benches' exchange: the real stack (axum, the hub, the sequencer with its
 /// RocksDB journal synced before every acknowledgement, the engine and the state machine at
 /// production tree depths), two markets priced, every trader funded; batches of
-/// `trades_per_batch` trades, sealed (trees hashed, witness made) inline when a fill finds the
-/// open batch full, as in the node.
+/// `trades_per_batch` trades, closed when a fill finds the open batch full and sealed (trees
+/// hashed, witness made) off the sequencer's lock by the seal worker, as in the node; the
+/// sealed batches are taken from the hub's sink and dropped (the node proves them).
 #[derive(Debug)]
 pub struct ApiStack {
     pub fixture: Fixture,
@@ -100,6 +101,9 @@ impl ApiStack {
                 timestamp: ts(START),
             });
         }
+        // From here on, as in the node: batches sealed off the lock, taken from the sink.
+        let mut sealed = hub.sealed_batches().expect("the seal worker starts");
+        std::thread::spawn(move || while sealed.blocking_recv().is_some() {});
         let services = zkperp_api::Services {
             hub: hub.clone(),
             batches: Arc::new(BatchStore::open(&dir.path().join("batches")).expect("store")),

@@ -7,7 +7,11 @@
 //! Every stream runs twice: transaction by transaction through `State::apply` (the trees and the
 //! receipt at once), and on a twin through `State::execute` (the leaves only, the trees hashed at
 //! the seal) with savepoints rolled back along the way, as the sequencer runs. The two must seal
-//! the same batches, witness and all.
+//! the same batches, witness and all. A third copy runs as a sequencer that seals off its lock:
+//! its trees lent away for the whole stream (`State::lend_trees`, the seal worker's), each batch
+//! closed on the leaves (`State::close_batch`) and sealed by the lent trees (`Trees::seal`),
+//! its leaves' orders roots and salts stale meanwhile; it must seal the same batches too, and
+//! with the trees back, be the same state.
 
 use std::sync::Arc;
 
@@ -19,6 +23,7 @@ use zkperp_state::batch::{SealedBatch, Shape, SlotKind};
 use zkperp_state::order::Side;
 use zkperp_state::state::State;
 use zkperp_state::testkit::*;
+use zkperp_state::trees::Trees;
 use zkperp_state::tx::{
     CancelOrder, Deleverage, ForcedWithdrawal, FundingTick, L1ForcedWithdrawal, Liquidation,
     Transaction,
@@ -48,6 +53,9 @@ const TRADERS: usize = 5;
 struct Twin {
     state: State,
     rng: ChaCha20Rng,
+    /// The off-the-lock sequencer's state and its trees, lent for the stream.
+    lent: State,
+    trees: Trees,
 }
 
 impl Twin {
@@ -64,11 +72,20 @@ impl Twin {
             }
             self.state.rollback(sp).expect("rollback");
             assert!(self.state.pending_len() <= pending);
+            // The same detour without its trees: nothing can be hashed.
+            let sp = self.lent.savepoint();
+            let _ = self.lent.execute(tx);
+            self.lent.rollback(sp).expect("rollback without the trees");
         }
         assert_eq!(
             self.state.execute(tx).is_ok(),
             accepted,
             "execute and apply disagree on {tx:?}"
+        );
+        assert_eq!(
+            self.lent.execute(tx).is_ok(),
+            accepted,
+            "the state without its trees disagrees on {tx:?}"
         );
         if self.rng.gen_bool(0.05) {
             self.state.hash_pending().expect("hash");
@@ -106,6 +123,7 @@ fn random_batch(
     let now = f.state.now().get() + rng.gen_range(10..120);
     f.state.begin_batch(ts(now)).expect("time");
     twin.state.begin_batch(ts(now)).expect("time");
+    twin.lent.begin_batch(ts(now)).expect("time");
     let mut counts = [0usize; SlotKind::COUNT];
     for m in 0..2u64 {
         let market = MarketId::new(m).expect("market");
@@ -310,6 +328,12 @@ fn random_batch(
         batch == twin_batch,
         "batch {n}: hashing at the seal gave another batch than hashing each transaction"
     );
+    let closed = twin.lent.close_batch().expect("closes without its trees");
+    let lent_batch = twin.trees.seal(closed).expect("the lent trees seal");
+    assert!(
+        batch == lent_batch,
+        "batch {n}: sealing off the lock gave another batch than sealing in place"
+    );
     assert_eq!(twin.state.root(), f.state.root());
     batch
 }
@@ -338,9 +362,13 @@ fn random_native_batches_satisfy_the_circuit() {
         f.state.end_batch().expect("genesis batch");
         let config = Arc::new(f.state.config().clone());
         let snapshot = f.state.snapshot().expect("between batches");
+        let mut lent = State::restore((*config).clone(), snapshot.clone()).expect("restore");
+        let trees = lent.lend_trees().expect("between batches");
         let mut twin = Twin {
             state: State::restore((*config).clone(), snapshot).expect("restore"),
             rng: ChaCha20Rng::seed_from_u64(seed + 100),
+            lent,
+            trees,
         };
         let mut forced = 0;
         let mut kinds = [0usize; SlotKind::COUNT];
@@ -355,6 +383,18 @@ fn random_native_batches_satisfy_the_circuit() {
             }
             jobs.push((seed, n, config.clone(), batch));
         }
+        // The trees back: the leaves' stale orders roots and salts brought up to date, the
+        // state is the one sealed in place.
+        twin.lent.return_trees(twin.trees.clone());
+        assert_eq!(twin.lent.root(), f.state.root());
+        let lent = twin
+            .lent
+            .snapshot()
+            .expect("between batches, its trees back");
+        assert!(
+            Some(lent) == f.state.snapshot(),
+            "seed {seed}: the state that sealed off the lock is another state"
+        );
         eprintln!("seed {seed}: transactions per kind (o f l x d fw fc ft t w c) {kinds:?}");
         total.iter_mut().zip(kinds).for_each(|(t, k)| *t += k);
     }

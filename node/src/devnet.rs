@@ -401,7 +401,7 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         },
     )?));
     // Before the API serves: a trader's order can seal a batch, and every one goes to L1.
-    let sealed = hub.sealed_batches();
+    let sealed = hub.sealed_batches()?;
     let verified = Arc::new(Mutex::new(VerifiedState::open(
         &run_dir.join("verified"),
         &config,

@@ -62,6 +62,8 @@ pub struct Operator {
     to_prover: tokio::sync::mpsc::Sender<SealedBatch>,
     /// Every batch the hub seals, whichever command sealed it ([`Hub::sealed_batches`]).
     sealed: tokio::sync::mpsc::UnboundedReceiver<Arc<SealedBatch>>,
+    /// The newest batch taken from `sealed` (or sealed before it was there).
+    received: u64,
     outbox: Vec<SealedBatch>,
     /// Batches handed to the prover so far.
     pub sent: u64,
@@ -137,9 +139,11 @@ impl Operator {
         let halted = Arc::new(AtomicBool::new(false));
         let in_flight = Arc::new(AtomicU64::new(0));
         let proving = spawn_prover(pipeline, proving, want, halted.clone(), in_flight.clone());
+        let received = hub.with_sequencer(|s| s.engine().state().batches_sealed());
         Operator {
             hub,
             sealed,
+            received,
             oracle,
             config,
             shape,
@@ -256,8 +260,26 @@ impl Operator {
     }
 
     /// Hands the outbox to the prover, in order; false once the prover has stopped.
+    /// Every batch closed so far is waited for: the hub seals them off its lock, so one
+    /// `EndBatch` just closed may still be hashing.
     pub async fn flush(&mut self) -> bool {
-        while let Ok(batch) = self.sealed.try_recv() {
+        let closed = self
+            .hub
+            .with_sequencer(|s| s.engine().state().batches_sealed());
+        loop {
+            let batch = if self.received < closed {
+                match self.sealed.recv().await {
+                    Some(batch) => batch,
+                    // The seal worker stopped: nothing more will be sealed.
+                    None => return false,
+                }
+            } else {
+                match self.sealed.try_recv() {
+                    Ok(batch) => batch,
+                    Err(_) => break,
+                }
+            };
+            self.received = self.received.max(batch.batch_number);
             emit(json!({
                 "event": "sealed",
                 "batch": batch.batch_number,

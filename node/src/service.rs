@@ -190,7 +190,7 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
     )?;
     let hub = Arc::new(hub);
     // Before the API serves: a trader's order can seal a batch, and every one goes to L1.
-    let sealed = hub.sealed_batches();
+    let sealed = hub.sealed_batches()?;
     let cursors = hub.with_sequencer(|seq| seq.batcher().cursors());
     let batches = Arc::new(BatchStore::open(&args.data_dir.join("batches"))?);
     let operator = L1::connect(&rpc, signer, network.rollup, network.deploy_block)?;

@@ -70,6 +70,7 @@ use crate::book::{Event, OrderKey};
 use crate::command::Command;
 use crate::cost_basis::CostBasis;
 use crate::engine::{Engine, EngineSnapshot, FeeSchedule, OrderError, OrderOptions, TradeSlots};
+use crate::sealer::{SealSink, Sealer};
 
 /// What a command did itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +115,10 @@ pub enum BatchEvent {
     /// A batch was sealed: by `EndBatch`, or by a trade that found the open batch full (the next
     /// batch then began at once, at the same time).
     Sealed(std::sync::Arc<SealedBatch>),
+    /// A batch was closed, as for `Sealed`, and handed to the seal worker
+    /// ([`Batcher::seal_off_thread`]): the sealed batch, with this number, reaches the worker's
+    /// sink.
+    Closed(u64),
     /// The open batch could not be sealed to make room for a trade; the fill was refused.
     SealFailed(String),
 }
@@ -131,6 +136,15 @@ impl Executed {
     /// The batches this command sealed, in order.
     pub fn sealed(&self) -> impl Iterator<Item = &SealedBatch> {
         self.sealed_shared().map(|batch| batch.as_ref())
+    }
+
+    /// The numbers of the batches this command sealed or closed for the seal worker, in order.
+    pub fn batch_numbers(&self) -> impl Iterator<Item = u64> + '_ {
+        self.events.iter().filter_map(|e| match e {
+            BatchEvent::Sealed(batch) => Some(batch.batch_number),
+            BatchEvent::Closed(number) => Some(*number),
+            _ => None,
+        })
     }
 
     /// The batches this command sealed, in order, shared (a sink keeps them without copying
@@ -161,7 +175,7 @@ struct Held {
 
 /// The batch being built: the shape, whether a batch is open, and what is held for later.
 #[derive(Debug)]
-struct Slots {
+struct Slots<S: NodeStore> {
     shape: Shape,
     open: bool,
     /// Held transactions per kind (indexed by `SlotKind as usize`), first in, first out.
@@ -180,6 +194,9 @@ struct Slots {
     /// The secret that draws each sealed batch's decoys (idle accounts refreshed to fill its
     /// account table, `State::decoys`); `None`: no padding.
     padding: Option<[u8; 32]>,
+    /// The seal worker, once the batches are sealed off the caller's thread
+    /// ([`Batcher::seal_off_thread`]).
+    sealer: Option<Sealer<S>>,
 }
 
 /// The L1 queues' cursors: per queued kind, the next index not yet taken in (every queue entry
@@ -218,12 +235,12 @@ fn key_of_cancel(cancel: &CancelOrder) -> OrderKey {
     }
 }
 
-impl Slots {
+impl<S: NodeStore> Slots<S> {
     /// Transactions of `kind` the open batch can still take: 0 when no batch is open or the
     /// batch has passed `kind`; no more than its slots and its account table leave. The
     /// state's batch log is the record of what the batch holds (a rolled-back fill-or-kill
     /// leaves no trace in it).
-    fn room<S: NodeStore>(&self, state: &State<S>, kind: SlotKind) -> usize {
+    fn room(&self, state: &State<S>, kind: SlotKind) -> usize {
         if !self.open {
             return 0;
         }
@@ -266,7 +283,7 @@ impl Slots {
     }
 
     /// Applies held transactions of `kind`, oldest first, while the batch has room for them.
-    fn apply_held<S: NodeStore>(&mut self, state: &mut State<S>, kind: SlotKind) {
+    fn apply_held(&mut self, state: &mut State<S>, kind: SlotKind) {
         while self.room(state, kind) > 0 {
             let Some(Held { ticket, tx }) = self.held[kind as usize].pop_front() else {
                 break;
@@ -290,11 +307,7 @@ impl Slots {
     }
 
     /// Begins a batch at `timestamp` and applies the held start-of-batch transactions.
-    fn begin<S: NodeStore>(
-        &mut self,
-        state: &mut State<S>,
-        timestamp: Timestamp,
-    ) -> Result<(), StateError> {
+    fn begin(&mut self, state: &mut State<S>, timestamp: Timestamp) -> Result<(), StateError> {
         state.begin_batch(timestamp)?;
         self.open = true;
         for kind in SlotKind::ALL.into_iter().filter(|k| *k < SlotKind::Trade) {
@@ -304,7 +317,7 @@ impl Slots {
     }
 
     /// Applies the held withdrawals, then the held cancels, as many as fit, and seals.
-    fn seal<S: NodeStore>(&mut self, state: &mut State<S>) -> Result<(), StateError> {
+    fn seal(&mut self, state: &mut State<S>) -> Result<(), StateError> {
         self.apply_held(state, SlotKind::Withdrawal);
         self.apply_held(state, SlotKind::CancelOrder);
         if let Some(secret) = &self.padding {
@@ -317,17 +330,27 @@ impl Slots {
             let decoys = state.decoys(secret, room);
             state.pad_batch(decoys);
         }
-        let batch = state.end_batch()?;
-        self.cost_basis
-            .record_all(batch.txs.iter().map(|applied| &applied.tx));
+        let event = match self.sealer.as_mut() {
+            Some(sealer) => {
+                let basis = self.cost_basis.with(state.batch_txs());
+                let number = sealer.seal(state)?;
+                self.cost_basis = basis;
+                BatchEvent::Closed(number)
+            }
+            None => {
+                let batch = state.end_batch()?;
+                self.cost_basis
+                    .record_all(batch.txs.iter().map(|applied| &applied.tx));
+                BatchEvent::Sealed(std::sync::Arc::new(batch))
+            }
+        };
         self.open = false;
-        self.events
-            .push(BatchEvent::Sealed(std::sync::Arc::new(batch)));
+        self.events.push(event);
         Ok(())
     }
 }
 
-impl<S: NodeStore> TradeSlots<S> for Slots {
+impl<S: NodeStore> TradeSlots<S> for Slots<S> {
     fn free(&self, state: &State<S>) -> usize {
         self.room(state, SlotKind::Trade)
     }
@@ -399,7 +422,7 @@ pub fn check_shape(shape: &Shape) -> Result<(), BatcherError> {
 #[derive(Debug)]
 pub struct Batcher<S: NodeStore> {
     engine: Engine<S>,
-    slots: Slots,
+    slots: Slots<S>,
 }
 
 impl<S: NodeStore> Batcher<S> {
@@ -423,6 +446,7 @@ impl<S: NodeStore> Batcher<S> {
                 cursors: QueueCursors::default(),
                 floors_raised: Vec::new(),
                 padding: None,
+                sealer: None,
             },
         })
     }
@@ -476,6 +500,31 @@ impl<S: NodeStore> Batcher<S> {
     /// exactly as the first run did.
     pub fn set_padding_secret(&mut self, secret: [u8; 32]) {
         self.slots.padding = Some(secret);
+    }
+
+    /// Seals every batch from now on off the caller's thread: closing a batch is a step on
+    /// the leaves, and a worker that owns the trees hashes it and sends the sealed batch to
+    /// `sink`, in order ([`crate::sealer`]). Commands then report [`BatchEvent::Closed`]
+    /// where they reported [`BatchEvent::Sealed`]. Roots and snapshots need the trees back:
+    /// [`Batcher::settle_seals`]. A worker already there seals what it was handed first.
+    pub fn seal_off_thread(&mut self, sink: SealSink) -> Result<(), StateError>
+    where
+        S: Send + 'static,
+    {
+        self.settle_seals()?;
+        let sealer = Sealer::spawn(sink)
+            .map_err(|e| StateError::Store(format!("the seal worker did not start: {e}")))?;
+        self.slots.sealer = Some(sealer);
+        Ok(())
+    }
+
+    /// Waits for the seal worker to seal every batch closed so far and takes the trees back
+    /// (a no-op without one, or with nothing away).
+    pub fn settle_seals(&mut self) -> Result<(), StateError> {
+        match self.slots.sealer.as_mut() {
+            Some(sealer) => sealer.settle(self.engine.state_mut()),
+            None => Ok(()),
+        }
     }
 
     /// Every held transaction with its ticket, in the order it will be applied: by kind in

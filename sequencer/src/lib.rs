@@ -70,6 +70,7 @@ pub mod oracle;
 pub mod pipeline;
 pub mod proving;
 pub mod risk;
+pub mod sealer;
 pub mod sequencer;
 pub mod snapshot;
 pub mod store;

@@ -4,6 +4,7 @@
 //! transactions are exactly those before the crash.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use zkperp_state::batch::Shape;
 use zkperp_state::field::fr_to_decimal;
@@ -16,6 +17,7 @@ use crate::batcher::{Batcher, BatcherError};
 use crate::command::Command;
 use crate::engine::{Engine, FeeSchedule};
 use crate::journal::{Journal, JournalError};
+use crate::sealer::{BatchSink, Gate};
 use crate::snapshot::{SnapshotChoice, SnapshotMeta, SnapshotPolicy, Stored, SNAPSHOT_VERSION};
 
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +74,9 @@ pub struct Sequencer {
     snapshots: Option<SnapshotPolicy>,
     /// Batches sealed when the newest snapshot was taken (or at the position replay began).
     last_snapshot: Option<u64>,
+    /// In front of the seal worker's sink, when batches are sealed off the caller's thread
+    /// ([`Sequencer::seal_off_thread`]).
+    gate: Option<Arc<Gate>>,
 }
 
 /// A sequencer being opened: the builder at the snapshot chosen (or genesis), its owner's
@@ -139,6 +144,7 @@ impl Opening {
             config_json,
             snapshots: None,
             last_snapshot: restored.map(|m| m.batches_sealed),
+            gate: None,
         })
     }
 }
@@ -319,6 +325,8 @@ impl Sequencer {
         extras: Vec<u8>,
         keep: usize,
     ) -> Result<Option<SnapshotMeta>, SequencerError> {
+        // The roots are the trees': back from the seal worker, every closed batch sealed.
+        self.settle_seals()?;
         let Some(batcher) = self.batcher.snapshot() else {
             return Ok(None);
         };
@@ -367,7 +375,37 @@ impl Sequencer {
     pub fn execute(&mut self, command: Command) -> Result<Executed, SequencerError> {
         self.check_running()?;
         let ticket = self.journal.append(&command)?;
-        Ok(self.batcher.execute(ticket, &command))
+        let done = self.batcher.execute(ticket, &command);
+        self.release_sealed();
+        Ok(done)
+    }
+
+    /// Seals every batch from now on off the caller's thread, on a worker that owns the trees
+    /// ([`crate::sealer`]): the lock a caller holds around a command is held for the close of
+    /// a batch, not its hashing. Each sealed batch goes to `sink`, in order, once the command
+    /// that closed it is in the journal ([`crate::sealer::Gate`]). Commands report
+    /// [`crate::batcher::BatchEvent::Closed`] instead of `Sealed`.
+    pub fn seal_off_thread(&mut self, sink: BatchSink) -> Result<(), SequencerError> {
+        let sealed = self.batcher.engine().state().batches_sealed();
+        let gate = Arc::new(Gate::new(sink, sealed));
+        let to_gate = gate.clone();
+        self.batcher
+            .seal_off_thread(Box::new(move |batch| to_gate.sealed(batch)))?;
+        self.gate = Some(gate);
+        Ok(())
+    }
+
+    /// Waits for the seal worker to seal every batch closed so far and takes the trees back:
+    /// the state's roots can be read again ([`crate::batcher::Batcher::settle_seals`]).
+    pub fn settle_seals(&mut self) -> Result<(), SequencerError> {
+        Ok(self.batcher.settle_seals()?)
+    }
+
+    /// Every batch closed so far was closed by a journaled command: the gate lets them pass.
+    fn release_sealed(&self) {
+        if let Some(gate) = &self.gate {
+            gate.journaled(self.batcher.engine().state().batches_sealed());
+        }
     }
 
     /// Group commit: executes `commands` in order, calling `each` after each one, then writes
@@ -402,6 +440,7 @@ impl Sequencer {
             return Err(SequencerError::Halted(reason));
         }
         self.halted = None;
+        self.release_sealed();
         Ok(executed)
     }
 

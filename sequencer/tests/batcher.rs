@@ -697,6 +697,7 @@ fn check_stream(w: &World) -> Tally {
                     tally.sealed += 1;
                 }
                 BatchEvent::SealFailed(reason) => panic!("seal failed: {reason}"),
+                BatchEvent::Closed(number) => panic!("no seal worker here: batch {number}"),
                 BatchEvent::Book(events) => panic!("no forced cancel here: {events:?}"),
             }
         }
