@@ -574,15 +574,14 @@ pub struct Hub {
 }
 
 /// The traders' commands the hub admits at once by default. Beyond it the API answers 429: a
-/// queue that grows without bound only turns overload into latency for everyone. Sized to
-/// carry a seal, not more: while a batch is sealed under the sequencer's lock (about 180 ms
-/// for 256 trades on 2 cores) commands keep arriving, and at half the saturation rate
-/// (some 2,000 a second) 256 places overflowed and refused orders at a load the exchange
-/// carries, where 1,024 refused none (the `overload` bench, docs/PERFORMANCE.md). Offered twice
-/// the saturation rate, a smaller intake answers accepted orders sooner (18 ms at the median
-/// with 256, 70-240 ms with 1,024, 650 ms with 2,048): taking the seal off the lock is what
-/// lets this shrink.
-pub const INTAKE_LIMIT: usize = 1_024;
+/// queue that grows without bound only turns overload into latency for everyone. With batches
+/// sealed off the sequencer's lock (`Hub::sealed_batches`), the intake no longer has to carry
+/// a seal's pause: at half the saturation rate with 256-trade batches the most commands in at
+/// once was 23-38, and offered twice the saturation rate 256 places refused 2% of the orders
+/// and answered the rest in 25-33 ms at the median (the `overload` bench,
+/// docs/PERFORMANCE.md). It was 1,024 while the seal held the lock for 180 ms per 256 trades,
+/// and then 256 overflowed at half load.
+pub const INTAKE_LIMIT: usize = 256;
 
 /// A place in the hub's bounded intake ([`Hub::admit`]), given back when dropped.
 #[derive(Debug)]

@@ -27,6 +27,9 @@
 //! * [`journal`]: every accepted command, synced to RocksDB before it is acknowledged; its
 //!   database (journal, snapshots and their index, the sequencer's secrets) is laid out there.
 //! * [`sequencer`]: journal first, then the batch builder; a restart replays the journal.
+//! * [`sealer`]: the seal off the sequencer's lock: a worker thread that owns the state's trees
+//!   and seals each closed batch while the next executes, and the gate that passes a sealed
+//!   batch on only once the command that closed it is journaled.
 //! * [`snapshot`]: the builder between batches, stored every so many batches, so a restart
 //!   replays only the journal after the newest usable snapshot.
 //! * [`follower`]: the L1's deposit and forced-withdrawal queues, from the rollup's events, as

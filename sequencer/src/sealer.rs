@@ -156,6 +156,13 @@ impl<S: NodeStore + Send + 'static> Sealer<S> {
         let worker = std::thread::Builder::new()
             .name("sealer".into())
             .spawn(move || {
+                // One core is left to the matching: on the shared pool the seal's hashing
+                // would take every core from the orders arriving meanwhile.
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(cores.saturating_sub(1).max(1))
+                    .thread_name(|i| format!("sealer-{i}"))
+                    .build();
                 let mut trees: Option<Trees<S>> = None;
                 let fail = |sink: &mut SealSink, why: String| {
                     tracing::error!("the seal worker stopped: {why}");
@@ -172,7 +179,11 @@ impl<S: NodeStore + Send + 'static> Sealer<S> {
                                 fail(&mut sink, "a batch to seal, and no trees".into());
                                 return;
                             };
-                            match t.seal(closed) {
+                            let sealed = match pool.as_ref() {
+                                Ok(pool) => pool.install(|| t.seal(closed)),
+                                Err(_) => t.seal(closed),
+                            };
+                            match sealed {
                                 Ok(batch) => sink(Ok(Arc::new(batch))),
                                 Err(e) => {
                                     // Half a seal leaves the trees unusable: stop here.
