@@ -619,14 +619,17 @@ impl Hub {
     /// Opens the sequencer's journal at `path`: from the snapshot `options.start` allows (the
     /// builder and the views stored with it), then the commands after it, replayed through the
     /// views (orders with their history, recent fills and trades, the books' delta sequence
-    /// numbers continuing where they were); `observe` sees each replayed command too. What a
-    /// restarted process serves is then what it served before it stopped. From now on the hub
-    /// writes snapshots (with its views) as `options.snapshots` says.
+    /// numbers continuing where they were); `observe` sees each replayed command too, and
+    /// `sealed` each batch the replay seals, in order (sealed off the replaying thread:
+    /// [`zkperp_sequencer::sequencer::Opening::replay`]). What a restarted process serves is
+    /// then what it served before it stopped. From now on the hub writes snapshots (with its
+    /// views) as `options.snapshots` says.
     pub fn open(
         path: &std::path::Path,
         config: &SequencerConfig,
         options: OpenOptions,
         mut observe: impl FnMut(&Command, &Executed),
+        sealed: zkperp_sequencer::sealer::BatchSink,
     ) -> Result<(Self, Opened), SequencerError> {
         let markets = config.state.markets.len();
         let mut opening = Sequencer::opening(path, config, options.start)?;
@@ -649,13 +652,16 @@ impl Hub {
         };
         let restored = opening.restored().cloned();
         let mut replayed = 0;
-        let mut sequencer = opening.replay(|command, batcher, done| {
-            replayed += 1;
-            let time = batcher.engine().state().now().get();
-            // Replayed events were published before the restart: nothing goes to the feed.
-            let _ = views.record(done, order_view(command), time);
-            observe(command, done);
-        })?;
+        let mut sequencer = opening.replay(
+            |command, batcher, done| {
+                replayed += 1;
+                let time = batcher.engine().state().now().get();
+                // Replayed events were published before the restart: nothing goes to the feed.
+                let _ = views.record(done, order_view(command), time);
+                observe(command, done);
+            },
+            sealed,
+        )?;
         sequencer.set_snapshot_policy(options.snapshots);
         let opened = Opened {
             restored,

@@ -131,7 +131,14 @@ fn a_hub_reopened_from_its_journal_serves_the_same_views() {
             keep: 2,
         }),
     };
-    let (hub, opened) = Hub::open(dir.path(), &config, every_batch, |_, _| {}).expect("open");
+    let (hub, opened) = Hub::open(
+        dir.path(),
+        &config,
+        every_batch,
+        |_, _| {},
+        Box::new(|_| {}),
+    )
+    .expect("open");
     assert_eq!(opened.restored, None);
     for n in 0..800u64 {
         let command = hub.with_sequencer(|seq| stream.command(n, seq.engine()));
@@ -159,8 +166,14 @@ fn a_hub_reopened_from_its_journal_serves_the_same_views() {
 
     // From the newest snapshot: only the commands after it are replayed.
     let mut replayed = 0u64;
-    let (hub, opened) =
-        Hub::open(dir.path(), &config, every_batch, |_, _| replayed += 1).expect("reopen");
+    let (hub, opened) = Hub::open(
+        dir.path(),
+        &config,
+        every_batch,
+        |_, _| replayed += 1,
+        Box::new(|_| {}),
+    )
+    .expect("reopen");
     let restored = opened.restored.expect("a snapshot was written and used");
     assert!(opened.skipped.is_empty(), "{:?}", opened.skipped);
     assert_eq!(replayed, 800 - restored.position);
@@ -175,8 +188,14 @@ fn a_hub_reopened_from_its_journal_serves_the_same_views() {
         snapshots: None,
     };
     let mut replayed = 0u64;
-    let (hub, _) =
-        Hub::open(dir.path(), &config, from_genesis, |_, _| replayed += 1).expect("reopen");
+    let (hub, _) = Hub::open(
+        dir.path(),
+        &config,
+        from_genesis,
+        |_, _| replayed += 1,
+        Box::new(|_| {}),
+    )
+    .expect("reopen");
     assert_eq!(replayed, 800);
     assert_eq!(views(&hub), before);
     // And it goes on from there: the next command gets the next ticket.
@@ -202,9 +221,13 @@ fn a_snapshot_without_views_is_not_used_by_the_hub() {
             .expect("between batches");
     }
     let mut replayed = 0;
-    let (_, opened) = Hub::open(dir.path(), &config, OpenOptions::default(), |_, _| {
-        replayed += 1
-    })
+    let (_, opened) = Hub::open(
+        dir.path(),
+        &config,
+        OpenOptions::default(),
+        |_, _| replayed += 1,
+        Box::new(|_| {}),
+    )
     .expect("opens");
     assert_eq!(opened.restored, None);
     assert_eq!(opened.skipped.len(), 1);

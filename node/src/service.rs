@@ -162,7 +162,7 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
         &config.state,
     )?));
     let verified_batch = lock(&verified).batch();
-    let mut owed: Vec<SealedBatch> = Vec::new();
+    let owed: Arc<Mutex<Vec<SealedBatch>>> = Arc::default();
     // From a snapshot at or before the verified batch, so that the replay re-creates every
     // batch still owed to the L1 (their witnesses are not stored).
     let options = OpenOptions {
@@ -180,14 +180,17 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
         &args.data_dir.join("journal"),
         &config,
         options,
-        |_, done| {
-            owed.extend(
-                done.sealed()
-                    .filter(|b| b.batch_number > verified_batch)
-                    .cloned(),
-            );
+        |_, _| {},
+        {
+            let owed = owed.clone();
+            Box::new(move |batch| {
+                if batch.batch_number > verified_batch {
+                    lock(&owed).push(Arc::unwrap_or_clone(batch));
+                }
+            })
         },
     )?;
+    let owed = std::mem::take(&mut *lock(&owed));
     let hub = Arc::new(hub);
     // Before the API serves: a trader's order can seal a batch, and every one goes to L1.
     let sealed = hub.sealed_batches()?;

@@ -518,6 +518,14 @@ impl<S: NodeStore> Batcher<S> {
         Ok(())
     }
 
+    /// Seals every batch from now on in place again: the worker seals what it was handed and
+    /// stops, and the trees come back.
+    pub fn seal_in_place(&mut self) -> Result<(), StateError> {
+        self.settle_seals()?;
+        self.slots.sealer = None;
+        Ok(())
+    }
+
     /// Waits for the seal worker to seal every batch closed so far and takes the trees back
     /// (a no-op without one, or with nothing away).
     pub fn settle_seals(&mut self) -> Result<(), StateError> {

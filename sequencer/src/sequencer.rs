@@ -114,10 +114,16 @@ impl Opening {
     }
 
     /// Replays the journal after the snapshot, showing `observe` every command with what it did
-    /// and the builder after it.
+    /// and the builder after it. The batches it seals are sealed off this thread, as the
+    /// running sequencer seals them ([`Sequencer::seal_off_thread`]): the trees are hashed on
+    /// the seal worker while the next commands replay, and each sealed batch goes to `sealed`,
+    /// in order (every replayed command is journaled); `observe` sees
+    /// [`crate::batcher::BatchEvent::Closed`]. When this returns every batch is sealed and
+    /// the trees are back.
     pub fn replay(
         self,
         mut observe: impl FnMut(&Command, &Batcher<MemoryStore>, &Executed),
+        mut sealed: BatchSink,
     ) -> Result<Sequencer, SequencerError> {
         let Opening {
             journal,
@@ -128,6 +134,12 @@ impl Opening {
             ..
         } = self;
         let commands = journal.read_from(position)?;
+        batcher.seal_off_thread(Box::new(move |batch| {
+            // A failure stops the worker; the seals after it fail, and so does the settle.
+            if let Ok(batch) = batch {
+                sealed(batch);
+            }
+        }))?;
         let mut at = 0;
         for chunk in commands.chunks(REPLAY_CHUNK) {
             check_signatures(&batcher, chunk);
@@ -137,6 +149,7 @@ impl Opening {
                 at += 1;
             }
         }
+        batcher.seal_in_place()?;
         Ok(Sequencer {
             journal,
             batcher,
@@ -189,7 +202,7 @@ impl Sequencer {
     /// Opens the journal at `path` and rebuilds the builder from the newest snapshot and the
     /// commands after it (from genesis if there is none).
     pub fn open(path: &Path, config: &SequencerConfig) -> Result<Self, SequencerError> {
-        Self::opening(path, config, SnapshotChoice::Latest)?.replay(|_, _, _| {})
+        Self::opening(path, config, SnapshotChoice::Latest)?.replay(|_, _, _| {}, Box::new(|_| {}))
     }
 
     /// [`Sequencer::open`] from the snapshot `choice` allows, without replaying yet: the caller

@@ -162,7 +162,9 @@ fn killed_sequencer_restarts_with_every_acknowledged_command() {
         opening.restored().is_some() && opening.skipped().is_empty(),
         "the driver's snapshots are used"
     );
-    let reopened = opening.replay(|_, _, _| {}).expect("replay");
+    let reopened = opening
+        .replay(|_, _, _| {}, Box::new(|_| {}))
+        .expect("replay");
     assert_eq!(fingerprint(reopened.batcher()), fingerprint(&batcher));
     assert!(
         fills > 10 && cancels > 10 && refused > 0 && sealed > 0,

@@ -64,7 +64,7 @@ fn open(path: &Path, config: &SequencerConfig, choice: SnapshotChoice) -> Sequen
     let copied = copy(path, &format!("genesis-{}", next_copy()));
     Sequencer::opening(&copied, config, choice)
         .expect("opens")
-        .replay(|_, _, _| {})
+        .replay(|_, _, _| {}, Box::new(|_| {}))
         .expect("replays")
 }
 
@@ -105,7 +105,7 @@ fn restored_sequencer_continues_as_a_full_replay() {
     );
     let mut replayed_after = 0;
     let mut from_snapshot = opening
-        .replay(|_, _, _| replayed_after += 1)
+        .replay(|_, _, _| replayed_after += 1, Box::new(|_| {}))
         .expect("replays");
     assert_eq!(replayed_after, end - restored.position);
     assert!(
@@ -127,7 +127,9 @@ fn restored_sequencer_continues_as_a_full_replay() {
     .expect("opens");
     let older = oldest.restored().cloned().expect("an older snapshot");
     assert!(older.batches_sealed < restored.batches_sealed);
-    let mut from_older = oldest.replay(|_, _, _| {}).expect("replays");
+    let mut from_older = oldest
+        .replay(|_, _, _| {}, Box::new(|_| {}))
+        .expect("replays");
     let mut from_genesis = open(&path, &config, SnapshotChoice::Genesis);
     same_future(&mut from_older, &mut from_genesis, &stream, BATCH);
 }
@@ -193,7 +195,9 @@ fn a_snapshot_that_cannot_be_trusted_is_skipped() {
     assert_eq!(opening.skipped()[0].0, newest);
     let used = opening.restored().cloned().expect("an older snapshot");
     assert!(used.position < newest.position);
-    let seq = opening.replay(|_, _, _| {}).expect("replays");
+    let seq = opening
+        .replay(|_, _, _| {}, Box::new(|_| {}))
+        .expect("replays");
     assert_eq!(fingerprint(seq.batcher()), reference);
 }
 

@@ -7,6 +7,8 @@
 //!
 //! `cargo run --release -p zkperp-benches --bin replay -- [commands] [every]`
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
@@ -31,7 +33,8 @@ fn main() {
             start: SnapshotChoice::Latest,
             snapshots: Some(policy),
         };
-        let (hub, _) = Hub::open(dir.path(), &config, options, |_, _| {}).expect("open");
+        let (hub, _) =
+            Hub::open(dir.path(), &config, options, |_, _| {}, Box::new(|_| {})).expect("open");
         for n in 0..commands {
             let command = hub.with_sequencer(|s| stream.command(n, s.engine()));
             hub.execute(command).expect("journaled");
@@ -41,15 +44,23 @@ fn main() {
 
     let reopen = |start| {
         let started = Instant::now();
-        let mut sealed = 0usize;
+        let sealed = Arc::new(AtomicUsize::new(0));
         let options = OpenOptions {
             start,
             snapshots: None,
         };
-        let (hub, opened) = Hub::open(dir.path(), &config, options, |_, done| {
-            sealed += done.sealed().count()
-        })
+        let count = sealed.clone();
+        let (hub, opened) = Hub::open(
+            dir.path(),
+            &config,
+            options,
+            |_, _| {},
+            Box::new(move |_| {
+                count.fetch_add(1, Ordering::Relaxed);
+            }),
+        )
         .expect("reopen");
+        let sealed = sealed.load(Ordering::Relaxed);
         let secs = started.elapsed().as_secs_f64();
         assert_eq!(hub.with_sequencer(|s| s.journal_len()), commands);
         assert!(opened.skipped.is_empty(), "{:?}", opened.skipped);
