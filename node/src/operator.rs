@@ -260,12 +260,10 @@ impl Operator {
     }
 
     /// Hands the outbox to the prover, in order; false once the prover has stopped.
-    /// Every batch closed so far is waited for: the hub seals them off its lock, so one
-    /// `EndBatch` just closed may still be hashing.
+    /// Every batch closed by a journaled command so far is waited for: the hub seals them off
+    /// its lock, so one `EndBatch` just closed may still be hashing.
     pub async fn flush(&mut self) -> bool {
-        let closed = self
-            .hub
-            .with_sequencer(|s| s.engine().state().batches_sealed());
+        let closed = self.hub.with_sequencer(|s| s.journaled_batches());
         loop {
             let batch = if self.received < closed {
                 match self.sealed.recv().await {

@@ -101,6 +101,12 @@ impl Gate {
         }
     }
 
+    /// The newest batch whose closing command is journaled: every batch up to it goes to the
+    /// sink once sealed.
+    pub fn journaled_through(&self) -> u64 {
+        self.lock().journaled
+    }
+
     /// The commands that closed batches up to `number` are in the journal.
     pub fn journaled(&self, number: u64) {
         let mut inner = self.lock();

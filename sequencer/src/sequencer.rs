@@ -414,6 +414,16 @@ impl Sequencer {
         Ok(self.batcher.settle_seals()?)
     }
 
+    /// The newest batch closed by a journaled command: off the thread, every batch up to it
+    /// reaches the sink once sealed; a batch closed by a group whose journal write failed never
+    /// does (the sequencer halted), so whoever waits for the sink waits for these only.
+    pub fn journaled_batches(&self) -> u64 {
+        match &self.gate {
+            Some(gate) => gate.journaled_through(),
+            None => self.batcher.engine().state().batches_sealed(),
+        }
+    }
+
     /// Every batch closed so far was closed by a journaled command: the gate lets them pass.
     fn release_sealed(&self) {
         if let Some(gate) = &self.gate {

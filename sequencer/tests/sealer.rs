@@ -63,6 +63,11 @@ fn batches_sealed_off_the_lock_are_the_batches_sealed_in_place() {
         snapshots += usize::from(off.snapshot_if_due(Vec::new).expect("snapshot").is_some());
     }
     off.settle_seals().expect("settles");
+    assert_eq!(
+        off.journaled_batches(),
+        off.engine().state().batches_sealed(),
+        "every batch closed was closed by a journaled command"
+    );
     assert_eq!(fingerprint(off.batcher()), fingerprint(inline.batcher()));
     let got: Vec<SealedBatch> = got
         .lock()
@@ -122,6 +127,7 @@ fn the_gate_passes_a_batch_once_it_is_journaled_in_order_and_drops_the_sink_on_f
     assert_eq!(passed(), Vec::<u64>::new(), "nothing journaled yet");
     gate.journaled(1);
     assert_eq!(passed(), vec![1]);
+    assert_eq!(gate.journaled_through(), 1);
     gate.journaled(3);
     assert_eq!(passed(), vec![2], "batch 3 is not sealed yet");
     gate.sealed(Ok(batches[2].clone()));
@@ -130,5 +136,45 @@ fn the_gate_passes_a_batch_once_it_is_journaled_in_order_and_drops_the_sink_on_f
     assert!(
         matches!(rx.recv(), Err(std::sync::mpsc::RecvError)),
         "the sink is dropped: its receiver learns nothing more comes"
+    );
+}
+
+#[test]
+fn a_batch_closed_by_a_group_that_never_reached_the_journal_never_reaches_the_sink() {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let stream = CommandStream::new(4);
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut seq = Sequencer::open(dir.path(), &stream.sequencer_config()).expect("open");
+    let got: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let sink = got.clone();
+    seq.seal_off_thread(Box::new(move |batch| {
+        sink.lock().expect("sink").push(batch.batch_number);
+    }))
+    .expect("the worker starts");
+    // The stream ends its first batch at command 200.
+    for n in 0..195 {
+        let command = stream.command(n, seq.engine());
+        seq.execute(command).expect("journaled");
+    }
+    let group: Vec<Command> = (195..210)
+        .map(|n| stream.command(n, seq.engine()))
+        .collect();
+    assert!(group.iter().any(|c| matches!(c, Command::EndBatch)));
+    let mut count = 0;
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        seq.execute_group(group, |_, _| {
+            count += 1;
+            assert!(count < 10, "a command after the EndBatch fails");
+        })
+    }));
+    assert!(result.is_err(), "the group failed before its journal write");
+    let closed = seq.engine().state().batches_sealed();
+    assert!(closed >= 1, "the group closed a batch in memory");
+    assert_eq!(seq.journaled_batches(), closed - 1);
+    seq.settle_seals()
+        .expect("the worker sealed what it was handed");
+    assert!(
+        !got.lock().expect("sink").contains(&closed),
+        "the batch of the lost group is not handed on"
     );
 }
