@@ -338,6 +338,11 @@ impl Sequencer {
         extras: Vec<u8>,
         keep: usize,
     ) -> Result<Option<SnapshotMeta>, SequencerError> {
+        if self.batcher.is_open() {
+            // Not taken: and the trees stay with the seal worker (a snapshot due while batches
+            // roll would otherwise wait for each seal under the caller's lock).
+            return Ok(None);
+        }
         // The roots are the trees': back from the seal worker, every closed batch sealed.
         self.settle_seals()?;
         let Some(batcher) = self.batcher.snapshot() else {

@@ -758,12 +758,16 @@ impl<S: NodeStore> State<S> {
     /// Takes the trees back from a seal worker that sealed every batch closed since
     /// [`State::lend_trees`]: the leaves' orders roots and salts are brought up to date.
     pub fn return_trees(&mut self, trees: Trees<S>) {
+        // Nothing of the open batch was hashed (its trees were away): it began at their root,
+        // so a hash in place before its close still seals it from the right start.
+        if self.batch_start.is_none() && self.batch_log.is_empty() {
+            let accounts = trees.accounts_root();
+            let root = crate::market::state_root(accounts, &self.batch_start_markets);
+            self.batch_start = Some((root, accounts));
+        }
         self.trees = Some(trees);
         let stale = std::mem::take(&mut self.stale);
         self.refresh(stale);
-        if self.batch_len() == 0 {
-            self.mark_batch_start();
-        }
     }
 
     /// Brings `ids`' leaves' orders roots and salts up to date from the trees, or, while they

@@ -93,3 +93,53 @@ fn a_read_after_a_write_of_the_same_account_sees_its_new_orders_root() {
         "the leaves in the clear, orders roots included, agree after the seal"
     );
 }
+
+/// Trees lent away across a seal and given back in the middle of the next batch
+/// (`State::return_trees`, as a sequencer's snapshot or settle does), then some of that
+/// batch hashed in place before its seal: the batches are the ones a state that never lent
+/// its trees seals.
+#[test]
+fn trees_given_back_mid_batch_seal_from_the_batch_start() {
+    let (mut eager, mut lent) = (base(), base());
+    // The base batch's price tick was hashed in place: lent from the next batch on.
+    for state in [&mut eager.state, &mut lent.state] {
+        state.end_batch().expect("seal the price");
+        state.begin_batch(ts(START + 90)).expect("begin");
+    }
+    let mut trees = lent
+        .state
+        .lend_trees()
+        .expect("nothing hashed in place yet");
+    let trade = |eager: &mut Fixture, lent: &mut Fixture| {
+        let buy = eager.order(0, btc(), Side::Buy, 10, 500_000);
+        let sell = eager.order(1, btc(), Side::Sell, 10, 500_000);
+        let tx = Fixture::trade_tx(buy, sell, 10, 500_000);
+        eager.apply(tx.clone()).expect("applies");
+        lent.state.execute(&tx).expect("executes without the trees");
+    };
+    trade(&mut eager, &mut lent);
+    let first = eager.state.end_batch().expect("seal");
+    let closed = lent.state.close_batch().expect("close");
+    assert!(trees.seal(closed).expect("the lent trees seal") == first);
+    for state in [&mut eager.state, &mut lent.state] {
+        state.begin_batch(ts(START + 120)).expect("begin");
+    }
+    trade(&mut eager, &mut lent);
+    // Back in the middle of the batch, then part of it hashed in place.
+    lent.state.return_trees(trees);
+    lent.state.hash_pending().expect("hash");
+    trade(&mut eager, &mut lent);
+    let (a, b) = (
+        eager.state.end_batch().expect("seal"),
+        lent.state.end_batch().expect("seal"),
+    );
+    assert_eq!(
+        b.old_root, first.new_root,
+        "the batch starts where the last ended"
+    );
+    assert!(a == b, "the batch sealed after the trees came back differs");
+    assert_eq!(
+        eager.state.snapshot().expect("between batches"),
+        lent.state.snapshot().expect("between batches")
+    );
+}
