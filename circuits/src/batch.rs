@@ -355,7 +355,7 @@ impl BatchCircuit {
         shape: Shape,
         batch: &SealedBatch,
     ) -> Result<Self, WitnessError> {
-        let publication = batch.publish(&shape, config.account_tree_depth)?;
+        let publication = batch.publish(&shape)?;
         let witness = BatchWitness::new(&config, &shape, batch, &publication)?;
         let commitment = Some(publication.public.commitment());
         Ok(BatchCircuit {

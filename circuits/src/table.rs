@@ -260,9 +260,9 @@ mod tests {
         let config = f.state.config();
         let markets = config.markets.len();
         let depth = config.account_tree_depth;
-        let native = batch.table(depth).expect("table");
-        let mut entries: Vec<TableEntryWitness> = native
-            .into_iter()
+        let mut entries: Vec<TableEntryWitness> = batch
+            .table
+            .iter()
             .map(|e| crate::witness::table_entry(markets, e))
             .collect();
         for _ in 0..extra {
@@ -309,7 +309,7 @@ mod tests {
                     .clone()
                     .unwrap_or_else(|| placeholder(markets, None));
                 let (exists, var) = leaf_var(read.leaf.is_some(), &leaf);
-                let id = if read.proof.is_some() {
+                let id = if read.in_tree {
                     read.account.get()
                 } else {
                     VOID_ID
@@ -386,10 +386,7 @@ mod tests {
         let markets = f.state.config().markets.len();
         let c = zkperp_state::record::ciphertext_len(markets);
         let mut expected: Vec<Published> = Vec::new();
-        for e in batch
-            .table(f.state.config().account_tree_depth)
-            .expect("table")
-        {
+        for e in &batch.table {
             let leaf = e.after.as_ref().expect("every account exists after");
             let record = zkperp_state::record::Record::seal(batch.batch_number, e.id, leaf);
             expected.push((e.id.get(), record.hash, record.ciphertext));
@@ -444,7 +441,7 @@ mod tests {
         let (f, batch) = scenario();
         let config = f.state.config();
         let markets = config.markets.len();
-        let native = batch.table(config.account_tree_depth).expect("table");
+        let native = &batch.table;
         let entry = |depth: u8| TableEntryWitness {
             id: Some(native[0].id),
             before: {

@@ -36,8 +36,6 @@ pub enum WitnessError {
     #[error("slot {slot}: the receipt does not have the writes a {kind} makes")]
     Receipt { slot: usize, kind: &'static str },
     #[error(transparent)]
-    Table(#[from] zkperp_state::table::TableError),
-    #[error(transparent)]
     Payload(#[from] zkperp_state::da::PayloadSourceError),
 }
 
@@ -244,8 +242,8 @@ pub fn table_witness(
 ) -> Result<Vec<TableEntryWitness>, WitnessError> {
     let markets = config.markets.len();
     let mut entries: Vec<TableEntryWitness> = batch
-        .table(config.account_tree_depth)?
-        .into_iter()
+        .table
+        .iter()
         .map(|e| table_entry(markets, e))
         .collect();
     if entries.len() > shape.table_len() {
@@ -259,7 +257,7 @@ pub fn table_witness(
 }
 
 /// The witness of one entry of the native table (placeholders for empty leaves).
-pub fn table_entry(markets: usize, e: zkperp_state::table::TableEntry) -> TableEntryWitness {
+pub fn table_entry(markets: usize, e: &zkperp_state::table::TableEntry) -> TableEntryWitness {
     TableEntryWitness {
         id: Some(e.id),
         before: {
@@ -277,7 +275,7 @@ pub fn table_entry(markets: usize, e: zkperp_state::table::TableEntry) -> TableE
             || (false, LeafElements::of(&placeholder_leaf(markets, None))),
             |l| (true, LeafElements::of(l)),
         ),
-        proof: e.proof,
+        proof: e.proof.clone(),
     }
 }
 

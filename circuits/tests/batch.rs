@@ -140,9 +140,7 @@ fn the_blob_claims_bind_the_batch_payload() {
     let (f, _, batch) = a_credit_and_a_creation();
     let shape = Shape::tight(&batch);
     let markets = f.state.config().markets.len();
-    let published = batch
-        .publish(&shape, f.state.config().account_tree_depth)
-        .expect("fits");
+    let published = batch.publish(&shape).expect("fits");
     let base = circuit(&f, &batch);
     let with_claim = |claim: BlobClaim| -> bool {
         let mut c = base.clone();
@@ -225,7 +223,7 @@ fn a_decoy_is_refreshed_and_cannot_change() {
     let decoy = f.id(2);
     assert_eq!(f.state.pad_batch([decoy]), 1);
     let batch = f.state.end_batch().expect("seal");
-    assert!(batch.touched().contains_key(&decoy));
+    assert!(batch.touched().contains(&decoy));
     let c = circuit_in(&f, &batch, SHAPE);
     assert!(satisfied(c.clone()), "a padded batch");
     let mut credited = c.clone();

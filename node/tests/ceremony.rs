@@ -347,9 +347,7 @@ fn a_three_party_ceremony_deploys_on_anvil_and_proves_a_batch_the_l1_verifies() 
         let proof = batch_prover
             .prove(&sealed, &mut rng)
             .expect("the ceremony's key proves");
-        let published = sealed
-            .publish(&shape, config.account_tree_depth)
-            .expect("fits");
+        let published = sealed.publish(&shape).expect("fits");
         let blobs: Vec<BatchBlob> = published
             .blobs
             .iter()

@@ -267,16 +267,13 @@ pub struct BatchProver {
 #[derive(Debug, Clone)]
 pub struct BatchVerifier {
     shape: Shape,
-    /// The account tree's depth (the batch's payload depends on it).
-    depth: u8,
     pvk: PreparedVerifyingKey<Bn254>,
 }
 
 impl BatchVerifier {
-    pub fn new(shape: Shape, depth: u8, vk: &VerifyingKey) -> Self {
+    pub fn new(shape: Shape, vk: &VerifyingKey) -> Self {
         BatchVerifier {
             shape,
-            depth,
             pvk: ark_groth16::prepare_verifying_key(vk),
         }
     }
@@ -287,7 +284,7 @@ impl BatchVerifier {
 
     /// What `batch` publishes in this shape: its public data and its blobs.
     pub fn publish(&self, batch: &SealedBatch) -> Result<Publication, PayloadSourceError> {
-        batch.publish(&self.shape, self.depth)
+        batch.publish(&self.shape)
     }
 
     /// The circuit's one public input for `batch`: the commitment to its public data.
@@ -317,7 +314,7 @@ impl BatchProver {
             || Ok(BatchCircuit::blank(config.clone(), shape)?),
             rng,
         )?;
-        let verifier = BatchVerifier::new(shape, config.account_tree_depth, &pk.vk);
+        let verifier = BatchVerifier::new(shape, &pk.vk);
         Ok((
             BatchProver {
                 config,
@@ -340,7 +337,7 @@ impl BatchProver {
         let name = format!("batch-{}", shape.id());
         cache.store(&name, &fingerprint("batch", &config, Some(&shape)), &pk)?;
         Ok(BatchProver {
-            verifier: BatchVerifier::new(shape, config.account_tree_depth, &pk.vk),
+            verifier: BatchVerifier::new(shape, &pk.vk),
             config,
             pk,
         })
@@ -357,7 +354,7 @@ impl BatchProver {
         let name = format!("batch-{}", shape.id());
         let fp = fingerprint("batch", &config, Some(&shape));
         Ok(cache.load(&name, &fp)?.map(|pk| BatchProver {
-            verifier: BatchVerifier::new(shape, config.account_tree_depth, &pk.vk),
+            verifier: BatchVerifier::new(shape, &pk.vk),
             config,
             pk,
         }))

@@ -93,10 +93,7 @@ fn batch_proofs_verify_here_in_snarkjs_and_on_the_l1_fixture() {
         let p = prover.prove(batch, &mut rng).expect("proof");
         assert_eq!(
             p.commitment,
-            batch
-                .public_data(&shape, config.account_tree_depth)
-                .expect("fits")
-                .commitment()
+            batch.public_data(&shape).expect("fits").commitment()
         );
         assert!(prover.verify(p.commitment, &p.proof), "{shape:?} verifies");
         assert!(!prover.verify(p.commitment + Fr::from(1u64), &p.proof));
@@ -132,7 +129,6 @@ fn batch_proofs_verify_here_in_snarkjs_and_on_the_l1_fixture() {
                 prover.verifying_key(),
                 &p.proof,
                 p.commitment,
-                config.account_tree_depth,
             );
         }
     }
@@ -146,9 +142,8 @@ fn check_l1_fixture(
     vk: &zkperp_prover::VerifyingKey,
     proof: &zkperp_prover::Proof,
     commitment: Fr,
-    depth: u8,
 ) {
-    let published = batch.publish(shape, depth).expect("fits");
+    let published = batch.publish(shape).expect("fits");
     let data = &published.public;
     let bytes = data.to_bytes();
     let mut kzg = Vec::new();

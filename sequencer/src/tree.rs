@@ -35,6 +35,8 @@ pub enum TreeError {
     BadDepth(u8),
     #[error("leaf index {index} does not fit a tree of depth {depth}")]
     IndexOutOfRange { index: u64, depth: u8 },
+    #[error("leaf index {index} follows {previous}: the writes must be in ascending index")]
+    NotAscending { index: u64, previous: u64 },
     #[error("the database holds a tree of depth {stored}, not {requested}")]
     DepthMismatch { stored: u8, requested: u8 },
     #[error(
@@ -55,6 +57,9 @@ impl From<MerkleError<StoreError>> for TreeError {
         match e {
             MerkleError::IndexOutOfRange { index, depth } => {
                 TreeError::IndexOutOfRange { index, depth }
+            }
+            MerkleError::NotAscending { index, previous } => {
+                TreeError::NotAscending { index, previous }
             }
             MerkleError::BadDepth(depth) => TreeError::BadDepth(depth),
             MerkleError::Store(e) => TreeError::Store(e),

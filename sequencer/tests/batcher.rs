@@ -781,9 +781,9 @@ fn a_restarted_sequencer_rebuilds_the_same_batches_and_held_queues() {
         let used: std::collections::BTreeSet<AccountId> = batch
             .txs
             .iter()
-            .flat_map(|a| a.receipt.accounts().map(|(id, _)| id))
+            .flat_map(|a| a.receipt.accounts())
             .collect();
-        for id in batch.touched().keys() {
+        for id in &batch.touched() {
             if !used.contains(id) && *id != AccountId::FEES {
                 assert_ne!(
                     *id,

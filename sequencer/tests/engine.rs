@@ -163,7 +163,7 @@ fn fill_or_kill_is_all_or_nothing_in_the_state_too() {
     };
     e.apply(&zkperp_state::tx::Transaction::CancelOrder(cancel))
         .expect("cancel in the state only");
-    let root = e.state().root();
+    let clear = zkperp_state::testkit::ClearState::of(e.state());
     let fok = f.order(0, btc(), Side::Buy, 20, 500_000);
     let events = e
         .submit(
@@ -182,8 +182,8 @@ fn fill_or_kill_is_all_or_nothing_in_the_state_too() {
         }]
     );
     assert_eq!(
-        e.state().root(),
-        root,
+        zkperp_state::testkit::ClearState::of(e.state()),
+        clear,
         "the accepted first fill was rolled back"
     );
     // Through the engine, a cancel reaches both the state and the book.

@@ -365,9 +365,7 @@ fn a_price_path_liquidates_charges_the_fund_then_deleverages_and_every_batch_is_
             let proof = prover
                 .prove(batch, &mut rng)
                 .expect("the batch is provable");
-            let public = batch
-                .public_data(&shape, config.account_tree_depth)
-                .expect("fits the shape");
+            let public = batch.public_data(&shape).expect("fits the shape");
             assert_eq!(proof.commitment, public.commitment());
             assert!(prover.verify(proof.commitment, &proof.proof));
         }

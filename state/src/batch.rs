@@ -22,7 +22,7 @@
 //! size (a zero leaf hash is never a real leaf's hash), so the order of the batch, and with it
 //! who traded with whom, is not published.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +32,7 @@ use crate::field::Fr;
 use crate::market::MarketState;
 use crate::pubdata::{BatchPublicData, L1Record, Record};
 use crate::state::{AccountWrite, Receipt};
+use crate::table::TableEntry;
 use crate::tx::{Kind, Transaction};
 use crate::units::AccountId;
 use crate::units::Timestamp;
@@ -276,8 +277,12 @@ pub struct SealedBatch {
     #[serde(with = "crate::field::serde_u128")]
     pub rho: u128,
     /// The last writes: every touched account that exists steps its salt
-    /// (`crate::record::step`), in ascending id. The last one's root is the accounts root.
+    /// (`crate::record::step`), in ascending id.
     pub salt_steps: Vec<AccountWrite>,
+    /// The account table: every account the batch touched, once, in ascending id, with its
+    /// leaf before the batch and after it and its path for that one write (`crate::table`).
+    /// The account tree's only writes of the batch: the last entry's gives the accounts root.
+    pub table: Vec<TableEntry>,
 }
 
 impl SealedBatch {
@@ -307,7 +312,7 @@ impl SealedBatch {
                 });
             }
         }
-        let (count, capacity) = (self.touched().len(), shape.table_len());
+        let (count, capacity) = (self.table.len(), shape.table_len());
         if count > capacity {
             return Err(ShapeError::TooManyAccounts { count, capacity });
         }
@@ -315,18 +320,10 @@ impl SealedBatch {
     }
 
     /// Every account the batch's transactions and fee settlement read or wrote (inside the
-    /// tree: a refused request may name an id beyond it, which reads nothing), with its leaf
-    /// hash at the end of the batch (0: empty), in ascending id: the account table's ids and
-    /// what it publishes (`crate::table`).
-    pub fn touched(&self) -> BTreeMap<AccountId, Fr> {
-        // A read sees the leaf as the batch left it so far, so in batch order the last
-        // access of an account holds its final hash.
-        let mut touched: BTreeMap<AccountId, Fr> =
-            self.txs.iter().flat_map(|a| a.receipt.accounts()).collect();
-        for write in std::iter::once(&self.fee_write).chain(&self.salt_steps) {
-            touched.insert(write.account, write.update.new_leaf);
-        }
-        touched
+    /// tree: a refused request may name an id beyond it, which reads nothing), and every decoy,
+    /// in ascending id: the account table's ids (`crate::table`).
+    pub fn touched(&self) -> BTreeSet<AccountId> {
+        self.table.iter().map(|e| e.id).collect()
     }
 
     /// Every write of the batch in the order made: its transactions', the fee settlement, the
@@ -339,13 +336,11 @@ impl SealedBatch {
             .chain(&self.salt_steps)
     }
 
-    /// The accounts root the batch ends at (its last write's).
+    /// The accounts root the batch ends at: its last table entry's write.
     pub fn end_accounts_root(&self) -> Fr {
-        self.writes()
+        self.table
             .last()
-            .expect("the fee settlement is always written")
-            .update
-            .new_root
+            .map_or(self.start_accounts_root, |e| e.proof.root_for(e.new_hash()))
     }
 
     /// The transactions of each slot of `shape`, in batch order (`None`: a no-op slot).
@@ -418,9 +413,7 @@ mod tests {
             }
             let batch = f.state.end_batch().expect("seal");
             let shape = Shape::tight(&batch);
-            let published = batch
-                .publish(&shape, f.state.config().account_tree_depth)
-                .expect("fits");
+            let published = batch.publish(&shape).expect("fits");
             (published, (0..4).map(|t| f.id(t)).collect::<Vec<_>>())
         };
         let (one, ids) = published([(0, 1), (2, 3)]);

@@ -27,7 +27,6 @@ use crate::field::{fr_to_u128, Fr};
 use crate::market::MarketState;
 use crate::pubdata::BatchPublicData;
 use crate::record::{self, Record};
-use crate::table::TableError;
 use crate::tx::Transaction;
 use crate::units::AccountId;
 
@@ -211,13 +210,13 @@ impl Payload {
 }
 
 impl SealedBatch {
-    /// The batch's payload in `shape` (which it fits) for a tree of `depth` levels.
-    pub fn payload(&self, shape: &Shape, depth: u8) -> Result<Payload, PayloadSourceError> {
+    /// The batch's payload in `shape` (which it fits).
+    pub fn payload(&self, shape: &Shape) -> Result<Payload, PayloadSourceError> {
         // Kinds, slot counts and the table's size, checked once.
         let slots = self.slots(shape)?;
         let mut records: Vec<Option<Record>> = self
-            .table(depth)?
-            .into_iter()
+            .table
+            .iter()
             .map(|e| {
                 Some(match &e.after {
                     Some(leaf) => Record::seal(self.batch_number, e.id, leaf),
@@ -530,8 +529,6 @@ impl Owned {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PayloadSourceError {
     #[error(transparent)]
-    Table(#[from] TableError),
-    #[error(transparent)]
     Shape(#[from] ShapeError),
     #[error(transparent)]
     Blob(#[from] BlobError),
@@ -547,9 +544,9 @@ pub struct Publication {
 }
 
 impl SealedBatch {
-    /// The batch's publication in `shape` for a tree of `depth` levels.
-    pub fn publish(&self, shape: &Shape, depth: u8) -> Result<Publication, PayloadSourceError> {
-        let payload = self.payload(shape, depth)?;
+    /// The batch's publication in `shape`.
+    pub fn publish(&self, shape: &Shape) -> Result<Publication, PayloadSourceError> {
+        let payload = self.payload(shape)?;
         let blobs = blob::seal(&payload.elements(self.markets.len()))?;
         let public = self.public_data_with(shape, blobs.iter().map(|b| b.claim).collect())?;
         Ok(Publication {
@@ -559,13 +556,9 @@ impl SealedBatch {
         })
     }
 
-    /// The public data of the batch in `shape` for a tree of `depth` levels.
-    pub fn public_data(
-        &self,
-        shape: &Shape,
-        depth: u8,
-    ) -> Result<BatchPublicData, PayloadSourceError> {
-        Ok(self.publish(shape, depth)?.public)
+    /// The public data of the batch in `shape`.
+    pub fn public_data(&self, shape: &Shape) -> Result<BatchPublicData, PayloadSourceError> {
+        Ok(self.publish(shape)?.public)
     }
 }
 
@@ -581,7 +574,6 @@ mod tests {
     fn a_decoy_looks_like_an_account_that_traded() {
         let mut f = Fixture::new(4);
         let shape: Shape = "o2-d4-t1-a6".parse().expect("shape");
-        let depth = f.state.config().account_tree_depth;
         let markets = f.state.config().markets.len();
         for t in 0..4 {
             f.deposit(t, 1_000_000_000);
@@ -612,14 +604,14 @@ mod tests {
             "only the idle account is added"
         );
         let second = f.state.end_batch().expect("seal 2");
-        let payload = second.payload(&shape, depth).expect("payload");
+        let payload = second.payload(&shape).expect("payload");
         // Listed like the traders: a new hash (the salt stepped), a record its owner opens to
         // the leaf it had, and nothing in the bytes that sets it apart.
         let record = payload.record(decoy).expect("the decoy is listed");
         assert_ne!(record.hash, before.hash());
         assert!(payload.record(idle).is_none());
         let creation = first
-            .payload(&shape, depth)
+            .payload(&shape)
             .expect("payload")
             .creations
             .into_iter()
@@ -629,7 +621,7 @@ mod tests {
         let mut follower =
             Follower::new(&f.traders[2].key, f.traders[2].l1, &creation, 1).expect("salt");
         for (batch, number) in [(&first, 1), (&second, 2)] {
-            let payload = batch.payload(&shape, depth).expect("payload");
+            let payload = batch.payload(&shape).expect("payload");
             follower
                 .follow(number, batch.rho, &payload, markets)
                 .expect("follows");
@@ -649,7 +641,6 @@ mod tests {
     fn an_owner_reads_their_leaf_from_the_payloads_alone() {
         let mut f = Fixture::new(3);
         let shape: Shape = "o2-d3-t1-a6".parse().expect("shape");
-        let depth = f.state.config().account_tree_depth;
         let markets = f.state.config().markets.len();
         f.deposit(0, 1_000_000_000);
         f.deposit(1, 2_000_000_000);
@@ -664,7 +655,7 @@ mod tests {
 
         let mut payloads = Vec::new();
         for batch in [&first, &second] {
-            let payload = batch.payload(&shape, depth).expect("payload");
+            let payload = batch.payload(&shape).expect("payload");
             let elements = payload.elements(markets);
             assert_eq!(elements.len(), payload_len(&shape, markets));
             assert_eq!(
@@ -727,9 +718,7 @@ mod tests {
         let markets = f.state.config().markets.len();
         f.deposit(0, 1_000_000_000);
         let batch = f.state.end_batch().expect("seal");
-        let payload = batch
-            .payload(&shape, f.state.config().account_tree_depth)
-            .expect("payload");
+        let payload = batch.payload(&shape).expect("payload");
         let elements = payload.elements(markets);
         let parse = |e: &[Fr]| Payload::parse(e, &shape, markets);
         assert!(matches!(

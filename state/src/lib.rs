@@ -9,10 +9,11 @@
 //!   signed orders (matched) ──────┼─> Transaction ─> State::execute ─> the leaves change; the
 //!   signed quotes, funding ───────┘                     │               tree work is pending
 //!                                                       v
-//!                 State::end_batch: hash_pending ─> Receipts (leaf writes with Merkle paths:
-//!                                                   the witness) ─> SealedBatch ─(Shape)─>
-//!                                                   BatchPublicData (roots, slot-ordered L1
-//!                                                   records, every write's new leaf hash)
+//!                 State::end_batch: hash_pending ─> Receipts (leaf writes, orders-tree
+//!                                                   paths) + the account table (one path
+//!                                                   per account): the witness ─> SealedBatch
+//!                                                   ─(Shape)─> BatchPublicData and payload
+//!                                                   (roots, slot-ordered L1 records, records)
 //! ```
 //!
 //! [`State::apply`] (execute, then hash at once, returning the receipt) is the same function

@@ -289,11 +289,10 @@ mod tests {
     fn posted() -> Posted {
         let mut f = Fixture::new(3);
         let shape: Shape = "o2-d3-t1-w1-a6".parse().expect("shape");
-        let depth = f.state.config().account_tree_depth;
         let mut batches = Vec::new();
         let post = |f: &mut Fixture| {
             let sealed = f.state.end_batch().expect("seal");
-            let published = sealed.publish(&shape, depth).expect("fits");
+            let published = sealed.publish(&shape).expect("fits");
             let blobs = published.blobs.iter().map(|b| b.blob.clone()).collect();
             (published.public.to_bytes(), blobs)
         };

@@ -170,18 +170,32 @@ pub fn nonce(batch: u64, id: AccountId) -> u128 {
 }
 
 /// `ρ_b` of batch `batch`: the low 128 bits of `Poseidon(RHO_TAG, R, batch)` with `R` the
-/// accounts root after the batch's transactions and fee settlement, before the salts step.
+/// [`final_leaves`] commitment to the batch's touched accounts as they end it, before the
+/// salts step.
 ///
 /// Not random, and it need not be: its one job is that two different sealings of one batch
 /// number never encrypt under one key and nonce. Two sealings that reach the same `R` hold the
-/// same final leaves, so they encrypt the same plaintexts to the same ciphertexts; two that do
-/// not get unrelated keys. Derived, it needs no journal entry, so a replay seals the same batch.
-/// `R` is never published (only the root after the steps is), and the proof takes `ρ_b` as
-/// given: how it was chosen is the operator's business, like a salt.
+/// same final leaves (their salts before the step included), so they encrypt the same
+/// plaintexts to the same ciphertexts; two that do not get unrelated keys. Derived, it needs no
+/// journal entry, so a replay seals the same batch. `R` is never published, and the proof takes
+/// `ρ_b` as given: how it was chosen is the operator's business, like a salt.
 pub fn batch_rho(accounts_root: Fr, batch: u64) -> u128 {
     let h = poseidon([tag(RHO_TAG), accounts_root, Fr::from(batch)]);
     let bytes = h.into_bigint().to_bytes_le();
     u128::from_le_bytes(bytes[..16].try_into().expect("32 bytes"))
+}
+
+/// `R` of [`batch_rho`]: `c_n` of the chain `c_0 = 0`, `c_{i+1} = Poseidon(c_i, id_i, h_i)`
+/// over the batch's account table in ascending id, `h_i` the hash of the entry's leaf before
+/// the salts step (0: no account). It commits to every leaf a record of the batch encrypts,
+/// and costs one hash per account where the accounts root before the steps (what `R` was until
+/// the seal wrote the tree once per account) cost a path per write.
+pub fn final_leaves(entries: impl IntoIterator<Item = (AccountId, Fr)>) -> Fr {
+    entries
+        .into_iter()
+        .fold(Fr::from(0u64), |chain, (id, hash)| {
+            poseidon([chain, Fr::from(id.get()), hash])
+        })
 }
 
 /// The salt a record of batch `batch` gives account `id`, from its salt before the batch.

@@ -3,13 +3,14 @@
 //! accounts back, in the order they were first touched (the order the circuit updates leaves).
 //!
 //! A change has two layers. The leaves in the clear (balances, positions, nonces, order slots)
-//! change at once: every rule reads them. The trees (the account tree, each account's orders
-//! tree) and the circuit's witness (every intermediate path) are hashed from a log of the writes:
-//! [`State::execute`] changes the leaves only and leaves the tree work pending, and
-//! [`State::hash_pending`] (called by the seal, [`State::end_batch`]) replays the pending writes
-//! in order through the trees, giving exactly the receipts [`State::apply`] (execute, then hash)
-//! gives one at a time. The sequencer's matching path executes; the roots and the witness are
-//! made once per batch, accounts' orders trees in parallel.
+//! change at once: every rule reads them. The trees (each account's orders tree, the account
+//! tree) and the circuit's witness are hashed from a log of the writes: [`State::execute`]
+//! changes the leaves only and leaves the tree work pending, and [`State::hash_pending`] (called
+//! by the seal, [`State::end_batch`]) replays the pending writes in order through the orders
+//! trees, giving exactly the receipts [`State::apply`] (execute, then hash) gives one at a time.
+//! The account tree is written at the seal only, once per touched account (the batch's account
+//! table, `crate::table`). The sequencer's matching path executes; the roots and the witness
+//! are made once per batch, accounts' orders trees in parallel.
 //!
 //! The trees are a value of their own ([`crate::trees::Trees`]): [`State::end_batch`] is
 //! [`State::close_batch`] (the fee credit and the batch's accounts, on the leaves) then
@@ -34,9 +35,7 @@ use crate::eddsa::PublicKey;
 use crate::field::Fr;
 use crate::leaf::{AccountLeaf, Position};
 use crate::market::{MarketConfigError, MarketParams, MarketState};
-use crate::merkle::{
-    MemoryStore, MerkleError, MerkleProof, MerkleUpdate, NodeStore, SparseMerkleTree,
-};
+use crate::merkle::{MemoryStore, MerkleError, MerkleUpdate, NodeStore, SparseMerkleTree};
 use crate::order::{slot_index, OrderSlot};
 use crate::pubdata::PubData;
 use crate::trees::{ClosedBatch, PendingWrite, TreeWork, Trees};
@@ -123,26 +122,29 @@ fn store_error<E: std::error::Error>(e: MerkleError<E>) -> StateError {
     StateError::Store(e.to_string())
 }
 
-/// One leaf write of a transaction, with what a circuit needs to check it.
+/// One leaf write of a transaction, with what a circuit needs to check it. The account tree
+/// is written once per account at the seal, not per write: the batch's account table
+/// (`crate::table`) proves each account's first leaf and last, and the circuit's transcript
+/// ties every write's leaves to them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountWrite {
     pub account: AccountId,
     pub before: Option<AccountLeaf>,
     pub after: AccountLeaf,
     pub order_update: Option<MerkleUpdate>,
-    pub update: MerkleUpdate,
 }
 
 /// An account a transaction's rules read without writing it (a refused forced withdrawal's
-/// account, the insurance fund a deleverage consults), with its path in the tree before the
-/// transaction's writes: what a circuit needs to prove the value it read.
+/// account, the insurance fund a deleverage consults), as the batch had left it at the read:
+/// what a circuit needs to prove the value it read (through the account table).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountRead {
     pub account: AccountId,
     /// `None`: no account has this id (its leaf is empty).
     pub leaf: Option<AccountLeaf>,
-    /// `None` when the id is beyond the tree's capacity.
-    pub proof: Option<MerkleProof>,
+    /// Whether the id fits the tree (a refused request may name one beyond it, which reads
+    /// nothing and has no table entry).
+    pub in_tree: bool,
 }
 
 /// What an applied transaction did.
@@ -154,15 +156,11 @@ pub struct Receipt {
 }
 
 impl Receipt {
-    /// The accounts the transaction touched inside the tree (those with a path: a refused
-    /// request may name an id beyond it, which reads nothing), each with its leaf hash after
-    /// (0: empty), reads first: what the account table holds (`crate::table`).
-    pub fn accounts(&self) -> impl Iterator<Item = (AccountId, Fr)> + '_ {
-        let reads = self.reads.iter().filter(|r| r.proof.is_some()).map(|r| {
-            let hash = r.leaf.as_ref().map_or(Fr::from(0u64), AccountLeaf::hash);
-            (r.account, hash)
-        });
-        reads.chain(self.writes.iter().map(|w| (w.account, w.update.new_leaf)))
+    /// The accounts the transaction touched inside the tree, reads first: the entries it
+    /// gives the account table (`crate::table`).
+    pub fn accounts(&self) -> impl Iterator<Item = AccountId> + '_ {
+        let reads = self.reads.iter().filter(|r| r.in_tree).map(|r| r.account);
+        reads.chain(self.writes.iter().map(|w| w.account))
     }
 }
 
@@ -500,9 +498,9 @@ impl<S: NodeStore> State<S> {
         crate::market::markets_hash(&self.markets)
     }
 
-    /// The state root the L1 tracks. The account tree's part covers the hashed transactions:
-    /// with some pending ([`State::execute`]), it is the root before them until
-    /// [`State::hash_pending`]. Panics while the trees are lent ([`State::lend_trees`]).
+    /// The state root the L1 tracks. The account tree is written once per account at the seal
+    /// (`crate::table`), so inside a batch its part is the root the batch began at; the
+    /// markets' part is current. Panics while the trees are lent ([`State::lend_trees`]).
     pub fn root(&self) -> Fr {
         crate::market::state_root(self.accounts_root(), &self.markets)
     }
@@ -661,7 +659,7 @@ impl<S: NodeStore> State<S> {
     }
 
     fn note_touched(touched: &mut BTreeSet<AccountId>, receipt: &Receipt) {
-        touched.extend(receipt.accounts().map(|(id, _)| id));
+        touched.extend(receipt.accounts());
     }
 
     /// Seals the batch: credits its trading fees to the fee account (one write, always made, so
@@ -793,8 +791,9 @@ impl<S: NodeStore> State<S> {
     }
 
     /// Applies one transaction: all its rules pass and the state changes, or it is refused with
-    /// a typed error and the state is exactly as before. The trees and the receipt are made at
-    /// once ([`State::execute`], then [`State::hash_pending`]).
+    /// a typed error and the state is exactly as before. The orders trees and the receipt are
+    /// made at once ([`State::execute`], then [`State::hash_pending`]); the account tree
+    /// follows at the seal.
     pub fn apply(&mut self, tx: &Transaction) -> Result<Receipt, TxError> {
         self.execute(tx)?;
         self.hash_pending()
@@ -825,9 +824,10 @@ impl<S: NodeStore> State<S> {
         Ok(())
     }
 
-    /// Does the tree work of every pending transaction, in order ([`Trees`]): each read's
-    /// path, each write's orders-tree and account-tree update, and so each transaction's
-    /// receipt. Fails while the trees are lent ([`State::lend_trees`]).
+    /// Does the tree work of every pending transaction, in order ([`Trees`]): each write's
+    /// orders-tree update and the leaves' orders roots and salts, and so each transaction's
+    /// receipt (the account tree waits for the seal). Fails while the trees are lent
+    /// ([`State::lend_trees`]).
     pub fn hash_pending(&mut self) -> Result<(), StateError> {
         if self.pending.is_empty() {
             return Ok(());
@@ -876,8 +876,9 @@ impl<S: NodeStore> State<S> {
 
     /// Returns the state to exactly what it was at `sp`: the same leaves, orders trees, roots,
     /// markets, queues and batch records. The trees are untouched since `sp` unless something
-    /// hashed inside it; then everything is hashed and the tree writes are undone with the
-    /// leaves (the trees end as at `sp` with its pending transactions hashed).
+    /// hashed inside it; then everything is hashed and the orders-tree writes are undone with
+    /// the leaves (the trees end as at `sp` with its pending transactions hashed; the account
+    /// tree is only written at the seal).
     pub fn rollback(&mut self, sp: Savepoint) -> Result<(), StateError> {
         let trees_changed = self.batch_log.len() > sp.hashed_len;
         if trees_changed {
@@ -906,11 +907,8 @@ impl<S: NodeStore> State<S> {
                         }
                     }
                     account.leaf = leaf;
-                    if let Some(trees) = trees.as_mut() {
+                    if let Some(trees) = trees.as_ref() {
                         account.leaf.orders_root = trees.orders_root(id);
-                        let hash = account.leaf.hash();
-                        let tree = trees.account_tree_mut();
-                        tree.update(id.index(), hash).map_err(store_error)?;
                     }
                 }
                 None => {
@@ -922,9 +920,6 @@ impl<S: NodeStore> State<S> {
                     }
                     if let Some(trees) = trees.as_mut() {
                         trees.forget(id);
-                        let tree = trees.account_tree_mut();
-                        tree.update(id.index(), Fr::from(0u64))
-                            .map_err(store_error)?;
                     }
                 }
             }

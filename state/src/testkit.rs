@@ -22,6 +22,38 @@ use rand_chacha::ChaCha20Rng;
 
 pub const START: u64 = 1_700_000_000;
 
+/// An account in the clear: its id, leaf and written order slots.
+pub type ClearAccount = (
+    AccountId,
+    crate::leaf::AccountLeaf,
+    Vec<(u64, crate::order::OrderSlot)>,
+);
+
+/// A state in the clear: every account's leaf and written order slots, and the markets
+/// ([`Fixture::clear`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClearState {
+    pub accounts: Vec<ClearAccount>,
+    pub markets: Vec<crate::market::MarketState>,
+}
+
+impl ClearState {
+    pub fn of<S: crate::merkle::NodeStore>(state: &State<S>) -> Self {
+        ClearState {
+            accounts: state
+                .accounts()
+                .map(|(id, a)| {
+                    // An empty slot is the default whether it was never written or restored.
+                    let mut slots = a.order_slots();
+                    slots.retain(|(_, slot)| *slot != crate::order::OrderSlot::default());
+                    (*id, a.leaf.clone(), slots)
+                })
+                .collect(),
+            markets: state.markets().to_vec(),
+        }
+    }
+}
+
 pub fn btc() -> MarketId {
     MarketId::new(0).expect("id")
 }
@@ -433,6 +465,13 @@ impl Fixture {
             nonce,
             signature,
         })
+    }
+
+    /// The state in the clear: every account's leaf and order slots, and the markets. Inside a
+    /// batch the root does not move (the account tree is written at the seal), so this is what
+    /// two moments of one batch are compared by.
+    pub fn clear(&self) -> ClearState {
+        ClearState::of(&self.state)
     }
 
     pub fn collateral(&self, id: AccountId) -> i128 {

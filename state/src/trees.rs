@@ -20,11 +20,12 @@ use crate::field::Fr;
 use crate::leaf::AccountLeaf;
 use crate::market::MarketState;
 use crate::merkle::{
-    MemoryStore, MerkleError, MerkleUpdate, NodeStore, PathOp, PathResult, SparseMerkleTree,
+    MemoryStore, MerkleError, MerkleProof, MerkleUpdate, NodeStore, SparseMerkleTree,
 };
 use crate::order::OrderSlot;
 use crate::record;
 use crate::state::{AccountRead, AccountWrite, Receipt, StateError};
+use crate::table::TableEntry;
 use crate::tx::Transaction;
 use crate::units::{AccountId, Timestamp};
 
@@ -59,8 +60,8 @@ pub(crate) struct PendingWrite {
     pub before: Option<AccountLeaf>,
     pub after: AccountLeaf,
     pub order_write: Option<(u64, OrderSlot)>,
-    /// The salt this write gives the account: the one a deposit creates it with, or the
-    /// seal's step. `None`: it keeps the salt it has.
+    /// The salt this write gives the account: the one a deposit creates it with. `None`: it
+    /// keeps the salt it has (the seal steps it, [`Trees::seal`]).
     pub new_salt: Option<Fr>,
 }
 
@@ -217,17 +218,21 @@ impl<S: NodeStore> Trees<S> {
     }
 
     /// Seals a closed batch: its pending tree work, in order, then the fee account's credit,
-    /// then every touched account's salt step keyed by the batch (`crate::record`), and
-    /// returns everything its proof and public data need. What
+    /// then every touched account's salt step keyed by the batch (`crate::record`), then the
+    /// account tree, once per touched account in ascending id (the batch's account table,
+    /// `crate::table`), and returns everything its proof and public data need. What
     /// [`crate::state::State::end_batch`] returns for the same batch.
     pub fn seal(&mut self, closed: ClosedBatch) -> Result<SealedBatch, StateError> {
-        let (old_root, start_accounts_root) = closed.start.unwrap_or_else(|| {
-            let accounts = self.tree.root();
-            (
-                crate::market::state_root(accounts, &closed.start_markets),
-                accounts,
-            )
-        });
+        let start_accounts_root = self.tree.root();
+        let old_root = crate::market::state_root(start_accounts_root, &closed.start_markets);
+        if let Some((root, accounts)) = closed.start {
+            if (root, accounts) != (old_root, start_accounts_root) {
+                return Err(StateError::Store(format!(
+                    "batch {} began at accounts root {accounts}, the trees hold {start_accounts_root}",
+                    closed.number
+                )));
+            }
+        }
         let (txs, work): (Vec<Transaction>, Vec<TreeWork>) = closed.pending.into_iter().unzip();
         let receipts = self.hash_work(work)?;
         let mut applied = closed.hashed;
@@ -242,29 +247,98 @@ impl<S: NodeStore> Trees<S> {
             .and_then(|mut r| r.writes.pop())
             .ok_or_else(|| StateError::Store("the fee credit made no write".into()))?;
         let number = closed.number;
-        let rho = record::batch_rho(self.tree.root(), number);
-        let mut steps = Vec::with_capacity(closed.touched.len());
-        for (id, leaf) in closed.touched {
-            let salt = self.salt(id).ok_or_else(|| {
+        // Every touched account that exists as the batch leaves it, before the salts step: its
+        // leaf in the clear with the orders root and salt the trees now hold.
+        let mut finals: BTreeMap<AccountId, AccountLeaf> = BTreeMap::new();
+        for (id, mut leaf) in closed.touched {
+            leaf.salt = self.salt(id).ok_or_else(|| {
                 StateError::Store(format!("account {id} has no salt in the trees"))
             })?;
-            steps.push(PendingWrite {
+            leaf.orders_root = self.orders_root(id);
+            finals.insert(id, leaf);
+        }
+        // The table's accounts: every access inside the tree and every decoy, each with its
+        // leaf before the batch (a decoy's is its final one: nothing changed it).
+        let mut firsts: BTreeMap<AccountId, Option<AccountLeaf>> = BTreeMap::new();
+        for receipt in applied.iter().map(|a| &a.receipt) {
+            // A transaction's reads see the state before its writes.
+            for read in receipt.reads.iter().filter(|r| r.in_tree) {
+                firsts
+                    .entry(read.account)
+                    .or_insert_with(|| read.leaf.clone());
+            }
+            for write in &receipt.writes {
+                firsts
+                    .entry(write.account)
+                    .or_insert_with(|| write.before.clone());
+            }
+        }
+        firsts
+            .entry(fee_write.account)
+            .or_insert_with(|| fee_write.before.clone());
+        for (id, leaf) in &finals {
+            firsts.entry(*id).or_insert_with(|| Some(leaf.clone()));
+        }
+        let hash = |leaf: Option<&AccountLeaf>| leaf.map_or(Fr::from(0u64), AccountLeaf::hash);
+        // Each entry's leaf hash before the batch (checked against the tree) and before the
+        // step (what ρ_b commits to), on every core.
+        let entries: Vec<(AccountId, &Option<AccountLeaf>)> =
+            firsts.iter().map(|(id, leaf)| (*id, leaf)).collect();
+        let hashes: Vec<(Fr, Fr)> = entries
+            .par_iter()
+            .map(|(id, before)| (hash(before.as_ref()), hash(finals.get(id))))
+            .collect();
+        for ((id, _), (before, _)) in entries.iter().zip(&hashes) {
+            let held = self.tree.leaf(id.index()).map_err(store_error)?;
+            if held != *before {
+                return Err(StateError::Store(format!(
+                    "account {id}: its leaf before batch {number} is not the account tree's"
+                )));
+            }
+        }
+        let rho = record::batch_rho(
+            record::final_leaves(entries.iter().zip(&hashes).map(|((id, _), h)| (*id, h.1))),
+            number,
+        );
+        let mut salt_steps = Vec::with_capacity(finals.len());
+        for (id, leaf) in finals {
+            let mut after = leaf.clone();
+            after.salt = record::step(leaf.salt, number, id, rho);
+            self.salts.insert(id, after.salt);
+            salt_steps.push(AccountWrite {
                 account: id,
-                before: Some(leaf.clone()),
-                after: leaf,
-                order_write: None,
-                new_salt: Some(record::step(salt, number, id, rho)),
+                before: Some(leaf),
+                after,
+                order_update: None,
             });
         }
-        let salt_steps = self
-            .hash_work(vec![TreeWork {
-                reads: Vec::new(),
-                writes: steps,
-                pubdata: Vec::new(),
-            }])?
-            .pop()
-            .map(|r| r.writes)
-            .unwrap_or_default();
+        // The account tree: each entry's final leaf, once, in ascending id.
+        let mut stepped = salt_steps.iter().map(|w| (w.account, w)).peekable();
+        let mut table: Vec<TableEntry> = entries
+            .iter()
+            .map(|(id, before)| {
+                let step = stepped.next_if(|(at, _)| at == id).map(|(_, w)| w);
+                TableEntry {
+                    id: *id,
+                    before: (*before).clone(),
+                    after: step.map(|w| w.after.clone()),
+                    proof: MerkleProof {
+                        index: id.index(),
+                        siblings: Vec::new(),
+                    },
+                    // The salt its accesses saw (0: no account, before or after).
+                    salt: step.map_or(Fr::from(0u64), |w| w.before.as_ref().expect("set").salt),
+                }
+            })
+            .collect();
+        let writes: Vec<(u64, Fr)> = table
+            .par_iter()
+            .map(|e| (e.id.index(), e.new_hash()))
+            .collect();
+        let proofs = self.tree.write_sorted(&writes).map_err(store_error)?;
+        for (entry, proof) in table.iter_mut().zip(proofs) {
+            entry.proof = proof;
+        }
         Ok(SealedBatch {
             old_root,
             new_root: crate::market::state_root(self.tree.root(), &closed.markets),
@@ -279,16 +353,16 @@ impl<S: NodeStore> Trees<S> {
             fee_write,
             rho,
             salt_steps,
+            table,
         })
     }
 
-    /// Does the tree work of `pending`, in order: each read's path, each write's orders-tree
-    /// update and account-tree update, and so each transaction's receipt.
+    /// Does the tree work of `pending`, in order: each write's orders-tree update and its
+    /// leaves' orders roots and salts, and so each transaction's receipt. The account tree
+    /// waits for the seal, which writes each account once ([`Trees::seal`]).
     ///
-    /// The orders trees are independent of each other and of the account tree (a write's new
-    /// orders root depends only on its own account's slot writes): they are updated first, one
-    /// account per task across the cores, and the leaf hashes with them; then the account tree
-    /// takes the writes in order, each on the path the one before left.
+    /// The orders trees are independent of each other (a write's new orders root depends only
+    /// on its own account's slot writes): one account per task across the cores.
     pub(crate) fn hash_work(&mut self, pending: Vec<TreeWork>) -> Result<Vec<Receipt>, StateError> {
         /// Where a write sits in `pending`: its transaction, its place among the writes.
         type At = (usize, usize);
@@ -308,15 +382,14 @@ impl<S: NodeStore> Trees<S> {
                 )));
             }
         }
-        // Orders trees and leaf hashes: one task per account. Each write gets its orders
-        // root before and after, its salts and its new leaf's hash.
+        // Orders trees: one task per account. Each write gets its orders root before and
+        // after and its salts.
         struct Hashed {
             at: At,
             root_before: Fr,
             salt_before: Fr,
             order_update: Option<MerkleUpdate>,
             after: AccountLeaf,
-            hash: Fr,
         }
         let depth = self.order_depth;
         // The touched accounts' orders trees leave the map while their tasks own them.
@@ -365,14 +438,12 @@ impl<S: NodeStore> Trees<S> {
                     let mut after = write.after.clone();
                     after.orders_root = root_of(&orders);
                     after.salt = salt.unwrap_or(after.salt);
-                    let hash = after.hash();
                     out.push(Hashed {
                         at: (t, w),
                         root_before,
                         salt_before,
                         order_update,
                         after,
-                        hash,
                     });
                 }
                 (out, (id, orders, salt))
@@ -399,25 +470,7 @@ impl<S: NodeStore> Trees<S> {
                 self.salts.insert(id, salt);
             }
         }
-        // The account tree: every read's path and write's update, in order, each level of the
-        // run hashed on every core.
         let capacity = self.tree.capacity();
-        let mut ops = Vec::new();
-        for (p, hashed) in pending.iter().zip(&slots) {
-            for (id, _) in &p.reads {
-                if id.index() < capacity {
-                    ops.push(PathOp::Read { index: id.index() });
-                }
-            }
-            for (write, h) in p.writes.iter().zip(hashed) {
-                let h = h.as_ref().expect("every write was hashed");
-                ops.push(PathOp::Write {
-                    index: write.account.index(),
-                    leaf: h.hash,
-                });
-            }
-        }
-        let mut paths = self.tree.run(&ops).map_err(store_error)?.into_iter();
         let mut receipts = Vec::with_capacity(pending.len());
         for (p, hashed) in pending.into_iter().zip(slots) {
             let mut receipt = Receipt {
@@ -426,14 +479,6 @@ impl<S: NodeStore> Trees<S> {
                 pubdata: p.pubdata,
             };
             for (id, leaf) in p.reads {
-                let proof = if id.index() < capacity {
-                    match paths.next() {
-                        Some(PathResult::Read(proof)) => Some(proof),
-                        _ => unreachable!("a read's path"),
-                    }
-                } else {
-                    None
-                };
                 let leaf = leaf.map(|mut leaf| {
                     // Not written in this run before the read: as the trees held it.
                     let (root, salt) = last.get(&id).copied().unwrap_or_else(|| {
@@ -446,7 +491,7 @@ impl<S: NodeStore> Trees<S> {
                 receipt.reads.push(AccountRead {
                     account: id,
                     leaf,
-                    proof,
+                    in_tree: id.index() < capacity,
                 });
             }
             for (write, h) in p.writes.into_iter().zip(hashed) {
@@ -456,16 +501,12 @@ impl<S: NodeStore> Trees<S> {
                     leaf.salt = h.salt_before;
                     leaf
                 });
-                let Some(PathResult::Write(update)) = paths.next() else {
-                    unreachable!("a write's update")
-                };
                 last.insert(write.account, (h.after.orders_root, h.after.salt));
                 receipt.writes.push(AccountWrite {
                     account: write.account,
                     before,
                     after: h.after,
                     order_update: h.order_update,
-                    update,
                 });
             }
             receipts.push(receipt);

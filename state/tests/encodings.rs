@@ -123,9 +123,7 @@ fn sealed_batches_round_trip_through_json_and_non_canonical_field_elements_are_r
     // The new root, one Merkle sibling and the fees, each replaced by a value out of range.
     let r = "21888242871839275222246405745257275088548364400416903765911924429365778644481";
     let root = zkperp_state::field::fr_to_decimal(&batch.new_root);
-    let sibling = zkperp_state::field::fr_to_decimal(
-        &batch.txs[3].receipt.writes[0].update.proof.siblings[0],
-    );
+    let sibling = zkperp_state::field::fr_to_decimal(&batch.table[0].proof.siblings[0]);
     for (from, to) in [
         (
             format!("\"new_root\":\"{root}\""),

@@ -237,9 +237,7 @@ const SHAPE: Shape = Shape {
 
 fn seal(f: &mut Fixture) -> Publication {
     let sealed = f.state.end_batch().expect("seal");
-    sealed
-        .publish(&SHAPE, f.state.config().account_tree_depth)
-        .expect("the scenario fits the shape")
+    sealed.publish(&SHAPE).expect("the scenario fits the shape")
 }
 
 /// The scenario: three batches, numbered 1, 2, 3 from genesis.

@@ -18,7 +18,7 @@ fn rollback_undoes_every_kind_of_change() {
     let mut g = base();
     let buy = f.order_with_id(0, btc(), Side::Buy, 100, 500_000, 7);
     let sell = f.order_with_id(1, btc(), Side::Sell, 100, 500_000, 7);
-    let root = f.state.root();
+    let clear = f.clear();
     let accounts = f.state.accounts().count();
     let sp = f.state.savepoint();
     // A new account, fills that write orders slots, a price, funding, a withdrawal, a liquidation.
@@ -29,11 +29,11 @@ fn rollback_undoes_every_kind_of_change() {
         .expect("fill the rest");
     f.set_price(btc(), 510_000);
     f.apply(f.withdrawal_tx(1, 1_000)).expect("withdraw");
-    assert_ne!(f.state.root(), root);
+    assert_ne!(f.clear(), clear);
     f.state.rollback(sp).expect("rollback");
     f.deposits -= 1;
     f.traders[2].id = None;
-    assert_eq!(f.state.root(), root);
+    assert_eq!(f.clear(), clear);
     assert_eq!(f.state.accounts().count(), accounts);
     assert_eq!(
         f.state.queue_next(zkperp_state::batch::SlotKind::Deposit),
@@ -45,7 +45,7 @@ fn rollback_undoes_every_kind_of_change() {
             .expect("fills as if never filled");
         h.deposit(2, 7);
     }
-    assert_eq!(f.state.root(), g.state.root());
+    assert_eq!(f.clear(), g.clear());
     assert_eq!(
         f.state.end_batch().expect("batch"),
         g.state.end_batch().expect("batch")
@@ -57,14 +57,14 @@ fn nested_savepoints_and_release() {
     let mut f = base();
     let outer = f.state.savepoint();
     f.deposit(0, 10);
-    let after_first = f.state.root();
+    let after_first = f.clear();
     let inner = f.state.savepoint();
     f.deposit(1, 10);
     f.state.rollback(inner).expect("inner");
-    assert_eq!(f.state.root(), after_first);
+    assert_eq!(f.clear(), after_first);
     f.deposits -= 1;
     f.deposit(1, 20);
-    let kept = f.state.root();
+    let kept = f.clear();
     f.state.release(outer);
-    assert_eq!(f.state.root(), kept);
+    assert_eq!(f.clear(), kept);
 }

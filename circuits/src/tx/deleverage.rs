@@ -252,9 +252,9 @@ impl Gadget for Deleverage {
                 id: read.account,
                 // The fund is read inside the tree: a read without a path is not its.
                 leaf: read
-                    .proof
-                    .as_ref()
-                    .and(read.leaf.clone())
+                    .in_tree
+                    .then(|| read.leaf.clone())
+                    .flatten()
                     .ok_or(ReceiptError)?,
             },
             deleveraged: account_witness(deleveraged).ok_or(ReceiptError)?,

@@ -164,9 +164,7 @@ async fn deposits_and_a_real_proven_batch_move_the_root_on_anvil() {
     }
     let batch = f.state.end_batch().expect("seal");
     let proof = batch_prover.prove(&batch, &mut rng).expect("prove");
-    let published = batch
-        .publish(&shape, f.state.config().account_tree_depth)
-        .expect("fits");
+    let published = batch.publish(&shape).expect("fits");
     let pubdata = published.public.to_bytes();
     let blobs: Vec<BatchBlob> = published
         .blobs

@@ -46,9 +46,9 @@ fn a_cancelled_order_never_fills_even_partly_filled_or_unseen() {
         TxError::Trade(TradeError::Overfill(Role::Maker))
     );
     // Cancelling again changes nothing.
-    let root = f.state.root();
+    let clear = f.clear();
     f.apply(cancel(&f, 0, 5)).expect("idempotent");
-    assert_eq!(f.state.root(), root);
+    assert_eq!(f.clear(), clear);
     // A later order in the same slot (5 + 16) is unaffected.
     let later = f.order_with_id(0, btc(), Side::Buy, 10, 500_000, 21);
     f.apply(Fixture::trade_tx(later, sell, 1, 500_000))

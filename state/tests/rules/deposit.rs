@@ -22,8 +22,7 @@ fn first_deposit_creates_the_account_and_later_ones_credit_it() {
     assert_eq!(f.collateral(a), 3_500_000);
     assert_eq!(f.state.queue_next(SlotKind::Deposit), 3);
     let sealed = f.state.end_batch().expect("batch");
-    let depth = f.state.config().account_tree_depth;
-    let published = sealed.publish(&Shape::tight(&sealed), depth).expect("fits");
+    let published = sealed.publish(&Shape::tight(&sealed)).expect("fits");
     let data = &published.public;
     assert_eq!(
         data.data()
@@ -113,7 +112,7 @@ fn a_deposit_that_would_overflow_collateral_is_refunded() {
     let mut bytes = Vec::new();
     let sealed = f.state.end_batch().expect("batch");
     sealed
-        .public_data(&Shape::tight(&sealed), f.state.config().account_tree_depth)
+        .public_data(&Shape::tight(&sealed))
         .expect("fits")
         .data()
         .last()

@@ -15,7 +15,7 @@ fn served(
     requester: L1Address,
     below: u64,
 ) -> bool {
-    let root = f.state.root();
+    let clear = f.clear();
     let tx = Fixture::forced_cancel_tx(index, account, requester, below);
     let receipt = f.apply(tx).expect("a forced request is always answered");
     let served = match receipt.pubdata.as_slice() {
@@ -35,7 +35,7 @@ fn served(
         other => panic!("unexpected public data {other:?}"),
     };
     if !served {
-        assert_eq!(f.state.root(), root, "a refusal changes nothing");
+        assert_eq!(f.clear(), clear, "a refusal changes nothing");
     }
     served
 }

@@ -16,7 +16,7 @@ fn served(f: &mut Fixture, tx: Transaction) -> bool {
     let Transaction::ForcedTrade(ForcedTrade { request }) = tx else {
         unreachable!("a forced trade")
     };
-    let root = f.state.root();
+    let clear = f.clear();
     let receipt = f.apply(tx).expect("a forced request is always answered");
     let served = match receipt.pubdata.as_slice() {
         [PubData::ForcedTrade(ForcedTradeRecord { request: r, served })] => {
@@ -26,7 +26,7 @@ fn served(f: &mut Fixture, tx: Transaction) -> bool {
         other => panic!("unexpected public data {other:?}"),
     };
     if !served {
-        assert_eq!(f.state.root(), root, "a refusal changes nothing");
+        assert_eq!(f.clear(), clear, "a refusal changes nothing");
     }
     served
 }

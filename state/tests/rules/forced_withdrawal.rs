@@ -17,7 +17,7 @@ fn forced(index: u64, account: AccountId, requester: L1Address, units: u64) -> T
 
 /// What `tx` pays (0: refused), checking that only a payment changes the state.
 fn paid(f: &mut Fixture, tx: Transaction) -> u64 {
-    let root = f.state.root();
+    let before = f.clear();
     let receipt = f.apply(tx).expect("a forced request is always answered");
     let paid = match receipt.pubdata.as_slice() {
         [PubData::ForcedWithdrawal(
@@ -30,7 +30,7 @@ fn paid(f: &mut Fixture, tx: Transaction) -> u64 {
     };
     assert_eq!(
         paid != 0,
-        f.state.root() != root,
+        f.clear() != before,
         "refusals change nothing but the queue position"
     );
     paid

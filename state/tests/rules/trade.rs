@@ -61,8 +61,14 @@ fn a_fill_swaps_lots_for_collateral_and_pays_fees() {
         "the batch's fees are credited when it seals"
     );
     assert_eq!(f.state.pending_fees(), 0);
+    sealed
+        .check_table()
+        .expect("the table writes the batch from its start root to its new root");
     for w in &receipt.writes {
-        assert!(w.update.proof.verify(w.update.new_root, w.after.hash()));
+        let entry = sealed.table.iter().find(|e| e.id == w.account);
+        let after = entry.and_then(|e| e.after.clone()).expect("in the table");
+        assert_eq!(after.collateral, w.after.collateral);
+        assert_eq!(after.positions, w.after.positions);
     }
     assert_eq!(f.total_collateral(), f.deposited);
     // The orders can fill 60 more lots, and no more.
