@@ -234,7 +234,7 @@ impl<S: NodeStore> Sealer<S> {
         }
         if state.trees().is_some() {
             let trees = state.lend_trees().ok_or_else(|| {
-                StateError::Store("the open batch was hashed in place: it cannot be lent".into())
+                StateError::Store("a savepoint is open: the trees cannot be lent".into())
             })?;
             self.send(Job::Lend(trees))?;
         }

@@ -183,8 +183,8 @@ pub struct State<S: NodeStore = MemoryStore> {
     next_account: u64,
     queues: Queues,
     now: Timestamp,
-    /// The state root and accounts root when the batch began, if the trees were here.
-    batch_start: Option<(Fr, Fr)>,
+    /// The markets when the batch began (the account tree's part of its start is the tree as
+    /// it is: it is written only at the seal).
     batch_start_markets: Vec<MarketState>,
     batches_sealed: u64,
     /// The batch's transactions whose tree work is done, with their receipts (the circuit's
@@ -385,7 +385,6 @@ impl<S: NodeStore> State<S> {
             next_account: 0,
             queues: Queues::default(),
             now: Timestamp::default(),
-            batch_start: None,
             batch_start_markets: Vec::new(),
             batches_sealed: 0,
             batch_log: Vec::new(),
@@ -522,10 +521,6 @@ impl<S: NodeStore> State<S> {
     }
 
     fn mark_batch_start(&mut self) {
-        self.batch_start = self.trees.as_ref().map(|trees| {
-            let accounts = trees.accounts_root();
-            (crate::market::state_root(accounts, &self.markets), accounts)
-        });
         self.batch_start_markets = self.markets.clone();
     }
 
@@ -673,7 +668,6 @@ impl<S: NodeStore> State<S> {
         let accounts: BTreeSet<AccountId> = closed.accounts().collect();
         let sealed = self.trees_mut()?.seal(closed)?;
         self.refresh(accounts);
-        self.mark_batch_start();
         Ok(sealed)
     }
 
@@ -719,7 +713,6 @@ impl<S: NodeStore> State<S> {
             number: self.batches_sealed + 1,
             timestamp: self.now,
             domain: self.config.domain,
-            start: self.batch_start,
             start_markets: std::mem::take(&mut self.batch_start_markets),
             markets: self.markets.clone(),
             hashed: std::mem::take(&mut self.batch_log),
@@ -742,27 +735,18 @@ impl<S: NodeStore> State<S> {
     /// Hands the trees to a seal worker: from now on [`State::close_batch`] closes batches for
     /// it to seal ([`Trees::seal`], in order), and nothing that needs a root or a path may be
     /// asked of this state until [`State::return_trees`]. `None` if they are away already or
-    /// transactions of the open batch were hashed here (the worker's seal could not tell where
-    /// the batch began).
+    /// a savepoint is open (rolling back hashed work needs them). Transactions of the open
+    /// batch hashed here are fine: the account tree is as the batch began until its seal.
     pub fn lend_trees(&mut self) -> Option<Trees<S>> {
-        if !self.batch_log.is_empty() || self.undo.is_some() {
+        if self.undo.is_some() {
             return None;
         }
-        let trees = self.trees.take()?;
-        self.batch_start = None;
-        Some(trees)
+        self.trees.take()
     }
 
     /// Takes the trees back from a seal worker that sealed every batch closed since
     /// [`State::lend_trees`]: the leaves' orders roots and salts are brought up to date.
     pub fn return_trees(&mut self, trees: Trees<S>) {
-        // Nothing of the open batch was hashed (its trees were away): it began at their root,
-        // so a hash in place before its close still seals it from the right start.
-        if self.batch_start.is_none() && self.batch_log.is_empty() {
-            let accounts = trees.accounts_root();
-            let root = crate::market::state_root(accounts, &self.batch_start_markets);
-            self.batch_start = Some((root, accounts));
-        }
         self.trees = Some(trees);
         let stale = std::mem::take(&mut self.stale);
         self.refresh(stale);

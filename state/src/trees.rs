@@ -72,10 +72,6 @@ pub struct ClosedBatch {
     pub(crate) number: u64,
     pub(crate) timestamp: Timestamp,
     pub(crate) domain: SigningDomain,
-    /// The state root and the accounts root when the batch began, if the trees were there
-    /// to say (else they are the trees' roots when the seal begins: nothing was hashed
-    /// between).
-    pub(crate) start: Option<(Fr, Fr)>,
     pub(crate) start_markets: Vec<MarketState>,
     pub(crate) markets: Vec<MarketState>,
     /// The batch's transactions already hashed, then those whose tree work is pending.
@@ -223,16 +219,10 @@ impl<S: NodeStore> Trees<S> {
     /// `crate::table`), and returns everything its proof and public data need. What
     /// [`crate::state::State::end_batch`] returns for the same batch.
     pub fn seal(&mut self, closed: ClosedBatch) -> Result<SealedBatch, StateError> {
+        // The batches are sealed in order and the account tree is written only here: it is as
+        // this batch began.
         let start_accounts_root = self.tree.root();
         let old_root = crate::market::state_root(start_accounts_root, &closed.start_markets);
-        if let Some((root, accounts)) = closed.start {
-            if (root, accounts) != (old_root, start_accounts_root) {
-                return Err(StateError::Store(format!(
-                    "batch {} began at accounts root {accounts}, the trees hold {start_accounts_root}",
-                    closed.number
-                )));
-            }
-        }
         let (txs, work): (Vec<Transaction>, Vec<TreeWork>) = closed.pending.into_iter().unzip();
         let receipts = self.hash_work(work)?;
         let mut applied = closed.hashed;

@@ -151,3 +151,39 @@ fn trees_given_back_mid_batch_seal_from_the_batch_start() {
         lent.state.snapshot().expect("between batches")
     );
 }
+
+/// Trees lent in the middle of a batch part of which was hashed in place (the account tree is
+/// as the batch began until its seal, so the worker can take them then): the worker seals the
+/// batch a state that never lent its trees seals.
+#[test]
+fn trees_lent_mid_batch_after_hashing_in_place_seal_the_same_batch() {
+    let (mut eager, mut lent) = (base(), base());
+    let trade = |eager: &mut Fixture, lent: &mut Fixture| {
+        let buy = eager.order(0, btc(), Side::Buy, 10, 500_000);
+        let sell = eager.order(1, btc(), Side::Sell, 10, 500_000);
+        let tx = Fixture::trade_tx(buy, sell, 10, 500_000);
+        eager.apply(tx.clone()).expect("applies");
+        lent.state.execute(&tx).expect("executes");
+    };
+    trade(&mut eager, &mut lent);
+    lent.state.hash_pending().expect("hash in place");
+    let savepoint = lent.state.savepoint();
+    assert!(
+        lent.state.lend_trees().is_none(),
+        "not while a savepoint is open"
+    );
+    lent.state.release(savepoint);
+    let mut trees = lent.state.lend_trees().expect("lent mid-batch");
+    trade(&mut eager, &mut lent);
+    let a = eager.state.end_batch().expect("seal");
+    let b = trees
+        .seal(lent.state.close_batch().expect("close"))
+        .expect("the lent trees seal");
+    assert!(a == b, "the batch sealed by the worker differs");
+    b.check_table().expect("one chain of writes");
+    lent.state.return_trees(trees);
+    assert_eq!(
+        eager.state.snapshot().expect("between batches"),
+        lent.state.snapshot().expect("between batches")
+    );
+}
