@@ -217,6 +217,17 @@ impl<S: NodeStore> SparseMerkleTree<S> {
             .unwrap_or(self.empty[usize::from(level)]))
     }
 
+    /// Stores `root` as the node at the top level and the tree's root.
+    fn set_root(&mut self, root: Fr) -> Result<(), MerkleError<S::Error>> {
+        let key = NodeKey {
+            level: self.depth,
+            index: 0,
+        };
+        self.store.put(key, root).map_err(MerkleError::Store)?;
+        self.root = root;
+        Ok(())
+    }
+
     pub fn leaf(&self, index: u64) -> Result<Fr, MerkleError<S::Error>> {
         self.check_index(index)?;
         self.node(0, index)
@@ -385,16 +396,7 @@ impl<S: NodeStore> SparseMerkleTree<S> {
             });
         }
         if ops.iter().any(|op| matches!(op, PathOp::Write { .. })) {
-            self.store
-                .put(
-                    NodeKey {
-                        level: self.depth,
-                        index: 0,
-                    },
-                    root,
-                )
-                .map_err(MerkleError::Store)?;
-            self.root = root;
+            self.set_root(root)?;
         }
         Ok(results)
     }
@@ -493,17 +495,7 @@ impl<S: NodeStore> SparseMerkleTree<S> {
                 *j = parent_of[*j];
             }
         }
-        let root = level[0].1;
-        self.store
-            .put(
-                NodeKey {
-                    level: self.depth,
-                    index: 0,
-                },
-                root,
-            )
-            .map_err(MerkleError::Store)?;
-        self.root = root;
+        self.set_root(level[0].1)?;
         Ok(leaves
             .iter()
             .zip(siblings)

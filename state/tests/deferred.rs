@@ -33,6 +33,16 @@ fn stranger_withdrawal(f: &Fixture, account: AccountId) -> Transaction {
     })
 }
 
+/// One trade between traders 0 and 1: applied (hashed at once) to `eager`, executed (its tree
+/// work pending) on `lent`.
+fn trade(eager: &mut Fixture, lent: &mut Fixture) {
+    let buy = eager.order(0, btc(), Side::Buy, 10, 500_000);
+    let sell = eager.order(1, btc(), Side::Sell, 10, 500_000);
+    let tx = Fixture::trade_tx(buy, sell, 10, 500_000);
+    eager.apply(tx.clone()).expect("applies");
+    lent.state.execute(&tx).expect("executes");
+}
+
 #[test]
 fn a_read_after_a_write_of_the_same_account_sees_its_new_orders_root() {
     let (mut eager, mut deferred) = (base(), base());
@@ -118,13 +128,6 @@ fn trees_given_back_mid_batch_seal_from_the_batch_start() {
         .state
         .lend_trees()
         .expect("nothing hashed in place yet");
-    let trade = |eager: &mut Fixture, lent: &mut Fixture| {
-        let buy = eager.order(0, btc(), Side::Buy, 10, 500_000);
-        let sell = eager.order(1, btc(), Side::Sell, 10, 500_000);
-        let tx = Fixture::trade_tx(buy, sell, 10, 500_000);
-        eager.apply(tx.clone()).expect("applies");
-        lent.state.execute(&tx).expect("executes without the trees");
-    };
     trade(&mut eager, &mut lent);
     let first = eager.state.end_batch().expect("seal");
     let closed = lent.state.close_batch().expect("close");
@@ -158,13 +161,6 @@ fn trees_given_back_mid_batch_seal_from_the_batch_start() {
 #[test]
 fn trees_lent_mid_batch_after_hashing_in_place_seal_the_same_batch() {
     let (mut eager, mut lent) = (base(), base());
-    let trade = |eager: &mut Fixture, lent: &mut Fixture| {
-        let buy = eager.order(0, btc(), Side::Buy, 10, 500_000);
-        let sell = eager.order(1, btc(), Side::Sell, 10, 500_000);
-        let tx = Fixture::trade_tx(buy, sell, 10, 500_000);
-        eager.apply(tx.clone()).expect("applies");
-        lent.state.execute(&tx).expect("executes");
-    };
     trade(&mut eager, &mut lent);
     lent.state.hash_pending().expect("hash in place");
     let savepoint = lent.state.savepoint();
