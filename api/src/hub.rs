@@ -34,9 +34,9 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
-use zkperp_sequencer::batcher::BatchEvent;
-use zkperp_sequencer::book::{CancelReason, Event, OrderKey, RejectReason, TimeInForce};
-use zkperp_sequencer::command::Command;
+use zkperp_core::batcher::BatchEvent;
+use zkperp_core::book::{CancelReason, Event, OrderKey, RejectReason, TimeInForce};
+use zkperp_core::command::Command;
 use zkperp_sequencer::sequencer::{Executed, Outcome, Sequencer, SequencerConfig, SequencerError};
 use zkperp_sequencer::snapshot::{SnapshotChoice, SnapshotMeta, SnapshotPolicy};
 use zkperp_state::batch::SealedBatch;
@@ -629,7 +629,7 @@ impl Hub {
         config: &SequencerConfig,
         options: OpenOptions,
         mut observe: impl FnMut(&Command, &Executed),
-        sealed: zkperp_sequencer::sealer::BatchSink,
+        sealed: zkperp_sequencer::gate::BatchSink,
     ) -> Result<(Self, Opened), SequencerError> {
         let markets = config.state.markets.len();
         let mut opening = Sequencer::opening(path, config, options.start)?;

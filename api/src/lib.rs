@@ -43,10 +43,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use zkperp_sequencer::book::OrderKey;
-use zkperp_sequencer::command::Command;
-use zkperp_sequencer::engine::{OrderError, OrderOptions};
-use zkperp_sequencer::oracle::{OracleBook, QuoteError, RawQuote};
+use zkperp_core::book::OrderKey;
+use zkperp_core::command::Command;
+use zkperp_core::engine::{OrderError, OrderOptions};
+use zkperp_core::oracle::{OracleBook, QuoteError, RawQuote};
 use zkperp_sequencer::pipeline::BatchStore;
 use zkperp_sequencer::sequencer::{Outcome, Sequencer};
 use zkperp_sequencer::verified::{VerifiedError, VerifiedState};
@@ -920,7 +920,7 @@ pub struct OrderRequest {
 struct OrderAck {
     /// The journal sequence number of the order: it is on disk.
     ticket: u64,
-    events: Vec<zkperp_sequencer::book::Event>,
+    events: Vec<zkperp_core::book::Event>,
     /// Batches sealed because this order's fills filled them.
     sealed_batches: Vec<u64>,
 }

@@ -9,9 +9,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 use zkperp_api::hub::Hub;
 use zkperp_api::{auth, router, Services};
-use zkperp_sequencer::command::Command;
-use zkperp_sequencer::engine::FeeSchedule;
-use zkperp_sequencer::oracle::OracleBook;
+use zkperp_core::command::Command;
+use zkperp_core::engine::FeeSchedule;
+use zkperp_core::oracle::OracleBook;
 use zkperp_sequencer::pipeline::BatchStore;
 use zkperp_sequencer::sequencer::{Sequencer, SequencerConfig};
 use zkperp_sequencer::verified::VerifiedState;
@@ -891,7 +891,7 @@ async fn a_websocket_subscriber_that_falls_behind_is_closed_with_a_reason() {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
     use tokio_tungstenite::tungstenite::Message;
-    use zkperp_sequencer::engine::OrderOptions;
+    use zkperp_core::engine::OrderOptions;
 
     let mut s = start_with_feed(8).await;
     let url = format!("{}/v1/ws", s.base.replace("http://", "ws://"));

@@ -8,16 +8,16 @@
 use std::collections::BTreeMap;
 
 use zkperp_api::hub::{BookLevels, FeedEvent, Hub, OpenOptions, OrderStatus};
-use zkperp_sequencer::command::Command;
+use zkperp_core::command::Command;
+use zkperp_core::testkit::{CommandStream, BATCH};
 use zkperp_sequencer::sequencer::Sequencer;
 use zkperp_sequencer::snapshot::{SnapshotChoice, SnapshotPolicy};
-use zkperp_sequencer::testkit::{CommandStream, BATCH};
 
 /// The book of market `m` summed by price, as the hub should hold it.
 fn levels(hub: &Hub, m: usize) -> (BTreeMap<u64, u64>, BTreeMap<u64, u64>) {
     hub.with_sequencer(|seq| {
         let snapshot = seq.engine().book(m).expect("book").snapshot();
-        let sum = |orders: &[zkperp_sequencer::book::RestingOrder]| {
+        let sum = |orders: &[zkperp_core::book::RestingOrder]| {
             let mut out = BTreeMap::new();
             for o in orders {
                 *out.entry(o.price).or_insert(0) += o.remaining;
@@ -246,7 +246,7 @@ fn a_snapshot_without_views_is_not_used_by_the_hub() {
 #[test]
 fn concurrent_callers_share_journal_writes_and_a_replay_rebuilds_the_same_exchange() {
     use std::sync::atomic::{AtomicU64, Ordering};
-    use zkperp_sequencer::testkit::fingerprint;
+    use zkperp_core::testkit::fingerprint;
 
     const THREADS: u64 = 8;
     /// The stream's opening (a batch, marks, every trader's deposit), run in order first so
@@ -339,8 +339,8 @@ fn concurrent_callers_share_journal_writes_and_a_replay_rebuilds_the_same_exchan
 
 #[test]
 fn signatures_checked_before_the_lock_agree_with_the_sequencer() {
-    use zkperp_sequencer::command::Command;
-    use zkperp_sequencer::engine::OrderError;
+    use zkperp_core::command::Command;
+    use zkperp_core::engine::OrderError;
     use zkperp_sequencer::sequencer::Outcome;
     let stream = CommandStream::new(12);
     let dir = tempfile::tempdir().expect("tmp");

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use zkperp_benches::book_stream::{run, stream};
-use zkperp_sequencer::book::{Event, OrderBook};
+use zkperp_core::book::{Event, OrderBook};
 use zkperp_state::order::Side;
 
 fn bench_book(c: &mut Criterion) {
@@ -42,13 +42,13 @@ fn bench_book(c: &mut Criterion) {
 /// The full path: a signed order through entry checks (signature), pre-trade risk, the book and
 /// the state machine (a second signature check per side, margin, tree writes) for every fill.
 fn bench_engine(c: &mut Criterion) {
-    use zkperp_sequencer::engine::{Engine, OrderOptions};
+    use zkperp_core::engine::{Engine, OrderOptions};
     use zkperp_state::testkit::{btc, Fixture};
     let mut f = Fixture::with_depths(2, 32, 16);
     f.deposit(0, 1_000_000_000_000);
     f.deposit(1, 1_000_000_000_000);
     let state = std::mem::replace(&mut f.state, Fixture::new(0).state);
-    let mut engine = Engine::new(state, zkperp_sequencer::testkit::FEES);
+    let mut engine = Engine::new(state, zkperp_core::testkit::FEES);
     let mut g = c.benchmark_group("engine (production depths)");
     g.sample_size(20);
     g.bench_function("signed order pair: rest, then cross and fill", |b| {

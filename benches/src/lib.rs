@@ -56,7 +56,7 @@ impl ApiStack {
     pub fn new(traders: usize, trades_per_batch: usize) -> Self {
         use std::sync::{Arc, Mutex};
         use zkperp_api::hub::Hub;
-        use zkperp_sequencer::command::Command;
+        use zkperp_core::command::Command;
         use zkperp_sequencer::pipeline::BatchStore;
         use zkperp_sequencer::sequencer::{Sequencer, SequencerConfig};
         use zkperp_sequencer::verified::VerifiedState;
@@ -72,7 +72,7 @@ impl ApiStack {
             &dir.path().join("journal"),
             &SequencerConfig {
                 state: config.clone(),
-                fees: zkperp_sequencer::testkit::FEES,
+                fees: zkperp_core::testkit::FEES,
                 shape,
             },
         )
@@ -110,9 +110,7 @@ impl ApiStack {
             verified: Arc::new(Mutex::new(
                 VerifiedState::open(&dir.path().join("verified"), &config).expect("verified"),
             )),
-            oracle: Arc::new(Mutex::new(zkperp_sequencer::oracle::OracleBook::new(
-                &config,
-            ))),
+            oracle: Arc::new(Mutex::new(zkperp_core::oracle::OracleBook::new(&config))),
             archive: None,
             info: serde_json::json!({}),
         };
@@ -147,8 +145,8 @@ impl ApiStack {
         first_id: u64,
     ) -> Vec<(zkperp_state::order::SignedOrder, String)> {
         use rayon::prelude::*;
-        use zkperp_sequencer::book::{SelfTradePrevention, TimeInForce};
-        use zkperp_sequencer::engine::OrderOptions;
+        use zkperp_core::book::{SelfTradePrevention, TimeInForce};
+        use zkperp_core::engine::OrderOptions;
         let traders = self.fixture.traders.len();
         (0..count)
             .into_par_iter()
@@ -193,7 +191,7 @@ pub fn percentile_ms(sorted: &[std::time::Duration], p: usize) -> f64 {
 pub mod book_stream {
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha20Rng;
-    use zkperp_sequencer::book::{
+    use zkperp_core::book::{
         Event, NewOrder, OrderBook, OrderKey, SelfTradePrevention, TimeInForce,
     };
     use zkperp_state::order::Side;

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::{percentile_ms, ApiStack};
 use serde_json::{json, Value};
-use zkperp_sequencer::command::Command;
+use zkperp_core::command::Command;
 use zkperp_state::order::SignedOrder;
 
 /// Connections the open-loop generator holds beyond the intake's size.

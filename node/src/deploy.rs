@@ -226,7 +226,7 @@ async fn run_async(args: &DeployArgs) -> Result<()> {
         .shape
         .parse()
         .map_err(|e| anyhow::anyhow!("--shape {}: {e}", args.shape))?;
-    zkperp_sequencer::batcher::check_shape(&shape)
+    zkperp_core::batcher::check_shape(&shape)
         .map_err(|e| anyhow::anyhow!("--shape {}: {e}", args.shape))?;
     let mut config = state_config(args)?;
     let signer = l1_signer(&args.operator_key, "--operator-key")?;

@@ -34,13 +34,13 @@ use zkperp_contracts::alloy::primitives::{Address, U256};
 use zkperp_contracts::alloy::providers::Provider as _;
 use zkperp_contracts::alloy::signers::local::PrivateKeySigner;
 use zkperp_contracts::{anvil_path, deploy, provider, DeployConfig, VerifierKey, L1};
+use zkperp_core::book::{SelfTradePrevention, TimeInForce};
+use zkperp_core::command::Command;
+use zkperp_core::engine::{FeeSchedule, OrderOptions};
+use zkperp_core::funding::{FundingSchedule, DEFAULT_PREMIUM_PERIOD_SECS};
+use zkperp_core::oracle::{LocalOracle, OracleBook, PricePath, RandomWalk};
 use zkperp_prover::export;
-use zkperp_sequencer::book::{SelfTradePrevention, TimeInForce};
-use zkperp_sequencer::command::Command;
-use zkperp_sequencer::engine::{FeeSchedule, OrderOptions};
 use zkperp_sequencer::follower::Follower;
-use zkperp_sequencer::funding::{FundingSchedule, DEFAULT_PREMIUM_PERIOD_SECS};
-use zkperp_sequencer::oracle::{LocalOracle, OracleBook, PricePath, RandomWalk};
 use zkperp_sequencer::pipeline::{BatchStore, Pipeline};
 use zkperp_sequencer::proving::{self, ProvingQueue, DEFAULT_LEASE_SECS};
 use zkperp_sequencer::sequencer::{Outcome, Sequencer, SequencerConfig};
@@ -233,7 +233,7 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         .shape
         .parse()
         .map_err(|e| anyhow::anyhow!("--shape {}: {e}", args.shape))?;
-    zkperp_sequencer::batcher::check_shape(&shape)
+    zkperp_core::batcher::check_shape(&shape)
         .map_err(|e| anyhow::anyhow!("--shape {}: {e}", args.shape))?;
     if args.traders < 2 || args.traders > 7 {
         bail!("--traders must be 2..=7 (anvil has 10 accounts: operator, traders, fund, fees)");

@@ -14,10 +14,10 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use zkperp_contracts::alloy::primitives::Address;
+use zkperp_core::config::SequencerConfig;
+use zkperp_core::engine::FeeSchedule;
 pub use zkperp_prover::ceremony::deployment::Setup;
 use zkperp_prover::{export, BatchProver, KeyCache};
-use zkperp_sequencer::engine::FeeSchedule;
-use zkperp_sequencer::sequencer::SequencerConfig;
 use zkperp_state::batch::Shape;
 use zkperp_state::state::StateConfig;
 

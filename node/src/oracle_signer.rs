@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
-use zkperp_sequencer::oracle::{LocalOracle, PricePath, RandomWalk};
+use zkperp_core::oracle::{LocalOracle, PricePath, RandomWalk};
 use zkperp_state::domain::SigningDomain;
 use zkperp_state::eddsa::PrivateKey;
 use zkperp_state::state::StateConfig;

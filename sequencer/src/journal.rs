@@ -12,7 +12,7 @@ use std::path::Path;
 
 use rocksdb::{IteratorMode, Options, WriteBatch, WriteOptions, DB};
 
-use crate::command::Command;
+use zkperp_core::command::Command;
 
 /// The journal's database, column by column: the commands, the snapshots
 /// ([`crate::snapshot`]), their index, and metadata.

@@ -6,19 +6,19 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use zkperp_state::batch::Shape;
 use zkperp_state::field::fr_to_decimal;
 use zkperp_state::merkle::MemoryStore;
-use zkperp_state::state::{StateConfig, StateError};
-use zkperp_state::State;
+use zkperp_state::state::StateError;
 
-pub use crate::batcher::{BatchEvent, Executed, Outcome};
-use crate::batcher::{Batcher, BatcherError};
-use crate::command::Command;
-use crate::engine::{Engine, FeeSchedule};
+use crate::gate::{BatchSink, Gate};
 use crate::journal::{Journal, JournalError};
-use crate::sealer::{BatchSink, Gate};
 use crate::snapshot::{SnapshotChoice, SnapshotMeta, SnapshotPolicy, Stored, SNAPSHOT_VERSION};
+pub use zkperp_core::batcher::{BatchEvent, Executed, Outcome};
+use zkperp_core::batcher::{Batcher, BatcherError};
+use zkperp_core::command::Command;
+use zkperp_core::config::ConfigError;
+pub use zkperp_core::config::SequencerConfig;
+use zkperp_core::engine::Engine;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SequencerError {
@@ -28,39 +28,13 @@ pub enum SequencerError {
     State(#[from] StateError),
     #[error(transparent)]
     Batcher(#[from] BatcherError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// A group's journal write failed after its commands ran in memory: the memory is ahead of
     /// the journal, so this sequencer takes no more commands. A restart replays the journal,
     /// which holds every acknowledged command and none of the failed group's.
     #[error("the sequencer halted: {0}; restart it to recover from the journal")]
     Halted(String),
-}
-
-/// What a sequencer is started with. Changing any of it changes what a replay of the journal
-/// produces: it is fixed for the life of a journal.
-#[derive(Debug, Clone)]
-pub struct SequencerConfig {
-    pub state: StateConfig,
-    pub fees: FeeSchedule,
-    /// The slots of the batch circuit: every sealed batch fits it.
-    pub shape: Shape,
-}
-
-impl SequencerConfig {
-    /// What a snapshot records of the configuration, to be used only under the same one.
-    fn fingerprint(&self) -> String {
-        serde_json::json!({
-            "state": self.state,
-            "shape": self.shape,
-            "fees": [self.fees.maker_ppm, self.fees.taker_ppm],
-        })
-        .to_string()
-    }
-
-    /// A batch builder over the genesis state, with no batch open.
-    pub fn genesis(&self) -> Result<Batcher<MemoryStore>, SequencerError> {
-        let engine = Engine::new(State::genesis(self.state.clone())?, self.fees);
-        Ok(Batcher::new(engine, self.shape)?)
-    }
 }
 
 /// The sequencer over an in-memory state rebuilt from its journal.
@@ -118,7 +92,7 @@ impl Opening {
     /// running sequencer seals them ([`Sequencer::seal_off_thread`]): the trees are hashed on
     /// the seal worker while the next commands replay, and each sealed batch goes to `sealed`,
     /// in order (every replayed command is journaled); `observe` sees
-    /// [`crate::batcher::BatchEvent::Closed`]. When this returns every batch is sealed and
+    /// [`zkperp_core::batcher::BatchEvent::Closed`]. When this returns every batch is sealed and
     /// the trees are back.
     pub fn replay(
         self,
@@ -399,10 +373,10 @@ impl Sequencer {
     }
 
     /// Seals every batch from now on off the caller's thread, on a worker that owns the trees
-    /// ([`crate::sealer`]): the lock a caller holds around a command is held for the close of
+    /// ([`zkperp_core::sealer`]): the lock a caller holds around a command is held for the close of
     /// a batch, not its hashing. Each sealed batch goes to `sink`, in order, once the command
-    /// that closed it is in the journal ([`crate::sealer::Gate`]). Commands report
-    /// [`crate::batcher::BatchEvent::Closed`] instead of `Sealed`.
+    /// that closed it is in the journal ([`crate::gate::Gate`]). Commands report
+    /// [`zkperp_core::batcher::BatchEvent::Closed`] instead of `Sealed`.
     pub fn seal_off_thread(&mut self, sink: BatchSink) -> Result<(), SequencerError> {
         let sealed = self.batcher.engine().state().batches_sealed();
         let gate = Arc::new(Gate::new(sink, sealed));
@@ -414,7 +388,7 @@ impl Sequencer {
     }
 
     /// Waits for the seal worker to seal every batch closed so far and takes the trees back:
-    /// the state's roots can be read again ([`crate::batcher::Batcher::settle_seals`]).
+    /// the state's roots can be read again ([`zkperp_core::batcher::Batcher::settle_seals`]).
     pub fn settle_seals(&mut self) -> Result<(), SequencerError> {
         Ok(self.batcher.settle_seals()?)
     }

@@ -24,8 +24,8 @@
 use rocksdb::{IteratorMode, WriteBatch, WriteOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::batcher::BatcherSnapshot;
 use crate::journal::{Journal, JournalError, SNAPSHOTS_CF, SNAPSHOT_INDEX_CF};
+use zkperp_core::batcher::BatcherSnapshot;
 
 /// The format of [`Stored`]; a snapshot of another version is skipped (the journal replays it).
 pub const SNAPSHOT_VERSION: u32 = 1;

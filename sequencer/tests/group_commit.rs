@@ -5,9 +5,9 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use zkperp_sequencer::command::Command;
+use zkperp_core::command::Command;
+use zkperp_core::testkit::{fingerprint, CommandStream};
 use zkperp_sequencer::sequencer::{Sequencer, SequencerError};
-use zkperp_sequencer::testkit::{fingerprint, CommandStream};
 
 const COMMANDS: u64 = 400;
 

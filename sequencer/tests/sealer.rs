@@ -11,11 +11,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use zkperp_sequencer::command::Command;
-use zkperp_sequencer::sealer::Gate;
+use zkperp_core::command::Command;
+use zkperp_core::testkit::{fingerprint, CommandStream};
+use zkperp_sequencer::gate::Gate;
 use zkperp_sequencer::sequencer::Sequencer;
 use zkperp_sequencer::snapshot::SnapshotPolicy;
-use zkperp_sequencer::testkit::{fingerprint, CommandStream};
 use zkperp_state::batch::SealedBatch;
 
 #[test]

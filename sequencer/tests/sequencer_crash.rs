@@ -13,11 +13,11 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
-use zkperp_sequencer::book::Event;
+use zkperp_core::book::Event;
+use zkperp_core::testkit::{fingerprint, shape, CommandStream};
 use zkperp_sequencer::journal::Journal;
 use zkperp_sequencer::sequencer::{BatchEvent, Outcome, Sequencer};
 use zkperp_sequencer::snapshot::SnapshotChoice;
-use zkperp_sequencer::testkit::{fingerprint, shape, CommandStream};
 
 const SEED: u64 = 5;
 /// Kills in CI; `ZKPERP_CRASH_ROUNDS` asks for more.

@@ -5,11 +5,11 @@
 
 use std::path::Path;
 
-use zkperp_sequencer::engine::FeeSchedule;
+use zkperp_core::engine::FeeSchedule;
+use zkperp_core::testkit::{fingerprint, CommandStream, BATCH};
 use zkperp_sequencer::journal::SNAPSHOTS_CF;
 use zkperp_sequencer::sequencer::{Sequencer, SequencerConfig};
 use zkperp_sequencer::snapshot::{SnapshotChoice, SnapshotPolicy};
-use zkperp_sequencer::testkit::{fingerprint, CommandStream, BATCH};
 
 const SEED: u64 = 11;
 
@@ -225,4 +225,36 @@ fn no_snapshot_while_a_batch_is_open() {
         .expect("between batches");
     assert_eq!(meta.position, BATCH + 1);
     assert_eq!(meta.batches_sealed, seq.engine().state().batches_sealed());
+}
+
+/// A sequencer executes every command as its core alone does (the journal and the seal worker
+/// change nothing, the padding drawn by the secret kept with the journal included), and a
+/// reopened one rebuilds the same books, state and held transactions.
+#[test]
+fn a_sequencer_runs_as_its_core_and_reopens_to_the_same_builder() {
+    let stream = CommandStream::new(SEED);
+    let config = stream.sequencer_config();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("journal");
+    let secret = zkperp_sequencer::journal::Journal::open(&path)
+        .and_then(|mut j| j.padding_secret())
+        .expect("the padding secret");
+    let mut core = config.genesis().expect("genesis");
+    core.set_padding_secret(secret);
+    let commands = 3 * BATCH + 17;
+    {
+        let mut sequencer = Sequencer::open(&path, &config).expect("open");
+        for n in 0..commands {
+            let command = stream.command(n, core.engine());
+            let alone = core.execute(n, &command);
+            assert_eq!(
+                sequencer.execute(command).expect("journaled"),
+                alone,
+                "command {n}"
+            );
+        }
+    }
+    let reopened = Sequencer::open(&path, &config).expect("reopen");
+    assert_eq!(reopened.journal_len(), commands);
+    assert_eq!(fingerprint(reopened.batcher()), fingerprint(&core));
 }

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use zkperp_benches::arg;
 use zkperp_benches::book_stream::{run, stream};
-use zkperp_sequencer::book::OrderBook;
+use zkperp_core::book::OrderBook;
 
 fn main() {
     let n = arg(1, 200_000) as usize;

@@ -13,8 +13,8 @@ use std::time::Instant;
 
 use serde_json::json;
 use zkperp_api::hub::{Hub, OpenOptions};
+use zkperp_core::testkit::CommandStream;
 use zkperp_sequencer::snapshot::{SnapshotChoice, SnapshotPolicy};
-use zkperp_sequencer::testkit::CommandStream;
 
 fn main() {
     let mut args = std::env::args().skip(1);

@@ -18,9 +18,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use zkperp_core::testkit::{fingerprint, CommandStream};
 use zkperp_sequencer::sequencer::Sequencer;
 use zkperp_sequencer::snapshot::SnapshotPolicy;
-use zkperp_sequencer::testkit::{fingerprint, CommandStream};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

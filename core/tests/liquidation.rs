@@ -2,8 +2,8 @@
 //! deleverage the most profitable opposite positions when it cannot, until nobody is left below
 //! maintenance.
 
-use zkperp_sequencer::cost_basis::CostBasis;
-use zkperp_sequencer::liquidation::next_step;
+use zkperp_core::cost_basis::CostBasis;
+use zkperp_core::liquidation::next_step;
 use zkperp_state::testkit::*;
 use zkperp_state::tx::Transaction;
 use zkperp_state::units::AccountId;

@@ -1,9 +1,9 @@
 //! The engine end to end on the native state: signed orders in, fills applied as trade
 //! transactions, refusals at entry and at fill time.
 
-use zkperp_sequencer::book::{CancelReason, Event, RejectReason, TimeInForce};
-use zkperp_sequencer::engine::{Engine, FeeSchedule, OrderError, OrderOptions};
-use zkperp_sequencer::risk::RiskError;
+use zkperp_core::book::{CancelReason, Event, RejectReason, TimeInForce};
+use zkperp_core::engine::{Engine, FeeSchedule, OrderError, OrderOptions};
+use zkperp_core::risk::RiskError;
 use zkperp_state::merkle::MemoryStore;
 use zkperp_state::order::Side;
 use zkperp_state::testkit::*;
@@ -209,8 +209,8 @@ fn fill_or_kill_is_all_or_nothing_in_the_state_too() {
     );
 }
 
-fn key(o: &zkperp_state::order::SignedOrder) -> zkperp_sequencer::book::OrderKey {
-    zkperp_sequencer::book::OrderKey {
+fn key(o: &zkperp_state::order::SignedOrder) -> zkperp_core::book::OrderKey {
+    zkperp_core::book::OrderKey {
         account: o.order.account,
         order_id: o.order.order_id,
     }

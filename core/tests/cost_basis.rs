@@ -3,7 +3,7 @@
 //! batches sealed and rolled), every trader's tracked lots are the lots of its leaf, and a
 //! position's cost stays within what its lots could have cost at the prices traded.
 
-use zkperp_sequencer::testkit::CommandStream;
+use zkperp_core::testkit::CommandStream;
 use zkperp_state::units::AccountId;
 
 #[test]

@@ -4,7 +4,7 @@
 //! has its own test, and the local signers give the path's price as the mark.
 
 use proptest::prelude::*;
-use zkperp_sequencer::oracle::{
+use zkperp_core::oracle::{
     LocalOracle, OracleBook, PathError, PricePath, QuoteError, RandomWalk, RawQuote,
 };
 use zkperp_state::eddsa::PrivateKey;

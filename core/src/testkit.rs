@@ -22,8 +22,8 @@ use zkperp_state::units::{
 use crate::batcher::Batcher;
 use crate::book::{SelfTradePrevention, TimeInForce};
 use crate::command::Command;
+use crate::config::SequencerConfig;
 use crate::engine::{Engine, FeeSchedule, OrderOptions};
-use crate::sequencer::SequencerConfig;
 
 pub const TRADERS: usize = 4;
 /// Commands per batch in the stream.

@@ -2,8 +2,8 @@
 //! reference book on random streams (same events, same resting book, after every operation).
 
 use proptest::prelude::*;
-use zkperp_sequencer::book::reference::ReferenceBook;
-use zkperp_sequencer::book::{
+use zkperp_core::book::reference::ReferenceBook;
+use zkperp_core::book::{
     CancelReason, Event, Fill, NewOrder, OrderBook, OrderKey, RejectReason, SelfTradePrevention,
     TimeInForce, Verdict,
 };

@@ -1,6 +1,6 @@
 //! Pre-trade risk against real states built with the state machine (zkperp_state::testkit).
 
-use zkperp_sequencer::risk::{check_order, Exposure, RiskError};
+use zkperp_core::risk::{check_order, Exposure, RiskError};
 use zkperp_state::order::Side;
 use zkperp_state::testkit::{btc, eth, Fixture};
 

@@ -4,8 +4,8 @@
 //! beyond the index's width; and the step is the documented formula wherever the cap allows it.
 
 use proptest::prelude::*;
-use zkperp_sequencer::book::{NewOrder, OrderBook, OrderKey, SelfTradePrevention, TimeInForce};
-use zkperp_sequencer::funding::{
+use zkperp_core::book::{NewOrder, OrderBook, OrderKey, SelfTradePrevention, TimeInForce};
+use zkperp_core::funding::{
     BookPrices, FundingSchedule, FundingScheduleError, DEFAULT_PREMIUM_PERIOD_SECS,
 };
 use zkperp_state::eddsa::PrivateKey;
