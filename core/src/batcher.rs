@@ -21,9 +21,11 @@
 //!
 //! 1. **Trades are live.** The book has matched; the state machine gates each fill as it is
 //!    made, so a trade is never deferred. When the open batch has no free trade slot (or has
-//!    passed its trade phase), it is sealed (held withdrawals and cancels first, as many as fit)
-//!    and the next batch begins at the same timestamp, with the held start-of-batch
-//!    transactions applied first; then the fill. One order's fills may so span batches.
+//!    passed its trade phase), the engine pauses the order before the fill and returns it;
+//!    the builder seals the batch (held withdrawals and cancels first, as many as fit) and
+//!    begins the next at the same timestamp, with the held start-of-batch transactions
+//!    applied first, then resumes the order. One order's fills may so span batches, and a
+//!    seal is always a step of this builder's loop, never a call from inside the matching.
 //! 2. **Fill-or-kill fits one batch.** Its fills run under a state savepoint, and a savepoint
 //!    cannot span a seal. Before it matches, its fills are counted from the book: if they do not
 //!    fit what is left of the open batch, the batch is rolled first; if they exceed a whole
@@ -69,7 +71,9 @@ use zkperp_state::State;
 use crate::book::{Event, OrderKey};
 use crate::command::Command;
 use crate::cost_basis::CostBasis;
-use crate::engine::{Engine, EngineSnapshot, FeeSchedule, OrderError, OrderOptions, TradeSlots};
+use crate::engine::{
+    Engine, EngineSnapshot, FeeSchedule, OrderError, OrderOptions, Submitted, TradeSlots,
+};
 use crate::sealer::{SealSink, Sealer};
 
 /// What a command did itself.
@@ -358,7 +362,11 @@ impl<S: NodeStore> TradeSlots<S> for Slots<S> {
     fn capacity(&self) -> usize {
         self.shape.count(SlotKind::Trade)
     }
+}
 
+impl<S: NodeStore> Slots<S> {
+    /// Seals the open batch and begins the next at the same time, after which the trade slots
+    /// are free again: what the builder does for an order the full batch paused.
     fn roll(&mut self, state: &mut State<S>) -> Result<(), StateError> {
         if self.open {
             if let Err(e) = self.seal(state) {
@@ -602,9 +610,23 @@ impl<S: NodeStore> Batcher<S> {
         if self.slots.cancels.contains(&key) {
             return Outcome::Refused(OrderError::CancelPending);
         }
-        match self.engine.submit_in(order, options, &mut self.slots) {
-            Ok(events) => Outcome::Book(events),
-            Err(e) => Outcome::Refused(e),
+        // The engine pauses an order the open batch has no trade slot for; sealing that batch
+        // and beginning the next is this loop's step, never a side effect of the matching.
+        let mut step = self.engine.submit_in(order, options, &self.slots);
+        loop {
+            step = match step {
+                Ok(Submitted::Done(events)) => return Outcome::Book(events),
+                Err(e) => return Outcome::Refused(e),
+                Ok(Submitted::Paused(paused)) => match self.slots.roll(self.engine.state_mut()) {
+                    Ok(()) => self.engine.resume_in(paused, &self.slots),
+                    Err(e) => {
+                        return match self.engine.abandon(paused, e.to_string()) {
+                            Ok(events) => Outcome::Book(events),
+                            Err(e) => Outcome::Refused(e),
+                        }
+                    }
+                },
+            };
         }
     }
 

@@ -1,5 +1,5 @@
 //! A sequencer command: everything that can change the sequencer's state, as the journal
-//! records it ([`crate::journal`]) and the batcher runs it ([`crate::batcher`]).
+//! records it (the journal, in `zkperp-sequencer`) and the batcher runs it ([`crate::batcher`]).
 
 use serde::{Deserialize, Serialize};
 use zkperp_state::domain::SigningDomain;

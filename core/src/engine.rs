@@ -15,10 +15,13 @@
 //!
 //! Trades go into the batch being built, whose trade slots are limited ([`TradeSlots`]): before
 //! each fill the engine asks whether the open batch has a free trade slot and, when it has none,
-//! has the batch builder seal it and begin the next, so one order's fills may span batches. A
+//! pauses the order ([`Submitted::Paused`]) and returns: the batch builder seals the batch and
+//! begins the next as a step of its own loop, then resumes the order ([`Engine::resume_in`]),
+//! so one order's fills may span batches and no seal happens inside the book's matching. A
 //! savepoint cannot span a seal, so a fill-or-kill order's fills are counted before matching
-//! and the batch is rolled first when they do not fit what is left of it; an order with more
-//! fills than a whole batch has trade slots is refused ([`OrderError::TooManyFills`]).
+//! and the order pauses before it matches when they do not fit what is left of the batch; an
+//! order with more fills than a whole batch has trade slots is refused
+//! ([`OrderError::TooManyFills`]).
 
 use rustc_hash::FxHashMap;
 use zkperp_state::margin::MarginError;
@@ -30,8 +33,8 @@ use zkperp_state::units::{notional, AccountId, Collateral, PPM_ONE};
 use zkperp_state::State;
 
 use crate::book::{
-    Event, Fill, NewOrder, OrderBook, OrderKey, RejectReason, SelfTradePrevention, TimeInForce,
-    Verdict,
+    self, CancelReason, Event, Fill, NewOrder, OrderBook, OrderKey, RejectReason,
+    SelfTradePrevention, TimeInForce, Verdict,
 };
 use crate::risk::{check_order, Exposure, RiskError};
 
@@ -104,9 +107,6 @@ pub trait TradeSlots<S: NodeStore> {
     fn free(&self, state: &State<S>) -> usize;
     /// Trades any one batch can take.
     fn capacity(&self) -> usize;
-    /// Seals the open batch and begins the next at the same time, after which `free` is
-    /// `capacity`.
-    fn roll(&mut self, state: &mut State<S>) -> Result<(), StateError>;
 }
 
 /// No limit on trades: every fill goes into the open batch (the engine on its own, in tests and
@@ -122,10 +122,36 @@ impl<S: NodeStore> TradeSlots<S> for Unlimited {
     fn capacity(&self) -> usize {
         usize::MAX
     }
+}
 
-    fn roll(&mut self, _: &mut State<S>) -> Result<(), StateError> {
-        Ok(())
-    }
+/// What submitting (or resuming) an order did.
+#[derive(Debug)]
+#[must_use = "a paused order waits for its caller to make room and resume it"]
+pub enum Submitted {
+    /// The order is done with: its events, every fill among them applied to the state.
+    Done(Vec<Event>),
+    /// The open batch has no trade slot for the order's next fill: seal it, begin the next,
+    /// and resume the order ([`Engine::resume_in`]), or give it up ([`Engine::abandon`]).
+    /// Boxed: a pause happens once a batch, the order's signature and book entry are large.
+    Paused(Box<PausedOrder>),
+}
+
+/// An order waiting for trade slots: its entry checks passed, and its events so far (fills
+/// applied, the open-order registry in step with them).
+#[derive(Debug)]
+pub struct PausedOrder {
+    signed: SignedOrder,
+    stage: Stage,
+    events: Vec<Event>,
+}
+
+#[derive(Debug)]
+enum Stage {
+    /// A fill-or-kill order whose fills did not fit what was left of the batch: it has not
+    /// matched yet.
+    BeforeMatch(NewOrder),
+    /// Matching, stopped before a fill.
+    Matching(book::Paused),
 }
 
 /// An open order: the signed order and how much of it may still fill.
@@ -274,18 +300,26 @@ impl<S: NodeStore> Engine<S> {
         signed: SignedOrder,
         options: OrderOptions,
     ) -> Result<Vec<Event>, OrderError> {
-        self.submit_in(signed, options, &mut Unlimited)
+        // With no limit on trades an order never pauses; were it to, resuming it is right.
+        let mut step = self.submit_in(signed, options, &Unlimited)?;
+        loop {
+            match step {
+                Submitted::Done(events) => return Ok(events),
+                Submitted::Paused(paused) => step = self.resume_in(paused, &Unlimited)?,
+            }
+        }
     }
 
     /// As [`Engine::submit`], with every trade placed in `slots`: a fill that finds the open
-    /// batch full rolls it first, and a fill-or-kill order is fitted whole into one batch (or
-    /// refused when no batch could hold it) before it matches.
+    /// batch full pauses the order, and so does a fill-or-kill order whose fills do not fit
+    /// what is left of it (one that no batch could hold is refused). The caller makes room and
+    /// resumes it ([`Engine::resume_in`]).
     pub fn submit_in(
         &mut self,
         signed: SignedOrder,
         options: OrderOptions,
-        slots: &mut impl TradeSlots<S>,
-    ) -> Result<Vec<Event>, OrderError> {
+        slots: &impl TradeSlots<S>,
+    ) -> Result<Submitted, OrderError> {
         let order = signed.order;
         let key = key_of(&signed);
         let market = order.market.index();
@@ -359,10 +393,9 @@ impl<S: NodeStore> Engine<S> {
             self_trade: options.self_trade,
         };
 
-        let fill_or_kill = options.time_in_force == TimeInForce::FillOrKill;
-        if fill_or_kill {
-            // Its fills are applied under one savepoint, which a seal would break: make room for
-            // all of them in the open batch before any is made.
+        if new.time_in_force == TimeInForce::FillOrKill {
+            // Its fills are applied under one savepoint, which a seal would break: room for all
+            // of them in the open batch is made before any is made.
             if let Some(fills) = self.books[market].fill_or_kill_fills(&new, now) {
                 if fills > slots.capacity() {
                     return Err(OrderError::TooManyFills {
@@ -371,26 +404,102 @@ impl<S: NodeStore> Engine<S> {
                     });
                 }
                 if fills > slots.free(&self.state) {
-                    slots
-                        .roll(&mut self.state)
-                        .map_err(|e| OrderError::Batch(e.to_string()))?;
+                    return Ok(Submitted::Paused(Box::new(PausedOrder {
+                        signed,
+                        stage: Stage::BeforeMatch(new),
+                        events: Vec::new(),
+                    })));
                 }
             }
         }
+        self.run(signed, Stage::BeforeMatch(new), Vec::new(), slots)
+    }
+
+    /// Goes on with an order [`Engine::submit_in`] paused, once the caller made room (it sealed
+    /// the full batch and began the next). The order goes on as if it had never stopped; a
+    /// fill-or-kill order that still does not fit is refused whole by its gate.
+    pub fn resume_in(
+        &mut self,
+        paused: Box<PausedOrder>,
+        slots: &impl TradeSlots<S>,
+    ) -> Result<Submitted, OrderError> {
+        let PausedOrder {
+            signed,
+            stage,
+            events,
+        } = *paused;
+        self.run(signed, stage, events, slots)
+    }
+
+    /// Gives up a paused order when no room could be made (the seal failed): a fill-or-kill
+    /// order that had not matched is refused with `why`; an order stopped while matching keeps
+    /// the fills it made and has its rest cancelled, as when the state machine refuses it.
+    pub fn abandon(
+        &mut self,
+        paused: Box<PausedOrder>,
+        why: String,
+    ) -> Result<Vec<Event>, OrderError> {
+        let PausedOrder {
+            signed,
+            stage,
+            mut events,
+        } = *paused;
+        match stage {
+            Stage::BeforeMatch(_) => Err(OrderError::Batch(why)),
+            Stage::Matching(rest) => {
+                let cancelled = Event::Cancelled {
+                    key: rest.key(),
+                    remaining: rest.remaining(),
+                    reason: CancelReason::Refused,
+                };
+                self.record(&signed, std::slice::from_ref(&cancelled));
+                events.push(cancelled);
+                Ok(events)
+            }
+        }
+    }
+
+    /// Matches (or resumes matching) an admitted order, each fill gated by the state machine
+    /// and by the batch's free trade slots; `events` are the order's events so far, already
+    /// recorded in the open-order registry.
+    fn run(
+        &mut self,
+        signed: SignedOrder,
+        stage: Stage,
+        mut events: Vec<Event>,
+        slots: &impl TradeSlots<S>,
+    ) -> Result<Submitted, OrderError> {
+        let market = signed.order.market.index();
+        let now = self.state.now().get();
+        let fill_or_kill = match &stage {
+            Stage::BeforeMatch(new) => new.time_in_force == TimeInForce::FillOrKill,
+            Stage::Matching(_) => false,
+        };
         let savepoint = fill_or_kill.then(|| self.state.savepoint());
-        let mut events = Vec::new();
-        {
+        let from = events.len();
+        let paused = {
             let (state, open, fees) = (&mut self.state, &self.open, self.fees);
             let mut gate = |fill: &Fill| {
-                // A full batch is rolled, except under a fill-or-kill savepoint (room was made
-                // above, so this refusal only guards the invariant).
-                if slots.free(state) == 0 && (fill_or_kill || slots.roll(state).is_err()) {
-                    return Verdict::RefuseTaker;
+                if slots.free(state) == 0 {
+                    // Under a fill-or-kill savepoint a pause would have to span a seal: room
+                    // was made before it matched, so this refusal only guards the invariant.
+                    return if fill_or_kill {
+                        Verdict::RefuseTaker
+                    } else {
+                        Verdict::Pause
+                    };
                 }
                 gate_fill(state, open, fees, &signed, fill)
             };
-            self.books[market].submit_gated(new, now, &mut events, &mut gate);
-        }
+            match stage {
+                Stage::BeforeMatch(new) => {
+                    self.books[market].submit_gated(new, now, &mut events, &mut gate)
+                }
+                Stage::Matching(rest) => {
+                    self.books[market].resume_gated(rest, now, &mut events, &mut gate)
+                }
+            }
+        };
         if let Some(sp) = savepoint {
             if matches!(
                 events.last(),
@@ -406,8 +515,15 @@ impl<S: NodeStore> Engine<S> {
                 self.state.release(sp);
             }
         }
-        self.record(&signed, &events);
-        Ok(events)
+        self.record(&signed, &events[from..]);
+        Ok(match paused {
+            Some(rest) => Submitted::Paused(Box::new(PausedOrder {
+                signed,
+                stage: Stage::Matching(rest),
+                events,
+            })),
+            None => Submitted::Done(events),
+        })
     }
 
     /// Cancels an open order with its owner's signed cancel: the state marks the slot, so the

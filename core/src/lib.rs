@@ -6,9 +6,13 @@
 //!
 //! ```text
 //!   Command ──> Batcher::execute ──> Engine::submit_in ──> OrderBook::submit_gated
-//!                                                             │ each fill: the gate (the state
-//!                                                             │ machine; a full batch is rolled)
-//!               Executed { outcome, events: [Sealed | Closed, held txs applied, ...] }
+//!                    │                                        each fill asks the gate: the state
+//!                    │                                        machine, and a free trade slot
+//!                    │<── Submitted::Paused (no free slot: the book stopped before the fill)
+//!                    │    the batcher seals the full batch and begins the next, a step of its
+//!                    │    own loop, then Engine::resume_in: the rest of the order matches
+//!                    v
+//!   Executed { outcome, events: [Sealed | Closed, held transactions applied, ...] }
 //! ```
 //!
 //! * [`book`]: the order book of one market (price-time priority, every order type), and a plain

@@ -380,15 +380,33 @@ proptest! {
                         self_trade: [SelfTradePrevention::CancelResting, SelfTradePrevention::CancelIncoming, SelfTradePrevention::CancelBoth][stp as usize],
                     };
                     // A deterministic gate standing in for the state machine: refuses some makers
-                    // and some takers, by a hash of the fill.
-                    let mut gate = |f: &Fill| match (f.maker.order_id.get() * 7 + f.taker.order_id.get() * 13 + f.size) % 11 {
-                        0 => Verdict::RefuseMaker,
-                        1 => Verdict::RefuseTaker,
-                        _ => Verdict::Accept,
+                    // and some takers, by a hash of the fill, and pauses every third fill it is
+                    // asked about (a full batch: the caller resumes the order at once).
+                    let gate = || {
+                        let mut asked = 0u64;
+                        move |f: &Fill| {
+                            asked += 1;
+                            match (f.maker.order_id.get() * 7 + f.taker.order_id.get() * 13 + f.size) % 11 {
+                                0 => Verdict::RefuseMaker,
+                                1 => Verdict::RefuseTaker,
+                                _ if asked.is_multiple_of(3) => Verdict::Pause,
+                                _ => Verdict::Accept,
+                            }
+                        }
                     };
+                    let (mut fast_gate, mut reference_gate) = (gate(), gate());
                     let mut a = Vec::new();
-                    fast.submit_gated(o, now, &mut a, &mut gate);
-                    (a, reference.submit_gated(o, now, &mut gate))
+                    let mut paused = fast.submit_gated(o, now, &mut a, &mut fast_gate);
+                    while let Some(rest) = paused {
+                        paused = fast.resume_gated(rest, now, &mut a, &mut fast_gate);
+                    }
+                    let (mut b, mut paused) = reference.submit_gated(o, now, &mut reference_gate);
+                    while let Some(rest) = paused {
+                        let (more, next) = reference.resume_gated(rest, now, &mut reference_gate);
+                        b.extend(more);
+                        paused = next;
+                    }
+                    (a, b)
                 }
                 Op::Cancel { account, id_back } => {
                     let k = key(account, next_id[account as usize].saturating_sub(id_back + 1).max(1));
@@ -471,12 +489,13 @@ fn the_gate_cancels_refused_makers_and_stops_refused_takers() {
             Verdict::Accept
         }
     };
-    b.submit_gated(
+    let paused = b.submit_gated(
         order(4, 1, Side::Buy, 101, 7),
         0,
         &mut events,
         &mut refuse_account_1,
     );
+    assert_eq!(paused, None, "this gate never pauses");
     assert_eq!(
         events[0],
         Event::Cancelled {
@@ -490,12 +509,13 @@ fn the_gate_cancels_refused_makers_and_stops_refused_takers() {
         vec![(key(2, 1), 100, 5), (key(3, 1), 101, 2)]
     );
     let mut events = Vec::new();
-    b.submit_gated(
+    let paused = b.submit_gated(
         order(5, 1, Side::Buy, 101, 3),
         0,
         &mut events,
         &mut |_: &Fill| Verdict::RefuseTaker,
     );
+    assert_eq!(paused, None, "this gate never pauses");
     assert_eq!(
         events,
         vec![Event::Cancelled {
@@ -516,10 +536,11 @@ fn the_gate_cancels_refused_makers_and_stops_refused_takers() {
     };
     let mut asked = 0;
     let mut events = Vec::new();
-    b.submit_gated(fok, 0, &mut events, &mut |_: &Fill| {
+    let paused = b.submit_gated(fok, 0, &mut events, &mut |_: &Fill| {
         asked += 1;
         Verdict::RefuseMaker
     });
+    assert_eq!(paused, None, "this gate never pauses");
     assert_eq!(
         events,
         vec![Event::Rejected {
@@ -528,4 +549,68 @@ fn the_gate_cancels_refused_makers_and_stops_refused_takers() {
         }]
     );
     assert_eq!((asked, b.snapshot().asks[0].remaining), (1, 3));
+}
+
+/// A pause stops matching before the fill and changes nothing; resumed, the order does exactly
+/// what it would have done unpaused. Under fill-or-kill a pause is a refusal: the order is
+/// rejected whole, since its fills cannot span a pause.
+#[test]
+fn a_paused_order_resumes_as_if_it_had_never_stopped() {
+    let book = || {
+        let mut b = OrderBook::new();
+        b.submit(order(1, 1, Side::Sell, 100, 5), 0);
+        b.submit(order(2, 1, Side::Sell, 100, 5), 0);
+        b.submit(order(3, 1, Side::Sell, 101, 5), 0);
+        b
+    };
+    let taker = order(4, 1, Side::Buy, 101, 12);
+    let mut unpaused = book();
+    let expected = unpaused.submit(taker, 0);
+
+    let mut b = book();
+    let mut events = Vec::new();
+    let mut asked = 0;
+    let mut pause_second = |_: &Fill| {
+        asked += 1;
+        if asked == 2 {
+            Verdict::Pause
+        } else {
+            Verdict::Accept
+        }
+    };
+    let paused = b
+        .submit_gated(taker, 0, &mut events, &mut pause_second)
+        .expect("paused at the second fill");
+    assert_eq!((paused.key(), paused.remaining()), (key(4, 1), 7));
+    assert_eq!(fills(&events), vec![(key(1, 1), 100, 5)]);
+    assert_eq!(
+        b.snapshot().asks[0].remaining,
+        5,
+        "the fill it paused before is not made"
+    );
+    assert!(
+        !b.snapshot().bids.iter().any(|o| o.key == key(4, 1)),
+        "a paused order does not rest"
+    );
+    let resumed = b.resume_gated(paused, 0, &mut events, &mut pause_second);
+    assert_eq!(resumed, None);
+    assert_eq!(events, expected);
+    assert_eq!(b.snapshot(), unpaused.snapshot());
+
+    let mut b = book();
+    let fok = NewOrder {
+        time_in_force: TimeInForce::FillOrKill,
+        ..order(5, 1, Side::Buy, 101, 7)
+    };
+    let mut events = Vec::new();
+    let paused = b.submit_gated(fok, 0, &mut events, &mut |_: &Fill| Verdict::Pause);
+    assert_eq!(paused, None, "a fill-or-kill order never pauses");
+    assert_eq!(
+        events,
+        vec![Event::Rejected {
+            key: key(5, 1),
+            reason: RejectReason::Refused
+        }]
+    );
+    assert_eq!(b.snapshot(), book().snapshot());
 }

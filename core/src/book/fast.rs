@@ -20,8 +20,8 @@ use zkperp_state::order::Side;
 use zkperp_state::units::AccountId;
 
 use super::{
-    accept_all, admit, crosses, CancelReason, Event, Fill, NewOrder, OrderKey, RejectReason,
-    RestingOrder, SelfTradePrevention, Snapshot, TimeInForce, Verdict,
+    accept_all, admit, crosses, CancelReason, Event, Fill, NewOrder, OrderKey, Paused,
+    RejectReason, RestingOrder, SelfTradePrevention, Snapshot, TimeInForce, Verdict,
 };
 
 const NIL: u32 = u32::MAX;
@@ -309,17 +309,20 @@ impl OrderBook {
 
     /// As [`OrderBook::submit`], appending to `events` (no allocation on the hot path).
     pub fn submit_into(&mut self, order: NewOrder, now: u64, events: &mut Vec<Event>) {
-        self.submit_gated(order, now, events, &mut accept_all);
+        // `accept_all` never pauses.
+        let _ = self.submit_gated(order, now, events, &mut accept_all);
     }
 
     /// Places `order`, asking `gate` about every fill before it is made (rule 5 of the module).
+    /// `Some` when the gate paused it: resume it with [`OrderBook::resume_gated`].
+    #[must_use = "a paused order is neither resting nor cancelled until it is resumed"]
     pub fn submit_gated(
         &mut self,
         order: NewOrder,
         now: u64,
         events: &mut Vec<Event>,
         gate: &mut impl FnMut(&Fill) -> Verdict,
-    ) {
+    ) -> Option<Paused> {
         self.expire(now, events);
         let size = match admit(&order, now, self.index.contains_key(&order.key)) {
             Ok(size) => size,
@@ -328,7 +331,7 @@ impl OrderBook {
                     key: order.key,
                     reason,
                 });
-                return;
+                return None;
             }
         };
         if order.time_in_force == TimeInForce::PostOnly
@@ -340,7 +343,7 @@ impl OrderBook {
                 key: order.key,
                 reason: RejectReason::WouldCross,
             });
-            return;
+            return None;
         }
         let mut gate_each_fill = true;
         if order.time_in_force == TimeInForce::FillOrKill {
@@ -349,18 +352,43 @@ impl OrderBook {
                     key: order.key,
                     reason: RejectReason::InsufficientLiquidity,
                 });
-                return;
+                return None;
             };
             if fills.iter().any(|f| gate(f) != Verdict::Accept) {
                 events.push(Event::Rejected {
                     key: order.key,
                     reason: RejectReason::Refused,
                 });
-                return;
+                return None;
             }
             gate_each_fill = false;
         }
-        let mut remaining = size;
+        self.match_taker(order, size, gate_each_fill, events, gate)
+    }
+
+    /// Matches the rest of an order a gate paused (rule 5), at time `now`: as if its
+    /// matching had not stopped, after expiring what expired meanwhile.
+    #[must_use = "a paused order is neither resting nor cancelled until it is resumed"]
+    pub fn resume_gated(
+        &mut self,
+        paused: Paused,
+        now: u64,
+        events: &mut Vec<Event>,
+        gate: &mut impl FnMut(&Fill) -> Verdict,
+    ) -> Option<Paused> {
+        self.expire(now, events);
+        self.match_taker(paused.order, paused.remaining, true, events, gate)
+    }
+
+    /// Matching (rules 4 to 6) of `order`'s `remaining` lots.
+    fn match_taker(
+        &mut self,
+        order: NewOrder,
+        mut remaining: u64,
+        gate_each_fill: bool,
+        events: &mut Vec<Event>,
+        gate: &mut impl FnMut(&Fill) -> Verdict,
+    ) -> Option<Paused> {
         while remaining > 0 {
             let Some((price, level)) = self.best_opposite(order.side) else {
                 break;
@@ -387,7 +415,7 @@ impl OrderBook {
                     remaining,
                     reason: CancelReason::SelfTrade,
                 });
-                return;
+                return None;
             }
             let q = remaining.min(maker.remaining);
             let fill = Fill {
@@ -418,8 +446,9 @@ impl OrderBook {
                         remaining,
                         reason: CancelReason::Refused,
                     });
-                    return;
+                    return None;
                 }
+                Verdict::Pause => return Some(Paused { order, remaining }),
             }
             events.push(Event::Fill(fill));
             remaining -= q;
@@ -447,6 +476,7 @@ impl OrderBook {
                 }
             }
         }
+        None
     }
 
     pub fn cancel(&mut self, key: OrderKey, now: u64) -> Vec<Event> {

@@ -21,8 +21,12 @@
 //!    one, or both.
 //! 5. Before a fill is made, the caller's gate (the state machine: signatures, fill limits,
 //!    margin) gives its [`Verdict`]: a refused maker is cancelled and matching goes on; a refused
-//!    taker has its rest cancelled. A fill-or-kill order asks the gate about all its fills before
-//!    any is made, and is rejected whole if one is refused (the caller undoes the accepted ones).
+//!    taker has its rest cancelled; a pause stops matching before the fill, changing nothing,
+//!    and hands the incoming order's rest back ([`Paused`], not resting, not cancelled) for the
+//!    caller to resume when it can take fills again (its batch was full: the caller seals it
+//!    and begins the next, then resumes). A fill-or-kill order asks the gate about all its
+//!    fills before any is made, and is rejected whole if one is refused or paused (the caller
+//!    undoes the accepted ones).
 //! 6. What is left rests (good-till-cancelled and post-only) or is cancelled (immediate-or-cancel
 //!    and fill-or-kill).
 //!
@@ -140,6 +144,29 @@ pub enum Verdict {
     RefuseMaker,
     /// The incoming order may not fill: cancel its rest.
     RefuseTaker,
+    /// Not now: stop matching before this fill and hand the incoming order's rest back
+    /// ([`Paused`]); nothing about this fill changes.
+    Pause,
+}
+
+/// An incoming order whose matching a gate paused: admitted, partly matched, neither resting
+/// nor cancelled. The book that paused it matches its rest when it is resumed
+/// ([`OrderBook::resume_gated`]); every event of the order so far was reported already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Paused {
+    order: NewOrder,
+    remaining: u64,
+}
+
+impl Paused {
+    pub fn key(&self) -> OrderKey {
+        self.order.key
+    }
+
+    /// Lots still to match.
+    pub fn remaining(&self) -> u64 {
+        self.remaining
+    }
 }
 
 /// A gate that accepts every fill: the book on its own.

@@ -6,8 +6,8 @@ use zkperp_state::order::Side;
 use zkperp_state::units::AccountId;
 
 use super::{
-    accept_all, admit, crosses, CancelReason, Event, Fill, NewOrder, OrderKey, RejectReason,
-    RestingOrder, SelfTradePrevention, Snapshot, TimeInForce, Verdict,
+    accept_all, admit, crosses, CancelReason, Event, Fill, NewOrder, OrderKey, Paused,
+    RejectReason, RestingOrder, SelfTradePrevention, Snapshot, TimeInForce, Verdict,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -62,7 +62,8 @@ impl ReferenceBook {
     }
 
     pub fn submit(&mut self, order: NewOrder, now: u64) -> Vec<Event> {
-        self.submit_gated(order, now, &mut accept_all)
+        // `accept_all` never pauses.
+        self.submit_gated(order, now, &mut accept_all).0
     }
 
     pub fn submit_gated(
@@ -70,7 +71,7 @@ impl ReferenceBook {
         order: NewOrder,
         now: u64,
         gate: &mut impl FnMut(&Fill) -> Verdict,
-    ) -> Vec<Event> {
+    ) -> (Vec<Event>, Option<Paused>) {
         let mut events = Vec::new();
         self.expire(now, &mut events);
         let duplicate = self.entries.iter().any(|e| e.order.key == order.key);
@@ -81,7 +82,7 @@ impl ReferenceBook {
                     key: order.key,
                     reason,
                 });
-                return events;
+                return (events, None);
             }
         };
         let book = self.priority(order.side);
@@ -94,7 +95,7 @@ impl ReferenceBook {
                 key: order.key,
                 reason: RejectReason::WouldCross,
             });
-            return events;
+            return (events, None);
         }
         let mut gate_each_fill = true;
         if order.time_in_force == TimeInForce::FillOrKill {
@@ -125,18 +126,42 @@ impl ReferenceBook {
                     key: order.key,
                     reason: RejectReason::InsufficientLiquidity,
                 });
-                return events;
+                return (events, None);
             }
             if fills.iter().any(|f| gate(f) != Verdict::Accept) {
                 events.push(Event::Rejected {
                     key: order.key,
                     reason: RejectReason::Refused,
                 });
-                return events;
+                return (events, None);
             }
             gate_each_fill = false;
         }
-        let mut remaining = size;
+        let paused = self.match_taker(order, size, gate_each_fill, &mut events, gate);
+        (events, paused)
+    }
+
+    pub fn resume_gated(
+        &mut self,
+        paused: Paused,
+        now: u64,
+        gate: &mut impl FnMut(&Fill) -> Verdict,
+    ) -> (Vec<Event>, Option<Paused>) {
+        let mut events = Vec::new();
+        self.expire(now, &mut events);
+        let paused = self.match_taker(paused.order, paused.remaining, true, &mut events, gate);
+        (events, paused)
+    }
+
+    fn match_taker(
+        &mut self,
+        order: NewOrder,
+        mut remaining: u64,
+        gate_each_fill: bool,
+        events: &mut Vec<Event>,
+        gate: &mut impl FnMut(&Fill) -> Verdict,
+    ) -> Option<Paused> {
+        let book = self.priority(order.side);
         let mut stopped = false;
         for e in book {
             if remaining == 0 || !crosses(order.side, order.price, e.order.price) {
@@ -195,6 +220,7 @@ impl ReferenceBook {
                     stopped = true;
                     break;
                 }
+                Verdict::Pause => return Some(Paused { order, remaining }),
             }
             events.push(Event::Fill(fill));
             remaining -= q;
@@ -237,7 +263,7 @@ impl ReferenceBook {
                 }
             }
         }
-        events
+        None
     }
 
     fn remove(&mut self, seq: u64) {
