@@ -1,5 +1,5 @@
 //! zkperp's REST and WebSocket API, version 1, over the sequencer's live state (through the
-//! [`hub`]), the batch pipeline's records and the state the L1 last verified.
+//! [`zkperp_sequencer::hub`]), the batch pipeline's records and the state the L1 last verified.
 //!
 //! | route | what | auth |
 //! |---|---|---|
@@ -60,13 +60,12 @@ use zkperp_state::units::{notional, AccountId, OrderId, PPM_ONE};
 
 pub mod auth;
 pub mod decimal;
-pub mod hub;
 pub mod openapi;
 pub mod provers;
 pub mod ws;
 
 use decimal::{Scale, COLLATERAL};
-use hub::{FillView, Hub, Level, OrderView, TradeView};
+use zkperp_sequencer::hub::{FillView, Hub, Level, OrderView, TradeView};
 
 /// What the API reads and writes; shared with the process that drives the sequencer.
 #[derive(Debug, Clone)]
@@ -599,8 +598,8 @@ fn verifiers() -> &'static rayon::ThreadPool {
 struct WaitingCheck {
     hub: Arc<Hub>,
     command: Command,
-    admitted: hub::Admission,
-    answer: tokio::sync::oneshot::Sender<(Option<bool>, Command, hub::Admission)>,
+    admitted: zkperp_sequencer::hub::Admission,
+    answer: tokio::sync::oneshot::Sender<(Option<bool>, Command, zkperp_sequencer::hub::Admission)>,
 }
 
 /// Commands waiting for the verifiers. Each arrival queues its command and asks the pool for
@@ -642,7 +641,7 @@ fn check_waiting() {
 /// read or decoded: with none free the answer is 429 `overloaded` with `Retry-After` at once,
 /// and a refused request costs no JSON and no point decoding (a signature's `R8` subgroup
 /// check is a scalar multiplication). Nothing is queued, nothing journaled.
-struct Admitted(hub::Admission);
+struct Admitted(zkperp_sequencer::hub::Admission);
 
 impl axum::extract::FromRequestParts<Services> for Admitted {
     type Rejection = ApiError;

@@ -11,7 +11,7 @@ fn error_response(description: &str) -> Value {
     })
 }
 
-/// A trader's command the bounded intake could not take (`zkperp_api::hub::Hub::admit`).
+/// A trader's command the bounded intake could not take (`zkperp_sequencer::hub::Hub::admit`).
 fn overloaded() -> Value {
     json!({
         "description": "overloaded: the intake is full; nothing was queued or journaled. Retry after the Retry-After header's seconds",

@@ -23,7 +23,7 @@
 //! * `orders`, `fills`: the subscribed account's order updates and fills;
 //! * `batches`: each batch record as it is written (sealed, proven, verified, failed);
 //! * `error`: `{"code", "message"}` for a bad request (the session goes on), or `lagged` when
-//!   this client fell more than the feed's buffer behind ([`crate::hub::FEED_BUFFER`] events).
+//!   this client fell more than the feed's buffer behind ([`zkperp_sequencer::hub::FEED_BUFFER`] events).
 //!
 //! Everything a session sends is in the order the sequencer did it.
 //!
@@ -44,8 +44,8 @@ use tokio::sync::broadcast::error::RecvError;
 use zkperp_state::eddsa::Signature;
 use zkperp_state::units::AccountId;
 
-use crate::hub::FeedEvent;
 use crate::{check_read, market_index, units, ApiError, Services, Units};
+use zkperp_sequencer::hub::FeedEvent;
 
 /// A client's request. (Unknown fields are ignored: serde cannot deny them through `flatten`.)
 #[derive(Debug, Deserialize)]

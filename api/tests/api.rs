@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
-use zkperp_api::hub::Hub;
 use zkperp_api::{auth, router, Services};
 use zkperp_core::command::Command;
 use zkperp_core::engine::FeeSchedule;
 use zkperp_core::oracle::OracleBook;
+use zkperp_sequencer::hub::Hub;
 use zkperp_sequencer::pipeline::BatchStore;
 use zkperp_sequencer::sequencer::{Sequencer, SequencerConfig};
 use zkperp_sequencer::verified::VerifiedState;
@@ -90,7 +90,7 @@ impl Server {
 
 /// A sequencer with both markets priced and two funded traders, behind the API on loopback.
 async fn start() -> Server {
-    start_with_feed(zkperp_api::hub::FEED_BUFFER).await
+    start_with_feed(zkperp_sequencer::hub::FEED_BUFFER).await
 }
 
 /// [`start`] with a feed that holds `feed_buffer` events for a slow subscriber.
@@ -217,7 +217,7 @@ async fn markets_books_and_a_signed_order() {
     let err: Value = r.json().await.expect("a JSON body");
     assert_eq!(err["code"], "overloaded", "{err}");
     assert_eq!(hub.with_sequencer(|seq| seq.journal_len()), journaled);
-    hub.set_intake_limit(zkperp_api::hub::INTAKE_LIMIT);
+    hub.set_intake_limit(zkperp_sequencer::hub::INTAKE_LIMIT);
     let (status, ack) = s
         .post("/v1/orders", json!({ "order": waiting }).to_string())
         .await;

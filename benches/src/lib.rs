@@ -47,7 +47,7 @@ pub fn trades_batch(trades: usize, account_depth: u8, order_depth: u8) -> (Fixtu
 #[derive(Debug)]
 pub struct ApiStack {
     pub fixture: Fixture,
-    pub hub: std::sync::Arc<zkperp_api::hub::Hub>,
+    pub hub: std::sync::Arc<zkperp_sequencer::hub::Hub>,
     pub services: zkperp_api::Services,
     _dir: tempfile::TempDir,
 }
@@ -55,8 +55,8 @@ pub struct ApiStack {
 impl ApiStack {
     pub fn new(traders: usize, trades_per_batch: usize) -> Self {
         use std::sync::{Arc, Mutex};
-        use zkperp_api::hub::Hub;
         use zkperp_core::command::Command;
+        use zkperp_sequencer::hub::Hub;
         use zkperp_sequencer::pipeline::BatchStore;
         use zkperp_sequencer::sequencer::{Sequencer, SequencerConfig};
         use zkperp_sequencer::verified::VerifiedState;

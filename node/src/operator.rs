@@ -13,13 +13,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 use serde_json::json;
-use zkperp_api::hub::Hub;
 use zkperp_core::batcher::BatchEvent;
 use zkperp_core::command::Command;
 use zkperp_core::funding::{BookPrices, FundingSchedule};
 use zkperp_core::liquidation::next_step;
 use zkperp_core::oracle::OracleBook;
 use zkperp_sequencer::follower::{deadline_alarm, DeadlineAlarm, Follower};
+use zkperp_sequencer::hub::Hub;
 use zkperp_sequencer::pipeline::{BatchStatus, Pipeline, PipelineError};
 use zkperp_sequencer::sequencer::{Executed, Outcome};
 use zkperp_state::batch::{SealedBatch, Shape, SlotKind};

@@ -23,11 +23,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
-use zkperp_api::hub::{Hub, OpenOptions};
 use zkperp_contracts::L1;
 use zkperp_core::funding::{FundingSchedule, DEFAULT_PREMIUM_PERIOD_SECS};
 use zkperp_core::oracle::OracleBook;
 use zkperp_sequencer::follower::{Follower, QUEUES};
+use zkperp_sequencer::hub::{Hub, OpenOptions};
 use zkperp_sequencer::pipeline::{BatchStore, Pipeline};
 use zkperp_sequencer::proving::{self, ProvingQueue, DEFAULT_LEASE_SECS};
 use zkperp_sequencer::snapshot::{SnapshotChoice, SnapshotPolicy};

@@ -20,6 +20,10 @@
 //! liquidation policy, the seal worker) is the `zkperp-core` crate; this crate is the service
 //! around it, which does the I/O:
 //!
+//! * [`hub`]: the one door through which commands reach the sequencer: the bounded intake,
+//!   signature checks on a pool before the lock, group commit, and each command's effects
+//!   recorded as the API's views and published in journal order. The API reads views and
+//!   forwards commands; nothing else.
 //! * [`journal`]: every accepted command, synced to RocksDB before it is acknowledged; its
 //!   database (journal, snapshots and their index, the sequencer's secrets) is laid out there.
 //! * [`sequencer`]: journal first, then the batch builder; a restart replays the journal.
@@ -46,6 +50,7 @@
 pub mod archive;
 pub mod follower;
 pub mod gate;
+pub mod hub;
 pub mod journal;
 pub mod pipeline;
 pub mod proving;

@@ -6,7 +6,7 @@
 //! The multiple may be a fraction (`0.5`: half the saturation rate, where the acknowledgement
 //! latency is the figure). Defaults: 5 s at 4x, 16 clients for the saturation run, 10% crossing, 256 trades a batch
 //! (so seals, made inline by the fill that finds its batch full, are in both rates), the hub's
-//! default intake (`zkperp_api::hub::INTAKE_LIMIT`), 64 traders. Prints one JSON line; exits 1
+//! default intake (`zkperp_sequencer::hub::INTAKE_LIMIT`), 64 traders. Prints one JSON line; exits 1
 //! if a check fails. Figures: docs/PERFORMANCE.md.
 
 use zkperp_benches::arg;

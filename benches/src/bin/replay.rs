@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
-use zkperp_api::hub::{Hub, OpenOptions};
 use zkperp_core::testkit::CommandStream;
+use zkperp_sequencer::hub::{Hub, OpenOptions};
 use zkperp_sequencer::snapshot::{SnapshotChoice, SnapshotPolicy};
 
 fn main() {

@@ -7,9 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use zkperp_api::hub::{BookLevels, FeedEvent, Hub, OpenOptions, OrderStatus};
 use zkperp_core::command::Command;
 use zkperp_core::testkit::{CommandStream, BATCH};
+use zkperp_sequencer::hub::{BookLevels, FeedEvent, Hub, OpenOptions, OrderStatus};
 use zkperp_sequencer::sequencer::Sequencer;
 use zkperp_sequencer::snapshot::{SnapshotChoice, SnapshotPolicy};
 

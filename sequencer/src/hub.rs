@@ -32,13 +32,13 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
+use crate::sequencer::{Executed, Outcome, Sequencer, SequencerConfig, SequencerError};
+use crate::snapshot::{SnapshotChoice, SnapshotMeta, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use zkperp_core::batcher::BatchEvent;
 use zkperp_core::book::{CancelReason, Event, OrderKey, RejectReason, TimeInForce};
 use zkperp_core::command::Command;
-use zkperp_sequencer::sequencer::{Executed, Outcome, Sequencer, SequencerConfig, SequencerError};
-use zkperp_sequencer::snapshot::{SnapshotChoice, SnapshotMeta, SnapshotPolicy};
 use zkperp_state::batch::SealedBatch;
 use zkperp_state::domain::SigningDomain;
 use zkperp_state::eddsa::PublicKey;
@@ -621,7 +621,7 @@ impl Hub {
     /// views (orders with their history, recent fills and trades, the books' delta sequence
     /// numbers continuing where they were); `observe` sees each replayed command too, and
     /// `sealed` each batch the replay seals, in order (sealed off the replaying thread:
-    /// [`zkperp_sequencer::sequencer::Opening::replay`]). What a restarted process serves is
+    /// [`crate::sequencer::Opening::replay`]). What a restarted process serves is
     /// then what it served before it stopped. From now on the hub writes snapshots (with its
     /// views) as `options.snapshots` says.
     pub fn open(
@@ -629,7 +629,7 @@ impl Hub {
         config: &SequencerConfig,
         options: OpenOptions,
         mut observe: impl FnMut(&Command, &Executed),
-        sealed: zkperp_sequencer::gate::BatchSink,
+        sealed: crate::gate::BatchSink,
     ) -> Result<(Self, Opened), SequencerError> {
         let markets = config.state.markets.len();
         let mut opening = Sequencer::opening(path, config, options.start)?;
