@@ -68,8 +68,10 @@ impl ApiStack {
         let shape = format!("o2-f1-l1-x1-d32-fw1-fc1-ft1-t{trades_per_batch}-w1-c1")
             .parse()
             .expect("shape");
+        // One database for every table, as in the node.
+        let storage = zkperp_sequencer::storage::Storage::open(dir.path()).expect("storage");
         let sequencer = Sequencer::open(
-            &dir.path().join("journal"),
+            &storage,
             &SequencerConfig {
                 state: config.clone(),
                 fees: zkperp_core::testkit::FEES,
@@ -106,9 +108,9 @@ impl ApiStack {
         std::thread::spawn(move || while sealed.blocking_recv().is_some() {});
         let services = zkperp_api::Services {
             hub: hub.clone(),
-            batches: Arc::new(BatchStore::open(&dir.path().join("batches")).expect("store")),
+            batches: Arc::new(BatchStore::open(&storage).expect("store")),
             verified: Arc::new(Mutex::new(
-                VerifiedState::open(&dir.path().join("verified"), &config).expect("verified"),
+                VerifiedState::open(&storage, &config).expect("verified"),
             )),
             oracle: Arc::new(Mutex::new(zkperp_core::oracle::OracleBook::new(&config))),
             archive: None,

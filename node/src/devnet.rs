@@ -44,6 +44,7 @@ use zkperp_sequencer::hub::Hub;
 use zkperp_sequencer::pipeline::{BatchStore, Pipeline};
 use zkperp_sequencer::proving::{self, ProvingQueue, DEFAULT_LEASE_SECS};
 use zkperp_sequencer::sequencer::{Outcome, Sequencer, SequencerConfig};
+use zkperp_sequencer::storage::Storage;
 use zkperp_sequencer::verified::VerifiedState;
 use zkperp_state::batch::Shape;
 use zkperp_state::domain::SigningDomain;
@@ -392,8 +393,10 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
         std::fs::remove_dir_all(&run_dir)?;
     }
     std::fs::create_dir_all(&run_dir)?;
+    // One database for the journal, snapshots, batch records and verified state.
+    let storage = Storage::open(&run_dir.join("db"))?;
     let hub = Arc::new(Hub::new(Sequencer::open(
-        &run_dir.join("journal"),
+        &storage,
         &SequencerConfig {
             state: config.clone(),
             fees: DEVNET_FEES,
@@ -402,11 +405,8 @@ async fn run_async(args: &DevnetArgs) -> Result<()> {
     )?));
     // Before the API serves: a trader's order can seal a batch, and every one goes to L1.
     let sealed = hub.sealed_batches()?;
-    let verified = Arc::new(Mutex::new(VerifiedState::open(
-        &run_dir.join("verified"),
-        &config,
-    )?));
-    let batches = Arc::new(BatchStore::open(&run_dir.join("batches"))?);
+    let verified = Arc::new(Mutex::new(VerifiedState::open(&storage, &config)?));
+    let batches = Arc::new(BatchStore::open(&storage)?);
     let provers = Arc::new(ProvingQueue::new(
         prover.verifier().clone(),
         DEFAULT_LEASE_SECS,

@@ -31,6 +31,7 @@ use zkperp_sequencer::hub::{Hub, OpenOptions};
 use zkperp_sequencer::pipeline::{BatchStore, Pipeline};
 use zkperp_sequencer::proving::{self, ProvingQueue, DEFAULT_LEASE_SECS};
 use zkperp_sequencer::snapshot::{SnapshotChoice, SnapshotPolicy};
+use zkperp_sequencer::storage::Storage;
 use zkperp_sequencer::verified::VerifiedState;
 use zkperp_state::batch::SealedBatch;
 
@@ -114,10 +115,32 @@ fn prover_token(args: &NodeArgs) -> Result<Option<&str>> {
     }
 }
 
+/// Refuses a data directory laid out by an older zkperp. Before one database held every table,
+/// the journal, the batch records and the verified state were three (`journal/`, `batches/`,
+/// `verified/`): opening `db/` next to them would start an empty sequencer and lose the journal.
+fn refuse_older_layout(data_dir: &std::path::Path) -> Result<()> {
+    if let Some(old) = ["journal", "batches", "verified"]
+        .iter()
+        .map(|d| data_dir.join(d))
+        .find(|d| d.exists())
+    {
+        bail!(
+            "{} holds {}, a database of an older zkperp (three databases; this version keeps \
+             one, {}): keep that directory for the older version, or start this one with a \
+             fresh --data-dir",
+            data_dir.display(),
+            old.display(),
+            data_dir.join("db").display()
+        );
+    }
+    Ok(())
+}
+
 /// Which network a data directory belongs to, written at its first start.
 fn check_data_dir(args: &NodeArgs, network: &Network) -> Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    refuse_older_layout(&args.data_dir)?;
     let marker = args.data_dir.join("network-id");
     let id = format!("{}:{}", network.chain_id, network.rollup);
     match std::fs::read_to_string(&marker) {
@@ -157,10 +180,10 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
 
     let prover = network.batch_prover(&args.keys_dir).await?;
 
-    let verified = Arc::new(Mutex::new(VerifiedState::open(
-        &args.data_dir.join("verified"),
-        &config.state,
-    )?));
+    // One database for the journal, snapshots, batch records and verified state.
+    let storage = Storage::open(&args.data_dir.join("db"))
+        .with_context(|| format!("opening the database in {}", args.data_dir.display()))?;
+    let verified = Arc::new(Mutex::new(VerifiedState::open(&storage, &config.state)?));
     let verified_batch = lock(&verified).batch();
     let owed: Arc<Mutex<Vec<SealedBatch>>> = Arc::default();
     // From a snapshot at or before the verified batch, so that the replay re-creates every
@@ -176,26 +199,20 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
                 .max(2 + (args.max_unproven + 1).div_ceil(args.snapshot_every) as usize),
         }),
     };
-    let (hub, opened) = Hub::open(
-        &args.data_dir.join("journal"),
-        &config,
-        options,
-        |_, _| {},
-        {
-            let owed = owed.clone();
-            Box::new(move |batch| {
-                if batch.batch_number > verified_batch {
-                    lock(&owed).push(Arc::unwrap_or_clone(batch));
-                }
-            })
-        },
-    )?;
+    let (hub, opened) = Hub::open(&storage, &config, options, |_, _| {}, {
+        let owed = owed.clone();
+        Box::new(move |batch| {
+            if batch.batch_number > verified_batch {
+                lock(&owed).push(Arc::unwrap_or_clone(batch));
+            }
+        })
+    })?;
     let owed = std::mem::take(&mut *lock(&owed));
     let hub = Arc::new(hub);
     // Before the API serves: a trader's order can seal a batch, and every one goes to L1.
     let sealed = hub.sealed_batches()?;
     let cursors = hub.with_sequencer(|seq| seq.batcher().cursors());
-    let batches = Arc::new(BatchStore::open(&args.data_dir.join("batches"))?);
+    let batches = Arc::new(BatchStore::open(&storage)?);
     let operator = L1::connect(&rpc, signer, network.rollup, network.deploy_block)?;
     let provers = Arc::new(ProvingQueue::new(
         prover.verifier().clone(),
@@ -302,4 +319,25 @@ async fn run_async(args: &NodeArgs) -> Result<()> {
     let done = op.finish().await?;
     emit(json!({"event": "stopped", "verified_batches": done}));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refuse_older_layout;
+
+    #[test]
+    fn a_data_dir_of_the_three_database_layout_is_refused_with_its_path() {
+        let dir = tempfile::tempdir().expect("tmp");
+        refuse_older_layout(dir.path()).expect("an empty directory");
+        std::fs::create_dir(dir.path().join("db")).expect("mkdir");
+        refuse_older_layout(dir.path()).expect("this version's layout");
+        std::fs::create_dir(dir.path().join("batches")).expect("mkdir");
+        let why = refuse_older_layout(dir.path())
+            .expect_err("an older layout")
+            .to_string();
+        assert!(
+            why.contains("batches") && why.contains("older zkperp"),
+            "{why}"
+        );
+    }
 }

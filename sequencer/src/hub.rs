@@ -32,6 +32,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
+use crate::journal::JournalError;
 use crate::sequencer::{Executed, Outcome, Sequencer, SequencerConfig, SequencerError};
 use crate::snapshot::{SnapshotChoice, SnapshotMeta, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
@@ -616,7 +617,7 @@ impl Hub {
         Self::with_views(sequencer, views)
     }
 
-    /// Opens the sequencer's journal at `path`: from the snapshot `options.start` allows (the
+    /// Opens the sequencer's journal in the database `at`: from the snapshot `options.start` allows (the
     /// builder and the views stored with it), then the commands after it, replayed through the
     /// views (orders with their history, recent fills and trades, the books' delta sequence
     /// numbers continuing where they were); `observe` sees each replayed command too, and
@@ -625,14 +626,15 @@ impl Hub {
     /// then what it served before it stopped. From now on the hub writes snapshots (with its
     /// views) as `options.snapshots` says.
     pub fn open(
-        path: &std::path::Path,
+        at: impl crate::storage::At,
         config: &SequencerConfig,
         options: OpenOptions,
         mut observe: impl FnMut(&Command, &Executed),
         sealed: crate::gate::BatchSink,
     ) -> Result<(Self, Opened), SequencerError> {
         let markets = config.state.markets.len();
-        let mut opening = Sequencer::opening(path, config, options.start)?;
+        let storage = at.storage().map_err(JournalError::from)?;
+        let mut opening = Sequencer::opening(&storage, config, options.start)?;
         let mut skipped = opening.skipped().to_vec();
         let views = match (opening.restored().cloned(), opening.extras()) {
             (None, _) => Ok(Views::empty(markets)),
@@ -646,7 +648,7 @@ impl Hub {
                 // The builder without its views is not what the API served: start over.
                 skipped.push(refused);
                 drop(opening);
-                opening = Sequencer::opening(path, config, SnapshotChoice::Genesis)?;
+                opening = Sequencer::opening(&storage, config, SnapshotChoice::Genesis)?;
                 Views::empty(markets)
             }
         };

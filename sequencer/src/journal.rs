@@ -5,28 +5,24 @@
 //! Layout: column family `journal`, key = sequence number (8 bytes, big-endian, from 0), value =
 //! the command as JSON. One synced write per call: [`Journal::append`] writes one command,
 //! [`Journal::append_all`] a group of them (group commit: one fsync for every command waiting).
-//! The same database holds the sequencer's snapshots ([`crate::snapshot`]), so that a restart
-//! replays only the commands after the newest one it can use.
+//! The same database ([`crate::storage`]) holds the sequencer's snapshots ([`crate::snapshot`]),
+//! so that a restart replays only the commands after the newest one it can use.
 
-use std::path::Path;
+use std::sync::Arc;
 
-use rocksdb::{IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use rocksdb::{IteratorMode, WriteBatch, WriteOptions, DB};
 
 use zkperp_core::command::Command;
 
-/// The journal's database, column by column: the commands, the snapshots
-/// ([`crate::snapshot`]), their index, and metadata.
-pub const JOURNAL_CF: &str = "journal";
-pub const SNAPSHOTS_CF: &str = "snapshots";
-pub const SNAPSHOT_INDEX_CF: &str = "snapshot_index";
-/// The sequencer's own secrets (the padding secret, [`Journal::padding_secret`]).
-pub const META_CF: &str = "meta";
-pub const COLUMN_FAMILIES: [&str; 4] = [JOURNAL_CF, SNAPSHOTS_CF, SNAPSHOT_INDEX_CF, META_CF];
+use crate::storage::At;
+pub use crate::storage::{JOURNAL_CF, SECRETS_CF as META_CF, SNAPSHOTS_CF, SNAPSHOT_INDEX_CF};
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error("rocksdb: {0}")]
     Rocks(#[from] rocksdb::Error),
+    #[error(transparent)]
+    Storage(#[from] crate::store::StoreError),
     #[error("journal entry {seq} is corrupt: {reason}")]
     Corrupt { seq: u64, reason: String },
     #[error("journal column family missing")]
@@ -36,17 +32,15 @@ pub enum JournalError {
 /// An append-only, synced log of commands.
 #[derive(Debug)]
 pub struct Journal {
-    pub(crate) db: DB,
+    pub(crate) db: Arc<DB>,
     next: u64,
 }
 
 impl Journal {
-    /// Opens (or creates) the journal at `path` and checks its entries are numbered 0..n.
-    pub fn open(path: &Path) -> Result<Self, JournalError> {
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
-        opts.create_missing_column_families(true);
-        let db = DB::open_cf(&opts, path, COLUMN_FAMILIES)?;
+    /// Opens (or creates) the journal in the sequencer's database `at` and checks its entries
+    /// are numbered 0..n.
+    pub fn open(at: impl At) -> Result<Self, JournalError> {
+        let db = at.storage()?.db().clone();
         let cf = db
             .cf_handle(JOURNAL_CF)
             .ok_or(JournalError::MissingColumnFamily)?;
@@ -55,7 +49,7 @@ impl Journal {
             None => 0,
             Some(item) => {
                 let (key, _) = item?;
-                let last = crate::store::number_of_key(&key).ok_or(JournalError::Corrupt {
+                let last = crate::storage::number_of_key(&key).ok_or(JournalError::Corrupt {
                     seq: 0,
                     reason: "a key is not 8 bytes".into(),
                 })?;

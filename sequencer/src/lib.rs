@@ -40,6 +40,8 @@
 //!   accepted.
 //! * [`verified`]: the accounts tree, leaves and markets of the last L1-verified batch, so the
 //!   API can serve exit witnesses against the rollup's root.
+//! * [`storage`]: the one RocksDB every part above keeps its tables in, as column families,
+//!   opened once and shared ([`storage::Storage`]).
 //! * [`store`]: [`RocksNodeStore`], the `NodeStore` over RocksDB, and the on-disk node layout.
 //! * [`tree`]: [`PersistentTree`], a tree that changes only by whole, durable batches and checks
 //!   its metadata against its nodes when opened.
@@ -56,6 +58,7 @@ pub mod pipeline;
 pub mod proving;
 pub mod sequencer;
 pub mod snapshot;
+pub mod storage;
 pub mod store;
 pub mod tree;
 pub mod verified;

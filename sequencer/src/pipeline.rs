@@ -16,9 +16,8 @@
 //! on its root and can never apply, so an operator must look.
 
 use alloy::primitives::U256;
-use rocksdb::{ColumnFamilyDescriptor, IteratorMode, Options, WriteOptions, DB};
+use rocksdb::{IteratorMode, WriteOptions, DB};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use zkperp_contracts::{alloy, BatchBlob, L1Error, L1};
 use zkperp_prover::export;
@@ -28,7 +27,8 @@ use zkperp_state::field::fr_to_decimal;
 use crate::proving::{ProvingQueue, TakeError};
 use crate::verified::{VerifiedError, VerifiedState};
 
-pub const BATCHES_CF: &str = "batches";
+use crate::storage::At;
+pub use crate::storage::BATCHES_CF;
 
 /// Where a batch is on its way to L1.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +84,8 @@ pub struct BatchRecord {
 pub enum PipelineError {
     #[error("rocksdb: {0}")]
     Rocks(#[from] rocksdb::Error),
+    #[error(transparent)]
+    Storage(#[from] crate::store::StoreError),
     #[error("batch store entry {number} is corrupt: {reason}")]
     Corrupt { number: u64, reason: String },
     #[error("batch store column family missing")]
@@ -122,7 +124,7 @@ pub enum PipelineError {
 /// API's batch channel), after it is on disk.
 #[derive(Debug)]
 pub struct BatchStore {
-    db: DB,
+    db: Arc<DB>,
     updates: tokio::sync::broadcast::Sender<BatchRecord>,
 }
 
@@ -130,13 +132,10 @@ pub struct BatchStore {
 const UPDATES_BUFFER: usize = 256;
 
 impl BatchStore {
-    pub fn open(path: &Path) -> Result<Self, PipelineError> {
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
-        opts.create_missing_column_families(true);
-        let cf = ColumnFamilyDescriptor::new(BATCHES_CF, Options::default());
+    /// The batch records in the sequencer's database `at`.
+    pub fn open(at: impl At) -> Result<Self, PipelineError> {
         Ok(BatchStore {
-            db: DB::open_cf_descriptors(&opts, path, vec![cf])?,
+            db: at.storage()?.db().clone(),
             updates: tokio::sync::broadcast::channel(UPDATES_BUFFER).0,
         })
     }
@@ -186,7 +185,7 @@ impl BatchStore {
         for item in self.db.iterator_cf(cf, IteratorMode::Start) {
             let (key, value) = item?;
             let number =
-                crate::store::number_of_key(&key).ok_or_else(|| PipelineError::Corrupt {
+                crate::storage::number_of_key(&key).ok_or_else(|| PipelineError::Corrupt {
                     number: 0,
                     reason: "key is not 8 bytes".into(),
                 })?;

@@ -3,7 +3,6 @@
 //! acknowledged order or state change is ever lost and the rebuilt books, state and held
 //! transactions are exactly those before the crash.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use zkperp_state::field::fr_to_decimal;
@@ -13,6 +12,7 @@ use zkperp_state::state::StateError;
 use crate::gate::{BatchSink, Gate};
 use crate::journal::{Journal, JournalError};
 use crate::snapshot::{SnapshotChoice, SnapshotMeta, SnapshotPolicy, Stored, SNAPSHOT_VERSION};
+use crate::storage::At;
 pub use zkperp_core::batcher::{BatchEvent, Executed, Outcome};
 use zkperp_core::batcher::{Batcher, BatcherError};
 use zkperp_core::command::Command;
@@ -175,8 +175,8 @@ const REPLAY_BATCH: usize = 256;
 impl Sequencer {
     /// Opens the journal at `path` and rebuilds the builder from the newest snapshot and the
     /// commands after it (from genesis if there is none).
-    pub fn open(path: &Path, config: &SequencerConfig) -> Result<Self, SequencerError> {
-        Self::opening(path, config, SnapshotChoice::Latest)?.replay(|_, _, _| {}, Box::new(|_| {}))
+    pub fn open(at: impl At, config: &SequencerConfig) -> Result<Self, SequencerError> {
+        Self::opening(at, config, SnapshotChoice::Latest)?.replay(|_, _, _| {}, Box::new(|_| {}))
     }
 
     /// [`Sequencer::open`] from the snapshot `choice` allows, without replaying yet: the caller
@@ -185,11 +185,11 @@ impl Sequencer {
     /// rebuilds from these what it derives from commands: the API's views, the sealed batches
     /// still owed to the L1).
     pub fn opening(
-        path: &Path,
+        at: impl At,
         config: &SequencerConfig,
         choice: SnapshotChoice,
     ) -> Result<Opening, SequencerError> {
-        let mut journal = Journal::open(path)?;
+        let mut journal = Journal::open(at)?;
         let padding = journal.padding_secret()?;
         let config_json = config.fingerprint();
         let mut skipped = Vec::new();

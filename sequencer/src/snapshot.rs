@@ -135,7 +135,7 @@ impl Journal {
         let mut out = Vec::new();
         for item in self.db.iterator_cf(index, IteratorMode::Start) {
             let (key, value) = item?;
-            let position = crate::store::number_of_key(&key)
+            let position = crate::storage::number_of_key(&key)
                 .ok_or_else(|| corrupt(0, "an index key is not 8 bytes"))?;
             let meta: SnapshotMeta =
                 serde_json::from_slice(&value).map_err(|e| corrupt(position, e))?;

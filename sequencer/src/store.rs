@@ -1,10 +1,10 @@
 //! Merkle nodes in RocksDB, written in atomic, synced batches.
 //!
-//! Layout, in two column families of one database:
+//! Layout, in three column families of the sequencer's database ([`crate::storage`]):
 //!
 //! ```text
 //! merkle_nodes:   level (1 byte) || index (8 bytes, big-endian)  ->  node (32 bytes, LE canonical)
-//! meta:           caller-chosen name                             ->  caller-chosen bytes
+//! merkle_meta:    caller-chosen name                             ->  caller-chosen bytes
 //! merkle_history: level || index || version (8 bytes, BE)        ->  node, as of that version
 //! ```
 //!
@@ -29,18 +29,12 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use rocksdb::{
-    ColumnFamily, DBPinnableSlice, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
-};
+use rocksdb::{DBPinnableSlice, Direction, IteratorMode, WriteBatch, WriteOptions, DB};
 use zkperp_state::field::{fr_from_le_bytes, fr_to_le_bytes, Fr};
 use zkperp_state::merkle::{NodeKey, NodeStore};
 
-/// The column family of Merkle nodes.
-pub const NODES_CF: &str = "merkle_nodes";
-/// The column family of metadata written with each commit.
-pub const META_CF: &str = "meta";
-/// The column family of node history (versioned commits only).
-pub const HISTORY_CF: &str = "merkle_history";
+use crate::storage::cf;
+pub use crate::storage::{HISTORY_CF, NODES_CF, TREE_META_CF as META_CF};
 /// Bytes in a history key: a node key, then the version.
 pub const HISTORY_KEY_LEN: usize = NODE_KEY_LEN + 8;
 
@@ -122,20 +116,6 @@ pub fn encode_history_key(key: NodeKey, version: u64) -> [u8; HISTORY_KEY_LEN] {
     out
 }
 
-/// Opens (creating if needed) a database with the column families the store uses.
-pub fn open_db(path: &Path) -> Result<DB, StoreError> {
-    let mut opts = Options::default();
-    opts.create_if_missing(true);
-    opts.create_missing_column_families(true);
-    Ok(DB::open_cf(&opts, path, [NODES_CF, META_CF, HISTORY_CF])?)
-}
-
-/// A key of the sequencer's numbered records (journal entries, batches, snapshots): the number
-/// as 8 big-endian bytes, so RocksDB's byte order is numeric order. `None` for any other length.
-pub(crate) fn number_of_key(key: &[u8]) -> Option<u64> {
-    key.try_into().ok().map(u64::from_be_bytes)
-}
-
 /// A [`NodeStore`] over RocksDB with an in-memory overlay of uncommitted nodes.
 pub struct RocksNodeStore {
     db: Arc<DB>,
@@ -155,9 +135,10 @@ impl fmt::Debug for RocksNodeStore {
 }
 
 impl RocksNodeStore {
-    /// Opens the database at `path` (see [`open_db`]) with an empty overlay.
+    /// Opens the sequencer's database at `path` ([`crate::storage::Storage`]) for this store
+    /// alone, with an empty overlay.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Self::new(Arc::new(open_db(path)?))
+        Self::new(crate::storage::Storage::open(path)?.db().clone())
     }
 
     /// A store over an already open database, which must have [`NODES_CF`] and [`META_CF`].
@@ -330,11 +311,6 @@ impl NodeStore for RocksNodeStore {
         self.overlay.insert(key, value);
         Ok(())
     }
-}
-
-fn cf<'a>(db: &'a DB, name: &'static str) -> Result<&'a ColumnFamily, StoreError> {
-    db.cf_handle(name)
-        .ok_or(StoreError::MissingColumnFamily(name))
 }
 
 #[cfg(test)]

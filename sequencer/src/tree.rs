@@ -12,7 +12,6 @@
 //! Opening checks the metadata against itself and against the stored root node, so a database
 //! in which nodes and metadata disagree is reported as corrupt instead of served.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use zkperp_state::field::{fr_from_le_bytes, fr_to_le_bytes, Fr};
@@ -20,6 +19,7 @@ use zkperp_state::merkle::{
     empty_roots, MerkleError, MerkleProof, NodeKey, SparseMerkleTree, MAX_DEPTH,
 };
 
+use crate::storage::At;
 use crate::store::{Corruption, RocksNodeStore, StoreError};
 
 const DEPTH_KEY: &[u8] = b"merkle/depth";
@@ -80,9 +80,9 @@ pub struct PersistentTree {
 }
 
 impl PersistentTree {
-    /// Opens (or creates) the tree of the given depth in the database at `path`.
-    pub fn open(path: &Path, depth: u8) -> Result<Self, TreeError> {
-        Self::with_store(RocksNodeStore::open(path)?, depth)
+    /// Opens (or creates) the tree of the given depth in the sequencer's database `at`.
+    pub fn open(at: impl At, depth: u8) -> Result<Self, TreeError> {
+        Self::with_store(RocksNodeStore::new(at.storage()?.db().clone())?, depth)
     }
 
     /// Opens (or creates) the tree of the given depth in `store`, discarding any nodes pending

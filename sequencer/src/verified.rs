@@ -24,8 +24,6 @@
 //!   merkle_history                                  -> its nodes by batch (crate::store)
 //! ```
 
-use std::path::Path;
-
 use zkperp_state::batch::SealedBatch;
 use zkperp_state::exit::ExitWitness;
 use zkperp_state::leaf::AccountLeaf;
@@ -35,6 +33,7 @@ use zkperp_state::state::StateConfig;
 use zkperp_state::units::AccountId;
 use zkperp_state::{Fr, State};
 
+use crate::storage::At;
 use crate::tree::{PersistentTree, TreeError};
 
 const BATCH_KEY: &[u8] = b"verified/batch";
@@ -114,10 +113,10 @@ pub struct VerifiedState {
 }
 
 impl VerifiedState {
-    /// Opens the store at `path`, or creates it at the genesis state of `config` (batch 0: the
-    /// insurance fund and the fee account, the genesis markets).
-    pub fn open(path: &Path, config: &StateConfig) -> Result<Self, VerifiedError> {
-        let mut tree = PersistentTree::open(path, config.account_tree_depth)?;
+    /// Opens the verified state in the sequencer's database `at`, or creates it at the genesis
+    /// state of `config` (batch 0: the insurance fund and the fee account, the genesis markets).
+    pub fn open(at: impl At, config: &StateConfig) -> Result<Self, VerifiedError> {
+        let mut tree = PersistentTree::open(at, config.account_tree_depth)?;
         let store = tree.store();
         match store.meta(BATCH_KEY).map_err(TreeError::from)? {
             Some(bytes) => {

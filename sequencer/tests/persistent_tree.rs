@@ -6,7 +6,8 @@ use std::path::Path;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use zkperp_sequencer::store::{encode_node_key, open_db, NODES_CF};
+use zkperp_sequencer::storage::Storage;
+use zkperp_sequencer::store::{encode_node_key, NODES_CF};
 use zkperp_sequencer::{Corruption, PersistentTree, RocksNodeStore, StoreError, TreeError};
 use zkperp_state::field::{fr_to_le_bytes, Fr};
 use zkperp_state::merkle::{NodeKey, NodeStore, SparseMerkleTree};
@@ -183,7 +184,8 @@ fn opening_with_another_depth_is_refused() {
 
 /// Overwrites one committed node with raw bytes, as a damaged disk might.
 fn poke_node(path: &Path, key: NodeKey, bytes: &[u8]) {
-    let db = open_db(path).expect("db");
+    let storage = Storage::open(path).expect("db");
+    let db = storage.db();
     let cf = db.cf_handle(NODES_CF).expect("nodes cf");
     db.put_cf(cf, encode_node_key(key), bytes).expect("put");
 }

@@ -180,7 +180,7 @@ fn a_snapshot_that_cannot_be_trusted_is_skipped() {
         let db = rocksdb::DB::open_cf(
             &rocksdb::Options::default(),
             &path,
-            zkperp_sequencer::journal::COLUMN_FAMILIES,
+            zkperp_sequencer::storage::COLUMN_FAMILIES,
         )
         .expect("db");
         let cf = db.cf_handle(SNAPSHOTS_CF).expect("cf");
