@@ -197,14 +197,14 @@ impl VerifiedState {
                 ours: self.root().to_string(),
             });
         }
-        // The final leaf of each written account, in the order first written.
-        let mut leaves: Vec<(AccountId, AccountLeaf)> = Vec::new();
-        for w in batch.writes() {
-            match leaves.iter_mut().find(|(id, _)| *id == w.account) {
-                Some(entry) => entry.1 = w.after.clone(),
-                None => leaves.push((w.account, w.after.clone())),
-            }
-        }
+        // The final leaf of each account the batch lists, from its account table (ascending
+        // id, each once: the table is what the circuit proves the batch wrote). An entry with
+        // no leaf after (a refused request to a free id) leaves the tree as it was.
+        let leaves: Vec<(AccountId, AccountLeaf)> = batch
+            .table
+            .iter()
+            .filter_map(|e| e.after.clone().map(|leaf| (e.id, leaf)))
+            .collect();
         // Checked before anything is written: the batch's last write (a salt step) carries the
         // accounts root after all its writes, so a batch that does not reach its own new root
         // is refused with the disk untouched; after the commit, this tree must reach that same

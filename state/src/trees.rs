@@ -317,7 +317,9 @@ impl<S: NodeStore> Trees<S> {
                         siblings: Vec::new(),
                     },
                     // The salt its accesses saw (0: no account, before or after).
-                    salt: step.map_or(Fr::from(0u64), |w| w.before.as_ref().expect("set").salt),
+                    salt: step
+                        .and_then(|w| w.before.as_ref())
+                        .map_or(Fr::from(0u64), |leaf| leaf.salt),
                 }
             })
             .collect();
