@@ -73,5 +73,55 @@ fn bench_engine(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_book, bench_engine);
+/// Entry checks and pre-trade risk for an account that already has many resting orders (a
+/// market maker's quotes): an immediate-or-cancel bid below the best ask, so nothing fills and
+/// nothing rests, its signature already in the verification memo. What is left is the entry
+/// checks, the risk check against the account's open orders, and the book.
+fn bench_risk(c: &mut Criterion) {
+    use zkperp_core::book::TimeInForce;
+    use zkperp_core::engine::{Engine, OrderOptions};
+    use zkperp_state::testkit::{btc, Fixture};
+    let mut g = c.benchmark_group("risk with resting orders");
+    for resting in [10u64, 1_000] {
+        let mut f = Fixture::with_depths(1, 32, 16);
+        f.deposit(0, 1_000_000_000_000);
+        let state = std::mem::replace(&mut f.state, Fixture::new(0).state);
+        let mut engine = Engine::new(state, zkperp_core::testkit::FEES);
+        for i in 0..resting {
+            let bid = f.order(0, btc(), Side::Buy, 1, 400_000 - i);
+            engine.submit(bid, OrderOptions::default()).expect("rests");
+        }
+        let domain = engine.state().config().domain;
+        let key = engine
+            .state()
+            .account(f.id(0))
+            .expect("account")
+            .leaf
+            .public_key;
+        let ioc = OrderOptions {
+            time_in_force: TimeInForce::ImmediateOrCancel,
+            ..OrderOptions::default()
+        };
+        g.bench_function(format!("an IOC bid from an account with {resting}"), |b| {
+            b.iter_custom(|iters| {
+                let orders: Vec<_> = (0..iters)
+                    .map(|_| {
+                        let order = f.order(0, btc(), Side::Buy, 1, 450_000);
+                        key.verify(order.order.hash(&domain), &order.signature)
+                            .expect("valid");
+                        order
+                    })
+                    .collect();
+                let start = Instant::now();
+                for order in orders {
+                    black_box(engine.submit(order, ioc).expect("checked"));
+                }
+                start.elapsed()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_book, bench_engine, bench_risk);
 criterion_main!(benches);

@@ -23,6 +23,8 @@
 //! order with more fills than a whole batch has trade slots is refused
 //! ([`OrderError::TooManyFills`]).
 
+use std::collections::BTreeSet;
+
 use rustc_hash::FxHashMap;
 use zkperp_state::margin::MarginError;
 use zkperp_state::merkle::{MemoryStore, NodeStore};
@@ -36,7 +38,7 @@ use crate::book::{
     self, CancelReason, Event, Fill, NewOrder, OrderBook, OrderKey, RejectReason,
     SelfTradePrevention, TimeInForce, Verdict,
 };
-use crate::risk::{check_order, Exposure, RiskError};
+use crate::risk::{check_order, Exposure, OpenExposure, RiskError};
 
 /// Fees charged per fill, as fractions of the notional (capped by each order's signed maximum).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,13 +163,29 @@ struct Open {
     remaining: u64,
 }
 
+impl Open {
+    /// What it could still fill.
+    fn exposure(&self) -> Exposure {
+        let order = &self.signed.order;
+        Exposure {
+            market: order.market.index(),
+            side: order.side,
+            size: self.remaining,
+            price: order.limit_price.get(),
+        }
+    }
+}
+
 /// The engine over a state and one book per market.
 #[derive(Debug)]
 pub struct Engine<S: NodeStore> {
     state: State<S>,
     books: Vec<OrderBook>,
     open: FxHashMap<OrderKey, Open>,
-    by_account: FxHashMap<AccountId, Vec<OrderKey>>,
+    /// Each account's open orders, by id.
+    by_account: FxHashMap<AccountId, BTreeSet<OrderKey>>,
+    /// What each account's open orders could still fill (the risk check's input).
+    exposure: FxHashMap<AccountId, OpenExposure>,
     fees: FeeSchedule,
 }
 
@@ -189,7 +207,7 @@ impl<S: NodeStore> Engine<S> {
         let mut by_account: Vec<_> = self
             .by_account
             .iter()
-            .map(|(a, keys)| (*a, keys.clone()))
+            .map(|(a, keys)| (*a, keys.iter().copied().collect()))
             .collect();
         by_account.sort_unstable_by_key(|(a, _)| *a);
         Some(EngineSnapshot {
@@ -224,11 +242,20 @@ impl Engine<MemoryStore> {
                 open.len()
             )));
         }
+        let mut exposure: FxHashMap<AccountId, OpenExposure> = FxHashMap::default();
+        for (key, o) in &open {
+            exposure.entry(key.account).or_default().add(&o.exposure());
+        }
         Ok(Engine {
             state,
             books: snapshot.books,
             open,
-            by_account: snapshot.by_account.into_iter().collect(),
+            by_account: snapshot
+                .by_account
+                .into_iter()
+                .map(|(a, keys)| (a, keys.into_iter().collect()))
+                .collect(),
+            exposure,
             fees,
         })
     }
@@ -251,6 +278,7 @@ impl<S: NodeStore> Engine<S> {
             books,
             open: FxHashMap::default(),
             by_account: FxHashMap::default(),
+            exposure: FxHashMap::default(),
             fees,
         }
     }
@@ -354,31 +382,18 @@ impl<S: NodeStore> Engine<S> {
         let size = order.size.get() as u64;
         let position = account.leaf.positions[market].size.get() as i64;
         if !options.reduce_only {
-            let exposures: Vec<Exposure> = self
-                .by_account
-                .get(&order.account)
-                .into_iter()
-                .flatten()
-                .filter_map(|k| {
-                    self.open.get(k).map(|o| Exposure {
-                        market: o.signed.order.market.index(),
-                        side: o.signed.order.side,
-                        size: o.remaining,
-                        price: o.signed.order.limit_price.get(),
-                    })
-                })
-                .collect();
             let new = Exposure {
                 market,
                 side: order.side,
                 size,
                 price: order.limit_price.get(),
             };
+            let none = OpenExposure::default();
             check_order(
                 &account.leaf,
                 self.state.markets(),
                 &self.state.config().markets,
-                &exposures,
+                self.exposure.get(&order.account).unwrap_or(&none),
                 &new,
             )?;
         }
@@ -553,10 +568,14 @@ impl<S: NodeStore> Engine<S> {
             .by_account
             .get(&account)
             .map(|keys| {
-                keys.iter()
-                    .filter(|k| k.order_id < floor)
-                    .copied()
-                    .collect()
+                keys.range(
+                    ..OrderKey {
+                        account,
+                        order_id: floor,
+                    },
+                )
+                .copied()
+                .collect()
             })
             .unwrap_or_default();
         let now = self.state.now().get();
@@ -590,19 +609,29 @@ impl<S: NodeStore> Engine<S> {
         for e in events {
             match *e {
                 Event::Rested { key, remaining } => {
-                    self.open.insert(
-                        key,
-                        Open {
-                            signed: *incoming,
-                            remaining,
-                        },
-                    );
-                    self.by_account.entry(key.account).or_default().push(key);
+                    let open = Open {
+                        signed: *incoming,
+                        remaining,
+                    };
+                    self.exposure
+                        .entry(key.account)
+                        .or_default()
+                        .add(&open.exposure());
+                    self.open.insert(key, open);
+                    self.by_account.entry(key.account).or_default().insert(key);
                 }
                 Event::Fill(f) => {
                     if let Some(o) = self.open.get_mut(&f.maker) {
                         o.remaining -= f.size;
-                        if o.remaining == 0 {
+                        let filled = Exposure {
+                            size: f.size,
+                            ..o.exposure()
+                        };
+                        let done = o.remaining == 0;
+                        if let Some(exposure) = self.exposure.get_mut(&f.maker.account) {
+                            exposure.remove(&filled);
+                        }
+                        if done {
                             self.forget(f.maker);
                         }
                     }
@@ -614,9 +643,19 @@ impl<S: NodeStore> Engine<S> {
     }
 
     fn forget(&mut self, key: OrderKey) {
-        if self.open.remove(&key).is_some() {
-            if let Some(keys) = self.by_account.get_mut(&key.account) {
-                keys.retain(|k| *k != key);
+        let Some(open) = self.open.remove(&key) else {
+            return;
+        };
+        if let Some(keys) = self.by_account.get_mut(&key.account) {
+            keys.remove(&key);
+            if keys.is_empty() {
+                self.by_account.remove(&key.account);
+            }
+        }
+        if let Some(exposure) = self.exposure.get_mut(&key.account) {
+            exposure.remove(&open.exposure());
+            if exposure.is_empty() {
+                self.exposure.remove(&key.account);
             }
         }
     }

@@ -15,6 +15,15 @@
 //! account's other open orders on that side no larger than the position) is never refused here,
 //! even for an account below margin: that is how such an account gets out, and each of its fills
 //! still has to pass the state machine's rule (risk reduced without lowering value/risk).
+//!
+//! The account's open orders enter as an [`OpenExposure`], kept in step with the book by the
+//! engine: per market and side the lots that could fill and, by limit price, what they are. The
+//! check reads totals and only the orders priced through the mark (buys above it, sells below:
+//! the ones that would fill at a loss), so its cost does not grow with a market maker's resting
+//! quotes, which sit on the passive side. Summing every open order at each new one made a
+//! quote's check linear in the account's open orders, and a day of quoting quadratic.
+
+use std::collections::BTreeMap;
 
 use zkperp_state::funding::settle_funding;
 use zkperp_state::leaf::AccountLeaf;
@@ -32,6 +41,92 @@ pub struct Exposure {
     pub size: u64,
     /// Limit price in ticks.
     pub price: u64,
+}
+
+/// What an account's open orders could still fill: per market and side, the lots in total and
+/// the lots at each limit price. The engine adds an order's rest when it rests and takes away
+/// what fills or leaves the book.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenExposure {
+    /// Per market, buys then sells.
+    markets: Vec<[SideExposure; 2]>,
+}
+
+/// One side of one market.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct SideExposure {
+    lots: u64,
+    by_price: BTreeMap<u64, u64>,
+}
+
+fn side_index(side: Side) -> usize {
+    match side {
+        Side::Buy => 0,
+        Side::Sell => 1,
+    }
+}
+
+impl OpenExposure {
+    /// `e.size` more lots could fill at `e.price`.
+    pub fn add(&mut self, e: &Exposure) {
+        if self.markets.len() <= e.market {
+            self.markets.resize_with(e.market + 1, Default::default);
+        }
+        let side = &mut self.markets[e.market][side_index(e.side)];
+        side.lots += e.size;
+        *side.by_price.entry(e.price).or_default() += e.size;
+    }
+
+    /// `e.size` lots at `e.price` no longer can (filled, cancelled); never more than were added.
+    pub fn remove(&mut self, e: &Exposure) {
+        let Some(side) = self
+            .markets
+            .get_mut(e.market)
+            .map(|m| &mut m[side_index(e.side)])
+        else {
+            return;
+        };
+        if let Some(at) = side.by_price.get_mut(&e.price) {
+            let taken = (*at).min(e.size);
+            *at -= taken;
+            side.lots -= taken;
+            if *at == 0 {
+                side.by_price.remove(&e.price);
+            }
+        }
+    }
+
+    /// No lot could fill.
+    pub fn is_empty(&self) -> bool {
+        self.markets.iter().flatten().all(|s| s.lots == 0)
+    }
+
+    /// The lots that could fill on `side` of `market`.
+    pub fn lots(&self, market: usize, side: Side) -> u64 {
+        self.markets
+            .get(market)
+            .map_or(0, |m| m[side_index(side)].lots)
+    }
+
+    /// Sum over the orders on `side` of `market` of what each lot would lose against `mark`
+    /// if it filled at its limit, times its lots (ticks x lots): buys priced above the mark,
+    /// sells below it; the others lose nothing.
+    fn loss_ticks(&self, market: usize, side: Side, mark: u64) -> i128 {
+        let Some(levels) = self
+            .markets
+            .get(market)
+            .map(|m| &m[side_index(side)].by_price)
+        else {
+            return 0;
+        };
+        let loss = |(price, lots): (&u64, &u64)| {
+            (i128::from(*price) - i128::from(mark)).abs() * i128::from(*lots)
+        };
+        match side {
+            Side::Buy => levels.range(mark.saturating_add(1)..).map(loss).sum(),
+            Side::Sell => levels.range(..mark).map(loss).sum(),
+        }
+    }
 }
 
 /// Why an order was refused at entry.
@@ -56,28 +151,19 @@ pub fn check_order(
     leaf: &AccountLeaf,
     markets: &[MarketState],
     params: &[MarketParams],
-    open: &[Exposure],
+    open: &OpenExposure,
     new: &Exposure,
 ) -> Result<(), RiskError> {
     let mut leaf = leaf.clone();
     settle_funding(&mut leaf, markets).map_err(|e| RiskError::Width(e.to_string()))?;
-    let (worst_value, required_ppm) = worst_case(
-        &leaf,
-        markets,
-        params,
-        open.iter().chain(std::iter::once(new)),
-    );
+    let (worst_value, required_ppm) = worst_case(&leaf, markets, params, open, new);
     if worst_value * i128::from(PPM_ONE) >= required_ppm {
         return Ok(());
     }
     // Only closing: on the side that shrinks the position, and with the account's other open
     // orders on that side, no more than the position.
     let position = leaf.positions.get(new.market).map_or(0, |p| p.size.get());
-    let same_side: i128 = open
-        .iter()
-        .filter(|e| e.market == new.market && e.side == new.side)
-        .map(|e| i128::from(e.size))
-        .sum();
+    let same_side = i128::from(open.lots(new.market, new.side));
     let shrinks = match new.side {
         Side::Buy => position < 0,
         Side::Sell => position > 0,
@@ -92,37 +178,39 @@ pub fn check_order(
     })
 }
 
-/// Worst-case total value and initial requirement (scaled by 10^6) if `orders` all filled.
-fn worst_case<'a>(
+/// Worst-case total value and initial requirement (scaled by 10^6) if the `open` orders and
+/// `new` all filled at their limits.
+fn worst_case(
     leaf: &AccountLeaf,
     markets: &[MarketState],
     params: &[MarketParams],
-    orders: impl Iterator<Item = &'a Exposure>,
+    open: &OpenExposure,
+    new: &Exposure,
 ) -> (i128, i128) {
     let mut worst_value = total_value(leaf.collateral, &leaf.positions, markets, params);
-    let mut buys = vec![0i128; markets.len()];
-    let mut sells = vec![0i128; markets.len()];
-    for e in orders {
-        let (Some(m), Some(c)) = (markets.get(e.market), params.get(e.market)) else {
-            continue;
-        };
-        let mark = i128::from(m.mark_price.get());
-        let (size, price) = (i128::from(e.size), i128::from(e.price));
-        let loss_per_lot = match e.side {
-            Side::Buy => price - mark,
-            Side::Sell => mark - price,
-        };
-        worst_value -= loss_per_lot.max(0) * size * i128::from(c.tick_value.get());
-        match e.side {
-            Side::Buy => buys[e.market] += size,
-            Side::Sell => sells[e.market] += size,
-        }
-    }
     let mut required_ppm = 0i128;
     for (m, ((p, s), c)) in leaf.positions.iter().zip(markets).zip(params).enumerate() {
+        let mark = s.mark_price.get();
+        let tick_value = i128::from(c.tick_value.get());
+        let mut buys = i128::from(open.lots(m, Side::Buy));
+        let mut sells = i128::from(open.lots(m, Side::Sell));
+        let mut loss = open.loss_ticks(m, Side::Buy, mark) + open.loss_ticks(m, Side::Sell, mark);
+        if new.market == m {
+            let (size, price) = (i128::from(new.size), i128::from(new.price));
+            let loss_per_lot = match new.side {
+                Side::Buy => price - i128::from(mark),
+                Side::Sell => i128::from(mark) - price,
+            };
+            loss += loss_per_lot.max(0) * size;
+            match new.side {
+                Side::Buy => buys += size,
+                Side::Sell => sells += size,
+            }
+        }
+        worst_value -= loss * tick_value;
         let position = p.size.get();
-        let worst = (position + buys[m]).abs().max((position - sells[m]).abs());
-        let notional = worst * i128::from(s.mark_price.get()) * i128::from(c.tick_value.get());
+        let worst = (position + buys).abs().max((position - sells).abs());
+        let notional = worst * i128::from(mark) * tick_value;
         required_ppm += notional * i128::from(c.initial_margin.get());
     }
     (worst_value, required_ppm)

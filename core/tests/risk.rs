@@ -1,18 +1,104 @@
 //! Pre-trade risk against real states built with the state machine (zkperp_state::testkit).
 
-use zkperp_core::risk::{check_order, Exposure, RiskError};
+use proptest::prelude::*;
+use zkperp_core::risk::{check_order, Exposure, OpenExposure, RiskError};
+use zkperp_state::funding::settle_funding;
+use zkperp_state::leaf::AccountLeaf;
+use zkperp_state::margin::total_value;
+use zkperp_state::market::{MarketParams, MarketState};
 use zkperp_state::order::Side;
 use zkperp_state::testkit::{btc, eth, Fixture};
+use zkperp_state::units::PPM_ONE;
+
+fn exposure_of(open: &[Exposure]) -> OpenExposure {
+    let mut exposure = OpenExposure::default();
+    for e in open {
+        exposure.add(e);
+    }
+    exposure
+}
 
 fn check(f: &Fixture, trader: usize, open: &[Exposure], new: Exposure) -> Result<(), RiskError> {
     let leaf = &f.state.account(f.id(trader)).expect("account").leaf;
-    check_order(
+    let result = check_order(
         leaf,
         f.state.markets(),
         &f.state.config().markets,
-        open,
+        &exposure_of(open),
         &new,
-    )
+    );
+    assert_eq!(
+        result,
+        reference_check(
+            leaf,
+            f.state.markets(),
+            &f.state.config().markets,
+            open,
+            &new
+        ),
+        "the aggregate check and the plain one disagree"
+    );
+    result
+}
+
+/// The rule written as plainly as possible, summing every open order: what the engine's
+/// aggregate ([`OpenExposure`]) must agree with.
+fn reference_check(
+    leaf: &AccountLeaf,
+    markets: &[MarketState],
+    params: &[MarketParams],
+    open: &[Exposure],
+    new: &Exposure,
+) -> Result<(), RiskError> {
+    let mut leaf = leaf.clone();
+    settle_funding(&mut leaf, markets).map_err(|e| RiskError::Width(e.to_string()))?;
+    let mut worst_value = total_value(leaf.collateral, &leaf.positions, markets, params);
+    let mut buys = vec![0i128; markets.len()];
+    let mut sells = vec![0i128; markets.len()];
+    for e in open.iter().chain(std::iter::once(new)) {
+        let (Some(m), Some(c)) = (markets.get(e.market), params.get(e.market)) else {
+            continue;
+        };
+        let mark = i128::from(m.mark_price.get());
+        let (size, price) = (i128::from(e.size), i128::from(e.price));
+        let loss_per_lot = match e.side {
+            Side::Buy => price - mark,
+            Side::Sell => mark - price,
+        };
+        worst_value -= loss_per_lot.max(0) * size * i128::from(c.tick_value.get());
+        match e.side {
+            Side::Buy => buys[e.market] += size,
+            Side::Sell => sells[e.market] += size,
+        }
+    }
+    let mut required_ppm = 0i128;
+    for (m, ((p, s), c)) in leaf.positions.iter().zip(markets).zip(params).enumerate() {
+        let position = p.size.get();
+        let worst = (position + buys[m]).abs().max((position - sells[m]).abs());
+        let notional = worst * i128::from(s.mark_price.get()) * i128::from(c.tick_value.get());
+        required_ppm += notional * i128::from(c.initial_margin.get());
+    }
+    if worst_value * i128::from(PPM_ONE) >= required_ppm {
+        return Ok(());
+    }
+    let position = leaf.positions.get(new.market).map_or(0, |p| p.size.get());
+    let same_side: i128 = open
+        .iter()
+        .filter(|e| e.market == new.market && e.side == new.side)
+        .map(|e| i128::from(e.size))
+        .sum();
+    let shrinks = match new.side {
+        Side::Buy => position < 0,
+        Side::Sell => position > 0,
+    };
+    if shrinks && same_side + i128::from(new.size) <= position.abs() {
+        return Ok(());
+    }
+    let one = i128::from(PPM_ONE);
+    Err(RiskError::InsufficientMargin {
+        worst_value,
+        required: (required_ppm + one - 1) / one,
+    })
 }
 
 fn buy(market: usize, size: u64, price: u64) -> Exposure {
@@ -103,4 +189,52 @@ fn an_account_below_margin_may_still_place_orders_that_close() {
         check(&f, 0, &[], sell(b, 4_000, 480_000)).is_err(),
         "flipping is refused"
     );
+}
+
+fn exposure() -> impl Strategy<Value = Exposure> {
+    (0usize..2, any::<bool>(), 1u64..400, 490_000u64..510_000).prop_map(
+        |(market, buy, size, price)| Exposure {
+            market,
+            side: if buy { Side::Buy } else { Side::Sell },
+            size,
+            // ETH's mark is 3,000,000 ticks: move its orders around it too.
+            price: if market == 1 { price * 6 } else { price },
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// The aggregate the engine keeps gives the plain rule's answer, with some orders taken
+    /// away again (filled or cancelled) after they were added, against an account with
+    /// positions on both markets.
+    #[test]
+    fn the_aggregate_check_is_the_plain_rule(
+        open in proptest::collection::vec(exposure(), 0..40),
+        gone in proptest::collection::vec(any::<bool>(), 40),
+        new in exposure(),
+        deposit in 1u64..4_000,
+    ) {
+        let mut f = Fixture::new(2);
+        f.deposit(0, deposit * 1_000_000);
+        f.deposit(1, 1_000_000_000_000);
+        let b = f.order(0, btc(), Side::Buy, 300, 500_000);
+        let s = f.order(1, btc(), Side::Sell, 300, 500_000);
+        let _ = f.apply(zkperp_state::testkit::Fixture::trade_tx_with_fees(s, b, 300, 500_000, 0, 0));
+        let leaf = f.state.account(f.id(0)).expect("account").leaf.clone();
+        let mut exposure = exposure_of(&open);
+        let mut kept = Vec::new();
+        for (e, gone) in open.iter().zip(&gone) {
+            if *gone {
+                exposure.remove(e);
+            } else {
+                kept.push(*e);
+            }
+        }
+        let (markets, params) = (f.state.markets(), &f.state.config().markets);
+        prop_assert_eq!(
+            check_order(&leaf, markets, params, &exposure, &new),
+            reference_check(&leaf, markets, params, &kept, &new)
+        );
+    }
 }
