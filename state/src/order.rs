@@ -69,6 +69,11 @@ pub struct Order {
 
 impl Order {
     pub fn words(&self) -> [Fr; 2] {
+        self.packed().map(Fr::from)
+    }
+
+    /// The two words as integers (both below 2^121).
+    fn packed(&self) -> [u128; 2] {
         let word0 = u128::from(self.account.get())
             | u128::from(self.market.get()) << 32
             | u128::from(self.side.bit()) << 40
@@ -77,13 +82,70 @@ impl Order {
         let word1 = (self.size.get() as u128)
             | u128::from(self.limit_price.get()) << 40
             | u128::from(self.order_id.get()) << 80;
-        [Fr::from(word0), Fr::from(word1)]
+        [word0, word1]
     }
 
-    /// The message the owner signs for `domain`'s deployment.
+    /// The message the owner signs for `domain`'s deployment. Remembered for the last
+    /// [`HASH_MEMO`] orders of the process: the sequencer hashes one order when its signature
+    /// is checked, when the engine admits it and at each of its fills (the state machine checks
+    /// both orders of a trade), and the hash is a function of the two words and the tag, which
+    /// are the memo's key. A hit is a map lookup where the hash is a Poseidon permutation.
     pub fn hash(&self, domain: &SigningDomain) -> Fr {
+        let tag = domain.tag(MessageKind::Order);
+        let [w0, w1] = self.packed();
+        hash_memo::get_or_insert((tag, w0, w1), || {
+            poseidon([tag, Fr::from(w0), Fr::from(w1)])
+        })
+    }
+
+    /// [`Order::hash`] computed, never remembered (the memo's tests and benchmarks).
+    pub fn hash_uncached(&self, domain: &SigningDomain) -> Fr {
         let [w0, w1] = self.words();
         poseidon([domain.tag(MessageKind::Order), w0, w1])
+    }
+}
+
+/// Order hashes remembered per process ([`Order::hash`]).
+pub const HASH_MEMO: usize = 65_536;
+
+mod hash_memo {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+
+    use super::HASH_MEMO;
+    use crate::field::Fr;
+
+    /// The tag, then the two words: exactly the hash's inputs.
+    pub(super) type Key = (Fr, u128, u128);
+
+    const SHARDS: usize = 16;
+
+    /// Independently locked shards; a full shard forgets everything before it takes the next
+    /// order (no ages to track). Only hashes computed here are inserted, from their exact
+    /// inputs, so nothing a trader sends can make a lookup answer anything but the hash.
+    fn shards() -> &'static [Mutex<HashMap<Key, Fr>>] {
+        static SHARDS_: OnceLock<Vec<Mutex<HashMap<Key, Fr>>>> = OnceLock::new();
+        SHARDS_.get_or_init(|| {
+            (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::with_capacity(HASH_MEMO / SHARDS)))
+                .collect()
+        })
+    }
+
+    pub(super) fn get_or_insert(key: Key, hash: impl FnOnce() -> Fr) -> Fr {
+        // The order id's low bits spread a trader's orders over the shards.
+        let shard = &shards()[(key.2 >> 80) as usize % SHARDS];
+        if let Some(found) = shard.lock().ok().and_then(|m| m.get(&key).copied()) {
+            return found;
+        }
+        let value = hash();
+        if let Ok(mut map) = shard.lock() {
+            if map.len() >= HASH_MEMO / SHARDS {
+                map.clear();
+            }
+            map.insert(key, value);
+        }
+        value
     }
 }
 
@@ -133,5 +195,54 @@ pub fn filled_so_far(slot: &OrderSlot, order_id: OrderId) -> Option<BaseLots> {
         Ordering::Equal => Some(slot.filled),
         Ordering::Less => Some(BaseLots::ZERO),
         Ordering::Greater => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used)]
+    use super::*;
+    use crate::units::L1Address;
+
+    fn order(n: u64) -> Order {
+        Order {
+            account: AccountId::new(1 + n % 7).expect("id"),
+            market: MarketId::new(n % 2).expect("market"),
+            side: if n.is_multiple_of(3) {
+                Side::Buy
+            } else {
+                Side::Sell
+            },
+            size: BaseLots::new(1 + i128::from(n * 7919 % 1_000_000)).expect("size"),
+            limit_price: PriceTicks::new(1 + n * 104_729 % (1 << 39)).expect("price"),
+            max_fee: Ppm::new(n % 1_000).expect("fee"),
+            expiry: Timestamp::new(1_700_000_000 + n).expect("expiry"),
+            order_id: OrderId::new(n).expect("order id"),
+        }
+    }
+
+    /// The remembered hash is the computed one, for each deployment's tag: a repeat is
+    /// answered from the memo, another domain's hash of the same order is its own.
+    #[test]
+    fn the_remembered_hash_is_the_computed_one_per_domain() {
+        let other = SigningDomain {
+            chain_id: 1,
+            rollup: L1Address([7; 20]),
+        };
+        for n in 0..200 {
+            let o = order(n);
+            for domain in [SigningDomain::TEST, other] {
+                let computed = o.hash_uncached(&domain);
+                assert_eq!(o.hash(&domain), computed, "order {n}, first");
+                assert_eq!(o.hash(&domain), computed, "order {n}, remembered");
+            }
+            assert_ne!(o.hash(&SigningDomain::TEST), o.hash(&other));
+            let mut bigger = o;
+            bigger.size = BaseLots::new(o.size.get() + 1).expect("size");
+            assert_eq!(
+                bigger.hash(&SigningDomain::TEST),
+                bigger.hash_uncached(&SigningDomain::TEST)
+            );
+        }
     }
 }
