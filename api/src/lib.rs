@@ -47,6 +47,7 @@ use zkperp_core::book::OrderKey;
 use zkperp_core::command::Command;
 use zkperp_core::engine::{OrderError, OrderOptions};
 use zkperp_core::oracle::{OracleBook, QuoteError, RawQuote};
+use zkperp_core::risk::RiskError;
 use zkperp_sequencer::pipeline::BatchStore;
 use zkperp_sequencer::sequencer::{Outcome, Sequencer};
 use zkperp_sequencer::verified::{VerifiedError, VerifiedState};
@@ -183,6 +184,7 @@ fn order_code(e: &OrderError) -> &'static str {
         OrderError::Duplicate => "duplicate_order",
         OrderError::NonPositiveSize => "bad_size",
         OrderError::BelowFloor => "cancelled_from_l1",
+        OrderError::Risk(RiskError::PositionLimit { .. }) => "position_limit",
         OrderError::Risk(_) => "insufficient_margin",
         OrderError::State(e) => tx_code(e),
         OrderError::NoOpenBatch => "no_open_batch",
@@ -213,6 +215,9 @@ fn tx_code(e: &TxError) -> &'static str {
         },
         // A mark older than its market's maximum age: no margin check until the next tick.
         TxError::Trade(zkperp_state::tx::TradeError::StaleMark(..)) => "stale_mark",
+        // The market's risk limits (zkperp_state::limits), fixed at deployment.
+        TxError::Trade(zkperp_state::tx::TradeError::PositionLimit(..)) => "position_limit",
+        TxError::Trade(zkperp_state::tx::TradeError::OpenInterestCap(_)) => "open_interest_cap",
         _ => "state_refused",
     }
 }
@@ -438,6 +443,9 @@ async fn markets(State(s): State<Services>) -> Json<Value> {
                     "tick_value_units": params.tick_value.get(),
                     "initial_margin_ppm": params.initial_margin.get(),
                     "maintenance_margin_ppm": params.maintenance_margin.get(),
+                    "max_position_lots": params.max_position_lots.to_string(),
+                    "open_interest_cap_lots": params.open_interest_cap_lots.to_string(),
+                    "open_interest_lots": m.open_interest.to_string(),
                     "mark_price": units.price(i, m.mark_price.get()),
                     "mark_price_ticks": m.mark_price.get().to_string(),
                     "funding_index": m.funding_index.get().to_string(),

@@ -46,6 +46,7 @@ pub mod eq;
 pub mod exit;
 pub mod funding;
 pub mod leaf;
+pub mod limits;
 pub mod margin;
 pub mod market;
 pub mod merkle;

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! pack(market) = price | (index + 2^63) << 40 | last_funding << 104 | mark_time << 144
-//!                                                                       (184 bits)
+//!                | open_interest << 184                                 (232 bits)
 //! markets hash = Poseidon(pack(market_0), .., pack(market_{M-1}))
 //! ```
 //! The fields are range-checked on allocation, so the packing is linear and injective.
@@ -15,7 +15,7 @@ use ark_r1cs_std::{
 use ark_relations::gr1cs::{ConstraintSystemRef, SynthesisError};
 use zkperp_state::field::fr_from_i128;
 use zkperp_state::market::MarketState;
-use zkperp_state::units::{FundingIndex, PriceTicks, Timestamp};
+use zkperp_state::units::{FundingIndex, PriceTicks, Timestamp, OPEN_INTEREST_BITS};
 use zkperp_state::Fr;
 
 use crate::eq::enforce_equal;
@@ -30,6 +30,9 @@ pub struct MarketStateVar {
     pub last_funding: FpVar<Fr>,
     /// The newest quote of the last oracle tick (40 bits).
     pub mark_time: FpVar<Fr>,
+    /// The sum of the market's longs (48 bits at allocation; moved only by
+    /// `crate::limits::move_open_interest`, which keeps it the sum of longs).
+    pub open_interest: FpVar<Fr>,
 }
 
 impl MarketStateVar {
@@ -45,13 +48,16 @@ impl MarketStateVar {
         enforce_signed_bits(&funding_index, FundingIndex::BITS)?;
         let last_funding = FpVar::new_witness(cs.clone(), || Ok(Fr::from(m.last_funding.get())))?;
         enforce_unsigned_bits(&last_funding, Timestamp::BITS)?;
-        let mark_time = FpVar::new_witness(cs, || Ok(Fr::from(m.mark_time.get())))?;
+        let mark_time = FpVar::new_witness(cs.clone(), || Ok(Fr::from(m.mark_time.get())))?;
         enforce_unsigned_bits(&mark_time, Timestamp::BITS)?;
+        let open_interest = FpVar::new_witness(cs, || Ok(Fr::from(m.open_interest)))?;
+        enforce_unsigned_bits(&open_interest, OPEN_INTEREST_BITS)?;
         Ok(MarketStateVar {
             mark_price,
             funding_index,
             last_funding,
             mark_time,
+            open_interest,
         })
     }
 
@@ -61,6 +67,7 @@ impl MarketStateVar {
             + (&self.funding_index + two_pow(63)) * two_pow(40)
             + &self.last_funding * two_pow(104)
             + &self.mark_time * two_pow(144)
+            + &self.open_interest * two_pow(184)
     }
 
     /// `cond ? a : b`, field by field.
@@ -70,6 +77,7 @@ impl MarketStateVar {
             funding_index: FpVar::conditionally_select(cond, &a.funding_index, &b.funding_index)?,
             last_funding: FpVar::conditionally_select(cond, &a.last_funding, &b.last_funding)?,
             mark_time: FpVar::conditionally_select(cond, &a.mark_time, &b.mark_time)?,
+            open_interest: FpVar::conditionally_select(cond, &a.open_interest, &b.open_interest)?,
         })
     }
 }

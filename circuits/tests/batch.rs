@@ -481,6 +481,97 @@ fn trade_margin_is_enforced() {
     );
 }
 
+fn position_limit(lots: u64) -> impl FnOnce(&mut StateConfig) {
+    move |c: &mut StateConfig| c.markets[0].max_position_lots = lots
+}
+
+fn open_interest_cap(lots: u64) -> impl FnOnce(&mut StateConfig) {
+    move |c: &mut StateConfig| c.markets[0].open_interest_cap_lots = lots
+}
+
+#[test]
+fn trades_keep_to_the_position_limit_and_the_open_interest_cap() {
+    // Trader 2 buys 120 lots from trader 1; batch 1 opened nothing: 120 lots of interest.
+    let (f, batch) = alone(|f| {
+        let buy = f.order(2, btc(), Side::Buy, 120, 501_000);
+        let sell = f.order(1, btc(), Side::Sell, 120, 501_000);
+        vec![Fixture::trade_tx(sell, buy, 120, 501_000)]
+    });
+    assert_eq!(batch.markets[0].open_interest, 120);
+    assert!(under(&f, &batch, position_limit(120)), "exactly the limit");
+    assert!(!under(&f, &batch, position_limit(119)), "past the limit");
+    assert!(under(&f, &batch, open_interest_cap(120)), "exactly the cap");
+    assert!(!under(&f, &batch, open_interest_cap(119)), "past the cap");
+}
+
+#[test]
+fn a_batch_cannot_publish_an_open_interest_its_trades_did_not_make() {
+    // A trade opens interest; a liquidation and a deleverage move it (down).
+    for (name, (f, batch)) in [
+        ("a trade", one_trade()),
+        ("liquidations", liquidation_batch()),
+        ("deleverages", deleverage_batch()),
+    ] {
+        assert!(satisfied(circuit(&f, &batch)), "{name}: as made");
+        for market in 0..2 {
+            let made = batch.markets[market].open_interest;
+            for interest in [made + 1, made.saturating_sub(1)] {
+                if interest == made {
+                    continue;
+                }
+                let mut edited = batch.clone();
+                edited.markets[market].open_interest = interest;
+                assert!(
+                    !satisfied(circuit(&f, &edited)),
+                    "{name}: market {market} published with {interest} lots, not {made}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn forced_trades_answer_the_limits_as_the_native_rules_do() {
+    let served = |batch: &SealedBatch| match &batch.txs[0].receipt.pubdata[..] {
+        [zkperp_state::pubdata::PubData::ForcedTrade(r)] => r.served,
+        _ => unreachable!(),
+    };
+    let request =
+        |f: &mut Fixture| vec![f.forced_trade_tx(0, (1, 2), btc(), Side::Buy, 7, 500_000)];
+    // Served within the limits; a served answer past a limit cannot be proven.
+    let mut f = funded();
+    let (batch, _) = alone_from(&mut f, request);
+    assert!(served(&batch));
+    assert!(satisfied(circuit(&f, &batch)), "served as configured");
+    assert!(
+        !under(&f, &batch, position_limit(6)),
+        "served past the limit"
+    );
+    assert!(
+        !under(&f, &batch, open_interest_cap(6)),
+        "served past the cap"
+    );
+    // Refused for a limit; a refusal within the limits cannot be proven.
+    for position in [true, false] {
+        let limit = move |lots: u64| {
+            move |c: &mut StateConfig| {
+                let m = &mut c.markets[0];
+                *if position {
+                    &mut m.max_position_lots
+                } else {
+                    &mut m.open_interest_cap_lots
+                } = lots;
+            }
+        };
+        let mut g = funded_under(limit(6));
+        let (batch, _) = alone_from(&mut g, request);
+        assert!(!served(&batch));
+        assert_eq!(batch.markets[0].open_interest, 0, "a refusal moves nothing");
+        assert!(satisfied(circuit(&g, &batch)), "refused as configured");
+        assert!(!under(&g, &batch, limit(7)), "refused within the limits");
+    }
+}
+
 #[test]
 fn a_disabled_slot_cannot_change_anything() {
     let (f, batch) = one_trade();
@@ -1010,7 +1101,16 @@ fn alone_from(
 }
 
 fn funded() -> Fixture {
-    let mut f = Fixture::with_depths(3, 5, 3);
+    funded_under(|_| {})
+}
+
+/// As [`funded`], under the configuration as `edit` changes it.
+fn funded_under(edit: impl FnOnce(&mut StateConfig)) -> Fixture {
+    let mut f = Fixture::configured(3, |c| {
+        c.account_tree_depth = 5;
+        c.order_tree_depth = 3;
+        edit(c);
+    });
     f.deposit(0, 1_000_000_000);
     f.deposit(1, 2_000_000_000);
     f.deposit(2, 500_000_000);

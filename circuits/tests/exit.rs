@@ -117,6 +117,7 @@ fn random_case(rng: &mut ChaCha20Rng, depth: u8, markets: usize) -> Case {
                 .expect("index"),
             last_funding: Timestamp::new(rng.gen_range(START..START + 1_000_000)).expect("time"),
             mark_time: Timestamp::new(rng.gen_range(START..START + 1_000_000)).expect("time"),
+            open_interest: rng.gen_range(0..1u64 << 48),
         })
         .collect();
     let positions = states
@@ -545,8 +546,9 @@ fn constraint_counts() {
         println!("exit circuit, depth {depth}, 2 markets: {constraints} constraints");
         counts.push(constraints);
     }
-    // +41 since the leaf carries an order floor (40 bits, range-checked).
-    assert_eq!(counts, [4_155, 9_963]);
+    // +41 since the leaf carries an order floor (40 bits, range-checked); +2 x 49 since each
+    // market's state carries its open interest (48 bits, range-checked).
+    assert_eq!(counts, [4_253, 10_061]);
     // 242 per level: the Poseidon and the ordering of `root_for` (241) and the index bit.
     assert_eq!(counts[1] - counts[0], 242 * 24);
 }

@@ -716,6 +716,7 @@ fn blame(e: &TradeError) -> Role {
         | TradeError::Overfill(r)
         | TradeError::BadFee(r)
         | TradeError::Range(r, _)
+        | TradeError::PositionLimit(r, _)
         | TradeError::Margin(r, MarginError { .. }) => *r,
         _ => Role::Taker,
     }

@@ -142,6 +142,16 @@ pub enum RiskError {
         /// Worst-case initial-margin requirement, collateral units (rounded up).
         required: i128,
     },
+    #[error(
+        "position limit: if this and the account's open orders on its side filled, the position \
+         would be {worst_lots} lots, above the market's limit of {max_lots}"
+    )]
+    PositionLimit {
+        /// The position's size in lots if every open order on the new order's side filled.
+        worst_lots: u64,
+        /// The market's `max_position_lots`.
+        max_lots: u64,
+    },
     #[error("the account's funding could not be settled: {0}")]
     Width(String),
 }
@@ -156,14 +166,29 @@ pub fn check_order(
 ) -> Result<(), RiskError> {
     let mut leaf = leaf.clone();
     settle_funding(&mut leaf, markets).map_err(|e| RiskError::Width(e.to_string()))?;
+    // The position if this and every open order on its side filled: within the market's limit
+    // (`zkperp_state::limits`, which the proof enforces at each fill), so a resting order
+    // never waits for a fill the state machine would refuse. Closing is always within it.
+    let position = leaf.positions.get(new.market).map_or(0, |p| p.size.get());
+    let same_side = i128::from(open.lots(new.market, new.side));
+    let worst = match new.side {
+        Side::Buy => position + same_side + i128::from(new.size),
+        Side::Sell => position - same_side - i128::from(new.size),
+    }
+    .unsigned_abs();
+    let max = params.get(new.market).map_or(0, |p| p.max_position_lots);
+    if worst > u128::from(max) && worst > position.unsigned_abs() {
+        return Err(RiskError::PositionLimit {
+            worst_lots: u64::try_from(worst).unwrap_or(u64::MAX),
+            max_lots: max,
+        });
+    }
     let (worst_value, required_ppm) = worst_case(&leaf, markets, params, open, new);
     if worst_value * i128::from(PPM_ONE) >= required_ppm {
         return Ok(());
     }
     // Only closing: on the side that shrinks the position, and with the account's other open
     // orders on that side, no more than the position.
-    let position = leaf.positions.get(new.market).map_or(0, |p| p.size.get());
-    let same_side = i128::from(open.lots(new.market, new.side));
     let shrinks = match new.side {
         Side::Buy => position < 0,
         Side::Sell => position > 0,

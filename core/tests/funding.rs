@@ -153,6 +153,7 @@ fn rounding_is_to_the_nearest_unit() {
         funding_index: FundingIndex::ZERO,
         last_funding: ts(START),
         mark_time: ts(START),
+        open_interest: 0,
     };
     let now = ts(START + 1);
     // A cap far above these steps, so only the rounding shows.
@@ -473,6 +474,7 @@ fn market_state() -> impl Strategy<Value = MarketState> {
         funding_index: FundingIndex::new(index).expect("index"),
         last_funding: ts(last),
         mark_time: ts(last),
+        open_interest: 0,
     })
 }
 

@@ -52,6 +52,22 @@ fn reference_check(
 ) -> Result<(), RiskError> {
     let mut leaf = leaf.clone();
     settle_funding(&mut leaf, markets).map_err(|e| RiskError::Width(e.to_string()))?;
+    // The position if every open order on the new one's side and it filled: within the limit,
+    // unless that only brings it closer to zero.
+    let held = leaf.positions.get(new.market).map_or(0, |p| p.size.get());
+    let mut reached = held;
+    for e in open.iter().chain(std::iter::once(new)) {
+        if e.market == new.market && e.side == new.side {
+            reached += new.side.sign() * i128::from(e.size);
+        }
+    }
+    let max = params.get(new.market).map_or(0, |p| p.max_position_lots);
+    if reached.abs() > i128::from(max) && reached.abs() > held.abs() {
+        return Err(RiskError::PositionLimit {
+            worst_lots: reached.unsigned_abs() as u64,
+            max_lots: max,
+        });
+    }
     let mut worst_value = total_value(leaf.collateral, &leaf.positions, markets, params);
     let mut buys = vec![0i128; markets.len()];
     let mut sells = vec![0i128; markets.len()];
@@ -188,6 +204,45 @@ fn an_account_below_margin_may_still_place_orders_that_close() {
     assert!(
         check(&f, 0, &[], sell(b, 4_000, 480_000)).is_err(),
         "flipping is refused"
+    );
+}
+
+#[test]
+fn no_order_may_take_a_position_past_the_limit_if_its_side_filled() {
+    let mut f = Fixture::configured(2, |c| c.markets[0].max_position_lots = 100);
+    f.deposit(0, 1_000_000_000);
+    f.deposit(1, 1_000_000_000);
+    let b = btc().index();
+    assert_eq!(check(&f, 0, &[], buy(b, 100, 500_000)), Ok(()));
+    let past = RiskError::PositionLimit {
+        worst_lots: 101,
+        max_lots: 100,
+    };
+    assert_eq!(check(&f, 0, &[], buy(b, 101, 500_000)), Err(past.clone()));
+    // Open orders on the same side count; the other side's do not.
+    assert_eq!(
+        check(&f, 0, &[buy(b, 60, 500_000)], buy(b, 41, 500_000)),
+        Err(past.clone())
+    );
+    assert_eq!(
+        check(&f, 0, &[sell(b, 100, 500_000)], buy(b, 100, 500_000)),
+        Ok(())
+    );
+    // From a long of 80: selling 180 reaches short 100; 181 is past it; buying 21 is too.
+    f.trade(0, 1, btc(), 80, 500_000).expect("long 80");
+    assert_eq!(check(&f, 0, &[], sell(b, 180, 500_000)), Ok(()));
+    assert!(matches!(
+        check(&f, 0, &[], sell(b, 181, 500_000)),
+        Err(RiskError::PositionLimit {
+            worst_lots: 101,
+            ..
+        })
+    ));
+    assert_eq!(check(&f, 0, &[], buy(b, 21, 500_000)), Err(past));
+    // The other market keeps its own limit.
+    assert_eq!(
+        check(&f, 0, &[], buy(eth().index(), 101, 3_000_000)),
+        Ok(())
     );
 }
 

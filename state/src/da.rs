@@ -752,7 +752,7 @@ mod tests {
         );
         let mut wide_market = elements.clone();
         let last = wide_market.len() - 1;
-        wide_market[last] += Fr::from(2u64).pow([190u64]);
+        wide_market[last] += Fr::from(2u64).pow([232u64]);
         assert_eq!(parse(&wide_market), Err(PayloadError::Market(markets - 1)));
     }
 }

@@ -37,6 +37,7 @@ pub mod field;
 pub mod funding;
 pub mod layout;
 pub mod leaf;
+pub mod limits;
 pub mod margin;
 pub mod market;
 pub mod merkle;

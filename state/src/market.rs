@@ -5,7 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::eddsa::PublicKey;
 use crate::field::Fr;
-use crate::units::{FundingIndex, PpbPerSecond, Ppm, PriceTicks, TickValue, Timestamp, PPM_ONE};
+use crate::units::{
+    FundingIndex, PpbPerSecond, Ppm, PriceTicks, TickValue, Timestamp, OPEN_INTEREST_BITS, PPM_ONE,
+    SIZE_BITS,
+};
 
 /// A market's configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +40,13 @@ pub struct MarketParams {
     /// margin on it. A forced withdrawal is served on whatever mark there is (the operator
     /// chooses which oracle ticks enter a batch, so a stale mark must never let it refuse).
     pub max_mark_age_secs: u64,
+    /// The largest position one account may hold, in base lots: no trade (signed or forced)
+    /// leaves either party with `|size|` above it. Closing is always possible (it only lowers
+    /// `|size|`); the insurance fund, which never trades, may take liquidated positions past it.
+    pub max_position_lots: u64,
+    /// The cap on the market's open interest (the sum of every long position, in base lots): no
+    /// trade leaves it above. Liquidations and deleverages only lower it.
+    pub open_interest_cap_lots: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,6 +63,10 @@ pub enum MarketConfigError {
     DuplicateOracleKey(String),
     #[error("market {0}: the maximum mark age must be 1..2^32 seconds")]
     MarkAge(String),
+    #[error("market {0}: the maximum position must be 1..2^40 lots")]
+    MaxPosition(String),
+    #[error("market {0}: the open interest cap must be 1..2^48 lots")]
+    OpenInterestCap(String),
 }
 
 impl MarketParams {
@@ -79,6 +93,14 @@ impl MarketParams {
         if self.max_mark_age_secs == 0 || self.max_mark_age_secs >= MAX_MARK_AGE {
             return Err(MarketConfigError::MarkAge(name()));
         }
+        if self.max_position_lots == 0 || self.max_position_lots >> SIZE_BITS != 0 {
+            return Err(MarketConfigError::MaxPosition(name()));
+        }
+        if self.open_interest_cap_lots == 0
+            || self.open_interest_cap_lots >> OPEN_INTEREST_BITS != 0
+        {
+            return Err(MarketConfigError::OpenInterestCap(name()));
+        }
         Ok(())
     }
 }
@@ -98,15 +120,22 @@ pub struct MarketState {
     /// The newest quote of the last oracle tick (0 before the first): how old the mark is,
     /// and the time no quote of the next tick may be older than.
     pub mark_time: Timestamp,
+    /// The sum of every account's long position in the market, in base lots (equal to the sum
+    /// of the shorts: every position change moves lots between two accounts). At most the
+    /// market's `open_interest_cap_lots`, so below `2^48`.
+    pub open_interest: u64,
 }
 
 impl MarketState {
     /// One field element: `price | (index + 2^63) << 40 | last_funding << 104 |
-    /// mark_time << 144` (40 + 64 + 40 + 40 = 184 bits, canonical).
+    /// mark_time << 144 | open_interest << 184` (40 + 64 + 40 + 40 + 48 = 232 bits,
+    /// canonical). A market with no open interest packs as it did before the field existed.
     pub fn pack(&self) -> Fr {
         let index_offset = (self.funding_index.get() + (1i128 << 63)) as u128;
         let low = u128::from(self.mark_price.get()) | (index_offset << 40);
-        let high = u128::from(self.last_funding.get()) | u128::from(self.mark_time.get()) << 40;
+        let high = u128::from(self.last_funding.get())
+            | u128::from(self.mark_time.get()) << 40
+            | u128::from(self.open_interest) << 80;
         Fr::from(low) + Fr::from(high) * Fr::from(1u128 << 104)
     }
 
@@ -115,14 +144,13 @@ impl MarketState {
     pub fn unpack(x: &Fr) -> Option<MarketState> {
         use ark_ff::{BigInteger, PrimeField};
         let bytes = x.into_bigint().to_bytes_le();
-        if bytes[23..].iter().any(|b| *b != 0) {
+        if bytes[29..].iter().any(|b| *b != 0) {
             return None;
         }
-        let mut wide = [0u8; 32];
-        wide[..24].copy_from_slice(&bytes[..24]);
-        let low = u128::from_le_bytes(wide[..16].try_into().ok()?);
-        let high = u128::from_le_bytes(wide[16..].try_into().ok()?);
-        // bits 0..40 price, 40..104 index + 2^63, 104..144 last funding, 144..184 mark time
+        let low = u128::from_le_bytes(bytes[..16].try_into().ok()?);
+        let high = u128::from_le_bytes(bytes[16..32].try_into().ok()?);
+        // bits 0..40 price, 40..104 index + 2^63, 104..144 last funding, 144..184 mark time,
+        // 184..232 open interest
         let field = |from: u32, bits: u32| -> u128 {
             let mask = (1u128 << bits) - 1;
             if from >= 128 {
@@ -139,6 +167,7 @@ impl MarketState {
             funding_index: FundingIndex::new(index).ok()?,
             last_funding: Timestamp::new(u64::try_from(field(104, 40)).ok()?).ok()?,
             mark_time: Timestamp::new(u64::try_from(field(144, 40)).ok()?).ok()?,
+            open_interest: u64::try_from(field(184, OPEN_INTEREST_BITS)).ok()?,
         })
     }
 
@@ -169,27 +198,33 @@ mod tests {
     fn a_packed_state_unpacks_to_itself_at_its_edges() {
         let max = |bits: u32| (1u64 << bits) - 1;
         let bound = (1i128 << crate::units::FUNDING_INDEX_BITS) - 1;
-        for (price, index, funding, mark) in [
-            (0, 0, 0, 0),
+        for (price, index, funding, mark, interest) in [
+            (0, 0, 0, 0, 0),
             (
                 max(crate::units::PRICE_BITS),
                 bound,
                 max(crate::units::TIMESTAMP_BITS),
                 max(crate::units::TIMESTAMP_BITS),
+                max(OPEN_INTEREST_BITS),
             ),
-            (1, -bound, 7, 9),
+            (1, -bound, 7, 9, 11),
         ] {
             let m = MarketState {
                 mark_price: PriceTicks::new(price).expect("price"),
                 funding_index: FundingIndex::new(index).expect("index"),
                 last_funding: Timestamp::new(funding).expect("time"),
                 mark_time: Timestamp::new(mark).expect("time"),
+                open_interest: interest,
             };
             assert_eq!(MarketState::unpack(&m.pack()), Some(m));
         }
-        // Bits above the 184 a state packs into, or a field beyond its width, are no state.
+        // Open interest is the top field: 2^184 is one lot of it.
+        let two_184 = Fr::from(1u128 << 100) * Fr::from(1u128 << 84);
+        let one_lot = MarketState::unpack(&(MarketState::default().pack() + two_184));
+        assert_eq!(one_lot.map(|m| m.open_interest), Some(1));
+        // Bits above the 232 a state packs into, or a field beyond its width, are no state.
         assert_eq!(
-            MarketState::unpack(&(Fr::from(1u128 << 100) * Fr::from(1u128 << 84))),
+            MarketState::unpack(&(Fr::from(1u128 << 116) * Fr::from(1u128 << 116))),
             None
         );
         assert_eq!(MarketState::unpack(&-Fr::from(1u64)), None);

@@ -111,8 +111,10 @@ fn l1(i: u8) -> L1Address {
     L1Address(a)
 }
 
-/// BTC: lot 0.0001 BTC, tick 0.1 USD, so one lot-tick is 10 micro-USD; 10% / 5% margins.
-/// ETH: lot 0.001 ETH, tick 0.001 USD (1 micro-USD per lot-tick); 20% / 10% margins.
+/// BTC: lot 0.0001 BTC, tick 0.1 USD, so one lot-tick is 10 micro-USD; 10% / 5% margins; at
+/// most 1,000 BTC per account and 10,000 BTC of open interest.
+/// ETH: lot 0.001 ETH, tick 0.001 USD (1 micro-USD per lot-tick); 20% / 10% margins; at most
+/// 10,000 ETH per account and 100,000 ETH of open interest.
 pub fn config(oracles: &[PrivateKey], fund: &PrivateKey, fees: &PrivateKey) -> StateConfig {
     let keys: Vec<_> = oracles.iter().map(PrivateKey::public_key).collect();
     config_of_keys(&keys, fund.public_key(), fees.public_key())
@@ -136,6 +138,8 @@ pub fn config_of_keys(keys: &[PublicKey], fund: PublicKey, fees: PublicKey) -> S
             // A day: fixtures advance the clock by hours between ticks; the rules' own tests
             // use a short age.
             max_mark_age_secs: 86_400,
+            max_position_lots: 10_000_000,
+            open_interest_cap_lots: 100_000_000,
         };
     StateConfig {
         account_tree_depth: 8,
@@ -181,14 +185,22 @@ impl Fixture {
         order_tree_depth: u8,
         domain: SigningDomain,
     ) -> Self {
+        Self::configured(traders, |config| {
+            config.account_tree_depth = account_tree_depth;
+            config.order_tree_depth = order_tree_depth;
+            config.domain = domain;
+        })
+    }
+
+    /// As [`Fixture::new`] under the built-in configuration as `edit` changes it (a market's
+    /// limits, its fractions).
+    pub fn configured(traders: usize, edit: impl FnOnce(&mut StateConfig)) -> Self {
         let mut rng = ChaCha20Rng::seed_from_u64(42);
         let oracles: Vec<_> = (0..3).map(|_| PrivateKey::random(&mut rng)).collect();
         let fund_key = PrivateKey::random(&mut rng);
         let fees = PrivateKey::random(&mut rng);
         let mut config = config(&oracles, &fund_key, &fees);
-        config.account_tree_depth = account_tree_depth;
-        config.order_tree_depth = order_tree_depth;
-        config.domain = domain;
+        edit(&mut config);
         let mut state = State::genesis(config).expect("genesis");
         state.begin_batch(ts(START)).expect("time");
         let traders = (0..traders)
@@ -517,6 +529,15 @@ impl Fixture {
         self.state
             .accounts()
             .map(|(_, a)| a.leaf.positions[market.index()].size.get())
+            .sum()
+    }
+
+    /// Sum of every account's long position in `market`: what the market's open interest must
+    /// be (`MarketState::open_interest`).
+    pub fn longs(&self, market: MarketId) -> i128 {
+        self.state
+            .accounts()
+            .map(|(_, a)| crate::limits::long(a.leaf.positions[market.index()].size))
             .sum()
     }
 

@@ -11,6 +11,7 @@
 //! notional = size * price * tick value          |.| < 2^96
 //! |collateral|      < 2^63  units (6 decimals)             COLLATERAL_BITS
 //! markets per account <= 8 = 2^3                           MAX_MARKETS
+//! open interest     < 2^48  base lots (sum of longs)       OPEN_INTEREST_BITS
 //! TV = collateral + sum(notional_i)             |.| < 2^63 + 2^99 < 2^100
 //! TR * 10^6 = sum(|notional_i| * fraction_ppm_i) < 2^99 * 2^20 = 2^119
 //! TV * 10^6                                     |.| < 2^100 * 2^20 = 2^120   (fits i128)
@@ -49,6 +50,10 @@ pub const ORDER_ID_BITS: u32 = 40;
 pub const NONCE_BITS: u32 = 32;
 /// The most markets one leaf carries positions for.
 pub const MAX_MARKETS: usize = 8;
+/// A market's open interest (the sum of its long positions, in base lots) and its cap:
+/// `< 2^48`, so one trade's change (`< 2^41`) added to it stays far below the field and the
+/// packed market state (`zkperp_state::market::MarketState::pack`) stays canonical.
+pub const OPEN_INTEREST_BITS: u32 = 48;
 
 const _: () = {
     assert!(SIZE_BITS + PRICE_BITS + TICK_VALUE_BITS == 96);

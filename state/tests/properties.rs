@@ -413,9 +413,12 @@ impl Run {
             "collateral not conserved"
         );
         for m in 0..2u64 {
+            let market = MarketId::new(m).expect("id");
+            assert_eq!(self.f.open_interest_balance(market), 0);
             assert_eq!(
-                self.f.open_interest_balance(MarketId::new(m).expect("id")),
-                0
+                i128::from(self.f.state.markets()[market.index()].open_interest),
+                self.f.longs(market),
+                "open interest is not the sum of longs"
             );
         }
     }

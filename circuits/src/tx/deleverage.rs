@@ -7,7 +7,10 @@
 //! (4) opposite positions, `0 < size <= min(|a|, |b|)`; (5) the price: the mark moved against
 //! the counterparty by `share = floor(D * V / N)` (`D = -TV`, `V` the closed lots at the mark,
 //! `N` every position's notional), proven as `0 <= D * V - share * N < N`; (6) the deleverager
-//! is not liquidatable afterwards. Two writes: the deleveraged account, then the deleverager.
+//! is not liquidatable afterwards; (7) the market's open interest drops by `size`: natively the
+//! longs' change of both accounts, which (4) makes exactly `-size` (one of the two positions is
+//! long and loses `size` lots, the other stays short or flat), so no magnitude is computed here.
+//! Two writes: the deleveraged account, then the deleverager.
 
 use zkperp_state::tx::Deleverage;
 use ark_r1cs_std::{
@@ -26,6 +29,7 @@ use crate::witness::ReceiptError;
 use crate::batch::BatchVar;
 use crate::eq::conditional_enforce_not_equal;
 use crate::funding::settle_funding;
+use crate::limits::move_open_interest;
 use crate::margin::{
     abs_size, conditional_enforce_fresh_marks, is_liquidatable, is_nonnegative, margin_summary,
     total_value,
@@ -194,6 +198,8 @@ pub fn execute_deleverage(
         Fraction::Maintenance,
     )?;
     is_liquidatable(&maintenance)?.conditional_enforce_equal(&Boolean::FALSE, enabled)?;
+    // (7)
+    move_open_interest(&mut b.markets, &flags, &size.negate()?, enabled)?;
     let mut counter_after = counter.clone();
     counter_after.collateral = after_collateral;
     counter_after.positions = positions;

@@ -5,10 +5,13 @@
 //! door (the contract refused anything else): A != B, neither is 0 or 1, market < count with
 //!       a mark, 0 < size < 2^40, price < 2^40
 //! for each party p (A with the requester and A's side, B with the signer and the other side):
-//!   ok_p = exists_p & owner_p == authoriser_p & fits_p & margin_p
+//!   ok_p = exists_p & owner_p == authoriser_p & fits_p & margin_p & limit_p
 //!   fits_p   = |size'_p| < 2^40 & |collateral'_p| < 2^63     (after funding and the fill)
 //!   margin_p = TV' >= TR' or the fill reduces risk without lowering TV/TR  (initial fractions)
-//! served = ok_A & ok_B; served => both leaves rewritten (A first, then B under the new root)
+//!   limit_p  = |size'_p| <= the market's position limit
+//! capped = open interest + long change of A and B <= the market's cap
+//! served = ok_A & ok_B & capped; served => both leaves rewritten (A first, then B under the
+//!          new root) and the open interest moved
 //! record = 0x08 | u64 index | u32 A | u32 B | address requester | address signer | u8 market
 //!          | u8 a_buys | u64 size | u64 price | u8 served
 //! ```
@@ -37,6 +40,10 @@ use crate::batch::{BatchVar, NamedAccountVar};
 use crate::leaf::AccountLeafVar;
 use crate::eq::conditional_enforce_not_equal;
 use crate::funding::settle_funding;
+use crate::limits::{
+    is_within_open_interest_cap, is_within_position_limit, move_open_interest, position_move,
+    PositionMoveVar,
+};
 use crate::margin::{is_risk_reducing, is_well_margined, margin_summary};
 use crate::market::{market_selector, select_by, select_param};
 use zkperp_state::layout::FORCED_TRADE;
@@ -65,6 +72,7 @@ struct PartyVar {
     account: NamedAccountVar,
     ok: Boolean<Fr>,
     new_leaf: AccountLeafVar,
+    moved: PositionMoveVar,
 }
 
 /// What both parties share.
@@ -118,7 +126,12 @@ pub fn execute_forced_trade(
     let b_account = b.read_named(&w.accounts[1], w.exists[1], &account_b, &bits_b, enabled)?;
     let counterparty = party(b, &fill, b_account, &signer, &!a_buys.clone())?;
 
-    let served = enabled & &(&a.ok & &counterparty.ok);
+    // The open interest after both: within the cap, or the request is refused.
+    let params = b.config.markets.clone();
+    let change = &a.moved.long_change + &counterparty.moved.long_change;
+    let capped = is_within_open_interest_cap(&b.markets, &fill.flags, &params, &change)?;
+    let served = enabled & &Boolean::kary_and(&[a.ok.clone(), counterparty.ok.clone(), capped])?;
+    move_open_interest(&mut b.markets, &fill.flags, &change, &served)?;
     for (id, p) in [(&account_a, &a), (&account_b, &counterparty)] {
         let after = AccountLeafVar::select_state(&served, &p.new_leaf, &p.account.leaf)?;
         let exists = &p.account.exists;
@@ -180,7 +193,12 @@ fn party(
     let after_collateral = fits.select(&paid, &collateral)?;
     let after = margin_summary(&after_collateral, &after_sizes, &marks, params, Fraction::Initial)?;
     let margin = &is_well_margined(&after)? | &is_risk_reducing(&before, &after)?;
-    let ok = Boolean::kary_and(&[exists.clone(), owner, fits, margin])?;
+    let moved = position_move(
+        &select_by(&fill.flags, &sizes)?,
+        &select_by(&fill.flags, &after_sizes)?,
+    )?;
+    let limited = is_within_position_limit(&moved.after_magnitude, &fill.flags, params)?;
+    let ok = Boolean::kary_and(&[exists.clone(), owner, fits, margin, limited])?;
 
     let mut new_leaf = leaf.clone();
     new_leaf.collateral = after_collateral;
@@ -192,6 +210,7 @@ fn party(
         account,
         ok,
         new_leaf,
+        moved,
     })
 }
 

@@ -4,7 +4,8 @@
 //! (3) `0 < size <= |position|`, so the position only shrinks toward zero; (4) the lots and their
 //! mark value change hands; (5) a penalty `0 <= fee <= liquidation_fee * |value|`, never above the
 //! account's remaining total value; (6) a bankrupt remainder with no position left is absorbed by
-//! the fund; (7) the fund is not liquidatable afterwards. Two writes: the account, then the fund.
+//! the fund; (7) the fund is not liquidatable afterwards; (8) the market's open interest moves by
+//! both longs' change. Two writes: the account, then the fund.
 
 use zkperp_state::tx::Liquidation;
 use ark_r1cs_std::{
@@ -23,6 +24,7 @@ use crate::witness::ReceiptError;
 use crate::batch::BatchVar;
 use crate::eq::conditional_enforce_not_equal;
 use crate::funding::settle_funding;
+use crate::limits::{move_open_interest, position_move};
 use crate::margin::{
     abs_size, conditional_enforce_fresh_marks, is_liquidatable, is_nonnegative, margin_summary,
     total_value,
@@ -124,6 +126,9 @@ pub fn execute_liquidation(
     let (_, fund) = b.read_leaf(&w.fund, true, &fund_id)?;
     let (fund_collateral, mut fund_positions) =
         settle_funding(&fund.collateral, &fund.positions, &indices)?;
+    let fund_sizes_before: Vec<FpVar<Fr>> =
+        fund_positions.iter().map(|p| p.size.clone()).collect();
+    let fund_position = select_by(&flags, &fund_sizes_before)?;
     for (p, flag) in fund_positions.iter_mut().zip(&flags) {
         p.size = &p.size - flag.select(&change, &FpVar::zero())?;
         enforce_signed_bits(&p.size, BaseLots::BITS)?;
@@ -140,6 +145,12 @@ pub fn execute_liquidation(
         Fraction::Maintenance,
     )?;
     is_liquidatable(&fund_maintenance)?.conditional_enforce_equal(&Boolean::FALSE, enabled)?;
+
+    // (8) The open interest moves by both longs' change.
+    let account_move = position_move(&position, &(&position + &change))?;
+    let fund_move = position_move(&fund_position, &(&fund_position - &change))?;
+    let moved = account_move.long_change + fund_move.long_change;
+    move_open_interest(&mut b.markets, &flags, &moved, enabled)?;
     let mut fund_new = fund.clone();
     fund_new.collateral = fund_after;
     fund_new.positions = fund_positions;

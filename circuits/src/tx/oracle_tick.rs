@@ -165,6 +165,7 @@ pub fn execute_oracle_tick(
             funding_index: state.funding_index.clone(),
             last_funding: (&here & &first).select(&b.now, &state.last_funding)?,
             mark_time: newest.clone(),
+            open_interest: state.open_interest.clone(),
         };
         markets.push(MarketStateVar::select(&here, &updated, state)?);
     }

@@ -13,7 +13,9 @@
 //! 6. `0 <= fee` and `fee * 10^6 <= max_fee * notional`;
 //! 7. funding settled on both accounts, then `size` lots and `notional` collateral move and the
 //!    fees go to the batch's fee total;
-//! 8. both accounts obey the margin rule (initial fractions) after the fill.
+//! 8. both accounts obey the margin rule (initial fractions) after the fill;
+//! 9. neither account's position in the market is above its position limit after it;
+//! 10. the market's open interest moves by both longs' change, and is at most its cap.
 //!
 //! Each account is one leaf write (maker first, as natively), proven against the root the
 //! previous write left.
@@ -45,6 +47,10 @@ use crate::batch::BatchVar;
 use crate::eddsa::SignatureVar;
 use crate::eq::{conditional_enforce_equal, conditional_enforce_not_equal};
 use crate::funding::settle_funding;
+use crate::limits::{
+    conditional_enforce_open_interest_cap, conditional_enforce_position_limit,
+    move_open_interest, position_move, PositionMoveVar,
+};
 use crate::margin::{
     conditional_enforce_fresh_marks, conditional_enforce_margin_rule, margin_summary,
 };
@@ -107,10 +113,20 @@ pub fn execute_trade(
         price,
         notional,
     };
-    let maker_fee = party(b, &fill, &maker, &w.maker, t.maker_fee, enabled)?;
-    let taker_fee = party(b, &fill, &taker, &w.taker, t.taker_fee, enabled)?;
+    let (maker_fee, maker_move) = party(b, &fill, &maker, &w.maker, t.maker_fee, enabled)?;
+    let (taker_fee, taker_move) = party(b, &fill, &taker, &w.taker, t.taker_fee, enabled)?;
     // A disabled slot's fees are not counted, whatever its witness says.
     b.fees = &b.fees + enabled.select(&(maker_fee + taker_fee), &FpVar::zero())?;
+
+    // 10.
+    let change = maker_move.long_change + taker_move.long_change;
+    move_open_interest(&mut b.markets, &fill.market_flags, &change, enabled)?;
+    conditional_enforce_open_interest_cap(
+        &b.markets,
+        &fill.market_flags,
+        &b.config.markets,
+        enabled,
+    )?;
     Ok(())
 }
 
@@ -123,7 +139,7 @@ fn order_var(
     Ok((order, signature))
 }
 
-/// Rules 2-8 for one side; returns its fee.
+/// Rules 2-9 for one side; returns its fee and how its position in the market moved.
 fn party(
     b: &mut BatchVar,
     fill: &Fill,
@@ -131,7 +147,7 @@ fn party(
     w: &PartyWitness,
     fee: Collateral,
     enabled: &Boolean<Fr>,
-) -> Result<FpVar<Fr>, SynthesisError> {
+) -> Result<(FpVar<Fr>, PositionMoveVar), SynthesisError> {
     let cs = b.cs.clone();
     let (_, leaf) = b.read_leaf(&w.account, true, &order.account)?;
 
@@ -217,13 +233,25 @@ fn party(
     conditional_enforce_fresh_marks(&sizes, &after_sizes, &b.markets, params, &b.now, enabled)?;
     conditional_enforce_margin_rule(&before, &after, enabled)?;
 
+    // 9.
+    let moved = position_move(
+        &select_by(&fill.market_flags, &sizes)?,
+        &select_by(&fill.market_flags, &after_sizes)?,
+    )?;
+    conditional_enforce_position_limit(
+        &moved.after_magnitude,
+        &fill.market_flags,
+        params,
+        enabled,
+    )?;
+
     let mut new_leaf = leaf.clone();
     new_leaf.collateral = after_collateral;
     new_leaf.positions = after_positions;
     new_leaf.orders_root = orders_root;
     let exists = Boolean::TRUE;
     b.access(&order.account, enabled, (&exists, &leaf), (&exists, &new_leaf))?;
-    Ok(fee)
+    Ok((fee, moved))
 }
 
 #[derive(Debug, Clone)]

@@ -30,7 +30,8 @@
 //!    the size of the steps do not matter: a 1-lot deleverage carries one lot's share, closing
 //!    every position covers the whole deficit (the last step's share is the deficit left), and
 //!    no counterparty pays more than its lots' share. `TV_before < TV_after <= 0` follows;
-//! 6. the deleverager is not liquidatable afterwards.
+//! 6. the deleverager is not liquidatable afterwards;
+//! 7. the market's open interest drops by `size` (both positions shrink: `crate::limits`).
 //!
 //! Which counterparties are chosen (the most profitable first) is the sequencer's policy, not
 //! a rule the proof can check without every account: the operator's remaining discretion, and
@@ -39,6 +40,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::funding::settle_funding;
+use crate::limits::{open_interest_after, open_interest_change};
 use crate::margin::{
     enforce_fresh_marks, is_liquidatable, margin_summary, total_value, Fraction, StaleMark,
 };
@@ -202,6 +204,10 @@ pub fn execute_deleverage<S: NodeStore>(
         return Err(DeleverageError::BadSize);
     }
     counterparty.positions[m].size = BaseLots::new(b - change)?;
+    let moves = [
+        (BaseLots::new(a)?, BaseLots::new(a + change)?),
+        (BaseLots::new(b)?, counterparty.positions[m].size),
+    ];
     counterparty.collateral = counterparty.collateral.checked_add(-received)?;
     let after = margin_summary(
         counterparty.collateral,
@@ -213,6 +219,8 @@ pub fn execute_deleverage<S: NodeStore>(
     if is_liquidatable(&after) {
         return Err(DeleverageError::DeleveragerUnderMargin);
     }
+    let interest = open_interest_after(&markets[m], open_interest_change(&moves))?;
+    ctx.markets_mut()[m].open_interest = interest;
     Ok(())
 }
 

@@ -7,7 +7,9 @@
 //! unused). It has its own L1 queue, consumed in order, and is answered either way:
 //! *served* when both accounts exist, the requester is A's L1 owner, the signer is B's, and
 //! after the trade both accounts keep their positions and balances within their widths (a risk
-//! limit) and obey the margin rule at initial fractions; *refused* otherwise, leaving both
+//! limit) and obey the margin rule at initial fractions, and the market's risk limits hold
+//! after it (neither position above the position limit, the open interest at most its cap:
+//! `crate::limits`; a forced trade must not be a way around them); *refused* otherwise, leaving both
 //! untouched. Those are the only grounds, each shown in the proof. A stale mark is never one:
 //! the margin rule reads the marks as they are (the operator chooses which oracle ticks enter a
 //! batch), and no fee is charged (the sequencer did not match it).
@@ -25,6 +27,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::funding::settle_funding;
 use crate::leaf::AccountLeaf;
+use crate::limits::{
+    enforce_open_interest_cap, enforce_position_limit, open_interest_after, open_interest_change,
+};
 use crate::margin::{enforce_margin_rule, margin_summary, Fraction};
 use crate::merkle::NodeStore;
 use crate::order::Side;
@@ -88,6 +93,10 @@ pub enum TradeRefusal {
     Width(Party),
     #[error("{0} would break the margin rule")]
     Margin(Party),
+    #[error("{0}'s position would be above the market's position limit")]
+    PositionLimit(Party),
+    #[error("the market's open interest would be above its cap")]
+    OpenInterestCap,
 }
 
 /// What the L1 contract refuses at the door: such a request never reaches the queue, so the
@@ -106,18 +115,19 @@ pub enum ForcedTradeError {
     NonPositiveSize,
 }
 
-/// What the rules decide for `r` against the current state: both leaves after the trade, or
-/// why it is refused.
+/// What the rules decide for `r` against the current state: both leaves and the market's open
+/// interest after the trade, or why it is refused.
 fn outcome<S: NodeStore>(
     ctx: &mut Ctx<'_, S>,
     r: &L1ForcedTrade,
-) -> Result<[AccountLeaf; 2], TradeRefusal> {
+) -> Result<([AccountLeaf; 2], u64), TradeRefusal> {
     // Both are read (their leaves, or empty slots, go to the circuit) before either is judged.
     let a = ctx.read(r.account_a);
     let b = ctx.read(r.account_b);
     let params = ctx.config().markets.clone();
     let markets = ctx.markets().to_vec();
-    let notional = notional(r.size, r.price, params[r.market.index()].tick_value);
+    let market = &params[r.market.index()];
+    let notional = notional(r.size, r.price, market.tick_value);
     let mut after = Vec::with_capacity(2);
     for (party, leaf, owner, side) in [
         (Party::A, a, r.requester, r.a_side),
@@ -130,6 +140,7 @@ fn outcome<S: NodeStore>(
         after.push((party, leaf, side));
     }
     let mut leaves = Vec::with_capacity(2);
+    let mut moves = Vec::with_capacity(2);
     for (party, mut leaf, side) in after {
         let width = |_| TradeRefusal::Width(party);
         settle_funding(&mut leaf, &markets).map_err(width)?;
@@ -142,7 +153,9 @@ fn outcome<S: NodeStore>(
         );
         let sign = side.sign();
         let position = &mut leaf.positions[r.market.index()];
+        let held = position.size;
         position.size = position.size.checked_add(sign * r.size.get()).map_err(width)?;
+        moves.push((held, position.size));
         leaf.collateral = leaf.collateral.checked_add(-sign * notional).map_err(width)?;
         let after = margin_summary(
             leaf.collateral,
@@ -152,11 +165,17 @@ fn outcome<S: NodeStore>(
             Fraction::Initial,
         );
         enforce_margin_rule(&before, &after).map_err(|_| TradeRefusal::Margin(party))?;
+        enforce_position_limit(leaf.positions[r.market.index()].size, market)
+            .map_err(|_| TradeRefusal::PositionLimit(party))?;
         leaves.push(leaf);
     }
+    // Below its width whenever the cap holds: a refusal, never an error.
+    let interest = open_interest_after(&markets[r.market.index()], open_interest_change(&moves))
+        .map_err(|_| TradeRefusal::OpenInterestCap)?;
+    enforce_open_interest_cap(interest, market).map_err(|_| TradeRefusal::OpenInterestCap)?;
     let b = leaves.pop().expect("two parties");
     let a = leaves.pop().expect("two parties");
-    Ok([a, b])
+    Ok(([a, b], interest))
 }
 
 /// Answers the next forced trade (the queue's order is checked by `tx::execute`): `Ok(None)`
@@ -182,10 +201,11 @@ pub fn execute_forced_trade<S: NodeStore>(
     if r.size.get() <= 0 {
         return Err(ForcedTradeError::NonPositiveSize);
     }
-    let decision = outcome(ctx, r).and_then(|[a, b]| {
+    let decision = outcome(ctx, r).and_then(|([a, b], interest)| {
         for (party, id, leaf) in [(Party::A, r.account_a, a), (Party::B, r.account_b, b)] {
             *ctx.account(id).map_err(|_| TradeRefusal::NoSuchAccount(party))? = leaf;
         }
+        ctx.markets_mut()[r.market.index()].open_interest = interest;
         Ok(())
     });
     ctx.publish(PubData::ForcedTrade(ForcedTradeRecord {

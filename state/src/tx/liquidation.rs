@@ -14,11 +14,14 @@
 //!    remainder), the fund absorbs it: the account's collateral becomes 0, the fund's drops by
 //!    the deficit;
 //! 7. the fund must not be liquidatable afterwards. When it would be, the fund cannot absorb
-//!    this account, and the sequencer must deleverage instead.
+//!    this account, and the sequencer must deleverage instead;
+//! 8. the market's open interest moves by the change of both accounts' longs (never up:
+//!    `crate::limits`).
 
 use serde::{Deserialize, Serialize};
 
 use crate::funding::settle_funding;
+use crate::limits::{open_interest_after, open_interest_change};
 use crate::margin::{
     enforce_fresh_marks, is_liquidatable, margin_summary, total_value, Fraction, StaleMark,
 };
@@ -121,6 +124,10 @@ pub fn execute_liquidation<S: NodeStore>(
     settle_funding(fund, &markets)?;
     let fund_position = fund.positions[tx.market.index()].size;
     fund.positions[tx.market.index()].size = fund_position.checked_add(-change)?;
+    let moves = [
+        (BaseLots::new(position)?, BaseLots::new(position + change)?),
+        (fund_position, fund.positions[tx.market.index()].size),
+    ];
     fund.collateral = fund.collateral.checked_add(value + fee + absorbed)?;
     enforce_fresh_marks(&fund.positions, &[], &markets, params, now)?;
     let fund_maintenance = margin_summary(
@@ -133,6 +140,8 @@ pub fn execute_liquidation<S: NodeStore>(
     if is_liquidatable(&fund_maintenance) {
         return Err(LiquidationError::FundExhausted);
     }
+    let interest = open_interest_after(&markets[tx.market.index()], open_interest_change(&moves))?;
+    ctx.markets_mut()[tx.market.index()].open_interest = interest;
     Ok(())
 }
 

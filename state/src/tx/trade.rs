@@ -14,11 +14,17 @@
 //! 6. fees are non-negative and each at most `max_fee * notional`;
 //! 7. funding is settled on both accounts, then the fill moves `size` lots and `notional`
 //!    collateral between them; the fees go to the fee account when the batch seals;
-//! 8. both accounts obey the margin rule (initial fractions) after the fill.
+//! 8. both accounts obey the margin rule (initial fractions) after the fill;
+//! 9. neither account's position in the market is above the market's position limit after it;
+//! 10. the market's open interest after the fill is at most its cap (`crate::limits`).
 
 use serde::{Deserialize, Serialize};
 
 use crate::funding::settle_funding;
+use crate::limits::{
+    enforce_open_interest_cap, enforce_position_limit, open_interest_after,
+    open_interest_change, OpenInterestCap, PositionLimit,
+};
 use crate::margin::{
     enforce_fresh_marks, enforce_margin_rule, margin_summary, Fraction, MarginError, StaleMark,
 };
@@ -94,6 +100,10 @@ pub enum TradeError {
     Margin(Role, MarginError),
     #[error("the {0}'s margin check would read a stale mark: {1}")]
     StaleMark(Role, StaleMark),
+    #[error("the {0} would break the position limit: {1}")]
+    PositionLimit(Role, PositionLimit),
+    #[error("{0}")]
+    OpenInterestCap(OpenInterestCap),
     #[error("{0}: {1}")]
     Range(Role, RangeError),
 }
@@ -176,6 +186,7 @@ pub fn execute_trade<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Trade) -> Result<(
     let markets = ctx.markets().to_vec();
     let all_params = &ctx.config().markets;
     let now = ctx.now();
+    let mut moves = Vec::with_capacity(2);
     for (role, signed, fee) in [
         (Role::Maker, &tx.maker, tx.maker_fee),
         (Role::Taker, &tx.taker, tx.taker_fee),
@@ -214,7 +225,14 @@ pub fn execute_trade<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Trade) -> Result<(
         enforce_fresh_marks(&held, &leaf.positions, &markets, all_params, now)
             .map_err(|e| TradeError::StaleMark(role, e))?;
         enforce_margin_rule(&before, &after).map_err(|e| TradeError::Margin(role, e))?;
+        let size = leaf.positions[market.index()].size;
+        enforce_position_limit(size, &params).map_err(|e| TradeError::PositionLimit(role, e))?;
+        moves.push((held[market.index()].size, size));
     }
+    let interest = open_interest_after(&markets[market.index()], open_interest_change(&moves))
+        .map_err(|e| TradeError::Range(Role::Taker, e))?;
+    enforce_open_interest_cap(interest, &params).map_err(TradeError::OpenInterestCap)?;
+    ctx.markets_mut()[market.index()].open_interest = interest;
     ctx.add_fees(fees)
         .map_err(|e| TradeError::Range(Role::Taker, e))?;
     Ok(())

@@ -10,6 +10,7 @@ mod forced_trade;
 mod forced_withdrawal;
 mod funding_tick;
 mod insurance_fund;
+mod limits;
 pub mod liquidation;
 mod marks;
 mod oracle_tick;
