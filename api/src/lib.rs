@@ -443,6 +443,11 @@ async fn markets(State(s): State<Services>) -> Json<Value> {
                     "tick_value_units": params.tick_value.get(),
                     "initial_margin_ppm": params.initial_margin.get(),
                     "maintenance_margin_ppm": params.maintenance_margin.get(),
+                    "margin_tiers": params.margin_tiers.iter().map(|t| json!({
+                        "from_lots": t.from_lots.to_string(),
+                        "initial_margin_ppm": t.initial_margin.get(),
+                        "maintenance_margin_ppm": t.maintenance_margin.get(),
+                    })).collect::<Vec<_>>(),
                     "max_position_lots": params.max_position_lots.to_string(),
                     "open_interest_cap_lots": params.open_interest_cap_lots.to_string(),
                     "open_interest_lots": m.open_interest.to_string(),

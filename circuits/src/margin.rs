@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! TV      = collateral + sum_i size_i * mark_i * tick_value_i
-//! TR*10^6 = sum_i |size_i| * mark_i * (tick_value_i * fraction_i)
+//! TR*10^6 = sum_i |size_i| * mark_i * (tick_value_i * fraction_i(|size_i|))
 //! well margined:  TV * 10^6 - TR*10^6 >= 0
 //! risk reducing:  TR_b - TR_a - 1 >= 0  and  TV_a * TR_b - TV_b * TR_a >= 0
 //! ```
@@ -16,7 +16,8 @@
 //!
 //! Costs: `|size|` 44 constraints per market (sign bit, magnitude range check, one product, the
 //! binding),
-//! one product per market for `size * mark` and one for `|size| * mark`; `is_well_margined` 124;
+//! one product per market for `size * mark` and one for `|size| * mark` (with margin tiers, one
+//! more and 42 per tier); `is_well_margined` 124;
 //! `is_risk_reducing` 2 products and 124 + 222 for its two sign tests.
 
 use ark_ff::Field;
@@ -123,24 +124,40 @@ pub fn total_value(
         })
 }
 
-/// `TR * 10^6` (twin of `margin::total_risk_ppm`), from the magnitudes of the sizes.
+/// `TR * 10^6` (twin of `margin::total_risk_ppm`), from the magnitudes of the sizes: per market
+/// `|size| * mark * tick_value * fraction(|size|)`. Without margin tiers the fraction is a
+/// constant; with them it is the base fraction plus each tier's step where `|size|` reaches
+/// the tier (a 42-constraint comparison each: `|size|` and the tier's size are both below
+/// 2^40), and one more product.
 pub fn total_risk_ppm(
     magnitudes: &[FpVar<Fr>],
     marks: &[FpVar<Fr>],
     params: &[MarketParams],
     fraction: Fraction,
-) -> FpVar<Fr> {
-    magnitudes
-        .iter()
-        .zip(marks)
-        .zip(params)
-        .fold(FpVar::zero(), |acc, ((a, m), c)| {
-            let f = match fraction {
-                Fraction::Initial => c.initial_margin.get(),
-                Fraction::Maintenance => c.maintenance_margin.get(),
-            };
-            acc + a * m * Fr::from(c.tick_value.get() * f)
-        })
+) -> Result<FpVar<Fr>, SynthesisError> {
+    let mut risk = FpVar::zero();
+    for ((a, m), c) in magnitudes.iter().zip(marks).zip(params) {
+        // Tiers start above 0 lots, so a flat position's fraction is the base one.
+        let base = fraction.of(c, 0).get();
+        let tick_value = Fr::from(c.tick_value.get());
+        if c.margin_tiers.is_empty() {
+            risk += a * m * (tick_value * Fr::from(base));
+            continue;
+        }
+        let mut f = FpVar::Constant(Fr::from(base));
+        let mut below = Fr::from(base);
+        for tier in &c.margin_tiers {
+            let at = Fr::from(fraction.of(c, tier.from_lots).get());
+            let reached = is_nonnegative(
+                &(a - FpVar::Constant(Fr::from(tier.from_lots))),
+                BaseLots::BITS,
+            )?;
+            f += FpVar::from(reached) * (at - below);
+            below = at;
+        }
+        risk += (a * m) * (f * tick_value);
+    }
+    Ok(risk)
 }
 
 /// Twin of `margin::margin_summary`.
@@ -154,7 +171,7 @@ pub fn margin_summary(
     let magnitudes = sizes.iter().map(abs_size).collect::<Result<Vec<_>, _>>()?;
     Ok(MarginSummaryVar {
         total_value: total_value(collateral, sizes, marks, params),
-        total_risk_ppm: total_risk_ppm(&magnitudes, marks, params, fraction),
+        total_risk_ppm: total_risk_ppm(&magnitudes, marks, params, fraction)?,
     })
 }
 

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 
 use zkperp_state::funding::settle_funding;
 use zkperp_state::leaf::AccountLeaf;
-use zkperp_state::margin::total_value;
+use zkperp_state::margin::{total_value, Fraction};
 use zkperp_state::market::{MarketParams, MarketState};
 use zkperp_state::order::Side;
 use zkperp_state::units::PPM_ONE;
@@ -236,7 +236,8 @@ fn worst_case(
         let position = p.size.get();
         let worst = (position + buys).abs().max((position - sells).abs());
         let notional = worst * i128::from(mark) * tick_value;
-        required_ppm += notional * i128::from(c.initial_margin.get());
+        let lots = u64::try_from(worst).unwrap_or(u64::MAX);
+        required_ppm += notional * i128::from(Fraction::Initial.of(c, lots).get());
     }
     (worst_value, required_ppm)
 }

@@ -92,7 +92,15 @@ fn reference_check(
         let position = p.size.get();
         let worst = (position + buys[m]).abs().max((position - sells[m]).abs());
         let notional = worst * i128::from(s.mark_price.get()) * i128::from(c.tick_value.get());
-        required_ppm += notional * i128::from(c.initial_margin.get());
+        // The highest margin tier the worst position reaches, else the base fraction.
+        let lots = worst as u64;
+        let fraction = c
+            .margin_tiers
+            .iter()
+            .rev()
+            .find(|t| t.from_lots <= lots)
+            .map_or(c.initial_margin, |t| t.initial_margin);
+        required_ppm += notional * i128::from(fraction.get());
     }
     if worst_value * i128::from(PPM_ONE) >= required_ppm {
         return Ok(());

@@ -2,8 +2,11 @@
 //!
 //! ```text
 //! TV = collateral + sum_i size_i * mark_i * tick_value_i
-//! TR = sum_i |size_i * mark_i * tick_value_i| * fraction_i     (kept scaled by 10^6: fractions are ppm)
+//! TR = sum_i |size_i * mark_i * tick_value_i| * fraction_i(|size_i|)   (scaled by 10^6: ppm)
 //! ```
+//! `fraction_i(|size|)` is the market's base fraction, or that of the highest margin tier the
+//! position reaches (`MarketParams::margin_tiers`): a large position needs proportionally more.
+//!
 //! After a trade or a withdrawal an account must be *well margined* with initial fractions
 //! (`TV >= TR`), or the change must strictly reduce `TR` without lowering `TV / TR`. An account is
 //! *liquidatable* while `TV < TR` with maintenance fractions.
@@ -29,10 +32,19 @@ pub enum Fraction {
 }
 
 impl Fraction {
-    fn of(self, params: &MarketParams) -> Ppm {
-        match self {
-            Fraction::Initial => params.initial_margin,
-            Fraction::Maintenance => params.maintenance_margin,
+    /// The fraction of a position of `lots` lots (`|size|`): the highest margin tier it
+    /// reaches, else the market's base fraction (`MarketParams::margin_tiers`).
+    pub fn of(self, params: &MarketParams, lots: u64) -> Ppm {
+        let tier = params
+            .margin_tiers
+            .iter()
+            .take_while(|t| t.from_lots <= lots)
+            .last();
+        match (self, tier) {
+            (Fraction::Initial, Some(t)) => t.initial_margin,
+            (Fraction::Maintenance, Some(t)) => t.maintenance_margin,
+            (Fraction::Initial, None) => params.initial_margin,
+            (Fraction::Maintenance, None) => params.maintenance_margin,
         }
     }
 }
@@ -117,7 +129,8 @@ pub fn total_risk_ppm(
         .zip(params)
         .fold(0i128, |acc, ((p, m), c)| {
             let n = notional(p.size, m.mark_price, c.tick_value).abs();
-            acc + n * i128::from(fraction.of(c).get())
+            let lots = p.size.get().unsigned_abs() as u64;
+            acc + n * i128::from(fraction.of(c, lots).get())
         })
 }
 

@@ -47,7 +47,25 @@ pub struct MarketParams {
     /// The cap on the market's open interest (the sum of every long position, in base lots): no
     /// trade leaves it above. Liquidations and deleverages only lower it.
     pub open_interest_cap_lots: u64,
+    /// Margin fractions that grow with the position (as dYdX and Hyperliquid tier them): from
+    /// a tier's `from_lots` of `|size|` on, its fractions apply to the whole position instead of
+    /// the market's base fractions. Ascending sizes, fractions never lower than the tier below
+    /// (so a larger position never needs less margin, and closing always lowers the
+    /// requirement), at most [`MAX_MARGIN_TIERS`]. Empty: the base fractions at every size.
+    pub margin_tiers: Vec<MarginTier>,
 }
+
+/// A margin tier: the fractions of a position of at least `from_lots` lots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarginTier {
+    pub from_lots: u64,
+    pub initial_margin: Ppm,
+    pub maintenance_margin: Ppm,
+}
+
+/// The most margin tiers a market may have: each costs a 42-constraint comparison per market
+/// in every margin check of the circuit.
+pub const MAX_MARGIN_TIERS: usize = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MarketConfigError {
@@ -65,6 +83,11 @@ pub enum MarketConfigError {
     MarkAge(String),
     #[error("market {0}: the maximum position must be 1..2^40 lots")]
     MaxPosition(String),
+    #[error(
+        "market {0}: margin tiers must be at most 4, start above 0 lots and below 2^40, ascend, \
+         and never lower a fraction (0 < maintenance <= initial <= 1 in each)"
+    )]
+    MarginTiers(String),
     #[error("market {0}: the open interest cap must be 1..2^48 lots")]
     OpenInterestCap(String),
 }
@@ -100,6 +123,23 @@ impl MarketParams {
             || self.open_interest_cap_lots >> OPEN_INTEREST_BITS != 0
         {
             return Err(MarketConfigError::OpenInterestCap(name()));
+        }
+        let mut below = (0, im, mm);
+        for tier in &self.margin_tiers {
+            let (from, im, mm) = (
+                tier.from_lots,
+                tier.initial_margin.get(),
+                tier.maintenance_margin.get(),
+            );
+            let ascends = from > below.0 && from >> SIZE_BITS == 0;
+            let never_lower = im >= below.1 && mm >= below.2;
+            if !ascends || !never_lower || mm > im || im > u64::from(PPM_ONE) {
+                return Err(MarketConfigError::MarginTiers(name()));
+            }
+            below = (from, im, mm);
+        }
+        if self.margin_tiers.len() > MAX_MARGIN_TIERS {
+            return Err(MarketConfigError::MarginTiers(name()));
         }
         Ok(())
     }
@@ -193,6 +233,49 @@ pub fn state_root(accounts_root: Fr, markets: &[MarketState]) -> Fr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn margin_tiers_must_ascend_and_never_lower_a_fraction() {
+        let base = crate::testkit::Fixture::new(0).state.config().markets[0].clone();
+        let tier = |from_lots: u64, im: u64, mm: u64| MarginTier {
+            from_lots,
+            initial_margin: Ppm::new(im).expect("ppm"),
+            maintenance_margin: Ppm::new(mm).expect("ppm"),
+        };
+        let with = |tiers: Vec<MarginTier>| MarketParams {
+            margin_tiers: tiers,
+            ..base.clone()
+        };
+        // The base fractions are 10% / 5%.
+        assert_eq!(with(vec![]).validate(), Ok(()));
+        assert_eq!(
+            with(vec![
+                tier(10, 100_000, 50_000),
+                tier(20, 1_000_000, 1_000_000)
+            ])
+            .validate(),
+            Ok(())
+        );
+        for bad in [
+            vec![tier(0, 200_000, 100_000)],
+            vec![tier(1 << 40, 200_000, 100_000)],
+            vec![tier(10, 90_000, 50_000)],
+            vec![tier(10, 200_000, 40_000)],
+            vec![tier(10, 200_000, 300_000)],
+            vec![tier(10, 1_000_001, 100_000)],
+            vec![tier(20, 200_000, 100_000), tier(10, 300_000, 100_000)],
+            vec![tier(10, 300_000, 100_000), tier(20, 200_000, 100_000)],
+            (1..=5).map(|i| tier(i, 200_000, 100_000)).collect(),
+        ] {
+            assert!(
+                matches!(
+                    with(bad.clone()).validate(),
+                    Err(MarketConfigError::MarginTiers(_))
+                ),
+                "{bad:?}"
+            );
+        }
+    }
 
     #[test]
     fn a_packed_state_unpacks_to_itself_at_its_edges() {

@@ -8,7 +8,7 @@
 use crate::batch::SlotKind;
 use crate::domain::SigningDomain;
 use crate::eddsa::{PrivateKey, PublicKey};
-use crate::market::MarketParams;
+use crate::market::{MarginTier, MarketParams};
 use crate::order::{Order, Side, SignedOrder};
 use crate::state::{StateConfig, SystemOwner};
 use crate::tx::{
@@ -111,10 +111,12 @@ fn l1(i: u8) -> L1Address {
     L1Address(a)
 }
 
-/// BTC: lot 0.0001 BTC, tick 0.1 USD, so one lot-tick is 10 micro-USD; 10% / 5% margins; at
-/// most 1,000 BTC per account and 10,000 BTC of open interest.
-/// ETH: lot 0.001 ETH, tick 0.001 USD (1 micro-USD per lot-tick); 20% / 10% margins; at most
-/// 10,000 ETH per account and 100,000 ETH of open interest.
+/// BTC: lot 0.0001 BTC, tick 0.1 USD, so one lot-tick is 10 micro-USD; 10% / 5% margins, 20% /
+/// 10% from 100 BTC, 50% / 25% from 500 BTC; at most 1,000 BTC per account and 10,000 BTC of
+/// open interest.
+/// ETH: lot 0.001 ETH, tick 0.001 USD (1 micro-USD per lot-tick); 20% / 10% margins, 40% / 20%
+/// from 1,000 ETH, 80% / 40% from 5,000 ETH; at most 10,000 ETH per account and 100,000 ETH of
+/// open interest.
 pub fn config(oracles: &[PrivateKey], fund: &PrivateKey, fees: &PrivateKey) -> StateConfig {
     let keys: Vec<_> = oracles.iter().map(PrivateKey::public_key).collect();
     config_of_keys(&keys, fund.public_key(), fees.public_key())
@@ -122,31 +124,56 @@ pub fn config(oracles: &[PrivateKey], fund: &PrivateKey, fees: &PrivateKey) -> S
 
 /// [`config`] from public keys only: what a deployment knows of its oracles and system owners.
 pub fn config_of_keys(keys: &[PublicKey], fund: PublicKey, fees: PublicKey) -> StateConfig {
+    type Tiers<'a> = &'a [(u64, u64, u64)];
     let market =
-        |name: &str, lot: &str, tick: &str, tick_value: u64, im: u64, mm: u64| MarketParams {
-            name: name.into(),
-            lot_size: lot.into(),
-            tick_size: tick.into(),
-            tick_value: TickValue::new(tick_value).expect("tick value"),
-            initial_margin: Ppm::new(im).expect("ppm"),
-            maintenance_margin: Ppm::new(mm).expect("ppm"),
-            max_funding_rate: PpbPerSecond::new(100).expect("rate"),
-            liquidation_fee: Ppm::new(10_000).expect("ppm"),
-            oracle_keys: keys.to_vec(),
-            oracle_quorum: 3,
-            oracle_freshness_secs: 60,
-            // A day: fixtures advance the clock by hours between ticks; the rules' own tests
-            // use a short age.
-            max_mark_age_secs: 86_400,
-            max_position_lots: 10_000_000,
-            open_interest_cap_lots: 100_000_000,
+        |name: &str, lot: &str, tick: &str, tick_value: u64, (im, mm): (u64, u64), tiers: Tiers| {
+            MarketParams {
+                name: name.into(),
+                lot_size: lot.into(),
+                tick_size: tick.into(),
+                tick_value: TickValue::new(tick_value).expect("tick value"),
+                initial_margin: Ppm::new(im).expect("ppm"),
+                maintenance_margin: Ppm::new(mm).expect("ppm"),
+                max_funding_rate: PpbPerSecond::new(100).expect("rate"),
+                liquidation_fee: Ppm::new(10_000).expect("ppm"),
+                oracle_keys: keys.to_vec(),
+                oracle_quorum: 3,
+                oracle_freshness_secs: 60,
+                // A day: fixtures advance the clock by hours between ticks; the rules' own tests
+                // use a short age.
+                max_mark_age_secs: 86_400,
+                max_position_lots: 10_000_000,
+                open_interest_cap_lots: 100_000_000,
+                margin_tiers: tiers
+                    .iter()
+                    .map(|&(from_lots, im, mm)| MarginTier {
+                        from_lots,
+                        initial_margin: Ppm::new(im).expect("ppm"),
+                        maintenance_margin: Ppm::new(mm).expect("ppm"),
+                    })
+                    .collect(),
+            }
         };
     StateConfig {
         account_tree_depth: 8,
         order_tree_depth: 4,
         markets: vec![
-            market("BTC-USD", "0.0001", "0.1", 10, 100_000, 50_000),
-            market("ETH-USD", "0.001", "0.001", 1, 200_000, 100_000),
+            market(
+                "BTC-USD",
+                "0.0001",
+                "0.1",
+                10,
+                (100_000, 50_000),
+                &[(1_000_000, 200_000, 100_000), (5_000_000, 500_000, 250_000)],
+            ),
+            market(
+                "ETH-USD",
+                "0.001",
+                "0.001",
+                1,
+                (200_000, 100_000),
+                &[(1_000_000, 400_000, 200_000), (5_000_000, 800_000, 400_000)],
+            ),
         ],
         insurance_fund: SystemOwner {
             public_key: fund,

@@ -102,10 +102,16 @@ fn value_and_risk(
         tv -= p.size.get() * (m.funding_index.get() - p.funding_index.get());
         let n = p.size.get() * i128::from(m.mark_price.get()) * i128::from(c.tick_value.get());
         tv += n;
-        let fraction = if initial {
-            c.initial_margin.get()
-        } else {
-            c.maintenance_margin.get()
+        // The highest margin tier the position reaches, else the base fraction.
+        let lots = p.size.get().unsigned_abs() as u64;
+        let fraction = match (
+            initial,
+            c.margin_tiers.iter().rev().find(|t| t.from_lots <= lots),
+        ) {
+            (true, Some(t)) => t.initial_margin.get(),
+            (false, Some(t)) => t.maintenance_margin.get(),
+            (true, None) => c.initial_margin.get(),
+            (false, None) => c.maintenance_margin.get(),
         };
         tr += n.abs() * i128::from(fraction);
     }

@@ -1,15 +1,18 @@
 //! A market's risk limits (`zkperp_state::limits`): no trade, signed or forced, leaves a party's
 //! position above the market's position limit or the market's open interest above its cap; a
 //! trade that closes always passes; the open interest is the sum of longs after every kind of
-//! position change.
+//! position change. And its margin tiers (`MarketParams::margin_tiers`): a large position's
+//! initial and maintenance requirements are its tier's fractions of its whole notional.
 
 use zkperp_state::limits::{OpenInterestCap, PositionLimit};
+use zkperp_state::market::MarginTier;
 use zkperp_state::order::Side;
 use zkperp_state::pubdata::PubData;
+use zkperp_state::state::StateConfig;
 use zkperp_state::testkit::*;
 use zkperp_state::tx::trade::Role;
 use zkperp_state::tx::{Liquidation, TradeError, Transaction, TxError};
-use zkperp_state::units::{BaseLots, Collateral, MarketId};
+use zkperp_state::units::{BaseLots, Collateral, MarketId, Ppm};
 
 /// `traders` funded with 1,000 USD each; BTC limited to 100 lots a position and `cap` lots of
 /// open interest.
@@ -170,4 +173,63 @@ fn a_liquidation_moves_the_interest_to_the_fund_without_a_limit() {
         100,
         "the long is still open against the fund"
     );
+}
+
+/// BTC with one margin tier from 1,000 lots (5,000 USD at the mark): 20% initial, 10%
+/// maintenance, twice the base fractions; no tier at all with `tiers` false.
+fn tiered(tiers: bool) -> Fixture {
+    let mut f = Fixture::configured(3, |c: &mut StateConfig| {
+        c.markets[0].margin_tiers = if tiers {
+            vec![MarginTier {
+                from_lots: 1_000,
+                initial_margin: Ppm::new(200_000).expect("ppm"),
+                maintenance_margin: Ppm::new(100_000).expect("ppm"),
+            }]
+        } else {
+            Vec::new()
+        };
+    });
+    f.deposit(0, 1_000_000_000);
+    f.deposit(1, 100_000_000_000);
+    f.deposit(2, 100_000_000_000);
+    f.fund_deposit(10_000_000_000);
+    f
+}
+
+#[test]
+fn a_position_in_a_margin_tier_needs_the_tier_fraction_of_its_whole_notional() {
+    // 1,000 USD: below the tier 10% carries 1,999 lots; from 1,000 lots 20% carries 1,000.
+    let mut f = tiered(true);
+    f.trade(0, 1, btc(), 999, 500_000)
+        .expect("999 lots: 499.5 USD at 10%");
+    let e = trade_err(
+        f.trade(0, 1, btc(), 2, 500_000)
+            .expect_err("1,001 lots at 20%"),
+    );
+    assert!(matches!(e, TradeError::Margin(Role::Maker, _)), "{e:?}");
+    f.trade(0, 1, btc(), 1, 500_000)
+        .expect("1,000 lots: exactly 1,000 USD at 20%");
+    let mut g = tiered(false);
+    g.trade(0, 1, btc(), 1_999, 500_000)
+        .expect("without the tier, 10% throughout");
+}
+
+#[test]
+fn a_position_in_a_margin_tier_is_liquidated_on_the_tier_maintenance() {
+    // Long 1,000 lots on 1,000 USD. At 440,000 ticks it has lost 600 USD: 400 USD of value
+    // against 440 USD at the tier's 10% (220 USD at the base 5%).
+    for (tiers, liquidatable) in [(true, true), (false, false)] {
+        let mut f = tiered(tiers);
+        f.trade(0, 1, btc(), 1_000, 500_000).expect("open");
+        f.set_price(btc(), 440_000);
+        assert_eq!(f.is_liquidatable(f.id(0)), liquidatable, "tiers {tiers}");
+        let tx = Transaction::Liquidation(Liquidation {
+            account: f.id(0),
+            market: btc(),
+            size: BaseLots::new(1).expect("lots"),
+            fee: Collateral::ZERO,
+        });
+        let result = f.apply(tx);
+        assert_eq!(result.is_ok(), liquidatable, "tiers {tiers}: {result:?}");
+    }
 }
