@@ -492,8 +492,10 @@ impl<S: NodeStore> Engine<S> {
         };
         let savepoint = fill_or_kill.then(|| self.state.savepoint());
         let from = events.len();
+        let mut named = Vec::new();
         let paused = {
             let (state, open, fees) = (&mut self.state, &self.open, self.fees);
+            let named = &mut named;
             let mut gate = |fill: &Fill| {
                 if slots.free(state) == 0 {
                     // Under a fill-or-kill savepoint a pause would have to span a seal: room
@@ -504,7 +506,7 @@ impl<S: NodeStore> Engine<S> {
                         Verdict::Pause
                     };
                 }
-                gate_fill(state, open, fees, &signed, fill)
+                gate_fill(state, open, fees, &signed, fill, named)
             };
             match stage {
                 Stage::BeforeMatch(new) => {
@@ -530,6 +532,7 @@ impl<S: NodeStore> Engine<S> {
                 self.state.release(sp);
             }
         }
+        name_refusals(&mut events[from..], &named);
         self.record(&signed, &events[from..]);
         Ok(match paused {
             Some(rest) => Submitted::Paused(Box::new(PausedOrder {
@@ -661,13 +664,49 @@ impl<S: NodeStore> Engine<S> {
     }
 }
 
-/// Turns a proposed fill into a trade and lets the state machine decide.
+/// A refused fill's order and the rule it broke, where the trader can act on the rule (a
+/// market's risk limits): the book cancels or rejects it as `Refused`, and
+/// [`name_refusals`] names the rule instead.
+type Named = (OrderKey, Refusal);
+
+/// A risk limit a fill broke (`zkperp_state::limits`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    PositionLimit,
+    OpenInterestCap,
+}
+
+/// Names, in the book's events, the rule each refusal of `named` broke.
+fn name_refusals(events: &mut [Event], named: &[Named]) {
+    let why = |key: &OrderKey| named.iter().rev().find(|(k, _)| k == key).map(|n| n.1);
+    for event in events {
+        match event {
+            Event::Cancelled { key, reason, .. } if *reason == CancelReason::Refused => {
+                match why(key) {
+                    Some(Refusal::PositionLimit) => *reason = CancelReason::PositionLimit,
+                    Some(Refusal::OpenInterestCap) => *reason = CancelReason::OpenInterestCap,
+                    None => {}
+                }
+            }
+            Event::Rejected { key, reason } if *reason == RejectReason::Refused => match why(key) {
+                Some(Refusal::PositionLimit) => *reason = RejectReason::PositionLimit,
+                Some(Refusal::OpenInterestCap) => *reason = RejectReason::OpenInterestCap,
+                None => {}
+            },
+            _ => {}
+        }
+    }
+}
+
+/// Turns a proposed fill into a trade and lets the state machine decide; a refusal for a
+/// market's risk limit is added to `named`.
 fn gate_fill<S: NodeStore>(
     state: &mut State<S>,
     open: &FxHashMap<OrderKey, Open>,
     fees: FeeSchedule,
     taker: &SignedOrder,
     fill: &Fill,
+    named: &mut Vec<Named>,
 ) -> Verdict {
     let Some(maker) = open.get(&fill.maker).map(|o| o.signed) else {
         return Verdict::RefuseMaker;
@@ -696,10 +735,22 @@ fn gate_fill<S: NodeStore>(
     };
     match state.execute(&Transaction::Trade(trade)) {
         Ok(_) => Verdict::Accept,
-        Err(TxError::Trade(e)) => match blame(&e) {
-            Role::Maker => Verdict::RefuseMaker,
-            Role::Taker => Verdict::RefuseTaker,
-        },
+        Err(TxError::Trade(e)) => {
+            let role = blame(&e);
+            let key = match role {
+                Role::Maker => fill.maker,
+                Role::Taker => fill.taker,
+            };
+            match e {
+                TradeError::PositionLimit(..) => named.push((key, Refusal::PositionLimit)),
+                TradeError::OpenInterestCap(_) => named.push((key, Refusal::OpenInterestCap)),
+                _ => {}
+            }
+            match role {
+                Role::Maker => Verdict::RefuseMaker,
+                Role::Taker => Verdict::RefuseTaker,
+            }
+        }
         Err(_) => Verdict::RefuseTaker,
     }
 }

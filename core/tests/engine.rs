@@ -215,3 +215,63 @@ fn key(o: &zkperp_state::order::SignedOrder) -> zkperp_core::book::OrderKey {
         order_id: o.order.order_id,
     }
 }
+
+#[test]
+fn a_fill_past_a_risk_limit_cancels_its_order_with_the_limit_named() {
+    // BTC capped at 150 lots of open interest.
+    let mut f = Fixture::configured(4, |c| c.markets[0].open_interest_cap_lots = 150);
+    for t in 0..4 {
+        f.deposit(t, 1_000_000_000);
+    }
+    let state = std::mem::replace(&mut f.state, Fixture::new(0).state);
+    let mut e = Engine::new(state, FEES);
+    let ask = f.order(1, btc(), Side::Sell, 100, 500_000);
+    e.submit(ask, gtc()).expect("rests");
+    let bid = f.order(0, btc(), Side::Buy, 100, 500_000);
+    e.submit(bid, gtc()).expect("fills: 100 lots of interest");
+    // 60 more lots would make 160: the taker is cancelled, and says why.
+    let ask = f.order(3, btc(), Side::Sell, 60, 500_000);
+    e.submit(ask, gtc()).expect("rests");
+    let bid = f.order(2, btc(), Side::Buy, 60, 500_000);
+    assert_eq!(
+        e.submit(bid, gtc()).expect("refused at the fill"),
+        vec![Event::Cancelled {
+            key: key(&bid),
+            remaining: 60,
+            reason: CancelReason::OpenInterestCap
+        }]
+    );
+    assert_eq!(e.state().markets()[0].open_interest, 100);
+    // A fill-or-kill order is rejected with the same name.
+    let bid = f.order(2, btc(), Side::Buy, 60, 500_000);
+    let fok = OrderOptions {
+        time_in_force: TimeInForce::FillOrKill,
+        ..gtc()
+    };
+    assert_eq!(
+        e.submit(bid, fok).expect("refused at the fill"),
+        vec![Event::Rejected {
+            key: key(&bid),
+            reason: RejectReason::OpenInterestCap
+        }]
+    );
+    // Up to the cap fills: 50 lots against the resting ask make 150.
+    let bid = f.order(2, btc(), Side::Buy, 50, 500_000);
+    let events = e.submit(bid, gtc()).expect("fills");
+    assert!(
+        matches!(events[0], Event::Fill(fill) if fill.size == 50),
+        "{events:?}"
+    );
+    assert_eq!(e.state().markets()[0].open_interest, 150);
+    // At the cap, interest that only changes hands fills: the first buyer sells to the second
+    // (at a better price than the rest of the resting ask, so first).
+    let ask = f.order(0, btc(), Side::Sell, 50, 499_000);
+    e.submit(ask, gtc()).expect("rests");
+    let bid = f.order(2, btc(), Side::Buy, 50, 500_000);
+    let events = e.submit(bid, gtc()).expect("fills");
+    assert!(
+        matches!(events[0], Event::Fill(fill) if fill.size == 50 && fill.price == 499_000),
+        "{events:?}"
+    );
+    assert_eq!(e.state().markets()[0].open_interest, 150);
+}

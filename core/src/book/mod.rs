@@ -118,6 +118,12 @@ pub enum RejectReason {
     InsufficientLiquidity,
     /// A fill-or-kill order one of whose fills the gate refused.
     Refused,
+    /// A fill-or-kill order one of whose fills would take its position past the market's
+    /// position limit (the engine names the rule the gate's refusal broke).
+    PositionLimit,
+    /// A fill-or-kill order one of whose fills would take the market's open interest past its
+    /// cap.
+    OpenInterestCap,
     /// Cancel of an order that is not resting.
     NotFound,
 }
@@ -133,6 +139,10 @@ pub enum CancelReason {
     Unfilled,
     /// The gate (the state machine) refused a fill with this order.
     Refused,
+    /// A fill would have taken the order's position past the market's position limit.
+    PositionLimit,
+    /// A fill would have taken the market's open interest past its cap.
+    OpenInterestCap,
 }
 
 /// The gate's answer to a fill the book proposes.
