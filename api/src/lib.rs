@@ -185,6 +185,7 @@ fn order_code(e: &OrderError) -> &'static str {
         OrderError::NonPositiveSize => "bad_size",
         OrderError::BelowFloor => "cancelled_from_l1",
         OrderError::Risk(RiskError::PositionLimit { .. }) => "position_limit",
+        OrderError::Risk(RiskError::ReduceOnly) => "market_reduce_only",
         OrderError::Risk(_) => "insufficient_margin",
         OrderError::State(e) => tx_code(e),
         OrderError::NoOpenBatch => "no_open_batch",
@@ -218,6 +219,8 @@ fn tx_code(e: &TxError) -> &'static str {
         // The market's risk limits (zkperp_state::limits), fixed at deployment.
         TxError::Trade(zkperp_state::tx::TradeError::PositionLimit(..)) => "position_limit",
         TxError::Trade(zkperp_state::tx::TradeError::OpenInterestCap(_)) => "open_interest_cap",
+        // The market's oracles disagree: only closing fills (zkperp_state::limits).
+        TxError::Trade(zkperp_state::tx::TradeError::ReduceOnly(..)) => "market_reduce_only",
         _ => "state_refused",
     }
 }
@@ -453,6 +456,13 @@ async fn markets(State(s): State<Services>) -> Json<Value> {
                     "open_interest_lots": m.open_interest.to_string(),
                     "mark_price": units.price(i, m.mark_price.get()),
                     "mark_price_ticks": m.mark_price.get().to_string(),
+                    "index_price": units.price(i, m.index_price.get()),
+                    "index_price_ticks": m.index_price.get().to_string(),
+                    "mark_band_ppm": params.mark_band.get(),
+                    "max_quote_spread_ppm": params.max_quote_spread.get(),
+                    "max_mark_age_secs": params.max_mark_age_secs,
+                    "mark_time": m.mark_time.get(),
+                    "mode": MarketMode::of(m, params, state.now()),
                     "funding_index": m.funding_index.get().to_string(),
                     "last_funding": m.last_funding.get(),
                 })
@@ -460,6 +470,42 @@ async fn markets(State(s): State<Services>) -> Json<Value> {
             .collect();
         Json(json!({ "markets": list, "time": state.now().get() }))
     })
+}
+
+/// What a market accepts now, and why, from its public state: `open`; `reduce_only` while
+/// its oracles disagree (only fills that move positions towards zero); `stale` while its mark
+/// is older than its maximum age (no margin check may read it: trades and withdrawals of
+/// accounts holding it, liquidations and deleverages wait for a tick; cancels are accepted and
+/// forced withdrawals served). `band_binds` says the mark is still following a move larger than
+/// one tick's band (withdrawals then read the less favourable of mark and index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct MarketMode {
+    pub mode: &'static str,
+    pub why: Option<&'static str>,
+    pub band_binds: bool,
+}
+
+impl MarketMode {
+    pub fn of(
+        m: &zkperp_state::market::MarketState,
+        params: &zkperp_state::market::MarketParams,
+        now: zkperp_state::units::Timestamp,
+    ) -> Self {
+        let (mode, why) = if m.mark_price.get() == 0 {
+            ("closed", Some("no_mark"))
+        } else if !m.is_fresh(now, params) {
+            ("stale", Some("stale_mark"))
+        } else if m.quotes_disagree {
+            ("reduce_only", Some("oracles_disagree"))
+        } else {
+            ("open", None)
+        };
+        MarketMode {
+            mode,
+            why,
+            band_binds: m.band_binds(),
+        }
+    }
 }
 
 /// A market by index or by name (`BTC-USD`).

@@ -87,7 +87,7 @@ pub fn document() -> Value {
                 "responses": {
                     "200": ok("ticket (journal sequence number) and book events"),
                     "400": error_response("bad_request: malformed JSON or a value out of its width"),
-                    "422": error_response("refused: no_such_account, unknown_market, market_not_open, bad_signature, expired, duplicate_order, bad_size, cancelled_from_l1, insufficient_margin, position_limit, open_interest_cap, state_refused, no_open_batch, cancel_pending, too_many_fills"),
+                    "422": error_response("refused: no_such_account, unknown_market, market_not_open, bad_signature, expired, duplicate_order, bad_size, cancelled_from_l1, insufficient_margin, position_limit, open_interest_cap, market_reduce_only, state_refused, no_open_batch, cancel_pending, too_many_fills"),
                     "429": overloaded()
                 }
             }},

@@ -9,6 +9,7 @@
 //! {"op": "subscribe", "channel": "account", "account": 3, "timestamp": 1795000000,
 //!  "signature": "<128 hex digits: EdDSA-Poseidon over auth::read_message(3, timestamp)>"}
 //! {"op": "subscribe", "channel": "batches"}
+//! {"op": "subscribe", "channel": "markets"}
 //! {"op": "unsubscribe", ...the same fields}
 //! ```
 //!
@@ -22,6 +23,9 @@
 //! * `trades`: each public trade (no accounts);
 //! * `orders`, `fills`: the subscribed account's order updates and fills;
 //! * `batches`: each batch record as it is written (sealed, proven, verified, failed);
+//! * `markets`: every market's mode (`open`, `reduce_only`, `stale`, `closed`), why, and whether
+//!   its band binds (`crate::MarketMode`), with its mark and index price: first all of them,
+//!   then, as batches are written, the markets whose mode changed;
 //! * `error`: `{"code", "message"}` for a bad request (the session goes on), or `lagged` when
 //!   this client fell more than the feed's buffer behind ([`zkperp_sequencer::hub::FEED_BUFFER`] events).
 //!
@@ -77,6 +81,7 @@ enum Channel {
         signature: Option<Signature>,
     },
     Batches,
+    Markets,
 }
 
 /// A market by index or name.
@@ -104,6 +109,8 @@ struct Subscriptions {
     trades: BTreeSet<usize>,
     accounts: BTreeSet<AccountId>,
     batches: bool,
+    /// The modes last sent on the `markets` channel (`None`: not subscribed).
+    markets: Option<Vec<Value>>,
 }
 
 pub(crate) async fn upgrade(
@@ -185,8 +192,14 @@ async fn session(s: Services, mut socket: WebSocket) {
                 Err(RecvError::Closed) => break,
             },
             record = batches.recv() => match record {
-                Ok(record) if subs.batches => vec![json!({"channel": "batches", "batch": record})],
-                Ok(_) => continue,
+                Ok(record) => {
+                    let mut out = Vec::new();
+                    if subs.batches {
+                        out.push(json!({"channel": "batches", "batch": record}));
+                    }
+                    out.extend(market_changes(&s, &units, &mut subs));
+                    out
+                }
                 Err(RecvError::Lagged(n)) => {
                     drop_lagged(&mut socket, n, "batch updates").await;
                     break;
@@ -286,7 +299,57 @@ fn reply(
             subs.batches = subscribe;
             vec![ack(json!({"channel": "batches"}))]
         }
+        Channel::Markets => {
+            if !subscribe {
+                subs.markets = None;
+                return Ok(vec![ack(json!({"channel": "markets"}))]);
+            }
+            let now = market_modes(s, units);
+            subs.markets = Some(now.clone());
+            vec![
+                ack(json!({"channel": "markets"})),
+                json!({"channel": "markets", "type": "snapshot", "markets": now}),
+            ]
+        }
     })
+}
+
+/// Every market's mode as the `markets` channel shows it.
+fn market_modes(s: &Services, units: &Units) -> Vec<Value> {
+    s.hub.with_sequencer(|seq| {
+        let state = seq.engine().state();
+        state
+            .config()
+            .markets
+            .iter()
+            .zip(state.markets())
+            .enumerate()
+            .map(|(i, (params, m))| {
+                json!({
+                    "market": i,
+                    "name": params.name,
+                    "mode": crate::MarketMode::of(m, params, state.now()),
+                    "mark_price": units.price(i, m.mark_price.get()),
+                    "index_price": units.price(i, m.index_price.get()),
+                })
+            })
+            .collect()
+    })
+}
+
+/// The markets whose mode changed since the session last heard, if it subscribed.
+fn market_changes(s: &Services, units: &Units, subs: &mut Subscriptions) -> Option<Value> {
+    let sent = subs.markets.as_mut()?;
+    let now = market_modes(s, units);
+    let changed: Vec<Value> = now
+        .iter()
+        .zip(sent.iter())
+        .filter(|(a, b)| a["mode"] != b["mode"])
+        .map(|(a, _)| a.clone())
+        .collect();
+    *sent = now;
+    (!changed.is_empty())
+        .then(|| json!({"channel": "markets", "type": "update", "markets": changed}))
 }
 
 /// The message `event` makes for this session, if it is subscribed to it.

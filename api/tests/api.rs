@@ -882,6 +882,57 @@ async fn the_websocket_streams_books_trades_accounts_and_batches() {
         (Some("batches"), Some("sealed"), Some(1)),
         "{batch}"
     );
+
+    // The markets channel: every market's mode, then the markets whose mode changed.
+    ws.send(ask(json!({"op": "subscribe", "channel": "markets"})))
+        .await
+        .expect("send");
+    assert_eq!(next(&mut ws).await["subscription"]["channel"], "markets");
+    let snapshot = next(&mut ws).await;
+    assert_eq!(snapshot["type"], "snapshot", "{snapshot}");
+    assert_eq!(snapshot["markets"][0]["mode"]["mode"], "open", "{snapshot}");
+    // BTC's oracles disagree (quotes 6% apart): reduce-only, on the channel and in the API.
+    // (In a batch of its own: the first one's oracle slots are taken.)
+    let hub = &s.services.hub;
+    hub.execute(Command::EndBatch).expect("seal");
+    hub.execute(Command::BeginBatch {
+        timestamp: ts(START + 1),
+    })
+    .expect("begin");
+    let tick = s.f.oracle_tick_tx(btc(), [490_000, 500_000, 520_000]);
+    let applied = hub.execute(Command::Apply { tx: tick }).expect("tick");
+    assert_eq!(applied.outcome, zkperp_core::batcher::Outcome::Applied);
+    s.services.batches.put(&record).expect("put");
+    assert_eq!(next(&mut ws).await["channel"], "batches");
+    let update = next(&mut ws).await;
+    assert_eq!(
+        (
+            update["type"].as_str(),
+            update["markets"].as_array().map(Vec::len),
+            update["markets"][0]["mode"]["mode"].as_str(),
+            update["markets"][0]["mode"]["why"].as_str(),
+        ),
+        (
+            Some("update"),
+            Some(1),
+            Some("reduce_only"),
+            Some("oracles_disagree")
+        ),
+        "{update}"
+    );
+    let (_, markets) = s.get("/v1/markets").await;
+    assert_eq!(markets["markets"][0]["mode"]["mode"], "reduce_only");
+    assert_eq!(markets["markets"][1]["mode"]["mode"], "open");
+    // Trader 1 is short 20 BTC lots: selling more would open risk.
+    let bid = s.f.order(1, btc(), Side::Sell, 1, 501_000);
+    let (status, refused) = s
+        .post("/v1/orders", json!({ "order": bid }).to_string())
+        .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (422, Some("market_reduce_only")),
+        "{refused}"
+    );
 }
 
 /// A subscriber that falls more than the feed's buffer behind is told it lagged and closed

@@ -466,7 +466,7 @@ impl ConstraintSynthesizer<Fr> for BatchCircuit {
         let new_root = poseidon2(&root, &markets_hash(&b.markets)?)?;
         // The payload and the claims binding it to the transaction's blobs.
         let markets = self.config.markets.len();
-        let packed: Vec<FpVar<Fr>> = b.markets.iter().map(MarketStateVar::pack).collect();
+        let packed = crate::market::market_elements(&b.markets);
         let elements = crate::da::elements(&table.records, &b.creations, &packed)?;
         if b.records.len() != self.shape.records_len()
             || elements.len() != payload_len(&self.shape, markets)

@@ -9,7 +9,8 @@
 //!            the entry is used and its account exists after), each a 254-bit element
 //! creations  per deposit slot, in slot order: E.x, E.y and the created id (zeros unless the
 //!            slot created an account)
-//! markets    per market, its state at the end of the batch packed (`MarketStateVar::pack`)
+//! markets    the markets' states at the end of the batch as the markets hash takes them
+//!            (`crate::market::market_elements`: M packs, then six markets' oracle fields each)
 //! claims     per blob (4096 elements each): vh (a witness: the L1 checks it with BLOBHASH),
 //!            C = blob::commit, z = blob::challenge(C, vh), y = blob::evaluate at z;
 //!            published as vh 32 | z 16 | y 32, big-endian
@@ -51,6 +52,7 @@ pub fn elements(
     creations: &[CreationSlotVar],
     markets: &[FpVar<Fr>],
 ) -> Result<Vec<BlobElementVar>, SynthesisError> {
+    // `markets`: `crate::market::market_elements`.
     let mut out: Vec<BlobElementVar> = entries
         .chunks(IDS_PER_ELEMENT)
         .map(|chunk| {

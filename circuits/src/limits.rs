@@ -6,6 +6,8 @@
 //! change  = sum over moved accounts of long(after) - long(before)
 //! position limit:  max_position - |after| >= 0      41-bit test, |after| < 2^40
 //! cap:             cap - open interest >= 0         49-bit test, open interest 48-bit checked
+//! reduce-only:     long(before) - long(after) >= 0 and short(before) - short(after) >= 0
+//!                  (40-bit tests, while the market's quotes disagree)
 //! ```
 //! Costs: a moved position 2 x 44 (`abs_size` of its size before and after: the after one is
 //! the limit's magnitude too); moving the open interest one product per market and one for the
@@ -32,6 +34,8 @@ pub struct PositionMoveVar {
     pub long_change: FpVar<Fr>,
     /// `|after|`, range-checked to 40 bits.
     pub after_magnitude: FpVar<Fr>,
+    /// `short(after) - short(before)`, `short(s) = (|s| - s) / 2`.
+    pub short_change: FpVar<Fr>,
 }
 
 /// The move of one position from `before` to `after` (both signed, `|.| < 2^40`).
@@ -42,11 +46,32 @@ pub fn position_move(
     let before_magnitude = abs_size(before)?;
     let after_magnitude = abs_size(after)?;
     let half = Fr::from(2u64).inverse().expect("2 is invertible");
-    let long_change = ((after + &after_magnitude) - (before + before_magnitude)) * half;
+    let long_change = ((after + &after_magnitude) - (before + &before_magnitude)) * half;
+    let short_change = ((&after_magnitude - after) - (before_magnitude - before)) * half;
     Ok(PositionMoveVar {
         long_change,
         after_magnitude,
+        short_change,
     })
+}
+
+/// Twin of `limits::enforce_reduce_only`: while the selected market's quotes disagree (and
+/// `enabled`), the move's long part and short part each only shrink (`-change` in 40 bits).
+pub fn conditional_enforce_reduce_only(
+    moved: &PositionMoveVar,
+    markets: &[MarketStateVar],
+    flags: &[Boolean<Fr>],
+    enabled: &Boolean<Fr>,
+) -> Result<(), SynthesisError> {
+    let disagree: Vec<Boolean<Fr>> = markets
+        .iter()
+        .zip(flags)
+        .map(|(m, f)| &m.quotes_disagree & f)
+        .collect();
+    let on = Boolean::kary_or(&disagree)? & enabled;
+    conditional_enforce_unsigned_bits(&moved.long_change.negate()?, BaseLots::BITS, &on)?;
+    conditional_enforce_unsigned_bits(&moved.short_change.negate()?, BaseLots::BITS, &on)?;
+    Ok(())
 }
 
 /// Twin of `limits::open_interest_change` with `open_interest_after` written back: the market

@@ -4,7 +4,10 @@
 //! ```text
 //! pack(market) = price | (index + 2^63) << 40 | last_funding << 104 | mark_time << 144
 //!                | open_interest << 184                                 (232 bits)
-//! markets hash = Poseidon(pack(market_0), .., pack(market_{M-1}))
+//! oracle(market) = index_price | quotes_disagree << 40                   (41 bits)
+//! elements     = pack(market_0), .., pack(market_{M-1}),
+//!                then sum_j oracle(market_{6k+j}) << 41 j  per six markets
+//! markets hash = Poseidon(elements)
 //! ```
 //! The fields are range-checked on allocation, so the packing is linear and injective.
 
@@ -14,7 +17,7 @@ use ark_r1cs_std::{
 };
 use ark_relations::gr1cs::{ConstraintSystemRef, SynthesisError};
 use zkperp_state::field::fr_from_i128;
-use zkperp_state::market::MarketState;
+use zkperp_state::market::{MarketState, ORACLES_PER_ELEMENT, ORACLE_BITS};
 use zkperp_state::units::{FundingIndex, PriceTicks, Timestamp, OPEN_INTEREST_BITS};
 use zkperp_state::Fr;
 
@@ -33,6 +36,10 @@ pub struct MarketStateVar {
     /// The sum of the market's longs (48 bits at allocation; moved only by
     /// `crate::limits::move_open_interest`, which keeps it the sum of longs).
     pub open_interest: FpVar<Fr>,
+    /// The last tick's median before the band (40 bits).
+    pub index_price: FpVar<Fr>,
+    /// The last tick's quotes disagreed: the market is reduce-only.
+    pub quotes_disagree: Boolean<Fr>,
 }
 
 impl MarketStateVar {
@@ -50,15 +57,26 @@ impl MarketStateVar {
         enforce_unsigned_bits(&last_funding, Timestamp::BITS)?;
         let mark_time = FpVar::new_witness(cs.clone(), || Ok(Fr::from(m.mark_time.get())))?;
         enforce_unsigned_bits(&mark_time, Timestamp::BITS)?;
-        let open_interest = FpVar::new_witness(cs, || Ok(Fr::from(m.open_interest)))?;
+        let open_interest = FpVar::new_witness(cs.clone(), || Ok(Fr::from(m.open_interest)))?;
         enforce_unsigned_bits(&open_interest, OPEN_INTEREST_BITS)?;
+        let index_price = FpVar::new_witness(cs.clone(), || Ok(Fr::from(m.index_price.get())))?;
+        enforce_unsigned_bits(&index_price, PriceTicks::BITS)?;
+        let quotes_disagree = Boolean::new_witness(cs, || Ok(m.quotes_disagree))?;
         Ok(MarketStateVar {
             mark_price,
             funding_index,
             last_funding,
             mark_time,
             open_interest,
+            index_price,
+            quotes_disagree,
         })
+    }
+
+    /// Twin of `MarketState::pack_oracle` (linear: the index is 40-bit checked, the flag a
+    /// boolean).
+    pub fn pack_oracle(&self) -> FpVar<Fr> {
+        &self.index_price + FpVar::from(self.quotes_disagree.clone()) * two_pow(40)
     }
 
     /// Twin of `MarketState::pack`.
@@ -78,14 +96,30 @@ impl MarketStateVar {
             last_funding: FpVar::conditionally_select(cond, &a.last_funding, &b.last_funding)?,
             mark_time: FpVar::conditionally_select(cond, &a.mark_time, &b.mark_time)?,
             open_interest: FpVar::conditionally_select(cond, &a.open_interest, &b.open_interest)?,
+            index_price: FpVar::conditionally_select(cond, &a.index_price, &b.index_price)?,
+            quotes_disagree: Boolean::conditionally_select(
+                cond,
+                &a.quotes_disagree,
+                &b.quotes_disagree,
+            )?,
         })
     }
 }
 
+/// Twin of `market::market_elements` (free: linear combinations).
+pub fn market_elements(markets: &[MarketStateVar]) -> Vec<FpVar<Fr>> {
+    let mut out: Vec<FpVar<Fr>> = markets.iter().map(MarketStateVar::pack).collect();
+    out.extend(markets.chunks(ORACLES_PER_ELEMENT).map(|chunk| {
+        chunk.iter().enumerate().fold(FpVar::zero(), |acc, (j, m)| {
+            acc + m.pack_oracle() * two_pow(ORACLE_BITS * j as u32)
+        })
+    }));
+    out
+}
+
 /// Twin of `State::markets_hash`.
 pub fn markets_hash(markets: &[MarketStateVar]) -> Result<FpVar<Fr>, SynthesisError> {
-    let packed: Vec<FpVar<Fr>> = markets.iter().map(MarketStateVar::pack).collect();
-    poseidon_slice(&packed)
+    poseidon_slice(&market_elements(markets))
 }
 
 /// The one-hot selector of market `id` among `count` markets: enforces `id < count` (exactly one

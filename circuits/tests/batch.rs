@@ -1033,7 +1033,10 @@ const WIDE: Shape = Shape {
 /// Trader 0: 1,000 USD, long 1,800 BTC lots bought at 500,000 ticks from trader 1 (1,000 USD);
 /// the fund holds `fund` units.
 fn leveraged_long(fund: u64) -> Fixture {
-    let mut f = Fixture::new(3);
+    // A 20% band: these batches drop the mark up to 12% in one tick.
+    let mut f = Fixture::configured(3, |c| {
+        c.markets[0].mark_band = Ppm::new(200_000).expect("ppm");
+    });
     f.deposit(0, 1_000_000_000);
     f.deposit(1, 1_000_000_000);
     if fund > 0 {
@@ -2612,4 +2615,123 @@ fn a_bankrupt_remainder_is_absorbed_by_the_fund() {
         assert!(with_fee(0), "size {size}: the harness");
         assert!(!with_fee(1), "size {size}: a penalty on a deficit");
     }
+}
+
+fn mark_band(ppm: u64) -> impl FnOnce(&mut StateConfig) {
+    move |c: &mut StateConfig| c.markets[0].mark_band = Ppm::new(ppm).expect("ppm")
+}
+
+fn quote_spread(ppm: u64) -> impl FnOnce(&mut StateConfig) {
+    move |c: &mut StateConfig| c.markets[0].max_quote_spread = Ppm::new(ppm).expect("ppm")
+}
+
+#[test]
+fn an_oracle_tick_publishes_the_banded_mark_its_median_and_its_agreement() {
+    // A 20% jump, quotes 10,000 ticks apart (2% of 500,000; 1.67% of 600,000): the mark moves
+    // the band's 5% to 525,000, the index is 600,000, the quotes agree.
+    let (f, batch) = alone(|f| vec![f.oracle_tick_tx(btc(), [595_000, 600_000, 605_000])]);
+    let m = batch.markets[0];
+    assert_eq!(
+        (m.mark_price.get(), m.index_price.get()),
+        (525_000, 600_000)
+    );
+    assert!(!m.quotes_disagree);
+    assert!(satisfied(circuit(&f, &batch)), "as made");
+    // Another band would have made another mark; a tighter spread, disagreement.
+    assert!(!under(&f, &batch, mark_band(50_002)), "a wider band");
+    assert!(!under(&f, &batch, mark_band(49_999)), "a narrower band");
+    assert!(
+        !under(&f, &batch, quote_spread(16_666)),
+        "a spread below the quotes'"
+    );
+    assert!(
+        under(&f, &batch, quote_spread(16_667)),
+        "a spread just above the quotes'"
+    );
+    // Nor can the batch publish another index price.
+    let mut edited = batch.clone();
+    edited.markets[0].index_price = zkperp_state::testkit::ticks(525_000);
+    assert!(!satisfied(circuit(&f, &edited)), "the index is the median");
+}
+
+/// `batch` with market 0's oracle fields set at its start and end (so the market is the same on
+/// both sides of every slot), proven with the public input the edited witness commits to.
+fn with_oracle_state(
+    f: &Fixture,
+    batch: &SealedBatch,
+    edit: impl Fn(&mut zkperp_state::market::MarketState),
+) -> bool {
+    let mut edited = batch.clone();
+    edit(&mut edited.start_markets[0]);
+    edit(&mut edited.markets[0]);
+    let mut c = circuit(f, &edited);
+    c.commitment = None;
+    satisfied(c)
+}
+
+#[test]
+fn a_reduce_only_market_lets_positions_shrink_and_nothing_else() {
+    // Trader 0 is long 10 lots against trader 1 (batch 1); batch 2 is one trade.
+    let setup = || {
+        let mut f = Fixture::with_depths(3, 5, 3);
+        for t in 0..3 {
+            f.deposit(t, 1_000_000_000);
+        }
+        f.trade(0, 1, btc(), 10, 500_000).expect("open");
+        f.state.end_batch().expect("seal 1");
+        f.state.begin_batch(ts(START + 60)).expect("begin");
+        f
+    };
+    let disagree = |m: &mut zkperp_state::market::MarketState| m.quotes_disagree = true;
+    // Both sides reduce: allowed while the oracles disagree.
+    let mut f = setup();
+    f.trade(1, 0, btc(), 4, 500_000).expect("both reduce");
+    let closing = f.state.end_batch().expect("seal 2");
+    assert!(with_oracle_state(&f, &closing, disagree), "a close");
+    // Trader 2 opens against trader 1's growing short: allowed only while they agree.
+    let mut f = setup();
+    f.trade(2, 1, btc(), 4, 500_000).expect("opens");
+    let opening = f.state.end_batch().expect("seal 2");
+    assert!(with_oracle_state(&f, &opening, |_| {}), "agreeing oracles");
+    assert!(!with_oracle_state(&f, &opening, disagree), "new risk");
+}
+
+#[test]
+fn while_the_band_binds_a_withdrawal_is_checked_on_the_less_favourable_price() {
+    // Trader 2 (500 USD) holds 60 lots bought at 501,000 (mark 500,000) and withdraws 249 USD,
+    // leaving 250.4 USD of value against 300 USD of position: 83% initial margin passes.
+    let mut f = Fixture::configured(3, |c| {
+        c.account_tree_depth = 5;
+        c.order_tree_depth = 3;
+        c.markets[0].initial_margin = Ppm::new(830_000).expect("ppm");
+        c.markets[0].margin_tiers.clear();
+    });
+    f.deposit(1, 2_000_000_000);
+    f.deposit(2, 500_000_000);
+    f.trade(2, 1, btc(), 60, 501_000).expect("trade");
+    f.state.end_batch().expect("seal 1");
+    f.state.begin_batch(ts(START + 60)).expect("begin");
+    f.apply(f.withdrawal_tx(2, 249_000_000))
+        .expect("withdrawal");
+    let batch = f.state.end_batch().expect("seal 2");
+    let index = |price: u64| {
+        move |m: &mut zkperp_state::market::MarketState| {
+            m.index_price = zkperp_state::testkit::ticks(price)
+        }
+    };
+    assert!(with_oracle_state(&f, &batch, index(500_000)), "as made");
+    // A median above the mark is the long's favourable side: the mark is read.
+    assert!(
+        with_oracle_state(&f, &batch, index(600_000)),
+        "a higher median"
+    );
+    // TV = 600 p - 49.6 USD against 83% of 600 p: the median may fall to 486,275 ticks.
+    assert!(
+        with_oracle_state(&f, &batch, index(486_275)),
+        "the lowest median it allows"
+    );
+    assert!(
+        !with_oracle_state(&f, &batch, index(486_274)),
+        "a lower median"
+    );
 }

@@ -118,6 +118,8 @@ fn random_case(rng: &mut ChaCha20Rng, depth: u8, markets: usize) -> Case {
             last_funding: Timestamp::new(rng.gen_range(START..START + 1_000_000)).expect("time"),
             mark_time: Timestamp::new(rng.gen_range(START..START + 1_000_000)).expect("time"),
             open_interest: rng.gen_range(0..1u64 << 48),
+            index_price: PriceTicks::new(rng.gen_range(1..1u64 << 40)).expect("price"),
+            quotes_disagree: rng.gen(),
         })
         .collect();
     let positions = states
@@ -547,8 +549,10 @@ fn constraint_counts() {
         counts.push(constraints);
     }
     // +41 since the leaf carries an order floor (40 bits, range-checked); +2 x 49 since each
-    // market's state carries its open interest (48 bits, range-checked).
-    assert_eq!(counts, [4_253, 10_061]);
+    // market's state carries its open interest (48 bits, range-checked); +105 since each
+    // carries an index price (40 bits, range-checked) and a disagreement bit, the two markets'
+    // in one more input to the markets hash (+21).
+    assert_eq!(counts, [4_358, 10_166]);
     // 242 per level: the Poseidon and the ordering of `root_for` (241) and the index bit.
     assert_eq!(counts[1] - counts[0], 242 * 24);
 }

@@ -674,6 +674,7 @@ type Named = (OrderKey, Refusal);
 enum Refusal {
     PositionLimit,
     OpenInterestCap,
+    ReduceOnly,
 }
 
 /// Names, in the book's events, the rule each refusal of `named` broke.
@@ -685,12 +686,14 @@ fn name_refusals(events: &mut [Event], named: &[Named]) {
                 match why(key) {
                     Some(Refusal::PositionLimit) => *reason = CancelReason::PositionLimit,
                     Some(Refusal::OpenInterestCap) => *reason = CancelReason::OpenInterestCap,
+                    Some(Refusal::ReduceOnly) => *reason = CancelReason::MarketReduceOnly,
                     None => {}
                 }
             }
             Event::Rejected { key, reason } if *reason == RejectReason::Refused => match why(key) {
                 Some(Refusal::PositionLimit) => *reason = RejectReason::PositionLimit,
                 Some(Refusal::OpenInterestCap) => *reason = RejectReason::OpenInterestCap,
+                Some(Refusal::ReduceOnly) => *reason = RejectReason::MarketReduceOnly,
                 None => {}
             },
             _ => {}
@@ -744,6 +747,7 @@ fn gate_fill<S: NodeStore>(
             match e {
                 TradeError::PositionLimit(..) => named.push((key, Refusal::PositionLimit)),
                 TradeError::OpenInterestCap(_) => named.push((key, Refusal::OpenInterestCap)),
+                TradeError::ReduceOnly(..) => named.push((key, Refusal::ReduceOnly)),
                 _ => {}
             }
             match role {
@@ -768,6 +772,7 @@ fn blame(e: &TradeError) -> Role {
         | TradeError::BadFee(r)
         | TradeError::Range(r, _)
         | TradeError::PositionLimit(r, _)
+        | TradeError::ReduceOnly(r, _)
         | TradeError::Margin(r, MarginError { .. }) => *r,
         _ => Role::Taker,
     }

@@ -152,6 +152,11 @@ pub enum RiskError {
         /// The market's `max_position_lots`.
         max_lots: u64,
     },
+    #[error(
+        "the market is reduce-only while its oracles disagree: only an order that closes part of \
+         the position (with the account's other orders on its side) is accepted"
+    )]
+    ReduceOnly,
     #[error("the account's funding could not be settled: {0}")]
     Width(String),
 }
@@ -176,6 +181,19 @@ pub fn check_order(
         Side::Sell => position - same_side - i128::from(new.size),
     }
     .unsigned_abs();
+    // Only closing: on the side that shrinks the position, and with the account's other open
+    // orders on that side, no more than the position.
+    let shrinks = match new.side {
+        Side::Buy => position < 0,
+        Side::Sell => position > 0,
+    };
+    let closes = shrinks && same_side + i128::from(new.size) <= position.abs();
+    // While the market's oracles disagree (`MarketState::quotes_disagree`) a fill may only move
+    // a position towards zero (`zkperp_state::limits::enforce_reduce_only`): only a closing
+    // order could fill.
+    if markets.get(new.market).is_some_and(|m| m.quotes_disagree) && !closes {
+        return Err(RiskError::ReduceOnly);
+    }
     let max = params.get(new.market).map_or(0, |p| p.max_position_lots);
     if worst > u128::from(max) && worst > position.unsigned_abs() {
         return Err(RiskError::PositionLimit {
@@ -187,13 +205,7 @@ pub fn check_order(
     if worst_value * i128::from(PPM_ONE) >= required_ppm {
         return Ok(());
     }
-    // Only closing: on the side that shrinks the position, and with the account's other open
-    // orders on that side, no more than the position.
-    let shrinks = match new.side {
-        Side::Buy => position < 0,
-        Side::Sell => position > 0,
-    };
-    if shrinks && same_side + i128::from(new.size) <= position.abs() {
+    if closes {
         return Ok(());
     }
     let one = i128::from(PPM_ONE);

@@ -275,3 +275,56 @@ fn a_fill_past_a_risk_limit_cancels_its_order_with_the_limit_named() {
     );
     assert_eq!(e.state().markets()[0].open_interest, 150);
 }
+
+#[test]
+fn while_the_oracles_disagree_only_closing_orders_enter_and_fill() {
+    let mut f = Fixture::new(3);
+    for t in 0..3 {
+        f.deposit(t, 1_000_000_000);
+    }
+    f.trade(0, 1, btc(), 10, 500_000)
+        .expect("trader 0 long 10, trader 1 short 10");
+    let state = std::mem::replace(&mut f.state, Fixture::new(0).state);
+    let mut e = Engine::new(state, FEES);
+    // A resting ask from trader 2 would open a short.
+    let ask = f.order(2, btc(), Side::Sell, 5, 500_000);
+    e.submit(ask, gtc()).expect("rests");
+    // Quotes 6% apart: BTC is reduce-only.
+    let tick = f.oracle_tick_tx(btc(), [490_000, 500_000, 520_000]);
+    e.apply(&tick).expect("tick");
+    assert!(e.state().markets()[0].quotes_disagree);
+    // An opening order is refused at entry and says why.
+    let bid = f.order(2, btc(), Side::Buy, 1, 500_000);
+    assert!(matches!(
+        e.submit(bid, gtc()),
+        Err(zkperp_core::engine::OrderError::Risk(
+            zkperp_core::risk::RiskError::ReduceOnly
+        ))
+    ));
+    // A closing bid (trader 1 buys back 5) enters; the resting ask would open trader 2's
+    // short, so the maker is cancelled and says why.
+    let bid = f.order(1, btc(), Side::Buy, 5, 500_000);
+    let events = e.submit(bid, gtc()).expect("a closing order enters");
+    assert!(
+        events.contains(&Event::Cancelled {
+            key: key(&ask),
+            remaining: 5,
+            reason: CancelReason::MarketReduceOnly
+        }),
+        "{events:?}"
+    );
+    // Against trader 0's closing ask it fills: both positions shrink.
+    let ask = f.order(0, btc(), Side::Sell, 5, 500_000);
+    let events = e.submit(ask, gtc()).expect("fills");
+    assert!(
+        events
+            .iter()
+            .any(|ev| matches!(ev, Event::Fill(fill) if fill.size == 5)),
+        "{events:?}"
+    );
+    // Agreeing quotes lift it.
+    let tick = f.oracle_tick_tx(btc(), [499_999, 500_000, 500_001]);
+    e.apply(&tick).expect("tick");
+    let bid = f.order(2, btc(), Side::Buy, 1, 500_000);
+    e.submit(bid, gtc()).expect("opening again");
+}

@@ -154,6 +154,7 @@ fn rounding_is_to_the_nearest_unit() {
         last_funding: ts(START),
         mark_time: ts(START),
         open_interest: 0,
+        ..MarketState::default()
     };
     let now = ts(START + 1);
     // A cap far above these steps, so only the rounding shows.
@@ -475,6 +476,7 @@ fn market_state() -> impl Strategy<Value = MarketState> {
         last_funding: ts(last),
         mark_time: ts(last),
         open_interest: 0,
+        ..MarketState::default()
     })
 }
 

@@ -10,6 +10,9 @@
 //!            for an account still empty (a refused request to a free id)
 //! creations  D x 3, one per deposit slot of the shape in slot order: E.x, E.y and the id of the
 //!            account the deposit created (all zero when it created none)
+//! markets    M + ceil(M / 6): the markets' states at the end of the batch, as the markets hash
+//!            commits to them (`market::market_elements`: each market's pack, then six markets'
+//!            oracle fields to an element)
 //! ```
 //!
 //! `K` is the shape's table size and `D` its deposit slots, so the count is fixed per shape, as
@@ -24,7 +27,7 @@ use crate::batch::{SealedBatch, Shape, ShapeError, SlotKind};
 use crate::blob::{self, BlobError, SealedBlob};
 use crate::eddsa::PublicKey;
 use crate::field::{fr_to_u128, Fr};
-use crate::market::MarketState;
+use crate::market::{market_elements, market_elements_len, unpack_markets, MarketState};
 use crate::pubdata::BatchPublicData;
 use crate::record::{self, Record};
 use crate::tx::Transaction;
@@ -78,7 +81,7 @@ pub fn payload_len(shape: &Shape, markets: usize) -> usize {
     k.div_ceil(IDS_PER_ELEMENT)
         + k * (1 + record::ciphertext_len(markets))
         + shape.count(SlotKind::Deposit) * CREATION_LEN
-        + markets
+        + market_elements_len(markets)
 }
 
 impl Payload {
@@ -113,7 +116,7 @@ impl Payload {
                 None => out.extend([Fr::from(0u64); CREATION_LEN]),
             }
         }
-        out.extend(self.markets.iter().map(MarketState::pack));
+        out.extend(market_elements(&self.markets));
         out
     }
 
@@ -174,7 +177,7 @@ impl Payload {
             }
         }
         let creations_start = id_elements + k * (1 + c);
-        let markets_start = elements.len() - markets;
+        let markets_start = elements.len() - market_elements_len(markets);
         let creations = elements[creations_start..markets_start]
             .chunks(CREATION_LEN)
             .enumerate()
@@ -191,11 +194,8 @@ impl Payload {
                 }))
             })
             .collect::<Result<_, _>>()?;
-        let markets = elements[markets_start..]
-            .iter()
-            .enumerate()
-            .map(|(i, x)| MarketState::unpack(x).ok_or(PayloadError::Market(i)))
-            .collect::<Result<_, _>>()?;
+        let markets =
+            unpack_markets(&elements[markets_start..], markets).map_err(PayloadError::Market)?;
         Ok(Payload {
             records,
             creations,
@@ -745,14 +745,18 @@ mod tests {
         let c = record::ciphertext_len(markets);
         ghost[1 + 3 * (1 + c)] = Fr::from(5u64);
         assert_eq!(parse(&ghost), Err(PayloadError::UnusedNotEmpty(3)));
-        // The markets close the payload, each its packed state; a wider element is none.
+        // The markets close the payload: each one's packed state, then their oracle fields in
+        // one element (two markets); a wider element is none.
+        let n = elements.len();
         assert_eq!(
-            MarketState::unpack(&elements[elements.len() - 1]),
-            Some(batch.markets[markets - 1])
+            unpack_markets(&elements[n - markets - 1..], markets),
+            Ok(batch.markets.clone())
         );
         let mut wide_market = elements.clone();
-        let last = wide_market.len() - 1;
-        wide_market[last] += Fr::from(2u64).pow([232u64]);
+        wide_market[n - 2] += Fr::from(2u64).pow([232u64]);
         assert_eq!(parse(&wide_market), Err(PayloadError::Market(markets - 1)));
+        let mut wide_oracle = elements.clone();
+        wide_oracle[n - 1] += Fr::from(2u64).pow([82u64]);
+        assert_eq!(parse(&wide_oracle), Err(PayloadError::Market(markets - 1)));
     }
 }

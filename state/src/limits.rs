@@ -8,6 +8,7 @@
 //! a move of positions changes it by  sum over the moved accounts of long(after) - long(before)
 //! after a trade (signed or forced):  |size| <= max position  for both parties
 //!                                    open interest <= cap
+//! while the market's quotes disagree, a signed trade moves each position towards zero
 //! ```
 //! Every position change moves lots between accounts, so the sum of longs equals the sum of
 //! shorts and each rule reads only the accounts a transaction touches. Both limits are checked
@@ -71,6 +72,46 @@ pub fn enforce_position_limit(size: BaseLots, params: &MarketParams) -> Result<(
     Ok(())
 }
 
+/// A trade would move a position away from zero while its market is reduce-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error(
+    "the market is reduce-only (its oracles disagree): a position of {before} lots may only move \
+     towards zero, not to {after}"
+)]
+pub struct ReduceOnly {
+    pub before: i128,
+    pub after: i128,
+}
+
+/// While `market`'s quotes disagree (`MarketState::quotes_disagree`), a trade may only move a
+/// position towards zero: `0 <= after <= before` or `before <= after <= 0` (no new risk, no
+/// flip). Otherwise any move.
+pub fn enforce_reduce_only(
+    market: &MarketState,
+    before: BaseLots,
+    after: BaseLots,
+) -> Result<(), ReduceOnly> {
+    let (b, a) = (before.get(), after.get());
+    if market.quotes_disagree && !is_towards_zero(b, a) {
+        return Err(ReduceOnly {
+            before: b,
+            after: a,
+        });
+    }
+    Ok(())
+}
+
+/// `0 <= after <= before` or `before <= after <= 0`: the long part and the short part of the
+/// position each only shrink (what the circuit checks).
+pub fn is_towards_zero(before: i128, after: i128) -> bool {
+    let short = |s: i128| (-s).max(0);
+    long_of(after) <= long_of(before) && short(after) <= short(before)
+}
+
+fn long_of(s: i128) -> i128 {
+    s.max(0)
+}
+
 /// A trade would leave the market's open interest above its cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("open interest of {lots} lots would be above the market's cap of {cap} lots")]
@@ -123,6 +164,21 @@ mod tests {
             open_interest_change(&[(lots(4), lots(-6)), (lots(-4), lots(6))]),
             2
         );
+    }
+
+    #[test]
+    fn reduce_only_lets_positions_shrink_and_nothing_else() {
+        for (before, after) in [(5, 2), (5, 0), (-5, -2), (-5, 0), (0, 0), (3, 3)] {
+            assert!(is_towards_zero(before, after), "{before} -> {after}");
+        }
+        for (before, after) in [(5, 6), (-5, -6), (0, 1), (0, -1), (5, -1), (-5, 1)] {
+            assert!(!is_towards_zero(before, after), "{before} -> {after}");
+        }
+        let mut m = MarketState::default();
+        assert!(enforce_reduce_only(&m, lots(0), lots(9)).is_ok());
+        m.quotes_disagree = true;
+        assert!(enforce_reduce_only(&m, lots(0), lots(9)).is_err());
+        assert!(enforce_reduce_only(&m, lots(-9), lots(-1)).is_ok());
     }
 
     #[test]

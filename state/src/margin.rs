@@ -100,6 +100,32 @@ pub fn enforce_fresh_marks(
     Ok(())
 }
 
+/// The markets as a withdrawal's margin check reads them: while a market's band binds
+/// (`MarketState::band_binds`) its mark is the less favourable for the position of the mark
+/// and the unclamped median (`index_price`), the lower for a long and the higher for a short,
+/// so nobody withdraws profit the real price has already erased. Elsewhere, and for a flat
+/// position, the mark.
+pub fn withdrawal_marks(positions: &[Position], markets: &[MarketState]) -> Vec<MarketState> {
+    markets
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let size = positions.get(i).map_or(0, |p| p.size.get());
+            let (low, high) = if m.index_price < m.mark_price {
+                (m.index_price, m.mark_price)
+            } else {
+                (m.mark_price, m.index_price)
+            };
+            let mark_price = match size.signum() {
+                1 => low,
+                -1 => high,
+                _ => m.mark_price,
+            };
+            MarketState { mark_price, ..*m }
+        })
+        .collect()
+}
+
 /// `TV` alone.
 pub fn total_value(
     collateral: Collateral,

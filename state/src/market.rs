@@ -53,6 +53,17 @@ pub struct MarketParams {
     /// (so a larger position never needs less margin, and closing always lowers the
     /// requirement), at most [`MAX_MARGIN_TIERS`]. Empty: the base fractions at every size.
     pub margin_tiers: Vec<MarginTier>,
+    /// The band around the previous mark that one oracle tick may move the mark within, as a
+    /// fraction of the previous mark: the mark is the median of the quotes clamped to
+    /// `prev ± floor(prev * band)` (`0 < band < 1`). A larger move is followed over several
+    /// ticks; while the band binds the market's `index_price` (the unclamped median) differs
+    /// from its mark, and withdrawals check margin on the less favourable of the two.
+    pub mark_band: Ppm,
+    /// The widest spread of one tick's quotes (highest minus lowest, as a fraction of the
+    /// median) at which the oracles agree. A tick whose quotes spread wider sets the market's
+    /// `quotes_disagree`: the market is reduce-only (no trade moves a position away from
+    /// zero) until a tick whose quotes agree. `0 < spread <= 1`.
+    pub max_quote_spread: Ppm,
 }
 
 /// A margin tier: the fractions of a position of at least `from_lots` lots.
@@ -90,6 +101,10 @@ pub enum MarketConfigError {
     MarginTiers(String),
     #[error("market {0}: the open interest cap must be 1..2^48 lots")]
     OpenInterestCap(String),
+    #[error("market {0}: the mark band must be above 0 and below 1")]
+    MarkBand(String),
+    #[error("market {0}: the largest quote spread must be above 0 and at most 1")]
+    QuoteSpread(String),
 }
 
 impl MarketParams {
@@ -123,6 +138,12 @@ impl MarketParams {
             || self.open_interest_cap_lots >> OPEN_INTEREST_BITS != 0
         {
             return Err(MarketConfigError::OpenInterestCap(name()));
+        }
+        if self.mark_band.get() == 0 || self.mark_band.get() >= u64::from(PPM_ONE) {
+            return Err(MarketConfigError::MarkBand(name()));
+        }
+        if self.max_quote_spread.get() == 0 || self.max_quote_spread.get() > u64::from(PPM_ONE) {
+            return Err(MarketConfigError::QuoteSpread(name()));
         }
         let mut below = (0, im, mm);
         for tier in &self.margin_tiers {
@@ -164,9 +185,28 @@ pub struct MarketState {
     /// of the shorts: every position change moves lots between two accounts). At most the
     /// market's `open_interest_cap_lots`, so below `2^48`.
     pub open_interest: u64,
+    /// The median of the last oracle tick's quotes before the band clamped it
+    /// (`MarketParams::mark_band`): the mark itself while the band does not bind, 0 before
+    /// the first tick.
+    pub index_price: PriceTicks,
+    /// The last oracle tick's quotes spread wider than `MarketParams::max_quote_spread`: the
+    /// market is reduce-only until a tick whose quotes agree.
+    pub quotes_disagree: bool,
 }
 
 impl MarketState {
+    /// Whether the band bound the last oracle tick (the mark is not the median of its quotes).
+    pub fn band_binds(&self) -> bool {
+        self.index_price != self.mark_price
+    }
+
+    /// A market's oracle fields: `index_price | quotes_disagree << 40` ([`ORACLE_BITS`] bits).
+    /// [`MarketState::pack`] has no room left for them: [`market_elements`] packs six markets'
+    /// into one element.
+    pub fn pack_oracle(&self) -> u64 {
+        self.index_price.get() | u64::from(self.quotes_disagree) << 40
+    }
+
     /// One field element: `price | (index + 2^63) << 40 | last_funding << 104 |
     /// mark_time << 144 | open_interest << 184` (40 + 64 + 40 + 40 + 48 = 232 bits,
     /// canonical). A market with no open interest packs as it did before the field existed.
@@ -179,8 +219,8 @@ impl MarketState {
         Fr::from(low) + Fr::from(high) * Fr::from(1u128 << 104)
     }
 
-    /// The state [`MarketState::pack`] packed, or `None` for an element no market packs to
-    /// (a field out of its width).
+    /// The fields [`MarketState::pack`] packed (the oracle fields zero), or `None` for an
+    /// element no market packs to (a field out of its width).
     pub fn unpack(x: &Fr) -> Option<MarketState> {
         use ark_ff::{BigInteger, PrimeField};
         let bytes = x.into_bigint().to_bytes_le();
@@ -208,6 +248,8 @@ impl MarketState {
             last_funding: Timestamp::new(u64::try_from(field(104, 40)).ok()?).ok()?,
             mark_time: Timestamp::new(u64::try_from(field(144, 40)).ok()?).ok()?,
             open_interest: u64::try_from(field(184, OPEN_INTEREST_BITS)).ok()?,
+            index_price: PriceTicks::default(),
+            quotes_disagree: false,
         })
     }
 
@@ -218,11 +260,68 @@ impl MarketState {
     }
 }
 
-/// `Poseidon(pack(market_0), .., pack(market_{M-1}))`: what the state root commits to of the
-/// markets.
+/// Bits of a market's oracle fields ([`MarketState::pack_oracle`]).
+pub const ORACLE_BITS: u32 = 41;
+/// Markets whose oracle fields share one element (`6 x 41 = 246` bits, canonical).
+pub const ORACLES_PER_ELEMENT: usize = 6;
+
+/// The elements that commit to the markets: each market's [`MarketState::pack`], then their
+/// oracle fields, market `6 k + j` at bit `41 j` of element `k`. `M + ceil(M / 6)` elements,
+/// at most 10 for [`MAX_MARKETS`](crate::units::MAX_MARKETS) (one Poseidon).
+pub fn market_elements(markets: &[MarketState]) -> Vec<Fr> {
+    let mut out: Vec<Fr> = markets.iter().map(MarketState::pack).collect();
+    out.extend(markets.chunks(ORACLES_PER_ELEMENT).map(|chunk| {
+        chunk.iter().rev().fold(Fr::from(0u64), |acc, m| {
+            acc * Fr::from(1u64 << ORACLE_BITS) + Fr::from(m.pack_oracle())
+        })
+    }));
+    out
+}
+
+/// How many elements [`market_elements`] makes of `markets` markets.
+pub fn market_elements_len(markets: usize) -> usize {
+    markets + markets.div_ceil(ORACLES_PER_ELEMENT)
+}
+
+/// The `markets` markets [`market_elements`] packed, or the index of the first market whose
+/// elements no market packs to (a field out of its width, or bits set past the last market's
+/// oracle fields, which count for the chunk's last market).
+pub fn unpack_markets(elements: &[Fr], markets: usize) -> Result<Vec<MarketState>, usize> {
+    if elements.len() != market_elements_len(markets) {
+        return Err(0);
+    }
+    let (packs, words) = elements.split_at(markets);
+    let mut out = Vec::with_capacity(markets);
+    for (k, word) in words.iter().enumerate() {
+        let in_chunk = (markets - k * ORACLES_PER_ELEMENT).min(ORACLES_PER_ELEMENT);
+        let last = k * ORACLES_PER_ELEMENT + in_chunk - 1;
+        let limbs = {
+            use ark_ff::PrimeField;
+            word.into_bigint().0
+        };
+        let used = in_chunk * ORACLE_BITS as usize;
+        if (used..256).any(|b| limbs[b / 64] >> (b % 64) & 1 == 1) {
+            return Err(last);
+        }
+        for j in 0..in_chunk {
+            let i = k * ORACLES_PER_ELEMENT + j;
+            let at = j * ORACLE_BITS as usize;
+            let field = (0..ORACLE_BITS as usize).fold(0u64, |acc, b| {
+                acc | (limbs[(at + b) / 64] >> ((at + b) % 64) & 1) << b
+            });
+            out.push(MarketState {
+                index_price: PriceTicks::new(field & ((1 << 40) - 1)).map_err(|_| i)?,
+                quotes_disagree: field >> 40 == 1,
+                ..MarketState::unpack(&packs[i]).ok_or(i)?
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// `Poseidon(market_elements(markets))`: what the state root commits to of the markets.
 pub fn markets_hash(markets: &[MarketState]) -> Fr {
-    let packed: Vec<Fr> = markets.iter().map(MarketState::pack).collect();
-    crate::poseidon::poseidon_slice(&packed).expect("1..=MAX_MARKETS markets")
+    crate::poseidon::poseidon_slice(&market_elements(markets)).expect("1..=MAX_MARKETS markets")
 }
 
 /// The state root the L1 tracks: `Poseidon(account tree root, markets hash)`.
@@ -279,6 +378,7 @@ mod tests {
 
     #[test]
     fn a_packed_state_unpacks_to_itself_at_its_edges() {
+        use ark_ff::Field;
         let max = |bits: u32| (1u64 << bits) - 1;
         let bound = (1i128 << crate::units::FUNDING_INDEX_BITS) - 1;
         for (price, index, funding, mark, interest) in [
@@ -298,8 +398,10 @@ mod tests {
                 last_funding: Timestamp::new(funding).expect("time"),
                 mark_time: Timestamp::new(mark).expect("time"),
                 open_interest: interest,
+                index_price: PriceTicks::new(price).expect("price"),
+                quotes_disagree: interest % 2 == 1,
             };
-            assert_eq!(MarketState::unpack(&m.pack()), Some(m));
+            assert_eq!(unpack_markets(&market_elements(&[m]), 1), Ok(vec![m]));
         }
         // Open interest is the top field: 2^184 is one lot of it.
         let two_184 = Fr::from(1u128 << 100) * Fr::from(1u128 << 84);
@@ -311,5 +413,24 @@ mod tests {
             None
         );
         assert_eq!(MarketState::unpack(&-Fr::from(1u64)), None);
+        // Six markets' oracle fields share an element, 41 bits each; a seventh starts another.
+        let seven: Vec<MarketState> = (0..7u64)
+            .map(|i| MarketState {
+                index_price: PriceTicks::new((1 << 40) - 1 - i).expect("price"),
+                quotes_disagree: i % 3 == 0,
+                ..MarketState::default()
+            })
+            .collect();
+        let elements = market_elements(&seven);
+        assert_eq!(elements.len(), 9);
+        assert_eq!(unpack_markets(&elements, 7), Ok(seven.clone()));
+        // A bit past the last market's fields in a part-filled element is no market.
+        let mut past = elements.clone();
+        past[8] += Fr::from(1u64 << ORACLE_BITS);
+        assert_eq!(unpack_markets(&past, 7), Err(6));
+        // Nor is a bit past the six markets' fields of a full one.
+        let mut wide = elements;
+        wide[7] += Fr::from(2u64).pow([246u64]);
+        assert_eq!(unpack_markets(&wide, 7), Err(5));
     }
 }

@@ -144,6 +144,12 @@ pub fn config_of_keys(keys: &[PublicKey], fund: PublicKey, fees: PublicKey) -> S
                 max_mark_age_secs: 86_400,
                 max_position_lots: 10_000_000,
                 open_interest_cap_lots: 100_000_000,
+                // 5% per tick: no single oracle round moves a mark further (BTC's and ETH's
+                // largest one-minute moves stay inside it); a larger move takes several ticks.
+                mark_band: Ppm::new(50_000).expect("ppm"),
+                // Honest quotes of these markets agree within a few hundredths of a percent;
+                // 2% apart, one source is broken or pushed.
+                max_quote_spread: Ppm::new(20_000).expect("ppm"),
                 margin_tiers: tiers
                     .iter()
                     .map(|&(from_lots, im, mm)| MarginTier {
@@ -347,10 +353,17 @@ impl Fixture {
         })
     }
 
-    /// A tick whose median is `price`.
+    /// Ticks whose median is `price` until the mark reaches it: one tick while the move is
+    /// inside the market's band, several (in the same second) while the band binds.
     pub fn set_price(&mut self, market: MarketId, price: u64) {
-        let tx = self.oracle_tick_tx(market, [price.saturating_sub(1).max(1), price, price + 1]);
-        self.apply(tx).expect("oracle tick");
+        loop {
+            let tx =
+                self.oracle_tick_tx(market, [price.saturating_sub(1).max(1), price, price + 1]);
+            self.apply(tx).expect("oracle tick");
+            if self.state.markets()[market.index()].mark_price.get() == price {
+                return;
+            }
+        }
     }
 
     /// Seals the open batch (unless it is empty) and begins the next one `secs` later.

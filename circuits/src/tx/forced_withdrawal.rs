@@ -36,7 +36,7 @@ use crate::batch::BatchVar;
 use crate::leaf::AccountLeafVar;
 use crate::eq::conditional_enforce_equal;
 use crate::funding::settle_funding;
-use crate::margin::{is_nonnegative, margin_summary};
+use crate::margin::{is_nonnegative, margin_summary, withdrawal_marks};
 use zkperp_state::layout::FORCED_WITHDRAWAL;
 use crate::pubdata::FieldsVar;
 use crate::units::{conditional_enforce_unsigned_bits, two_pow};
@@ -67,10 +67,11 @@ pub fn execute_forced_withdrawal(
     // The insurance fund is a system account: nobody forces money out of it.
     let not_fund = !account.is_eq(&FpVar::Constant(Fr::from(AccountId::INSURANCE_FUND.get())))?;
     let params = &b.config.markets;
-    let marks = b.marks();
     let (collateral, positions) =
         settle_funding(&leaf.collateral, &leaf.positions, &b.funding_indices())?;
     let sizes: Vec<FpVar<Fr>> = positions.iter().map(|p| p.size.clone()).collect();
+    // While a band binds, the less favourable of mark and median.
+    let marks = withdrawal_marks(&b.markets, &sizes)?;
     let summary = margin_summary(&collateral, &sizes, &marks, params, Fraction::Initial)?;
     let eligible = Boolean::kary_and(&[exists.clone(), owner, nonzero, not_fund])?;
     let zero = FpVar::zero();

@@ -73,7 +73,7 @@ pub fn execute_funding_tick(
             funding_index: index.clone(),
             last_funding: b.now.clone(),
             mark_time: state.mark_time.clone(),
-            open_interest: state.open_interest.clone(),
+            ..state.clone()
         };
         markets.push(MarketStateVar::select(&here, &updated, state)?);
     }

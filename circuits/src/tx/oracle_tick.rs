@@ -9,7 +9,10 @@
 //! The slot has room for the largest quorum of any market; quote `i` counts when `i` is below the
 //! selected market's quorum. A key is picked by a one-hot choice over (market, oracle index)
 //! pairs, so an index outside the market's keys has no choice and is unsatisfiable.
-//! Record: `0x04 | u8 market | u64 price`.
+//! The mark moves at most the market's band from the previous one (`banded`: a 40-bit step
+//! witness and two comparisons), the median becomes the market's index price, and the quotes'
+//! spread against the market's largest (a 61-bit sign test) sets `quotes_disagree`.
+//! Record: `0x04 | u8 market | u64 price` (the banded mark).
 
 use ark_r1cs_std::{
     alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar,
@@ -17,7 +20,9 @@ use ark_r1cs_std::{
 use ark_relations::gr1cs::SynthesisError;
 use zkperp_state::domain::MessageKind;
 use zkperp_state::tx::OracleTick;
-use zkperp_state::units::{MarketId, PriceTicks, Timestamp};
+use ark_r1cs_std::GR1CSVar;
+use zkperp_state::field::fr_to_u128;
+use zkperp_state::units::{MarketId, PriceTicks, Timestamp, PPM_BITS, PPM_ONE};
 use zkperp_state::Fr;
 
 use zkperp_state::batch::{AppliedTx, SealedBatch};
@@ -30,7 +35,8 @@ use crate::babyjubjub::point_from_coordinates;
 use crate::batch::BatchVar;
 use crate::eddsa::{PublicKeyVar, SignatureVar};
 use crate::eq::{conditional_enforce_equal, conditional_enforce_not_equal, enforce_equal};
-use crate::market::{market_selector, select_by, select_constant, MarketStateVar};
+use crate::margin::is_nonnegative;
+use crate::market::{market_selector, select_by, select_constant, select_param, MarketStateVar};
 use crate::poseidon::poseidon;
 use zkperp_state::layout::MARKET;
 use crate::pubdata::FieldsVar;
@@ -155,17 +161,36 @@ pub fn execute_oracle_tick(
     conditional_enforce_not_equal(&median, &FpVar::zero(), enabled)?;
     conditional_enforce_equal(&gaps, &FpVar::zero(), enabled)?;
 
-    // The selected market's price becomes the median; on its first price, funding starts now.
+    // The quotes' spread: the last counted quote is the highest, quote 0 the lowest.
+    let highest: FpVar<Fr> = (0..width)
+        .map(|i| {
+            let c: Vec<Fr> = params
+                .iter()
+                .map(|m| Fr::from(u64::from(usize::from(m.oracle_quorum) == i + 1)))
+                .collect();
+            select_constant(&flags, &c) * &prices[i]
+        })
+        .sum();
+    let spread = highest - &prices[0];
+    let max_spread = select_param(&flags, &params, |m| m.max_quote_spread.get());
+    // Both products are below 2^60.
+    let agree = is_nonnegative(&(max_spread * &median - spread * Fr::from(PPM_ONE)), 61)?;
+    let disagree = !agree;
+    let mark = banded(b, &flags, &median)?;
+
+    // The selected market's mark becomes the banded median, its index the median; on its first
+    // price, funding starts now.
     let mut markets = Vec::with_capacity(b.markets.len());
     for (m, state) in b.markets.iter().enumerate() {
         let here = &flags[m] & enabled;
         let first = state.mark_price.is_eq(&FpVar::zero())?;
         let updated = MarketStateVar {
-            mark_price: median.clone(),
-            funding_index: state.funding_index.clone(),
+            mark_price: mark.clone(),
             last_funding: (&here & &first).select(&b.now, &state.last_funding)?,
             mark_time: newest.clone(),
-            open_interest: state.open_interest.clone(),
+            index_price: median.clone(),
+            quotes_disagree: disagree.clone(),
+            ..state.clone()
         };
         markets.push(MarketStateVar::select(&here, &updated, state)?);
     }
@@ -174,13 +199,44 @@ pub fn execute_oracle_tick(
     let zero = FpVar::zero();
     let body = FieldsVar::body(&MARKET)
         .uint("ID", &enabled.select(&market, &zero)?)?
-        .uint("VALUE", &enabled.select(&median, &zero)?)?
+        .uint("VALUE", &enabled.select(&mark, &zero)?)?
         .finish();
     b.record(
         zkperp_state::tx::oracle_tick::MarkPriceRecord::KIND,
         body,
         enabled,
     )
+}
+
+/// Twin of `oracle_tick::banded` for the selected market: `median` clamped to `prev ± step`,
+/// `step = floor(prev * band / 10^6)` (a witness bound by `prev * band = step * 10^6 + rem`,
+/// `0 <= rem < 10^6`), or the median on the market's first tick.
+fn banded(
+    b: &BatchVar,
+    flags: &[Boolean<Fr>],
+    median: &FpVar<Fr>,
+) -> Result<FpVar<Fr>, SynthesisError> {
+    let cs = b.cs.clone();
+    let prev = select_by(flags, &b.marks())?;
+    let band = select_param(flags, &b.config.markets, |m| m.mark_band.get());
+    let product = &prev * &band;
+    let split = |quotient: bool| {
+        let p = fr_to_u128(&product.value()?).ok_or(SynthesisError::Unsatisfiable)?;
+        let one = u128::from(PPM_ONE);
+        Ok(Fr::from(if quotient { p / one } else { p % one }))
+    };
+    let step = FpVar::new_witness(cs.clone(), || split(true))?;
+    enforce_unsigned_bits(&step, PriceTicks::BITS)?;
+    let rem = FpVar::new_witness(cs, || split(false))?;
+    enforce_unsigned_bits(&rem, PPM_BITS)?;
+    enforce_unsigned_bits(&(FpVar::Constant(Fr::from(PPM_ONE - 1)) - &rem), PPM_BITS)?;
+    enforce_equal(&product, &(&step * Fr::from(PPM_ONE) + rem))?;
+    // prev < 2^40 and step <= prev: low in [0, 2^40), high below 2^41, the median below 2^40.
+    let (low, high) = (&prev - &step, &prev + &step);
+    let above = is_nonnegative(&(median - &high - FpVar::one()), PriceTicks::BITS + 2)?;
+    let below = is_nonnegative(&(&low - median - FpVar::one()), PriceTicks::BITS + 1)?;
+    let clamped = above.select(&high, &below.select(&low, median)?)?;
+    prev.is_eq(&FpVar::zero())?.select(median, &clamped)
 }
 
 impl Gadget for OracleTick {

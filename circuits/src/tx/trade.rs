@@ -49,6 +49,7 @@ use crate::eq::{conditional_enforce_equal, conditional_enforce_not_equal};
 use crate::funding::settle_funding;
 use crate::limits::{
     conditional_enforce_open_interest_cap, conditional_enforce_position_limit,
+    conditional_enforce_reduce_only,
     move_open_interest, position_move, PositionMoveVar,
 };
 use crate::margin::{
@@ -244,6 +245,8 @@ fn party(
         params,
         enabled,
     )?;
+    // 11.
+    conditional_enforce_reduce_only(&moved, &b.markets, &fill.market_flags, enabled)?;
 
     let mut new_leaf = leaf.clone();
     new_leaf.collateral = after_collateral;

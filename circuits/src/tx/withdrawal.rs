@@ -19,6 +19,7 @@ use crate::eddsa::SignatureVar;
 use crate::eq::{conditional_enforce_equal, conditional_enforce_not_equal};
 use crate::funding::settle_funding;
 use crate::margin::{
+    withdrawal_marks,
     conditional_enforce_fresh_marks, conditional_enforce_margin_rule, margin_summary,
 };
 use crate::poseidon::poseidon;
@@ -54,10 +55,11 @@ pub fn execute_withdrawal(
         .conditional_enforce_valid(&message, &signature, enabled)?;
 
     let params = &b.config.markets;
-    let marks = b.marks();
     let (collateral, positions) =
         settle_funding(&leaf.collateral, &leaf.positions, &b.funding_indices())?;
     let sizes: Vec<FpVar<Fr>> = positions.iter().map(|p| p.size.clone()).collect();
+    // While a band binds, the less favourable of mark and median.
+    let marks = withdrawal_marks(&b.markets, &sizes)?;
     let before = margin_summary(&collateral, &sizes, &marks, params, Fraction::Initial)?;
     let after_collateral = collateral - &amount;
     enforce_signed_bits(&after_collateral, Collateral::BITS)?;

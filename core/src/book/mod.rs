@@ -124,6 +124,9 @@ pub enum RejectReason {
     /// A fill-or-kill order one of whose fills would take the market's open interest past its
     /// cap.
     OpenInterestCap,
+    /// A fill-or-kill order one of whose fills would open risk while the market is reduce-only
+    /// (its oracles disagree).
+    MarketReduceOnly,
     /// Cancel of an order that is not resting.
     NotFound,
 }
@@ -143,6 +146,8 @@ pub enum CancelReason {
     PositionLimit,
     /// A fill would have taken the market's open interest past its cap.
     OpenInterestCap,
+    /// A fill would have opened risk while the market is reduce-only (its oracles disagree).
+    MarketReduceOnly,
 }
 
 /// The gate's answer to a fill the book proposes.

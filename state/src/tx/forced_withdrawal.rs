@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::funding::settle_funding;
 use crate::leaf::AccountLeaf;
-use crate::margin::{margin_summary, Fraction};
+use crate::margin::{margin_summary, withdrawal_marks, Fraction};
 use crate::merkle::NodeStore;
 use crate::pubdata::{L1Record, PubData};
 use crate::tx::Kind;
@@ -69,10 +69,12 @@ pub fn outcome<S: NodeStore>(
     let markets = ctx.markets();
     let params = &ctx.config().markets;
     settle_funding(&mut leaf, markets).map_err(|_| Refusal::Margin)?;
+    // As a signed withdrawal: the less favourable of mark and median while a band binds.
+    let marks = withdrawal_marks(&leaf.positions, markets);
     let summary = margin_summary(
         leaf.collateral,
         &leaf.positions,
-        markets,
+        &marks,
         params,
         Fraction::Initial,
     );

@@ -7,6 +7,17 @@
 //! quotes arrive sorted by price, so the median is the middle one and checking the order is
 //! enough (the circuit does the same: no sorting network).
 //!
+//! The mark does not jump to the median: it moves at most the market's band
+//! (`MarketParams::mark_band`) from the previous mark, and the median is kept as the market's
+//! `index_price` (the first tick sets both). The quotes' spread (highest minus lowest) above the
+//! market's `max_quote_spread` of the median sets `quotes_disagree`, which makes the market
+//! reduce-only; the next tick whose quotes agree clears it.
+//!
+//! ```text
+//! step  = floor(prev * band / 10^6)
+//! mark  = clamp(median, prev - step, prev + step)         (median on the first tick)
+//! disagree = (max - min) * 10^6 > spread * median
+//! ```
 //! ```text
 //! quote message = Poseidon(tag(OracleQuote), market | price << 8 | timestamp << 48)   (88 bits)
 //! ```
@@ -22,7 +33,7 @@ use crate::poseidon::poseidon;
 use crate::pubdata::{L1Record, PubData};
 use crate::tx::Kind;
 use crate::state::Ctx;
-use crate::units::{MarketId, PriceTicks, Timestamp};
+use crate::units::{MarketId, Ppm, PriceTicks, Timestamp, PPM_ONE};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quote {
@@ -130,27 +141,49 @@ pub fn execute_oracle_tick<S: NodeStore>(
     if median.get() == 0 {
         return Err(OracleTickError::ZeroPrice);
     }
+    let spread = tx.quotes[quorum - 1].quote.price.get() - tx.quotes[0].quote.price.get();
+    let disagree = u128::from(spread) * u128::from(PPM_ONE)
+        > u128::from(params.max_quote_spread.get()) * u128::from(median.get());
+    let band = params.mark_band;
     let now = ctx.now();
     let market = &mut ctx.markets_mut()[tx.market.index()];
     if market.mark_price.get() == 0 {
         // Funding accrues from the market's first price.
         market.last_funding = now;
     }
-    market.mark_price = median;
+    market.mark_price = banded(market.mark_price, median, band);
+    market.index_price = median;
+    market.quotes_disagree = disagree;
     market.mark_time = tx
         .quotes
         .iter()
         .map(|q| q.quote.timestamp)
         .max()
         .unwrap_or_default();
+    let mark = market.mark_price;
     ctx.publish(PubData::OracleTick(MarkPriceRecord {
         market: tx.market,
-        price: median,
+        price: mark,
     }));
     Ok(())
 }
 
-/// `0x04 | u8 market | u64 price`: the market's new mark.
+/// The mark a tick whose median is `median` sets after the mark `prev`: the median clamped to
+/// `prev ± floor(prev * band / 10^6)`, or the median itself on the first tick (`prev = 0`).
+/// Never 0 for a non-zero median: `band < 1`, so `prev - step >= 1`.
+pub fn banded(prev: PriceTicks, median: PriceTicks, band: Ppm) -> PriceTicks {
+    if prev.get() == 0 {
+        return median;
+    }
+    let step = u128::from(prev.get()) * u128::from(band.get()) / u128::from(PPM_ONE);
+    let step = step as u64; // < prev
+    let (low, high) = (prev.get() - step, prev.get() + step);
+    let clamped = median.get().clamp(low, high);
+    // `high` may pass 40 bits only when the median is below it, so the clamp is in range.
+    PriceTicks::new(clamped).unwrap_or(median)
+}
+
+/// `0x04 | u8 market | u64 price`: the market's new mark (the clamped one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MarkPriceRecord {
     pub market: MarketId,

@@ -16,14 +16,16 @@
 //!    collateral between them; the fees go to the fee account when the batch seals;
 //! 8. both accounts obey the margin rule (initial fractions) after the fill;
 //! 9. neither account's position in the market is above the market's position limit after it;
-//! 10. the market's open interest after the fill is at most its cap (`crate::limits`).
+//! 10. the market's open interest after the fill is at most its cap (`crate::limits`);
+//! 11. while the market's oracles disagree (`MarketState::quotes_disagree`, set by the last
+//!     oracle tick) the market is reduce-only: each position only moves towards zero.
 
 use serde::{Deserialize, Serialize};
 
 use crate::funding::settle_funding;
 use crate::limits::{
-    enforce_open_interest_cap, enforce_position_limit, open_interest_after,
-    open_interest_change, OpenInterestCap, PositionLimit,
+    enforce_open_interest_cap, enforce_position_limit, enforce_reduce_only, open_interest_after,
+    open_interest_change, OpenInterestCap, PositionLimit, ReduceOnly,
 };
 use crate::margin::{
     enforce_fresh_marks, enforce_margin_rule, margin_summary, Fraction, MarginError, StaleMark,
@@ -104,6 +106,8 @@ pub enum TradeError {
     PositionLimit(Role, PositionLimit),
     #[error("{0}")]
     OpenInterestCap(OpenInterestCap),
+    #[error("the {0}'s trade is refused: {1}")]
+    ReduceOnly(Role, ReduceOnly),
     #[error("{0}: {1}")]
     Range(Role, RangeError),
 }
@@ -232,6 +236,10 @@ pub fn execute_trade<S: NodeStore>(ctx: &mut Ctx<'_, S>, tx: &Trade) -> Result<(
     let interest = open_interest_after(&markets[market.index()], open_interest_change(&moves))
         .map_err(|e| TradeError::Range(Role::Taker, e))?;
     enforce_open_interest_cap(interest, &params).map_err(TradeError::OpenInterestCap)?;
+    for (role, (before, after)) in [Role::Maker, Role::Taker].into_iter().zip(&moves) {
+        enforce_reduce_only(&markets[market.index()], *before, *after)
+            .map_err(|e| TradeError::ReduceOnly(role, e))?;
+    }
     ctx.markets_mut()[market.index()].open_interest = interest;
     ctx.add_fees(fees)
         .map_err(|e| TradeError::Range(Role::Taker, e))?;

@@ -1,6 +1,8 @@
 //! Withdrawal: the owner signs `(account, amount, nonce)`; the amount leaves the account for the
 //! account's own L1 address, and the account must obey the margin rule afterwards (a withdrawal
-//! does not reduce risk, so that means well margined with initial fractions). The insurance fund
+//! does not reduce risk, so that means well margined with initial fractions), on the marks
+//! `margin::withdrawal_marks` gives (while a market's band binds, the less favourable of its
+//! mark and its unclamped median). The insurance fund
 //! is a system account: no signature withdraws from it.
 
 use crate::layout::{Writer, WITHDRAWAL};
@@ -11,7 +13,8 @@ use crate::eddsa::Signature;
 use crate::field::Fr;
 use crate::funding::settle_funding;
 use crate::margin::{
-    enforce_fresh_marks, enforce_margin_rule, margin_summary, Fraction, MarginError, StaleMark,
+    enforce_fresh_marks, enforce_margin_rule, margin_summary, withdrawal_marks, Fraction,
+    MarginError, StaleMark,
 };
 use crate::merkle::NodeStore;
 use crate::poseidon::poseidon;
@@ -89,10 +92,12 @@ pub fn execute_withdrawal<S: NodeStore>(
         )
         .map_err(|_| WithdrawalError::BadSignature)?;
     settle_funding(leaf, &markets)?;
+    // While a band binds, the less favourable of the mark and the median (`withdrawal_marks`).
+    let marks = withdrawal_marks(&leaf.positions, &markets);
     let before = margin_summary(
         leaf.collateral,
         &leaf.positions,
-        &markets,
+        &marks,
         params,
         Fraction::Initial,
     );
@@ -101,7 +106,7 @@ pub fn execute_withdrawal<S: NodeStore>(
     let after = margin_summary(
         leaf.collateral,
         &leaf.positions,
-        &markets,
+        &marks,
         params,
         Fraction::Initial,
     );

@@ -1,6 +1,7 @@
 //! Every rule of every transaction kind: a case that passes and a case that must be refused
 //! (and leaves the state root untouched).
 
+mod bands;
 mod cancel_order;
 mod deleverage;
 mod deposit;
