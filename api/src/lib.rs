@@ -429,47 +429,52 @@ async fn accounts_of_key(
 
 async fn markets(State(s): State<Services>) -> Json<Value> {
     s.hub.with_sequencer(|seq| {
-        let state = seq.engine().state();
-        let units = Units::of(seq);
-        let list: Vec<Value> = state
-            .config()
-            .markets
-            .iter()
-            .zip(state.markets())
-            .enumerate()
-            .map(|(i, (params, m))| {
-                json!({
-                    "market": i,
-                    "name": params.name,
-                    "lot_size": params.lot_size,
-                    "tick_size": params.tick_size,
-                    "tick_value_units": params.tick_value.get(),
-                    "initial_margin_ppm": params.initial_margin.get(),
-                    "maintenance_margin_ppm": params.maintenance_margin.get(),
-                    "margin_tiers": params.margin_tiers.iter().map(|t| json!({
-                        "from_lots": t.from_lots.to_string(),
-                        "initial_margin_ppm": t.initial_margin.get(),
-                        "maintenance_margin_ppm": t.maintenance_margin.get(),
-                    })).collect::<Vec<_>>(),
-                    "max_position_lots": params.max_position_lots.to_string(),
-                    "open_interest_cap_lots": params.open_interest_cap_lots.to_string(),
-                    "open_interest_lots": m.open_interest.to_string(),
-                    "mark_price": units.price(i, m.mark_price.get()),
-                    "mark_price_ticks": m.mark_price.get().to_string(),
-                    "index_price": units.price(i, m.index_price.get()),
-                    "index_price_ticks": m.index_price.get().to_string(),
-                    "mark_band_ppm": params.mark_band.get(),
-                    "max_quote_spread_ppm": params.max_quote_spread.get(),
-                    "max_mark_age_secs": params.max_mark_age_secs,
-                    "mark_time": m.mark_time.get(),
-                    "mode": MarketMode::of(m, params, state.now()),
-                    "funding_index": m.funding_index.get().to_string(),
-                    "last_funding": m.last_funding.get(),
-                })
-            })
-            .collect();
-        Json(json!({ "markets": list, "time": state.now().get() }))
+        let list = market_views(seq, &Units::of(seq));
+        Json(json!({ "markets": list, "time": seq.engine().state().now().get() }))
     })
+}
+
+/// Every market as `/v1/markets` and the WebSocket's `markets` channel show it: its parameters,
+/// its state and its mode.
+pub(crate) fn market_views(seq: &Sequencer, units: &Units) -> Vec<Value> {
+    let state = seq.engine().state();
+    state
+        .config()
+        .markets
+        .iter()
+        .zip(state.markets())
+        .enumerate()
+        .map(|(i, (params, m))| {
+            json!({
+                "market": i,
+                "name": params.name,
+                "lot_size": params.lot_size,
+                "tick_size": params.tick_size,
+                "tick_value_units": params.tick_value.get(),
+                "initial_margin_ppm": params.initial_margin.get(),
+                "maintenance_margin_ppm": params.maintenance_margin.get(),
+                "margin_tiers": params.margin_tiers.iter().map(|t| json!({
+                    "from_lots": t.from_lots.to_string(),
+                    "initial_margin_ppm": t.initial_margin.get(),
+                    "maintenance_margin_ppm": t.maintenance_margin.get(),
+                })).collect::<Vec<_>>(),
+                "max_position_lots": params.max_position_lots.to_string(),
+                "open_interest_cap_lots": params.open_interest_cap_lots.to_string(),
+                "open_interest_lots": m.open_interest.to_string(),
+                "mark_price": units.price(i, m.mark_price.get()),
+                "mark_price_ticks": m.mark_price.get().to_string(),
+                "index_price": units.price(i, m.index_price.get()),
+                "index_price_ticks": m.index_price.get().to_string(),
+                "mark_band_ppm": params.mark_band.get(),
+                "max_quote_spread_ppm": params.max_quote_spread.get(),
+                "max_mark_age_secs": params.max_mark_age_secs,
+                "mark_time": m.mark_time.get(),
+                "mode": MarketMode::of(m, params, state.now()),
+                "funding_index": m.funding_index.get().to_string(),
+                "last_funding": m.last_funding.get(),
+            })
+        })
+        .collect()
 }
 
 /// What a market accepts now, and why, from its public state: `open`; `reduce_only` while

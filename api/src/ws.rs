@@ -23,9 +23,9 @@
 //! * `trades`: each public trade (no accounts);
 //! * `orders`, `fills`: the subscribed account's order updates and fills;
 //! * `batches`: each batch record as it is written (sealed, proven, verified, failed);
-//! * `markets`: every market's mode (`open`, `reduce_only`, `stale`, `closed`), why, and whether
-//!   its band binds (`crate::MarketMode`), with its mark and index price: first all of them,
-//!   then, as batches are written, the markets whose mode changed;
+//! * `markets`: every market as `/v1/markets` shows it, with its mode (`open`, `reduce_only`,
+//!   `stale`, `closed`), why, and whether its band binds (`crate::MarketMode`): first all of
+//!   them, then, as batches are written, the markets whose mode changed;
 //! * `error`: `{"code", "message"}` for a bad request (the session goes on), or `lagged` when
 //!   this client fell more than the feed's buffer behind ([`zkperp_sequencer::hub::FEED_BUFFER`] events).
 //!
@@ -314,27 +314,9 @@ fn reply(
     })
 }
 
-/// Every market's mode as the `markets` channel shows it.
+/// Every market as the `markets` channel shows it (as `/v1/markets` does).
 fn market_modes(s: &Services, units: &Units) -> Vec<Value> {
-    s.hub.with_sequencer(|seq| {
-        let state = seq.engine().state();
-        state
-            .config()
-            .markets
-            .iter()
-            .zip(state.markets())
-            .enumerate()
-            .map(|(i, (params, m))| {
-                json!({
-                    "market": i,
-                    "name": params.name,
-                    "mode": crate::MarketMode::of(m, params, state.now()),
-                    "mark_price": units.price(i, m.mark_price.get()),
-                    "index_price": units.price(i, m.index_price.get()),
-                })
-            })
-            .collect()
-    })
+    s.hub.with_sequencer(|seq| crate::market_views(seq, units))
 }
 
 /// The markets whose mode changed since the session last heard, if it subscribed.
