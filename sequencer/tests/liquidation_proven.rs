@@ -61,7 +61,15 @@ struct Scenario {
 
 impl Scenario {
     fn new() -> Self {
-        let f = Fixture::with_depths(4, 4, 2);
+        // The paths crash up to 23% in one step, and this scenario is about what the liquidation
+        // engine does then: bands wide enough that the marks are the paths' prices.
+        let f = Fixture::configured(4, |c| {
+            c.account_tree_depth = 4;
+            c.order_tree_depth = 2;
+            for m in &mut c.markets {
+                m.mark_band = zkperp_state::units::Ppm::new(300_000).expect("ppm");
+            }
+        });
         let dir = tempfile::tempdir().expect("tmp");
         let sequencer = Sequencer::open(
             &dir.path().join("journal"),
