@@ -513,19 +513,21 @@ fn a_batch_cannot_publish_an_open_interest_its_trades_did_not_make() {
         ("deleverages", deleverage_batch()),
     ] {
         assert!(satisfied(circuit(&f, &batch)), "{name}: as made");
+        // One lot more in the first market, one less in the second (one more where it has
+        // none): each synthesis costs seconds, and either direction breaks the same equality.
         for market in 0..2 {
             let made = batch.markets[market].open_interest;
-            for interest in [made + 1, made.saturating_sub(1)] {
-                if interest == made {
-                    continue;
-                }
-                let mut edited = batch.clone();
-                edited.markets[market].open_interest = interest;
-                assert!(
-                    !satisfied(circuit(&f, &edited)),
-                    "{name}: market {market} published with {interest} lots, not {made}"
-                );
-            }
+            let interest = if market == 1 && made > 0 {
+                made - 1
+            } else {
+                made + 1
+            };
+            let mut edited = batch.clone();
+            edited.markets[market].open_interest = interest;
+            assert!(
+                !satisfied(circuit(&f, &edited)),
+                "{name}: market {market} published with {interest} lots, not {made}"
+            );
         }
     }
 }

@@ -1,17 +1,21 @@
 //! The trusted setup end to end (issue 19), as a deployment runs it: the circuits of a
 //! configuration exported as `.r1cs`, a phase 1 (here a development one of power 18: a public
-//! one is 300 MB), and for the batch circuit and the exit circuit a three-party phase 2 —
-//! alice with `zkperp ceremony contribute`, bob with `snarkjs zkey contribute`, carol with zkperp
-//! again (entropy piped in) — closed by a beacon. snarkjs verifies the exit transcript (its
-//! verifier takes many minutes on the batch circuit: that one is verified by zkperp, when the
-//! keys are installed), a tampered transcript and a development phase 1 are refused, and the
-//! deployment's keys are the ceremony's: the contracts are deployed on anvil with its verifying
-//! keys, and a batch proven with its proving key is verified by the rollup.
+//! one is 300 MB), for the exit circuit a three-party phase 2 — alice with
+//! `zkperp ceremony contribute`, bob with `snarkjs zkey contribute`, carol with zkperp again
+//! (entropy piped in) — closed by a beacon, and for the batch circuit alice and the beacon.
+//! snarkjs verifies the exit transcript (its verifier takes many minutes on the batch circuit:
+//! that one is verified by zkperp, when the keys are installed), a tampered transcript and a
+//! development phase 1 are refused, and the deployment's keys are the ceremony's: the contracts
+//! are deployed on anvil with its verifying keys, and a batch proven with its proving key is
+//! verified by the rollup.
 //!
 //! The batch circuit is the smallest there is, to keep the ceremony within CI's budget: one
-//! cancel slot, an account tree of depth 2 and orders trees of depth 1 (129,913 constraints, a
-//! domain of 2^17), proving the first batch of the genesis state (empty, every slot padded).
-//! docs/PERFORMANCE.md has the same steps on a larger shape.
+//! cancel slot, an account tree of depth 2 and orders trees of depth 1 (about 130,000
+//! constraints, a domain of 2^17), proving the first batch of the genesis state (empty, every
+//! slot padded). A contribution to it costs what one to the exit circuit does, times the key's
+//! size, through the same code: bob and carol contribute to the exit circuit only (they would add
+//! about a minute of CI), and prover/tests/ceremony.rs has a transcript of both tools' turns that
+//! both tools verify. docs/PERFORMANCE.md has the whole ceremony on a larger shape.
 
 mod common;
 
@@ -64,9 +68,10 @@ fn path(dir: &Path, name: &str) -> String {
     dir.join(name).to_str().expect("utf-8").to_string()
 }
 
-/// One circuit's phase 2, as its three participants and the beacon run it; returns what alice
-/// printed (her contribution hash, which she publishes).
-fn phase2(work: &Path, ceremony: &Path, circuit: &str) -> String {
+/// One circuit's phase 2, as its participants and the beacon run it (alice, then with
+/// `everyone` bob and carol); returns what alice printed (her contribution hash, which she
+/// publishes).
+fn phase2(work: &Path, ceremony: &Path, circuit: &str, everyone: bool) -> String {
     let p = |name: &str| path(work, &format!("{circuit}.{name}"));
     let phase1 = path(ceremony, "phase1.ptau");
     ok(&mut zkperp(&[
@@ -91,6 +96,10 @@ fn phase2(work: &Path, ceremony: &Path, circuit: &str) -> String {
         "--entropy",
         "alice rolled 3 5 2 6 1",
     ]));
+    if !everyone {
+        beacon(ceremony, circuit, &p("1.zkey"));
+        return alice;
+    }
     let snarkjs =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts/node_modules/.bin/snarkjs");
     ok(Command::new(&snarkjs).args([
@@ -128,11 +137,17 @@ fn phase2(work: &Path, ceremony: &Path, circuit: &str) -> String {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    beacon(ceremony, circuit, &p("3.zkey"));
+    alice
+}
+
+/// The beacon closes `circuit`'s transcript after `last`, into the ceremony's directory.
+fn beacon(ceremony: &Path, circuit: &str, last: &str) {
     ok(&mut zkperp(&[
         "ceremony",
         "beacon",
         "--in",
-        &p("3.zkey"),
+        last,
         "--out",
         &path(ceremony, &format!("{circuit}.zkey")),
         "--hash",
@@ -142,7 +157,6 @@ fn phase2(work: &Path, ceremony: &Path, circuit: &str) -> String {
         "--name",
         "beacon",
     ]));
-    alice
 }
 
 #[test]
@@ -209,8 +223,8 @@ fn a_three_party_ceremony_deploys_on_anvil_and_proves_a_batch_the_l1_verifies() 
         "--out",
         &path(c, "phase1.ptau"),
     ]));
-    let alice_exit = phase2(w, c, "exit");
-    phase2(w, c, "batch");
+    let alice_exit = phase2(w, c, "exit", true);
+    phase2(w, c, "batch", false);
 
     // Both tools verify the exit transcript and name the same contributions.
     let snarkjs =
@@ -278,14 +292,23 @@ fn a_three_party_ceremony_deploys_on_anvil_and_proves_a_batch_the_l1_verifies() 
         panic!("a ceremony's record: {setup:?}")
     };
     assert_eq!((phase1.power, phase1.contributions), (18, 0));
-    for t in [batch, exit] {
+    for (t, parties) in [
+        (batch, &["alice", "beacon"][..]),
+        (exit, &["alice", "bob", "carol", "beacon"]),
+    ] {
         let names: Vec<_> = t
             .contributions
             .iter()
             .map(|c| c.name.clone().unwrap_or_default())
             .collect();
-        assert_eq!(names, ["alice", "bob", "carol", "beacon"]);
-        assert!(t.contributions[3].beacon && !t.contributions[2].beacon);
+        assert_eq!(names, parties);
+        let beacons: Vec<_> = t.contributions.iter().map(|c| c.beacon).collect();
+        let mut only_last = vec![false; parties.len()];
+        only_last[parties.len() - 1] = true;
+        assert_eq!(
+            beacons, only_last,
+            "the beacon, and only the beacon, is last"
+        );
     }
     assert!(alice_hash.contains(&exit.contributions[0].hash[..8]));
     // The verifying key the contracts get is the one the transcript exports.
