@@ -58,6 +58,7 @@
 //! rebuilds the same held queues, the same batches, books and roots.
 
 use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard};
 
 use rustc_hash::FxHashSet;
 use zkperp_state::batch::{SealedBatch, Shape, SlotKind};
@@ -74,6 +75,7 @@ use crate::cost_basis::CostBasis;
 use crate::engine::{
     Engine, EngineSnapshot, FeeSchedule, OrderError, OrderOptions, Submitted, TradeSlots,
 };
+use crate::liquidation::LiquidationIndex;
 use crate::sealer::{SealSink, Sealer};
 
 /// What a command did itself.
@@ -201,6 +203,10 @@ struct Slots<S: NodeStore> {
     /// The seal worker, once the batches are sealed off the caller's thread
     /// ([`Batcher::seal_off_thread`]).
     sealer: Option<Sealer<S>>,
+    /// The accounts below maintenance, kept as marks and leaves change (derived from the
+    /// state: not in a snapshot, rebuilt on first use). Behind a lock so that the liquidation
+    /// engine can be asked through a shared reference, as every reader of the state is.
+    liquidations: Mutex<LiquidationIndex>,
 }
 
 /// The L1 queues' cursors: per queued kind, the next index not yet taken in (every queue entry
@@ -334,6 +340,7 @@ impl<S: NodeStore> Slots<S> {
             let decoys = state.decoys(secret, room);
             state.pad_batch(decoys);
         }
+        lock(&self.liquidations).sealing(state);
         let event = match self.sealer.as_mut() {
             Some(sealer) => {
                 let basis = self.cost_basis.with(state.batch_txs());
@@ -455,6 +462,7 @@ impl<S: NodeStore> Batcher<S> {
                 floors_raised: Vec::new(),
                 padding: None,
                 sealer: None,
+                liquidations: Mutex::new(LiquidationIndex::new()),
             },
         })
     }
@@ -501,6 +509,22 @@ impl<S: NodeStore> Batcher<S> {
     pub fn cost_basis(&self) -> CostBasis {
         let log = self.engine.state().batch_txs();
         self.slots.cost_basis.with(log)
+    }
+
+    /// The liquidation engine's next transaction: the riskiest account below maintenance it
+    /// can deal with ([`crate::liquidation`]), found without evaluating every account.
+    pub fn next_liquidation(&self) -> Option<Transaction> {
+        lock(&self.slots.liquidations).next_step(self.engine.state(), || self.cost_basis())
+    }
+
+    /// The accounts below maintenance, the riskiest first.
+    pub fn below_maintenance(&self) -> Vec<AccountId> {
+        lock(&self.slots.liquidations).below_maintenance(self.engine.state())
+    }
+
+    /// How many account evaluations the liquidation engine has made (its work).
+    pub fn liquidation_evaluations(&self) -> u64 {
+        lock(&self.slots.liquidations).evaluations()
     }
 
     /// Pads every batch sealed from now on with decoys drawn by `secret` (see
@@ -667,4 +691,15 @@ impl<S: NodeStore> Batcher<S> {
             Err(e) => Outcome::TxRefused(e),
         }
     }
+}
+
+/// The index behind its lock. A panic while it was held may have left it half-updated: it is
+/// then emptied, to be rebuilt from the state on its next use.
+fn lock(index: &Mutex<LiquidationIndex>) -> MutexGuard<'_, LiquidationIndex> {
+    index.lock().unwrap_or_else(|poisoned| {
+        let mut guard = poisoned.into_inner();
+        *guard = LiquidationIndex::new();
+        index.clear_poison();
+        guard
+    })
 }

@@ -1,5 +1,6 @@
 //! The liquidation engine: after every mark-price or funding change, it finds accounts below
-//! maintenance and produces, one at a time, the transaction that deals with each:
+//! maintenance and produces, one at a time and the riskiest first, the transaction that deals
+//! with each:
 //!
 //! 1. a [`Liquidation`] of the account's largest position into the insurance fund, with the
 //!    largest penalty the rules allow;
@@ -9,10 +10,28 @@
 //!
 //! Every step is a transaction the state machine checks (the rules), so this module is policy
 //! only: which account, which market, which counterparty, how much.
+//!
+//! ## Finding the accounts without scanning them (issue 21)
+//!
+//! An account's maintenance health, `H = TV * 10^6 - TR_ppm` (below zero: liquidatable), is
+//! exactly linear in the marks while its leaf and the funding indices stay put: with funding
+//! settled, `H = 10^6 C + sum_m p_m a_m`, where `a_m = tick_value_m (10^6 s_m - |s_m| f_m)` for a
+//! position of `s_m` lots whose maintenance fraction is `f_m` ppm (a tier is chosen by the
+//! size, never by the price). [`next_step`] evaluates every account: the specification.
+//! [`LiquidationIndex`] gives each healthy account's `H` to its markets in proportion to each
+//! position's weight `|a_m| p_m` — `d = floor(H p_m / W)` ticks, `W = sum |a_m| p_m`, the same
+//! fraction of every mark — and files the account under the mark at which that share would be
+//! spent: `p_m - d` for a long, `p_m + d` for a short. While no mark has crossed its account's
+//! trigger, `H' >= H - sum |a_m| d_m >= 0`: nobody else can have crossed. A new mark re-evaluates
+//! only the accounts whose trigger it passed (and files them again around it), a funding tick
+//! the market's holders, a transaction the accounts it touched; the accounts found below
+//! maintenance wait in risk order (the lowest `TV / TR` first).
 
-use zkperp_state::funding::settle_funding;
-use zkperp_state::leaf::AccountLeaf;
-use zkperp_state::margin::{is_liquidatable, margin_summary, Fraction};
+use std::cell::OnceCell;
+use std::collections::{BTreeMap, BTreeSet};
+
+use zkperp_state::leaf::{AccountLeaf, Position};
+use zkperp_state::margin::Fraction;
 use zkperp_state::merkle::NodeStore;
 use zkperp_state::tx::{Deleverage, Liquidation, LiquidationError, Transaction, TxError};
 use zkperp_state::units::{notional, AccountId, BaseLots, Collateral, MarketId, PPM_ONE};
@@ -20,105 +39,175 @@ use zkperp_state::State;
 
 use crate::cost_basis::CostBasis;
 
-/// Total value and maintenance summary of an account with its funding settled.
-fn health<S: NodeStore>(state: &State<S>, leaf: &AccountLeaf) -> Option<(i128, bool)> {
-    let mut leaf = leaf.clone();
-    settle_funding(&mut leaf, state.markets()).ok()?;
-    let s = margin_summary(
-        leaf.collateral,
-        &leaf.positions,
-        state.markets(),
-        &state.config().markets,
-        Fraction::Maintenance,
-    );
-    Some((s.total_value, is_liquidatable(&s)))
-}
+/// The lowest account id (the fund's, 0): a range's bound below every account at a mark.
+const LOWEST: AccountId = AccountId::INSURANCE_FUND;
 
 fn is_system(id: AccountId) -> bool {
     id == AccountId::INSURANCE_FUND || id == AccountId::FEES
 }
 
+/// An account's maintenance health at the current marks, its funding settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Health {
+    /// `TV * 10^6 - TR_ppm`: below zero, liquidatable.
+    h: i128,
+    /// Total value (collateral units).
+    tv: i128,
+    /// Total risk, in ppm of collateral units.
+    tr_ppm: i128,
+    /// Per market with a position: `(market, a_m)`, `H`'s slope in that market's mark.
+    slopes: Vec<(usize, i128)>,
+}
+
+impl Health {
+    /// `TV / TR` in ppm (rounded down): the lower, the riskier. Only below maintenance, where
+    /// `TR > 0` (no position means no risk, and `H = 10^6 TV`).
+    fn risk(&self) -> i128 {
+        if self.tr_ppm == 0 {
+            return i128::MAX;
+        }
+        (self.tv * i128::from(PPM_ONE))
+            .checked_mul(i128::from(PPM_ONE))
+            .map_or(i128::MIN, |x| x.div_euclid(self.tr_ppm))
+    }
+}
+
+/// `leaf`'s health at `state`'s marks (`None`: settling its funding would overflow, which the
+/// rules refuse too, so the engine leaves it alone).
+fn health<S: NodeStore>(state: &State<S>, leaf: &AccountLeaf) -> Option<Health> {
+    let mut collateral = leaf.collateral.get();
+    for (position, market) in leaf.positions.iter().zip(state.markets()) {
+        collateral -=
+            position.size.get() * (market.funding_index.get() - position.funding_index.get());
+    }
+    Collateral::new(collateral).ok()?;
+    let (mut tv, mut tr_ppm) = (collateral, 0i128);
+    let mut h = collateral * i128::from(PPM_ONE);
+    let mut slopes = Vec::new();
+    let params = &state.config().markets;
+    for (m, position) in leaf.positions.iter().enumerate() {
+        let s = position.size.get();
+        if s == 0 {
+            continue;
+        }
+        let (market, params) = (&state.markets()[m], &params[m]);
+        let n = notional(position.size, market.mark_price, params.tick_value);
+        let f = i128::from(
+            Fraction::Maintenance
+                .of(params, s.unsigned_abs() as u64)
+                .get(),
+        );
+        tv += n;
+        tr_ppm += n.abs() * f;
+        h += n * i128::from(PPM_ONE) - n.abs() * f;
+        let a = i128::from(params.tick_value.get()) * (s * i128::from(PPM_ONE) - s.abs() * f);
+        slopes.push((m, a));
+    }
+    debug_assert_eq!(h, tv * i128::from(PPM_ONE) - tr_ppm);
+    Some(Health {
+        h,
+        tv,
+        tr_ppm,
+        slopes,
+    })
+}
+
+/// Every account below maintenance, the riskiest (lowest `TV / TR`) first, ties by id: what
+/// the engine deals with, in that order. Evaluates every account.
+pub fn below_maintenance<S: NodeStore>(state: &State<S>) -> Vec<AccountId> {
+    let mut found: Vec<(i128, AccountId)> = state
+        .accounts()
+        .filter(|(id, _)| !is_system(**id))
+        .filter_map(|(id, a)| health(state, &a.leaf).map(|h| (h, *id)))
+        .filter(|(h, _)| h.h < 0 && !h.slopes.is_empty())
+        .map(|(h, id)| (h.risk(), id))
+        .collect();
+    found.sort_unstable();
+    found.into_iter().map(|(_, id)| id).collect()
+}
+
 /// The next transaction the liquidation engine wants applied, or `None` when no account below
-/// maintenance can be dealt with.
+/// maintenance can be dealt with. Evaluates every account (the specification
+/// [`LiquidationIndex::next_step`] is tested against).
 /// `entries`: the open positions' entry prices ([`crate::batcher::Batcher::cost_basis`]).
 pub fn next_step<S: NodeStore>(state: &State<S>, entries: &CostBasis) -> Option<Transaction> {
-    for (id, account) in state.accounts() {
-        if is_system(*id) {
-            continue;
+    let holders = |m: usize| -> Vec<AccountId> {
+        state
+            .accounts()
+            .filter(|(_, a)| !a.leaf.positions[m].size.is_zero())
+            .map(|(id, _)| *id)
+            .collect()
+    };
+    below_maintenance(state)
+        .into_iter()
+        .find_map(|id| step(state, &|| entries.clone(), id, &holders))
+}
+
+/// What the engine does about `id`, below maintenance: liquidate its largest position into
+/// the fund, or, when the fund cannot absorb its deficit, deleverage it against one of
+/// `holders(market)`. `None`: neither is possible now.
+fn step<S: NodeStore>(
+    state: &State<S>,
+    entries: &dyn Fn() -> CostBasis,
+    id: AccountId,
+    holders: &dyn Fn(usize) -> Vec<AccountId>,
+) -> Option<Transaction> {
+    let account = state.account(id)?;
+    let tv = health(state, &account.leaf)?.tv;
+    // The largest position by notional.
+    let (m, position) = account
+        .leaf
+        .positions
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| !p.size.is_zero())
+        .max_by_key(|(m, p)| {
+            let params = &state.config().markets[*m];
+            notional(p.size, state.markets()[*m].mark_price, params.tick_value).abs()
+        })?;
+    let (market, size) = (MarketId::new(m as u64).ok()?, position.size.get());
+    let params = &state.config().markets[m];
+    let closed = notional(
+        position.size,
+        state.markets()[m].mark_price,
+        params.tick_value,
+    )
+    .abs();
+    let fee =
+        (closed * i128::from(params.liquidation_fee.get()) / i128::from(PPM_ONE)).min(tv.max(0));
+    let liquidation = Transaction::Liquidation(Liquidation {
+        account: id,
+        market,
+        size: BaseLots::new(size.abs()).ok()?,
+        fee: Collateral::new(fee).ok()?,
+    });
+    match state.check(&liquidation) {
+        Ok(()) => Some(liquidation),
+        Err(TxError::Liquidation(LiquidationError::FundExhausted)) if tv < 0 => {
+            deleverage(state, &entries(), id, market, size, holders(m))
         }
-        let Some((tv, true)) = health(state, &account.leaf) else {
-            continue;
-        };
-        // The largest position by notional.
-        let largest = account
-            .leaf
-            .positions
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| !p.size.is_zero())
-            .max_by_key(|(m, p)| {
-                let params = &state.config().markets[*m];
-                notional(p.size, state.markets()[*m].mark_price, params.tick_value).abs()
-            });
-        let Some((m, position)) = largest else {
-            continue;
-        };
-        let (Ok(market), size) = (MarketId::new(m as u64), position.size.get()) else {
-            continue;
-        };
-        let params = &state.config().markets[m];
-        let closed = notional(
-            position.size,
-            state.markets()[m].mark_price,
-            params.tick_value,
-        )
-        .abs();
-        let fee = (closed * i128::from(params.liquidation_fee.get()) / i128::from(PPM_ONE))
-            .min(tv.max(0));
-        let (Ok(lots), Ok(fee)) = (BaseLots::new(size.abs()), Collateral::new(fee)) else {
-            continue;
-        };
-        let liquidation = Transaction::Liquidation(Liquidation {
-            account: *id,
-            market,
-            size: lots,
-            fee,
-        });
-        match state.check(&liquidation) {
-            Ok(()) => return Some(liquidation),
-            Err(TxError::Liquidation(LiquidationError::FundExhausted)) if tv < 0 => {
-                if let Some(tx) = deleverage(state, entries, *id, market, size) {
-                    return Some(tx);
-                }
-            }
-            Err(_) => {}
-        }
+        Err(_) => None,
     }
-    None
 }
 
 /// Deleverage `id`'s position of `size` lots in `market` against the most profitable opposite
-/// one (ties: the lower account id), at the price the rule fixes.
+/// one among `holders` (ties: the lower account id), at the price the rule fixes.
 fn deleverage<S: NodeStore>(
     state: &State<S>,
     entries: &CostBasis,
     id: AccountId,
     market: MarketId,
     size: i128,
+    holders: Vec<AccountId>,
 ) -> Option<Transaction> {
     let m = market.index();
     let mark = state.markets()[m].mark_price.get();
-    let (counterparty, their_size) = state
-        .accounts()
-        .filter(|(c, a)| {
-            !is_system(**c)
-                && **c != id
-                && a.leaf.positions[m].size.get().signum() == -size.signum()
-        })
-        .map(|(c, a)| {
-            let profit = entries.entry(*c, m).profit(mark);
-            (profit, *c, a.leaf.positions[m].size.get())
-        })
+    let (counterparty, their_size) = holders
+        .into_iter()
+        .filter(|c| !is_system(*c) && *c != id)
+        .filter_map(|c| Some((c, state.account(c)?.leaf.positions[m].size.get())))
+        .filter(|(_, s)| s.signum() == -size.signum())
+        .map(|(c, s)| (entries.entry(c, m).profit(mark), c, s))
         .max_by_key(|(profit, c, _)| (*profit, std::cmp::Reverse(*c)))
         .map(|(_, c, s)| (c, s))?;
     let closed = size.abs().min(their_size.abs());
@@ -131,4 +220,278 @@ fn deleverage<S: NodeStore>(
         size: BaseLots::new(closed).ok()?,
     });
     state.check(&tx).ok().map(|()| tx)
+}
+
+/// What the index knows of an account: the leaf's sizes and collateral it evaluated, and where
+/// it filed the account.
+#[derive(Debug, Clone)]
+struct Filed {
+    collateral: Collateral,
+    positions: Vec<Position>,
+    place: Place,
+}
+
+#[derive(Debug, Clone)]
+enum Place {
+    /// Healthy: the trigger per market (`(market, mark, long)`: re-evaluate when the mark
+    /// goes below it for a long, above it for a short).
+    Triggers(Vec<(usize, u64, bool)>),
+    /// Below maintenance, under this risk key.
+    AtRisk(i128),
+    /// Nothing to watch: no position, or a leaf the engine leaves alone.
+    Idle,
+}
+
+/// The accounts below maintenance, found without evaluating every account after each mark
+/// (see the module's notes). Derived from the state alone: it is rebuilt, by evaluating every
+/// account once, whenever it cannot tell what changed (at start, after a restore, or when a
+/// batch was sealed without [`LiquidationIndex::sealing`]).
+#[derive(Debug, Default)]
+pub struct LiquidationIndex {
+    filed: BTreeMap<AccountId, Filed>,
+    /// Per market: longs by trigger mark, shorts by trigger mark.
+    longs: Vec<BTreeSet<(u64, AccountId)>>,
+    shorts: Vec<BTreeSet<(u64, AccountId)>>,
+    /// Per market, the accounts with a position in it.
+    holders: Vec<BTreeSet<AccountId>>,
+    at_risk: BTreeSet<(i128, AccountId)>,
+    /// Per market, the funding index and the mark the filed accounts were evaluated at.
+    funding: Vec<i128>,
+    marks: Vec<u64>,
+    /// The state's `batches_sealed` the index has followed up to, and the accounts of the
+    /// batches sealed since the last sync; `None`: build from scratch.
+    sealed: Option<u64>,
+    touched: BTreeSet<AccountId>,
+    /// Accounts evaluated since the index was made (a measure of the work it saves).
+    evaluations: u64,
+}
+
+impl LiquidationIndex {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// To be called just before the open batch is sealed: the accounts it touched are those
+    /// whose leaves may have changed since the last sync.
+    pub fn sealing<S: NodeStore>(&mut self, state: &State<S>) {
+        if let Some(sealed) = self.sealed.as_mut() {
+            if *sealed == state.batches_sealed() {
+                self.touched.extend(state.batch_touched());
+                *sealed += 1;
+            }
+        }
+    }
+
+    /// Accounts evaluated so far.
+    pub fn evaluations(&self) -> u64 {
+        self.evaluations
+    }
+
+    /// Brings the index up to `state`: the accounts touched since the last sync, the holders
+    /// of every market whose funding index moved and the accounts whose trigger the marks
+    /// crossed are evaluated again.
+    pub fn sync<S: NodeStore>(&mut self, state: &State<S>) {
+        let markets = state.markets();
+        if self.sealed != Some(state.batches_sealed()) || self.funding.len() != markets.len() {
+            return self.rebuild(state);
+        }
+        // A touched account is evaluated again if its leaf moved (a decoy's, or one whose
+        // order alone changed, did not).
+        let mut touched = std::mem::take(&mut self.touched);
+        touched.extend(state.batch_touched());
+        let mut again: BTreeSet<AccountId> = touched
+            .into_iter()
+            .filter(|id| {
+                let (filed, account) = (self.filed.get(id), state.account(*id));
+                !filed.zip(account).is_some_and(|(f, a)| {
+                    f.collateral == a.leaf.collateral && f.positions == a.leaf.positions
+                })
+            })
+            .collect();
+        for (m, market) in markets.iter().enumerate() {
+            if market.funding_index.get() != self.funding[m] {
+                again.extend(self.holders[m].iter().copied());
+                self.funding[m] = market.funding_index.get();
+            }
+            let mark = market.mark_price.get();
+            if mark != self.marks[m] {
+                // The accounts below maintenance move with every mark (out of it, or in the
+                // risk order): they are few, and looked at once per new mark.
+                again.extend(self.at_risk.iter().map(|(_, id)| *id));
+                self.marks[m] = mark;
+            }
+            // A long is looked at again when the mark is below its trigger, a short above.
+            again.extend(
+                self.longs[m]
+                    .range((mark.saturating_add(1), LOWEST)..)
+                    .map(|(_, id)| *id),
+            );
+            again.extend(self.shorts[m].range(..(mark, LOWEST)).map(|(_, id)| *id));
+        }
+        for id in again {
+            self.file(state, id);
+        }
+    }
+
+    fn rebuild<S: NodeStore>(&mut self, state: &State<S>) {
+        let markets = state.markets().len();
+        *self = LiquidationIndex {
+            longs: vec![BTreeSet::new(); markets],
+            shorts: vec![BTreeSet::new(); markets],
+            holders: vec![BTreeSet::new(); markets],
+            funding: state
+                .markets()
+                .iter()
+                .map(|m| m.funding_index.get())
+                .collect(),
+            marks: state.markets().iter().map(|m| m.mark_price.get()).collect(),
+            sealed: Some(state.batches_sealed()),
+            evaluations: self.evaluations,
+            ..Default::default()
+        };
+        let ids: Vec<AccountId> = state.accounts().map(|(id, _)| *id).collect();
+        for id in ids {
+            self.file(state, id);
+        }
+    }
+
+    /// Takes `id` out of wherever it was filed.
+    fn unfile(&mut self, id: AccountId) -> Option<Filed> {
+        let filed = self.filed.remove(&id)?;
+        for (m, p) in filed.positions.iter().enumerate() {
+            if !p.size.is_zero() {
+                self.holders[m].remove(&id);
+            }
+        }
+        match &filed.place {
+            Place::Triggers(triggers) => {
+                for &(m, mark, long) in triggers {
+                    let set = if long {
+                        &mut self.longs
+                    } else {
+                        &mut self.shorts
+                    };
+                    set[m].remove(&(mark, id));
+                }
+            }
+            Place::AtRisk(risk) => {
+                self.at_risk.remove(&(*risk, id));
+            }
+            Place::Idle => {}
+        }
+        Some(filed)
+    }
+
+    /// Evaluates `id` at the state's marks and files it again.
+    fn file<S: NodeStore>(&mut self, state: &State<S>, id: AccountId) {
+        self.unfile(id);
+        let Some(account) = state.account(id) else {
+            return;
+        };
+        let leaf = &account.leaf;
+        self.evaluations += 1;
+        for (m, p) in leaf.positions.iter().enumerate() {
+            if !p.size.is_zero() {
+                self.holders[m].insert(id);
+            }
+        }
+        let place = match health(state, leaf) {
+            _ if is_system(id) => Place::Idle,
+            None => Place::Idle,
+            Some(h) if h.slopes.is_empty() => Place::Idle,
+            Some(h) if h.h < 0 => {
+                let risk = h.risk();
+                self.at_risk.insert((risk, id));
+                Place::AtRisk(risk)
+            }
+            Some(h) => {
+                let triggers = triggers(state, &h);
+                for &(m, mark, long) in &triggers {
+                    let set = if long {
+                        &mut self.longs
+                    } else {
+                        &mut self.shorts
+                    };
+                    set[m].insert((mark, id));
+                }
+                Place::Triggers(triggers)
+            }
+        };
+        self.filed.insert(
+            id,
+            Filed {
+                collateral: leaf.collateral,
+                positions: leaf.positions.clone(),
+                place,
+            },
+        );
+    }
+
+    /// The accounts below maintenance, riskiest first (what [`below_maintenance`] returns),
+    /// after [`LiquidationIndex::sync`].
+    pub fn below_maintenance<S: NodeStore>(&mut self, state: &State<S>) -> Vec<AccountId> {
+        self.sync(state);
+        self.at_risk.iter().map(|(_, id)| *id).collect()
+    }
+
+    /// [`next_step`], without evaluating every account: the same transaction.
+    /// `entries` is asked for the entry prices only when a deleverage needs them.
+    pub fn next_step<S: NodeStore>(
+        &mut self,
+        state: &State<S>,
+        entries: impl FnOnce() -> CostBasis,
+    ) -> Option<Transaction> {
+        self.sync(state);
+        let entries_once = OnceCell::new();
+        let entries_cell = std::cell::Cell::new(Some(entries));
+        let entries = || {
+            entries_once
+                .get_or_init(|| entries_cell.take().map(|f| f()).unwrap_or_default())
+                .clone()
+        };
+        let holders = |m: usize| self.holders[m].iter().copied().collect::<Vec<_>>();
+        self.at_risk
+            .iter()
+            .find_map(|(_, id)| step(state, &entries, *id, &holders))
+    }
+
+    /// Whether the index agrees with `state` on every account it filed (a test's check that
+    /// no change went unnoticed): each filed leaf's collateral and positions are the state's.
+    pub fn is_current<S: NodeStore>(&self, state: &State<S>) -> bool {
+        state.accounts().all(|(id, a)| {
+            self.filed.get(id).is_some_and(|f| {
+                f.collateral == a.leaf.collateral && f.positions == a.leaf.positions
+            })
+        })
+    }
+}
+
+/// Where a healthy account's triggers lie: each market's share of `H`, in proportion to the
+/// position's weight `|a_m| p_m`, spent at `p_m - d` (long) or `p_m + d` (short) with
+/// `d = floor(H p_m / W)`. An overflowing product leaves no room (`d = 0`: looked at on any
+/// adverse tick).
+fn triggers<S: NodeStore>(state: &State<S>, h: &Health) -> Vec<(usize, u64, bool)> {
+    let mark = |m: usize| state.markets()[m].mark_price.get();
+    let weight: Option<i128> = h.slopes.iter().try_fold(0i128, |w, &(m, a)| {
+        w.checked_add(a.checked_abs()?.checked_mul(i128::from(mark(m)))?)
+    });
+    h.slopes
+        .iter()
+        .map(|&(m, a)| {
+            let p = mark(m);
+            let d = match weight {
+                Some(w) if w > 0 => {
+                    h.h.checked_mul(i128::from(p))
+                        .map_or(0, |x| x / w)
+                        .clamp(0, i128::from(u64::MAX)) as u64
+                }
+                _ => 0,
+            };
+            if a > 0 {
+                (m, p.saturating_sub(d), true)
+            } else {
+                (m, p.saturating_add(d), false)
+            }
+        })
+        .collect()
 }

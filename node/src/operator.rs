@@ -16,7 +16,6 @@ use serde_json::json;
 use zkperp_core::batcher::BatchEvent;
 use zkperp_core::command::Command;
 use zkperp_core::funding::{BookPrices, FundingSchedule};
-use zkperp_core::liquidation::next_step;
 use zkperp_core::oracle::OracleBook;
 use zkperp_sequencer::follower::{deadline_alarm, DeadlineAlarm, Follower};
 use zkperp_sequencer::hub::Hub;
@@ -437,9 +436,7 @@ impl Operator {
             }
         }
         for _ in 0..(self.shape.liquidations + self.shape.deleverages) {
-            let step = self
-                .hub
-                .with_sequencer(|s| next_step(s.engine().state(), &s.batcher().cost_basis()));
+            let step = self.hub.with_sequencer(|s| s.batcher().next_liquidation());
             let Some(tx) = step else {
                 break;
             };

@@ -169,7 +169,14 @@ impl Scenario {
             .map(|o| o.path.price_at(at).get())
             .collect();
         assert_eq!(marks, expected, "the marks are the paths' prices");
-        while let Some(tx) = next_step(self.state(), &self.sequencer.batcher().cost_basis()) {
+        loop {
+            // The index (what the operator asks) proposes what evaluating every account does.
+            let tx = self.sequencer.batcher().next_liquidation();
+            let scanned = next_step(self.state(), &self.sequencer.batcher().cost_basis());
+            assert_eq!(tx, scanned, "the index and the scan agree");
+            let Some(tx) = tx else {
+                break;
+            };
             self.apply(tx.clone());
             self.steps.push(tx);
             assert!(self.steps.len() < 10, "the engine makes progress");

@@ -581,6 +581,12 @@ impl<S: NodeStore> State<S> {
         self.pending.len()
     }
 
+    /// The accounts the open batch's transactions touched so far (and its decoys), in id
+    /// order: every account whose leaf changed since the last seal is among them.
+    pub fn batch_touched(&self) -> impl Iterator<Item = AccountId> + '_ {
+        self.batch_touched.iter().copied()
+    }
+
     /// The accounts the open batch touches: its transactions' and, at the seal, the fee
     /// account (the entries of its account table, `crate::table`).
     pub fn batch_accounts(&self) -> usize {
