@@ -258,10 +258,12 @@ pub struct LiquidationIndex {
     /// Per market, the funding index and the mark the filed accounts were evaluated at.
     funding: Vec<i128>,
     marks: Vec<u64>,
-    /// The state's `batches_sealed` the index has followed up to, and the accounts of the
-    /// batches sealed since the last sync; `None`: build from scratch.
+    /// The state's `batches_sealed` the index has followed up to, the accounts written by
+    /// the batches sealed since the last sync, and how many of the open batch's transactions
+    /// it has looked at; `None`: build from scratch.
     sealed: Option<u64>,
     touched: BTreeSet<AccountId>,
+    seen: usize,
     /// Accounts evaluated since the index was made (a measure of the work it saves).
     evaluations: u64,
 }
@@ -271,13 +273,16 @@ impl LiquidationIndex {
         Self::default()
     }
 
-    /// To be called just before the open batch is sealed: the accounts it touched are those
-    /// whose leaves may have changed since the last sync.
+    /// To be called just before the open batch is sealed: the accounts its transactions wrote
+    /// since the last sync are those whose leaves may have changed.
     pub fn sealing<S: NodeStore>(&mut self, state: &State<S>) {
         if let Some(sealed) = self.sealed.as_mut() {
-            if *sealed == state.batches_sealed() {
-                self.touched.extend(state.batch_touched());
+            if *sealed == state.batches_sealed() && state.batch_len() >= self.seen {
+                self.touched.extend(state.batch_writes_since(self.seen));
                 *sealed += 1;
+                self.seen = 0;
+            } else {
+                self.sealed = None;
             }
         }
     }
@@ -292,13 +297,19 @@ impl LiquidationIndex {
     /// crossed are evaluated again.
     pub fn sync<S: NodeStore>(&mut self, state: &State<S>) {
         let markets = state.markets();
-        if self.sealed != Some(state.batches_sealed()) || self.funding.len() != markets.len() {
+        // The open batch's log shorter than what was looked at: rolled back under the index
+        // (it is asked between commands, never inside a savepoint; rebuilt all the same).
+        if self.sealed != Some(state.batches_sealed())
+            || self.funding.len() != markets.len()
+            || state.batch_len() < self.seen
+        {
             return self.rebuild(state);
         }
-        // A touched account is evaluated again if its leaf moved (a decoy's, or one whose
-        // order alone changed, did not).
+        // A written account is evaluated again if its leaf moved (one whose order alone
+        // changed did not).
         let mut touched = std::mem::take(&mut self.touched);
-        touched.extend(state.batch_touched());
+        touched.extend(state.batch_writes_since(self.seen));
+        self.seen = state.batch_len();
         let mut again: BTreeSet<AccountId> = touched
             .into_iter()
             .filter(|id| {
@@ -346,6 +357,7 @@ impl LiquidationIndex {
                 .collect(),
             marks: state.markets().iter().map(|m| m.mark_price.get()).collect(),
             sealed: Some(state.batches_sealed()),
+            seen: state.batch_len(),
             evaluations: self.evaluations,
             ..Default::default()
         };

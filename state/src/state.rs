@@ -581,10 +581,16 @@ impl<S: NodeStore> State<S> {
         self.pending.len()
     }
 
-    /// The accounts the open batch's transactions touched so far (and its decoys), in id
-    /// order: every account whose leaf changed since the last seal is among them.
-    pub fn batch_touched(&self) -> impl Iterator<Item = AccountId> + '_ {
-        self.batch_touched.iter().copied()
+    /// The accounts whose leaves the open batch's transactions wrote, from its `from`-th
+    /// transaction on (each transaction's, in order, repeats included): what changed since a
+    /// reader looked at the batch's first `from`. Cheap for any `from`: a reader that follows
+    /// the batch pays for the new transactions only.
+    pub fn batch_writes_since(&self, from: usize) -> impl Iterator<Item = AccountId> + '_ {
+        let hashed = self.batch_log.iter().skip(from);
+        let hashed = hashed.flat_map(|a| a.receipt.writes.iter().map(|w| w.account));
+        let pending = self.pending.iter();
+        let pending = pending.skip(from.saturating_sub(self.batch_log.len()));
+        hashed.chain(pending.flat_map(|p| p.work.writes.iter().map(|w| w.account)))
     }
 
     /// The accounts the open batch touches: its transactions' and, at the seal, the fee
