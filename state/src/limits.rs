@@ -104,12 +104,8 @@ pub fn enforce_reduce_only(
 /// `0 <= after <= before` or `before <= after <= 0`: the long part and the short part of the
 /// position each only shrink (what the circuit checks).
 pub fn is_towards_zero(before: i128, after: i128) -> bool {
-    let short = |s: i128| (-s).max(0);
-    long_of(after) <= long_of(before) && short(after) <= short(before)
-}
-
-fn long_of(s: i128) -> i128 {
-    s.max(0)
+    let (long, short) = (|s: i128| s.max(0), |s: i128| (-s).max(0));
+    long(after) <= long(before) && short(after) <= short(before)
 }
 
 /// A trade would leave the market's open interest above its cap.
