@@ -514,7 +514,7 @@ impl<S: NodeStore> Batcher<S> {
     /// The liquidation engine's next transaction: the riskiest account below maintenance it
     /// can deal with ([`crate::liquidation`]), found without evaluating every account.
     pub fn next_liquidation(&self) -> Option<Transaction> {
-        lock(&self.slots.liquidations).next_step(self.engine.state(), || self.cost_basis())
+        lock(&self.slots.liquidations).next_step(self.engine.state(), &self.slots.cost_basis)
     }
 
     /// The accounts below maintenance, the riskiest first.

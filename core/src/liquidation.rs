@@ -27,8 +27,9 @@
 //! the market's holders, a transaction the accounts it touched; the accounts found below
 //! maintenance wait in risk order (the lowest `TV / TR` first).
 
-use std::cell::OnceCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::ops::Bound::{Excluded, Unbounded};
 
 use zkperp_state::leaf::{AccountLeaf, Position};
 use zkperp_state::margin::Fraction;
@@ -131,26 +132,40 @@ pub fn below_maintenance<S: NodeStore>(state: &State<S>) -> Vec<AccountId> {
 /// [`LiquidationIndex::next_step`] is tested against).
 /// `entries`: the open positions' entry prices ([`crate::batcher::Batcher::cost_basis`]).
 pub fn next_step<S: NodeStore>(state: &State<S>, entries: &CostBasis) -> Option<Transaction> {
-    let holders = |m: usize| -> Vec<AccountId> {
-        state
-            .accounts()
-            .filter(|(_, a)| !a.leaf.positions[m].size.is_zero())
-            .map(|(id, _)| *id)
-            .collect()
-    };
-    below_maintenance(state)
-        .into_iter()
-        .find_map(|id| step(state, &|| entries.clone(), id, &holders))
+    below_maintenance(state).into_iter().find_map(|id| {
+        step(state, id, &mut |m, size| {
+            most_profitable(state, entries, m, size)
+        })
+    })
+}
+
+/// The most profitable position at the mark opposite to one of `size` lots in market `m`
+/// (ties: the lower account id), with its size, among every trader's.
+fn most_profitable<S: NodeStore>(
+    state: &State<S>,
+    entries: &CostBasis,
+    m: usize,
+    size: i128,
+) -> Option<(AccountId, i128)> {
+    let mark = state.markets()[m].mark_price.get();
+    state
+        .accounts()
+        .filter(|(c, _)| !is_system(**c))
+        .map(|(c, a)| (*c, a.leaf.positions[m].size.get()))
+        .filter(|(_, s)| s.signum() == -size.signum())
+        .map(|(c, s)| (entries.entry(c, m).profit(mark), c, s))
+        .max_by_key(|(profit, c, _)| (*profit, std::cmp::Reverse(*c)))
+        .map(|(_, c, s)| (c, s))
 }
 
 /// What the engine does about `id`, below maintenance: liquidate its largest position into
-/// the fund, or, when the fund cannot absorb its deficit, deleverage it against one of
-/// `holders(market)`. `None`: neither is possible now.
+/// the fund, or, when the fund cannot absorb its deficit, deleverage it against the position
+/// `counterparty(market, size)` names (the most profitable opposite one). `None`: neither is
+/// possible now.
 fn step<S: NodeStore>(
     state: &State<S>,
-    entries: &dyn Fn() -> CostBasis,
     id: AccountId,
-    holders: &dyn Fn(usize) -> Vec<AccountId>,
+    counterparty: &mut dyn FnMut(usize, i128) -> Option<(AccountId, i128)>,
 ) -> Option<Transaction> {
     let account = state.account(id)?;
     let tv = health(state, &account.leaf)?.tv;
@@ -184,42 +199,19 @@ fn step<S: NodeStore>(
     match state.check(&liquidation) {
         Ok(()) => Some(liquidation),
         Err(TxError::Liquidation(LiquidationError::FundExhausted)) if tv < 0 => {
-            deleverage(state, &entries(), id, market, size, holders(m))
+            let (deleverager, their_size) = counterparty(m, size)?;
+            // The price is the rule's (the closed lots' share of the deficit): only the
+            // counterparty and the size are the engine's to choose.
+            let tx = Transaction::Deleverage(Deleverage {
+                deleveraged: id,
+                deleverager,
+                market,
+                size: BaseLots::new(size.abs().min(their_size.abs())).ok()?,
+            });
+            state.check(&tx).ok().map(|()| tx)
         }
         Err(_) => None,
     }
-}
-
-/// Deleverage `id`'s position of `size` lots in `market` against the most profitable opposite
-/// one among `holders` (ties: the lower account id), at the price the rule fixes.
-fn deleverage<S: NodeStore>(
-    state: &State<S>,
-    entries: &CostBasis,
-    id: AccountId,
-    market: MarketId,
-    size: i128,
-    holders: Vec<AccountId>,
-) -> Option<Transaction> {
-    let m = market.index();
-    let mark = state.markets()[m].mark_price.get();
-    let (counterparty, their_size) = holders
-        .into_iter()
-        .filter(|c| !is_system(*c) && *c != id)
-        .filter_map(|c| Some((c, state.account(c)?.leaf.positions[m].size.get())))
-        .filter(|(_, s)| s.signum() == -size.signum())
-        .map(|(c, s)| (entries.entry(c, m).profit(mark), c, s))
-        .max_by_key(|(profit, c, _)| (*profit, std::cmp::Reverse(*c)))
-        .map(|(_, c, s)| (c, s))?;
-    let closed = size.abs().min(their_size.abs());
-    // The price is the rule's (the closed lots' share of the deficit): only the counterparty
-    // and the size are the engine's to choose.
-    let tx = Transaction::Deleverage(Deleverage {
-        deleveraged: id,
-        deleverager: counterparty,
-        market,
-        size: BaseLots::new(closed).ok()?,
-    });
-    state.check(&tx).ok().map(|()| tx)
 }
 
 /// What the index knows of an account: the leaf's sizes and collateral it evaluated, and where
@@ -266,6 +258,26 @@ pub struct LiquidationIndex {
     seen: usize,
     /// Accounts evaluated since the index was made (a measure of the work it saves).
     evaluations: u64,
+    /// The entry prices with the open batch's transactions: the batch they follow, how many
+    /// of its transactions they include.
+    entries: Option<(u64, usize, CostBasis)>,
+    /// Per market, deleveraging's candidates at one mark, and the accounts written since.
+    counterparties: Vec<Option<Counterparties>>,
+}
+
+/// A market's positions by profit at `mark`, the most profitable first (ties: the lower id),
+/// longs in `by_side[0]`, shorts in `by_side[1]`. An account's entry is pushed again whenever
+/// it is written (`stale`), so its current profit is always among its entries; an entry that
+/// no longer matches the account is dropped when it comes to the top.
+#[derive(Debug)]
+struct Counterparties {
+    mark: u64,
+    by_side: [BinaryHeap<(i128, Reverse<AccountId>)>; 2],
+    stale: BTreeSet<AccountId>,
+}
+
+fn side(size: i128) -> usize {
+    usize::from(size < 0)
 }
 
 impl LiquidationIndex {
@@ -330,6 +342,7 @@ impl LiquidationIndex {
                 // risk order): they are few, and looked at once per new mark.
                 again.extend(self.at_risk.iter().map(|(_, id)| *id));
                 self.marks[m] = mark;
+                self.counterparties[m] = None;
             }
             // A long is looked at again when the mark is below its trigger, a short above.
             again.extend(
@@ -359,6 +372,7 @@ impl LiquidationIndex {
             sealed: Some(state.batches_sealed()),
             seen: state.batch_len(),
             evaluations: self.evaluations,
+            counterparties: (0..markets).map(|_| None).collect(),
             ..Default::default()
         };
         let ids: Vec<AccountId> = state.accounts().map(|(id, _)| *id).collect();
@@ -402,6 +416,9 @@ impl LiquidationIndex {
         };
         let leaf = &account.leaf;
         self.evaluations += 1;
+        for c in self.counterparties.iter_mut().flatten() {
+            c.stale.insert(id);
+        }
         for (m, p) in leaf.positions.iter().enumerate() {
             if !p.size.is_zero() {
                 self.holders[m].insert(id);
@@ -447,24 +464,97 @@ impl LiquidationIndex {
     }
 
     /// [`next_step`], without evaluating every account: the same transaction.
-    /// `entries` is asked for the entry prices only when a deleverage needs them.
+    /// `sealed_entries`: the entry prices as of the last seal (the batcher's); the index adds
+    /// the open batch's transactions as they come.
     pub fn next_step<S: NodeStore>(
         &mut self,
         state: &State<S>,
-        entries: impl FnOnce() -> CostBasis,
+        sealed_entries: &CostBasis,
     ) -> Option<Transaction> {
         self.sync(state);
-        let entries_once = OnceCell::new();
-        let entries_cell = std::cell::Cell::new(Some(entries));
-        let entries = || {
-            entries_once
-                .get_or_init(|| entries_cell.take().map(|f| f()).unwrap_or_default())
-                .clone()
+        let mut after: Option<(i128, AccountId)> = None;
+        loop {
+            let next = match after {
+                None => self.at_risk.iter().next(),
+                Some(k) => self.at_risk.range((Excluded(k), Unbounded)).next(),
+            };
+            let (risk, id) = *next?;
+            after = Some((risk, id));
+            let found = step(state, id, &mut |m, size| {
+                self.most_profitable(state, sealed_entries, m, size)
+            });
+            if found.is_some() {
+                return found;
+            }
+        }
+    }
+
+    /// The entry prices with every transaction of the open batch.
+    fn entries<S: NodeStore>(&mut self, state: &State<S>, sealed: &CostBasis) -> &CostBasis {
+        let (batch, len) = (state.batches_sealed(), state.batch_len());
+        match &mut self.entries {
+            Some((b, seen, basis)) if *b == batch && *seen <= len => {
+                basis.record_all(state.batch_txs_since(*seen));
+                *seen = len;
+            }
+            _ => self.entries = Some((batch, len, sealed.with(state.batch_txs()))),
+        }
+        &self.entries.as_ref().expect("just set").2
+    }
+
+    /// [`most_profitable`] from the market's candidates (made once per mark), after pushing
+    /// again the accounts written since.
+    fn most_profitable<S: NodeStore>(
+        &mut self,
+        state: &State<S>,
+        sealed: &CostBasis,
+        m: usize,
+        size: i128,
+    ) -> Option<(AccountId, i128)> {
+        let mark = state.markets()[m].mark_price.get();
+        self.entries(state, sealed);
+        let entries = &self.entries.as_ref().expect("made above").2;
+        let position = |c: AccountId| {
+            state
+                .account(c)
+                .map_or(0, |a| a.leaf.positions[m].size.get())
         };
-        let holders = |m: usize| self.holders[m].iter().copied().collect::<Vec<_>>();
-        self.at_risk
-            .iter()
-            .find_map(|(_, id)| step(state, &entries, *id, &holders))
+        let fresh = match self.counterparties[m].take() {
+            Some(c) if c.mark == mark => {
+                let mut c = c;
+                for id in std::mem::take(&mut c.stale) {
+                    let s = position(id);
+                    if s != 0 && !is_system(id) {
+                        c.by_side[side(s)].push((entries.entry(id, m).profit(mark), Reverse(id)));
+                    }
+                }
+                c
+            }
+            _ => {
+                let mut by_side: [BinaryHeap<_>; 2] = Default::default();
+                for &id in self.holders[m].iter().filter(|id| !is_system(**id)) {
+                    let s = position(id);
+                    if s != 0 {
+                        by_side[side(s)].push((entries.entry(id, m).profit(mark), Reverse(id)));
+                    }
+                }
+                Counterparties {
+                    mark,
+                    by_side,
+                    stale: BTreeSet::new(),
+                }
+            }
+        };
+        let candidates = self.counterparties[m].insert(fresh);
+        let heap = &mut candidates.by_side[side(-size)];
+        while let Some(&(profit, Reverse(c))) = heap.peek() {
+            let s = position(c);
+            if s != 0 && side(s) == side(-size) && entries.entry(c, m).profit(mark) == profit {
+                return Some((c, s));
+            }
+            heap.pop();
+        }
+        None
     }
 
     /// Whether the index agrees with `state` on every account it filed (a test's check that

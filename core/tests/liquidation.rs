@@ -122,7 +122,7 @@ fn the_index_finds_what_evaluating_every_account_finds() {
 
     const TRADERS: usize = 24;
     let mut checks = 0u64;
-    let mut steps_applied = 0usize;
+    let (mut steps_applied, mut deleverages) = (0usize, 0usize);
     for seed in 1..=6u64 {
         let mut draw = Draw(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let mut f = Fixture::new(TRADERS);
@@ -143,7 +143,7 @@ fn the_index_finds_what_evaluating_every_account_finds() {
                 "seed {seed}: the same accounts, in the same order"
             );
             assert!(index.is_current(&f.state), "seed {seed}: every leaf seen");
-            let proposed = index.next_step(&f.state, || entries.clone());
+            let proposed = index.next_step(&f.state, basis);
             assert_eq!(proposed, next_step(&f.state, &entries), "seed {seed}");
             checks += 1;
             proposed
@@ -199,10 +199,15 @@ fn the_index_finds_what_evaluating_every_account_finds() {
                     .apply(&tx)
                     .expect("the engine only proposes what the rules accept");
                 steps_applied += 1;
+                deleverages += usize::from(matches!(tx, Transaction::Deleverage(_)));
             }
         }
     }
     assert!(steps_applied > 10, "the runs liquidate: {steps_applied}");
+    assert!(
+        deleverages > 3 && deleverages < steps_applied,
+        "and deleverage where the fund cannot absorb: {deleverages} of {steps_applied}"
+    );
     assert!(checks > 300);
 }
 

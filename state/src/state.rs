@@ -570,6 +570,19 @@ impl<S: NodeStore> State<S> {
         hashed.chain(self.pending.iter().map(|p| &p.tx))
     }
 
+    /// The open batch's transactions from its `from`-th on, in order (a reader following the
+    /// batch pays for the new ones only).
+    pub fn batch_txs_since(&self, from: usize) -> impl Iterator<Item = &Transaction> + '_ {
+        let hashed = &self.batch_log[from.min(self.batch_log.len())..];
+        let pending = &self.pending[from
+            .saturating_sub(self.batch_log.len())
+            .min(self.pending.len())..];
+        hashed
+            .iter()
+            .map(|a| &a.tx)
+            .chain(pending.iter().map(|p| &p.tx))
+    }
+
     /// How many transactions the open batch has so far.
     pub fn batch_len(&self) -> usize {
         self.batch_log.len() + self.pending.len()
@@ -586,11 +599,18 @@ impl<S: NodeStore> State<S> {
     /// reader looked at the batch's first `from`. Cheap for any `from`: a reader that follows
     /// the batch pays for the new transactions only.
     pub fn batch_writes_since(&self, from: usize) -> impl Iterator<Item = AccountId> + '_ {
-        let hashed = self.batch_log.iter().skip(from);
-        let hashed = hashed.flat_map(|a| a.receipt.writes.iter().map(|w| w.account));
-        let pending = self.pending.iter();
-        let pending = pending.skip(from.saturating_sub(self.batch_log.len()));
-        hashed.chain(pending.flat_map(|p| p.work.writes.iter().map(|w| w.account)))
+        let hashed = &self.batch_log[from.min(self.batch_log.len())..];
+        let pending = &self.pending[from
+            .saturating_sub(self.batch_log.len())
+            .min(self.pending.len())..];
+        let hashed = hashed
+            .iter()
+            .flat_map(|a| a.receipt.writes.iter().map(|w| w.account));
+        hashed.chain(
+            pending
+                .iter()
+                .flat_map(|p| p.work.writes.iter().map(|w| w.account)),
+        )
     }
 
     /// The accounts the open batch touches: its transactions' and, at the seal, the fee

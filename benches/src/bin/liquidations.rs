@@ -10,7 +10,9 @@
 //! the first crashing tick to the last liquidation (the engine's and the rules' time; sealing and proving are not in it, and the
 //! batch shape's liquidation slots bound how many a batch carries). Figures: docs/PERFORMANCE.md.
 //!
-//! `cargo run --release -p zkperp-benches --bin liquidations -- [accounts] [scan_limit]`
+//! `cargo run --release -p zkperp-benches --bin liquidations -- [accounts] [scan_limit] [fund]`
+//! (`fund`: the insurance fund's deposit in collateral units, 10^15 by default; a small one
+//! makes the crash a deleveraging cascade)
 
 use std::time::{Duration, Instant};
 
@@ -20,13 +22,10 @@ use zkperp_core::liquidation::{next_step, LiquidationIndex};
 use zkperp_state::testkit::{btc, Fixture};
 use zkperp_state::tx::Transaction;
 
-/// A book of `accounts` traders (even), opened at 500,000 ticks.
-fn book(accounts: usize) -> Fixture {
+/// A book of `accounts` traders (even), opened at 500,000 ticks, and its positions' entries.
+fn book(accounts: usize, fund: u64) -> (Fixture, CostBasis) {
     let mut f = Fixture::with_depths(accounts, 24, 1);
-    // Enough for the fund to absorb every liquidation of the crash: the bench measures finding
-    // and liquidating (a deleverage, when the fund cannot absorb, searches the market's
-    // holders for the most profitable opposite position, and is counted apart).
-    f.fund_deposit(1_000_000_000_000_000);
+    f.fund_deposit(fund);
     for t in 0..accounts {
         f.deposit(t, 1_000_000_000);
     }
@@ -37,8 +36,9 @@ fn book(accounts: usize) -> Fixture {
         f.trade(2 * pair, 2 * pair + 1, btc(), lots, 500_000)
             .expect("within initial margin");
     }
+    let entries = CostBasis::default().with(f.state.batch_txs());
     f.advance(60);
-    f
+    (f, entries)
 }
 
 struct Run {
@@ -106,25 +106,27 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let accounts: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000);
     let scan_limit: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5_000);
+    let fund: u64 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000_000_000_000);
     let accounts = accounts.max(2) & !1;
 
-    let mut f = book(accounts);
+    let (mut f, sealed) = book(accounts, fund);
     let mut index = LiquidationIndex::new();
     // Built before the crash, as the operator's is by the time a crash comes.
     index.sync(&f.state);
     let built = index.evaluations();
-    let mut run = crash(&mut f, |f| {
-        index.next_step(&f.state, || CostBasis::default().with(f.state.batch_txs()))
-    });
+    let mut run = crash(&mut f, |f| index.next_step(&f.state, &sealed));
     run.evaluations = index.evaluations() - built;
     report("index", accounts, &run);
 
     if accounts <= scan_limit {
-        let mut f = book(accounts);
+        let (mut f, sealed) = book(accounts, fund);
         let mut evaluations = 0u64;
         let mut run = crash(&mut f, |f| {
             evaluations += f.state.accounts().count() as u64;
-            next_step(&f.state, &CostBasis::default().with(f.state.batch_txs()))
+            next_step(&f.state, &sealed.with(f.state.batch_txs()))
         });
         run.evaluations = evaluations;
         report("scan", accounts, &run);
