@@ -665,17 +665,9 @@ impl<S: NodeStore> Engine<S> {
 }
 
 /// A refused fill's order and the rule it broke, where the trader can act on the rule (a
-/// market's risk limits): the book cancels or rejects it as `Refused`, and
-/// [`name_refusals`] names the rule instead.
-type Named = (OrderKey, Refusal);
-
-/// A risk limit a fill broke (`zkperp_state::limits`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Refusal {
-    PositionLimit,
-    OpenInterestCap,
-    ReduceOnly,
-}
+/// market's risk limits), as the reason its cancel gives: the book cancels or rejects it as
+/// `Refused`, and [`name_refusals`] names the rule instead.
+type Named = (OrderKey, CancelReason);
 
 /// Names, in the book's events, the rule each refusal of `named` broke.
 fn name_refusals(events: &mut [Event], named: &[Named]) {
@@ -683,21 +675,27 @@ fn name_refusals(events: &mut [Event], named: &[Named]) {
     for event in events {
         match event {
             Event::Cancelled { key, reason, .. } if *reason == CancelReason::Refused => {
-                match why(key) {
-                    Some(Refusal::PositionLimit) => *reason = CancelReason::PositionLimit,
-                    Some(Refusal::OpenInterestCap) => *reason = CancelReason::OpenInterestCap,
-                    Some(Refusal::ReduceOnly) => *reason = CancelReason::MarketReduceOnly,
-                    None => {}
+                if let Some(rule) = why(key) {
+                    *reason = rule;
                 }
             }
-            Event::Rejected { key, reason } if *reason == RejectReason::Refused => match why(key) {
-                Some(Refusal::PositionLimit) => *reason = RejectReason::PositionLimit,
-                Some(Refusal::OpenInterestCap) => *reason = RejectReason::OpenInterestCap,
-                Some(Refusal::ReduceOnly) => *reason = RejectReason::MarketReduceOnly,
-                None => {}
-            },
+            Event::Rejected { key, reason } if *reason == RejectReason::Refused => {
+                if let Some(rule) = why(key).and_then(rejected_for) {
+                    *reason = rule;
+                }
+            }
             _ => {}
         }
+    }
+}
+
+/// A fill-or-kill order's reason for the rule a resting order's cancel names.
+fn rejected_for(rule: CancelReason) -> Option<RejectReason> {
+    match rule {
+        CancelReason::PositionLimit => Some(RejectReason::PositionLimit),
+        CancelReason::OpenInterestCap => Some(RejectReason::OpenInterestCap),
+        CancelReason::MarketReduceOnly => Some(RejectReason::MarketReduceOnly),
+        _ => None,
     }
 }
 
@@ -745,9 +743,9 @@ fn gate_fill<S: NodeStore>(
                 Role::Taker => fill.taker,
             };
             match e {
-                TradeError::PositionLimit(..) => named.push((key, Refusal::PositionLimit)),
-                TradeError::OpenInterestCap(_) => named.push((key, Refusal::OpenInterestCap)),
-                TradeError::ReduceOnly(..) => named.push((key, Refusal::ReduceOnly)),
+                TradeError::PositionLimit(..) => named.push((key, CancelReason::PositionLimit)),
+                TradeError::OpenInterestCap(_) => named.push((key, CancelReason::OpenInterestCap)),
+                TradeError::ReduceOnly(..) => named.push((key, CancelReason::MarketReduceOnly)),
                 _ => {}
             }
             match role {
