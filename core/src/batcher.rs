@@ -517,16 +517,6 @@ impl<S: NodeStore> Batcher<S> {
         lock(&self.slots.liquidations).next_step(self.engine.state(), &self.slots.cost_basis)
     }
 
-    /// The accounts below maintenance, the riskiest first.
-    pub fn below_maintenance(&self) -> Vec<AccountId> {
-        lock(&self.slots.liquidations).below_maintenance(self.engine.state())
-    }
-
-    /// How many account evaluations the liquidation engine has made (its work).
-    pub fn liquidation_evaluations(&self) -> u64 {
-        lock(&self.slots.liquidations).evaluations()
-    }
-
     /// Pads every batch sealed from now on with decoys drawn by `secret` (see
     /// `State::decoys`): the sequencer keeps the secret with its journal, so a replay pads
     /// exactly as the first run did.

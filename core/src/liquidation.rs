@@ -31,8 +31,9 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::ops::Bound::{Excluded, Unbounded};
 
+use zkperp_state::funding::settle_funding;
 use zkperp_state::leaf::{AccountLeaf, Position};
-use zkperp_state::margin::Fraction;
+use zkperp_state::margin::{is_liquidatable, margin_summary, Fraction, MarginSummary};
 use zkperp_state::merkle::NodeStore;
 use zkperp_state::tx::{Deleverage, Liquidation, LiquidationError, Transaction, TxError};
 use zkperp_state::units::{notional, AccountId, BaseLots, Collateral, MarketId, PPM_ONE};
@@ -47,70 +48,66 @@ fn is_system(id: AccountId) -> bool {
     id == AccountId::INSURANCE_FUND || id == AccountId::FEES
 }
 
-/// An account's maintenance health at the current marks, its funding settled.
+/// An account's maintenance summary at the current marks, its funding settled, and how its
+/// health moves with each mark.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Health {
-    /// `TV * 10^6 - TR_ppm`: below zero, liquidatable.
-    h: i128,
-    /// Total value (collateral units).
-    tv: i128,
-    /// Total risk, in ppm of collateral units.
-    tr_ppm: i128,
+    summary: MarginSummary,
     /// Per market with a position: `(market, a_m)`, `H`'s slope in that market's mark.
     slopes: Vec<(usize, i128)>,
 }
 
 impl Health {
+    /// `H = TV * 10^6 - TR_ppm`: below zero, liquidatable.
+    fn h(&self) -> i128 {
+        self.summary.total_value * i128::from(PPM_ONE) - self.summary.total_risk_ppm
+    }
+
     /// `TV / TR` in ppm (rounded down): the lower, the riskier. Only below maintenance, where
     /// `TR > 0` (no position means no risk, and `H = 10^6 TV`).
     fn risk(&self) -> i128 {
-        if self.tr_ppm == 0 {
+        let MarginSummary {
+            total_value,
+            total_risk_ppm,
+        } = self.summary;
+        if total_risk_ppm == 0 {
             return i128::MAX;
         }
-        (self.tv * i128::from(PPM_ONE))
+        (total_value * i128::from(PPM_ONE))
             .checked_mul(i128::from(PPM_ONE))
-            .map_or(i128::MIN, |x| x.div_euclid(self.tr_ppm))
+            .map_or(i128::MIN, |x| x.div_euclid(total_risk_ppm))
     }
 }
 
-/// `leaf`'s health at `state`'s marks (`None`: settling its funding would overflow, which the
-/// rules refuse too, so the engine leaves it alone).
+/// `leaf`'s health at `state`'s marks, as the rules compute it (`None`: settling its funding
+/// would overflow, which the rules refuse too, so the engine leaves it alone).
 fn health<S: NodeStore>(state: &State<S>, leaf: &AccountLeaf) -> Option<Health> {
-    let mut collateral = leaf.collateral.get();
-    for (position, market) in leaf.positions.iter().zip(state.markets()) {
-        collateral -=
-            position.size.get() * (market.funding_index.get() - position.funding_index.get());
-    }
-    Collateral::new(collateral).ok()?;
-    let (mut tv, mut tr_ppm) = (collateral, 0i128);
-    let mut h = collateral * i128::from(PPM_ONE);
-    let mut slopes = Vec::new();
+    let mut leaf = leaf.clone();
+    settle_funding(&mut leaf, state.markets()).ok()?;
     let params = &state.config().markets;
-    for (m, position) in leaf.positions.iter().enumerate() {
-        let s = position.size.get();
-        if s == 0 {
-            continue;
-        }
-        let (market, params) = (&state.markets()[m], &params[m]);
-        let n = notional(position.size, market.mark_price, params.tick_value);
-        let f = i128::from(
-            Fraction::Maintenance
-                .of(params, s.unsigned_abs() as u64)
-                .get(),
-        );
-        tv += n;
-        tr_ppm += n.abs() * f;
-        h += n * i128::from(PPM_ONE) - n.abs() * f;
-        let a = i128::from(params.tick_value.get()) * (s * i128::from(PPM_ONE) - s.abs() * f);
-        slopes.push((m, a));
-    }
-    debug_assert_eq!(h, tv * i128::from(PPM_ONE) - tr_ppm);
-    Some(Health {
-        h,
-        tv,
-        tr_ppm,
-        slopes,
-    })
+    let summary = margin_summary(
+        leaf.collateral,
+        &leaf.positions,
+        state.markets(),
+        params,
+        Fraction::Maintenance,
+    );
+    // A position's term of `H` is `p * tick_value * (10^6 s - |s| f)`: the fraction `f` is
+    // chosen by the size alone, so the term is linear in the mark.
+    let slopes = leaf
+        .positions
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| !p.size.is_zero())
+        .map(|(m, p)| {
+            let (s, params) = (p.size.get(), &params[m]);
+            let f = Fraction::Maintenance.of(params, s.unsigned_abs() as u64);
+            let f = i128::from(f.get());
+            let a = i128::from(params.tick_value.get()) * (s * i128::from(PPM_ONE) - s.abs() * f);
+            (m, a)
+        })
+        .collect();
+    Some(Health { summary, slopes })
 }
 
 /// Every account below maintenance, the riskiest (lowest `TV / TR`) first, ties by id: what
@@ -120,7 +117,7 @@ pub fn below_maintenance<S: NodeStore>(state: &State<S>) -> Vec<AccountId> {
         .accounts()
         .filter(|(id, _)| !is_system(**id))
         .filter_map(|(id, a)| health(state, &a.leaf).map(|h| (h, *id)))
-        .filter(|(h, _)| h.h < 0 && !h.slopes.is_empty())
+        .filter(|(h, _)| is_liquidatable(&h.summary) && !h.slopes.is_empty())
         .map(|(h, id)| (h.risk(), id))
         .collect();
     found.sort_unstable();
@@ -168,7 +165,7 @@ fn step<S: NodeStore>(
     counterparty: &mut dyn FnMut(usize, i128) -> Option<(AccountId, i128)>,
 ) -> Option<Transaction> {
     let account = state.account(id)?;
-    let tv = health(state, &account.leaf)?.tv;
+    let tv = health(state, &account.leaf)?.summary.total_value;
     // The largest position by notional.
     let (m, position) = account
         .leaf
@@ -216,14 +213,21 @@ fn step<S: NodeStore>(
 
 /// What the index knows of an account: the leaf's sizes and collateral it evaluated, and where
 /// it filed the account.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Filed {
     collateral: Collateral,
     positions: Vec<Position>,
     place: Place,
 }
 
-#[derive(Debug, Clone)]
+impl Filed {
+    /// Whether it was filed from `leaf`'s collateral and positions (what its health reads).
+    fn is_of(&self, leaf: &AccountLeaf) -> bool {
+        self.collateral == leaf.collateral && self.positions == leaf.positions
+    }
+}
+
+#[derive(Debug)]
 enum Place {
     /// Healthy: the trigger per market (`(market, mark, long)`: re-evaluate when the mark
     /// goes below it for a long, above it for a short).
@@ -326,9 +330,7 @@ impl LiquidationIndex {
             .into_iter()
             .filter(|id| {
                 let (filed, account) = (self.filed.get(id), state.account(*id));
-                !filed.zip(account).is_some_and(|(f, a)| {
-                    f.collateral == a.leaf.collateral && f.positions == a.leaf.positions
-                })
+                !filed.zip(account).is_some_and(|(f, a)| f.is_of(&a.leaf))
             })
             .collect();
         for (m, market) in markets.iter().enumerate() {
@@ -428,7 +430,7 @@ impl LiquidationIndex {
             _ if is_system(id) => Place::Idle,
             None => Place::Idle,
             Some(h) if h.slopes.is_empty() => Place::Idle,
-            Some(h) if h.h < 0 => {
+            Some(h) if is_liquidatable(&h.summary) => {
                 let risk = h.risk();
                 self.at_risk.insert((risk, id));
                 Place::AtRisk(risk)
@@ -489,8 +491,8 @@ impl LiquidationIndex {
         }
     }
 
-    /// The entry prices with every transaction of the open batch.
-    fn entries<S: NodeStore>(&mut self, state: &State<S>, sealed: &CostBasis) -> &CostBasis {
+    /// Brings the entry prices up to every transaction of the open batch.
+    fn follow_entries<S: NodeStore>(&mut self, state: &State<S>, sealed: &CostBasis) {
         let (batch, len) = (state.batches_sealed(), state.batch_len());
         match &mut self.entries {
             Some((b, seen, basis)) if *b == batch && *seen <= len => {
@@ -499,7 +501,6 @@ impl LiquidationIndex {
             }
             _ => self.entries = Some((batch, len, sealed.with(state.batch_txs()))),
         }
-        &self.entries.as_ref().expect("just set").2
     }
 
     /// [`most_profitable`] from the market's candidates (made once per mark), after pushing
@@ -512,8 +513,8 @@ impl LiquidationIndex {
         size: i128,
     ) -> Option<(AccountId, i128)> {
         let mark = state.markets()[m].mark_price.get();
-        self.entries(state, sealed);
-        let entries = &self.entries.as_ref().expect("made above").2;
+        self.follow_entries(state, sealed);
+        let entries = &self.entries.as_ref().expect("followed above").2;
         let position = |c: AccountId| {
             state
                 .account(c)
@@ -560,11 +561,9 @@ impl LiquidationIndex {
     /// Whether the index agrees with `state` on every account it filed (a test's check that
     /// no change went unnoticed): each filed leaf's collateral and positions are the state's.
     pub fn is_current<S: NodeStore>(&self, state: &State<S>) -> bool {
-        state.accounts().all(|(id, a)| {
-            self.filed.get(id).is_some_and(|f| {
-                f.collateral == a.leaf.collateral && f.positions == a.leaf.positions
-            })
-        })
+        state
+            .accounts()
+            .all(|(id, a)| self.filed.get(id).is_some_and(|f| f.is_of(&a.leaf)))
     }
 }
 
@@ -582,11 +581,11 @@ fn triggers<S: NodeStore>(state: &State<S>, h: &Health) -> Vec<(usize, u64, bool
         .map(|&(m, a)| {
             let p = mark(m);
             let d = match weight {
-                Some(w) if w > 0 => {
-                    h.h.checked_mul(i128::from(p))
-                        .map_or(0, |x| x / w)
-                        .clamp(0, i128::from(u64::MAX)) as u64
-                }
+                Some(w) if w > 0 => h
+                    .h()
+                    .checked_mul(i128::from(p))
+                    .map_or(0, |x| x / w)
+                    .clamp(0, i128::from(u64::MAX)) as u64,
                 _ => 0,
             };
             if a > 0 {

@@ -573,14 +573,18 @@ impl<S: NodeStore> State<S> {
     /// The open batch's transactions from its `from`-th on, in order (a reader following the
     /// batch pays for the new ones only).
     pub fn batch_txs_since(&self, from: usize) -> impl Iterator<Item = &Transaction> + '_ {
-        let hashed = &self.batch_log[from.min(self.batch_log.len())..];
-        let pending = &self.pending[from
-            .saturating_sub(self.batch_log.len())
-            .min(self.pending.len())..];
+        let (hashed, pending) = self.batch_since(from);
         hashed
             .iter()
             .map(|a| &a.tx)
             .chain(pending.iter().map(|p| &p.tx))
+    }
+
+    /// The open batch's transactions from its `from`-th on: those hashed, then those pending.
+    fn batch_since(&self, from: usize) -> (&[AppliedTx], &[PendingTx]) {
+        let hashed = &self.batch_log[from.min(self.batch_log.len())..];
+        let from = from.saturating_sub(self.batch_log.len());
+        (hashed, &self.pending[from.min(self.pending.len())..])
     }
 
     /// How many transactions the open batch has so far.
@@ -599,10 +603,7 @@ impl<S: NodeStore> State<S> {
     /// reader looked at the batch's first `from`. Cheap for any `from`: a reader that follows
     /// the batch pays for the new transactions only.
     pub fn batch_writes_since(&self, from: usize) -> impl Iterator<Item = AccountId> + '_ {
-        let hashed = &self.batch_log[from.min(self.batch_log.len())..];
-        let pending = &self.pending[from
-            .saturating_sub(self.batch_log.len())
-            .min(self.pending.len())..];
+        let (hashed, pending) = self.batch_since(from);
         let hashed = hashed
             .iter()
             .flat_map(|a| a.receipt.writes.iter().map(|w| w.account));
